@@ -34,8 +34,9 @@ static const struct perm_row table[OHSM_OP_COUNT_] = {
 #undef Y
 #undef N
 
-_Static_assert(OHSM_UT_NONE == COL_NONE && OHSM_UT_PRECO == COL_PRECO && OHSM_UT_CO == COL_CO &&
-                   OHSM_UT_CU == COL_CU && OHSM_UT_AU == COL_AU,
+_Static_assert((int)OHSM_UT_NONE == COL_NONE && (int)OHSM_UT_PRECO == COL_PRECO &&
+                   (int)OHSM_UT_CO == COL_CO && (int)OHSM_UT_CU == COL_CU &&
+                   (int)OHSM_UT_AU == COL_AU,
                "columns are indexed by user type");
 
 const char *ohsm_op_name(enum ohsm_op op)

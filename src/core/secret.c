@@ -133,13 +133,13 @@ ohsm_rv ohsm_pwhash_verify(const uint8_t *rec, size_t rec_len, const uint8_t *pw
 
     OHSM_ENSURE(pw != NULL || pw_len == 0, OHSM_ARGUMENTS_BAD);
     ohsm_rd_init(&r, rec, rec_len);
-    (void)ohsm_rd_u8(&r, &version);
-    (void)ohsm_rd_u8(&r, &c.log2_n);
-    (void)ohsm_rd_u8(&r, &c.r);
-    (void)ohsm_rd_u8(&r, &c.p);
-    (void)ohsm_rd_bytes(&r, SALT_LEN, &salt);
-    (void)ohsm_rd_bytes(&r, DK_LEN, &want);
-    OHSM_ENSURE(ohsm_rd_done(&r) == OHSM_OK && version == PWHASH_VERSION, OHSM_DB);
+    if (ohsm_rd_u8(&r, &version) != OHSM_OK || ohsm_rd_u8(&r, &c.log2_n) != OHSM_OK ||
+        ohsm_rd_u8(&r, &c.r) != OHSM_OK || ohsm_rd_u8(&r, &c.p) != OHSM_OK ||
+        ohsm_rd_bytes(&r, SALT_LEN, &salt) != OHSM_OK ||
+        ohsm_rd_bytes(&r, DK_LEN, &want) != OHSM_OK || ohsm_rd_done(&r) != OHSM_OK ||
+        version != PWHASH_VERSION) {
+        return OHSM_DB;
+    }
     rv = derive(&c, pw, pw_len, salt, dk);
     if (rv == OHSM_OK && CRYPTO_memcmp(dk, want, DK_LEN) != 0) {
         rv = OHSM_PIN_INCORRECT;

@@ -1,0 +1,261 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * openhsm-hsm: one HSM. Parses its command line (untrusted text: numbers via strtoull with range
+ * checks), opens its store (creating it with the new-cluster users on first start), sets up TLS
+ * 1.3, listens, and serves until SIGTERM/SIGINT. On stop it takes the store lock before closing,
+ * so no transaction is cut in half (SQLite's WAL makes even a kill -9 safe).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "hsm/hsm.h"
+#include "openhsm/user.h"
+
+/* Self-pipe for signals (the only mutable global; written from the handler with write(2)). */
+static int stop_pipe[2] = {-1, -1};
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    int saved = errno;
+    ssize_t n = write(stop_pipe[1], "x", 1);
+    (void)n;
+    errno = saved;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: openhsm-hsm --db FILE --cert PEM --key PEM [--listen 127.0.0.1:PORT]\n"
+               "                   [--hsm-id ID] [--cluster-id ID] [--lockout-attempts N]\n"
+               "                   [--au-password-file FILE] [--max-sessions N]\n");
+}
+
+static int parse_u32(const char *s, unsigned long long lo, unsigned long long hi, uint32_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    if (s == NULL || *s == '\0' || *s == '-') {
+        return -1;
+    }
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < lo || v > hi) {
+        return -1;
+    }
+    *out = (uint32_t)v;
+    return 0;
+}
+
+struct opts {
+    const char *db, *cert, *key, *listen, *hsm_id, *cluster_id, *au_file;
+    uint32_t lockout, max_sessions;
+};
+
+static int parse_args(int argc, char **argv, struct opts *o)
+{
+    static const struct option lo[] = {
+        {"db", required_argument, NULL, 'd'},
+        {"cert", required_argument, NULL, 'c'},
+        {"key", required_argument, NULL, 'k'},
+        {"listen", required_argument, NULL, 'l'},
+        {"hsm-id", required_argument, NULL, 'i'},
+        {"cluster-id", required_argument, NULL, 'C'},
+        {"lockout-attempts", required_argument, NULL, 'L'},
+        {"au-password-file", required_argument, NULL, 'a'},
+        {"max-sessions", required_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int ch;
+    while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+        switch (ch) {
+        case 'd': o->db = optarg; break;
+        case 'c': o->cert = optarg; break;
+        case 'k': o->key = optarg; break;
+        case 'l': o->listen = optarg; break;
+        case 'i': o->hsm_id = optarg; break;
+        case 'C': o->cluster_id = optarg; break;
+        case 'a': o->au_file = optarg; break;
+        case 'L':
+            if (parse_u32(optarg, 1, 100, &o->lockout) != 0) {
+                fprintf(stderr, "openhsm-hsm: --lockout-attempts must be 1..100\n");
+                return -1;
+            }
+            break;
+        case 's':
+            if (parse_u32(optarg, 1, 4096, &o->max_sessions) != 0) {
+                fprintf(stderr, "openhsm-hsm: --max-sessions must be 1..4096\n");
+                return -1;
+            }
+            break;
+        case 'h': usage(stdout); exit(0);
+        default: usage(stderr); return -1;
+        }
+    }
+    if (optind != argc || o->db == NULL || o->cert == NULL || o->key == NULL) {
+        usage(stderr);
+        return -1;
+    }
+    return 0;
+}
+
+/* Reads the appliance user's password (first line of a file) into a secret. */
+static ohsm_rv read_secret_file(const char *path, struct ohsm_secret **out)
+{
+    char buf[OHSM_PASSWORD_MAX + 2];
+    ohsm_rv rv = OHSM_CONFIG;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        return OHSM_CONFIG;
+    }
+    ssize_t n = read(fd, buf, sizeof(buf));
+    close(fd);
+    if (n > 0) {
+        size_t len = (size_t)n;
+        while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r')) {
+            len--;
+        }
+        if (ohsm_password_check(buf, len) == OHSM_OK) {
+            rv = ohsm_secret_new(buf, len, out);
+        }
+    }
+    OPENSSL_cleanse(buf, sizeof(buf));
+    return rv;
+}
+
+static int listen_on(const char *spec, char *host, size_t host_cap, uint16_t *port_out)
+{
+    uint32_t port = 0;
+    const char *colon = strrchr(spec, ':');
+    struct sockaddr_in a;
+    socklen_t alen = sizeof(a);
+    int one = 1;
+
+    if (colon == NULL || (size_t)(colon - spec) >= host_cap ||
+        parse_u32(colon + 1, 0, 65535, &port) != 0) {
+        return -1;
+    }
+    memcpy(host, spec, (size_t)(colon - spec));
+    host[colon - spec] = '\0';
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET, host, &a.sin_addr) != 1) {
+        return -1;
+    }
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return -1;
+    }
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(fd, 128) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &alen) != 0) {
+        close(fd);
+        return -1;
+    }
+    *port_out = ntohs(a.sin_port);
+    return fd;
+}
+
+static SSL_CTX *tls_ctx(const char *cert, const char *key)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (ctx == NULL || SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) != 1 ||
+        SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 ||
+        SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1) {
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    (void)SSL_CTX_set_num_tickets(ctx, 0);
+    return ctx;
+}
+
+int main(int argc, char **argv)
+{
+    struct opts o = {NULL, NULL, NULL, "127.0.0.1:0", "hsm-local", "cluster-local", NULL,
+                     OHSM_LOCKOUT_DEFAULT, OHSM_HSM_DEFAULT_SESSIONS};
+    struct ohsm_hsm h;
+    struct ohsm_secret *au = NULL;
+    struct rlimit nocore = {0, 0};
+    struct sigaction sa;
+    uint16_t port = 0;
+    char host[64] = "";
+    int lfd = -1;
+    int status = 1;
+    ohsm_rv rv;
+
+    (void)setrlimit(RLIMIT_CORE, &nocore); /* keys and passwords must not reach a core file */
+    if (parse_args(argc, argv, &o) != 0) {
+        return 2;
+    }
+    memset(&h, 0, sizeof(h));
+    (void)pthread_mutex_init(&h.lock, NULL);
+    h.cost = ohsm_pwhash_default;
+    h.max_sessions = o.max_sessions;
+    if (o.au_file != NULL && read_secret_file(o.au_file, &au) != OHSM_OK) {
+        fprintf(stderr, "openhsm-hsm: cannot read a 7..32 character password from %s\n",
+                o.au_file);
+        return 1;
+    }
+    struct ohsm_store_init init = {o.cluster_id,
+                                   o.hsm_id,
+                                   o.lockout,
+                                   au != NULL ? ohsm_secret_data(au) : NULL,
+                                   au != NULL ? ohsm_secret_len(au) : 0,
+                                   &h.cost};
+    rv = ohsm_store_open(o.db, &init, &h.store);
+    ohsm_secret_free(au);
+    if (rv != OHSM_OK || (rv = ohsm_store_meta(h.store, &h.meta)) != OHSM_OK) {
+        fprintf(stderr, "openhsm-hsm: cannot open store %s: %s\n", o.db, ohsm_rv_str(rv));
+        goto out;
+    }
+    h.tls = tls_ctx(o.cert, o.key);
+    if (h.tls == NULL) {
+        fprintf(stderr, "openhsm-hsm: cannot load TLS certificate %s / key %s\n", o.cert, o.key);
+        goto out;
+    }
+    lfd = listen_on(o.listen, host, sizeof(host), &port);
+    if (lfd < 0) {
+        fprintf(stderr, "openhsm-hsm: cannot listen on %s: %s\n", o.listen, strerror(errno));
+        goto out;
+    }
+    if (pipe2(stop_pipe, O_CLOEXEC) != 0) {
+        goto out;
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    (void)sigaction(SIGTERM, &sa, NULL);
+    (void)sigaction(SIGINT, &sa, NULL);
+    (void)signal(SIGPIPE, SIG_IGN);
+    fprintf(stderr, "openhsm-hsm: %s of %s listening on %s:%u (lockout after %u failed logins)\n",
+            h.meta.hsm_id, h.meta.cluster_id, host, port, h.meta.lockout_attempts);
+    fflush(stderr);
+    rv = ohsm_hsm_serve(&h, lfd, stop_pipe[0]);
+    status = rv == OHSM_OK ? 0 : 1;
+    fprintf(stderr, "openhsm-hsm: %s stopping\n", h.meta.hsm_id);
+out:
+    if (lfd >= 0) {
+        close(lfd);
+    }
+    /* Session threads are detached; holding the lock means none is inside the store. */
+    (void)pthread_mutex_lock(&h.lock);
+    ohsm_store_close(h.store);
+    SSL_CTX_free(h.tls);
+    _exit(status);
+}

@@ -1,0 +1,481 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * SQLite persistence for one HSM. Rows read back from the file are treated as untrusted: types
+ * and lengths are checked before use. Only bound parameters reach SQL.
+ */
+#include "store/store.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <sqlite3.h>
+
+struct ohsm_store {
+    sqlite3 *db;
+};
+
+static const char *const schema =
+    "CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS users("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " name TEXT NOT NULL UNIQUE,"
+    " type INTEGER NOT NULL,"
+    " pwrec BLOB NOT NULL,"
+    " fail_count INTEGER NOT NULL DEFAULT 0,"
+    " mfa INTEGER NOT NULL DEFAULT 0,"
+    " mofn INTEGER NOT NULL DEFAULT 0);";
+
+static ohsm_rv exec(struct ohsm_store *s, const char *sql)
+{
+    return sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK ? OHSM_OK : OHSM_DB;
+}
+
+static ohsm_rv prep(struct ohsm_store *s, const char *sql, sqlite3_stmt **st)
+{
+    return sqlite3_prepare_v2(s->db, sql, -1, st, NULL) == SQLITE_OK ? OHSM_OK : OHSM_DB;
+}
+
+/* Runs a statement that returns no rows. */
+static ohsm_rv step_done(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? OHSM_OK : OHSM_DB;
+}
+
+static ohsm_rv meta_put(struct ohsm_store *s, const char *k, const char *v)
+{
+    sqlite3_stmt *st = NULL;
+    OHSM_TRY(prep(s, "INSERT OR REPLACE INTO meta(k, v) VALUES(?1, ?2)", &st));
+    sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, v, -1, SQLITE_STATIC);
+    return step_done(st);
+}
+
+static ohsm_rv meta_get(struct ohsm_store *s, const char *k, char *v, size_t cap)
+{
+    sqlite3_stmt *st = NULL;
+    ohsm_rv rv = OHSM_DB;
+    OHSM_TRY(prep(s, "SELECT v FROM meta WHERE k = ?1", &st));
+    sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        const unsigned char *t = sqlite3_column_text(st, 0);
+        int n = sqlite3_column_bytes(st, 0);
+        if (t != NULL && n >= 0 && (size_t)n < cap) {
+            memcpy(v, t, (size_t)n);
+            v[n] = '\0';
+            rv = OHSM_OK;
+        }
+    }
+    sqlite3_finalize(st);
+    return rv;
+}
+
+static ohsm_rv add_user_raw(struct ohsm_store *s, uint32_t id, const char *name,
+                            enum ohsm_utype type, const uint8_t *pwrec)
+{
+    sqlite3_stmt *st = NULL;
+    OHSM_TRY(prep(s, "INSERT INTO users(id, name, type, pwrec) VALUES(?1, ?2, ?3, ?4)", &st));
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, (int)type);
+    sqlite3_bind_blob(st, 4, pwrec, OHSM_PWHASH_LEN, SQLITE_STATIC);
+    return step_done(st);
+}
+
+/* Serial number: 8 hex digits, random at creation, like a device serial. */
+static ohsm_rv seed(struct ohsm_store *s, const struct ohsm_store_init *in)
+{
+    ohsm_rv rv;
+    uint8_t rec[OHSM_PWHASH_LEN];
+    uint8_t rnd[24];
+    uint8_t sn[4];
+    char buf[32];
+    const uint8_t *au = in->au_password;
+    size_t au_len = in->au_password_len;
+
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1 || RAND_bytes(sn, sizeof(sn)) != 1) {
+        return OHSM_DEVICE_ERROR;
+    }
+    if (au == NULL) {
+        au = rnd; /* a password nobody knows: the appliance user stays internal */
+        au_len = sizeof(rnd);
+    }
+    rv = exec(s, "BEGIN IMMEDIATE");
+    if (rv != OHSM_OK) {
+        goto out;
+    }
+    if ((rv = meta_put(s, "cluster_id", in->cluster_id)) != OHSM_OK ||
+        (rv = meta_put(s, "hsm_id", in->hsm_id)) != OHSM_OK) {
+        goto rollback;
+    }
+    (void)snprintf(buf, sizeof(buf), "%u", in->lockout_attempts);
+    if ((rv = meta_put(s, "lockout_attempts", buf)) != OHSM_OK ||
+        (rv = meta_put(s, "activated", "0")) != OHSM_OK) {
+        goto rollback;
+    }
+    (void)snprintf(buf, sizeof(buf), "%02x%02x%02x%02x", sn[0], sn[1], sn[2], sn[3]);
+    if ((rv = meta_put(s, "serial", buf)) != OHSM_OK) {
+        goto rollback;
+    }
+    /* The new-cluster users of the CloudHSM guide: admin (PRECO, "password") is user 1 and the
+     * appliance user app_user is user 2. */
+    if ((rv = ohsm_pwhash_make(in->cost, (const uint8_t *)"password", 8, rec)) != OHSM_OK ||
+        (rv = add_user_raw(s, 1, "admin", OHSM_UT_PRECO, rec)) != OHSM_OK) {
+        goto rollback;
+    }
+    if ((rv = ohsm_pwhash_make(in->cost, au, au_len, rec)) != OHSM_OK ||
+        (rv = add_user_raw(s, 2, "app_user", OHSM_UT_AU, rec)) != OHSM_OK) {
+        goto rollback;
+    }
+    rv = exec(s, "COMMIT");
+    if (rv == OHSM_OK) {
+        goto out;
+    }
+rollback:
+    (void)exec(s, "ROLLBACK");
+out:
+    OPENSSL_cleanse(rnd, sizeof(rnd));
+    OPENSSL_cleanse(rec, sizeof(rec));
+    return rv;
+}
+
+ohsm_rv ohsm_store_open(const char *path, const struct ohsm_store_init *init,
+                        struct ohsm_store **out)
+{
+    struct ohsm_store *s = NULL;
+    ohsm_rv rv = OHSM_DB;
+    char v[8];
+
+    OHSM_ENSURE(path != NULL && init != NULL && out != NULL, OHSM_ARGUMENTS_BAD);
+    OHSM_ENSURE(init->cluster_id != NULL && init->hsm_id != NULL && init->cost != NULL,
+                OHSM_ARGUMENTS_BAD);
+    s = calloc(1, sizeof(*s));
+    OHSM_ENSURE(s != NULL, OHSM_HOST_MEMORY);
+    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
+        goto out;
+    }
+    sqlite3_busy_timeout(s->db, 5000);
+    /* WAL + FULL: a commit is on disk before the HSM acknowledges the mutation. */
+    if ((rv = exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+                      "PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;")) != OHSM_OK ||
+        (rv = exec(s, schema)) != OHSM_OK) {
+        goto out;
+    }
+    if (meta_get(s, "activated", v, sizeof(v)) != OHSM_OK) {
+        rv = seed(s, init);
+        if (rv != OHSM_OK) {
+            goto out;
+        }
+    }
+    *out = s;
+    s = NULL;
+    rv = OHSM_OK;
+out:
+    ohsm_store_close(s);
+    return rv;
+}
+
+void ohsm_store_close(struct ohsm_store *s)
+{
+    if (s != NULL) {
+        sqlite3_close(s->db);
+        free(s);
+    }
+}
+
+static ohsm_rv parse_u32(const char *t, uint32_t *v)
+{
+    char *end = NULL;
+    unsigned long long x = strtoull(t, &end, 10);
+    OHSM_ENSURE(end != t && *end == '\0' && x <= UINT32_MAX, OHSM_DB);
+    *v = (uint32_t)x;
+    return OHSM_OK;
+}
+
+ohsm_rv ohsm_store_meta(struct ohsm_store *s, struct ohsm_store_meta *out)
+{
+    char buf[16];
+    uint32_t act = 0;
+    memset(out, 0, sizeof(*out));
+    OHSM_TRY(meta_get(s, "cluster_id", out->cluster_id, sizeof(out->cluster_id)));
+    OHSM_TRY(meta_get(s, "hsm_id", out->hsm_id, sizeof(out->hsm_id)));
+    OHSM_TRY(meta_get(s, "serial", out->serial, sizeof(out->serial)));
+    OHSM_TRY(meta_get(s, "lockout_attempts", buf, sizeof(buf)));
+    OHSM_TRY(parse_u32(buf, &out->lockout_attempts));
+    OHSM_TRY(meta_get(s, "activated", buf, sizeof(buf)));
+    OHSM_TRY(parse_u32(buf, &act));
+    out->activated = act != 0;
+    return OHSM_OK;
+}
+
+#define USER_COLS "id, name, type, pwrec, fail_count, mfa, mofn"
+
+static ohsm_rv row_user(sqlite3_stmt *st, struct ohsm_store_user *u)
+{
+    sqlite3_int64 id = sqlite3_column_int64(st, 0);
+    const unsigned char *name = sqlite3_column_text(st, 1);
+    int name_len = sqlite3_column_bytes(st, 1);
+    int type = sqlite3_column_int(st, 2);
+    const void *rec = sqlite3_column_blob(st, 3);
+    int rec_len = sqlite3_column_bytes(st, 3);
+    sqlite3_int64 fails = sqlite3_column_int64(st, 4);
+
+    OHSM_ENSURE(id > 0 && id <= UINT32_MAX && name != NULL && name_len > 0 &&
+                    name_len <= OHSM_USERNAME_MAX && type > OHSM_UT_NONE && type <= OHSM_UT_MAX &&
+                    rec != NULL && rec_len == OHSM_PWHASH_LEN && fails >= 0 && fails <= UINT32_MAX,
+                OHSM_DB);
+    memset(u, 0, sizeof(*u));
+    u->id = (uint32_t)id;
+    memcpy(u->name, name, (size_t)name_len);
+    u->type = (enum ohsm_utype)type;
+    memcpy(u->pwrec, rec, OHSM_PWHASH_LEN);
+    u->fail_count = (uint32_t)fails;
+    u->mfa = sqlite3_column_int(st, 5) != 0;
+    u->mofn = sqlite3_column_int(st, 6) != 0;
+    return OHSM_OK;
+}
+
+static ohsm_rv user_one(sqlite3_stmt *st, struct ohsm_store_user *out)
+{
+    ohsm_rv rv = OHSM_USER_NOT_FOUND;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        rv = row_user(st, out);
+    } else if (rc != SQLITE_DONE) {
+        rv = OHSM_DB;
+    }
+    sqlite3_finalize(st);
+    return rv;
+}
+
+ohsm_rv ohsm_store_user_by_name(struct ohsm_store *s, const char *name,
+                                struct ohsm_store_user *out)
+{
+    sqlite3_stmt *st = NULL;
+    OHSM_TRY(prep(s, "SELECT " USER_COLS " FROM users WHERE name = ?1", &st));
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    return user_one(st, out);
+}
+
+ohsm_rv ohsm_store_user_by_id(struct ohsm_store *s, uint32_t id, struct ohsm_store_user *out)
+{
+    sqlite3_stmt *st = NULL;
+    OHSM_TRY(prep(s, "SELECT " USER_COLS " FROM users WHERE id = ?1", &st));
+    sqlite3_bind_int64(st, 1, id);
+    return user_one(st, out);
+}
+
+ohsm_rv ohsm_store_user_list(struct ohsm_store *s, struct ohsm_store_user **out, size_t *n)
+{
+    sqlite3_stmt *st = NULL;
+    struct ohsm_store_user *arr = NULL;
+    size_t cnt = 0;
+    size_t cap = 0;
+    ohsm_rv rv = OHSM_OK;
+    int rc;
+
+    OHSM_TRY(prep(s, "SELECT " USER_COLS " FROM users ORDER BY id", &st));
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (cnt == cap) {
+            size_t ncap = cap == 0 ? 8 : cap * 2;
+            struct ohsm_store_user *na = NULL;
+            if (ncap > OHSM_MAX_USERS * 2) {
+                rv = OHSM_DB;
+                break;
+            }
+            na = realloc(arr, ncap * sizeof(*arr));
+            if (na == NULL) {
+                rv = OHSM_HOST_MEMORY;
+                break;
+            }
+            arr = na;
+            cap = ncap;
+        }
+        rv = row_user(st, &arr[cnt]);
+        if (rv != OHSM_OK) {
+            break;
+        }
+        cnt++;
+    }
+    if (rv == OHSM_OK && rc != SQLITE_DONE) {
+        rv = OHSM_DB;
+    }
+    sqlite3_finalize(st);
+    if (rv != OHSM_OK) {
+        if (arr != NULL) {
+            OPENSSL_cleanse(arr, cap * sizeof(*arr));
+        }
+        free(arr);
+        return rv;
+    }
+    *out = arr;
+    *n = cnt;
+    return OHSM_OK;
+}
+
+ohsm_rv ohsm_store_user_count(struct ohsm_store *s, int type, uint32_t *n)
+{
+    sqlite3_stmt *st = NULL;
+    ohsm_rv rv = OHSM_DB;
+    OHSM_TRY(prep(s, "SELECT count(*) FROM users WHERE ?1 < 0 OR type = ?1", &st));
+    sqlite3_bind_int(st, 1, type);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        sqlite3_int64 c = sqlite3_column_int64(st, 0);
+        if (c >= 0 && c <= UINT32_MAX) {
+            *n = (uint32_t)c;
+            rv = OHSM_OK;
+        }
+    }
+    sqlite3_finalize(st);
+    return rv;
+}
+
+ohsm_rv ohsm_store_user_add(struct ohsm_store *s, const char *name, enum ohsm_utype type,
+                            const uint8_t pwrec[OHSM_PWHASH_LEN], uint32_t *id)
+{
+    sqlite3_stmt *st = NULL;
+    struct ohsm_store_user u;
+    uint32_t n = 0;
+    ohsm_rv rv;
+
+    OHSM_TRY(exec(s, "BEGIN IMMEDIATE"));
+    rv = ohsm_store_user_by_name(s, name, &u);
+    if (rv == OHSM_OK) {
+        rv = OHSM_USER_EXISTS;
+        goto rollback;
+    }
+    if (rv != OHSM_USER_NOT_FOUND || (rv = ohsm_store_user_count(s, -1, &n)) != OHSM_OK) {
+        goto rollback;
+    }
+    if (n >= OHSM_MAX_USERS) {
+        rv = OHSM_USER_TOO_MANY;
+        goto rollback;
+    }
+    if ((rv = prep(s, "INSERT INTO users(name, type, pwrec) VALUES(?1, ?2, ?3)", &st)) !=
+        OHSM_OK) {
+        goto rollback;
+    }
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, (int)type);
+    sqlite3_bind_blob(st, 3, pwrec, OHSM_PWHASH_LEN, SQLITE_STATIC);
+    if ((rv = step_done(st)) != OHSM_OK) {
+        goto rollback;
+    }
+    *id = (uint32_t)sqlite3_last_insert_rowid(s->db);
+    rv = exec(s, "COMMIT");
+    if (rv == OHSM_OK) {
+        return OHSM_OK;
+    }
+rollback:
+    (void)exec(s, "ROLLBACK");
+    return rv;
+}
+
+ohsm_rv ohsm_store_user_del(struct ohsm_store *s, uint32_t id)
+{
+    sqlite3_stmt *st = NULL;
+    struct ohsm_store_user u;
+    uint32_t cos = 0;
+    ohsm_rv rv;
+
+    OHSM_TRY(exec(s, "BEGIN IMMEDIATE"));
+    if ((rv = ohsm_store_user_by_id(s, id, &u)) != OHSM_OK) {
+        goto rollback;
+    }
+    if (u.type == OHSM_UT_CO) {
+        if ((rv = ohsm_store_user_count(s, OHSM_UT_CO, &cos)) != OHSM_OK) {
+            goto rollback;
+        }
+        if (cos <= 1) {
+            rv = OHSM_LAST_ADMIN;
+            goto rollback;
+        }
+    }
+    if ((rv = prep(s, "DELETE FROM users WHERE id = ?1", &st)) != OHSM_OK) {
+        goto rollback;
+    }
+    sqlite3_bind_int64(st, 1, id);
+    if ((rv = step_done(st)) != OHSM_OK) {
+        goto rollback;
+    }
+    rv = exec(s, "COMMIT");
+    if (rv == OHSM_OK) {
+        OPENSSL_cleanse(&u, sizeof(u));
+        return OHSM_OK;
+    }
+rollback:
+    OPENSSL_cleanse(&u, sizeof(u));
+    (void)exec(s, "ROLLBACK");
+    return rv;
+}
+
+ohsm_rv ohsm_store_user_set_password(struct ohsm_store *s, uint32_t id,
+                                     const uint8_t pwrec[OHSM_PWHASH_LEN],
+                                     enum ohsm_utype new_type)
+{
+    sqlite3_stmt *st = NULL;
+    ohsm_rv rv;
+
+    OHSM_TRY(exec(s, "BEGIN IMMEDIATE"));
+    if ((rv = prep(s, "UPDATE users SET pwrec = ?2, fail_count = 0, type = ?3 WHERE id = ?1",
+                   &st)) != OHSM_OK) {
+        goto rollback;
+    }
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_blob(st, 2, pwrec, OHSM_PWHASH_LEN, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, (int)new_type);
+    if ((rv = step_done(st)) != OHSM_OK) {
+        goto rollback;
+    }
+    if (sqlite3_changes(s->db) != 1) {
+        rv = OHSM_USER_NOT_FOUND;
+        goto rollback;
+    }
+    if (new_type == OHSM_UT_CO && (rv = meta_put(s, "activated", "1")) != OHSM_OK) {
+        goto rollback;
+    }
+    rv = exec(s, "COMMIT");
+    if (rv == OHSM_OK) {
+        return OHSM_OK;
+    }
+rollback:
+    (void)exec(s, "ROLLBACK");
+    return rv;
+}
+
+ohsm_rv ohsm_store_fail_inc(struct ohsm_store *s, uint32_t id, uint32_t *count)
+{
+    sqlite3_stmt *st = NULL;
+    ohsm_rv rv = OHSM_DB;
+    OHSM_TRY(prep(s, "UPDATE users SET fail_count = fail_count + 1 WHERE id = ?1 "
+                     "RETURNING fail_count",
+                  &st));
+    sqlite3_bind_int64(st, 1, id);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        sqlite3_int64 c = sqlite3_column_int64(st, 0);
+        if (c >= 0 && c <= UINT32_MAX) {
+            *count = (uint32_t)c;
+            rv = OHSM_OK;
+        }
+        /* RETURNING: the statement must run to completion for the change to stick. */
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            rv = OHSM_DB;
+        }
+    } else {
+        rv = OHSM_USER_NOT_FOUND;
+    }
+    sqlite3_finalize(st);
+    return rv;
+}
+
+ohsm_rv ohsm_store_fail_reset(struct ohsm_store *s, uint32_t id)
+{
+    sqlite3_stmt *st = NULL;
+    OHSM_TRY(prep(s, "UPDATE users SET fail_count = 0 WHERE id = ?1", &st));
+    sqlite3_bind_int64(st, 1, id);
+    return step_done(st);
+}

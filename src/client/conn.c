@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,10 +161,13 @@ ohsm_rv ohsm_conn_open(SSL_CTX *ctx, const struct ohsm_cfg_hsm *e, int timeout_m
     int ret = SSL_connect(c->ssl);
     if (ret != 1) {
         int err = SSL_get_error(c->ssl, ret);
-        rv = (err == SSL_ERROR_SYSCALL && (errno == EAGAIN || errno == EWOULDBLOCK))
-                 ? OHSM_TIMEOUT
-             : err == SSL_ERROR_SYSCALL ? OHSM_NOT_CONNECTED
-                                        : OHSM_TLS;
+        /* A socket timeout surfaces as WANT_READ/WANT_WRITE on a blocking socket (the BIO
+         * treats EAGAIN as retryable), or as SYSCALL with EAGAIN. */
+        bool timed_out = err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE ||
+                         (err == SSL_ERROR_SYSCALL && (errno == EAGAIN || errno == EWOULDBLOCK));
+        rv = timed_out                     ? OHSM_TIMEOUT
+             : err == SSL_ERROR_SYSCALL    ? OHSM_NOT_CONNECTED
+                                           : OHSM_TLS;
         goto out;
     }
     rv = hello(c, e);

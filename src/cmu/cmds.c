@@ -1,0 +1,370 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * openhsm-cmu's commands as one static table (name, positional argument specs, flags, handler,
+ * help) and the one path every line takes: split, check against the row (parse.c), ask for a
+ * hidden password when -hpswd was given (twice for a new one), show the caution banner and ask
+ * y/n for critical commands, then call the row's handler, which calls libopenhsm and prints one
+ * line per server. Help and usage are printed from the table. Input lines are untrusted and may
+ * carry passwords: typed passwords live in stack buffers wiped on every path, and a line that
+ * holds a password in clear never enters the history.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "cmu/cmu.h"
+
+#define BANNER                                                                                     \
+    "*************************CAUTION********************************\n"                           \
+    "This is a CRITICAL operation, should be done on all nodes in the\n"                           \
+    "cluster. AWS does NOT synchronize these changes automatically with the\n"                     \
+    "nodes on which this operation is not executed or failed, please\n"                            \
+    "ensure this operation is executed on all nodes in the cluster.\n"                             \
+    "****************************************************************\n"
+
+/* Not an ohsm_rv: marks a result slot the library did not fill. */
+#define UNFILLED ((ohsm_rv)OHSM_RV_COUNT_)
+
+/* Typed passwords: room to see that one is too long rather than cut it. */
+#define PW_BUF 256
+
+static struct ohsm_result *results_new(struct ohsm_cmu *c)
+{
+    struct ohsm_result *res = calloc(c->n, sizeof(*res));
+    if (res == NULL) {
+        (void)fprintf(c->out, "Error: %s\n", ohsm_rv_str(OHSM_HOST_MEMORY));
+        return NULL;
+    }
+    for (size_t i = 0; i < c->n; i++) {
+        res[i].rv = UNFILLED;
+    }
+    return res;
+}
+
+/* Reports every server's result; a slot the library left unfilled (it failed before reaching
+ * the servers) shows the call's own error instead of a false success. */
+static void finish(struct ohsm_cmu *c, const char *cmd, ohsm_rv rv, struct ohsm_result *res)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        if (res[i].rv == UNFILLED) {
+            res[i].rv = rv != OHSM_OK ? rv : OHSM_DEVICE_ERROR;
+        }
+    }
+    (void)ohsm_cmu_report(c, cmd, res);
+    free(res);
+}
+
+static void h_login(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p)
+{
+    struct ohsm_result *res = results_new(c);
+    if (res != NULL) {
+        ohsm_rv rv = ohsm_client_login(c->client, p->type, p->user, p->password, res, NULL);
+        finish(c, "loginHSM", rv, res);
+    }
+}
+
+static void h_logout(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p)
+{
+    (void)p;
+    struct ohsm_result *res = results_new(c);
+    if (res != NULL) {
+        ohsm_rv rv = ohsm_client_logout(c->client, res);
+        finish(c, "logoutHSM", rv, res);
+    }
+}
+
+static void h_create(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p)
+{
+    struct ohsm_result *res = results_new(c);
+    if (res != NULL) {
+        (void)fprintf(c->out, "Creating User %s(%s) on %zu nodes\n", p->user,
+                      ohsm_utype_cmu_name(p->type), c->n);
+        ohsm_rv rv = ohsm_client_create_user(c->client, p->type, p->user, p->password, res);
+        finish(c, "createUser", rv, res);
+    }
+}
+
+static void h_delete(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p)
+{
+    struct ohsm_result *res = results_new(c);
+    if (res != NULL) {
+        (void)fprintf(c->out, "Deleting user %s(%s) on %zu nodes\n", p->user,
+                      ohsm_utype_cmu_name(p->type), c->n);
+        ohsm_rv rv = ohsm_client_delete_user(c->client, p->type, p->user, res);
+        finish(c, "deleteUser", rv, res);
+    }
+}
+
+static void h_change(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p)
+{
+    struct ohsm_result *res = results_new(c);
+    if (res != NULL) {
+        (void)fprintf(c->out, "Changing password for %s(%s) on %zu nodes\n", p->user,
+                      ohsm_utype_cmu_name(p->type), c->n);
+        ohsm_rv rv =
+            ohsm_client_change_password(c->client, p->type, p->user, p->password, res, NULL);
+        finish(c, "changePswd", rv, res);
+    }
+}
+
+static void h_list(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p)
+{
+    (void)p;
+    for (size_t i = 0; i < c->n; i++) {
+        struct ohsm_user_info *users = NULL;
+        size_t n = 0;
+        ohsm_rv rv = ohsm_client_list_users(c->client, i, &users, &n);
+        if (rv == OHSM_OK) {
+            ohsm_cmu_print_users(c, i, users, n);
+        } else {
+            ohsm_cmu_report_one(c, "listUsers", i, rv);
+        }
+        free(users);
+    }
+}
+
+static void h_info(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p)
+{
+    ohsm_cmu_print_server_info(c, p->server);
+}
+
+static void h_hsm_info(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p)
+{
+    (void)p;
+    (void)fprintf(c->out, "Getting HSM Info on %zu nodes\n", c->n);
+    for (size_t i = 0; i < c->n; i++) {
+        struct ohsm_hsm_info h;
+        memset(&h, 0, sizeof(h));
+        ohsm_rv rv = ohsm_client_hsm_info(c->client, i, &h);
+        if (rv == OHSM_OK) {
+            ohsm_cmu_print_hsm_info(c, i, &h);
+        } else {
+            ohsm_cmu_report_one(c, "getHSMInfo", i, rv);
+        }
+    }
+}
+
+/* Every session is TLS 1.3 from this tool to the HSM, verified against the cluster's trust
+ * anchor: end-to-end by construction. The command reconnects what it can and says where that
+ * holds. */
+static void h_e2e(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p)
+{
+    (void)p;
+    ohsm_rv rv = ohsm_client_reconnect(c->client);
+    (void)rv; /* per-server state is read below */
+    for (size_t i = 0; i < c->n; i++) {
+        struct ohsm_hsm_status st;
+        memset(&st, 0, sizeof(st));
+        st.last_rv = OHSM_NOT_CONNECTED;
+        if (ohsm_client_hsm_status(c->client, i, &st) == OHSM_OK && st.connected) {
+            char label[128];
+            ohsm_cmu_label(c, i, label, sizeof(label));
+            (void)fprintf(c->out, "E2E enabled on %s\n", label);
+        } else {
+            ohsm_cmu_report_one(c, "enable_e2e", i, st.last_rv);
+        }
+    }
+}
+
+static void h_help(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p);
+
+static void h_quit(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p)
+{
+    (void)p;
+    c->quit = true;
+}
+
+/* The table reads best as rows; the formatter would split every field. */
+/* clang-format off */
+#define T_ANY                                                                                      \
+    (OHSM_CMU_T(OHSM_UT_CO) | OHSM_CMU_T(OHSM_UT_CU) | OHSM_CMU_T(OHSM_UT_AU) |                    \
+     OHSM_CMU_T(OHSM_UT_PRECO))
+#define T_NEW (OHSM_CMU_T(OHSM_UT_CO) | OHSM_CMU_T(OHSM_UT_CU) | OHSM_CMU_T(OHSM_UT_AU))
+#define A_TYPE_ANY {OHSM_CMU_ARG_UTYPE, "<CO|CU|AU|PRECO>", T_ANY, false}
+#define A_USER {OHSM_CMU_ARG_USER, "<user name>", 0, false}
+#define A_PW {OHSM_CMU_ARG_PASSWORD, "<password | -hpswd>", 0, false}
+
+static const struct ohsm_cmu_cmd cmds[] = {
+    {"changePswd", {A_TYPE_ANY, A_USER, A_PW}, OHSM_CMU_F_CRITICAL | OHSM_CMU_F_NEW_PW,
+     OHSM_OP_CHANGE_OWN_PW, h_change,
+     "Changes a user's password on every HSM",
+     "Any user may change their own password; a CO may change anyone's. Changing the PRECO's\n"
+     "password activates the cluster: admin becomes a CO. A locked-out user is unlocked by a\n"
+     "CO setting a new password. With -hpswd the password is asked for twice, without echo."},
+    {"createUser", {{OHSM_CMU_ARG_UTYPE, "<CO|CU|AU>", T_NEW, false}, A_USER, A_PW},
+     OHSM_CMU_F_CRITICAL | OHSM_CMU_F_NEW_PW, OHSM_OP_MANAGE_USERS, h_create, "Creates a user on every HSM (CO only)",
+     "User names are 1 to 31 letters, digits or '_' and are not case-sensitive; passwords are\n"
+     "7 to 32 characters. With -hpswd the password is asked for twice, without echo."},
+    {"deleteUser", {A_TYPE_ANY, A_USER}, OHSM_CMU_F_CRITICAL, OHSM_OP_MANAGE_USERS, h_delete,
+     "Deletes a user from every HSM (CO only)",
+     "The last CO and the user who is logged in cannot be deleted."},
+    {"enable_e2e", {{0}}, 0, OHSM_OP_COUNT_, h_e2e, "Shows that each HSM session is end-to-end encrypted",
+     "Sessions are always TLS 1.3 to the HSM, verified against the cluster's trust anchor;\n"
+     "this reconnects servers that are down and reports each one."},
+    {"getHSMInfo", {{0}}, 0, OHSM_OP_CLUSTER_INFO, h_hsm_info, "Shows model, serial, firmware and limits of each HSM",
+     "No login is needed."},
+    {"help", {{OHSM_CMU_ARG_COMMAND, "<command>", 0, true}}, 0, OHSM_OP_COUNT_, h_help,
+     "Lists the commands, or shows the usage of one", NULL},
+    {"info", {{OHSM_CMU_ARG_KEYWORD, "server", 0, false},
+              {OHSM_CMU_ARG_SERVER, "<server id>", 0, false}},
+     0, OHSM_OP_COUNT_, h_info, "Shows a server's address, state and who is logged in on it",
+     "Servers are numbered from 0 in the order of the cluster configuration."},
+    {"listUsers", {{0}}, 0, OHSM_OP_CLUSTER_INFO, h_list, "Lists the users of each HSM", "No login is needed."},
+    {"loginHSM", {A_TYPE_ANY, A_USER, A_PW}, 0, OHSM_OP_COUNT_, h_login, "Logs in to every HSM",
+     "After 5 failed logins in a row (or the cluster's limit) a user is locked out on that HSM\n"
+     "until a CO sets a new password. With -hpswd the password is asked for without echo."},
+    {"logoutHSM", {{0}}, 0, OHSM_OP_COUNT_, h_logout, "Logs out of every HSM", NULL},
+    {"quit", {{0}}, 0, OHSM_OP_COUNT_, h_quit, "Ends the session", NULL},
+};
+
+/* clang-format on */
+
+static void print_usage(struct ohsm_cmu *c, const struct ohsm_cmu_cmd *cmd)
+{
+    char usage[256];
+    if (ohsm_cmu_usage(cmd, usage, sizeof(usage))) {
+        (void)fprintf(c->out, "Usage: %s\n", usage);
+    }
+}
+
+static void h_help(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p)
+{
+    if (p->topic != NULL) {
+        char who[96];
+        ohsm_cmu_who(p->topic, who, sizeof(who));
+        print_usage(c, p->topic);
+        (void)fprintf(c->out, "\n%s. Who may run it: %s.\n", p->topic->summary, who);
+        if (p->topic->help != NULL) {
+            (void)fprintf(c->out, "%s\n", p->topic->help);
+        }
+        return;
+    }
+    (void)fprintf(c->out, "Commands:\n\n");
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+        (void)fprintf(c->out, "    %-14s %s\n", cmds[i].name, cmds[i].summary);
+    }
+    (void)fprintf(c->out,
+                  "\nType 'help <command>' for its arguments. A command may be shortened to any\n"
+                  "prefix that names only it (listU for listUsers).\n");
+}
+
+/* Asks for a hidden password (twice for a new one) into pw; false (message printed) when the
+ * command must not go on. */
+static bool ask_password(struct ohsm_cmu *c, bool twice, char *pw, char *again)
+{
+    enum ohsm_cmu_read st = ohsm_cmu_io_secret(&c->io, "Enter password:", pw, PW_BUF);
+    if (st == OHSM_CMU_READ_OK && twice) {
+        st = ohsm_cmu_io_secret(&c->io, "Re-enter password:", again, PW_BUF);
+    }
+    switch (st) {
+    case OHSM_CMU_READ_OK:
+        break;
+    case OHSM_CMU_READ_EOF:
+        (void)fprintf(c->out, "No password entered; nothing was done\n");
+        return false;
+    case OHSM_CMU_READ_NOECHO:
+        (void)fprintf(c->out, "Cannot turn off terminal echo; password not read\n");
+        return false;
+    case OHSM_CMU_READ_LONG:
+        (void)fprintf(c->out, "Invalid password: %s\n", ohsm_rv_str(OHSM_PIN_LEN_RANGE));
+        return false;
+    }
+    if (ohsm_cmu_check_password(pw) != OHSM_OK) {
+        (void)fprintf(c->out, "Invalid password: %s\n", ohsm_rv_str(OHSM_PIN_LEN_RANGE));
+        return false;
+    }
+    if (twice) {
+        size_t a = strlen(pw), b = strlen(again);
+        if (a != b || CRYPTO_memcmp(pw, again, a) != 0) {
+            (void)fprintf(c->out, "Passwords do not match; nothing was done\n");
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The caution banner and the y/n question; true to go on. End of input cancels. */
+static bool confirm(struct ohsm_cmu *c)
+{
+    char answer[64];
+
+    (void)fprintf(c->out, "\n%s\n", BANNER);
+    for (;;) {
+        enum ohsm_cmu_read st =
+            ohsm_cmu_io_answer(&c->io, "Do you want to continue(y/n)?", answer, sizeof(answer));
+        if (st == OHSM_CMU_READ_EOF) {
+            return false;
+        }
+        enum ohsm_cmu_answer a =
+            st == OHSM_CMU_READ_OK ? ohsm_cmu_answer(answer) : OHSM_CMU_ANSWER_INVALID;
+        if (a != OHSM_CMU_ANSWER_INVALID) {
+            return a == OHSM_CMU_ANSWER_YES;
+        }
+        (void)fprintf(c->out, "Invalid option, please type 'y' or 'n'\n\n");
+    }
+}
+
+/* The line as typed, words joined by one space, for the history. */
+static void remember(struct ohsm_cmu *c, char **tok, size_t ntok)
+{
+    char line[OHSM_CMU_LINE_MAX];
+    size_t off = 0;
+
+    line[0] = '\0';
+    for (size_t i = 0; i < ntok; i++) {
+        int w = snprintf(line + off, sizeof(line) - off, "%s%s", i == 0 ? "" : " ", tok[i]);
+        if (w < 0 || (size_t)w >= sizeof(line) - off) {
+            return; /* cannot happen for a line that fit the reader; never store a cut line */
+        }
+        off += (size_t)w;
+    }
+    ohsm_cmu_io_remember(&c->io, line);
+}
+
+void ohsm_cmu_run_line(struct ohsm_cmu *c, char *line)
+{
+    char *tok[OHSM_CMU_MAX_TOKENS];
+    char err[256];
+    char pw[PW_BUF], again[PW_BUF];
+    struct ohsm_cmu_parsed p;
+    size_t ntok = ohsm_cmu_split(line, tok, OHSM_CMU_MAX_TOKENS);
+
+    pw[0] = again[0] = '\0';
+    enum ohsm_cmu_status st =
+        ohsm_cmu_parse(cmds, sizeof(cmds) / sizeof(cmds[0]), tok, ntok, c->n, &p, err, sizeof(err));
+    switch (st) {
+    case OHSM_CMU_EMPTY:
+        goto out;
+    case OHSM_CMU_UNKNOWN:
+    case OHSM_CMU_AMBIGUOUS:
+        (void)fprintf(c->out, "%s\nType 'help' to list the commands.\n", err);
+        goto out;
+    case OHSM_CMU_USAGE:
+        print_usage(c, p.cmd);
+        goto out;
+    case OHSM_CMU_BAD_ARG:
+        (void)fprintf(c->out, "%s\n", err);
+        goto out;
+    case OHSM_CMU_OK:
+        break;
+    }
+    if (p.password == NULL) {
+        remember(c, tok, ntok < OHSM_CMU_MAX_TOKENS ? ntok : OHSM_CMU_MAX_TOKENS);
+    }
+    if (p.hidden) {
+        if (!ask_password(c, (p.cmd->flags & OHSM_CMU_F_NEW_PW) != 0, pw, again)) {
+            goto out;
+        }
+        p.password = pw;
+    }
+    if ((p.cmd->flags & OHSM_CMU_F_CRITICAL) != 0 && !confirm(c)) {
+        goto out;
+    }
+    p.cmd->handler(c, &p);
+out:
+    OPENSSL_cleanse(pw, sizeof(pw));
+    OPENSSL_cleanse(again, sizeof(again));
+    p.password = NULL;
+    (void)fflush(c->out);
+}

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * openhsm-cmu's session: the cluster client, the number of servers, the input reader and where
+ * output goes; the command table (cmds.c) and the output shapes of cloudhsm_mgmt_util (print.c:
+ * per-server result lines, the listUsers table, info and getHSMInfo blocks, the connection lines
+ * at start-up). Handlers parse nothing themselves: they get a checked struct ohsm_cmu_parsed.
+ * Single-threaded: one session per process.
+ */
+#ifndef OHSM_CMU_CMU_H
+#define OHSM_CMU_CMU_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "cmu/io.h"
+#include "cmu/parse.h"
+#include "openhsm/client.h"
+
+#define OHSM_CMU_PROMPT "aws-cloudhsm>"
+#define OHSM_CMU_LINE_MAX 1024 /* longest command line accepted */
+
+struct ohsm_cmu {
+    struct ohsm_client *client; /* borrowed */
+    size_t n;                   /* servers in the config, numbered 0..n-1 */
+    struct ohsm_cmu_io io;
+    FILE *out;
+    bool quit;
+};
+
+/* cmds.c: the grammar table and the path every line takes. Splits, checks and runs one command
+ * line (modified in place; the caller wipes it). Bad input prints one line (and the usage when
+ * the words do not fit the command) and sends nothing. */
+void ohsm_cmu_run_line(struct ohsm_cmu *c, char *line);
+
+/* print.c */
+/* "server 1(127.0.0.1)" for server i. */
+void ohsm_cmu_label(struct ohsm_cmu *c, size_t i, char *buf, size_t cap);
+/* One server's result of cmd: "<cmd> success on server i(host)", "<cmd> failed: <why> on server
+ * i(host)", or, when the client has no connection to it, "Server i(host) is not connected
+ * (<why>)". */
+void ohsm_cmu_report_one(struct ohsm_cmu *c, const char *cmd, size_t i, ohsm_rv rv);
+/* ohsm_cmu_report_one for every server; returns how many failed. */
+size_t ohsm_cmu_report(struct ohsm_cmu *c, const char *cmd, const struct ohsm_result *res);
+void ohsm_cmu_print_users(struct ohsm_cmu *c, size_t i, const struct ohsm_user_info *u, size_t n);
+void ohsm_cmu_print_server_info(struct ohsm_cmu *c, size_t i);
+void ohsm_cmu_print_hsm_info(struct ohsm_cmu *c, size_t i, const struct ohsm_hsm_info *h);
+/* Start-up lines: which servers were reached, which were not and why. */
+void ohsm_cmu_print_connections(struct ohsm_cmu *c);
+
+#endif

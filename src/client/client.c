@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 
@@ -21,7 +22,12 @@ struct hsm_slot {
     bool logged_in;
     enum ohsm_utype type;
     char username[32];
+    int64_t retry_at_ms; /* after a timeout, no new attempt before this (monotonic ms) */
 };
+
+/* A hung HSM costs a full timeout per attempt; after one, calls within this window report it at
+ * once instead of waiting again. Refused connections (HSM down, restarting) retry every call. */
+#define RETRY_AFTER_TIMEOUT_MS 10000
 
 struct ohsm_client {
     const struct ohsm_cfg *cfg;
@@ -31,12 +37,25 @@ struct ohsm_client {
     struct hsm_slot *hsm;
 };
 
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void note_failure(struct hsm_slot *h, ohsm_rv why)
+{
+    h->last_rv = why;
+    h->retry_at_ms = why == OHSM_TIMEOUT ? now_ms() + RETRY_AFTER_TIMEOUT_MS : 0;
+}
+
 static void drop(struct hsm_slot *h, ohsm_rv why)
 {
     ohsm_conn_free(h->conn);
     h->conn = NULL;
-    h->last_rv = why;
     h->logged_in = false;
+    note_failure(h, why);
 }
 
 static ohsm_rv ensure(struct ohsm_client *c, struct hsm_slot *h)
@@ -44,9 +63,12 @@ static ohsm_rv ensure(struct ohsm_client *c, struct hsm_slot *h)
     if (h->conn != NULL) {
         return OHSM_OK;
     }
+    if (h->retry_at_ms != 0 && now_ms() < h->retry_at_ms) {
+        return h->last_rv;
+    }
     ohsm_rv rv = ohsm_conn_open(c->tls, h->cfg, c->cfg->timeout_ms, &h->conn);
-    h->last_rv = rv;
     h->logged_in = false; /* a new session starts logged out */
+    note_failure(h, rv);
     return rv;
 }
 
@@ -125,6 +147,7 @@ ohsm_rv ohsm_client_reconnect(struct ohsm_client *c)
     ohsm_rv first = OHSM_OK;
     (void)pthread_mutex_lock(&c->lock);
     for (size_t i = 0; i < c->n; i++) {
+        c->hsm[i].retry_at_ms = 0;
         ohsm_rv rv = ensure(c, &c->hsm[i]);
         if (first == OHSM_OK) {
             first = rv;

@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * openhsm-cli internals shared by its modules: the per-run context (configuration, client, mode),
+ * the command handlers named by the grammar table (table.c), session helpers (session.c: connect,
+ * log in with the result policy, prompt for passwords, report per-HSM failures) and terminal input
+ * (term.c). Handlers parse their options, call libopenhsm and fill a struct ohsm_cli_out; they hold
+ * no rules of their own (the HSM enforces permissions).
+ */
+#ifndef OHSM_CLI_CLI_H
+#define OHSM_CLI_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "cli/grammar.h"
+#include "cli/shape.h"
+#include "openhsm/client.h"
+
+/* Longest accepted line of input (shell command or password). */
+#define OHSM_CLI_LINE_MAX 8192
+/* A buffer for a typed password: room for the longest valid one and then some, so that an
+ * over-long entry is reported as such instead of being cut. */
+#define OHSM_CLI_PW_CAP 256
+
+/* Not thread-safe; one per process. */
+struct ohsm_cli_ctx {
+    const struct ohsm_cli_grammar *g;
+    const char *config_path; /* borrowed (argv or environment) */
+    const char *cluster_id;  /* --cluster-id given at start, or NULL */
+    struct ohsm_cfg *cfg;
+    struct ohsm_client *client;
+    bool shell; /* inside `interactive` */
+    bool quit;  /* `quit` was given */
+};
+
+/* The grammar: the one table of commands (table.c). */
+extern const struct ohsm_cli_grammar ohsm_cli_grammar;
+
+/* Handlers (cmd_user.c, cmd_cluster.c, shell.c). */
+void ohsm_cli_cmd_login(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
+                        struct ohsm_cli_out *out);
+void ohsm_cli_cmd_logout(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
+                         struct ohsm_cli_out *out);
+void ohsm_cli_cmd_user_list(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
+                            struct ohsm_cli_out *out);
+void ohsm_cli_cmd_user_create(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
+                              struct ohsm_cli_out *out);
+void ohsm_cli_cmd_user_delete(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
+                              struct ohsm_cli_out *out);
+void ohsm_cli_cmd_user_change_password(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
+                                       struct ohsm_cli_out *out);
+void ohsm_cli_cmd_cluster_activate(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
+                                   struct ohsm_cli_out *out);
+void ohsm_cli_cmd_cluster_hsm_info(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
+                                   struct ohsm_cli_out *out);
+void ohsm_cli_cmd_help(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
+                       struct ohsm_cli_out *out);
+void ohsm_cli_cmd_quit(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
+                       struct ohsm_cli_out *out);
+void ohsm_cli_cmd_interactive(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
+                              struct ohsm_cli_out *out);
+
+/* Runs one parsed command (not a help request) in the current mode and prints its JSON result;
+ * wipes the command's secret values. Returns the exit status (0 on success) (shell.c). */
+int ohsm_cli_run(struct ohsm_cli_ctx *ctx, struct ohsm_cli_args *a);
+/* Prints {"error_code": 1, "data": msg}; returns 1. */
+int ohsm_cli_emit_err(const char *msg);
+
+/* Session helpers (session.c). Each reports its failure into out and returns false. */
+
+/* Loads the configuration and connects the client, once. */
+bool ohsm_cli_connect(struct ohsm_cli_ctx *ctx, struct ohsm_cli_out *out);
+/* calloc'd array of ohsm_client_hsm_count() results; NULL (and out filled) when out of memory. */
+struct ohsm_result *ohsm_cli_results(struct ohsm_cli_ctx *ctx, struct ohsm_cli_out *out);
+/* Fills out with the error of a fan-out call (see ohsm_cli_fanout_msg). */
+void ohsm_cli_fanout_err(struct ohsm_cli_ctx *ctx, struct ohsm_cli_out *out, const char *done,
+                         const char *action, const struct ohsm_result *res);
+/* Logs in on every HSM. Succeeds when at least one HSM accepted and every other HSM could not be
+ * reached; otherwise undoes a partial login and reports every HSM's answer. *actual gets the
+ * user's type. */
+bool ohsm_cli_login(struct ohsm_cli_ctx *ctx, enum ohsm_utype type, const char *username,
+                    const char *password, enum ohsm_utype *actual, struct ohsm_cli_out *out);
+/* Logs out, ignoring the result (cleanup after single-command mode or activation). */
+void ohsm_cli_logout_quiet(struct ohsm_cli_ctx *ctx);
+/* Single-command mode: logs in with CLOUDHSM_ROLE / CLOUDHSM_PIN when both are set.
+ * *logged_in tells whether a logout is due. */
+bool ohsm_cli_env_login(struct ohsm_cli_ctx *ctx, bool *logged_in, struct ohsm_cli_out *out);
+/* Canonical username (lower case) of the --username value into name[OHSM_USERNAME_MAX + 1]. */
+bool ohsm_cli_username(const char *in, char *name, size_t cap, struct ohsm_cli_out *out);
+/* A password for login: the given value, or one prompted for ("Enter password:"). pw has
+ * OHSM_CLI_PW_CAP bytes; the caller wipes it. */
+bool ohsm_cli_password(const char *given, char *pw, size_t cap, struct ohsm_cli_out *out);
+/* A new password: the given value, or prompted for twice ("Enter password:", "Confirm
+ * password:") and compared; checked against the password rules. The caller wipes pw. */
+bool ohsm_cli_new_password(const char *given, char *pw, size_t cap, struct ohsm_cli_out *out);
+
+/* Terminal input (term.c). */
+
+/* Reads one line from fd (without its newline) into buf, a byte at a time so that nothing beyond
+ * the line is consumed. Returns 1 for a line, 0 at end of input with nothing read, -1 on a read
+ * error, -2 when the line does not fit in cap - 1 bytes (the rest of the line is discarded). */
+int ohsm_cli_read_line(int fd, char *buf, size_t cap, size_t *len);
+/* Writes prompt to stderr and reads a line from stdin, with echo off when stdin is a terminal.
+ * Errors: OHSM_PIN_LEN_RANGE (too long), OHSM_IO (end of input, read error or ^C). buf is wiped
+ * on error. */
+OHSM_NODISCARD ohsm_rv ohsm_cli_read_secret(const char *prompt, char *buf, size_t cap);
+
+#endif

@@ -1,0 +1,312 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * JSON shaping for openhsm-cli (see shape.h): the output envelope, the merged user list, hsm-info
+ * entries and fan-out failure messages. Pure: inputs are library results and messages; strings
+ * that may carry bytes typed by a user are made valid UTF-8 before they reach jansson.
+ */
+#include "cli/shape.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/grammar.h"
+
+/* A JSON string of s; bytes that do not form valid UTF-8 become '?'. */
+static json_t *jstr(const char *s)
+{
+    json_t *j = json_string(s);
+    if (j != NULL) {
+        return j;
+    }
+    size_t len = strlen(s);
+    char *copy = malloc(len + 1);
+    if (copy == NULL) {
+        return NULL;
+    }
+    for (size_t i = 0; i <= len; i++) {
+        copy[i] = (unsigned char)s[i] >= 0x80 ? '?' : s[i];
+    }
+    j = json_string(copy);
+    free(copy);
+    return j;
+}
+
+/* Sets o[k] = v (taken); false when v is NULL or the set fails. */
+static bool put(json_t *o, const char *k, json_t *v)
+{
+    return v != NULL && json_object_set_new(o, k, v) == 0;
+}
+
+void ohsm_cli_out_clear(struct ohsm_cli_out *o)
+{
+    json_decref(o->data);
+    o->data = NULL;
+    o->error_code = 0;
+    o->silent = false;
+}
+
+void ohsm_cli_out_ok(struct ohsm_cli_out *o, json_t *data)
+{
+    json_decref(o->data);
+    o->data = NULL;
+    o->silent = false;
+    if (data == NULL) {
+        ohsm_cli_out_err(o, "%s", ohsm_rv_str(OHSM_HOST_MEMORY));
+        return;
+    }
+    o->error_code = 0;
+    o->data = data;
+}
+
+void ohsm_cli_out_msg(struct ohsm_cli_out *o, const char *msg)
+{
+    ohsm_cli_out_ok(o, jstr(msg));
+}
+
+void ohsm_cli_out_err(struct ohsm_cli_out *o, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int r = vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (r < 0) {
+        (void)ohsm_cli_fmt(msg, sizeof(msg), "%s", ohsm_rv_str(OHSM_ARGUMENTS_BAD));
+    } else if ((size_t)r >= sizeof(msg)) {
+        memcpy(msg + sizeof(msg) - 4, "...", 4);
+    }
+    json_decref(o->data);
+    o->silent = false;
+    o->error_code = 1;
+    o->data = jstr(msg); /* NULL (out of memory) prints as JSON null */
+}
+
+char *ohsm_cli_out_dump(const struct ohsm_cli_out *o)
+{
+    json_t *env = json_object();
+    char *s = NULL;
+    if (env == NULL) {
+        return NULL;
+    }
+    if (put(env, "error_code", json_integer(o->error_code)) &&
+        json_object_set(env, "data", o->data != NULL ? o->data : json_null()) == 0) {
+        s = json_dumps(env, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    }
+    json_decref(env);
+    return s;
+}
+
+const char *ohsm_cli_role_name(enum ohsm_utype t)
+{
+    /* The appliance user is internal to CloudHSM and listed under this name. */
+    return t == OHSM_UT_AU ? "internal(APPLIANCE_USER)" : ohsm_utype_cli_name(t);
+}
+
+bool ohsm_cli_rv_unreachable(ohsm_rv rv)
+{
+    /* OHSM_TLS too: no trusted channel was set up (a hung HSM fails its handshake this way), so
+     * nothing was sent to that HSM. */
+    return rv == OHSM_NOT_CONNECTED || rv == OHSM_TIMEOUT || rv == OHSM_IO || rv == OHSM_TLS;
+}
+
+void ohsm_cli_fanout_msg(char *buf, size_t cap, const char *done, const char *action,
+                         const struct ohsm_cli_hsm_result *r, size_t n)
+{
+    size_t ok = 0;
+    size_t nfail = 0;
+    bool same = true;
+    ohsm_rv first = OHSM_OK;
+    for (size_t i = 0; i < n; i++) {
+        if (r[i].rv == OHSM_OK) {
+            ok++;
+            continue;
+        }
+        same = same && (nfail == 0 || r[i].rv == first);
+        first = nfail == 0 ? r[i].rv : first;
+        nfail++;
+    }
+    if (nfail == 0) {
+        (void)ohsm_cli_fmt(buf, cap, "%s on all %zu HSMs", done, n);
+        return;
+    }
+    if (ok == 0 && same) {
+        (void)ohsm_cli_fmt(buf, cap, "%s failed: %s", action, ohsm_rv_str(first));
+        return;
+    }
+    bool fits = ok == 0 ? ohsm_cli_fmt(buf, cap, "%s failed on all %zu HSMs", action, n)
+                        : ohsm_cli_fmt(buf, cap, "%s on %zu of %zu HSMs", done, ok, n);
+    size_t off = strlen(buf);
+    for (size_t i = 0; fits && i < n; i++) {
+        if (r[i].rv == OHSM_OK) {
+            continue;
+        }
+        fits = ohsm_cli_fmt(buf + off, cap - off, "; %s (%s:%u): %s", r[i].id, r[i].host,
+                            (unsigned)r[i].port, ohsm_rv_str(r[i].rv));
+        off += strlen(buf + off);
+    }
+}
+
+struct merged {
+    const struct ohsm_user_info *u; /* as first seen */
+    size_t count;                   /* HSMs that list the user */
+    bool locked;
+    bool mfa;
+};
+
+static json_t *user_json(const struct merged *m, bool full)
+{
+    json_t *o = json_object();
+    json_t *mfa = json_array();
+    bool ok = o != NULL && mfa != NULL;
+    if (ok && m->mfa) {
+        json_t *s = json_object();
+        ok = s != NULL && put(s, "strategy", json_string("token-sign")) &&
+             put(s, "status", json_string("enabled"));
+        if (ok) {
+            ok = json_array_append_new(mfa, s) == 0; /* takes s, even on failure */
+        } else {
+            json_decref(s);
+        }
+    }
+    ok = ok && put(o, "username", jstr(m->u->username)) &&
+         put(o, "role", json_string(ohsm_cli_role_name(m->u->type))) &&
+         put(o, "locked", json_string(m->locked ? "true" : "false"));
+    if (ok) {
+        ok = put(o, "mfa", mfa);
+        mfa = NULL; /* taken by put, even on failure */
+    }
+    ok = ok && put(o, "cluster-coverage", json_string(full ? "full" : "partial"));
+    json_decref(mfa);
+    if (!ok) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+json_t *ohsm_cli_users_json(const struct ohsm_cli_user_list *l, size_t nhsm)
+{
+    size_t total = 0;
+    size_t answered = 0;
+    size_t nm = 0;
+    struct merged *m = NULL;
+    json_t *users = NULL;
+    json_t *out = NULL;
+
+    for (size_t h = 0; h < nhsm; h++) {
+        if (l[h].answered) {
+            answered++;
+            total += l[h].n;
+        }
+    }
+    m = calloc(total > 0 ? total : 1, sizeof(*m));
+    users = json_array();
+    out = json_object();
+    if (m == NULL || users == NULL || out == NULL) {
+        goto fail;
+    }
+    for (size_t h = 0; h < nhsm; h++) {
+        for (size_t k = 0; l[h].answered && k < l[h].n; k++) {
+            const struct ohsm_user_info *u = &l[h].users[k];
+            size_t j = 0;
+            while (j < nm && strncmp(m[j].u->username, u->username, sizeof(u->username)) != 0) {
+                j++;
+            }
+            if (j == nm) {
+                m[nm++].u = u;
+            }
+            m[j].count++;
+            m[j].locked = m[j].locked || u->locked;
+            m[j].mfa = m[j].mfa || u->mfa;
+        }
+    }
+    for (size_t j = 0; j < nm; j++) {
+        bool full = answered == nhsm && m[j].count == nhsm;
+        json_t *u = user_json(&m[j], full);
+        if (u == NULL || json_array_append_new(users, u) != 0) {
+            goto fail;
+        }
+    }
+    free(m);
+    if (json_object_set_new(out, "users", users) != 0) {
+        json_decref(out);
+        return NULL;
+    }
+    return out;
+fail:
+    free(m);
+    json_decref(users);
+    json_decref(out);
+    return NULL;
+}
+
+/* Parses "MAJOR.MINOR[.BUILD]" (decimal); false for anything else. */
+static bool parse_version(const char *s, unsigned long v[3], size_t *n)
+{
+    const char *p = s;
+    *n = 0;
+    while (*n < 3) {
+        char *end;
+        if (*p < '0' || *p > '9') {
+            return false;
+        }
+        errno = 0;
+        v[*n] = strtoul(p, &end, 10);
+        if (errno != 0 || v[*n] > 65535) {
+            return false;
+        }
+        (*n)++;
+        if (*end == '\0') {
+            return *n >= 2;
+        }
+        if (*end != '.') {
+            return false;
+        }
+        p = end + 1;
+    }
+    return false;
+}
+
+static json_t *num_str(unsigned long v)
+{
+    char b[24];
+    return ohsm_cli_fmt(b, sizeof(b), "%lu", v) ? json_string(b) : NULL;
+}
+
+json_t *ohsm_cli_hsm_json(const struct ohsm_hsm_status *st, const char *cluster_id,
+                          const struct ohsm_hsm_info *info, ohsm_rv info_rv)
+{
+    json_t *o = json_object();
+    bool ok = o != NULL && put(o, "hsm-id", jstr(st->id)) &&
+              put(o, "cluster-id", jstr(info != NULL ? info->cluster_id : cluster_id)) &&
+              put(o, "eni-ip", jstr(st->host)) && put(o, "port", json_integer(st->port)) &&
+              put(o, "state", json_string(info != NULL ? "connected" : "unreachable"));
+    if (ok && info == NULL) {
+        ok = put(o, "error", json_string(ohsm_rv_str(info_rv)));
+    }
+    if (ok && info != NULL) {
+        unsigned long v[3];
+        size_t nv = 0;
+        ok = put(o, "vendor", jstr(info->vendor)) && put(o, "model", jstr(info->model)) &&
+             put(o, "serial-number", jstr(info->serial));
+        /* Only what the HSM reports: version numbers when its firmware id is "M.m[.b]". */
+        if (ok && parse_version(info->firmware, v, &nv)) {
+            ok = put(o, "firmware-version-major", num_str(v[0])) &&
+                 put(o, "firmware-version-minor", num_str(v[1])) &&
+                 (nv < 3 || put(o, "firmware-build-number", num_str(v[2])));
+        }
+        ok = ok && put(o, "firmware-id", jstr(info->firmware)) &&
+             put(o, "fips-state",
+                 json_string(info->fips ? "2 [FIPS mode with single factor authentication]"
+                                        : "0 [non-FIPS mode]")) &&
+             put(o, "activated", json_boolean(info->activated));
+    }
+    if (!ok) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * The JSON shapes openhsm-cli prints, built by pure functions from library results so they can be
+ * unit-tested without a cluster: the {"error_code", "data"} envelope, the merged `user list` of
+ * all HSMs (locked on any HSM, cluster coverage), one `cluster hsm-info` entry, CLI role names, and
+ * the message naming which HSMs failed a fan-out call. Inputs are library results (trusted to be
+ * NUL-terminated within their fixed arrays); nothing here touches the network or a secret.
+ */
+#ifndef OHSM_CLI_SHAPE_H
+#define OHSM_CLI_SHAPE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "openhsm/client.h"
+
+/* The result of one command. */
+struct ohsm_cli_out {
+    int error_code; /* 0 on success */
+    json_t *data;   /* owned; an object, array or string */
+    bool silent;    /* nothing to print (quit), or the command printed text itself (help) */
+};
+
+/* Success with data (taken; NULL from a failed jansson call becomes an out-of-memory error). */
+void ohsm_cli_out_ok(struct ohsm_cli_out *o, json_t *data);
+/* Success whose data is a message string, e.g. "Logout successful". */
+void ohsm_cli_out_msg(struct ohsm_cli_out *o, const char *msg);
+/* Failure: error_code 1 and the formatted message as data. Replaces earlier data. */
+__attribute__((format(printf, 2, 3))) void ohsm_cli_out_err(struct ohsm_cli_out *o, const char *fmt,
+                                                            ...);
+void ohsm_cli_out_clear(struct ohsm_cli_out *o);
+/* The envelope as pretty JSON (2-space indent, keys in insertion order); caller frees with free().
+ * NULL when out of memory. */
+char *ohsm_cli_out_dump(const struct ohsm_cli_out *o);
+
+/* Role as the CLI prints it: "admin", "crypto-user", "unactivated-admin",
+ * "internal(APPLIANCE_USER)". */
+const char *ohsm_cli_role_name(enum ohsm_utype t);
+
+/* One HSM's part in a call that went to every HSM. */
+struct ohsm_cli_hsm_result {
+    const char *id;
+    const char *host;
+    uint16_t port;
+    ohsm_rv rv;
+};
+
+/* Is rv a failure to reach the HSM (no trusted connection), as opposed to the HSM refusing? */
+bool ohsm_cli_rv_unreachable(ohsm_rv rv);
+
+/* Writes the error message for a fan-out call that failed somewhere, e.g.
+ *   "User created on 1 of 2 HSMs; hsm-abc (127.0.0.1:2225): Not connected to the HSM"
+ *   "Login failed: Invalid username or password"  (every HSM failed alike)
+ * done: what success is called ("User created"); action: the operation ("Login"). */
+void ohsm_cli_fanout_msg(char *buf, size_t cap, const char *done, const char *action,
+                         const struct ohsm_cli_hsm_result *r, size_t n);
+
+/* One HSM's `user list` answer. */
+struct ohsm_cli_user_list {
+    bool answered;
+    const struct ohsm_user_info *users;
+    size_t n;
+};
+
+/* {"users": [{"username", "role", "locked", "mfa", "cluster-coverage"}...]} merged over nhsm
+ * lists: users in the order first seen (HSM order, then id order); "locked" is "true" when locked
+ * on any HSM; coverage is "full" when every HSM answered and lists the user, else "partial".
+ * NULL when out of memory. */
+json_t *ohsm_cli_users_json(const struct ohsm_cli_user_list *l, size_t nhsm);
+
+/* One `cluster hsm-info` entry. info is NULL when the HSM did not answer (info_rv says why);
+ * cluster_id is used then. NULL when out of memory. */
+json_t *ohsm_cli_hsm_json(const struct ohsm_hsm_status *st, const char *cluster_id,
+                          const struct ohsm_hsm_info *info, ohsm_rv info_rv);
+
+#endif

@@ -1,0 +1,248 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * Unit tests for openhsm-cli's grammar table (src/cli/table.c) as data: every row is well formed
+ * (handler and help, groups have children, parents exist, no duplicates), option specs are
+ * consistent, the parser enforces each row's required options and refuses duplicates, and the help
+ * printed for each row names every option it accepts (help cannot drift from the grammar).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static const struct ohsm_cli_grammar *G = &ohsm_cli_grammar;
+
+/* Splits a row's path into words (pointers into buf). */
+static size_t words(const char *path, char *buf, size_t cap, char **w)
+{
+    size_t n = 0;
+    snprintf(buf, cap, "%s", path);
+    for (char *save = NULL, *t = strtok_r(buf, " ", &save); t != NULL;
+         t = strtok_r(NULL, " ", &save)) {
+        w[n++] = t;
+    }
+    return n;
+}
+
+/* Every row has a clean path, a summary, and a handler unless it is a group with children. */
+static void test_cli_table_rows(void **state)
+{
+    (void)state;
+    assert_true(G->ncmds > 0);
+    for (size_t i = 0; i < G->ncmds; i++) {
+        const struct ohsm_cli_cmd *c = &G->cmds[i];
+        assert_non_null(c->path);
+        assert_true(c->path[0] != '\0' && c->path[0] != ' ');
+        assert_null(strstr(c->path, "  "));
+        assert_true(c->path[strlen(c->path) - 1] != ' ');
+        assert_true(ohsm_cli_path_words(c->path) <= OHSM_CLI_MAX_WORDS);
+        assert_non_null(c->summary);
+        assert_true(strlen(c->summary) > 0);
+        for (size_t j = 0; j < i; j++) {
+            assert_string_not_equal(G->cmds[j].path, c->path);
+        }
+        bool kids = false;
+        for (size_t j = 0; j < G->ncmds; j++) {
+            size_t l = strlen(c->path);
+            kids = kids || (strncmp(G->cmds[j].path, c->path, l) == 0 && G->cmds[j].path[l] == ' ');
+        }
+        if (c->handler == NULL) {
+            assert_true(kids);
+            assert_null(c->opts);
+        }
+    }
+}
+
+/* Every proper prefix of a row's path is itself a row (a group or a command). */
+static void test_cli_table_parents(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < G->ncmds; i++) {
+        char buf[128];
+        char *w[OHSM_CLI_MAX_WORDS];
+        size_t n = words(G->cmds[i].path, buf, sizeof(buf), w);
+        for (size_t k = 1; k < n; k++) {
+            assert_non_null(ohsm_cli_find(G, (const char *const *)w, k));
+        }
+    }
+}
+
+static void check_opts(const struct ohsm_cli_opt *opts, const struct ohsm_cli_opt *others)
+{
+    for (const struct ohsm_cli_opt *o = opts; o != NULL && o->name != NULL; o++) {
+        assert_true(strlen(o->name) > 0 && o->name[0] != '-');
+        assert_string_not_equal(o->name, "help");
+        assert_true(o->short_name != 'h');
+        assert_non_null(o->help);
+        bool flag = (o->flags & OHSM_CLI_O_FLAG) != 0;
+        assert_true(flag ? o->metavar == NULL : o->metavar != NULL);
+        assert_false(flag && (o->flags & (OHSM_CLI_O_MULTI | OHSM_CLI_O_SECRET)) != 0);
+        assert_false(flag && (o->flags & OHSM_CLI_O_REQUIRED) != 0);
+        if (o->choices != NULL) {
+            assert_non_null(o->choices[0].value);
+            for (const struct ohsm_cli_choice *ch = o->choices; ch->value != NULL; ch++) {
+                assert_non_null(ch->help);
+            }
+        }
+        for (const struct ohsm_cli_opt *p = opts; p != o; p++) {
+            assert_string_not_equal(p->name, o->name);
+            assert_true(o->short_name == '\0' || p->short_name != o->short_name);
+        }
+        for (const struct ohsm_cli_opt *p = others; p != NULL && p->name != NULL; p++) {
+            assert_string_not_equal(p->name, o->name);
+        }
+    }
+}
+
+/* Option specs are consistent and never clash with the global options. */
+static void test_cli_table_options(void **state)
+{
+    (void)state;
+    check_opts(G->global, NULL);
+    for (size_t i = 0; i < G->ncmds; i++) {
+        check_opts(G->cmds[i].opts, G->global);
+    }
+}
+
+/* The parser enforces each row's required options and refuses an option given twice. */
+static void test_cli_table_required_and_duplicates(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < G->ncmds; i++) {
+        const struct ohsm_cli_cmd *c = &G->cmds[i];
+        char buf[128], err[256];
+        char *tok[64];
+        struct ohsm_cli_args a;
+        char x[] = "x7654321";
+        if (c->handler == NULL) {
+            continue;
+        }
+        size_t n = words(c->path, buf, sizeof(buf), tok);
+        size_t base = n;
+        char names[16][40];
+        size_t nn = 0;
+        bool any_required = false;
+        /* All required options, with an allowed value. */
+        for (const struct ohsm_cli_opt *o = c->opts; o != NULL && o->name != NULL; o++) {
+            if ((o->flags & OHSM_CLI_O_REQUIRED) == 0) {
+                continue;
+            }
+            any_required = true;
+            snprintf(names[nn], sizeof(names[nn]), "--%s", o->name);
+            tok[n++] = names[nn++];
+            tok[n++] = o->choices != NULL ? (char *)o->choices[0].value : x;
+        }
+        assert_int_equal(ohsm_cli_parse(G, tok, n, &a, err, sizeof(err)), OHSM_OK);
+        assert_ptr_equal(a.cmd, c);
+        if (any_required) {
+            assert_int_equal(ohsm_cli_parse(G, tok, base, &a, err, sizeof(err)),
+                             OHSM_ARGUMENTS_BAD);
+            assert_non_null(strstr(err, "missing required option"));
+        }
+        /* Each non-repeatable option twice. */
+        for (const struct ohsm_cli_opt *o = c->opts; o != NULL && o->name != NULL; o++) {
+            if ((o->flags & OHSM_CLI_O_REPEAT) != 0) {
+                continue;
+            }
+            size_t m = n;
+            char nm[40];
+            snprintf(nm, sizeof(nm), "--%s", o->name);
+            for (int k = 0; k < 2; k++) {
+                tok[m++] = nm;
+                if ((o->flags & OHSM_CLI_O_FLAG) == 0) {
+                    tok[m++] = o->choices != NULL ? (char *)o->choices[0].value : x;
+                }
+            }
+            assert_int_equal(ohsm_cli_parse(G, tok, m, &a, err, sizeof(err)), OHSM_ARGUMENTS_BAD);
+            assert_non_null(strstr(err, "more than once"));
+        }
+        /* A stray word is refused unless the row takes words. */
+        char stray[] = "stray";
+        tok[n] = stray;
+        ohsm_rv rv = ohsm_cli_parse(G, tok, n + 1, &a, err, sizeof(err));
+        assert_int_equal(rv, c->positional != NULL ? OHSM_OK : OHSM_ARGUMENTS_BAD);
+    }
+}
+
+/* Each row's help names every option it accepts, and the usage line fits. */
+static void test_cli_table_help_matches(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < G->ncmds; i++) {
+        const struct ohsm_cli_cmd *c = &G->cmds[i];
+        char buf[128], usage[512], err[256];
+        char *w[OHSM_CLI_MAX_WORDS];
+        size_t n = words(c->path, buf, sizeof(buf), w);
+        FILE *f = tmpfile();
+        assert_non_null(f);
+        assert_true(ohsm_cli_help(f, G, (const char *const *)w, n, err, sizeof(err)));
+        long len = ftell(f);
+        assert_true(len > 0);
+        char *text = calloc(1, (size_t)len + 1);
+        assert_non_null(text);
+        rewind(f);
+        assert_int_equal(fread(text, 1, (size_t)len, f), (size_t)len);
+        fclose(f);
+        assert_non_null(strstr(text, c->summary));
+        assert_non_null(strstr(text, "--help"));
+        for (const struct ohsm_cli_opt *o = c->opts; o != NULL && o->name != NULL; o++) {
+            char nm[48];
+            snprintf(nm, sizeof(nm), "--%s", o->name);
+            assert_non_null(strstr(text, nm));
+            for (const struct ohsm_cli_choice *ch = o->choices; ch != NULL && ch->value != NULL;
+                 ch++) {
+                assert_non_null(strstr(text, ch->value));
+            }
+        }
+        for (const struct ohsm_cli_opt *o = G->global; c->handler != NULL && o->name != NULL; o++) {
+            assert_non_null(strstr(text, o->name));
+        }
+        free(text);
+        if (c->handler != NULL) {
+            assert_true(ohsm_cli_usage_line(G, c, usage, sizeof(usage)));
+        }
+    }
+}
+
+/* The CloudHSM CLI's user commands take exactly these roles and options. */
+static void test_cli_table_user_commands(void **state)
+{
+    (void)state;
+    const char *w[] = {"user", "create"};
+    const struct ohsm_cli_cmd *c = ohsm_cli_find(G, w, 2);
+    assert_non_null(c);
+    const struct ohsm_cli_opt *o = c->opts;
+    assert_string_equal(o[0].name, "username");
+    assert_true((o[0].flags & OHSM_CLI_O_REQUIRED) != 0);
+    assert_string_equal(o[1].name, "role");
+    assert_string_equal(o[1].choices[0].value, "crypto-user");
+    assert_string_equal(o[1].choices[1].value, "admin");
+    assert_null(o[1].choices[2].value);
+    assert_string_equal(o[2].name, "password");
+    assert_true((o[2].flags & OHSM_CLI_O_SECRET) != 0);
+    assert_true((o[2].flags & OHSM_CLI_O_REQUIRED) == 0);
+    const char *login[] = {"login"};
+    assert_non_null(ohsm_cli_find(G, login, 1));
+    const char *quit[] = {"quit"};
+    assert_non_null(ohsm_cli_find(G, quit, 1));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cli_table_rows),
+        cmocka_unit_test(test_cli_table_parents),
+        cmocka_unit_test(test_cli_table_options),
+        cmocka_unit_test(test_cli_table_required_and_duplicates),
+        cmocka_unit_test(test_cli_table_help_matches),
+        cmocka_unit_test(test_cli_table_user_commands),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

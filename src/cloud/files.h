@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * File-system helpers for openhsmd: bounded path formatting, private directories, files created
+ * exclusively (O_EXCL|O_NOFOLLOW, so a planted symlink or an old file is never written through),
+ * files replaced atomically (temp file, fsync, rename), tree removal and reading a log's tail.
+ * On failure errno describes the cause (it is preserved across the cleanup). Thread-safe.
+ */
+#ifndef OHSM_CLOUD_FILES_H
+#define OHSM_CLOUD_FILES_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "openhsm/rv.h"
+
+/* snprintf into out. Errors: OHSM_BUFFER_TOO_SMALL (truncated; out is then ""). */
+OHSM_NODISCARD __attribute__((format(printf, 3, 4))) ohsm_rv ohsm_files_path(char *out, size_t cap,
+                                                                             const char *fmt, ...);
+
+/* Creates directory path with mode 0700; an existing directory is fine.
+ * Errors: OHSM_IO (errno set; ENOTDIR when path exists and is not a directory). */
+OHSM_NODISCARD ohsm_rv ohsm_files_mkdir(const char *path);
+
+/* Creates path (which must not exist) with mode, writes len bytes, fsyncs and closes. A partial
+ * file is removed on failure. Errors: OHSM_IO (EEXIST when path exists, ELOOP for a symlink). */
+OHSM_NODISCARD ohsm_rv ohsm_files_write_new(const char *path, const void *data, size_t len,
+                                            mode_t mode);
+
+/* Replaces path atomically: writes path.tmp as ohsm_files_write_new does, renames it over path and
+ * fsyncs the directory. Readers see the old or the new content, never a mix. Errors: OHSM_IO,
+ * OHSM_BUFFER_TOO_SMALL (path too long). */
+OHSM_NODISCARD ohsm_rv ohsm_files_write_atomic(const char *path, const void *data, size_t len,
+                                               mode_t mode);
+
+/* Removes path and everything under it without following symlinks; a missing path is fine.
+ * Errors: OHSM_IO. */
+OHSM_NODISCARD ohsm_rv ohsm_files_remove_tree(const char *path);
+
+/* Copies the last (at most cap - 1) bytes of path into out, NUL-terminated, starting at a line
+ * boundary when the file is longer. Errors: OHSM_IO, OHSM_ARGUMENTS_BAD. */
+OHSM_NODISCARD ohsm_rv ohsm_files_tail(const char *path, char *out, size_t cap);
+
+#endif

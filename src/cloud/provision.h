@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * Creating a cluster on disk and in the metadata, and the files layout it follows:
+ *
+ *   DIR/openhsmd.db                                   metadata (meta.h)
+ *   DIR/clusters/<cluster-id>/customerCA.crt, .key    the cluster's local CA (trust anchor)
+ *   DIR/clusters/<cluster-id>/app_user.secret         appliance user's password (0600)
+ *   DIR/clusters/<cluster-id>/client.json             client configuration
+ *   DIR/clusters/<cluster-id>/hsms/<hsm-id>/          hsm.crt, hsm.key, and the HSM's own
+ *                                                     hsm.db, hsm.log, hsm.pid
+ *
+ * Not thread-safe (uses the caller's struct ohsm_meta).
+ */
+#ifndef OHSM_CLOUD_PROVISION_H
+#define OHSM_CLOUD_PROVISION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cloud/ids.h"
+#include "cloud/meta.h"
+#include "openhsm/rv.h"
+
+#define OHSM_PROVISION_TRUST_ANCHOR "customerCA.crt"
+#define OHSM_PROVISION_TIMEOUT_MS 5000
+
+/* DIR/clusters/<cid> and DIR/clusters/<cid>/hsms/<hid>. Errors: OHSM_BUFFER_TOO_SMALL. */
+OHSM_NODISCARD ohsm_rv ohsm_provision_cluster_dir(const char *data_dir, const char *cid, char *out,
+                                                  size_t cap);
+OHSM_NODISCARD ohsm_rv ohsm_provision_hsm_dir(const char *data_dir, const char *cid,
+                                              const char *hid, char *out, size_t cap);
+
+/* Creates a cluster of n_hsms HSMs (1..28) whose users lock after lockout failed logins: ids, CA,
+ * HSM keys and certificates, a free 127.0.0.1 port per HSM, the appliance user's password, and
+ * the metadata rows (committed last, so a crash before that leaves no cluster behind in the
+ * metadata). On failure the cluster's directory is removed. The new id goes to cid_out (at least
+ * OHSM_IDS_MAX bytes); err (may be NULL) says what failed. Errors: OHSM_IO, OHSM_DB,
+ * OHSM_DEVICE_ERROR, OHSM_ARGUMENTS_BAD, OHSM_BUFFER_TOO_SMALL, OHSM_HOST_MEMORY. */
+OHSM_NODISCARD ohsm_rv ohsm_provision_cluster(struct ohsm_meta *m, const char *data_dir,
+                                              uint32_t n_hsms, uint32_t lockout, char *cid_out,
+                                              char *err, size_t err_cap);
+
+/* (Re)writes DIR/clusters/<cid>/client.json atomically from the metadata:
+ * {"cluster_id", "trust_anchor" (relative to the file), "timeout_ms", "hsms": [{id, host, port}]}
+ * in seq order, pretty-printed with a 2-space indent. The path written goes to path_out (cap
+ * bytes, may be NULL). Errors: OHSM_IO, OHSM_DB, OHSM_HOST_MEMORY, OHSM_BUFFER_TOO_SMALL. */
+OHSM_NODISCARD ohsm_rv ohsm_provision_client_json(struct ohsm_meta *m, const char *data_dir,
+                                                  const char *cid, char *path_out, size_t cap);
+
+#endif

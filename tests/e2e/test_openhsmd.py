@@ -1,0 +1,295 @@
+# SPDX-License-Identifier: Apache-2.0
+"""openhsmd as an operator runs it: what a first start creates (client.json, CA, HSM certificates,
+the appliance user's password, file modes), that every HSM serves TLS 1.3 verified by the trust
+anchor, that a restart reuses the cluster, that a killed HSM comes back on its port, that SIGTERM
+and the death of the parent stop everything, and that bad command lines create nothing."""
+import json
+import os
+import re
+import signal
+import socket
+import ssl
+import stat
+import subprocess
+import time
+
+import pytest
+
+import wire
+from conftest import BIN, wait_port
+
+ID_RE = {"cluster": re.compile(r"^cluster-[a-z2-7]{11}$"), "hsm": re.compile(r"^hsm-[a-z2-7]{11}$")}
+
+
+def mode(path):
+    return stat.S_IMODE(os.lstat(path).st_mode)
+
+
+def gone(pid, timeout=15.0):
+    """True once pid has exited: no such process, or a zombie nobody has reaped yet (an orphaned
+    openhsmd is reparented to whatever init the test runs under, which may never reap it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return True
+        except (FileNotFoundError, ProcessLookupError):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+
+
+def tls13(cluster, i, server_hostname="127.0.0.1"):
+    """A verified TLS handshake to HSM i: chain to the trust anchor and the name checked."""
+    ctx = ssl.create_default_context(cafile=str(cluster.cluster_dir / cluster.cfg["trust_anchor"]))
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    with socket.create_connection(("127.0.0.1", cluster.hsm_port(i)), timeout=5) as raw:
+        with ctx.wrap_socket(raw, server_hostname=server_hostname) as s:
+            cn = dict(x[0] for x in s.getpeercert()["subject"])["commonName"]
+            return s.version(), cn
+
+
+def run_openhsmd(*args, timeout=30):
+    return subprocess.run([str(BIN / "openhsmd"), *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_client_json_shape_and_file_modes(cluster):
+    cfg = cluster.cfg
+    assert list(cfg) == ["cluster_id", "trust_anchor", "timeout_ms", "hsms"]
+    assert ID_RE["cluster"].match(cfg["cluster_id"])
+    assert cfg["trust_anchor"] == "customerCA.crt"
+    assert cfg["timeout_ms"] == 5000
+    assert len(cfg["hsms"]) == 2
+    for h in cfg["hsms"]:
+        assert list(h) == ["id", "host", "port"]
+        assert ID_RE["hsm"].match(h["id"]) and h["host"] == "127.0.0.1"
+        assert isinstance(h["port"], int) and 0 < h["port"] < 65536
+    assert len({h["port"] for h in cfg["hsms"]}) == 2
+    assert len({h["id"] for h in cfg["hsms"]}) == 2
+    assert cluster.cluster_dir == cluster.data / "clusters" / cfg["cluster_id"]
+    assert (cluster.cluster_dir / "client.json").read_text().startswith('{\n  "cluster_id": ')
+
+    assert mode(cluster.data) == 0o700
+    assert (cluster.data / "openhsmd.db").is_file()
+    assert mode(cluster.cluster_dir / "customerCA.key") == 0o600
+    secret = cluster.cluster_dir / "app_user.secret"
+    assert mode(secret) == 0o600
+    text = secret.read_text()
+    assert re.fullmatch(r"[A-Za-z0-9]{24}\n", text)
+    for i in range(2):
+        d = cluster.hsm_dir(i)
+        assert mode(d / "hsm.key") == 0o600
+        assert (d / "hsm.crt").is_file() and (d / "hsm.db").is_file()
+        assert cluster.hsm_pid(i) > 0
+        wait_port(cluster.hsm_port(i), timeout=1)
+
+    out = cluster.output
+    assert text.strip() not in out  # the password is never printed
+    cfg_path = str(cluster.cluster_dir / "client.json")
+    assert os.path.isabs(cfg_path)
+    assert f"client config: {cfg_path}\n" in out
+    assert f"export OPENHSM_CLUSTER_CONFIG={cfg_path}" in out
+    assert f"openhsmd: cluster {cfg['cluster_id']} (2 HSMs, users lock after 5 failed logins)" in out
+    for h in cfg["hsms"]:
+        assert f"  {h['id']}  127.0.0.1:{h['port']}\n" in out
+    assert out.rstrip().endswith("openhsmd: ready")
+
+
+def test_certificates_chain_to_trust_anchor(cluster):
+    ca = cluster.cluster_dir / "customerCA.crt"
+    ca_text = subprocess.run(["openssl", "x509", "-in", str(ca), "-noout", "-text"],
+                             capture_output=True, text=True, check=True).stdout
+    assert f"Subject: CN = openhsm local CA for {cluster.cluster_id}" in ca_text
+    assert re.search(r"Basic Constraints: critical\s+CA:TRUE", ca_text)
+    assert re.search(r"Key Usage: critical\s+Certificate Sign, CRL Sign", ca_text)
+    for i, h in enumerate(cluster.cfg["hsms"]):
+        crt = cluster.hsm_dir(i) / "hsm.crt"
+        v = subprocess.run(["openssl", "verify", "-CAfile", str(ca), str(crt)],
+                           capture_output=True, text=True)
+        assert v.returncode == 0 and v.stdout.strip().endswith(": OK"), v.stdout + v.stderr
+        t = subprocess.run(["openssl", "x509", "-in", str(crt), "-noout", "-subject", "-ext",
+                            "subjectAltName,extendedKeyUsage"],
+                           capture_output=True, text=True, check=True).stdout
+        assert f"CN = {h['id']}" in t
+        assert "IP Address:127.0.0.1" in t and "DNS:localhost" in t
+        assert "TLS Web Server Authentication" in t
+    # A certificate from another cluster's CA must not verify: the anchor really is per cluster.
+    other = subprocess.run(["openssl", "verify", "-CAfile", str(cluster.hsm_dir(0) / "hsm.crt"),
+                            str(cluster.hsm_dir(1) / "hsm.crt")], capture_output=True, text=True)
+    assert other.returncode != 0
+
+
+def test_tls13_to_every_hsm(cluster):
+    for i, h in enumerate(cluster.cfg["hsms"]):
+        version, cn = tls13(cluster, i)
+        assert version == "TLSv1.3" and cn == h["id"]
+        assert tls13(cluster, i, "localhost")[1] == h["id"]
+        with pytest.raises(ssl.SSLCertVerificationError):
+            tls13(cluster, i, "example.com")
+
+
+def test_app_user_password_file_is_the_hsms(cluster):
+    pw = cluster.app_user_password()
+    for i in range(2):
+        with wire.connect(cluster, i) as s:
+            assert wire.call(s, 1, wire.LOGIN, wire.login_body(4, "app_user", pw)).get(2, 0) == 0
+        with wire.connect(cluster, i) as s:
+            r = wire.call(s, 1, wire.LOGIN, wire.login_body(4, "app_user", pw[::-1]))
+            assert r.get(2, 0) == wire.RV["PIN_INCORRECT"]
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_hsm_count(make_cluster, n):
+    c = make_cluster(hsms=n)
+    assert len(c.cfg["hsms"]) == n
+    assert f"({n} HSM{'' if n == 1 else 's'}, users lock after 5 failed logins)" in c.output
+    assert len(list((c.cluster_dir / "hsms").iterdir())) == n
+    for i in range(n):
+        assert tls13(c, i)[0] == "TLSv1.3"
+
+
+def test_hsm_command_line_and_options(make_cluster):
+    c = make_cluster(hsms=1, extra=["--lockout-attempts", "20", "--max-sessions", "3"])
+    assert "users lock after 20 failed logins" in c.output
+    argv = open(f"/proc/{c.hsm_pid(0)}/cmdline", "rb").read().decode().split("\0")[:-1]
+    d, h = c.hsm_dir(0), c.cfg["hsms"][0]
+    assert argv == [os.path.realpath(BIN / "openhsm-hsm"), "--db", f"{d}/hsm.db", "--cert", f"{d}/hsm.crt",
+                    "--key", f"{d}/hsm.key", "--listen", f"127.0.0.1:{h['port']}",
+                    "--hsm-id", h["id"], "--cluster-id", c.cluster_id, "--lockout-attempts",
+                    "20", "--au-password-file", f"{c.cluster_dir}/app_user.secret",
+                    "--max-sessions", "3"]
+    assert "lockout after 20 failed logins" in (d / "hsm.log").read_text()
+
+
+def test_restart_reuses_cluster(make_cluster):
+    first = make_cluster()
+    files = {p: p.read_bytes() for p in sorted(first.cluster_dir.rglob("*.crt"))}
+    files.update({p: p.read_bytes() for p in sorted(first.cluster_dir.rglob("*.key"))})
+    secret = first.app_user_password()
+    cfg_text = (first.cluster_dir / "client.json").read_text()
+    first.stop()
+    assert first.proc.returncode == 0
+
+    second = make_cluster(hsms=3, extra=["--lockout-attempts", "9"])  # same data dir
+    assert second.cluster_id == first.cluster_id
+    assert (second.cluster_dir / "client.json").read_text() == cfg_text
+    assert {p: p.read_bytes() for p in files} == files
+    assert second.app_user_password() == secret
+    assert "apply only to new clusters" in second.output
+    assert "(2 HSMs, users lock after 5 failed logins)" in second.output
+    assert "created cluster" not in second.output
+    for i in range(2):
+        assert tls13(second, i)[0] == "TLSv1.3"
+
+
+def test_killed_hsm_is_restarted(cluster):
+    port = cluster.hsm_port(0)
+    old = cluster.hsm_pid(0)
+    other = cluster.hsm_pid(1)
+    cluster.kill_hsm(0)  # kill -9, then waits for a new pid and the port
+    new = cluster.hsm_pid(0)
+    assert new != old and gone(old)
+    assert cluster.hsm_port(0) == port
+    assert tls13(cluster, 0)[0] == "TLSv1.3"
+    assert cluster.hsm_pid(1) == other  # the other HSM was not touched
+    hid = cluster.cfg["hsms"][0]["id"]
+    assert re.search(rf"openhsmd: {hid} exited \(signal 9\), restarting", cluster.output)
+    assert cluster.proc.poll() is None
+
+
+def test_sigterm_stops_every_hsm(cluster):
+    pids = [cluster.hsm_pid(i) for i in range(2)]
+    cluster.proc.send_signal(signal.SIGTERM)
+    assert cluster.proc.wait(20) == 0
+    cluster._reader.join(5)
+    assert all(gone(p, 1) for p in pids)
+    assert cluster.output.rstrip().endswith("openhsmd: stopped")
+    for i in range(2):
+        assert not (cluster.hsm_dir(i) / "hsm.pid").exists()
+        wait_port(cluster.hsm_port(i), up=False, timeout=2)
+        assert "stopping" in (cluster.hsm_dir(i) / "hsm.log").read_text()  # a clean SIGTERM exit
+
+
+def test_exit_with_parent(tmp_path):
+    d = tmp_path / "data"
+    sh = subprocess.Popen(["/bin/sh", "-c", f'"$0" --data "$1" --hsms 1 --exit-with-parent & '
+                           'echo "pid=$!"; wait', str(BIN / "openhsmd"), str(d)],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    daemon = None
+    try:
+        for line in sh.stdout:
+            if line.startswith("pid="):
+                daemon = int(line[4:])
+            if line.strip() == "openhsmd: ready":
+                break
+        assert daemon is not None
+        hsm = int(next(d.glob("clusters/*/hsms/*/hsm.pid")).read_text())
+        sh.kill()  # the parent dies without a word to openhsmd
+        sh.wait()
+        assert gone(daemon) and gone(hsm)
+    finally:
+        if daemon is not None and not gone(daemon, 0):
+            os.kill(daemon, signal.SIGKILL)
+        sh.kill()
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--hsms", "0"], "--hsms"),
+    (["--hsms", "29"], "--hsms"),
+    (["--hsms", "abc"], "abc"),
+    (["--hsms", "-1"], "--hsms"),
+    (["--hsms", "99999999999999999999"], "--hsms"),
+    (["--lockout-attempts", "0"], "--lockout-attempts"),
+    (["--lockout-attempts", "101"], "--lockout-attempts"),
+    (["--max-sessions", "0"], "--max-sessions"),
+    (["--frobnicate"], "--frobnicate"),
+    (["--hsms"], "--hsms"),
+    (["stray"], "stray"),
+])
+def test_bad_arguments_create_nothing(tmp_path, args, words):
+    d = tmp_path / "data"
+    r = run_openhsmd("--data", str(d), *args)
+    assert r.returncode == 2
+    assert words in r.stderr and "usage: openhsmd" in r.stderr
+    assert r.stdout == ""
+    assert not d.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_data_and_help():
+    r = run_openhsmd()
+    assert r.returncode == 2 and "--data" in r.stderr
+    h = run_openhsmd("--help")
+    assert h.returncode == 0 and h.stdout.startswith("usage: openhsmd --data DIR")
+    for opt in ("--hsms N", "--lockout-attempts N", "--max-sessions N", "--exit-with-parent",
+                "--hsm-bin PATH"):
+        assert opt in h.stdout
+
+
+def test_missing_hsm_binary_creates_nothing(tmp_path):
+    d = tmp_path / "data"
+    r = run_openhsmd("--data", str(d), "--hsm-bin", str(tmp_path / "nope"))
+    assert r.returncode == 1 and "nope" in r.stderr
+    assert not d.exists()
+
+
+def test_hsm_that_cannot_start_is_reported(tmp_path):
+    """An HSM binary that fails: openhsmd names the HSM, shows its log, and exits 1."""
+    fake = tmp_path / "bad-hsm"
+    fake.write_text("#!/bin/sh\necho 'bad-hsm: refusing to start' >&2\nexit 4\n")
+    fake.chmod(0o700)
+    r = run_openhsmd("--data", str(tmp_path / "data"), "--hsms", "1", "--hsm-bin", str(fake))
+    assert r.returncode == 1
+    assert re.search(r"openhsmd: hsm-[a-z2-7]{11} exited \(status 4\) while starting", r.stderr)
+    assert "| bad-hsm: refusing to start" in r.stderr
+    assert "openhsmd: ready" not in r.stdout
+
+
+def test_second_openhsmd_on_same_dir_refused(cluster):
+    r = run_openhsmd("--data", str(cluster.data))
+    assert r.returncode == 1 and "in use by another openhsmd" in r.stderr
+    assert cluster.proc.poll() is None
+    assert tls13(cluster, 0)[0] == "TLSv1.3"

@@ -11,18 +11,9 @@
 #include <jansson.h>
 
 #include "client/internal.h"
+#include "core/errf.h"
 
 #define MAX_HSMS 28
-
-static void seterr(char *err, size_t cap, const char *path, const char *what)
-{
-    if (err != NULL && cap > 0) {
-        int n = snprintf(err, cap, "%s: %s", path, what);
-        if (n < 0 || (size_t)n >= cap) {
-            err[cap - 1] = '\0';
-        }
-    }
-}
 
 static int copy_str(json_t *o, const char *k, char *dst, size_t cap, bool required)
 {
@@ -50,13 +41,13 @@ ohsm_rv ohsm_cfg_load(const char *path, struct ohsm_cfg **out, char *err, size_t
 
     OHSM_ENSURE(out != NULL, OHSM_ARGUMENTS_BAD);
     if (path == NULL || path[0] == '\0') {
-        seterr(err, err_cap, "cluster config", "no path given (use --cluster-config or "
-                                               OHSM_CLUSTER_CONFIG_ENV ")");
+        ohsm_errf(err, err_cap, "cluster config: no path given (use --cluster-config or %s)",
+                  OHSM_CLUSTER_CONFIG_ENV);
         return OHSM_CONFIG;
     }
     root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
     if (root == NULL) {
-        seterr(err, err_cap, path, je.text);
+        ohsm_errf(err, err_cap, "%s: %s", path, je.text);
         return OHSM_CONFIG;
     }
     cfg = calloc(1, sizeof(*cfg));
@@ -66,11 +57,11 @@ ohsm_rv ohsm_cfg_load(const char *path, struct ohsm_cfg **out, char *err, size_t
     }
     if (!json_is_object(root) ||
         copy_str(root, "cluster_id", cfg->cluster_id, sizeof(cfg->cluster_id), true) != 0) {
-        seterr(err, err_cap, path, "missing or bad \"cluster_id\"");
+        ohsm_errf(err, err_cap, "%s: %s", path, "missing or bad \"cluster_id\"");
         goto out;
     }
     if (copy_str(root, "trust_anchor", anchor, sizeof(anchor), true) != 0) {
-        seterr(err, err_cap, path, "missing or bad \"trust_anchor\"");
+        ohsm_errf(err, err_cap, "%s: %s", path, "missing or bad \"trust_anchor\"");
         goto out;
     }
     if (anchor[0] == '/') {
@@ -82,23 +73,22 @@ ohsm_rv ohsm_cfg_load(const char *path, struct ohsm_cfg **out, char *err, size_t
                             : -1;
         free(dup);
         if (n < 0 || (size_t)n >= sizeof(cfg->trust_anchor)) {
-            seterr(err, err_cap, path, "trust anchor path too long");
+            ohsm_errf(err, err_cap, "%s: %s", path, "trust anchor path too long");
             goto out;
         }
     }
     cfg->timeout_ms = 5000;
     json_t *t = json_object_get(root, "timeout_ms");
     if (t != NULL) {
-        if (!json_is_integer(t) || json_integer_value(t) < 100 ||
-            json_integer_value(t) > 600000) {
-            seterr(err, err_cap, path, "\"timeout_ms\" must be 100..600000");
+        if (!json_is_integer(t) || json_integer_value(t) < 100 || json_integer_value(t) > 600000) {
+            ohsm_errf(err, err_cap, "%s: %s", path, "\"timeout_ms\" must be 100..600000");
             goto out;
         }
         cfg->timeout_ms = (int)json_integer_value(t);
     }
     hsms = json_object_get(root, "hsms");
     if (!json_is_array(hsms) || json_array_size(hsms) < 1 || json_array_size(hsms) > MAX_HSMS) {
-        seterr(err, err_cap, path, "\"hsms\" must list 1 to 28 HSMs");
+        ohsm_errf(err, err_cap, "%s: %s", path, "\"hsms\" must list 1 to 28 HSMs");
         goto out;
     }
     cfg->n = json_array_size(hsms);
@@ -114,7 +104,8 @@ ohsm_rv ohsm_cfg_load(const char *path, struct ohsm_cfg **out, char *err, size_t
         if (!json_is_object(h) || copy_str(h, "id", e->id, sizeof(e->id), false) != 0 ||
             copy_str(h, "host", e->host, sizeof(e->host), true) != 0 || !json_is_integer(p) ||
             json_integer_value(p) < 1 || json_integer_value(p) > 65535) {
-            seterr(err, err_cap, path, "each HSM needs \"host\" and \"port\" (1..65535)");
+            ohsm_errf(err, err_cap, "%s: %s", path,
+                      "each HSM needs \"host\" and \"port\" (1..65535)");
             goto out;
         }
         e->port = (uint16_t)json_integer_value(p);

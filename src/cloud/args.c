@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/errf.h"
 #include "openhsm/user.h"
 
 enum opt_id { O_DATA, O_HSMS, O_LOCKOUT, O_SESSIONS, O_EXIT_WITH_PARENT, O_HSM_BIN, O_HELP };
@@ -36,23 +37,6 @@ static const struct opt opts[] = {
     {"help", NULL, O_HELP, 0, 0, "print this help and exit"},
 };
 #define N_OPTS (sizeof(opts) / sizeof(opts[0]))
-
-__attribute__((format(printf, 3, 4))) static void seterr(char *err, size_t cap, const char *fmt,
-                                                         ...)
-{
-    va_list ap;
-    if (err == NULL || cap == 0) {
-        return;
-    }
-    va_start(ap, fmt);
-    int n = vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        err[0] = '\0';
-    } else if ((size_t)n >= cap) {
-        err[cap - 1] = '\0'; /* a truncated message is still a message */
-    }
-}
 
 ohsm_rv ohsm_args_uint(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
 {
@@ -85,12 +69,12 @@ static bool apply(const struct opt *o, const char *val, struct ohsm_args *a, cha
     uint64_t v = 0;
 
     if (o->hi != 0 && ohsm_args_uint(val, o->lo, o->hi, &v) != OHSM_OK) {
-        seterr(err, cap, "--%s must be a whole number from %llu to %llu (got '%s')", o->name,
+        ohsm_errf(err, cap, "--%s must be a whole number from %llu to %llu (got '%s')", o->name,
                (unsigned long long)o->lo, (unsigned long long)o->hi, val);
         return false;
     }
     if (o->value != NULL && val[0] == '\0') {
-        seterr(err, cap, "--%s needs a non-empty %s", o->name, o->value);
+        ohsm_errf(err, cap, "--%s needs a non-empty %s", o->name, o->value);
         return false;
     }
     switch (o->id) {
@@ -127,9 +111,9 @@ enum ohsm_args_result ohsm_args_parse(int argc, char *const argv[], struct ohsm_
                           false, false};
     bool seen[N_OPTS] = {false};
 
-    seterr(err, cap, "%s", "");
+    ohsm_errf(err, cap, "%s", "");
     if (out == NULL || argc < 0 || (argc > 0 && argv == NULL)) {
-        seterr(err, cap, "internal error: no arguments");
+        ohsm_errf(err, cap, "internal error: no arguments");
         return OHSM_ARGS_ERROR;
     }
     for (int i = 1; i < argc; i++) {
@@ -141,14 +125,14 @@ enum ohsm_args_result ohsm_args_parse(int argc, char *const argv[], struct ohsm_
             return OHSM_ARGS_HELP;
         }
         if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
-            seterr(err, cap, "unexpected argument '%s'", arg);
+            ohsm_errf(err, cap, "unexpected argument '%s'", arg);
             return OHSM_ARGS_ERROR;
         }
         const char *name = arg + 2;
         const char *eq = strchr(name, '=');
         const struct opt *o = find_opt(name, eq != NULL ? (size_t)(eq - name) : strlen(name));
         if (o == NULL) {
-            seterr(err, cap, "unknown option '%s'", arg);
+            ohsm_errf(err, cap, "unknown option '%s'", arg);
             return OHSM_ARGS_ERROR;
         }
         if (o->id == O_HELP) {
@@ -156,14 +140,14 @@ enum ohsm_args_result ohsm_args_parse(int argc, char *const argv[], struct ohsm_
         }
         size_t k = (size_t)(o - opts);
         if (seen[k]) {
-            seterr(err, cap, "--%s given more than once", o->name);
+            ohsm_errf(err, cap, "--%s given more than once", o->name);
             return OHSM_ARGS_ERROR;
         }
         seen[k] = true;
         const char *val = NULL;
         if (o->value == NULL) {
             if (eq != NULL) {
-                seterr(err, cap, "--%s takes no value", o->name);
+                ohsm_errf(err, cap, "--%s takes no value", o->name);
                 return OHSM_ARGS_ERROR;
             }
         } else if (eq != NULL) {
@@ -171,7 +155,7 @@ enum ohsm_args_result ohsm_args_parse(int argc, char *const argv[], struct ohsm_
         } else if (i + 1 < argc && argv[i + 1] != NULL && strncmp(argv[i + 1], "--", 2) != 0) {
             val = argv[++i];
         } else {
-            seterr(err, cap, "--%s needs a value (%s)", o->name, o->value);
+            ohsm_errf(err, cap, "--%s needs a value (%s)", o->name, o->value);
             return OHSM_ARGS_ERROR;
         }
         if (!apply(o, val != NULL ? val : "", &a, err, cap)) {
@@ -179,7 +163,7 @@ enum ohsm_args_result ohsm_args_parse(int argc, char *const argv[], struct ohsm_
         }
     }
     if (a.data_dir == NULL) {
-        seterr(err, cap, "--data DIR is required");
+        ohsm_errf(err, cap, "--data DIR is required");
         return OHSM_ARGS_ERROR;
     }
     *out = a;

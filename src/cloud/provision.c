@@ -28,26 +28,10 @@
 
 #include "cloud/args.h"
 #include "cloud/files.h"
+#include "core/errf.h"
 #include "cloud/pki.h"
 
 #define PORT_TRIES 256
-
-__attribute__((format(printf, 3, 4))) static void seterr(char *err, size_t cap, const char *fmt,
-                                                         ...)
-{
-    va_list ap;
-    if (err == NULL || cap == 0) {
-        return;
-    }
-    va_start(ap, fmt);
-    int n = vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        err[0] = '\0';
-    } else if ((size_t)n >= cap) {
-        err[cap - 1] = '\0';
-    }
-}
 
 ohsm_rv ohsm_provision_cluster_dir(const char *data_dir, const char *cid, char *out, size_t cap)
 {
@@ -150,19 +134,19 @@ static ohsm_rv make_hsm(const char *data_dir, const char *cid, const char *hid, 
     OHSM_TRY(ohsm_provision_hsm_dir(data_dir, cid, hid, hdir, sizeof(hdir)));
     rv = ohsm_files_mkdir(hdir);
     if (rv != OHSM_OK) {
-        seterr(err, err_cap, "cannot create %s: %s", hdir, strerror(errno));
+        ohsm_errf(err, err_cap, "cannot create %s: %s", hdir, strerror(errno));
         goto out;
     }
     if ((rv = ohsm_pki_keygen(&key)) != OHSM_OK ||
         (rv = ohsm_pki_hsm_cert(key, hid, ca, ca_key, &cert)) != OHSM_OK) {
-        seterr(err, err_cap, "cannot issue the certificate of %s", hid);
+        ohsm_errf(err, err_cap, "cannot issue the certificate of %s", hid);
         goto out;
     }
     if ((rv = ohsm_files_path(path, sizeof(path), "%s/hsm.key", hdir)) != OHSM_OK ||
         (rv = ohsm_pki_write_key(path, key)) != OHSM_OK ||
         (rv = ohsm_files_path(path, sizeof(path), "%s/hsm.crt", hdir)) != OHSM_OK ||
         (rv = ohsm_pki_write_cert(path, cert, 0644)) != OHSM_OK) {
-        seterr(err, err_cap, "cannot write %s: %s", path, strerror(errno));
+        ohsm_errf(err, err_cap, "cannot write %s: %s", path, strerror(errno));
         goto out;
     }
 out:
@@ -180,7 +164,7 @@ static ohsm_rv make_ca(const char *cdir, const char *cid, EVP_PKEY **key, X509 *
 
     if ((rv = ohsm_pki_keygen(key)) != OHSM_OK ||
         (rv = ohsm_pki_ca_cert(*key, cid, cert)) != OHSM_OK) {
-        seterr(err, err_cap, "cannot create the cluster CA");
+        ohsm_errf(err, err_cap, "cannot create the cluster CA");
         return rv;
     }
     if ((rv = ohsm_files_path(path, sizeof(path), "%s/customerCA.key", cdir)) != OHSM_OK ||
@@ -188,7 +172,7 @@ static ohsm_rv make_ca(const char *cdir, const char *cid, EVP_PKEY **key, X509 *
         (rv = ohsm_files_path(path, sizeof(path), "%s/" OHSM_PROVISION_TRUST_ANCHOR, cdir)) !=
             OHSM_OK ||
         (rv = ohsm_pki_write_cert(path, *cert, 0644)) != OHSM_OK) {
-        seterr(err, err_cap, "cannot write %s: %s", path, strerror(errno));
+        ohsm_errf(err, err_cap, "cannot write %s: %s", path, strerror(errno));
     }
     return rv;
 }
@@ -251,7 +235,7 @@ ohsm_rv ohsm_provision_cluster(struct ohsm_meta *m, const char *data_dir, uint32
     bool made_dir = false, in_tx = false;
     const int64_t now = (int64_t)time(NULL);
 
-    seterr(err, err_cap, "%s", "");
+    ohsm_errf(err, err_cap, "%s", "");
     OHSM_ENSURE(m != NULL && data_dir != NULL && cid_out != NULL, OHSM_ARGUMENTS_BAD);
     OHSM_ENSURE(n_hsms >= 1 && n_hsms <= OHSM_ARGS_HSMS_MAX, OHSM_ARGUMENTS_BAD);
     OHSM_ENSURE(lockout >= 1 && lockout <= OHSM_ARGS_LOCKOUT_MAX, OHSM_ARGUMENTS_BAD);
@@ -259,18 +243,18 @@ ohsm_rv ohsm_provision_cluster(struct ohsm_meta *m, const char *data_dir, uint32
     OHSM_TRY(ohsm_files_path(path, sizeof(path), "%s/clusters", data_dir));
     OHSM_TRY(ohsm_provision_cluster_dir(data_dir, cid, cdir, sizeof(cdir)));
     if (ohsm_files_mkdir(path) != OHSM_OK) {
-        seterr(err, err_cap, "cannot create %s: %s", path, strerror(errno));
+        ohsm_errf(err, err_cap, "cannot create %s: %s", path, strerror(errno));
         return OHSM_IO;
     }
     /* A new directory, never an existing one: the id is fresh, so EEXIST means something odd. */
     if (mkdir(cdir, 0700) != 0) {
-        seterr(err, err_cap, "cannot create %s: %s", cdir, strerror(errno));
+        ohsm_errf(err, err_cap, "cannot create %s: %s", cdir, strerror(errno));
         return OHSM_IO;
     }
     made_dir = true;
     if ((rv = ohsm_files_path(path, sizeof(path), "%s/hsms", cdir)) != OHSM_OK ||
         (rv = ohsm_files_mkdir(path)) != OHSM_OK) {
-        seterr(err, err_cap, "cannot create %s: %s", path, strerror(errno));
+        ohsm_errf(err, err_cap, "cannot create %s: %s", path, strerror(errno));
         goto out;
     }
     rv = make_ca(cdir, cid, &ca_key, &ca, err, err_cap);
@@ -285,23 +269,23 @@ ohsm_rv ohsm_provision_cluster(struct ohsm_meta *m, const char *data_dir, uint32
     }
     rv = write_au_secret(cdir);
     if (rv != OHSM_OK) {
-        seterr(err, err_cap, "cannot write %s/app_user.secret: %s", cdir, strerror(errno));
+        ohsm_errf(err, err_cap, "cannot write %s/app_user.secret: %s", cdir, strerror(errno));
         goto out;
     }
     rv = ohsm_meta_begin(m);
     if (rv != OHSM_OK) {
-        seterr(err, err_cap, "metadata: %s", ohsm_meta_errstr(m));
+        ohsm_errf(err, err_cap, "metadata: %s", ohsm_meta_errstr(m));
         goto out;
     }
     in_tx = true;
     rv = pick_ports(m, ports, n_hsms);
     if (rv != OHSM_OK) {
-        seterr(err, err_cap, "cannot find %u free TCP ports on 127.0.0.1", n_hsms);
+        ohsm_errf(err, err_cap, "cannot find %u free TCP ports on 127.0.0.1", n_hsms);
         goto out;
     }
     if ((rv = add_rows(m, cid, lockout, hids, ports, n_hsms, now)) != OHSM_OK ||
         (rv = ohsm_meta_commit(m)) != OHSM_OK) {
-        seterr(err, err_cap, "metadata: %s", ohsm_meta_errstr(m));
+        ohsm_errf(err, err_cap, "metadata: %s", ohsm_meta_errstr(m));
         goto out;
     }
     in_tx = false;

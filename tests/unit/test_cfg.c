@@ -81,7 +81,7 @@ static void test_cfg_bad(void **state)
 
 int main(void)
 {
-    strcpy(dir, "/tmp/ohsm-cfg-XXXXXX");
+    snprintf(dir, sizeof(dir), "%s", "/tmp/ohsm-cfg-XXXXXX");
     if (mkdtemp(dir) == NULL) {
         return 1;
     }

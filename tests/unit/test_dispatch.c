@@ -23,7 +23,7 @@ static int setup_n(void **state, uint32_t lockout)
 {
     struct fx *f = calloc(1, sizeof(*f));
     char path[128];
-    strcpy(f->dir, "/tmp/ohsm-disp-XXXXXX");
+    snprintf(f->dir, sizeof(f->dir), "%s", "/tmp/ohsm-disp-XXXXXX");
     assert_non_null(mkdtemp(f->dir));
     snprintf(path, sizeof(path), "%s/hsm.db", f->dir);
     f->h.cost = (struct ohsm_pwhash_cost){4, 8, 1};

@@ -31,7 +31,7 @@ static struct ohsm_store_init init_for(void)
 static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof(*f));
-    strcpy(f->dir, "/tmp/ohsm-store-XXXXXX");
+    snprintf(f->dir, sizeof(f->dir), "%s", "/tmp/ohsm-store-XXXXXX");
     assert_non_null(mkdtemp(f->dir));
     snprintf(f->path, sizeof(f->path), "%s/hsm.db", f->dir);
     struct ohsm_store_init in = init_for();

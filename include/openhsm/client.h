@@ -20,6 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "openhsm/mech.h"
+#include "openhsm/obj.h"
 #include "openhsm/rv.h"
 #include "openhsm/user.h"
 
@@ -122,5 +124,180 @@ struct ohsm_hsm_info {
 /* Information about HSM i (no login needed). */
 OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_hsm_info(struct ohsm_client *c, size_t i,
                                                      struct ohsm_hsm_info *out);
+
+/* ==== Keys and cryptography (issue 4) ====
+ * Token keys exist on every HSM with the same handle: the client creates a key on one HSM and
+ * inserts its masked object into the others (res[i] is each HSM's part). Changes to a key (delete,
+ * attributes, shares) go to every HSM. Reads and cryptography go to one HSM, round-robin over the
+ * HSMs where this client is logged in, moving on to the next HSM when one is unreachable.
+ * Session keys (token=false) live only on the HSM that made them and die with the session.
+ * Outputs named **out are malloc'd; the caller frees them (and wipes plaintexts first). */
+
+struct ohsm_keygen {
+    uint32_t ktype;               /* enum ohsm_ktype */
+    uint32_t length;              /* secret keys: bytes; RSA: modulus bits; EC: 0 */
+    uint64_t public_exponent;     /* RSA; 0 = 65537 */
+    uint32_t curve;               /* EC: enum ohsm_curve */
+    const uint8_t *tmpl;          /* secret / private key attributes (encoded; may be NULL) */
+    size_t tmpl_len;
+    const uint8_t *pub_tmpl;      /* public key attributes (pairs) */
+    size_t pub_tmpl_len;
+    const char *const *share;     /* crypto users to share with */
+    size_t nshare;
+};
+
+/* Generates a key or key pair. objs[0] is the secret or private key, objs[1] the public key;
+ * *nobj gets 1 or 2. Returns OHSM_OK when the key exists on every HSM; when it could not be made
+ * at all the HSM's error; when it exists on some HSMs only, the first failing HSM's code with the
+ * key on the others (the client repairs those HSMs when they come back). */
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_key_generate(struct ohsm_client *c,
+                                                         const struct ohsm_keygen *g,
+                                                         struct ohsm_obj objs[2], size_t *nobj,
+                                                         struct ohsm_result *res);
+/* Imports material (secret keys raw, private keys PKCS#8 DER, public keys SPKI DER). */
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_key_import(struct ohsm_client *c, uint32_t cls,
+                                                       uint32_t ktype, const uint8_t *material,
+                                                       size_t len, const uint8_t *tmpl,
+                                                       size_t tmpl_len, const char *const *share,
+                                                       size_t nshare, struct ohsm_obj *obj,
+                                                       struct ohsm_result *res);
+/* Unwraps a wrapped key into a new key (replicated like a generated one). */
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_key_unwrap(
+    struct ohsm_client *c, uint64_t unwrapping, const struct ohsm_mech_params *m,
+    const uint8_t *wrapped, size_t wrapped_len, uint32_t cls, uint32_t ktype,
+    const uint8_t *tmpl, size_t tmpl_len, const char *const *share, size_t nshare,
+    struct ohsm_obj *obj, struct ohsm_result *res);
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_key_delete(struct ohsm_client *c, uint64_t handle,
+                                                       struct ohsm_result *res);
+/* Sets attributes (encoded template of one or more). obj (may be NULL) gets the new record. */
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_key_set_attrs(struct ohsm_client *c, uint64_t handle,
+                                                          const uint8_t *tmpl, size_t tmpl_len,
+                                                          struct ohsm_obj *obj,
+                                                          struct ohsm_result *res);
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_key_share(struct ohsm_client *c, uint64_t handle,
+                                                      const char *username, bool share,
+                                                      struct ohsm_result *res);
+/* Keys the session may see matching tmpl (every key when tmpl_len is 0), in handle order, from
+ * one HSM (balanced) / from HSM i. *objs malloc'd (NULL when *n is 0). */
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_key_find(struct ohsm_client *c, const uint8_t *tmpl,
+                                                     size_t tmpl_len, struct ohsm_obj **objs,
+                                                     size_t *n);
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_key_find_on(struct ohsm_client *c, size_t i,
+                                                        const uint8_t *tmpl, size_t tmpl_len,
+                                                        struct ohsm_obj **objs, size_t *n);
+/* One key's record: balanced / from HSM i. Errors: OHSM_KEY_HANDLE_INVALID (none the session may
+ * see). */
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_key_get(struct ohsm_client *c, uint64_t handle,
+                                                    struct ohsm_obj *obj);
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_key_get_on(struct ohsm_client *c, size_t i,
+                                                       uint64_t handle, struct ohsm_obj *obj);
+/* The public key (SPKI DER) of an RSA/EC key, either half. */
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_key_export_public(struct ohsm_client *c,
+                                                              uint64_t handle, uint8_t **out,
+                                                              size_t *out_len);
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_key_wrap(struct ohsm_client *c, uint64_t wrapping,
+                                                     uint64_t payload,
+                                                     const struct ohsm_mech_params *m,
+                                                     uint8_t **out, size_t *out_len);
+
+/* Cryptography. encrypt: when m has no IV the HSM makes one and it is returned in iv (cap 16;
+ * *iv_len 0 when none). */
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_encrypt(struct ohsm_client *c, uint64_t handle,
+                                                    const struct ohsm_mech_params *m,
+                                                    const uint8_t *in, size_t in_len,
+                                                    uint8_t **out, size_t *out_len, uint8_t iv[16],
+                                                    size_t *iv_len);
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_decrypt(struct ohsm_client *c, uint64_t handle,
+                                                    const struct ohsm_mech_params *m,
+                                                    const uint8_t *in, size_t in_len,
+                                                    uint8_t **out, size_t *out_len);
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_sign(struct ohsm_client *c, uint64_t handle,
+                                                 const struct ohsm_mech_params *m,
+                                                 const uint8_t *in, size_t in_len, uint8_t **out,
+                                                 size_t *out_len);
+/* OHSM_OK, or OHSM_SIGNATURE_INVALID when the signature does not verify. */
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_verify(struct ohsm_client *c, uint64_t handle,
+                                                   const struct ohsm_mech_params *m,
+                                                   const uint8_t *in, size_t in_len,
+                                                   const uint8_t *sig, size_t sig_len);
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_digest(struct ohsm_client *c, uint32_t hash,
+                                                   const uint8_t *in, size_t in_len,
+                                                   uint8_t **out, size_t *out_len);
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_random(struct ohsm_client *c, uint8_t *out,
+                                                   size_t len);
+
+/* Pipelined cryptography: runs n independent operations, keeping up to `window` requests in flight
+ * per HSM and spreading them over the HSMs where the client is logged in (only HSM `only` when it
+ * is not SIZE_MAX). Each op gets its own rv and output (out/out_cap/out_len, caller's buffer). */
+enum ohsm_cop_kind { OHSM_COP_ENCRYPT = 1, OHSM_COP_DECRYPT = 2, OHSM_COP_SIGN = 3,
+                     OHSM_COP_VERIFY = 4, OHSM_COP_DIGEST = 5 };
+struct ohsm_cop {
+    enum ohsm_cop_kind kind;
+    uint64_t handle;
+    const struct ohsm_mech_params *m;
+    const uint8_t *in;
+    size_t in_len;
+    const uint8_t *sig; /* verify */
+    size_t sig_len;
+    uint8_t *out;
+    size_t out_cap;
+    size_t out_len;
+    ohsm_rv rv;
+};
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_batch(struct ohsm_client *c, struct ohsm_cop *ops,
+                                                  size_t n, size_t window, size_t only);
+
+/* ---- masked objects and sync ---- */
+
+/* Masked object of a key from HSM i / inserted into HSM i (replace: see MaskedInsertReq). */
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_masked_extract(struct ohsm_client *c, size_t i,
+                                                           uint64_t handle, uint8_t **out,
+                                                           size_t *out_len);
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_masked_insert(struct ohsm_client *c, size_t i,
+                                                          const uint8_t *masked, size_t len,
+                                                          bool replace, struct ohsm_obj *obj);
+
+enum ohsm_sync_kind {
+    OHSM_SYNC_MISSING = 1, /* the HSM lacks an object (or user) others have */
+    OHSM_SYNC_EXTRA = 2,   /* the HSM has an object the others deleted (or never had) */
+    OHSM_SYNC_STALE = 3,   /* the HSM has an older version (or a different one) */
+};
+struct ohsm_sync_item {
+    size_t hsm;                        /* the HSM that differs (config index) */
+    enum ohsm_sync_kind kind;
+    bool is_user;
+    uint64_t handle;                   /* objects */
+    char username[OHSM_USERNAME_MAX + 1]; /* users */
+};
+struct ohsm_sync_hsm {
+    ohsm_rv rv;                 /* OHSM_OK when the HSM answered */
+    char objects_digest[65];    /* hex */
+    char users_digest[65];
+    size_t objects, users;
+};
+struct ohsm_sync_report {
+    bool in_sync;               /* every reachable HSM equal and every HSM reachable */
+    size_t nhsm;
+    struct ohsm_sync_hsm *hsm;  /* nhsm entries */
+    size_t nitems;
+    struct ohsm_sync_item *items;
+};
+/* Asks every HSM for its digests and compares. Needs a login (admin, CU or AU). */
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_sync_status(struct ohsm_client *c,
+                                                        struct ohsm_sync_report **out);
+OHSM_API void ohsm_sync_report_free(struct ohsm_sync_report *r); /* NULL ok */
+/* Repairs object differences: missing/stale objects are inserted from an HSM that has the newest
+ * version, extra objects (deleted elsewhere) are deleted. *repaired (may be NULL) counts fixes.
+ * Users are not repaired here (ohsm_client_sync_user does, as admin). */
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_sync_repair(struct ohsm_client *c, size_t *repaired);
+/* Copies one key / one user from HSM `from` to HSM `to` (CMU syncKey / syncUser). */
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_sync_key(struct ohsm_client *c, uint64_t handle,
+                                                     size_t from, size_t to);
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_sync_user(struct ohsm_client *c,
+                                                      const char *username, size_t from,
+                                                      size_t to);
+/* Automatic repair (default on): after a login on every HSM, and when an HSM that missed a change
+ * is reachable again, the client compares sync status and repairs objects. */
+OHSM_API void ohsm_client_set_auto_repair(struct ohsm_client *c, bool on);
 
 #endif

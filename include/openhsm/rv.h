@@ -44,6 +44,27 @@ typedef enum ohsm_rv {
     OHSM_NOT_CONNECTED = 28,       /* the client has no connection to this HSM */
     OHSM_CONFIG = 29,              /* the cluster configuration is unusable */
     OHSM_ALREADY_ACTIVATED = 30,
+    OHSM_ATTRIBUTE_TYPE_INVALID = 31,   /* unknown attribute, or not one this object has */
+    OHSM_ATTRIBUTE_VALUE_INVALID = 32,  /* a value of the wrong shape or out of range */
+    OHSM_ATTRIBUTE_READ_ONLY = 33,      /* the attribute cannot be set (now, by this user) */
+    OHSM_KEY_FUNCTION_NOT_PERMITTED = 34, /* the key's attributes forbid this operation */
+    OHSM_KEY_UNEXTRACTABLE = 35,        /* extractable=false, or sensitive material asked in clear */
+    OHSM_KEY_SIZE_RANGE = 36,           /* key length, modulus size or curve not supported */
+    OHSM_MECHANISM_INVALID = 37,        /* unknown mechanism, or not for this key type */
+    OHSM_MECHANISM_PARAM_INVALID = 38,  /* bad IV, tag length, AAD, hash, salt ... */
+    OHSM_ENCRYPTED_DATA_INVALID = 39,   /* authentication failed or bad padding */
+    OHSM_ENCRYPTED_DATA_LEN_RANGE = 40, /* truncated or mis-sized ciphertext */
+    OHSM_KEY_TYPE_INCONSISTENT = 41,    /* the key's type or class does not fit the operation */
+    OHSM_WRAPPED_KEY_INVALID = 42,      /* unwrap failed: tampered, wrong key or malformed */
+    OHSM_MASKED_OBJECT_INVALID = 43,    /* tampered, or sealed by another cluster */
+    OHSM_OBJECT_EXISTS = 44,            /* an object with this handle already exists */
+    OHSM_OBJECT_TOO_MANY = 45,          /* the HSM's object limit is reached */
+    OHSM_TEMPLATE_INCONSISTENT = 46,    /* attributes that contradict each other */
+    OHSM_KEY_NOT_OWNER = 47,            /* only the key's owner may do this (shared users use) */
+    OHSM_KEY_AMBIGUOUS = 48,            /* a filter that must name one key matched several */
+    OHSM_USER_OWNS_KEYS = 49,           /* the user still owns keys */
+    OHSM_NOT_SYNCED = 50,               /* HSMs of the cluster differ (see sync status) */
+    OHSM_DATA_INVALID = 51,             /* input data malformed (e.g. a PEM that does not parse) */
     OHSM_RV_COUNT_ /* not a code */
 } ohsm_rv;
 

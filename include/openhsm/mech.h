@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * Mechanisms and the cryptography behind them (src/core/mech.c, OpenSSL 3 EVP only): key
+ * generation, key material encodings, encrypt/decrypt, sign/verify, wrap/unwrap, digests, HMAC.
+ * Pure: no I/O, no objects store. Secret outputs are wiped by the callee on every error path;
+ * successful secret outputs are the caller's to wipe.
+ *
+ * Key material formats (what a masked object seals and what import takes):
+ *   secret keys (AES, generic secret): the raw key bytes;
+ *   RSA/EC private keys: DER PKCS#8 PrivateKeyInfo (unencrypted);
+ *   RSA/EC public keys: DER SubjectPublicKeyInfo.
+ */
+#ifndef OHSM_MECH_H
+#define OHSM_MECH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "openhsm/obj.h"
+#include "openhsm/rv.h"
+
+/* Mechanisms. Values are ours and travel on the wire: append only. */
+enum ohsm_mech {
+    OHSM_M_NONE = 0,
+    /* AES data encryption */
+    OHSM_M_AES_GCM = 1,     /* iv 12 bytes (generated on encrypt when empty), aad, tag_bits
+                             * 96..128 (default 128); output ciphertext || tag */
+    OHSM_M_AES_CBC_PAD = 2, /* PKCS#7 padding; iv 16 bytes (generated when empty) */
+    OHSM_M_AES_CTR = 3,     /* iv = 16-byte initial counter block (generated when empty) */
+    OHSM_M_AES_ECB = 4,     /* no padding: input a multiple of 16 */
+    OHSM_M_AES_CBC = 5,     /* no padding: input a multiple of 16; iv as CBC_PAD */
+    /* RSA */
+    OHSM_M_RSA_PKCS = 10,   /* PKCS#1 v1.5: sign/verify (hash), encrypt/decrypt, wrap/unwrap */
+    OHSM_M_RSA_PSS = 11,    /* sign/verify; hash, mgf_hash (default = hash), salt_len
+                             * (default = hash length) */
+    OHSM_M_RSA_OAEP = 12,   /* encrypt/decrypt and wrap/unwrap; hash (default SHA-1 as PKCS#11),
+                             * mgf_hash (default = hash), label */
+    /* EC */
+    OHSM_M_ECDSA = 13,      /* sign/verify; signature is r || s, each the field size (PKCS#11) */
+    /* MAC with a generic secret (or AES) key: sign makes the tag, verify compares in constant
+     * time. hash selects HMAC-SHA-x. */
+    OHSM_M_HMAC = 14,
+    /* Key wrapping with AES */
+    OHSM_M_AES_KW = 20,       /* RFC 3394, input a multiple of 8 (CloudHSM aes-no-pad) */
+    OHSM_M_AES_KWP = 21,      /* RFC 5649 (NIST AES wrap with padding) */
+    OHSM_M_AES_KW_PKCS5 = 22, /* PKCS#5 pad to 8 then RFC 3394 (CloudHSM aes-pkcs5-pad) */
+    OHSM_M_AES_KW_ZERO = 23,  /* zero pad to 8 then RFC 3394 (CloudHSM aes-zero-pad) */
+    /* Digests (no key) */
+    OHSM_M_DIGEST = 30,       /* hash */
+};
+
+enum ohsm_hash {
+    OHSM_H_NONE = 0,
+    OHSM_H_SHA1 = 1,
+    OHSM_H_SHA224 = 2,
+    OHSM_H_SHA256 = 3,
+    OHSM_H_SHA384 = 4,
+    OHSM_H_SHA512 = 5,
+};
+
+/* CLI names ("sha256") and sizes. -1 / 0 when unknown. */
+OHSM_API const char *ohsm_hash_name(uint32_t h);
+OHSM_API int ohsm_hash_from_name(const char *name);
+OHSM_API size_t ohsm_hash_len(uint32_t h);
+
+struct ohsm_mech_params {
+    uint32_t mech;      /* enum ohsm_mech */
+    uint32_t hash;      /* enum ohsm_hash: signature / OAEP / HMAC / digest hash */
+    uint32_t mgf_hash;  /* PSS/OAEP MGF1 hash; 0 = same as hash */
+    uint32_t salt_len;  /* PSS; UINT32_MAX = hash length (the default when 0 is not meant) */
+    bool prehashed;     /* sign/verify: input is already the digest of `hash` */
+    const uint8_t *iv;  /* borrowed; may be NULL */
+    size_t iv_len;
+    const uint8_t *aad; /* GCM additional data; borrowed */
+    size_t aad_len;
+    uint32_t tag_bits;  /* GCM; 0 = 128 */
+    const uint8_t *label; /* OAEP label; borrowed */
+    size_t label_len;
+};
+
+/* A key as the mechanisms see it: a secret's raw bytes, or an OpenSSL key (EVP_PKEY *, kept as
+ * void * so this header needs no OpenSSL include). */
+struct ohsm_mech_key {
+    uint32_t cls;
+    uint32_t ktype;
+    const uint8_t *raw; /* secret keys; borrowed */
+    size_t raw_len;
+    void *pkey;         /* EVP_PKEY * of RSA/EC keys; borrowed */
+};
+
+/* ---- keys ---- */
+
+/* Checks a requested size: AES 16/24/32 bytes; generic secret 1..800 bytes; RSA 2048..4096 bits,
+ * a multiple of 8; exponent odd and >= 65537 (0 means 65537). Errors: OHSM_KEY_SIZE_RANGE,
+ * OHSM_ATTRIBUTE_VALUE_INVALID (exponent). EC sizes are curves: see ohsm_mech_gen_ec. */
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_mech_check_size(uint32_t ktype, uint32_t length,
+                                                     uint64_t public_exponent);
+/* Fresh random secret key bytes into out (len bytes). */
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_mech_gen_secret(uint8_t *out, size_t len);
+/* New key pairs; *pkey (EVP_PKEY *) caller frees with ohsm_mech_pkey_free. */
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_mech_gen_rsa(uint32_t bits, uint64_t exponent, void **pkey);
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_mech_gen_ec(uint32_t curve, void **pkey);
+OHSM_API void ohsm_mech_pkey_free(void *pkey); /* NULL ok */
+/* Material (format above) -> EVP_PKEY, checking it is of cls/ktype. Errors: OHSM_DATA_INVALID,
+ * OHSM_KEY_TYPE_INCONSISTENT, OHSM_KEY_SIZE_RANGE (RSA < 2048, unsupported curve). */
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_mech_pkey_load(uint32_t cls, uint32_t ktype,
+                                                    const uint8_t *der, size_t len, void **pkey);
+/* EVP_PKEY -> material: PKCS#8 for private (a secret: *der is OPENSSL_secure_malloc'd or wiped by
+ * ohsm_mech_der_free), SPKI for public. */
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_mech_pkey_der(void *pkey, bool private_part, uint8_t **der,
+                                                   size_t *len);
+OHSM_API void ohsm_mech_der_free(uint8_t *der, size_t len); /* wipes; NULL ok */
+/* PEM text (public "PUBLIC KEY" / "RSA PUBLIC KEY"; private "PRIVATE KEY" / "RSA PRIVATE KEY" /
+ * "EC PRIVATE KEY") -> DER in the material format; *cls and *ktype are what it holds.
+ * Errors: OHSM_DATA_INVALID. */
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_mech_pem_to_der(const char *pem, size_t len, uint32_t *cls,
+                                                     uint32_t *ktype, uint8_t **der,
+                                                     size_t *der_len);
+/* Fills the public-key facts of o from pkey: spki, modulus_bits and value_len (RSA), curve (EC). */
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_mech_fill_public(struct ohsm_obj *o, void *pkey);
+/* Key check value: AES: first 3 bytes of AES-ECB(key, 0^16); generic secret: first 3 bytes of
+ * SHA-1(key) ... as CloudHSM prints "0x" + 6 hex digits. */
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_mech_kcv(uint32_t ktype, const uint8_t *key, size_t len,
+                                              uint8_t kcv[3]);
+
+/* ---- operations ----
+ * Outputs: out/cap/out_len; OHSM_BUFFER_TOO_SMALL sets *out_len to the size needed.
+ * Encrypt with an empty iv generates one into iv_out (iv_cap >= 16) and sets *iv_len. */
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_mech_encrypt(const struct ohsm_mech_key *k,
+                                                  const struct ohsm_mech_params *m,
+                                                  const uint8_t *in, size_t in_len, uint8_t *out,
+                                                  size_t cap, size_t *out_len, uint8_t *iv_out,
+                                                  size_t iv_cap, size_t *iv_len);
+/* Errors beyond the usual: OHSM_ENCRYPTED_DATA_INVALID (tag, padding),
+ * OHSM_ENCRYPTED_DATA_LEN_RANGE (truncated / not a block multiple). */
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_mech_decrypt(const struct ohsm_mech_key *k,
+                                                  const struct ohsm_mech_params *m,
+                                                  const uint8_t *in, size_t in_len, uint8_t *out,
+                                                  size_t cap, size_t *out_len);
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_mech_sign(const struct ohsm_mech_key *k,
+                                               const struct ohsm_mech_params *m,
+                                               const uint8_t *in, size_t in_len, uint8_t *out,
+                                               size_t cap, size_t *out_len);
+/* OHSM_OK or OHSM_SIGNATURE_INVALID. */
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_mech_verify(const struct ohsm_mech_key *k,
+                                                 const struct ohsm_mech_params *m,
+                                                 const uint8_t *in, size_t in_len,
+                                                 const uint8_t *sig, size_t sig_len);
+/* Wraps key material (format above) with wrapping key k. */
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_mech_wrap(const struct ohsm_mech_key *k,
+                                               const struct ohsm_mech_params *m,
+                                               const uint8_t *material, size_t len, uint8_t *out,
+                                               size_t cap, size_t *out_len);
+/* Unwraps into out (a secret). Errors: OHSM_WRAPPED_KEY_INVALID. */
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_mech_unwrap(const struct ohsm_mech_key *k,
+                                                 const struct ohsm_mech_params *m,
+                                                 const uint8_t *in, size_t in_len, uint8_t *out,
+                                                 size_t cap, size_t *out_len);
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_mech_digest(uint32_t hash, const uint8_t *in, size_t in_len,
+                                                 uint8_t *out, size_t cap, size_t *out_len);
+
+#endif

@@ -24,7 +24,11 @@
 #define OHSM_MASKING_KEY_LEN 32
 #define OHSM_MASK_MAX (64 * 1024)
 
-enum ohsm_mask_kind { OHSM_MASK_KEY = 1, OHSM_MASK_USER = 2 };
+/* KEY: rec = ohsm_obj_encode bytes, secret = key material. USER: rec and secret as src/hsm
+ * defines (name, type, flags / password record). TOMBSTONE: rec = u64 handle | u64 version
+ * (big-endian) of a deleted key, no secret: only an HSM of the lineage can make one, so a sealed
+ * tombstone proves the deletion to the other HSMs. */
+enum ohsm_mask_kind { OHSM_MASK_KEY = 1, OHSM_MASK_USER = 2, OHSM_MASK_TOMBSTONE = 3 };
 
 struct ohsm_mask_key; /* the derived sealing keys; opaque, wiped on free */
 

@@ -148,7 +148,15 @@ static int add_cluster_hsms(struct ohsm_meta *m, struct ohsm_sup *sup, const cha
             fprintf(stderr, "openhsmd: data directory path too long\n");
             goto out;
         }
-        struct ohsm_sup_hsm h = {hs[i].id, c->id, hdir, cdir, hs[i].port, c->lockout_attempts};
+        if (ohsm_provision_masking_key(cdir) != OHSM_OK) {
+            fprintf(stderr, "openhsmd: cannot create %s/" OHSM_PROVISION_MASKING_KEY ": %s\n", cdir,
+                    strerror(errno));
+            goto out;
+        }
+        struct ohsm_sup_hsm h = {hs[i].id,   c->id,
+                                 hdir,       cdir,
+                                 hs[i].port, c->lockout_attempts,
+                                 hs[i].seq & 31u};
         if (ohsm_sup_add(sup, &h) != OHSM_OK) {
             fprintf(stderr, "openhsmd: cannot register %s\n", hs[i].id);
             goto out;

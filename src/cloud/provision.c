@@ -24,6 +24,7 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <openssl/x509.h>
 
 #include "cloud/args.h"
@@ -119,6 +120,25 @@ static ohsm_rv write_au_secret(const char *cdir)
         rv = ohsm_files_write_new(path, pw, OHSM_IDS_PASSWORD_LEN + 1, 0600);
     }
     OPENSSL_cleanse(pw, sizeof(pw));
+    return rv;
+}
+
+ohsm_rv ohsm_provision_masking_key(const char *cdir)
+{
+    char path[4096];
+    uint8_t mk[OHSM_PROVISION_MASKING_KEY_LEN];
+    struct stat st;
+    ohsm_rv rv;
+
+    OHSM_TRY(ohsm_files_path(path, sizeof(path), "%s/" OHSM_PROVISION_MASKING_KEY, cdir));
+    if (lstat(path, &st) == 0) {
+        /* Kept from an earlier start: the cluster's lineage. Only a regular file will do. */
+        return S_ISREG(st.st_mode) && st.st_size == (off_t)sizeof(mk) ? OHSM_OK : OHSM_IO;
+    }
+    OHSM_ENSURE(errno == ENOENT, OHSM_IO);
+    OHSM_ENSURE(RAND_priv_bytes(mk, (int)sizeof(mk)) == 1, OHSM_DEVICE_ERROR);
+    rv = ohsm_files_write_new(path, mk, sizeof(mk), 0600);
+    OPENSSL_cleanse(mk, sizeof(mk));
     return rv;
 }
 
@@ -270,6 +290,12 @@ ohsm_rv ohsm_provision_cluster(struct ohsm_meta *m, const char *data_dir, uint32
     rv = write_au_secret(cdir);
     if (rv != OHSM_OK) {
         ohsm_errf(err, err_cap, "cannot write %s/app_user.secret: %s", cdir, strerror(errno));
+        goto out;
+    }
+    rv = ohsm_provision_masking_key(cdir);
+    if (rv != OHSM_OK) {
+        ohsm_errf(err, err_cap, "cannot write %s/" OHSM_PROVISION_MASKING_KEY ": %s", cdir,
+                  strerror(errno));
         goto out;
     }
     rv = ohsm_meta_begin(m);

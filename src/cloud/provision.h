@@ -25,6 +25,16 @@
 #define OHSM_PROVISION_TIMEOUT_MS 5000
 
 /* DIR/clusters/<cid> and DIR/clusters/<cid>/hsms/<hid>. Errors: OHSM_BUFFER_TOO_SMALL. */
+/* The cluster masking key: 32 random bytes in <cluster dir>/masking.key (0600), shared by all the
+ * cluster's HSMs (openhsm-hsm --masking-key); masked objects move only between HSMs that hold it. */
+#define OHSM_PROVISION_MASKING_KEY "masking.key"
+#define OHSM_PROVISION_MASKING_KEY_LEN 32
+
+/* Creates the masking key file of cluster directory cdir unless it exists (clusters made before
+ * masking keys existed get one on their next start). Errors: OHSM_IO (errno set; an existing path
+ * that is not a 32-byte regular file), OHSM_DEVICE_ERROR (no randomness). */
+OHSM_NODISCARD ohsm_rv ohsm_provision_masking_key(const char *cdir);
+
 OHSM_NODISCARD ohsm_rv ohsm_provision_cluster_dir(const char *data_dir, const char *cid, char *out,
                                                   size_t cap);
 OHSM_NODISCARD ohsm_rv ohsm_provision_hsm_dir(const char *data_dir, const char *cid,

@@ -39,9 +39,10 @@ struct ohsm_sup_hsm {
     const char *hsm_id; /* all borrowed, copied by ohsm_sup_add */
     const char *cluster_id;
     const char *hsm_dir;     /* holds hsm.crt, hsm.key; gets hsm.db, hsm.log, hsm.pid */
-    const char *cluster_dir; /* holds app_user.secret */
+    const char *cluster_dir; /* holds app_user.secret and masking.key */
     uint16_t port;           /* on 127.0.0.1 */
     uint32_t lockout;
+    uint32_t slot;           /* handle slot: the HSM's position in its cluster (0..31) */
 };
 
 struct ohsm_sup;

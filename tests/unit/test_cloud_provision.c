@@ -113,6 +113,15 @@ static void test_provision_layout(void **state)
     fclose(f);
     assert_int_equal(strlen(pw), 25);
     assert_int_equal(pw[24], '\n');
+    /* The cluster masking key: 32 bytes, private; a second call keeps it. */
+    snprintf(p, sizeof(p), "%s/masking.key", cdir);
+    assert_int_equal(mode_of(p), 0600);
+    struct stat mst;
+    assert_int_equal(stat(p, &mst), 0);
+    assert_int_equal(mst.st_size, 32);
+    assert_int_equal(ohsm_provision_masking_key(cdir), OHSM_OK);
+    assert_int_equal(stat(p, &mst), 0);
+    assert_int_equal(mst.st_size, 32);
 
     snprintf(p, sizeof(p), "%s/customerCA.crt", cdir);
     X509 *ca = read_cert(p);

@@ -88,7 +88,7 @@ static void setup(struct fixture *f, const char *script_body, uint32_t ready_ms,
 
 static void add(struct fixture *f, const char *id, uint16_t port)
 {
-    struct ohsm_sup_hsm h = {id, "cluster-aaaaaaaaaaa", f->dir, f->dir, port, 5};
+    struct ohsm_sup_hsm h = {id, "cluster-aaaaaaaaaaa", f->dir, f->dir, port, 5, 0};
     assert_int_equal(ohsm_sup_add(f->sup, &h), OHSM_OK);
 }
 
@@ -113,7 +113,7 @@ static void test_sup_api_edges(void **state)
     cfg.hsm_bin = "/bin/true";
     assert_int_equal(ohsm_sup_new(&cfg, NULL), OHSM_ARGUMENTS_BAD);
     assert_int_equal(ohsm_sup_new(&cfg, &s), OHSM_OK);
-    struct ohsm_sup_hsm h = {"hsm-aaaaaaaaaaa", "cluster-aaaaaaaaaaa", "/tmp", "/tmp", 0, 5};
+    struct ohsm_sup_hsm h = {"hsm-aaaaaaaaaaa", "cluster-aaaaaaaaaaa", "/tmp", "/tmp", 0, 5, 0};
     assert_int_equal(ohsm_sup_add(s, &h), OHSM_ARGUMENTS_BAD); /* port 0 */
     assert_int_equal(ohsm_sup_add(s, NULL), OHSM_ARGUMENTS_BAD);
     ohsm_sup_free(s);

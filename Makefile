@@ -42,13 +42,17 @@ asan:
 	@cmake --build $(ASAN_BUILD) -j$(JOBS)
 	ctest --test-dir $(ASAN_BUILD) --output-on-failure
 
+FUZZERS ?= frame obj mask
+
 fuzz:
 	@if command -v clang >/dev/null 2>&1; then \
 	  cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DOHSM_FUZZ=ON >/dev/null && \
-	  cmake --build $(FUZZ_BUILD) -j$(JOBS) --target fuzz_frame && \
-	  mkdir -p $(FUZZ_BUILD)/corpus-frame && \
-	  $(FUZZ_BUILD)/bin/fuzz_frame -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
-	      $(FUZZ_BUILD)/corpus-frame fuzz/corpus/frame; \
+	  cmake --build $(FUZZ_BUILD) -j$(JOBS) --target $(addprefix fuzz_,$(FUZZERS)) && \
+	  for f in $(FUZZERS); do \
+	    mkdir -p $(FUZZ_BUILD)/corpus-$$f && \
+	    $(FUZZ_BUILD)/bin/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	        $(FUZZ_BUILD)/corpus-$$f fuzz/corpus/$$f || exit 1; \
+	  done; \
 	else echo "fuzz: clang not found, skipped"; fi
 
 clean:

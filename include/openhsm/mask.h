@@ -29,6 +29,9 @@
  * (big-endian) of a deleted key, no secret: only an HSM of the lineage can make one, so a sealed
  * tombstone proves the deletion to the other HSMs. */
 enum ohsm_mask_kind { OHSM_MASK_KEY = 1, OHSM_MASK_USER = 2, OHSM_MASK_TOMBSTONE = 3 };
+/* Tombstones: ohsm_mask_seal refuses (OHSM_ARGUMENTS_BAD) and ohsm_mask_open rejects any whose
+ * rec is not exactly 16 bytes or that carries a secret. Seal errors: OHSM_ARGUMENTS_BAD,
+ * OHSM_DATA_LEN_RANGE (the sealed form would exceed OHSM_MASK_MAX), OHSM_DEVICE_ERROR. */
 
 struct ohsm_mask_key; /* the derived sealing keys; opaque, wiped on free */
 

@@ -159,7 +159,11 @@ struct ohsm_attr_def {
     bool settable;    /* set-attribute may change it later (subject to ohsm_obj_set_check) */
 };
 
-/* Every user-visible attribute, in the CloudHSM CLI's print order; *n gets the count. */
+/* Every user-visible attribute, in the CloudHSM CLI's print order; *n gets the count.
+ * `cli` or `kmu` is NULL when that tool has no name for the attribute: `curve` (OHSM_A_CURVE, our
+ * id, but user-visible: templates and filters may use it) has no key_mgmt_util name, and
+ * `OBJ_ATTR_EC_PARAMS` (CKA_EC_PARAMS, for PKCS#11; last in the table) is not printed by the CLI.
+ * Front ends skip rows whose name is NULL. */
 OHSM_API const struct ohsm_attr_def *ohsm_attr_table(size_t *n);
 OHSM_API const struct ohsm_attr_def *ohsm_attr_by_id(uint32_t id);
 OHSM_API const struct ohsm_attr_def *ohsm_attr_by_cli(const char *name);
@@ -187,7 +191,8 @@ struct ohsm_tmpl {
 
 /* Parses an encoded template (untrusted). Each attribute must be known and of its kind's size,
  * ids unique, no trailing bytes. Errors: OHSM_TEMPLATE_INCONSISTENT (duplicates),
- * OHSM_ATTRIBUTE_TYPE_INVALID, OHSM_ATTRIBUTE_VALUE_INVALID, OHSM_DATA_LEN_RANGE (too many). */
+ * OHSM_ATTRIBUTE_TYPE_INVALID, OHSM_ATTRIBUTE_VALUE_INVALID, OHSM_DATA_LEN_RANGE (too many),
+ * OHSM_PROTOCOL (truncated or trailing bytes). out borrows from p. */
 OHSM_NODISCARD OHSM_API ohsm_rv ohsm_tmpl_parse(const uint8_t *p, size_t n, struct ohsm_tmpl *out);
 
 /* Template builder for clients: appends one attribute to buf (len in/out, capacity cap). */
@@ -201,8 +206,10 @@ OHSM_API void ohsm_tmpl_put_bool(struct ohsm_tmpl_buf *b, uint32_t id, bool v);
 OHSM_API void ohsm_tmpl_put_u32(struct ohsm_tmpl_buf *b, uint32_t id, uint32_t v);
 OHSM_API void ohsm_tmpl_put_bytes(struct ohsm_tmpl_buf *b, uint32_t id, const void *v, size_t len);
 /* Parses a CLI-style "name=value" (CLI attribute names; booleans true/false/1/0, label/id text,
- * id also 0x-hex) and appends it. Errors: OHSM_ATTRIBUTE_TYPE_INVALID,
- * OHSM_ATTRIBUTE_VALUE_INVALID. */
+ * id also 0x-hex) and appends it. Also: class, key-type and curve by name; numbers in decimal;
+ * check-value, modulus, ec-point as hex (0x optional); public-exponent in decimal or 0x-hex.
+ * Errors: OHSM_ATTRIBUTE_TYPE_INVALID, OHSM_ATTRIBUTE_VALUE_INVALID (nothing appended),
+ * OHSM_DATA_LEN_RANGE (the buffer is full). */
 OHSM_NODISCARD OHSM_API ohsm_rv ohsm_tmpl_put_text(struct ohsm_tmpl_buf *b, const char *name,
                                                    const char *value);
 
@@ -214,7 +221,11 @@ OHSM_NODISCARD OHSM_API ohsm_rv ohsm_tmpl_put_text(struct ohsm_tmpl_buf *b, cons
 OHSM_API void ohsm_obj_defaults(struct ohsm_obj *o, uint32_t cls, uint32_t ktype, bool local);
 /* Applies a creation template over the defaults. Refuses attributes not settable at creation and
  * values that contradict the object (class/type/size given but different).
- * Keeps always-sensitive / never-extractable consistent. */
+ * Keeps always-sensitive / never-extractable consistent. Call it after class, type, sizes, curve
+ * and (when known) the SPKI are set: those are what the template is checked against.
+ * Errors: OHSM_ATTRIBUTE_TYPE_INVALID, OHSM_ATTRIBUTE_VALUE_INVALID, OHSM_ATTRIBUTE_READ_ONLY (not
+ * settable at creation, e.g. local, trusted), OHSM_TEMPLATE_INCONSISTENT (contradicts the object;
+ * sensitive=true on a public key). On error o is unchanged. */
 OHSM_NODISCARD OHSM_API ohsm_rv ohsm_obj_apply_template(struct ohsm_obj *o,
                                                         const struct ohsm_tmpl *t);
 /* Does o have every attribute of t with the same value? (find/filter). Derived attributes
@@ -239,7 +250,8 @@ OHSM_NODISCARD OHSM_API ohsm_rv ohsm_obj_set_apply(struct ohsm_obj *o,
 OHSM_API bool ohsm_obj_is_owner(const struct ohsm_obj *o, const char *username);
 OHSM_API bool ohsm_obj_may_use(const struct ohsm_obj *o, const char *username);
 /* Adds or removes a share (idempotent). Errors: OHSM_DATA_LEN_RANGE (OHSM_SHARE_MAX),
- * OHSM_ARGUMENTS_BAD (sharing with the owner). Bumps the version when it changed something. */
+ * OHSM_ARGUMENTS_BAD (sharing with the owner), OHSM_USERNAME_INVALID. Bumps the version when it
+ * changed something. Usernames compare case-insensitively; shares are stored lower-case, sorted. */
 OHSM_NODISCARD OHSM_API ohsm_rv ohsm_obj_share(struct ohsm_obj *o, const char *username,
                                                bool share);
 
@@ -262,7 +274,10 @@ OHSM_NODISCARD OHSM_API ohsm_rv ohsm_obj_check_wrap(const struct ohsm_obj *paylo
                                                     const struct ohsm_obj *wrapping);
 
 /* Full record (all attributes including ours) <-> bytes. Decoding is for untrusted input.
- * Encode errors: OHSM_BUFFER_TOO_SMALL. Decode errors: OHSM_PROTOCOL. */
+ * Encode errors: OHSM_BUFFER_TOO_SMALL. Decode errors: OHSM_PROTOCOL.
+ * The encoding is canonical and the decoder accepts only canonical bytes (fixed order, every
+ * attribute present except check-value and SPKI when absent, shares sorted), so equal objects
+ * have equal encodings and sync digests over them agree. */
 OHSM_NODISCARD OHSM_API ohsm_rv ohsm_obj_encode(const struct ohsm_obj *o, uint8_t *out,
                                                 size_t cap, size_t *out_len);
 OHSM_NODISCARD OHSM_API ohsm_rv ohsm_obj_decode(const uint8_t *p, size_t n, struct ohsm_obj *o);

@@ -31,13 +31,13 @@ enum ohsm_mech {
     OHSM_M_AES_ECB = 4,     /* no padding: input a multiple of 16 */
     OHSM_M_AES_CBC = 5,     /* no padding: input a multiple of 16; iv as CBC_PAD */
     /* RSA */
-    OHSM_M_RSA_PKCS = 10,   /* PKCS#1 v1.5: sign/verify (hash), encrypt/decrypt, wrap/unwrap */
-    OHSM_M_RSA_PSS = 11,    /* sign/verify; hash, mgf_hash (default = hash), salt_len
-                             * (default = hash length) */
-    OHSM_M_RSA_OAEP = 12,   /* encrypt/decrypt and wrap/unwrap; hash (default SHA-1 as PKCS#11),
-                             * mgf_hash (default = hash), label */
+    OHSM_M_RSA_PKCS = 10, /* PKCS#1 v1.5: sign/verify (hash), encrypt/decrypt, wrap/unwrap */
+    OHSM_M_RSA_PSS = 11,  /* sign/verify; hash, mgf_hash (default = hash), salt_len
+                           * (default = hash length) */
+    OHSM_M_RSA_OAEP = 12, /* encrypt/decrypt and wrap/unwrap; hash (default SHA-1 as PKCS#11),
+                           * mgf_hash (default = hash), label */
     /* EC */
-    OHSM_M_ECDSA = 13,      /* sign/verify; signature is r || s, each the field size (PKCS#11) */
+    OHSM_M_ECDSA = 13, /* sign/verify; signature is r || s, each the field size (PKCS#11) */
     /* MAC with a generic secret (or AES) key: sign makes the tag, verify compares in constant
      * time. hash selects HMAC-SHA-x. */
     OHSM_M_HMAC = 14,
@@ -45,9 +45,13 @@ enum ohsm_mech {
     OHSM_M_AES_KW = 20,       /* RFC 3394, input a multiple of 8 (CloudHSM aes-no-pad) */
     OHSM_M_AES_KWP = 21,      /* RFC 5649 (NIST AES wrap with padding) */
     OHSM_M_AES_KW_PKCS5 = 22, /* PKCS#5 pad to 8 then RFC 3394 (CloudHSM aes-pkcs5-pad) */
-    OHSM_M_AES_KW_ZERO = 23,  /* zero pad to 8 then RFC 3394 (CloudHSM aes-zero-pad) */
+    OHSM_M_AES_KW_ZERO = 23,  /* zero pad to 8 then RFC 3394 (CloudHSM aes-zero-pad); unwrap
+                               * returns the padded bytes: see ohsm_mech_zero_unpad */
+    /* OHSM_M_AES_GCM also wraps: the wrapped blob is iv (12) || ciphertext || tag, with the iv
+     * given in the params or generated; unwrap takes the iv from the blob (an iv in the params
+     * must equal it), plus aad and tag_bits as given at wrap time. */
     /* Digests (no key) */
-    OHSM_M_DIGEST = 30,       /* hash */
+    OHSM_M_DIGEST = 30, /* hash */
 };
 
 enum ohsm_hash {
@@ -65,16 +69,16 @@ OHSM_API int ohsm_hash_from_name(const char *name);
 OHSM_API size_t ohsm_hash_len(uint32_t h);
 
 struct ohsm_mech_params {
-    uint32_t mech;      /* enum ohsm_mech */
-    uint32_t hash;      /* enum ohsm_hash: signature / OAEP / HMAC / digest hash */
-    uint32_t mgf_hash;  /* PSS/OAEP MGF1 hash; 0 = same as hash */
-    uint32_t salt_len;  /* PSS; UINT32_MAX = hash length (the default when 0 is not meant) */
-    bool prehashed;     /* sign/verify: input is already the digest of `hash` */
-    const uint8_t *iv;  /* borrowed; may be NULL */
+    uint32_t mech;     /* enum ohsm_mech */
+    uint32_t hash;     /* enum ohsm_hash: signature / OAEP / HMAC / digest hash */
+    uint32_t mgf_hash; /* PSS/OAEP MGF1 hash; 0 = same as hash */
+    uint32_t salt_len; /* PSS; UINT32_MAX = hash length (the default when 0 is not meant) */
+    bool prehashed;    /* sign/verify: input is already the digest of `hash` */
+    const uint8_t *iv; /* borrowed; may be NULL */
     size_t iv_len;
     const uint8_t *aad; /* GCM additional data; borrowed */
     size_t aad_len;
-    uint32_t tag_bits;  /* GCM; 0 = 128 */
+    uint32_t tag_bits;    /* GCM; 0 = 128 */
     const uint8_t *label; /* OAEP label; borrowed */
     size_t label_len;
 };
@@ -86,14 +90,15 @@ struct ohsm_mech_key {
     uint32_t ktype;
     const uint8_t *raw; /* secret keys; borrowed */
     size_t raw_len;
-    void *pkey;         /* EVP_PKEY * of RSA/EC keys; borrowed */
+    void *pkey; /* EVP_PKEY * of RSA/EC keys; borrowed */
 };
 
 /* ---- keys ---- */
 
 /* Checks a requested size: AES 16/24/32 bytes; generic secret 1..800 bytes; RSA 2048..4096 bits,
  * a multiple of 8; exponent odd and >= 65537 (0 means 65537). Errors: OHSM_KEY_SIZE_RANGE,
- * OHSM_ATTRIBUTE_VALUE_INVALID (exponent). EC sizes are curves: see ohsm_mech_gen_ec. */
+ * OHSM_ATTRIBUTE_VALUE_INVALID (exponent, unknown ktype). EC sizes are curves: for OHSM_KT_EC,
+ * length is an enum ohsm_curve (P-256, P-384, P-521, secp256k1, P-224). */
 OHSM_NODISCARD OHSM_API ohsm_rv ohsm_mech_check_size(uint32_t ktype, uint32_t length,
                                                      uint64_t public_exponent);
 /* Fresh random secret key bytes into out (len bytes). */
@@ -125,8 +130,17 @@ OHSM_NODISCARD OHSM_API ohsm_rv ohsm_mech_kcv(uint32_t ktype, const uint8_t *key
                                               uint8_t kcv[3]);
 
 /* ---- operations ----
- * Outputs: out/cap/out_len; OHSM_BUFFER_TOO_SMALL sets *out_len to the size needed.
- * Encrypt with an empty iv generates one into iv_out (iv_cap >= 16) and sets *iv_len. */
+ * Outputs: out/cap/out_len; OHSM_BUFFER_TOO_SMALL sets *out_len to the size needed (out may be
+ * NULL to ask; for AES-CBC-PAD decryption and unwrap the size can be an upper bound).
+ * Encrypt with an empty iv generates one into iv_out (iv_cap >= 16) and sets *iv_len; with an iv
+ * given (or none used, ECB), *iv_len is 0. Decrypt needs the iv. Key/mechanism mismatches are
+ * OHSM_KEY_TYPE_INCONSISTENT; mechanisms not for the operation OHSM_MECHANISM_INVALID; bad iv,
+ * tag_bits, hash, salt or label OHSM_MECHANISM_PARAM_INVALID; plaintext of the wrong length
+ * OHSM_DATA_LEN_RANGE.
+ * Sign/verify with hash OHSM_H_NONE: RSA_PKCS signs the input as given (a DigestInfo, at most
+ * modulus bytes - 11), ECDSA signs the input as the digest (1..64 bytes); RSA_PSS needs a hash.
+ * With a hash and prehashed, the input must be exactly the hash's length. All functions are
+ * thread-safe; an EVP_PKEY may be used by several threads at once. */
 OHSM_NODISCARD OHSM_API ohsm_rv ohsm_mech_encrypt(const struct ohsm_mech_key *k,
                                                   const struct ohsm_mech_params *m,
                                                   const uint8_t *in, size_t in_len, uint8_t *out,
@@ -139,9 +153,9 @@ OHSM_NODISCARD OHSM_API ohsm_rv ohsm_mech_decrypt(const struct ohsm_mech_key *k,
                                                   const uint8_t *in, size_t in_len, uint8_t *out,
                                                   size_t cap, size_t *out_len);
 OHSM_NODISCARD OHSM_API ohsm_rv ohsm_mech_sign(const struct ohsm_mech_key *k,
-                                               const struct ohsm_mech_params *m,
-                                               const uint8_t *in, size_t in_len, uint8_t *out,
-                                               size_t cap, size_t *out_len);
+                                               const struct ohsm_mech_params *m, const uint8_t *in,
+                                               size_t in_len, uint8_t *out, size_t cap,
+                                               size_t *out_len);
 /* OHSM_OK or OHSM_SIGNATURE_INVALID. */
 OHSM_NODISCARD OHSM_API ohsm_rv ohsm_mech_verify(const struct ohsm_mech_key *k,
                                                  const struct ohsm_mech_params *m,
@@ -157,6 +171,12 @@ OHSM_NODISCARD OHSM_API ohsm_rv ohsm_mech_unwrap(const struct ohsm_mech_key *k,
                                                  const struct ohsm_mech_params *m,
                                                  const uint8_t *in, size_t in_len, uint8_t *out,
                                                  size_t cap, size_t *out_len);
+/* AES_KW_ZERO unwrap output carries up to 7 zero bytes of padding that RFC 3394 cannot tell from
+ * key bytes. Trims *len (in/out) to the key: value_len bytes for secret keys, the outer DER
+ * length for private/public key material. Errors: OHSM_WRAPPED_KEY_INVALID (padding not zero or
+ * longer than 7 bytes, DER that does not fit). */
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_mech_zero_unpad(uint32_t cls, uint32_t value_len,
+                                                     const uint8_t *p, size_t *len);
 OHSM_NODISCARD OHSM_API ohsm_rv ohsm_mech_digest(uint32_t hash, const uint8_t *in, size_t in_len,
                                                  uint8_t *out, size_t cap, size_t *out_len);
 

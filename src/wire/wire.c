@@ -15,6 +15,8 @@
 #include <openssl/err.h>
 
 #include "openhsm/frame.h"
+#include "openhsm/mask.h"
+#include "openhsm/obj.h"
 
 static ohsm_rv io_error(SSL *ssl, int ret)
 {
@@ -106,12 +108,76 @@ static bool bytes_ok(const ProtobufCBinaryData *b, size_t max)
     return b->len <= max && (b->len == 0 || b->data != NULL);
 }
 
-static bool req_valid(const Ohsm__Request *q)
+/* A digest field: absent, or exactly OHSM_WIRE_DIGEST_LEN bytes. */
+static bool digest_ok(const ProtobufCBinaryData *b)
 {
-    /* Request ids start at 1, so that every response (which echoes the id) is non-empty. */
-    if (q->id == 0) {
+    return bytes_ok(b, OHSM_WIRE_DIGEST_LEN) && (b->len == 0 || b->len == OHSM_WIRE_DIGEST_LEN);
+}
+
+static bool names_ok(size_t n, char *const *names, size_t max_count)
+{
+    if (n > max_count || (n > 0 && names == NULL)) {
         return false;
     }
+    for (size_t i = 0; i < n; i++) {
+        if (!str_ok(names[i], OHSM_WIRE_NAME_MAX)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool blobs_ok(size_t n, const ProtobufCBinaryData *b, size_t max_count, size_t max_len)
+{
+    if (n > max_count || (n > 0 && b == NULL)) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!bytes_ok(&b[i], max_len)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool mech_ok(const Ohsm__Mech *m)
+{
+    return m != NULL && bytes_ok(&m->iv, OHSM_WIRE_IV_MAX) &&
+           bytes_ok(&m->aad, OHSM_WIRE_AAD_MAX) && bytes_ok(&m->label, OHSM_WIRE_LABEL_MAX);
+}
+
+static bool key_gen_ok(const Ohsm__KeyGenReq *g)
+{
+    return g != NULL && bytes_ok(&g->template_, OHSM_OBJ_ENC_MAX) &&
+           bytes_ok(&g->pub_template, OHSM_OBJ_ENC_MAX) &&
+           names_ok(g->n_share, g->share, OHSM_SHARE_MAX);
+}
+
+static bool key_import_ok(const Ohsm__KeyImportReq *k)
+{
+    return k != NULL && bytes_ok(&k->material, OHSM_WIRE_MATERIAL_MAX) &&
+           bytes_ok(&k->template_, OHSM_OBJ_ENC_MAX) &&
+           names_ok(k->n_share, k->share, OHSM_SHARE_MAX);
+}
+
+static bool unwrap_ok(const Ohsm__UnwrapReq *u)
+{
+    return u != NULL && mech_ok(u->mech) && bytes_ok(&u->wrapped, OHSM_WIRE_WRAPPED_MAX) &&
+           bytes_ok(&u->template_, OHSM_OBJ_ENC_MAX) &&
+           names_ok(u->n_share, u->share, OHSM_SHARE_MAX);
+}
+
+static bool crypto_ok(const Ohsm__CryptoReq *c)
+{
+    /* proto3 enums are open: an unknown op arrives as its number. */
+    return c != NULL && c->op >= OHSM__CRYPTO_OP__ENCRYPT && c->op <= OHSM__CRYPTO_OP__DIGEST &&
+           mech_ok(c->mech) && bytes_ok(&c->data, OHSM_WIRE_DATA_MAX) &&
+           bytes_ok(&c->signature, OHSM_WIRE_DATA_MAX);
+}
+
+/* The user-management operations of issue 3. */
+static bool req_user_valid(const Ohsm__Request *q)
+{
     switch (q->op_case) {
     case OHSM__REQUEST__OP_HELLO:
         return q->hello != NULL;
@@ -133,8 +199,54 @@ static bool req_valid(const Ohsm__Request *q)
                bytes_ok(&q->change_password->password, OHSM_WIRE_SECRET_MAX);
     case OHSM__REQUEST__OP_HSM_INFO:
         return q->hsm_info != NULL;
+    case OHSM__REQUEST__OP_USER_EXTRACT:
+        return q->user_extract != NULL && str_ok(q->user_extract->username, OHSM_WIRE_NAME_MAX);
+    case OHSM__REQUEST__OP_USER_INSERT:
+        return q->user_insert != NULL && bytes_ok(&q->user_insert->masked, OHSM_MASK_MAX);
     default:
         return false;
+    }
+}
+
+static bool req_valid(const Ohsm__Request *q)
+{
+    /* Request ids start at 1, so that every response (which echoes the id) is non-empty. */
+    if (q->id == 0) {
+        return false;
+    }
+    switch (q->op_case) {
+    case OHSM__REQUEST__OP_KEY_GEN:
+        return key_gen_ok(q->key_gen);
+    case OHSM__REQUEST__OP_KEY_IMPORT:
+        return key_import_ok(q->key_import);
+    case OHSM__REQUEST__OP_KEY_DELETE:
+        return q->key_delete != NULL;
+    case OHSM__REQUEST__OP_KEY_FIND:
+        return q->key_find != NULL && bytes_ok(&q->key_find->template_, OHSM_OBJ_ENC_MAX);
+    case OHSM__REQUEST__OP_KEY_GET:
+        return q->key_get != NULL;
+    case OHSM__REQUEST__OP_KEY_SET_ATTR:
+        return q->key_set_attr != NULL && bytes_ok(&q->key_set_attr->template_, OHSM_OBJ_ENC_MAX);
+    case OHSM__REQUEST__OP_KEY_SHARE:
+        return q->key_share != NULL && str_ok(q->key_share->username, OHSM_WIRE_NAME_MAX);
+    case OHSM__REQUEST__OP_WRAP:
+        return q->wrap != NULL && mech_ok(q->wrap->mech);
+    case OHSM__REQUEST__OP_UNWRAP:
+        return unwrap_ok(q->unwrap);
+    case OHSM__REQUEST__OP_CRYPTO:
+        return crypto_ok(q->crypto);
+    case OHSM__REQUEST__OP_RANDOM: /* the length is the HSM's to check */
+        return q->random != NULL;
+    case OHSM__REQUEST__OP_MASKED_EXTRACT:
+        return q->masked_extract != NULL;
+    case OHSM__REQUEST__OP_MASKED_INSERT:
+        return q->masked_insert != NULL && bytes_ok(&q->masked_insert->masked, OHSM_MASK_MAX);
+    case OHSM__REQUEST__OP_SYNC_STATUS:
+        return q->sync_status != NULL;
+    case OHSM__REQUEST__OP_KEY_EXPORT:
+        return q->key_export != NULL;
+    default:
+        return req_user_valid(q);
     }
 }
 
@@ -150,13 +262,41 @@ void ohsm_wire_req_free(Ohsm__Request *req)
     if (req == NULL) {
         return;
     }
-    if (req->op_case == OHSM__REQUEST__OP_LOGIN && req->login != NULL) {
-        wipe_bytes(&req->login->password);
-    } else if (req->op_case == OHSM__REQUEST__OP_CREATE_USER && req->create_user != NULL) {
-        wipe_bytes(&req->create_user->password);
-    } else if (req->op_case == OHSM__REQUEST__OP_CHANGE_PASSWORD &&
-               req->change_password != NULL) {
-        wipe_bytes(&req->change_password->password);
+    switch (req->op_case) {
+    case OHSM__REQUEST__OP_LOGIN:
+        if (req->login != NULL) {
+            wipe_bytes(&req->login->password);
+        }
+        break;
+    case OHSM__REQUEST__OP_CREATE_USER:
+        if (req->create_user != NULL) {
+            wipe_bytes(&req->create_user->password);
+        }
+        break;
+    case OHSM__REQUEST__OP_CHANGE_PASSWORD:
+        if (req->change_password != NULL) {
+            wipe_bytes(&req->change_password->password);
+        }
+        break;
+    case OHSM__REQUEST__OP_KEY_IMPORT:
+        if (req->key_import != NULL) {
+            wipe_bytes(&req->key_import->material);
+        }
+        break;
+    case OHSM__REQUEST__OP_CRYPTO:
+        /* plaintext to encrypt, or a message to sign */
+        if (req->crypto != NULL) {
+            wipe_bytes(&req->crypto->data);
+        }
+        break;
+    case OHSM__REQUEST__OP_UNWRAP:
+        /* not secret (it is wrapped), but cheap to wipe */
+        if (req->unwrap != NULL) {
+            wipe_bytes(&req->unwrap->wrapped);
+        }
+        break;
+    default:
+        break;
     }
     ohsm__request__free_unpacked(req, NULL);
 }
@@ -181,6 +321,47 @@ static bool user_valid(const Ohsm__User *u)
     return u != NULL && str_ok(u->username, OHSM_WIRE_NAME_MAX);
 }
 
+static bool users_ok(const Ohsm__ListUsersResp *l)
+{
+    if (l == NULL || l->n_users > 4096 || (l->n_users > 0 && l->users == NULL)) {
+        return false;
+    }
+    for (size_t i = 0; i < l->n_users; i++) {
+        if (!user_valid(l->users[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* One key (or key pair): records, and their masked objects (none for session objects). */
+static bool key_resp_ok(const Ohsm__KeyResp *k)
+{
+    return k != NULL && blobs_ok(k->n_records, k->records, 2, OHSM_OBJ_ENC_MAX) &&
+           k->n_masked <= k->n_records && blobs_ok(k->n_masked, k->masked, 2, OHSM_MASK_MAX);
+}
+
+static bool sync_ok(const Ohsm__SyncStatusResp *s)
+{
+    if (s == NULL || !digest_ok(&s->objects_digest) || !digest_ok(&s->users_digest) ||
+        s->n_objects > OHSM_WIRE_SYNC_MAX || s->n_users > OHSM_WIRE_SYNC_MAX ||
+        (s->n_objects > 0 && s->objects == NULL) || (s->n_users > 0 && s->users == NULL)) {
+        return false;
+    }
+    for (size_t i = 0; i < s->n_objects; i++) {
+        if (s->objects[i] == NULL || !digest_ok(&s->objects[i]->digest)) {
+            return false;
+        }
+    }
+    for (size_t i = 0; i < s->n_users; i++) {
+        if (s->users[i] == NULL || !str_ok(s->users[i]->username, OHSM_WIRE_NAME_MAX) ||
+            !digest_ok(&s->users[i]->digest)) {
+            return false;
+        }
+    }
+    return true;
+}
+
 static bool resp_valid(const Ohsm__Response *r)
 {
     switch (r->body_case) {
@@ -192,15 +373,7 @@ static bool resp_valid(const Ohsm__Response *r)
     case OHSM__RESPONSE__BODY_LOGIN:
         return r->login != NULL && str_ok(r->login->username, OHSM_WIRE_NAME_MAX);
     case OHSM__RESPONSE__BODY_USERS:
-        if (r->users == NULL || r->users->n_users > 4096) {
-            return false;
-        }
-        for (size_t i = 0; i < r->users->n_users; i++) {
-            if (!user_valid(r->users->users[i])) {
-                return false;
-            }
-        }
-        return true;
+        return users_ok(r->users);
     case OHSM__RESPONSE__BODY_USER:
         return r->user != NULL;
     case OHSM__RESPONSE__BODY_INFO:
@@ -208,9 +381,32 @@ static bool resp_valid(const Ohsm__Response *r)
                str_ok(r->info->cluster_id, INFO_STR_MAX) && str_ok(r->info->serial, INFO_STR_MAX) &&
                str_ok(r->info->model, INFO_STR_MAX) && str_ok(r->info->vendor, INFO_STR_MAX) &&
                str_ok(r->info->firmware, INFO_STR_MAX);
+    case OHSM__RESPONSE__BODY_KEY:
+        return key_resp_ok(r->key);
+    case OHSM__RESPONSE__BODY_FOUND:
+        return r->found != NULL && blobs_ok(r->found->n_records, r->found->records,
+                                            OHSM_WIRE_FIND_MAX, OHSM_OBJ_ENC_MAX);
+    case OHSM__RESPONSE__BODY_DATA:
+        return r->data != NULL && bytes_ok(&r->data->data, OHSM_WIRE_DATA_RESP_MAX) &&
+               bytes_ok(&r->data->iv, OHSM_WIRE_IV_MAX);
+    case OHSM__RESPONSE__BODY_MASKED:
+        return r->masked != NULL && bytes_ok(&r->masked->masked, OHSM_MASK_MAX);
+    case OHSM__RESPONSE__BODY_SYNC:
+        return sync_ok(r->sync);
     default:
         return false;
     }
+}
+
+void ohsm_wire_resp_free(Ohsm__Response *r)
+{
+    if (r == NULL) {
+        return;
+    }
+    if (r->body_case == OHSM__RESPONSE__BODY_DATA && r->data != NULL) {
+        wipe_bytes(&r->data->data);
+    }
+    ohsm__response__free_unpacked(r, NULL);
 }
 
 ohsm_rv ohsm_wire_resp_decode(const uint8_t *p, size_t n, Ohsm__Response **out)

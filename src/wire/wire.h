@@ -18,6 +18,20 @@
 /* Longest username / password bytes accepted on the wire (validated again by the rules). */
 #define OHSM_WIRE_NAME_MAX 64
 #define OHSM_WIRE_SECRET_MAX 64
+/* Bounds of the key and crypto messages (templates and records: OHSM_OBJ_ENC_MAX; masked
+ * objects: OHSM_MASK_MAX; share lists: OHSM_SHARE_MAX names). */
+#define OHSM_WIRE_MATERIAL_MAX 16384 /* KeyImportReq.material */
+#define OHSM_WIRE_WRAPPED_MAX                                                                      \
+    (OHSM_WIRE_MATERIAL_MAX + 64)                         /* UnwrapReq.wrapped: + iv, tag, pad     \
+                                                           */
+#define OHSM_WIRE_DATA_MAX (256 * 1024)                   /* CryptoReq.data and .signature */
+#define OHSM_WIRE_DATA_RESP_MAX (OHSM_WIRE_DATA_MAX + 64) /* DataResp.data: + tag or padding */
+#define OHSM_WIRE_IV_MAX 16
+#define OHSM_WIRE_AAD_MAX (64 * 1024)
+#define OHSM_WIRE_LABEL_MAX 1024
+#define OHSM_WIRE_FIND_MAX 4096  /* records in one KeyFindResp */
+#define OHSM_WIRE_SYNC_MAX 65536 /* objects, and users, in one SyncStatusResp */
+#define OHSM_WIRE_DIGEST_LEN 32  /* sync digests: exactly this long, or empty */
 
 /* Reads one whole frame; *buf is malloc'd (caller frees; wipe it if it held secrets).
  * Errors: OHSM_IO (peer closed or connection error), OHSM_TIMEOUT (socket timeout),
@@ -26,11 +40,16 @@ OHSM_NODISCARD ohsm_rv ohsm_wire_read(SSL *ssl, uint8_t **buf, size_t *len);
 /* Packs msg into one frame and writes it. Errors: OHSM_IO, OHSM_TIMEOUT, OHSM_DATA_LEN_RANGE. */
 OHSM_NODISCARD ohsm_rv ohsm_wire_write(SSL *ssl, const ProtobufCMessage *msg);
 
-/* Decodes and validates a Request payload. Caller frees with ohsm_wire_req_free (which wipes the
- * passwords it carries). Errors: OHSM_PROTOCOL. */
+/* Decodes and validates a Request payload: exactly the operation named by the oneof is present,
+ * every string and bytes field is within the bounds above. Caller frees with ohsm_wire_req_free,
+ * which wipes what may be secret: passwords, imported key material, crypto input data, wrapped
+ * keys. Errors: OHSM_PROTOCOL. */
 OHSM_NODISCARD ohsm_rv ohsm_wire_req_decode(const uint8_t *p, size_t n, Ohsm__Request **out);
 void ohsm_wire_req_free(Ohsm__Request *req);
-/* Decodes and validates a Response payload. Caller frees with ohsm__response__free_unpacked. */
+/* Decodes and validates a Response payload. Caller frees with ohsm_wire_resp_free (or
+ * ohsm__response__free_unpacked when it cannot carry plaintext). */
 OHSM_NODISCARD ohsm_rv ohsm_wire_resp_decode(const uint8_t *p, size_t n, Ohsm__Response **out);
+/* Wipes DataResp.data (a decrypted plaintext, random bytes) and frees. NULL ok. */
+void ohsm_wire_resp_free(Ohsm__Response *r);
 
 #endif

@@ -9,6 +9,8 @@
 
 #include <cmocka.h>
 
+#include "openhsm/mask.h"
+#include "openhsm/obj.h"
 #include "wire/wire.h"
 
 static size_t pack_req(const Ohsm__Request *q, uint8_t *buf, size_t cap)
@@ -126,6 +128,429 @@ static void test_wire_response_users(void **state)
     assert_int_equal(ohsm_wire_resp_decode(buf, n, &d), OHSM_PROTOCOL);
 }
 
+/* ---- key and crypto messages (issue 4) ---- */
+
+/* Packs q into a fresh buffer and returns what the decoder says about it. */
+static ohsm_rv req_rv(const Ohsm__Request *q)
+{
+    size_t n = ohsm__request__get_packed_size(q);
+    uint8_t *buf = malloc(n + 1);
+    Ohsm__Request *d = NULL;
+    assert_non_null(buf);
+    assert_int_equal(ohsm__request__pack(q, buf), n);
+    ohsm_rv rv = ohsm_wire_req_decode(buf, n, &d);
+    if (rv == OHSM_OK) {
+        assert_int_equal(d->op_case, q->op_case);
+        ohsm_wire_req_free(d);
+    }
+    free(buf);
+    return rv;
+}
+
+static ohsm_rv resp_rv(const Ohsm__Response *r)
+{
+    size_t n = ohsm__response__get_packed_size(r);
+    uint8_t *buf = malloc(n + 1);
+    Ohsm__Response *d = NULL;
+    assert_non_null(buf);
+    assert_int_equal(ohsm__response__pack(r, buf), n);
+    ohsm_rv rv = ohsm_wire_resp_decode(buf, n, &d);
+    if (rv == OHSM_OK) {
+        assert_int_equal(d->body_case, r->body_case);
+        ohsm_wire_resp_free(d);
+    }
+    free(buf);
+    return rv;
+}
+
+/* A zeroed buffer big enough for any oversize field in these tests. */
+static uint8_t *big(void)
+{
+    static uint8_t *b;
+    if (b == NULL) {
+        b = calloc(1, OHSM_WIRE_DATA_RESP_MAX + 1024);
+        assert_non_null(b);
+    }
+    return b;
+}
+
+static ProtobufCBinaryData blob(size_t n)
+{
+    return (ProtobufCBinaryData){.len = n, .data = big()};
+}
+
+static char longname[OHSM_WIRE_NAME_MAX + 2];
+
+static Ohsm__Request req(Ohsm__Request__OpCase op, void *body)
+{
+    Ohsm__Request q = OHSM__REQUEST__INIT;
+    q.id = 7;
+    q.op_case = op;
+    q.key_gen = body; /* the oneof members share storage */
+    return q;
+}
+
+/* Every key/crypto request with a body of valid size decodes; one without a body does not. */
+static void test_wire_key_requests_valid(void **state)
+{
+    (void)state;
+    Ohsm__KeyGenReq g = OHSM__KEY_GEN_REQ__INIT;
+    Ohsm__KeyImportReq im = OHSM__KEY_IMPORT_REQ__INIT;
+    Ohsm__KeyDeleteReq del = OHSM__KEY_DELETE_REQ__INIT;
+    Ohsm__KeyFindReq f = OHSM__KEY_FIND_REQ__INIT;
+    Ohsm__KeyGetReq get = OHSM__KEY_GET_REQ__INIT;
+    Ohsm__KeySetAttrReq sa = OHSM__KEY_SET_ATTR_REQ__INIT;
+    Ohsm__KeyShareReq sh = OHSM__KEY_SHARE_REQ__INIT;
+    Ohsm__Mech m = OHSM__MECH__INIT;
+    Ohsm__WrapReq w = OHSM__WRAP_REQ__INIT;
+    Ohsm__UnwrapReq u = OHSM__UNWRAP_REQ__INIT;
+    Ohsm__CryptoReq c = OHSM__CRYPTO_REQ__INIT;
+    Ohsm__RandomReq rnd = OHSM__RANDOM_REQ__INIT;
+    Ohsm__MaskedExtractReq me = OHSM__MASKED_EXTRACT_REQ__INIT;
+    Ohsm__MaskedInsertReq mi = OHSM__MASKED_INSERT_REQ__INIT;
+    Ohsm__SyncStatusReq ss = OHSM__SYNC_STATUS_REQ__INIT;
+    Ohsm__UserExtractReq ue = OHSM__USER_EXTRACT_REQ__INIT;
+    Ohsm__UserInsertReq ui = OHSM__USER_INSERT_REQ__INIT;
+    Ohsm__KeyExportReq ke = OHSM__KEY_EXPORT_REQ__INIT;
+    char *shares[OHSM_SHARE_MAX];
+    for (size_t i = 0; i < OHSM_SHARE_MAX; i++) {
+        shares[i] = "bob";
+    }
+    g.template_ = blob(OHSM_OBJ_ENC_MAX);
+    g.pub_template = blob(OHSM_OBJ_ENC_MAX);
+    g.n_share = OHSM_SHARE_MAX;
+    g.share = shares;
+    im.material = blob(OHSM_WIRE_MATERIAL_MAX);
+    im.template_ = blob(OHSM_OBJ_ENC_MAX);
+    f.template_ = blob(OHSM_OBJ_ENC_MAX);
+    sa.template_ = blob(OHSM_OBJ_ENC_MAX);
+    sh.username = "bob";
+    m.iv = blob(OHSM_WIRE_IV_MAX);
+    m.aad = blob(OHSM_WIRE_AAD_MAX);
+    m.label = blob(OHSM_WIRE_LABEL_MAX);
+    w.mech = &m;
+    u.mech = &m;
+    u.wrapped = blob(OHSM_WIRE_WRAPPED_MAX);
+    u.template_ = blob(OHSM_OBJ_ENC_MAX);
+    c.op = OHSM__CRYPTO_OP__VERIFY;
+    c.mech = &m;
+    c.data = blob(OHSM_WIRE_DATA_MAX);
+    c.signature = blob(512);
+    rnd.length = 1u << 30; /* the HSM checks it, not the wire */
+    mi.masked = blob(OHSM_MASK_MAX);
+    ue.username = "alice";
+    ui.masked = blob(OHSM_MASK_MAX);
+    struct {
+        Ohsm__Request__OpCase op;
+        void *body;
+    } cases[] = {
+        {OHSM__REQUEST__OP_KEY_GEN, &g},        {OHSM__REQUEST__OP_KEY_IMPORT, &im},
+        {OHSM__REQUEST__OP_KEY_DELETE, &del},   {OHSM__REQUEST__OP_KEY_FIND, &f},
+        {OHSM__REQUEST__OP_KEY_GET, &get},      {OHSM__REQUEST__OP_KEY_SET_ATTR, &sa},
+        {OHSM__REQUEST__OP_KEY_SHARE, &sh},     {OHSM__REQUEST__OP_WRAP, &w},
+        {OHSM__REQUEST__OP_UNWRAP, &u},         {OHSM__REQUEST__OP_CRYPTO, &c},
+        {OHSM__REQUEST__OP_RANDOM, &rnd},       {OHSM__REQUEST__OP_MASKED_EXTRACT, &me},
+        {OHSM__REQUEST__OP_MASKED_INSERT, &mi}, {OHSM__REQUEST__OP_SYNC_STATUS, &ss},
+        {OHSM__REQUEST__OP_USER_EXTRACT, &ue},  {OHSM__REQUEST__OP_USER_INSERT, &ui},
+        {OHSM__REQUEST__OP_KEY_EXPORT, &ke},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        Ohsm__Request q = req(cases[i].op, cases[i].body);
+        assert_int_equal(req_rv(&q), OHSM_OK);
+    }
+    /* Wrap, unwrap and crypto need their mechanism */
+    w.mech = NULL;
+    u.mech = NULL;
+    c.mech = NULL;
+    for (size_t i = 7; i < 10; i++) {
+        Ohsm__Request q = req(cases[i].op, cases[i].body);
+        assert_int_equal(req_rv(&q), OHSM_PROTOCOL);
+    }
+    /* An unknown field (an op from the future) leaves no operation: refused. */
+    const uint8_t future[] = {0x08, 0x07, 0xa2, 0x06, 0x00}; /* id 7, field 100 empty */
+    Ohsm__Request *d = NULL;
+    assert_int_equal(ohsm_wire_req_decode(future, sizeof(future), &d), OHSM_PROTOCOL);
+}
+
+/* Every bound of the key/crypto requests is enforced: one byte (or name, or entry) over fails. */
+static void test_wire_key_requests_oversize(void **state)
+{
+    (void)state;
+    Ohsm__Request q;
+    char *shares[OHSM_SHARE_MAX + 1];
+    for (size_t i = 0; i <= OHSM_SHARE_MAX; i++) {
+        shares[i] = "bob";
+    }
+
+    Ohsm__KeyGenReq g = OHSM__KEY_GEN_REQ__INIT;
+    q = req(OHSM__REQUEST__OP_KEY_GEN, &g);
+    g.template_ = blob(OHSM_OBJ_ENC_MAX + 1);
+    assert_int_equal(req_rv(&q), OHSM_PROTOCOL);
+    g.template_ = blob(0);
+    g.pub_template = blob(OHSM_OBJ_ENC_MAX + 1);
+    assert_int_equal(req_rv(&q), OHSM_PROTOCOL);
+    g.pub_template = blob(0);
+    g.n_share = OHSM_SHARE_MAX + 1;
+    g.share = shares;
+    assert_int_equal(req_rv(&q), OHSM_PROTOCOL);
+    g.n_share = 2;
+    shares[1] = longname;
+    assert_int_equal(req_rv(&q), OHSM_PROTOCOL);
+    shares[1] = "bob";
+    assert_int_equal(req_rv(&q), OHSM_OK);
+
+    Ohsm__KeyImportReq im = OHSM__KEY_IMPORT_REQ__INIT;
+    q = req(OHSM__REQUEST__OP_KEY_IMPORT, &im);
+    im.material = blob(OHSM_WIRE_MATERIAL_MAX + 1);
+    assert_int_equal(req_rv(&q), OHSM_PROTOCOL);
+    im.material = blob(32);
+    im.template_ = blob(OHSM_OBJ_ENC_MAX + 1);
+    assert_int_equal(req_rv(&q), OHSM_PROTOCOL);
+    im.template_ = blob(0);
+    im.n_share = 1;
+    im.share = (char *[]){longname};
+    assert_int_equal(req_rv(&q), OHSM_PROTOCOL);
+
+    Ohsm__KeyFindReq f = OHSM__KEY_FIND_REQ__INIT;
+    q = req(OHSM__REQUEST__OP_KEY_FIND, &f);
+    f.template_ = blob(OHSM_OBJ_ENC_MAX + 1);
+    assert_int_equal(req_rv(&q), OHSM_PROTOCOL);
+
+    Ohsm__KeySetAttrReq sa = OHSM__KEY_SET_ATTR_REQ__INIT;
+    q = req(OHSM__REQUEST__OP_KEY_SET_ATTR, &sa);
+    sa.template_ = blob(OHSM_OBJ_ENC_MAX + 1);
+    assert_int_equal(req_rv(&q), OHSM_PROTOCOL);
+
+    Ohsm__KeyShareReq sh = OHSM__KEY_SHARE_REQ__INIT;
+    q = req(OHSM__REQUEST__OP_KEY_SHARE, &sh);
+    sh.username = longname;
+    assert_int_equal(req_rv(&q), OHSM_PROTOCOL);
+
+    Ohsm__Mech m = OHSM__MECH__INIT;
+    Ohsm__WrapReq w = OHSM__WRAP_REQ__INIT;
+    w.mech = &m;
+    q = req(OHSM__REQUEST__OP_WRAP, &w);
+    m.iv = blob(OHSM_WIRE_IV_MAX + 1);
+    assert_int_equal(req_rv(&q), OHSM_PROTOCOL);
+    m.iv = blob(0);
+    m.aad = blob(OHSM_WIRE_AAD_MAX + 1);
+    assert_int_equal(req_rv(&q), OHSM_PROTOCOL);
+    m.aad = blob(0);
+    m.label = blob(OHSM_WIRE_LABEL_MAX + 1);
+    assert_int_equal(req_rv(&q), OHSM_PROTOCOL);
+    m.label = blob(0);
+    assert_int_equal(req_rv(&q), OHSM_OK);
+
+    Ohsm__UnwrapReq u = OHSM__UNWRAP_REQ__INIT;
+    u.mech = &m;
+    q = req(OHSM__REQUEST__OP_UNWRAP, &u);
+    u.wrapped = blob(OHSM_WIRE_WRAPPED_MAX + 1);
+    assert_int_equal(req_rv(&q), OHSM_PROTOCOL);
+    u.wrapped = blob(40);
+    u.template_ = blob(OHSM_OBJ_ENC_MAX + 1);
+    assert_int_equal(req_rv(&q), OHSM_PROTOCOL);
+    u.template_ = blob(0);
+    u.n_share = OHSM_SHARE_MAX + 1;
+    u.share = shares;
+    assert_int_equal(req_rv(&q), OHSM_PROTOCOL);
+    u.n_share = 0;
+    m.iv = blob(OHSM_WIRE_IV_MAX + 1);
+    assert_int_equal(req_rv(&q), OHSM_PROTOCOL);
+    m.iv = blob(0);
+
+    Ohsm__CryptoReq c = OHSM__CRYPTO_REQ__INIT;
+    c.mech = &m;
+    q = req(OHSM__REQUEST__OP_CRYPTO, &c);
+    for (int op = 0; op <= 6; op++) {
+        c.op = (Ohsm__CryptoOp)op;
+        assert_int_equal(req_rv(&q), op >= 1 && op <= 5 ? OHSM_OK : OHSM_PROTOCOL);
+    }
+    c.op = OHSM__CRYPTO_OP__SIGN;
+    c.data = blob(OHSM_WIRE_DATA_MAX + 1);
+    assert_int_equal(req_rv(&q), OHSM_PROTOCOL);
+    c.data = blob(OHSM_WIRE_DATA_MAX);
+    c.signature = blob(OHSM_WIRE_DATA_MAX + 1);
+    assert_int_equal(req_rv(&q), OHSM_PROTOCOL);
+
+    Ohsm__MaskedInsertReq mi = OHSM__MASKED_INSERT_REQ__INIT;
+    q = req(OHSM__REQUEST__OP_MASKED_INSERT, &mi);
+    mi.masked = blob(OHSM_MASK_MAX + 1);
+    assert_int_equal(req_rv(&q), OHSM_PROTOCOL);
+
+    Ohsm__UserExtractReq ue = OHSM__USER_EXTRACT_REQ__INIT;
+    q = req(OHSM__REQUEST__OP_USER_EXTRACT, &ue);
+    ue.username = longname;
+    assert_int_equal(req_rv(&q), OHSM_PROTOCOL);
+
+    Ohsm__UserInsertReq ui = OHSM__USER_INSERT_REQ__INIT;
+    q = req(OHSM__REQUEST__OP_USER_INSERT, &ui);
+    ui.masked = blob(OHSM_MASK_MAX + 1);
+    assert_int_equal(req_rv(&q), OHSM_PROTOCOL);
+}
+
+/* A crypto request round-trips with its mechanism parameters intact. */
+static void test_wire_crypto_roundtrip(void **state)
+{
+    (void)state;
+    Ohsm__Mech m = OHSM__MECH__INIT;
+    Ohsm__CryptoReq c = OHSM__CRYPTO_REQ__INIT;
+    Ohsm__Request q = req(OHSM__REQUEST__OP_CRYPTO, &c);
+    Ohsm__Request *d = NULL;
+    uint8_t buf[256];
+    m.mech = 11;
+    m.hash = 3;
+    m.mgf_hash = 5;
+    m.salt_len = UINT32_MAX;
+    m.prehashed = 1;
+    m.iv = (ProtobufCBinaryData){.len = 3, .data = (uint8_t *)"abc"};
+    c.op = OHSM__CRYPTO_OP__SIGN;
+    c.handle = (42u << 5) | 3u;
+    c.mech = &m;
+    c.data = (ProtobufCBinaryData){.len = 5, .data = (uint8_t *)"hello"};
+    size_t n = pack_req(&q, buf, sizeof(buf));
+    assert_int_equal(ohsm_wire_req_decode(buf, n, &d), OHSM_OK);
+    assert_int_equal(d->crypto->op, OHSM__CRYPTO_OP__SIGN);
+    assert_int_equal(d->crypto->handle, (42u << 5) | 3u);
+    assert_int_equal(d->crypto->mech->mech, 11);
+    assert_int_equal(d->crypto->mech->salt_len, UINT32_MAX);
+    assert_true(d->crypto->mech->prehashed);
+    assert_memory_equal(d->crypto->mech->iv.data, "abc", 3);
+    assert_memory_equal(d->crypto->data.data, "hello", 5);
+    ohsm_wire_req_free(d);
+    ohsm_wire_req_free(NULL);
+    ohsm_wire_resp_free(NULL);
+}
+
+static Ohsm__Response resp(Ohsm__Response__BodyCase body_case, void *body)
+{
+    Ohsm__Response r = OHSM__RESPONSE__INIT;
+    r.id = 7;
+    r.body_case = body_case;
+    r.key = body; /* the oneof members share storage */
+    return r;
+}
+
+/* Key, find, data and masked responses: bounds on counts and sizes, masked never more than
+ * records. */
+static void test_wire_key_responses(void **state)
+{
+    (void)state;
+    ProtobufCBinaryData recs[3] = {blob(OHSM_OBJ_ENC_MAX), blob(100), blob(1)};
+    ProtobufCBinaryData masks[3] = {blob(OHSM_MASK_MAX), blob(200), blob(1)};
+    Ohsm__KeyResp k = OHSM__KEY_RESP__INIT;
+    Ohsm__Response r = resp(OHSM__RESPONSE__BODY_KEY, &k);
+    k.n_records = 2;
+    k.records = recs;
+    k.n_masked = 2;
+    k.masked = masks;
+    assert_int_equal(resp_rv(&r), OHSM_OK);
+    k.n_masked = 0; /* session objects */
+    assert_int_equal(resp_rv(&r), OHSM_OK);
+    k.n_records = 3;
+    assert_int_equal(resp_rv(&r), OHSM_PROTOCOL);
+    k.n_records = 1;
+    k.n_masked = 2;
+    assert_int_equal(resp_rv(&r), OHSM_PROTOCOL);
+    k.n_masked = 1;
+    recs[0] = blob(OHSM_OBJ_ENC_MAX + 1);
+    assert_int_equal(resp_rv(&r), OHSM_PROTOCOL);
+    recs[0] = blob(10);
+    masks[0] = blob(OHSM_MASK_MAX + 1);
+    assert_int_equal(resp_rv(&r), OHSM_PROTOCOL);
+
+    ProtobufCBinaryData *many = calloc(OHSM_WIRE_FIND_MAX + 1, sizeof(*many));
+    Ohsm__KeyFindResp f = OHSM__KEY_FIND_RESP__INIT;
+    r = resp(OHSM__RESPONSE__BODY_FOUND, &f);
+    f.n_records = OHSM_WIRE_FIND_MAX;
+    f.records = many;
+    assert_int_equal(resp_rv(&r), OHSM_OK);
+    f.n_records = OHSM_WIRE_FIND_MAX + 1;
+    assert_int_equal(resp_rv(&r), OHSM_PROTOCOL);
+    f.n_records = 1;
+    many[0] = blob(OHSM_OBJ_ENC_MAX + 1);
+    assert_int_equal(resp_rv(&r), OHSM_PROTOCOL);
+    free(many);
+
+    Ohsm__DataResp dr = OHSM__DATA_RESP__INIT;
+    r = resp(OHSM__RESPONSE__BODY_DATA, &dr);
+    dr.data = blob(OHSM_WIRE_DATA_RESP_MAX);
+    dr.iv = blob(16);
+    assert_int_equal(resp_rv(&r), OHSM_OK);
+    dr.data = blob(OHSM_WIRE_DATA_RESP_MAX + 1);
+    assert_int_equal(resp_rv(&r), OHSM_PROTOCOL);
+    dr.data = blob(10);
+    dr.iv = blob(17);
+    assert_int_equal(resp_rv(&r), OHSM_PROTOCOL);
+
+    Ohsm__MaskedResp mr = OHSM__MASKED_RESP__INIT;
+    r = resp(OHSM__RESPONSE__BODY_MASKED, &mr);
+    mr.masked = blob(OHSM_MASK_MAX);
+    assert_int_equal(resp_rv(&r), OHSM_OK);
+    mr.masked = blob(OHSM_MASK_MAX + 1);
+    assert_int_equal(resp_rv(&r), OHSM_PROTOCOL);
+
+    /* a body from a newer HSM (unknown field 99) decodes as a reply carrying only its rv */
+    const uint8_t future[] = {0x08, 0x07, 0x9a, 0x06, 0x00};
+    Ohsm__Response *d = NULL;
+    assert_int_equal(ohsm_wire_resp_decode(future, sizeof(future), &d), OHSM_OK);
+    assert_int_equal(d->body_case, OHSM__RESPONSE__BODY__NOT_SET); /* rv-only reply */
+    ohsm_wire_resp_free(d);
+}
+
+/* Sync status: digests exactly 32 bytes or empty, bounded lists, bounded usernames. */
+static void test_wire_sync_response(void **state)
+{
+    (void)state;
+    Ohsm__SyncObject o = OHSM__SYNC_OBJECT__INIT;
+    Ohsm__SyncUser u = OHSM__SYNC_USER__INIT;
+    Ohsm__SyncObject *os[1] = {&o};
+    Ohsm__SyncUser *us[1] = {&u};
+    Ohsm__SyncStatusResp s = OHSM__SYNC_STATUS_RESP__INIT;
+    Ohsm__Response r = resp(OHSM__RESPONSE__BODY_SYNC, &s);
+    o.handle = 33;
+    o.version = 2;
+    o.digest = blob(32);
+    u.username = "alice";
+    u.digest = blob(32);
+    s.objects_digest = blob(32);
+    s.users_digest = blob(32);
+    s.n_objects = 1;
+    s.objects = os;
+    s.n_users = 1;
+    s.users = us;
+    assert_int_equal(resp_rv(&r), OHSM_OK);
+    s.objects_digest = blob(0);
+    o.digest = blob(0);
+    assert_int_equal(resp_rv(&r), OHSM_OK);
+    s.objects_digest = blob(31);
+    assert_int_equal(resp_rv(&r), OHSM_PROTOCOL);
+    s.objects_digest = blob(32);
+    s.users_digest = blob(33);
+    assert_int_equal(resp_rv(&r), OHSM_PROTOCOL);
+    s.users_digest = blob(32);
+    o.digest = blob(16);
+    assert_int_equal(resp_rv(&r), OHSM_PROTOCOL);
+    o.digest = blob(32);
+    u.digest = blob(1);
+    assert_int_equal(resp_rv(&r), OHSM_PROTOCOL);
+    u.digest = blob(32);
+    u.username = longname;
+    assert_int_equal(resp_rv(&r), OHSM_PROTOCOL);
+    u.username = "alice";
+
+    Ohsm__SyncObject **many = calloc(OHSM_WIRE_SYNC_MAX + 1, sizeof(*many));
+    for (size_t i = 0; i <= OHSM_WIRE_SYNC_MAX; i++) {
+        many[i] = &o;
+    }
+    o.digest = blob(0);
+    s.objects = many;
+    s.n_objects = OHSM_WIRE_SYNC_MAX;
+    assert_int_equal(resp_rv(&r), OHSM_OK);
+    s.n_objects = OHSM_WIRE_SYNC_MAX + 1;
+    assert_int_equal(resp_rv(&r), OHSM_PROTOCOL);
+    free(many);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -133,6 +558,12 @@ int main(void)
         cmocka_unit_test(test_wire_request_refusals),
         cmocka_unit_test(test_wire_login_roundtrip),
         cmocka_unit_test(test_wire_response_users),
+        cmocka_unit_test(test_wire_key_requests_valid),
+        cmocka_unit_test(test_wire_key_requests_oversize),
+        cmocka_unit_test(test_wire_crypto_roundtrip),
+        cmocka_unit_test(test_wire_key_responses),
+        cmocka_unit_test(test_wire_sync_response),
     };
+    memset(longname, 'n', sizeof(longname) - 1);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

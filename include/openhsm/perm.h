@@ -23,6 +23,9 @@ enum ohsm_op {
     OHSM_OP_ENCRYPT_DECRYPT = 7, /* encrypt, decrypt */
     OHSM_OP_SIGN_VERIFY = 8,     /* sign, verify */
     OHSM_OP_DIGEST_HMAC = 9,     /* generate digests and HMACs */
+    /* Ours, not one of the guide's rows: see key metadata (find, get attributes, export the
+     * public key). Which keys a session sees is decided per key (owner, shares, admin sees all). */
+    OHSM_OP_KEY_INFO = 10,       /* view key metadata */
     OHSM_OP_COUNT_
 };
 

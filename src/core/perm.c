@@ -30,6 +30,9 @@ static const struct perm_row table[OHSM_OP_COUNT_] = {
     [OHSM_OP_ENCRYPT_DECRYPT] = {"encrypt, decrypt", {N, N, N, Y, N}},
     [OHSM_OP_SIGN_VERIFY] = {"sign, verify", {N, N, N, Y, N}},
     [OHSM_OP_DIGEST_HMAC] = {"generate digests and HMACs", {N, N, N, Y, N}},
+    /* Ours (not a row of the guide): admins and the appliance user see every key's metadata but
+     * use none; crypto users see the keys they own or are shared. */
+    [OHSM_OP_KEY_INFO] = {"view key metadata", {N, N, Y, Y, Y}},
 };
 #undef Y
 #undef N

@@ -1,19 +1,30 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
- * The HSM's request handlers. Every request is checked against the permission table (src/core)
- * with the type of the user logged in on the session, re-read from the store on each request so
- * that a deleted or changed user loses its rights at once. Inputs were validated for shape by the
- * wire decoder; the user rules (names, passwords, types) are applied here. Passwords are hashed
- * and verified outside the store lock; secrets are wiped by the caller's request free.
+ * The HSM's request dispatcher, sessions and user handlers. Every request is checked against the
+ * permission table (src/core) with the type of the user logged in on the session. That type is
+ * cached in the session and re-read from the store whenever any user changed (h->user_gen), so a
+ * deleted or changed user loses its rights at once while cryptography needs no SQL. Inputs were
+ * validated for shape by the wire decoder; the user rules (names, passwords, types) are applied
+ * here. Passwords are hashed and verified outside the store lock; secrets are wiped by the
+ * caller's request free. Key, crypto and sync handlers live in keys.c, crypto.c and masked.c.
  */
+#include <stdalign.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
 
-#include "hsm/hsm.h"
+#include "hsm/handlers.h"
 #include "openhsm/perm.h"
 #include "openhsm/user.h"
+
+struct ohsm_reply_chunk {
+    struct ohsm_reply_chunk *next;
+    size_t n;
+    bool secret; /* wipe before freeing */
+    alignas(max_align_t) uint8_t data[];
+};
 
 void ohsm_reply_init(struct ohsm_reply *r, uint64_t id)
 {
@@ -33,40 +44,146 @@ void ohsm_reply_clear(struct ohsm_reply *r)
     r->list = NULL;
     r->items = NULL;
     r->ptrs = NULL;
+    while (r->arena != NULL) {
+        struct ohsm_reply_chunk *c = r->arena;
+        r->arena = c->next;
+        if (c->secret) {
+            OPENSSL_cleanse(c->data, c->n);
+        }
+        free(c);
+    }
+    OPENSSL_cleanse(r->iv, sizeof(r->iv));
 }
 
-static void lock(struct ohsm_hsm *h)
+static void *reply_alloc(struct ohsm_reply *r, size_t n, bool secret)
+{
+    if (n > OHSM_MASK_MAX * 64) {
+        return NULL;
+    }
+    struct ohsm_reply_chunk *c = calloc(1, sizeof(*c) + n);
+    if (c == NULL) {
+        return NULL;
+    }
+    c->n = n;
+    c->secret = secret;
+    c->next = r->arena;
+    r->arena = c;
+    return c->data;
+}
+
+void *ohsm_reply_alloc(struct ohsm_reply *r, size_t n)
+{
+    return reply_alloc(r, n, true);
+}
+
+void *ohsm_reply_alloc_public(struct ohsm_reply *r, size_t n)
+{
+    return reply_alloc(r, n, false);
+}
+
+void ohsm_hsm_lock(struct ohsm_hsm *h)
 {
     (void)pthread_mutex_lock(&h->lock);
 }
 
-static void unlock(struct ohsm_hsm *h)
+void ohsm_hsm_unlock(struct ohsm_hsm *h)
 {
     (void)pthread_mutex_unlock(&h->lock);
 }
 
-/* The session's current user type (OHSM_UT_NONE when not logged in). Caller holds the lock. */
-static enum ohsm_utype session_type(struct ohsm_hsm *h, struct ohsm_session *s,
-                                    struct ohsm_store_user *u)
+static void lock(struct ohsm_hsm *h)
+{
+    ohsm_hsm_lock(h);
+}
+
+static void unlock(struct ohsm_hsm *h)
+{
+    ohsm_hsm_unlock(h);
+}
+
+void ohsm_hsm_users_changed(struct ohsm_hsm *h)
+{
+    atomic_fetch_add(&h->user_gen, 1);
+}
+
+void ohsm_session_init(struct ohsm_hsm *h, struct ohsm_session *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->serial = atomic_fetch_add(&h->next_serial, 1) + 1;
+}
+
+static void session_logout(struct ohsm_hsm *h, struct ohsm_session *s)
+{
+    s->logged_in = false;
+    s->uid = 0;
+    s->type = OHSM_UT_NONE;
+    memset(s->user, 0, sizeof(s->user));
+    if (h->objs != NULL) {
+        ohsm_objtab_end_session(h->objs, s->serial); /* session objects die with the login */
+    }
+}
+
+void ohsm_session_end(struct ohsm_hsm *h, struct ohsm_session *s)
+{
+    session_logout(h, s);
+}
+
+enum ohsm_utype ohsm_hsm_session_type_locked(struct ohsm_hsm *h, struct ohsm_session *s)
+{
+    struct ohsm_store_user u;
+    if (!s->logged_in) {
+        return OHSM_UT_NONE;
+    }
+    /* Read the generation first: a change racing with the re-read bumps it again. */
+    unsigned gen = atomic_load(&h->user_gen);
+    if (gen == s->gen) {
+        return s->type;
+    }
+    if (ohsm_store_user_by_id(h->store, s->uid, &u) != OHSM_OK) {
+        session_logout(h, s); /* deleted meanwhile */
+        return OHSM_UT_NONE;
+    }
+    s->type = u.type;
+    memcpy(s->user, u.name, sizeof(s->user));
+    s->gen = gen;
+    OPENSSL_cleanse(&u, sizeof(u));
+    return s->type;
+}
+
+enum ohsm_utype ohsm_hsm_session_type(struct ohsm_hsm *h, struct ohsm_session *s)
 {
     if (!s->logged_in) {
         return OHSM_UT_NONE;
     }
-    if (ohsm_store_user_by_id(h->store, s->uid, u) != OHSM_OK) {
-        s->logged_in = false; /* deleted meanwhile */
-        return OHSM_UT_NONE;
+    if (atomic_load(&h->user_gen) == s->gen) {
+        return s->type; /* the crypto path: no lock, no SQL */
     }
-    return u->type;
+    lock(h);
+    enum ohsm_utype t = ohsm_hsm_session_type_locked(h, s);
+    unlock(h);
+    return t;
+}
+
+ohsm_rv ohsm_hsm_check(struct ohsm_hsm *h, struct ohsm_session *s, enum ohsm_op op,
+                       enum ohsm_utype *t)
+{
+    enum ohsm_utype mine = ohsm_hsm_session_type(h, s);
+    if (t != NULL) {
+        *t = mine;
+    }
+    return ohsm_perm_check(op, mine);
 }
 
 static ohsm_rv check(struct ohsm_hsm *h, struct ohsm_session *s, enum ohsm_op op)
 {
-    struct ohsm_store_user u;
-    lock(h);
-    ohsm_rv rv = ohsm_perm_check(op, session_type(h, s, &u));
-    unlock(h);
-    OPENSSL_cleanse(&u, sizeof(u));
-    return rv;
+    return ohsm_hsm_check(h, s, op, NULL);
+}
+
+ohsm_rv ohsm_hsm_load(struct ohsm_hsm *h, size_t *skipped)
+{
+    OHSM_ENSURE(h->store != NULL && h->mk != NULL && h->objs == NULL, OHSM_ARGUMENTS_BAD);
+    OHSM_TRY(ohsm_objtab_new(&h->objs));
+    return ohsm_objtab_load(h->objs, h->store, h->mk, skipped);
 }
 
 /* Wire user types are u32; only real types are accepted. */
@@ -87,6 +204,7 @@ static ohsm_rv do_login(struct ohsm_hsm *h, struct ohsm_session *s, const Ohsm__
     ohsm_rv rv;
 
     OHSM_ENSURE(!s->logged_in, OHSM_USER_ALREADY_LOGGED_IN);
+    unsigned gen_before = atomic_load(&h->user_gen);
     OHSM_TRY(wire_type(q->user_type, &want));
     OHSM_TRY(ohsm_username_canon(q->username, name, sizeof(name)));
     OHSM_TRY(ohsm_password_check((const char *)q->password.data, q->password.len));
@@ -121,6 +239,10 @@ static ohsm_rv do_login(struct ohsm_hsm *h, struct ohsm_session *s, const Ohsm__
     if (rv == OHSM_OK) {
         s->logged_in = true;
         s->uid = u.id;
+        s->type = u.type;
+        /* The generation read before the user was: a change since then forces a re-read. */
+        s->gen = gen_before;
+        memcpy(s->user, u.name, sizeof(s->user));
         memcpy(r->name, u.name, sizeof(u.name));
         r->login.user_type = (uint32_t)u.type;
         r->login.user_id = u.id;
@@ -164,8 +286,8 @@ static ohsm_rv do_list(struct ohsm_hsm *h, struct ohsm_reply *r)
     return OHSM_OK;
 }
 
-static ohsm_rv do_create(struct ohsm_hsm *h, struct ohsm_session *s,
-                         const Ohsm__CreateUserReq *q, struct ohsm_reply *r)
+static ohsm_rv do_create(struct ohsm_hsm *h, struct ohsm_session *s, const Ohsm__CreateUserReq *q,
+                         struct ohsm_reply *r)
 {
     char name[OHSM_USERNAME_MAX + 1];
     uint8_t rec[OHSM_PWHASH_LEN];
@@ -181,6 +303,9 @@ static ohsm_rv do_create(struct ohsm_hsm *h, struct ohsm_session *s,
     OHSM_TRY(ohsm_pwhash_make(&h->cost, q->password.data, q->password.len, rec));
     lock(h);
     rv = ohsm_store_user_add(h->store, name, type, rec, &id);
+    if (rv == OHSM_OK) {
+        ohsm_hsm_users_changed(h);
+    }
     unlock(h);
     OPENSSL_cleanse(rec, sizeof(rec));
     OHSM_TRY(rv);
@@ -191,19 +316,44 @@ static ohsm_rv do_create(struct ohsm_hsm *h, struct ohsm_session *s,
     return OHSM_OK;
 }
 
-static ohsm_rv do_delete(struct ohsm_hsm *h, struct ohsm_session *s,
-                         const Ohsm__DeleteUserReq *q, struct ohsm_reply *r)
+struct owner_find {
+    const char *name;
+    bool found;
+};
+
+static bool owner_is(void *arg, const struct ohsm_objent *e)
+{
+    struct owner_find *c = arg;
+    if (ohsm_obj_is_owner(&e->rec, c->name)) {
+        c->found = true;
+        return false;
+    }
+    return true;
+}
+
+/* Does the user own any key (token, or a session key of a live session)? */
+static bool owns_keys(struct ohsm_hsm *h, const char *name)
+{
+    struct owner_find c = {name, false};
+    if (h->objs != NULL) {
+        ohsm_objtab_walk(h->objs, 0, owner_is, &c);
+    }
+    return c.found;
+}
+
+static ohsm_rv do_delete(struct ohsm_hsm *h, struct ohsm_session *s, const Ohsm__DeleteUserReq *q,
+                         struct ohsm_reply *r)
 {
     char name[OHSM_USERNAME_MAX + 1];
     struct ohsm_store_user u;
-    struct ohsm_store_user me;
     enum ohsm_utype type;
     ohsm_rv rv;
 
+    memset(&u, 0, sizeof(u));
     OHSM_TRY(wire_type(q->user_type, &type));
     OHSM_TRY(ohsm_username_canon(q->username, name, sizeof(name)));
     lock(h);
-    rv = ohsm_perm_check(OHSM_OP_MANAGE_USERS, session_type(h, s, &me));
+    rv = ohsm_perm_check(OHSM_OP_MANAGE_USERS, ohsm_hsm_session_type_locked(h, s));
     if (rv != OHSM_OK) {
         goto out;
     }
@@ -216,8 +366,13 @@ static ohsm_rv do_delete(struct ohsm_hsm *h, struct ohsm_session *s,
         rv = OHSM_DELETE_SELF;
     } else if (u.type == OHSM_UT_AU) {
         rv = OHSM_ACCESS_DENIED; /* the appliance user belongs to the service, as in CloudHSM */
+    } else if (owns_keys(h, u.name)) {
+        rv = OHSM_USER_OWNS_KEYS; /* CloudHSM: "You can't delete crypto users that own keys" */
     } else {
         rv = ohsm_store_user_del(h->store, u.id);
+    }
+    if (rv == OHSM_OK) {
+        ohsm_hsm_users_changed(h);
     }
     if (rv == OHSM_OK) {
         r->user.user_id = u.id;
@@ -228,7 +383,6 @@ static ohsm_rv do_delete(struct ohsm_hsm *h, struct ohsm_session *s,
 out:
     unlock(h);
     OPENSSL_cleanse(&u, sizeof(u));
-    OPENSSL_cleanse(&me, sizeof(me));
     return rv;
 }
 
@@ -238,16 +392,17 @@ static ohsm_rv do_change_pw(struct ohsm_hsm *h, struct ohsm_session *s,
     char name[OHSM_USERNAME_MAX + 1];
     uint8_t rec[OHSM_PWHASH_LEN];
     struct ohsm_store_user u;
-    struct ohsm_store_user me;
     enum ohsm_utype type;
     enum ohsm_utype new_type;
     ohsm_rv rv;
 
+    memset(&u, 0, sizeof(u));
+    memset(rec, 0, sizeof(rec));
     OHSM_TRY(wire_type(q->user_type, &type));
     OHSM_TRY(ohsm_username_canon(q->username, name, sizeof(name)));
     OHSM_TRY(ohsm_password_check((const char *)q->password.data, q->password.len));
     lock(h);
-    enum ohsm_utype mine = session_type(h, s, &me);
+    enum ohsm_utype mine = ohsm_hsm_session_type_locked(h, s);
     rv = ohsm_store_user_by_name(h->store, name, &u);
     unlock(h);
     if (rv == OHSM_USER_NOT_FOUND && mine != OHSM_UT_CO) {
@@ -273,6 +428,9 @@ static ohsm_rv do_change_pw(struct ohsm_hsm *h, struct ohsm_session *s,
     }
     lock(h);
     rv = ohsm_store_user_set_password(h->store, u.id, rec, new_type);
+    if (rv == OHSM_OK) {
+        ohsm_hsm_users_changed(h);
+    }
     unlock(h);
     if (rv == OHSM_OK) {
         r->user.user_id = u.id;
@@ -284,7 +442,6 @@ static ohsm_rv do_change_pw(struct ohsm_hsm *h, struct ohsm_session *s,
 out:
     OPENSSL_cleanse(rec, sizeof(rec));
     OPENSSL_cleanse(&u, sizeof(u));
-    OPENSSL_cleanse(&me, sizeof(me));
     return rv;
 }
 
@@ -321,6 +478,50 @@ static ohsm_rv do_info(struct ohsm_hsm *h, struct ohsm_reply *r)
     return OHSM_OK;
 }
 
+/* Request fields of the key and sync handlers, each NULL-checked by the wire decoder. */
+static ohsm_rv dispatch_keys(struct ohsm_hsm *h, struct ohsm_session *s, const Ohsm__Request *q,
+                             struct ohsm_reply *r)
+{
+    switch (q->op_case) {
+    case OHSM__REQUEST__OP_KEY_GEN:
+        return ohsm_hsm_key_gen(h, s, q->key_gen, r);
+    case OHSM__REQUEST__OP_KEY_IMPORT:
+        return ohsm_hsm_key_import(h, s, q->key_import, r);
+    case OHSM__REQUEST__OP_KEY_DELETE:
+        return ohsm_hsm_key_delete(h, s, q->key_delete, r);
+    case OHSM__REQUEST__OP_KEY_FIND:
+        return ohsm_hsm_key_find(h, s, q->key_find, r);
+    case OHSM__REQUEST__OP_KEY_GET:
+        return ohsm_hsm_key_get(h, s, q->key_get, r);
+    case OHSM__REQUEST__OP_KEY_SET_ATTR:
+        return ohsm_hsm_key_set_attr(h, s, q->key_set_attr, r);
+    case OHSM__REQUEST__OP_KEY_SHARE:
+        return ohsm_hsm_key_share(h, s, q->key_share, r);
+    case OHSM__REQUEST__OP_KEY_EXPORT:
+        return ohsm_hsm_key_export(h, s, q->key_export, r);
+    case OHSM__REQUEST__OP_WRAP:
+        return ohsm_hsm_wrap(h, s, q->wrap, r);
+    case OHSM__REQUEST__OP_UNWRAP:
+        return ohsm_hsm_unwrap(h, s, q->unwrap, r);
+    case OHSM__REQUEST__OP_CRYPTO:
+        return ohsm_hsm_crypto(h, s, q->crypto, r);
+    case OHSM__REQUEST__OP_RANDOM:
+        return ohsm_hsm_random(h, s, q->random, r);
+    case OHSM__REQUEST__OP_MASKED_EXTRACT:
+        return ohsm_hsm_masked_extract(h, s, q->masked_extract, r);
+    case OHSM__REQUEST__OP_MASKED_INSERT:
+        return ohsm_hsm_masked_insert(h, s, q->masked_insert, r);
+    case OHSM__REQUEST__OP_SYNC_STATUS:
+        return ohsm_hsm_sync_status(h, s, r);
+    case OHSM__REQUEST__OP_USER_EXTRACT:
+        return ohsm_hsm_user_extract(h, s, q->user_extract, r);
+    case OHSM__REQUEST__OP_USER_INSERT:
+        return ohsm_hsm_user_insert(h, s, q->user_insert, r);
+    default:
+        return OHSM_PROTOCOL;
+    }
+}
+
 void ohsm_dispatch(struct ohsm_hsm *h, struct ohsm_session *s, const Ohsm__Request *q,
                    struct ohsm_reply *r)
 {
@@ -331,11 +532,17 @@ void ohsm_dispatch(struct ohsm_hsm *h, struct ohsm_session *s, const Ohsm__Reque
     ohsm__list_users_resp__init(&r->users);
     ohsm__user_resp__init(&r->user);
     ohsm__hsm_info_resp__init(&r->info);
+    ohsm__key_resp__init(&r->key);
+    ohsm__key_find_resp__init(&r->found);
+    ohsm__data_resp__init(&r->data);
+    ohsm__masked_resp__init(&r->masked);
+    ohsm__sync_status_resp__init(&r->sync);
     switch (q->op_case) {
     case OHSM__REQUEST__OP_HELLO:
         r->hello.version = 1;
         r->hello.hsm_id = h->meta.hsm_id;
         r->hello.cluster_id = h->meta.cluster_id;
+        r->hello.slot = h->slot;
         r->resp.body_case = OHSM__RESPONSE__BODY_HELLO;
         r->resp.hello = &r->hello;
         rv = OHSM_OK;
@@ -345,8 +552,7 @@ void ohsm_dispatch(struct ohsm_hsm *h, struct ohsm_session *s, const Ohsm__Reque
         break;
     case OHSM__REQUEST__OP_LOGOUT:
         rv = s->logged_in ? OHSM_OK : OHSM_USER_NOT_LOGGED_IN;
-        s->logged_in = false;
-        s->uid = 0;
+        session_logout(h, s);
         break;
     case OHSM__REQUEST__OP_LIST_USERS:
         rv = do_list(h, r);
@@ -364,7 +570,7 @@ void ohsm_dispatch(struct ohsm_hsm *h, struct ohsm_session *s, const Ohsm__Reque
         rv = do_info(h, r);
         break;
     default:
-        rv = OHSM_PROTOCOL;
+        rv = dispatch_keys(h, s, q, r);
         break;
     }
     if (rv != OHSM_OK) {

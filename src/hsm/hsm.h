@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
- * One HSM: its store, TLS context, session accounting, and the request dispatcher. The store is
- * shared by all session threads under `lock`; password hashing runs outside the lock.
+ * One HSM: its store, masking key, object table, TLS context, session accounting, and the request
+ * dispatcher. The store is shared by all session threads under `lock`; password hashing and
+ * cryptography run outside it (cryptography takes references to immutable object-table entries).
  */
 #ifndef OHSM_HSM_H
 #define OHSM_HSM_H
@@ -14,8 +15,11 @@
 #include <openssl/ssl.h>
 
 #include "hsm.pb-c.h"
+#include "hsm/objtab.h"
+#include "openhsm/mask.h"
 #include "openhsm/rv.h"
 #include "openhsm/secret.h"
+#include "openhsm/user.h"
 #include "store/store.h"
 
 #define OHSM_HSM_MODEL "openhsm-soft"
@@ -32,15 +36,33 @@ struct ohsm_hsm {
     uint32_t max_sessions;
     atomic_uint sessions;
     atomic_bool stopping;
+    /* issue 4 */
+    struct ohsm_mask_key *mk; /* the cluster masking key (derived keys); fixed after start */
+    struct ohsm_objtab *objs; /* token objects (all) and session objects; own lock */
+    uint32_t slot;            /* 0..31: the low bits of the handles this HSM allocates */
+    atomic_uint user_gen;     /* bumped by every user change: sessions re-read their user */
+    atomic_uint_fast64_t next_serial; /* session serials (session objects belong to one) */
 };
 
-/* Per-connection state: who is logged in on this session. */
+/* Per-connection state: who is logged in on this session. The user's name and type are cached
+ * and re-read from the store only when h->user_gen moved (a user changed somewhere), so a deleted
+ * or demoted user loses its rights at once without SQL on every request. */
 struct ohsm_session {
     bool logged_in;
     uint32_t uid;
+    uint64_t serial;      /* unique per session of this HSM process; tags its session objects */
+    enum ohsm_utype type; /* cached: valid while gen == h->user_gen */
+    unsigned gen;
+    char user[OHSM_USERNAME_MAX + 1];
 };
 
-/* Storage for one response and its body, so a handler needs no heap for fixed-size replies. */
+/* Sets up a session (new serial, logged out) / ends it (logs out: its session objects die). */
+void ohsm_session_init(struct ohsm_hsm *h, struct ohsm_session *s);
+void ohsm_session_end(struct ohsm_hsm *h, struct ohsm_session *s);
+
+/* Storage for one response and its body, so a handler needs no heap for fixed-size replies;
+ * variable-size parts come from a per-reply arena wiped and freed by ohsm_reply_clear. */
+struct ohsm_reply_chunk;
 struct ohsm_reply {
     Ohsm__Response resp;
     Ohsm__HelloResp hello;
@@ -53,14 +75,34 @@ struct ohsm_reply {
     Ohsm__User *items;
     Ohsm__User **ptrs;
     size_t n;
+    /* issue 4 */
+    Ohsm__KeyResp key;
+    Ohsm__KeyFindResp found;
+    Ohsm__DataResp data;
+    Ohsm__MaskedResp masked;
+    Ohsm__SyncStatusResp sync;
+    ProtobufCBinaryData recs[2];
+    ProtobufCBinaryData masks[2];
+    uint8_t iv[16];
+    struct ohsm_reply_chunk *arena; /* everything allocated for this reply */
 };
 
 void ohsm_reply_init(struct ohsm_reply *r, uint64_t id);
+/* Wipes and frees everything the reply allocated. */
 void ohsm_reply_clear(struct ohsm_reply *r);
+/* n zeroed bytes that live until ohsm_reply_clear (which wipes them: fit for plaintexts).
+ * NULL when out of memory. */
+void *ohsm_reply_alloc(struct ohsm_reply *r, size_t n);
+/* As ohsm_reply_alloc, for data that is not secret (freed without wiping: large listings). */
+void *ohsm_reply_alloc_public(struct ohsm_reply *r, size_t n);
 
 /* Runs one validated request for a session and fills the reply (rv and body). */
 void ohsm_dispatch(struct ohsm_hsm *h, struct ohsm_session *s, const Ohsm__Request *q,
                    struct ohsm_reply *r);
+
+/* Opens the store's objects into a new object table (h->store and h->mk set). *skipped: objects
+ * that did not open. */
+OHSM_NODISCARD ohsm_rv ohsm_hsm_load(struct ohsm_hsm *h, size_t *skipped);
 
 /* Serves connections on listening socket lfd until a byte arrives on stop_fd. */
 OHSM_NODISCARD ohsm_rv ohsm_hsm_serve(struct ohsm_hsm *h, int lfd, int stop_fd);

@@ -1,9 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
  * openhsm-hsm: one HSM. Parses its command line (untrusted text: numbers via strtoull with range
- * checks), opens its store (creating it with the new-cluster users on first start), sets up TLS
- * 1.3, listens, and serves until SIGTERM/SIGINT. On stop it takes the store lock before closing,
- * so no transaction is cut in half (SQLite's WAL makes even a kill -9 safe).
+ * checks), opens its store (creating it with the new-cluster users on first start), loads the
+ * cluster masking key (refusing one that is not its cluster's) and opens every stored object with
+ * it, sets up TLS 1.3, listens, and serves until SIGTERM/SIGINT. On stop it takes the store lock
+ * before closing, so no transaction is cut in half (SQLite's WAL makes even a kill -9 safe).
+ *
+ * The masking key file holds exactly 32 bytes and must not be accessible to group or others.
+ * Without --masking-key the HSM keeps its own next to its database ("<db>.mask"), created on
+ * first start (O_EXCL|O_NOFOLLOW, 0600).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -16,10 +21,12 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 
 #include "hsm/hsm.h"
@@ -41,7 +48,8 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: openhsm-hsm --db FILE --cert PEM --key PEM [--listen 127.0.0.1:PORT]\n"
                "                   [--hsm-id ID] [--cluster-id ID] [--lockout-attempts N]\n"
-               "                   [--au-password-file FILE] [--max-sessions N]\n");
+               "                   [--au-password-file FILE] [--max-sessions N]\n"
+               "                   [--masking-key FILE] [--slot 0..31]\n");
 }
 
 static int parse_u32(const char *s, unsigned long long lo, unsigned long long hi, uint32_t *out)
@@ -60,8 +68,8 @@ static int parse_u32(const char *s, unsigned long long lo, unsigned long long hi
 }
 
 struct opts {
-    const char *db, *cert, *key, *listen, *hsm_id, *cluster_id, *au_file;
-    uint32_t lockout, max_sessions;
+    const char *db, *cert, *key, *listen, *hsm_id, *cluster_id, *au_file, *mask_file;
+    uint32_t lockout, max_sessions, slot;
 };
 
 static int parse_args(int argc, char **argv, struct opts *o)
@@ -76,19 +84,44 @@ static int parse_args(int argc, char **argv, struct opts *o)
         {"lockout-attempts", required_argument, NULL, 'L'},
         {"au-password-file", required_argument, NULL, 'a'},
         {"max-sessions", required_argument, NULL, 's'},
+        {"masking-key", required_argument, NULL, 'm'},
+        {"slot", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int ch;
     while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (ch) {
-        case 'd': o->db = optarg; break;
-        case 'c': o->cert = optarg; break;
-        case 'k': o->key = optarg; break;
-        case 'l': o->listen = optarg; break;
-        case 'i': o->hsm_id = optarg; break;
-        case 'C': o->cluster_id = optarg; break;
-        case 'a': o->au_file = optarg; break;
+        case 'd':
+            o->db = optarg;
+            break;
+        case 'c':
+            o->cert = optarg;
+            break;
+        case 'k':
+            o->key = optarg;
+            break;
+        case 'l':
+            o->listen = optarg;
+            break;
+        case 'i':
+            o->hsm_id = optarg;
+            break;
+        case 'C':
+            o->cluster_id = optarg;
+            break;
+        case 'a':
+            o->au_file = optarg;
+            break;
+        case 'm':
+            o->mask_file = optarg;
+            break;
+        case 'S':
+            if (parse_u32(optarg, 0, OHSM_SLOT_MAX, &o->slot) != 0) {
+                fprintf(stderr, "openhsm-hsm: --slot must be 0..%u\n", OHSM_SLOT_MAX);
+                return -1;
+            }
+            break;
         case 'L':
             if (parse_u32(optarg, 1, 100, &o->lockout) != 0) {
                 fprintf(stderr, "openhsm-hsm: --lockout-attempts must be 1..100\n");
@@ -101,8 +134,12 @@ static int parse_args(int argc, char **argv, struct opts *o)
                 return -1;
             }
             break;
-        case 'h': usage(stdout); exit(0);
-        default: usage(stderr); return -1;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            usage(stderr);
+            return -1;
         }
     }
     if (optind != argc || o->db == NULL || o->cert == NULL || o->key == NULL) {
@@ -134,6 +171,95 @@ static ohsm_rv read_secret_file(const char *path, struct ohsm_secret **out)
     }
     OPENSSL_cleanse(buf, sizeof(buf));
     return rv;
+}
+
+/* Creates a new masking-key file with 32 random bytes; fails if the file exists. */
+static int mask_create(const char *path)
+{
+    uint8_t mk[OHSM_MASKING_KEY_LEN];
+    int rc = -1;
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        return -1;
+    }
+    if (RAND_priv_bytes(mk, sizeof(mk)) == 1 && write(fd, mk, sizeof(mk)) == (ssize_t)sizeof(mk) &&
+        fsync(fd) == 0) {
+        rc = 0;
+    }
+    OPENSSL_cleanse(mk, sizeof(mk));
+    if (close(fd) != 0 || rc != 0) {
+        (void)unlink(path);
+        return -1;
+    }
+    return 0;
+}
+
+/* Reads the masking key: a regular file of exactly 32 bytes, no access for group or others.
+ * Prints why not on failure. */
+static ohsm_rv mask_load(const char *path, struct ohsm_mask_key **out)
+{
+    uint8_t buf[OHSM_MASKING_KEY_LEN + 1];
+    struct stat st;
+    ohsm_rv rv = OHSM_CONFIG;
+    ssize_t n = -1;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+    if (fd < 0) {
+        fprintf(stderr, "openhsm-hsm: cannot open masking key %s: %s\n", path, strerror(errno));
+        return OHSM_CONFIG;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        fprintf(stderr, "openhsm-hsm: masking key %s is not a regular file\n", path);
+    } else if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+        fprintf(stderr,
+                "openhsm-hsm: masking key %s is accessible by group or others (chmod 600 it)\n",
+                path);
+    } else if ((n = read(fd, buf, sizeof(buf))) != OHSM_MASKING_KEY_LEN) {
+        fprintf(stderr, "openhsm-hsm: masking key %s must hold exactly %d bytes\n", path,
+                OHSM_MASKING_KEY_LEN);
+    } else {
+        rv = ohsm_mask_key_new(buf, out);
+    }
+    close(fd);
+    OPENSSL_cleanse(buf, sizeof(buf));
+    return rv;
+}
+
+/* Loads (or, without --masking-key, creates on first start) the masking key, and checks it is the
+ * key this HSM's objects were sealed with: its fingerprint is recorded at first start. */
+static ohsm_rv mask_setup(struct ohsm_hsm *h, const struct opts *o)
+{
+    char own[4096];
+    const char *path = o->mask_file;
+    uint8_t fp[8];
+    uint8_t have[8];
+    bool present = false;
+
+    if (path == NULL) {
+        int n = snprintf(own, sizeof(own), "%s.mask", o->db);
+        if (n < 0 || (size_t)n >= sizeof(own)) {
+            fprintf(stderr, "openhsm-hsm: database path too long\n");
+            return OHSM_CONFIG;
+        }
+        path = own;
+        if (access(path, F_OK) != 0 && mask_create(path) != 0) {
+            fprintf(stderr, "openhsm-hsm: cannot create masking key %s: %s\n", path,
+                    strerror(errno));
+            return OHSM_CONFIG;
+        }
+    }
+    OHSM_TRY(mask_load(path, &h->mk));
+    ohsm_mask_key_fingerprint(h->mk, fp);
+    OHSM_TRY(ohsm_store_mask_fp(h->store, have, &present));
+    if (!present) {
+        return ohsm_store_set_mask_fp(h->store, fp);
+    }
+    if (CRYPTO_memcmp(fp, have, sizeof(fp)) != 0) {
+        fprintf(stderr, "openhsm-hsm: masking key %s does not belong to this HSM's cluster\n",
+                path);
+        return OHSM_CONFIG;
+    }
+    return OHSM_OK;
 }
 
 static int listen_on(const char *spec, char *host, size_t host_cap, uint16_t *port_out)
@@ -187,13 +313,17 @@ static SSL_CTX *tls_ctx(const char *cert, const char *key)
 
 int main(int argc, char **argv)
 {
-    struct opts o = {NULL, NULL, NULL, "127.0.0.1:0", "hsm-local", "cluster-local", NULL,
-                     OHSM_LOCKOUT_DEFAULT, OHSM_HSM_DEFAULT_SESSIONS};
+    struct opts o = {.listen = "127.0.0.1:0",
+                     .hsm_id = "hsm-local",
+                     .cluster_id = "cluster-local",
+                     .lockout = OHSM_LOCKOUT_DEFAULT,
+                     .max_sessions = OHSM_HSM_DEFAULT_SESSIONS};
     struct ohsm_hsm h;
     struct ohsm_secret *au = NULL;
     struct rlimit nocore = {0, 0};
     struct sigaction sa;
     uint16_t port = 0;
+    size_t skipped = 0;
     char host[64] = "";
     int lfd = -1;
     int status = 1;
@@ -207,9 +337,9 @@ int main(int argc, char **argv)
     (void)pthread_mutex_init(&h.lock, NULL);
     h.cost = ohsm_pwhash_default;
     h.max_sessions = o.max_sessions;
+    h.slot = o.slot;
     if (o.au_file != NULL && read_secret_file(o.au_file, &au) != OHSM_OK) {
-        fprintf(stderr, "openhsm-hsm: cannot read a 7..32 character password from %s\n",
-                o.au_file);
+        fprintf(stderr, "openhsm-hsm: cannot read a 7..32 character password from %s\n", o.au_file);
         return 1;
     }
     struct ohsm_store_init init = {o.cluster_id,
@@ -223,6 +353,16 @@ int main(int argc, char **argv)
     if (rv != OHSM_OK || (rv = ohsm_store_meta(h.store, &h.meta)) != OHSM_OK) {
         fprintf(stderr, "openhsm-hsm: cannot open store %s: %s\n", o.db, ohsm_rv_str(rv));
         goto out;
+    }
+    if (mask_setup(&h, &o) != OHSM_OK) {
+        goto out;
+    }
+    if ((rv = ohsm_hsm_load(&h, &skipped)) != OHSM_OK) {
+        fprintf(stderr, "openhsm-hsm: cannot load objects from %s: %s\n", o.db, ohsm_rv_str(rv));
+        goto out;
+    }
+    if (skipped > 0) {
+        fprintf(stderr, "openhsm-hsm: %zu stored objects do not open and were skipped\n", skipped);
     }
     h.tls = tls_ctx(o.cert, o.key);
     if (h.tls == NULL) {
@@ -243,8 +383,11 @@ int main(int argc, char **argv)
     (void)sigaction(SIGTERM, &sa, NULL);
     (void)sigaction(SIGINT, &sa, NULL);
     (void)signal(SIGPIPE, SIG_IGN);
-    fprintf(stderr, "openhsm-hsm: %s of %s listening on %s:%u (lockout after %u failed logins)\n",
-            h.meta.hsm_id, h.meta.cluster_id, host, port, h.meta.lockout_attempts);
+    fprintf(stderr,
+            "openhsm-hsm: %s of %s listening on %s:%u (slot %u, %zu objects, lockout after %u "
+            "failed logins)\n",
+            h.meta.hsm_id, h.meta.cluster_id, host, port, h.slot, ohsm_objtab_count(h.objs),
+            h.meta.lockout_attempts);
     fflush(stderr);
     rv = ohsm_hsm_serve(&h, lfd, stop_pipe[0]);
     status = rv == OHSM_OK ? 0 : 1;
@@ -257,5 +400,7 @@ out:
     (void)pthread_mutex_lock(&h.lock);
     ohsm_store_close(h.store);
     SSL_CTX_free(h.tls);
+    /* The object table and masking key are not freed: detached session threads may still hold
+     * references. Memory goes with the process (no core dumps: RLIMIT_CORE is 0). */
     _exit(status);
 }

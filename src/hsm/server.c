@@ -5,6 +5,12 @@
  * peer sends is untrusted: a bad length or a message that does not decode gets one error reply
  * (rv OHSM_PROTOCOL / OHSM_DATA_LEN_RANGE, id 0) and the connection is closed. Sessions beyond
  * max_sessions are answered OHSM_SESSION_COUNT and closed.
+ *
+ * Pipelining: a client may send many requests before reading. While more request bytes are
+ * already here (buffered in TLS, or readable on the socket right now), responses are appended to
+ * an output buffer instead of written one by one; the buffer goes out in one SSL_write when the
+ * input is drained or it passes OUT_FLUSH. Responses stay in request order. The buffer may hold
+ * plaintexts (decrypt): it is wiped after every write.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -12,6 +18,7 @@
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -20,11 +27,14 @@
 #include <openssl/err.h>
 
 #include "hsm/hsm.h"
+#include "openhsm/frame.h"
 #include "wire/wire.h"
 
 #define HANDSHAKE_SECONDS 10
 /* A session idle this long is closed; clients reconnect on their next call. */
 #define IDLE_SECONDS 3600
+/* Coalesced responses are written once they reach this size. */
+#define OUT_FLUSH (64 * 1024)
 
 struct conn {
     struct ohsm_hsm *h;
@@ -49,10 +59,78 @@ static void send_error(SSL *ssl, uint64_t id, ohsm_rv rv)
     }
 }
 
+/* Responses waiting to be written. */
+struct outbuf {
+    uint8_t *p;
+    size_t len;
+    size_t cap;
+};
+
+static void out_wipe(struct outbuf *o)
+{
+    if (o->p != NULL) {
+        OPENSSL_cleanse(o->p, o->len);
+    }
+    o->len = 0;
+}
+
+/* Appends one response frame. */
+static ohsm_rv out_append(struct outbuf *o, const ProtobufCMessage *msg)
+{
+    size_t n = protobuf_c_message_get_packed_size(msg);
+    OHSM_ENSURE(n > 0 && n <= OHSM_FRAME_MAX, OHSM_DATA_LEN_RANGE);
+    size_t need = o->len + OHSM_FRAME_HDR + n;
+    if (need > o->cap) {
+        size_t ncap = o->cap == 0 ? 16384 : o->cap;
+        while (ncap < need) {
+            ncap *= 2;
+        }
+        /* Not realloc: the old buffer may hold plaintexts and must be wiped. */
+        uint8_t *np = malloc(ncap);
+        OHSM_ENSURE(np != NULL, OHSM_HOST_MEMORY);
+        if (o->len > 0) {
+            memcpy(np, o->p, o->len);
+        }
+        if (o->p != NULL) {
+            OPENSSL_clear_free(o->p, o->cap);
+        }
+        o->p = np;
+        o->cap = ncap;
+    }
+    OHSM_TRY(ohsm_frame_hdr_write(n, o->p + o->len));
+    (void)protobuf_c_message_pack(msg, o->p + o->len + OHSM_FRAME_HDR);
+    o->len = need;
+    return OHSM_OK;
+}
+
+static ohsm_rv out_flush(SSL *ssl, struct outbuf *o)
+{
+    size_t written = 0;
+    ohsm_rv rv = OHSM_OK;
+    if (o->len > 0 && SSL_write_ex(ssl, o->p, o->len, &written) != 1) {
+        ERR_clear_error();
+        rv = OHSM_IO;
+    }
+    out_wipe(o);
+    return rv;
+}
+
+/* Are more request bytes here already, so that answering can wait for them? */
+static bool more_input(SSL *ssl)
+{
+    if (SSL_pending(ssl) > 0) {
+        return true;
+    }
+    struct pollfd p = {.fd = SSL_get_fd(ssl), .events = POLLIN};
+    return poll(&p, 1, 0) == 1 && (p.revents & POLLIN) != 0;
+}
+
 static void serve_session(struct ohsm_hsm *h, SSL *ssl, bool over_limit)
 {
-    struct ohsm_session s = {false, 0};
+    struct ohsm_session s;
+    struct outbuf out = {NULL, 0, 0};
 
+    ohsm_session_init(h, &s);
     for (;;) {
         uint8_t *buf = NULL;
         size_t len = 0;
@@ -61,32 +139,49 @@ static void serve_session(struct ohsm_hsm *h, SSL *ssl, bool over_limit)
         ohsm_rv rv = ohsm_wire_read(ssl, &buf, &len);
 
         if (rv == OHSM_DATA_LEN_RANGE) {
+            (void)out_flush(ssl, &out);
             send_error(ssl, 0, OHSM_DATA_LEN_RANGE);
-            return;
+            break;
         }
         if (rv != OHSM_OK) {
-            return; /* closed, timed out or broken */
+            break; /* closed, timed out or broken */
         }
         rv = ohsm_wire_req_decode(buf, len, &q);
         OPENSSL_clear_free(buf, len);
         if (rv != OHSM_OK) {
+            (void)out_flush(ssl, &out);
             send_error(ssl, 0, rv);
-            return;
+            break;
         }
         if (over_limit) {
             send_error(ssl, q->id, OHSM_SESSION_COUNT);
             ohsm_wire_req_free(q);
-            return;
+            break;
         }
         ohsm_reply_init(&r, q->id);
         ohsm_dispatch(h, &s, q, &r);
         ohsm_wire_req_free(q);
-        rv = ohsm_wire_write(ssl, &r.resp.base);
+        rv = out_append(&out, &r.resp.base);
+        if (rv == OHSM_DATA_LEN_RANGE) {
+            /* The answer does not fit a frame: say so instead. */
+            Ohsm__Response e = OHSM__RESPONSE__INIT;
+            e.id = r.resp.id;
+            e.rv = (uint32_t)OHSM_DATA_LEN_RANGE;
+            rv = out_append(&out, &e.base);
+        }
         ohsm_reply_clear(&r);
+        if (rv == OHSM_OK && (out.len >= OUT_FLUSH || !more_input(ssl))) {
+            rv = out_flush(ssl, &out);
+        }
         if (rv != OHSM_OK || atomic_load(&h->stopping)) {
-            return;
+            break;
         }
     }
+    (void)out_flush(ssl, &out);
+    if (out.p != NULL) {
+        OPENSSL_clear_free(out.p, out.cap);
+    }
+    ohsm_session_end(h, &s);
 }
 
 static void *conn_main(void *arg)

@@ -12,9 +12,7 @@
 #include <openssl/rand.h>
 #include <sqlite3.h>
 
-struct ohsm_store {
-    sqlite3 *db;
-};
+#include "store/store_int.h"
 
 static const char *const schema =
     "CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT NOT NULL);"
@@ -25,40 +23,50 @@ static const char *const schema =
     " pwrec BLOB NOT NULL,"
     " fail_count INTEGER NOT NULL DEFAULT 0,"
     " mfa INTEGER NOT NULL DEFAULT 0,"
-    " mofn INTEGER NOT NULL DEFAULT 0);";
+    " mofn INTEGER NOT NULL DEFAULT 0);"
+    /* Issue 4 (user_version 1): key objects, each in its sealed (masked) form, and the sealed
+     * tombstones of deleted ones. CREATE IF NOT EXISTS also migrates an issue-3 database. */
+    "CREATE TABLE IF NOT EXISTS objects("
+    " handle INTEGER PRIMARY KEY,"
+    " version INTEGER NOT NULL,"
+    " sealed BLOB NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS tombstones("
+    " handle INTEGER PRIMARY KEY,"
+    " version INTEGER NOT NULL,"
+    " sealed BLOB NOT NULL);"
+    "PRAGMA user_version = 1;";
 
-static ohsm_rv exec(struct ohsm_store *s, const char *sql)
+ohsm_rv ohsm_store_sql_exec(struct ohsm_store *s, const char *sql)
 {
     return sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK ? OHSM_OK : OHSM_DB;
 }
 
-static ohsm_rv prep(struct ohsm_store *s, const char *sql, sqlite3_stmt **st)
+ohsm_rv ohsm_store_sql_prep(struct ohsm_store *s, const char *sql, sqlite3_stmt **st)
 {
     return sqlite3_prepare_v2(s->db, sql, -1, st, NULL) == SQLITE_OK ? OHSM_OK : OHSM_DB;
 }
 
-/* Runs a statement that returns no rows. */
-static ohsm_rv step_done(sqlite3_stmt *st)
+ohsm_rv ohsm_store_sql_done(sqlite3_stmt *st)
 {
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? OHSM_OK : OHSM_DB;
 }
 
-static ohsm_rv meta_put(struct ohsm_store *s, const char *k, const char *v)
+ohsm_rv ohsm_store_meta_put(struct ohsm_store *s, const char *k, const char *v)
 {
     sqlite3_stmt *st = NULL;
-    OHSM_TRY(prep(s, "INSERT OR REPLACE INTO meta(k, v) VALUES(?1, ?2)", &st));
+    OHSM_TRY(sql_prep(s, "INSERT OR REPLACE INTO meta(k, v) VALUES(?1, ?2)", &st));
     sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, v, -1, SQLITE_STATIC);
-    return step_done(st);
+    return sql_done(st);
 }
 
-static ohsm_rv meta_get(struct ohsm_store *s, const char *k, char *v, size_t cap)
+ohsm_rv ohsm_store_meta_get(struct ohsm_store *s, const char *k, char *v, size_t cap)
 {
     sqlite3_stmt *st = NULL;
     ohsm_rv rv = OHSM_DB;
-    OHSM_TRY(prep(s, "SELECT v FROM meta WHERE k = ?1", &st));
+    OHSM_TRY(sql_prep(s, "SELECT v FROM meta WHERE k = ?1", &st));
     sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
     if (sqlite3_step(st) == SQLITE_ROW) {
         const unsigned char *t = sqlite3_column_text(st, 0);
@@ -77,12 +85,12 @@ static ohsm_rv add_user_raw(struct ohsm_store *s, uint32_t id, const char *name,
                             enum ohsm_utype type, const uint8_t *pwrec)
 {
     sqlite3_stmt *st = NULL;
-    OHSM_TRY(prep(s, "INSERT INTO users(id, name, type, pwrec) VALUES(?1, ?2, ?3, ?4)", &st));
+    OHSM_TRY(sql_prep(s, "INSERT INTO users(id, name, type, pwrec) VALUES(?1, ?2, ?3, ?4)", &st));
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 3, (int)type);
     sqlite3_bind_blob(st, 4, pwrec, OHSM_PWHASH_LEN, SQLITE_STATIC);
-    return step_done(st);
+    return sql_done(st);
 }
 
 /* Serial number: 8 hex digits, random at creation, like a device serial. */
@@ -103,21 +111,21 @@ static ohsm_rv seed(struct ohsm_store *s, const struct ohsm_store_init *in)
         au = rnd; /* a password nobody knows: the appliance user stays internal */
         au_len = sizeof(rnd);
     }
-    rv = exec(s, "BEGIN IMMEDIATE");
+    rv = sql_exec(s, "BEGIN IMMEDIATE");
     if (rv != OHSM_OK) {
         goto out;
     }
-    if ((rv = meta_put(s, "cluster_id", in->cluster_id)) != OHSM_OK ||
-        (rv = meta_put(s, "hsm_id", in->hsm_id)) != OHSM_OK) {
+    if ((rv = ohsm_store_meta_put(s, "cluster_id", in->cluster_id)) != OHSM_OK ||
+        (rv = ohsm_store_meta_put(s, "hsm_id", in->hsm_id)) != OHSM_OK) {
         goto rollback;
     }
     (void)snprintf(buf, sizeof(buf), "%u", in->lockout_attempts);
-    if ((rv = meta_put(s, "lockout_attempts", buf)) != OHSM_OK ||
-        (rv = meta_put(s, "activated", "0")) != OHSM_OK) {
+    if ((rv = ohsm_store_meta_put(s, "lockout_attempts", buf)) != OHSM_OK ||
+        (rv = ohsm_store_meta_put(s, "activated", "0")) != OHSM_OK) {
         goto rollback;
     }
     (void)snprintf(buf, sizeof(buf), "%02x%02x%02x%02x", sn[0], sn[1], sn[2], sn[3]);
-    if ((rv = meta_put(s, "serial", buf)) != OHSM_OK) {
+    if ((rv = ohsm_store_meta_put(s, "serial", buf)) != OHSM_OK) {
         goto rollback;
     }
     /* The new-cluster users of the CloudHSM guide: admin (PRECO, "password") is user 1 and the
@@ -130,12 +138,12 @@ static ohsm_rv seed(struct ohsm_store *s, const struct ohsm_store_init *in)
         (rv = add_user_raw(s, 2, "app_user", OHSM_UT_AU, rec)) != OHSM_OK) {
         goto rollback;
     }
-    rv = exec(s, "COMMIT");
+    rv = sql_exec(s, "COMMIT");
     if (rv == OHSM_OK) {
         goto out;
     }
 rollback:
-    (void)exec(s, "ROLLBACK");
+    (void)sql_exec(s, "ROLLBACK");
 out:
     OPENSSL_cleanse(rnd, sizeof(rnd));
     OPENSSL_cleanse(rec, sizeof(rec));
@@ -154,18 +162,19 @@ ohsm_rv ohsm_store_open(const char *path, const struct ohsm_store_init *init,
                 OHSM_ARGUMENTS_BAD);
     s = calloc(1, sizeof(*s));
     OHSM_ENSURE(s != NULL, OHSM_HOST_MEMORY);
-    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+    if (sqlite3_open_v2(path, &s->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
         goto out;
     }
     sqlite3_busy_timeout(s->db, 5000);
     /* WAL + FULL: a commit is on disk before the HSM acknowledges the mutation. */
-    if ((rv = exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
-                      "PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;")) != OHSM_OK ||
-        (rv = exec(s, schema)) != OHSM_OK) {
+    if ((rv = sql_exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+                          "PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;")) != OHSM_OK ||
+        (rv = sql_exec(s, schema)) != OHSM_OK) {
         goto out;
     }
-    if (meta_get(s, "activated", v, sizeof(v)) != OHSM_OK) {
+    if (ohsm_store_meta_get(s, "activated", v, sizeof(v)) != OHSM_OK) {
         rv = seed(s, init);
         if (rv != OHSM_OK) {
             goto out;
@@ -201,12 +210,12 @@ ohsm_rv ohsm_store_meta(struct ohsm_store *s, struct ohsm_store_meta *out)
     char buf[16];
     uint32_t act = 0;
     memset(out, 0, sizeof(*out));
-    OHSM_TRY(meta_get(s, "cluster_id", out->cluster_id, sizeof(out->cluster_id)));
-    OHSM_TRY(meta_get(s, "hsm_id", out->hsm_id, sizeof(out->hsm_id)));
-    OHSM_TRY(meta_get(s, "serial", out->serial, sizeof(out->serial)));
-    OHSM_TRY(meta_get(s, "lockout_attempts", buf, sizeof(buf)));
+    OHSM_TRY(ohsm_store_meta_get(s, "cluster_id", out->cluster_id, sizeof(out->cluster_id)));
+    OHSM_TRY(ohsm_store_meta_get(s, "hsm_id", out->hsm_id, sizeof(out->hsm_id)));
+    OHSM_TRY(ohsm_store_meta_get(s, "serial", out->serial, sizeof(out->serial)));
+    OHSM_TRY(ohsm_store_meta_get(s, "lockout_attempts", buf, sizeof(buf)));
     OHSM_TRY(parse_u32(buf, &out->lockout_attempts));
-    OHSM_TRY(meta_get(s, "activated", buf, sizeof(buf)));
+    OHSM_TRY(ohsm_store_meta_get(s, "activated", buf, sizeof(buf)));
     OHSM_TRY(parse_u32(buf, &act));
     out->activated = act != 0;
     return OHSM_OK;
@@ -252,11 +261,10 @@ static ohsm_rv user_one(sqlite3_stmt *st, struct ohsm_store_user *out)
     return rv;
 }
 
-ohsm_rv ohsm_store_user_by_name(struct ohsm_store *s, const char *name,
-                                struct ohsm_store_user *out)
+ohsm_rv ohsm_store_user_by_name(struct ohsm_store *s, const char *name, struct ohsm_store_user *out)
 {
     sqlite3_stmt *st = NULL;
-    OHSM_TRY(prep(s, "SELECT " USER_COLS " FROM users WHERE name = ?1", &st));
+    OHSM_TRY(sql_prep(s, "SELECT " USER_COLS " FROM users WHERE name = ?1", &st));
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     return user_one(st, out);
 }
@@ -264,7 +272,7 @@ ohsm_rv ohsm_store_user_by_name(struct ohsm_store *s, const char *name,
 ohsm_rv ohsm_store_user_by_id(struct ohsm_store *s, uint32_t id, struct ohsm_store_user *out)
 {
     sqlite3_stmt *st = NULL;
-    OHSM_TRY(prep(s, "SELECT " USER_COLS " FROM users WHERE id = ?1", &st));
+    OHSM_TRY(sql_prep(s, "SELECT " USER_COLS " FROM users WHERE id = ?1", &st));
     sqlite3_bind_int64(st, 1, id);
     return user_one(st, out);
 }
@@ -278,7 +286,7 @@ ohsm_rv ohsm_store_user_list(struct ohsm_store *s, struct ohsm_store_user **out,
     ohsm_rv rv = OHSM_OK;
     int rc;
 
-    OHSM_TRY(prep(s, "SELECT " USER_COLS " FROM users ORDER BY id", &st));
+    OHSM_TRY(sql_prep(s, "SELECT " USER_COLS " FROM users ORDER BY id", &st));
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (cnt == cap) {
             size_t ncap = cap == 0 ? 8 : cap * 2;
@@ -321,7 +329,7 @@ ohsm_rv ohsm_store_user_count(struct ohsm_store *s, int type, uint32_t *n)
 {
     sqlite3_stmt *st = NULL;
     ohsm_rv rv = OHSM_DB;
-    OHSM_TRY(prep(s, "SELECT count(*) FROM users WHERE ?1 < 0 OR type = ?1", &st));
+    OHSM_TRY(sql_prep(s, "SELECT count(*) FROM users WHERE ?1 < 0 OR type = ?1", &st));
     sqlite3_bind_int(st, 1, type);
     if (sqlite3_step(st) == SQLITE_ROW) {
         sqlite3_int64 c = sqlite3_column_int64(st, 0);
@@ -342,7 +350,7 @@ ohsm_rv ohsm_store_user_add(struct ohsm_store *s, const char *name, enum ohsm_ut
     uint32_t n = 0;
     ohsm_rv rv;
 
-    OHSM_TRY(exec(s, "BEGIN IMMEDIATE"));
+    OHSM_TRY(sql_exec(s, "BEGIN IMMEDIATE"));
     rv = ohsm_store_user_by_name(s, name, &u);
     if (rv == OHSM_OK) {
         rv = OHSM_USER_EXISTS;
@@ -355,23 +363,23 @@ ohsm_rv ohsm_store_user_add(struct ohsm_store *s, const char *name, enum ohsm_ut
         rv = OHSM_USER_TOO_MANY;
         goto rollback;
     }
-    if ((rv = prep(s, "INSERT INTO users(name, type, pwrec) VALUES(?1, ?2, ?3)", &st)) !=
+    if ((rv = sql_prep(s, "INSERT INTO users(name, type, pwrec) VALUES(?1, ?2, ?3)", &st)) !=
         OHSM_OK) {
         goto rollback;
     }
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 2, (int)type);
     sqlite3_bind_blob(st, 3, pwrec, OHSM_PWHASH_LEN, SQLITE_STATIC);
-    if ((rv = step_done(st)) != OHSM_OK) {
+    if ((rv = sql_done(st)) != OHSM_OK) {
         goto rollback;
     }
     *id = (uint32_t)sqlite3_last_insert_rowid(s->db);
-    rv = exec(s, "COMMIT");
+    rv = sql_exec(s, "COMMIT");
     if (rv == OHSM_OK) {
         return OHSM_OK;
     }
 rollback:
-    (void)exec(s, "ROLLBACK");
+    (void)sql_exec(s, "ROLLBACK");
     return rv;
 }
 
@@ -382,7 +390,7 @@ ohsm_rv ohsm_store_user_del(struct ohsm_store *s, uint32_t id)
     uint32_t cos = 0;
     ohsm_rv rv;
 
-    OHSM_TRY(exec(s, "BEGIN IMMEDIATE"));
+    OHSM_TRY(sql_exec(s, "BEGIN IMMEDIATE"));
     if ((rv = ohsm_store_user_by_id(s, id, &u)) != OHSM_OK) {
         goto rollback;
     }
@@ -395,55 +403,54 @@ ohsm_rv ohsm_store_user_del(struct ohsm_store *s, uint32_t id)
             goto rollback;
         }
     }
-    if ((rv = prep(s, "DELETE FROM users WHERE id = ?1", &st)) != OHSM_OK) {
+    if ((rv = sql_prep(s, "DELETE FROM users WHERE id = ?1", &st)) != OHSM_OK) {
         goto rollback;
     }
     sqlite3_bind_int64(st, 1, id);
-    if ((rv = step_done(st)) != OHSM_OK) {
+    if ((rv = sql_done(st)) != OHSM_OK) {
         goto rollback;
     }
-    rv = exec(s, "COMMIT");
+    rv = sql_exec(s, "COMMIT");
     if (rv == OHSM_OK) {
         OPENSSL_cleanse(&u, sizeof(u));
         return OHSM_OK;
     }
 rollback:
     OPENSSL_cleanse(&u, sizeof(u));
-    (void)exec(s, "ROLLBACK");
+    (void)sql_exec(s, "ROLLBACK");
     return rv;
 }
 
 ohsm_rv ohsm_store_user_set_password(struct ohsm_store *s, uint32_t id,
-                                     const uint8_t pwrec[OHSM_PWHASH_LEN],
-                                     enum ohsm_utype new_type)
+                                     const uint8_t pwrec[OHSM_PWHASH_LEN], enum ohsm_utype new_type)
 {
     sqlite3_stmt *st = NULL;
     ohsm_rv rv;
 
-    OHSM_TRY(exec(s, "BEGIN IMMEDIATE"));
-    if ((rv = prep(s, "UPDATE users SET pwrec = ?2, fail_count = 0, type = ?3 WHERE id = ?1",
-                   &st)) != OHSM_OK) {
+    OHSM_TRY(sql_exec(s, "BEGIN IMMEDIATE"));
+    if ((rv = sql_prep(s, "UPDATE users SET pwrec = ?2, fail_count = 0, type = ?3 WHERE id = ?1",
+                       &st)) != OHSM_OK) {
         goto rollback;
     }
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_blob(st, 2, pwrec, OHSM_PWHASH_LEN, SQLITE_STATIC);
     sqlite3_bind_int(st, 3, (int)new_type);
-    if ((rv = step_done(st)) != OHSM_OK) {
+    if ((rv = sql_done(st)) != OHSM_OK) {
         goto rollback;
     }
     if (sqlite3_changes(s->db) != 1) {
         rv = OHSM_USER_NOT_FOUND;
         goto rollback;
     }
-    if (new_type == OHSM_UT_CO && (rv = meta_put(s, "activated", "1")) != OHSM_OK) {
+    if (new_type == OHSM_UT_CO && (rv = ohsm_store_meta_put(s, "activated", "1")) != OHSM_OK) {
         goto rollback;
     }
-    rv = exec(s, "COMMIT");
+    rv = sql_exec(s, "COMMIT");
     if (rv == OHSM_OK) {
         return OHSM_OK;
     }
 rollback:
-    (void)exec(s, "ROLLBACK");
+    (void)sql_exec(s, "ROLLBACK");
     return rv;
 }
 
@@ -451,9 +458,10 @@ ohsm_rv ohsm_store_fail_inc(struct ohsm_store *s, uint32_t id, uint32_t *count)
 {
     sqlite3_stmt *st = NULL;
     ohsm_rv rv = OHSM_DB;
-    OHSM_TRY(prep(s, "UPDATE users SET fail_count = fail_count + 1 WHERE id = ?1 "
-                     "RETURNING fail_count",
-                  &st));
+    OHSM_TRY(sql_prep(s,
+                      "UPDATE users SET fail_count = fail_count + 1 WHERE id = ?1 "
+                      "RETURNING fail_count",
+                      &st));
     sqlite3_bind_int64(st, 1, id);
     if (sqlite3_step(st) == SQLITE_ROW) {
         sqlite3_int64 c = sqlite3_column_int64(st, 0);
@@ -475,7 +483,66 @@ ohsm_rv ohsm_store_fail_inc(struct ohsm_store *s, uint32_t id, uint32_t *count)
 ohsm_rv ohsm_store_fail_reset(struct ohsm_store *s, uint32_t id)
 {
     sqlite3_stmt *st = NULL;
-    OHSM_TRY(prep(s, "UPDATE users SET fail_count = 0 WHERE id = ?1", &st));
+    OHSM_TRY(sql_prep(s, "UPDATE users SET fail_count = 0 WHERE id = ?1", &st));
     sqlite3_bind_int64(st, 1, id);
-    return step_done(st);
+    return sql_done(st);
+}
+
+ohsm_rv ohsm_store_user_put(struct ohsm_store *s, const char *name, enum ohsm_utype type,
+                            const uint8_t pwrec[OHSM_PWHASH_LEN], bool mfa, bool mofn, bool replace,
+                            uint32_t *id)
+{
+    sqlite3_stmt *st = NULL;
+    struct ohsm_store_user u;
+    uint32_t n = 0;
+    bool existed = false;
+    ohsm_rv rv;
+
+    OHSM_ENSURE(name != NULL && pwrec != NULL && id != NULL, OHSM_ARGUMENTS_BAD);
+    memset(&u, 0, sizeof(u));
+    OHSM_TRY(sql_exec(s, "BEGIN IMMEDIATE"));
+    rv = ohsm_store_user_by_name(s, name, &u);
+    if (rv == OHSM_OK) {
+        existed = true;
+        /* Replacing keeps the id and the failed-login counter, which are this HSM's own. */
+        rv = !replace         ? OHSM_USER_EXISTS
+             : u.type != type ? OHSM_USER_TYPE_INVALID
+                              : sql_prep(s,
+                                         "UPDATE users SET pwrec = ?2, mfa = ?3, mofn = ?4 "
+                                         "WHERE id = ?1",
+                                         &st);
+        if (rv == OHSM_OK) {
+            sqlite3_bind_int64(st, 1, u.id);
+        }
+    } else if (rv == OHSM_USER_NOT_FOUND) {
+        rv = ohsm_store_user_count(s, -1, &n);
+        if (rv == OHSM_OK && n >= OHSM_MAX_USERS) {
+            rv = OHSM_USER_TOO_MANY;
+        }
+        if (rv == OHSM_OK) {
+            rv = sql_prep(s,
+                          "INSERT INTO users(name, type, pwrec, mfa, mofn) "
+                          "VALUES(?1, ?5, ?2, ?3, ?4)",
+                          &st);
+        }
+        if (rv == OHSM_OK) {
+            sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+            sqlite3_bind_int(st, 5, (int)type);
+        }
+    }
+    if (rv == OHSM_OK) {
+        sqlite3_bind_blob(st, 2, pwrec, OHSM_PWHASH_LEN, SQLITE_STATIC);
+        sqlite3_bind_int(st, 3, mfa ? 1 : 0);
+        sqlite3_bind_int(st, 4, mofn ? 1 : 0);
+        rv = sql_done(st);
+    }
+    if (rv == OHSM_OK) {
+        *id = existed ? u.id : (uint32_t)sqlite3_last_insert_rowid(s->db);
+        rv = sql_exec(s, "COMMIT");
+    }
+    if (rv != OHSM_OK) {
+        (void)sql_exec(s, "ROLLBACK");
+    }
+    OPENSSL_cleanse(&u, sizeof(u));
+    return rv;
 }

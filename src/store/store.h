@@ -2,7 +2,9 @@
  *
  * Persistent state of one HSM in SQLite (WAL, synchronous=FULL: a call that returns OHSM_OK has
  * been committed durably). Holds the users (with scrypt password records and failed-login
- * counters) and the HSM's metadata. Not thread-safe: the caller serialises access.
+ * counters), the HSM's metadata, and its token key objects in their masked (sealed) form with the
+ * sealed tombstones of deleted ones: key material never reaches the file in the clear. Not
+ * thread-safe: the caller serialises access.
  */
 #ifndef OHSM_STORE_H
 #define OHSM_STORE_H
@@ -21,8 +23,8 @@ struct ohsm_store;
 struct ohsm_store_init {
     const char *cluster_id;
     const char *hsm_id;
-    uint32_t lockout_attempts;      /* failed logins that lock a user */
-    const uint8_t *au_password;     /* app_user's password; NULL: random, nobody can log in */
+    uint32_t lockout_attempts;  /* failed logins that lock a user */
+    const uint8_t *au_password; /* app_user's password; NULL: random, nobody can log in */
     size_t au_password_len;
     const struct ohsm_pwhash_cost *cost;
 };
@@ -75,8 +77,65 @@ OHSM_NODISCARD ohsm_rv ohsm_store_user_del(struct ohsm_store *s, uint32_t id);
 OHSM_NODISCARD ohsm_rv ohsm_store_user_set_password(struct ohsm_store *s, uint32_t id,
                                                     const uint8_t pwrec[OHSM_PWHASH_LEN],
                                                     enum ohsm_utype new_type);
+/* Inserts a user record received from another HSM (sync). replace: overwrite the user of that
+ * name (same type only: OHSM_USER_TYPE_INVALID), keeping its id and failed-login counter.
+ * Errors: OHSM_USER_EXISTS (exists, !replace), OHSM_USER_TOO_MANY, OHSM_DB. */
+OHSM_NODISCARD ohsm_rv ohsm_store_user_put(struct ohsm_store *s, const char *name,
+                                           enum ohsm_utype type,
+                                           const uint8_t pwrec[OHSM_PWHASH_LEN], bool mfa,
+                                           bool mofn, bool replace, uint32_t *id);
 /* Adds one to the failed-login counter; *count gets the new value. */
 OHSM_NODISCARD ohsm_rv ohsm_store_fail_inc(struct ohsm_store *s, uint32_t id, uint32_t *count);
 OHSM_NODISCARD ohsm_rv ohsm_store_fail_reset(struct ohsm_store *s, uint32_t id);
+
+/* ---- key objects and tombstones (src/store/objects.c) ----
+ * A row holds a handle, its version and the sealed bytes (ohsm_mask_seal_obj / a sealed
+ * tombstone); the store never sees key material or opens what it holds. Handles are u64. */
+
+/* Token objects one HSM holds at most (the hsm2m.medium figure). */
+#define OHSM_STORE_OBJECTS_MAX 16666
+
+/* The masking-key fingerprint recorded at first start; *present false when none yet. */
+OHSM_NODISCARD ohsm_rv ohsm_store_mask_fp(struct ohsm_store *s, uint8_t fp[8], bool *present);
+OHSM_NODISCARD ohsm_rv ohsm_store_set_mask_fp(struct ohsm_store *s, const uint8_t fp[8]);
+
+/* Explicit transactions, so that a caller can allocate a handle, seal and insert (or delete and
+ * leave a tombstone) atomically. Functions below join an open transaction. */
+OHSM_NODISCARD ohsm_rv ohsm_store_begin(struct ohsm_store *s);
+OHSM_NODISCARD ohsm_rv ohsm_store_commit(struct ohsm_store *s);
+void ohsm_store_rollback(struct ohsm_store *s);
+
+/* Allocates the next handle of this slot (seq << 5 | slot, seq from meta next_seq), skipping any
+ * handle already used by an object or tombstone. Call inside a transaction. */
+OHSM_NODISCARD ohsm_rv ohsm_store_handle_next(struct ohsm_store *s, uint32_t slot,
+                                              uint64_t *handle);
+/* Makes sure later allocations of this slot stay above handle (after inserting an object made
+ * elsewhere with this HSM's slot, e.g. from a backup). */
+OHSM_NODISCARD ohsm_rv ohsm_store_handle_seen(struct ohsm_store *s, uint64_t handle);
+
+/* Inserts or replaces an object. A new handle beyond OHSM_STORE_OBJECTS_MAX objects:
+ * OHSM_OBJECT_TOO_MANY. Errors: OHSM_ARGUMENTS_BAD (handle 0, empty), OHSM_DB. */
+OHSM_NODISCARD ohsm_rv ohsm_store_obj_put(struct ohsm_store *s, uint64_t handle, uint64_t version,
+                                          const uint8_t *sealed, size_t len);
+/* *sealed malloc'd (caller frees). Errors: OHSM_KEY_HANDLE_INVALID (none), OHSM_DB. */
+OHSM_NODISCARD ohsm_rv ohsm_store_obj_get(struct ohsm_store *s, uint64_t handle, uint64_t *version,
+                                          uint8_t **sealed, size_t *len);
+/* Deletes an object; absent is not an error. */
+OHSM_NODISCARD ohsm_rv ohsm_store_obj_del(struct ohsm_store *s, uint64_t handle);
+OHSM_NODISCARD ohsm_rv ohsm_store_obj_count(struct ohsm_store *s, uint32_t *n);
+
+/* Tombstones: same shapes as objects (insert or replace; get; delete). */
+OHSM_NODISCARD ohsm_rv ohsm_store_tomb_put(struct ohsm_store *s, uint64_t handle, uint64_t version,
+                                           const uint8_t *sealed, size_t len);
+OHSM_NODISCARD ohsm_rv ohsm_store_tomb_get(struct ohsm_store *s, uint64_t handle, uint64_t *version,
+                                           uint8_t **sealed, size_t *len);
+OHSM_NODISCARD ohsm_rv ohsm_store_tomb_del(struct ohsm_store *s, uint64_t handle);
+
+/* Calls fn for every object / tombstone (any order; sealed borrowed for the call). A non-OK
+ * return from fn stops the walk and is returned. Rows of the wrong shape: OHSM_DB. */
+typedef ohsm_rv (*ohsm_store_row_fn)(void *arg, uint64_t handle, uint64_t version,
+                                     const uint8_t *sealed, size_t len);
+OHSM_NODISCARD ohsm_rv ohsm_store_obj_each(struct ohsm_store *s, ohsm_store_row_fn fn, void *arg);
+OHSM_NODISCARD ohsm_rv ohsm_store_tomb_each(struct ohsm_store *s, ohsm_store_row_fn fn, void *arg);
 
 #endif

@@ -95,6 +95,19 @@ static void test_perm_out_of_range(void **state)
     assert_string_equal(ohsm_op_name(OHSM_OP_MANAGE_USERS), "add, remove users");
 }
 
+/* Our key-metadata row (not the guide's): admin, CU and AU yes; unauthenticated and PRECO no. */
+static void test_perm_key_info_row(void **state)
+{
+    (void)state;
+    assert_true(ohsm_perm_allowed(OHSM_OP_KEY_INFO, OHSM_UT_CO));
+    assert_true(ohsm_perm_allowed(OHSM_OP_KEY_INFO, OHSM_UT_CU));
+    assert_true(ohsm_perm_allowed(OHSM_OP_KEY_INFO, OHSM_UT_AU));
+    assert_false(ohsm_perm_allowed(OHSM_OP_KEY_INFO, OHSM_UT_NONE));
+    assert_int_equal(ohsm_perm_check(OHSM_OP_KEY_INFO, OHSM_UT_NONE), OHSM_USER_NOT_LOGGED_IN);
+    assert_int_equal(ohsm_perm_check(OHSM_OP_KEY_INFO, OHSM_UT_PRECO), OHSM_NOT_ACTIVATED);
+    assert_string_equal(ohsm_op_name(OHSM_OP_KEY_INFO), "view key metadata");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -102,6 +115,7 @@ int main(void)
         cmocka_unit_test(test_perm_guide_cells),
         cmocka_unit_test(test_perm_preco_column),
         cmocka_unit_test(test_perm_check_reasons),
+        cmocka_unit_test(test_perm_key_info_row),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0
  * The HSM store: seeding a new HSM, user CRUD, the last-admin rule, failure counters and
- * activation, and that all of it survives closing and reopening the database. */
+ * activation, and that all of it survives closing and reopening the database; key objects and
+ * tombstones (sealed rows), handle allocation, the object limit, the masking-key fingerprint,
+ * user sync records, and the migration of an issue-3 database. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,7 +13,9 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
+#include "openhsm/obj.h"
 #include "store/store.h"
 
 static const struct ohsm_pwhash_cost cheap = {4, 8, 1};
@@ -71,8 +75,8 @@ static void test_store_seeded_users(void **state)
     assert_int_equal(u[0].id, 1);
     assert_string_equal(u[0].name, "admin");
     assert_int_equal(u[0].type, OHSM_UT_PRECO);
-    assert_int_equal(ohsm_pwhash_verify(u[0].pwrec, OHSM_PWHASH_LEN,
-                                        (const uint8_t *)"password", 8), OHSM_OK);
+    assert_int_equal(
+        ohsm_pwhash_verify(u[0].pwrec, OHSM_PWHASH_LEN, (const uint8_t *)"password", 8), OHSM_OK);
     assert_int_equal(u[1].id, 2);
     assert_string_equal(u[1].name, "app_user");
     assert_int_equal(u[1].type, OHSM_UT_AU);
@@ -172,6 +176,229 @@ static void test_store_garbage_file(void **state)
     assert_null(s);
 }
 
+static ohsm_rv put(struct ohsm_store *s, uint64_t h, uint64_t v, const char *blob)
+{
+    return ohsm_store_obj_put(s, h, v, (const uint8_t *)blob, strlen(blob));
+}
+
+/* Objects: put, replace, get (a copy), delete; absent handles are invalid; bad rows refused. */
+static void test_store_objects(void **state)
+{
+    struct fx *f = *state;
+    uint64_t v = 0;
+    uint8_t *b = NULL;
+    size_t n = 0;
+    uint32_t c = 0;
+    assert_int_equal(put(f->s, 0, 1, "x"), OHSM_ARGUMENTS_BAD);
+    assert_int_equal(ohsm_store_obj_put(f->s, 33, 1, NULL, 0), OHSM_ARGUMENTS_BAD);
+    assert_int_equal(put(f->s, 33, 1, "sealed-one"), OHSM_OK);
+    assert_int_equal(put(f->s, 65, 1, "sealed-two"), OHSM_OK);
+    assert_int_equal(put(f->s, 33, 2, "sealed-one-v2"), OHSM_OK);
+    assert_int_equal(ohsm_store_obj_count(f->s, &c), OHSM_OK);
+    assert_int_equal(c, 2);
+    assert_int_equal(ohsm_store_obj_get(f->s, 33, &v, &b, &n), OHSM_OK);
+    assert_int_equal(v, 2);
+    assert_int_equal(n, 13);
+    assert_memory_equal(b, "sealed-one-v2", 13);
+    free(b);
+    assert_int_equal(ohsm_store_obj_get(f->s, 97, &v, &b, &n), OHSM_KEY_HANDLE_INVALID);
+    assert_int_equal(ohsm_store_obj_del(f->s, 33), OHSM_OK);
+    assert_int_equal(ohsm_store_obj_del(f->s, 33), OHSM_OK); /* absent: fine */
+    assert_int_equal(ohsm_store_obj_get(f->s, 33, &v, &b, &n), OHSM_KEY_HANDLE_INVALID);
+    /* big handles (top bits) survive the signed SQLite integer */
+    uint64_t big = UINT64_C(0xfedcba9876543210);
+    assert_int_equal(put(f->s, big, 7, "big"), OHSM_OK);
+    assert_int_equal(ohsm_store_obj_get(f->s, big, &v, &b, &n), OHSM_OK);
+    assert_int_equal(v, 7);
+    free(b);
+}
+
+struct seen {
+    uint64_t h[8];
+    uint64_t v[8];
+    size_t n;
+};
+
+static ohsm_rv collect(void *arg, uint64_t handle, uint64_t version, const uint8_t *sealed,
+                       size_t len)
+{
+    struct seen *s = arg;
+    assert_non_null(sealed);
+    assert_true(len > 0);
+    if (s->n == 8) {
+        return OHSM_DATA_LEN_RANGE;
+    }
+    s->h[s->n] = handle;
+    s->v[s->n] = version;
+    s->n++;
+    return OHSM_OK;
+}
+
+/* Tombstones: put, get, walk; deleting an object and leaving a tombstone is one transaction
+ * (a rollback leaves the object). Everything persists across reopen. */
+static void test_store_tombstones(void **state)
+{
+    struct fx *f = *state;
+    struct seen s;
+    uint64_t v = 0;
+    uint8_t *b = NULL;
+    size_t n = 0;
+    assert_int_equal(put(f->s, 33, 4, "obj"), OHSM_OK);
+    assert_int_equal(ohsm_store_begin(f->s), OHSM_OK);
+    assert_int_equal(ohsm_store_obj_del(f->s, 33), OHSM_OK);
+    assert_int_equal(ohsm_store_tomb_put(f->s, 33, 5, (const uint8_t *)"tomb", 4), OHSM_OK);
+    ohsm_store_rollback(f->s);
+    assert_int_equal(ohsm_store_obj_get(f->s, 33, &v, &b, &n), OHSM_OK);
+    free(b);
+    assert_int_equal(ohsm_store_tomb_get(f->s, 33, &v, &b, &n), OHSM_KEY_HANDLE_INVALID);
+    assert_int_equal(ohsm_store_begin(f->s), OHSM_OK);
+    assert_int_equal(ohsm_store_obj_del(f->s, 33), OHSM_OK);
+    assert_int_equal(ohsm_store_tomb_put(f->s, 33, 5, (const uint8_t *)"tomb", 4), OHSM_OK);
+    assert_int_equal(ohsm_store_commit(f->s), OHSM_OK);
+    assert_int_equal(put(f->s, 65, 1, "other"), OHSM_OK);
+    reopen(f);
+    assert_int_equal(ohsm_store_obj_get(f->s, 33, &v, &b, &n), OHSM_KEY_HANDLE_INVALID);
+    assert_int_equal(ohsm_store_tomb_get(f->s, 33, &v, &b, &n), OHSM_OK);
+    assert_int_equal(v, 5);
+    assert_memory_equal(b, "tomb", 4);
+    free(b);
+    memset(&s, 0, sizeof(s));
+    assert_int_equal(ohsm_store_tomb_each(f->s, collect, &s), OHSM_OK);
+    assert_int_equal(s.n, 1);
+    assert_int_equal(s.h[0], 33);
+    memset(&s, 0, sizeof(s));
+    assert_int_equal(ohsm_store_obj_each(f->s, collect, &s), OHSM_OK);
+    assert_int_equal(s.n, 1);
+    assert_int_equal(s.h[0], 65);
+    assert_int_equal(ohsm_store_tomb_del(f->s, 33), OHSM_OK);
+    assert_int_equal(ohsm_store_tomb_get(f->s, 33, &v, &b, &n), OHSM_KEY_HANDLE_INVALID);
+}
+
+/* Handles: seq << 5 | slot, counting up from 1, skipping handles already held, persistent, and
+ * pushed past handles of our slot that arrive from elsewhere. */
+static void test_store_handle_alloc(void **state)
+{
+    struct fx *f = *state;
+    uint64_t h = 0;
+    assert_int_equal(ohsm_store_begin(f->s), OHSM_OK);
+    assert_int_equal(ohsm_store_handle_next(f->s, 3, &h), OHSM_OK);
+    assert_int_equal(ohsm_store_commit(f->s), OHSM_OK);
+    assert_int_equal(h, ohsm_handle_make(3, 1));
+    assert_int_equal(ohsm_store_handle_next(f->s, 32, &h), OHSM_ARGUMENTS_BAD);
+    /* a rolled-back allocation is not consumed */
+    assert_int_equal(ohsm_store_begin(f->s), OHSM_OK);
+    assert_int_equal(ohsm_store_handle_next(f->s, 3, &h), OHSM_OK);
+    ohsm_store_rollback(f->s);
+    assert_int_equal(put(f->s, ohsm_handle_make(3, 2), 1, "held"), OHSM_OK);
+    assert_int_equal(ohsm_store_tomb_put(f->s, ohsm_handle_make(3, 3), 1, (const uint8_t *)"t", 1),
+                     OHSM_OK);
+    assert_int_equal(ohsm_store_handle_next(f->s, 3, &h), OHSM_OK);
+    assert_int_equal(h, ohsm_handle_make(3, 4));
+    reopen(f);
+    assert_int_equal(ohsm_store_handle_next(f->s, 3, &h), OHSM_OK);
+    assert_int_equal(h, ohsm_handle_make(3, 5));
+    assert_int_equal(ohsm_store_handle_seen(f->s, ohsm_handle_make(3, 40)), OHSM_OK);
+    assert_int_equal(ohsm_store_handle_seen(f->s, ohsm_handle_make(3, 10)), OHSM_OK);
+    assert_int_equal(ohsm_store_handle_next(f->s, 3, &h), OHSM_OK);
+    assert_int_equal(h, ohsm_handle_make(3, 41));
+}
+
+/* No more than OHSM_STORE_OBJECTS_MAX objects; replacing one at the limit still works. */
+static void test_store_object_limit(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(ohsm_store_begin(f->s), OHSM_OK);
+    for (uint64_t i = 1; i <= OHSM_STORE_OBJECTS_MAX; i++) {
+        assert_int_equal(put(f->s, i << 5, 1, "o"), OHSM_OK);
+    }
+    assert_int_equal(ohsm_store_commit(f->s), OHSM_OK);
+    assert_int_equal(put(f->s, (uint64_t)(OHSM_STORE_OBJECTS_MAX + 1) << 5, 1, "o"),
+                     OHSM_OBJECT_TOO_MANY);
+    assert_int_equal(put(f->s, 1 << 5, 2, "o2"), OHSM_OK);
+}
+
+/* The masking-key fingerprint: absent on a new HSM, then recorded and persistent. */
+static void test_store_mask_fp(void **state)
+{
+    struct fx *f = *state;
+    uint8_t fp[8] = {0};
+    const uint8_t want[8] = {0xde, 0xad, 0xbe, 0xef, 0, 1, 2, 0xff};
+    bool present = true;
+    assert_int_equal(ohsm_store_mask_fp(f->s, fp, &present), OHSM_OK);
+    assert_false(present);
+    assert_int_equal(ohsm_store_set_mask_fp(f->s, want), OHSM_OK);
+    reopen(f);
+    assert_int_equal(ohsm_store_mask_fp(f->s, fp, &present), OHSM_OK);
+    assert_true(present);
+    assert_memory_equal(fp, want, 8);
+}
+
+/* Synced users: inserted new, or replaced (same type only, keeping id and failure counter). */
+static void test_store_user_put(void **state)
+{
+    struct fx *f = *state;
+    uint8_t rec[OHSM_PWHASH_LEN];
+    struct ohsm_store_user u;
+    uint32_t id = 0, id2 = 0, c = 0;
+    memset(rec, 7, sizeof(rec));
+    assert_int_equal(ohsm_store_user_put(f->s, "erin", OHSM_UT_CU, rec, true, false, false, &id),
+                     OHSM_OK);
+    assert_int_equal(ohsm_store_fail_inc(f->s, id, &c), OHSM_OK);
+    assert_int_equal(ohsm_store_user_put(f->s, "erin", OHSM_UT_CU, rec, false, false, false, &id2),
+                     OHSM_USER_EXISTS);
+    assert_int_equal(ohsm_store_user_put(f->s, "erin", OHSM_UT_CO, rec, false, false, true, &id2),
+                     OHSM_USER_TYPE_INVALID);
+    memset(rec, 8, sizeof(rec));
+    assert_int_equal(ohsm_store_user_put(f->s, "erin", OHSM_UT_CU, rec, false, true, true, &id2),
+                     OHSM_OK);
+    assert_int_equal(id2, id);
+    assert_int_equal(ohsm_store_user_by_name(f->s, "erin", &u), OHSM_OK);
+    assert_int_equal(u.pwrec[0], 8);
+    assert_false(u.mfa);
+    assert_true(u.mofn);
+    assert_int_equal(u.fail_count, 1);
+}
+
+/* An issue-3 database (meta and users only, no objects tables) opens, keeps its users and gains
+ * the object tables. */
+static void test_store_migrate_issue3(void **state)
+{
+    struct fx *f = *state;
+    char p[128];
+    sqlite3 *db = NULL;
+    struct ohsm_store *s = NULL;
+    struct ohsm_store_user u;
+    struct ohsm_store_meta m;
+    uint64_t h = 0;
+    snprintf(p, sizeof(p), "%s/old.db", f->dir);
+    assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db,
+                     "CREATE TABLE meta(k TEXT PRIMARY KEY, v TEXT NOT NULL);"
+                     "CREATE TABLE users(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL "
+                     "UNIQUE, type INTEGER NOT NULL, pwrec BLOB NOT NULL, fail_count INTEGER NOT "
+                     "NULL DEFAULT 0, mfa INTEGER NOT NULL DEFAULT 0, mofn INTEGER NOT NULL "
+                     "DEFAULT 0);"
+                     "INSERT INTO meta VALUES('cluster_id','cluster-old'),('hsm_id','hsm-old'),"
+                     "('lockout_attempts','5'),('activated','1'),('serial','0a0b0c0d');"
+                     "INSERT INTO users(id,name,type,pwrec) VALUES(1,'admin',2,"
+                     "zeroblob(52)),(2,'app_user',4,zeroblob(52)),(3,'olduser',3,zeroblob(52));",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    struct ohsm_store_init in = init_for();
+    assert_int_equal(ohsm_store_open(p, &in, &s), OHSM_OK);
+    assert_int_equal(ohsm_store_meta(s, &m), OHSM_OK);
+    assert_string_equal(m.hsm_id, "hsm-old");
+    assert_true(m.activated);
+    assert_int_equal(ohsm_store_user_by_name(s, "olduser", &u), OHSM_OK);
+    assert_int_equal(u.id, 3);
+    assert_int_equal(ohsm_store_obj_put(s, 64, 1, (const uint8_t *)"x", 1), OHSM_OK);
+    assert_int_equal(ohsm_store_handle_next(s, 0, &h), OHSM_OK);
+    assert_int_equal(h, ohsm_handle_make(0, 1));
+    ohsm_store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -181,6 +408,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_activation_and_last_admin, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_fail_counter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_user_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_objects, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_tombstones, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_handle_alloc, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_object_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_mask_fp, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_user_put, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_migrate_issue3, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

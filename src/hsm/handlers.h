@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * Internals shared by openhsm-hsm's request handlers (dispatch.c: sessions and users; keys.c:
+ * key creation and management; crypto.c: cryptography, wrapping; masked.c: masked objects, sync
+ * status, user sync). Every handler checks the permission table with the session's current user
+ * type first, then the per-key rules of src/core/obj.c, and fills the reply only on success.
+ */
+#ifndef OHSM_HSM_HANDLERS_H
+#define OHSM_HSM_HANDLERS_H
+
+#include "hsm/hsm.h"
+#include "openhsm/mech.h"
+#include "openhsm/obj.h"
+#include "openhsm/perm.h"
+
+void ohsm_hsm_lock(struct ohsm_hsm *h);
+void ohsm_hsm_unlock(struct ohsm_hsm *h);
+
+/* The session's current user type (OHSM_UT_NONE when not logged in or the user is gone), from the
+ * cache unless a user changed since it was filled. _locked: the caller holds h->lock. */
+enum ohsm_utype ohsm_hsm_session_type(struct ohsm_hsm *h, struct ohsm_session *s);
+enum ohsm_utype ohsm_hsm_session_type_locked(struct ohsm_hsm *h, struct ohsm_session *s);
+/* Permission-table check for the session; *t (may be NULL) gets its user type. */
+OHSM_NODISCARD ohsm_rv ohsm_hsm_check(struct ohsm_hsm *h, struct ohsm_session *s, enum ohsm_op op,
+                                      enum ohsm_utype *t);
+/* Marks every session as needing to re-read its user. */
+void ohsm_hsm_users_changed(struct ohsm_hsm *h);
+
+/* Per-key visibility: session objects only to their own session; token keys to admins and the
+ * appliance user (metadata only) and to crypto users that own them or are shared them. */
+bool ohsm_hsm_sees(const struct ohsm_session *s, enum ohsm_utype t, const struct ohsm_objent *e);
+/* The entry for handle if the session sees it (a reference; caller puts it), else
+ * OHSM_KEY_HANDLE_INVALID. */
+OHSM_NODISCARD ohsm_rv ohsm_hsm_key_seen(struct ohsm_hsm *h, const struct ohsm_session *s,
+                                         enum ohsm_utype t, uint64_t handle,
+                                         struct ohsm_objent **out);
+/* ... that the session may use in cryptography (a crypto user that owns it or is shared it). */
+OHSM_NODISCARD ohsm_rv ohsm_hsm_key_usable(struct ohsm_hsm *h, const struct ohsm_session *s,
+                                           enum ohsm_utype t, uint64_t handle,
+                                           struct ohsm_objent **out);
+/* ... that the session owns (OHSM_KEY_NOT_OWNER for a crypto user it is only shared with). */
+OHSM_NODISCARD ohsm_rv ohsm_hsm_key_owned(struct ohsm_hsm *h, const struct ohsm_session *s,
+                                          enum ohsm_utype t, uint64_t handle,
+                                          struct ohsm_objent **out);
+
+/* Encodes a record into reply storage. */
+OHSM_NODISCARD ohsm_rv ohsm_hsm_put_record(struct ohsm_reply *r, const struct ohsm_obj *o,
+                                           ProtobufCBinaryData *out);
+/* Copies bytes into reply storage. */
+OHSM_NODISCARD ohsm_rv ohsm_hsm_put_bytes(struct ohsm_reply *r, const uint8_t *p, size_t n,
+                                          ProtobufCBinaryData *out);
+/* Sets the reply body to r->key with n records (and masked objects when nmasked > 0). */
+void ohsm_hsm_reply_key(struct ohsm_reply *r, size_t n, size_t nmasked);
+/* Parses an encoded template that may be empty. */
+OHSM_NODISCARD ohsm_rv ohsm_hsm_tmpl(const ProtobufCBinaryData *b, struct ohsm_tmpl *t);
+/* Wire mechanism -> parameters (borrowing its buffers); NULL gives OHSM_M_NONE. */
+void ohsm_hsm_mech(const Ohsm__Mech *w, struct ohsm_mech_params *m);
+
+/* A new key: its record and material as the creating handler built them. */
+struct ohsm_newkey {
+    struct ohsm_obj o;
+    const uint8_t *material; /* borrowed */
+    size_t len;
+};
+/* Gives n (1 or 2) new keys the session's user as owner, the shares (each an existing crypto user),
+ * version 1 and a handle each; stores the token ones sealed in one transaction; adds them to the
+ * object table; fills r->key. */
+OHSM_NODISCARD ohsm_rv ohsm_hsm_create(struct ohsm_hsm *h, struct ohsm_session *s,
+                                       struct ohsm_newkey *k, size_t n, char *const *share,
+                                       size_t nshare, struct ohsm_reply *r);
+/* Import and unwrap: builds a key from material (secret raw, PKCS#8 private, SPKI public),
+ * checking it fits cls/ktype, local=false, then ohsm_hsm_create. */
+OHSM_NODISCARD ohsm_rv ohsm_hsm_import(struct ohsm_hsm *h, struct ohsm_session *s, uint32_t cls,
+                                       uint32_t ktype, const uint8_t *material, size_t len,
+                                       const ProtobufCBinaryData *tmpl, char *const *share,
+                                       size_t nshare, struct ohsm_reply *r);
+/* Swaps in a changed record of key e (version already bumped): seals and stores token keys,
+ * replaces the object-table entry, fills r->key with the new record. Caller holds h->lock. */
+OHSM_NODISCARD ohsm_rv ohsm_hsm_replace_locked(struct ohsm_hsm *h, const struct ohsm_objent *e,
+                                               const struct ohsm_obj *o, struct ohsm_reply *r);
+
+/* Ends a store transaction begun by the caller: commits when rv is OHSM_OK (returning the
+ * commit's result), else rolls back and returns rv. */
+OHSM_NODISCARD ohsm_rv ohsm_hsm_tx_end(struct ohsm_hsm *h, ohsm_rv rv);
+
+/* Handlers. */
+OHSM_NODISCARD ohsm_rv ohsm_hsm_key_gen(struct ohsm_hsm *h, struct ohsm_session *s,
+                                        const Ohsm__KeyGenReq *q, struct ohsm_reply *r);
+OHSM_NODISCARD ohsm_rv ohsm_hsm_key_import(struct ohsm_hsm *h, struct ohsm_session *s,
+                                           const Ohsm__KeyImportReq *q, struct ohsm_reply *r);
+OHSM_NODISCARD ohsm_rv ohsm_hsm_key_delete(struct ohsm_hsm *h, struct ohsm_session *s,
+                                           const Ohsm__KeyDeleteReq *q, struct ohsm_reply *r);
+OHSM_NODISCARD ohsm_rv ohsm_hsm_key_find(struct ohsm_hsm *h, struct ohsm_session *s,
+                                         const Ohsm__KeyFindReq *q, struct ohsm_reply *r);
+OHSM_NODISCARD ohsm_rv ohsm_hsm_key_get(struct ohsm_hsm *h, struct ohsm_session *s,
+                                        const Ohsm__KeyGetReq *q, struct ohsm_reply *r);
+OHSM_NODISCARD ohsm_rv ohsm_hsm_key_set_attr(struct ohsm_hsm *h, struct ohsm_session *s,
+                                             const Ohsm__KeySetAttrReq *q, struct ohsm_reply *r);
+OHSM_NODISCARD ohsm_rv ohsm_hsm_key_share(struct ohsm_hsm *h, struct ohsm_session *s,
+                                          const Ohsm__KeyShareReq *q, struct ohsm_reply *r);
+OHSM_NODISCARD ohsm_rv ohsm_hsm_key_export(struct ohsm_hsm *h, struct ohsm_session *s,
+                                           const Ohsm__KeyExportReq *q, struct ohsm_reply *r);
+OHSM_NODISCARD ohsm_rv ohsm_hsm_wrap(struct ohsm_hsm *h, struct ohsm_session *s,
+                                     const Ohsm__WrapReq *q, struct ohsm_reply *r);
+OHSM_NODISCARD ohsm_rv ohsm_hsm_unwrap(struct ohsm_hsm *h, struct ohsm_session *s,
+                                       const Ohsm__UnwrapReq *q, struct ohsm_reply *r);
+OHSM_NODISCARD ohsm_rv ohsm_hsm_crypto(struct ohsm_hsm *h, struct ohsm_session *s,
+                                       const Ohsm__CryptoReq *q, struct ohsm_reply *r);
+OHSM_NODISCARD ohsm_rv ohsm_hsm_random(struct ohsm_hsm *h, struct ohsm_session *s,
+                                       const Ohsm__RandomReq *q, struct ohsm_reply *r);
+OHSM_NODISCARD ohsm_rv ohsm_hsm_masked_extract(struct ohsm_hsm *h, struct ohsm_session *s,
+                                               const Ohsm__MaskedExtractReq *q,
+                                               struct ohsm_reply *r);
+OHSM_NODISCARD ohsm_rv ohsm_hsm_masked_insert(struct ohsm_hsm *h, struct ohsm_session *s,
+                                              const Ohsm__MaskedInsertReq *q, struct ohsm_reply *r);
+OHSM_NODISCARD ohsm_rv ohsm_hsm_sync_status(struct ohsm_hsm *h, struct ohsm_session *s,
+                                            struct ohsm_reply *r);
+OHSM_NODISCARD ohsm_rv ohsm_hsm_user_extract(struct ohsm_hsm *h, struct ohsm_session *s,
+                                             const Ohsm__UserExtractReq *q, struct ohsm_reply *r);
+OHSM_NODISCARD ohsm_rv ohsm_hsm_user_insert(struct ohsm_hsm *h, struct ohsm_session *s,
+                                            const Ohsm__UserInsertReq *q, struct ohsm_reply *r);
+
+#endif

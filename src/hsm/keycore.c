@@ -1,0 +1,356 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * What the key handlers share: who sees and uses which key, reply storage for records, and the
+ * two paths by which keys change: creation (a new handle from this HSM's slot and counter, sealed
+ * and stored in the transaction that allocated the handle) and replacement (a changed record,
+ * re-sealed, stored, swapped into the object table). Key material is only ever handled sealed or
+ * in ohsm_secret / wiped buffers; requests were shape-checked by the wire decoder.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "hsm/handlers.h"
+#include "openhsm/mask.h"
+
+bool ohsm_hsm_sees(const struct ohsm_session *s, enum ohsm_utype t, const struct ohsm_objent *e)
+{
+    if (e->session != 0) {
+        return e->session == s->serial && ohsm_obj_is_owner(&e->rec, s->user);
+    }
+    switch (t) {
+    case OHSM_UT_CO:
+    case OHSM_UT_AU:
+        return true; /* metadata only: no handler lets them use a key */
+    case OHSM_UT_CU:
+        return ohsm_obj_may_use(&e->rec, s->user);
+    default:
+        return false;
+    }
+}
+
+ohsm_rv ohsm_hsm_key_seen(struct ohsm_hsm *h, const struct ohsm_session *s, enum ohsm_utype t,
+                          uint64_t handle, struct ohsm_objent **out)
+{
+    struct ohsm_objent *e = ohsm_objtab_get(h->objs, handle);
+    if (e == NULL || !ohsm_hsm_sees(s, t, e)) {
+        ohsm_objent_put(e);
+        return OHSM_KEY_HANDLE_INVALID; /* invisible and absent look the same */
+    }
+    *out = e;
+    return OHSM_OK;
+}
+
+ohsm_rv ohsm_hsm_key_usable(struct ohsm_hsm *h, const struct ohsm_session *s, enum ohsm_utype t,
+                            uint64_t handle, struct ohsm_objent **out)
+{
+    struct ohsm_objent *e = NULL;
+    OHSM_ENSURE(t == OHSM_UT_CU, OHSM_ACCESS_DENIED);
+    OHSM_TRY(ohsm_hsm_key_seen(h, s, t, handle, &e));
+    if (!ohsm_obj_may_use(&e->rec, s->user)) {
+        ohsm_objent_put(e);
+        return OHSM_KEY_HANDLE_INVALID;
+    }
+    *out = e;
+    return OHSM_OK;
+}
+
+ohsm_rv ohsm_hsm_key_owned(struct ohsm_hsm *h, const struct ohsm_session *s, enum ohsm_utype t,
+                           uint64_t handle, struct ohsm_objent **out)
+{
+    struct ohsm_objent *e = NULL;
+    OHSM_TRY(ohsm_hsm_key_usable(h, s, t, handle, &e));
+    if (!ohsm_obj_is_owner(&e->rec, s->user)) {
+        ohsm_objent_put(e);
+        return OHSM_KEY_NOT_OWNER; /* shared users use a key; only the owner manages it */
+    }
+    *out = e;
+    return OHSM_OK;
+}
+
+ohsm_rv ohsm_hsm_put_bytes(struct ohsm_reply *r, const uint8_t *p, size_t n,
+                           ProtobufCBinaryData *out)
+{
+    uint8_t *d = ohsm_reply_alloc(r, n == 0 ? 1 : n);
+    OHSM_ENSURE(d != NULL, OHSM_HOST_MEMORY);
+    if (n > 0) {
+        memcpy(d, p, n);
+    }
+    out->data = d;
+    out->len = n;
+    return OHSM_OK;
+}
+
+ohsm_rv ohsm_hsm_put_record(struct ohsm_reply *r, const struct ohsm_obj *o,
+                            ProtobufCBinaryData *out)
+{
+    uint8_t buf[OHSM_OBJ_ENC_MAX];
+    size_t n = 0;
+    OHSM_TRY(ohsm_obj_encode(o, buf, sizeof(buf), &n));
+    return ohsm_hsm_put_bytes(r, buf, n, out);
+}
+
+void ohsm_hsm_reply_key(struct ohsm_reply *r, size_t n, size_t nmasked)
+{
+    r->key.n_records = n;
+    r->key.records = n > 0 ? r->recs : NULL;
+    r->key.n_masked = nmasked;
+    r->key.masked = nmasked > 0 ? r->masks : NULL;
+    r->resp.body_case = OHSM__RESPONSE__BODY_KEY;
+    r->resp.key = &r->key;
+}
+
+ohsm_rv ohsm_hsm_tmpl(const ProtobufCBinaryData *b, struct ohsm_tmpl *t)
+{
+    static const uint8_t none[1] = {0};
+    if (b == NULL || b->len == 0) {
+        return ohsm_tmpl_parse(none, 0, t);
+    }
+    return ohsm_tmpl_parse(b->data, b->len, t);
+}
+
+void ohsm_hsm_mech(const Ohsm__Mech *w, struct ohsm_mech_params *m)
+{
+    memset(m, 0, sizeof(*m));
+    if (w == NULL) {
+        return;
+    }
+    m->mech = w->mech;
+    m->hash = w->hash;
+    m->mgf_hash = w->mgf_hash;
+    m->salt_len = w->salt_len;
+    m->prehashed = w->prehashed;
+    m->iv = w->iv.len > 0 ? w->iv.data : NULL;
+    m->iv_len = w->iv.len;
+    m->aad = w->aad.len > 0 ? w->aad.data : NULL;
+    m->aad_len = w->aad.len;
+    m->tag_bits = w->tag_bits;
+    m->label = w->label.len > 0 ? w->label.data : NULL;
+    m->label_len = w->label.len;
+}
+
+/* Applies the share list: each name an existing crypto user other than the owner. Caller holds
+ * the lock (user lookups). */
+static ohsm_rv apply_shares(struct ohsm_hsm *h, struct ohsm_obj *o, char *const *share,
+                            size_t nshare)
+{
+    char name[OHSM_USERNAME_MAX + 1];
+    struct ohsm_store_user u;
+    ohsm_rv rv = OHSM_OK;
+
+    OHSM_ENSURE(nshare <= OHSM_SHARE_MAX, OHSM_DATA_LEN_RANGE);
+    for (size_t i = 0; i < nshare && rv == OHSM_OK; i++) {
+        rv = ohsm_username_canon(share[i], name, sizeof(name));
+        if (rv == OHSM_OK) {
+            rv = ohsm_store_user_by_name(h->store, name, &u);
+        }
+        if (rv == OHSM_OK && u.type != OHSM_UT_CU) {
+            rv = OHSM_USER_TYPE_INVALID; /* keys are shared with crypto users only */
+        }
+        if (rv == OHSM_OK) {
+            rv = ohsm_obj_share(o, name, true);
+        }
+    }
+    OPENSSL_cleanse(&u, sizeof(u));
+    return rv;
+}
+
+ohsm_rv ohsm_hsm_tx_end(struct ohsm_hsm *h, ohsm_rv rv)
+{
+    if (rv == OHSM_OK) {
+        rv = ohsm_store_commit(h->store);
+    }
+    if (rv != OHSM_OK) {
+        ohsm_store_rollback(h->store);
+    }
+    return rv;
+}
+
+/* Seals a record and its material into reply storage and stores it (inside a transaction). */
+static ohsm_rv seal_store(struct ohsm_hsm *h, const struct ohsm_obj *o, const uint8_t *material,
+                          size_t len, struct ohsm_reply *r, ProtobufCBinaryData *masked)
+{
+    uint8_t *blob = NULL;
+    size_t blen = 0;
+    ohsm_rv rv = ohsm_mask_seal_obj(h->mk, o, material, len, &blob, &blen);
+    if (rv == OHSM_OK) {
+        rv = ohsm_store_obj_put(h->store, o->handle, o->version, blob, blen);
+    }
+    if (rv == OHSM_OK && masked != NULL) {
+        rv = ohsm_hsm_put_bytes(r, blob, blen, masked);
+    }
+    free(blob); /* sealed: not secret */
+    return rv;
+}
+
+ohsm_rv ohsm_hsm_create(struct ohsm_hsm *h, struct ohsm_session *s, struct ohsm_newkey *k, size_t n,
+                        char *const *share, size_t nshare, struct ohsm_reply *r)
+{
+    struct ohsm_objent *e[2] = {NULL, NULL};
+    size_t nmasked = 0;
+    ohsm_rv rv;
+
+    OHSM_ENSURE(n >= 1 && n <= 2, OHSM_ARGUMENTS_BAD);
+    /* records[i] and masked[i] pair up on the wire: both halves of a pair are token keys or
+     * neither is. */
+    OHSM_ENSURE(n == 1 || (k[0].o.flags & OHSM_F_TOKEN) == (k[1].o.flags & OHSM_F_TOKEN),
+                OHSM_TEMPLATE_INCONSISTENT);
+    for (size_t i = 0; i < n; i++) {
+        memcpy(k[i].o.owner, s->user, sizeof(k[i].o.owner));
+    }
+    ohsm_hsm_lock(h);
+    for (size_t i = 0; i < n; i++) {
+        rv = apply_shares(h, &k[i].o, share, nshare);
+        if (rv != OHSM_OK) {
+            goto unlock;
+        }
+        k[i].o.version = 1; /* shares bumped it: a new key starts at 1 */
+    }
+    if (ohsm_objtab_count(h->objs) + n > OHSM_STORE_OBJECTS_MAX) {
+        rv = OHSM_OBJECT_TOO_MANY;
+        goto unlock;
+    }
+    /* Handles come from the store's counter even for session keys, so no two objects of this
+     * HSM ever share one. One transaction: allocate, seal, store. */
+    rv = ohsm_store_begin(h->store);
+    if (rv != OHSM_OK) {
+        goto unlock;
+    }
+    for (size_t i = 0; i < n && rv == OHSM_OK; i++) {
+        bool token = (k[i].o.flags & OHSM_F_TOKEN) != 0;
+        rv = ohsm_store_handle_next(h->store, h->slot, &k[i].o.handle);
+        if (rv == OHSM_OK && token) {
+            rv = seal_store(h, &k[i].o, k[i].material, k[i].len, r, &r->masks[nmasked]);
+            nmasked++;
+        }
+        if (rv == OHSM_OK) {
+            rv = ohsm_objent_new(h->mk, &k[i].o, k[i].material, k[i].len, token ? 0 : s->serial,
+                                 &e[i]);
+        }
+        if (rv == OHSM_OK) {
+            rv = ohsm_hsm_put_record(r, &k[i].o, &r->recs[i]);
+        }
+    }
+    rv = ohsm_hsm_tx_end(h, rv);
+    if (rv != OHSM_OK) {
+        goto unlock;
+    }
+    for (size_t i = 0; i < n; i++) {
+        ohsm_rv rv2 = ohsm_objtab_set(h->objs, e[i]);
+        e[i] = NULL;
+        if (rv2 != OHSM_OK && rv == OHSM_OK) {
+            rv = rv2; /* stored but not in memory: the next start loads it */
+        }
+    }
+    if (rv == OHSM_OK) {
+        ohsm_hsm_reply_key(r, n, nmasked);
+    }
+unlock:
+    ohsm_hsm_unlock(h);
+    ohsm_objent_put(e[0]);
+    ohsm_objent_put(e[1]);
+    return rv;
+}
+
+/* Checks material of cls/ktype and gives its canonical form: secret keys as given (size checked),
+ * private keys re-encoded as PKCS#8, public keys as SPKI; o gets the public facts. */
+static ohsm_rv load_material(uint32_t cls, uint32_t ktype, const uint8_t *material, size_t len,
+                             struct ohsm_obj *o, uint8_t **der, size_t *der_len)
+{
+    void *pkey = NULL;
+    ohsm_rv rv;
+
+    *der = NULL;
+    *der_len = 0;
+    if (cls == OHSM_CLASS_SECRET) {
+        OHSM_ENSURE(ktype == OHSM_KT_AES || ktype == OHSM_KT_GENERIC_SECRET,
+                    OHSM_KEY_TYPE_INCONSISTENT);
+        OHSM_TRY(ohsm_mech_check_size(ktype, (uint32_t)len, 0));
+        o->value_len = (uint32_t)len;
+        OHSM_TRY(ohsm_mech_kcv(ktype, material, len, o->kcv));
+        o->has_kcv = true;
+        return OHSM_OK;
+    }
+    OHSM_ENSURE(cls == OHSM_CLASS_PRIVATE || cls == OHSM_CLASS_PUBLIC,
+                OHSM_ATTRIBUTE_VALUE_INVALID);
+    OHSM_ENSURE(ktype == OHSM_KT_RSA || ktype == OHSM_KT_EC, OHSM_KEY_TYPE_INCONSISTENT);
+    rv = ohsm_mech_pkey_load(cls, ktype, material, len, &pkey);
+    if (rv == OHSM_OK) {
+        rv = ohsm_mech_fill_public(o, pkey);
+    }
+    if (rv == OHSM_OK) {
+        rv = ohsm_mech_pkey_der(pkey, cls == OHSM_CLASS_PRIVATE, der, der_len);
+    }
+    ohsm_mech_pkey_free(pkey);
+    return rv;
+}
+
+ohsm_rv ohsm_hsm_import(struct ohsm_hsm *h, struct ohsm_session *s, uint32_t cls, uint32_t ktype,
+                        const uint8_t *material, size_t len, const ProtobufCBinaryData *tmpl,
+                        char *const *share, size_t nshare, struct ohsm_reply *r)
+{
+    struct ohsm_newkey k;
+    struct ohsm_tmpl t;
+    uint8_t *der = NULL;
+    size_t der_len = 0;
+    ohsm_rv rv;
+
+    OHSM_ENSURE(material != NULL && len > 0, OHSM_DATA_LEN_RANGE);
+    OHSM_TRY(ohsm_hsm_tmpl(tmpl, &t));
+    memset(&k, 0, sizeof(k));
+    ohsm_obj_defaults(&k.o, cls, ktype, false);
+    k.o.cls = cls;
+    k.o.ktype = ktype;
+    rv = load_material(cls, ktype, material, len, &k.o, &der, &der_len);
+    if (rv == OHSM_OK) {
+        rv = ohsm_obj_apply_template(&k.o, &t);
+    }
+    if (rv == OHSM_OK) {
+        /* Material that existed outside the HSM was never guaranteed sensitive or unextractable
+         * (PKCS#11 3.0 §4.9: always-sensitive / never-extractable are false for imported keys). */
+        k.o.flags &= ~(uint32_t)(OHSM_F_ALWAYS_SENSITIVE | OHSM_F_NEVER_EXTRACTABLE | OHSM_F_LOCAL);
+        k.material = der != NULL ? der : material;
+        k.len = der != NULL ? der_len : len;
+        rv = ohsm_hsm_create(h, s, &k, 1, share, nshare, r);
+    }
+    ohsm_mech_der_free(der, der_len);
+    OPENSSL_cleanse(&k, sizeof(k));
+    return rv;
+}
+
+ohsm_rv ohsm_hsm_replace_locked(struct ohsm_hsm *h, const struct ohsm_objent *e,
+                                const struct ohsm_obj *o, struct ohsm_reply *r)
+{
+    struct ohsm_objent *ne = NULL;
+    const uint8_t *m = ohsm_secret_data(e->material);
+    size_t mlen = ohsm_secret_len(e->material);
+    bool token = (o->flags & OHSM_F_TOKEN) != 0;
+    bool was_token = e->session == 0;
+    size_t nmasked = 0;
+    ohsm_rv rv;
+
+    /* A token object cannot turn back into a session object: other HSMs hold it. */
+    OHSM_ENSURE(token || !was_token, OHSM_ATTRIBUTE_READ_ONLY);
+    OHSM_TRY(ohsm_objent_new(h->mk, o, m, mlen, token ? 0 : e->session, &ne));
+    rv = ohsm_hsm_put_record(r, o, &r->recs[0]);
+    if (rv == OHSM_OK && token) {
+        rv = ohsm_store_begin(h->store);
+        if (rv == OHSM_OK) {
+            /* A session key becoming a token key is new to the other HSMs: hand out its masked
+             * object so the client can insert it there. */
+            rv = seal_store(h, o, m, mlen, r, was_token ? NULL : &r->masks[0]);
+            nmasked = was_token ? 0 : 1;
+            rv = ohsm_hsm_tx_end(h, rv);
+        }
+    }
+    if (rv == OHSM_OK) {
+        rv = ohsm_objtab_set(h->objs, ne);
+        ne = NULL;
+    }
+    ohsm_objent_put(ne);
+    if (rv == OHSM_OK) {
+        ohsm_hsm_reply_key(r, 1, nmasked);
+    }
+    return rv;
+}

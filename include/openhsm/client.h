@@ -228,7 +228,11 @@ OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_random(struct ohsm_client *c, uint8_
 
 /* Pipelined cryptography: runs n independent operations, keeping up to `window` requests in flight
  * per HSM and spreading them over the HSMs where the client is logged in (only HSM `only` when it
- * is not SIZE_MAX). Each op gets its own rv and output (out/out_cap/out_len, caller's buffer). */
+ * is not SIZE_MAX). Each op gets its own rv and output (out/out_cap/out_len, caller's buffer;
+ * OHSM_BUFFER_TOO_SMALL sets out_len to the size needed) and, for an encryption that asked the
+ * HSM for an IV, iv/iv_len. An op whose HSM fails, or does not know its key, moves to another
+ * HSM. window is capped at 1024 (0 means 1). Returns OHSM_OK when every op succeeded, else the
+ * rv of the first failing op (by index). */
 enum ohsm_cop_kind { OHSM_COP_ENCRYPT = 1, OHSM_COP_DECRYPT = 2, OHSM_COP_SIGN = 3,
                      OHSM_COP_VERIFY = 4, OHSM_COP_DIGEST = 5 };
 struct ohsm_cop {
@@ -243,6 +247,8 @@ struct ohsm_cop {
     size_t out_cap;
     size_t out_len;
     ohsm_rv rv;
+    uint8_t iv[16]; /* encrypt: the IV the HSM generated (iv_len 0 when none) */
+    size_t iv_len;
 };
 OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_batch(struct ohsm_client *c, struct ohsm_cop *ops,
                                                   size_t n, size_t window, size_t only);

@@ -2,9 +2,10 @@
  *
  * libopenhsm's cluster client: a connection per HSM, requests fanned out to all (sent to every
  * HSM first, then the answers collected, so a slow HSM costs one timeout, not one per HSM), a
- * result per HSM, reconnection of lost HSMs on the next call. The per-HSM login state mirrors
- * what each HSM said. Passwords are never copied: requests point at the caller's buffer and the
- * packed frame is wiped by the wire layer.
+ * result per HSM, reconnection of lost HSMs on the next call (route.c). The per-HSM login state
+ * mirrors what each HSM said. The password of the last successful login is kept in an ohsm_secret
+ * so that a reconnected HSM can be logged in again; it is replaced when the user changes it and
+ * wiped at logout and free. Requests point at the caller's buffer and the packed frame is wiped.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -15,62 +16,7 @@
 
 #include "client/internal.h"
 
-struct hsm_slot {
-    const struct ohsm_cfg_hsm *cfg;
-    struct ohsm_conn *conn;
-    ohsm_rv last_rv;
-    bool logged_in;
-    enum ohsm_utype type;
-    char username[32];
-    int64_t retry_at_ms; /* after a timeout, no new attempt before this (monotonic ms) */
-};
-
-/* A hung HSM costs a full timeout per attempt; after one, calls within this window report it at
- * once instead of waiting again. Refused connections (HSM down, restarting) retry every call. */
-#define RETRY_AFTER_TIMEOUT_MS 10000
-
-struct ohsm_client {
-    const struct ohsm_cfg *cfg;
-    SSL_CTX *tls;
-    pthread_mutex_t lock;
-    size_t n;
-    struct hsm_slot *hsm;
-};
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void note_failure(struct hsm_slot *h, ohsm_rv why)
-{
-    h->last_rv = why;
-    h->retry_at_ms = why == OHSM_TIMEOUT ? now_ms() + RETRY_AFTER_TIMEOUT_MS : 0;
-}
-
-static void drop(struct hsm_slot *h, ohsm_rv why)
-{
-    ohsm_conn_free(h->conn);
-    h->conn = NULL;
-    h->logged_in = false;
-    note_failure(h, why);
-}
-
-static ohsm_rv ensure(struct ohsm_client *c, struct hsm_slot *h)
-{
-    if (h->conn != NULL) {
-        return OHSM_OK;
-    }
-    if (h->retry_at_ms != 0 && now_ms() < h->retry_at_ms) {
-        return h->last_rv;
-    }
-    ohsm_rv rv = ohsm_conn_open(c->tls, h->cfg, c->cfg->timeout_ms, &h->conn);
-    h->logged_in = false; /* a new session starts logged out */
-    note_failure(h, rv);
-    return rv;
-}
+#define ALL OHSM_ALL
 
 ohsm_rv ohsm_client_new(const struct ohsm_cfg *cfg, struct ohsm_client **out)
 {
@@ -82,6 +28,7 @@ ohsm_rv ohsm_client_new(const struct ohsm_cfg *cfg, struct ohsm_client **out)
     OHSM_ENSURE(c != NULL, OHSM_HOST_MEMORY);
     c->cfg = cfg;
     c->n = cfg->n;
+    c->auto_repair = true;
     (void)pthread_mutex_init(&c->lock, NULL);
     c->hsm = calloc(c->n, sizeof(*c->hsm));
     if (c->hsm == NULL) {
@@ -94,13 +41,26 @@ ohsm_rv ohsm_client_new(const struct ohsm_cfg *cfg, struct ohsm_client **out)
     }
     for (size_t i = 0; i < c->n; i++) {
         c->hsm[i].cfg = &cfg->hsms[i];
-        (void)ensure(c, &c->hsm[i]);
+        c->hsm[i].slot = -1;
+        /* Unreachable HSMs are no error here: they show as not connected. */
+        ohsm_rv ignored = ohsm_route_ensure(c, i, false);
+        (void)ignored;
     }
     *out = c;
     return OHSM_OK;
 fail:
     ohsm_client_free(c);
     return rv;
+}
+
+static void forget_credentials(struct ohsm_client *c)
+{
+    ohsm_secret_free(c->cred_pw);
+    c->cred_pw = NULL;
+    OPENSSL_cleanse(c->cred_user, sizeof(c->cred_user));
+    for (size_t i = 0; i < c->n; i++) {
+        c->hsm[i].relogin_failed = false;
+    }
 }
 
 void ohsm_client_free(struct ohsm_client *c)
@@ -111,7 +71,11 @@ void ohsm_client_free(struct ohsm_client *c)
     for (size_t i = 0; c->hsm != NULL && i < c->n; i++) {
         ohsm_conn_free(c->hsm[i].conn);
     }
+    if (c->hsm != NULL) {
+        forget_credentials(c);
+    }
     free(c->hsm);
+    free(c->sess);
     SSL_CTX_free(c->tls);
     (void)pthread_mutex_destroy(&c->lock);
     free(c);
@@ -148,7 +112,7 @@ ohsm_rv ohsm_client_reconnect(struct ohsm_client *c)
     (void)pthread_mutex_lock(&c->lock);
     for (size_t i = 0; i < c->n; i++) {
         c->hsm[i].retry_at_ms = 0;
-        ohsm_rv rv = ensure(c, &c->hsm[i]);
+        ohsm_rv rv = ohsm_route_ensure(c, i, true);
         if (first == OHSM_OK) {
             first = rv;
         }
@@ -157,99 +121,74 @@ ohsm_rv ohsm_client_reconnect(struct ohsm_client *c)
     return first;
 }
 
-/* Sends q to HSM `only` (or every HSM when only == SIZE_MAX) and collects the answers: res[i] is
- * each HSM's result and resp[i] (caller frees) its response when it answered. Caller holds lock. */
-#define ALL SIZE_MAX
-static ohsm_rv fanout(struct ohsm_client *c, Ohsm__Request *q, size_t only,
-                      struct ohsm_result *res, Ohsm__Response **resp)
+void ohsm_client_set_auto_repair(struct ohsm_client *c, bool on)
 {
-    uint64_t *ids = calloc(c->n, sizeof(*ids));
-    ohsm_rv first = OHSM_OK;
-
-    OHSM_ENSURE(ids != NULL, OHSM_HOST_MEMORY);
-    for (size_t i = 0; i < c->n; i++) {
-        struct hsm_slot *h = &c->hsm[i];
-        resp[i] = NULL;
-        if (only != ALL && i != only) {
-            continue;
-        }
-        res[i].rv = ensure(c, h);
-        if (res[i].rv != OHSM_OK) {
-            continue;
-        }
-        q->id = ohsm_conn_next_id(h->conn);
-        res[i].rv = ohsm_conn_send(h->conn, q);
-        if (res[i].rv != OHSM_OK) {
-            drop(h, res[i].rv);
-            continue;
-        }
-        ids[i] = q->id;
+    if (c == NULL) {
+        return;
     }
-    for (size_t i = 0; i < c->n; i++) {
-        struct hsm_slot *h = &c->hsm[i];
-        if (only != ALL && i != only) {
-            continue;
-        }
-        if (ids[i] != 0) {
-            res[i].rv = ohsm_conn_recv(h->conn, ids[i], &resp[i]);
-            if (res[i].rv != OHSM_OK) {
-                drop(h, res[i].rv);
-            } else {
-                res[i].rv = (ohsm_rv)resp[i]->rv;
-                if (resp[i]->id == 0) {
-                    drop(h, res[i].rv); /* the HSM closed the session */
-                }
-            }
-        }
-        if (first == OHSM_OK) {
-            first = res[i].rv;
-        }
-    }
-    free(ids);
-    return first;
+    (void)pthread_mutex_lock(&c->lock);
+    c->auto_repair = on;
+    (void)pthread_mutex_unlock(&c->lock);
 }
 
-static void free_resps(struct ohsm_client *c, Ohsm__Response **resp)
+/* Runs one request on all HSMs (or HSM `only`); calls `each` for every HSM that answered
+ * OHSM_OK. relogin: log reconnected sessions in again first (not for login itself). The caller
+ * holds the lock. */
+typedef void (*each_fn)(struct ohsm_client *c, size_t i, const Ohsm__Response *r, void *arg);
+
+static ohsm_rv run_locked(struct ohsm_client *c, Ohsm__Request *q, size_t only, bool relogin,
+                          struct ohsm_result *res, each_fn each, void *arg)
 {
+    Ohsm__Response **resp = calloc(c->n, sizeof(*resp));
+    bool *use = calloc(c->n, sizeof(*use));
+    ohsm_rv rv = OHSM_HOST_MEMORY;
+
+    if (resp == NULL || use == NULL) {
+        goto out;
+    }
     for (size_t i = 0; i < c->n; i++) {
-        if (resp[i] != NULL) {
-            ohsm__response__free_unpacked(resp[i], NULL);
+        use[i] = only == OHSM_ALL || i == only;
+    }
+    rv = ohsm_route_fanout(c, &q, 1, use, relogin, res, resp);
+    for (size_t i = 0; each != NULL && i < c->n; i++) {
+        if (resp[i] != NULL && res[i].rv == OHSM_OK) {
+            each(c, i, resp[i], arg);
         }
     }
-    free(resp);
+out:
+    ohsm_route_free_resps(resp, resp == NULL ? 0 : c->n);
+    free(use);
+    return rv;
 }
-
-/* Runs one request on all HSMs (or one) under the lock; calls `each` for every HSM that answered
- * OHSM_OK. */
-typedef void (*each_fn)(struct hsm_slot *h, const Ohsm__Response *r, void *arg);
 
 static ohsm_rv run(struct ohsm_client *c, Ohsm__Request *q, size_t only, struct ohsm_result *res,
                    each_fn each, void *arg)
 {
-    Ohsm__Response **resp = calloc(c->n, sizeof(*resp));
     struct ohsm_result *tmp = NULL;
-    ohsm_rv rv;
-
-    OHSM_ENSURE(resp != NULL, OHSM_HOST_MEMORY);
     if (res == NULL) {
         tmp = calloc(c->n, sizeof(*tmp));
-        if (tmp == NULL) {
-            free(resp);
-            return OHSM_HOST_MEMORY;
-        }
+        OHSM_ENSURE(tmp != NULL, OHSM_HOST_MEMORY);
         res = tmp;
     }
     (void)pthread_mutex_lock(&c->lock);
-    rv = fanout(c, q, only, res, resp);
-    for (size_t i = 0; each != NULL && i < c->n; i++) {
-        if (resp[i] != NULL && res[i].rv == OHSM_OK) {
-            each(&c->hsm[i], resp[i], arg);
-        }
-    }
+    ohsm_rv rv = run_locked(c, q, only, true, res, each, arg);
     (void)pthread_mutex_unlock(&c->lock);
-    free_resps(c, resp);
     free(tmp);
     return rv;
+}
+
+/* Replaces the saved credentials (kept for logging reconnected HSMs in again). */
+static void save_credentials(struct ohsm_client *c, enum ohsm_utype type, const char *username,
+                             const char *password)
+{
+    struct ohsm_secret *pw = NULL;
+    if (ohsm_secret_new(password, strnlen(password, OHSM_WIRE_SECRET_MAX + 1), &pw) != OHSM_OK) {
+        return; /* no re-login then; the login itself stands */
+    }
+    ohsm_secret_free(c->cred_pw);
+    c->cred_pw = pw;
+    c->cred_type = type;
+    (void)snprintf(c->cred_user, sizeof(c->cred_user), "%s", username);
 }
 
 static size_t pw_len(const char *pw)
@@ -262,13 +201,15 @@ struct login_arg {
     bool got;
 };
 
-static void on_login(struct hsm_slot *h, const Ohsm__Response *r, void *arg)
+static void on_login(struct ohsm_client *c, size_t i, const Ohsm__Response *r, void *arg)
 {
+    struct hsm_slot *h = &c->hsm[i];
     struct login_arg *a = arg;
     if (r->body_case != OHSM__RESPONSE__BODY_LOGIN) {
         return;
     }
     h->logged_in = true;
+    h->relogin_failed = false;
     h->type = (enum ohsm_utype)r->login->user_type;
     (void)snprintf(h->username, sizeof(h->username), "%s", r->login->username);
     if (!a->got) {
@@ -283,26 +224,46 @@ ohsm_rv ohsm_client_login(struct ohsm_client *c, enum ohsm_utype type, const cha
     Ohsm__Request q = OHSM__REQUEST__INIT;
     Ohsm__LoginReq l = OHSM__LOGIN_REQ__INIT;
     struct login_arg a = {OHSM_UT_NONE, false};
+    struct ohsm_result *tmp = NULL;
 
     OHSM_ENSURE(c != NULL && username != NULL && password != NULL, OHSM_ARGUMENTS_BAD);
+    if (res == NULL) {
+        tmp = calloc(c->n, sizeof(*tmp));
+        OHSM_ENSURE(tmp != NULL, OHSM_HOST_MEMORY);
+        res = tmp;
+    }
     l.user_type = (uint32_t)type;
     l.username = (char *)username;
     l.password.data = (uint8_t *)password;
     l.password.len = pw_len(password);
     q.op_case = OHSM__REQUEST__OP_LOGIN;
     q.login = &l;
-    ohsm_rv rv = run(c, &q, ALL, res, on_login, &a);
+    (void)pthread_mutex_lock(&c->lock);
+    ohsm_rv rv = run_locked(c, &q, ALL, false, res, on_login, &a);
+    if (a.got) {
+        save_credentials(c, type, username, password);
+        for (size_t i = 0; i < c->n; i++) {
+            /* Where this login was refused, the saved one would be too. */
+            c->hsm[i].relogin_failed = res[i].rv != OHSM_OK && !ohsm_rv_is_transport(res[i].rv) &&
+                                       res[i].rv != OHSM_USER_ALREADY_LOGGED_IN;
+        }
+    }
+    if (rv == OHSM_OK && a.actual != OHSM_UT_PRECO) {
+        ohsm_sync_auto(c, true);
+    }
+    (void)pthread_mutex_unlock(&c->lock);
+    free(tmp);
     if (actual != NULL) {
         *actual = a.actual;
     }
     return rv;
 }
 
-static void on_logout(struct hsm_slot *h, const Ohsm__Response *r, void *arg)
+static void on_logout(struct ohsm_client *c, size_t i, const Ohsm__Response *r, void *arg)
 {
     (void)r;
     (void)arg;
-    h->logged_in = false;
+    c->hsm[i].logged_in = false;
 }
 
 ohsm_rv ohsm_client_logout(struct ohsm_client *c, struct ohsm_result *res)
@@ -312,7 +273,20 @@ ohsm_rv ohsm_client_logout(struct ohsm_client *c, struct ohsm_result *res)
     OHSM_ENSURE(c != NULL, OHSM_ARGUMENTS_BAD);
     q.op_case = OHSM__REQUEST__OP_LOGOUT;
     q.logout = &l;
-    return run(c, &q, ALL, res, on_logout, NULL);
+    struct ohsm_result *tmp = NULL;
+    if (res == NULL) {
+        tmp = calloc(c->n, sizeof(*tmp));
+        OHSM_ENSURE(tmp != NULL, OHSM_HOST_MEMORY);
+        res = tmp;
+    }
+    (void)pthread_mutex_lock(&c->lock);
+    ohsm_rv rv = run_locked(c, &q, ALL, false, res, on_logout, NULL);
+    /* Whatever the HSMs said, this client no longer acts for the user. */
+    forget_credentials(c);
+    c->nsess = 0;
+    (void)pthread_mutex_unlock(&c->lock);
+    free(tmp);
+    return rv;
 }
 
 ohsm_rv ohsm_client_create_user(struct ohsm_client *c, enum ohsm_utype type, const char *username,
@@ -343,8 +317,9 @@ ohsm_rv ohsm_client_delete_user(struct ohsm_client *c, enum ohsm_utype type, con
     return run(c, &q, ALL, res, NULL, NULL);
 }
 
-static void on_change(struct hsm_slot *h, const Ohsm__Response *r, void *arg)
+static void on_change(struct ohsm_client *c, size_t i, const Ohsm__Response *r, void *arg)
 {
+    struct hsm_slot *h = &c->hsm[i];
     bool *activated = arg;
     if (r->body_case == OHSM__RESPONSE__BODY_USER && r->user->activated) {
         *activated = true;
@@ -368,7 +343,24 @@ ohsm_rv ohsm_client_change_password(struct ohsm_client *c, enum ohsm_utype type,
     m.password.len = pw_len(password);
     q.op_case = OHSM__REQUEST__OP_CHANGE_PASSWORD;
     q.change_password = &m;
-    ohsm_rv rv = run(c, &q, ALL, res, on_change, &act);
+    struct ohsm_result *tmp = NULL;
+    if (res == NULL) {
+        tmp = calloc(c->n, sizeof(*tmp));
+        OHSM_ENSURE(tmp != NULL, OHSM_HOST_MEMORY);
+        res = tmp;
+    }
+    (void)pthread_mutex_lock(&c->lock);
+    ohsm_rv rv = run_locked(c, &q, ALL, true, res, on_change, &act);
+    bool changed = false;
+    for (size_t i = 0; i < c->n; i++) {
+        changed = changed || res[i].rv == OHSM_OK;
+    }
+    /* The user's own password: a later re-login must use the new one. */
+    if (changed && c->cred_pw != NULL && strcmp(username, c->cred_user) == 0) {
+        save_credentials(c, c->cred_type, username, password);
+    }
+    (void)pthread_mutex_unlock(&c->lock);
+    free(tmp);
     if (activated != NULL) {
         *activated = act;
     }
@@ -381,10 +373,11 @@ struct list_arg {
     ohsm_rv rv;
 };
 
-static void on_list(struct hsm_slot *h, const Ohsm__Response *r, void *arg)
+static void on_list(struct ohsm_client *c, size_t hsm, const Ohsm__Response *r, void *arg)
 {
     struct list_arg *a = arg;
-    (void)h;
+    (void)c;
+    (void)hsm;
     if (r->body_case != OHSM__RESPONSE__BODY_USERS) {
         a->rv = OHSM_PROTOCOL;
         return;
@@ -435,10 +428,11 @@ ohsm_rv ohsm_client_list_users(struct ohsm_client *c, size_t i, struct ohsm_user
     return OHSM_OK;
 }
 
-static void on_info(struct hsm_slot *h, const Ohsm__Response *r, void *arg)
+static void on_info(struct ohsm_client *c, size_t hsm, const Ohsm__Response *r, void *arg)
 {
     struct ohsm_hsm_info *o = arg;
-    (void)h;
+    (void)c;
+    (void)hsm;
     if (r->body_case != OHSM__RESPONSE__BODY_INFO) {
         return;
     }

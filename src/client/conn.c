@@ -3,7 +3,9 @@
  * One client connection to one HSM: TCP connect with a deadline, TLS 1.3 with the HSM's
  * certificate verified against the cluster trust anchor and the configured host (IP SAN or DNS
  * name), socket timeouts on every read and write, and a hello that confirms the HSM's identity.
- * Responses are untrusted and validated by the wire decoder.
+ * Requests can be queued and written together (one SSL_write for many frames: pipelining); the
+ * write buffer and every received frame are wiped, as they carry plaintexts, key material and
+ * passwords. Responses are untrusted and validated by the wire decoder.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -20,15 +22,25 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
 #include "client/internal.h"
+#include "openhsm/frame.h"
+
+/* Queued frames beyond this are written before more are queued (bounds memory and keeps the
+ * peer's receive buffer moving). */
+#define WBUF_FLUSH_AT (256u * 1024u)
 
 struct ohsm_conn {
     int fd;
     SSL *ssl;
     uint64_t next_id;
+    uint32_t slot;
+    BIO_METHOD *bio_method; /* outlives the SSL's BIO */
+    uint8_t *wbuf;
+    size_t wlen, wcap;
 };
 
 ohsm_rv ohsm_conn_ctx(const char *trust_anchor, SSL_CTX **out)
@@ -41,8 +53,51 @@ ohsm_rv ohsm_conn_ctx(const char *trust_anchor, SSL_CTX **out)
         return OHSM_CONFIG;
     }
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    /* An HSM that goes away (killed, restarted) closes without close_notify; that is "not
+     * connected", not a TLS failure. Frames carry their length, so truncation is still seen. */
+    SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
     *out = ctx;
     return OHSM_OK;
+}
+
+/* Writing to a connection the HSM closed raises SIGPIPE, whose default action kills the
+ * application; a library must not. The connection's BIO is OpenSSL's socket BIO with its write
+ * replaced by send(MSG_NOSIGNAL), which covers every write TLS makes (records, alerts, the
+ * handshake) at no cost per call. */
+static int nosig_write(BIO *b, const char *buf, int len)
+{
+    int fd = -1;
+    if (BIO_get_fd(b, &fd) < 0 || fd < 0 || len < 0) {
+        return -1;
+    }
+    ssize_t n = send(fd, buf, (size_t)len, MSG_NOSIGNAL);
+    BIO_clear_retry_flags(b);
+    if (n <= 0 && BIO_sock_should_retry((int)n)) {
+        BIO_set_retry_write(b);
+    }
+    return (int)n;
+}
+
+static int nosig_puts(BIO *b, const char *str)
+{
+    size_t n = strlen(str);
+    return nosig_write(b, str, n > INT32_MAX ? INT32_MAX : (int)n);
+}
+
+static BIO_METHOD *nosig_method(void)
+{
+    const BIO_METHOD *sock = BIO_s_socket();
+    BIO_METHOD *m = BIO_meth_new(BIO_TYPE_SOCKET, "openhsm socket");
+    if (m == NULL || BIO_meth_set_write(m, nosig_write) != 1 ||
+        BIO_meth_set_puts(m, nosig_puts) != 1 ||
+        BIO_meth_set_read(m, BIO_meth_get_read(sock)) != 1 ||
+        BIO_meth_set_ctrl(m, BIO_meth_get_ctrl(sock)) != 1 ||
+        BIO_meth_set_create(m, BIO_meth_get_create(sock)) != 1 ||
+        BIO_meth_set_destroy(m, BIO_meth_get_destroy(sock)) != 1) {
+        BIO_meth_free(m);
+        return NULL;
+    }
+    return m;
 }
 
 static void set_timeout(int fd, int ms)
@@ -125,6 +180,12 @@ static ohsm_rv hello(struct ohsm_conn *c, const struct ohsm_cfg_hsm *e)
                           (e->id[0] != '\0' && strcmp(r->hello->hsm_id, e->id) != 0))) {
         rv = OHSM_CONFIG; /* another HSM answers at this address */
     }
+    if (rv == OHSM_OK && r->hello->slot > OHSM_SLOT_MAX) {
+        rv = OHSM_PROTOCOL; /* handles carry the slot in 5 bits */
+    }
+    if (rv == OHSM_OK) {
+        c->slot = r->hello->slot;
+    }
     ohsm__response__free_unpacked(r, NULL);
     return rv;
 }
@@ -146,9 +207,14 @@ ohsm_rv ohsm_conn_open(SSL_CTX *ctx, const struct ohsm_cfg_hsm *e, int timeout_m
     }
     rv = OHSM_TLS;
     c->ssl = SSL_new(ctx);
-    if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1) {
+    c->bio_method = nosig_method();
+    BIO *bio = c->bio_method != NULL ? BIO_new(c->bio_method) : NULL;
+    if (c->ssl == NULL || bio == NULL) {
+        BIO_free(bio);
         goto out;
     }
+    BIO_set_fd(bio, c->fd, BIO_NOCLOSE);
+    SSL_set_bio(c->ssl, bio, bio); /* the SSL owns the BIO now */
     vp = SSL_get0_param(c->ssl);
     if (inet_pton(AF_INET, e->host, &tmp) == 1 || inet_pton(AF_INET6, e->host, &tmp) == 1) {
         if (X509_VERIFY_PARAM_set1_ip_asc(vp, e->host) != 1) {
@@ -165,9 +231,7 @@ ohsm_rv ohsm_conn_open(SSL_CTX *ctx, const struct ohsm_cfg_hsm *e, int timeout_m
          * treats EAGAIN as retryable), or as SYSCALL with EAGAIN. */
         bool timed_out = err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE ||
                          (err == SSL_ERROR_SYSCALL && (errno == EAGAIN || errno == EWOULDBLOCK));
-        rv = timed_out                     ? OHSM_TIMEOUT
-             : err == SSL_ERROR_SYSCALL    ? OHSM_NOT_CONNECTED
-                                           : OHSM_TLS;
+        rv = timed_out ? OHSM_TIMEOUT : err == SSL_ERROR_SYSCALL ? OHSM_NOT_CONNECTED : OHSM_TLS;
         goto out;
     }
     rv = hello(c, e);
@@ -190,10 +254,29 @@ void ohsm_conn_free(struct ohsm_conn *c)
     if (c->ssl != NULL) {
         SSL_free(c->ssl);
     }
+    BIO_meth_free(c->bio_method);
     if (c->fd >= 0) {
         close(c->fd);
     }
+    if (c->wbuf != NULL) {
+        OPENSSL_clear_free(c->wbuf, c->wcap);
+    }
     free(c);
+}
+
+uint32_t ohsm_conn_slot(const struct ohsm_conn *c)
+{
+    return c->slot;
+}
+
+int ohsm_conn_fd(const struct ohsm_conn *c)
+{
+    return c->fd;
+}
+
+size_t ohsm_conn_queued(const struct ohsm_conn *c)
+{
+    return c->wlen;
 }
 
 uint64_t ohsm_conn_next_id(struct ohsm_conn *c)
@@ -201,9 +284,80 @@ uint64_t ohsm_conn_next_id(struct ohsm_conn *c)
     return c->next_id++;
 }
 
+/* Grows the write buffer to hold need bytes. A plain realloc could leave a copy of queued
+ * secrets behind in freed memory, so the old buffer is wiped by hand. */
+static ohsm_rv wbuf_reserve(struct ohsm_conn *c, size_t need)
+{
+    if (need <= c->wcap) {
+        return OHSM_OK;
+    }
+    size_t cap = c->wcap == 0 ? 4096 : c->wcap;
+    while (cap < need) {
+        cap *= 2;
+    }
+    uint8_t *p = malloc(cap);
+    OHSM_ENSURE(p != NULL, OHSM_HOST_MEMORY);
+    if (c->wbuf != NULL) {
+        memcpy(p, c->wbuf, c->wlen);
+        OPENSSL_clear_free(c->wbuf, c->wcap);
+    }
+    c->wbuf = p;
+    c->wcap = cap;
+    return OHSM_OK;
+}
+
+ohsm_rv ohsm_conn_flush(struct ohsm_conn *c)
+{
+    size_t written = 0;
+    ohsm_rv rv = OHSM_OK;
+
+    if (c->wlen == 0) {
+        return OHSM_OK;
+    }
+    int ret = SSL_write_ex(c->ssl, c->wbuf, c->wlen, &written);
+    if (ret != 1) {
+        int e = SSL_get_error(c->ssl, ret);
+        rv = e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ ||
+                     (e == SSL_ERROR_SYSCALL && (errno == EAGAIN || errno == EWOULDBLOCK))
+                 ? OHSM_TIMEOUT
+             : e == SSL_ERROR_SSL ? OHSM_TLS
+                                  : OHSM_NOT_CONNECTED;
+        ERR_clear_error();
+    }
+    OPENSSL_cleanse(c->wbuf, c->wlen);
+    c->wlen = 0;
+    return rv;
+}
+
+ohsm_rv ohsm_conn_queue(struct ohsm_conn *c, const Ohsm__Request *q)
+{
+    size_t n = protobuf_c_message_get_packed_size(&q->base);
+
+    /* Requests always carry an op, so they never pack to nothing. */
+    OHSM_ENSURE(n > 0 && n <= OHSM_FRAME_MAX, OHSM_DATA_LEN_RANGE);
+    if (c->wlen > 0 && c->wlen + OHSM_FRAME_HDR + n > WBUF_FLUSH_AT) {
+        OHSM_TRY(ohsm_conn_flush(c));
+    }
+    OHSM_TRY(wbuf_reserve(c, c->wlen + OHSM_FRAME_HDR + n));
+    OHSM_TRY(ohsm_frame_hdr_write(n, c->wbuf + c->wlen));
+    (void)protobuf_c_message_pack(&q->base, c->wbuf + c->wlen + OHSM_FRAME_HDR);
+    c->wlen += OHSM_FRAME_HDR + n;
+    return OHSM_OK;
+}
+
 ohsm_rv ohsm_conn_send(struct ohsm_conn *c, const Ohsm__Request *q)
 {
-    return ohsm_wire_write(c->ssl, &q->base);
+    OHSM_TRY(ohsm_conn_queue(c, q));
+    return ohsm_conn_flush(c);
+}
+
+bool ohsm_conn_readable(struct ohsm_conn *c)
+{
+    if (SSL_has_pending(c->ssl)) {
+        return true;
+    }
+    struct pollfd p = {.fd = c->fd, .events = POLLIN};
+    return poll(&p, 1, 0) > 0;
 }
 
 ohsm_rv ohsm_conn_recv(struct ohsm_conn *c, uint64_t id, Ohsm__Response **out)
@@ -217,7 +371,7 @@ ohsm_rv ohsm_conn_recv(struct ohsm_conn *c, uint64_t id, Ohsm__Response **out)
         return rv == OHSM_IO ? OHSM_NOT_CONNECTED : rv;
     }
     rv = ohsm_wire_resp_decode(buf, len, &r);
-    free(buf);
+    OPENSSL_clear_free(buf, len);
     OHSM_TRY(rv);
     /* id 0: the HSM refused the connection itself (e.g. no sessions available). */
     if (r->id != id && !(r->id == 0 && r->rv != OHSM_OK)) {

@@ -1,13 +1,18 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
- * libopenhsm internals shared by its modules: the parsed config and one TLS connection to an HSM.
+ * libopenhsm internals shared by its modules: the parsed config, one TLS connection to an HSM,
+ * the client's per-HSM state, and the routing engine (route.c) the key, crypto and sync modules
+ * build on. Every function declared under "engine" expects the caller to hold c->lock.
  */
 #ifndef OHSM_CLIENT_INTERNAL_H
 #define OHSM_CLIENT_INTERNAL_H
 
+#include <pthread.h>
+
 #include <openssl/ssl.h>
 
 #include "openhsm/client.h"
+#include "openhsm/secret.h"
 #include "wire/wire.h"
 
 struct ohsm_cfg_hsm {
@@ -24,6 +29,8 @@ struct ohsm_cfg {
     struct ohsm_cfg_hsm *hsms;
 };
 
+/* ---- one connection (conn.c) ---- */
+
 struct ohsm_conn;
 
 /* A TLS 1.3 client context trusting only the cluster's trust anchor. */
@@ -33,10 +40,128 @@ OHSM_NODISCARD ohsm_rv ohsm_conn_ctx(const char *trust_anchor, SSL_CTX **out);
 OHSM_NODISCARD ohsm_rv ohsm_conn_open(SSL_CTX *ctx, const struct ohsm_cfg_hsm *e, int timeout_ms,
                                       struct ohsm_conn **out);
 void ohsm_conn_free(struct ohsm_conn *c); /* NULL ok */
+/* The handle slot the HSM announced in its hello. */
+uint32_t ohsm_conn_slot(const struct ohsm_conn *c);
+/* Sends one request now (queue + flush). */
 OHSM_NODISCARD ohsm_rv ohsm_conn_send(struct ohsm_conn *c, const Ohsm__Request *q);
-/* Reads the response to request id. */
+/* Appends one framed request to the connection's write buffer (flushed by ohsm_conn_flush, or
+ * when the buffer grows past its limit). The buffer is wiped after every write: requests carry
+ * plaintexts, key material and passwords. Errors: OHSM_DATA_LEN_RANGE, OHSM_HOST_MEMORY, and
+ * write errors of an implied flush. */
+OHSM_NODISCARD ohsm_rv ohsm_conn_queue(struct ohsm_conn *c, const Ohsm__Request *q);
+/* Writes everything queued with one SSL_write. */
+OHSM_NODISCARD ohsm_rv ohsm_conn_flush(struct ohsm_conn *c);
+/* Bytes queued and not yet written. */
+size_t ohsm_conn_queued(const struct ohsm_conn *c);
+/* Reads the response to request id (responses come in request order). The raw frame is wiped. */
 OHSM_NODISCARD ohsm_rv ohsm_conn_recv(struct ohsm_conn *c, uint64_t id, Ohsm__Response **out);
+/* Is a response (or part of one) readable without blocking? */
+bool ohsm_conn_readable(struct ohsm_conn *c);
+int ohsm_conn_fd(const struct ohsm_conn *c);
 /* Monotonic request ids for this connection. */
 uint64_t ohsm_conn_next_id(struct ohsm_conn *c);
+
+/* Responses are freed with ohsm_wire_resp_free, which wipes DataResp (plaintexts) first. */
+
+/* ---- client state ---- */
+
+struct hsm_slot {
+    const struct ohsm_cfg_hsm *cfg;
+    struct ohsm_conn *conn;
+    ohsm_rv last_rv;
+    bool logged_in;
+    enum ohsm_utype type;
+    char username[32];
+    int64_t retry_at_ms; /* after a timeout, no new attempt before this (monotonic ms) */
+    int32_t slot;        /* handle slot from the last hello; -1 before the first */
+    bool missed;         /* a change applied elsewhere failed here (auto repair candidate) */
+    bool relogin_failed; /* the saved credentials were refused here: do not try again */
+};
+
+/* A session object this client made: it lives only on one HSM and only while the connection it
+ * was made on stays up. */
+struct sess_obj {
+    uint64_t handle;
+    size_t hsm;
+};
+
+struct ohsm_client {
+    const struct ohsm_cfg *cfg;
+    SSL_CTX *tls;
+    pthread_mutex_t lock;
+    size_t n;
+    struct hsm_slot *hsm;
+    size_t rr; /* round-robin cursor for reads, crypto and creation */
+    /* The last successful login, replayed on reconnect (wiped at logout and free). */
+    struct ohsm_secret *cred_pw;
+    enum ohsm_utype cred_type;
+    char cred_user[OHSM_USERNAME_MAX + 1];
+    bool auto_repair;
+    bool in_repair; /* repair's own requests never trigger repair */
+    struct sess_obj *sess;
+    size_t nsess, sess_cap;
+};
+
+/* ---- engine (route.c); caller holds c->lock ---- */
+
+#define OHSM_ALL SIZE_MAX
+
+/* Transport failures: the HSM did not answer (the call may move to another HSM). */
+bool ohsm_rv_is_transport(ohsm_rv rv);
+/* Makes sure HSM i is connected; a new connection is logged in again with the saved credentials
+ * when relogin is set. Returns the connection error or the re-login error. */
+OHSM_NODISCARD ohsm_rv ohsm_route_ensure(struct ohsm_client *c, size_t i, bool relogin);
+/* Drops HSM i's connection (its session objects die with it). */
+void ohsm_route_drop(struct ohsm_client *c, size_t i, ohsm_rv why);
+
+/* Sends the k requests qs[0..k) to every HSM i with use[i] (all when use is NULL), pipelined
+ * (all sent before any answer is read), and collects the answers: res[i] gets HSM i's first
+ * failure (its transport error or the first non-OK rv), resp[i * k + j] the answer to qs[j]
+ * (NULL when none; caller frees with ohsm_route_free_resps). relogin: as ohsm_route_ensure.
+ * Returns the first failing HSM's code. */
+OHSM_NODISCARD ohsm_rv ohsm_route_fanout(struct ohsm_client *c, Ohsm__Request *const *qs, size_t k,
+                                         const bool *use, bool relogin, struct ohsm_result *res,
+                                         Ohsm__Response **resp);
+void ohsm_route_free_resps(Ohsm__Response **resp, size_t n); /* frees the array too */
+
+/* ohsm_route_one flags. */
+#define OHSM_ROUTE_HANDLE_RETRY 1u /* move on after OHSM_KEY_HANDLE_INVALID */
+#define OHSM_ROUTE_CREATES 2u      /* not repeatable: no move after a timeout (it may have run) */
+
+/* Sends q to one HSM and returns its answer in *resp (caller frees with ohsm_wire_resp_free) and
+ * the HSM's index in *used (may be NULL). Order: HSM `pin` only when pin != OHSM_ALL; else the
+ * logged-in HSMs round-robin starting at `prefer` when it is not OHSM_ALL (or all HSMs when none
+ * is logged in). Moves on after a transport failure (with OHSM_ROUTE_CREATES only when the HSM
+ * surely did not run the request: no connection, or the connection found dead), and after
+ * OHSM_KEY_HANDLE_INVALID with OHSM_ROUTE_HANDLE_RETRY. Returns the answer's rv (or the last
+ * transport failure). */
+OHSM_NODISCARD ohsm_rv ohsm_route_one(struct ohsm_client *c, Ohsm__Request *q, size_t pin,
+                                      size_t prefer, unsigned flags, Ohsm__Response **resp,
+                                      size_t *used);
+/* Indices of the HSMs to try for a balanced operation (logged-in first); returns the count. */
+size_t ohsm_route_order(struct ohsm_client *c, size_t prefer, size_t *order);
+
+/* Session objects: where a handle lives (OHSM_ALL for token objects or unknown handles). */
+size_t ohsm_route_sess_find(const struct ohsm_client *c, uint64_t handle);
+OHSM_NODISCARD ohsm_rv ohsm_route_sess_add(struct ohsm_client *c, uint64_t handle, size_t hsm);
+void ohsm_route_sess_del(struct ohsm_client *c, uint64_t handle);
+/* Marks HSMs that failed a change that succeeded on at least one other HSM (auto repair). */
+void ohsm_route_note_missed(struct ohsm_client *c, const struct ohsm_result *res, const bool *use);
+
+/* ---- sync (sync.c) ---- */
+
+/* Runs the automatic repair when it is on and an HSM that missed a change is back (or `force`,
+ * after a login everywhere). Errors are swallowed: repair never changes a call's result. */
+void ohsm_sync_auto(struct ohsm_client *c, bool force);
+
+/* ---- conversions (convert.c) ---- */
+
+/* Fills a wire Mech from params (borrows the params' buffers). */
+void ohsm_conv_mech(const struct ohsm_mech_params *m, Ohsm__Mech *out);
+/* Decodes the records of a KeyResp into objs (cap entries); errors: OHSM_PROTOCOL. */
+OHSM_NODISCARD ohsm_rv ohsm_conv_records(const ProtobufCBinaryData *recs, size_t n,
+                                         struct ohsm_obj *objs, size_t cap);
+/* Copies a bytes field into a new malloc'd buffer (an empty field gives NULL, 0). */
+OHSM_NODISCARD ohsm_rv ohsm_conv_dup(const ProtobufCBinaryData *b, uint8_t **out, size_t *len);
 
 #endif

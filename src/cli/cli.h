@@ -13,6 +13,8 @@
 #include <stddef.h>
 
 #include "cli/grammar.h"
+#include "cli/keyarg.h"
+#include "cli/keyshape.h"
 #include "cli/shape.h"
 #include "openhsm/client.h"
 
@@ -53,6 +55,46 @@ void ohsm_cli_cmd_cluster_activate(struct ohsm_cli_ctx *ctx, const struct ohsm_c
                                    struct ohsm_cli_out *out);
 void ohsm_cli_cmd_cluster_hsm_info(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
                                    struct ohsm_cli_out *out);
+void ohsm_cli_cmd_cluster_sync_status(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
+                                      struct ohsm_cli_out *out);
+void ohsm_cli_cmd_cluster_sync_repair(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
+                                      struct ohsm_cli_out *out);
+/* Key commands (cmd_key.c). A handler serving several rows reads the mechanism or key type
+ * from the last word of the row's path. */
+void ohsm_cli_cmd_key_gen_symmetric(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
+                                    struct ohsm_cli_out *out);
+void ohsm_cli_cmd_key_gen_pair(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
+                               struct ohsm_cli_out *out);
+void ohsm_cli_cmd_key_import_pem(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
+                                 struct ohsm_cli_out *out);
+void ohsm_cli_cmd_key_list(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
+                           struct ohsm_cli_out *out);
+void ohsm_cli_cmd_key_delete(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
+                             struct ohsm_cli_out *out);
+void ohsm_cli_cmd_key_set_attribute(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
+                                    struct ohsm_cli_out *out);
+void ohsm_cli_cmd_key_share(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
+                            struct ohsm_cli_out *out);
+void ohsm_cli_cmd_key_generate_file(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
+                                    struct ohsm_cli_out *out);
+/* Wrapping (cmd_wrap.c). */
+void ohsm_cli_cmd_key_wrap(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
+                           struct ohsm_cli_out *out);
+void ohsm_cli_cmd_key_unwrap(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
+                             struct ohsm_cli_out *out);
+/* Cryptography (cmd_crypto.c). */
+void ohsm_cli_cmd_crypto_sign(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
+                              struct ohsm_cli_out *out);
+void ohsm_cli_cmd_crypto_verify(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
+                                struct ohsm_cli_out *out);
+void ohsm_cli_cmd_crypto_encrypt(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
+                                 struct ohsm_cli_out *out);
+void ohsm_cli_cmd_crypto_decrypt(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
+                                 struct ohsm_cli_out *out);
+void ohsm_cli_cmd_crypto_digest(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
+                                struct ohsm_cli_out *out);
+void ohsm_cli_cmd_crypto_random(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
+                                struct ohsm_cli_out *out);
 void ohsm_cli_cmd_help(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
                        struct ohsm_cli_out *out);
 void ohsm_cli_cmd_quit(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
@@ -93,6 +135,47 @@ bool ohsm_cli_password(const char *given, char *pw, size_t cap, struct ohsm_cli_
 /* A new password: the given value, or prompted for twice ("Enter password:", "Confirm
  * password:") and compared; checked against the password rules. The caller wipes pw. */
 bool ohsm_cli_new_password(const char *given, char *pw, size_t cap, struct ohsm_cli_out *out);
+
+/* Key helpers (keys.c). Each reports its failure into out and returns false. */
+
+/* Longest data, signature or wrapped key read from --data / --data-path (bytes). */
+#define OHSM_CLI_DATA_MAX (256u * 1024u)
+
+/* The last word of the command's path ("aes-gcm" of `key wrap aes-gcm`). */
+const char *ohsm_cli_last_word(const struct ohsm_cli_args *a);
+/* Bytes from exactly one of option b64_opt (base64) or path_opt (a file), at most max. *buf is
+ * malloc'd (NULL when empty); the caller wipes and frees it. */
+bool ohsm_cli_input(const struct ohsm_cli_args *a, const char *b64_opt, const char *path_opt,
+                    size_t max, uint8_t **buf, size_t *len, struct ohsm_cli_out *out);
+/* Reads a whole file of at most max bytes (NUL-terminated, malloc'd; caller wipes and frees). */
+bool ohsm_cli_read_file(const char *path, size_t max, uint8_t **buf, size_t *len,
+                        struct ohsm_cli_out *out);
+/* Writes (creates or truncates) a file with this mode; does not follow a symbolic link. */
+bool ohsm_cli_write_file(const char *path, const uint8_t *p, size_t n, unsigned mode,
+                         struct ohsm_cli_out *out);
+/* Hex option value (NULL: *len 0) into buf of cap bytes. */
+bool ohsm_cli_hex_arg(const struct ohsm_cli_args *a, const char *opt, uint8_t *buf, size_t cap,
+                      size_t *len, struct ohsm_cli_out *out);
+/* Number option value in [min, max]; def when the option is absent. */
+bool ohsm_cli_num_arg(const struct ohsm_cli_args *a, const char *opt, uint64_t min, uint64_t max,
+                      uint64_t def, uint64_t *v, struct ohsm_cli_out *out);
+/* --manage-key-quorum-value / --use-key-quorum-value: only 0 (key quorum comes with issue 5). */
+bool ohsm_cli_quorum_none(const struct ohsm_cli_args *a, struct ohsm_cli_out *out);
+/* --share-crypto-users values, canonical, into names[OHSM_SHARE_MAX] (pointers into store). */
+bool ohsm_cli_share_list(const struct ohsm_cli_args *a,
+                         char store[OHSM_SHARE_MAX][OHSM_USERNAME_MAX + 1],
+                         const char *names[OHSM_SHARE_MAX], size_t *n, struct ohsm_cli_out *out);
+/* Keys the session sees on every HSM that match f, merged (coverage per key). */
+bool ohsm_cli_keys_find(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_filter *f,
+                        struct ohsm_cli_keyset *ks, struct ohsm_cli_out *out);
+/* The one key the filter option opt selects (none or several: an error). */
+bool ohsm_cli_key_one(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a, const char *opt,
+                      struct ohsm_obj *obj, struct ohsm_cli_out *out);
+/* Reports a failed key creation: rv when the key was not made (nobj 0), else which HSMs lack
+ * the key (res) and its reference. */
+void ohsm_cli_create_err(struct ohsm_cli_ctx *ctx, struct ohsm_cli_out *out, const char *action,
+                         ohsm_rv rv, const struct ohsm_obj *obj, size_t nobj,
+                         const struct ohsm_result *res);
 
 /* Terminal input (term.c). */
 

@@ -4,8 +4,9 @@
  * as CloudHSM's does: it logs in as the unactivated admin with the default password, sets the new
  * one (which turns the unactivated admin into an admin on every HSM and the cluster ACTIVE), and
  * logs out again, so the user then logs in with the new password. `cluster hsm-info` reports every
- * HSM of the configuration, marking those that did not answer. The new password is wiped on every
- * path.
+ * HSM of the configuration, marking those that did not answer. `cluster sync-status` and
+ * `cluster sync-repair` (openhsm extensions) show how the HSMs' keys and users compare and copy
+ * the newest masked objects to HSMs that lag. The new password is wiped on every path.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -128,4 +129,72 @@ out:
     json_decref(hsms);
     json_decref(data);
     free(res);
+}
+
+/* The sync report of every HSM as JSON (NULL and out filled on failure). */
+static json_t *sync_report(struct ohsm_cli_ctx *ctx, struct ohsm_cli_out *out)
+{
+    size_t n = ohsm_client_hsm_count(ctx->client);
+    struct ohsm_hsm_status *st = calloc(n > 0 ? n : 1, sizeof(*st));
+    const char **ids = calloc(n > 0 ? n : 1, sizeof(*ids));
+    struct ohsm_sync_report *rep = NULL;
+    json_t *j = NULL;
+
+    if (st == NULL || ids == NULL) {
+        ohsm_cli_out_err(out, "%s", ohsm_rv_str(OHSM_HOST_MEMORY));
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (ohsm_client_hsm_status(ctx->client, i, &st[i]) != OHSM_OK) {
+            (void)ohsm_cli_fmt(st[i].id, sizeof(st[i].id), "hsm #%zu", i);
+        }
+        ids[i] = st[i].id;
+    }
+    ohsm_rv rv = ohsm_client_sync_status(ctx->client, &rep);
+    if (rv != OHSM_OK) {
+        ohsm_cli_out_err(out, "Reading the sync status failed: %s", ohsm_rv_str(rv));
+        goto out;
+    }
+    j = ohsm_cli_sync_json(rep, ids, n);
+    if (j == NULL) {
+        ohsm_cli_out_err(out, "%s", ohsm_rv_str(OHSM_HOST_MEMORY));
+    }
+out:
+    ohsm_sync_report_free(rep);
+    free(ids);
+    free(st);
+    return j;
+}
+
+void ohsm_cli_cmd_cluster_sync_status(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
+                                      struct ohsm_cli_out *out)
+{
+    (void)a;
+    json_t *j = sync_report(ctx, out);
+    if (j != NULL) {
+        ohsm_cli_out_ok(out, j);
+    }
+}
+
+void ohsm_cli_cmd_cluster_sync_repair(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
+                                      struct ohsm_cli_out *out)
+{
+    (void)a;
+    size_t repaired = 0;
+    ohsm_rv rv = ohsm_client_sync_repair(ctx->client, &repaired);
+    if (rv != OHSM_OK) {
+        ohsm_cli_out_err(out, "Repair failed after %zu fixes: %s", repaired, ohsm_rv_str(rv));
+        return;
+    }
+    /* What the cluster looks like now, so the user sees the repair took. */
+    json_t *j = sync_report(ctx, out);
+    if (j == NULL) {
+        return;
+    }
+    if (json_object_set_new(j, "repaired", json_integer((json_int_t)repaired)) != 0) {
+        json_decref(j);
+        ohsm_cli_out_err(out, "%s", ohsm_rv_str(OHSM_HOST_MEMORY));
+        return;
+    }
+    ohsm_cli_out_ok(out, j);
 }

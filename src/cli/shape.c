@@ -12,10 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "cli/grammar.h"
 
-/* A JSON string of s; bytes that do not form valid UTF-8 become '?'. */
-static json_t *jstr(const char *s)
+json_t *ohsm_cli_jstr(const char *s)
 {
     json_t *j = json_string(s);
     if (j != NULL) {
@@ -34,18 +35,46 @@ static json_t *jstr(const char *s)
     return j;
 }
 
-/* Sets o[k] = v (taken); false when v is NULL or the set fails. */
-static bool put(json_t *o, const char *k, json_t *v)
+bool ohsm_cli_jput(json_t *o, const char *k, json_t *v)
 {
-    return v != NULL && json_object_set_new(o, k, v) == 0;
+    if (v == NULL) {
+        return false;
+    }
+    return json_object_set_new(o, k, v) == 0; /* takes v, even on failure */
+}
+
+void ohsm_cli_json_wipe(json_t *j)
+{
+    if (json_is_string(j)) {
+        /* The string buffer is jansson's copy, owned by j: clear it before it is freed. */
+        OPENSSL_cleanse((char *)json_string_value(j), json_string_length(j));
+    } else if (json_is_object(j)) {
+        const char *k;
+        json_t *v;
+        json_object_foreach(j, k, v)
+        {
+            ohsm_cli_json_wipe(v);
+        }
+    } else if (json_is_array(j)) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(j, i, v)
+        {
+            ohsm_cli_json_wipe(v);
+        }
+    }
 }
 
 void ohsm_cli_out_clear(struct ohsm_cli_out *o)
 {
+    if (o->secret) {
+        ohsm_cli_json_wipe(o->data);
+    }
     json_decref(o->data);
     o->data = NULL;
     o->error_code = 0;
     o->silent = false;
+    o->secret = false;
 }
 
 void ohsm_cli_out_ok(struct ohsm_cli_out *o, json_t *data)
@@ -63,7 +92,7 @@ void ohsm_cli_out_ok(struct ohsm_cli_out *o, json_t *data)
 
 void ohsm_cli_out_msg(struct ohsm_cli_out *o, const char *msg)
 {
-    ohsm_cli_out_ok(o, jstr(msg));
+    ohsm_cli_out_ok(o, ohsm_cli_jstr(msg));
 }
 
 void ohsm_cli_out_err(struct ohsm_cli_out *o, const char *fmt, ...)
@@ -81,7 +110,7 @@ void ohsm_cli_out_err(struct ohsm_cli_out *o, const char *fmt, ...)
     json_decref(o->data);
     o->silent = false;
     o->error_code = 1;
-    o->data = jstr(msg); /* NULL (out of memory) prints as JSON null */
+    o->data = ohsm_cli_jstr(msg); /* NULL (out of memory) prints as JSON null */
 }
 
 char *ohsm_cli_out_dump(const struct ohsm_cli_out *o)
@@ -91,7 +120,7 @@ char *ohsm_cli_out_dump(const struct ohsm_cli_out *o)
     if (env == NULL) {
         return NULL;
     }
-    if (put(env, "error_code", json_integer(o->error_code)) &&
+    if (ohsm_cli_jput(env, "error_code", json_integer(o->error_code)) &&
         json_object_set(env, "data", o->data != NULL ? o->data : json_null()) == 0) {
         s = json_dumps(env, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     }
@@ -163,22 +192,22 @@ static json_t *user_json(const struct merged *m, bool full)
     bool ok = o != NULL && mfa != NULL;
     if (ok && m->mfa) {
         json_t *s = json_object();
-        ok = s != NULL && put(s, "strategy", json_string("token-sign")) &&
-             put(s, "status", json_string("enabled"));
+        ok = s != NULL && ohsm_cli_jput(s, "strategy", json_string("token-sign")) &&
+             ohsm_cli_jput(s, "status", json_string("enabled"));
         if (ok) {
             ok = json_array_append_new(mfa, s) == 0; /* takes s, even on failure */
         } else {
             json_decref(s);
         }
     }
-    ok = ok && put(o, "username", jstr(m->u->username)) &&
-         put(o, "role", json_string(ohsm_cli_role_name(m->u->type))) &&
-         put(o, "locked", json_string(m->locked ? "true" : "false"));
+    ok = ok && ohsm_cli_jput(o, "username", ohsm_cli_jstr(m->u->username)) &&
+         ohsm_cli_jput(o, "role", json_string(ohsm_cli_role_name(m->u->type))) &&
+         ohsm_cli_jput(o, "locked", json_string(m->locked ? "true" : "false"));
     if (ok) {
-        ok = put(o, "mfa", mfa);
+        ok = ohsm_cli_jput(o, "mfa", mfa);
         mfa = NULL; /* taken by put, even on failure */
     }
-    ok = ok && put(o, "cluster-coverage", json_string(full ? "full" : "partial"));
+    ok = ok && ohsm_cli_jput(o, "cluster-coverage", json_string(full ? "full" : "partial"));
     json_decref(mfa);
     if (!ok) {
         json_decref(o);
@@ -280,29 +309,33 @@ json_t *ohsm_cli_hsm_json(const struct ohsm_hsm_status *st, const char *cluster_
                           const struct ohsm_hsm_info *info, ohsm_rv info_rv)
 {
     json_t *o = json_object();
-    bool ok = o != NULL && put(o, "hsm-id", jstr(st->id)) &&
-              put(o, "cluster-id", jstr(info != NULL ? info->cluster_id : cluster_id)) &&
-              put(o, "eni-ip", jstr(st->host)) && put(o, "port", json_integer(st->port)) &&
-              put(o, "state", json_string(info != NULL ? "connected" : "unreachable"));
+    bool ok = o != NULL && ohsm_cli_jput(o, "hsm-id", ohsm_cli_jstr(st->id)) &&
+              ohsm_cli_jput(o, "cluster-id",
+                            ohsm_cli_jstr(info != NULL ? info->cluster_id : cluster_id)) &&
+              ohsm_cli_jput(o, "eni-ip", ohsm_cli_jstr(st->host)) &&
+              ohsm_cli_jput(o, "port", json_integer(st->port)) &&
+              ohsm_cli_jput(o, "state", json_string(info != NULL ? "connected" : "unreachable"));
     if (ok && info == NULL) {
-        ok = put(o, "error", json_string(ohsm_rv_str(info_rv)));
+        ok = ohsm_cli_jput(o, "error", json_string(ohsm_rv_str(info_rv)));
     }
     if (ok && info != NULL) {
         unsigned long v[3];
         size_t nv = 0;
-        ok = put(o, "vendor", jstr(info->vendor)) && put(o, "model", jstr(info->model)) &&
-             put(o, "serial-number", jstr(info->serial));
+        ok = ohsm_cli_jput(o, "vendor", ohsm_cli_jstr(info->vendor)) &&
+             ohsm_cli_jput(o, "model", ohsm_cli_jstr(info->model)) &&
+             ohsm_cli_jput(o, "serial-number", ohsm_cli_jstr(info->serial));
         /* Only what the HSM reports: version numbers when its firmware id is "M.m[.b]". */
         if (ok && parse_version(info->firmware, v, &nv)) {
-            ok = put(o, "firmware-version-major", num_str(v[0])) &&
-                 put(o, "firmware-version-minor", num_str(v[1])) &&
-                 (nv < 3 || put(o, "firmware-build-number", num_str(v[2])));
+            ok = ohsm_cli_jput(o, "firmware-version-major", num_str(v[0])) &&
+                 ohsm_cli_jput(o, "firmware-version-minor", num_str(v[1])) &&
+                 (nv < 3 || ohsm_cli_jput(o, "firmware-build-number", num_str(v[2])));
         }
-        ok = ok && put(o, "firmware-id", jstr(info->firmware)) &&
-             put(o, "fips-state",
-                 json_string(info->fips ? "2 [FIPS mode with single factor authentication]"
-                                        : "0 [non-FIPS mode]")) &&
-             put(o, "activated", json_boolean(info->activated));
+        ok =
+            ok && ohsm_cli_jput(o, "firmware-id", ohsm_cli_jstr(info->firmware)) &&
+            ohsm_cli_jput(o, "fips-state",
+                          json_string(info->fips ? "2 [FIPS mode with single factor authentication]"
+                                                 : "0 [non-FIPS mode]")) &&
+            ohsm_cli_jput(o, "activated", json_boolean(info->activated));
     }
     if (!ok) {
         json_decref(o);

@@ -22,6 +22,7 @@ struct ohsm_cli_out {
     int error_code; /* 0 on success */
     json_t *data;   /* owned; an object, array or string */
     bool silent;    /* nothing to print (quit), or the command printed text itself (help) */
+    bool secret;    /* data holds a plaintext: wiped (with its printed text) once printed */
 };
 
 /* Success with data (taken; NULL from a failed jansson call becomes an out-of-memory error). */
@@ -31,10 +32,18 @@ void ohsm_cli_out_msg(struct ohsm_cli_out *o, const char *msg);
 /* Failure: error_code 1 and the formatted message as data. Replaces earlier data. */
 __attribute__((format(printf, 2, 3))) void ohsm_cli_out_err(struct ohsm_cli_out *o, const char *fmt,
                                                             ...);
+/* Frees data (wiping its strings first when secret) and resets o. */
 void ohsm_cli_out_clear(struct ohsm_cli_out *o);
 /* The envelope as pretty JSON (2-space indent, keys in insertion order); caller frees with free().
  * NULL when out of memory. */
 char *ohsm_cli_out_dump(const struct ohsm_cli_out *o);
+
+/* Sets o[k] = v (taken); false when v is NULL or the set fails. */
+bool ohsm_cli_jput(json_t *o, const char *k, json_t *v);
+/* A JSON string of s; bytes that are not UTF-8 become '?'. NULL when out of memory. */
+json_t *ohsm_cli_jstr(const char *s);
+/* Overwrites every string inside j (recursively) with zeros: for data that held a plaintext. */
+void ohsm_cli_json_wipe(json_t *j);
 
 /* Role as the CLI prints it: "admin", "crypto-user", "unactivated-admin",
  * "internal(APPLIANCE_USER)". */

@@ -30,6 +30,9 @@ static int emit(const struct ohsm_cli_out *out)
     if (s != NULL) {
         fputs(s, stdout);
         fputc('\n', stdout);
+        if (out->secret) {
+            OPENSSL_cleanse(s, strlen(s));
+        }
         free(s);
     } else {
         fputs("{\n  \"error_code\": 1,\n  \"data\": \"Out of memory\"\n}\n", stdout);

@@ -163,9 +163,11 @@ static void test_cli_table_required_and_duplicates(void **state)
             assert_int_equal(ohsm_cli_parse(G, tok, m, &a, err, sizeof(err)), OHSM_ARGUMENTS_BAD);
             assert_non_null(strstr(err, "more than once"));
         }
-        /* A stray word is refused unless the row takes words. */
+        /* A stray word is refused unless the row takes words. It goes right after the command
+         * words: after an option that takes several values it would be one more value. */
         char stray[] = "stray";
-        tok[n] = stray;
+        memmove(&tok[base + 1], &tok[base], (n - base) * sizeof(tok[0]));
+        tok[base] = stray;
         ohsm_rv rv = ohsm_cli_parse(G, tok, n + 1, &a, err, sizeof(err));
         assert_int_equal(rv, c->positional != NULL ? OHSM_OK : OHSM_ARGUMENTS_BAD);
     }

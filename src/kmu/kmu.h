@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * openhsm-kmu's session and the pieces its handlers share: the cluster client and how many HSMs
+ * (nodes) it has, the input reader (the CMU's: libedit on a terminal, plain lines from a script),
+ * the output shapes of key_mgmt_util (out.c: "Cfm3X returned: 0x00 : HSM Return: SUCCESS", the
+ * "Cluster Error Status" block with one "Node id N and err state ..." line per HSM), bounded file
+ * reading and 0600 file writing, and user id <-> name lookups (key_mgmt_util names users by their
+ * HSM user id; openhsm records owners and shares by name). Handlers live in cmds.c (session and
+ * helpers), keys.c (key management), wrap.c (wrapping, import and export) and sign.c; each parses
+ * nothing itself (it gets a checked struct ohsm_kmu_parsed), calls libopenhsm and prints.
+ * Single-threaded: one session per process.
+ */
+#ifndef OHSM_KMU_KMU_H
+#define OHSM_KMU_KMU_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "cmu/io.h"
+#include "kmu/errs.h"
+#include "kmu/parse.h"
+#include "openhsm/client.h"
+
+#define OHSM_KMU_PROMPT "Command: "
+#define OHSM_KMU_LINE_MAX 4096 /* longest command line accepted */
+
+/* Files the tool reads: messages and wrapped keys, and key files. */
+#define OHSM_KMU_DATA_MAX (256 * 1024)
+#define OHSM_KMU_KEYFILE_MAX (16 * 1024)
+
+struct ohsm_kmu {
+    struct ohsm_client *client; /* borrowed */
+    size_t n;                   /* HSMs (nodes) in the config, numbered 0..n-1 */
+    struct ohsm_cmu_io io;
+    FILE *out;
+    bool quit;
+};
+
+/* A handler's result: 0 when the command did what it was asked, 1 otherwise (singlecmd's exit
+ * status comes from it). */
+#define OHSM_KMU_DONE 0
+#define OHSM_KMU_FAILED 1
+
+/* cmds.c: runs one command line (modified in place; the caller wipes it). */
+int ohsm_kmu_run_line(struct ohsm_kmu *k, char *line);
+/* cmds.c: runs the commands of a singlecmd argv one after the other; stops at the first failure.
+ * Returns the process exit status. */
+int ohsm_kmu_run_argv(struct ohsm_kmu *k, char **argv, size_t argc);
+
+/* out.c: result lines. */
+/* "\n\t<fn> returned: 0xNN : <text>\n". */
+void ohsm_kmu_returned(struct ohsm_kmu *k, const char *fn, ohsm_rv rv);
+/* "\n\tCluster Error Status\n" and "\tNode id i and err state 0x%08x : <text>" per HSM. */
+void ohsm_kmu_cluster(struct ohsm_kmu *k, const struct ohsm_result *res);
+/* The cluster's verdict on a change sent to every HSM: the first failure that is not an
+ * unreachable HSM; else success when at least one HSM did it (the client brings unreachable HSMs
+ * up to date when they come back); else the unreachable HSMs' code (or `rv` when none was
+ * filled). */
+ohsm_rv ohsm_kmu_overall(const struct ohsm_kmu *k, const struct ohsm_result *res, ohsm_rv rv);
+/* A result array for every HSM, each slot marked unfilled; NULL (message printed) when out of
+ * memory. ohsm_kmu_results_fill gives unfilled slots the call's code. */
+struct ohsm_result *ohsm_kmu_results(struct ohsm_kmu *k);
+void ohsm_kmu_results_fill(struct ohsm_kmu *k, struct ohsm_result *res, ohsm_rv rv);
+/* A one-line message about bad input (nothing was sent). Returns OHSM_KMU_FAILED. */
+int ohsm_kmu_error(struct ohsm_kmu *k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* out.c: files. Reads all of path (at most max bytes) into *out (malloc'd; caller frees, wiping
+ * first when it held a secret). Errors print one line and return false. */
+bool ohsm_kmu_read_file(struct ohsm_kmu *k, const char *path, size_t max, uint8_t **out,
+                        size_t *len);
+/* Writes data to path: created 0600 (an existing file is overwritten, as key_mgmt_util does, and
+ * set to 0600), never through a symbolic link. Errors print one line and return false. */
+bool ohsm_kmu_write_file(struct ohsm_kmu *k, const char *path, const void *data, size_t len);
+/* Frees a buffer that held a secret, wiping it first. NULL ok. */
+void ohsm_kmu_free_secret(uint8_t *p, size_t len);
+
+/* out.c: users. The HSM user id of user `name`, from the user list of the first HSM that answers.
+ * False when there is none (a message is printed only when no HSM answered). */
+bool ohsm_kmu_user_id(struct ohsm_kmu *k, const char *name, uint32_t *id);
+/* The crypto users named by -u ids, as names for the client's share lists (names[i] points into
+ * store). False (message printed) when an id is unknown or not a crypto user. */
+bool ohsm_kmu_share_names(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p,
+                          char store[][OHSM_USERNAME_MAX + 1], const char *names[], size_t *n);
+
+/* keys.c / wrap.c / sign.c handlers (rows in cmds.c). */
+int ohsm_kmu_gen_sym(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p);
+int ohsm_kmu_gen_rsa(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p);
+int ohsm_kmu_gen_ecc(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p);
+int ohsm_kmu_find_key(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p);
+int ohsm_kmu_get_attribute(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p);
+int ohsm_kmu_set_attribute(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p);
+int ohsm_kmu_delete_key(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p);
+int ohsm_kmu_get_key_info(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p);
+int ohsm_kmu_export_pub(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p);
+int ohsm_kmu_import_pub(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p);
+int ohsm_kmu_wrap_key(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p);
+int ohsm_kmu_unwrap_key(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p);
+int ohsm_kmu_ex_sym(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p);
+int ohsm_kmu_im_sym(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p);
+int ohsm_kmu_sign(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p);
+int ohsm_kmu_verify(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p);
+
+#endif

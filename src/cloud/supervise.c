@@ -177,6 +177,10 @@ static ohsm_rv build_argv(const struct ohsm_sup *s, const struct ohsm_sup_hsm *i
     OHSM_TRY(arg(h, &k, buf, "%u", (unsigned)in->lockout));
     OHSM_TRY(arg(h, &k, buf, "--au-password-file"));
     OHSM_TRY(arg(h, &k, buf, "%s/app_user.secret", in->cluster_dir));
+    OHSM_TRY(arg(h, &k, buf, "--masking-key"));
+    OHSM_TRY(arg(h, &k, buf, "%s/masking.key", in->cluster_dir));
+    OHSM_TRY(arg(h, &k, buf, "--slot"));
+    OHSM_TRY(arg(h, &k, buf, "%u", (unsigned)in->slot));
     if (s->cfg.max_sessions != 0) {
         OHSM_TRY(arg(h, &k, buf, "--max-sessions"));
         OHSM_TRY(arg(h, &k, buf, "%u", (unsigned)s->cfg.max_sessions));

@@ -79,6 +79,8 @@ def test_client_json_shape_and_file_modes(cluster):
     assert mode(secret) == 0o600
     text = secret.read_text()
     assert re.fullmatch(r"[A-Za-z0-9]{24}\n", text)
+    masking = cluster.cluster_dir / "masking.key"
+    assert mode(masking) == 0o600 and masking.stat().st_size == 32
     for i in range(2):
         d = cluster.hsm_dir(i)
         assert mode(d / "hsm.key") == 0o600
@@ -149,6 +151,10 @@ def test_hsm_count(make_cluster, n):
     assert len(list((c.cluster_dir / "hsms").iterdir())) == n
     for i in range(n):
         assert tls13(c, i)[0] == "TLSv1.3"
+        # Each HSM has its own handle slot, its place in the cluster; all share the masking key.
+        argv = open(f"/proc/{c.hsm_pid(i)}/cmdline", "rb").read().decode().split("\0")
+        assert argv[argv.index("--slot") + 1] == str(i)
+        assert argv[argv.index("--masking-key") + 1] == f"{c.cluster_dir}/masking.key"
 
 
 def test_hsm_command_line_and_options(make_cluster):
@@ -160,6 +166,7 @@ def test_hsm_command_line_and_options(make_cluster):
                     "--key", f"{d}/hsm.key", "--listen", f"127.0.0.1:{h['port']}",
                     "--hsm-id", h["id"], "--cluster-id", c.cluster_id, "--lockout-attempts",
                     "20", "--au-password-file", f"{c.cluster_dir}/app_user.secret",
+                    "--masking-key", f"{c.cluster_dir}/masking.key", "--slot", "0",
                     "--max-sessions", "3"]
     assert "lockout after 20 failed logins" in (d / "hsm.log").read_text()
 

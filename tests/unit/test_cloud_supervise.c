@@ -148,8 +148,8 @@ static void test_sup_start_reports_exit(void **state)
     assert_non_null(strstr(log, want));
     snprintf(want, sizeof(want),
              " --hsm-id hsm-aaaaaaaaaaa --cluster-id cluster-aaaaaaaaaaa --lockout-attempts 5 "
-             "--au-password-file %s/app_user.secret\n",
-             f.dir);
+             "--au-password-file %s/app_user.secret --masking-key %s/masking.key --slot 0\n",
+             f.dir, f.dir);
     assert_non_null(strstr(log, want));
     assert_null(strstr(log, "--max-sessions"));
     teardown(&f);

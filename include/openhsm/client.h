@@ -302,8 +302,10 @@ OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_sync_key(struct ohsm_client *c, uint
 OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_sync_user(struct ohsm_client *c,
                                                       const char *username, size_t from,
                                                       size_t to);
-/* Automatic repair (default on): after a login on every HSM, and when an HSM that missed a change
- * is reachable again, the client compares sync status and repairs objects. */
+/* Automatic repair (default on; off when the environment has OPENHSM_AUTO_REPAIR=0): after a login
+ * on every HSM, and when an HSM that missed a change is reachable again, the client compares sync
+ * status and repairs objects. */
+#define OHSM_AUTO_REPAIR_ENV "OPENHSM_AUTO_REPAIR"
 OHSM_API void ohsm_client_set_auto_repair(struct ohsm_client *c, bool on);
 
 #endif

@@ -28,7 +28,10 @@ ohsm_rv ohsm_client_new(const struct ohsm_cfg *cfg, struct ohsm_client **out)
     OHSM_ENSURE(c != NULL, OHSM_HOST_MEMORY);
     c->cfg = cfg;
     c->n = cfg->n;
-    c->auto_repair = true;
+    /* OPENHSM_AUTO_REPAIR=0 turns automatic repair off for a whole process (tools, tests that
+     * want to see HSMs drift); the API can still switch it per client. */
+    const char *ar = getenv(OHSM_AUTO_REPAIR_ENV);
+    c->auto_repair = !(ar != NULL && strcmp(ar, "0") == 0);
     (void)pthread_mutex_init(&c->lock, NULL);
     c->hsm = calloc(c->n, sizeof(*c->hsm));
     if (c->hsm == NULL) {

@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * Internals shared by the mechanism modules: the entry points in mech.c dispatch to the
+ * symmetric implementations in mech_sym.c and the public-key ones in mech_pk.c, and all of them
+ * use the hash table and OpenSSL helpers of mech.c. Not for use outside src/core. Includes
+ * OpenSSL: a file including this defines OPENSSL_API_COMPAT and OPENSSL_NO_DEPRECATED first.
+ * Every function is stateless and thread-safe; arguments are checked by the public entry points
+ * (k, m, out_len non-NULL) and the rest here, as in mech.h.
+ */
+#ifndef OHSM_MECH_INT_H
+#define OHSM_MECH_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+
+#include "openhsm/mech.h"
+#include "openhsm/rv.h"
+
+/* ---- mech.c ---- */
+
+/* Drains this thread's OpenSSL error queue (core does not print) and returns rv. */
+OHSM_NODISCARD ohsm_rv ohsm_mech_ossl_fail(ohsm_rv rv);
+
+/* OHSM_BUFFER_TOO_SMALL with *out_len = needed when cap < needed; else OHSM_OK. */
+OHSM_NODISCARD ohsm_rv ohsm_mech_too_small(size_t needed, size_t cap, size_t *out_len);
+
+/* The static EVP_MD of an enum ohsm_hash; NULL for OHSM_H_NONE and unknown values. */
+const EVP_MD *ohsm_mech_md_of(uint32_t h);
+
+/* ---- mech_sym.c ---- */
+
+/* AES-GCM/CBC-PAD/CBC/CTR/ECB (ohsm_mech_encrypt's contract; generates the IV into iv_out when
+ * m has none). */
+OHSM_NODISCARD ohsm_rv ohsm_mech_aes_encrypt(const struct ohsm_mech_key *k,
+                                             const struct ohsm_mech_params *m, const uint8_t *in,
+                                             size_t in_len, uint8_t *out, size_t cap,
+                                             size_t *out_len, uint8_t *iv_out, size_t iv_cap,
+                                             size_t *iv_len);
+OHSM_NODISCARD ohsm_rv ohsm_mech_aes_decrypt(const struct ohsm_mech_key *k,
+                                             const struct ohsm_mech_params *m, const uint8_t *in,
+                                             size_t in_len, uint8_t *out, size_t cap,
+                                             size_t *out_len);
+
+/* HMAC (RFC 2104) of in with a generic secret or AES key: the full hash length into tag (wiped
+ * on failure; the caller wipes it after use). */
+OHSM_NODISCARD ohsm_rv ohsm_mech_hmac_tag(const struct ohsm_mech_key *k,
+                                          const struct ohsm_mech_params *m, const uint8_t *in,
+                                          size_t in_len, uint8_t tag[EVP_MAX_MD_SIZE],
+                                          size_t *tag_len);
+
+/* AES key wrap: RFC 3394, RFC 5649 and the CloudHSM PKCS#5/zero padded variants. Unwrap
+ * failures are OHSM_WRAPPED_KEY_INVALID. */
+OHSM_NODISCARD ohsm_rv ohsm_mech_kw_wrap(const struct ohsm_mech_key *k,
+                                         const struct ohsm_mech_params *m, const uint8_t *material,
+                                         size_t len, uint8_t *out, size_t cap, size_t *out_len);
+OHSM_NODISCARD ohsm_rv ohsm_mech_kw_unwrap(const struct ohsm_mech_key *k,
+                                           const struct ohsm_mech_params *m, const uint8_t *in,
+                                           size_t in_len, uint8_t *out, size_t cap,
+                                           size_t *out_len);
+
+/* AES-GCM wrapping: the blob is iv || ciphertext || tag. */
+OHSM_NODISCARD ohsm_rv ohsm_mech_gcm_wrap(const struct ohsm_mech_key *k,
+                                          const struct ohsm_mech_params *m, const uint8_t *material,
+                                          size_t len, uint8_t *out, size_t cap, size_t *out_len);
+OHSM_NODISCARD ohsm_rv ohsm_mech_gcm_unwrap(const struct ohsm_mech_key *k,
+                                            const struct ohsm_mech_params *m, const uint8_t *in,
+                                            size_t in_len, uint8_t *out, size_t cap,
+                                            size_t *out_len);
+
+/* ---- mech_pk.c ---- */
+
+/* RSA-OAEP / PKCS#1 v1.5 encryption with a public key, decryption with a private one. */
+OHSM_NODISCARD ohsm_rv ohsm_mech_rsa_encrypt(const struct ohsm_mech_key *k,
+                                             const struct ohsm_mech_params *m, const uint8_t *in,
+                                             size_t in_len, uint8_t *out, size_t cap,
+                                             size_t *out_len);
+OHSM_NODISCARD ohsm_rv ohsm_mech_rsa_decrypt(const struct ohsm_mech_key *k,
+                                             const struct ohsm_mech_params *m, const uint8_t *in,
+                                             size_t in_len, uint8_t *out, size_t cap,
+                                             size_t *out_len);
+
+/* RSA PKCS#1 v1.5 / PSS and ECDSA (raw r || s) signatures. */
+OHSM_NODISCARD ohsm_rv ohsm_mech_pk_sign(const struct ohsm_mech_key *k,
+                                         const struct ohsm_mech_params *m, const uint8_t *in,
+                                         size_t in_len, uint8_t *out, size_t cap, size_t *out_len);
+OHSM_NODISCARD ohsm_rv ohsm_mech_pk_verify(const struct ohsm_mech_key *k,
+                                           const struct ohsm_mech_params *m, const uint8_t *in,
+                                           size_t in_len, const uint8_t *sig, size_t sig_len);
+
+#endif

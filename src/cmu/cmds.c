@@ -29,22 +29,25 @@
 /* Typed passwords: room to see that one is too long rather than cut it. */
 #define PW_BUF 256
 
-static struct ohsm_result *results_new(struct ohsm_cmu *c)
+struct ohsm_result *ohsm_cmu_results_new(struct ohsm_cmu *c)
 {
     struct ohsm_result *res = calloc(c->n, sizeof(*res));
     if (res == NULL) {
         (void)fprintf(c->out, "Error: %s\n", ohsm_rv_str(OHSM_HOST_MEMORY));
         return NULL;
     }
-    for (size_t i = 0; i < c->n; i++) {
-        res[i].rv = UNFILLED;
-    }
+    ohsm_cmu_results_reset(c, res);
     return res;
 }
 
-/* Reports every server's result; a slot the library left unfilled (it failed before reaching
- * the servers) shows the call's own error instead of a false success. */
-static void finish(struct ohsm_cmu *c, const char *cmd, ohsm_rv rv, struct ohsm_result *res)
+void ohsm_cmu_results_reset(struct ohsm_cmu *c, struct ohsm_result *res)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        res[i].rv = UNFILLED;
+    }
+}
+
+void ohsm_cmu_finish(struct ohsm_cmu *c, const char *cmd, ohsm_rv rv, struct ohsm_result *res)
 {
     for (size_t i = 0; i < c->n; i++) {
         if (res[i].rv == UNFILLED) {
@@ -57,61 +60,69 @@ static void finish(struct ohsm_cmu *c, const char *cmd, ohsm_rv rv, struct ohsm_
 
 static void h_login(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p)
 {
-    struct ohsm_result *res = results_new(c);
+    struct ohsm_result *res = ohsm_cmu_results_new(c);
     if (res != NULL) {
         ohsm_rv rv = ohsm_client_login(c->client, p->type, p->user, p->password, res, NULL);
-        finish(c, "loginHSM", rv, res);
+        ohsm_cmu_finish(c, "loginHSM", rv, res);
     }
 }
 
 static void h_logout(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p)
 {
     (void)p;
-    struct ohsm_result *res = results_new(c);
+    struct ohsm_result *res = ohsm_cmu_results_new(c);
     if (res != NULL) {
         ohsm_rv rv = ohsm_client_logout(c->client, res);
-        finish(c, "logoutHSM", rv, res);
+        ohsm_cmu_finish(c, "logoutHSM", rv, res);
     }
 }
 
 static void h_create(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p)
 {
-    struct ohsm_result *res = results_new(c);
+    struct ohsm_result *res = ohsm_cmu_results_new(c);
     if (res != NULL) {
         (void)fprintf(c->out, "Creating User %s(%s) on %zu nodes\n", p->user,
                       ohsm_utype_cmu_name(p->type), c->n);
         ohsm_rv rv = ohsm_client_create_user(c->client, p->type, p->user, p->password, res);
-        finish(c, "createUser", rv, res);
+        ohsm_cmu_finish(c, "createUser", rv, res);
     }
 }
 
 static void h_delete(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p)
 {
-    struct ohsm_result *res = results_new(c);
+    struct ohsm_result *res = ohsm_cmu_results_new(c);
     if (res != NULL) {
         (void)fprintf(c->out, "Deleting user %s(%s) on %zu nodes\n", p->user,
                       ohsm_utype_cmu_name(p->type), c->n);
         ohsm_rv rv = ohsm_client_delete_user(c->client, p->type, p->user, res);
-        finish(c, "deleteUser", rv, res);
+        ohsm_cmu_finish(c, "deleteUser", rv, res);
     }
 }
 
 static void h_change(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p)
 {
-    struct ohsm_result *res = results_new(c);
+    struct ohsm_result *res = ohsm_cmu_results_new(c);
     if (res != NULL) {
         (void)fprintf(c->out, "Changing password for %s(%s) on %zu nodes\n", p->user,
                       ohsm_utype_cmu_name(p->type), c->n);
         ohsm_rv rv =
             ohsm_client_change_password(c->client, p->type, p->user, p->password, res, NULL);
-        finish(c, "changePswd", rv, res);
+        ohsm_cmu_finish(c, "changePswd", rv, res);
     }
+}
+
+void ohsm_cmu_scope(const struct ohsm_cmu *c, size_t *lo, size_t *hi)
+{
+    *lo = c->in_server ? c->server : 0;
+    *hi = c->in_server ? c->server + 1 : c->n;
 }
 
 static void h_list(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p)
 {
+    size_t lo, hi;
     (void)p;
-    for (size_t i = 0; i < c->n; i++) {
+    ohsm_cmu_scope(c, &lo, &hi);
+    for (size_t i = lo; i < hi; i++) {
         struct ohsm_user_info *users = NULL;
         size_t n = 0;
         ohsm_rv rv = ohsm_client_list_users(c->client, i, &users, &n);
@@ -131,9 +142,11 @@ static void h_info(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p)
 
 static void h_hsm_info(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p)
 {
+    size_t lo, hi;
     (void)p;
-    (void)fprintf(c->out, "Getting HSM Info on %zu nodes\n", c->n);
-    for (size_t i = 0; i < c->n; i++) {
+    ohsm_cmu_scope(c, &lo, &hi);
+    (void)fprintf(c->out, "Getting HSM Info on %zu nodes\n", hi - lo);
+    for (size_t i = lo; i < hi; i++) {
         struct ohsm_hsm_info h;
         memset(&h, 0, sizeof(h));
         ohsm_rv rv = ohsm_client_hsm_info(c->client, i, &h);
@@ -185,37 +198,92 @@ static void h_quit(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p)
 #define A_USER {OHSM_CMU_ARG_USER, "<user name>", 0, false}
 #define A_PW {OHSM_CMU_ARG_PASSWORD, "<password | -hpswd>", 0, false}
 
+#define A_HANDLE {OHSM_CMU_ARG_HANDLE, "<key handle>", 0, false}
+#define A_UID {OHSM_CMU_ARG_USER_ID, "<user id>", 0, false}
+#define A_FILE {OHSM_CMU_ARG_FILE, "<output file>", 0, true}
+#define A_DEST {OHSM_CMU_ARG_SERVER, "<destination server>", 0, false}
+
 static const struct ohsm_cmu_cmd cmds[] = {
     {"changePswd", {A_TYPE_ANY, A_USER, A_PW}, OHSM_CMU_F_CRITICAL | OHSM_CMU_F_NEW_PW,
      OHSM_OP_CHANGE_OWN_PW, h_change,
      "Changes a user's password on every HSM",
      "Any user may change their own password; a CO may change anyone's. Changing the PRECO's\n"
      "password activates the cluster: admin becomes a CO. A locked-out user is unlocked by a\n"
-     "CO setting a new password. With -hpswd the password is asked for twice, without echo."},
+     "CO setting a new password. With -hpswd the password is asked for twice, without echo.",
+     NULL},
     {"createUser", {{OHSM_CMU_ARG_UTYPE, "<CO|CU|AU>", T_NEW, false}, A_USER, A_PW},
-     OHSM_CMU_F_CRITICAL | OHSM_CMU_F_NEW_PW, OHSM_OP_MANAGE_USERS, h_create, "Creates a user on every HSM (CO only)",
+     OHSM_CMU_F_CRITICAL | OHSM_CMU_F_NEW_PW, OHSM_OP_MANAGE_USERS, h_create,
+     "Creates a user on every HSM (CO only)",
      "User names are 1 to 31 letters, digits or '_' and are not case-sensitive; passwords are\n"
-     "7 to 32 characters. With -hpswd the password is asked for twice, without echo."},
+     "7 to 32 characters. With -hpswd the password is asked for twice, without echo.", NULL},
     {"deleteUser", {A_TYPE_ANY, A_USER}, OHSM_CMU_F_CRITICAL, OHSM_OP_MANAGE_USERS, h_delete,
      "Deletes a user from every HSM (CO only)",
-     "The last CO and the user who is logged in cannot be deleted."},
-    {"enable_e2e", {{0}}, 0, OHSM_OP_COUNT_, h_e2e, "Shows that each HSM session is end-to-end encrypted",
+     "The last CO and the user who is logged in cannot be deleted.", NULL},
+    {"enable_e2e", {{0}}, 0, OHSM_OP_COUNT_, h_e2e,
+     "Shows that each HSM session is end-to-end encrypted",
      "Sessions are always TLS 1.3 to the HSM, verified against the cluster's trust anchor;\n"
-     "this reconnects servers that are down and reports each one."},
-    {"getHSMInfo", {{0}}, 0, OHSM_OP_CLUSTER_INFO, h_hsm_info, "Shows model, serial, firmware and limits of each HSM",
-     "No login is needed."},
+     "this reconnects servers that are down and reports each one.", NULL},
+    {"exit", {{0}}, 0, OHSM_OP_COUNT_, ohsm_cmu_exit, "Leaves server mode", NULL, NULL},
+    {"findAllKeys", {A_UID, {OHSM_CMU_ARG_BOOL01, "<key hash (0/1)>", 0, false}, A_FILE}, 0,
+     OHSM_OP_KEY_INFO, ohsm_cmu_find_all_keys,
+     "Lists the keys a crypto user owns or shares, per HSM",
+     "Marks each key (o) when the user owns it and (s) when it is shared with them. With key\n"
+     "hash 1, each HSM also prints its digest over all its token keys, owners and shares: equal\n"
+     "digests mean the HSMs hold the same keys (none is printed for a user without keys).\n"
+     "The user id is each HSM's own (listUsers); the output may go to a file instead.",
+     "CO or AU"},
+    {"getAttribute", {A_HANDLE, {OHSM_CMU_ARG_ATTR_ID, "<attribute id>", 0, false}, A_FILE}, 0,
+     OHSM_OP_KEY_INFO, ohsm_cmu_get_attribute,
+     "Shows one attribute of a key (or all: 512), per HSM",
+     "The attribute id is an OBJ_ATTR_* number (OBJ_ATTR_EXTRACTABLE is 354, OBJ_ATTR_LABEL 3,\n"
+     "OBJ_ATTR_KEY_TYPE 256); the crypto user must own the key or have it shared. Booleans and\n"
+     "numbers print as 0x%08x, text as text, byte strings in hex. The output may go to a file.",
+     NULL},
+    {"getHSMInfo", {{0}}, 0, OHSM_OP_CLUSTER_INFO, h_hsm_info,
+     "Shows model, serial, firmware and limits of each HSM",
+     "No login is needed.", NULL},
+    {"getKeyInfo", {{OHSM_CMU_ARG_KEYWORD, "-k", 0, true}, A_HANDLE, A_FILE}, 0,
+     OHSM_OP_KEY_INFO, ohsm_cmu_key_info,
+     "Shows a key's owner and the users it is shared with, per HSM",
+     "Token or session key, the owner's user id and the ids of the crypto users the key is\n"
+     "shared with, as each HSM numbers its users. The owner and its shared users may ask; a CO\n"
+     "sees every key's owners. The output may go to a file instead.",
+     "CU (owner or shared), or CO"},
     {"help", {{OHSM_CMU_ARG_COMMAND, "<command>", 0, true}}, 0, OHSM_OP_COUNT_, h_help,
-     "Lists the commands, or shows the usage of one", NULL},
+     "Lists the commands, or shows the usage of one", NULL, NULL},
     {"info", {{OHSM_CMU_ARG_KEYWORD, "server", 0, false},
               {OHSM_CMU_ARG_SERVER, "<server id>", 0, false}},
      0, OHSM_OP_COUNT_, h_info, "Shows a server's address, state and who is logged in on it",
-     "Servers are numbered from 0 in the order of the cluster configuration."},
-    {"listUsers", {{0}}, 0, OHSM_OP_CLUSTER_INFO, h_list, "Lists the users of each HSM", "No login is needed."},
+     "Servers are numbered from 0 in the order of the cluster configuration.", NULL},
+    {"listUsers", {{0}}, 0, OHSM_OP_CLUSTER_INFO, h_list, "Lists the users of each HSM",
+     "No login is needed.", NULL},
     {"loginHSM", {A_TYPE_ANY, A_USER, A_PW}, 0, OHSM_OP_COUNT_, h_login, "Logs in to every HSM",
      "After 5 failed logins in a row (or the cluster's limit) a user is locked out on that HSM\n"
-     "until a CO sets a new password. With -hpswd the password is asked for without echo."},
-    {"logoutHSM", {{0}}, 0, OHSM_OP_COUNT_, h_logout, "Logs out of every HSM", NULL},
-    {"quit", {{0}}, 0, OHSM_OP_COUNT_, h_quit, "Ends the session", NULL},
+     "until a CO sets a new password. With -hpswd the password is asked for without echo.", NULL},
+    {"logoutHSM", {{0}}, 0, OHSM_OP_COUNT_, h_logout, "Logs out of every HSM", NULL, NULL},
+    {"quit", {{0}}, 0, OHSM_OP_COUNT_, h_quit, "Ends the session", NULL, NULL},
+    {"server", {{OHSM_CMU_ARG_SERVER, "<server id>", 0, false}}, 0, OHSM_OP_COUNT_, ohsm_cmu_server,
+     "Enters server mode on one server (exit leaves it)",
+     "In server mode listUsers, getHSMInfo, getKeyInfo, getAttribute and findAllKeys ask only\n"
+     "that server, and syncKey and syncUser copy from it. Changes (users, shares) still go to\n"
+     "every server.", NULL},
+    {"shareKey", {A_HANDLE, A_UID, {OHSM_CMU_ARG_BOOL01, "<share 1 | unshare 0>", 0, false}},
+     OHSM_CMU_F_CRITICAL, OHSM_OP_KEY_MGMT, ohsm_cmu_share_key,
+     "Shares a key with a crypto user, or unshares it, on every HSM",
+     "Only the key's owner may share it. The user id (listUsers) must name the same crypto user\n"
+     "on every server; a shared user may use the key but not manage it.", NULL},
+    {"syncKey", {A_HANDLE, A_DEST}, 0, OHSM_OP_MASKED_OBJECTS, ohsm_cmu_sync_key,
+     "Copies a key (or its deletion) to a server that missed a change",
+     "The key's newest masked object (sealed under the cluster's masking key; never the key in\n"
+     "clear) is copied from the server you are in (server mode), else from the first other\n"
+     "server that has the key. A CU may sync the keys it owns, a CO any key. In server mode on\n"
+     "a server where the key was deleted, the sealed proof of deletion is copied instead.",
+     "CO or CU (owner)"},
+    {"syncUser", {A_UID, A_DEST}, 0, OHSM_OP_MANAGE_USERS, ohsm_cmu_sync_user,
+     "Copies a user (name, type, password) to a server that missed a change",
+     "The user id is that of the server copied from: the one you are in (server mode), else\n"
+     "the first other server that has the id. The user record travels sealed under the\n"
+     "cluster's masking key.", NULL},
 };
 
 /* clang-format on */

@@ -3,7 +3,8 @@
  * openhsm-cmu's session: the cluster client, the number of servers, the input reader and where
  * output goes; the command table (cmds.c) and the output shapes of cloudhsm_mgmt_util (print.c:
  * per-server result lines, the listUsers table, info and getHSMInfo blocks, the connection lines
- * at start-up). Handlers parse nothing themselves: they get a checked struct ohsm_cmu_parsed.
+ * at start-up) and the key commands (keys.c). Handlers parse nothing themselves: they get a
+ * checked struct ohsm_cmu_parsed.
  * Single-threaded: one session per process.
  */
 #ifndef OHSM_CMU_CMU_H
@@ -26,12 +27,34 @@ struct ohsm_cmu {
     struct ohsm_cmu_io io;
     FILE *out;
     bool quit;
+    bool in_server; /* server mode (`server N`): reads and syncs use server `server` */
+    size_t server;
 };
 
 /* cmds.c: the grammar table and the path every line takes. Splits, checks and runs one command
  * line (modified in place; the caller wipes it). Bad input prints one line (and the usage when
  * the words do not fit the command) and sends nothing. */
 void ohsm_cmu_run_line(struct ohsm_cmu *c, char *line);
+
+/* Servers [*lo, *hi) a read looks at: the one of server mode, else all. */
+void ohsm_cmu_scope(const struct ohsm_cmu *c, size_t *lo, size_t *hi);
+/* Result slots for every server, marked unfilled; NULL (message printed) when out of memory. */
+struct ohsm_result *ohsm_cmu_results_new(struct ohsm_cmu *c);
+/* Marks every slot unfilled again. */
+void ohsm_cmu_results_reset(struct ohsm_cmu *c, struct ohsm_result *res);
+/* Reports every server's result of cmd and frees res; a slot the library left unfilled (it failed
+ * before reaching the servers) shows the call's own error rv instead of a false success. */
+void ohsm_cmu_finish(struct ohsm_cmu *c, const char *cmd, ohsm_rv rv, struct ohsm_result *res);
+
+/* keys.c: the key commands and server mode (handlers of the table's rows). */
+void ohsm_cmu_share_key(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p);
+void ohsm_cmu_key_info(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p);
+void ohsm_cmu_find_all_keys(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p);
+void ohsm_cmu_get_attribute(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p);
+void ohsm_cmu_sync_key(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p);
+void ohsm_cmu_sync_user(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p);
+void ohsm_cmu_server(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p);
+void ohsm_cmu_exit(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p);
 
 /* print.c */
 /* "server 1(127.0.0.1)" for server i. */

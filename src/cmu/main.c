@@ -92,9 +92,16 @@ static int args(int argc, char **argv, const char *prog, const char **path)
 static void session(struct ohsm_cmu *c)
 {
     char line[OHSM_CMU_LINE_MAX];
+    char prompt[32];
 
     while (!c->quit) {
-        enum ohsm_cmu_read st = ohsm_cmu_io_command(&c->io, OHSM_CMU_PROMPT, line, sizeof(line));
+        /* In server mode the prompt names the server, as "server0>". */
+        if (c->in_server) {
+            (void)snprintf(prompt, sizeof(prompt), "server%zu>", c->server);
+        } else {
+            (void)snprintf(prompt, sizeof(prompt), "%s", OHSM_CMU_PROMPT);
+        }
+        enum ohsm_cmu_read st = ohsm_cmu_io_command(&c->io, prompt, line, sizeof(line));
         if (st == OHSM_CMU_READ_EOF) {
             break;
         }
@@ -149,6 +156,10 @@ int main(int argc, char **argv)
     memset(&c, 0, sizeof(c));
     c.client = client;
     c.n = ohsm_client_hsm_count(client);
+    /* This is the tool that shows HSMs drifting apart (findAllKeys' key hash, getKeyInfo per
+     * server) and repairs them on request (syncKey, syncUser), as cloudhsm_mgmt_util: it must
+     * not quietly repair what it is asked to look at. */
+    ohsm_client_set_auto_repair(client, false);
     c.out = stdout;
     ohsm_cmu_io_init(&c.io, stdout, prog);
     ohsm_cmu_print_connections(&c);

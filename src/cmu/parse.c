@@ -8,7 +8,9 @@
  */
 #include "cmu/parse.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,6 +137,28 @@ static enum ohsm_cmu_status bad(char *err, size_t cap, const char *what, const c
     return OHSM_CMU_BAD_ARG;
 }
 
+/* A whole word as an unsigned number: decimal digits only, or (hex) 0x followed by hex digits.
+ * No sign, no blanks, no octal, no overflow. */
+static bool number(const char *word, bool hex, unsigned long long *v)
+{
+    int base = 10;
+    const char *p = word;
+    char *end = NULL;
+
+    if (hex && p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
+        base = 16;
+        p += 2;
+        if (!isxdigit((unsigned char)p[0])) {
+            return false;
+        }
+    } else if (!isdigit((unsigned char)p[0])) {
+        return false;
+    }
+    errno = 0;
+    *v = strtoull(p, &end, base);
+    return errno == 0 && end != p && *end == '\0';
+}
+
 static enum ohsm_cmu_status parse_arg(const struct ohsm_cmu_cmd *tab, size_t n,
                                       const struct ohsm_cmu_arg *a, char *word, size_t nservers,
                                       struct ohsm_cmu_parsed *out, char *err, size_t cap)
@@ -171,19 +195,58 @@ static enum ohsm_cmu_status parse_arg(const struct ohsm_cmu_cmd *tab, size_t n,
     case OHSM_CMU_ARG_KEYWORD:
         return strcmp(word, a->metavar) == 0 ? OHSM_CMU_OK : OHSM_CMU_USAGE;
     case OHSM_CMU_ARG_SERVER: {
-        char *end = NULL;
+        unsigned long long v = 0;
         char why[64];
-        errno = 0;
-        unsigned long long v = strtoull(word, &end, 10);
         (void)snprintf(why, sizeof(why), "expected a server number from 0 to %zu",
                        nservers > 0 ? nservers - 1 : 0);
-        if (word[0] < '0' || word[0] > '9' || errno != 0 || end == word || *end != '\0' ||
-            v >= nservers) {
+        if (!number(word, false, &v) || v >= nservers) {
             return bad(err, cap, "server id", word, why);
         }
         out->server = (size_t)v;
         return OHSM_CMU_OK;
     }
+    case OHSM_CMU_ARG_HANDLE: {
+        unsigned long long v = 0;
+        if (!number(word, true, &v) || v == 0) {
+            return bad(err, cap, "key handle", word,
+                       "expected a key handle (decimal, or 0x-hex), not 0");
+        }
+        out->handle = (uint64_t)v;
+        return OHSM_CMU_OK;
+    }
+    case OHSM_CMU_ARG_USER_ID: {
+        unsigned long long v = 0;
+        if (!number(word, false, &v) || v == 0 || v > UINT32_MAX) {
+            return bad(err, cap, "user id", word,
+                       "expected a user id as listUsers shows it (1 to 4294967295)");
+        }
+        out->uid = (uint32_t)v;
+        return OHSM_CMU_OK;
+    }
+    case OHSM_CMU_ARG_BOOL01:
+        if (strcmp(word, "0") != 0 && strcmp(word, "1") != 0) {
+            char why[96];
+            (void)snprintf(why, sizeof(why), "expected 1 or 0 for %s", a->metavar);
+            return bad(err, cap, "value", word, why);
+        }
+        out->flag = word[0] == '1';
+        return OHSM_CMU_OK;
+    case OHSM_CMU_ARG_ATTR_ID: {
+        unsigned long long v = 0;
+        if (!number(word, false, &v) || v > UINT32_MAX) {
+            return bad(err, cap, "attribute id", word,
+                       "expected an attribute number (listAttributes shows them)");
+        }
+        out->attr = (uint32_t)v;
+        return OHSM_CMU_OK;
+    }
+    case OHSM_CMU_ARG_FILE:
+        /* A word that looks like an option is a typo far more often than a file name. */
+        if (word[0] == '-' || strlen(word) >= PATH_MAX) {
+            return bad(err, cap, "file name", word, "expected a path to write to");
+        }
+        out->file = word;
+        return OHSM_CMU_OK;
     case OHSM_CMU_ARG_COMMAND: {
         bool amb = false;
         out->topic = ohsm_cmu_find(tab, n, word, &amb);
@@ -254,11 +317,23 @@ enum ohsm_cmu_status ohsm_cmu_parse(const struct ohsm_cmu_cmd *tab, size_t n, ch
     if (ntok > OHSM_CMU_MAX_TOKENS || ntok - 1 < min || ntok - 1 > max) {
         return OHSM_CMU_USAGE;
     }
-    for (size_t i = 1; i < ntok; i++) {
-        enum ohsm_cmu_status st =
-            parse_arg(tab, n, &out->cmd->args[i - 1], tok[i], nservers, out, err, cap);
+    /* Words and specs side by side; an optional keyword that is not there is skipped. */
+    const struct ohsm_cmu_arg *a = out->cmd->args;
+    for (size_t i = 1; i < ntok; i++, a++) {
+        if (a->kind == OHSM_CMU_ARG_KEYWORD && a->optional && strcmp(tok[i], a->metavar) != 0) {
+            a++;
+        }
+        if (a->kind == OHSM_CMU_ARG_END) {
+            return OHSM_CMU_USAGE;
+        }
+        enum ohsm_cmu_status st = parse_arg(tab, n, a, tok[i], nservers, out, err, cap);
         if (st != OHSM_CMU_OK) {
             return st;
+        }
+    }
+    for (; a->kind != OHSM_CMU_ARG_END; a++) {
+        if (!a->optional) {
+            return OHSM_CMU_USAGE;
         }
     }
     return OHSM_CMU_OK;
@@ -287,6 +362,10 @@ void ohsm_cmu_who(const struct ohsm_cmu_cmd *c, char *buf, size_t cap)
 {
     unsigned mask = 0;
 
+    if (c->who != NULL) {
+        (void)snprintf(buf, cap, "%s", c->who);
+        return;
+    }
     if (c->op == OHSM_OP_COUNT_ || ohsm_perm_allowed(c->op, OHSM_UT_NONE)) {
         (void)snprintf(buf, cap, "anyone, no login needed");
         return;

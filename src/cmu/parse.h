@@ -3,17 +3,19 @@
  * The grammar machinery of openhsm-cmu (the cloudhsm_mgmt_util clone), kept free of I/O and of
  * the client so it can be unit-tested: a command table row type whose argument specs say what
  * each positional word is (user type, user name, password or -hpswd, a keyword, a server id, a
- * command name), a splitter for command lines, command lookup by exact name or unique prefix (as
- * CMU accepts "listU" for listUsers), argument validation with the user.h rules before anything
- * is sent to an HSM, usage lines printed from the same rows, and the y/n answer of the caution
- * prompt. Input lines are untrusted; parsed values borrow the caller's tokens, which may hold a
- * password the caller wipes.
+ * command name, a key handle, a user id, 0 or 1, an attribute id, an output file), a splitter
+ * for command lines, command lookup by exact name or unique prefix (as CMU accepts "listU" for
+ * listUsers), argument validation with the user.h rules before anything is sent to an HSM, usage
+ * lines printed from the same rows, and the y/n answer of the caution prompt. Input lines are
+ * untrusted; parsed values borrow the caller's tokens, which may hold a password the caller
+ * wipes.
  */
 #ifndef OHSM_CMU_PARSE_H
 #define OHSM_CMU_PARSE_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "openhsm/perm.h"
 #include "openhsm/user.h"
@@ -34,6 +36,12 @@ enum ohsm_cmu_arg_kind {
     OHSM_CMU_ARG_KEYWORD,  /* exactly the metavar (e.g. "server") */
     OHSM_CMU_ARG_SERVER,   /* a server number 0..n-1 */
     OHSM_CMU_ARG_COMMAND,  /* a command name of the table (help's topic) */
+    OHSM_CMU_ARG_HANDLE,   /* a key handle: decimal, or 0x-hex as the CLI prints it; not 0 */
+    OHSM_CMU_ARG_USER_ID,  /* a user id as listUsers shows it: decimal 1..2^32-1 */
+    OHSM_CMU_ARG_BOOL01,   /* exactly 0 or 1 */
+    OHSM_CMU_ARG_ATTR_ID,  /* an attribute id (OBJ_ATTR_* number): decimal 0..2^32-1; the
+                            * handler checks it against the attribute table */
+    OHSM_CMU_ARG_FILE,     /* an output file path (borrowed) */
 };
 
 /* Bit for a user type in ohsm_cmu_arg.types. */
@@ -43,7 +51,9 @@ struct ohsm_cmu_arg {
     enum ohsm_cmu_arg_kind kind;
     const char *metavar; /* shown in usage: "<user name>", or the keyword itself */
     unsigned types;      /* OHSM_CMU_ARG_UTYPE: OHSM_CMU_T() of each allowed type */
-    bool optional;       /* may be left off (only trailing arguments) */
+    bool optional;       /* may be left off: trailing arguments, or a keyword anywhere (it is
+                          * then skipped when the word in its place is not the keyword, as
+                          * getKeyInfo's -k) */
 };
 
 /* Command flags. */
@@ -61,6 +71,8 @@ struct ohsm_cmu_cmd {
     ohsm_cmu_handler handler;
     const char *summary; /* one line for the command list */
     const char *help;    /* a further paragraph for `help <command>`, or NULL */
+    const char *who;     /* who may run it, when the guide says more than the op's row (e.g.
+                          * "CO or AU" for findAllKeys); NULL: from the permission table */
 };
 
 /* A command line checked against its row. */
@@ -72,6 +84,11 @@ struct ohsm_cmu_parsed {
     bool hidden;                      /* -hpswd was given */
     size_t server;                    /* OHSM_CMU_ARG_SERVER */
     const struct ohsm_cmu_cmd *topic; /* OHSM_CMU_ARG_COMMAND, or NULL */
+    uint64_t handle;                  /* OHSM_CMU_ARG_HANDLE */
+    uint32_t uid;                     /* OHSM_CMU_ARG_USER_ID */
+    bool flag;                        /* OHSM_CMU_ARG_BOOL01 */
+    uint32_t attr;                    /* OHSM_CMU_ARG_ATTR_ID */
+    const char *file;                 /* OHSM_CMU_ARG_FILE (borrowed token), or NULL */
 };
 
 enum ohsm_cmu_status {
@@ -104,8 +121,8 @@ enum ohsm_cmu_status ohsm_cmu_parse(const struct ohsm_cmu_cmd *tab, size_t n, ch
 /* Checks a password (given or typed) against the rules: OHSM_OK or OHSM_PIN_LEN_RANGE. */
 ohsm_rv ohsm_cmu_check_password(const char *pw);
 
-/* Who may run c, from the permission table (perm.h): e.g. "CO", "CO, CU or AU (logged in)",
- * "anyone, no login needed". The HSM decides; this is for help. */
+/* Who may run c: its `who` text, else from the permission table (perm.h): e.g. "CO", "CO, CU or AU
+ * (logged in)", "anyone, no login needed". The HSM decides; this is for help. */
 void ohsm_cmu_who(const struct ohsm_cmu_cmd *c, char *buf, size_t cap);
 
 /* Writes "<name> <arg> <arg>..." (optional arguments in brackets) into buf; false on truncation. */

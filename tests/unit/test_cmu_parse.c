@@ -2,7 +2,8 @@
  *
  * Unit tests for openhsm-cmu's grammar machinery (src/cmu/parse.c): line splitting, command
  * lookup by name and unique prefix, positional argument checks (user types per command, user
- * name and password rules, -hpswd, keywords, server ids), usage lines and the y/n answer. A small
+ * name and password rules, -hpswd, keywords, server ids, key handles, user ids, 0/1 flags,
+ * attribute ids, output files, getKeyInfo's optional -k), usage lines and the y/n answer. A small
  * table of the same shape as the tool's is used; nothing here touches a cluster.
  */
 #include <setjmp.h>
@@ -27,18 +28,43 @@ static const struct ohsm_cmu_cmd tab[] = {
      {{OHSM_CMU_ARG_UTYPE, "<CO|CU|AU>", T_NEW, false},
       {OHSM_CMU_ARG_USER, "<user name>", 0, false},
       {OHSM_CMU_ARG_PASSWORD, "<password | -hpswd>", 0, false}},
-     OHSM_CMU_F_CRITICAL | OHSM_CMU_F_NEW_PW, OHSM_OP_MANAGE_USERS, NULL, "create", NULL},
-    {"help", {{OHSM_CMU_ARG_COMMAND, "<command>", 0, true}}, 0, OHSM_OP_COUNT_, NULL, "help", NULL},
+     OHSM_CMU_F_CRITICAL | OHSM_CMU_F_NEW_PW, OHSM_OP_MANAGE_USERS, NULL, "create", NULL, NULL},
+    {"help", {{OHSM_CMU_ARG_COMMAND, "<command>", 0, true}}, 0, OHSM_OP_COUNT_, NULL, "help", NULL,
+     NULL},
     {"info",
      {{OHSM_CMU_ARG_KEYWORD, "server", 0, false}, {OHSM_CMU_ARG_SERVER, "<server id>", 0, false}},
-     0, OHSM_OP_COUNT_, NULL, "info", NULL},
-    {"listUsers", {{0}}, 0, OHSM_OP_CLUSTER_INFO, NULL, "list", NULL},
+     0, OHSM_OP_COUNT_, NULL, "info", NULL, NULL},
+    {"listUsers", {{0}}, 0, OHSM_OP_CLUSTER_INFO, NULL, "list", NULL, NULL},
     {"loginHSM",
      {{OHSM_CMU_ARG_UTYPE, "<CO|CU|AU|PRECO>", T_ALL, false},
       {OHSM_CMU_ARG_USER, "<user name>", 0, false},
       {OHSM_CMU_ARG_PASSWORD, "<password | -hpswd>", 0, false}},
-     0, OHSM_OP_CHANGE_OWN_PW, NULL, "login", NULL},
-    {"logoutHSM", {{0}}, 0, OHSM_OP_COUNT_, NULL, "logout", NULL},
+     0, OHSM_OP_CHANGE_OWN_PW, NULL, "login", NULL, NULL},
+    {"logoutHSM", {{0}}, 0, OHSM_OP_COUNT_, NULL, "logout", NULL, NULL},
+    /* 6.. the key commands' shapes */
+    {"getKeyInfo",
+     {{OHSM_CMU_ARG_KEYWORD, "-k", 0, true}, {OHSM_CMU_ARG_HANDLE, "<key handle>", 0, false},
+      {OHSM_CMU_ARG_FILE, "<output file>", 0, true}},
+     0, OHSM_OP_KEY_MGMT, NULL, "key info", NULL, NULL},
+    {"shareKey",
+     {{OHSM_CMU_ARG_HANDLE, "<key handle>", 0, false},
+      {OHSM_CMU_ARG_USER_ID, "<user id>", 0, false},
+      {OHSM_CMU_ARG_BOOL01, "<share 1 | unshare 0>", 0, false}},
+     OHSM_CMU_F_CRITICAL, OHSM_OP_KEY_MGMT, NULL, "share", NULL, NULL},
+    {"getAttribute",
+     {{OHSM_CMU_ARG_HANDLE, "<key handle>", 0, false},
+      {OHSM_CMU_ARG_ATTR_ID, "<attribute id>", 0, false},
+      {OHSM_CMU_ARG_FILE, "<output file>", 0, true}},
+     0, OHSM_OP_KEY_MGMT, NULL, "attribute", NULL, NULL},
+    {"findAllKeys",
+     {{OHSM_CMU_ARG_USER_ID, "<user id>", 0, false},
+      {OHSM_CMU_ARG_BOOL01, "<key hash (0/1)>", 0, false},
+      {OHSM_CMU_ARG_FILE, "<output file>", 0, true}},
+     0, OHSM_OP_SYNC_STATUS, NULL, "find", NULL, "CO or AU"},
+    {"syncKey",
+     {{OHSM_CMU_ARG_HANDLE, "<key handle>", 0, false},
+      {OHSM_CMU_ARG_SERVER, "<destination server>", 0, false}},
+     0, OHSM_OP_MASKED_OBJECTS, NULL, "sync", NULL, NULL},
 };
 /* clang-format on */
 #define NTAB (sizeof(tab) / sizeof(tab[0]))
@@ -277,7 +303,135 @@ static void test_cmu_usage_lines(void **state)
     assert_false(ohsm_cmu_usage(&tab[0], buf, 20));
 }
 
-/* Who may run a command comes from the permission table. */
+/* getKeyInfo: -k may be given or left off; the handle is decimal or 0x-hex; a file may follow. */
+static void test_cmu_parse_key_info_forms(void **state)
+{
+    (void)state;
+    struct ohsm_cmu_parsed p;
+    char err[128];
+    assert_int_equal(parse("getKeyInfo -k 262162", 2, &p, err, sizeof(err)), OHSM_CMU_OK);
+    assert_int_equal(p.handle, 262162);
+    assert_null(p.file);
+    assert_int_equal(parse("getKeyInfo 262162", 2, &p, err, sizeof(err)), OHSM_CMU_OK);
+    assert_int_equal(p.handle, 262162);
+    assert_int_equal(parse("getKeyInfo -k 0x00000000002e06bf out.txt", 2, &p, err, sizeof(err)),
+                     OHSM_CMU_OK);
+    assert_int_equal(p.handle, 0x2e06bf);
+    assert_string_equal(p.file, "out.txt");
+    assert_int_equal(parse("getKeyInfo 7 out.txt", 2, &p, err, sizeof(err)), OHSM_CMU_OK);
+    assert_int_equal(p.handle, 7);
+    assert_string_equal(p.file, "out.txt");
+    /* The keyword alone, or a handle and two more words, do not fit. */
+    assert_int_equal(parse("getKeyInfo -k", 2, &p, err, sizeof(err)), OHSM_CMU_USAGE);
+    assert_int_equal(parse("getKeyInfo", 2, &p, err, sizeof(err)), OHSM_CMU_USAGE);
+    assert_int_equal(parse("getKeyInfo 7 a b", 2, &p, err, sizeof(err)), OHSM_CMU_USAGE);
+    assert_int_equal(parse("getKeyInfo -k 7 a b", 2, &p, err, sizeof(err)), OHSM_CMU_USAGE);
+    /* A file name that looks like an option is refused. */
+    assert_int_equal(parse("getKeyInfo 7 -x", 2, &p, err, sizeof(err)), OHSM_CMU_BAD_ARG);
+    assert_non_null(strstr(err, "Invalid file name '-x'"));
+}
+
+/* Key handles: decimal or 0x-hex, not 0, no sign, no junk, no overflow. */
+static void test_cmu_parse_handles(void **state)
+{
+    (void)state;
+    struct ohsm_cmu_parsed p;
+    char err[128];
+    assert_int_equal(parse("getKeyInfo 18446744073709551615", 2, &p, err, sizeof(err)),
+                     OHSM_CMU_OK);
+    assert_true(p.handle == UINT64_MAX);
+    assert_int_equal(parse("getKeyInfo 0xFFFFFFFFFFFFFFFF", 2, &p, err, sizeof(err)), OHSM_CMU_OK);
+    assert_true(p.handle == UINT64_MAX);
+    static const char *const bad[] = {
+        "getKeyInfo 0",
+        "getKeyInfo 0x0",
+        "getKeyInfo -5",
+        "getKeyInfo +5",
+        "getKeyInfo 5x",
+        "getKeyInfo 0x",
+        "getKeyInfo 0xg1",
+        "getKeyInfo x5",
+        "getKeyInfo 18446744073709551616",
+        "getKeyInfo 0x10000000000000000",
+        "getKeyInfo 0x-1",
+        "getKeyInfo 0x 5",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(parse(bad[i], 2, &p, err, sizeof(err)), OHSM_CMU_BAD_ARG);
+        assert_non_null(strstr(err, "Invalid key handle"));
+    }
+}
+
+/* shareKey: handle, a user id (1..2^32-1) and exactly 0 or 1. */
+static void test_cmu_parse_share_key(void **state)
+{
+    (void)state;
+    struct ohsm_cmu_parsed p;
+    char err[128];
+    assert_int_equal(parse("shareKey 262177 4 1", 2, &p, err, sizeof(err)), OHSM_CMU_OK);
+    assert_int_equal(p.handle, 262177);
+    assert_int_equal(p.uid, 4);
+    assert_true(p.flag);
+    assert_true((p.cmd->flags & OHSM_CMU_F_CRITICAL) != 0);
+    assert_int_equal(parse("shareKey 6 4294967295 0", 2, &p, err, sizeof(err)), OHSM_CMU_OK);
+    assert_int_equal(p.uid, UINT32_MAX);
+    assert_false(p.flag);
+    assert_int_equal(parse("shareKey 6 4294967296 0", 2, &p, err, sizeof(err)), OHSM_CMU_BAD_ARG);
+    assert_non_null(strstr(err, "Invalid user id"));
+    assert_int_equal(parse("shareKey 6 0 1", 2, &p, err, sizeof(err)), OHSM_CMU_BAD_ARG);
+    assert_int_equal(parse("shareKey 6 bob 1", 2, &p, err, sizeof(err)), OHSM_CMU_BAD_ARG);
+    assert_int_equal(parse("shareKey 6 0x4 1", 2, &p, err, sizeof(err)), OHSM_CMU_BAD_ARG);
+    assert_int_equal(parse("shareKey 6 4 2", 2, &p, err, sizeof(err)), OHSM_CMU_BAD_ARG);
+    assert_non_null(strstr(err, "expected 1 or 0"));
+    assert_int_equal(parse("shareKey 6 4 01", 2, &p, err, sizeof(err)), OHSM_CMU_BAD_ARG);
+    assert_int_equal(parse("shareKey 6 4 yes", 2, &p, err, sizeof(err)), OHSM_CMU_BAD_ARG);
+    assert_int_equal(parse("shareKey 6 4", 2, &p, err, sizeof(err)), OHSM_CMU_USAGE);
+}
+
+/* getAttribute and findAllKeys: attribute numbers and the hash flag, an optional file. */
+static void test_cmu_parse_attr_and_find(void **state)
+{
+    (void)state;
+    struct ohsm_cmu_parsed p;
+    char err[128];
+    assert_int_equal(parse("getAttribute 262170 354", 2, &p, err, sizeof(err)), OHSM_CMU_OK);
+    assert_int_equal(p.attr, 354);
+    assert_int_equal(parse("getAttribute 262170 512 /tmp/a", 2, &p, err, sizeof(err)), OHSM_CMU_OK);
+    assert_int_equal(p.attr, 512);
+    assert_string_equal(p.file, "/tmp/a");
+    assert_int_equal(parse("getAttribute 262170 0", 2, &p, err, sizeof(err)), OHSM_CMU_OK);
+    assert_int_equal(p.attr, 0);
+    assert_int_equal(parse("getAttribute 262170 -1", 2, &p, err, sizeof(err)), OHSM_CMU_BAD_ARG);
+    assert_non_null(strstr(err, "Invalid attribute id"));
+    assert_int_equal(parse("getAttribute 262170 4294967296", 2, &p, err, sizeof(err)),
+                     OHSM_CMU_BAD_ARG);
+    assert_int_equal(parse("findAllKeys 4 0", 2, &p, err, sizeof(err)), OHSM_CMU_OK);
+    assert_int_equal(p.uid, 4);
+    assert_false(p.flag);
+    assert_int_equal(parse("findAllKeys 6 1 keys.txt", 2, &p, err, sizeof(err)), OHSM_CMU_OK);
+    assert_true(p.flag);
+    assert_string_equal(p.file, "keys.txt");
+    assert_int_equal(parse("findAllKeys 6 2", 2, &p, err, sizeof(err)), OHSM_CMU_BAD_ARG);
+    assert_int_equal(parse("findAllKeys 6", 2, &p, err, sizeof(err)), OHSM_CMU_USAGE);
+    assert_int_equal(parse("syncKey 9 1", 2, &p, err, sizeof(err)), OHSM_CMU_OK);
+    assert_int_equal(p.server, 1);
+    assert_int_equal(parse("syncKey 9 2", 2, &p, err, sizeof(err)), OHSM_CMU_BAD_ARG);
+}
+
+/* The key commands' usage lines bracket the optional keyword and file. */
+static void test_cmu_usage_key_lines(void **state)
+{
+    (void)state;
+    char buf[128];
+    assert_true(ohsm_cmu_usage(&tab[6], buf, sizeof(buf)));
+    assert_string_equal(buf, "getKeyInfo [-k] <key handle> [<output file>]");
+    assert_true(ohsm_cmu_usage(&tab[7], buf, sizeof(buf)));
+    assert_string_equal(buf, "shareKey <key handle> <user id> <share 1 | unshare 0>");
+    assert_true(ohsm_cmu_usage(&tab[9], buf, sizeof(buf)));
+    assert_string_equal(buf, "findAllKeys <user id> <key hash (0/1)> [<output file>]");
+}
+
+/* Who may run a command comes from the permission table, unless the row says more. */
 static void test_cmu_who_from_perm_table(void **state)
 {
     (void)state;
@@ -290,6 +444,10 @@ static void test_cmu_who_from_perm_table(void **state)
     assert_string_equal(buf, "anyone, no login needed");
     ohsm_cmu_who(&tab[4], buf, sizeof(buf)); /* change own password (a stand-in row) */
     assert_string_equal(buf, "CO, CU, AU or PRECO");
+    ohsm_cmu_who(&tab[7], buf, sizeof(buf)); /* key management */
+    assert_string_equal(buf, "CU");
+    ohsm_cmu_who(&tab[9], buf, sizeof(buf)); /* the row's own text */
+    assert_string_equal(buf, "CO or AU");
 }
 
 /* Only y/Y and n/N answer the caution prompt. */
@@ -323,6 +481,11 @@ int main(void)
         cmocka_unit_test(test_cmu_parse_server_ids),
         cmocka_unit_test(test_cmu_parse_help_topic),
         cmocka_unit_test(test_cmu_usage_lines),
+        cmocka_unit_test(test_cmu_parse_key_info_forms),
+        cmocka_unit_test(test_cmu_parse_handles),
+        cmocka_unit_test(test_cmu_parse_share_key),
+        cmocka_unit_test(test_cmu_parse_attr_and_find),
+        cmocka_unit_test(test_cmu_usage_key_lines),
         cmocka_unit_test(test_cmu_who_from_perm_table),
         cmocka_unit_test(test_cmu_answers),
     };

@@ -1,0 +1,561 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * bench_crypto: measures cryptography through libopenhsm against a running cluster, for the
+ * bench/crypto runner (which starts the cluster and compares with `openssl speed`). As a crypto
+ * user (OHSM_BENCH_PIN=user:password), it generates an RSA-2048 pair, an EC P-256 pair and an
+ * AES-256 key (token keys, so every HSM has them), checks once that each operation really works
+ * (a signature verifies, a GCM ciphertext decrypts to its plaintext), then for each operation,
+ * each thread count and each mode runs for the given seconds and prints one line:
+ *
+ *   RESULT op=rsa2048 mode=batch threads=2 ops=12345 seconds=3.001 rate=4113.6 errors=0
+ *
+ * Operations: rsa2048 (PKCS#1 v1.5 signature over a SHA-256 digest), ecdsap256 (ECDSA over a
+ * SHA-256 digest), aes256gcm (AES-256-GCM encryption of 1 KiB, IV made by the HSM), the work
+ * `openssl speed rsa2048 / ecdsap256 / -evp aes-256-gcm -bytes 1024` does. Modes: single (one
+ * call at a time) and batch (ohsm_client_batch with a window of requests in flight per HSM).
+ * Each thread has its own client and login. Only operations that succeeded are counted; errors
+ * are counted apart and the first one is named. Trusts its command line and the environment as
+ * the operator's; prints no secret.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "openhsm/client.h"
+
+#define MAX_THREADS 64
+#define MSG_LEN 1024  /* aes256gcm payload, as openssl speed -bytes 1024 */
+#define DIGEST_LEN 32 /* SHA-256 */
+#define OUT_CAP 2048  /* room for any signature here, or 1 KiB + GCM tag */
+#define PIN_ENV "OHSM_BENCH_PIN"
+
+enum op { OP_RSA, OP_EC, OP_AES, OP_COUNT };
+static const char *const op_names[OP_COUNT] = {"rsa2048", "ecdsap256", "aes256gcm"};
+
+struct keys {
+    uint64_t rsa_priv, rsa_pub, ec_priv, ec_pub, aes;
+};
+
+/* What every thread of one run shares (read-only while it runs, except `ready`). */
+struct run {
+    const struct ohsm_cfg *cfg;
+    const char *user, *pw;
+    enum op op;
+    bool batch;
+    size_t window;
+    double seconds;
+    const struct keys *keys;
+    pthread_barrier_t start;
+};
+
+struct worker {
+    struct run *run;
+    pthread_t tid;
+    uint64_t ops, errors;
+    ohsm_rv first_err;
+    double elapsed;
+    ohsm_rv setup_rv; /* login failed: the run is void */
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void die(const char *what, ohsm_rv rv)
+{
+    (void)fprintf(stderr, "bench_crypto: %s: %s (%s)\n", what, ohsm_rv_str(rv), ohsm_rv_name(rv));
+    exit(1);
+}
+
+/* A logged-in client of its own. */
+static ohsm_rv session(const struct ohsm_cfg *cfg, const char *user, const char *pw,
+                       struct ohsm_client **out)
+{
+    struct ohsm_client *c = NULL;
+    struct ohsm_result *res = NULL;
+    ohsm_rv rv = ohsm_client_new(cfg, &c);
+
+    if (rv == OHSM_OK) {
+        res = calloc(ohsm_client_hsm_count(c), sizeof(*res));
+        rv = res == NULL ? OHSM_HOST_MEMORY : ohsm_client_login(c, OHSM_UT_CU, user, pw, res, NULL);
+    }
+    free(res);
+    if (rv != OHSM_OK) {
+        ohsm_client_free(c);
+        return rv;
+    }
+    *out = c;
+    return OHSM_OK;
+}
+
+static void mech_for(enum op op, struct ohsm_mech_params *m)
+{
+    memset(m, 0, sizeof(*m));
+    switch (op) {
+    case OP_RSA:
+        m->mech = OHSM_M_RSA_PKCS;
+        m->hash = OHSM_H_SHA256;
+        m->prehashed = true;
+        break;
+    case OP_EC:
+        m->mech = OHSM_M_ECDSA;
+        m->hash = OHSM_H_SHA256;
+        m->prehashed = true;
+        break;
+    case OP_AES:
+    case OP_COUNT:
+        m->mech = OHSM_M_AES_GCM; /* no IV: the HSM makes a fresh one per message */
+        break;
+    }
+}
+
+static uint64_t key_for(enum op op, const struct keys *k)
+{
+    return op == OP_RSA ? k->rsa_priv : op == OP_EC ? k->ec_priv : k->aes;
+}
+
+/* One operation at a time. */
+static ohsm_rv one(struct ohsm_client *c, enum op op, uint64_t h, const struct ohsm_mech_params *m,
+                   const uint8_t *in, size_t in_len)
+{
+    uint8_t *out = NULL;
+    size_t out_len = 0;
+    ohsm_rv rv;
+
+    if (op == OP_AES) {
+        uint8_t iv[16];
+        size_t iv_len = 0;
+        rv = ohsm_client_encrypt(c, h, m, in, in_len, &out, &out_len, iv, &iv_len);
+    } else {
+        rv = ohsm_client_sign(c, h, m, in, in_len, &out, &out_len);
+    }
+    free(out);
+    return rv;
+}
+
+static void *work(void *arg)
+{
+    struct worker *w = arg;
+    struct run *r = w->run;
+    struct ohsm_client *c = NULL;
+    struct ohsm_mech_params m;
+    uint8_t in[MSG_LEN];
+    size_t in_len = r->op == OP_AES ? MSG_LEN : DIGEST_LEN;
+    uint64_t h = key_for(r->op, r->keys);
+    struct ohsm_cop *ops = NULL;
+    uint8_t *outs = NULL;
+    size_t nops = 0;
+
+    mech_for(r->op, &m);
+    if (RAND_bytes(in, sizeof(in)) != 1) {
+        w->setup_rv = OHSM_DEVICE_ERROR;
+    } else {
+        w->setup_rv = session(r->cfg, r->user, r->pw, &c);
+    }
+    if (w->setup_rv == OHSM_OK && r->batch) {
+        /* Enough per call that the pipeline's fill and drain are a small part of it. */
+        nops = r->window * ohsm_client_hsm_count(c) * 8;
+        ops = calloc(nops, sizeof(*ops));
+        outs = malloc(nops * OUT_CAP);
+        if (ops == NULL || outs == NULL) {
+            w->setup_rv = OHSM_HOST_MEMORY;
+        }
+    }
+    (void)pthread_barrier_wait(&r->start);
+    if (w->setup_rv != OHSM_OK) {
+        goto out;
+    }
+    double t0 = now_s(), end = t0 + r->seconds, t = t0;
+    while (t < end) {
+        if (!r->batch) {
+            ohsm_rv rv = one(c, r->op, h, &m, in, in_len);
+            if (rv == OHSM_OK) {
+                w->ops++;
+            } else if (w->errors++ == 0) {
+                w->first_err = rv;
+            }
+        } else {
+            for (size_t i = 0; i < nops; i++) {
+                ops[i] = (struct ohsm_cop){
+                    .kind = r->op == OP_AES ? OHSM_COP_ENCRYPT : OHSM_COP_SIGN,
+                    .handle = h,
+                    .m = &m,
+                    .in = in,
+                    .in_len = in_len,
+                    .out = outs + i * OUT_CAP,
+                    .out_cap = OUT_CAP,
+                };
+            }
+            ohsm_rv rv = ohsm_client_batch(c, ops, nops, r->window, SIZE_MAX);
+            for (size_t i = 0; i < nops; i++) {
+                ohsm_rv one_rv = rv == OHSM_OK ? ops[i].rv : rv;
+                if (one_rv == OHSM_OK && ops[i].out_len > 0) {
+                    w->ops++;
+                } else if (w->errors++ == 0) {
+                    w->first_err = one_rv != OHSM_OK ? one_rv : OHSM_DEVICE_ERROR;
+                }
+            }
+        }
+        t = now_s();
+    }
+    w->elapsed = t - t0;
+out:
+    free(ops);
+    free(outs);
+    ohsm_client_free(c);
+    return NULL;
+}
+
+static void run_one(struct run *r, size_t nthreads)
+{
+    struct worker w[MAX_THREADS];
+    uint64_t ops = 0, errors = 0;
+    double elapsed = 0;
+    ohsm_rv first = OHSM_OK;
+
+    memset(w, 0, sizeof(w));
+    if (pthread_barrier_init(&r->start, NULL, (unsigned)nthreads) != 0) {
+        die("barrier", OHSM_HOST_MEMORY);
+    }
+    for (size_t i = 0; i < nthreads; i++) {
+        w[i].run = r;
+        if (pthread_create(&w[i].tid, NULL, work, &w[i]) != 0) {
+            die("thread", OHSM_HOST_MEMORY);
+        }
+    }
+    for (size_t i = 0; i < nthreads; i++) {
+        (void)pthread_join(w[i].tid, NULL);
+        if (w[i].setup_rv != OHSM_OK) {
+            die("thread login", w[i].setup_rv);
+        }
+        ops += w[i].ops;
+        errors += w[i].errors;
+        if (first == OHSM_OK && w[i].errors > 0) {
+            first = w[i].first_err;
+        }
+        elapsed = w[i].elapsed > elapsed ? w[i].elapsed : elapsed;
+    }
+    (void)pthread_barrier_destroy(&r->start);
+    (void)printf("RESULT op=%s mode=%s threads=%zu ops=%" PRIu64 " seconds=%.3f rate=%.1f "
+                 "errors=%" PRIu64 "%s%s\n",
+                 op_names[r->op], r->batch ? "batch" : "single", nthreads, ops, elapsed,
+                 elapsed > 0 ? (double)ops / elapsed : 0.0, errors, errors > 0 ? " first=" : "",
+                 errors > 0 ? ohsm_rv_name(first) : "");
+    (void)fflush(stdout);
+}
+
+/* ---- keys ---- */
+
+static uint64_t gen(struct ohsm_client *c, const struct ohsm_keygen *g, uint64_t *pub)
+{
+    struct ohsm_obj objs[2];
+    size_t nobj = 0;
+    struct ohsm_result *res = calloc(ohsm_client_hsm_count(c), sizeof(*res));
+    if (res == NULL) {
+        die("memory", OHSM_HOST_MEMORY);
+    }
+    memset(objs, 0, sizeof(objs));
+    ohsm_rv rv = ohsm_client_key_generate(c, g, objs, &nobj, res);
+    free(res);
+    if (rv != OHSM_OK) {
+        die("key generation", rv);
+    }
+    if (pub != NULL) {
+        *pub = nobj > 1 ? objs[1].handle : 0;
+    }
+    return objs[0].handle;
+}
+
+static void make_keys(struct ohsm_client *c, struct keys *k)
+{
+    struct ohsm_tmpl_buf priv, pub, sec;
+    struct ohsm_keygen g;
+    char label[64];
+
+    (void)snprintf(label, sizeof(label), "bench-%ld", (long)time(NULL));
+    ohsm_tmpl_init(&priv);
+    ohsm_tmpl_put_bool(&priv, OHSM_A_SIGN, true);
+    ohsm_tmpl_put_bytes(&priv, OHSM_A_LABEL, label, strlen(label));
+    ohsm_tmpl_init(&pub);
+    ohsm_tmpl_put_bool(&pub, OHSM_A_VERIFY, true);
+    ohsm_tmpl_put_bytes(&pub, OHSM_A_LABEL, label, strlen(label));
+    ohsm_tmpl_init(&sec);
+    ohsm_tmpl_put_bool(&sec, OHSM_A_ENCRYPT, true);
+    ohsm_tmpl_put_bool(&sec, OHSM_A_DECRYPT, true);
+    ohsm_tmpl_put_bytes(&sec, OHSM_A_LABEL, label, strlen(label));
+    if (priv.overflow || pub.overflow || sec.overflow) {
+        die("template", OHSM_BUFFER_TOO_SMALL);
+    }
+
+    memset(&g, 0, sizeof(g));
+    g.ktype = OHSM_KT_RSA;
+    g.length = 2048;
+    g.tmpl = priv.buf;
+    g.tmpl_len = priv.len;
+    g.pub_tmpl = pub.buf;
+    g.pub_tmpl_len = pub.len;
+    k->rsa_priv = gen(c, &g, &k->rsa_pub);
+
+    g.ktype = OHSM_KT_EC;
+    g.length = 0;
+    g.curve = OHSM_CURVE_P256;
+    k->ec_priv = gen(c, &g, &k->ec_pub);
+
+    memset(&g, 0, sizeof(g));
+    g.ktype = OHSM_KT_AES;
+    g.length = 32;
+    g.tmpl = sec.buf;
+    g.tmpl_len = sec.len;
+    k->aes = gen(c, &g, NULL);
+}
+
+/* Each operation once, checked: what the timed loops count is real work. */
+static void check(struct ohsm_client *c, const struct keys *k)
+{
+    uint8_t in[MSG_LEN];
+    struct ohsm_mech_params m;
+
+    if (RAND_bytes(in, sizeof(in)) != 1) {
+        die("random", OHSM_DEVICE_ERROR);
+    }
+    for (int i = 0; i < 2; i++) {
+        enum op op = i == 0 ? OP_RSA : OP_EC;
+        uint8_t *sig = NULL;
+        size_t sig_len = 0;
+        mech_for(op, &m);
+        uint64_t priv = op == OP_RSA ? k->rsa_priv : k->ec_priv;
+        uint64_t pub = op == OP_RSA ? k->rsa_pub : k->ec_pub;
+        ohsm_rv rv = ohsm_client_sign(c, priv, &m, in, DIGEST_LEN, &sig, &sig_len);
+        if (rv == OHSM_OK) {
+            rv = ohsm_client_verify(c, pub, &m, in, DIGEST_LEN, sig, sig_len);
+        }
+        if (rv == OHSM_OK && sig_len > 0) {
+            /* A changed digest must not verify. */
+            in[0] ^= 1;
+            ohsm_rv bad = ohsm_client_verify(c, pub, &m, in, DIGEST_LEN, sig, sig_len);
+            in[0] ^= 1;
+            rv = bad == OHSM_SIGNATURE_INVALID ? OHSM_OK : OHSM_DEVICE_ERROR;
+        }
+        free(sig);
+        if (rv != OHSM_OK) {
+            die(op == OP_RSA ? "rsa2048 sign/verify check" : "ecdsap256 sign/verify check", rv);
+        }
+    }
+
+    uint8_t *ct = NULL, *pt = NULL, iv[16];
+    size_t ct_len = 0, pt_len = 0, iv_len = 0;
+    mech_for(OP_AES, &m);
+    ohsm_rv rv = ohsm_client_encrypt(c, k->aes, &m, in, MSG_LEN, &ct, &ct_len, iv, &iv_len);
+    if (rv == OHSM_OK) {
+        m.iv = iv;
+        m.iv_len = iv_len;
+        rv = ohsm_client_decrypt(c, k->aes, &m, ct, ct_len, &pt, &pt_len);
+    }
+    if (rv == OHSM_OK && (pt_len != MSG_LEN || CRYPTO_memcmp(pt, in, MSG_LEN) != 0)) {
+        rv = OHSM_DEVICE_ERROR;
+    }
+    if (pt != NULL) {
+        OPENSSL_cleanse(pt, pt_len);
+    }
+    free(pt);
+    free(ct);
+    if (rv != OHSM_OK) {
+        die("aes256gcm encrypt/decrypt check", rv);
+    }
+}
+
+static void drop_keys(struct ohsm_client *c, const struct keys *k)
+{
+    const uint64_t hs[] = {k->rsa_priv, k->rsa_pub, k->ec_priv, k->ec_pub, k->aes};
+    struct ohsm_result *res = calloc(ohsm_client_hsm_count(c), sizeof(*res));
+    for (size_t i = 0; res != NULL && i < sizeof(hs) / sizeof(hs[0]); i++) {
+        if (hs[i] != 0) {
+            ohsm_rv rv = ohsm_client_key_delete(c, hs[i], res);
+            if (rv != OHSM_OK) {
+                (void)fprintf(stderr, "bench_crypto: deleting key %" PRIu64 ": %s\n", hs[i],
+                              ohsm_rv_str(rv));
+            }
+        }
+    }
+    free(res);
+}
+
+/* ---- command line ---- */
+
+static void usage(FILE *f)
+{
+    (void)fprintf(f,
+                  "usage: bench_crypto --config CLIENT_JSON [--seconds S] [--threads 1,2]\n"
+                  "                    [--ops rsa2048,ecdsap256,aes256gcm] [--modes single,batch]\n"
+                  "                    [--window N]\n"
+                  "The crypto user's credentials come from %s=user:password.\n",
+                  PIN_ENV);
+}
+
+static bool num(const char *s, unsigned long lo, unsigned long hi, unsigned long *v)
+{
+    char *end = NULL;
+    if (s == NULL || s[0] < '0' || s[0] > '9') {
+        return false;
+    }
+    errno = 0;
+    *v = strtoul(s, &end, 10);
+    return errno == 0 && *end == '\0' && *v >= lo && *v <= hi;
+}
+
+struct opts {
+    const char *config;
+    double seconds;
+    size_t threads[8], nthreads;
+    bool ops[OP_COUNT];
+    bool single, batch;
+    size_t window;
+};
+
+static bool parse_list(char *s, struct opts *o, int which)
+{
+    char *save = NULL;
+    for (char *t = strtok_r(s, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
+        if (which == 0) {
+            unsigned long v = 0;
+            if (!num(t, 1, MAX_THREADS, &v) || o->nthreads == 8) {
+                return false;
+            }
+            o->threads[o->nthreads++] = v;
+        } else if (which == 1) {
+            bool hit = false;
+            for (int i = 0; i < OP_COUNT; i++) {
+                if (strcmp(t, op_names[i]) == 0) {
+                    o->ops[i] = hit = true;
+                }
+            }
+            if (!hit) {
+                return false;
+            }
+        } else if (strcmp(t, "single") == 0) {
+            o->single = true;
+        } else if (strcmp(t, "batch") == 0) {
+            o->batch = true;
+        } else {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool parse_args(int argc, char **argv, struct opts *o)
+{
+    char tbuf[64] = "1,2", obuf[128] = "rsa2048,ecdsap256,aes256gcm", mbuf[32] = "single,batch";
+    unsigned long v = 0;
+
+    memset(o, 0, sizeof(*o));
+    o->seconds = 3;
+    o->window = 32;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            exit(0);
+        }
+        if (val == NULL) {
+            return false;
+        }
+        i++;
+        if (strcmp(a, "--config") == 0) {
+            o->config = val;
+        } else if (strcmp(a, "--seconds") == 0 && num(val, 1, 3600, &v)) {
+            o->seconds = (double)v;
+        } else if (strcmp(a, "--window") == 0 && num(val, 1, 1024, &v)) {
+            o->window = v;
+        } else if (strcmp(a, "--threads") == 0 && strlen(val) < sizeof(tbuf)) {
+            (void)snprintf(tbuf, sizeof(tbuf), "%s", val);
+        } else if (strcmp(a, "--ops") == 0 && strlen(val) < sizeof(obuf)) {
+            (void)snprintf(obuf, sizeof(obuf), "%s", val);
+        } else if (strcmp(a, "--modes") == 0 && strlen(val) < sizeof(mbuf)) {
+            (void)snprintf(mbuf, sizeof(mbuf), "%s", val);
+        } else {
+            return false;
+        }
+    }
+    return o->config != NULL && parse_list(tbuf, o, 0) && parse_list(obuf, o, 1) &&
+           parse_list(mbuf, o, 2) && o->nthreads > 0 && (o->single || o->batch);
+}
+
+int main(int argc, char **argv)
+{
+    struct opts o;
+    struct ohsm_cfg *cfg = NULL;
+    struct ohsm_client *c = NULL;
+    struct keys k;
+    char err[256] = "", pin[128];
+    const char *env = getenv(PIN_ENV);
+
+    if (!parse_args(argc, argv, &o)) {
+        usage(stderr);
+        return 2;
+    }
+    if (env == NULL || strchr(env, ':') == NULL || strlen(env) >= sizeof(pin)) {
+        (void)fprintf(stderr, "bench_crypto: set %s=user:password\n", PIN_ENV);
+        return 2;
+    }
+    (void)snprintf(pin, sizeof(pin), "%s", env);
+    char *colon = strchr(pin, ':');
+    *colon = '\0';
+    const char *user = pin, *pw = colon + 1;
+
+    ohsm_rv rv = ohsm_cfg_load(o.config, &cfg, err, sizeof(err));
+    if (rv != OHSM_OK) {
+        (void)fprintf(stderr, "bench_crypto: %s\n", err[0] != '\0' ? err : ohsm_rv_str(rv));
+        return 1;
+    }
+    rv = session(cfg, user, pw, &c);
+    if (rv != OHSM_OK) {
+        die("login", rv);
+    }
+    memset(&k, 0, sizeof(k));
+    make_keys(c, &k);
+    check(c, &k);
+    (void)printf("KEYS rsa2048=%" PRIu64 " ecdsap256=%" PRIu64 " aes256gcm=%" PRIu64 " hsms=%zu\n",
+                 k.rsa_priv, k.ec_priv, k.aes, ohsm_client_hsm_count(c));
+    (void)fflush(stdout);
+
+    for (int op = 0; op < OP_COUNT; op++) {
+        if (!o.ops[op]) {
+            continue;
+        }
+        for (int mode = 0; mode < 2; mode++) {
+            if ((mode == 0 && !o.single) || (mode == 1 && !o.batch)) {
+                continue;
+            }
+            for (size_t t = 0; t < o.nthreads; t++) {
+                struct run r;
+                memset(&r, 0, sizeof(r));
+                r.cfg = cfg;
+                r.user = user;
+                r.pw = pw;
+                r.op = (enum op)op;
+                r.batch = mode == 1;
+                r.window = o.window;
+                r.seconds = o.seconds;
+                r.keys = &k;
+                run_one(&r, o.threads[t]);
+            }
+        }
+    }
+    drop_keys(c, &k);
+    ohsm_client_free(c);
+    ohsm_cfg_free(cfg);
+    OPENSSL_cleanse(pin, sizeof(pin));
+    return 0;
+}

@@ -16,6 +16,7 @@
 #include <openssl/evp.h>
 
 #include "cli/grammar.h"
+#include "core/hex.h"
 
 void ohsm_cli_keyref(uint64_t h, char buf[OHSM_CLI_KEYREF_LEN])
 {
@@ -263,20 +264,6 @@ uint32_t ohsm_cli_mech(enum ohsm_cli_mech_family fam, const char *word)
     return OHSM_M_NONE;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 bool ohsm_cli_hex_decode(const char *s, uint8_t *out, size_t cap, size_t *len)
 {
     if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
@@ -287,8 +274,8 @@ bool ohsm_cli_hex_decode(const char *s, uint8_t *out, size_t cap, size_t *len)
         return false;
     }
     for (size_t i = 0; i < n / 2; i++) {
-        int hi = hexval(s[2 * i]);
-        int lo = hexval(s[2 * i + 1]);
+        int hi = ohsm_hex_digit(s[2 * i]);
+        int lo = ohsm_hex_digit(s[2 * i + 1]);
         if (hi < 0 || lo < 0) {
             OPENSSL_cleanse(out, i);
             return false;

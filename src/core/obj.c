@@ -13,6 +13,7 @@
 
 #include "core/obj_int.h"
 #include "openhsm/rd.h"
+#include "core/hex.h"
 
 #define Y true
 #define N false
@@ -354,20 +355,6 @@ void ohsm_tmpl_put_bytes(struct ohsm_tmpl_buf *b, uint32_t id, const void *v, si
     wr_put(b->buf, sizeof(b->buf), &b->len, &b->overflow, id, v, len);
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 /* Hex digits (an odd count gets a leading zero nibble) into out; false when not hex or too long. */
 static bool unhex(const char *s, uint8_t *out, size_t cap, size_t *len)
 {
@@ -377,13 +364,13 @@ static bool unhex(const char *s, uint8_t *out, size_t cap, size_t *len)
         return false;
     }
     for (size_t i = 0; i < n; i++) {
-        if (hexval(s[i]) < 0) {
+        if (ohsm_hex_digit(s[i]) < 0) {
             return false;
         }
     }
     for (size_t i = 0, j = 0; i < n; j++) {
-        int hi = (j == 0 && odd) ? 0 : hexval(s[i++]);
-        int lo = hexval(s[i++]);
+        int hi = (j == 0 && odd) ? 0 : ohsm_hex_digit(s[i++]);
+        int lo = ohsm_hex_digit(s[i++]);
         out[j] = (uint8_t)(hi << 4 | lo);
     }
     *len = (n + 1) / 2;

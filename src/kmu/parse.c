@@ -6,6 +6,7 @@
  * blanks, no trailing bytes), and a password given with -p is never echoed back in an error.
  */
 #include "kmu/parse.h"
+#include "core/hex.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -110,20 +111,6 @@ static bool dec(const char *s, uint64_t *v)
     return true;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 static bool hexnum(const char *s, uint64_t *v)
 {
     uint64_t x = 0;
@@ -133,7 +120,7 @@ static bool hexnum(const char *s, uint64_t *v)
         s += 2;
     }
     for (; s[n] != '\0'; n++) {
-        int d = hexval(s[n]);
+        int d = ohsm_hex_digit(s[n]);
         if (d < 0 || x > (UINT64_MAX >> 4)) {
             return false;
         }
@@ -158,7 +145,7 @@ bool ohsm_kmu_hex_bytes(const char *s, uint8_t *out, size_t cap, size_t *len)
         return false;
     }
     for (size_t i = 0; i < n / 2; i++) {
-        int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
+        int hi = ohsm_hex_digit(s[2 * i]), lo = ohsm_hex_digit(s[2 * i + 1]);
         if (hi < 0 || lo < 0) {
             return false;
         }

@@ -16,6 +16,7 @@
 #include "openhsm/mask.h"
 #include "openhsm/obj.h"
 #include "store/store_int.h"
+#include "core/hex.h"
 
 /* A meta value that may be absent. */
 static ohsm_rv meta_opt(struct ohsm_store *s, const char *k, char *v, size_t cap, bool *present)
@@ -44,17 +45,6 @@ static ohsm_rv meta_opt(struct ohsm_store *s, const char *k, char *v, size_t cap
     return rv;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    return -1;
-}
-
 ohsm_rv ohsm_store_mask_fp(struct ohsm_store *s, uint8_t fp[8], bool *present)
 {
     char hex[24];
@@ -64,8 +54,8 @@ ohsm_rv ohsm_store_mask_fp(struct ohsm_store *s, uint8_t fp[8], bool *present)
     }
     OHSM_ENSURE(strlen(hex) == 16, OHSM_DB);
     for (size_t i = 0; i < 8; i++) {
-        int hi = hexval(hex[2 * i]);
-        int lo = hexval(hex[2 * i + 1]);
+        int hi = ohsm_hex_digit(hex[2 * i]);
+        int lo = ohsm_hex_digit(hex[2 * i + 1]);
         OHSM_ENSURE(hi >= 0 && lo >= 0, OHSM_DB);
         fp[i] = (uint8_t)(hi << 4 | lo);
     }

@@ -308,4 +308,132 @@ OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_sync_user(struct ohsm_client *c,
 #define OHSM_AUTO_REPAIR_ENV "OPENHSM_AUTO_REPAIR"
 OHSM_API void ohsm_client_set_auto_repair(struct ohsm_client *c, bool on);
 
+
+/* ==== MFA (token-sign) and quorum (M of N) (issue 5) ====
+ * Tokens and signatures are as in include/openhsm/token.h. tokens[i], sigs[i] belong to HSM i of
+ * the config (the CLI's token files list one token per HSM in config order). A call that fans out
+ * fills res[i] per HSM as every other mutation does. */
+
+/* One HSM's token: an MFA token (32 bytes) or an approval record (OHSM_APPROVAL_REC_LEN). len 0:
+ * that HSM gave none (see res[i]). */
+struct ohsm_token {
+    uint8_t data[128];
+    size_t len;
+    uint32_t lifetime; /* seconds left when issued */
+};
+
+/* One approver's signature of a quorum token. */
+struct ohsm_approval_sig {
+    const char *username;
+    const uint8_t *sig;
+    size_t len;
+};
+/* A signed quorum token (the CLI's --approval file): data = approval_data (every HSM's record). */
+struct ohsm_approval {
+    const uint8_t *data;
+    size_t len;
+    const struct ohsm_approval_sig *sigs;
+    size_t n;
+};
+
+/* MFA login, step 1: the password on every HSM; tokens (ohsm_client_hsm_count() entries) get each
+ * HSM's fresh token. Per-HSM errors as login, plus OHSM_MFA_NOT_ENABLED. A user with MFA cannot
+ * log in with ohsm_client_login (OHSM_MFA_REQUIRED); an MFA login is never repeated by itself
+ * after a reconnect (it needs a new signature). */
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_login_mfa_begin(struct ohsm_client *c,
+                                                            enum ohsm_utype type,
+                                                            const char *username,
+                                                            const char *password,
+                                                            struct ohsm_token *tokens,
+                                                            struct ohsm_result *res);
+/* Step 2: sigs[i] / sig_lens[i] for HSM i (length 0: none, which fails that HSM's login and
+ * abandons its token). Only HSMs that issued a token in step 1 are asked. *actual as in login.
+ * Per-HSM errors: OHSM_TOKEN_INVALID, OHSM_TOKEN_EXPIRED, OHSM_TOKEN_NOT_FOUND, OHSM_PIN_LOCKED. */
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_login_mfa_finish(struct ohsm_client *c,
+                                                             const uint8_t *const *sigs,
+                                                             const size_t *sig_lens,
+                                                             struct ohsm_result *res,
+                                                             enum ohsm_utype *actual);
+
+/* Registering an MFA key for username (oneself, or anyone as an admin), step 1: one fresh token
+ * per HSM. */
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_mfa_register_begin(struct ohsm_client *c,
+                                                               enum ohsm_utype type,
+                                                               const char *username,
+                                                               struct ohsm_token *tokens,
+                                                               struct ohsm_result *res);
+/* Step 2: registers pub_der (RSA-2048 SubjectPublicKeyInfo) on every HSM whose token sigs[i]
+ * signs, and sets password. change_quorum: the same key becomes the user's quorum key. ap: an
+ * approval for another user when the user service's quorum value is > 1 (NULL: none). */
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_mfa_register_finish(
+    struct ohsm_client *c, enum ohsm_utype type, const char *username, const char *password,
+    const uint8_t *pub_der, size_t pub_len, const uint8_t *const *sigs, const size_t *sig_lens,
+    bool change_quorum, const struct ohsm_approval *ap, struct ohsm_result *res);
+/* Removes username's MFA key (and quorum key with change_quorum) and sets password. */
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_mfa_deregister(struct ohsm_client *c,
+                                                           enum ohsm_utype type,
+                                                           const char *username,
+                                                           const char *password,
+                                                           bool change_quorum,
+                                                           const struct ohsm_approval *ap,
+                                                           struct ohsm_result *res);
+
+/* User management with a quorum approval (ap NULL: as the calls without _q). */
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_create_user_q(struct ohsm_client *c,
+                                                          enum ohsm_utype type,
+                                                          const char *username,
+                                                          const char *password,
+                                                          const struct ohsm_approval *ap,
+                                                          struct ohsm_result *res);
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_delete_user_q(struct ohsm_client *c,
+                                                          enum ohsm_utype type,
+                                                          const char *username,
+                                                          const struct ohsm_approval *ap,
+                                                          struct ohsm_result *res);
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_change_password_q(
+    struct ohsm_client *c, enum ohsm_utype type, const char *username, const char *password,
+    const struct ohsm_approval *ap, struct ohsm_result *res, bool *activated);
+
+/* A quorum (or registration) token for service (enum ohsm_qservice; key_handle for the key
+ * services, else 0): every HSM issues its record; *data (malloc'd, caller frees) is the records
+ * of the HSMs that answered, in config order (the token file's approval_data). */
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_quorum_generate(struct ohsm_client *c, int service,
+                                                            uint64_t key_handle, uint8_t **data,
+                                                            size_t *len, struct ohsm_result *res);
+
+struct ohsm_qtoken_info {
+    char username[32];
+    int service; /* enum ohsm_qservice */
+    uint32_t approvals_required;
+    uint32_t approvals;
+    uint32_t timeout_seconds;
+    uint64_t key_handle;
+};
+/* Tokens on HSM i (any user's). *out malloc'd (caller frees; NULL when n is 0). */
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_quorum_list(struct ohsm_client *c, size_t i,
+                                                        struct ohsm_qtoken_info **out, size_t *n);
+
+struct ohsm_quorum_values {
+    uint32_t user, quorum, cluster;
+};
+/* Quorum values on HSM i (no login needed). */
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_quorum_values(struct ohsm_client *c, size_t i,
+                                                          struct ohsm_quorum_values *out);
+/* Sets a service's quorum value (1..8) on every HSM; ap when the quorum service's value is > 1. */
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_quorum_set(struct ohsm_client *c, int service,
+                                                       uint32_t value,
+                                                       const struct ohsm_approval *ap,
+                                                       struct ohsm_result *res);
+/* Deletes the session user's tokens (all false) or every token (all true, admins) everywhere. */
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_quorum_delete(struct ohsm_client *c, bool all,
+                                                          struct ohsm_result *res);
+/* Registers the logged-in user's quorum public key: data = a registration token's approval_data,
+ * sig = the signature of SHA-256(data). */
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_quorum_register(struct ohsm_client *c,
+                                                            const uint8_t *data, size_t len,
+                                                            const uint8_t *sig, size_t sig_len,
+                                                            const uint8_t *pub_der,
+                                                            size_t pub_len,
+                                                            struct ohsm_result *res);
+
 #endif

@@ -65,6 +65,17 @@ typedef enum ohsm_rv {
     OHSM_USER_OWNS_KEYS = 49,           /* the user still owns keys */
     OHSM_NOT_SYNCED = 50,               /* HSMs of the cluster differ (see sync status) */
     OHSM_DATA_INVALID = 51,             /* input data malformed (e.g. a PEM that does not parse) */
+    /* issue 5: MFA and quorum */
+    OHSM_MFA_REQUIRED = 52,         /* the user has MFA: log in with mfa-token-sign */
+    OHSM_MFA_NOT_ENABLED = 53,      /* token-sign login for a user without an MFA key */
+    OHSM_TOKEN_INVALID = 54,        /* a token signature that does not verify (or is missing) */
+    OHSM_TOKEN_EXPIRED = 55,        /* the token's lifetime is over */
+    OHSM_TOKEN_NOT_FOUND = 56,      /* no such pending token here (used, deleted, never issued) */
+    OHSM_QUORUM_REQUIRED = 57,      /* the operation needs a quorum approval */
+    OHSM_QUORUM_INSUFFICIENT = 58,  /* fewer valid distinct approvals than the quorum value */
+    OHSM_QUORUM_TOKEN_EXISTS = 59,  /* one active token per user and service */
+    OHSM_PUBLIC_KEY_INVALID = 60,   /* an MFA/quorum public key that is not RSA-2048 */
+    OHSM_QUORUM_VALUE_INVALID = 61, /* quorum value out of range */
     OHSM_RV_COUNT_ /* not a code */
 } ohsm_rv;
 

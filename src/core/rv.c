@@ -85,6 +85,23 @@ static const struct rv_row rows[OHSM_RV_COUNT_] = {
     [OHSM_USER_OWNS_KEYS] = {"OHSM_USER_OWNS_KEYS", "The user owns keys", 0x007},
     [OHSM_NOT_SYNCED] = {"OHSM_NOT_SYNCED", "HSMs in the cluster are out of sync", 0x030},
     [OHSM_DATA_INVALID] = {"OHSM_DATA_INVALID", "Invalid data", 0x020},
+    [OHSM_MFA_REQUIRED] = {"OHSM_MFA_REQUIRED",
+                           "This user has MFA enabled: log in with mfa-token-sign", 0x0A0},
+    [OHSM_MFA_NOT_ENABLED] = {"OHSM_MFA_NOT_ENABLED", "MFA is not enabled for this user", 0x0A0},
+    [OHSM_TOKEN_INVALID] = {"OHSM_TOKEN_INVALID", "Token signature is invalid", 0x0A0},
+    [OHSM_TOKEN_EXPIRED] = {"OHSM_TOKEN_EXPIRED", "Token has expired", 0x0A0},
+    [OHSM_TOKEN_NOT_FOUND] = {"OHSM_TOKEN_NOT_FOUND",
+                              "No such token: it was used, deleted or never issued here", 0x0A0},
+    [OHSM_QUORUM_REQUIRED] = {"OHSM_QUORUM_REQUIRED",
+                              "Quorum approval is required for this operation", 0x006},
+    [OHSM_QUORUM_INSUFFICIENT] = {"OHSM_QUORUM_INSUFFICIENT",
+                                  "Not enough valid quorum approvals", 0x006},
+    [OHSM_QUORUM_TOKEN_EXISTS] = {"OHSM_QUORUM_TOKEN_EXISTS",
+                                  "An active quorum token already exists for this user and service",
+                                  0x006},
+    [OHSM_PUBLIC_KEY_INVALID] = {"OHSM_PUBLIC_KEY_INVALID",
+                                 "Public key must be an RSA-2048 public key", 0x020},
+    [OHSM_QUORUM_VALUE_INVALID] = {"OHSM_QUORUM_VALUE_INVALID", "Invalid quorum value", 0x007},
 };
 
 static const struct rv_row unknown = {"OHSM_UNKNOWN", "Unknown error", 0x005};

@@ -84,9 +84,37 @@ OHSM_NODISCARD ohsm_rv ohsm_store_user_put(struct ohsm_store *s, const char *nam
                                            enum ohsm_utype type,
                                            const uint8_t pwrec[OHSM_PWHASH_LEN], bool mfa,
                                            bool mofn, bool replace, uint32_t *id);
+/* Issue 5: a user record from another HSM with its public keys (DER or NULL/0 for none; the flags
+ * follow the keys). Same rules as ohsm_store_user_put. */
+OHSM_NODISCARD ohsm_rv ohsm_store_user_put_keys(struct ohsm_store *s, const char *name,
+                                                enum ohsm_utype type,
+                                                const uint8_t pwrec[OHSM_PWHASH_LEN],
+                                                const uint8_t *mfa_pub, size_t mfa_len,
+                                                const uint8_t *mofn_pub, size_t mofn_len,
+                                                bool replace, uint32_t *id);
 /* Adds one to the failed-login counter; *count gets the new value. */
 OHSM_NODISCARD ohsm_rv ohsm_store_fail_inc(struct ohsm_store *s, uint32_t id, uint32_t *count);
 OHSM_NODISCARD ohsm_rv ohsm_store_fail_reset(struct ohsm_store *s, uint32_t id);
+
+/* ---- issue 5: MFA and quorum keys, quorum values (schema user_version 2) ----
+ * users gains mfa_pub and mofn_pub (DER SubjectPublicKeyInfo or NULL); the mfa / mofn flags stay
+ * in step with them (flag = key present). Quorum values live in meta (default 1). */
+enum ohsm_store_pubkey { OHSM_STORE_MFA_KEY = 1, OHSM_STORE_QUORUM_KEY = 2 };
+
+/* Sets (der != NULL) or removes (der NULL) a user's MFA or quorum public key, and its flag.
+ * Errors: OHSM_USER_NOT_FOUND, OHSM_DB. Joins an open transaction. */
+OHSM_NODISCARD ohsm_rv ohsm_store_user_set_pubkey(struct ohsm_store *s, uint32_t id,
+                                                  enum ohsm_store_pubkey which,
+                                                  const uint8_t *der, size_t len);
+/* A user's key: *der malloc'd (caller frees), NULL with *len 0 when none. Errors:
+ * OHSM_USER_NOT_FOUND, OHSM_DB. */
+OHSM_NODISCARD ohsm_rv ohsm_store_user_pubkey(struct ohsm_store *s, uint32_t id,
+                                              enum ohsm_store_pubkey which, uint8_t **der,
+                                              size_t *len);
+/* Quorum value of a service (enum ohsm_qservice USER, QUORUM, CLUSTER): 1 when never set.
+ * Errors: OHSM_ARGUMENTS_BAD (other services), OHSM_DB. */
+OHSM_NODISCARD ohsm_rv ohsm_store_quorum_get(struct ohsm_store *s, int service, uint32_t *value);
+OHSM_NODISCARD ohsm_rv ohsm_store_quorum_set(struct ohsm_store *s, int service, uint32_t value);
 
 /* ---- key objects and tombstones (src/store/objects.c) ----
  * A row holds a handle, its version and the sealed bytes (ohsm_mask_seal_obj / a sealed

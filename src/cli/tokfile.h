@@ -24,6 +24,8 @@
 
 #define OHSM_TOKFILE_MAX (256 * 1024) /* bytes read from a token file at most */
 #define OHSM_TOKFILE_VERSION "2.0"
+/* Characters of the padded base64 of n bytes (no NUL). */
+#define OHSM_TOKFILE_B64_LEN(n) (((size_t)(n) + 2) / 3 * 4)
 
 struct ohsm_tokpair {
     uint8_t unsigned_tok[OHSM_TOKEN_LEN];

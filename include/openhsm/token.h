@@ -35,6 +35,13 @@
 #define OHSM_APPROVAL_MAX_RECS 32      /* HSMs per cluster */
 #define OHSM_QUORUM_MAX 8              /* largest quorum value */
 #define OHSM_APPROVAL_SIGS_MAX 32      /* signatures in one approval */
+/* Added by src/core/token.c. ohsm_mfa_token takes hsm_id and username of 1..OHSM_MFA_STR_MAX
+ * bytes and hashes each as u16 BE length | bytes (exact layout in token.c). Approval record
+ * strings are graphic ASCII (0x21..0x7e), NUL-terminated within their fields: hsm_id
+ * 1..OHSM_APPROVAL_HSM_ID_MAX characters, username 1..OHSM_APPROVAL_USERNAME_MAX. */
+#define OHSM_MFA_STR_MAX 255
+#define OHSM_APPROVAL_HSM_ID_MAX 15
+#define OHSM_APPROVAL_USERNAME_MAX 31
 
 /* Quorum services (values are wire values: stable). */
 enum ohsm_qservice {

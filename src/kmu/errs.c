@@ -105,6 +105,22 @@ static const struct row rows[OHSM_RV_COUNT_] = {
     [OHSM_USER_OWNS_KEYS] = {OWN(OHSM_USER_OWNS_KEYS), "HSM Error: The user owns keys"},
     [OHSM_NOT_SYNCED] = {OWN(OHSM_NOT_SYNCED), "HSM Error: HSMs in the cluster are out of sync"},
     [OHSM_DATA_INVALID] = {OWN(OHSM_DATA_INVALID), "HSM Error: Invalid data"},
+    [OHSM_MFA_REQUIRED] = {OWN(OHSM_MFA_REQUIRED),
+                           "HSM Error: This user has MFA enabled: log in with the CloudHSM CLI"},
+    [OHSM_MFA_NOT_ENABLED] = {OWN(OHSM_MFA_NOT_ENABLED), "HSM Error: MFA is not enabled"},
+    [OHSM_TOKEN_INVALID] = {OWN(OHSM_TOKEN_INVALID), "HSM Error: Token signature is invalid"},
+    [OHSM_TOKEN_EXPIRED] = {OWN(OHSM_TOKEN_EXPIRED), "HSM Error: Token has expired"},
+    [OHSM_TOKEN_NOT_FOUND] = {OWN(OHSM_TOKEN_NOT_FOUND), "HSM Error: No such token"},
+    [OHSM_QUORUM_REQUIRED] = {OWN(OHSM_QUORUM_REQUIRED),
+                              "HSM Error: Quorum approval is required for this operation"},
+    [OHSM_QUORUM_INSUFFICIENT] = {OWN(OHSM_QUORUM_INSUFFICIENT),
+                                  "HSM Error: Not enough valid quorum approvals"},
+    [OHSM_QUORUM_TOKEN_EXISTS] = {OWN(OHSM_QUORUM_TOKEN_EXISTS),
+                                  "HSM Error: A quorum token already exists"},
+    [OHSM_PUBLIC_KEY_INVALID] = {OWN(OHSM_PUBLIC_KEY_INVALID),
+                                 "HSM Error: Public key must be RSA-2048"},
+    [OHSM_QUORUM_VALUE_INVALID] = {OWN(OHSM_QUORUM_VALUE_INVALID),
+                                   "HSM Error: Invalid quorum value"},
 };
 
 static const struct row *row(ohsm_rv rv)

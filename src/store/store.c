@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
  * SQLite persistence for one HSM. Rows read back from the file are treated as untrusted: types
- * and lengths are checked before use. Only bound parameters reach SQL.
+ * and lengths are checked before use (public keys: NULL or 1 .. OHSM_TOKEN_PUBKEY_MAX bytes).
+ * Only bound parameters reach SQL.
  */
 #include "store/store.h"
 
@@ -12,7 +13,12 @@
 #include <openssl/rand.h>
 #include <sqlite3.h>
 
+#include "openhsm/token.h"
 #include "store/store_int.h"
+
+/* Schema version 2 (issue 5). A new database gets every table and column here; older ones are
+ * brought up to date by migrate(). */
+#define SCHEMA_VERSION 2
 
 static const char *const schema =
     "CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT NOT NULL);"
@@ -23,7 +29,9 @@ static const char *const schema =
     " pwrec BLOB NOT NULL,"
     " fail_count INTEGER NOT NULL DEFAULT 0,"
     " mfa INTEGER NOT NULL DEFAULT 0,"
-    " mofn INTEGER NOT NULL DEFAULT 0);"
+    " mofn INTEGER NOT NULL DEFAULT 0,"
+    " mfa_pub BLOB,"
+    " mofn_pub BLOB);"
     /* Issue 4 (user_version 1): key objects, each in its sealed (masked) form, and the sealed
      * tombstones of deleted ones. CREATE IF NOT EXISTS also migrates an issue-3 database. */
     "CREATE TABLE IF NOT EXISTS objects("
@@ -33,8 +41,14 @@ static const char *const schema =
     "CREATE TABLE IF NOT EXISTS tombstones("
     " handle INTEGER PRIMARY KEY,"
     " version INTEGER NOT NULL,"
-    " sealed BLOB NOT NULL);"
-    "PRAGMA user_version = 1;";
+    " sealed BLOB NOT NULL);";
+
+/* Issue 5 (user_version 2): the users' MFA and quorum public keys. Before it the mfa / mofn
+ * flags could only be set without a key, which means nothing now (the flags follow the keys):
+ * they are cleared. */
+static const char *const migrate_v2 = "ALTER TABLE users ADD COLUMN mfa_pub BLOB;"
+                                      "ALTER TABLE users ADD COLUMN mofn_pub BLOB;"
+                                      "UPDATE users SET mfa = 0, mofn = 0;";
 
 ohsm_rv ohsm_store_sql_exec(struct ohsm_store *s, const char *sql)
 {
@@ -62,13 +76,17 @@ ohsm_rv ohsm_store_meta_put(struct ohsm_store *s, const char *k, const char *v)
     return sql_done(st);
 }
 
-ohsm_rv ohsm_store_meta_get(struct ohsm_store *s, const char *k, char *v, size_t cap)
+/* *found says whether key k exists; v gets its value. A value longer than cap - 1: OHSM_DB. */
+static ohsm_rv meta_find(struct ohsm_store *s, const char *k, char *v, size_t cap, bool *found)
 {
     sqlite3_stmt *st = NULL;
     ohsm_rv rv = OHSM_DB;
+    int rc;
     OHSM_TRY(sql_prep(s, "SELECT v FROM meta WHERE k = ?1", &st));
     sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) == SQLITE_ROW) {
+    rc = sqlite3_step(st);
+    *found = rc == SQLITE_ROW;
+    if (rc == SQLITE_ROW) {
         const unsigned char *t = sqlite3_column_text(st, 0);
         int n = sqlite3_column_bytes(st, 0);
         if (t != NULL && n >= 0 && (size_t)n < cap) {
@@ -76,8 +94,89 @@ ohsm_rv ohsm_store_meta_get(struct ohsm_store *s, const char *k, char *v, size_t
             v[n] = '\0';
             rv = OHSM_OK;
         }
+    } else if (rc == SQLITE_DONE) {
+        rv = OHSM_OK;
     }
     sqlite3_finalize(st);
+    return rv;
+}
+
+ohsm_rv ohsm_store_meta_get(struct ohsm_store *s, const char *k, char *v, size_t cap)
+{
+    bool found = false;
+    OHSM_TRY(meta_find(s, k, v, cap, &found));
+    return found ? OHSM_OK : OHSM_DB;
+}
+
+/* A query answering one integer. */
+static ohsm_rv sql_int(struct ohsm_store *s, const char *sql, sqlite3_int64 *v)
+{
+    sqlite3_stmt *st = NULL;
+    ohsm_rv rv = OHSM_DB;
+    OHSM_TRY(sql_prep(s, sql, &st));
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_INTEGER) {
+        *v = sqlite3_column_int64(st, 0);
+        rv = OHSM_OK;
+    }
+    sqlite3_finalize(st);
+    return rv;
+}
+
+/* Functions that write more than one statement run in their own transaction, or join the
+ * caller's (ohsm_store_begin) so that the HSM can, say, set a password and a key atomically.
+ * *own says which: only the owner commits or rolls back. */
+static ohsm_rv tx_open(struct ohsm_store *s, bool *own)
+{
+    *own = sqlite3_get_autocommit(s->db) != 0;
+    return *own ? sql_exec(s, "BEGIN IMMEDIATE") : OHSM_OK;
+}
+
+static ohsm_rv tx_close(struct ohsm_store *s, bool own, ohsm_rv rv)
+{
+    if (own && rv == OHSM_OK) {
+        rv = sql_exec(s, "COMMIT");
+    }
+    if (own && rv != OHSM_OK) {
+        (void)sql_exec(s, "ROLLBACK");
+    }
+    return rv;
+}
+
+/* Creates what is missing and migrates older databases, in one transaction. A database written
+ * by a newer openhsm (user_version above ours) is refused rather than misread. */
+static ohsm_rv migrate(struct ohsm_store *s)
+{
+    sqlite3_int64 ver = 0;
+    sqlite3_int64 has_keys = 0;
+    char sql[40];
+    ohsm_rv rv;
+
+    OHSM_TRY(sql_exec(s, "BEGIN IMMEDIATE"));
+    rv = sql_int(s, "PRAGMA user_version", &ver);
+    if (rv == OHSM_OK && (ver < 0 || ver > SCHEMA_VERSION)) {
+        rv = OHSM_DB;
+    }
+    if (rv == OHSM_OK && ver < SCHEMA_VERSION) {
+        rv = sql_exec(s, schema);
+        if (rv == OHSM_OK) {
+            rv =
+                sql_int(s, "SELECT count(*) FROM pragma_table_info('users') WHERE name = 'mfa_pub'",
+                        &has_keys);
+        }
+        if (rv == OHSM_OK && has_keys == 0) {
+            rv = sql_exec(s, migrate_v2);
+        }
+        if (rv == OHSM_OK) {
+            (void)snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", SCHEMA_VERSION);
+            rv = sql_exec(s, sql);
+        }
+    }
+    if (rv == OHSM_OK) {
+        rv = sql_exec(s, "COMMIT");
+    }
+    if (rv != OHSM_OK) {
+        (void)sql_exec(s, "ROLLBACK");
+    }
     return rv;
 }
 
@@ -171,7 +270,7 @@ ohsm_rv ohsm_store_open(const char *path, const struct ohsm_store_init *init,
     /* WAL + FULL: a commit is on disk before the HSM acknowledges the mutation. */
     if ((rv = sql_exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
                           "PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;")) != OHSM_OK ||
-        (rv = sql_exec(s, schema)) != OHSM_OK) {
+        (rv = migrate(s)) != OHSM_OK) {
         goto out;
     }
     if (ohsm_store_meta_get(s, "activated", v, sizeof(v)) != OHSM_OK) {
@@ -221,7 +320,18 @@ ohsm_rv ohsm_store_meta(struct ohsm_store *s, struct ohsm_store_meta *out)
     return OHSM_OK;
 }
 
-#define USER_COLS "id, name, type, pwrec, fail_count, mfa, mofn"
+#define USER_COLS "id, name, type, pwrec, fail_count, mfa_pub, mofn_pub"
+
+/* A public key column: NULL (none) or a blob of 1 .. OHSM_TOKEN_PUBKEY_MAX bytes. */
+static ohsm_rv pubkey_col(sqlite3_stmt *st, int col, bool *present)
+{
+    int t = sqlite3_column_type(st, col);
+    int n = sqlite3_column_bytes(st, col);
+    *present = t != SQLITE_NULL;
+    OHSM_ENSURE(t == SQLITE_NULL || (t == SQLITE_BLOB && n > 0 && n <= OHSM_TOKEN_PUBKEY_MAX),
+                OHSM_DB);
+    return OHSM_OK;
+}
 
 static ohsm_rv row_user(sqlite3_stmt *st, struct ohsm_store_user *u)
 {
@@ -232,19 +342,24 @@ static ohsm_rv row_user(sqlite3_stmt *st, struct ohsm_store_user *u)
     const void *rec = sqlite3_column_blob(st, 3);
     int rec_len = sqlite3_column_bytes(st, 3);
     sqlite3_int64 fails = sqlite3_column_int64(st, 4);
+    bool mfa = false;
+    bool mofn = false;
 
     OHSM_ENSURE(id > 0 && id <= UINT32_MAX && name != NULL && name_len > 0 &&
                     name_len <= OHSM_USERNAME_MAX && type > OHSM_UT_NONE && type <= OHSM_UT_MAX &&
                     rec != NULL && rec_len == OHSM_PWHASH_LEN && fails >= 0 && fails <= UINT32_MAX,
                 OHSM_DB);
+    OHSM_TRY(pubkey_col(st, 5, &mfa));
+    OHSM_TRY(pubkey_col(st, 6, &mofn));
     memset(u, 0, sizeof(*u));
     u->id = (uint32_t)id;
     memcpy(u->name, name, (size_t)name_len);
     u->type = (enum ohsm_utype)type;
     memcpy(u->pwrec, rec, OHSM_PWHASH_LEN);
     u->fail_count = (uint32_t)fails;
-    u->mfa = sqlite3_column_int(st, 5) != 0;
-    u->mofn = sqlite3_column_int(st, 6) != 0;
+    /* The flags are what the keys say (the flag columns are kept in step, but not read). */
+    u->mfa = mfa;
+    u->mofn = mofn;
     return OHSM_OK;
 }
 
@@ -348,110 +463,85 @@ ohsm_rv ohsm_store_user_add(struct ohsm_store *s, const char *name, enum ohsm_ut
     sqlite3_stmt *st = NULL;
     struct ohsm_store_user u;
     uint32_t n = 0;
+    bool own = false;
     ohsm_rv rv;
 
-    OHSM_TRY(sql_exec(s, "BEGIN IMMEDIATE"));
+    OHSM_TRY(tx_open(s, &own));
     rv = ohsm_store_user_by_name(s, name, &u);
     if (rv == OHSM_OK) {
         rv = OHSM_USER_EXISTS;
-        goto rollback;
+    } else if (rv == OHSM_USER_NOT_FOUND) {
+        rv = ohsm_store_user_count(s, -1, &n);
+        if (rv == OHSM_OK && n >= OHSM_MAX_USERS) {
+            rv = OHSM_USER_TOO_MANY;
+        }
+        if (rv == OHSM_OK) {
+            rv = sql_prep(s, "INSERT INTO users(name, type, pwrec) VALUES(?1, ?2, ?3)", &st);
+        }
+        if (rv == OHSM_OK) {
+            sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+            sqlite3_bind_int(st, 2, (int)type);
+            sqlite3_bind_blob(st, 3, pwrec, OHSM_PWHASH_LEN, SQLITE_STATIC);
+            rv = sql_done(st);
+        }
+        if (rv == OHSM_OK) {
+            *id = (uint32_t)sqlite3_last_insert_rowid(s->db);
+        }
     }
-    if (rv != OHSM_USER_NOT_FOUND || (rv = ohsm_store_user_count(s, -1, &n)) != OHSM_OK) {
-        goto rollback;
-    }
-    if (n >= OHSM_MAX_USERS) {
-        rv = OHSM_USER_TOO_MANY;
-        goto rollback;
-    }
-    if ((rv = sql_prep(s, "INSERT INTO users(name, type, pwrec) VALUES(?1, ?2, ?3)", &st)) !=
-        OHSM_OK) {
-        goto rollback;
-    }
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 2, (int)type);
-    sqlite3_bind_blob(st, 3, pwrec, OHSM_PWHASH_LEN, SQLITE_STATIC);
-    if ((rv = sql_done(st)) != OHSM_OK) {
-        goto rollback;
-    }
-    *id = (uint32_t)sqlite3_last_insert_rowid(s->db);
-    rv = sql_exec(s, "COMMIT");
-    if (rv == OHSM_OK) {
-        return OHSM_OK;
-    }
-rollback:
-    (void)sql_exec(s, "ROLLBACK");
-    return rv;
+    OPENSSL_cleanse(&u, sizeof(u));
+    return tx_close(s, own, rv);
 }
 
+/* The user's keys go with the row. */
 ohsm_rv ohsm_store_user_del(struct ohsm_store *s, uint32_t id)
 {
     sqlite3_stmt *st = NULL;
     struct ohsm_store_user u;
     uint32_t cos = 0;
+    bool own = false;
     ohsm_rv rv;
 
-    OHSM_TRY(sql_exec(s, "BEGIN IMMEDIATE"));
-    if ((rv = ohsm_store_user_by_id(s, id, &u)) != OHSM_OK) {
-        goto rollback;
-    }
-    if (u.type == OHSM_UT_CO) {
-        if ((rv = ohsm_store_user_count(s, OHSM_UT_CO, &cos)) != OHSM_OK) {
-            goto rollback;
-        }
-        if (cos <= 1) {
+    OHSM_TRY(tx_open(s, &own));
+    rv = ohsm_store_user_by_id(s, id, &u);
+    if (rv == OHSM_OK && u.type == OHSM_UT_CO) {
+        rv = ohsm_store_user_count(s, OHSM_UT_CO, &cos);
+        if (rv == OHSM_OK && cos <= 1) {
             rv = OHSM_LAST_ADMIN;
-            goto rollback;
         }
     }
-    if ((rv = sql_prep(s, "DELETE FROM users WHERE id = ?1", &st)) != OHSM_OK) {
-        goto rollback;
-    }
-    sqlite3_bind_int64(st, 1, id);
-    if ((rv = sql_done(st)) != OHSM_OK) {
-        goto rollback;
-    }
-    rv = sql_exec(s, "COMMIT");
     if (rv == OHSM_OK) {
-        OPENSSL_cleanse(&u, sizeof(u));
-        return OHSM_OK;
+        rv = sql_prep(s, "DELETE FROM users WHERE id = ?1", &st);
     }
-rollback:
+    if (rv == OHSM_OK) {
+        sqlite3_bind_int64(st, 1, id);
+        rv = sql_done(st);
+    }
     OPENSSL_cleanse(&u, sizeof(u));
-    (void)sql_exec(s, "ROLLBACK");
-    return rv;
+    return tx_close(s, own, rv);
 }
 
 ohsm_rv ohsm_store_user_set_password(struct ohsm_store *s, uint32_t id,
                                      const uint8_t pwrec[OHSM_PWHASH_LEN], enum ohsm_utype new_type)
 {
     sqlite3_stmt *st = NULL;
+    bool own = false;
     ohsm_rv rv;
 
-    OHSM_TRY(sql_exec(s, "BEGIN IMMEDIATE"));
-    if ((rv = sql_prep(s, "UPDATE users SET pwrec = ?2, fail_count = 0, type = ?3 WHERE id = ?1",
-                       &st)) != OHSM_OK) {
-        goto rollback;
-    }
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_blob(st, 2, pwrec, OHSM_PWHASH_LEN, SQLITE_STATIC);
-    sqlite3_bind_int(st, 3, (int)new_type);
-    if ((rv = sql_done(st)) != OHSM_OK) {
-        goto rollback;
-    }
-    if (sqlite3_changes(s->db) != 1) {
-        rv = OHSM_USER_NOT_FOUND;
-        goto rollback;
-    }
-    if (new_type == OHSM_UT_CO && (rv = ohsm_store_meta_put(s, "activated", "1")) != OHSM_OK) {
-        goto rollback;
-    }
-    rv = sql_exec(s, "COMMIT");
+    OHSM_TRY(tx_open(s, &own));
+    rv = sql_prep(s, "UPDATE users SET pwrec = ?2, fail_count = 0, type = ?3 WHERE id = ?1", &st);
     if (rv == OHSM_OK) {
-        return OHSM_OK;
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_blob(st, 2, pwrec, OHSM_PWHASH_LEN, SQLITE_STATIC);
+        sqlite3_bind_int(st, 3, (int)new_type);
+        rv = sql_done(st);
     }
-rollback:
-    (void)sql_exec(s, "ROLLBACK");
-    return rv;
+    if (rv == OHSM_OK && sqlite3_changes(s->db) != 1) {
+        rv = OHSM_USER_NOT_FOUND;
+    }
+    if (rv == OHSM_OK && new_type == OHSM_UT_CO) {
+        rv = ohsm_store_meta_put(s, "activated", "1");
+    }
+    return tx_close(s, own, rv);
 }
 
 ohsm_rv ohsm_store_fail_inc(struct ohsm_store *s, uint32_t id, uint32_t *count)
@@ -488,19 +578,37 @@ ohsm_rv ohsm_store_fail_reset(struct ohsm_store *s, uint32_t id)
     return sql_done(st);
 }
 
-ohsm_rv ohsm_store_user_put(struct ohsm_store *s, const char *name, enum ohsm_utype type,
-                            const uint8_t pwrec[OHSM_PWHASH_LEN], bool mfa, bool mofn, bool replace,
-                            uint32_t *id)
+/* A key argument: none (NULL, 0) or 1 .. OHSM_TOKEN_PUBKEY_MAX bytes. */
+static bool key_arg_ok(const uint8_t *der, size_t len)
+{
+    return der == NULL ? len == 0 : len > 0 && len <= OHSM_TOKEN_PUBKEY_MAX;
+}
+
+static void bind_key(sqlite3_stmt *st, int i, const uint8_t *der, size_t len)
+{
+    if (der == NULL) {
+        sqlite3_bind_null(st, i);
+    } else {
+        sqlite3_bind_blob(st, i, der, (int)len, SQLITE_STATIC);
+    }
+}
+
+ohsm_rv ohsm_store_user_put_keys(struct ohsm_store *s, const char *name, enum ohsm_utype type,
+                                 const uint8_t pwrec[OHSM_PWHASH_LEN], const uint8_t *mfa_pub,
+                                 size_t mfa_len, const uint8_t *mofn_pub, size_t mofn_len,
+                                 bool replace, uint32_t *id)
 {
     sqlite3_stmt *st = NULL;
     struct ohsm_store_user u;
     uint32_t n = 0;
     bool existed = false;
+    bool own = false;
     ohsm_rv rv;
 
     OHSM_ENSURE(name != NULL && pwrec != NULL && id != NULL, OHSM_ARGUMENTS_BAD);
+    OHSM_ENSURE(key_arg_ok(mfa_pub, mfa_len) && key_arg_ok(mofn_pub, mofn_len), OHSM_ARGUMENTS_BAD);
     memset(&u, 0, sizeof(u));
-    OHSM_TRY(sql_exec(s, "BEGIN IMMEDIATE"));
+    OHSM_TRY(tx_open(s, &own));
     rv = ohsm_store_user_by_name(s, name, &u);
     if (rv == OHSM_OK) {
         existed = true;
@@ -508,8 +616,8 @@ ohsm_rv ohsm_store_user_put(struct ohsm_store *s, const char *name, enum ohsm_ut
         rv = !replace         ? OHSM_USER_EXISTS
              : u.type != type ? OHSM_USER_TYPE_INVALID
                               : sql_prep(s,
-                                         "UPDATE users SET pwrec = ?2, mfa = ?3, mofn = ?4 "
-                                         "WHERE id = ?1",
+                                         "UPDATE users SET pwrec = ?2, mfa = ?3, mofn = ?4, "
+                                         "mfa_pub = ?6, mofn_pub = ?7 WHERE id = ?1",
                                          &st);
         if (rv == OHSM_OK) {
             sqlite3_bind_int64(st, 1, u.id);
@@ -521,8 +629,8 @@ ohsm_rv ohsm_store_user_put(struct ohsm_store *s, const char *name, enum ohsm_ut
         }
         if (rv == OHSM_OK) {
             rv = sql_prep(s,
-                          "INSERT INTO users(name, type, pwrec, mfa, mofn) "
-                          "VALUES(?1, ?5, ?2, ?3, ?4)",
+                          "INSERT INTO users(name, type, pwrec, mfa, mofn, mfa_pub, mofn_pub) "
+                          "VALUES(?1, ?5, ?2, ?3, ?4, ?6, ?7)",
                           &st);
         }
         if (rv == OHSM_OK) {
@@ -532,17 +640,132 @@ ohsm_rv ohsm_store_user_put(struct ohsm_store *s, const char *name, enum ohsm_ut
     }
     if (rv == OHSM_OK) {
         sqlite3_bind_blob(st, 2, pwrec, OHSM_PWHASH_LEN, SQLITE_STATIC);
-        sqlite3_bind_int(st, 3, mfa ? 1 : 0);
-        sqlite3_bind_int(st, 4, mofn ? 1 : 0);
+        sqlite3_bind_int(st, 3, mfa_pub != NULL ? 1 : 0);
+        sqlite3_bind_int(st, 4, mofn_pub != NULL ? 1 : 0);
+        bind_key(st, 6, mfa_pub, mfa_len);
+        bind_key(st, 7, mofn_pub, mofn_len);
         rv = sql_done(st);
     }
     if (rv == OHSM_OK) {
         *id = existed ? u.id : (uint32_t)sqlite3_last_insert_rowid(s->db);
-        rv = sql_exec(s, "COMMIT");
-    }
-    if (rv != OHSM_OK) {
-        (void)sql_exec(s, "ROLLBACK");
     }
     OPENSSL_cleanse(&u, sizeof(u));
+    return tx_close(s, own, rv);
+}
+
+/* Since issue 5 the flags follow the keys: a record without keys has neither, so mfa and mofn
+ * are ignored (a replaced user loses any keys it had). */
+ohsm_rv ohsm_store_user_put(struct ohsm_store *s, const char *name, enum ohsm_utype type,
+                            const uint8_t pwrec[OHSM_PWHASH_LEN], bool mfa, bool mofn, bool replace,
+                            uint32_t *id)
+{
+    (void)mfa;
+    (void)mofn;
+    return ohsm_store_user_put_keys(s, name, type, pwrec, NULL, 0, NULL, 0, replace, id);
+}
+
+/* Column names per key: constants, never built from input. */
+static const char *key_sql(enum ohsm_store_pubkey which, bool set)
+{
+    switch (which) {
+    case OHSM_STORE_MFA_KEY:
+        return set ? "UPDATE users SET mfa_pub = ?2, mfa = ?3 WHERE id = ?1"
+                   : "SELECT mfa_pub FROM users WHERE id = ?1";
+    case OHSM_STORE_QUORUM_KEY:
+        return set ? "UPDATE users SET mofn_pub = ?2, mofn = ?3 WHERE id = ?1"
+                   : "SELECT mofn_pub FROM users WHERE id = ?1";
+    default:
+        return NULL;
+    }
+}
+
+ohsm_rv ohsm_store_user_set_pubkey(struct ohsm_store *s, uint32_t id, enum ohsm_store_pubkey which,
+                                   const uint8_t *der, size_t len)
+{
+    sqlite3_stmt *st = NULL;
+    const char *sql = key_sql(which, true);
+    ohsm_rv rv;
+
+    OHSM_ENSURE(s != NULL && sql != NULL && key_arg_ok(der, len), OHSM_ARGUMENTS_BAD);
+    OHSM_TRY(sql_prep(s, sql, &st));
+    sqlite3_bind_int64(st, 1, id);
+    bind_key(st, 2, der, len);
+    sqlite3_bind_int(st, 3, der != NULL ? 1 : 0);
+    rv = sql_done(st);
+    if (rv == OHSM_OK && sqlite3_changes(s->db) != 1) {
+        rv = OHSM_USER_NOT_FOUND;
+    }
     return rv;
+}
+
+ohsm_rv ohsm_store_user_pubkey(struct ohsm_store *s, uint32_t id, enum ohsm_store_pubkey which,
+                               uint8_t **der, size_t *len)
+{
+    sqlite3_stmt *st = NULL;
+    const char *sql = key_sql(which, false);
+    bool present = false;
+    ohsm_rv rv = OHSM_USER_NOT_FOUND;
+    int rc;
+
+    OHSM_ENSURE(s != NULL && sql != NULL && der != NULL && len != NULL, OHSM_ARGUMENTS_BAD);
+    *der = NULL;
+    *len = 0;
+    OHSM_TRY(sql_prep(s, sql, &st));
+    sqlite3_bind_int64(st, 1, id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        rv = pubkey_col(st, 0, &present);
+        if (rv == OHSM_OK && present) {
+            const void *p = sqlite3_column_blob(st, 0);
+            size_t n = (size_t)sqlite3_column_bytes(st, 0);
+            *der = p != NULL ? malloc(n) : NULL;
+            if (*der == NULL) {
+                rv = p != NULL ? OHSM_HOST_MEMORY : OHSM_DB;
+            } else {
+                memcpy(*der, p, n);
+                *len = n;
+            }
+        }
+    } else if (rc != SQLITE_DONE) {
+        rv = OHSM_DB;
+    }
+    sqlite3_finalize(st);
+    return rv;
+}
+
+/* Quorum values live in meta as "quorum.<service>" (decimal); absent means 1. */
+static const char *quorum_key(int service)
+{
+    static const char *const keys[] = {NULL, "quorum.user", "quorum.quorum", "quorum.cluster"};
+    return service >= OHSM_QS_USER && service <= OHSM_QS_CLUSTER ? keys[service] : NULL;
+}
+
+ohsm_rv ohsm_store_quorum_get(struct ohsm_store *s, int service, uint32_t *value)
+{
+    const char *k = quorum_key(service);
+    char buf[16];
+    bool found = false;
+    uint32_t v = 0;
+
+    OHSM_ENSURE(s != NULL && k != NULL && value != NULL, OHSM_ARGUMENTS_BAD);
+    OHSM_TRY(meta_find(s, k, buf, sizeof(buf), &found));
+    if (!found) {
+        *value = 1;
+        return OHSM_OK;
+    }
+    OHSM_TRY(parse_u32(buf, &v));
+    OHSM_ENSURE(v >= 1 && v <= OHSM_QUORUM_MAX, OHSM_DB);
+    *value = v;
+    return OHSM_OK;
+}
+
+ohsm_rv ohsm_store_quorum_set(struct ohsm_store *s, int service, uint32_t value)
+{
+    const char *k = quorum_key(service);
+    char buf[16];
+
+    OHSM_ENSURE(s != NULL && k != NULL && value >= 1 && value <= OHSM_QUORUM_MAX,
+                OHSM_ARGUMENTS_BAD);
+    (void)snprintf(buf, sizeof(buf), "%u", value);
+    return ohsm_store_meta_put(s, k, buf);
 }

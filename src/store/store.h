@@ -73,7 +73,8 @@ OHSM_NODISCARD ohsm_rv ohsm_store_user_add(struct ohsm_store *s, const char *nam
  * transaction). Errors: OHSM_USER_NOT_FOUND, OHSM_DB. */
 OHSM_NODISCARD ohsm_rv ohsm_store_user_del(struct ohsm_store *s, uint32_t id);
 /* Sets a password record, clears the failed-login counter and sets the type (PRECO -> CO marks the
- * HSM activated in the same transaction). */
+ * HSM activated in the same transaction). Like user_add, user_del and user_put_keys, it joins a
+ * transaction opened with ohsm_store_begin (so a password and keys can change atomically). */
 OHSM_NODISCARD ohsm_rv ohsm_store_user_set_password(struct ohsm_store *s, uint32_t id,
                                                     const uint8_t pwrec[OHSM_PWHASH_LEN],
                                                     enum ohsm_utype new_type);

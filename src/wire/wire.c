@@ -175,7 +175,71 @@ static bool crypto_ok(const Ohsm__CryptoReq *c)
            bytes_ok(&c->signature, OHSM_WIRE_DATA_MAX);
 }
 
-/* The user-management operations of issue 3. */
+/* An optional Approval (absent: none given). */
+static bool approval_ok(const Ohsm__Approval *a)
+{
+    if (a == NULL) {
+        return true;
+    }
+    if (!bytes_ok(&a->data, OHSM_WIRE_APPROVAL_MAX) || a->n_sigs > OHSM_APPROVAL_SIGS_MAX ||
+        (a->n_sigs > 0 && a->sigs == NULL)) {
+        return false;
+    }
+    for (size_t i = 0; i < a->n_sigs; i++) {
+        if (a->sigs[i] == NULL || !str_ok(a->sigs[i]->username, OHSM_USERNAME_MAX) ||
+            !bytes_ok(&a->sigs[i]->signature, OHSM_TOKEN_SIG_MAX)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool mfa_reg_finish_ok(const Ohsm__MfaRegFinishReq *m)
+{
+    return m != NULL && str_ok(m->username, OHSM_USERNAME_MAX) &&
+           bytes_ok(&m->password, OHSM_WIRE_SECRET_MAX) &&
+           bytes_ok(&m->public_key, OHSM_TOKEN_PUBKEY_MAX) &&
+           bytes_ok(&m->signature, OHSM_TOKEN_SIG_MAX) && approval_ok(m->approval);
+}
+
+static bool quorum_register_ok(const Ohsm__QuorumRegisterReq *r)
+{
+    return r != NULL && bytes_ok(&r->approval_data, OHSM_WIRE_APPROVAL_MAX) &&
+           bytes_ok(&r->signature, OHSM_TOKEN_SIG_MAX) &&
+           bytes_ok(&r->public_key, OHSM_TOKEN_PUBKEY_MAX);
+}
+
+/* MFA and quorum (issue 5). Services and values are the HSM's to check (clear errors there). */
+static bool req_token_valid(const Ohsm__Request *q)
+{
+    switch (q->op_case) {
+    case OHSM__REQUEST__OP_MFA_BEGIN:
+        return q->mfa_begin != NULL && str_ok(q->mfa_begin->username, OHSM_USERNAME_MAX) &&
+               bytes_ok(&q->mfa_begin->password, OHSM_WIRE_SECRET_MAX);
+    case OHSM__REQUEST__OP_MFA_FINISH:
+        return q->mfa_finish != NULL && bytes_ok(&q->mfa_finish->signature, OHSM_TOKEN_SIG_MAX);
+    case OHSM__REQUEST__OP_MFA_REG_BEGIN:
+        return q->mfa_reg_begin != NULL && str_ok(q->mfa_reg_begin->username, OHSM_USERNAME_MAX);
+    case OHSM__REQUEST__OP_MFA_REG_FINISH:
+        return mfa_reg_finish_ok(q->mfa_reg_finish);
+    case OHSM__REQUEST__OP_QUORUM_GEN:
+        return q->quorum_gen != NULL;
+    case OHSM__REQUEST__OP_QUORUM_LIST:
+        return q->quorum_list != NULL;
+    case OHSM__REQUEST__OP_QUORUM_VALUES:
+        return q->quorum_values != NULL;
+    case OHSM__REQUEST__OP_QUORUM_SET:
+        return q->quorum_set != NULL && approval_ok(q->quorum_set->approval);
+    case OHSM__REQUEST__OP_QUORUM_DELETE:
+        return q->quorum_delete != NULL;
+    case OHSM__REQUEST__OP_QUORUM_REGISTER:
+        return quorum_register_ok(q->quorum_register);
+    default:
+        return false;
+    }
+}
+
+/* The user-management operations of issue 3 (with issue 5's approvals). */
 static bool req_user_valid(const Ohsm__Request *q)
 {
     switch (q->op_case) {
@@ -190,13 +254,16 @@ static bool req_user_valid(const Ohsm__Request *q)
         return q->list_users != NULL;
     case OHSM__REQUEST__OP_CREATE_USER:
         return q->create_user != NULL && str_ok(q->create_user->username, OHSM_WIRE_NAME_MAX) &&
-               bytes_ok(&q->create_user->password, OHSM_WIRE_SECRET_MAX);
+               bytes_ok(&q->create_user->password, OHSM_WIRE_SECRET_MAX) &&
+               approval_ok(q->create_user->approval);
     case OHSM__REQUEST__OP_DELETE_USER:
-        return q->delete_user != NULL && str_ok(q->delete_user->username, OHSM_WIRE_NAME_MAX);
+        return q->delete_user != NULL && str_ok(q->delete_user->username, OHSM_WIRE_NAME_MAX) &&
+               approval_ok(q->delete_user->approval);
     case OHSM__REQUEST__OP_CHANGE_PASSWORD:
         return q->change_password != NULL &&
                str_ok(q->change_password->username, OHSM_WIRE_NAME_MAX) &&
-               bytes_ok(&q->change_password->password, OHSM_WIRE_SECRET_MAX);
+               bytes_ok(&q->change_password->password, OHSM_WIRE_SECRET_MAX) &&
+               approval_ok(q->change_password->approval);
     case OHSM__REQUEST__OP_HSM_INFO:
         return q->hsm_info != NULL;
     case OHSM__REQUEST__OP_USER_EXTRACT:
@@ -204,7 +271,7 @@ static bool req_user_valid(const Ohsm__Request *q)
     case OHSM__REQUEST__OP_USER_INSERT:
         return q->user_insert != NULL && bytes_ok(&q->user_insert->masked, OHSM_MASK_MAX);
     default:
-        return false;
+        return req_token_valid(q);
     }
 }
 
@@ -276,6 +343,16 @@ void ohsm_wire_req_free(Ohsm__Request *req)
     case OHSM__REQUEST__OP_CHANGE_PASSWORD:
         if (req->change_password != NULL) {
             wipe_bytes(&req->change_password->password);
+        }
+        break;
+    case OHSM__REQUEST__OP_MFA_BEGIN:
+        if (req->mfa_begin != NULL) {
+            wipe_bytes(&req->mfa_begin->password);
+        }
+        break;
+    case OHSM__REQUEST__OP_MFA_REG_FINISH:
+        if (req->mfa_reg_finish != NULL) {
+            wipe_bytes(&req->mfa_reg_finish->password);
         }
         break;
     case OHSM__REQUEST__OP_KEY_IMPORT:
@@ -362,6 +439,20 @@ static bool sync_ok(const Ohsm__SyncStatusResp *s)
     return true;
 }
 
+static bool qtokens_ok(const Ohsm__QuorumListResp *l)
+{
+    if (l == NULL || l->n_tokens > OHSM_WIRE_QTOKENS_MAX ||
+        (l->n_tokens > 0 && l->tokens == NULL)) {
+        return false;
+    }
+    for (size_t i = 0; i < l->n_tokens; i++) {
+        if (l->tokens[i] == NULL || !str_ok(l->tokens[i]->username, OHSM_USERNAME_MAX)) {
+            return false;
+        }
+    }
+    return true;
+}
+
 static bool resp_valid(const Ohsm__Response *r)
 {
     switch (r->body_case) {
@@ -393,6 +484,12 @@ static bool resp_valid(const Ohsm__Response *r)
         return r->masked != NULL && bytes_ok(&r->masked->masked, OHSM_MASK_MAX);
     case OHSM__RESPONSE__BODY_SYNC:
         return sync_ok(r->sync);
+    case OHSM__RESPONSE__BODY_TOKEN:
+        return r->token != NULL && bytes_ok(&r->token->token, OHSM_WIRE_TOKEN_MAX);
+    case OHSM__RESPONSE__BODY_QTOKENS:
+        return qtokens_ok(r->qtokens);
+    case OHSM__RESPONSE__BODY_QVALUES:
+        return r->qvalues != NULL;
     default:
         return false;
     }

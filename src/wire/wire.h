@@ -14,6 +14,8 @@
 
 #include "hsm.pb-c.h"
 #include "openhsm/rv.h"
+#include "openhsm/token.h"
+#include "openhsm/user.h"
 
 /* Longest username / password bytes accepted on the wire (validated again by the rules). */
 #define OHSM_WIRE_NAME_MAX 64
@@ -32,6 +34,13 @@
 #define OHSM_WIRE_FIND_MAX 4096  /* records in one KeyFindResp */
 #define OHSM_WIRE_SYNC_MAX 65536 /* objects, and users, in one SyncStatusResp */
 #define OHSM_WIRE_DIGEST_LEN 32  /* sync digests: exactly this long, or empty */
+/* Issue 5 (MFA and quorum; include/openhsm/token.h): usernames in the new messages are at most
+ * OHSM_USERNAME_MAX (31) bytes, signatures OHSM_TOKEN_SIG_MAX, public keys OHSM_TOKEN_PUBKEY_MAX,
+ * an Approval at most OHSM_APPROVAL_SIGS_MAX signatures. Approval.data and
+ * QuorumRegisterReq.approval_data: one record per HSM at most. */
+#define OHSM_WIRE_APPROVAL_MAX (OHSM_APPROVAL_REC_LEN * OHSM_APPROVAL_MAX_RECS)
+#define OHSM_WIRE_TOKEN_MAX 128    /* TokenResp.token: an MFA token or approval record */
+#define OHSM_WIRE_QTOKENS_MAX 1024 /* tokens in one QuorumListResp */
 
 /* Reads one whole frame; *buf is malloc'd (caller frees; wipe it if it held secrets).
  * Errors: OHSM_IO (peer closed or connection error), OHSM_TIMEOUT (socket timeout),
@@ -42,8 +51,9 @@ OHSM_NODISCARD ohsm_rv ohsm_wire_write(SSL *ssl, const ProtobufCMessage *msg);
 
 /* Decodes and validates a Request payload: exactly the operation named by the oneof is present,
  * every string and bytes field is within the bounds above. Caller frees with ohsm_wire_req_free,
- * which wipes what may be secret: passwords, imported key material, crypto input data, wrapped
- * keys. Errors: OHSM_PROTOCOL. */
+ * which wipes what may be secret: passwords (LoginReq, CreateUserReq, ChangePasswordReq,
+ * MfaBeginReq, MfaRegFinishReq), imported key material, crypto input data, wrapped keys.
+ * Errors: OHSM_PROTOCOL. */
 OHSM_NODISCARD ohsm_rv ohsm_wire_req_decode(const uint8_t *p, size_t n, Ohsm__Request **out);
 void ohsm_wire_req_free(Ohsm__Request *req);
 /* Decodes and validates a Response payload. Caller frees with ohsm_wire_resp_free (or

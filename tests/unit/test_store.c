@@ -2,7 +2,8 @@
  * The HSM store: seeding a new HSM, user CRUD, the last-admin rule, failure counters and
  * activation, and that all of it survives closing and reopening the database; key objects and
  * tombstones (sealed rows), handle allocation, the object limit, the masking-key fingerprint,
- * user sync records, and the migration of an issue-3 database. */
+ * user sync records, the migration of issue-3 and issue-4 databases; issue 5: MFA and quorum
+ * public keys, quorum values, untrusted rows. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +17,7 @@
 #include <sqlite3.h>
 
 #include "openhsm/obj.h"
+#include "openhsm/token.h"
 #include "store/store.h"
 
 static const struct ohsm_pwhash_cost cheap = {4, 8, 1};
@@ -333,7 +335,8 @@ static void test_store_mask_fp(void **state)
     assert_memory_equal(fp, want, 8);
 }
 
-/* Synced users: inserted new, or replaced (same type only, keeping id and failure counter). */
+/* Synced users: inserted new, or replaced (same type only, keeping id and failure counter).
+ * user_put carries no keys, so its flags are ignored: the flags follow the keys. */
 static void test_store_user_put(void **state)
 {
     struct fx *f = *state;
@@ -355,8 +358,327 @@ static void test_store_user_put(void **state)
     assert_int_equal(ohsm_store_user_by_name(f->s, "erin", &u), OHSM_OK);
     assert_int_equal(u.pwrec[0], 8);
     assert_false(u.mfa);
-    assert_true(u.mofn);
+    assert_false(u.mofn);
     assert_int_equal(u.fail_count, 1);
+}
+
+/* ---- issue 5: public keys and quorum values ---- */
+
+static uint8_t key_a[294];
+static uint8_t key_b[OHSM_TOKEN_PUBKEY_MAX];
+
+static void check_key(struct ohsm_store *s, uint32_t id, enum ohsm_store_pubkey which,
+                      const uint8_t *want, size_t want_len)
+{
+    uint8_t *der = (uint8_t *)"sentinel";
+    size_t len = 99;
+    assert_int_equal(ohsm_store_user_pubkey(s, id, which, &der, &len), OHSM_OK);
+    assert_int_equal(len, want_len);
+    if (want == NULL) {
+        assert_null(der);
+    } else {
+        assert_non_null(der);
+        assert_memory_equal(der, want, want_len);
+    }
+    free(der);
+}
+
+/* MFA and quorum keys: set, read back, flags follow, removed, persistent; the keys of one user
+ * are independent; a deleted user's keys go with it. */
+static void test_store_pubkeys(void **state)
+{
+    struct fx *f = *state;
+    uint8_t rec[OHSM_PWHASH_LEN] = {3};
+    struct ohsm_store_user u;
+    uint32_t id = 0;
+    assert_int_equal(ohsm_store_user_add(f->s, "carol", OHSM_UT_CU, rec, &id), OHSM_OK);
+    check_key(f->s, id, OHSM_STORE_MFA_KEY, NULL, 0);
+    check_key(f->s, id, OHSM_STORE_QUORUM_KEY, NULL, 0);
+    assert_int_equal(ohsm_store_user_set_pubkey(f->s, id, OHSM_STORE_MFA_KEY, key_a, sizeof(key_a)),
+                     OHSM_OK);
+    assert_int_equal(ohsm_store_user_by_id(f->s, id, &u), OHSM_OK);
+    assert_true(u.mfa);
+    assert_false(u.mofn);
+    check_key(f->s, id, OHSM_STORE_QUORUM_KEY, NULL, 0);
+    assert_int_equal(
+        ohsm_store_user_set_pubkey(f->s, id, OHSM_STORE_QUORUM_KEY, key_b, sizeof(key_b)), OHSM_OK);
+    reopen(f);
+    assert_int_equal(ohsm_store_user_by_name(f->s, "carol", &u), OHSM_OK);
+    assert_true(u.mfa);
+    assert_true(u.mofn);
+    check_key(f->s, id, OHSM_STORE_MFA_KEY, key_a, sizeof(key_a));
+    check_key(f->s, id, OHSM_STORE_QUORUM_KEY, key_b, sizeof(key_b));
+    /* replace one, remove the other */
+    assert_int_equal(ohsm_store_user_set_pubkey(f->s, id, OHSM_STORE_MFA_KEY, key_b, 300), OHSM_OK);
+    assert_int_equal(ohsm_store_user_set_pubkey(f->s, id, OHSM_STORE_QUORUM_KEY, NULL, 0), OHSM_OK);
+    check_key(f->s, id, OHSM_STORE_MFA_KEY, key_b, 300);
+    check_key(f->s, id, OHSM_STORE_QUORUM_KEY, NULL, 0);
+    assert_int_equal(ohsm_store_user_by_id(f->s, id, &u), OHSM_OK);
+    assert_true(u.mfa);
+    assert_false(u.mofn);
+    /* deleting the user drops its keys: a new user of that name has none */
+    assert_int_equal(ohsm_store_user_del(f->s, id), OHSM_OK);
+    assert_int_equal(ohsm_store_user_add(f->s, "carol", OHSM_UT_CU, rec, &id), OHSM_OK);
+    assert_int_equal(ohsm_store_user_by_id(f->s, id, &u), OHSM_OK);
+    assert_false(u.mfa);
+    check_key(f->s, id, OHSM_STORE_MFA_KEY, NULL, 0);
+}
+
+/* Bad key arguments and unknown users are refused and change nothing. */
+static void test_store_pubkey_refusals(void **state)
+{
+    struct fx *f = *state;
+    uint8_t over[OHSM_TOKEN_PUBKEY_MAX + 1] = {0};
+    uint8_t *der = NULL;
+    size_t len = 0;
+    assert_int_equal(ohsm_store_user_set_pubkey(f->s, 2, OHSM_STORE_MFA_KEY, key_a, 0),
+                     OHSM_ARGUMENTS_BAD);
+    assert_int_equal(ohsm_store_user_set_pubkey(f->s, 2, OHSM_STORE_MFA_KEY, over, sizeof(over)),
+                     OHSM_ARGUMENTS_BAD);
+    assert_int_equal(ohsm_store_user_set_pubkey(f->s, 2, OHSM_STORE_MFA_KEY, NULL, 5),
+                     OHSM_ARGUMENTS_BAD);
+    assert_int_equal(
+        ohsm_store_user_set_pubkey(f->s, 2, (enum ohsm_store_pubkey)3, key_a, sizeof(key_a)),
+        OHSM_ARGUMENTS_BAD);
+    assert_int_equal(ohsm_store_user_pubkey(f->s, 2, (enum ohsm_store_pubkey)0, &der, &len),
+                     OHSM_ARGUMENTS_BAD);
+    check_key(f->s, 2, OHSM_STORE_MFA_KEY, NULL, 0);
+    assert_int_equal(ohsm_store_user_set_pubkey(f->s, 77, OHSM_STORE_MFA_KEY, key_a, sizeof(key_a)),
+                     OHSM_USER_NOT_FOUND);
+    assert_int_equal(ohsm_store_user_pubkey(f->s, 77, OHSM_STORE_QUORUM_KEY, &der, &len),
+                     OHSM_USER_NOT_FOUND);
+    assert_null(der);
+}
+
+/* Inside ohsm_store_begin, a password change and a key change commit or roll back together. */
+static void test_store_pubkey_transaction(void **state)
+{
+    struct fx *f = *state;
+    uint8_t rec[OHSM_PWHASH_LEN];
+    struct ohsm_store_user u;
+    memset(rec, 0x5a, sizeof(rec));
+    assert_int_equal(ohsm_store_begin(f->s), OHSM_OK);
+    assert_int_equal(ohsm_store_user_set_password(f->s, 2, rec, OHSM_UT_AU), OHSM_OK);
+    assert_int_equal(ohsm_store_user_set_pubkey(f->s, 2, OHSM_STORE_MFA_KEY, key_a, sizeof(key_a)),
+                     OHSM_OK);
+    ohsm_store_rollback(f->s);
+    assert_int_equal(ohsm_store_user_by_id(f->s, 2, &u), OHSM_OK);
+    assert_false(u.mfa);
+    assert_int_not_equal(u.pwrec[0], 0x5a);
+    /* a failing step inside the caller's transaction leaves it open for the caller to undo */
+    assert_int_equal(ohsm_store_begin(f->s), OHSM_OK);
+    assert_int_equal(ohsm_store_user_set_password(f->s, 2, rec, OHSM_UT_AU), OHSM_OK);
+    assert_int_equal(ohsm_store_user_del(f->s, 1), OHSM_OK); /* PRECO: not a CO */
+    assert_int_equal(ohsm_store_user_set_password(f->s, 99, rec, OHSM_UT_CU), OHSM_USER_NOT_FOUND);
+    ohsm_store_rollback(f->s);
+    assert_int_equal(ohsm_store_user_by_id(f->s, 1, &u), OHSM_OK);
+    assert_int_equal(ohsm_store_begin(f->s), OHSM_OK);
+    assert_int_equal(ohsm_store_user_set_password(f->s, 2, rec, OHSM_UT_AU), OHSM_OK);
+    assert_int_equal(ohsm_store_user_set_pubkey(f->s, 2, OHSM_STORE_MFA_KEY, key_a, sizeof(key_a)),
+                     OHSM_OK);
+    assert_int_equal(ohsm_store_commit(f->s), OHSM_OK);
+    reopen(f);
+    assert_int_equal(ohsm_store_user_by_id(f->s, 2, &u), OHSM_OK);
+    assert_true(u.mfa);
+    assert_int_equal(u.pwrec[0], 0x5a);
+}
+
+/* Synced users with keys: inserted with them, replaced with others or none; bad key arguments
+ * are refused before anything changes. */
+static void test_store_user_put_keys(void **state)
+{
+    struct fx *f = *state;
+    uint8_t rec[OHSM_PWHASH_LEN] = {1};
+    uint8_t over[OHSM_TOKEN_PUBKEY_MAX + 1] = {0};
+    struct ohsm_store_user u;
+    uint32_t id = 0, id2 = 0;
+    assert_int_equal(ohsm_store_user_put_keys(f->s, "dave", OHSM_UT_CO, rec, key_a, sizeof(key_a),
+                                              NULL, 0, false, &id),
+                     OHSM_OK);
+    assert_int_equal(ohsm_store_user_by_id(f->s, id, &u), OHSM_OK);
+    assert_true(u.mfa);
+    assert_false(u.mofn);
+    check_key(f->s, id, OHSM_STORE_MFA_KEY, key_a, sizeof(key_a));
+    assert_int_equal(ohsm_store_user_put_keys(f->s, "dave", OHSM_UT_CO, rec, NULL, 0, key_b,
+                                              sizeof(key_b), false, &id2),
+                     OHSM_USER_EXISTS);
+    assert_int_equal(ohsm_store_user_put_keys(f->s, "dave", OHSM_UT_CO, rec, NULL, 0, key_b,
+                                              sizeof(key_b), true, &id2),
+                     OHSM_OK);
+    assert_int_equal(id2, id);
+    assert_int_equal(ohsm_store_user_by_id(f->s, id, &u), OHSM_OK);
+    assert_false(u.mfa);
+    assert_true(u.mofn);
+    check_key(f->s, id, OHSM_STORE_MFA_KEY, NULL, 0);
+    check_key(f->s, id, OHSM_STORE_QUORUM_KEY, key_b, sizeof(key_b));
+    /* refused: oversize, empty non-NULL, NULL with a length; the record stays as it was */
+    assert_int_equal(ohsm_store_user_put_keys(f->s, "dave", OHSM_UT_CO, rec, over, sizeof(over),
+                                              NULL, 0, true, &id2),
+                     OHSM_ARGUMENTS_BAD);
+    assert_int_equal(
+        ohsm_store_user_put_keys(f->s, "dave", OHSM_UT_CO, rec, NULL, 0, key_a, 0, true, &id2),
+        OHSM_ARGUMENTS_BAD);
+    assert_int_equal(
+        ohsm_store_user_put_keys(f->s, "dave", OHSM_UT_CO, rec, NULL, 3, NULL, 0, true, &id2),
+        OHSM_ARGUMENTS_BAD);
+    assert_int_equal(ohsm_store_user_put_keys(f->s, "newbie", OHSM_UT_CU, rec, over, sizeof(over),
+                                              NULL, 0, false, &id2),
+                     OHSM_ARGUMENTS_BAD);
+    assert_int_equal(ohsm_store_user_by_name(f->s, "newbie", &u), OHSM_USER_NOT_FOUND);
+    check_key(f->s, id, OHSM_STORE_QUORUM_KEY, key_b, sizeof(key_b));
+    /* user_put (no keys) on replace removes them */
+    assert_int_equal(ohsm_store_user_put(f->s, "dave", OHSM_UT_CO, rec, true, true, true, &id2),
+                     OHSM_OK);
+    assert_int_equal(ohsm_store_user_by_id(f->s, id, &u), OHSM_OK);
+    assert_false(u.mfa);
+    assert_false(u.mofn);
+    check_key(f->s, id, OHSM_STORE_QUORUM_KEY, NULL, 0);
+}
+
+/* Quorum values: 1 until set, 1..8 for services user/quorum/cluster only, persistent. */
+static void test_store_quorum_values(void **state)
+{
+    struct fx *f = *state;
+    uint32_t v = 0;
+    for (int svc = OHSM_QS_USER; svc <= OHSM_QS_CLUSTER; svc++) {
+        assert_int_equal(ohsm_store_quorum_get(f->s, svc, &v), OHSM_OK);
+        assert_int_equal(v, 1);
+    }
+    assert_int_equal(ohsm_store_quorum_set(f->s, OHSM_QS_USER, 2), OHSM_OK);
+    assert_int_equal(ohsm_store_quorum_set(f->s, OHSM_QS_CLUSTER, OHSM_QUORUM_MAX), OHSM_OK);
+    assert_int_equal(ohsm_store_quorum_set(f->s, OHSM_QS_USER, 0), OHSM_ARGUMENTS_BAD);
+    assert_int_equal(ohsm_store_quorum_set(f->s, OHSM_QS_USER, OHSM_QUORUM_MAX + 1),
+                     OHSM_ARGUMENTS_BAD);
+    assert_int_equal(ohsm_store_quorum_set(f->s, OHSM_QS_NONE, 2), OHSM_ARGUMENTS_BAD);
+    assert_int_equal(ohsm_store_quorum_set(f->s, OHSM_QS_REGISTRATION, 2), OHSM_ARGUMENTS_BAD);
+    assert_int_equal(ohsm_store_quorum_set(f->s, OHSM_QS_KEY_MGMT, 2), OHSM_ARGUMENTS_BAD);
+    assert_int_equal(ohsm_store_quorum_get(f->s, OHSM_QS_REGISTRATION, &v), OHSM_ARGUMENTS_BAD);
+    assert_int_equal(ohsm_store_quorum_get(f->s, -1, &v), OHSM_ARGUMENTS_BAD);
+    reopen(f);
+    assert_int_equal(ohsm_store_quorum_get(f->s, OHSM_QS_USER, &v), OHSM_OK);
+    assert_int_equal(v, 2);
+    assert_int_equal(ohsm_store_quorum_get(f->s, OHSM_QS_QUORUM, &v), OHSM_OK);
+    assert_int_equal(v, 1);
+    assert_int_equal(ohsm_store_quorum_get(f->s, OHSM_QS_CLUSTER, &v), OHSM_OK);
+    assert_int_equal(v, OHSM_QUORUM_MAX);
+    assert_int_equal(ohsm_store_quorum_set(f->s, OHSM_QS_USER, 1), OHSM_OK);
+    assert_int_equal(ohsm_store_quorum_get(f->s, OHSM_QS_USER, &v), OHSM_OK);
+    assert_int_equal(v, 1);
+}
+
+static void raw_sql(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+/* Rows are untrusted: an oversize or non-blob key, or a quorum value out of range, is OHSM_DB. */
+static void test_store_bad_rows(void **state)
+{
+    struct fx *f = *state;
+    struct ohsm_store_user u;
+    uint8_t *der = NULL;
+    size_t len = 0;
+    uint32_t v = 0;
+    ohsm_store_close(f->s);
+    f->s = NULL;
+    raw_sql(f->path, "UPDATE users SET mfa_pub = zeroblob(1025) WHERE id = 1;"
+                     "UPDATE users SET mofn_pub = 'text' WHERE id = 2;"
+                     "INSERT INTO meta VALUES('quorum.user', '9'), ('quorum.quorum', 'x1');");
+    reopen(f);
+    assert_int_equal(ohsm_store_user_by_id(f->s, 1, &u), OHSM_DB);
+    assert_int_equal(ohsm_store_user_pubkey(f->s, 1, OHSM_STORE_MFA_KEY, &der, &len), OHSM_DB);
+    assert_null(der);
+    assert_int_equal(ohsm_store_user_by_id(f->s, 2, &u), OHSM_DB);
+    assert_int_equal(ohsm_store_user_pubkey(f->s, 2, OHSM_STORE_QUORUM_KEY, &der, &len), OHSM_DB);
+    assert_int_equal(ohsm_store_quorum_get(f->s, OHSM_QS_USER, &v), OHSM_DB);
+    assert_int_equal(ohsm_store_quorum_get(f->s, OHSM_QS_QUORUM, &v), OHSM_DB);
+    ohsm_store_close(f->s);
+    f->s = NULL;
+    raw_sql(f->path, "UPDATE users SET mfa_pub = zeroblob(0) WHERE id = 1;"
+                     "UPDATE users SET mofn_pub = zeroblob(1024) WHERE id = 2;");
+    reopen(f);
+    assert_int_equal(ohsm_store_user_by_id(f->s, 1, &u), OHSM_DB); /* empty key */
+    assert_int_equal(ohsm_store_user_by_id(f->s, 2, &u), OHSM_OK); /* the maximum */
+    assert_true(u.mofn);
+}
+
+/* A database from a newer openhsm (user_version 3) is refused, not misread. */
+static void test_store_newer_schema(void **state)
+{
+    struct fx *f = *state;
+    struct ohsm_store_init in = init_for();
+    ohsm_store_close(f->s);
+    f->s = NULL;
+    raw_sql(f->path, "PRAGMA user_version = 3;");
+    assert_int_equal(ohsm_store_open(f->path, &in, &f->s), OHSM_DB);
+    assert_null(f->s);
+    raw_sql(f->path, "PRAGMA user_version = 2;");
+    assert_int_equal(ohsm_store_open(f->path, &in, &f->s), OHSM_OK);
+}
+
+/* An issue-4 database (user_version 1, no key columns) is migrated to version 2: users, their
+ * password records and counters, objects and metadata kept; the meaningless keyless flags
+ * cleared; keys can then be set; reopening again changes nothing. */
+static void test_store_migrate_v1(void **state)
+{
+    struct fx *f = *state;
+    char p[128];
+    struct ohsm_store *s = NULL;
+    struct ohsm_store_user u;
+    struct ohsm_store_meta m;
+    uint64_t v = 0;
+    uint8_t *b = NULL;
+    size_t n = 0;
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    snprintf(p, sizeof(p), "%s/v1.db", f->dir);
+    raw_sql(p, "CREATE TABLE meta(k TEXT PRIMARY KEY, v TEXT NOT NULL);"
+               "CREATE TABLE users(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL "
+               "UNIQUE, type INTEGER NOT NULL, pwrec BLOB NOT NULL, fail_count INTEGER NOT "
+               "NULL DEFAULT 0, mfa INTEGER NOT NULL DEFAULT 0, mofn INTEGER NOT NULL "
+               "DEFAULT 0);"
+               "CREATE TABLE objects(handle INTEGER PRIMARY KEY, version INTEGER NOT NULL,"
+               " sealed BLOB NOT NULL);"
+               "CREATE TABLE tombstones(handle INTEGER PRIMARY KEY, version INTEGER NOT NULL,"
+               " sealed BLOB NOT NULL);"
+               "PRAGMA user_version = 1;"
+               "INSERT INTO meta VALUES('cluster_id','cluster-v1'),('hsm_id','hsm-v1'),"
+               "('lockout_attempts','5'),('activated','1'),('serial','01020304');"
+               "INSERT INTO users(id,name,type,pwrec,fail_count,mfa,mofn) VALUES"
+               "(1,'admin',2,zeroblob(52),0,0,0),(2,'app_user',4,zeroblob(52),0,0,0),"
+               "(3,'flagged',3,randomblob(52),3,1,1);"
+               "INSERT INTO objects VALUES(64, 2, x'0102');");
+    struct ohsm_store_init in = init_for();
+    assert_int_equal(ohsm_store_open(p, &in, &s), OHSM_OK);
+    assert_int_equal(ohsm_store_meta(s, &m), OHSM_OK);
+    assert_string_equal(m.hsm_id, "hsm-v1");
+    assert_true(m.activated);
+    assert_int_equal(ohsm_store_user_by_name(s, "flagged", &u), OHSM_OK);
+    assert_int_equal(u.id, 3);
+    assert_int_equal(u.type, OHSM_UT_CU);
+    assert_int_equal(u.fail_count, 3);
+    assert_false(u.mfa);
+    assert_false(u.mofn);
+    check_key(s, 3, OHSM_STORE_MFA_KEY, NULL, 0);
+    assert_int_equal(ohsm_store_obj_get(s, 64, &v, &b, &n), OHSM_OK);
+    assert_int_equal(v, 2);
+    assert_int_equal(n, 2);
+    free(b);
+    assert_int_equal(ohsm_store_user_set_pubkey(s, 3, OHSM_STORE_MFA_KEY, key_a, sizeof(key_a)),
+                     OHSM_OK);
+    ohsm_store_close(s);
+    assert_int_equal(ohsm_store_open(p, &in, &s), OHSM_OK);
+    check_key(s, 3, OHSM_STORE_MFA_KEY, key_a, sizeof(key_a));
+    ohsm_store_close(s);
+    assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 2);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
 }
 
 /* An issue-3 database (meta and users only, no objects tables) opens, keeps its users and gains
@@ -393,6 +715,9 @@ static void test_store_migrate_issue3(void **state)
     assert_true(m.activated);
     assert_int_equal(ohsm_store_user_by_name(s, "olduser", &u), OHSM_OK);
     assert_int_equal(u.id, 3);
+    assert_false(u.mfa);
+    assert_int_equal(ohsm_store_user_set_pubkey(s, 3, OHSM_STORE_QUORUM_KEY, key_a, sizeof(key_a)),
+                     OHSM_OK);
     assert_int_equal(ohsm_store_obj_put(s, 64, 1, (const uint8_t *)"x", 1), OHSM_OK);
     assert_int_equal(ohsm_store_handle_next(s, 0, &h), OHSM_OK);
     assert_int_equal(h, ohsm_handle_make(0, 1));
@@ -415,6 +740,18 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_mask_fp, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_user_put, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_migrate_issue3, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_pubkeys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_pubkey_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_pubkey_transaction, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_user_put_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_quorum_values, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_bad_rows, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_newer_schema, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_migrate_v1, setup, teardown),
     };
+    for (size_t i = 0; i < sizeof(key_b); i++) {
+        key_b[i] = (uint8_t)(i * 7 + 1);
+        key_a[i % sizeof(key_a)] = (uint8_t)(i * 3 + 5);
+    }
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

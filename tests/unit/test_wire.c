@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0
- * Message validation: what the decoders accept and refuse, and round trips. */
+ * Message validation: what the decoders accept and refuse, and round trips (issue 5: the MFA
+ * and quorum messages and the approvals). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -551,6 +552,299 @@ static void test_wire_sync_response(void **state)
     free(many);
 }
 
+/* ---- MFA and quorum messages (issue 5) ---- */
+
+static char name31[OHSM_USERNAME_MAX + 1]; /* the longest username: valid */
+static char name32[OHSM_USERNAME_MAX + 2]; /* one over */
+
+/* A fully loaded approval: maximal data, the most signatures, each with the longest name and
+ * signature. */
+struct approval_fx {
+    Ohsm__Approval a;
+    Ohsm__ApprovalSig sig[OHSM_APPROVAL_SIGS_MAX + 1];
+    Ohsm__ApprovalSig *ptrs[OHSM_APPROVAL_SIGS_MAX + 1];
+};
+
+static void approval_init(struct approval_fx *f)
+{
+    ohsm__approval__init(&f->a);
+    for (size_t i = 0; i <= OHSM_APPROVAL_SIGS_MAX; i++) {
+        ohsm__approval_sig__init(&f->sig[i]);
+        f->sig[i].username = name31;
+        f->sig[i].signature = blob(OHSM_TOKEN_SIG_MAX);
+        f->ptrs[i] = &f->sig[i];
+    }
+    f->a.data = blob(OHSM_WIRE_APPROVAL_MAX);
+    f->a.n_sigs = OHSM_APPROVAL_SIGS_MAX;
+    f->a.sigs = f->ptrs;
+}
+
+/* With q carrying approval f (valid), each over-limit part of the approval is refused, and the
+ * approval is valid again on return. */
+static void approval_refusals(Ohsm__Request *q, struct approval_fx *f)
+{
+    assert_int_equal(req_rv(q), OHSM_OK);
+    f->a.data = blob(OHSM_WIRE_APPROVAL_MAX + 1);
+    assert_int_equal(req_rv(q), OHSM_PROTOCOL);
+    f->a.data = blob(OHSM_WIRE_APPROVAL_MAX);
+    f->a.n_sigs = OHSM_APPROVAL_SIGS_MAX + 1;
+    assert_int_equal(req_rv(q), OHSM_PROTOCOL);
+    f->a.n_sigs = OHSM_APPROVAL_SIGS_MAX;
+    f->sig[5].username = name32;
+    assert_int_equal(req_rv(q), OHSM_PROTOCOL);
+    f->sig[5].username = name31;
+    f->sig[OHSM_APPROVAL_SIGS_MAX - 1].signature = blob(OHSM_TOKEN_SIG_MAX + 1);
+    assert_int_equal(req_rv(q), OHSM_PROTOCOL);
+    f->sig[OHSM_APPROVAL_SIGS_MAX - 1].signature = blob(OHSM_TOKEN_SIG_MAX);
+    assert_int_equal(req_rv(q), OHSM_OK);
+}
+
+/* Every MFA/quorum request with fields at their limits decodes, with or without approvals. */
+static void test_wire_token_requests_valid(void **state)
+{
+    (void)state;
+    struct approval_fx ap;
+    Ohsm__MfaBeginReq mb = OHSM__MFA_BEGIN_REQ__INIT;
+    Ohsm__MfaFinishReq mf = OHSM__MFA_FINISH_REQ__INIT;
+    Ohsm__MfaRegBeginReq rb = OHSM__MFA_REG_BEGIN_REQ__INIT;
+    Ohsm__MfaRegFinishReq rf = OHSM__MFA_REG_FINISH_REQ__INIT;
+    Ohsm__QuorumGenReq qg = OHSM__QUORUM_GEN_REQ__INIT;
+    Ohsm__QuorumListReq ql = OHSM__QUORUM_LIST_REQ__INIT;
+    Ohsm__QuorumValuesReq qv = OHSM__QUORUM_VALUES_REQ__INIT;
+    Ohsm__QuorumSetReq qs = OHSM__QUORUM_SET_REQ__INIT;
+    Ohsm__QuorumDeleteReq qd = OHSM__QUORUM_DELETE_REQ__INIT;
+    Ohsm__QuorumRegisterReq qr = OHSM__QUORUM_REGISTER_REQ__INIT;
+    approval_init(&ap);
+    mb.username = name31;
+    mb.password = blob(OHSM_WIRE_SECRET_MAX);
+    mf.signature = blob(OHSM_TOKEN_SIG_MAX);
+    rb.username = name31;
+    rf.username = name31;
+    rf.password = blob(OHSM_WIRE_SECRET_MAX);
+    rf.public_key = blob(OHSM_TOKEN_PUBKEY_MAX);
+    rf.signature = blob(OHSM_TOKEN_SIG_MAX);
+    rf.approval = &ap.a;
+    qg.service = 99; /* the HSM checks services and values, with a clear error */
+    qs.service = 0;
+    qs.value = 1000;
+    qs.approval = &ap.a;
+    qd.all = true;
+    qr.approval_data = blob(OHSM_WIRE_APPROVAL_MAX);
+    qr.signature = blob(OHSM_TOKEN_SIG_MAX);
+    qr.public_key = blob(OHSM_TOKEN_PUBKEY_MAX);
+    struct {
+        Ohsm__Request__OpCase op;
+        void *body;
+    } cases[] = {
+        {OHSM__REQUEST__OP_MFA_BEGIN, &mb},     {OHSM__REQUEST__OP_MFA_FINISH, &mf},
+        {OHSM__REQUEST__OP_MFA_REG_BEGIN, &rb}, {OHSM__REQUEST__OP_MFA_REG_FINISH, &rf},
+        {OHSM__REQUEST__OP_QUORUM_GEN, &qg},    {OHSM__REQUEST__OP_QUORUM_LIST, &ql},
+        {OHSM__REQUEST__OP_QUORUM_VALUES, &qv}, {OHSM__REQUEST__OP_QUORUM_SET, &qs},
+        {OHSM__REQUEST__OP_QUORUM_DELETE, &qd}, {OHSM__REQUEST__OP_QUORUM_REGISTER, &qr},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        Ohsm__Request q = req(cases[i].op, cases[i].body);
+        assert_int_equal(req_rv(&q), OHSM_OK);
+    }
+    /* the same without approvals */
+    rf.approval = NULL;
+    qs.approval = NULL;
+    mf.signature = blob(0); /* an empty signature abandons the login: the HSM's to judge */
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        Ohsm__Request q = req(cases[i].op, cases[i].body);
+        assert_int_equal(req_rv(&q), OHSM_OK);
+    }
+    /* by hand: fields 40 and 49, empty, are MfaBegin and QuorumRegister with default fields */
+    const uint8_t f40[] = {0x08, 0x07, 0xc2, 0x02, 0x00};
+    const uint8_t f49[] = {0x08, 0x07, 0x8a, 0x03, 0x00};
+    Ohsm__Request *d = NULL;
+    assert_int_equal(ohsm_wire_req_decode(f40, sizeof(f40), &d), OHSM_OK);
+    assert_int_equal(d->op_case, OHSM__REQUEST__OP_MFA_BEGIN);
+    assert_string_equal(d->mfa_begin->username, "");
+    ohsm_wire_req_free(d);
+    assert_int_equal(ohsm_wire_req_decode(f49, sizeof(f49), &d), OHSM_OK);
+    assert_int_equal(d->op_case, OHSM__REQUEST__OP_QUORUM_REGISTER);
+    assert_int_equal(d->quorum_register->public_key.len, 0);
+    ohsm_wire_req_free(d);
+}
+
+/* Every bound of the MFA/quorum requests: one byte, name or signature over fails. */
+static void test_wire_token_requests_oversize(void **state)
+{
+    (void)state;
+    struct approval_fx ap;
+    Ohsm__Request q;
+    approval_init(&ap);
+
+    Ohsm__MfaBeginReq mb = OHSM__MFA_BEGIN_REQ__INIT;
+    q = req(OHSM__REQUEST__OP_MFA_BEGIN, &mb);
+    mb.username = name32;
+    assert_int_equal(req_rv(&q), OHSM_PROTOCOL);
+    mb.username = name31;
+    mb.password = blob(OHSM_WIRE_SECRET_MAX + 1);
+    assert_int_equal(req_rv(&q), OHSM_PROTOCOL);
+    mb.password = blob(8);
+    assert_int_equal(req_rv(&q), OHSM_OK);
+
+    Ohsm__MfaFinishReq mf = OHSM__MFA_FINISH_REQ__INIT;
+    q = req(OHSM__REQUEST__OP_MFA_FINISH, &mf);
+    mf.signature = blob(OHSM_TOKEN_SIG_MAX + 1);
+    assert_int_equal(req_rv(&q), OHSM_PROTOCOL);
+
+    Ohsm__MfaRegBeginReq rb = OHSM__MFA_REG_BEGIN_REQ__INIT;
+    q = req(OHSM__REQUEST__OP_MFA_REG_BEGIN, &rb);
+    rb.username = name32;
+    assert_int_equal(req_rv(&q), OHSM_PROTOCOL);
+
+    Ohsm__MfaRegFinishReq rf = OHSM__MFA_REG_FINISH_REQ__INIT;
+    q = req(OHSM__REQUEST__OP_MFA_REG_FINISH, &rf);
+    rf.username = name32;
+    assert_int_equal(req_rv(&q), OHSM_PROTOCOL);
+    rf.username = name31;
+    rf.password = blob(OHSM_WIRE_SECRET_MAX + 1);
+    assert_int_equal(req_rv(&q), OHSM_PROTOCOL);
+    rf.password = blob(8);
+    rf.public_key = blob(OHSM_TOKEN_PUBKEY_MAX + 1);
+    assert_int_equal(req_rv(&q), OHSM_PROTOCOL);
+    rf.public_key = blob(294);
+    rf.signature = blob(OHSM_TOKEN_SIG_MAX + 1);
+    assert_int_equal(req_rv(&q), OHSM_PROTOCOL);
+    rf.signature = blob(256);
+    rf.approval = &ap.a;
+    approval_refusals(&q, &ap);
+
+    Ohsm__QuorumSetReq qs = OHSM__QUORUM_SET_REQ__INIT;
+    q = req(OHSM__REQUEST__OP_QUORUM_SET, &qs);
+    qs.approval = &ap.a;
+    approval_refusals(&q, &ap);
+
+    Ohsm__QuorumRegisterReq qr = OHSM__QUORUM_REGISTER_REQ__INIT;
+    q = req(OHSM__REQUEST__OP_QUORUM_REGISTER, &qr);
+    qr.approval_data = blob(OHSM_WIRE_APPROVAL_MAX + 1);
+    assert_int_equal(req_rv(&q), OHSM_PROTOCOL);
+    qr.approval_data = blob(OHSM_APPROVAL_REC_LEN);
+    qr.signature = blob(OHSM_TOKEN_SIG_MAX + 1);
+    assert_int_equal(req_rv(&q), OHSM_PROTOCOL);
+    qr.signature = blob(256);
+    qr.public_key = blob(OHSM_TOKEN_PUBKEY_MAX + 1);
+    assert_int_equal(req_rv(&q), OHSM_PROTOCOL);
+    qr.public_key = blob(294);
+    assert_int_equal(req_rv(&q), OHSM_OK);
+}
+
+/* The approval on create-user, delete-user and change-password: optional, bounded like any. */
+static void test_wire_user_approvals(void **state)
+{
+    (void)state;
+    struct approval_fx ap;
+    Ohsm__Request q;
+    approval_init(&ap);
+
+    Ohsm__CreateUserReq cu = OHSM__CREATE_USER_REQ__INIT;
+    q = req(OHSM__REQUEST__OP_CREATE_USER, &cu);
+    cu.username = "alice";
+    cu.password = blob(8);
+    assert_int_equal(req_rv(&q), OHSM_OK);
+    cu.approval = &ap.a;
+    approval_refusals(&q, &ap);
+
+    Ohsm__DeleteUserReq du = OHSM__DELETE_USER_REQ__INIT;
+    q = req(OHSM__REQUEST__OP_DELETE_USER, &du);
+    du.username = "alice";
+    assert_int_equal(req_rv(&q), OHSM_OK);
+    du.approval = &ap.a;
+    approval_refusals(&q, &ap);
+
+    Ohsm__ChangePasswordReq cp = OHSM__CHANGE_PASSWORD_REQ__INIT;
+    q = req(OHSM__REQUEST__OP_CHANGE_PASSWORD, &cp);
+    cp.username = "alice";
+    cp.password = blob(8);
+    assert_int_equal(req_rv(&q), OHSM_OK);
+    cp.approval = &ap.a;
+    approval_refusals(&q, &ap);
+}
+
+/* An MFA registration round-trips with its key, signature and approval intact. */
+static void test_wire_mfa_reg_roundtrip(void **state)
+{
+    (void)state;
+    Ohsm__ApprovalSig sg = OHSM__APPROVAL_SIG__INIT;
+    Ohsm__ApprovalSig *sgs[1] = {&sg};
+    Ohsm__Approval a = OHSM__APPROVAL__INIT;
+    Ohsm__MfaRegFinishReq rf = OHSM__MFA_REG_FINISH_REQ__INIT;
+    Ohsm__Request q = req(OHSM__REQUEST__OP_MFA_REG_FINISH, &rf);
+    Ohsm__Request *d = NULL;
+    uint8_t buf[512];
+    sg.username = "approver1";
+    sg.signature = (ProtobufCBinaryData){.len = 3, .data = (uint8_t *)"sig"};
+    a.data = (ProtobufCBinaryData){.len = 4, .data = (uint8_t *)"recs"};
+    a.n_sigs = 1;
+    a.sigs = sgs;
+    rf.user_type = 3;
+    rf.username = "bob";
+    rf.password = (ProtobufCBinaryData){.len = 9, .data = (uint8_t *)"password1"};
+    rf.public_key = (ProtobufCBinaryData){.len = 3, .data = (uint8_t *)"key"};
+    rf.signature = (ProtobufCBinaryData){.len = 2, .data = (uint8_t *)"sg"};
+    rf.change_quorum = true;
+    rf.approval = &a;
+    size_t n = pack_req(&q, buf, sizeof(buf));
+    assert_int_equal(ohsm_wire_req_decode(buf, n, &d), OHSM_OK);
+    assert_string_equal(d->mfa_reg_finish->username, "bob");
+    assert_memory_equal(d->mfa_reg_finish->password.data, "password1", 9);
+    assert_memory_equal(d->mfa_reg_finish->public_key.data, "key", 3);
+    assert_true(d->mfa_reg_finish->change_quorum);
+    assert_false(d->mfa_reg_finish->deregister);
+    assert_non_null(d->mfa_reg_finish->approval);
+    assert_int_equal(d->mfa_reg_finish->approval->n_sigs, 1);
+    assert_string_equal(d->mfa_reg_finish->approval->sigs[0]->username, "approver1");
+    assert_memory_equal(d->mfa_reg_finish->approval->data.data, "recs", 4);
+    ohsm_wire_req_free(d);
+}
+
+/* Token, quorum list and quorum values replies: bounded token, list and usernames. */
+static void test_wire_token_responses(void **state)
+{
+    (void)state;
+    Ohsm__TokenResp t = OHSM__TOKEN_RESP__INIT;
+    Ohsm__Response r = resp(OHSM__RESPONSE__BODY_TOKEN, &t);
+    t.token = blob(OHSM_WIRE_TOKEN_MAX);
+    t.lifetime = 600;
+    assert_int_equal(resp_rv(&r), OHSM_OK);
+    t.token = blob(OHSM_WIRE_TOKEN_MAX + 1);
+    assert_int_equal(resp_rv(&r), OHSM_PROTOCOL);
+    t.token = blob(OHSM_TOKEN_LEN);
+    assert_int_equal(resp_rv(&r), OHSM_OK);
+
+    Ohsm__QuorumToken qt = OHSM__QUORUM_TOKEN__INIT;
+    Ohsm__QuorumToken **many = calloc(OHSM_WIRE_QTOKENS_MAX + 1, sizeof(*many));
+    Ohsm__QuorumListResp ql = OHSM__QUORUM_LIST_RESP__INIT;
+    assert_non_null(many);
+    for (size_t i = 0; i <= OHSM_WIRE_QTOKENS_MAX; i++) {
+        many[i] = &qt;
+    }
+    qt.username = name31;
+    qt.service = 1;
+    qt.approvals_required = 2;
+    r = resp(OHSM__RESPONSE__BODY_QTOKENS, &ql);
+    assert_int_equal(resp_rv(&r), OHSM_OK); /* empty list */
+    ql.tokens = many;
+    ql.n_tokens = OHSM_WIRE_QTOKENS_MAX;
+    assert_int_equal(resp_rv(&r), OHSM_OK);
+    ql.n_tokens = OHSM_WIRE_QTOKENS_MAX + 1;
+    assert_int_equal(resp_rv(&r), OHSM_PROTOCOL);
+    ql.n_tokens = 1;
+    qt.username = name32;
+    assert_int_equal(resp_rv(&r), OHSM_PROTOCOL);
+    free(many);
+
+    Ohsm__QuorumValuesResp qv = OHSM__QUORUM_VALUES_RESP__INIT;
+    r = resp(OHSM__RESPONSE__BODY_QVALUES, &qv);
+    qv.user = 2;
+    qv.quorum = 1;
+    qv.cluster = 8;
+    assert_int_equal(resp_rv(&r), OHSM_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -563,7 +857,14 @@ int main(void)
         cmocka_unit_test(test_wire_crypto_roundtrip),
         cmocka_unit_test(test_wire_key_responses),
         cmocka_unit_test(test_wire_sync_response),
+        cmocka_unit_test(test_wire_token_requests_valid),
+        cmocka_unit_test(test_wire_token_requests_oversize),
+        cmocka_unit_test(test_wire_user_approvals),
+        cmocka_unit_test(test_wire_mfa_reg_roundtrip),
+        cmocka_unit_test(test_wire_token_responses),
     };
     memset(longname, 'n', sizeof(longname) - 1);
+    memset(name31, 'a', sizeof(name31) - 1);
+    memset(name32, 'b', sizeof(name32) - 1);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

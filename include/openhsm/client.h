@@ -347,7 +347,7 @@ OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_login_mfa_begin(struct ohsm_client *
                                                             struct ohsm_token *tokens,
                                                             struct ohsm_result *res);
 /* Step 2: sigs[i] / sig_lens[i] for HSM i (length 0: none, which fails that HSM's login and
- * abandons its token). Only HSMs that issued a token in step 1 are asked. *actual as in login.
+ * abandons its token; sigs and sig_lens NULL: none for any HSM). Only HSMs that issued a token in step 1 are asked. *actual as in login.
  * Per-HSM errors: OHSM_TOKEN_INVALID, OHSM_TOKEN_EXPIRED, OHSM_TOKEN_NOT_FOUND, OHSM_PIN_LOCKED. */
 OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_login_mfa_finish(struct ohsm_client *c,
                                                              const uint8_t *const *sigs,

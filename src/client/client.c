@@ -45,6 +45,8 @@ ohsm_rv ohsm_client_new(const struct ohsm_cfg *cfg, struct ohsm_client **out)
     for (size_t i = 0; i < c->n; i++) {
         c->hsm[i].cfg = &cfg->hsms[i];
         c->hsm[i].slot = -1;
+        c->hsm[i].mfa_rv = OHSM_TOKEN_NOT_FOUND;
+        c->hsm[i].reg_rv = OHSM_TOKEN_NOT_FOUND;
         /* Unreachable HSMs are no error here: they show as not connected. */
         ohsm_rv ignored = ohsm_route_ensure(c, i, false);
         (void)ignored;
@@ -56,7 +58,7 @@ fail:
     return rv;
 }
 
-static void forget_credentials(struct ohsm_client *c)
+void ohsm_client_forget_credentials(struct ohsm_client *c)
 {
     ohsm_secret_free(c->cred_pw);
     c->cred_pw = NULL;
@@ -75,7 +77,7 @@ void ohsm_client_free(struct ohsm_client *c)
         ohsm_conn_free(c->hsm[i].conn);
     }
     if (c->hsm != NULL) {
-        forget_credentials(c);
+        ohsm_client_forget_credentials(c);
     }
     free(c->hsm);
     free(c->sess);
@@ -134,13 +136,8 @@ void ohsm_client_set_auto_repair(struct ohsm_client *c, bool on)
     (void)pthread_mutex_unlock(&c->lock);
 }
 
-/* Runs one request on all HSMs (or HSM `only`); calls `each` for every HSM that answered
- * OHSM_OK. relogin: log reconnected sessions in again first (not for login itself). The caller
- * holds the lock. */
-typedef void (*each_fn)(struct ohsm_client *c, size_t i, const Ohsm__Response *r, void *arg);
-
-static ohsm_rv run_locked(struct ohsm_client *c, Ohsm__Request *q, size_t only, bool relogin,
-                          struct ohsm_result *res, each_fn each, void *arg)
+ohsm_rv ohsm_client_run_locked(struct ohsm_client *c, Ohsm__Request *q, size_t only, bool relogin,
+                               struct ohsm_result *res, ohsm_each_fn each, void *arg)
 {
     Ohsm__Response **resp = calloc(c->n, sizeof(*resp));
     bool *use = calloc(c->n, sizeof(*use));
@@ -164,8 +161,8 @@ out:
     return rv;
 }
 
-static ohsm_rv run(struct ohsm_client *c, Ohsm__Request *q, size_t only, struct ohsm_result *res,
-                   each_fn each, void *arg)
+ohsm_rv ohsm_client_run(struct ohsm_client *c, Ohsm__Request *q, size_t only,
+                        struct ohsm_result *res, ohsm_each_fn each, void *arg)
 {
     struct ohsm_result *tmp = NULL;
     if (res == NULL) {
@@ -174,7 +171,7 @@ static ohsm_rv run(struct ohsm_client *c, Ohsm__Request *q, size_t only, struct 
         res = tmp;
     }
     (void)pthread_mutex_lock(&c->lock);
-    ohsm_rv rv = run_locked(c, q, only, true, res, each, arg);
+    ohsm_rv rv = ohsm_client_run_locked(c, q, only, true, res, each, arg);
     (void)pthread_mutex_unlock(&c->lock);
     free(tmp);
     return rv;
@@ -199,15 +196,10 @@ static size_t pw_len(const char *pw)
     return strnlen(pw, OHSM_WIRE_SECRET_MAX + 1);
 }
 
-struct login_arg {
-    enum ohsm_utype actual;
-    bool got;
-};
-
-static void on_login(struct ohsm_client *c, size_t i, const Ohsm__Response *r, void *arg)
+void ohsm_client_on_login(struct ohsm_client *c, size_t i, const Ohsm__Response *r, void *arg)
 {
     struct hsm_slot *h = &c->hsm[i];
-    struct login_arg *a = arg;
+    struct ohsm_login_arg *a = arg;
     if (r->body_case != OHSM__RESPONSE__BODY_LOGIN) {
         return;
     }
@@ -226,7 +218,7 @@ ohsm_rv ohsm_client_login(struct ohsm_client *c, enum ohsm_utype type, const cha
 {
     Ohsm__Request q = OHSM__REQUEST__INIT;
     Ohsm__LoginReq l = OHSM__LOGIN_REQ__INIT;
-    struct login_arg a = {OHSM_UT_NONE, false};
+    struct ohsm_login_arg a = {OHSM_UT_NONE, false};
     struct ohsm_result *tmp = NULL;
 
     OHSM_ENSURE(c != NULL && username != NULL && password != NULL, OHSM_ARGUMENTS_BAD);
@@ -242,7 +234,7 @@ ohsm_rv ohsm_client_login(struct ohsm_client *c, enum ohsm_utype type, const cha
     q.op_case = OHSM__REQUEST__OP_LOGIN;
     q.login = &l;
     (void)pthread_mutex_lock(&c->lock);
-    ohsm_rv rv = run_locked(c, &q, ALL, false, res, on_login, &a);
+    ohsm_rv rv = ohsm_client_run_locked(c, &q, ALL, false, res, ohsm_client_on_login, &a);
     if (a.got) {
         save_credentials(c, type, username, password);
         for (size_t i = 0; i < c->n; i++) {
@@ -269,6 +261,15 @@ static void on_logout(struct ohsm_client *c, size_t i, const Ohsm__Response *r, 
     c->hsm[i].logged_in = false;
 }
 
+/* Logout ends the HSM sessions' pending MFA tokens too. */
+static void forget_pending(struct ohsm_client *c)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        c->hsm[i].mfa_pending = c->hsm[i].reg_pending = false;
+        c->hsm[i].mfa_rv = c->hsm[i].reg_rv = OHSM_TOKEN_NOT_FOUND;
+    }
+}
+
 ohsm_rv ohsm_client_logout(struct ohsm_client *c, struct ohsm_result *res)
 {
     Ohsm__Request q = OHSM__REQUEST__INIT;
@@ -283,41 +284,59 @@ ohsm_rv ohsm_client_logout(struct ohsm_client *c, struct ohsm_result *res)
         res = tmp;
     }
     (void)pthread_mutex_lock(&c->lock);
-    ohsm_rv rv = run_locked(c, &q, ALL, false, res, on_logout, NULL);
+    ohsm_rv rv = ohsm_client_run_locked(c, &q, ALL, false, res, on_logout, NULL);
     /* Whatever the HSMs said, this client no longer acts for the user. */
-    forget_credentials(c);
+    ohsm_client_forget_credentials(c);
+    forget_pending(c);
     c->nsess = 0;
     (void)pthread_mutex_unlock(&c->lock);
     free(tmp);
     return rv;
 }
 
-ohsm_rv ohsm_client_create_user(struct ohsm_client *c, enum ohsm_utype type, const char *username,
-                                const char *password, struct ohsm_result *res)
+ohsm_rv ohsm_client_create_user_q(struct ohsm_client *c, enum ohsm_utype type, const char *username,
+                                  const char *password, const struct ohsm_approval *ap,
+                                  struct ohsm_result *res)
 {
     Ohsm__Request q = OHSM__REQUEST__INIT;
     Ohsm__CreateUserReq m = OHSM__CREATE_USER_REQ__INIT;
+    struct ohsm_conv_approval apb;
     OHSM_ENSURE(c != NULL && username != NULL && password != NULL, OHSM_ARGUMENTS_BAD);
+    OHSM_TRY(ohsm_conv_approval(ap, &apb, &m.approval));
     m.user_type = (uint32_t)type;
     m.username = (char *)username;
     m.password.data = (uint8_t *)password;
     m.password.len = pw_len(password);
     q.op_case = OHSM__REQUEST__OP_CREATE_USER;
     q.create_user = &m;
-    return run(c, &q, ALL, res, NULL, NULL);
+    return ohsm_client_run(c, &q, ALL, res, NULL, NULL);
+}
+
+ohsm_rv ohsm_client_create_user(struct ohsm_client *c, enum ohsm_utype type, const char *username,
+                                const char *password, struct ohsm_result *res)
+{
+    return ohsm_client_create_user_q(c, type, username, password, NULL, res);
+}
+
+ohsm_rv ohsm_client_delete_user_q(struct ohsm_client *c, enum ohsm_utype type, const char *username,
+                                  const struct ohsm_approval *ap, struct ohsm_result *res)
+{
+    Ohsm__Request q = OHSM__REQUEST__INIT;
+    Ohsm__DeleteUserReq m = OHSM__DELETE_USER_REQ__INIT;
+    struct ohsm_conv_approval apb;
+    OHSM_ENSURE(c != NULL && username != NULL, OHSM_ARGUMENTS_BAD);
+    OHSM_TRY(ohsm_conv_approval(ap, &apb, &m.approval));
+    m.user_type = (uint32_t)type;
+    m.username = (char *)username;
+    q.op_case = OHSM__REQUEST__OP_DELETE_USER;
+    q.delete_user = &m;
+    return ohsm_client_run(c, &q, ALL, res, NULL, NULL);
 }
 
 ohsm_rv ohsm_client_delete_user(struct ohsm_client *c, enum ohsm_utype type, const char *username,
                                 struct ohsm_result *res)
 {
-    Ohsm__Request q = OHSM__REQUEST__INIT;
-    Ohsm__DeleteUserReq m = OHSM__DELETE_USER_REQ__INIT;
-    OHSM_ENSURE(c != NULL && username != NULL, OHSM_ARGUMENTS_BAD);
-    m.user_type = (uint32_t)type;
-    m.username = (char *)username;
-    q.op_case = OHSM__REQUEST__OP_DELETE_USER;
-    q.delete_user = &m;
-    return run(c, &q, ALL, res, NULL, NULL);
+    return ohsm_client_delete_user_q(c, type, username, NULL, res);
 }
 
 static void on_change(struct ohsm_client *c, size_t i, const Ohsm__Response *r, void *arg)
@@ -332,14 +351,29 @@ static void on_change(struct ohsm_client *c, size_t i, const Ohsm__Response *r, 
     }
 }
 
-ohsm_rv ohsm_client_change_password(struct ohsm_client *c, enum ohsm_utype type,
-                                    const char *username, const char *password,
-                                    struct ohsm_result *res, bool *activated)
+void ohsm_client_note_password(struct ohsm_client *c, const char *username, const char *password,
+                               const struct ohsm_result *res)
+{
+    bool changed = false;
+    for (size_t i = 0; i < c->n; i++) {
+        changed = changed || res[i].rv == OHSM_OK;
+    }
+    if (changed && c->cred_pw != NULL && strcmp(username, c->cred_user) == 0) {
+        save_credentials(c, c->cred_type, username, password);
+    }
+}
+
+ohsm_rv ohsm_client_change_password_q(struct ohsm_client *c, enum ohsm_utype type,
+                                      const char *username, const char *password,
+                                      const struct ohsm_approval *ap, struct ohsm_result *res,
+                                      bool *activated)
 {
     Ohsm__Request q = OHSM__REQUEST__INIT;
     Ohsm__ChangePasswordReq m = OHSM__CHANGE_PASSWORD_REQ__INIT;
+    struct ohsm_conv_approval apb;
     bool act = false;
     OHSM_ENSURE(c != NULL && username != NULL && password != NULL, OHSM_ARGUMENTS_BAD);
+    OHSM_TRY(ohsm_conv_approval(ap, &apb, &m.approval));
     m.user_type = (uint32_t)type;
     m.username = (char *)username;
     m.password.data = (uint8_t *)password;
@@ -353,21 +387,22 @@ ohsm_rv ohsm_client_change_password(struct ohsm_client *c, enum ohsm_utype type,
         res = tmp;
     }
     (void)pthread_mutex_lock(&c->lock);
-    ohsm_rv rv = run_locked(c, &q, ALL, true, res, on_change, &act);
-    bool changed = false;
-    for (size_t i = 0; i < c->n; i++) {
-        changed = changed || res[i].rv == OHSM_OK;
-    }
+    ohsm_rv rv = ohsm_client_run_locked(c, &q, ALL, true, res, on_change, &act);
     /* The user's own password: a later re-login must use the new one. */
-    if (changed && c->cred_pw != NULL && strcmp(username, c->cred_user) == 0) {
-        save_credentials(c, c->cred_type, username, password);
-    }
+    ohsm_client_note_password(c, username, password, res);
     (void)pthread_mutex_unlock(&c->lock);
     free(tmp);
     if (activated != NULL) {
         *activated = act;
     }
     return rv;
+}
+
+ohsm_rv ohsm_client_change_password(struct ohsm_client *c, enum ohsm_utype type,
+                                    const char *username, const char *password,
+                                    struct ohsm_result *res, bool *activated)
+{
+    return ohsm_client_change_password_q(c, type, username, password, NULL, res, activated);
 }
 
 struct list_arg {
@@ -418,7 +453,7 @@ ohsm_rv ohsm_client_list_users(struct ohsm_client *c, size_t i, struct ohsm_user
     OHSM_ENSURE(c != NULL && users != NULL && n != NULL && i < c->n, OHSM_ARGUMENTS_BAD);
     q.op_case = OHSM__REQUEST__OP_LIST_USERS;
     q.list_users = &m;
-    ohsm_rv rv = run(c, &q, i, NULL, on_list, &a);
+    ohsm_rv rv = ohsm_client_run(c, &q, i, NULL, on_list, &a);
     if (rv == OHSM_OK) {
         rv = a.rv;
     }
@@ -463,5 +498,5 @@ ohsm_rv ohsm_client_hsm_info(struct ohsm_client *c, size_t i, struct ohsm_hsm_in
     memset(out, 0, sizeof(*out));
     q.op_case = OHSM__REQUEST__OP_HSM_INFO;
     q.hsm_info = &m;
-    return run(c, &q, i, NULL, on_info, out);
+    return ohsm_client_run(c, &q, i, NULL, on_info, out);
 }

@@ -13,6 +13,7 @@
 
 #include "openhsm/client.h"
 #include "openhsm/secret.h"
+#include "openhsm/token.h"
 #include "wire/wire.h"
 
 struct ohsm_cfg_hsm {
@@ -76,6 +77,13 @@ struct hsm_slot {
     int32_t slot;        /* handle slot from the last hello; -1 before the first */
     bool missed;         /* a change applied elsewhere failed here (auto repair candidate) */
     bool relogin_failed; /* the saved credentials were refused here: do not try again */
+    /* Two-step calls (auth.c): whether step 1 left a token pending on this HSM's session, else
+     * step 1's result here (OHSM_TOKEN_NOT_FOUND when there was no step 1), which step 2
+     * reports for this HSM without asking it. */
+    bool mfa_pending; /* MFA login */
+    ohsm_rv mfa_rv;
+    bool reg_pending; /* MFA registration */
+    ohsm_rv reg_rv;
 };
 
 /* A session object this client made: it lives only on one HSM and only while the connection it
@@ -122,6 +130,11 @@ void ohsm_route_drop(struct ohsm_client *c, size_t i, ohsm_rv why);
 OHSM_NODISCARD ohsm_rv ohsm_route_fanout(struct ohsm_client *c, Ohsm__Request *const *qs, size_t k,
                                          const bool *use, bool relogin, struct ohsm_result *res,
                                          Ohsm__Response **resp);
+/* As ohsm_route_fanout, with requests that differ per HSM: HSM i gets qs[i * k .. i * k + k)
+ * (entries of HSMs not in use are not read and may be NULL). */
+OHSM_NODISCARD ohsm_rv ohsm_route_fanout_per(struct ohsm_client *c, Ohsm__Request *const *qs,
+                                             size_t k, const bool *use, bool relogin,
+                                             struct ohsm_result *res, Ohsm__Response **resp);
 void ohsm_route_free_resps(Ohsm__Response **resp, size_t n); /* frees the array too */
 
 /* ohsm_route_one flags. */
@@ -148,6 +161,33 @@ void ohsm_route_sess_del(struct ohsm_client *c, uint64_t handle);
 /* Marks HSMs that failed a change that succeeded on at least one other HSM (auto repair). */
 void ohsm_route_note_missed(struct ohsm_client *c, const struct ohsm_result *res, const bool *use);
 
+/* ---- requests to every HSM (client.c), shared with auth.c ---- */
+
+/* Called for every HSM that answered OHSM_OK (the answer is borrowed). */
+typedef void (*ohsm_each_fn)(struct ohsm_client *c, size_t i, const Ohsm__Response *r, void *arg);
+/* Runs q on every HSM (or HSM `only`), res[i] per HSM, then `each` (may be NULL) on every HSM
+ * that answered OK. relogin: as ohsm_route_ensure (false for the login calls themselves). The
+ * caller holds c->lock. Returns the first failing HSM's code. */
+OHSM_NODISCARD ohsm_rv ohsm_client_run_locked(struct ohsm_client *c, Ohsm__Request *q, size_t only,
+                                              bool relogin, struct ohsm_result *res,
+                                              ohsm_each_fn each, void *arg);
+/* The same taking the lock; res may be NULL (results not wanted). */
+OHSM_NODISCARD ohsm_rv ohsm_client_run(struct ohsm_client *c, Ohsm__Request *q, size_t only,
+                                       struct ohsm_result *res, ohsm_each_fn each, void *arg);
+/* `each` of the login calls: marks HSM i logged in as the LoginResp says; arg is a struct
+ * ohsm_login_arg that gets the first user type seen. */
+struct ohsm_login_arg {
+    enum ohsm_utype actual;
+    bool got;
+};
+void ohsm_client_on_login(struct ohsm_client *c, size_t i, const Ohsm__Response *r, void *arg);
+/* Wipes the saved login (nothing is replayed on reconnect any more). Caller holds c->lock. */
+void ohsm_client_forget_credentials(struct ohsm_client *c);
+/* After a password change for username (res: per HSM), the saved login takes the new password
+ * when it is that user's. Caller holds c->lock. */
+void ohsm_client_note_password(struct ohsm_client *c, const char *username, const char *password,
+                               const struct ohsm_result *res);
+
 /* ---- sync (sync.c) ---- */
 
 /* Runs the automatic repair when it is on and an HSM that missed a change is back (or `force`,
@@ -161,6 +201,18 @@ void ohsm_conv_mech(const struct ohsm_mech_params *m, Ohsm__Mech *out);
 /* Decodes the records of a KeyResp into objs (cap entries); errors: OHSM_PROTOCOL. */
 OHSM_NODISCARD ohsm_rv ohsm_conv_records(const ProtobufCBinaryData *recs, size_t n,
                                          struct ohsm_obj *objs, size_t cap);
+/* A wire Approval and the storage it points into (the bytes are borrowed from the caller's
+ * struct ohsm_approval). */
+struct ohsm_conv_approval {
+    Ohsm__Approval msg;
+    Ohsm__ApprovalSig sig[OHSM_APPROVAL_SIGS_MAX];
+    Ohsm__ApprovalSig *sigp[OHSM_APPROVAL_SIGS_MAX];
+};
+/* Fills *buf from ap and points *out at buf->msg (NULL when ap is NULL: no approval). Checks the
+ * bounds of token.h (data, signature count and sizes, usernames up to OHSM_USERNAME_MAX);
+ * errors: OHSM_ARGUMENTS_BAD. */
+OHSM_NODISCARD ohsm_rv ohsm_conv_approval(const struct ohsm_approval *ap,
+                                          struct ohsm_conv_approval *buf, Ohsm__Approval **out);
 /* Copies a bytes field into a new malloc'd buffer (an empty field gives NULL, 0). */
 OHSM_NODISCARD ohsm_rv ohsm_conv_dup(const ProtobufCBinaryData *b, uint8_t **out, size_t *len);
 

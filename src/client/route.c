@@ -183,9 +183,11 @@ static ohsm_rv recv_all(struct ohsm_client *c, size_t i, const uint64_t *ids, si
     return first;
 }
 
-ohsm_rv ohsm_route_fanout(struct ohsm_client *c, Ohsm__Request *const *qs, size_t k,
-                          const bool *use, bool want_login, struct ohsm_result *res,
-                          Ohsm__Response **resp)
+/* The fan-out of ohsm_route_fanout (per_hsm false: every HSM gets qs[0..k)) and
+ * ohsm_route_fanout_per (per_hsm true: HSM i gets qs[i * k .. i * k + k)). */
+static ohsm_rv fanout(struct ohsm_client *c, Ohsm__Request *const *qs, size_t k, bool per_hsm,
+                      const bool *use, bool want_login, struct ohsm_result *res,
+                      Ohsm__Response **resp)
 {
     uint64_t *ids = calloc(c->n * k, sizeof(*ids));
     ohsm_rv first = OHSM_OK;
@@ -212,7 +214,7 @@ ohsm_rv ohsm_route_fanout(struct ohsm_client *c, Ohsm__Request *const *qs, size_
         if (res[i].rv != OHSM_OK) {
             continue;
         }
-        res[i].rv = send_all(c, i, qs, k, &ids[i * k]);
+        res[i].rv = send_all(c, i, per_hsm ? qs + i * k : qs, k, &ids[i * k]);
         if (res[i].rv != OHSM_OK) {
             ohsm_route_drop(c, i, res[i].rv);
         }
@@ -230,6 +232,20 @@ ohsm_rv ohsm_route_fanout(struct ohsm_client *c, Ohsm__Request *const *qs, size_
     }
     free(ids);
     return first;
+}
+
+ohsm_rv ohsm_route_fanout(struct ohsm_client *c, Ohsm__Request *const *qs, size_t k,
+                          const bool *use, bool want_login, struct ohsm_result *res,
+                          Ohsm__Response **resp)
+{
+    return fanout(c, qs, k, false, use, want_login, res, resp);
+}
+
+ohsm_rv ohsm_route_fanout_per(struct ohsm_client *c, Ohsm__Request *const *qs, size_t k,
+                              const bool *use, bool want_login, struct ohsm_result *res,
+                              Ohsm__Response **resp)
+{
+    return fanout(c, qs, k, true, use, want_login, res, resp);
 }
 
 /* Can HSM i take a balanced operation: logged in, or down but likely to log in again on

@@ -7,7 +7,10 @@
  * for). The fakes answer hello, login, logout, change-password, verify (signature = the message
  * reversed; handle 0xdead is unknown to HSM 0), and keep a table of objects for key generation,
  * masked insert/extract (a "masked object" here is the text "M|T handle version"), delete and
- * sync status.
+ * sync status. For issue 5 they also play MFA and quorum: MFA tokens are 32 bytes that differ per
+ * HSM and per issue, and the only signature a fake accepts for its token is "S", its slot, then
+ * the token (so a signature meant for another HSM fails); quorum records are 96 bytes marked with
+ * the HSM's slot; every approval, key, password and flag a request carries is recorded.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -38,6 +41,47 @@
 #define UNKNOWN_ON_0 0xdeadu
 #define MAXCONN 64
 
+/* What the last request of each kind carried (issue 5). */
+struct fake_approval {
+    bool present;
+    uint8_t data[256];
+    size_t len;
+    size_t nsigs;
+    char user[4][32];
+    uint8_t sig[4][64];
+    size_t sig_len[4];
+};
+
+struct fake5 {
+    bool mfa_user;     /* plain LOGIN answers OHSM_MFA_REQUIRED */
+    ohsm_rv begin_rv;  /* MFA_BEGIN and MFA_REG_BEGIN fail with this when set */
+    bool short_record; /* QUORUM_GEN answers a record one byte short */
+    uint32_t tok_seq;  /* tokens issued */
+    int mfa_begins, mfa_finishes, reg_begins, reg_finishes, qgens, user_ops, qsets, qdeletes,
+        qregisters;
+    struct fake_approval ap; /* of the last request that can carry one */
+    char user[32];           /* username of the last user request */
+    char password[64];       /* password of the last create / change / register request */
+    uint8_t sig[600];        /* last MFA_FINISH / MFA_REG_FINISH / QUORUM_REGISTER signature */
+    size_t sig_len;
+    uint8_t pub[64];
+    size_t pub_len;
+    uint8_t data[256]; /* QUORUM_REGISTER approval_data */
+    size_t data_len;
+    bool change_quorum, deregister, all;
+    uint32_t service, value;
+    uint64_t key_handle;
+    bool has_mfa;
+};
+
+/* One session's state on a fake. */
+struct fsess {
+    bool logged_in;
+    bool mfa_pending, reg_pending;
+    uint8_t mfa_tok[32], reg_tok[32];
+    char user[32];
+};
+
 struct fake {
     uint32_t slot;
     int lfd;
@@ -61,6 +105,7 @@ struct fake {
     int gens, inserts, syncs;
     bool refuse_changes; /* MASKED_INSERT and KEY_DELETE fail with OHSM_DEVICE_ERROR */
     int hang_gen_ms;     /* KEY_GEN answers this late */
+    struct fake5 x;      /* issue 5 (reset per test) */
 };
 
 static struct fake fakes[NFAKE];
@@ -102,6 +147,18 @@ struct objbufs {
     ProtobufCBinaryData recs[1], blobs[1];
     uint8_t rec[OHSM_OBJ_ENC_MAX];
     char text[64];
+};
+
+/* Issue-5 answers; like objbufs, they live until the answer is packed. */
+struct authbufs {
+    Ohsm__TokenResp tok;
+    uint8_t tokbuf[128];
+    Ohsm__LoginResp login;
+    char uname[32];
+    Ohsm__QuorumListResp ql;
+    Ohsm__QuorumToken qt[2];
+    Ohsm__QuorumToken *qtp[2];
+    Ohsm__QuorumValuesResp qv;
 };
 
 static void answer_obj(struct fake *f, const Ohsm__Request *q, Ohsm__Response *r, struct objbufs *b)
@@ -211,9 +268,216 @@ static void answer_obj(struct fake *f, const Ohsm__Request *q, Ohsm__Response *r
     }
 }
 
-static void answer(struct fake *f, bool *logged_in, const Ohsm__Request *q, uint8_t **out,
+static void note_approval(struct fake *f, const Ohsm__Approval *a)
+{
+    struct fake_approval *o = &f->x.ap;
+    memset(o, 0, sizeof(*o));
+    if (a == NULL) {
+        return;
+    }
+    o->present = true;
+    o->len = a->data.len < sizeof(o->data) ? a->data.len : sizeof(o->data);
+    memcpy(o->data, a->data.data, o->len);
+    o->nsigs = a->n_sigs;
+    for (size_t i = 0; i < a->n_sigs && i < 4; i++) {
+        (void)snprintf(o->user[i], sizeof(o->user[i]), "%s", a->sigs[i]->username);
+        o->sig_len[i] = a->sigs[i]->signature.len < 64 ? a->sigs[i]->signature.len : 64;
+        memcpy(o->sig[i], a->sigs[i]->signature.data, o->sig_len[i]);
+    }
+}
+
+static void note_bytes(uint8_t *dst, size_t cap, size_t *len, const ProtobufCBinaryData *b)
+{
+    *len = b->len < cap ? b->len : cap;
+    if (*len > 0) {
+        memcpy(dst, b->data, *len);
+    }
+}
+
+/* A fresh token (unique per HSM and per issue), kept in the session. */
+static void issue_token(struct fake *f, uint8_t tok[32], struct authbufs *b, Ohsm__Response *r)
+{
+    f->x.tok_seq++;
+    for (size_t j = 0; j < 32; j++) {
+        tok[j] = (uint8_t)(f->slot * 64u + f->x.tok_seq * 7u + j);
+    }
+    memcpy(b->tokbuf, tok, 32);
+    b->tok.token.data = b->tokbuf;
+    b->tok.token.len = 32;
+    b->tok.lifetime = 600;
+    r->body_case = OHSM__RESPONSE__BODY_TOKEN;
+    r->token = &b->tok;
+}
+
+/* The one signature this fake accepts for tok: "S", its slot, the token. */
+static bool sig_matches(const struct fake *f, const uint8_t tok[32], const ProtobufCBinaryData *sig)
+{
+    return sig->len == 34 && sig->data[0] == 'S' && sig->data[1] == f->slot &&
+           memcmp(sig->data + 2, tok, 32) == 0;
+}
+
+static void answer_auth(struct fake *f, struct fsess *s, const Ohsm__Request *q, Ohsm__Response *r,
+                        struct authbufs *b)
+{
+    struct fake5 *x = &f->x;
+    switch (q->op_case) {
+    case OHSM__REQUEST__OP_CREATE_USER:
+        x->user_ops++;
+        note_approval(f, q->create_user->approval);
+        (void)snprintf(x->user, sizeof(x->user), "%s", q->create_user->username);
+        (void)snprintf(x->password, sizeof(x->password), "%.*s", (int)q->create_user->password.len,
+                       (const char *)q->create_user->password.data);
+        return;
+    case OHSM__REQUEST__OP_DELETE_USER:
+        x->user_ops++;
+        note_approval(f, q->delete_user->approval);
+        (void)snprintf(x->user, sizeof(x->user), "%s", q->delete_user->username);
+        return;
+    case OHSM__REQUEST__OP_MFA_BEGIN:
+        x->mfa_begins++;
+        s->mfa_pending = false;
+        if (x->begin_rv != OHSM_OK) {
+            r->rv = x->begin_rv;
+            return;
+        }
+        if (q->mfa_begin->password.len != strlen(f->password) ||
+            memcmp(q->mfa_begin->password.data, f->password, q->mfa_begin->password.len) != 0) {
+            r->rv = OHSM_PIN_INCORRECT;
+            return;
+        }
+        (void)snprintf(s->user, sizeof(s->user), "%s", q->mfa_begin->username);
+        s->mfa_pending = true;
+        issue_token(f, s->mfa_tok, b, r);
+        return;
+    case OHSM__REQUEST__OP_MFA_FINISH:
+        x->mfa_finishes++;
+        note_bytes(x->sig, sizeof(x->sig), &x->sig_len, &q->mfa_finish->signature);
+        if (!s->mfa_pending) {
+            r->rv = OHSM_TOKEN_NOT_FOUND;
+            return;
+        }
+        s->mfa_pending = false; /* consumed whatever happens */
+        if (!sig_matches(f, s->mfa_tok, &q->mfa_finish->signature)) {
+            r->rv = OHSM_TOKEN_INVALID;
+            return;
+        }
+        s->logged_in = true;
+        (void)snprintf(b->uname, sizeof(b->uname), "%s", s->user);
+        b->login.user_type = OHSM_UT_CU;
+        b->login.username = b->uname;
+        r->body_case = OHSM__RESPONSE__BODY_LOGIN;
+        r->login = &b->login;
+        return;
+    case OHSM__REQUEST__OP_MFA_REG_BEGIN:
+        x->reg_begins++;
+        s->reg_pending = false;
+        if (!s->logged_in || x->begin_rv != OHSM_OK) {
+            r->rv = !s->logged_in ? OHSM_USER_NOT_LOGGED_IN : x->begin_rv;
+            return;
+        }
+        s->reg_pending = true;
+        issue_token(f, s->reg_tok, b, r);
+        return;
+    case OHSM__REQUEST__OP_MFA_REG_FINISH: {
+        const Ohsm__MfaRegFinishReq *m = q->mfa_reg_finish;
+        x->reg_finishes++;
+        note_approval(f, m->approval);
+        note_bytes(x->sig, sizeof(x->sig), &x->sig_len, &m->signature);
+        note_bytes(x->pub, sizeof(x->pub), &x->pub_len, &m->public_key);
+        (void)snprintf(x->user, sizeof(x->user), "%s", m->username);
+        (void)snprintf(x->password, sizeof(x->password), "%.*s", (int)m->password.len,
+                       (const char *)m->password.data);
+        x->change_quorum = m->change_quorum;
+        x->deregister = m->deregister;
+        if (m->deregister) {
+            x->has_mfa = false;
+            return;
+        }
+        bool pending = s->reg_pending;
+        s->reg_pending = false;
+        r->rv = !pending                                     ? OHSM_TOKEN_NOT_FOUND
+                : !sig_matches(f, s->reg_tok, &m->signature) ? OHSM_TOKEN_INVALID
+                                                             : OHSM_OK;
+        x->has_mfa = r->rv == OHSM_OK;
+        return;
+    }
+    case OHSM__REQUEST__OP_QUORUM_GEN:
+        if (!s->logged_in) {
+            r->rv = OHSM_USER_NOT_LOGGED_IN;
+            return;
+        }
+        x->qgens++;
+        x->service = q->quorum_gen->service;
+        x->key_handle = q->quorum_gen->key_handle;
+        memset(b->tokbuf, (int)(0x11u * (f->slot + 1u)), OHSM_APPROVAL_REC_LEN);
+        memcpy(b->tokbuf, "OHQ1", 4);
+        b->tokbuf[4] = (uint8_t)q->quorum_gen->service;
+        b->tokbuf[5] = (uint8_t)f->slot;
+        b->tok.token.data = b->tokbuf;
+        b->tok.token.len = OHSM_APPROVAL_REC_LEN - (x->short_record ? 1u : 0u);
+        b->tok.lifetime = 600;
+        r->body_case = OHSM__RESPONSE__BODY_TOKEN;
+        r->token = &b->tok;
+        return;
+    case OHSM__REQUEST__OP_QUORUM_LIST:
+        for (size_t i = 0; i < 2; i++) {
+            ohsm__quorum_token__init(&b->qt[i]);
+            b->qtp[i] = &b->qt[i];
+        }
+        b->qt[0].username = "alice";
+        b->qt[0].service = OHSM_QS_USER;
+        b->qt[0].approvals_required = 2;
+        b->qt[0].approvals = 1;
+        b->qt[0].timeout_seconds = 500 + f->slot;
+        b->qt[1].username = "bob";
+        b->qt[1].service = OHSM_QS_KEY_MGMT;
+        b->qt[1].approvals_required = 3;
+        b->qt[1].timeout_seconds = 42;
+        b->qt[1].key_handle = 0x1234;
+        b->ql.n_tokens = 2;
+        b->ql.tokens = b->qtp;
+        r->body_case = OHSM__RESPONSE__BODY_QTOKENS;
+        r->qtokens = &b->ql;
+        return;
+    case OHSM__REQUEST__OP_QUORUM_VALUES:
+        b->qv.user = 2;
+        b->qv.quorum = 1 + f->slot;
+        b->qv.cluster = 3;
+        r->body_case = OHSM__RESPONSE__BODY_QVALUES;
+        r->qvalues = &b->qv;
+        return;
+    case OHSM__REQUEST__OP_QUORUM_SET:
+        x->qsets++;
+        x->service = q->quorum_set->service;
+        x->value = q->quorum_set->value;
+        note_approval(f, q->quorum_set->approval);
+        return;
+    case OHSM__REQUEST__OP_QUORUM_DELETE:
+        x->qdeletes++;
+        x->all = q->quorum_delete->all;
+        return;
+    case OHSM__REQUEST__OP_QUORUM_REGISTER:
+        x->qregisters++;
+        note_bytes(x->data, sizeof(x->data), &x->data_len, &q->quorum_register->approval_data);
+        note_bytes(x->sig, sizeof(x->sig), &x->sig_len, &q->quorum_register->signature);
+        note_bytes(x->pub, sizeof(x->pub), &x->pub_len, &q->quorum_register->public_key);
+        return;
+    default:
+        r->rv = OHSM_PROTOCOL;
+        return;
+    }
+}
+
+static void answer(struct fake *f, struct fsess *s, const Ohsm__Request *q, uint8_t **out,
                    size_t *out_len)
 {
+    bool *logged_in = &s->logged_in;
+    struct authbufs *ab = calloc(1, sizeof(*ab));
+    assert_non_null(ab);
+    ohsm__token_resp__init(&ab->tok);
+    ohsm__login_resp__init(&ab->login);
+    ohsm__quorum_list_resp__init(&ab->ql);
+    ohsm__quorum_values_resp__init(&ab->qv);
     struct objbufs *ob = calloc(1, sizeof(*ob));
     assert_non_null(ob);
     Ohsm__Response r = OHSM__RESPONSE__INIT;
@@ -234,6 +498,10 @@ static void answer(struct fake *f, bool *logged_in, const Ohsm__Request *q, uint
         break;
     case OHSM__REQUEST__OP_LOGIN:
         f->logins++;
+        if (f->x.mfa_user) {
+            r.rv = OHSM_MFA_REQUIRED;
+            break;
+        }
         if (q->login->password.len != strlen(f->password) ||
             memcmp(q->login->password.data, f->password, q->login->password.len) != 0) {
             r.rv = OHSM_PIN_INCORRECT;
@@ -252,7 +520,12 @@ static void answer(struct fake *f, bool *logged_in, const Ohsm__Request *q, uint
         (void)snprintf(f->password, sizeof(f->password), "%.*s",
                        (int)q->change_password->password.len,
                        (const char *)q->change_password->password.data);
+        f->x.user_ops++;
+        note_approval(f, q->change_password->approval);
+        (void)snprintf(f->x.user, sizeof(f->x.user), "%s", q->change_password->username);
         user.user_type = OHSM_UT_CU;
+        /* "admin" plays the PRECO whose first password change activates the HSM */
+        user.activated = strcmp(q->change_password->username, "admin") == 0;
         r.body_case = OHSM__RESPONSE__BODY_USER;
         r.user = &user;
         break;
@@ -282,12 +555,13 @@ static void answer(struct fake *f, bool *logged_in, const Ohsm__Request *q, uint
         answer_obj(f, q, &r, ob);
         break;
     default:
-        r.rv = OHSM_PROTOCOL;
+        answer_auth(f, s, q, &r, ab);
         break;
     }
     (void)pthread_mutex_unlock(&f->mu);
     put_frame(out, out_len, &r);
     free(ob);
+    free(ab);
 }
 
 struct session_arg {
@@ -301,8 +575,9 @@ static void *session(void *p)
     struct session_arg *a = p;
     struct fake *f = a->f;
     SSL *ssl = SSL_new(server_ctx);
-    bool logged_in = false;
+    struct fsess st;
 
+    memset(&st, 0, sizeof(st));
     if (ssl != NULL && SSL_set_fd(ssl, a->fd) == 1 && SSL_accept(ssl) == 1) {
         for (;;) {
             uint8_t *out = NULL;
@@ -321,7 +596,7 @@ static void *session(void *p)
                     ok = false;
                     break;
                 }
-                answer(f, &logged_in, q, &out, &out_len);
+                answer(f, &st, q, &out, &out_len);
                 ohsm__request__free_unpacked(q, NULL);
                 batch++;
             } while (SSL_has_pending(ssl));
@@ -472,11 +747,9 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Per test: fresh counters and password "secret-pw1", a logged-in client. */
-static struct ohsm_client *fresh(void)
+/* Per test: fresh counters and password "secret-pw1", every session cut. */
+static void reset_fakes(void)
 {
-    struct ohsm_client *c = NULL;
-    struct ohsm_result res[NFAKE];
     for (size_t i = 0; i < NFAKE; i++) {
         cut(i);
         (void)pthread_mutex_lock(&fakes[i].mu);
@@ -487,9 +760,25 @@ static struct ohsm_client *fresh(void)
         fakes[i].gens = fakes[i].inserts = fakes[i].syncs = 0;
         fakes[i].refuse_changes = false;
         fakes[i].hang_gen_ms = 0;
+        memset(&fakes[i].x, 0, sizeof(fakes[i].x));
         (void)pthread_mutex_unlock(&fakes[i].mu);
     }
+}
+
+/* A client of fresh fakes, not logged in. */
+static struct ohsm_client *fresh_out(void)
+{
+    struct ohsm_client *c = NULL;
+    reset_fakes();
     assert_int_equal(ohsm_client_new(&cfg, &c), OHSM_OK);
+    return c;
+}
+
+/* A client of fresh fakes, logged in as alice (password saved for re-login). */
+static struct ohsm_client *fresh(void)
+{
+    struct ohsm_client *c = fresh_out();
+    struct ohsm_result res[NFAKE];
     assert_int_equal(ohsm_client_login(c, OHSM_UT_CU, "alice", "secret-pw1", res, NULL), OHSM_OK);
     return c;
 }
@@ -966,6 +1255,513 @@ static void test_client_fake_generate_timeout_not_repeated(void **state)
     cfg.timeout_ms = saved;
 }
 
+/* ---- issue 5: MFA and quorum ---- */
+
+/* The signature fake i accepts for its token t. */
+static void fake_sign(const struct ohsm_token *t, size_t i, uint8_t sig[34])
+{
+    assert_int_equal(t->len, 32);
+    sig[0] = 'S';
+    sig[1] = (uint8_t)fakes[i].slot;
+    memcpy(sig + 2, t->data, 32);
+}
+
+/* A verification on HSM i only (reconnecting it when its connection died). */
+static ohsm_rv verify_on(struct ohsm_client *c, size_t i)
+{
+    struct ohsm_cop op;
+    fill_ops(&op, 1, 7);
+    ohsm_rv ignored = ohsm_client_batch(c, &op, 1, 1, i);
+    (void)ignored;
+    return op.rv;
+}
+
+static bool logged_in_as(struct ohsm_client *c, size_t i, const char *user)
+{
+    struct ohsm_hsm_status st;
+    assert_int_equal(ohsm_client_hsm_status(c, i, &st), OHSM_OK);
+    return st.logged_in && strcmp(st.username, user) == 0;
+}
+
+/* MFA login: each HSM gets its own token and accepts only its own signature; swapped signatures
+ * fail everywhere and spend the tokens (a second finish asks nobody); the right ones log in on
+ * both. The MFA login replaces the saved plain login and is never replayed after a reconnect. */
+static void test_client_fake_mfa_login_per_hsm(void **state)
+{
+    (void)state;
+    struct ohsm_client *c = fresh(); /* alice, plain login saved */
+    struct ohsm_result res[NFAKE];
+    struct ohsm_token tok[NFAKE];
+    uint8_t sig[NFAKE][34];
+    const uint8_t *sigs[NFAKE] = {sig[0], sig[1]};
+    const uint8_t *swapped[NFAKE] = {sig[1], sig[0]};
+    size_t lens[NFAKE] = {34, 34};
+    enum ohsm_utype actual = OHSM_UT_NONE;
+
+    fakes[0].x.mfa_user = fakes[1].x.mfa_user = true;
+    assert_int_equal(ohsm_client_login_mfa_begin(c, OHSM_UT_CU, "bob", "secret-pw1", tok, res),
+                     OHSM_OK);
+    assert_int_equal(res[0].rv, OHSM_OK);
+    assert_int_equal(res[1].rv, OHSM_OK);
+    assert_int_equal(tok[0].lifetime, 600);
+    assert_memory_not_equal(tok[0].data, tok[1].data, 32);
+    fake_sign(&tok[0], 0, sig[0]);
+    fake_sign(&tok[1], 1, sig[1]);
+    assert_int_equal(ohsm_client_login_mfa_finish(c, swapped, lens, res, &actual),
+                     OHSM_TOKEN_INVALID);
+    assert_int_equal(res[0].rv, OHSM_TOKEN_INVALID);
+    assert_int_equal(res[1].rv, OHSM_TOKEN_INVALID);
+    assert_int_equal(fakes[0].x.mfa_finishes + fakes[1].x.mfa_finishes, 2);
+    assert_memory_equal(fakes[0].x.sig, sig[1], 34); /* what HSM 0 was sent */
+    assert_int_equal(actual, OHSM_UT_NONE);
+    /* The tokens are spent: a second finish asks nobody. */
+    assert_int_equal(ohsm_client_login_mfa_finish(c, sigs, lens, res, NULL), OHSM_TOKEN_NOT_FOUND);
+    assert_int_equal(res[1].rv, OHSM_TOKEN_NOT_FOUND);
+    assert_int_equal(fakes[0].x.mfa_finishes + fakes[1].x.mfa_finishes, 2);
+    assert_non_null(c->cred_pw); /* nothing logged in: alice's login still stands */
+
+    assert_int_equal(ohsm_client_login_mfa_begin(c, OHSM_UT_CU, "bob", "secret-pw1", tok, res),
+                     OHSM_OK);
+    fake_sign(&tok[0], 0, sig[0]);
+    fake_sign(&tok[1], 1, sig[1]);
+    assert_int_equal(ohsm_client_login_mfa_finish(c, sigs, lens, res, &actual), OHSM_OK);
+    assert_int_equal(actual, OHSM_UT_CU);
+    assert_memory_equal(fakes[1].x.sig, sig[1], 34);
+    assert_true(logged_in_as(c, 0, "bob") && logged_in_as(c, 1, "bob"));
+    assert_null(c->cred_pw);
+    assert_int_equal(fakes[0].syncs, 2); /* automatic repair looked after the login */
+
+    /* Reconnected HSMs stay logged out: neither alice's password nor bob's MFA is replayed. */
+    cut(0);
+    cut(1);
+    for (size_t i = 0; i < NFAKE; i++) {
+        assert_int_equal(verify_on(c, i), OHSM_USER_NOT_LOGGED_IN);
+    }
+    assert_false(logged_in_as(c, 0, "bob") || logged_in_as(c, 1, "bob"));
+    assert_int_equal(logins(0) + logins(1), 2); /* fresh()'s logins only */
+    assert_int_equal(fakes[0].x.mfa_begins + fakes[1].x.mfa_begins, 4);
+    assert_int_equal(fakes[0].x.mfa_finishes + fakes[1].x.mfa_finishes, 4);
+    ohsm_client_free(c);
+}
+
+/* An HSM that failed step 1 is not asked in step 2 and keeps its step-1 result; the other logs
+ * in. An empty signature abandons the login (the HSM is told, and refuses). */
+static void test_client_fake_mfa_begin_failure_not_finished(void **state)
+{
+    (void)state;
+    struct ohsm_client *c = fresh_out();
+    struct ohsm_result res[NFAKE];
+    struct ohsm_token tok[NFAKE];
+    uint8_t sig[NFAKE][34];
+    const uint8_t *sigs[NFAKE] = {sig[0], sig[1]};
+    size_t lens[NFAKE] = {34, 34};
+    enum ohsm_utype actual = OHSM_UT_NONE;
+
+    (void)snprintf(fakes[1].password, sizeof(fakes[1].password), "other-pw");
+    assert_int_equal(ohsm_client_login_mfa_begin(c, OHSM_UT_CU, "bob", "secret-pw1", tok, res),
+                     OHSM_PIN_INCORRECT);
+    assert_int_equal(res[0].rv, OHSM_OK);
+    assert_int_equal(res[1].rv, OHSM_PIN_INCORRECT);
+    assert_int_equal(tok[0].len, 32);
+    assert_int_equal(tok[1].len, 0);
+    fake_sign(&tok[0], 0, sig[0]);
+    memset(sig[1], 0, sizeof(sig[1]));
+    assert_int_equal(ohsm_client_login_mfa_finish(c, sigs, lens, res, &actual), OHSM_PIN_INCORRECT);
+    assert_int_equal(res[0].rv, OHSM_OK);
+    assert_int_equal(res[1].rv, OHSM_PIN_INCORRECT);
+    assert_int_equal(fakes[0].x.mfa_finishes, 1);
+    assert_int_equal(fakes[1].x.mfa_finishes, 0);
+    assert_int_equal(actual, OHSM_UT_CU);
+    assert_true(logged_in_as(c, 0, "bob"));
+    assert_false(logged_in_as(c, 1, "bob"));
+
+    /* Abandoning: no signatures at all. */
+    (void)snprintf(fakes[1].password, sizeof(fakes[1].password), "secret-pw1");
+    assert_int_equal(ohsm_client_login_mfa_begin(c, OHSM_UT_CU, "bob", "secret-pw1", tok, res),
+                     OHSM_OK);
+    assert_int_equal(ohsm_client_login_mfa_finish(c, NULL, NULL, res, NULL), OHSM_TOKEN_INVALID);
+    assert_int_equal(res[0].rv, OHSM_TOKEN_INVALID);
+    assert_int_equal(res[1].rv, OHSM_TOKEN_INVALID);
+    assert_int_equal(fakes[1].x.mfa_finishes, 1);
+    assert_int_equal(fakes[1].x.sig_len, 0);
+
+    /* A bad signature array is refused before anything is sent; the tokens stay pending. */
+    assert_int_equal(ohsm_client_login_mfa_begin(c, OHSM_UT_CU, "bob", "secret-pw1", tok, res),
+                     OHSM_OK);
+    size_t too_long[NFAKE] = {34, OHSM_TOKEN_SIG_MAX + 1};
+    assert_int_equal(ohsm_client_login_mfa_finish(c, sigs, too_long, res, NULL),
+                     OHSM_ARGUMENTS_BAD);
+    const uint8_t *missing[NFAKE] = {sig[0], NULL};
+    assert_int_equal(ohsm_client_login_mfa_finish(c, missing, lens, res, NULL), OHSM_ARGUMENTS_BAD);
+    assert_int_equal(fakes[0].x.mfa_finishes + fakes[1].x.mfa_finishes, 3);
+    fake_sign(&tok[0], 0, sig[0]);
+    fake_sign(&tok[1], 1, sig[1]);
+    assert_int_equal(ohsm_client_login_mfa_finish(c, sigs, lens, res, NULL), OHSM_OK);
+    assert_true(logged_in_as(c, 0, "bob") && logged_in_as(c, 1, "bob"));
+    ohsm_client_free(c);
+}
+
+/* A plain login answered OHSM_MFA_REQUIRED leaves nothing behind: no saved password, nobody
+ * logged in, and nothing is tried again on reconnect. */
+static void test_client_fake_mfa_required_leaves_nothing(void **state)
+{
+    (void)state;
+    struct ohsm_client *c = fresh_out();
+    struct ohsm_result res[NFAKE];
+    enum ohsm_utype actual = OHSM_UT_CO;
+
+    fakes[0].x.mfa_user = fakes[1].x.mfa_user = true;
+    assert_int_equal(ohsm_client_login(c, OHSM_UT_CU, "bob", "secret-pw1", res, &actual),
+                     OHSM_MFA_REQUIRED);
+    assert_int_equal(res[0].rv, OHSM_MFA_REQUIRED);
+    assert_int_equal(res[1].rv, OHSM_MFA_REQUIRED);
+    assert_int_equal(actual, OHSM_UT_NONE);
+    assert_null(c->cred_pw);
+    assert_false(logged_in_as(c, 0, "bob") || logged_in_as(c, 1, "bob"));
+    cut(0);
+    cut(1);
+    assert_int_equal(ohsm_client_reconnect(c), OHSM_OK);
+    assert_int_equal(logins(0) + logins(1), 2);
+    ohsm_client_free(c);
+}
+
+static const uint8_t ap_data[2 * OHSM_APPROVAL_REC_LEN] = {'O', 'H', 'Q', '1', 1, 0, 0, 0, 0x42};
+static const uint8_t ap_sig1[5] = {1, 2, 3, 4, 5}, ap_sig2[3] = {9, 8, 7};
+static const struct ohsm_approval_sig ap_sigs[2] = {{"ann", ap_sig1, sizeof(ap_sig1)},
+                                                    {"carl", ap_sig2, sizeof(ap_sig2)}};
+static const struct ohsm_approval approval = {ap_data, sizeof(ap_data), ap_sigs, 2};
+
+/* The approval arrives intact on HSM i: data and every signature with its approver. */
+static void assert_approval(size_t i)
+{
+    const struct fake_approval *a = &fakes[i].x.ap;
+    assert_true(a->present);
+    assert_int_equal(a->len, sizeof(ap_data));
+    assert_memory_equal(a->data, ap_data, sizeof(ap_data));
+    assert_int_equal(a->nsigs, 2);
+    assert_string_equal(a->user[0], "ann");
+    assert_string_equal(a->user[1], "carl");
+    assert_int_equal(a->sig_len[0], sizeof(ap_sig1));
+    assert_memory_equal(a->sig[0], ap_sig1, sizeof(ap_sig1));
+    assert_int_equal(a->sig_len[1], sizeof(ap_sig2));
+    assert_memory_equal(a->sig[1], ap_sig2, sizeof(ap_sig2));
+}
+
+/* MFA registration: per-HSM signatures; an HSM that issued no token is not asked; key,
+ * password, change_quorum and approval arrive; registering one's own MFA drops the saved plain
+ * login (it can no longer be replayed). Deregistration goes everywhere and updates it. */
+static void test_client_fake_mfa_register(void **state)
+{
+    (void)state;
+    struct ohsm_client *c = fresh(); /* alice */
+    struct ohsm_result res[NFAKE];
+    struct ohsm_token tok[NFAKE];
+    uint8_t sig[NFAKE][34];
+    const uint8_t *sigs[NFAKE] = {sig[0], sig[1]};
+    size_t lens[NFAKE] = {34, 34};
+    static const uint8_t pub[40] = {0x30, 0x82, 1, 0x22};
+
+    fakes[1].x.begin_rv = OHSM_DEVICE_ERROR;
+    assert_int_equal(ohsm_client_mfa_register_begin(c, OHSM_UT_CU, "alice", tok, res),
+                     OHSM_DEVICE_ERROR);
+    assert_int_equal(res[0].rv, OHSM_OK);
+    assert_int_equal(tok[0].len, 32);
+    assert_int_equal(tok[1].len, 0);
+    fake_sign(&tok[0], 0, sig[0]);
+    memset(sig[1], 0, sizeof(sig[1]));
+    assert_int_equal(ohsm_client_mfa_register_finish(c, OHSM_UT_CU, "alice", "new-pw-22", pub,
+                                                     sizeof(pub), sigs, lens, true, &approval, res),
+                     OHSM_DEVICE_ERROR);
+    assert_int_equal(res[0].rv, OHSM_OK);
+    assert_int_equal(res[1].rv, OHSM_DEVICE_ERROR);
+    assert_int_equal(fakes[1].x.reg_finishes, 0);
+    assert_true(fakes[0].x.has_mfa);
+    assert_int_equal(fakes[0].x.pub_len, sizeof(pub));
+    assert_memory_equal(fakes[0].x.pub, pub, sizeof(pub));
+    assert_string_equal(fakes[0].x.password, "new-pw-22");
+    assert_string_equal(fakes[0].x.user, "alice");
+    assert_true(fakes[0].x.change_quorum);
+    assert_false(fakes[0].x.deregister);
+    assert_approval(0);
+    assert_null(c->cred_pw);
+    /* Step 2 again: nothing is pending any more. */
+    assert_int_equal(ohsm_client_mfa_register_finish(c, OHSM_UT_CU, "alice", "new-pw-22", pub,
+                                                     sizeof(pub), sigs, lens, false, NULL, res),
+                     OHSM_TOKEN_NOT_FOUND);
+    assert_int_equal(fakes[0].x.reg_finishes, 1);
+
+    /* A wrong signature on HSM 1 fails there only. */
+    fakes[1].x.begin_rv = OHSM_OK;
+    assert_int_equal(ohsm_client_mfa_register_begin(c, OHSM_UT_CU, "bob", tok, res), OHSM_OK);
+    fake_sign(&tok[0], 0, sig[0]);
+    fake_sign(&tok[0], 1, sig[1]);
+    assert_int_equal(ohsm_client_mfa_register_finish(c, OHSM_UT_CU, "bob", "pw-bob-123", pub,
+                                                     sizeof(pub), sigs, lens, false, NULL, res),
+                     OHSM_TOKEN_INVALID);
+    assert_int_equal(res[0].rv, OHSM_OK);
+    assert_int_equal(res[1].rv, OHSM_TOKEN_INVALID);
+    assert_false(fakes[0].x.ap.present);
+    /* Bad key arguments change nothing. */
+    assert_int_equal(ohsm_client_mfa_register_finish(c, OHSM_UT_CU, "bob", "pw-bob-123", NULL, 0,
+                                                     sigs, lens, false, NULL, res),
+                     OHSM_ARGUMENTS_BAD);
+    assert_int_equal(ohsm_client_mfa_register_finish(c, OHSM_UT_CU, "bob", "pw-bob-123", pub,
+                                                     OHSM_TOKEN_PUBKEY_MAX + 1, sigs, lens, false,
+                                                     NULL, res),
+                     OHSM_ARGUMENTS_BAD);
+    assert_int_equal(fakes[0].x.reg_finishes + fakes[1].x.reg_finishes, 3);
+
+    /* Deregistration: one request to every HSM, no token; a plain login of the user is saved
+     * with the new password. */
+    ohsm_client_free(c);
+    c = fresh();
+    assert_int_equal(
+        ohsm_client_mfa_deregister(c, OHSM_UT_CU, "alice", "plain-pw-3", true, &approval, res),
+        OHSM_OK);
+    for (size_t i = 0; i < NFAKE; i++) {
+        assert_true(fakes[i].x.deregister);
+        assert_true(fakes[i].x.change_quorum);
+        assert_string_equal(fakes[i].x.password, "plain-pw-3");
+        assert_int_equal(fakes[i].x.pub_len, 0);
+        assert_int_equal(fakes[i].x.sig_len, 0);
+        assert_approval(i);
+        (void)snprintf(fakes[i].password, sizeof(fakes[i].password), "plain-pw-3");
+    }
+    cut(0);
+    assert_int_equal(ohsm_client_reconnect(c), OHSM_OK);
+    assert_true(logged_in_as(c, 0, "alice"));
+    ohsm_client_free(c);
+}
+
+/* The _q user calls carry the approval intact to every HSM; the plain calls carry none; a bad
+ * approval is refused before anything is sent. change_password_q keeps change_password's
+ * behaviour: the saved password follows, and the activation flag is reported. */
+static void test_client_fake_user_calls_carry_approval(void **state)
+{
+    (void)state;
+    struct ohsm_client *c = fresh();
+    struct ohsm_result res[NFAKE];
+    bool activated = false;
+
+    assert_int_equal(ohsm_client_create_user_q(c, OHSM_UT_CU, "dave", "dave-pw-1", &approval, res),
+                     OHSM_OK);
+    for (size_t i = 0; i < NFAKE; i++) {
+        assert_approval(i);
+        assert_string_equal(fakes[i].x.user, "dave");
+        assert_string_equal(fakes[i].x.password, "dave-pw-1");
+    }
+    assert_int_equal(ohsm_client_create_user(c, OHSM_UT_CU, "erin", "erin-pw-1", res), OHSM_OK);
+    assert_false(fakes[0].x.ap.present || fakes[1].x.ap.present);
+    assert_int_equal(ohsm_client_delete_user_q(c, OHSM_UT_CU, "dave", &approval, res), OHSM_OK);
+    assert_approval(0);
+    assert_approval(1);
+    assert_int_equal(ohsm_client_delete_user(c, OHSM_UT_CU, "erin", res), OHSM_OK);
+    assert_false(fakes[1].x.ap.present);
+    assert_string_equal(fakes[1].x.user, "erin");
+
+    assert_int_equal(ohsm_client_change_password_q(c, OHSM_UT_CU, "alice", "alice-pw-2", &approval,
+                                                   res, &activated),
+                     OHSM_OK);
+    assert_false(activated);
+    assert_approval(0);
+    assert_approval(1);
+    cut(0);
+    cut(1);
+    for (size_t i = 0; i < NFAKE; i++) {
+        assert_int_equal(verify_on(c, i), OHSM_OK); /* re-login with the new password */
+    }
+    assert_int_equal(
+        ohsm_client_change_password_q(c, OHSM_UT_CO, "admin", "admin-pw-2", NULL, res, &activated),
+        OHSM_OK);
+    assert_true(activated);
+    assert_false(fakes[0].x.ap.present);
+
+    /* Bad approvals: nothing sent. */
+    int ops = fakes[0].x.user_ops + fakes[1].x.user_ops;
+    struct ohsm_approval bad = approval;
+    bad.n = OHSM_APPROVAL_SIGS_MAX + 1;
+    assert_int_equal(ohsm_client_create_user_q(c, OHSM_UT_CU, "x", "x-pw-1234", &bad, res),
+                     OHSM_ARGUMENTS_BAD);
+    bad = approval;
+    bad.len = OHSM_APPROVAL_REC_LEN * OHSM_APPROVAL_MAX_RECS + 1;
+    assert_int_equal(ohsm_client_delete_user_q(c, OHSM_UT_CU, "x", &bad, res), OHSM_ARGUMENTS_BAD);
+    bad = approval;
+    bad.data = NULL;
+    assert_int_equal(ohsm_client_delete_user_q(c, OHSM_UT_CU, "x", &bad, res), OHSM_ARGUMENTS_BAD);
+    struct ohsm_approval_sig long_sig[1] = {{"ann", ap_sig1, OHSM_TOKEN_SIG_MAX + 1}};
+    struct ohsm_approval_sig no_name[1] = {{NULL, ap_sig1, sizeof(ap_sig1)}};
+    struct ohsm_approval_sig long_name[1] = {{"a-name-of-thirty-two-characters!", ap_sig1, 5}};
+    bad = approval;
+    bad.n = 1;
+    bad.sigs = long_sig;
+    assert_int_equal(
+        ohsm_client_change_password_q(c, OHSM_UT_CU, "x", "x-pw-1234", &bad, res, NULL),
+        OHSM_ARGUMENTS_BAD);
+    bad.sigs = no_name;
+    assert_int_equal(ohsm_client_delete_user_q(c, OHSM_UT_CU, "x", &bad, res), OHSM_ARGUMENTS_BAD);
+    bad.sigs = long_name;
+    assert_int_equal(ohsm_client_delete_user_q(c, OHSM_UT_CU, "x", &bad, res), OHSM_ARGUMENTS_BAD);
+    assert_int_equal(fakes[0].x.user_ops + fakes[1].x.user_ops, ops);
+    ohsm_client_free(c);
+}
+
+/* A port nobody listens on. */
+static uint16_t dead_port(void)
+{
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+static void assert_record(const uint8_t *rec, size_t slot, uint8_t service)
+{
+    assert_memory_equal(rec, "OHQ1", 4);
+    assert_int_equal(rec[4], service);
+    assert_int_equal(rec[5], slot);
+    assert_int_equal(rec[OHSM_APPROVAL_REC_LEN - 1], 0x11u * (slot + 1));
+}
+
+/* A quorum token is the records of the HSMs that answered, in config order; an HSM that is down
+ * has no record and its transport error in res; a record of the wrong length is a protocol
+ * error for that HSM only. */
+static void test_client_fake_quorum_generate_order(void **state)
+{
+    (void)state;
+    struct ohsm_cfg_hsm three[3] = {cfg_hsms[0], cfg_hsms[0], cfg_hsms[1]};
+    struct ohsm_cfg cfg3 = cfg;
+    struct ohsm_client *c = NULL;
+    struct ohsm_result res[3];
+    uint8_t *data = NULL;
+    size_t len = 0;
+
+    (void)snprintf(three[1].id, sizeof(three[1].id), "hsm-c");
+    three[1].port = dead_port();
+    cfg3.n = 3;
+    cfg3.hsms = three;
+    reset_fakes();
+    assert_int_equal(ohsm_client_new(&cfg3, &c), OHSM_OK);
+    assert_int_equal(ohsm_client_login(c, OHSM_UT_CU, "alice", "secret-pw1", res, NULL),
+                     OHSM_NOT_CONNECTED);
+    assert_int_equal(ohsm_client_quorum_generate(c, OHSM_QS_USER, 0, &data, &len, res),
+                     OHSM_NOT_CONNECTED);
+    assert_int_equal(res[0].rv, OHSM_OK);
+    assert_true(ohsm_rv_is_transport(res[1].rv));
+    assert_int_equal(res[2].rv, OHSM_OK);
+    assert_int_equal(len, 2 * OHSM_APPROVAL_REC_LEN);
+    assert_record(data, 0, OHSM_QS_USER);
+    assert_record(data + OHSM_APPROVAL_REC_LEN, 1, OHSM_QS_USER);
+    free(data);
+
+    fakes[1].x.short_record = true;
+    assert_int_equal(ohsm_client_quorum_generate(c, OHSM_QS_KEY_MGMT, 0x77, &data, &len, res),
+                     OHSM_NOT_CONNECTED);
+    assert_int_equal(res[2].rv, OHSM_PROTOCOL);
+    assert_int_equal(len, OHSM_APPROVAL_REC_LEN);
+    assert_record(data, 0, OHSM_QS_KEY_MGMT);
+    assert_int_equal(fakes[0].x.key_handle, 0x77);
+    free(data);
+
+    /* Nobody answers well: no data at all. */
+    fakes[0].x.short_record = true;
+    data = (uint8_t *)1;
+    assert_int_equal(ohsm_client_quorum_generate(c, OHSM_QS_QUORUM, 0, &data, &len, res),
+                     OHSM_PROTOCOL);
+    assert_null(data);
+    assert_int_equal(len, 0);
+    int gens = fakes[0].x.qgens;
+    assert_int_equal(ohsm_client_quorum_generate(c, 0, 0, &data, &len, res), OHSM_ARGUMENTS_BAD);
+    assert_int_equal(ohsm_client_quorum_generate(c, OHSM_QS_MAX_ + 1, 0, &data, &len, res),
+                     OHSM_ARGUMENTS_BAD);
+    assert_int_equal(fakes[0].x.qgens, gens);
+    ohsm_client_free(c);
+}
+
+/* list and values decode one HSM's answer; set, delete and register reach every HSM with their
+ * fields (and approval); out-of-range values are refused before anything is sent. */
+static void test_client_fake_quorum_calls(void **state)
+{
+    (void)state;
+    struct ohsm_client *c = fresh();
+    struct ohsm_result res[NFAKE];
+    struct ohsm_qtoken_info *t = NULL;
+    size_t n = 0;
+    struct ohsm_quorum_values v;
+
+    assert_int_equal(ohsm_client_quorum_list(c, 1, &t, &n), OHSM_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(t[0].username, "alice");
+    assert_int_equal(t[0].service, OHSM_QS_USER);
+    assert_int_equal(t[0].approvals_required, 2);
+    assert_int_equal(t[0].approvals, 1);
+    assert_int_equal(t[0].timeout_seconds, 501);
+    assert_int_equal(t[0].key_handle, 0);
+    assert_string_equal(t[1].username, "bob");
+    assert_int_equal(t[1].service, OHSM_QS_KEY_MGMT);
+    assert_int_equal(t[1].approvals_required, 3);
+    assert_int_equal(t[1].timeout_seconds, 42);
+    assert_int_equal(t[1].key_handle, 0x1234);
+    free(t);
+    assert_int_equal(ohsm_client_quorum_list(c, NFAKE, &t, &n), OHSM_ARGUMENTS_BAD);
+
+    assert_int_equal(ohsm_client_quorum_values(c, 0, &v), OHSM_OK);
+    assert_int_equal(v.user, 2);
+    assert_int_equal(v.quorum, 1);
+    assert_int_equal(v.cluster, 3);
+    assert_int_equal(ohsm_client_quorum_values(c, 1, &v), OHSM_OK);
+    assert_int_equal(v.quorum, 2);
+
+    assert_int_equal(ohsm_client_quorum_set(c, OHSM_QS_USER, 0, NULL, res),
+                     OHSM_QUORUM_VALUE_INVALID);
+    assert_int_equal(ohsm_client_quorum_set(c, OHSM_QS_USER, OHSM_QUORUM_MAX + 1, NULL, res),
+                     OHSM_QUORUM_VALUE_INVALID);
+    assert_int_equal(ohsm_client_quorum_set(c, OHSM_QS_REGISTRATION, 2, NULL, res),
+                     OHSM_ARGUMENTS_BAD);
+    assert_int_equal(fakes[0].x.qsets + fakes[1].x.qsets, 0);
+    assert_int_equal(ohsm_client_quorum_set(c, OHSM_QS_QUORUM, 3, &approval, res), OHSM_OK);
+    for (size_t i = 0; i < NFAKE; i++) {
+        assert_int_equal(fakes[i].x.service, OHSM_QS_QUORUM);
+        assert_int_equal(fakes[i].x.value, 3);
+        assert_approval(i);
+    }
+
+    assert_int_equal(ohsm_client_quorum_delete(c, true, res), OHSM_OK);
+    assert_true(fakes[0].x.all && fakes[1].x.all);
+    assert_int_equal(ohsm_client_quorum_delete(c, false, NULL), OHSM_OK);
+    assert_false(fakes[0].x.all || fakes[1].x.all);
+
+    static const uint8_t pub[20] = {0x30, 1, 2};
+    static const uint8_t rsig[256] = {0xaa, 0xbb};
+    assert_int_equal(ohsm_client_quorum_register(c, ap_data, sizeof(ap_data), rsig, sizeof(rsig),
+                                                 pub, sizeof(pub), res),
+                     OHSM_OK);
+    for (size_t i = 0; i < NFAKE; i++) {
+        assert_int_equal(fakes[i].x.qregisters, 1);
+        assert_int_equal(fakes[i].x.data_len, sizeof(ap_data));
+        assert_memory_equal(fakes[i].x.data, ap_data, sizeof(ap_data));
+        assert_int_equal(fakes[i].x.sig_len, sizeof(rsig));
+        assert_memory_equal(fakes[i].x.sig, rsig, sizeof(rsig));
+        assert_int_equal(fakes[i].x.pub_len, sizeof(pub));
+    }
+    assert_int_equal(
+        ohsm_client_quorum_register(c, ap_data, 0, rsig, sizeof(rsig), pub, sizeof(pub), res),
+        OHSM_ARGUMENTS_BAD);
+    assert_int_equal(
+        ohsm_client_quorum_register(c, ap_data, sizeof(ap_data), rsig, 0, pub, sizeof(pub), res),
+        OHSM_ARGUMENTS_BAD);
+    assert_int_equal(
+        ohsm_client_quorum_register(c, ap_data, sizeof(ap_data), rsig, sizeof(rsig), NULL, 0, res),
+        OHSM_ARGUMENTS_BAD);
+    assert_int_equal(fakes[0].x.qregisters, 1);
+    ohsm_client_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -986,6 +1782,13 @@ int main(void)
         cmocka_unit_test(test_client_fake_missed_key_repaired_automatically),
         cmocka_unit_test(test_client_fake_repair_applies_tombstone),
         cmocka_unit_test(test_client_fake_generate_timeout_not_repeated),
+        cmocka_unit_test(test_client_fake_mfa_login_per_hsm),
+        cmocka_unit_test(test_client_fake_mfa_begin_failure_not_finished),
+        cmocka_unit_test(test_client_fake_mfa_required_leaves_nothing),
+        cmocka_unit_test(test_client_fake_mfa_register),
+        cmocka_unit_test(test_client_fake_user_calls_carry_approval),
+        cmocka_unit_test(test_client_fake_quorum_generate_order),
+        cmocka_unit_test(test_client_fake_quorum_calls),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

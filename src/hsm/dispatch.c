@@ -6,7 +6,9 @@
  * deleted or changed user loses its rights at once while cryptography needs no SQL. Inputs were
  * validated for shape by the wire decoder; the user rules (names, passwords, types) are applied
  * here. Passwords are hashed and verified outside the store lock; secrets are wiped by the
- * caller's request free. Key, crypto and sync handlers live in keys.c, crypto.c and masked.c.
+ * caller's request free. Key, crypto and sync handlers live in keys.c, crypto.c and masked.c;
+ * MFA and quorum in auth.c. A user with an MFA key logs in only through auth.c's two steps;
+ * managing other users needs the user service's quorum approval when its value is above 1.
  */
 #include <stdalign.h>
 #include <stddef.h>
@@ -112,8 +114,16 @@ void ohsm_session_init(struct ohsm_hsm *h, struct ohsm_session *s)
     s->serial = atomic_fetch_add(&h->next_serial, 1) + 1;
 }
 
-static void session_logout(struct ohsm_hsm *h, struct ohsm_session *s)
+/* locked: the caller holds h->lock. */
+static void session_logout(struct ohsm_hsm *h, struct ohsm_session *s, bool locked)
 {
+    if (!locked) {
+        lock(h);
+    }
+    ohsm_hsm_auth_session_end_locked(h, s); /* pending MFA token, quorum tokens */
+    if (!locked) {
+        unlock(h);
+    }
     s->logged_in = false;
     s->uid = 0;
     s->type = OHSM_UT_NONE;
@@ -125,7 +135,7 @@ static void session_logout(struct ohsm_hsm *h, struct ohsm_session *s)
 
 void ohsm_session_end(struct ohsm_hsm *h, struct ohsm_session *s)
 {
-    session_logout(h, s);
+    session_logout(h, s, false);
 }
 
 enum ohsm_utype ohsm_hsm_session_type_locked(struct ohsm_hsm *h, struct ohsm_session *s)
@@ -140,7 +150,7 @@ enum ohsm_utype ohsm_hsm_session_type_locked(struct ohsm_hsm *h, struct ohsm_ses
         return s->type;
     }
     if (ohsm_store_user_by_id(h->store, s->uid, &u) != OHSM_OK) {
-        session_logout(h, s); /* deleted meanwhile */
+        session_logout(h, s, true); /* deleted meanwhile */
         return OHSM_UT_NONE;
     }
     s->type = u.type;
@@ -186,12 +196,28 @@ ohsm_rv ohsm_hsm_load(struct ohsm_hsm *h, size_t *skipped)
     return ohsm_objtab_load(h->objs, h->store, h->mk, skipped);
 }
 
-/* Wire user types are u32; only real types are accepted. */
-static ohsm_rv wire_type(uint32_t t, enum ohsm_utype *out)
+ohsm_rv ohsm_hsm_wire_type(uint32_t t, enum ohsm_utype *out)
 {
     OHSM_ENSURE(t >= OHSM_UT_PRECO && t <= OHSM_UT_MAX, OHSM_USER_TYPE_INVALID);
     *out = (enum ohsm_utype)t;
     return OHSM_OK;
+}
+
+void ohsm_hsm_session_login(struct ohsm_session *s, const struct ohsm_store_user *u,
+                            unsigned gen_before, struct ohsm_reply *r)
+{
+    s->logged_in = true;
+    s->uid = u->id;
+    s->type = u->type;
+    /* The generation read before the user was: a change since then forces a re-read. */
+    s->gen = gen_before;
+    memcpy(s->user, u->name, sizeof(s->user));
+    memcpy(r->name, u->name, sizeof(u->name));
+    r->login.user_type = (uint32_t)u->type;
+    r->login.user_id = u->id;
+    r->login.username = r->name;
+    r->resp.body_case = OHSM__RESPONSE__BODY_LOGIN;
+    r->resp.login = &r->login;
 }
 
 static ohsm_rv do_login(struct ohsm_hsm *h, struct ohsm_session *s, const Ohsm__LoginReq *q,
@@ -205,7 +231,7 @@ static ohsm_rv do_login(struct ohsm_hsm *h, struct ohsm_session *s, const Ohsm__
 
     OHSM_ENSURE(!s->logged_in, OHSM_USER_ALREADY_LOGGED_IN);
     unsigned gen_before = atomic_load(&h->user_gen);
-    OHSM_TRY(wire_type(q->user_type, &want));
+    OHSM_TRY(ohsm_hsm_wire_type(q->user_type, &want));
     OHSM_TRY(ohsm_username_canon(q->username, name, sizeof(name)));
     OHSM_TRY(ohsm_password_check((const char *)q->password.data, q->password.len));
 
@@ -219,6 +245,10 @@ static ohsm_rv do_login(struct ohsm_hsm *h, struct ohsm_session *s, const Ohsm__
     /* "admin" in the CLI names both the CO and the PRECO. */
     if (want != u.type && !(want == OHSM_UT_CO && u.type == OHSM_UT_PRECO)) {
         rv = OHSM_USER_TYPE_INVALID;
+        goto out;
+    }
+    if (u.mfa) {
+        rv = OHSM_MFA_REQUIRED; /* before any password work: nothing is counted */
         goto out;
     }
     if (u.fail_count >= h->meta.lockout_attempts) {
@@ -237,18 +267,7 @@ static ohsm_rv do_login(struct ohsm_hsm *h, struct ohsm_session *s, const Ohsm__
     }
     unlock(h);
     if (rv == OHSM_OK) {
-        s->logged_in = true;
-        s->uid = u.id;
-        s->type = u.type;
-        /* The generation read before the user was: a change since then forces a re-read. */
-        s->gen = gen_before;
-        memcpy(s->user, u.name, sizeof(s->user));
-        memcpy(r->name, u.name, sizeof(u.name));
-        r->login.user_type = (uint32_t)u.type;
-        r->login.user_id = u.id;
-        r->login.username = r->name;
-        r->resp.body_case = OHSM__RESPONSE__BODY_LOGIN;
-        r->resp.login = &r->login;
+        ohsm_hsm_session_login(s, &u, gen_before, r);
     }
 out:
     OPENSSL_cleanse(&u, sizeof(u));
@@ -292,21 +311,26 @@ static ohsm_rv do_create(struct ohsm_hsm *h, struct ohsm_session *s, const Ohsm_
     char name[OHSM_USERNAME_MAX + 1];
     uint8_t rec[OHSM_PWHASH_LEN];
     enum ohsm_utype type;
+    uint64_t ticket = 0;
     uint32_t id = 0;
     ohsm_rv rv;
 
     OHSM_TRY(check(h, s, OHSM_OP_MANAGE_USERS));
-    OHSM_TRY(wire_type(q->user_type, &type));
+    OHSM_TRY(ohsm_hsm_wire_type(q->user_type, &type));
     OHSM_ENSURE(type != OHSM_UT_PRECO, OHSM_USER_TYPE_INVALID);
     OHSM_TRY(ohsm_username_canon(q->username, name, sizeof(name)));
     OHSM_TRY(ohsm_password_check((const char *)q->password.data, q->password.len));
     OHSM_TRY(ohsm_pwhash_make(&h->cost, q->password.data, q->password.len, rec));
-    lock(h);
-    rv = ohsm_store_user_add(h->store, name, type, rec, &id);
+    rv = ohsm_hsm_quorum_guard(h, s, OHSM_QS_USER, q->approval, &ticket);
     if (rv == OHSM_OK) {
-        ohsm_hsm_users_changed(h);
+        lock(h);
+        rv = ohsm_store_user_add(h->store, name, type, rec, &id);
+        if (rv == OHSM_OK) {
+            ohsm_hsm_users_changed(h);
+        }
+        ohsm_hsm_quorum_end_locked(h, ticket, rv == OHSM_OK);
+        unlock(h);
     }
-    unlock(h);
     OPENSSL_cleanse(rec, sizeof(rec));
     OHSM_TRY(rv);
     r->user.user_id = id;
@@ -347,11 +371,14 @@ static ohsm_rv do_delete(struct ohsm_hsm *h, struct ohsm_session *s, const Ohsm_
     char name[OHSM_USERNAME_MAX + 1];
     struct ohsm_store_user u;
     enum ohsm_utype type;
+    uint64_t ticket = 0;
     ohsm_rv rv;
 
     memset(&u, 0, sizeof(u));
-    OHSM_TRY(wire_type(q->user_type, &type));
+    OHSM_TRY(ohsm_hsm_wire_type(q->user_type, &type));
     OHSM_TRY(ohsm_username_canon(q->username, name, sizeof(name)));
+    OHSM_TRY(check(h, s, OHSM_OP_MANAGE_USERS)); /* before asking for a quorum */
+    OHSM_TRY(ohsm_hsm_quorum_guard(h, s, OHSM_QS_USER, q->approval, &ticket));
     lock(h);
     rv = ohsm_perm_check(OHSM_OP_MANAGE_USERS, ohsm_hsm_session_type_locked(h, s));
     if (rv != OHSM_OK) {
@@ -381,6 +408,7 @@ static ohsm_rv do_delete(struct ohsm_hsm *h, struct ohsm_session *s, const Ohsm_
         r->resp.user = &r->user;
     }
 out:
+    ohsm_hsm_quorum_end_locked(h, ticket, rv == OHSM_OK);
     unlock(h);
     OPENSSL_cleanse(&u, sizeof(u));
     return rv;
@@ -394,11 +422,12 @@ static ohsm_rv do_change_pw(struct ohsm_hsm *h, struct ohsm_session *s,
     struct ohsm_store_user u;
     enum ohsm_utype type;
     enum ohsm_utype new_type;
+    uint64_t ticket = 0;
     ohsm_rv rv;
 
     memset(&u, 0, sizeof(u));
     memset(rec, 0, sizeof(rec));
-    OHSM_TRY(wire_type(q->user_type, &type));
+    OHSM_TRY(ohsm_hsm_wire_type(q->user_type, &type));
     OHSM_TRY(ohsm_username_canon(q->username, name, sizeof(name)));
     OHSM_TRY(ohsm_password_check((const char *)q->password.data, q->password.len));
     lock(h);
@@ -426,11 +455,17 @@ static ohsm_rv do_change_pw(struct ohsm_hsm *h, struct ohsm_session *s,
     if ((rv = ohsm_pwhash_make(&h->cost, q->password.data, q->password.len, rec)) != OHSM_OK) {
         goto out;
     }
+    /* Another user's password is the user service's; one's own needs no quorum. */
+    if (!self &&
+        (rv = ohsm_hsm_quorum_guard(h, s, OHSM_QS_USER, q->approval, &ticket)) != OHSM_OK) {
+        goto out;
+    }
     lock(h);
     rv = ohsm_store_user_set_password(h->store, u.id, rec, new_type);
     if (rv == OHSM_OK) {
         ohsm_hsm_users_changed(h);
     }
+    ohsm_hsm_quorum_end_locked(h, ticket, rv == OHSM_OK);
     unlock(h);
     if (rv == OHSM_OK) {
         r->user.user_id = u.id;
@@ -478,6 +513,36 @@ static ohsm_rv do_info(struct ohsm_hsm *h, struct ohsm_reply *r)
     return OHSM_OK;
 }
 
+/* MFA and quorum (auth.c). */
+static ohsm_rv dispatch_auth(struct ohsm_hsm *h, struct ohsm_session *s, const Ohsm__Request *q,
+                             struct ohsm_reply *r)
+{
+    switch (q->op_case) {
+    case OHSM__REQUEST__OP_MFA_BEGIN:
+        return ohsm_hsm_mfa_begin(h, s, q->mfa_begin, r);
+    case OHSM__REQUEST__OP_MFA_FINISH:
+        return ohsm_hsm_mfa_finish(h, s, q->mfa_finish, r);
+    case OHSM__REQUEST__OP_MFA_REG_BEGIN:
+        return ohsm_hsm_mfa_reg_begin(h, s, q->mfa_reg_begin, r);
+    case OHSM__REQUEST__OP_MFA_REG_FINISH:
+        return ohsm_hsm_mfa_reg_finish(h, s, q->mfa_reg_finish, r);
+    case OHSM__REQUEST__OP_QUORUM_GEN:
+        return ohsm_hsm_quorum_gen(h, s, q->quorum_gen, r);
+    case OHSM__REQUEST__OP_QUORUM_LIST:
+        return ohsm_hsm_quorum_list(h, s, r);
+    case OHSM__REQUEST__OP_QUORUM_VALUES:
+        return ohsm_hsm_quorum_values(h, r);
+    case OHSM__REQUEST__OP_QUORUM_SET:
+        return ohsm_hsm_quorum_set(h, s, q->quorum_set, r);
+    case OHSM__REQUEST__OP_QUORUM_DELETE:
+        return ohsm_hsm_quorum_delete(h, s, q->quorum_delete, r);
+    case OHSM__REQUEST__OP_QUORUM_REGISTER:
+        return ohsm_hsm_quorum_register(h, s, q->quorum_register, r);
+    default:
+        return OHSM_PROTOCOL;
+    }
+}
+
 /* Request fields of the key and sync handlers, each NULL-checked by the wire decoder. */
 static ohsm_rv dispatch_keys(struct ohsm_hsm *h, struct ohsm_session *s, const Ohsm__Request *q,
                              struct ohsm_reply *r)
@@ -518,7 +583,7 @@ static ohsm_rv dispatch_keys(struct ohsm_hsm *h, struct ohsm_session *s, const O
     case OHSM__REQUEST__OP_USER_INSERT:
         return ohsm_hsm_user_insert(h, s, q->user_insert, r);
     default:
-        return OHSM_PROTOCOL;
+        return dispatch_auth(h, s, q, r);
     }
 }
 
@@ -537,6 +602,9 @@ void ohsm_dispatch(struct ohsm_hsm *h, struct ohsm_session *s, const Ohsm__Reque
     ohsm__data_resp__init(&r->data);
     ohsm__masked_resp__init(&r->masked);
     ohsm__sync_status_resp__init(&r->sync);
+    ohsm__token_resp__init(&r->token);
+    ohsm__quorum_list_resp__init(&r->qtokens);
+    ohsm__quorum_values_resp__init(&r->qvalues);
     switch (q->op_case) {
     case OHSM__REQUEST__OP_HELLO:
         r->hello.version = 1;
@@ -552,7 +620,7 @@ void ohsm_dispatch(struct ohsm_hsm *h, struct ohsm_session *s, const Ohsm__Reque
         break;
     case OHSM__REQUEST__OP_LOGOUT:
         rv = s->logged_in ? OHSM_OK : OHSM_USER_NOT_LOGGED_IN;
-        session_logout(h, s);
+        session_logout(h, s, false);
         break;
     case OHSM__REQUEST__OP_LIST_USERS:
         rv = do_list(h, r);

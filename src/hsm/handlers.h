@@ -2,8 +2,9 @@
  *
  * Internals shared by openhsm-hsm's request handlers (dispatch.c: sessions and users; keys.c:
  * key creation and management; crypto.c: cryptography, wrapping; masked.c: masked objects, sync
- * status, user sync). Every handler checks the permission table with the session's current user
- * type first, then the per-key rules of src/core/obj.c, and fills the reply only on success.
+ * status, user sync; auth.c: MFA token-sign login and registration, quorum tokens and approvals).
+ * Every handler checks the permission table with the session's current user type first, then the
+ * per-key rules of src/core/obj.c, and fills the reply only on success.
  */
 #ifndef OHSM_HSM_HANDLERS_H
 #define OHSM_HSM_HANDLERS_H
@@ -83,7 +84,60 @@ OHSM_NODISCARD ohsm_rv ohsm_hsm_replace_locked(struct ohsm_hsm *h, const struct 
  * commit's result), else rolls back and returns rv. */
 OHSM_NODISCARD ohsm_rv ohsm_hsm_tx_end(struct ohsm_hsm *h, ohsm_rv rv);
 
+/* A wire user type (u32): only real types. Errors: OHSM_USER_TYPE_INVALID. */
+OHSM_NODISCARD ohsm_rv ohsm_hsm_wire_type(uint32_t t, enum ohsm_utype *out);
+/* Logs the session in as u (a user just authenticated), gen_before being h->user_gen as read
+ * before u was; fills r->login. */
+void ohsm_hsm_session_login(struct ohsm_session *s, const struct ohsm_store_user *u,
+                            unsigned gen_before, struct ohsm_reply *r);
+
+/* ---- issue 5: MFA and quorum (auth.c) ---- */
+
+/* The clock in unix seconds (h->now, else time(NULL)) and the token lifetime in seconds. */
+uint64_t ohsm_hsm_now(const struct ohsm_hsm *h);
+uint32_t ohsm_hsm_token_lifetime(const struct ohsm_hsm *h);
+/* Drops the session's pending MFA token and the quorum tokens it generated. Caller holds
+ * h->lock. */
+void ohsm_hsm_auth_session_end_locked(struct ohsm_hsm *h, struct ohsm_session *s);
+
+/* The quorum (M of N) guard of an operation of service. Call it after the operation's own checks
+ * and before it changes anything, then ohsm_hsm_quorum_end_locked once the operation is done.
+ * With the service's value at 1 nothing is needed (ap, which may be NULL, is ignored) and *ticket
+ * is 0. Otherwise ap must hold this HSM's record of a live token of the session's user for this
+ * service and signatures of SHA-256(ap->data) by at least value distinct admins that have a
+ * quorum key; the token is then held for the operation (*ticket names it). Errors:
+ * OHSM_QUORUM_REQUIRED (no approval), OHSM_DATA_INVALID (malformed data), OHSM_TOKEN_NOT_FOUND,
+ * OHSM_TOKEN_EXPIRED, OHSM_QUORUM_INSUFFICIENT (the token stays for another attempt),
+ * OHSM_ARGUMENTS_BAD (too many signatures), OHSM_DB. Takes h->lock: the caller must not hold it. */
+OHSM_NODISCARD ohsm_rv ohsm_hsm_quorum_guard(struct ohsm_hsm *h, struct ohsm_session *s,
+                                             enum ohsm_qservice service, const Ohsm__Approval *ap,
+                                             uint64_t *ticket);
+/* Ends an approved operation: success uses the token up (no replay), else it is released for
+ * another attempt. Ticket 0: nothing. Caller holds h->lock. */
+void ohsm_hsm_quorum_end_locked(struct ohsm_hsm *h, uint64_t ticket, bool success);
+
 /* Handlers. */
+OHSM_NODISCARD ohsm_rv ohsm_hsm_mfa_begin(struct ohsm_hsm *h, struct ohsm_session *s,
+                                          const Ohsm__MfaBeginReq *q, struct ohsm_reply *r);
+OHSM_NODISCARD ohsm_rv ohsm_hsm_mfa_finish(struct ohsm_hsm *h, struct ohsm_session *s,
+                                           const Ohsm__MfaFinishReq *q, struct ohsm_reply *r);
+OHSM_NODISCARD ohsm_rv ohsm_hsm_mfa_reg_begin(struct ohsm_hsm *h, struct ohsm_session *s,
+                                              const Ohsm__MfaRegBeginReq *q, struct ohsm_reply *r);
+OHSM_NODISCARD ohsm_rv ohsm_hsm_mfa_reg_finish(struct ohsm_hsm *h, struct ohsm_session *s,
+                                               const Ohsm__MfaRegFinishReq *q,
+                                               struct ohsm_reply *r);
+OHSM_NODISCARD ohsm_rv ohsm_hsm_quorum_gen(struct ohsm_hsm *h, struct ohsm_session *s,
+                                           const Ohsm__QuorumGenReq *q, struct ohsm_reply *r);
+OHSM_NODISCARD ohsm_rv ohsm_hsm_quorum_list(struct ohsm_hsm *h, struct ohsm_session *s,
+                                            struct ohsm_reply *r);
+OHSM_NODISCARD ohsm_rv ohsm_hsm_quorum_values(struct ohsm_hsm *h, struct ohsm_reply *r);
+OHSM_NODISCARD ohsm_rv ohsm_hsm_quorum_set(struct ohsm_hsm *h, struct ohsm_session *s,
+                                           const Ohsm__QuorumSetReq *q, struct ohsm_reply *r);
+OHSM_NODISCARD ohsm_rv ohsm_hsm_quorum_delete(struct ohsm_hsm *h, struct ohsm_session *s,
+                                              const Ohsm__QuorumDeleteReq *q, struct ohsm_reply *r);
+OHSM_NODISCARD ohsm_rv ohsm_hsm_quorum_register(struct ohsm_hsm *h, struct ohsm_session *s,
+                                                const Ohsm__QuorumRegisterReq *q,
+                                                struct ohsm_reply *r);
 OHSM_NODISCARD ohsm_rv ohsm_hsm_key_gen(struct ohsm_hsm *h, struct ohsm_session *s,
                                         const Ohsm__KeyGenReq *q, struct ohsm_reply *r);
 OHSM_NODISCARD ohsm_rv ohsm_hsm_key_import(struct ohsm_hsm *h, struct ohsm_session *s,

@@ -19,6 +19,7 @@
 #include "openhsm/mask.h"
 #include "openhsm/rv.h"
 #include "openhsm/secret.h"
+#include "openhsm/token.h"
 #include "openhsm/user.h"
 #include "store/store.h"
 
@@ -26,6 +27,22 @@
 #define OHSM_HSM_VENDOR "openhsm"
 #define OHSM_HSM_FIRMWARE "0.1.0"
 #define OHSM_HSM_DEFAULT_SESSIONS 64
+#define OHSM_HSM_QTOKENS_MAX 256 /* live quorum tokens one HSM keeps */
+
+/* A live quorum (or registration) token: in memory only; it dies with the session that made it,
+ * on deletion, on expiry, and when an operation it approved succeeded. */
+struct ohsm_qtok {
+    uint64_t id;     /* unique while the process runs; 0: free slot */
+    uint64_t serial; /* the session that generated it */
+    uint32_t uid;    /* its owner */
+    enum ohsm_qservice service;
+    uint64_t expires; /* unix seconds */
+    uint64_t key_handle;
+    uint32_t approvals; /* valid distinct approvals seen at the last attempt */
+    bool busy;          /* an approved operation is running on it */
+    char user[OHSM_USERNAME_MAX + 1];
+    uint8_t rec[OHSM_APPROVAL_REC_LEN]; /* the approval record it was issued as */
+};
 
 struct ohsm_hsm {
     struct ohsm_store *store; /* guarded by lock */
@@ -42,11 +59,25 @@ struct ohsm_hsm {
     uint32_t slot;            /* 0..31: the low bits of the handles this HSM allocates */
     atomic_uint user_gen;     /* bumped by every user change: sessions re-read their user */
     atomic_uint_fast64_t next_serial; /* session serials (session objects belong to one) */
+    /* issue 5 */
+    uint32_t token_lifetime; /* seconds (MFA and quorum tokens); 0: OHSM_TOKEN_LIFETIME_DEFAULT */
+    uint64_t (*now)(void);   /* the clock in unix seconds; NULL: time(NULL) (tests inject one) */
+    uint64_t qtok_next;      /* guarded by lock */
+    struct ohsm_qtok qtok[OHSM_HSM_QTOKENS_MAX]; /* guarded by lock */
 };
 
 /* Per-connection state: who is logged in on this session. The user's name and type are cached
  * and re-read from the store only when h->user_gen moved (a user changed somewhere), so a deleted
  * or demoted user loses its rights at once without SQL on every request. */
+/* The session's pending MFA token (login or registration step 1); wiped when consumed. */
+struct ohsm_mfa_pending {
+    enum ohsm_mfa_kind kind; /* 0: none */
+    uint32_t uid;            /* the user it is for (login: who logs in; register: the target) */
+    uint64_t expires;        /* unix seconds */
+    char user[OHSM_USERNAME_MAX + 1];
+    uint8_t token[OHSM_TOKEN_LEN];
+};
+
 struct ohsm_session {
     bool logged_in;
     uint32_t uid;
@@ -54,9 +85,11 @@ struct ohsm_session {
     enum ohsm_utype type; /* cached: valid while gen == h->user_gen */
     unsigned gen;
     char user[OHSM_USERNAME_MAX + 1];
+    struct ohsm_mfa_pending mfa; /* issue 5 */
 };
 
-/* Sets up a session (new serial, logged out) / ends it (logs out: its session objects die). */
+/* Sets up a session (new serial, logged out) / ends it (logs out: its session objects, pending
+ * MFA token and quorum tokens die). */
 void ohsm_session_init(struct ohsm_hsm *h, struct ohsm_session *s);
 void ohsm_session_end(struct ohsm_hsm *h, struct ohsm_session *s);
 
@@ -84,6 +117,10 @@ struct ohsm_reply {
     ProtobufCBinaryData recs[2];
     ProtobufCBinaryData masks[2];
     uint8_t iv[16];
+    /* issue 5 */
+    Ohsm__TokenResp token;
+    Ohsm__QuorumListResp qtokens;
+    Ohsm__QuorumValuesResp qvalues;
     struct ohsm_reply_chunk *arena; /* everything allocated for this reply */
 };
 

@@ -9,6 +9,9 @@
  * The masking key file holds exactly 32 bytes and must not be accessible to group or others.
  * Without --masking-key the HSM keeps its own next to its database ("<db>.mask"), created on
  * first start (O_EXCL|O_NOFOLLOW, 0600).
+ *
+ * MFA and quorum tokens live --token-lifetime seconds (else OPENHSM_TOKEN_LIFETIME from the
+ * environment, so that openhsmd's HSMs inherit it; else OHSM_TOKEN_LIFETIME_DEFAULT).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -30,7 +33,10 @@
 #include <openssl/ssl.h>
 
 #include "hsm/hsm.h"
+#include "openhsm/token.h"
 #include "openhsm/user.h"
+
+#define OHSM_HSM_ID_TOKEN_MAX OHSM_APPROVAL_HSM_ID_MAX /* approval records name their HSM */
 
 /* Self-pipe for signals (the only mutable global; written from the handler with write(2)). */
 static int stop_pipe[2] = {-1, -1};
@@ -46,10 +52,15 @@ static void on_signal(int sig)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: openhsm-hsm --db FILE --cert PEM --key PEM [--listen 127.0.0.1:PORT]\n"
-               "                   [--hsm-id ID] [--cluster-id ID] [--lockout-attempts N]\n"
-               "                   [--au-password-file FILE] [--max-sessions N]\n"
-               "                   [--masking-key FILE] [--slot 0..31]\n");
+    fprintf(f,
+            "usage: openhsm-hsm --db FILE --cert PEM --key PEM [--listen 127.0.0.1:PORT]\n"
+            "                   [--hsm-id ID] [--cluster-id ID] [--lockout-attempts N]\n"
+            "                   [--au-password-file FILE] [--max-sessions N]\n"
+            "                   [--masking-key FILE] [--slot 0..31]\n"
+            "                   [--token-lifetime SECONDS]\n"
+            "  --token-lifetime  lifetime of MFA and quorum tokens, 1..%u seconds (default %u;\n"
+            "                    else from the environment variable OPENHSM_TOKEN_LIFETIME)\n",
+            OHSM_TOKEN_LIFETIME_MAX, OHSM_TOKEN_LIFETIME_DEFAULT);
 }
 
 static int parse_u32(const char *s, unsigned long long lo, unsigned long long hi, uint32_t *out)
@@ -70,6 +81,7 @@ static int parse_u32(const char *s, unsigned long long lo, unsigned long long hi
 struct opts {
     const char *db, *cert, *key, *listen, *hsm_id, *cluster_id, *au_file, *mask_file;
     uint32_t lockout, max_sessions, slot;
+    uint32_t token_lifetime; /* 0: not given */
 };
 
 static int parse_args(int argc, char **argv, struct opts *o)
@@ -86,6 +98,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
         {"max-sessions", required_argument, NULL, 's'},
         {"masking-key", required_argument, NULL, 'm'},
         {"slot", required_argument, NULL, 'S'},
+        {"token-lifetime", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -122,6 +135,13 @@ static int parse_args(int argc, char **argv, struct opts *o)
                 return -1;
             }
             break;
+        case 'T':
+            if (parse_u32(optarg, 1, OHSM_TOKEN_LIFETIME_MAX, &o->token_lifetime) != 0) {
+                fprintf(stderr, "openhsm-hsm: --token-lifetime must be 1..%u seconds\n",
+                        OHSM_TOKEN_LIFETIME_MAX);
+                return -1;
+            }
+            break;
         case 'L':
             if (parse_u32(optarg, 1, 100, &o->lockout) != 0) {
                 fprintf(stderr, "openhsm-hsm: --lockout-attempts must be 1..100\n");
@@ -145,6 +165,17 @@ static int parse_args(int argc, char **argv, struct opts *o)
     if (optind != argc || o->db == NULL || o->cert == NULL || o->key == NULL) {
         usage(stderr);
         return -1;
+    }
+    /* The flag wins over the environment; a bad value in either is an error, not a default. */
+    const char *env = getenv("OPENHSM_TOKEN_LIFETIME");
+    if (o->token_lifetime == 0 && env != NULL &&
+        parse_u32(env, 1, OHSM_TOKEN_LIFETIME_MAX, &o->token_lifetime) != 0) {
+        fprintf(stderr, "openhsm-hsm: OPENHSM_TOKEN_LIFETIME must be 1..%u seconds\n",
+                OHSM_TOKEN_LIFETIME_MAX);
+        return -1;
+    }
+    if (o->token_lifetime == 0) {
+        o->token_lifetime = OHSM_TOKEN_LIFETIME_DEFAULT;
     }
     return 0;
 }
@@ -338,6 +369,7 @@ int main(int argc, char **argv)
     h.cost = ohsm_pwhash_default;
     h.max_sessions = o.max_sessions;
     h.slot = o.slot;
+    h.token_lifetime = o.token_lifetime;
     if (o.au_file != NULL && read_secret_file(o.au_file, &au) != OHSM_OK) {
         fprintf(stderr, "openhsm-hsm: cannot read a 7..32 character password from %s\n", o.au_file);
         return 1;
@@ -352,6 +384,12 @@ int main(int argc, char **argv)
     ohsm_secret_free(au);
     if (rv != OHSM_OK || (rv = ohsm_store_meta(h.store, &h.meta)) != OHSM_OK) {
         fprintf(stderr, "openhsm-hsm: cannot open store %s: %s\n", o.db, ohsm_rv_str(rv));
+        goto out;
+    }
+    /* Approval records name their HSM in at most 15 characters (include/openhsm/token.h). */
+    if (strlen(h.meta.hsm_id) > OHSM_HSM_ID_TOKEN_MAX) {
+        fprintf(stderr, "openhsm-hsm: HSM id %s is longer than %d characters\n", h.meta.hsm_id,
+                OHSM_HSM_ID_TOKEN_MAX);
         goto out;
     }
     if (mask_setup(&h, &o) != OHSM_OK) {
@@ -385,9 +423,9 @@ int main(int argc, char **argv)
     (void)signal(SIGPIPE, SIG_IGN);
     fprintf(stderr,
             "openhsm-hsm: %s of %s listening on %s:%u (slot %u, %zu objects, lockout after %u "
-            "failed logins)\n",
+            "failed logins, tokens live %u s)\n",
             h.meta.hsm_id, h.meta.cluster_id, host, port, h.slot, ohsm_objtab_count(h.objs),
-            h.meta.lockout_attempts);
+            h.meta.lockout_attempts, h.token_lifetime);
     fflush(stderr);
     rv = ohsm_hsm_serve(&h, lfd, stop_pipe[0]);
     status = rv == OHSM_OK ? 0 : 1;

@@ -16,6 +16,7 @@
 #include "cli/keyarg.h"
 #include "cli/keyshape.h"
 #include "cli/shape.h"
+#include "cli/tokfile.h"
 #include "openhsm/client.h"
 
 /* Longest accepted line of input (shell command or password). */
@@ -38,7 +39,7 @@ struct ohsm_cli_ctx {
 /* The grammar: the one table of commands (table.c). */
 extern const struct ohsm_cli_grammar ohsm_cli_grammar;
 
-/* Handlers (cmd_user.c, cmd_cluster.c, shell.c). */
+/* Handlers (cmd_user.c, cmd_cluster.c, shell.c, cmd_mfa.c, cmd_quorum.c). */
 void ohsm_cli_cmd_login(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
                         struct ohsm_cli_out *out);
 void ohsm_cli_cmd_logout(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
@@ -51,6 +52,24 @@ void ohsm_cli_cmd_user_delete(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_ar
                               struct ohsm_cli_out *out);
 void ohsm_cli_cmd_user_change_password(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
                                        struct ohsm_cli_out *out);
+/* Token-sign MFA (cmd_mfa.c). */
+void ohsm_cli_cmd_login_mfa(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
+                            struct ohsm_cli_out *out);
+void ohsm_cli_cmd_user_change_mfa(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
+                                  struct ohsm_cli_out *out);
+/* Quorum (cmd_quorum.c). */
+void ohsm_cli_cmd_user_quorum_register(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
+                                       struct ohsm_cli_out *out);
+void ohsm_cli_cmd_quorum_generate(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
+                                  struct ohsm_cli_out *out);
+void ohsm_cli_cmd_quorum_list(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
+                              struct ohsm_cli_out *out);
+void ohsm_cli_cmd_quorum_values(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
+                                struct ohsm_cli_out *out);
+void ohsm_cli_cmd_quorum_set(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
+                             struct ohsm_cli_out *out);
+void ohsm_cli_cmd_quorum_delete(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
+                                struct ohsm_cli_out *out);
 void ohsm_cli_cmd_cluster_activate(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
                                    struct ohsm_cli_out *out);
 void ohsm_cli_cmd_cluster_hsm_info(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
@@ -136,6 +155,31 @@ bool ohsm_cli_password(const char *given, char *pw, size_t cap, struct ohsm_cli_
  * password:") and compared; checked against the password rules. The caller wipes pw. */
 bool ohsm_cli_new_password(const char *given, char *pw, size_t cap, struct ohsm_cli_out *out);
 
+/* {"username": name, "role": role}; NULL when out of memory (session.c). */
+json_t *ohsm_cli_user_data(const char *name, const char *role);
+/* The --role value as a user type (the grammar already limited it to the allowed roles). */
+bool ohsm_cli_role_type(const struct ohsm_cli_args *a, enum ohsm_utype *t,
+                        struct ohsm_cli_out *out);
+
+/* Quorum approvals (cmd_quorum.c). */
+
+/* A parsed --approval file and the library's view of it (pointers into f). */
+struct ohsm_cli_approval {
+    struct ohsm_qtokfile f;
+    struct ohsm_approval_sig *sigs;
+    struct ohsm_approval ap;
+};
+/* Reads and parses the --approval file when one was given: *ap is NULL without one, else points
+ * into h. A bad file is reported (nothing was sent). The caller frees h in every case. */
+bool ohsm_cli_approval_arg(const struct ohsm_cli_args *a, struct ohsm_cli_approval *h,
+                           const struct ohsm_approval **ap, struct ohsm_cli_out *out);
+void ohsm_cli_approval_free(struct ohsm_cli_approval *h);
+
+/* Token-sign helpers (cmd_mfa.c). */
+
+/* Reads an RSA-2048 public key PEM file into DER SubjectPublicKeyInfo (*der malloc'd). */
+bool ohsm_cli_pubkey_load(const char *path, uint8_t **der, size_t *len, struct ohsm_cli_out *out);
+
 /* Key helpers (keys.c). Each reports its failure into out and returns false. */
 
 /* Longest data, signature or wrapped key read from --data / --data-path (bytes). */
@@ -187,5 +231,7 @@ int ohsm_cli_read_line(int fd, char *buf, size_t cap, size_t *len);
  * Errors: OHSM_PIN_LEN_RANGE (too long), OHSM_IO (end of input, read error or ^C). buf is wiped
  * on error. */
 OHSM_NODISCARD ohsm_rv ohsm_cli_read_secret(const char *prompt, char *buf, size_t cap);
+/* As ohsm_cli_read_secret for input that is not secret (a file path): echo stays on. */
+OHSM_NODISCARD ohsm_rv ohsm_cli_read_text(const char *prompt, char *buf, size_t cap);
 
 #endif

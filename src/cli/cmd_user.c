@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
  * openhsm-cli handlers for the session and user commands: login, logout, user list, user create,
- * user delete, user change-password. Each takes its options from the parsed command line (already
- * checked against the grammar), checks usernames and passwords with the library's rules, calls
- * libopenhsm, and shapes the result. Mutations go to every HSM; success means every HSM succeeded,
- * otherwise the message names the HSMs that failed. Passwords are wiped on every path.
+ * user delete, user change-password (the last three with an optional quorum --approval). Each
+ * takes its options from the parsed command line (already checked against the grammar), checks
+ * usernames and passwords with the library's rules, calls libopenhsm, and shapes the result.
+ * Mutations go to every HSM; success means every HSM succeeded, otherwise the message names the
+ * HSMs that failed. Passwords are wiped on every path.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -12,29 +13,6 @@
 #include <openssl/crypto.h>
 
 #include "cli/cli.h"
-
-/* {"username": name, "role": role} */
-static json_t *user_data(const char *name, const char *role)
-{
-    json_t *o = json_object();
-    if (o == NULL || json_object_set_new(o, "username", json_string(name)) != 0 ||
-        json_object_set_new(o, "role", json_string(role)) != 0) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
-}
-
-/* The --role value as a user type (the grammar already limited it to the allowed roles). */
-static bool role_type(const struct ohsm_cli_args *a, enum ohsm_utype *t, struct ohsm_cli_out *out)
-{
-    const char *role = ohsm_cli_arg(a, "role");
-    if (role == NULL || ohsm_utype_from_cli(role, t) != OHSM_OK) {
-        ohsm_cli_out_err(out, "Invalid role: expected admin or crypto-user");
-        return false;
-    }
-    return true;
-}
 
 void ohsm_cli_cmd_login(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
                         struct ohsm_cli_out *out)
@@ -46,13 +24,13 @@ void ohsm_cli_cmd_login(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
 
     pw[0] = '\0';
     if (!ohsm_cli_username(ohsm_cli_arg(a, "username"), name, sizeof(name), out) ||
-        !role_type(a, &type, out) ||
+        !ohsm_cli_role_type(a, &type, out) ||
         !ohsm_cli_password(ohsm_cli_arg(a, "password"), pw, sizeof(pw), out)) {
         goto out;
     }
     if (ohsm_cli_login(ctx, type, name, pw, &actual, out)) {
         /* The user's actual role: "admin" also names the unactivated admin. */
-        ohsm_cli_out_ok(out, user_data(name, ohsm_cli_role_name(actual)));
+        ohsm_cli_out_ok(out, ohsm_cli_user_data(name, ohsm_cli_role_name(actual)));
     }
 out:
     OPENSSL_cleanse(pw, sizeof(pw));
@@ -139,12 +117,16 @@ static void user_mutation(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *
     char name[OHSM_USERNAME_MAX + 1];
     char pw[OHSM_CLI_PW_CAP];
     struct ohsm_result *res = NULL;
+    struct ohsm_cli_approval h;
+    const struct ohsm_approval *ap = NULL;
     enum ohsm_utype type;
     ohsm_rv rv;
 
     pw[0] = '\0';
-    if (!ohsm_cli_username(ohsm_cli_arg(a, "username"), name, sizeof(name), out) ||
-        !role_type(a, &type, out)) {
+    /* A bad approval file is reported before the password is asked for. */
+    if (!ohsm_cli_approval_arg(a, &h, &ap, out) ||
+        !ohsm_cli_username(ohsm_cli_arg(a, "username"), name, sizeof(name), out) ||
+        !ohsm_cli_role_type(a, &type, out)) {
         goto out;
     }
     if (op != OP_DELETE &&
@@ -157,22 +139,23 @@ static void user_mutation(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *
     }
     switch (op) {
     case OP_CREATE:
-        rv = ohsm_client_create_user(ctx->client, type, name, pw, res);
+        rv = ohsm_client_create_user_q(ctx->client, type, name, pw, ap, res);
         break;
     case OP_DELETE:
-        rv = ohsm_client_delete_user(ctx->client, type, name, res);
+        rv = ohsm_client_delete_user_q(ctx->client, type, name, ap, res);
         break;
     default:
-        rv = ohsm_client_change_password(ctx->client, type, name, pw, res, NULL);
+        rv = ohsm_client_change_password_q(ctx->client, type, name, pw, ap, res, NULL);
         break;
     }
     if (rv == OHSM_OK) {
-        ohsm_cli_out_ok(out, user_data(name, ohsm_cli_arg(a, "role")));
+        ohsm_cli_out_ok(out, ohsm_cli_user_data(name, ohsm_cli_arg(a, "role")));
     } else {
         ohsm_cli_fanout_err(ctx, out, done[op], action[op], res);
     }
 out:
     OPENSSL_cleanse(pw, sizeof(pw));
+    ohsm_cli_approval_free(&h);
     free(res);
 }
 

@@ -236,6 +236,20 @@ static ohsm_rv check_choice(const struct ohsm_cli_opt *o, const char *v, char *e
     return fail(err, cap, "invalid value '%s' for '--%s' (possible values: %s)", v, o->name, list);
 }
 
+/* Checks a value against the option's allowed values and, for a number option, its form. */
+static ohsm_rv check_value(const struct ohsm_cli_opt *o, const char *v, char *err, size_t cap)
+{
+    if ((o->flags & OHSM_CLI_O_NUMBER) != 0) {
+        size_t len = strspn(v, "0123456789");
+        /* 19 digits always fit in 64 bits; the handler checks the range it needs. */
+        if (len == 0 || len > 19 || v[len] != '\0') {
+            return fail(err, cap, "invalid value '%.40s' for '--%s': expected a number", v,
+                        o->name);
+        }
+    }
+    return check_choice(o, v, err, cap);
+}
+
 static ohsm_rv add_kv(struct ohsm_cli_args *a, const struct ohsm_cli_opt *o, char *v, char *err,
                       size_t cap)
 {
@@ -273,19 +287,109 @@ static ohsm_rv take_option(struct ohsm_cli_args *a, const struct ohsm_cli_opt *o
     if (v[0] == '\0') {
         return fail(err, cap, "option '--%s' needs a non-empty value <%s>", o->name, o->metavar);
     }
-    rv = check_choice(o, v, err, cap);
+    rv = check_value(o, v, err, cap);
     if (rv == OHSM_OK) {
         rv = add_kv(a, o, v, err, cap);
     }
     while (rv == OHSM_OK && inl == NULL && (o->flags & OHSM_CLI_O_MULTI) != 0 && *i + 1 < n &&
            !is_option(tok[*i + 1])) {
         v = tok[++*i];
-        rv = check_choice(o, v, err, cap);
+        rv = check_value(o, v, err, cap);
         if (rv == OHSM_OK) {
             rv = add_kv(a, o, v, err, cap);
         }
     }
     return rv;
+}
+
+static bool is_global(const struct ohsm_cli_grammar *g, const struct ohsm_cli_opt *o)
+{
+    for (const struct ohsm_cli_opt *p = g->global; p != NULL && p->name != NULL; p++) {
+        if (p == o) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The subcommand word t comes after options of the command a->words names (as in `login
+ * --username U --role R mfa-token-sign`): every option read so far must be one the subcommand
+ * declares too, with the same form; the values are re-checked and bound to its options. */
+static ohsm_rv rebind(const struct ohsm_cli_grammar *g, struct ohsm_cli_args *a, const char *t,
+                      char *err, size_t cap)
+{
+    const char *w[OHSM_CLI_MAX_WORDS];
+    char buf[160];
+    ohsm_rv rv;
+
+    if (a->nwords >= OHSM_CLI_MAX_WORDS) {
+        return fail(err, cap, "unexpected argument '%s'", t);
+    }
+    memcpy(w, a->words, a->nwords * sizeof(w[0]));
+    w[a->nwords] = t;
+    const struct ohsm_cli_cmd *c = ohsm_cli_find(g, w, a->nwords + 1);
+    for (size_t k = 0; k < a->nkv; k++) {
+        const struct ohsm_cli_opt *old = a->kv[k].opt;
+        const struct ohsm_cli_opt *o = NULL;
+        if (is_global(g, old)) {
+            continue;
+        }
+        for (const struct ohsm_cli_opt *p = c != NULL ? c->opts : NULL;
+             p != NULL && p->name != NULL; p++) {
+            if (strcmp(p->name, old->name) == 0) {
+                o = p;
+                break;
+            }
+        }
+        /* Same form, so that what was read (and what is wiped later) stays right. */
+        unsigned form = OHSM_CLI_O_FLAG | OHSM_CLI_O_MULTI | OHSM_CLI_O_REPEAT | OHSM_CLI_O_SECRET;
+        if (o == NULL || c->handler == NULL || (o->flags & form) != (old->flags & form)) {
+            return fail(err, cap, "unexpected option '--%s' for '%s'", old->name,
+                        join(w, a->nwords + 1, buf, sizeof(buf)));
+        }
+        if (a->kv[k].value != NULL) {
+            rv = check_value(o, a->kv[k].value, err, cap);
+            if (rv != OHSM_OK) {
+                return rv;
+            }
+        }
+        a->kv[k].opt = o;
+    }
+    return OHSM_OK;
+}
+
+/* Exactly one of the row's ONE_OF options must have been given. */
+static ohsm_rv check_one_of(const struct ohsm_cli_args *a, char *err, size_t cap)
+{
+    const struct ohsm_cli_opt *given = NULL;
+    char list[256];
+    size_t off = 0;
+    bool any = false;
+
+    list[0] = '\0';
+    for (const struct ohsm_cli_opt *o = a->cmd->opts; o != NULL && o->name != NULL; o++) {
+        if ((o->flags & OHSM_CLI_O_ONE_OF) == 0) {
+            continue;
+        }
+        any = true;
+        int r =
+            snprintf(list + off, sizeof(list) - off, "%s'--%s'", off > 0 ? " or " : "", o->name);
+        if (r > 0 && (size_t)r < sizeof(list) - off) {
+            off += (size_t)r;
+        }
+        if (seen(a, o) == 0) {
+            continue;
+        }
+        if (given != NULL) {
+            return fail(err, cap, "options '--%s' and '--%s' cannot be used together", given->name,
+                        o->name);
+        }
+        given = o;
+    }
+    if (any && given == NULL) {
+        return fail(err, cap, "'%s' needs one of %s", a->cmd->path, list);
+    }
+    return OHSM_OK;
 }
 
 ohsm_rv ohsm_cli_parse(const struct ohsm_cli_grammar *g, char **tok, size_t n,
@@ -331,7 +435,13 @@ ohsm_rv ohsm_cli_parse(const struct ohsm_cli_grammar *g, char **tok, size_t n,
             last = o;
             continue;
         }
-        if (!cmd_opt_seen && extends(g, a->words, a->nwords, t)) {
+        if (extends(g, a->words, a->nwords, t)) {
+            if (cmd_opt_seen) {
+                rv = rebind(g, a, t, err, cap);
+                if (rv != OHSM_OK) {
+                    return rv;
+                }
+            }
             a->words[a->nwords++] = t;
             last = NULL;
             continue;
@@ -374,7 +484,7 @@ ohsm_rv ohsm_cli_parse(const struct ohsm_cli_grammar *g, char **tok, size_t n,
                         o->metavar != NULL ? o->metavar : "", a->cmd->path);
         }
     }
-    return OHSM_OK;
+    return check_one_of(a, err, cap);
 }
 
 char *ohsm_cli_arg(const struct ohsm_cli_args *a, const char *name)

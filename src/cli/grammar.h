@@ -5,10 +5,12 @@
  * help text, the permission-table operation the command needs); the parser resolves the command
  * words, then reads named options (`--name value`, `--name=value`, flags, options that take
  * several values, options that may repeat), refuses anything the row does not declare, and checks
- * required options and allowed values. Help and usage (help.c) are printed from the same rows, so
- * they cannot drift from what the parser accepts. Input (argv, shell lines) is untrusted; parsed
- * values borrow the caller's token strings, which must stay alive and writable (secret values are
- * wiped in place by ohsm_cli_args_wipe).
+ * required options, groups of options of which exactly one is needed, numbers and allowed values.
+ * A subcommand word may also follow its parent's options (the CloudHSM CLI's `login --username U
+ * --role R mfa-token-sign --token F`) when the subcommand declares those options too. Help and
+ * usage (help.c) are printed from the same rows, so they cannot drift from what the parser accepts.
+ * Input (argv, shell lines) is untrusted; parsed values borrow the caller's token strings, which
+ * must stay alive and writable (secret values are wiped in place by ohsm_cli_args_wipe).
  */
 #ifndef OHSM_CLI_GRAMMAR_H
 #define OHSM_CLI_GRAMMAR_H
@@ -30,6 +32,8 @@ struct ohsm_cli_args;
 #define OHSM_CLI_O_REPEAT 0x04u   /* may be given more than once; each time adds its values */
 #define OHSM_CLI_O_MULTI 0x08u    /* takes one or more values, up to the next option */
 #define OHSM_CLI_O_SECRET 0x10u   /* value is a secret: wiped by ohsm_cli_args_wipe */
+#define OHSM_CLI_O_ONE_OF 0x20u   /* exactly one of the row's ONE_OF options must be given */
+#define OHSM_CLI_O_NUMBER 0x40u   /* the value is a decimal number (1 to 19 digits) */
 
 /* Command flags. */
 #define OHSM_CLI_C_NO_CLUSTER 0x01u  /* runs without a cluster configuration */

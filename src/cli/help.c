@@ -59,16 +59,29 @@ bool ohsm_cli_usage_line(const struct ohsm_cli_grammar *g, const struct ohsm_cli
 {
     size_t off = 0;
     bool ok = append(buf, cap, &off, "%s %s [OPTIONS]", g->prog, c->path);
-    for (int pass = 0; pass < 2 && ok; pass++) {
-        /* Required options first, then the optional ones that take a value. */
+    for (int pass = 0; pass < 3 && ok; pass++) {
+        /* Required options first, then the group of which one is needed ("<--a <A>|--b>"), then
+         * the optional ones that take a value. */
+        const char *sep = " <";
         for (const struct ohsm_cli_opt *o = c->opts; ok && o != NULL && o->name != NULL; o++) {
             bool req = (o->flags & OHSM_CLI_O_REQUIRED) != 0;
-            if ((o->flags & OHSM_CLI_O_FLAG) != 0 || req != (pass == 0)) {
+            bool one = (o->flags & OHSM_CLI_O_ONE_OF) != 0;
+            bool flag = (o->flags & OHSM_CLI_O_FLAG) != 0;
+            if (pass == 1 && one) {
+                ok = append(buf, cap, &off, "%s--%s", sep, o->name);
+                ok = ok && (flag || append(buf, cap, &off, " <%s>%s", o->metavar, ""));
+                sep = "|";
+                continue;
+            }
+            if (pass == 1 || one || flag || req != (pass == 0)) {
                 continue;
             }
             const char *dots = (o->flags & OHSM_CLI_O_MULTI) != 0 ? "..." : "";
             ok = append(buf, cap, &off, req ? " --%s <%s>" : " [--%s <%s>", o->name, o->metavar);
             ok = ok && append(buf, cap, &off, "%s%s", dots, req ? "" : "]");
+        }
+        if (ok && pass == 1 && sep[0] == '|') {
+            ok = append(buf, cap, &off, ">%s%s", "", "");
         }
     }
     if (ok && c->positional != NULL) {

@@ -134,6 +134,27 @@ void ohsm_cli_logout_quiet(struct ohsm_cli_ctx *ctx)
     }
 }
 
+json_t *ohsm_cli_user_data(const char *name, const char *role)
+{
+    json_t *o = json_object();
+    if (o == NULL || !ohsm_cli_jput(o, "username", ohsm_cli_jstr(name)) ||
+        !ohsm_cli_jput(o, "role", json_string(role))) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+bool ohsm_cli_role_type(const struct ohsm_cli_args *a, enum ohsm_utype *t, struct ohsm_cli_out *out)
+{
+    const char *role = ohsm_cli_arg(a, "role");
+    if (role == NULL || ohsm_utype_from_cli(role, t) != OHSM_OK) {
+        ohsm_cli_out_err(out, "Invalid role: expected admin or crypto-user");
+        return false;
+    }
+    return true;
+}
+
 bool ohsm_cli_username(const char *in, char *name, size_t cap, struct ohsm_cli_out *out)
 {
     if (ohsm_username_canon(in, name, cap) != OHSM_OK) {

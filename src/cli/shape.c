@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
- * JSON shaping for openhsm-cli (see shape.h): the output envelope, the merged user list, hsm-info
- * entries and fan-out failure messages. Pure: inputs are library results and messages; strings
- * that may carry bytes typed by a user are made valid UTF-8 before they reach jansson.
+ * JSON shaping for openhsm-cli (see shape.h): the output envelope, the merged user and quorum
+ * token lists, hsm-info entries and fan-out failure messages. Pure: inputs are library results
+ * and messages; strings that may carry bytes typed by a user are made valid UTF-8 before they
+ * reach jansson.
  */
 #include "cli/shape.h"
 
@@ -161,6 +162,10 @@ void ohsm_cli_fanout_msg(char *buf, size_t cap, const char *done, const char *ac
         (void)ohsm_cli_fmt(buf, cap, "%s on all %zu HSMs", done, n);
         return;
     }
+    if (ok == 0 && same && (first == OHSM_QUORUM_REQUIRED || first == OHSM_QUORUM_INSUFFICIENT)) {
+        (void)ohsm_cli_fmt(buf, cap, "%s", ohsm_rv_str(first));
+        return;
+    }
     if (ok == 0 && same) {
         (void)ohsm_cli_fmt(buf, cap, "%s failed: %s", action, ohsm_rv_str(first));
         return;
@@ -183,32 +188,36 @@ struct merged {
     size_t count;                   /* HSMs that list the user */
     bool locked;
     bool mfa;
+    bool quorum;
 };
+
+/* [] or [{"strategy": "token-sign", "status": "enabled"}]. NULL when out of memory. */
+static json_t *strategies(bool enabled)
+{
+    json_t *a = json_array();
+    json_t *s = NULL;
+    if (a == NULL || !enabled) {
+        return a;
+    }
+    s = json_object();
+    if (s == NULL || !ohsm_cli_jput(s, "strategy", json_string("token-sign")) ||
+        !ohsm_cli_jput(s, "status", json_string("enabled")) || json_array_append(a, s) != 0) {
+        json_decref(a);
+        a = NULL;
+    }
+    json_decref(s);
+    return a;
+}
 
 static json_t *user_json(const struct merged *m, bool full)
 {
     json_t *o = json_object();
-    json_t *mfa = json_array();
-    bool ok = o != NULL && mfa != NULL;
-    if (ok && m->mfa) {
-        json_t *s = json_object();
-        ok = s != NULL && ohsm_cli_jput(s, "strategy", json_string("token-sign")) &&
-             ohsm_cli_jput(s, "status", json_string("enabled"));
-        if (ok) {
-            ok = json_array_append_new(mfa, s) == 0; /* takes s, even on failure */
-        } else {
-            json_decref(s);
-        }
-    }
-    ok = ok && ohsm_cli_jput(o, "username", ohsm_cli_jstr(m->u->username)) &&
-         ohsm_cli_jput(o, "role", json_string(ohsm_cli_role_name(m->u->type))) &&
-         ohsm_cli_jput(o, "locked", json_string(m->locked ? "true" : "false"));
-    if (ok) {
-        ok = ohsm_cli_jput(o, "mfa", mfa);
-        mfa = NULL; /* taken by put, even on failure */
-    }
-    ok = ok && ohsm_cli_jput(o, "cluster-coverage", json_string(full ? "full" : "partial"));
-    json_decref(mfa);
+    bool ok = o != NULL && ohsm_cli_jput(o, "username", ohsm_cli_jstr(m->u->username)) &&
+              ohsm_cli_jput(o, "role", json_string(ohsm_cli_role_name(m->u->type))) &&
+              ohsm_cli_jput(o, "locked", json_string(m->locked ? "true" : "false")) &&
+              ohsm_cli_jput(o, "mfa", strategies(m->mfa)) &&
+              ohsm_cli_jput(o, "quorum", strategies(m->quorum)) &&
+              ohsm_cli_jput(o, "cluster-coverage", json_string(full ? "full" : "partial"));
     if (!ok) {
         json_decref(o);
         return NULL;
@@ -250,6 +259,7 @@ json_t *ohsm_cli_users_json(const struct ohsm_cli_user_list *l, size_t nhsm)
             m[j].count++;
             m[j].locked = m[j].locked || u->locked;
             m[j].mfa = m[j].mfa || u->mfa;
+            m[j].quorum = m[j].quorum || u->mofn_pubkey;
         }
     }
     for (size_t j = 0; j < nm; j++) {
@@ -268,6 +278,110 @@ json_t *ohsm_cli_users_json(const struct ohsm_cli_user_list *l, size_t nhsm)
 fail:
     free(m);
     json_decref(users);
+    json_decref(out);
+    return NULL;
+}
+
+struct qmerged {
+    const struct ohsm_qtoken_info *t; /* as first seen */
+    size_t count;                     /* HSMs that have the token */
+    uint32_t required, approvals, timeout;
+};
+
+/* {"value": v} */
+static json_t *boxed(uint32_t v)
+{
+    json_t *o = json_object();
+    if (o != NULL && !ohsm_cli_jput(o, "value", json_integer(v))) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+static json_t *qtoken_json(const struct qmerged *m, bool full)
+{
+    const char *svc = ohsm_qservice_name((enum ohsm_qservice)m->t->service);
+    char ref[24];
+    json_t *o = json_object();
+    bool ok = o != NULL && ohsm_cli_jput(o, "username", ohsm_cli_jstr(m->t->username)) &&
+              ohsm_cli_jput(o, "service", json_string(svc != NULL ? svc : "unknown"));
+    if (ok && m->t->key_handle != 0) {
+        ok = ohsm_cli_fmt(ref, sizeof(ref), "0x%016llx", (unsigned long long)m->t->key_handle) &&
+             ohsm_cli_jput(o, "key-reference", json_string(ref));
+    }
+    ok = ok && ohsm_cli_jput(o, "approvals-required", boxed(m->required)) &&
+         ohsm_cli_jput(o, "number-of-approvals", boxed(m->approvals)) &&
+         ohsm_cli_jput(o, "token-timeout-seconds", boxed(m->timeout)) &&
+         ohsm_cli_jput(o, "cluster-coverage", json_string(full ? "full" : "partial"));
+    if (!ok) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+static bool same_qtoken(const struct ohsm_qtoken_info *a, const struct ohsm_qtoken_info *b)
+{
+    return a->service == b->service && a->key_handle == b->key_handle &&
+           strncmp(a->username, b->username, sizeof(a->username)) == 0;
+}
+
+json_t *ohsm_cli_qtokens_json(const struct ohsm_cli_qtoken_list *l, size_t nhsm)
+{
+    size_t total = 0;
+    size_t answered = 0;
+    size_t nm = 0;
+    struct qmerged *m = NULL;
+    json_t *tokens = json_array();
+    json_t *out = json_object();
+
+    for (size_t h = 0; h < nhsm; h++) {
+        if (l[h].answered) {
+            answered++;
+            total += l[h].n;
+        }
+    }
+    m = calloc(total > 0 ? total : 1, sizeof(*m));
+    if (m == NULL || tokens == NULL || out == NULL) {
+        goto fail;
+    }
+    for (size_t h = 0; h < nhsm; h++) {
+        for (size_t k = 0; l[h].answered && k < l[h].n; k++) {
+            const struct ohsm_qtoken_info *t = &l[h].tokens[k];
+            size_t j = 0;
+            while (j < nm && !same_qtoken(m[j].t, t)) {
+                j++;
+            }
+            if (j == nm) {
+                m[nm].t = t;
+                m[nm].required = t->approvals_required;
+                m[nm].approvals = t->approvals;
+                m[nm].timeout = t->timeout_seconds;
+                nm++;
+            }
+            m[j].count++;
+            m[j].required =
+                t->approvals_required > m[j].required ? t->approvals_required : m[j].required;
+            m[j].approvals = t->approvals < m[j].approvals ? t->approvals : m[j].approvals;
+            m[j].timeout = t->timeout_seconds < m[j].timeout ? t->timeout_seconds : m[j].timeout;
+        }
+    }
+    for (size_t j = 0; j < nm; j++) {
+        json_t *t = qtoken_json(&m[j], answered == nhsm && m[j].count == nhsm);
+        if (t == NULL || json_array_append_new(tokens, t) != 0) {
+            goto fail;
+        }
+    }
+    free(m);
+    if (json_object_set_new(out, "tokens", tokens) != 0) {
+        json_decref(out);
+        return NULL;
+    }
+    return out;
+fail:
+    free(m);
+    json_decref(tokens);
     json_decref(out);
     return NULL;
 }

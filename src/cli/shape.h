@@ -2,9 +2,10 @@
  *
  * The JSON shapes openhsm-cli prints, built by pure functions from library results so they can be
  * unit-tested without a cluster: the {"error_code", "data"} envelope, the merged `user list` of
- * all HSMs (locked on any HSM, cluster coverage), one `cluster hsm-info` entry, CLI role names, and
- * the message naming which HSMs failed a fan-out call. Inputs are library results (trusted to be
- * NUL-terminated within their fixed arrays); nothing here touches the network or a secret.
+ * all HSMs (locked on any HSM, MFA and quorum keys, cluster coverage), the merged `quorum
+ * token-sign list`, one `cluster hsm-info` entry, CLI role names, and the message naming which
+ * HSMs failed a fan-out call. Inputs are library results (trusted to be NUL-terminated within
+ * their fixed arrays); nothing here touches the network or a secret.
  */
 #ifndef OHSM_CLI_SHAPE_H
 #define OHSM_CLI_SHAPE_H
@@ -16,6 +17,7 @@
 #include <jansson.h>
 
 #include "openhsm/client.h"
+#include "openhsm/token.h"
 
 /* The result of one command. */
 struct ohsm_cli_out {
@@ -63,6 +65,8 @@ bool ohsm_cli_rv_unreachable(ohsm_rv rv);
 /* Writes the error message for a fan-out call that failed somewhere, e.g.
  *   "User created on 1 of 2 HSMs; hsm-abc (127.0.0.1:2225): Not connected to the HSM"
  *   "Login failed: Invalid username or password"  (every HSM failed alike)
+ *   "Quorum approval is required for this operation"  (every HSM asked for a quorum alike, the
+ *   CloudHSM CLI's message as it prints it)
  * done: what success is called ("User created"); action: the operation ("Login"). */
 void ohsm_cli_fanout_msg(char *buf, size_t cap, const char *done, const char *action,
                          const struct ohsm_cli_hsm_result *r, size_t n);
@@ -74,11 +78,27 @@ struct ohsm_cli_user_list {
     size_t n;
 };
 
-/* {"users": [{"username", "role", "locked", "mfa", "cluster-coverage"}...]} merged over nhsm
- * lists: users in the order first seen (HSM order, then id order); "locked" is "true" when locked
- * on any HSM; coverage is "full" when every HSM answered and lists the user, else "partial".
- * NULL when out of memory. */
+/* {"users": [{"username", "role", "locked", "mfa", "quorum", "cluster-coverage"}...]} merged over
+ * nhsm lists: users in the order first seen (HSM order, then id order); "locked" is "true" when
+ * locked on any HSM; "mfa" / "quorum" list the token-sign strategy when any HSM holds the user's
+ * MFA / quorum key; coverage is "full" when every HSM answered and lists the user, else
+ * "partial". NULL when out of memory. */
 json_t *ohsm_cli_users_json(const struct ohsm_cli_user_list *l, size_t nhsm);
+
+/* One HSM's `quorum token-sign list` answer. */
+struct ohsm_cli_qtoken_list {
+    bool answered;
+    const struct ohsm_qtoken_info *tokens;
+    size_t n;
+};
+
+/* {"tokens": [{"username", "service", "approvals-required": {"value": N}, "number-of-approvals":
+ * {"value": N}, "token-timeout-seconds": {"value": N}, "cluster-coverage"}...]} merged over nhsm
+ * lists: one entry per (username, service, key) in the order first seen; approvals required is
+ * the largest and approvals and timeout the smallest any HSM reports (what holds everywhere);
+ * coverage "full" when every HSM answered and has the token. Tokens of the key services also get
+ * "key-reference". NULL when out of memory. */
+json_t *ohsm_cli_qtokens_json(const struct ohsm_cli_qtoken_list *l, size_t nhsm);
 
 /* One `cluster hsm-info` entry. info is NULL when the HSM did not answer (info_rv says why);
  * cluster_id is used then. NULL when out of memory. */

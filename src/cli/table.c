@@ -44,16 +44,45 @@ static const struct ohsm_cli_opt login_opts[] = {
     END_OPTS,
 };
 
+/* clang-format off */
+#define OPT_APPROVAL(service)                                                                      \
+    {"approval", '\0', "APPROVAL", 0, NULL,                                                       \
+     "Filepath of a signed quorum token file that approves the operation.\nNeeded when the "      \
+     service " service's quorum value is above 1"}
+#define OPT_TOKEN(flags, what)                                                                     \
+    {"token", '\0', "TOKEN", flags, NULL,                                                         \
+     "Filepath where the unsigned token file will be written (one token per HSM)" what}
+#define OPT_SIGNED_TOKEN                                                                           \
+    {"signed-token", '\0', "SIGNED_TOKEN", 0, NULL,                                               \
+     "The signed token file (openhsm extension, for scripts). Instead of prompting\n"             \
+     "for its path, wait for this file to exist with every token signed, up to the\n"             \
+     "tokens' lifetime; write it whole (a temporary file, then rename)"}
+/* clang-format on */
+
+static const struct ohsm_cli_opt login_mfa_opts[] = {
+    OPT_USERNAME("Name of the user logging in."),
+    OPT_ROLE("Role of the user logging in"),
+    {"password", '\0', "PASSWORD", OHSM_CLI_O_SECRET, NULL,
+     "Password of the user (7 to 32 characters).\nOptional: when left out, single-command mode "
+     "takes it from CLOUDHSM_PIN\n(<username>:<password>) when that names this user; otherwise "
+     "it is asked\nfor without echo"},
+    OPT_TOKEN(OHSM_CLI_O_REQUIRED, ""),
+    OPT_SIGNED_TOKEN,
+    END_OPTS,
+};
+
 static const struct ohsm_cli_opt user_create_opts[] = {
     OPT_USERNAME("Name of the new user."),
     OPT_ROLE("Role of the new user"),
     OPT_PASSWORD("Password of the new user", ", twice"),
+    OPT_APPROVAL("user"),
     END_OPTS,
 };
 
 static const struct ohsm_cli_opt user_delete_opts[] = {
     OPT_USERNAME("Name of the user to delete."),
     OPT_ROLE("Role of the user to delete"),
+    OPT_APPROVAL("user"),
     END_OPTS,
 };
 
@@ -61,6 +90,80 @@ static const struct ohsm_cli_opt user_change_password_opts[] = {
     OPT_USERNAME("Name of the user whose password changes."),
     OPT_ROLE("Role of that user"),
     OPT_PASSWORD("The new password", ", twice"),
+    OPT_APPROVAL("user"),
+    END_OPTS,
+};
+
+static const struct ohsm_cli_opt user_change_mfa_opts[] = {
+    OPT_USERNAME("Name of the user whose MFA changes."),
+    OPT_ROLE("Role of that user"),
+    {"change-password", '\0', "CHANGE_PASSWORD", OHSM_CLI_O_SECRET, NULL,
+     "The user's new password (7 to 32 characters), set with the MFA change.\nOptional: when "
+     "left out, it is asked for without echo, twice"},
+    OPT_TOKEN(OHSM_CLI_O_ONE_OF, ".\nRequired for enabling MFA for a user"),
+    {"deregister", '\0', NULL, OHSM_CLI_O_FLAG | OHSM_CLI_O_ONE_OF, NULL,
+     "Deregister the MFA public key, if present"},
+    OPT_APPROVAL("user"),
+    {"change-quorum", '\0', NULL, OHSM_CLI_O_FLAG, NULL,
+     "Change the quorum public key along with the MFA key"},
+    OPT_SIGNED_TOKEN,
+    {"public-key", '\0', "PUBLIC_KEY", 0, NULL,
+     "The public key PEM file (openhsm extension, for scripts): given here, it is\nnot asked "
+     "for"},
+    END_OPTS,
+};
+
+static const struct ohsm_cli_opt user_quorum_register_opts[] = {
+    {"public-key", '\0', "PUBLIC_KEY", OHSM_CLI_O_REQUIRED, NULL,
+     "Filepath to the public key PEM file (an RSA-2048 key)"},
+    {"signed-token", '\0', "SIGNED_TOKEN", OHSM_CLI_O_REQUIRED, NULL,
+     "Filepath of the registration token file, signed with the user's private key"},
+    END_OPTS,
+};
+
+/* ---- quorum ---- */
+
+static const struct ohsm_cli_choice gen_services[] = {
+    {"user", "User management service, for quorum authorized user management operations"},
+    {"quorum", "Quorum management service, for setting quorum values of any service"},
+    {"cluster", "Cluster management service"},
+    {"registration", "Registration service, for registering a public key for quorum auth"},
+    {NULL, NULL},
+};
+
+static const struct ohsm_cli_choice set_services[] = {
+    {"user", "User management service (user create, delete, change-password, change-mfa)"},
+    {"quorum", "Quorum management service (set-quorum-value)"},
+    {"cluster", "Cluster management service"},
+    {NULL, NULL},
+};
+
+static const struct ohsm_cli_choice scopes[] = {
+    {"user", "Deletes every token of the user logged in"},
+    {"all", "Deletes every token on the HSMs"},
+    {NULL, NULL},
+};
+
+static const struct ohsm_cli_opt quorum_generate_opts[] = {
+    {"service", '\0', "SERVICE", OHSM_CLI_O_REQUIRED, gen_services,
+     "Service the token will be used for"},
+    OPT_TOKEN(OHSM_CLI_O_REQUIRED, ""),
+    END_OPTS,
+};
+
+static const struct ohsm_cli_opt quorum_set_opts[] = {
+    {"service", '\0', "SERVICE", OHSM_CLI_O_REQUIRED, set_services,
+     "Service whose quorum value is set"},
+    {"value", '\0', "VALUE", OHSM_CLI_O_REQUIRED | OHSM_CLI_O_NUMBER, NULL,
+     "Value to set for the service: 1 to 8, and no more than the admins with a\nregistered "
+     "quorum key"},
+    OPT_APPROVAL("quorum"),
+    END_OPTS,
+};
+
+static const struct ohsm_cli_opt quorum_delete_opts[] = {
+    {"scope", '\0', "SCOPE", OHSM_CLI_O_REQUIRED, scopes,
+     "Scope of which token(s) will be deleted"},
     END_OPTS,
 };
 
@@ -454,24 +557,74 @@ static const struct ohsm_cli_cmd cmds[] = {
      OHSM_OP_KEY_MGMT, ohsm_cli_cmd_key_wrap},
     {"login", "Log in to every HSM of the cluster",
      "The role admin also matches the unactivated admin of a cluster not yet activated.\n"
-     "Five wrong passwords in a row lock the user out until an admin sets a new password.",
+     "Five wrong passwords in a row lock the user out until an admin sets a new password.\n"
+     "A user with MFA logs in with login mfa-token-sign.",
      login_opts, NULL, OHSM_CLI_C_OWN_SESSION, NOOP, ohsm_cli_cmd_login},
+    {"login mfa-token-sign", "Log in with token-sign MFA",
+     "For a user with an MFA key (user change-mfa token-sign). After the password, the\n"
+     "CLI writes one unsigned token per HSM to --token and asks for the signed token\n"
+     "file: sign each token with the private key (openssl pkeyutl -sign -inkey KEY\n"
+     "-pkeyopt digest:sha256 -in token.bin), put the base64 signatures in \"signed\".\n"
+     "The options may also come before mfa-token-sign (login --username U --role R\n"
+     "mfa-token-sign --token FILE). Every failed or abandoned attempt counts toward\n"
+     "lockout like a wrong password.",
+     login_mfa_opts, NULL, OHSM_CLI_C_OWN_SESSION, NOOP, ohsm_cli_cmd_login_mfa},
     {"logout", "Log out of every HSM of the cluster", NULL, NULL, NULL, OHSM_CLI_C_OWN_SESSION,
      NOOP, ohsm_cli_cmd_logout},
     {"quit", "Leave the interactive shell", NULL, NULL, NULL,
      OHSM_CLI_C_NO_CLUSTER | OHSM_CLI_C_OWN_SESSION, NOOP, ohsm_cli_cmd_quit},
+    {"quorum", "Manage quorum (M of N) authentication", NULL, NULL, NULL, 0, NOOP, NULL},
+    {"quorum token-sign", "Quorum authentication with signed tokens", NULL, NULL, NULL, 0, NOOP,
+     NULL},
+    {"quorum token-sign delete", "Delete one or more quorum tokens",
+     "Who can run it: admin (scope all); any logged-in user for their own tokens.",
+     quorum_delete_opts, NULL, 0, NOOP, ohsm_cli_cmd_quorum_delete},
+    {"quorum token-sign generate", "Generate a token",
+     "Writes a quorum token for the service (one approval record per HSM) to --token;\n"
+     "approvers sign its \"token\" with their registered private keys and add\n"
+     "{\"username\", \"signature\"} to \"signatures\". One active token per user and\n"
+     "service. A registration token is signed by the user registering a quorum key.\n"
+     "Tokens last for the session and expire (token-timeout-seconds).\n"
+     "Who can run it: admin, crypto-user.",
+     quorum_generate_opts, NULL, 0, NOOP, ohsm_cli_cmd_quorum_generate},
+    {"quorum token-sign list", "List the token-sign tokens in your cluster",
+     "Who can run it: admin, crypto-user.", NULL, NULL, 0, NOOP, ohsm_cli_cmd_quorum_list},
+    {"quorum token-sign list-quorum-values", "List current quorum values", NULL, NULL, NULL, 0,
+     OHSM_OP_CLUSTER_INFO, ohsm_cli_cmd_quorum_values},
+    {"quorum token-sign set-quorum-value", "Set a quorum value",
+     "Once the quorum service's value is above 1, changing any value needs --approval.",
+     quorum_set_opts, NULL, 0, OHSM_OP_MANAGE_USERS, ohsm_cli_cmd_quorum_set},
     {"user", "Manage the users of the HSMs", NULL, NULL, NULL, 0, NOOP, NULL},
+    {"user change-mfa", "Change a user's MFA strategy", NULL, NULL, NULL, 0, NOOP, NULL},
+    {"user change-mfa token-sign", "Register or deregister a public key using token-sign MFA",
+     "With --token: writes one unsigned token per HSM to that file, asks for the signed\n"
+     "token file and the public key PEM file, checks every signature against the key\n"
+     "(RSA-2048) and registers it on every HSM with the new password. --deregister\n"
+     "removes the key. Any user may change their own; an admin may change anyone's.",
+     user_change_mfa_opts, NULL, 0, OHSM_OP_CHANGE_OWN_PW, ohsm_cli_cmd_user_change_mfa},
     {"user change-password", "Change a user's password",
      "Any user may change their own password; an admin may change anyone's, which also\n"
      "unlocks a locked-out user. The current password is not needed.",
      user_change_password_opts, NULL, 0, OHSM_OP_CHANGE_OWN_PW, ohsm_cli_cmd_user_change_password},
+    {"user change-quorum", "Change a user's quorum strategy", NULL, NULL, NULL, 0, NOOP, NULL},
+    {"user change-quorum token-sign", "Quorum strategy token-sign", NULL, NULL, NULL, 0, NOOP,
+     NULL},
+    {"user change-quorum token-sign activate", "Same as register", NULL, user_quorum_register_opts,
+     NULL, OHSM_CLI_C_HIDDEN, OHSM_OP_MANAGE_USERS, ohsm_cli_cmd_user_quorum_register},
+    {"user change-quorum token-sign register",
+     "Register a user for quorum authentication with a public key",
+     "Registers the logged-in user's quorum public key on every HSM. The signed token\n"
+     "comes from quorum token-sign generate --service registration, signed with the\n"
+     "private key of the public key given.",
+     user_quorum_register_opts, NULL, 0, OHSM_OP_MANAGE_USERS, ohsm_cli_cmd_user_quorum_register},
     {"user create", "Create a user on every HSM of the cluster", NULL, user_create_opts, NULL, 0,
      OHSM_OP_MANAGE_USERS, ohsm_cli_cmd_user_create},
     {"user delete", "Delete a user from every HSM of the cluster", NULL, user_delete_opts, NULL, 0,
      OHSM_OP_MANAGE_USERS, ohsm_cli_cmd_user_delete},
     {"user list", "List the users of the cluster",
-     "A user is locked when locked out on any HSM; cluster-coverage is full when every HSM\n"
-     "answered and has the user, partial otherwise.",
+     "A user is locked when locked out on any HSM; mfa and quorum show a registered MFA\n"
+     "or quorum key; cluster-coverage is full when every HSM answered and has the user,\n"
+     "partial otherwise.",
      NULL, NULL, 0, OHSM_OP_CLUSTER_INFO, ohsm_cli_cmd_user_list},
 };
 

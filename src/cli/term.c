@@ -2,7 +2,8 @@
  *
  * Terminal input for openhsm-cli: line reading straight from a file descriptor (so the shell loop,
  * password prompts and libedit can share stdin without stdio buffering swallowing lines) and
- * password prompts with echo off, as getpass(3) does (ECHO and ISIG off, restored afterwards).
+ * password prompts with echo off, as getpass(3) does (ECHO and ISIG off, restored afterwards), and
+ * prompts for plain text such as file paths.
  * Input is untrusted: lines are length-capped, and buffers that held a password are wiped.
  */
 #include <errno.h>
@@ -82,6 +83,22 @@ ohsm_rv ohsm_cli_read_secret(const char *prompt, char *buf, size_t cap)
         OPENSSL_cleanse(buf, cap);
         buf[0] = '\0';
         return r == -2 ? OHSM_PIN_LEN_RANGE : OHSM_IO;
+    }
+    return OHSM_OK;
+}
+
+ohsm_rv ohsm_cli_read_text(const char *prompt, char *buf, size_t cap)
+{
+    size_t len = 0;
+    fprintf(stderr, "%s", prompt);
+    fflush(stderr);
+    int r = ohsm_cli_read_line(STDIN_FILENO, buf, cap, &len);
+    if (isatty(STDIN_FILENO) == 0) {
+        fputc('\n', stderr); /* a terminal echoed the newline typed; a pipe did not */
+    }
+    if (r != 1) {
+        buf[0] = '\0';
+        return r == -2 ? OHSM_DATA_LEN_RANGE : OHSM_IO;
     }
     return OHSM_OK;
 }

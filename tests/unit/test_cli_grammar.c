@@ -2,9 +2,9 @@
  *
  * Unit tests for openhsm-cli's generic command-line parser and shell-line splitter (src/cli/
  * grammar.c, lex.c), against a small grammar of their own: command resolution, named options,
- * flags, repeated and multi-valued options, required options, allowed values, global options
- * anywhere, help requests, and the refusals (unknown, duplicate, missing value, stray words), with
- * secret values never echoed.
+ * flags, repeated and multi-valued options, required options, allowed values, one-of groups,
+ * numbers, subcommands after their parent's options, global options anywhere, help requests, and
+ * the refusals (unknown, duplicate, missing value, stray words), with secret values never echoed.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -36,6 +36,29 @@ static const struct ohsm_cli_opt make_opts[] = {
     {NULL, '\0', NULL, 0, NULL, NULL},
 };
 
+static const struct ohsm_cli_opt mfa_opts[] = {
+    {"name", '\0', "NAME", OHSM_CLI_O_REQUIRED, NULL, "name"},
+    {"token", '\0', "TOKEN", OHSM_CLI_O_ONE_OF, NULL, "token"},
+    {"deregister", '\0', NULL, OHSM_CLI_O_FLAG | OHSM_CLI_O_ONE_OF, NULL, "deregister"},
+    {"value", '\0', "VALUE", OHSM_CLI_O_NUMBER, NULL, "value"},
+    {NULL, '\0', NULL, 0, NULL, NULL},
+};
+
+static const struct ohsm_cli_opt sign_opts[] = {
+    {"user", '\0', "USER", OHSM_CLI_O_REQUIRED, NULL, "user"},
+    {"level", '\0', "LEVEL", 0, colors, "level"},
+    {"quiet", 'q', NULL, OHSM_CLI_O_FLAG, NULL, "quiet"},
+    {NULL, '\0', NULL, 0, NULL, NULL},
+};
+
+/* The subcommand takes its parent's options but --quiet, and --level as a number. */
+static const struct ohsm_cli_opt sign_sub_opts[] = {
+    {"user", '\0', "USER", OHSM_CLI_O_REQUIRED, NULL, "user"},
+    {"token", '\0', "TOKEN", OHSM_CLI_O_REQUIRED, NULL, "token"},
+    {"level", '\0', "LEVEL", OHSM_CLI_O_NUMBER, NULL, "level"},
+    {NULL, '\0', NULL, 0, NULL, NULL},
+};
+
 static const struct ohsm_cli_opt global[] = {
     {"config", '\0', "PATH", 0, NULL, "config"},
     {NULL, '\0', NULL, 0, NULL, NULL},
@@ -48,6 +71,9 @@ static const struct ohsm_cli_cmd cmds[] = {
     {"login", "log in", NULL, NULL, NULL, 0, OHSM_OP_COUNT_, nop},
     {"login extra", "log in more", NULL, NULL, NULL, 0, OHSM_OP_COUNT_, nop},
     {"help", "help", NULL, NULL, "COMMAND", 0, OHSM_OP_COUNT_, nop},
+    {"mfa", "one of two", NULL, mfa_opts, NULL, 0, OHSM_OP_COUNT_, nop},
+    {"sign", "sign", NULL, sign_opts, NULL, 0, OHSM_OP_COUNT_, nop},
+    {"sign token", "sign with a token", NULL, sign_sub_opts, NULL, 0, OHSM_OP_COUNT_, nop},
 };
 
 static const struct ohsm_cli_grammar g = {"prog", "test", cmds, sizeof(cmds) / sizeof(cmds[0]),
@@ -284,6 +310,91 @@ static void test_cli_grammar_wipe(void **state)
     assert_string_equal(ohsm_cli_arg(&a, "name"), "x");
 }
 
+/* Exactly one option of a ONE_OF group: neither or both are refused, each alone is fine. */
+static void test_cli_grammar_one_of(void **state)
+{
+    (void)state;
+    struct ohsm_cli_args a;
+    char buf[256], err[256];
+    assert_int_equal(PARSE("mfa --name x --token f"), OHSM_OK);
+    assert_string_equal(ohsm_cli_arg(&a, "token"), "f");
+    assert_int_equal(PARSE("mfa --deregister --name x"), OHSM_OK);
+    assert_true(ohsm_cli_flag(&a, "deregister"));
+    assert_int_equal(PARSE("mfa --name x"), OHSM_ARGUMENTS_BAD);
+    assert_string_equal(err, "'mfa' needs one of '--token' or '--deregister'");
+    assert_int_equal(PARSE("mfa --name x --token f --deregister"), OHSM_ARGUMENTS_BAD);
+    assert_string_equal(err, "options '--token' and '--deregister' cannot be used together");
+    assert_int_equal(PARSE("mfa --deregister --token f --name x"), OHSM_ARGUMENTS_BAD);
+    assert_non_null(strstr(err, "cannot be used together"));
+    /* Required options are checked first; help needs neither. */
+    assert_int_equal(PARSE("mfa --token f"), OHSM_ARGUMENTS_BAD);
+    assert_non_null(strstr(err, "missing required option '--name <NAME>'"));
+    assert_int_equal(PARSE("mfa --help"), OHSM_OK);
+    assert_true(a.help);
+}
+
+/* A NUMBER option takes 1 to 19 decimal digits and nothing else. */
+static void test_cli_grammar_number(void **state)
+{
+    (void)state;
+    struct ohsm_cli_args a;
+    char buf[256], err[256];
+    assert_int_equal(PARSE("mfa --name x --token f --value 2"), OHSM_OK);
+    assert_string_equal(ohsm_cli_arg(&a, "value"), "2");
+    assert_int_equal(PARSE("mfa --name x --token f --value 0009999999999999999"), OHSM_OK);
+    const char *bad[] = {"two", "2x", "-1", "+1", "0x10", "1.5", "12345678901234567890"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char line[128];
+        snprintf(line, sizeof(line), "mfa --name x --token f --value %s", bad[i]);
+        assert_int_equal(PARSE(line), OHSM_ARGUMENTS_BAD);
+        assert_non_null(strstr(err, "for '--value': expected a number"));
+    }
+    assert_int_equal(PARSE("mfa --name x --token f --value="), OHSM_ARGUMENTS_BAD);
+}
+
+/* A subcommand may follow its parent's options when it declares them too ("login --username U
+ * --role R mfa-token-sign --token F"); the values then belong to the subcommand's options. */
+static void test_cli_grammar_sub_after_options(void **state)
+{
+    (void)state;
+    struct ohsm_cli_args a;
+    char buf[256], err[256];
+    assert_int_equal(PARSE("sign --user u"), OHSM_OK);
+    assert_string_equal(a.cmd->path, "sign");
+    assert_int_equal(PARSE("sign --user u token --token t"), OHSM_OK);
+    assert_string_equal(a.cmd->path, "sign token");
+    assert_string_equal(ohsm_cli_arg(&a, "user"), "u");
+    assert_string_equal(ohsm_cli_arg(&a, "token"), "t");
+    assert_ptr_equal(a.kv[0].opt, &sign_sub_opts[0]);
+    assert_int_equal(PARSE("sign --config c --user=u token --token t"), OHSM_OK);
+    assert_string_equal(ohsm_cli_arg(&a, "config"), "c");
+    assert_string_equal(a.cmd->path, "sign token");
+    /* The usual order works too. */
+    assert_int_equal(PARSE("sign token --user u --token t"), OHSM_OK);
+    /* An option the subcommand lacks, or a value its option refuses, is refused. */
+    assert_int_equal(PARSE("sign --user u -q token --token t"), OHSM_ARGUMENTS_BAD);
+    assert_string_equal(err, "unexpected option '--quiet' for 'sign token'");
+    assert_int_equal(PARSE("sign --user u --level red token --token t"), OHSM_ARGUMENTS_BAD);
+    assert_non_null(strstr(err, "expected a number"));
+    /* The subcommand's required options still apply. */
+    assert_int_equal(PARSE("sign --user u token"), OHSM_ARGUMENTS_BAD);
+    assert_non_null(strstr(err, "missing required option '--token <TOKEN>' for 'sign token'"));
+    /* Any other word after options stays an error. */
+    assert_int_equal(PARSE("sign --user u other"), OHSM_ARGUMENTS_BAD);
+    assert_non_null(strstr(err, "unexpected argument 'other' for 'sign'"));
+}
+
+/* The usage line shows a ONE_OF group as <--a <A>|--b>, after the required options. */
+static void test_cli_grammar_usage_one_of(void **state)
+{
+    (void)state;
+    char buf[256];
+    const char *w[] = {"mfa"};
+    assert_true(ohsm_cli_usage_line(&g, ohsm_cli_find(&g, w, 1), buf, sizeof(buf)));
+    assert_string_equal(buf, "prog mfa [OPTIONS] --name <NAME> <--token <TOKEN>|--deregister> "
+                             "[--value <VALUE>]");
+}
+
 /* Too many options overflow cleanly. */
 static void test_cli_grammar_too_many(void **state)
 {
@@ -373,6 +484,10 @@ int main(void)
         cmocka_unit_test(test_cli_grammar_help),
         cmocka_unit_test(test_cli_grammar_usage),
         cmocka_unit_test(test_cli_grammar_wipe),
+        cmocka_unit_test(test_cli_grammar_one_of),
+        cmocka_unit_test(test_cli_grammar_number),
+        cmocka_unit_test(test_cli_grammar_sub_after_options),
+        cmocka_unit_test(test_cli_grammar_usage_one_of),
         cmocka_unit_test(test_cli_grammar_too_many),
         cmocka_unit_test(test_cli_grammar_fmt_truncation),
         cmocka_unit_test(test_cli_grammar_split),

@@ -2,7 +2,8 @@
  *
  * Unit tests for openhsm-cli's JSON shaping (src/cli/shape.c): the printed envelope (exact text),
  * CLI role names, the merged user list over several HSMs (locked anywhere, cluster coverage,
- * order, MFA), hsm-info entries with and without an answer, and fan-out failure messages.
+ * order, MFA and quorum keys), the merged quorum token list, hsm-info entries with and without
+ * an answer, and fan-out failure messages.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -123,15 +124,136 @@ static void test_cli_shape_users_merge(void **state)
     assert_string_equal(sget(mfa, "status"), "enabled");
     assert_string_equal(sget(json_array_get(u, 3), "username"), "bob");
     /* Key order as the CloudHSM CLI prints it. */
-    const char *keys[] = {"username", "role", "locked", "mfa", "cluster-coverage"};
+    const char *keys[] = {"username", "role", "locked", "mfa", "quorum", "cluster-coverage"};
     size_t k = 0;
     const char *key;
     json_t *v;
     json_object_foreach(admin, key, v)
     {
-        assert_true(k < 5);
+        assert_true(k < 6);
         assert_string_equal(key, keys[k++]);
     }
+    assert_int_equal(k, 6);
+    json_decref(j);
+}
+
+/* "quorum" lists token-sign when any HSM holds the user's quorum key, [] otherwise; it is
+ * independent of "mfa". */
+static void test_cli_shape_users_quorum(void **state)
+{
+    (void)state;
+    struct ohsm_user_info h0[] = {user(1, OHSM_UT_CO, "admin", false, false),
+                                  user(2, OHSM_UT_CO, "admin2", false, true)};
+    struct ohsm_user_info h1[] = {user(1, OHSM_UT_CO, "admin", false, false),
+                                  user(2, OHSM_UT_CO, "admin2", false, false)};
+    h1[0].mofn_pubkey = true; /* registered on HSM 1 only: still shown */
+    struct ohsm_cli_user_list l[] = {{true, h0, 2}, {true, h1, 2}};
+    json_t *j = ohsm_cli_users_json(l, 2);
+    assert_non_null(j);
+    json_t *u = json_object_get(j, "users");
+    json_t *admin = json_array_get(u, 0);
+    json_t *q = json_object_get(admin, "quorum");
+    assert_true(json_is_array(q));
+    assert_int_equal(json_array_size(q), 1);
+    assert_string_equal(sget(json_array_get(q, 0), "strategy"), "token-sign");
+    assert_string_equal(sget(json_array_get(q, 0), "status"), "enabled");
+    assert_int_equal(json_array_size(json_object_get(admin, "mfa")), 0);
+    json_t *admin2 = json_array_get(u, 1);
+    assert_int_equal(json_array_size(json_object_get(admin2, "quorum")), 0);
+    assert_int_equal(json_array_size(json_object_get(admin2, "mfa")), 1);
+    char *text = json_dumps(admin2, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    assert_string_equal(text, "{\"username\":\"admin2\",\"role\":\"admin\",\"locked\":\"false\","
+                              "\"mfa\":[{\"strategy\":\"token-sign\",\"status\":\"enabled\"}],"
+                              "\"quorum\":[],\"cluster-coverage\":\"full\"}");
+    free(text);
+    json_decref(j);
+}
+
+static struct ohsm_qtoken_info qtok(const char *name, int svc, uint32_t req, uint32_t got,
+                                    uint32_t timeout)
+{
+    struct ohsm_qtoken_info t;
+    memset(&t, 0, sizeof(t));
+    snprintf(t.username, sizeof(t.username), "%s", name);
+    t.service = svc;
+    t.approvals_required = req;
+    t.approvals = got;
+    t.timeout_seconds = timeout;
+    return t;
+}
+
+static uint32_t boxed(json_t *o, const char *k)
+{
+    json_t *b = json_object_get(o, k);
+    assert_true(json_is_object(b));
+    assert_int_equal(json_object_size(b), 1);
+    return (uint32_t)json_integer_value(json_object_get(b, "value"));
+}
+
+/* Tokens merge by user and service over HSMs: the smallest timeout and approval count, the
+ * largest requirement; coverage full only when every HSM answered and has the token. */
+static void test_cli_shape_qtokens_merge(void **state)
+{
+    (void)state;
+    struct ohsm_qtoken_info h0[] = {qtok("admin", OHSM_QS_USER, 2, 1, 590),
+                                    qtok("admin", OHSM_QS_QUORUM, 2, 0, 300)};
+    struct ohsm_qtoken_info h1[] = {qtok("admin", OHSM_QS_USER, 2, 0, 597),
+                                    qtok("bob", OHSM_QS_USER, 1, 0, 100)};
+    struct ohsm_cli_qtoken_list l[] = {{true, h0, 2}, {true, h1, 2}};
+    json_t *j = ohsm_cli_qtokens_json(l, 2);
+    assert_non_null(j);
+    json_t *t = json_object_get(j, "tokens");
+    assert_int_equal(json_array_size(t), 3);
+    json_t *a = json_array_get(t, 0);
+    assert_string_equal(sget(a, "username"), "admin");
+    assert_string_equal(sget(a, "service"), "user");
+    assert_int_equal(boxed(a, "approvals-required"), 2);
+    assert_int_equal(boxed(a, "number-of-approvals"), 0);
+    assert_int_equal(boxed(a, "token-timeout-seconds"), 590);
+    assert_string_equal(sget(a, "cluster-coverage"), "full");
+    assert_null(json_object_get(a, "key-reference"));
+    json_t *b = json_array_get(t, 1);
+    assert_string_equal(sget(b, "service"), "quorum");
+    assert_string_equal(sget(b, "cluster-coverage"), "partial");
+    assert_int_equal(boxed(b, "token-timeout-seconds"), 300);
+    json_t *c = json_array_get(t, 2);
+    assert_string_equal(sget(c, "username"), "bob");
+    assert_string_equal(sget(c, "cluster-coverage"), "partial");
+    /* Key order as the guide prints it. */
+    const char *keys[] = {"username",
+                          "service",
+                          "approvals-required",
+                          "number-of-approvals",
+                          "token-timeout-seconds",
+                          "cluster-coverage"};
+    size_t k = 0;
+    const char *key;
+    json_t *v;
+    json_object_foreach(a, key, v)
+    {
+        assert_true(k < 6);
+        assert_string_equal(key, keys[k++]);
+    }
+    assert_int_equal(k, 6);
+    json_decref(j);
+}
+
+/* An HSM that did not answer makes every token partial; no tokens give an empty list. */
+static void test_cli_shape_qtokens_unanswered(void **state)
+{
+    (void)state;
+    struct ohsm_qtoken_info h0[] = {qtok("admin", OHSM_QS_REGISTRATION, 1, 0, 10)};
+    struct ohsm_cli_qtoken_list l[] = {{true, h0, 1}, {false, NULL, 0}};
+    json_t *j = ohsm_cli_qtokens_json(l, 2);
+    json_t *a = json_array_get(json_object_get(j, "tokens"), 0);
+    assert_string_equal(sget(a, "service"), "registration");
+    assert_string_equal(sget(a, "cluster-coverage"), "partial");
+    json_decref(j);
+    struct ohsm_cli_qtoken_list e[] = {{true, NULL, 0}, {true, NULL, 0}};
+    j = ohsm_cli_qtokens_json(e, 2);
+    char *text = json_dumps(j, JSON_COMPACT);
+    assert_string_equal(text, "{\"tokens\":[]}");
+    free(text);
     json_decref(j);
 }
 
@@ -221,6 +343,18 @@ static void test_cli_shape_fanout(void **state)
     ohsm_cli_fanout_msg(small, sizeof(small), "Logged in", "Login", r, 2);
     assert_int_equal(strlen(small), sizeof(small) - 1);
     assert_string_equal(small + sizeof(small) - 4, "...");
+    /* A quorum refusal everywhere prints the CloudHSM CLI's message alone. */
+    r[0].rv = OHSM_QUORUM_REQUIRED;
+    r[1].rv = OHSM_QUORUM_REQUIRED;
+    ohsm_cli_fanout_msg(buf, sizeof(buf), "User created", "Creating the user", r, 2);
+    assert_string_equal(buf, "Quorum approval is required for this operation");
+    r[1].rv = OHSM_NOT_CONNECTED;
+    ohsm_cli_fanout_msg(buf, sizeof(buf), "User created", "Creating the user", r, 2);
+    assert_non_null(strstr(buf, "Creating the user failed on all 2 HSMs; hsm-a"));
+    r[0].rv = OHSM_TOKEN_INVALID;
+    r[1].rv = OHSM_TOKEN_INVALID;
+    ohsm_cli_fanout_msg(buf, sizeof(buf), "Logged in", "Login", r, 2);
+    assert_string_equal(buf, "Login failed: Token signature is invalid");
     assert_true(ohsm_cli_rv_unreachable(OHSM_TIMEOUT));
     assert_false(ohsm_cli_rv_unreachable(OHSM_PIN_INCORRECT));
 }
@@ -234,6 +368,9 @@ int main(void)
         cmocka_unit_test(test_cli_shape_roles),
         cmocka_unit_test(test_cli_shape_users_merge),
         cmocka_unit_test(test_cli_shape_users_unanswered),
+        cmocka_unit_test(test_cli_shape_users_quorum),
+        cmocka_unit_test(test_cli_shape_qtokens_merge),
+        cmocka_unit_test(test_cli_shape_qtokens_unanswered),
         cmocka_unit_test(test_cli_shape_hsm_info),
         cmocka_unit_test(test_cli_shape_fanout),
     };

@@ -2,8 +2,9 @@
  *
  * Unit tests for openhsm-cli's grammar table (src/cli/table.c) as data: every row is well formed
  * (handler and help, groups have children, parents exist, no duplicates), option specs are
- * consistent, the parser enforces each row's required options and refuses duplicates, and the help
- * printed for each row names every option it accepts (help cannot drift from the grammar).
+ * consistent, the parser enforces each row's required options and refuses duplicates, the help
+ * printed for each row names every option it accepts (help cannot drift from the grammar), and
+ * the MFA and quorum commands parse as the guide writes them, refusing bad combinations.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -121,6 +122,7 @@ static void test_cli_table_required_and_duplicates(void **state)
         char *tok[64];
         struct ohsm_cli_args a;
         char x[] = "x7654321";
+        char num[] = "7";
         if (c->handler == NULL) {
             continue;
         }
@@ -129,15 +131,22 @@ static void test_cli_table_required_and_duplicates(void **state)
         char names[16][40];
         size_t nn = 0;
         bool any_required = false;
-        /* All required options, with an allowed value. */
+        bool one_of = false;
+        /* All required options, with an allowed value, and the first of a ONE_OF group. */
         for (const struct ohsm_cli_opt *o = c->opts; o != NULL && o->name != NULL; o++) {
-            if ((o->flags & OHSM_CLI_O_REQUIRED) == 0) {
+            bool one = (o->flags & OHSM_CLI_O_ONE_OF) != 0;
+            if ((o->flags & OHSM_CLI_O_REQUIRED) == 0 && (!one || one_of)) {
                 continue;
             }
+            one_of = one_of || one;
             any_required = true;
             snprintf(names[nn], sizeof(names[nn]), "--%s", o->name);
             tok[n++] = names[nn++];
-            tok[n++] = o->choices != NULL ? (char *)o->choices[0].value : x;
+            if ((o->flags & OHSM_CLI_O_FLAG) == 0) {
+                tok[n++] = o->choices != NULL                    ? (char *)o->choices[0].value
+                           : (o->flags & OHSM_CLI_O_NUMBER) != 0 ? num
+                                                                 : x;
+            }
         }
         assert_int_equal(ohsm_cli_parse(G, tok, n, &a, err, sizeof(err)), OHSM_OK);
         assert_ptr_equal(a.cmd, c);
@@ -157,7 +166,9 @@ static void test_cli_table_required_and_duplicates(void **state)
             for (int k = 0; k < 2; k++) {
                 tok[m++] = nm;
                 if ((o->flags & OHSM_CLI_O_FLAG) == 0) {
-                    tok[m++] = o->choices != NULL ? (char *)o->choices[0].value : x;
+                    tok[m++] = o->choices != NULL                    ? (char *)o->choices[0].value
+                               : (o->flags & OHSM_CLI_O_NUMBER) != 0 ? num
+                                                                     : x;
                 }
             }
             assert_int_equal(ohsm_cli_parse(G, tok, m, &a, err, sizeof(err)), OHSM_ARGUMENTS_BAD);
@@ -236,6 +247,162 @@ static void test_cli_table_user_commands(void **state)
     assert_non_null(ohsm_cli_find(G, quit, 1));
 }
 
+/* Parses a space-separated line against the real table. */
+static ohsm_rv parse(const char *line, struct ohsm_cli_args *a, char *buf, size_t cap, char *err,
+                     size_t errcap)
+{
+    char *tok[64];
+    size_t n = 0;
+    snprintf(buf, cap, "%s", line);
+    for (char *save = NULL, *t = strtok_r(buf, " ", &save); t != NULL && n < 64;
+         t = strtok_r(NULL, " ", &save)) {
+        tok[n++] = t;
+    }
+    return ohsm_cli_parse(G, tok, n, a, err, errcap);
+}
+
+#define PARSE(line) parse((line), &a, buf, sizeof(buf), err, sizeof(err))
+
+/* The guide's MFA commands parse, in the guide's word order and with the openhsm extensions. */
+static void test_cli_table_mfa_commands(void **state)
+{
+    (void)state;
+    struct ohsm_cli_args a;
+    char buf[512], err[256];
+    assert_int_equal(PARSE("login --username test_user --role admin mfa-token-sign --token "
+                           "/home/valid.token"),
+                     OHSM_OK);
+    assert_string_equal(a.cmd->path, "login mfa-token-sign");
+    assert_string_equal(ohsm_cli_arg(&a, "username"), "test_user");
+    assert_string_equal(ohsm_cli_arg(&a, "token"), "/home/valid.token");
+    assert_ptr_equal(a.cmd->handler, ohsm_cli_cmd_login_mfa);
+    assert_int_equal(PARSE("login mfa-token-sign --username u --role crypto-user --token t "
+                           "--signed-token s --password secret1"),
+                     OHSM_OK);
+    assert_string_equal(ohsm_cli_arg(&a, "signed-token"), "s");
+    assert_int_equal(PARSE("login --username u --role admin --password pw12345 mfa-token-sign "
+                           "--token t"),
+                     OHSM_OK);
+    assert_string_equal(a.cmd->path, "login mfa-token-sign");
+    assert_int_equal(PARSE("login --username u --role admin mfa-token-sign"), OHSM_ARGUMENTS_BAD);
+    assert_non_null(strstr(err, "missing required option '--token <TOKEN>'"));
+    assert_int_equal(PARSE("login --username u --role admin --token t"), OHSM_ARGUMENTS_BAD);
+    assert_int_equal(PARSE("login --username u --role boss mfa-token-sign --token t"),
+                     OHSM_ARGUMENTS_BAD);
+
+    assert_int_equal(PARSE("user change-mfa token-sign --username cu1 --change-password password "
+                           "--role crypto-user --token /path/myfile"),
+                     OHSM_OK);
+    assert_ptr_equal(a.cmd->handler, ohsm_cli_cmd_user_change_mfa);
+    assert_int_equal(PARSE("user change-mfa token-sign --username u --role admin --deregister "
+                           "--change-quorum --approval q.json"),
+                     OHSM_OK);
+    assert_true(ohsm_cli_flag(&a, "change-quorum"));
+    assert_int_equal(PARSE("user change-mfa token-sign --username u --role admin --token t "
+                           "--signed-token s --public-key k.pem"),
+                     OHSM_OK);
+    /* --token and --deregister: one, not both, not neither. */
+    assert_int_equal(PARSE("user change-mfa token-sign --username u --role admin --token t "
+                           "--deregister"),
+                     OHSM_ARGUMENTS_BAD);
+    assert_non_null(strstr(err, "cannot be used together"));
+    assert_int_equal(PARSE("user change-mfa token-sign --username u --role admin"),
+                     OHSM_ARGUMENTS_BAD);
+    assert_non_null(strstr(err, "needs one of '--token' or '--deregister'"));
+    assert_int_equal(PARSE("user change-mfa token-sign --username u --role admin --deregister x"),
+                     OHSM_ARGUMENTS_BAD);
+    /* The new password is a secret: wiped after use. */
+    assert_int_equal(PARSE("user change-mfa token-sign --username u --role admin --deregister "
+                           "--change-password hunter22"),
+                     OHSM_OK);
+    char *pw = ohsm_cli_arg(&a, "change-password");
+    ohsm_cli_args_wipe(&a);
+    assert_int_equal(pw[0], 0);
+}
+
+/* The guide's quorum commands parse; unknown services and scopes and a --value that is not a
+ * number are refused. */
+static void test_cli_table_quorum_commands(void **state)
+{
+    (void)state;
+    struct ohsm_cli_args a;
+    char buf[512], err[256];
+    const char *gen[] = {"user", "quorum", "cluster", "registration"};
+    for (size_t i = 0; i < 4; i++) {
+        char line[128];
+        snprintf(line, sizeof(line), "quorum token-sign generate --service %s --token /t", gen[i]);
+        assert_int_equal(PARSE(line), OHSM_OK);
+        assert_ptr_equal(a.cmd->handler, ohsm_cli_cmd_quorum_generate);
+    }
+    assert_int_equal(PARSE("quorum token-sign generate --service key-usage --token /t"),
+                     OHSM_ARGUMENTS_BAD);
+    assert_non_null(strstr(err, "invalid value 'key-usage' for '--service'"));
+    assert_int_equal(PARSE("quorum token-sign generate --service user"), OHSM_ARGUMENTS_BAD);
+    assert_int_equal(PARSE("quorum token-sign list"), OHSM_OK);
+    assert_ptr_equal(a.cmd->handler, ohsm_cli_cmd_quorum_list);
+    assert_int_equal(PARSE("quorum token-sign list --all"), OHSM_ARGUMENTS_BAD);
+    assert_int_equal(PARSE("quorum token-sign list-quorum-values"), OHSM_OK);
+    assert_ptr_equal(a.cmd->handler, ohsm_cli_cmd_quorum_values);
+    assert_int_equal(PARSE("quorum token-sign set-quorum-value --service quorum --value 2"),
+                     OHSM_OK);
+    assert_ptr_equal(a.cmd->handler, ohsm_cli_cmd_quorum_set);
+    assert_int_equal(PARSE("quorum token-sign set-quorum-value --service user --value 2 "
+                           "--approval /a"),
+                     OHSM_OK);
+    assert_int_equal(PARSE("quorum token-sign set-quorum-value --service user --value two"),
+                     OHSM_ARGUMENTS_BAD);
+    assert_non_null(strstr(err, "expected a number"));
+    assert_int_equal(PARSE("quorum token-sign set-quorum-value --service user --value -2"),
+                     OHSM_ARGUMENTS_BAD);
+    assert_int_equal(PARSE("quorum token-sign set-quorum-value --service registration --value 2"),
+                     OHSM_ARGUMENTS_BAD);
+    assert_int_equal(PARSE("quorum token-sign set-quorum-value --service user"),
+                     OHSM_ARGUMENTS_BAD);
+    assert_int_equal(PARSE("quorum token-sign delete --scope user"), OHSM_OK);
+    assert_ptr_equal(a.cmd->handler, ohsm_cli_cmd_quorum_delete);
+    assert_int_equal(PARSE("quorum token-sign delete --scope all"), OHSM_OK);
+    assert_int_equal(PARSE("quorum token-sign delete --scope everyone"), OHSM_ARGUMENTS_BAD);
+    assert_non_null(strstr(err, "possible values: user, all"));
+    assert_int_equal(PARSE("quorum token-sign delete"), OHSM_ARGUMENTS_BAD);
+    assert_int_equal(PARSE("user change-quorum token-sign register --public-key /p.pem "
+                           "--signed-token /t"),
+                     OHSM_OK);
+    assert_ptr_equal(a.cmd->handler, ohsm_cli_cmd_user_quorum_register);
+    assert_int_equal(PARSE("user change-quorum token-sign register --public-key /p.pem"),
+                     OHSM_ARGUMENTS_BAD);
+    /* --approval on the guarded user commands. */
+    assert_int_equal(PARSE("user create --username user1 --role crypto-user --approval /a"),
+                     OHSM_OK);
+    assert_int_equal(PARSE("user delete --username user1 --role crypto-user --approval /a"),
+                     OHSM_OK);
+    assert_int_equal(PARSE("user change-password --username u --role admin --approval /a"),
+                     OHSM_OK);
+}
+
+/* Help shows the ONE_OF group and the subcommands of login. */
+static void test_cli_table_new_help(void **state)
+{
+    (void)state;
+    char usage[512];
+    const char *w[] = {"user", "change-mfa", "token-sign"};
+    assert_true(ohsm_cli_usage_line(G, ohsm_cli_find(G, w, 3), usage, sizeof(usage)));
+    assert_non_null(strstr(usage, "--username <USERNAME> --role <ROLE> <--token <TOKEN>|"
+                                  "--deregister>"));
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    const char *login[] = {"login"};
+    char err[128];
+    assert_true(ohsm_cli_help(f, G, login, 1, err, sizeof(err)));
+    long len = ftell(f);
+    char *text = calloc(1, (size_t)len + 1);
+    assert_non_null(text);
+    rewind(f);
+    assert_int_equal(fread(text, 1, (size_t)len, f), (size_t)len);
+    fclose(f);
+    assert_non_null(strstr(text, "mfa-token-sign"));
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -245,6 +412,9 @@ int main(void)
         cmocka_unit_test(test_cli_table_required_and_duplicates),
         cmocka_unit_test(test_cli_table_help_matches),
         cmocka_unit_test(test_cli_table_user_commands),
+        cmocka_unit_test(test_cli_table_mfa_commands),
+        cmocka_unit_test(test_cli_table_quorum_commands),
+        cmocka_unit_test(test_cli_table_new_help),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -93,7 +93,8 @@ def test_activate_through_terminal(cluster):
     # Before activation: the unactivated admin and the appliance user, on both HSMs.
     before = users(cluster)
     assert before["admin"] == {"username": "admin", "role": "unactivated-admin",
-                               "locked": "false", "mfa": [], "cluster-coverage": "full"}
+                               "locked": "false", "mfa": [], "quorum": [],
+                               "cluster-coverage": "full"}
     assert before["app_user"]["role"] == "internal(APPLIANCE_USER)"
     assert before["app_user"]["cluster-coverage"] == "full"
     code, out, text = cli(cluster, "cluster", "hsm-info")
@@ -183,8 +184,9 @@ def test_user_management(cluster):
         "admin": "admin", "app_user": "internal(APPLIANCE_USER)", "alice": "crypto-user",
         "admin2": "admin"}
     for u in listed:
-        assert list(u) == ["username", "role", "locked", "mfa", "cluster-coverage"]
-        assert u["locked"] == "false" and u["mfa"] == [] and u["cluster-coverage"] == "full"
+        assert list(u) == ["username", "role", "locked", "mfa", "quorum", "cluster-coverage"]
+        assert u["locked"] == "false" and u["mfa"] == [] and u["quorum"] == []
+        assert u["cluster-coverage"] == "full"
     assert got[4] == {"error_code": 0, "data": {"username": "alice", "role": "crypto-user"}}
     assert got[5]["error_code"] == 0
     assert got[6] == {"error_code": 0, "data": {"username": "alice", "role": "crypto-user"}}

@@ -37,13 +37,19 @@ def wait_port(port, up=True, timeout=20.0):
 class Cluster:
     """A running openhsmd and the cluster it made."""
 
-    def __init__(self, data, hsms=2, extra=()):
+    def __init__(self, data, hsms=2, extra=(), env=None):
+        """env: variables added to openhsmd's environment (its HSMs inherit them), e.g.
+        {"OPENHSM_TOKEN_LIFETIME": "2"}."""
         self.data = pathlib.Path(data)
         self.lines = []
+        penv = None
+        if env:
+            penv = dict(os.environ)
+            penv.update(env)
         self.proc = subprocess.Popen(
             [str(BIN / "openhsmd"), "--data", str(self.data), "--hsms", str(hsms),
              "--exit-with-parent", *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=penv)
         self._ready = threading.Event()
         self._reader = threading.Thread(target=self._drain, daemon=True)
         self._reader.start()
@@ -130,11 +136,11 @@ def cluster(tmp_path):
 
 @pytest.fixture
 def make_cluster(tmp_path):
-    """Factory for clusters with other options: make_cluster(hsms=1, extra=[...])."""
+    """Factory for clusters with other options: make_cluster(hsms=1, extra=[...], env={...})."""
     made = []
 
-    def make(hsms=2, extra=(), name="data"):
-        c = Cluster(tmp_path / name, hsms=hsms, extra=extra)
+    def make(hsms=2, extra=(), name="data", env=None):
+        c = Cluster(tmp_path / name, hsms=hsms, extra=extra, env=env)
         made.append(c)
         return c
 

@@ -436,4 +436,36 @@ OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_quorum_register(struct ohsm_client *
                                                             size_t pub_len,
                                                             struct ohsm_result *res);
 
+/* Key quorum (issue 5): the key calls with approvals (NULL: none; as the calls without _q). An
+ * approval is a quorum token of service key-usage (sign) or key-management (the others) generated
+ * for that key (ohsm_client_quorum_generate with the key's handle) and signed by crypto users
+ * associated with the key (owner or shared) that have a quorum key. Per-HSM/returned errors:
+ * OHSM_QUORUM_REQUIRED, OHSM_QUORUM_INSUFFICIENT, OHSM_TOKEN_NOT_FOUND, ... */
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_sign_q(struct ohsm_client *c, uint64_t handle,
+                                                   const struct ohsm_mech_params *m,
+                                                   const uint8_t *in, size_t in_len,
+                                                   const struct ohsm_approval *ap, uint8_t **out,
+                                                   size_t *out_len);
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_key_wrap_q(struct ohsm_client *c, uint64_t wrapping,
+                                                       uint64_t payload,
+                                                       const struct ohsm_mech_params *m,
+                                                       const struct ohsm_approval *payload_ap,
+                                                       const struct ohsm_approval *wrapping_ap,
+                                                       uint8_t **out, size_t *out_len);
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_key_unwrap_q(
+    struct ohsm_client *c, uint64_t unwrapping, const struct ohsm_mech_params *m,
+    const uint8_t *wrapped, size_t wrapped_len, uint32_t cls, uint32_t ktype,
+    const uint8_t *tmpl, size_t tmpl_len, const char *const *share, size_t nshare,
+    const struct ohsm_approval *ap, struct ohsm_obj *obj, struct ohsm_result *res);
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_key_set_attrs_q(struct ohsm_client *c,
+                                                            uint64_t handle, const uint8_t *tmpl,
+                                                            size_t tmpl_len,
+                                                            const struct ohsm_approval *ap,
+                                                            struct ohsm_obj *obj,
+                                                            struct ohsm_result *res);
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_key_share_q(struct ohsm_client *c, uint64_t handle,
+                                                        const char *username, bool share,
+                                                        const struct ohsm_approval *ap,
+                                                        struct ohsm_result *res);
+
 #endif

@@ -87,6 +87,12 @@ enum ohsm_attr {
 #define OHSM_A_SPKI 0x80000004u    /* DER SubjectPublicKeyInfo of RSA/EC keys (both halves) */
 #define OHSM_A_VERSION 0x80000005u /* u64, bumped by every change; sync compares it */
 #define OHSM_A_CURVE 0x80000006u   /* u32 enum ohsm_curve */
+/* Issue 5: key quorum values (u32 0..OHSM_QUORUM_MAX; 0 and 1 mean no quorum). User-visible (the
+ * CLI's manage-key-quorum-value / use-key-quorum-value), given at creation only; a value above 1
+ * may not exceed the users associated with the key (owner + shares). manage: key-management
+ * service (wrap, unwrap, share, unshare, set-attribute); use: key-usage service (sign). */
+#define OHSM_A_QUORUM_MANAGE 0x80000007u
+#define OHSM_A_QUORUM_USE 0x80000008u
 
 /* Boolean attributes as bits of struct ohsm_obj.flags. */
 enum ohsm_flag {
@@ -143,6 +149,8 @@ struct ohsm_obj {
     bool has_kcv;
     uint32_t spki_len;
     uint8_t spki[OHSM_SPKI_MAX];
+    uint32_t quorum_manage; /* OHSM_A_QUORUM_MANAGE (issue 5) */
+    uint32_t quorum_use;    /* OHSM_A_QUORUM_USE */
 };
 
 /* ---- the attribute table: names for front ends, kinds and rules for the HSM ---- */

@@ -253,6 +253,13 @@ OHSM_NODISCARD OHSM_API ohsm_rv ohsm_obj_set_check(const struct ohsm_obj *o,
 OHSM_NODISCARD OHSM_API ohsm_rv ohsm_obj_set_apply(struct ohsm_obj *o,
                                                    const struct ohsm_tmpl_attr *a);
 
+/* Issue 5: are o's quorum values (manage, use) reachable by its users? A value above 1 may not
+ * exceed the users associated with the key: the owner and the crypto users it is shared with.
+ * Creation checks it after the shares are applied, unsharing before it takes effect.
+ * Errors: OHSM_QUORUM_VALUE_INVALID. (Each value's range, 0..OHSM_QUORUM_MAX of token.h, is the
+ * template's check: OHSM_ATTRIBUTE_VALUE_INVALID.) */
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_obj_quorum_check(const struct ohsm_obj *o);
+
 /* Access: the owner, or a crypto user it is shared with, may use a key; only the owner manages it
  * (delete, share, set attributes, wrap it out). */
 OHSM_API bool ohsm_obj_is_owner(const struct ohsm_obj *o, const char *username);
@@ -284,8 +291,9 @@ OHSM_NODISCARD OHSM_API ohsm_rv ohsm_obj_check_wrap(const struct ohsm_obj *paylo
 /* Full record (all attributes including ours) <-> bytes. Decoding is for untrusted input.
  * Encode errors: OHSM_BUFFER_TOO_SMALL. Decode errors: OHSM_PROTOCOL.
  * The encoding is canonical and the decoder accepts only canonical bytes (fixed order, every
- * attribute present except check-value and SPKI when absent, shares sorted), so equal objects
- * have equal encodings and sync digests over them agree. */
+ * attribute present except check-value and SPKI when absent and the quorum values when 0, shares
+ * sorted), so equal objects have equal encodings and sync digests over them agree. Records made
+ * before issue 5 (no quorum values) decode with quorum_manage = quorum_use = 0. */
 OHSM_NODISCARD OHSM_API ohsm_rv ohsm_obj_encode(const struct ohsm_obj *o, uint8_t *out,
                                                 size_t cap, size_t *out_len);
 OHSM_NODISCARD OHSM_API ohsm_rv ohsm_obj_decode(const uint8_t *p, size_t n, struct ohsm_obj *o);

@@ -13,6 +13,7 @@
 
 #include "core/obj_int.h"
 #include "openhsm/rd.h"
+#include "openhsm/token.h"
 #include "core/hex.h"
 
 #define Y true
@@ -53,6 +54,9 @@ static const struct ohsm_attr_def table[] = {
     {OHSM_A_PUBLIC_EXPONENT, "public-exponent", "OBJ_ATTR_PUBLIC_EXPONENT", OHSM_AK_BYTES, 0, Y, N},
     {OHSM_A_EC_POINT, "ec-point", "OBJ_ATTR_EC_POINT", OHSM_AK_BYTES, 0, N, N},
     {OHSM_A_CURVE, "curve", NULL, OHSM_AK_U32, 0, Y, N},
+    /* Issue 5: given at creation only; the CLI prints them apart, under key-quorum-values. */
+    {OHSM_A_QUORUM_MANAGE, "manage-key-quorum-value", NULL, OHSM_AK_U32, 0, Y, N},
+    {OHSM_A_QUORUM_USE, "use-key-quorum-value", NULL, OHSM_AK_U32, 0, Y, N},
     {OHSM_A_EC_PARAMS, NULL, "OBJ_ATTR_EC_PARAMS", OHSM_AK_BYTES, 0, Y, N},
 };
 #undef Y
@@ -173,6 +177,10 @@ static bool curve_ok(uint32_t v)
 {
     return v >= OHSM_CURVE_P256 && v <= OHSM_CURVE_P224;
 }
+static bool is_quorum(uint32_t id)
+{
+    return id == OHSM_A_QUORUM_MANAGE || id == OHSM_A_QUORUM_USE;
+}
 
 /* ---- values: sizes and shapes ---- */
 
@@ -247,6 +255,9 @@ bool ohsm_obj_value_ok(const struct ohsm_attr_def *d, uint32_t len, const uint8_
         }
         if (d->id == OHSM_A_CURVE) {
             return curve_ok(be32(v));
+        }
+        if (is_quorum(d->id)) {
+            return be32(v) <= OHSM_QUORUM_MAX;
         }
         return true;
     case OHSM_AK_STR:
@@ -428,6 +439,8 @@ ohsm_rv ohsm_tmpl_put_text(struct ohsm_tmpl_buf *b, const char *name, const char
             e = (int)u;
         }
         OHSM_ENSURE(e >= 0, OHSM_ATTRIBUTE_VALUE_INVALID);
+        ohsm_obj_put32(buf, (uint32_t)e);
+        OHSM_ENSURE(ohsm_obj_value_ok(d, 4, buf), OHSM_ATTRIBUTE_VALUE_INVALID); /* ranges */
         ohsm_tmpl_put_u32(b, d->id, (uint32_t)e);
         break;
     case OHSM_AK_STR:
@@ -515,6 +528,16 @@ static ohsm_rv encode_to(const struct ohsm_obj *o, uint8_t *out, size_t cap, siz
     }
     if (o->spki_len > 0 && o->spki_len <= OHSM_SPKI_MAX) {
         wr_put(out, cap, &n, &ovf, OHSM_A_SPKI, o->spki, o->spki_len);
+    }
+    /* Issue 5's quorum values only when set: a record made before them (no such attributes)
+     * decodes with 0 and re-encodes to the same bytes, so sync digests of old keys stay. */
+    if (o->quorum_manage != 0) {
+        ohsm_obj_put32(v, o->quorum_manage);
+        wr_put(out, cap, &n, &ovf, OHSM_A_QUORUM_MANAGE, v, 4);
+    }
+    if (o->quorum_use != 0) {
+        ohsm_obj_put32(v, o->quorum_use);
+        wr_put(out, cap, &n, &ovf, OHSM_A_QUORUM_USE, v, 4);
     }
     OHSM_ENSURE(!ovf, OHSM_BUFFER_TOO_SMALL);
     *out_len = n;
@@ -613,6 +636,11 @@ static ohsm_rv decode_attr(struct ohsm_obj *o, uint32_t id, uint32_t len, const 
         break;
     case OHSM_A_CURVE:
         o->curve = be32(v);
+        break;
+    case OHSM_A_QUORUM_MANAGE:
+    case OHSM_A_QUORUM_USE:
+        OHSM_ENSURE(be32(v) <= OHSM_QUORUM_MAX, OHSM_PROTOCOL);
+        *(id == OHSM_A_QUORUM_MANAGE ? &o->quorum_manage : &o->quorum_use) = be32(v);
         break;
     case OHSM_A_OWNER:
         OHSM_ENSURE(len == 0 || canon_name(v, len, o->owner), OHSM_PROTOCOL);

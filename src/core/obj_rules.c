@@ -189,6 +189,12 @@ ohsm_rv ohsm_obj_attr_get(const struct ohsm_obj *o, uint32_t id, uint8_t *out, s
         OHSM_ENSURE(ec, OHSM_ATTRIBUTE_TYPE_INVALID);
         ohsm_obj_put32(v, o->curve);
         return give(v, 4, out, cap, out_len);
+    case OHSM_A_QUORUM_MANAGE:
+        ohsm_obj_put32(v, o->quorum_manage);
+        return give(v, 4, out, cap, out_len);
+    case OHSM_A_QUORUM_USE:
+        ohsm_obj_put32(v, o->quorum_use);
+        return give(v, 4, out, cap, out_len);
     case OHSM_A_HANDLE:
         ohsm_obj_put64(v, o->handle);
         return give(v, 8, out, cap, out_len);
@@ -247,6 +253,10 @@ static void set_value(struct ohsm_obj *o, const struct ohsm_attr_def *d,
             memcpy(o->id, a->val, a->len);
         }
         o->id_len = a->len;
+    } else if (d->id == OHSM_A_QUORUM_MANAGE || d->id == OHSM_A_QUORUM_USE) {
+        const uint8_t *p = a->val;
+        uint32_t x = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+        *(d->id == OHSM_A_QUORUM_MANAGE ? &o->quorum_manage : &o->quorum_use) = x;
     }
 }
 
@@ -340,6 +350,16 @@ ohsm_rv ohsm_obj_set_apply(struct ohsm_obj *o, const struct ohsm_tmpl_attr *a)
     set_value(o, d, a);
     /* always-sensitive stays as it was: a key made sensitive later was not always so. */
     o->version++;
+    return OHSM_OK;
+}
+
+ohsm_rv ohsm_obj_quorum_check(const struct ohsm_obj *o)
+{
+    OHSM_ENSURE(o != NULL, OHSM_ARGUMENTS_BAD);
+    uint32_t users = 1 + o->nshared; /* the owner and the crypto users it is shared with */
+    uint32_t need = o->quorum_manage > o->quorum_use ? o->quorum_manage : o->quorum_use;
+    /* 0 and 1 both mean no quorum; above 1 the key's own users must be able to reach it. */
+    OHSM_ENSURE(need <= 1 || need <= users, OHSM_QUORUM_VALUE_INVALID);
     return OHSM_OK;
 }
 

@@ -14,30 +14,17 @@
  * Quorum tokens live in h->qtok (under h->lock), bounded, and die with the session that made
  * them, on expiry, on deletion, and when the operation they approved succeeded (no replay).
  * While an approved operation runs its token is marked busy, so a second request carrying the
- * same approval cannot run too. RSA verification runs outside the lock.
+ * same approval cannot run too. RSA verification runs outside the lock. Admins with a quorum key
+ * approve the admin services; a key service's token names a key, whose crypto users (owner,
+ * shares) with a quorum key approve it.
  */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include "hsm/handlers.h"
-
-uint64_t ohsm_hsm_now(const struct ohsm_hsm *h)
-{
-    if (h->now != NULL) {
-        return h->now();
-    }
-    time_t t = time(NULL);
-    return t < 0 ? 0 : (uint64_t)t;
-}
-
-uint32_t ohsm_hsm_token_lifetime(const struct ohsm_hsm *h)
-{
-    return h->token_lifetime != 0 ? h->token_lifetime : OHSM_TOKEN_LIFETIME_DEFAULT;
-}
 
 static uint32_t seconds_left(const struct ohsm_hsm *h, uint64_t expires)
 {
@@ -55,6 +42,11 @@ static void mfa_take(struct ohsm_session *s, struct ohsm_mfa_pending *out)
 {
     memcpy(out, &s->mfa, sizeof(*out));
     mfa_drop(s);
+}
+
+static bool key_service(enum ohsm_qservice sv)
+{
+    return sv == OHSM_QS_KEY_MGMT || sv == OHSM_QS_KEY_USAGE;
 }
 
 static void qtok_free(struct ohsm_qtok *t)
@@ -123,6 +115,15 @@ void ohsm_hsm_quorum_end_locked(struct ohsm_hsm *h, uint64_t ticket, bool succes
         qtok_free(t); /* approved once, used once */
     } else {
         t->busy = false;
+    }
+}
+
+void ohsm_hsm_quorum_end(struct ohsm_hsm *h, uint64_t ticket, bool success)
+{
+    if (ticket != 0) {
+        ohsm_hsm_lock(h);
+        ohsm_hsm_quorum_end_locked(h, ticket, success);
+        ohsm_hsm_unlock(h);
     }
 }
 
@@ -430,41 +431,55 @@ out:
 
 /* ---- quorum tokens ---- */
 
-/* The quorum value of a service: the stored one for user/quorum/cluster; 1 for registration. */
-static ohsm_rv quorum_value_locked(struct ohsm_hsm *h, enum ohsm_qservice sv, uint32_t *v)
+/* The quorum value of a service: the stored one for user/quorum/cluster, the key's for the key
+ * services (1 when the key is gone or has none), 1 for registration. */
+static ohsm_rv quorum_value_locked(struct ohsm_hsm *h, enum ohsm_qservice sv, uint64_t key_handle,
+                                   uint32_t *v)
 {
     if (sv == OHSM_QS_USER || sv == OHSM_QS_QUORUM || sv == OHSM_QS_CLUSTER) {
         return ohsm_store_quorum_get(h->store, (int)sv, v);
     }
     *v = 1;
+    struct ohsm_objent *e = key_service(sv) ? ohsm_objtab_get(h->objs, key_handle) : NULL;
+    if (e != NULL && ohsm_hsm_key_quorum(&e->rec, sv) > 1) {
+        *v = ohsm_hsm_key_quorum(&e->rec, sv);
+    }
+    ohsm_objent_put(e);
     return OHSM_OK;
 }
 
-/* Issues a token for the session user under the lock: one live token per user and service
- * (a new registration token replaces the old one), at most OHSM_HSM_QTOKENS_MAX in all. */
+/* Issues a token for the session user under the lock: one live token per user and admin service
+ * (a new registration token replaces the old one), OHSM_HSM_QTOKENS_USER_MAX per user and key
+ * service (CloudHSM has no one-token limit there), OHSM_HSM_QTOKENS_MAX in all. key_handle: the
+ * key of a key service, else 0. */
 static ohsm_rv qtok_issue_locked(struct ohsm_hsm *h, struct ohsm_session *s, enum ohsm_qservice sv,
-                                 struct ohsm_qtok **out)
+                                 uint64_t key_handle, struct ohsm_qtok **out)
 {
     struct ohsm_approval_rec a;
     uint8_t rec[OHSM_APPROVAL_REC_LEN];
     struct ohsm_qtok *slot = NULL;
+    uint32_t mine = 0; /* the user's live key tokens of sv: bounded, so no one fills the table */
 
     qtok_purge_locked(h);
     for (size_t i = 0; i < OHSM_HSM_QTOKENS_MAX; i++) {
         struct ohsm_qtok *t = &h->qtok[i];
         if (t->id != 0 && t->service == sv && qtok_mine(t, s)) {
-            OHSM_ENSURE(sv == OHSM_QS_REGISTRATION, OHSM_QUORUM_TOKEN_EXISTS);
-            qtok_free(t);
+            OHSM_ENSURE(sv == OHSM_QS_REGISTRATION || key_service(sv), OHSM_QUORUM_TOKEN_EXISTS);
+            mine++;
+            if (sv == OHSM_QS_REGISTRATION) {
+                qtok_free(t);
+            }
         }
         if (t->id == 0 && slot == NULL) {
             slot = t;
         }
     }
-    OHSM_ENSURE(slot != NULL, OHSM_OBJECT_TOO_MANY);
+    OHSM_ENSURE(slot != NULL && mine < OHSM_HSM_QTOKENS_USER_MAX, OHSM_OBJECT_TOO_MANY);
     memset(&a, 0, sizeof(a));
     a.service = sv;
     a.slot = (uint8_t)h->slot;
     a.expires = ohsm_hsm_now(h) + ohsm_hsm_token_lifetime(h);
+    a.key_handle = key_handle;
     OHSM_ENSURE(strlen(h->meta.hsm_id) < sizeof(a.hsm_id), OHSM_CONFIG);
     memcpy(a.hsm_id, h->meta.hsm_id, strlen(h->meta.hsm_id) + 1);
     memcpy(a.username, s->user, sizeof(s->user));
@@ -474,7 +489,8 @@ static ohsm_rv qtok_issue_locked(struct ohsm_hsm *h, struct ohsm_session *s, enu
                                .serial = s->serial,
                                .uid = s->uid,
                                .service = sv,
-                               .expires = a.expires};
+                               .expires = a.expires,
+                               .key_handle = key_handle};
     memcpy(slot->user, s->user, sizeof(slot->user));
     memcpy(slot->rec, rec, sizeof(rec));
     *out = slot;
@@ -490,15 +506,18 @@ ohsm_rv ohsm_hsm_quorum_gen(struct ohsm_hsm *h, struct ohsm_session *s, const Oh
     OHSM_ENSURE(q != NULL, OHSM_PROTOCOL);
     OHSM_TRY(admin_or_cu(h, s, &t));
     enum ohsm_qservice sv = (enum ohsm_qservice)q->service;
-    /* The key services (key-management, key-usage) have no guarded operation yet. */
-    OHSM_ENSURE(q->service >= OHSM_QS_USER && q->service <= OHSM_QS_REGISTRATION,
-                OHSM_ARGUMENTS_BAD);
-    OHSM_ENSURE(q->key_handle == 0, OHSM_ARGUMENTS_BAD);
-    OHSM_ENSURE(t == OHSM_UT_CO || sv == OHSM_QS_REGISTRATION, OHSM_ACCESS_DENIED);
+    OHSM_ENSURE(q->service >= OHSM_QS_USER && q->service <= OHSM_QS_MAX_, OHSM_ARGUMENTS_BAD);
+    /* A key service's token is for one key; the others name none. */
+    OHSM_ENSURE(key_service(sv) == (q->key_handle != 0), OHSM_ARGUMENTS_BAD);
+    if (key_service(sv)) {
+        OHSM_TRY(ohsm_hsm_key_quorum_target(h, s, t, q->key_handle));
+    } else {
+        OHSM_ENSURE(t == OHSM_UT_CO || sv == OHSM_QS_REGISTRATION, OHSM_ACCESS_DENIED);
+    }
     uint8_t *out = ohsm_reply_alloc_public(r, OHSM_APPROVAL_REC_LEN);
     OHSM_ENSURE(out != NULL, OHSM_HOST_MEMORY);
     ohsm_hsm_lock(h);
-    ohsm_rv rv = qtok_issue_locked(h, s, sv, &tok);
+    ohsm_rv rv = qtok_issue_locked(h, s, sv, q->key_handle, &tok);
     if (rv == OHSM_OK) {
         memcpy(out, tok->rec, OHSM_APPROVAL_REC_LEN);
         reply_token(r, out, OHSM_APPROVAL_REC_LEN, seconds_left(h, tok->expires));
@@ -527,7 +546,7 @@ ohsm_rv ohsm_hsm_quorum_list(struct ohsm_hsm *h, struct ohsm_session *s, struct 
         }
         Ohsm__QuorumToken *it = &items[n];
         ohsm__quorum_token__init(it);
-        rv = quorum_value_locked(h, t->service, &it->approvals_required);
+        rv = quorum_value_locked(h, t->service, t->key_handle, &it->approvals_required);
         memcpy(names[n], t->user, sizeof(names[n]));
         it->username = names[n];
         it->service = (uint32_t)t->service;
@@ -545,101 +564,25 @@ ohsm_rv ohsm_hsm_quorum_list(struct ohsm_hsm *h, struct ohsm_session *s, struct 
     return OHSM_OK;
 }
 
-ohsm_rv ohsm_hsm_quorum_values(struct ohsm_hsm *h, struct ohsm_reply *r)
-{
-    OHSM_TRY(ohsm_perm_check(OHSM_OP_CLUSTER_INFO, OHSM_UT_NONE)); /* open to everyone */
-    uint32_t *v[] = {&r->qvalues.user, &r->qvalues.quorum, &r->qvalues.cluster};
-    ohsm_rv rv = OHSM_OK;
-    ohsm_hsm_lock(h);
-    for (int i = 0; i < 3 && rv == OHSM_OK; i++) {
-        rv = ohsm_store_quorum_get(h->store, OHSM_QS_USER + i, v[i]); /* user, quorum, cluster */
-    }
-    ohsm_hsm_unlock(h);
-    OHSM_TRY(rv);
-    r->resp.body_case = OHSM__RESPONSE__BODY_QVALUES;
-    r->resp.qvalues = &r->qvalues;
-    return OHSM_OK;
-}
-
-/* Can enough admins that have a quorum key approve value? (1 needs nobody.) */
-static ohsm_rv value_reachable_locked(struct ohsm_hsm *h, uint32_t value)
-{
-    struct ohsm_store_user *list = NULL;
-    size_t count = 0;
-    uint32_t admins = 0;
-    if (value <= 1) {
-        return OHSM_OK;
-    }
-    OHSM_TRY(ohsm_store_user_list(h->store, &list, &count));
-    for (size_t i = 0; i < count; i++) {
-        admins += list[i].type == OHSM_UT_CO && list[i].mofn;
-    }
-    if (list != NULL) {
-        OPENSSL_cleanse(list, count * sizeof(*list)); /* password records */
-    }
-    free(list);
-    return value <= admins ? OHSM_OK : OHSM_QUORUM_VALUE_INVALID;
-}
-
-ohsm_rv ohsm_hsm_quorum_set(struct ohsm_hsm *h, struct ohsm_session *s, const Ohsm__QuorumSetReq *q,
-                            struct ohsm_reply *r)
-{
-    uint64_t ticket = 0;
-
-    (void)r;
-    OHSM_ENSURE(q != NULL, OHSM_PROTOCOL);
-    /* "add, remove users" is the admins-only row of the table. */
-    OHSM_TRY(ohsm_hsm_check(h, s, OHSM_OP_MANAGE_USERS, NULL));
-    OHSM_ENSURE(q->service == OHSM_QS_USER || q->service == OHSM_QS_QUORUM ||
-                    q->service == OHSM_QS_CLUSTER,
-                OHSM_ARGUMENTS_BAD);
-    OHSM_ENSURE(q->value >= 1 && q->value <= OHSM_QUORUM_MAX, OHSM_QUORUM_VALUE_INVALID);
-    ohsm_hsm_lock(h);
-    ohsm_rv rv = value_reachable_locked(h, q->value);
-    ohsm_hsm_unlock(h);
-    OHSM_TRY(rv);
-    OHSM_TRY(ohsm_hsm_quorum_guard(h, s, OHSM_QS_QUORUM, q->approval, &ticket));
-    ohsm_hsm_lock(h);
-    rv = value_reachable_locked(h, q->value); /* again: an admin may have gone meanwhile */
-    if (rv == OHSM_OK) {
-        rv = ohsm_store_quorum_set(h->store, (int)q->service, q->value);
-    }
-    ohsm_hsm_quorum_end_locked(h, ticket, rv == OHSM_OK);
-    ohsm_hsm_unlock(h);
-    return rv;
-}
-
-ohsm_rv ohsm_hsm_quorum_delete(struct ohsm_hsm *h, struct ohsm_session *s,
-                               const Ohsm__QuorumDeleteReq *q, struct ohsm_reply *r)
-{
-    enum ohsm_utype t = OHSM_UT_NONE;
-
-    (void)r;
-    OHSM_ENSURE(q != NULL, OHSM_PROTOCOL);
-    OHSM_TRY(admin_or_cu(h, s, &t));
-    OHSM_ENSURE(!q->all || t == OHSM_UT_CO, OHSM_ACCESS_DENIED);
-    ohsm_hsm_lock(h);
-    for (size_t i = 0; i < OHSM_HSM_QTOKENS_MAX; i++) {
-        if (h->qtok[i].id != 0 && (q->all || qtok_mine(&h->qtok[i], s))) {
-            qtok_free(&h->qtok[i]);
-        }
-    }
-    ohsm_hsm_unlock(h);
-    return OHSM_OK;
-}
-
 /* Finds this HSM's record in approval data and the live token issued as it, which must be the
- * session user's for service sv. take: the token is removed (used up); else it is marked busy
- * and *id names it. */
+ * session user's for service sv and key key_handle (0 for the admin services). take: the token is
+ * removed (used up); else it is marked busy and *id names it. sv OHSM_QS_NONE: any of the
+ * session user's tokens, removed even when busy (quorum delete). */
 static ohsm_rv qtok_claim(struct ohsm_hsm *h, struct ohsm_session *s, enum ohsm_qservice sv,
-                          const uint8_t *data, size_t len, bool take, uint64_t *id)
+                          uint64_t key_handle, const uint8_t *data, size_t len, bool take,
+                          uint64_t *id)
 {
     struct ohsm_approval_rec a;
     OHSM_TRY(ohsm_approval_find(data, len, h->meta.hsm_id, &a));
     ohsm_rv rv = OHSM_OK;
+    bool any = sv == OHSM_QS_NONE;
     ohsm_hsm_lock(h);
+    if (any) {
+        qtok_purge_locked(h); /* an expired token is none */
+    }
     struct ohsm_qtok *t = qtok_by_rec_locked(h, &a);
-    if (t == NULL || !qtok_mine(t, s) || t->service != sv || t->busy) {
+    if (t == NULL || !qtok_mine(t, s) ||
+        (!any && (t->service != sv || t->key_handle != key_handle || t->busy))) {
         rv = OHSM_TOKEN_NOT_FOUND;
     } else if (ohsm_hsm_now(h) >= t->expires) {
         qtok_free(t);
@@ -655,6 +598,32 @@ static ohsm_rv qtok_claim(struct ohsm_hsm *h, struct ohsm_session *s, enum ohsm_
     return rv;
 }
 
+ohsm_rv ohsm_hsm_quorum_delete(struct ohsm_hsm *h, struct ohsm_session *s,
+                               const Ohsm__QuorumDeleteReq *q, struct ohsm_reply *r)
+{
+    enum ohsm_utype t = OHSM_UT_NONE;
+
+    (void)r;
+    OHSM_ENSURE(q != NULL, OHSM_PROTOCOL);
+    OHSM_TRY(admin_or_cu(h, s, &t));
+    OHSM_ENSURE(!q->all || t == OHSM_UT_CO, OHSM_ACCESS_DENIED);
+    if (q->approval_data.len > 0) {
+        /* One token: the session user's whose record for this HSM is in the data (a sign
+         * consumed the approval on another HSM). */
+        OHSM_ENSURE(!q->all, OHSM_ARGUMENTS_BAD);
+        return qtok_claim(h, s, OHSM_QS_NONE, 0, q->approval_data.data, q->approval_data.len, true,
+                          NULL);
+    }
+    ohsm_hsm_lock(h);
+    for (size_t i = 0; i < OHSM_HSM_QTOKENS_MAX; i++) {
+        if (h->qtok[i].id != 0 && (q->all || qtok_mine(&h->qtok[i], s))) {
+            qtok_free(&h->qtok[i]);
+        }
+    }
+    ohsm_hsm_unlock(h);
+    return OHSM_OK;
+}
+
 ohsm_rv ohsm_hsm_quorum_register(struct ohsm_hsm *h, struct ohsm_session *s,
                                  const Ohsm__QuorumRegisterReq *q, struct ohsm_reply *r)
 {
@@ -663,7 +632,7 @@ ohsm_rv ohsm_hsm_quorum_register(struct ohsm_hsm *h, struct ohsm_session *s,
 
     OHSM_ENSURE(q != NULL, OHSM_PROTOCOL);
     OHSM_TRY(admin_or_cu(h, s, NULL));
-    OHSM_TRY(qtok_claim(h, s, OHSM_QS_REGISTRATION, q->approval_data.data, q->approval_data.len,
+    OHSM_TRY(qtok_claim(h, s, OHSM_QS_REGISTRATION, 0, q->approval_data.data, q->approval_data.len,
                         true, NULL));
     OHSM_TRY(ohsm_token_pubkey_check(q->public_key.data, q->public_key.len));
     OHSM_TRY(ohsm_approval_digest(q->approval_data.data, q->approval_data.len, digest));
@@ -690,12 +659,23 @@ ohsm_rv ohsm_hsm_quorum_register(struct ohsm_hsm *h, struct ohsm_session *s,
 /* One approver's signature and, when the approver may approve, their quorum key. */
 struct approver {
     char name[OHSM_USERNAME_MAX + 1];
-    uint8_t *pub; /* NULL: not an admin with a quorum key */
+    uint8_t *pub; /* NULL: not an eligible approver with a quorum key */
     size_t pub_len;
 };
 
-/* Reads each signer's quorum key (admins only). */
-static ohsm_rv approvers_locked(struct ohsm_hsm *h, const Ohsm__Approval *ap, struct approver *v)
+/* May user u approve? Admin services: an admin. Key services (key non-NULL): a crypto user
+ * associated with the key. Either way with a quorum key registered. */
+static bool eligible(const struct ohsm_store_user *u, const struct ohsm_obj *key)
+{
+    if (key == NULL) {
+        return u->type == OHSM_UT_CO && u->mofn;
+    }
+    return u->type == OHSM_UT_CU && u->mofn && ohsm_obj_may_use(key, u->name);
+}
+
+/* Reads each eligible signer's quorum key. */
+static ohsm_rv approvers_locked(struct ohsm_hsm *h, const Ohsm__Approval *ap,
+                                const struct ohsm_obj *key, struct approver *v)
 {
     struct ohsm_store_user u;
     ohsm_rv rv = OHSM_OK;
@@ -710,7 +690,7 @@ static ohsm_rv approvers_locked(struct ohsm_hsm *h, const Ohsm__Approval *ap, st
             rv = OHSM_OK;
             continue;
         }
-        if (rv == OHSM_OK && u.type == OHSM_UT_CO && u.mofn) {
+        if (rv == OHSM_OK && eligible(&u, key)) {
             rv = ohsm_store_user_pubkey(h->store, u.id, OHSM_STORE_QUORUM_KEY, &v[i].pub,
                                         &v[i].pub_len);
         }
@@ -743,21 +723,19 @@ static uint32_t approvals_count(const Ohsm__Approval *ap, const struct approver 
     return n;
 }
 
-ohsm_rv ohsm_hsm_quorum_guard(struct ohsm_hsm *h, struct ohsm_session *s,
-                              enum ohsm_qservice service, const Ohsm__Approval *ap,
-                              uint64_t *ticket)
+/* The guard of both kinds: value approvals of service, by admins (key NULL) or by the users of
+ * key, on a token of the session user's for that service and key. */
+static ohsm_rv guard(struct ohsm_hsm *h, struct ohsm_session *s, enum ohsm_qservice service,
+                     uint32_t value, const struct ohsm_obj *key, const Ohsm__Approval *ap,
+                     uint64_t *ticket)
 {
     struct approver v[OHSM_APPROVAL_SIGS_MAX];
     uint8_t digest[OHSM_TOKEN_LEN];
-    uint32_t value = 1;
     uint32_t n = 0;
     uint64_t id = 0;
+    ohsm_rv rv;
 
     *ticket = 0;
-    ohsm_hsm_lock(h);
-    ohsm_rv rv = quorum_value_locked(h, service, &value);
-    ohsm_hsm_unlock(h);
-    OHSM_TRY(rv);
     if (value <= 1) {
         return OHSM_OK; /* no approval needed; one given is ignored */
     }
@@ -765,10 +743,11 @@ ohsm_rv ohsm_hsm_quorum_guard(struct ohsm_hsm *h, struct ohsm_session *s,
     OHSM_ENSURE(ap->n_sigs <= OHSM_APPROVAL_SIGS_MAX && (ap->n_sigs == 0 || ap->sigs != NULL),
                 OHSM_ARGUMENTS_BAD);
     OHSM_TRY(ohsm_approval_digest(ap->data.data, ap->data.len, digest));
-    OHSM_TRY(qtok_claim(h, s, service, ap->data.data, ap->data.len, false, &id));
+    OHSM_TRY(qtok_claim(h, s, service, key != NULL ? key->handle : 0, ap->data.data, ap->data.len,
+                        false, &id));
     memset(v, 0, sizeof(v));
     ohsm_hsm_lock(h);
-    rv = approvers_locked(h, ap, v);
+    rv = approvers_locked(h, ap, key, v);
     ohsm_hsm_unlock(h);
     if (rv == OHSM_OK) {
         n = approvals_count(ap, v, digest);
@@ -794,4 +773,27 @@ ohsm_rv ohsm_hsm_quorum_guard(struct ohsm_hsm *h, struct ohsm_session *s,
         *ticket = id;
     }
     return rv;
+}
+
+ohsm_rv ohsm_hsm_quorum_guard(struct ohsm_hsm *h, struct ohsm_session *s,
+                              enum ohsm_qservice service, const Ohsm__Approval *ap,
+                              uint64_t *ticket)
+{
+    uint32_t value = 1;
+    *ticket = 0;
+    OHSM_ENSURE(!key_service(service), OHSM_ARGUMENTS_BAD); /* those have a key: _key below */
+    ohsm_hsm_lock(h);
+    ohsm_rv rv = quorum_value_locked(h, service, 0, &value);
+    ohsm_hsm_unlock(h);
+    OHSM_TRY(rv);
+    return guard(h, s, service, value, NULL, ap, ticket);
+}
+
+ohsm_rv ohsm_hsm_quorum_guard_key(struct ohsm_hsm *h, struct ohsm_session *s,
+                                  enum ohsm_qservice service, const struct ohsm_obj *key,
+                                  const Ohsm__Approval *ap, uint64_t *ticket)
+{
+    *ticket = 0;
+    OHSM_ENSURE(key != NULL && key_service(service), OHSM_ARGUMENTS_BAD);
+    return guard(h, s, service, ohsm_hsm_key_quorum(key, service), key, ap, ticket);
 }

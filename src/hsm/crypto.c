@@ -5,7 +5,10 @@
  * attributes allow the use (src/core/obj.c). This is the hot path: the session's user type comes
  * from its cache, the key is an object-table entry with its EVP_PKEY already loaded, taken by
  * reference under a short read lock; no SQL, no key derivation, no parsing of key material.
- * Plaintext outputs live in reply storage, which is wiped when the reply is cleared.
+ * Plaintext outputs live in reply storage, which is wiped when the reply is cleared. Key quorum
+ * (issue 5): signing with a key whose use-key-quorum-value is above 1, wrapping a key out or
+ * with a key, and unwrapping with a key whose manage-key-quorum-value is above 1 need approvals
+ * (auth.c's key guard; no lock and no SQL when the value is 0 or 1), used up on success.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +98,7 @@ static ohsm_rv crypto_keyed(struct ohsm_hsm *h, struct ohsm_session *s, const Oh
     enum ohsm_utype t;
     enum ohsm_use use;
     enum ohsm_op row;
+    uint64_t ticket = 0;
     ohsm_rv rv;
 
     switch (q->op) {
@@ -120,6 +124,9 @@ static ohsm_rv crypto_keyed(struct ohsm_hsm *h, struct ohsm_session *s, const Oh
     OHSM_TRY(ohsm_hsm_check(h, s, row, &t));
     OHSM_TRY(ohsm_hsm_key_usable(h, s, t, q->handle, &e));
     rv = ohsm_obj_check_use(&e->rec, use);
+    if (rv == OHSM_OK && q->op == OHSM__CRYPTO_OP__SIGN) {
+        rv = ohsm_hsm_quorum_guard_key(h, s, OHSM_QS_KEY_USAGE, &e->rec, q->approval, &ticket);
+    }
     if (rv == OHSM_OK) {
         ohsm_hsm_mech(q->mech, &m);
         mech_key(e, &k);
@@ -130,6 +137,7 @@ static ohsm_rv crypto_keyed(struct ohsm_hsm *h, struct ohsm_session *s, const Oh
             rv = run(q->op, &k, &m, q, r);
         }
     }
+    ohsm_hsm_quorum_end(h, ticket, rv == OHSM_OK);
     ohsm_objent_put(e);
     return rv;
 }
@@ -186,6 +194,8 @@ ohsm_rv ohsm_hsm_wrap(struct ohsm_hsm *h, struct ohsm_session *s, const Ohsm__Wr
     struct ohsm_mech_key k;
     enum ohsm_utype t;
     size_t out_len = 0;
+    uint64_t tp = 0;
+    uint64_t tw = 0;
     ohsm_rv rv;
 
     OHSM_TRY(ohsm_hsm_check(h, s, OHSM_OP_KEY_MGMT, &t));
@@ -198,6 +208,16 @@ ohsm_rv ohsm_hsm_wrap(struct ohsm_hsm *h, struct ohsm_session *s, const Ohsm__Wr
     }
     if (rv == OHSM_OK) {
         rv = ohsm_obj_check_wrap(&payload->rec, &wrapping->rec);
+    }
+    /* Each key's key-management quorum with its own approval; both used up only if the wrap
+     * succeeds. */
+    if (rv == OHSM_OK) {
+        rv = ohsm_hsm_quorum_guard_key(h, s, OHSM_QS_KEY_MGMT, &payload->rec, q->payload_approval,
+                                       &tp);
+    }
+    if (rv == OHSM_OK) {
+        rv = ohsm_hsm_quorum_guard_key(h, s, OHSM_QS_KEY_MGMT, &wrapping->rec, q->wrapping_approval,
+                                       &tw);
     }
     if (rv == OHSM_OK) {
         size_t len = ohsm_secret_len(payload->material);
@@ -215,6 +235,8 @@ ohsm_rv ohsm_hsm_wrap(struct ohsm_hsm *h, struct ohsm_session *s, const Ohsm__Wr
             r->resp.data = &r->data;
         }
     }
+    ohsm_hsm_quorum_end(h, tp, rv == OHSM_OK);
+    ohsm_hsm_quorum_end(h, tw, rv == OHSM_OK);
     ohsm_objent_put(wrapping);
     ohsm_objent_put(payload);
     return rv;
@@ -249,12 +271,16 @@ ohsm_rv ohsm_hsm_unwrap(struct ohsm_hsm *h, struct ohsm_session *s, const Ohsm__
     enum ohsm_utype t;
     uint8_t *plain = NULL;
     size_t len = 0;
+    uint64_t ticket = 0;
     ohsm_rv rv;
 
     OHSM_TRY(ohsm_hsm_check(h, s, OHSM_OP_KEY_MGMT, &t));
     OHSM_ENSURE(q->n_share <= OHSM_SHARE_MAX, OHSM_DATA_LEN_RANGE);
     OHSM_TRY(ohsm_hsm_key_usable(h, s, t, q->unwrapping, &e));
     rv = ohsm_obj_check_use(&e->rec, OHSM_USE_UNWRAP);
+    if (rv == OHSM_OK) {
+        rv = ohsm_hsm_quorum_guard_key(h, s, OHSM_QS_KEY_MGMT, &e->rec, q->approval, &ticket);
+    }
     if (rv == OHSM_OK) {
         plain = OPENSSL_secure_malloc(UNWRAP_MAX);
         rv = plain == NULL ? OHSM_HOST_MEMORY : OHSM_OK;
@@ -275,6 +301,7 @@ ohsm_rv ohsm_hsm_unwrap(struct ohsm_hsm *h, struct ohsm_session *s, const Ohsm__
         rv = ohsm_hsm_import(h, s, q->cls, q->ktype, plain, len, &q->template_, q->share,
                              q->n_share, r);
     }
+    ohsm_hsm_quorum_end(h, ticket, rv == OHSM_OK);
     if (plain != NULL) {
         OPENSSL_secure_clear_free(plain, UNWRAP_MAX);
     }

@@ -7,13 +7,15 @@
  * validated for shape by the wire decoder; the user rules (names, passwords, types) are applied
  * here. Passwords are hashed and verified outside the store lock; secrets are wiped by the
  * caller's request free. Key, crypto and sync handlers live in keys.c, crypto.c and masked.c;
- * MFA and quorum in auth.c. A user with an MFA key logs in only through auth.c's two steps;
- * managing other users needs the user service's quorum approval when its value is above 1.
+ * MFA and quorum tokens in auth.c (the quorum values are set here). A user with an MFA key logs
+ * in only through auth.c's two steps; managing other users needs the user service's quorum
+ * approval when its value is above 1.
  */
 #include <stdalign.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 
@@ -101,6 +103,20 @@ static void lock(struct ohsm_hsm *h)
 static void unlock(struct ohsm_hsm *h)
 {
     ohsm_hsm_unlock(h);
+}
+
+uint64_t ohsm_hsm_now(const struct ohsm_hsm *h)
+{
+    if (h->now != NULL) {
+        return h->now();
+    }
+    time_t t = time(NULL);
+    return t < 0 ? 0 : (uint64_t)t;
+}
+
+uint32_t ohsm_hsm_token_lifetime(const struct ohsm_hsm *h)
+{
+    return h->token_lifetime != 0 ? h->token_lifetime : OHSM_TOKEN_LIFETIME_DEFAULT;
 }
 
 void ohsm_hsm_users_changed(struct ohsm_hsm *h)
@@ -511,6 +527,74 @@ static ohsm_rv do_info(struct ohsm_hsm *h, struct ohsm_reply *r)
     r->resp.body_case = OHSM__RESPONSE__BODY_INFO;
     r->resp.info = i;
     return OHSM_OK;
+}
+
+/* ---- quorum values (auth.c has the tokens and the guard) ---- */
+
+/* The admin services' values are settings of the user-management kind: admins set them, under
+ * the quorum service's own value; anyone may read them. */
+ohsm_rv ohsm_hsm_quorum_values(struct ohsm_hsm *h, struct ohsm_reply *r)
+{
+    OHSM_TRY(ohsm_perm_check(OHSM_OP_CLUSTER_INFO, OHSM_UT_NONE)); /* open to everyone */
+    uint32_t *v[] = {&r->qvalues.user, &r->qvalues.quorum, &r->qvalues.cluster};
+    ohsm_rv rv = OHSM_OK;
+    ohsm_hsm_lock(h);
+    for (int i = 0; i < 3 && rv == OHSM_OK; i++) {
+        rv = ohsm_store_quorum_get(h->store, OHSM_QS_USER + i, v[i]); /* user, quorum, cluster */
+    }
+    ohsm_hsm_unlock(h);
+    OHSM_TRY(rv);
+    r->resp.body_case = OHSM__RESPONSE__BODY_QVALUES;
+    r->resp.qvalues = &r->qvalues;
+    return OHSM_OK;
+}
+
+/* Can enough admins that have a quorum key approve value? (1 needs nobody.) */
+static ohsm_rv value_reachable_locked(struct ohsm_hsm *h, uint32_t value)
+{
+    struct ohsm_store_user *list = NULL;
+    size_t count = 0;
+    uint32_t admins = 0;
+    if (value <= 1) {
+        return OHSM_OK;
+    }
+    OHSM_TRY(ohsm_store_user_list(h->store, &list, &count));
+    for (size_t i = 0; i < count; i++) {
+        admins += list[i].type == OHSM_UT_CO && list[i].mofn;
+    }
+    if (list != NULL) {
+        OPENSSL_cleanse(list, count * sizeof(*list)); /* password records */
+    }
+    free(list);
+    return value <= admins ? OHSM_OK : OHSM_QUORUM_VALUE_INVALID;
+}
+
+ohsm_rv ohsm_hsm_quorum_set(struct ohsm_hsm *h, struct ohsm_session *s, const Ohsm__QuorumSetReq *q,
+                            struct ohsm_reply *r)
+{
+    uint64_t ticket = 0;
+
+    (void)r;
+    OHSM_ENSURE(q != NULL, OHSM_PROTOCOL);
+    /* "add, remove users" is the admins-only row of the table. */
+    OHSM_TRY(ohsm_hsm_check(h, s, OHSM_OP_MANAGE_USERS, NULL));
+    OHSM_ENSURE(q->service == OHSM_QS_USER || q->service == OHSM_QS_QUORUM ||
+                    q->service == OHSM_QS_CLUSTER,
+                OHSM_ARGUMENTS_BAD);
+    OHSM_ENSURE(q->value >= 1 && q->value <= OHSM_QUORUM_MAX, OHSM_QUORUM_VALUE_INVALID);
+    ohsm_hsm_lock(h);
+    ohsm_rv rv = value_reachable_locked(h, q->value);
+    ohsm_hsm_unlock(h);
+    OHSM_TRY(rv);
+    OHSM_TRY(ohsm_hsm_quorum_guard(h, s, OHSM_QS_QUORUM, q->approval, &ticket));
+    ohsm_hsm_lock(h);
+    rv = value_reachable_locked(h, q->value); /* again: an admin may have gone meanwhile */
+    if (rv == OHSM_OK) {
+        rv = ohsm_store_quorum_set(h->store, (int)q->service, q->value);
+    }
+    ohsm_hsm_quorum_end_locked(h, ticket, rv == OHSM_OK);
+    ohsm_hsm_unlock(h);
+    return rv;
 }
 
 /* MFA and quorum (auth.c). */

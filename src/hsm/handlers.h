@@ -44,6 +44,15 @@ OHSM_NODISCARD ohsm_rv ohsm_hsm_key_owned(struct ohsm_hsm *h, const struct ohsm_
                                           enum ohsm_utype t, uint64_t handle,
                                           struct ohsm_objent **out);
 
+/* Issue 5, key quorum. May the session ask quorum tokens for key handle? A crypto user that owns
+ * the token key or is shared it (errors as ohsm_hsm_key_usable; a session key:
+ * OHSM_KEY_FUNCTION_NOT_PERMITTED). */
+OHSM_NODISCARD ohsm_rv ohsm_hsm_key_quorum_target(struct ohsm_hsm *h, const struct ohsm_session *s,
+                                                  enum ohsm_utype t, uint64_t handle);
+/* The key's quorum value for a key service: quorum_use for key-usage, quorum_manage for
+ * key-management (0 for any other service). 0 and 1 mean none. */
+uint32_t ohsm_hsm_key_quorum(const struct ohsm_obj *o, enum ohsm_qservice sv);
+
 /* Encodes a record into reply storage. */
 OHSM_NODISCARD ohsm_rv ohsm_hsm_put_record(struct ohsm_reply *r, const struct ohsm_obj *o,
                                            ProtobufCBinaryData *out);
@@ -112,9 +121,20 @@ void ohsm_hsm_auth_session_end_locked(struct ohsm_hsm *h, struct ohsm_session *s
 OHSM_NODISCARD ohsm_rv ohsm_hsm_quorum_guard(struct ohsm_hsm *h, struct ohsm_session *s,
                                              enum ohsm_qservice service, const Ohsm__Approval *ap,
                                              uint64_t *ticket);
+/* The guard of a key service (OHSM_QS_KEY_MGMT: the key's quorum_manage; OHSM_QS_KEY_USAGE: its
+ * quorum_use), called as ohsm_hsm_quorum_guard. The token must be the session user's for this
+ * service and key (its key_handle), and the approvers distinct crypto users associated with key
+ * (owner or shared) that have a quorum key. key (borrowed) is the record the operation checked.
+ * Errors: those of ohsm_hsm_quorum_guard; OHSM_ARGUMENTS_BAD for another service. The admin
+ * services' guard above refuses the key services (OHSM_ARGUMENTS_BAD). */
+OHSM_NODISCARD ohsm_rv ohsm_hsm_quorum_guard_key(struct ohsm_hsm *h, struct ohsm_session *s,
+                                                 enum ohsm_qservice service,
+                                                 const struct ohsm_obj *key,
+                                                 const Ohsm__Approval *ap, uint64_t *ticket);
 /* Ends an approved operation: success uses the token up (no replay), else it is released for
- * another attempt. Ticket 0: nothing. Caller holds h->lock. */
+ * another attempt. Ticket 0: nothing. Caller holds h->lock; _end takes it. */
 void ohsm_hsm_quorum_end_locked(struct ohsm_hsm *h, uint64_t ticket, bool success);
+void ohsm_hsm_quorum_end(struct ohsm_hsm *h, uint64_t ticket, bool success);
 
 /* Handlers. */
 OHSM_NODISCARD ohsm_rv ohsm_hsm_mfa_begin(struct ohsm_hsm *h, struct ohsm_session *s,

@@ -27,7 +27,8 @@
 #define OHSM_HSM_VENDOR "openhsm"
 #define OHSM_HSM_FIRMWARE "0.1.0"
 #define OHSM_HSM_DEFAULT_SESSIONS 64
-#define OHSM_HSM_QTOKENS_MAX 256 /* live quorum tokens one HSM keeps */
+#define OHSM_HSM_QTOKENS_MAX 256     /* live quorum tokens one HSM keeps */
+#define OHSM_HSM_QTOKENS_USER_MAX 32 /* live key-service tokens of one user and service */
 
 /* A live quorum (or registration) token: in memory only; it dies with the session that made it,
  * on deletion, on expiry, and when an operation it approved succeeded. */

@@ -2,9 +2,10 @@
  *
  * What the key handlers share: who sees and uses which key, reply storage for records, and the
  * two paths by which keys change: creation (a new handle from this HSM's slot and counter, sealed
- * and stored in the transaction that allocated the handle) and replacement (a changed record,
- * re-sealed, stored, swapped into the object table). Key material is only ever handled sealed or
- * in ohsm_secret / wiped buffers; requests were shape-checked by the wire decoder.
+ * and stored in the transaction that allocated the handle; key quorum values checked against the
+ * key's users) and replacement (a changed record, re-sealed, stored, swapped into the object
+ * table). Key material is only ever handled sealed or in ohsm_secret / wiped buffers; requests
+ * were shape-checked by the wire decoder.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,26 @@ ohsm_rv ohsm_hsm_key_owned(struct ohsm_hsm *h, const struct ohsm_session *s, enu
     }
     *out = e;
     return OHSM_OK;
+}
+
+ohsm_rv ohsm_hsm_key_quorum_target(struct ohsm_hsm *h, const struct ohsm_session *s,
+                                   enum ohsm_utype t, uint64_t handle)
+{
+    struct ohsm_objent *e = NULL;
+    OHSM_TRY(ohsm_hsm_key_usable(h, s, t, handle, &e));
+    /* A session key lives in one session of one HSM: no cluster-wide token can name it. */
+    bool token = e->session == 0;
+    ohsm_objent_put(e);
+    OHSM_ENSURE(token, OHSM_KEY_FUNCTION_NOT_PERMITTED);
+    return OHSM_OK;
+}
+
+uint32_t ohsm_hsm_key_quorum(const struct ohsm_obj *o, enum ohsm_qservice sv)
+{
+    if (sv == OHSM_QS_KEY_USAGE) {
+        return o->quorum_use;
+    }
+    return sv == OHSM_QS_KEY_MGMT ? o->quorum_manage : 0;
 }
 
 ohsm_rv ohsm_hsm_put_bytes(struct ohsm_reply *r, const uint8_t *p, size_t n,
@@ -202,6 +223,9 @@ ohsm_rv ohsm_hsm_create(struct ohsm_hsm *h, struct ohsm_session *s, struct ohsm_
     ohsm_hsm_lock(h);
     for (size_t i = 0; i < n; i++) {
         rv = apply_shares(h, &k[i].o, share, nshare);
+        if (rv == OHSM_OK) {
+            rv = ohsm_obj_quorum_check(&k[i].o); /* the values against owner + shares */
+        }
         if (rv != OHSM_OK) {
             goto unlock;
         }

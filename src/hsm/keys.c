@@ -4,7 +4,9 @@
  * public key. Crypto users manage the keys they own and use those shared with them; admins and the
  * appliance user see every token key's metadata (and admins may set `trusted`) but use none. The
  * rules themselves (templates, one-way attributes, shares) are src/core/obj.c's; this file applies
- * them to the HSM's objects and makes every change durable before it is acknowledged.
+ * them to the HSM's objects and makes every change durable before it is acknowledged. A key whose
+ * manage-key-quorum-value is above 1 is shared, unshared and changed only with the approval of
+ * that many of its users (auth.c's key guard); unsharing may not leave it fewer users than that.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -296,6 +298,7 @@ ohsm_rv ohsm_hsm_key_set_attr(struct ohsm_hsm *h, struct ohsm_session *s,
     struct ohsm_tmpl tmpl;
     struct ohsm_obj o;
     enum ohsm_utype t = ohsm_hsm_session_type(h, s);
+    uint64_t ticket = 0;
     ohsm_rv rv;
 
     /* Crypto users manage their keys (key management row); admins may only set `trusted`
@@ -322,14 +325,22 @@ ohsm_rv ohsm_hsm_key_set_attr(struct ohsm_hsm *h, struct ohsm_session *s,
             rv = ohsm_obj_set_apply(&o, &tmpl.a[i]);
         }
     }
+    if (rv == OHSM_OK && t == OHSM_UT_CU) {
+        /* The key-management quorum: a crypto user's change (an admin, who sets only `trusted`,
+         * holds no key tokens: key services are crypto users' in CloudHSM). */
+        rv = ohsm_hsm_quorum_guard_key(h, s, OHSM_QS_KEY_MGMT, &e->rec, q->approval, &ticket);
+    }
     if (rv == OHSM_OK) {
         o.version = e->rec.version + 1; /* one change, one version, whatever the count */
         rv = relock(h, e);
         if (rv == OHSM_OK) {
             rv = ohsm_hsm_replace_locked(h, e, &o, r);
+            ohsm_hsm_quorum_end_locked(h, ticket, rv == OHSM_OK);
+            ticket = 0;
             ohsm_hsm_unlock(h);
         }
     }
+    ohsm_hsm_quorum_end(h, ticket, false); /* relock failed: the approval stays usable */
     ohsm_objent_put(e);
     return rv;
 }
@@ -342,13 +353,18 @@ ohsm_rv ohsm_hsm_key_share(struct ohsm_hsm *h, struct ohsm_session *s, const Ohs
     struct ohsm_store_user u;
     struct ohsm_obj o;
     enum ohsm_utype t;
+    uint64_t ticket = 0;
     ohsm_rv rv;
 
     OHSM_TRY(ohsm_hsm_check(h, s, OHSM_OP_KEY_MGMT, &t));
     OHSM_TRY(ohsm_username_canon(q->username, name, sizeof(name)));
     OHSM_TRY(ohsm_hsm_key_owned(h, s, t, q->handle, &e));
-    rv = relock(h, e);
+    rv = ohsm_hsm_quorum_guard_key(h, s, OHSM_QS_KEY_MGMT, &e->rec, q->approval, &ticket);
+    if (rv == OHSM_OK) {
+        rv = relock(h, e);
+    }
     if (rv != OHSM_OK) {
+        ohsm_hsm_quorum_end(h, ticket, false);
         ohsm_objent_put(e);
         return rv;
     }
@@ -364,6 +380,9 @@ ohsm_rv ohsm_hsm_key_share(struct ohsm_hsm *h, struct ohsm_session *s, const Ohs
     if (rv == OHSM_OK) {
         rv = ohsm_obj_share(&o, name, q->share);
     }
+    if (rv == OHSM_OK && !q->share) {
+        rv = ohsm_obj_quorum_check(&o); /* the users left must still reach the values */
+    }
     if (rv == OHSM_OK && o.version != e->rec.version) {
         o.version = e->rec.version + 1;
         rv = ohsm_hsm_replace_locked(h, e, &o, r);
@@ -373,6 +392,7 @@ ohsm_rv ohsm_hsm_key_share(struct ohsm_hsm *h, struct ohsm_session *s, const Ohs
             ohsm_hsm_reply_key(r, 1, 0);
         }
     }
+    ohsm_hsm_quorum_end_locked(h, ticket, rv == OHSM_OK);
     ohsm_hsm_unlock(h);
     OPENSSL_cleanse(&u, sizeof(u));
     ohsm_objent_put(e);

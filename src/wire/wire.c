@@ -140,6 +140,8 @@ static bool blobs_ok(size_t n, const ProtobufCBinaryData *b, size_t max_count, s
     return true;
 }
 
+static bool approval_ok(const Ohsm__Approval *a);
+
 static bool mech_ok(const Ohsm__Mech *m)
 {
     return m != NULL && bytes_ok(&m->iv, OHSM_WIRE_IV_MAX) &&
@@ -164,7 +166,7 @@ static bool unwrap_ok(const Ohsm__UnwrapReq *u)
 {
     return u != NULL && mech_ok(u->mech) && bytes_ok(&u->wrapped, OHSM_WIRE_WRAPPED_MAX) &&
            bytes_ok(&u->template_, OHSM_OBJ_ENC_MAX) &&
-           names_ok(u->n_share, u->share, OHSM_SHARE_MAX);
+           names_ok(u->n_share, u->share, OHSM_SHARE_MAX) && approval_ok(u->approval);
 }
 
 static bool crypto_ok(const Ohsm__CryptoReq *c)
@@ -172,7 +174,7 @@ static bool crypto_ok(const Ohsm__CryptoReq *c)
     /* proto3 enums are open: an unknown op arrives as its number. */
     return c != NULL && c->op >= OHSM__CRYPTO_OP__ENCRYPT && c->op <= OHSM__CRYPTO_OP__DIGEST &&
            mech_ok(c->mech) && bytes_ok(&c->data, OHSM_WIRE_DATA_MAX) &&
-           bytes_ok(&c->signature, OHSM_WIRE_DATA_MAX);
+           bytes_ok(&c->signature, OHSM_WIRE_DATA_MAX) && approval_ok(c->approval);
 }
 
 /* An optional Approval (absent: none given). */
@@ -231,7 +233,8 @@ static bool req_token_valid(const Ohsm__Request *q)
     case OHSM__REQUEST__OP_QUORUM_SET:
         return q->quorum_set != NULL && approval_ok(q->quorum_set->approval);
     case OHSM__REQUEST__OP_QUORUM_DELETE:
-        return q->quorum_delete != NULL;
+        return q->quorum_delete != NULL &&
+               bytes_ok(&q->quorum_delete->approval_data, OHSM_WIRE_APPROVAL_MAX);
     case OHSM__REQUEST__OP_QUORUM_REGISTER:
         return quorum_register_ok(q->quorum_register);
     default:
@@ -293,11 +296,14 @@ static bool req_valid(const Ohsm__Request *q)
     case OHSM__REQUEST__OP_KEY_GET:
         return q->key_get != NULL;
     case OHSM__REQUEST__OP_KEY_SET_ATTR:
-        return q->key_set_attr != NULL && bytes_ok(&q->key_set_attr->template_, OHSM_OBJ_ENC_MAX);
+        return q->key_set_attr != NULL && bytes_ok(&q->key_set_attr->template_, OHSM_OBJ_ENC_MAX) &&
+               approval_ok(q->key_set_attr->approval);
     case OHSM__REQUEST__OP_KEY_SHARE:
-        return q->key_share != NULL && str_ok(q->key_share->username, OHSM_WIRE_NAME_MAX);
+        return q->key_share != NULL && str_ok(q->key_share->username, OHSM_WIRE_NAME_MAX) &&
+               approval_ok(q->key_share->approval);
     case OHSM__REQUEST__OP_WRAP:
-        return q->wrap != NULL && mech_ok(q->wrap->mech);
+        return q->wrap != NULL && mech_ok(q->wrap->mech) &&
+               approval_ok(q->wrap->payload_approval) && approval_ok(q->wrap->wrapping_approval);
     case OHSM__REQUEST__OP_UNWRAP:
         return unwrap_ok(q->unwrap);
     case OHSM__REQUEST__OP_CRYPTO:

@@ -36,8 +36,10 @@
 #define OHSM_WIRE_DIGEST_LEN 32  /* sync digests: exactly this long, or empty */
 /* Issue 5 (MFA and quorum; include/openhsm/token.h): usernames in the new messages are at most
  * OHSM_USERNAME_MAX (31) bytes, signatures OHSM_TOKEN_SIG_MAX, public keys OHSM_TOKEN_PUBKEY_MAX,
- * an Approval at most OHSM_APPROVAL_SIGS_MAX signatures. Approval.data and
- * QuorumRegisterReq.approval_data: one record per HSM at most. */
+ * an Approval at most OHSM_APPROVAL_SIGS_MAX signatures. Approval.data,
+ * QuorumRegisterReq.approval_data and QuorumDeleteReq.approval_data: one record per HSM at most.
+ * The key requests' approvals (CryptoReq, WrapReq's two, UnwrapReq, KeySetAttrReq, KeyShareReq)
+ * are checked as every other Approval. */
 #define OHSM_WIRE_APPROVAL_MAX (OHSM_APPROVAL_REC_LEN * OHSM_APPROVAL_MAX_RECS)
 #define OHSM_WIRE_TOKEN_MAX 128    /* TokenResp.token: an MFA token or approval record */
 #define OHSM_WIRE_QTOKENS_MAX 1024 /* tokens in one QuorumListResp */

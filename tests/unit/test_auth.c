@@ -3,8 +3,10 @@
  * request through ohsm_dispatch without sockets: every failed or abandoned MFA attempt counts
  * once toward lockout and a success resets the count; tokens are single-use, bound to their
  * session, kind and user, and expire (an injected clock); quorum-guarded operations need M valid
- * approvals by distinct admins with registered keys and cannot be replayed. Signatures are made
- * as `openssl pkeyutl -sign -pkeyopt digest:sha256` makes them. */
+ * approvals by distinct admins with registered keys and cannot be replayed; key services (issue 5,
+ * second wave) are approved by the key's own crypto users, per key, on sign, wrap, unwrap, share,
+ * unshare and set-attribute. Signatures are made as `openssl pkeyutl -sign -pkeyopt
+ * digest:sha256` makes them. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,6 +22,8 @@
 #include <openssl/x509.h>
 
 #include "hsm/hsm.h"
+#include "openhsm/mech.h"
+#include "openhsm/obj.h"
 #include "openhsm/token.h"
 
 /* ---- keys and signatures (made once: RSA key generation is slow) ---- */
@@ -1276,7 +1280,714 @@ static void test_auth_quorum_two_hsms(void **state)
                      OHSM_TOKEN_NOT_FOUND);
 }
 
+/* ---- key quorum: the key-management and key-usage services ---- */
+
+/* What a key request's reply carried. */
+struct kres {
+    struct ohsm_obj o[2];
+    size_t n;
+    uint8_t masked[4096]; /* the first masked object */
+    size_t masked_len;
+    uint8_t data[1024];
+    size_t data_len;
+};
+
+static ohsm_rv krun(struct ohsm_hsm *h, struct ohsm_session *s, Ohsm__Request *q, struct kres *k)
+{
+    static struct kres scratch;
+    struct ohsm_reply r;
+    if (k == NULL) {
+        k = &scratch;
+    }
+    memset(k, 0, sizeof(*k));
+    q->id = 9;
+    ohsm_reply_init(&r, 9);
+    ohsm_dispatch(h, s, q, &r);
+    const Ohsm__Response *p = &r.resp;
+    ohsm_rv rv = (ohsm_rv)p->rv;
+    if (rv == OHSM_OK && p->body_case == OHSM__RESPONSE__BODY_KEY) {
+        k->n = p->key->n_records;
+        assert_true(k->n <= 2);
+        for (size_t i = 0; i < k->n; i++) {
+            assert_int_equal(
+                ohsm_obj_decode(p->key->records[i].data, p->key->records[i].len, &k->o[i]),
+                OHSM_OK);
+        }
+        if (p->key->n_masked > 0) {
+            assert_true(p->key->masked[0].len <= sizeof(k->masked));
+            memcpy(k->masked, p->key->masked[0].data, p->key->masked[0].len);
+            k->masked_len = p->key->masked[0].len;
+        }
+    } else if (rv == OHSM_OK && p->body_case == OHSM__RESPONSE__BODY_DATA) {
+        assert_true(p->data->data.len <= sizeof(k->data));
+        if (p->data->data.len > 0) { /* verify answers no data */
+            memcpy(k->data, p->data->data.data, p->data->data.len);
+        }
+        k->data_len = p->data->data.len;
+    } else if (rv != OHSM_OK) {
+        assert_int_equal(p->body_case, OHSM__RESPONSE__BODY__NOT_SET);
+    }
+    ohsm_reply_clear(&r);
+    return rv;
+}
+
+/* A key to generate: AES-256 (wrap, unwrap), a 32-byte generic secret (sign, verify) or an EC
+ * P-256 pair; quorum values (0: not given; pub_manage for a pair's public half); shares. */
+struct kspec {
+    uint32_t ktype;
+    uint32_t manage;
+    uint32_t use;
+    uint32_t pub_manage;
+    const char *share[4]; /* NULL-terminated */
+    bool session;
+};
+
+static ohsm_rv kgen(struct ohsm_hsm *h, struct ohsm_session *s, const struct kspec *x,
+                    struct kres *k)
+{
+    static struct ohsm_tmpl_buf t, pt;
+    Ohsm__Request q = OHSM__REQUEST__INIT;
+    Ohsm__KeyGenReq g = OHSM__KEY_GEN_REQ__INIT;
+    size_t ns = 0;
+    ohsm_tmpl_init(&t);
+    ohsm_tmpl_init(&pt);
+    g.ktype = x->ktype;
+    if (x->ktype == OHSM_KT_EC) {
+        g.curve = OHSM_CURVE_P256;
+        ohsm_tmpl_put_bool(&t, OHSM_A_SIGN, true);
+        ohsm_tmpl_put_bool(&pt, OHSM_A_VERIFY, true);
+    } else {
+        g.length = 32;
+    }
+    if (x->ktype == OHSM_KT_AES) {
+        ohsm_tmpl_put_bool(&t, OHSM_A_WRAP, true);
+        ohsm_tmpl_put_bool(&t, OHSM_A_UNWRAP, true);
+    }
+    if (x->manage != 0) {
+        ohsm_tmpl_put_u32(&t, OHSM_A_QUORUM_MANAGE, x->manage);
+    }
+    if (x->use != 0) {
+        ohsm_tmpl_put_u32(&t, OHSM_A_QUORUM_USE, x->use);
+    }
+    if (x->pub_manage != 0) {
+        ohsm_tmpl_put_u32(&pt, OHSM_A_QUORUM_MANAGE, x->pub_manage);
+    }
+    if (x->session) {
+        ohsm_tmpl_put_bool(&t, OHSM_A_TOKEN, false);
+    }
+    while (ns < 4 && x->share[ns] != NULL) {
+        ns++;
+    }
+    g.share = (char **)x->share;
+    g.n_share = ns;
+    g.template_.data = t.buf;
+    g.template_.len = t.len;
+    if (pt.len > 0) {
+        g.pub_template.data = pt.buf;
+        g.pub_template.len = pt.len;
+    }
+    q.op_case = OHSM__REQUEST__OP_KEY_GEN;
+    q.key_gen = &g;
+    return krun(h, s, &q, k);
+}
+
+/* HMAC-SHA256 sign of "message" (op SIGN) or verify of sig (op VERIFY). */
+static ohsm_rv kcrypt(struct ohsm_hsm *h, struct ohsm_session *s, Ohsm__CryptoOp op,
+                      uint64_t handle, uint32_t mech, const uint8_t *sig, size_t sig_len,
+                      Ohsm__Approval *ap, struct kres *k)
+{
+    Ohsm__Request q = OHSM__REQUEST__INIT;
+    Ohsm__CryptoReq c = OHSM__CRYPTO_REQ__INIT;
+    Ohsm__Mech m = OHSM__MECH__INIT;
+    m.mech = mech;
+    m.hash = OHSM_H_SHA256;
+    c.op = op;
+    c.handle = handle;
+    c.mech = &m;
+    c.data.data = (uint8_t *)"message";
+    c.data.len = 7;
+    c.signature.data = (uint8_t *)sig;
+    c.signature.len = sig_len;
+    c.approval = ap;
+    q.op_case = OHSM__REQUEST__OP_CRYPTO;
+    q.crypto = &c;
+    return krun(h, s, &q, k);
+}
+
+static ohsm_rv ksign(struct ohsm_hsm *h, struct ohsm_session *s, uint64_t handle,
+                     Ohsm__Approval *ap, struct kres *k)
+{
+    return kcrypt(h, s, OHSM__CRYPTO_OP__SIGN, handle, OHSM_M_HMAC, NULL, 0, ap, k);
+}
+
+static ohsm_rv kwrap(struct ohsm_hsm *h, struct ohsm_session *s, uint64_t wrapping,
+                     uint64_t payload, uint32_t mech, Ohsm__Approval *pap, Ohsm__Approval *wap,
+                     struct kres *k)
+{
+    Ohsm__Request q = OHSM__REQUEST__INIT;
+    Ohsm__WrapReq w = OHSM__WRAP_REQ__INIT;
+    Ohsm__Mech m = OHSM__MECH__INIT;
+    m.mech = mech;
+    w.wrapping = wrapping;
+    w.payload = payload;
+    w.mech = &m;
+    w.payload_approval = pap;
+    w.wrapping_approval = wap;
+    q.op_case = OHSM__REQUEST__OP_WRAP;
+    q.wrap = &w;
+    return krun(h, s, &q, k);
+}
+
+/* Unwraps (AES-KWP) an AES key with quorum value use (0: none) shared with share (NULL: none). */
+static ohsm_rv kunwrap(struct ohsm_hsm *h, struct ohsm_session *s, uint64_t unwrapping,
+                       const struct kres *wrapped, uint32_t use, const char *share,
+                       Ohsm__Approval *ap, struct kres *k)
+{
+    static struct ohsm_tmpl_buf t;
+    Ohsm__Request q = OHSM__REQUEST__INIT;
+    Ohsm__UnwrapReq u = OHSM__UNWRAP_REQ__INIT;
+    Ohsm__Mech m = OHSM__MECH__INIT;
+    char *sh[1] = {(char *)share};
+    ohsm_tmpl_init(&t);
+    if (use != 0) {
+        ohsm_tmpl_put_u32(&t, OHSM_A_QUORUM_USE, use);
+    }
+    m.mech = OHSM_M_AES_KWP;
+    u.unwrapping = unwrapping;
+    u.mech = &m;
+    u.wrapped.data = (uint8_t *)wrapped->data;
+    u.wrapped.len = wrapped->data_len;
+    u.cls = OHSM_CLASS_SECRET;
+    u.ktype = OHSM_KT_AES;
+    u.template_.data = t.buf;
+    u.template_.len = t.len;
+    u.share = share != NULL ? sh : NULL;
+    u.n_share = share != NULL ? 1 : 0;
+    u.approval = ap;
+    q.op_case = OHSM__REQUEST__OP_UNWRAP;
+    q.unwrap = &u;
+    return krun(h, s, &q, k);
+}
+
+static ohsm_rv kshare(struct ohsm_hsm *h, struct ohsm_session *s, uint64_t handle, const char *user,
+                      bool share, Ohsm__Approval *ap, struct kres *k)
+{
+    Ohsm__Request q = OHSM__REQUEST__INIT;
+    Ohsm__KeyShareReq m = OHSM__KEY_SHARE_REQ__INIT;
+    m.handle = handle;
+    m.username = (char *)user;
+    m.share = share;
+    m.approval = ap;
+    q.op_case = OHSM__REQUEST__OP_KEY_SHARE;
+    q.key_share = &m;
+    return krun(h, s, &q, k);
+}
+
+/* Sets label (label non-NULL) or trusted=true (label NULL). */
+static ohsm_rv kset(struct ohsm_hsm *h, struct ohsm_session *s, uint64_t handle, const char *label,
+                    Ohsm__Approval *ap, struct kres *k)
+{
+    static struct ohsm_tmpl_buf t;
+    Ohsm__Request q = OHSM__REQUEST__INIT;
+    Ohsm__KeySetAttrReq m = OHSM__KEY_SET_ATTR_REQ__INIT;
+    ohsm_tmpl_init(&t);
+    if (label != NULL) {
+        ohsm_tmpl_put_bytes(&t, OHSM_A_LABEL, label, strlen(label));
+    } else {
+        ohsm_tmpl_put_bool(&t, OHSM_A_TRUSTED, true);
+    }
+    m.handle = handle;
+    m.template_.data = t.buf;
+    m.template_.len = t.len;
+    m.approval = ap;
+    q.op_case = OHSM__REQUEST__OP_KEY_SET_ATTR;
+    q.key_set_attr = &m;
+    return krun(h, s, &q, k);
+}
+
+static ohsm_rv kget(struct ohsm_hsm *h, struct ohsm_session *s, uint64_t handle, struct kres *k)
+{
+    Ohsm__Request q = OHSM__REQUEST__INIT;
+    Ohsm__KeyGetReq m = OHSM__KEY_GET_REQ__INIT;
+    m.handle = handle;
+    q.op_case = OHSM__REQUEST__OP_KEY_GET;
+    q.key_get = &m;
+    return krun(h, s, &q, k);
+}
+
+static ohsm_rv qgen_key(struct ohsm_hsm *h, struct ohsm_session *s, uint32_t service,
+                        uint64_t handle, struct got *g)
+{
+    Ohsm__Request q = OHSM__REQUEST__INIT;
+    Ohsm__QuorumGenReq m = OHSM__QUORUM_GEN_REQ__INIT;
+    m.service = service;
+    m.key_handle = handle;
+    q.op_case = OHSM__REQUEST__OP_QUORUM_GEN;
+    q.quorum_gen = &m;
+    return run(h, s, &q, g);
+}
+
+static ohsm_rv qdelete_data(struct ohsm_hsm *h, struct ohsm_session *s, const uint8_t *data,
+                            size_t len, bool all)
+{
+    Ohsm__Request q = OHSM__REQUEST__INIT;
+    Ohsm__QuorumDeleteReq m = OHSM__QUORUM_DELETE_REQ__INIT;
+    m.all = all;
+    m.approval_data.data = (uint8_t *)data;
+    m.approval_data.len = len;
+    q.op_case = OHSM__REQUEST__OP_QUORUM_DELETE;
+    q.quorum_delete = &m;
+    return run(h, s, &q, NULL);
+}
+
+/* The sessions of the key tests: admin (co, quorum key keys[3]) and crypto users cu1, cu2, cu3
+ * with quorum keys keys[0], keys[1], keys[2]. */
+struct kp {
+    struct ohsm_session co;
+    struct ohsm_session cu[3];
+};
+
+static void key_people(struct ohsm_hsm *h, struct kp *p)
+{
+    static const char *const names[3] = {"cu1", "cu2", "cu3"};
+    char pw[32];
+    populate(h, &p->co);
+    assert_int_equal(user_op(h, &p->co, CREATE, OHSM_UT_CU, "cu3", "cu3pw1234", NULL), OHSM_OK);
+    reg_quorum(h, &p->co, keys[3]);
+    for (int i = 0; i < 3; i++) {
+        snprintf(pw, sizeof(pw), "%spw1234", names[i]);
+        p->cu[i] = as(h, OHSM_UT_CU, names[i], pw);
+        reg_quorum(h, &p->cu[i], keys[i]);
+    }
+}
+
+/* A fresh token of service for key handle, generated by session s, approved by cu1 and cu2. */
+static void approve(struct ohsm_hsm *h, struct ohsm_session *s, uint32_t service, uint64_t handle,
+                    struct appr *a)
+{
+    struct got g;
+    assert_int_equal(qgen_key(h, s, service, handle, &g), OHSM_OK);
+    appr_init(a, g.tok, g.tok_len);
+    appr_add(a, "cu1", keys[0]);
+    appr_add(a, "cu2", keys[1]);
+}
+
+/* Key tokens: crypto users that own or are shared a token key get them (several each, naming the
+ * key); admins, other crypto users, session keys and keyless requests do not. */
+static void test_auth_key_token_gen(void **state)
+{
+    struct fx *f = *state;
+    struct kp p;
+    struct kres k;
+    struct got g;
+    struct ohsm_approval_rec a;
+    key_people(&f->a, &p);
+    struct kspec x = {OHSM_KT_GENERIC_SECRET, 2, 0, 0, {"cu2", NULL}, false};
+    assert_int_equal(kgen(&f->a, &p.cu[0], &x, &k), OHSM_OK);
+    uint64_t hd = k.o[0].handle;
+
+    assert_int_equal(qgen_key(&f->a, &p.cu[0], OHSM_QS_KEY_USAGE, hd, &g), OHSM_OK);
+    assert_int_equal(g.tok_len, OHSM_APPROVAL_REC_LEN);
+    assert_int_equal(ohsm_approval_rec_decode(g.tok, g.tok_len, &a), OHSM_OK);
+    assert_int_equal(a.service, OHSM_QS_KEY_USAGE);
+    assert_int_equal(a.key_handle, hd);
+    assert_string_equal(a.username, "cu1");
+    assert_int_equal(qgen_key(&f->a, &p.cu[0], OHSM_QS_KEY_USAGE, hd, NULL), OHSM_OK); /* more */
+    assert_int_equal(qgen_key(&f->a, &p.cu[0], OHSM_QS_KEY_MGMT, hd, NULL), OHSM_OK);
+    assert_int_equal(qgen_key(&f->a, &p.cu[1], OHSM_QS_KEY_MGMT, hd, NULL), OHSM_OK); /* shared */
+    assert_int_equal(qgen_key(&f->a, &p.co, OHSM_QS_KEY_USAGE, hd, NULL), OHSM_ACCESS_DENIED);
+    assert_int_equal(qgen_key(&f->a, &p.cu[2], OHSM_QS_KEY_USAGE, hd, NULL),
+                     OHSM_KEY_HANDLE_INVALID);
+    assert_int_equal(qgen_key(&f->a, &p.cu[0], OHSM_QS_KEY_USAGE, 0, NULL), OHSM_ARGUMENTS_BAD);
+    assert_int_equal(qgen_key(&f->a, &p.cu[0], OHSM_QS_KEY_MGMT, hd + 32, NULL),
+                     OHSM_KEY_HANDLE_INVALID);
+    assert_int_equal(qgen_key(&f->a, &p.co, OHSM_QS_USER, hd, NULL), OHSM_ARGUMENTS_BAD);
+    assert_int_equal(qgen_key(&f->a, &p.cu[0], OHSM_QS_REGISTRATION, hd, NULL), OHSM_ARGUMENTS_BAD);
+    assert_int_equal(qgen_key(&f->a, &p.cu[0], OHSM_QS_MAX_ + 1, hd, NULL), OHSM_ARGUMENTS_BAD);
+    struct kspec sx = {OHSM_KT_GENERIC_SECRET, 0, 0, 0, {NULL}, true};
+    assert_int_equal(kgen(&f->a, &p.cu[0], &sx, &k), OHSM_OK);
+    assert_int_equal(qgen_key(&f->a, &p.cu[0], OHSM_QS_KEY_USAGE, k.o[0].handle, NULL),
+                     OHSM_KEY_FUNCTION_NOT_PERMITTED);
+
+    /* listed with the key and its value for the service (use 0: 1 approval) */
+    assert_int_equal(qlist(&f->a, &p.cu[2], &g), OHSM_OK);
+    assert_int_equal(g.ntok, 4);
+    for (size_t i = 0; i < g.ntok; i++) {
+        assert_int_equal(g.list[i].key_handle, hd);
+        assert_int_equal(g.list[i].approvals_required,
+                         g.list[i].service == OHSM_QS_KEY_MGMT ? 2 : 1);
+    }
+    assert_int_equal(qdelete(&f->a, &p.cu[0], false), OHSM_OK);
+    assert_int_equal(qlist(&f->a, &p.cu[0], &g), OHSM_OK);
+    assert_int_equal(g.ntok, 1);
+    assert_string_equal(g.list[0].username, "cu2");
+    /* bounded per user and service, so that no user fills the HSM's table */
+    for (size_t i = 0; i < OHSM_HSM_QTOKENS_USER_MAX; i++) {
+        assert_int_equal(qgen_key(&f->a, &p.cu[0], OHSM_QS_KEY_USAGE, hd, NULL), OHSM_OK);
+    }
+    assert_int_equal(qgen_key(&f->a, &p.cu[0], OHSM_QS_KEY_USAGE, hd, NULL), OHSM_OBJECT_TOO_MANY);
+    assert_int_equal(qgen_key(&f->a, &p.cu[0], OHSM_QS_KEY_MGMT, hd, NULL), OHSM_OK);
+    assert_int_equal(qgen_key(&f->a, &p.cu[1], OHSM_QS_KEY_USAGE, hd, NULL), OHSM_OK);
+}
+
+/* Signing with a key whose use-key-quorum-value is 2: approvals count only when valid and by
+ * distinct crypto users associated with the key that have a quorum key; the token must be the
+ * signer's, of key-usage, for this key; a failed sign keeps it, a successful one uses it up. */
+static void test_auth_key_sign_guarded(void **state)
+{
+    struct fx *f = *state;
+    struct kp p;
+    struct kres k, sg;
+    struct got g;
+    struct appr a, b;
+    key_people(&f->a, &p);
+    struct kspec x = {OHSM_KT_GENERIC_SECRET, 0, 2, 0, {"cu2", NULL}, false};
+    assert_int_equal(kgen(&f->a, &p.cu[0], &x, &k), OHSM_OK);
+    uint64_t hd = k.o[0].handle;
+    assert_int_equal(k.o[0].quorum_use, 2);
+
+    assert_int_equal(ksign(&f->a, &p.cu[0], hd, NULL, NULL), OHSM_QUORUM_REQUIRED);
+    assert_int_equal(qgen_key(&f->a, &p.cu[0], OHSM_QS_KEY_USAGE, hd, &g), OHSM_OK);
+    appr_init(&a, g.tok, g.tok_len);
+    assert_int_equal(ksign(&f->a, &p.cu[0], hd, &a.ap, NULL), OHSM_QUORUM_INSUFFICIENT);
+    appr_add(&a, "cu1", keys[0]); /* the owner: 1 */
+    assert_int_equal(ksign(&f->a, &p.cu[0], hd, &a.ap, NULL), OHSM_QUORUM_INSUFFICIENT);
+    appr_add(&a, "cu3", keys[2]);   /* a registered crypto user not associated with the key */
+    appr_add(&a, "admin", keys[3]); /* a registered admin */
+    appr_add(&a, "CU1", keys[0]);   /* the owner again */
+    appr_add(&a, "cu2", keys[4]);   /* the shared user with a wrong key */
+    assert_int_equal(ksign(&f->a, &p.cu[0], hd, &a.ap, NULL), OHSM_QUORUM_INSUFFICIENT);
+    assert_int_equal(qlist(&f->a, &p.cu[0], &g), OHSM_OK);
+    assert_int_equal(g.ntok, 1);
+    assert_int_equal(g.list[0].approvals, 1);
+    assert_int_equal(g.list[0].approvals_required, 2);
+    a.ap.n_sigs = 1;
+    appr_add(&a, "cu2", keys[1]); /* the shared user: 2 */
+    /* a sign that fails (a mechanism the key does not do) keeps the token */
+    assert_int_equal(
+        kcrypt(&f->a, &p.cu[0], OHSM__CRYPTO_OP__SIGN, hd, OHSM_M_ECDSA, NULL, 0, &a.ap, NULL),
+        OHSM_KEY_TYPE_INCONSISTENT);
+    assert_int_equal(ksign(&f->a, &p.cu[0], hd, &a.ap, &sg), OHSM_OK);
+    assert_int_equal(sg.data_len, 32);
+    assert_int_equal(ksign(&f->a, &p.cu[0], hd, &a.ap, NULL), OHSM_TOKEN_NOT_FOUND); /* used */
+    /* verifying needs no quorum */
+    assert_int_equal(kcrypt(&f->a, &p.cu[0], OHSM__CRYPTO_OP__VERIFY, hd, OHSM_M_HMAC, sg.data,
+                            sg.data_len, NULL, NULL),
+                     OHSM_OK);
+
+    /* a key-management token of this key does not approve a sign */
+    approve(&f->a, &p.cu[0], OHSM_QS_KEY_MGMT, hd, &a);
+    assert_int_equal(ksign(&f->a, &p.cu[0], hd, &a.ap, NULL), OHSM_TOKEN_NOT_FOUND);
+    /* nor does a key-usage token of another key, which still serves its own key */
+    struct kres k2;
+    assert_int_equal(kgen(&f->a, &p.cu[0], &x, &k2), OHSM_OK);
+    approve(&f->a, &p.cu[0], OHSM_QS_KEY_USAGE, k2.o[0].handle, &a);
+    assert_int_equal(ksign(&f->a, &p.cu[0], hd, &a.ap, NULL), OHSM_TOKEN_NOT_FOUND);
+    assert_int_equal(ksign(&f->a, &p.cu[0], k2.o[0].handle, &a.ap, NULL), OHSM_OK);
+    /* the shared user signs with a token of their own, not with the owner's */
+    approve(&f->a, &p.cu[0], OHSM_QS_KEY_USAGE, hd, &a);
+    approve(&f->a, &p.cu[1], OHSM_QS_KEY_USAGE, hd, &b);
+    assert_int_equal(ksign(&f->a, &p.cu[1], hd, &a.ap, NULL), OHSM_TOKEN_NOT_FOUND);
+    assert_int_equal(ksign(&f->a, &p.cu[1], hd, &b.ap, NULL), OHSM_OK);
+    /* the unrelated user cannot sign at all */
+    assert_int_equal(ksign(&f->a, &p.cu[2], hd, &a.ap, NULL), OHSM_KEY_HANDLE_INVALID);
+    /* expired */
+    fake_now += LIFETIME;
+    assert_int_equal(ksign(&f->a, &p.cu[0], hd, &a.ap, NULL), OHSM_TOKEN_EXPIRED);
+
+    /* values 0 and 1: no approval needed, one given is ignored */
+    struct kspec one = {OHSM_KT_GENERIC_SECRET, 2, 1, 0, {"cu2", NULL}, false};
+    assert_int_equal(kgen(&f->a, &p.cu[0], &one, &k), OHSM_OK);
+    assert_int_equal(ksign(&f->a, &p.cu[0], k.o[0].handle, NULL, NULL), OHSM_OK);
+    appr_init(&b, (const uint8_t *)"junk", 4);
+    assert_int_equal(ksign(&f->a, &p.cu[0], k.o[0].handle, &b.ap, NULL), OHSM_OK);
+}
+
+/* Wrapping: the payload key's manage value with the payload approval and the wrapping key's with
+ * the wrapping approval, each checked on its own; both used up only when the wrap succeeds. */
+static void test_auth_key_wrap_guarded(void **state)
+{
+    struct fx *f = *state;
+    struct kp p;
+    struct kres w, pl, w0, p0, out;
+    struct appr pa, wa, pa2;
+    key_people(&f->a, &p);
+    struct kspec q2 = {OHSM_KT_AES, 2, 0, 0, {"cu2", NULL}, false};
+    struct kspec q0 = {OHSM_KT_AES, 0, 0, 0, {"cu2", NULL}, false};
+    assert_int_equal(kgen(&f->a, &p.cu[0], &q2, &w), OHSM_OK);
+    assert_int_equal(kgen(&f->a, &p.cu[0], &q2, &pl), OHSM_OK);
+    assert_int_equal(kgen(&f->a, &p.cu[0], &q0, &w0), OHSM_OK);
+    assert_int_equal(kgen(&f->a, &p.cu[0], &q0, &p0), OHSM_OK);
+    uint64_t W = w.o[0].handle, P = pl.o[0].handle;
+    uint64_t W0 = w0.o[0].handle, P0 = p0.o[0].handle;
+
+    assert_int_equal(kwrap(&f->a, &p.cu[0], W0, P0, OHSM_M_AES_KWP, NULL, NULL, &out), OHSM_OK);
+    assert_int_equal(kwrap(&f->a, &p.cu[0], W, P, OHSM_M_AES_KWP, NULL, NULL, NULL),
+                     OHSM_QUORUM_REQUIRED);
+    approve(&f->a, &p.cu[0], OHSM_QS_KEY_MGMT, P, &pa);
+    approve(&f->a, &p.cu[0], OHSM_QS_KEY_MGMT, W, &wa);
+    assert_int_equal(kwrap(&f->a, &p.cu[0], W, P, OHSM_M_AES_KWP, &pa.ap, NULL, NULL),
+                     OHSM_QUORUM_REQUIRED); /* the wrapping key's is missing */
+    assert_int_equal(kwrap(&f->a, &p.cu[0], W, P, OHSM_M_AES_KWP, NULL, &wa.ap, NULL),
+                     OHSM_QUORUM_REQUIRED); /* the payload key's is missing */
+    assert_int_equal(kwrap(&f->a, &p.cu[0], W, P, OHSM_M_AES_KWP, &wa.ap, &pa.ap, NULL),
+                     OHSM_TOKEN_NOT_FOUND); /* swapped */
+    pa2 = pa;
+    pa2.ap.data.data = pa2.data;
+    pa2.ap.sigs = pa2.ptr;
+    for (size_t i = 0; i < 2; i++) {
+        pa2.ptr[i] = &pa2.sig[i];
+        pa2.sig[i].signature.data = pa2.s[i].b;
+    }
+    pa2.ap.n_sigs = 1; /* only the owner */
+    assert_int_equal(kwrap(&f->a, &p.cu[0], W, P, OHSM_M_AES_KWP, &pa2.ap, &wa.ap, NULL),
+                     OHSM_QUORUM_INSUFFICIENT);
+    /* a wrap that fails (a mechanism AES keys do not wrap with) keeps both tokens */
+    assert_int_equal(kwrap(&f->a, &p.cu[0], W, P, OHSM_M_RSA_OAEP, &pa.ap, &wa.ap, NULL),
+                     OHSM_KEY_TYPE_INCONSISTENT);
+    assert_int_equal(kwrap(&f->a, &p.cu[0], W, P, OHSM_M_AES_KWP, &pa.ap, &wa.ap, &out), OHSM_OK);
+    assert_int_equal(out.data_len, 40);
+    assert_int_equal(kwrap(&f->a, &p.cu[0], W, P, OHSM_M_AES_KWP, &pa.ap, &wa.ap, NULL),
+                     OHSM_TOKEN_NOT_FOUND); /* no replay */
+    /* one key with a quorum, the other without: only its approval is needed */
+    approve(&f->a, &p.cu[0], OHSM_QS_KEY_MGMT, P, &pa);
+    assert_int_equal(kwrap(&f->a, &p.cu[0], W0, P, OHSM_M_AES_KWP, &pa.ap, NULL, NULL), OHSM_OK);
+    approve(&f->a, &p.cu[0], OHSM_QS_KEY_MGMT, W, &wa);
+    assert_int_equal(kwrap(&f->a, &p.cu[0], W, P0, OHSM_M_AES_KWP, NULL, &wa.ap, NULL), OHSM_OK);
+    /* a wrap that fails the quorum of one key leaves the other key's token usable */
+    approve(&f->a, &p.cu[0], OHSM_QS_KEY_MGMT, P, &pa);
+    assert_int_equal(kwrap(&f->a, &p.cu[0], W, P, OHSM_M_AES_KWP, &pa.ap, NULL, NULL),
+                     OHSM_QUORUM_REQUIRED);
+    assert_int_equal(kwrap(&f->a, &p.cu[0], W0, P, OHSM_M_AES_KWP, &pa.ap, NULL, NULL), OHSM_OK);
+}
+
+/* Unwrapping with a key whose manage value is 2 needs its approval; the new key's own values are
+ * checked against its users (a refusal creates nothing and keeps the token). */
+static void test_auth_key_unwrap_guarded(void **state)
+{
+    struct fx *f = *state;
+    struct kp p;
+    struct kres w, pl, wrapped, nk;
+    struct appr a;
+    key_people(&f->a, &p);
+    struct kspec q2 = {OHSM_KT_AES, 2, 0, 0, {"cu2", NULL}, false};
+    struct kspec q0 = {OHSM_KT_AES, 0, 0, 0, {NULL}, false};
+    assert_int_equal(kgen(&f->a, &p.cu[0], &q2, &w), OHSM_OK);
+    assert_int_equal(kgen(&f->a, &p.cu[0], &q0, &pl), OHSM_OK);
+    uint64_t W = w.o[0].handle;
+    approve(&f->a, &p.cu[0], OHSM_QS_KEY_MGMT, W, &a);
+    assert_int_equal(
+        kwrap(&f->a, &p.cu[0], W, pl.o[0].handle, OHSM_M_AES_KWP, NULL, &a.ap, &wrapped), OHSM_OK);
+    size_t before = ohsm_objtab_count(f->a.objs);
+    assert_int_equal(kunwrap(&f->a, &p.cu[0], W, &wrapped, 0, NULL, NULL, NULL),
+                     OHSM_QUORUM_REQUIRED);
+    assert_int_equal(kunwrap(&f->a, &p.cu[0], W, &wrapped, 0, NULL, &a.ap, NULL),
+                     OHSM_TOKEN_NOT_FOUND); /* the wrap used it */
+    approve(&f->a, &p.cu[0], OHSM_QS_KEY_MGMT, W, &a);
+    assert_int_equal(kunwrap(&f->a, &p.cu[0], W, &wrapped, 2, NULL, &a.ap, NULL),
+                     OHSM_QUORUM_VALUE_INVALID); /* use 2 for a key of one user */
+    assert_int_equal(ohsm_objtab_count(f->a.objs), before);
+    assert_int_equal(kunwrap(&f->a, &p.cu[0], W, &wrapped, 2, "cu2", &a.ap, &nk), OHSM_OK);
+    assert_int_equal(nk.n, 1);
+    assert_int_equal(nk.o[0].quorum_use, 2);
+    assert_int_equal(nk.o[0].quorum_manage, 0);
+    assert_int_equal(nk.o[0].nshared, 1);
+    assert_memory_equal(nk.o[0].kcv, pl.o[0].kcv, 3);
+    assert_int_equal(ohsm_objtab_count(f->a.objs), before + 1);
+    assert_int_equal(kunwrap(&f->a, &p.cu[0], W, &wrapped, 0, NULL, &a.ap, NULL),
+                     OHSM_TOKEN_NOT_FOUND);
+    /* the shared user unwraps too, with approvals of their own token */
+    approve(&f->a, &p.cu[1], OHSM_QS_KEY_MGMT, W, &a);
+    assert_int_equal(kunwrap(&f->a, &p.cu[1], W, &wrapped, 0, NULL, &a.ap, NULL), OHSM_OK);
+}
+
+/* Share, unshare and set-attribute of a key whose manage value is 2 need approvals; unsharing
+ * below a value (manage or use) is refused even when approved; admins' `trusted` is theirs. */
+static void test_auth_key_share_guarded(void **state)
+{
+    struct fx *f = *state;
+    struct kp p;
+    struct kres k, r;
+    struct appr a;
+    key_people(&f->a, &p);
+    struct kspec q2 = {OHSM_KT_AES, 2, 0, 0, {"cu2", NULL}, false};
+    assert_int_equal(kgen(&f->a, &p.cu[0], &q2, &k), OHSM_OK);
+    uint64_t K = k.o[0].handle;
+
+    assert_int_equal(kshare(&f->a, &p.cu[0], K, "cu3", true, NULL, NULL), OHSM_QUORUM_REQUIRED);
+    assert_int_equal(kshare(&f->a, &p.cu[1], K, "cu3", true, NULL, NULL), OHSM_KEY_NOT_OWNER);
+    approve(&f->a, &p.cu[0], OHSM_QS_KEY_USAGE, K, &a); /* the wrong service */
+    assert_int_equal(kshare(&f->a, &p.cu[0], K, "cu3", true, &a.ap, NULL), OHSM_TOKEN_NOT_FOUND);
+    approve(&f->a, &p.cu[0], OHSM_QS_KEY_MGMT, K, &a);
+    assert_int_equal(kshare(&f->a, &p.cu[0], K, "ghost", true, &a.ap, NULL),
+                     OHSM_USER_NOT_FOUND); /* fails: the token stays */
+    assert_int_equal(kshare(&f->a, &p.cu[0], K, "cu3", true, &a.ap, &r), OHSM_OK);
+    assert_int_equal(r.o[0].nshared, 2);
+    assert_int_equal(kshare(&f->a, &p.cu[0], K, "cu3", false, &a.ap, NULL), OHSM_TOKEN_NOT_FOUND);
+    assert_int_equal(kshare(&f->a, &p.cu[0], K, "cu3", false, NULL, NULL), OHSM_QUORUM_REQUIRED);
+    approve(&f->a, &p.cu[0], OHSM_QS_KEY_MGMT, K, &a);
+    assert_int_equal(kshare(&f->a, &p.cu[0], K, "cu3", false, &a.ap, &r), OHSM_OK);
+    assert_int_equal(r.o[0].nshared, 1);
+    /* cu2 is the last user besides the owner: unsharing would leave 1 < 2 */
+    approve(&f->a, &p.cu[0], OHSM_QS_KEY_MGMT, K, &a);
+    assert_int_equal(kshare(&f->a, &p.cu[0], K, "cu2", false, &a.ap, NULL),
+                     OHSM_QUORUM_VALUE_INVALID);
+    assert_int_equal(kget(&f->a, &p.cu[0], K, &r), OHSM_OK);
+    assert_int_equal(r.o[0].nshared, 1);
+    /* ... and the token is still good, here for a set-attribute */
+    assert_int_equal(kset(&f->a, &p.cu[0], K, "renamed", NULL, NULL), OHSM_QUORUM_REQUIRED);
+    assert_int_equal(kset(&f->a, &p.cu[0], K, "renamed", &a.ap, &r), OHSM_OK);
+    assert_string_equal(r.o[0].label, "renamed");
+    assert_int_equal(kset(&f->a, &p.cu[0], K, "again", &a.ap, NULL), OHSM_TOKEN_NOT_FOUND);
+    /* an admin marks it trusted without approvals (admins hold no key tokens) */
+    assert_int_equal(kset(&f->a, &p.co, K, NULL, NULL, &r), OHSM_OK);
+    assert_true(r.o[0].flags & OHSM_F_TRUSTED);
+
+    /* a use value counts for unsharing too; no manage value: no approval */
+    struct kspec u2 = {OHSM_KT_GENERIC_SECRET, 0, 2, 0, {"cu2", "cu3", NULL}, false};
+    assert_int_equal(kgen(&f->a, &p.cu[0], &u2, &k), OHSM_OK);
+    assert_int_equal(kshare(&f->a, &p.cu[0], k.o[0].handle, "cu3", false, NULL, NULL), OHSM_OK);
+    assert_int_equal(kshare(&f->a, &p.cu[0], k.o[0].handle, "cu2", false, NULL, NULL),
+                     OHSM_QUORUM_VALUE_INVALID);
+    assert_int_equal(kset(&f->a, &p.cu[0], k.o[0].handle, "free", NULL, NULL), OHSM_OK);
+}
+
+/* Creation: values above 1 need that many users (owner + distinct shares), for both halves of a
+ * pair; out of range is an attribute error; nothing is created on refusal; the values travel in
+ * the masked object to another HSM. */
+static void test_auth_key_create_values(void **state)
+{
+    struct fx *f = *state;
+    struct kp p;
+    struct ohsm_session cob, cub;
+    struct kres k, r;
+    key_people(&f->a, &p);
+    size_t before = ohsm_objtab_count(f->a.objs);
+    struct kspec x = {OHSM_KT_AES, 0, 2, 0, {NULL}, false};
+    assert_int_equal(kgen(&f->a, &p.cu[0], &x, NULL), OHSM_QUORUM_VALUE_INVALID);
+    x = (struct kspec){OHSM_KT_AES, 3, 0, 0, {"cu2", "CU2", NULL}, false}; /* one share */
+    assert_int_equal(kgen(&f->a, &p.cu[0], &x, NULL), OHSM_QUORUM_VALUE_INVALID);
+    x = (struct kspec){OHSM_KT_AES, OHSM_QUORUM_MAX + 1, 0, 0, {"cu2", NULL}, false};
+    assert_int_equal(kgen(&f->a, &p.cu[0], &x, NULL), OHSM_ATTRIBUTE_VALUE_INVALID);
+    x = (struct kspec){OHSM_KT_EC, 0, 2, 3, {"cu2", NULL}, false}; /* the public half's 3 */
+    assert_int_equal(kgen(&f->a, &p.cu[0], &x, NULL), OHSM_QUORUM_VALUE_INVALID);
+    assert_int_equal(ohsm_objtab_count(f->a.objs), before);
+    x = (struct kspec){OHSM_KT_EC, 0, 2, 2, {"cu2", NULL}, false};
+    assert_int_equal(kgen(&f->a, &p.cu[0], &x, &k), OHSM_OK);
+    assert_int_equal(k.n, 2);
+    assert_int_equal(k.o[0].quorum_use, 2);
+    assert_int_equal(k.o[0].quorum_manage, 0);
+    assert_int_equal(k.o[1].quorum_manage, 2);
+    assert_int_equal(k.o[1].quorum_use, 0);
+    x = (struct kspec){OHSM_KT_AES, 3, 3, 0, {"cu2", "cu3", NULL}, false};
+    assert_int_equal(kgen(&f->a, &p.cu[0], &x, &k), OHSM_OK);
+    assert_int_equal(k.o[0].quorum_manage, 3);
+    assert_int_equal(k.o[0].quorum_use, 3);
+
+    /* import: the same rule */
+    static struct ohsm_tmpl_buf t;
+    uint8_t raw[32] = {1, 2, 3};
+    char *sh[1] = {"cu2"};
+    Ohsm__Request q = OHSM__REQUEST__INIT;
+    Ohsm__KeyImportReq im = OHSM__KEY_IMPORT_REQ__INIT;
+    ohsm_tmpl_init(&t);
+    ohsm_tmpl_put_u32(&t, OHSM_A_QUORUM_MANAGE, 2);
+    im.cls = OHSM_CLASS_SECRET;
+    im.ktype = OHSM_KT_AES;
+    im.material.data = raw;
+    im.material.len = sizeof(raw);
+    im.template_.data = t.buf;
+    im.template_.len = t.len;
+    q.op_case = OHSM__REQUEST__OP_KEY_IMPORT;
+    q.key_import = &im;
+    assert_int_equal(krun(&f->a, &p.cu[0], &q, NULL), OHSM_QUORUM_VALUE_INVALID);
+    im.share = sh;
+    im.n_share = 1;
+    assert_int_equal(krun(&f->a, &p.cu[0], &q, &r), OHSM_OK);
+    assert_int_equal(r.o[0].quorum_manage, 2);
+
+    /* replication: HSM b gets the values from the masked object */
+    assert_true(k.masked_len > 0);
+    populate(&f->b, &cob);
+    cub = as(&f->b, OHSM_UT_CU, "cu1", "cu1pw1234");
+    Ohsm__Request mq = OHSM__REQUEST__INIT;
+    Ohsm__MaskedInsertReq mi = OHSM__MASKED_INSERT_REQ__INIT;
+    mi.masked.data = k.masked;
+    mi.masked.len = k.masked_len;
+    mq.op_case = OHSM__REQUEST__OP_MASKED_INSERT;
+    mq.masked_insert = &mi;
+    assert_int_equal(krun(&f->b, &cub, &mq, NULL), OHSM_OK);
+    assert_int_equal(kget(&f->b, &cub, k.o[0].handle, &r), OHSM_OK);
+    assert_int_equal(r.o[0].quorum_manage, 3);
+    assert_int_equal(r.o[0].quorum_use, 3);
+}
+
+/* QuorumDelete with approval data drops only the session user's token whose record for this HSM
+ * is in it (what the client does on the other HSMs after a sign used the approval on one). */
+static void test_auth_key_quorum_delete(void **state)
+{
+    struct fx *f = *state;
+    struct kp pa, pb;
+    struct kres k;
+    struct got ga, gb, g;
+    struct appr a;
+    uint8_t data[2 * OHSM_APPROVAL_REC_LEN];
+    key_people(&f->a, &pa);
+    key_people(&f->b, &pb);
+    struct kspec x = {OHSM_KT_GENERIC_SECRET, 0, 2, 0, {"cu2", NULL}, false};
+    assert_int_equal(kgen(&f->a, &pa.cu[0], &x, &k), OHSM_OK);
+    uint64_t K = k.o[0].handle;
+    assert_int_equal(qgen_key(&f->a, &pa.cu[0], OHSM_QS_KEY_USAGE, K, &ga), OHSM_OK);
+    assert_int_equal(qgen_key(&f->a, &pa.cu[1], OHSM_QS_KEY_USAGE, K, &g), OHSM_OK);
+    assert_int_equal(qdelete_data(&f->a, &pa.cu[1], ga.tok, ga.tok_len, false),
+                     OHSM_TOKEN_NOT_FOUND); /* not cu2's */
+    assert_int_equal(qdelete_data(&f->a, &pa.cu[0], ga.tok, ga.tok_len, true), OHSM_ACCESS_DENIED);
+    assert_int_equal(qdelete_data(&f->a, &pa.co, ga.tok, ga.tok_len, true), OHSM_ARGUMENTS_BAD);
+    assert_int_equal(qdelete_data(&f->a, &pa.cu[0], ga.tok, 10, false), OHSM_DATA_INVALID);
+    assert_int_equal(qlist(&f->a, &pa.cu[0], &g), OHSM_OK);
+    assert_int_equal(g.ntok, 2);
+    assert_int_equal(qdelete_data(&f->a, &pa.cu[0], ga.tok, ga.tok_len, false), OHSM_OK);
+    assert_int_equal(qdelete_data(&f->a, &pa.cu[0], ga.tok, ga.tok_len, false),
+                     OHSM_TOKEN_NOT_FOUND);
+    assert_int_equal(qlist(&f->a, &pa.cu[0], &g), OHSM_OK);
+    assert_int_equal(g.ntok, 1);
+    assert_string_equal(g.list[0].username, "cu2");
+    appr_init(&a, ga.tok, ga.tok_len);
+    appr_add(&a, "cu1", keys[0]);
+    appr_add(&a, "cu2", keys[1]);
+    assert_int_equal(ksign(&f->a, &pa.cu[0], K, &a.ap, NULL), OHSM_TOKEN_NOT_FOUND);
+    /* an expired token is none */
+    assert_int_equal(qgen_key(&f->a, &pa.cu[0], OHSM_QS_KEY_USAGE, K, &ga), OHSM_OK);
+    fake_now += LIFETIME;
+    assert_int_equal(qdelete_data(&f->a, &pa.cu[0], ga.tok, ga.tok_len, false),
+                     OHSM_TOKEN_NOT_FOUND);
+
+    /* two HSMs: the key on both; one approval for both; the sign on a uses a's token, the
+     * delete on b drops b's, and the approval is then good nowhere */
+    Ohsm__Request mq = OHSM__REQUEST__INIT;
+    Ohsm__MaskedInsertReq mi = OHSM__MASKED_INSERT_REQ__INIT;
+    mi.masked.data = k.masked;
+    mi.masked.len = k.masked_len;
+    mq.op_case = OHSM__REQUEST__OP_MASKED_INSERT;
+    mq.masked_insert = &mi;
+    assert_int_equal(krun(&f->b, &pb.cu[0], &mq, NULL), OHSM_OK);
+    assert_int_equal(qgen_key(&f->a, &pa.cu[0], OHSM_QS_KEY_USAGE, K, &ga), OHSM_OK);
+    assert_int_equal(qgen_key(&f->b, &pb.cu[0], OHSM_QS_KEY_USAGE, K, &gb), OHSM_OK);
+    memcpy(data, ga.tok, OHSM_APPROVAL_REC_LEN);
+    memcpy(data + OHSM_APPROVAL_REC_LEN, gb.tok, OHSM_APPROVAL_REC_LEN);
+    appr_init(&a, data, sizeof(data));
+    appr_add(&a, "cu1", keys[0]);
+    appr_add(&a, "cu2", keys[1]);
+    assert_int_equal(ksign(&f->a, &pa.cu[0], K, &a.ap, NULL), OHSM_OK);
+    assert_int_equal(qdelete_data(&f->b, &pb.cu[0], data, sizeof(data), false), OHSM_OK);
+    assert_int_equal(ksign(&f->b, &pb.cu[0], K, &a.ap, NULL), OHSM_TOKEN_NOT_FOUND);
+    assert_int_equal(ksign(&f->a, &pa.cu[0], K, &a.ap, NULL), OHSM_TOKEN_NOT_FOUND);
+    assert_int_equal(qdelete_data(&f->a, &pa.cu[0], data, sizeof(data), false),
+                     OHSM_TOKEN_NOT_FOUND);
+}
+
 int main(void)
+
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_auth_mfa_login_ok, setup, teardown),
@@ -1293,6 +2004,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_auth_quorum_guarded_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_auth_quorum_guarded_user_ops, setup, teardown),
         cmocka_unit_test_setup_teardown(test_auth_quorum_two_hsms, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_auth_key_token_gen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_auth_key_sign_guarded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_auth_key_wrap_guarded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_auth_key_unwrap_guarded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_auth_key_share_guarded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_auth_key_create_values, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_auth_key_quorum_delete, setup, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0
  * Masked objects: seal/open round trips per kind, fresh nonces, and that any flipped byte,
  * truncation, extension, wrong key or wrong kind fails with OHSM_MASKED_OBJECT_INVALID and returns
- * nothing; key-object sealing; the sync digest is equal iff its inputs are. */
+ * nothing; key-object sealing (issue 5's key quorum values travel in it, and objects sealed
+ * before them open with 0); the sync digest is equal iff its inputs are. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -278,6 +279,64 @@ static void test_mask_obj_bad_record(void **state)
     ohsm_mask_key_free(k);
 }
 
+/* Key quorum values travel in masked objects (how they replicate) and count in the digest; an
+ * object sealed before issue 5 (its record has no quorum attributes) opens with 0 and the same
+ * digest. */
+static void test_mask_obj_quorum(void **state)
+{
+    (void)state;
+    struct ohsm_mask_key *k = key(mk1);
+    struct ohsm_obj o = aes_obj(), d;
+    struct ohsm_secret *s = NULL;
+    uint8_t *m = NULL;
+    size_t n = 0;
+    uint8_t rec[OHSM_OBJ_ENC_MAX];
+    size_t rec_len = 0;
+    uint8_t d0[32], d1[32];
+
+    /* an issue-4 record is today's encoding of a key without quorum values */
+    assert_int_equal(ohsm_obj_encode(&o, rec, sizeof(rec), &rec_len), OHSM_OK);
+    for (size_t off = 0; off < rec_len;) {
+        uint32_t id = (uint32_t)rec[off] << 24 | (uint32_t)rec[off + 1] << 16 |
+                      (uint32_t)rec[off + 2] << 8 | rec[off + 3];
+        uint32_t len = (uint32_t)rec[off + 4] << 24 | (uint32_t)rec[off + 5] << 16 |
+                       (uint32_t)rec[off + 6] << 8 | rec[off + 7];
+        assert_true(id != OHSM_A_QUORUM_MANAGE && id != OHSM_A_QUORUM_USE);
+        off += 8 + len;
+    }
+    assert_int_equal(
+        ohsm_mask_seal(k, OHSM_MASK_KEY, rec, rec_len, material, sizeof(material), &m, &n),
+        OHSM_OK);
+    memset(&d, 0xa5, sizeof(d));
+    assert_int_equal(ohsm_mask_open_obj(k, m, n, &d, &s), OHSM_OK);
+    assert_int_equal(d.quorum_manage, 0);
+    assert_int_equal(d.quorum_use, 0);
+    ohsm_secret_free(s);
+    free(m);
+    assert_int_equal(ohsm_mask_digest(k, rec, rec_len, material, sizeof(material), d0), OHSM_OK);
+
+    o.quorum_manage = 2;
+    o.quorum_use = 3;
+    assert_int_equal(ohsm_obj_share(&o, "bob", true), OHSM_OK);
+    assert_int_equal(ohsm_obj_share(&o, "carol", true), OHSM_OK);
+    assert_int_equal(ohsm_mask_seal_obj(k, &o, material, sizeof(material), &m, &n), OHSM_OK);
+    assert_int_equal(ohsm_mask_open_obj(k, m, n, &d, &s), OHSM_OK);
+    assert_int_equal(d.quorum_manage, 2);
+    assert_int_equal(d.quorum_use, 3);
+    ohsm_secret_free(s);
+    free(m);
+    /* the digest covers them: equal objects but for one value differ */
+    struct ohsm_obj x = aes_obj(), y = aes_obj();
+    y.quorum_use = 1;
+    assert_int_equal(ohsm_obj_encode(&x, rec, sizeof(rec), &rec_len), OHSM_OK);
+    assert_int_equal(ohsm_mask_digest(k, rec, rec_len, material, sizeof(material), d1), OHSM_OK);
+    assert_memory_equal(d0, d1, 32);
+    assert_int_equal(ohsm_obj_encode(&y, rec, sizeof(rec), &rec_len), OHSM_OK);
+    assert_int_equal(ohsm_mask_digest(k, rec, rec_len, material, sizeof(material), d1), OHSM_OK);
+    assert_memory_not_equal(d0, d1, 32);
+    ohsm_mask_key_free(k);
+}
+
 /* The digest is deterministic, keyed, and changes with the record, the material, or the split
  * between them. */
 static void test_mask_digest(void **state)
@@ -314,6 +373,7 @@ int main(void)
         cmocka_unit_test(test_mask_truncated),      cmocka_unit_test(test_mask_wrong_key_kind),
         cmocka_unit_test(test_mask_seal_rejects),   cmocka_unit_test(test_mask_obj_roundtrip),
         cmocka_unit_test(test_mask_obj_bad_record), cmocka_unit_test(test_mask_digest),
+        cmocka_unit_test(test_mask_obj_quorum),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0
  * Key objects: the attribute table and names, templates (text syntax, builder, parser), the
  * canonical record codec and every decoder rejection, creation defaults, template application,
- * the set-attribute rules, sharing, the use and wrap matrices and derived attributes. */
+ * the set-attribute rules, sharing, the use and wrap matrices and derived attributes; issue 5's
+ * key quorum values (table rows, range, records old and new, creation only, the users check). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +19,7 @@
 #include <openssl/x509.h>
 
 #include "openhsm/obj.h"
+#include "openhsm/token.h"
 
 /* ---- helpers ---- */
 
@@ -1096,6 +1098,225 @@ static void test_obj_match(void **state)
     assert_false(ohsm_obj_match(NULL, &t));
 }
 
+/* ---- key quorum values (issue 5) ---- */
+
+/* Both values are table rows: CLI names, no key_mgmt_util name, u32, at creation only. */
+static void test_obj_quorum_table(void **state)
+{
+    (void)state;
+    const struct ohsm_attr_def *m = ohsm_attr_by_cli("manage-key-quorum-value");
+    const struct ohsm_attr_def *u = ohsm_attr_by_cli("use-key-quorum-value");
+    assert_non_null(m);
+    assert_non_null(u);
+    assert_ptr_equal(ohsm_attr_by_id(OHSM_A_QUORUM_MANAGE), m);
+    assert_ptr_equal(ohsm_attr_by_id(OHSM_A_QUORUM_USE), u);
+    assert_int_equal(m->id, OHSM_A_QUORUM_MANAGE);
+    assert_int_equal(u->id, OHSM_A_QUORUM_USE);
+    assert_null(m->kmu);
+    assert_null(u->kmu);
+    assert_int_equal(m->kind, OHSM_AK_U32);
+    assert_int_equal(u->kind, OHSM_AK_U32);
+    assert_true(m->at_create && u->at_create);
+    assert_false(m->settable || u->settable);
+    size_t n = 0;
+    const struct ohsm_attr_def *t = ohsm_attr_table(&n);
+    assert_null(t[n - 1].cli); /* ec-params stays last */
+}
+
+/* Templates take 0..OHSM_QUORUM_MAX (text and binary); anything above is
+ * OHSM_ATTRIBUTE_VALUE_INVALID and appends nothing. */
+static void test_obj_quorum_range(void **state)
+{
+    (void)state;
+    static struct ohsm_tmpl_buf b;
+    struct ohsm_tmpl t;
+    char v[8];
+    for (uint32_t i = 0; i <= OHSM_QUORUM_MAX; i++) {
+        snprintf(v, sizeof(v), "%u", i);
+        ohsm_tmpl_init(&b);
+        assert_int_equal(ohsm_tmpl_put_text(&b, "manage-key-quorum-value", v), OHSM_OK);
+        assert_int_equal(ohsm_tmpl_put_text(&b, "use-key-quorum-value", v), OHSM_OK);
+        assert_int_equal(ohsm_tmpl_parse(b.buf, b.len, &t), OHSM_OK);
+        assert_int_equal(t.n, 2);
+    }
+    const char *bad[] = {"9", "10", "4294967295", "-1", "x", "", " 2", "2 "};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        ohsm_tmpl_init(&b);
+        assert_int_equal(ohsm_tmpl_put_text(&b, "use-key-quorum-value", bad[i]),
+                         OHSM_ATTRIBUTE_VALUE_INVALID);
+        assert_int_equal(b.len, 0);
+    }
+    ohsm_tmpl_init(&b);
+    ohsm_tmpl_put_u32(&b, OHSM_A_QUORUM_MANAGE, OHSM_QUORUM_MAX + 1);
+    assert_int_equal(ohsm_tmpl_parse(b.buf, b.len, &t), OHSM_ATTRIBUTE_VALUE_INVALID);
+    ohsm_tmpl_init(&b);
+    ohsm_tmpl_put_u32(&b, OHSM_A_QUORUM_USE, UINT32_MAX);
+    assert_int_equal(ohsm_tmpl_parse(b.buf, b.len, &t), OHSM_ATTRIBUTE_VALUE_INVALID);
+    /* applied directly (not through the parser), a bad value is refused all the same */
+    struct ohsm_obj o = aes_key(), c;
+    uint8_t nine[4] = {0, 0, 0, 9};
+    t.n = 1;
+    t.a[0] = tattr(OHSM_A_QUORUM_USE, nine, 4);
+    c = o;
+    assert_int_equal(ohsm_obj_apply_template(&o, &t), OHSM_ATTRIBUTE_VALUE_INVALID);
+    assert_memory_equal(&o, &c, sizeof(o));
+}
+
+/* A creation template sets them (read back through attr_get and matched by filters); set-attribute
+ * never changes them, for anyone. */
+static void test_obj_quorum_create_only(void **state)
+{
+    (void)state;
+    static struct ohsm_tmpl_buf b;
+    struct ohsm_tmpl t;
+    struct ohsm_obj o = aes_key();
+    uint8_t v[4];
+    size_t n = 0;
+    assert_int_equal(ohsm_obj_attr_get(&o, OHSM_A_QUORUM_MANAGE, v, sizeof(v), &n), OHSM_OK);
+    assert_int_equal(n, 4);
+    assert_memory_equal(v, "\0\0\0\0", 4); /* a key without quorum shows 0 */
+    ohsm_tmpl_init(&b);
+    assert_int_equal(ohsm_tmpl_put_text(&b, "manage-key-quorum-value", "2"), OHSM_OK);
+    assert_int_equal(ohsm_tmpl_put_text(&b, "use-key-quorum-value", "3"), OHSM_OK);
+    build(&b, &t);
+    assert_int_equal(ohsm_obj_apply_template(&o, &t), OHSM_OK);
+    assert_int_equal(o.quorum_manage, 2);
+    assert_int_equal(o.quorum_use, 3);
+    assert_true(ohsm_obj_match(&o, &t));
+    assert_false(ohsm_obj_match(&(struct ohsm_obj){0}, &t));
+    assert_int_equal(ohsm_obj_attr_get(&o, OHSM_A_QUORUM_USE, v, sizeof(v), &n), OHSM_OK);
+    assert_memory_equal(v, "\0\0\0\3", 4);
+    assert_int_equal(ohsm_obj_attr_get(&o, OHSM_A_QUORUM_USE, v, 3, &n), OHSM_BUFFER_TOO_SMALL);
+    uint8_t one[4] = {0, 0, 0, 1};
+    struct ohsm_tmpl_attr a = tattr(OHSM_A_QUORUM_MANAGE, one, 4);
+    assert_int_equal(ohsm_obj_set_check(&o, &a, OHSM_UT_CU, true), OHSM_ATTRIBUTE_READ_ONLY);
+    assert_int_equal(ohsm_obj_set_check(&o, &a, OHSM_UT_CO, false), OHSM_ATTRIBUTE_READ_ONLY);
+    a.id = OHSM_A_QUORUM_USE;
+    assert_int_equal(ohsm_obj_set_check(&o, &a, OHSM_UT_CU, true), OHSM_ATTRIBUTE_READ_ONLY);
+    assert_int_equal(ohsm_obj_set_apply(&o, &a), OHSM_ATTRIBUTE_READ_ONLY);
+    assert_int_equal(o.quorum_use, 3);
+}
+
+/* A value above 1 needs that many users (owner + shares); 0 and 1 need nobody. */
+static void test_obj_quorum_check(void **state)
+{
+    (void)state;
+    struct ohsm_obj o = aes_key();
+    assert_int_equal(ohsm_obj_quorum_check(NULL), OHSM_ARGUMENTS_BAD);
+    assert_int_equal(ohsm_obj_quorum_check(&o), OHSM_OK);
+    o.quorum_manage = 1;
+    o.quorum_use = 1;
+    assert_int_equal(ohsm_obj_quorum_check(&o), OHSM_OK);
+    o.quorum_use = 2;
+    assert_int_equal(ohsm_obj_quorum_check(&o), OHSM_QUORUM_VALUE_INVALID);
+    assert_int_equal(ohsm_obj_share(&o, "bob", true), OHSM_OK);
+    assert_int_equal(ohsm_obj_quorum_check(&o), OHSM_OK);
+    o.quorum_manage = 3;
+    assert_int_equal(ohsm_obj_quorum_check(&o), OHSM_QUORUM_VALUE_INVALID);
+    assert_int_equal(ohsm_obj_share(&o, "carol", true), OHSM_OK);
+    assert_int_equal(ohsm_obj_quorum_check(&o), OHSM_OK);
+    assert_int_equal(ohsm_obj_share(&o, "bob", false), OHSM_OK);
+    assert_int_equal(ohsm_obj_quorum_check(&o), OHSM_QUORUM_VALUE_INVALID);
+    o.quorum_manage = OHSM_QUORUM_MAX;
+    for (int i = 0; i < OHSM_QUORUM_MAX - 2; i++) {
+        char u[8];
+        snprintf(u, sizeof(u), "u%d", i);
+        assert_int_equal(ohsm_obj_share(&o, u, true), OHSM_OK);
+    }
+    assert_int_equal(o.nshared, OHSM_QUORUM_MAX - 1);
+    assert_int_equal(ohsm_obj_quorum_check(&o), OHSM_OK);
+}
+
+/* Values round-trip through records, each one on its own; records carry them only when not 0,
+ * so a record made before issue 5 still decodes (with 0) to the same bytes. */
+static void test_obj_quorum_record(void **state)
+{
+    (void)state;
+    /* ohsm_obj_encode of issue 4 (commit 67cedc3's codec): aes_key() labelled "old", shared
+     * with bob. */
+    static const char old_hex[] = "8000000100000008000000000000054380000005000000080000000000000002"
+                                  "00000000000000040000000400000100"
+                                  "000000040000001f000001040000000100000001050000000100000000010000"
+                                  "0001010000016500000001010000010c"
+                                  "0000000100000001720000000101000001620000000101000001630000000101"
+                                  "00000170000000010100000164000000"
+                                  "0100000000020000000101000001030000000101000001080000000101000000"
+                                  "86000000010000000107000000010000"
+                                  "00010a0000000101000001060000000100000002100000000100800000020000"
+                                  "0005616c696365800000030000000362"
+                                  "6f6200000003000000036f6c6400000102000000000000016100000004000000"
+                                  "20000001210000000400000000800000"
+                                  "06000000040000000000000173000000039b94bd";
+    uint8_t old[sizeof(old_hex) / 2];
+    uint8_t a[OHSM_OBJ_ENC_MAX], b[OHSM_OBJ_ENC_MAX];
+    size_t na = 0, nb = 0;
+    struct ohsm_obj o, d;
+    for (size_t i = 0; i < sizeof(old); i++) {
+        char byte[3] = {old_hex[2 * i], old_hex[2 * i + 1], '\0'};
+        old[i] = (uint8_t)strtoul(byte, NULL, 16);
+    }
+    memset(&d, 0xa5, sizeof(d));
+    assert_int_equal(ohsm_obj_decode(old, sizeof(old), &d), OHSM_OK);
+    assert_int_equal(d.quorum_manage, 0);
+    assert_int_equal(d.quorum_use, 0);
+    assert_string_equal(d.label, "old");
+    assert_int_equal(ohsm_obj_encode(&d, a, sizeof(a), &na), OHSM_OK);
+    assert_int_equal(na, sizeof(old));
+    assert_memory_equal(a, old, na); /* the same bytes: the same sync digest */
+    /* each value alone, both, the maximum */
+    uint32_t vals[][2] = {{2, 0}, {0, 5}, {1, 1}, {OHSM_QUORUM_MAX, OHSM_QUORUM_MAX}};
+    for (size_t i = 0; i < 4; i++) {
+        o = d;
+        o.quorum_manage = vals[i][0];
+        o.quorum_use = vals[i][1];
+        assert_int_equal(ohsm_obj_encode(&o, a, sizeof(a), &na), OHSM_OK);
+        assert_int_equal(na, sizeof(old) + 12u * (size_t)((vals[i][0] != 0) + (vals[i][1] != 0)));
+        assert_memory_equal(a, old, sizeof(old)); /* appended after everything else */
+        memset(&d, 0, sizeof(d));
+        assert_int_equal(ohsm_obj_decode(a, na, &d), OHSM_OK);
+        assert_int_equal(d.quorum_manage, vals[i][0]);
+        assert_int_equal(d.quorum_use, vals[i][1]);
+        assert_int_equal(ohsm_obj_encode(&d, b, sizeof(b), &nb), OHSM_OK);
+        assert_int_equal(na, nb);
+        assert_memory_equal(a, b, na);
+    }
+}
+
+/* Decoding refuses a value out of range, an explicit 0 (not canonical), a wrong size, a
+ * duplicate and the wrong order. */
+static void test_obj_quorum_decode_rejects(void **state)
+{
+    (void)state;
+    static struct rawlist l;
+    uint8_t nine[4] = {0, 0, 0, OHSM_QUORUM_MAX + 1};
+    uint8_t two[4] = {0, 0, 0, 2};
+    uint8_t zero[4] = {0};
+    valid_list(&l);
+    raw_append(&l, OHSM_A_QUORUM_MANAGE, two, 4);
+    raw_append(&l, OHSM_A_QUORUM_USE, two, 4);
+    assert_int_equal(decode_list(&l), OHSM_OK);
+    valid_list(&l);
+    raw_append(&l, OHSM_A_QUORUM_MANAGE, nine, 4);
+    assert_int_equal(decode_list(&l), OHSM_PROTOCOL);
+    valid_list(&l);
+    raw_append(&l, OHSM_A_QUORUM_USE, nine, 4);
+    assert_int_equal(decode_list(&l), OHSM_PROTOCOL);
+    valid_list(&l);
+    raw_append(&l, OHSM_A_QUORUM_USE, zero, 4);
+    assert_int_equal(decode_list(&l), OHSM_PROTOCOL);
+    valid_list(&l);
+    raw_append(&l, OHSM_A_QUORUM_USE, two, 3);
+    assert_int_equal(decode_list(&l), OHSM_PROTOCOL);
+    valid_list(&l);
+    raw_append(&l, OHSM_A_QUORUM_USE, two, 4);
+    raw_append(&l, OHSM_A_QUORUM_USE, two, 4);
+    assert_int_equal(decode_list(&l), OHSM_PROTOCOL);
+    valid_list(&l);
+    raw_append(&l, OHSM_A_QUORUM_USE, two, 4);
+    raw_append(&l, OHSM_A_QUORUM_MANAGE, two, 4);
+    assert_int_equal(decode_list(&l), OHSM_PROTOCOL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1128,6 +1349,12 @@ int main(void)
         cmocka_unit_test(test_obj_attr_get_rsa),
         cmocka_unit_test(test_obj_attr_get_ec),
         cmocka_unit_test(test_obj_match),
+        cmocka_unit_test(test_obj_quorum_table),
+        cmocka_unit_test(test_obj_quorum_range),
+        cmocka_unit_test(test_obj_quorum_create_only),
+        cmocka_unit_test(test_obj_quorum_check),
+        cmocka_unit_test(test_obj_quorum_record),
+        cmocka_unit_test(test_obj_quorum_decode_rejects),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0
  * Message validation: what the decoders accept and refuse, and round trips (issue 5: the MFA
- * and quorum messages and the approvals). */
+ * and quorum messages and the approvals, and the key requests' approvals of the key quorum). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -764,6 +764,115 @@ static void test_wire_user_approvals(void **state)
     approval_refusals(&q, &ap);
 }
 
+/* The key quorum's approvals: sign (CryptoReq), wrap (payload and wrapping, each on its own),
+ * unwrap, set-attribute and share are optional and bounded like every approval; quorum delete's
+ * approval_data holds one record per HSM at most. */
+static void test_wire_key_approvals(void **state)
+{
+    (void)state;
+    struct approval_fx ap;
+    Ohsm__Mech m = OHSM__MECH__INIT;
+    Ohsm__Request q;
+    approval_init(&ap);
+
+    Ohsm__CryptoReq c = OHSM__CRYPTO_REQ__INIT;
+    q = req(OHSM__REQUEST__OP_CRYPTO, &c);
+    c.op = OHSM__CRYPTO_OP__SIGN;
+    c.mech = &m;
+    c.data = blob(32);
+    assert_int_equal(req_rv(&q), OHSM_OK);
+    c.approval = &ap.a;
+    approval_refusals(&q, &ap);
+
+    Ohsm__WrapReq w = OHSM__WRAP_REQ__INIT;
+    q = req(OHSM__REQUEST__OP_WRAP, &w);
+    w.mech = &m;
+    assert_int_equal(req_rv(&q), OHSM_OK);
+    w.payload_approval = &ap.a;
+    approval_refusals(&q, &ap);
+    w.payload_approval = NULL;
+    w.wrapping_approval = &ap.a;
+    approval_refusals(&q, &ap);
+    w.payload_approval = &ap.a; /* both: each is checked */
+    approval_refusals(&q, &ap);
+
+    Ohsm__UnwrapReq u = OHSM__UNWRAP_REQ__INIT;
+    q = req(OHSM__REQUEST__OP_UNWRAP, &u);
+    u.mech = &m;
+    u.wrapped = blob(40);
+    assert_int_equal(req_rv(&q), OHSM_OK);
+    u.approval = &ap.a;
+    approval_refusals(&q, &ap);
+
+    Ohsm__KeySetAttrReq sa = OHSM__KEY_SET_ATTR_REQ__INIT;
+    q = req(OHSM__REQUEST__OP_KEY_SET_ATTR, &sa);
+    sa.template_ = blob(9);
+    assert_int_equal(req_rv(&q), OHSM_OK);
+    sa.approval = &ap.a;
+    approval_refusals(&q, &ap);
+
+    Ohsm__KeyShareReq sh = OHSM__KEY_SHARE_REQ__INIT;
+    q = req(OHSM__REQUEST__OP_KEY_SHARE, &sh);
+    sh.username = "bob";
+    assert_int_equal(req_rv(&q), OHSM_OK);
+    sh.approval = &ap.a;
+    approval_refusals(&q, &ap);
+
+    Ohsm__QuorumDeleteReq qd = OHSM__QUORUM_DELETE_REQ__INIT;
+    q = req(OHSM__REQUEST__OP_QUORUM_DELETE, &qd);
+    qd.approval_data = blob(OHSM_WIRE_APPROVAL_MAX);
+    assert_int_equal(req_rv(&q), OHSM_OK);
+    qd.approval_data = blob(OHSM_WIRE_APPROVAL_MAX + 1);
+    assert_int_equal(req_rv(&q), OHSM_PROTOCOL);
+    qd.approval_data = blob(0);
+    assert_int_equal(req_rv(&q), OHSM_OK);
+}
+
+/* A wrap keeps its two approvals apart through the codec, and a quorum delete its data. */
+static void test_wire_key_approvals_roundtrip(void **state)
+{
+    (void)state;
+    Ohsm__ApprovalSig sg = OHSM__APPROVAL_SIG__INIT;
+    Ohsm__ApprovalSig *sgs[1] = {&sg};
+    Ohsm__Approval pa = OHSM__APPROVAL__INIT, wa = OHSM__APPROVAL__INIT;
+    Ohsm__Mech m = OHSM__MECH__INIT;
+    Ohsm__WrapReq w = OHSM__WRAP_REQ__INIT;
+    Ohsm__Request q = req(OHSM__REQUEST__OP_WRAP, &w);
+    Ohsm__Request *d = NULL;
+    uint8_t buf[512];
+    sg.username = "cu2";
+    sg.signature = (ProtobufCBinaryData){.len = 3, .data = (uint8_t *)"sig"};
+    pa.data = (ProtobufCBinaryData){.len = 4, .data = (uint8_t *)"pay!"};
+    pa.n_sigs = 1;
+    pa.sigs = sgs;
+    wa.data = (ProtobufCBinaryData){.len = 5, .data = (uint8_t *)"wrap!"};
+    w.wrapping = 33;
+    w.payload = 65;
+    w.mech = &m;
+    w.payload_approval = &pa;
+    w.wrapping_approval = &wa;
+    size_t n = pack_req(&q, buf, sizeof(buf));
+    assert_int_equal(ohsm_wire_req_decode(buf, n, &d), OHSM_OK);
+    assert_non_null(d->wrap->payload_approval);
+    assert_non_null(d->wrap->wrapping_approval);
+    assert_memory_equal(d->wrap->payload_approval->data.data, "pay!", 4);
+    assert_int_equal(d->wrap->payload_approval->n_sigs, 1);
+    assert_string_equal(d->wrap->payload_approval->sigs[0]->username, "cu2");
+    assert_memory_equal(d->wrap->wrapping_approval->data.data, "wrap!", 5);
+    assert_int_equal(d->wrap->wrapping_approval->n_sigs, 0);
+    ohsm_wire_req_free(d);
+
+    Ohsm__QuorumDeleteReq qd = OHSM__QUORUM_DELETE_REQ__INIT;
+    q = req(OHSM__REQUEST__OP_QUORUM_DELETE, &qd);
+    qd.approval_data = (ProtobufCBinaryData){.len = 6, .data = (uint8_t *)"record"};
+    n = pack_req(&q, buf, sizeof(buf));
+    assert_int_equal(ohsm_wire_req_decode(buf, n, &d), OHSM_OK);
+    assert_false(d->quorum_delete->all);
+    assert_int_equal(d->quorum_delete->approval_data.len, 6);
+    assert_memory_equal(d->quorum_delete->approval_data.data, "record", 6);
+    ohsm_wire_req_free(d);
+}
+
 /* An MFA registration round-trips with its key, signature and approval intact. */
 static void test_wire_mfa_reg_roundtrip(void **state)
 {
@@ -862,6 +971,8 @@ int main(void)
         cmocka_unit_test(test_wire_user_approvals),
         cmocka_unit_test(test_wire_mfa_reg_roundtrip),
         cmocka_unit_test(test_wire_token_responses),
+        cmocka_unit_test(test_wire_key_approvals),
+        cmocka_unit_test(test_wire_key_approvals_roundtrip),
     };
     memset(longname, 'n', sizeof(longname) - 1);
     memset(name31, 'a', sizeof(name31) - 1);

@@ -5,9 +5,11 @@
  * step 2 asks only those HSMs, each with its own signature (a fan-out of per-HSM requests). An
  * MFA login is never saved for re-login: it needs a fresh signature, so an HSM that reconnects
  * after it stays logged out. Quorum tokens are the HSMs' approval records concatenated in config
- * order. Answers are untrusted: the wire decoder bounded them, and this file checks every token's
- * exact length before copying it. Passwords are borrowed and travel only inside requests (the
- * connection layer wipes the packed frame); signatures and public keys are not secret.
+ * order; after a guarded operation that ran on one HSM only, the other HSMs are told to drop their
+ * records of its approval (no replay there). Answers are untrusted: the wire decoder bounded them,
+ * and this file checks every token's exact length before copying it. Passwords are borrowed and
+ * travel only inside requests (the connection layer wipes the packed frame); signatures and public
+ * keys are not secret.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -424,6 +426,9 @@ ohsm_rv ohsm_client_quorum_generate(struct ohsm_client *c, int service, uint64_t
     *data = NULL;
     *len = 0;
     OHSM_ENSURE(service > OHSM_QS_NONE && service <= OHSM_QS_MAX_, OHSM_ARGUMENTS_BAD);
+    /* A key service's token is for one key; the others are for none. */
+    bool key_service = service == OHSM_QS_KEY_MGMT || service == OHSM_QS_KEY_USAGE;
+    OHSM_ENSURE(key_service == (key_handle != 0), OHSM_ARGUMENTS_BAD);
     a.res = res_or_tmp(c, res, &tmp);
     a.recs = malloc(c->n * OHSM_APPROVAL_REC_LEN);
     a.got = calloc(c->n, sizeof(*a.got));
@@ -615,4 +620,43 @@ ohsm_rv ohsm_client_quorum_register(struct ohsm_client *c, const uint8_t *data, 
     q.op_case = OHSM__REQUEST__OP_QUORUM_REGISTER;
     q.quorum_register = &m;
     return ohsm_client_run(c, &q, ALL, res, NULL, NULL);
+}
+
+void ohsm_client_quorum_drop_locked(struct ohsm_client *c, size_t ran,
+                                    const struct ohsm_approval *const *aps, size_t naps)
+{
+    Ohsm__Request q[2] = {OHSM__REQUEST__INIT, OHSM__REQUEST__INIT};
+    Ohsm__QuorumDeleteReq m[2] = {OHSM__QUORUM_DELETE_REQ__INIT, OHSM__QUORUM_DELETE_REQ__INIT};
+    Ohsm__Request *qs[2];
+    size_t k = 0;
+    bool any = false;
+
+    for (size_t j = 0; j < naps && k < 2; j++) {
+        if (aps[j] == NULL) {
+            continue;
+        }
+        m[k].approval_data.data = (uint8_t *)aps[j]->data;
+        m[k].approval_data.len = aps[j]->len;
+        q[k].op_case = OHSM__REQUEST__OP_QUORUM_DELETE;
+        q[k].quorum_delete = &m[k];
+        qs[k] = &q[k];
+        k++;
+    }
+    bool *use = calloc(c->n, sizeof(*use));
+    struct ohsm_result *res = calloc(c->n, sizeof(*res));
+    Ohsm__Response **resp = calloc(c->n * (k > 0 ? k : 1), sizeof(*resp));
+    for (size_t i = 0; use != NULL && i < c->n; i++) {
+        /* A token dies with its session: HSMs without a live login hold none of ours. */
+        use[i] = i != ran && c->hsm[i].logged_in && c->hsm[i].conn != NULL;
+        any = any || use[i];
+    }
+    if (k > 0 && any && res != NULL && resp != NULL) {
+        ohsm_rv ignored = ohsm_route_fanout(c, qs, k, use, false, res, resp);
+        (void)ignored; /* TOKEN_NOT_FOUND (none there) and transport errors change nothing */
+        ohsm_route_free_resps(resp, c->n * k);
+        resp = NULL;
+    }
+    free(resp);
+    free(res);
+    free(use);
 }

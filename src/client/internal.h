@@ -188,6 +188,16 @@ void ohsm_client_forget_credentials(struct ohsm_client *c);
 void ohsm_client_note_password(struct ohsm_client *c, const char *username, const char *password,
                                const struct ohsm_result *res);
 
+/* ---- quorum (auth.c) ---- */
+
+/* After an approval-guarded operation that ran on HSM `ran` only (sign, wrap, unwrap) and spent
+ * the approvals there: asks every other HSM where the client is logged in to drop the session
+ * user's token whose record is in each approval's data (QuorumDeleteReq{approval_data}), so the
+ * approval cannot be replayed there. aps has naps (<= 2) entries, NULL ones skipped. Answers and
+ * failures are ignored: the operation already succeeded. Caller holds c->lock. */
+void ohsm_client_quorum_drop_locked(struct ohsm_client *c, size_t ran,
+                                    const struct ohsm_approval *const *aps, size_t naps);
+
 /* ---- sync (sync.c) ---- */
 
 /* Runs the automatic repair when it is on and an HSM that missed a change is back (or `force`,

@@ -4,8 +4,11 @@
  * answers with its records and masked objects; the client inserts the masked objects into every
  * other HSM at once, so the key has the same handle and material everywhere. Changes (delete,
  * attributes, shares) go to every HSM; reads to one. Session keys stay on the HSM that made them
- * and every later use of their handle goes there. Records from HSMs are untrusted and decoded by
- * ohsm_obj_decode; key material only travels inside requests (wiped with the frame).
+ * and every later use of their handle goes there. Quorum approvals (the _q calls) are checked
+ * before anything is sent; a change spends each HSM's record of its approval there, while wrap and
+ * unwrap run on one HSM and then have the others drop their records (no replay elsewhere).
+ * Records from HSMs are untrusted and decoded by ohsm_obj_decode; key material only travels
+ * inside requests (wiped with the frame).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -86,9 +89,11 @@ static ohsm_rv replicate(struct ohsm_client *c, const Ohsm__KeyResp *kr,
 }
 
 /* Creation (generate, import, unwrap): q goes to one HSM (pin, or round-robin with fail-over),
- * the records come back into objs, session objects are remembered, token objects replicated. */
+ * the records come back into objs, session objects are remembered, token objects replicated.
+ * *ran (may be NULL) gets the HSM that accepted q, else OHSM_ALL. */
 static ohsm_rv create(struct ohsm_client *c, Ohsm__Request *q, size_t pin, bool handle_retry,
-                      struct ohsm_obj *objs, size_t cap, size_t *nobj, struct ohsm_result *res)
+                      struct ohsm_obj *objs, size_t cap, size_t *nobj, struct ohsm_result *res,
+                      size_t *ran)
 {
     Ohsm__Response *r = NULL;
     size_t made = 0;
@@ -96,6 +101,10 @@ static ohsm_rv create(struct ohsm_client *c, Ohsm__Request *q, size_t pin, bool 
                                 OHSM_ROUTE_CREATES | (handle_retry ? OHSM_ROUTE_HANDLE_RETRY : 0u),
                                 &r, &made);
     const Ohsm__KeyResp *kr = key_body(r);
+
+    if (ran != NULL) {
+        *ran = rv == OHSM_OK ? made : OHSM_ALL;
+    }
 
     if (rv == OHSM_OK && (kr == NULL || kr->n_records == 0)) {
         rv = OHSM_PROTOCOL;
@@ -166,7 +175,7 @@ ohsm_rv ohsm_client_key_generate(struct ohsm_client *c, const struct ohsm_keygen
     q.op_case = OHSM__REQUEST__OP_KEY_GEN;
     q.key_gen = &m;
     enter(c);
-    ohsm_rv rv = create(c, &q, OHSM_ALL, false, objs, 2, nobj, res);
+    ohsm_rv rv = create(c, &q, OHSM_ALL, false, objs, 2, nobj, res, NULL);
     leave(c);
     free(tmp);
     return rv;
@@ -198,28 +207,31 @@ ohsm_rv ohsm_client_key_import(struct ohsm_client *c, uint32_t cls, uint32_t kty
     q.op_case = OHSM__REQUEST__OP_KEY_IMPORT;
     q.key_import = &m;
     enter(c);
-    ohsm_rv rv = create(c, &q, OHSM_ALL, false, obj, 1, &nobj, res);
+    ohsm_rv rv = create(c, &q, OHSM_ALL, false, obj, 1, &nobj, res, NULL);
     leave(c);
     free(tmp);
     return rv;
 }
 
-ohsm_rv ohsm_client_key_unwrap(struct ohsm_client *c, uint64_t unwrapping,
-                               const struct ohsm_mech_params *mp, const uint8_t *wrapped,
-                               size_t wrapped_len, uint32_t cls, uint32_t ktype,
-                               const uint8_t *tmpl, size_t tmpl_len, const char *const *share,
-                               size_t nshare, struct ohsm_obj *obj, struct ohsm_result *res)
+ohsm_rv ohsm_client_key_unwrap_q(struct ohsm_client *c, uint64_t unwrapping,
+                                 const struct ohsm_mech_params *mp, const uint8_t *wrapped,
+                                 size_t wrapped_len, uint32_t cls, uint32_t ktype,
+                                 const uint8_t *tmpl, size_t tmpl_len, const char *const *share,
+                                 size_t nshare, const struct ohsm_approval *ap,
+                                 struct ohsm_obj *obj, struct ohsm_result *res)
 {
     Ohsm__Request q = OHSM__REQUEST__INIT;
     Ohsm__UnwrapReq m = OHSM__UNWRAP_REQ__INIT;
     Ohsm__Mech mech;
+    struct ohsm_conv_approval apb;
     struct ohsm_result *tmp;
-    size_t nobj = 0;
+    size_t nobj = 0, ran = OHSM_ALL;
 
     OHSM_ENSURE(c != NULL && mp != NULL && obj != NULL && wrapped != NULL && wrapped_len > 0,
                 OHSM_ARGUMENTS_BAD);
     OHSM_ENSURE((tmpl != NULL || tmpl_len == 0) && (share != NULL || nshare == 0),
                 OHSM_ARGUMENTS_BAD);
+    OHSM_TRY(ohsm_conv_approval(ap, &apb, &m.approval));
     res = res_or_tmp(c, res, &tmp);
     OHSM_ENSURE(res != NULL, OHSM_HOST_MEMORY);
     ohsm_conv_mech(mp, &mech);
@@ -237,10 +249,25 @@ ohsm_rv ohsm_client_key_unwrap(struct ohsm_client *c, uint64_t unwrapping,
     q.unwrap = &m;
     enter(c);
     size_t pin = ohsm_route_sess_find(c, unwrapping);
-    ohsm_rv rv = create(c, &q, pin, pin == OHSM_ALL, obj, 1, &nobj, res);
+    ohsm_rv rv = create(c, &q, pin, pin == OHSM_ALL, obj, 1, &nobj, res, &ran);
+    /* The unwrap ran on one HSM (the others got the new key as a masked object): the approval
+     * was spent there only. */
+    if (ap != NULL && ran != OHSM_ALL) {
+        ohsm_client_quorum_drop_locked(c, ran, &ap, 1);
+    }
     leave(c);
     free(tmp);
     return rv;
+}
+
+ohsm_rv ohsm_client_key_unwrap(struct ohsm_client *c, uint64_t unwrapping,
+                               const struct ohsm_mech_params *mp, const uint8_t *wrapped,
+                               size_t wrapped_len, uint32_t cls, uint32_t ktype,
+                               const uint8_t *tmpl, size_t tmpl_len, const char *const *share,
+                               size_t nshare, struct ohsm_obj *obj, struct ohsm_result *res)
+{
+    return ohsm_client_key_unwrap_q(c, unwrapping, mp, wrapped, wrapped_len, cls, ktype, tmpl,
+                                    tmpl_len, share, nshare, NULL, obj, res);
 }
 
 /* A change to one key on every HSM (or only on the HSM of a session key). obj (may be NULL) gets
@@ -303,14 +330,17 @@ ohsm_rv ohsm_client_key_delete(struct ohsm_client *c, uint64_t handle, struct oh
     return rv;
 }
 
-ohsm_rv ohsm_client_key_set_attrs(struct ohsm_client *c, uint64_t handle, const uint8_t *tmpl,
-                                  size_t tmpl_len, struct ohsm_obj *obj, struct ohsm_result *res)
+ohsm_rv ohsm_client_key_set_attrs_q(struct ohsm_client *c, uint64_t handle, const uint8_t *tmpl,
+                                    size_t tmpl_len, const struct ohsm_approval *ap,
+                                    struct ohsm_obj *obj, struct ohsm_result *res)
 {
     Ohsm__Request q = OHSM__REQUEST__INIT;
     Ohsm__KeySetAttrReq m = OHSM__KEY_SET_ATTR_REQ__INIT;
+    struct ohsm_conv_approval apb;
     struct ohsm_result *tmp;
 
     OHSM_ENSURE(c != NULL && tmpl != NULL && tmpl_len > 0, OHSM_ARGUMENTS_BAD);
+    OHSM_TRY(ohsm_conv_approval(ap, &apb, &m.approval));
     res = res_or_tmp(c, res, &tmp);
     OHSM_ENSURE(res != NULL, OHSM_HOST_MEMORY);
     m.handle = handle;
@@ -319,22 +349,31 @@ ohsm_rv ohsm_client_key_set_attrs(struct ohsm_client *c, uint64_t handle, const 
     q.op_case = OHSM__REQUEST__OP_KEY_SET_ATTR;
     q.key_set_attr = &m;
     enter(c);
+    /* Every HSM that applies the change spends its own record of the approval. */
     ohsm_rv rv = change(c, handle, &q, obj, res);
     leave(c);
     free(tmp);
     return rv;
 }
 
-ohsm_rv ohsm_client_key_share(struct ohsm_client *c, uint64_t handle, const char *username,
-                              bool share, struct ohsm_result *res)
+ohsm_rv ohsm_client_key_set_attrs(struct ohsm_client *c, uint64_t handle, const uint8_t *tmpl,
+                                  size_t tmpl_len, struct ohsm_obj *obj, struct ohsm_result *res)
+{
+    return ohsm_client_key_set_attrs_q(c, handle, tmpl, tmpl_len, NULL, obj, res);
+}
+
+ohsm_rv ohsm_client_key_share_q(struct ohsm_client *c, uint64_t handle, const char *username,
+                                bool share, const struct ohsm_approval *ap, struct ohsm_result *res)
 {
     Ohsm__Request q = OHSM__REQUEST__INIT;
     Ohsm__KeyShareReq m = OHSM__KEY_SHARE_REQ__INIT;
+    struct ohsm_conv_approval apb;
     struct ohsm_result *tmp;
 
     OHSM_ENSURE(c != NULL && username != NULL, OHSM_ARGUMENTS_BAD);
     OHSM_ENSURE(strnlen(username, OHSM_USERNAME_MAX + 1) <= OHSM_USERNAME_MAX,
                 OHSM_USERNAME_INVALID);
+    OHSM_TRY(ohsm_conv_approval(ap, &apb, &m.approval));
     res = res_or_tmp(c, res, &tmp);
     OHSM_ENSURE(res != NULL, OHSM_HOST_MEMORY);
     m.handle = handle;
@@ -347,6 +386,12 @@ ohsm_rv ohsm_client_key_share(struct ohsm_client *c, uint64_t handle, const char
     leave(c);
     free(tmp);
     return rv;
+}
+
+ohsm_rv ohsm_client_key_share(struct ohsm_client *c, uint64_t handle, const char *username,
+                              bool share, struct ohsm_result *res)
+{
+    return ohsm_client_key_share_q(c, handle, username, share, NULL, res);
 }
 
 /* ---- find ---- */
@@ -545,13 +590,18 @@ ohsm_rv ohsm_client_key_get_on(struct ohsm_client *c, size_t i, uint64_t handle,
     return get(c, i, handle, obj);
 }
 
-/* Runs a request that answers DataResp on one HSM (pin, or balanced) and copies the data out. */
+/* Runs a request that answers DataResp on one HSM (pin, or balanced) and copies the data out.
+ * *ran (may be NULL) gets the HSM that accepted q, else OHSM_ALL. */
 static ohsm_rv data_call(struct ohsm_client *c, Ohsm__Request *q, size_t pin, bool handle_retry,
-                         uint8_t **out, size_t *out_len)
+                         uint8_t **out, size_t *out_len, size_t *ran)
 {
     Ohsm__Response *r = NULL;
+    size_t at = OHSM_ALL;
     ohsm_rv rv =
-        ohsm_route_one(c, q, pin, OHSM_ALL, handle_retry ? OHSM_ROUTE_HANDLE_RETRY : 0u, &r, NULL);
+        ohsm_route_one(c, q, pin, OHSM_ALL, handle_retry ? OHSM_ROUTE_HANDLE_RETRY : 0u, &r, &at);
+    if (ran != NULL) {
+        *ran = rv == OHSM_OK ? at : OHSM_ALL;
+    }
     if (rv == OHSM_OK) {
         rv = r->body_case != OHSM__RESPONSE__BODY_DATA
                  ? OHSM_PROTOCOL
@@ -573,19 +623,25 @@ ohsm_rv ohsm_client_key_export_public(struct ohsm_client *c, uint64_t handle, ui
     q.key_export = &m;
     enter(c);
     size_t pin = ohsm_route_sess_find(c, handle);
-    ohsm_rv rv = data_call(c, &q, pin, pin == OHSM_ALL, out, out_len);
+    ohsm_rv rv = data_call(c, &q, pin, pin == OHSM_ALL, out, out_len, NULL);
     leave(c);
     return rv;
 }
 
-ohsm_rv ohsm_client_key_wrap(struct ohsm_client *c, uint64_t wrapping, uint64_t payload,
-                             const struct ohsm_mech_params *mp, uint8_t **out, size_t *out_len)
+ohsm_rv ohsm_client_key_wrap_q(struct ohsm_client *c, uint64_t wrapping, uint64_t payload,
+                               const struct ohsm_mech_params *mp,
+                               const struct ohsm_approval *payload_ap,
+                               const struct ohsm_approval *wrapping_ap, uint8_t **out,
+                               size_t *out_len)
 {
     Ohsm__Request q = OHSM__REQUEST__INIT;
     Ohsm__WrapReq m = OHSM__WRAP_REQ__INIT;
     Ohsm__Mech mech;
+    struct ohsm_conv_approval pb, wb;
 
     OHSM_ENSURE(c != NULL && mp != NULL && out != NULL && out_len != NULL, OHSM_ARGUMENTS_BAD);
+    OHSM_TRY(ohsm_conv_approval(payload_ap, &pb, &m.payload_approval));
+    OHSM_TRY(ohsm_conv_approval(wrapping_ap, &wb, &m.wrapping_approval));
     ohsm_conv_mech(mp, &mech);
     m.wrapping = wrapping;
     m.payload = payload;
@@ -598,10 +654,22 @@ ohsm_rv ohsm_client_key_wrap(struct ohsm_client *c, uint64_t wrapping, uint64_t 
     ohsm_rv rv = OHSM_KEY_HANDLE_INVALID; /* two session keys on different HSMs never meet */
     if (a == OHSM_ALL || b == OHSM_ALL || a == b) {
         size_t pin = a != OHSM_ALL ? a : b;
-        rv = data_call(c, &q, pin, pin == OHSM_ALL, out, out_len);
+        size_t ran = OHSM_ALL;
+        rv = data_call(c, &q, pin, pin == OHSM_ALL, out, out_len, &ran);
+        /* A wrap runs on one HSM: the approvals were spent there only. */
+        const struct ohsm_approval *aps[2] = {payload_ap, wrapping_ap};
+        if (ran != OHSM_ALL && (payload_ap != NULL || wrapping_ap != NULL)) {
+            ohsm_client_quorum_drop_locked(c, ran, aps, 2);
+        }
     }
     leave(c);
     return rv;
+}
+
+ohsm_rv ohsm_client_key_wrap(struct ohsm_client *c, uint64_t wrapping, uint64_t payload,
+                             const struct ohsm_mech_params *mp, uint8_t **out, size_t *out_len)
+{
+    return ohsm_client_key_wrap_q(c, wrapping, payload, mp, NULL, NULL, out, out_len);
 }
 
 /* ---- masked objects ---- */

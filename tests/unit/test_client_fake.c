@@ -10,7 +10,10 @@
  * sync status. For issue 5 they also play MFA and quorum: MFA tokens are 32 bytes that differ per
  * HSM and per issue, and the only signature a fake accepts for its token is "S", its slot, then
  * the token (so a signature meant for another HSM fails); quorum records are 96 bytes marked with
- * the HSM's slot; every approval, key, password and flag a request carries is recorded.
+ * the HSM's slot; every approval, key, password and flag a request carries is recorded. For key
+ * quorum they sign (signature = the message reversed), wrap, unwrap (a new key, as generation),
+ * set attributes and share, record the approvals of each, and record the approval_data of every
+ * QuorumDelete; a set guard_rv makes each of these guarded key operations fail.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -59,10 +62,19 @@ struct fake5 {
     uint32_t tok_seq;  /* tokens issued */
     int mfa_begins, mfa_finishes, reg_begins, reg_finishes, qgens, user_ops, qsets, qdeletes,
         qregisters;
-    struct fake_approval ap; /* of the last request that can carry one */
-    char user[32];           /* username of the last user request */
-    char password[64];       /* password of the last create / change / register request */
-    uint8_t sig[600];        /* last MFA_FINISH / MFA_REG_FINISH / QUORUM_REGISTER signature */
+    struct fake_approval ap;  /* of the last request that can carry one (wrap: the payload's) */
+    struct fake_approval ap2; /* the wrapping approval of the last wrap */
+    /* key quorum: guarded key operations seen, their failure when set, QuorumDelete's data */
+    int signs, wraps, unwraps, setattrs, shares;
+    ohsm_rv guard_rv, qdel_rv;
+    bool share_flag;
+    uint64_t handle; /* of the last guarded key operation (wrap: the payload) */
+    int qdel_data_n; /* QuorumDeletes that carried approval_data */
+    uint8_t qdel_data[2][256];
+    size_t qdel_len[2];
+    char user[32];     /* username of the last user request */
+    char password[64]; /* password of the last create / change / register request */
+    uint8_t sig[600];  /* last MFA_FINISH / MFA_REG_FINISH / QUORUM_REGISTER signature */
     size_t sig_len;
     uint8_t pub[64];
     size_t pub_len;
@@ -159,42 +171,81 @@ struct authbufs {
     Ohsm__QuorumToken qt[2];
     Ohsm__QuorumToken *qtp[2];
     Ohsm__QuorumValuesResp qv;
+    Ohsm__DataResp data;
+    uint8_t databuf[64];
 };
+
+static void note_approval_in(struct fake_approval *o, const Ohsm__Approval *a)
+{
+    memset(o, 0, sizeof(*o));
+    if (a == NULL) {
+        return;
+    }
+    o->present = true;
+    o->len = a->data.len < sizeof(o->data) ? a->data.len : sizeof(o->data);
+    memcpy(o->data, a->data.data, o->len);
+    o->nsigs = a->n_sigs;
+    for (size_t i = 0; i < a->n_sigs && i < 4; i++) {
+        (void)snprintf(o->user[i], sizeof(o->user[i]), "%s", a->sigs[i]->username);
+        o->sig_len[i] = a->sigs[i]->signature.len < 64 ? a->sigs[i]->signature.len : 64;
+        memcpy(o->sig[i], a->sigs[i]->signature.data, o->sig_len[i]);
+    }
+}
+
+static void note_approval(struct fake *f, const Ohsm__Approval *a)
+{
+    note_approval_in(&f->x.ap, a);
+}
+
+/* A new AES token key in the table, answered with its record and masked object. */
+static void new_key(struct fake *f, Ohsm__Response *r, struct objbufs *b)
+{
+    struct ohsm_obj o;
+    size_t len = 0;
+    ohsm_obj_defaults(&o, OHSM_CLASS_SECRET, OHSM_KT_AES, true);
+    o.value_len = 32;
+    (void)snprintf(o.owner, sizeof(o.owner), "alice");
+    o.handle = ohsm_handle_make(f->slot, ++f->seq);
+    assert_int_equal(ohsm_obj_encode(&o, b->rec, sizeof(b->rec), &len), OHSM_OK);
+    f->obj[f->nobj].handle = o.handle;
+    f->obj[f->nobj].version = 1;
+    f->obj[f->nobj].deleted = false;
+    f->nobj++;
+    (void)snprintf(b->text, sizeof(b->text), "M %llu 1", (unsigned long long)o.handle);
+    ohsm__key_resp__init(&b->key);
+    b->recs[0].data = b->rec;
+    b->recs[0].len = len;
+    b->blobs[0].data = (uint8_t *)b->text;
+    b->blobs[0].len = strlen(b->text);
+    b->key.n_records = b->key.n_masked = 1;
+    b->key.records = b->recs;
+    b->key.masked = b->blobs;
+    r->body_case = OHSM__RESPONSE__BODY_KEY;
+    r->key = &b->key;
+}
 
 static void answer_obj(struct fake *f, const Ohsm__Request *q, Ohsm__Response *r, struct objbufs *b)
 {
     switch (q->op_case) {
-    case OHSM__REQUEST__OP_KEY_GEN: {
-        struct ohsm_obj o;
-        size_t len = 0;
+    case OHSM__REQUEST__OP_KEY_GEN:
         f->gens++;
         if (f->hang_gen_ms > 0) {
             (void)pthread_mutex_unlock(&f->mu);
             usleep((useconds_t)f->hang_gen_ms * 1000u);
             (void)pthread_mutex_lock(&f->mu);
         }
-        ohsm_obj_defaults(&o, OHSM_CLASS_SECRET, OHSM_KT_AES, true);
-        o.value_len = 32;
-        (void)snprintf(o.owner, sizeof(o.owner), "alice");
-        o.handle = ohsm_handle_make(f->slot, ++f->seq);
-        assert_int_equal(ohsm_obj_encode(&o, b->rec, sizeof(b->rec), &len), OHSM_OK);
-        f->obj[f->nobj].handle = o.handle;
-        f->obj[f->nobj].version = 1;
-        f->obj[f->nobj].deleted = false;
-        f->nobj++;
-        (void)snprintf(b->text, sizeof(b->text), "M %llu 1", (unsigned long long)o.handle);
-        ohsm__key_resp__init(&b->key);
-        b->recs[0].data = b->rec;
-        b->recs[0].len = len;
-        b->blobs[0].data = (uint8_t *)b->text;
-        b->blobs[0].len = strlen(b->text);
-        b->key.n_records = b->key.n_masked = 1;
-        b->key.records = b->recs;
-        b->key.masked = b->blobs;
-        r->body_case = OHSM__RESPONSE__BODY_KEY;
-        r->key = &b->key;
+        new_key(f, r, b);
         return;
-    }
+    case OHSM__REQUEST__OP_UNWRAP:
+        f->x.unwraps++;
+        f->x.handle = q->unwrap->unwrapping;
+        note_approval(f, q->unwrap->approval);
+        if (f->x.guard_rv != OHSM_OK) {
+            r->rv = f->x.guard_rv;
+            return;
+        }
+        new_key(f, r, b);
+        return;
     case OHSM__REQUEST__OP_MASKED_INSERT: {
         char kind = 0;
         unsigned long long h = 0, v = 0;
@@ -265,24 +316,6 @@ static void answer_obj(struct fake *f, const Ohsm__Request *q, Ohsm__Response *r
         r->sync = &b->sync;
         return;
     }
-    }
-}
-
-static void note_approval(struct fake *f, const Ohsm__Approval *a)
-{
-    struct fake_approval *o = &f->x.ap;
-    memset(o, 0, sizeof(*o));
-    if (a == NULL) {
-        return;
-    }
-    o->present = true;
-    o->len = a->data.len < sizeof(o->data) ? a->data.len : sizeof(o->data);
-    memcpy(o->data, a->data.data, o->len);
-    o->nsigs = a->n_sigs;
-    for (size_t i = 0; i < a->n_sigs && i < 4; i++) {
-        (void)snprintf(o->user[i], sizeof(o->user[i]), "%s", a->sigs[i]->username);
-        o->sig_len[i] = a->sigs[i]->signature.len < 64 ? a->sigs[i]->signature.len : 64;
-        memcpy(o->sig[i], a->sigs[i]->signature.data, o->sig_len[i]);
     }
 }
 
@@ -452,9 +485,46 @@ static void answer_auth(struct fake *f, struct fsess *s, const Ohsm__Request *q,
         x->value = q->quorum_set->value;
         note_approval(f, q->quorum_set->approval);
         return;
-    case OHSM__REQUEST__OP_QUORUM_DELETE:
+    case OHSM__REQUEST__OP_QUORUM_DELETE: {
+        const ProtobufCBinaryData *d = &q->quorum_delete->approval_data;
         x->qdeletes++;
         x->all = q->quorum_delete->all;
+        if (d->len > 0) {
+            size_t k = x->qdel_data_n < 2 ? (size_t)x->qdel_data_n : 1;
+            note_bytes(x->qdel_data[k], sizeof(x->qdel_data[k]), &x->qdel_len[k], d);
+            x->qdel_data_n++;
+        }
+        r->rv = x->qdel_rv;
+        return;
+    }
+    case OHSM__REQUEST__OP_WRAP:
+        x->wraps++;
+        x->handle = q->wrap->payload;
+        note_approval(f, q->wrap->payload_approval);
+        note_approval_in(&x->ap2, q->wrap->wrapping_approval);
+        if (!s->logged_in || x->guard_rv != OHSM_OK) {
+            r->rv = !s->logged_in ? OHSM_USER_NOT_LOGGED_IN : x->guard_rv;
+            return;
+        }
+        memcpy(b->databuf, "wrapped", 7);
+        b->data.data.data = b->databuf;
+        b->data.data.len = 7;
+        r->body_case = OHSM__RESPONSE__BODY_DATA;
+        r->data = &b->data;
+        return;
+    case OHSM__REQUEST__OP_KEY_SET_ATTR:
+        x->setattrs++;
+        x->handle = q->key_set_attr->handle;
+        note_approval(f, q->key_set_attr->approval);
+        r->rv = x->guard_rv;
+        return;
+    case OHSM__REQUEST__OP_KEY_SHARE:
+        x->shares++;
+        x->handle = q->key_share->handle;
+        x->share_flag = q->key_share->share;
+        (void)snprintf(x->user, sizeof(x->user), "%s", q->key_share->username);
+        note_approval(f, q->key_share->approval);
+        r->rv = x->guard_rv;
         return;
     case OHSM__REQUEST__OP_QUORUM_REGISTER:
         x->qregisters++;
@@ -468,6 +538,26 @@ static void answer_auth(struct fake *f, struct fsess *s, const Ohsm__Request *q,
     }
 }
 
+/* A sign: the message reversed, unless guard_rv says no. */
+static void answer_sign(struct fake *f, const Ohsm__CryptoReq *c, Ohsm__Response *r,
+                        struct authbufs *b)
+{
+    f->x.signs++;
+    f->x.handle = c->handle;
+    note_approval(f, c->approval);
+    if (f->x.guard_rv != OHSM_OK || c->data.len > sizeof(b->databuf)) {
+        r->rv = f->x.guard_rv != OHSM_OK ? f->x.guard_rv : OHSM_DATA_LEN_RANGE;
+        return;
+    }
+    for (size_t i = 0; i < c->data.len; i++) {
+        b->databuf[i] = c->data.data[c->data.len - 1 - i];
+    }
+    b->data.data.data = b->databuf;
+    b->data.data.len = c->data.len;
+    r->body_case = OHSM__RESPONSE__BODY_DATA;
+    r->data = &b->data;
+}
+
 static void answer(struct fake *f, struct fsess *s, const Ohsm__Request *q, uint8_t **out,
                    size_t *out_len)
 {
@@ -478,6 +568,7 @@ static void answer(struct fake *f, struct fsess *s, const Ohsm__Request *q, uint
     ohsm__login_resp__init(&ab->login);
     ohsm__quorum_list_resp__init(&ab->ql);
     ohsm__quorum_values_resp__init(&ab->qv);
+    ohsm__data_resp__init(&ab->data);
     struct objbufs *ob = calloc(1, sizeof(*ob));
     assert_non_null(ob);
     Ohsm__Response r = OHSM__RESPONSE__INIT;
@@ -531,6 +622,10 @@ static void answer(struct fake *f, struct fsess *s, const Ohsm__Request *q, uint
         break;
     case OHSM__REQUEST__OP_CRYPTO: {
         const Ohsm__CryptoReq *c = q->crypto;
+        if (c->op == OHSM__CRYPTO_OP__SIGN && *logged_in) {
+            answer_sign(f, c, &r, ab);
+            break;
+        }
         bool match = c->signature.len == c->data.len;
         for (size_t i = 0; match && i < c->data.len; i++) {
             match = c->signature.data[i] == c->data.data[c->data.len - 1 - i];
@@ -544,6 +639,7 @@ static void answer(struct fake *f, struct fsess *s, const Ohsm__Request *q, uint
         break;
     }
     case OHSM__REQUEST__OP_KEY_GEN:
+    case OHSM__REQUEST__OP_UNWRAP:
     case OHSM__REQUEST__OP_MASKED_INSERT:
     case OHSM__REQUEST__OP_MASKED_EXTRACT:
     case OHSM__REQUEST__OP_KEY_DELETE:
@@ -1762,6 +1858,343 @@ static void test_client_fake_quorum_calls(void **state)
     ohsm_client_free(c);
 }
 
+/* ---- key quorum ---- */
+
+static const uint8_t ap2_data[OHSM_APPROVAL_REC_LEN] = {'O', 'H', 'Q', '1', OHSM_QS_KEY_MGMT,
+                                                        1,   0,   0,   0,   0x77};
+static const uint8_t ap2_sig[4] = {0xde, 0xad, 0xbe, 0xef};
+static const struct ohsm_approval_sig ap2_sigs[1] = {{"dan", ap2_sig, sizeof(ap2_sig)}};
+static const struct ohsm_approval approval2 = {ap2_data, sizeof(ap2_data), ap2_sigs, 1};
+
+static void assert_same_approval(const struct fake_approval *got, const struct ohsm_approval *want)
+{
+    assert_true(got->present);
+    assert_int_equal(got->len, want->len);
+    assert_memory_equal(got->data, want->data, want->len);
+    assert_int_equal(got->nsigs, want->n);
+    for (size_t i = 0; i < want->n; i++) {
+        assert_string_equal(got->user[i], want->sigs[i].username);
+        assert_int_equal(got->sig_len[i], want->sigs[i].len);
+        assert_memory_equal(got->sig[i], want->sigs[i].sig, want->sigs[i].len);
+    }
+}
+
+/* HSM i was told to drop exactly the tokens of these approval datas, in this order. */
+static void assert_dropped(size_t i, const struct ohsm_approval *a, const struct ohsm_approval *b)
+{
+    const struct fake5 *x = &fakes[i].x;
+    int n = (a != NULL) + (b != NULL);
+    assert_int_equal(x->qdeletes, n);
+    assert_int_equal(x->qdel_data_n, n);
+    assert_false(x->all);
+    const struct ohsm_approval *want[2] = {a != NULL ? a : b, b};
+    for (int k = 0; k < n; k++) {
+        assert_int_equal(x->qdel_len[k], want[k]->len);
+        assert_memory_equal(x->qdel_data[k], want[k]->data, want[k]->len);
+    }
+}
+
+/* Forgets what the fakes saw (counters and notes; failure settings stay). */
+static void clear_notes(void)
+{
+    for (size_t i = 0; i < NFAKE; i++) {
+        struct fake5 *x = &fakes[i].x;
+        (void)pthread_mutex_lock(&fakes[i].mu);
+        memset(&x->ap, 0, sizeof(x->ap));
+        memset(&x->ap2, 0, sizeof(x->ap2));
+        x->signs = x->wraps = x->unwraps = x->setattrs = x->shares = 0;
+        x->qdeletes = x->qdel_data_n = 0;
+        x->handle = 0;
+        fakes[i].inserts = 0;
+        (void)pthread_mutex_unlock(&fakes[i].mu);
+    }
+}
+
+/* The one fake whose counter (a of fake 0, b of fake 1) moved by one; the other's did not. */
+static size_t one_of(int a, int b)
+{
+    assert_int_equal(a + b, 1);
+    return a == 1 ? 0 : 1;
+}
+
+static void assert_reversed(uint8_t *out, size_t out_len)
+{
+    assert_int_equal(out_len, sizeof(msg));
+    for (size_t i = 0; i < sizeof(msg); i++) {
+        assert_int_equal(out[i], msg[sizeof(msg) - 1 - i]);
+    }
+    free(out);
+}
+
+/* sign_q carries its approval intact to the one HSM that signs; after that success the other
+ * HSM is told to drop the token (QuorumDelete with the same approval_data, not "all"), the
+ * signer is not. A plain sign carries none and drops nothing; a refused sign drops nothing; a
+ * failing drop does not fail the sign; an HSM where the client is not logged in is not asked. */
+static void test_client_fake_sign_q_drops_token_elsewhere(void **state)
+{
+    (void)state;
+    struct ohsm_client *c = fresh();
+    struct ohsm_result res[NFAKE];
+    uint8_t *out = NULL;
+    size_t out_len = 0;
+
+    assert_int_equal(ohsm_client_sign_q(c, 7, &mech, msg, sizeof(msg), &approval, &out, &out_len),
+                     OHSM_OK);
+    assert_reversed(out, out_len);
+    size_t s = one_of(fakes[0].x.signs, fakes[1].x.signs);
+    assert_int_equal(fakes[s].x.handle, 7);
+    assert_same_approval(&fakes[s].x.ap, &approval);
+    assert_dropped(s, NULL, NULL);
+    assert_dropped(1 - s, &approval, NULL);
+
+    clear_notes();
+    assert_int_equal(ohsm_client_sign(c, 7, &mech, msg, sizeof(msg), &out, &out_len), OHSM_OK);
+    assert_reversed(out, out_len);
+    s = one_of(fakes[0].x.signs, fakes[1].x.signs);
+    assert_false(fakes[s].x.ap.present);
+    assert_dropped(0, NULL, NULL);
+    assert_dropped(1, NULL, NULL);
+
+    clear_notes();
+    fakes[0].x.guard_rv = fakes[1].x.guard_rv = OHSM_QUORUM_INSUFFICIENT;
+    assert_int_equal(ohsm_client_sign_q(c, 7, &mech, msg, sizeof(msg), &approval2, &out, &out_len),
+                     OHSM_QUORUM_INSUFFICIENT);
+    assert_null(out);
+    assert_int_equal(out_len, 0);
+    s = one_of(fakes[0].x.signs, fakes[1].x.signs); /* no fail-over after a refusal */
+    assert_same_approval(&fakes[s].x.ap, &approval2);
+    assert_dropped(0, NULL, NULL);
+    assert_dropped(1, NULL, NULL);
+
+    clear_notes();
+    fakes[0].x.guard_rv = fakes[1].x.guard_rv = OHSM_OK;
+    fakes[0].x.qdel_rv = fakes[1].x.qdel_rv = OHSM_TOKEN_NOT_FOUND;
+    assert_int_equal(ohsm_client_sign_q(c, 7, &mech, msg, sizeof(msg), &approval2, &out, &out_len),
+                     OHSM_OK);
+    assert_reversed(out, out_len);
+    s = one_of(fakes[0].x.signs, fakes[1].x.signs);
+    assert_dropped(1 - s, &approval2, NULL);
+    ohsm_client_free(c);
+
+    /* Logged in on HSM 0 only (HSM 1 refused the password): HSM 0 signs, HSM 1 is not asked. */
+    c = fresh_out();
+    (void)snprintf(fakes[1].password, sizeof(fakes[1].password), "another-pw");
+    assert_int_equal(ohsm_client_login(c, OHSM_UT_CU, "alice", "secret-pw1", res, NULL),
+                     OHSM_PIN_INCORRECT);
+    assert_int_equal(ohsm_client_sign_q(c, 7, &mech, msg, sizeof(msg), &approval, &out, &out_len),
+                     OHSM_OK);
+    assert_reversed(out, out_len);
+    assert_int_equal(fakes[0].x.signs, 1);
+    assert_dropped(1, NULL, NULL);
+    ohsm_client_free(c);
+}
+
+/* set-attribute and share/unshare carry their approval intact to every HSM (each spends its
+ * own record: nothing is dropped); unwrap carries it to the HSM that unwraps, the other gets the
+ * new key and drops the token; wrap carries its two approvals in their own fields and the other
+ * HSM drops both tokens; the plain calls carry none and drop nothing; refusals drop nothing. */
+static void test_client_fake_key_calls_carry_approval(void **state)
+{
+    (void)state;
+    struct ohsm_client *c = fresh();
+    struct ohsm_result res[NFAKE];
+    static const uint8_t tmpl[4] = {1, 2, 3, 4}, wrapped[40] = {5};
+    struct ohsm_obj o;
+    uint8_t *out = NULL;
+    size_t out_len = 0;
+
+    assert_int_equal(ohsm_client_key_set_attrs_q(c, 7, tmpl, sizeof(tmpl), &approval, NULL, res),
+                     OHSM_OK);
+    for (size_t i = 0; i < NFAKE; i++) {
+        assert_int_equal(fakes[i].x.setattrs, 1);
+        assert_int_equal(fakes[i].x.handle, 7);
+        assert_same_approval(&fakes[i].x.ap, &approval);
+        assert_dropped(i, NULL, NULL);
+    }
+    assert_int_equal(ohsm_client_key_set_attrs(c, 7, tmpl, sizeof(tmpl), NULL, res), OHSM_OK);
+    assert_int_equal(fakes[0].x.setattrs + fakes[1].x.setattrs, 4);
+    assert_false(fakes[0].x.ap.present || fakes[1].x.ap.present);
+
+    assert_int_equal(ohsm_client_key_share_q(c, 8, "bob", true, &approval, res), OHSM_OK);
+    for (size_t i = 0; i < NFAKE; i++) {
+        assert_int_equal(fakes[i].x.handle, 8);
+        assert_string_equal(fakes[i].x.user, "bob");
+        assert_true(fakes[i].x.share_flag);
+        assert_same_approval(&fakes[i].x.ap, &approval);
+    }
+    assert_int_equal(ohsm_client_key_share_q(c, 8, "bob", false, &approval2, res), OHSM_OK);
+    for (size_t i = 0; i < NFAKE; i++) {
+        assert_false(fakes[i].x.share_flag);
+        assert_same_approval(&fakes[i].x.ap, &approval2);
+        assert_dropped(i, NULL, NULL);
+    }
+    assert_int_equal(ohsm_client_key_share(c, 8, "carl", true, res), OHSM_OK);
+    assert_int_equal(fakes[0].x.shares + fakes[1].x.shares, 6);
+    assert_false(fakes[0].x.ap.present || fakes[1].x.ap.present);
+
+    clear_notes();
+    assert_int_equal(ohsm_client_key_unwrap_q(c, 9, &mech, wrapped, sizeof(wrapped),
+                                              OHSM_CLASS_SECRET, OHSM_KT_AES, NULL, 0, NULL, 0,
+                                              &approval, &o, res),
+                     OHSM_OK);
+    size_t u = one_of(fakes[0].x.unwraps, fakes[1].x.unwraps);
+    assert_int_equal(fakes[u].x.handle, 9);
+    assert_same_approval(&fakes[u].x.ap, &approval);
+    assert_dropped(u, NULL, NULL);
+    assert_int_equal(fakes[1 - u].inserts, 1);
+    assert_true(has_alive(1 - u, o.handle));
+    assert_dropped(1 - u, &approval, NULL);
+    clear_notes();
+    assert_int_equal(ohsm_client_key_unwrap(c, 9, &mech, wrapped, sizeof(wrapped),
+                                            OHSM_CLASS_SECRET, OHSM_KT_AES, NULL, 0, NULL, 0, &o,
+                                            res),
+                     OHSM_OK);
+    u = one_of(fakes[0].x.unwraps, fakes[1].x.unwraps);
+    assert_false(fakes[u].x.ap.present);
+    assert_dropped(0, NULL, NULL);
+    assert_dropped(1, NULL, NULL);
+
+    clear_notes();
+    assert_int_equal(ohsm_client_key_wrap_q(c, 9, 7, &mech, &approval, &approval2, &out, &out_len),
+                     OHSM_OK);
+    assert_int_equal(out_len, 7);
+    assert_memory_equal(out, "wrapped", 7);
+    free(out);
+    size_t w = one_of(fakes[0].x.wraps, fakes[1].x.wraps);
+    assert_int_equal(fakes[w].x.handle, 7);
+    assert_same_approval(&fakes[w].x.ap, &approval);
+    assert_same_approval(&fakes[w].x.ap2, &approval2);
+    assert_dropped(w, NULL, NULL);
+    assert_dropped(1 - w, &approval, &approval2);
+    clear_notes();
+    assert_int_equal(ohsm_client_key_wrap_q(c, 9, 7, &mech, NULL, &approval2, &out, &out_len),
+                     OHSM_OK);
+    free(out);
+    w = one_of(fakes[0].x.wraps, fakes[1].x.wraps);
+    assert_false(fakes[w].x.ap.present);
+    assert_same_approval(&fakes[w].x.ap2, &approval2);
+    assert_dropped(1 - w, NULL, &approval2);
+    clear_notes();
+    assert_int_equal(ohsm_client_key_wrap(c, 9, 7, &mech, &out, &out_len), OHSM_OK);
+    free(out);
+    w = one_of(fakes[0].x.wraps, fakes[1].x.wraps);
+    assert_false(fakes[w].x.ap.present || fakes[w].x.ap2.present);
+    assert_dropped(0, NULL, NULL);
+    assert_dropped(1, NULL, NULL);
+
+    /* Refused by the HSM: the error comes back, nothing is dropped. */
+    clear_notes();
+    fakes[0].x.guard_rv = fakes[1].x.guard_rv = OHSM_QUORUM_REQUIRED;
+    out = NULL;
+    assert_int_equal(ohsm_client_key_wrap_q(c, 9, 7, &mech, &approval, NULL, &out, &out_len),
+                     OHSM_QUORUM_REQUIRED);
+    assert_null(out);
+    assert_int_equal(ohsm_client_key_unwrap_q(c, 9, &mech, wrapped, sizeof(wrapped),
+                                              OHSM_CLASS_SECRET, OHSM_KT_AES, NULL, 0, NULL, 0,
+                                              &approval, &o, res),
+                     OHSM_QUORUM_REQUIRED);
+    assert_int_equal(ohsm_client_key_share_q(c, 8, "bob", false, &approval, res),
+                     OHSM_QUORUM_REQUIRED);
+    assert_int_equal(res[0].rv, OHSM_QUORUM_REQUIRED);
+    assert_int_equal(res[1].rv, OHSM_QUORUM_REQUIRED);
+    assert_int_equal(fakes[0].inserts + fakes[1].inserts, 0);
+    assert_dropped(0, NULL, NULL);
+    assert_dropped(1, NULL, NULL);
+    ohsm_client_free(c);
+}
+
+/* A bad approval (any position) makes every _q key call fail with OHSM_ARGUMENTS_BAD before
+ * anything is sent. */
+static void test_client_fake_key_calls_bad_approval(void **state)
+{
+    (void)state;
+    struct ohsm_client *c = fresh();
+    struct ohsm_result res[NFAKE];
+    static const uint8_t tmpl[4] = {1, 2, 3, 4}, wrapped[40] = {5};
+    struct ohsm_approval_sig no_sig[1] = {{"ann", NULL, 5}};
+    struct ohsm_approval_sig long_name[1] = {{"a-name-of-thirty-two-characters!", ap_sig1, 5}};
+    struct ohsm_approval bad[5];
+    struct ohsm_obj o;
+    uint8_t *out = NULL;
+    size_t out_len = 0;
+
+    for (size_t k = 0; k < 5; k++) {
+        bad[k] = approval;
+    }
+    bad[0].data = NULL;
+    bad[1].len = 0;
+    bad[2].n = OHSM_APPROVAL_SIGS_MAX + 1;
+    bad[3].n = 1;
+    bad[3].sigs = no_sig;
+    bad[4].n = 1;
+    bad[4].sigs = long_name;
+    clear_notes();
+    for (size_t k = 0; k < 5; k++) {
+        const struct ohsm_approval *b = &bad[k];
+        assert_int_equal(ohsm_client_sign_q(c, 7, &mech, msg, sizeof(msg), b, &out, &out_len),
+                         OHSM_ARGUMENTS_BAD);
+        assert_null(out);
+        assert_int_equal(ohsm_client_key_wrap_q(c, 9, 7, &mech, b, &approval, &out, &out_len),
+                         OHSM_ARGUMENTS_BAD);
+        assert_int_equal(ohsm_client_key_wrap_q(c, 9, 7, &mech, &approval, b, &out, &out_len),
+                         OHSM_ARGUMENTS_BAD);
+        assert_int_equal(ohsm_client_key_unwrap_q(c, 9, &mech, wrapped, sizeof(wrapped),
+                                                  OHSM_CLASS_SECRET, OHSM_KT_AES, NULL, 0, NULL, 0,
+                                                  b, &o, res),
+                         OHSM_ARGUMENTS_BAD);
+        assert_int_equal(ohsm_client_key_set_attrs_q(c, 7, tmpl, sizeof(tmpl), b, NULL, res),
+                         OHSM_ARGUMENTS_BAD);
+        assert_int_equal(ohsm_client_key_share_q(c, 8, "bob", true, b, res), OHSM_ARGUMENTS_BAD);
+    }
+    for (size_t i = 0; i < NFAKE; i++) {
+        const struct fake5 *x = &fakes[i].x;
+        assert_int_equal(x->signs + x->wraps + x->unwraps + x->setattrs + x->shares, 0);
+        assert_int_equal(x->qdeletes, 0);
+    }
+    /* The same calls with a good approval do reach the HSMs (the fakes count them). */
+    assert_int_equal(ohsm_client_key_share_q(c, 8, "bob", true, &approval, res), OHSM_OK);
+    assert_int_equal(fakes[0].x.shares + fakes[1].x.shares, 2);
+    ohsm_client_free(c);
+}
+
+/* A key service's token names its key (passed to every HSM, records in config order); without a
+ * key, or a key with another service, the call is refused before anything is sent. */
+static void test_client_fake_quorum_generate_key_services(void **state)
+{
+    (void)state;
+    struct ohsm_client *c = fresh();
+    struct ohsm_result res[NFAKE];
+    uint8_t *data = NULL;
+    size_t len = 0;
+
+    assert_int_equal(ohsm_client_quorum_generate(c, OHSM_QS_KEY_USAGE, 0x55, &data, &len, res),
+                     OHSM_OK);
+    assert_int_equal(len, 2 * OHSM_APPROVAL_REC_LEN);
+    for (size_t i = 0; i < NFAKE; i++) {
+        assert_int_equal(fakes[i].x.service, OHSM_QS_KEY_USAGE);
+        assert_int_equal(fakes[i].x.key_handle, 0x55);
+        assert_record(data + i * OHSM_APPROVAL_REC_LEN, i, OHSM_QS_KEY_USAGE);
+    }
+    free(data);
+    assert_int_equal(ohsm_client_quorum_generate(c, OHSM_QS_KEY_MGMT, 0x66, &data, &len, res),
+                     OHSM_OK);
+    assert_int_equal(fakes[1].x.service, OHSM_QS_KEY_MGMT);
+    assert_int_equal(fakes[1].x.key_handle, 0x66);
+    free(data);
+    int gens = fakes[0].x.qgens + fakes[1].x.qgens;
+    assert_int_equal(ohsm_client_quorum_generate(c, OHSM_QS_KEY_USAGE, 0, &data, &len, res),
+                     OHSM_ARGUMENTS_BAD);
+    assert_int_equal(ohsm_client_quorum_generate(c, OHSM_QS_KEY_MGMT, 0, &data, &len, res),
+                     OHSM_ARGUMENTS_BAD);
+    assert_int_equal(ohsm_client_quorum_generate(c, OHSM_QS_USER, 0x55, &data, &len, res),
+                     OHSM_ARGUMENTS_BAD);
+    assert_int_equal(ohsm_client_quorum_generate(c, OHSM_QS_REGISTRATION, 0x55, &data, &len, res),
+                     OHSM_ARGUMENTS_BAD);
+    assert_null(data);
+    assert_int_equal(fakes[0].x.qgens + fakes[1].x.qgens, gens);
+    ohsm_client_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1789,6 +2222,10 @@ int main(void)
         cmocka_unit_test(test_client_fake_user_calls_carry_approval),
         cmocka_unit_test(test_client_fake_quorum_generate_order),
         cmocka_unit_test(test_client_fake_quorum_calls),
+        cmocka_unit_test(test_client_fake_sign_q_drops_token_elsewhere),
+        cmocka_unit_test(test_client_fake_key_calls_carry_approval),
+        cmocka_unit_test(test_client_fake_key_calls_bad_approval),
+        cmocka_unit_test(test_client_fake_quorum_generate_key_services),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -173,6 +173,10 @@ struct ohsm_cli_approval {
  * into h. A bad file is reported (nothing was sent). The caller frees h in every case. */
 bool ohsm_cli_approval_arg(const struct ohsm_cli_args *a, struct ohsm_cli_approval *h,
                            const struct ohsm_approval **ap, struct ohsm_cli_out *out);
+/* The same for the approval file of option opt ("payload-approval" ...). */
+bool ohsm_cli_approval_opt(const struct ohsm_cli_args *a, const char *opt,
+                           struct ohsm_cli_approval *h, const struct ohsm_approval **ap,
+                           struct ohsm_cli_out *out);
 void ohsm_cli_approval_free(struct ohsm_cli_approval *h);
 
 /* Token-sign helpers (cmd_mfa.c). */
@@ -203,8 +207,12 @@ bool ohsm_cli_hex_arg(const struct ohsm_cli_args *a, const char *opt, uint8_t *b
 /* Number option value in [min, max]; def when the option is absent. */
 bool ohsm_cli_num_arg(const struct ohsm_cli_args *a, const char *opt, uint64_t min, uint64_t max,
                       uint64_t def, uint64_t *v, struct ohsm_cli_out *out);
-/* --manage-key-quorum-value / --use-key-quorum-value: only 0 (key quorum comes with issue 5). */
-bool ohsm_cli_quorum_none(const struct ohsm_cli_args *a, struct ohsm_cli_out *out);
+/* Appends --manage-key-quorum-value / --use-key-quorum-value, when given, to a creation template
+ * (ohsm_cli_quorum_put; ids / nids as ohsm_cli_attr_put keeps them). */
+bool ohsm_cli_quorum_args(const struct ohsm_cli_args *a, struct ohsm_tmpl_buf *b, uint32_t *ids,
+                          size_t *nids, struct ohsm_cli_out *out);
+/* "<action> failed: <rv>" for a call one HSM answered; a quorum refusal is its message alone. */
+void ohsm_cli_rv_err(struct ohsm_cli_out *out, const char *action, ohsm_rv rv);
 /* --share-crypto-users values, canonical, into names[OHSM_SHARE_MAX] (pointers into store). */
 bool ohsm_cli_share_list(const struct ohsm_cli_args *a,
                          char store[OHSM_SHARE_MAX][OHSM_USERNAME_MAX + 1],

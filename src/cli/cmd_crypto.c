@@ -5,9 +5,10 @@
  * `crypto encrypt` / `crypto decrypt` (aes-gcm, aes-cbc with PKCS#7 padding, aes-ctr, aes-ecb,
  * rsa-oaep), `crypto digest` and `crypto random`. Data comes base64 on the command line or from a
  * file and results print base64 (IVs in hex, as --iv takes them). The HSM checks the key's
- * attributes and the user's rights; the library balances the work across HSMs. Plaintexts are
- * wiped from every buffer here, and the printed result of a decryption is marked secret so the
- * output layer wipes it too.
+ * attributes and the user's rights (and, for crypto sign, the key-usage quorum of a key whose
+ * use-key-quorum-value is above 1: --approval); the library balances the work across HSMs.
+ * Plaintexts are wiped from every buffer here, and the printed result of a decryption is marked
+ * secret so the output layer wipes it too.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +76,8 @@ void ohsm_cli_cmd_crypto_sign(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_ar
                               struct ohsm_cli_out *out)
 {
     struct ohsm_obj *key = malloc(sizeof(*key));
+    struct ohsm_cli_approval h;
+    const struct ohsm_approval *ap = NULL;
     struct ohsm_mech_params m;
     uint8_t *data = NULL;
     size_t data_len = 0;
@@ -82,18 +85,23 @@ void ohsm_cli_cmd_crypto_sign(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_ar
     size_t sig_len = 0;
     char *b64 = NULL;
 
+    memset(&h, 0, sizeof(h));
     if (key == NULL) {
         ohsm_cli_out_err(out, "%s", ohsm_rv_str(OHSM_HOST_MEMORY));
         return;
     }
     if (!sign_params(a, &m, out) ||
         !ohsm_cli_input(a, "data", "data-path", OHSM_CLI_DATA_MAX, &data, &data_len, out) ||
+        !ohsm_cli_approval_arg(a, &h, &ap, out) ||
         !ohsm_cli_key_one(ctx, a, "key-filter", key, out)) {
         goto out;
     }
-    ohsm_rv rv = ohsm_client_sign(ctx->client, key->handle, &m, data, data_len, &sig, &sig_len);
+    /* A key-usage approval is consumed where the sign runs; the library withdraws it from the
+     * other HSMs so that it cannot be used again there. */
+    ohsm_rv rv =
+        ohsm_client_sign_q(ctx->client, key->handle, &m, data, data_len, ap, &sig, &sig_len);
     if (rv != OHSM_OK) {
-        ohsm_cli_out_err(out, "Signing failed: %s", ohsm_rv_str(rv));
+        ohsm_cli_rv_err(out, "Signing", rv);
         goto out;
     }
     b64 = ohsm_cli_b64_encode(sig, sig_len);
@@ -105,6 +113,7 @@ out:
         OPENSSL_cleanse(b64, strlen(b64));
         free(b64);
     }
+    ohsm_cli_approval_free(&h);
     wipe_free(sig, sig_len);
     wipe_free(data, data_len);
     free(key);

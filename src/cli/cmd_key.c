@@ -2,11 +2,12 @@
  *
  * openhsm-cli handlers for key management: key generate-symmetric (aes, generic-secret), key
  * generate-asymmetric-pair (rsa, ec), key import pem, key list, key delete, key set-attribute,
- * key share / unshare and key generate-file. Each parses its options (filters and attribute lists
- * through keyarg.c), calls libopenhsm and shapes the result (keyshape.c). Token keys are made on
- * one HSM and copied to the others by the library; a change goes to every HSM and succeeds only
- * when every HSM took it, otherwise the message names the HSMs that did not. The HSM enforces
- * every rule (ownership, attributes, roles); nothing here decides who may do what.
+ * key share / unshare and key generate-file. Creation takes the key quorum values; set-attribute,
+ * share and unshare take a key-management --approval. Each parses its options (filters and
+ * attribute lists through keyarg.c), calls libopenhsm and shapes the result (keyshape.c). Token
+ * keys are made on one HSM and copied to the others by the library; a change goes to every HSM and
+ * succeeds only when every HSM took it, otherwise the message names the HSMs that did not. The HSM
+ * enforces every rule (ownership, attributes, roles); nothing here decides who may do what.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +21,7 @@
 #define PEM_MAX (64u * 1024u)
 
 /* A creation template: label (through the attribute parser, which checks its length), token
- * false for --session, then the user's attribute list. */
+ * false for --session, the user's attribute list, then the key quorum values. */
 static bool creation_tmpl(const struct ohsm_cli_args *a, const char *label, bool session,
                           const char *attrs_opt, struct ohsm_tmpl_buf *b, struct ohsm_cli_out *out)
 {
@@ -43,7 +44,7 @@ static bool creation_tmpl(const struct ohsm_cli_args *a, const char *label, bool
         ohsm_cli_out_err(out, "%s", err);
         return false;
     }
-    return true;
+    return ohsm_cli_quorum_args(a, b, ids, &nids, out);
 }
 
 /* {"key": {...}} */
@@ -78,7 +79,6 @@ void ohsm_cli_cmd_key_gen_symmetric(struct ohsm_cli_ctx *ctx, const struct ohsm_
     }
     /* The size rule itself (16/24/32, 1..800) is the HSM's; here only a number is required. */
     if (!ohsm_cli_num_arg(a, "key-length-bytes", 1, UINT32_MAX, 0, &len, out) ||
-        !ohsm_cli_quorum_none(a, out) ||
         !creation_tmpl(a, ohsm_cli_arg(a, "label"), ohsm_cli_flag(a, "session"), "attributes", b,
                        out) ||
         !ohsm_cli_share_list(a, store, share, &nshare, out)) {
@@ -144,8 +144,8 @@ void ohsm_cli_cmd_key_gen_pair(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_a
         g.ktype = OHSM_KT_EC;
         g.curve = (uint32_t)c;
     }
-    if (!ohsm_cli_quorum_none(a, out) ||
-        !creation_tmpl(a, ohsm_cli_arg(a, "private-label"), session, "private-attributes", priv,
+    /* Both halves get the quorum values (and the shares). */
+    if (!creation_tmpl(a, ohsm_cli_arg(a, "private-label"), session, "private-attributes", priv,
                        out) ||
         !creation_tmpl(a, ohsm_cli_arg(a, "public-label"), session, "public-attributes", pub,
                        out) ||
@@ -187,6 +187,9 @@ out:
 void ohsm_cli_cmd_key_import_pem(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
                                  struct ohsm_cli_out *out)
 {
+    char store[OHSM_SHARE_MAX][OHSM_USERNAME_MAX + 1];
+    const char *share[OHSM_SHARE_MAX];
+    size_t nshare = 0;
     struct ohsm_tmpl_buf *b = malloc(sizeof(*b));
     struct ohsm_obj *obj = calloc(1, sizeof(*obj));
     struct ohsm_result *res = NULL;
@@ -205,6 +208,7 @@ void ohsm_cli_cmd_key_import_pem(struct ohsm_cli_ctx *ctx, const struct ohsm_cli
         goto out;
     }
     if (!creation_tmpl(a, ohsm_cli_arg(a, "label"), false, "attributes", b, out) ||
+        !ohsm_cli_share_list(a, store, share, &nshare, out) ||
         !ohsm_cli_read_file(ohsm_cli_arg(a, "path"), PEM_MAX, &pem, &pem_len, out)) {
         goto out;
     }
@@ -224,8 +228,8 @@ void ohsm_cli_cmd_key_import_pem(struct ohsm_cli_ctx *ctx, const struct ohsm_cli
     if (res == NULL) {
         goto out;
     }
-    rv = ohsm_client_key_import(ctx->client, cls, kt, der, der_len, b->buf, b->len, NULL, 0, obj,
-                                res);
+    rv = ohsm_client_key_import(ctx->client, cls, kt, der, der_len, b->buf, b->len,
+                                nshare > 0 ? share : NULL, nshare, obj, res);
     if (rv == OHSM_OK) {
         ohsm_cli_out_ok(out, one_key(obj, true));
     } else {
@@ -296,10 +300,13 @@ static void key_change(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
     struct ohsm_obj *obj = malloc(sizeof(*obj));
     struct ohsm_tmpl_buf *b = malloc(sizeof(*b));
     struct ohsm_result *res = NULL;
+    struct ohsm_cli_approval h;
+    const struct ohsm_approval *ap = NULL;
     char name[OHSM_USERNAME_MAX + 1];
     char err[512];
     ohsm_rv rv;
 
+    memset(&h, 0, sizeof(h));
     if (obj == NULL || b == NULL) {
         ohsm_cli_out_err(out, "%s", ohsm_rv_str(OHSM_HOST_MEMORY));
         goto out;
@@ -319,6 +326,10 @@ static void key_change(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
         !ohsm_cli_username(ohsm_cli_arg(a, "username"), name, sizeof(name), out)) {
         goto out;
     }
+    /* key delete takes no approval (no key-management quorum in the CloudHSM CLI). */
+    if (kc != KC_DELETE && !ohsm_cli_approval_arg(a, &h, &ap, out)) {
+        goto out;
+    }
     if (!ohsm_cli_key_one(ctx, a, "filter", obj, out)) {
         goto out;
     }
@@ -331,10 +342,10 @@ static void key_change(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
         rv = ohsm_client_key_delete(ctx->client, obj->handle, res);
         break;
     case KC_SET:
-        rv = ohsm_client_key_set_attrs(ctx->client, obj->handle, b->buf, b->len, NULL, res);
+        rv = ohsm_client_key_set_attrs_q(ctx->client, obj->handle, b->buf, b->len, ap, NULL, res);
         break;
     default:
-        rv = ohsm_client_key_share(ctx->client, obj->handle, name, kc == KC_SHARE, res);
+        rv = ohsm_client_key_share_q(ctx->client, obj->handle, name, kc == KC_SHARE, ap, res);
         break;
     }
     if (rv == OHSM_OK) {
@@ -348,6 +359,7 @@ static void key_change(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
         ohsm_cli_fanout_err(ctx, out, done[kc], action[kc], res);
     }
 out:
+    ohsm_cli_approval_free(&h);
     free(obj);
     free(b);
     free(res);

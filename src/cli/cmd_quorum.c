@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
  * openhsm-cli handlers for quorum (M of N) authentication with signed tokens: quorum token-sign
- * generate / list / list-quorum-values / set-quorum-value / delete, user change-quorum token-sign
- * register, and the --approval file that guarded commands take. Token files are untrusted input:
- * they go through the strict parsers of tokfile.h, and a registration signature is checked here
- * against the public key before anything is sent. The HSMs decide who may do what and count the
- * approvals; nothing here judges them.
+ * generate (admin services, registration, and the key services for the one key --filter names) /
+ * list / list-quorum-values / set-quorum-value / delete, user change-quorum token-sign register,
+ * and the approval files that guarded commands take (--approval, --payload-approval ...). Token
+ * files are untrusted input: they go through the strict parsers of tokfile.h, and a registration
+ * signature is checked here against the public key before anything is sent. The HSMs decide who may
+ * do what and count the approvals; nothing here judges them.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,14 @@ void ohsm_cli_approval_free(struct ohsm_cli_approval *h)
 bool ohsm_cli_approval_arg(const struct ohsm_cli_args *a, struct ohsm_cli_approval *h,
                            const struct ohsm_approval **ap, struct ohsm_cli_out *out)
 {
-    const char *path = ohsm_cli_arg(a, "approval");
+    return ohsm_cli_approval_opt(a, "approval", h, ap, out);
+}
+
+bool ohsm_cli_approval_opt(const struct ohsm_cli_args *a, const char *opt,
+                           struct ohsm_cli_approval *h, const struct ohsm_approval **ap,
+                           struct ohsm_cli_out *out)
+{
+    const char *path = ohsm_cli_arg(a, opt);
     char err[512];
     char *buf = NULL;
     size_t len = 0;
@@ -87,33 +95,71 @@ static bool service_arg(const struct ohsm_cli_args *a, enum ohsm_qservice *s,
 {
     const char *v = ohsm_cli_arg(a, "service");
     if (v == NULL || !ohsm_qservice_parse(v, s)) {
-        ohsm_cli_out_err(out, "Invalid service: expected user, quorum, cluster or registration");
+        ohsm_cli_out_err(out, "Invalid service: expected user, quorum, cluster, registration, "
+                              "key-usage or key-management");
         return false;
     }
     return true;
+}
+
+/* The key a key-usage / key-management token is for (--filter, exactly one key); the other
+ * services take no --filter. *handle is 0 for them. */
+static bool token_key(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
+                      enum ohsm_qservice svc, uint64_t *handle, struct ohsm_cli_out *out)
+{
+    bool key_svc = svc == OHSM_QS_KEY_USAGE || svc == OHSM_QS_KEY_MGMT;
+    bool given = ohsm_cli_flag(a, "filter");
+
+    *handle = 0;
+    if (!key_svc && given) {
+        ohsm_cli_out_err(out,
+                         "--filter is only for the key-usage and key-management services, not %s",
+                         ohsm_qservice_name(svc));
+        return false;
+    }
+    if (key_svc && !given) {
+        ohsm_cli_out_err(out, "The %s service needs --filter naming the key the token is for",
+                         ohsm_qservice_name(svc));
+        return false;
+    }
+    if (!key_svc) {
+        return true;
+    }
+    struct ohsm_obj *obj = malloc(sizeof(*obj));
+    if (obj == NULL) {
+        ohsm_cli_out_err(out, "%s", ohsm_rv_str(OHSM_HOST_MEMORY));
+        return false;
+    }
+    bool ok = ohsm_cli_key_one(ctx, a, "filter", obj, out);
+    if (ok) {
+        *handle = obj->handle;
+    }
+    free(obj);
+    return ok;
 }
 
 void ohsm_cli_cmd_quorum_generate(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
                                   struct ohsm_cli_out *out)
 {
     const char *path = ohsm_cli_arg(a, "token");
-    size_t n = ohsm_client_hsm_count(ctx->client);
     struct ohsm_result *res = NULL;
     enum ohsm_qservice svc;
     uint8_t *data = NULL;
     size_t len = 0;
+    uint64_t handle = 0;
     char *json = NULL;
     char err[512];
     ohsm_rv rv;
 
-    if (!service_arg(a, &svc, out)) {
+    if (!service_arg(a, &svc, out) || !token_key(ctx, a, svc, &handle, out)) {
         return;
     }
+    size_t n = ohsm_client_hsm_count(ctx->client);
     res = ohsm_cli_results(ctx, out);
     if (res == NULL) {
         return;
     }
-    rv = ohsm_client_quorum_generate(ctx->client, (int)svc, 0, &data, &len, res);
+    rv = ohsm_client_quorum_generate(ctx->client, (int)svc, handle, &data, &len, res);
     /* An HSM out of reach has no record in the file; the token still serves the others. */
     if (rv != OHSM_OK && (!reached_all_ok(res, n) || len == 0)) {
         ohsm_cli_fanout_err(ctx, out, "Token generated", "Generating the token", res);

@@ -7,7 +7,9 @@
  * blob is IV || ciphertext || tag with an IV the HSM draws; the IV is also printed, as unwrap
  * takes it as an option. Wrapped key data
  * is not secret (it is encrypted), but the parameters and files are user input and checked; the
- * HSM enforces extractable, wrap/unwrap and ownership.
+ * HSM enforces extractable, wrap/unwrap and ownership, and the key-management quorum of keys
+ * whose manage-key-quorum-value is above 1 (--payload-approval / --wrapping-approval on wrap,
+ * --approval on unwrap; an unwrapped key takes its own quorum values).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +62,10 @@ void ohsm_cli_cmd_key_wrap(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args 
     struct ohsm_obj *payload = malloc(sizeof(*payload));
     struct ohsm_obj *wrapping = malloc(sizeof(*wrapping));
     uint8_t *aad = malloc(AAD_MAX);
+    struct ohsm_cli_approval ph;
+    struct ohsm_cli_approval wh;
+    const struct ohsm_approval *pap = NULL;
+    const struct ohsm_approval *wap = NULL;
     struct ohsm_mech_params m;
     uint8_t *wrapped = NULL;
     size_t wrapped_len = 0;
@@ -67,19 +73,23 @@ void ohsm_cli_cmd_key_wrap(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args 
     json_t *d = NULL;
     const char *path = ohsm_cli_arg(a, "path");
 
+    memset(&ph, 0, sizeof(ph));
+    memset(&wh, 0, sizeof(wh));
     if (payload == NULL || wrapping == NULL || aad == NULL) {
         ohsm_cli_out_err(out, "%s", ohsm_rv_str(OHSM_HOST_MEMORY));
         goto out;
     }
     if (!mech_params(a, &m, aad, out) ||
+        !ohsm_cli_approval_opt(a, "payload-approval", &ph, &pap, out) ||
+        !ohsm_cli_approval_opt(a, "wrapping-approval", &wh, &wap, out) ||
         !ohsm_cli_key_one(ctx, a, "payload-filter", payload, out) ||
         !ohsm_cli_key_one(ctx, a, "wrapping-filter", wrapping, out)) {
         goto out;
     }
-    ohsm_rv rv = ohsm_client_key_wrap(ctx->client, wrapping->handle, payload->handle, &m, &wrapped,
-                                      &wrapped_len);
+    ohsm_rv rv = ohsm_client_key_wrap_q(ctx->client, wrapping->handle, payload->handle, &m, pap,
+                                        wap, &wrapped, &wrapped_len);
     if (rv != OHSM_OK) {
-        ohsm_cli_out_err(out, "Wrapping the key failed: %s", ohsm_rv_str(rv));
+        ohsm_cli_rv_err(out, "Wrapping the key", rv);
         goto out;
     }
     if (path != NULL && !ohsm_cli_write_file(path, wrapped, wrapped_len, 0600, out)) {
@@ -107,6 +117,8 @@ void ohsm_cli_cmd_key_wrap(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args 
         ohsm_cli_out_err(out, "%s", ohsm_rv_str(OHSM_HOST_MEMORY));
     }
 out:
+    ohsm_cli_approval_free(&ph);
+    ohsm_cli_approval_free(&wh);
     json_decref(d);
     free(b64);
     free(wrapped);
@@ -129,6 +141,8 @@ void ohsm_cli_cmd_key_unwrap(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_arg
     uint8_t *aad = malloc(AAD_MAX);
     uint8_t iv[16];
     struct ohsm_result *res = NULL;
+    struct ohsm_cli_approval h;
+    const struct ohsm_approval *ap = NULL;
     struct ohsm_mech_params m;
     uint8_t *wrapped = NULL;
     size_t wrapped_len = 0;
@@ -136,6 +150,7 @@ void ohsm_cli_cmd_key_unwrap(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_arg
     size_t nids = 0;
     uint32_t cls, kt;
 
+    memset(&h, 0, sizeof(h));
     if (key == NULL || obj == NULL || b == NULL || aad == NULL) {
         ohsm_cli_out_err(out, "%s", ohsm_rv_str(OHSM_HOST_MEMORY));
         goto out;
@@ -170,17 +185,19 @@ void ohsm_cli_cmd_key_unwrap(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_arg
         ohsm_cli_out_err(out, "%s", err);
         goto out;
     }
-    if (!ohsm_cli_quorum_none(a, out) || !ohsm_cli_share_list(a, store, share, &nshare, out) ||
+    if (!ohsm_cli_quorum_args(a, b, ids, &nids, out) ||
+        !ohsm_cli_share_list(a, store, share, &nshare, out) ||
         !ohsm_cli_input(a, "data", "data-path", OHSM_CLI_DATA_MAX, &wrapped, &wrapped_len, out) ||
-        !ohsm_cli_key_one(ctx, a, "filter", key, out)) {
+        !ohsm_cli_approval_arg(a, &h, &ap, out) || !ohsm_cli_key_one(ctx, a, "filter", key, out)) {
         goto out;
     }
     res = ohsm_cli_results(ctx, out);
     if (res == NULL) {
         goto out;
     }
-    ohsm_rv rv = ohsm_client_key_unwrap(ctx->client, key->handle, &m, wrapped, wrapped_len, cls, kt,
-                                        b->buf, b->len, share, nshare, obj, res);
+    ohsm_rv rv =
+        ohsm_client_key_unwrap_q(ctx->client, key->handle, &m, wrapped, wrapped_len, cls, kt,
+                                 b->buf, b->len, nshare > 0 ? share : NULL, nshare, ap, obj, res);
     if (rv == OHSM_OK) {
         json_t *d = json_object();
         if (d != NULL && !ohsm_cli_jput(d, "key", ohsm_cli_key_json(obj, false, true))) {
@@ -192,6 +209,7 @@ void ohsm_cli_cmd_key_unwrap(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_arg
         ohsm_cli_create_err(ctx, out, "Unwrapping the key", rv, obj, obj->handle != 0 ? 1 : 0, res);
     }
 out:
+    ohsm_cli_approval_free(&h);
     free(wrapped);
     free(key);
     free(obj);

@@ -17,6 +17,7 @@
 
 #include "cli/grammar.h"
 #include "core/hex.h"
+#include "openhsm/token.h"
 
 void ohsm_cli_keyref(uint64_t h, char buf[OHSM_CLI_KEYREF_LEN])
 {
@@ -119,6 +120,46 @@ ohsm_rv ohsm_cli_attr_put(struct ohsm_tmpl_buf *b, enum ohsm_cli_attr_use use, c
         return fail(OHSM_DATA_LEN_RANGE, err, cap, "Key attributes too long");
     }
     ids[(*nids)++] = d->id;
+    return OHSM_OK;
+}
+
+ohsm_rv ohsm_cli_quorum_put(struct ohsm_tmpl_buf *b, const char *manage, const char *use,
+                            uint32_t *ids, size_t *nids, char *err, size_t cap)
+{
+    static const char *const opt[] = {"--manage-key-quorum-value", "--use-key-quorum-value"};
+    static const uint32_t id[] = {OHSM_A_QUORUM_MANAGE, OHSM_A_QUORUM_USE};
+    const char *given[] = {manage, use};
+    uint64_t v[2] = {0, 0};
+
+    /* Check both before appending either, so a refusal leaves b as it was. */
+    for (size_t i = 0; i < 2; i++) {
+        if (given[i] == NULL) {
+            continue;
+        }
+        if (!ohsm_cli_parse_u64(given[i], 0, OHSM_QUORUM_MAX, &v[i])) {
+            return fail(OHSM_ARGUMENTS_BAD, err, cap, "%s must be a number from 0 to %d", opt[i],
+                        OHSM_QUORUM_MAX);
+        }
+        if (seen_id(ids, *nids, id[i])) {
+            return fail(OHSM_TEMPLATE_INCONSISTENT, err, cap,
+                        "%s and the same attribute in the key attributes cannot both be given",
+                        opt[i]);
+        }
+    }
+    size_t want = (size_t)(given[0] != NULL) + (size_t)(given[1] != NULL);
+    if (*nids + want > OHSM_TMPL_MAX) {
+        return fail(OHSM_DATA_LEN_RANGE, err, cap, "Too many key attributes (at most %d)",
+                    OHSM_TMPL_MAX);
+    }
+    for (size_t i = 0; i < 2; i++) {
+        if (given[i] != NULL) {
+            ohsm_tmpl_put_u32(b, id[i], (uint32_t)v[i]);
+            ids[(*nids)++] = id[i];
+        }
+    }
+    if (b->overflow) {
+        return fail(OHSM_DATA_LEN_RANGE, err, cap, "Key attributes too long");
+    }
     return OHSM_OK;
 }
 

@@ -64,6 +64,16 @@ OHSM_NODISCARD ohsm_rv ohsm_cli_attrs_parse(const char *what, enum ohsm_cli_attr
                                             struct ohsm_tmpl_buf *b, uint32_t *ids, size_t *nids,
                                             char *err, size_t cap);
 
+/* --manage-key-quorum-value / --use-key-quorum-value (each NULL when not given): numbers 0 to
+ * OHSM_QUORUM_MAX (0 and 1 mean no quorum), appended to b as OHSM_A_QUORUM_MANAGE /
+ * OHSM_A_QUORUM_USE (u32) and recorded in ids as ohsm_cli_attr_put does. Whether a value fits the
+ * key's associated users is the HSM's rule. Errors (nothing appended, message in err):
+ * OHSM_ARGUMENTS_BAD (not a number in range), OHSM_TEMPLATE_INCONSISTENT (the attribute was
+ * already given), OHSM_DATA_LEN_RANGE. */
+OHSM_NODISCARD ohsm_rv ohsm_cli_quorum_put(struct ohsm_tmpl_buf *b, const char *manage,
+                                           const char *use, uint32_t *ids, size_t *nids, char *err,
+                                           size_t cap);
+
 /* --key-type-class values: "aes", "generic-secret", "rsa-private", "ec-private", "rsa-public",
  * "ec-public". False when unknown. */
 bool ohsm_cli_key_type_class(const char *s, uint32_t *cls, uint32_t *ktype);

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
  * Helpers shared by openhsm-cli's key and crypto handlers: reading data given as base64 or as a
- * file, writing result files, hex and number options, the quorum options of issue 5 (0 only),
- * crypto users to share with, and finding keys by filter on every HSM (merged, with coverage),
- * including the rule that a filter naming one key must match exactly one. Files and option
- * values are user input: sizes are capped, files are read to the end and no further, and buffers
- * that held data are wiped before they are freed.
+ * file, writing result files, hex and number options, the key quorum values, crypto users to
+ * share with, error messages of calls answered by one HSM, and finding keys by filter on every HSM
+ * (merged, with coverage), including the rule that a filter naming one key must match exactly one.
+ * Files and option values are user input: sizes are capped, files are read to the end and no
+ * further, and buffers that held data are wiped before they are freed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -170,19 +170,27 @@ bool ohsm_cli_num_arg(const struct ohsm_cli_args *a, const char *opt, uint64_t m
     return true;
 }
 
-bool ohsm_cli_quorum_none(const struct ohsm_cli_args *a, struct ohsm_cli_out *out)
+bool ohsm_cli_quorum_args(const struct ohsm_cli_args *a, struct ohsm_tmpl_buf *b, uint32_t *ids,
+                          size_t *nids, struct ohsm_cli_out *out)
 {
-    static const char *const opts[] = {"manage-key-quorum-value", "use-key-quorum-value"};
-    for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
-        const char *s = ohsm_cli_arg(a, opts[i]);
-        uint64_t v;
-        if (s != NULL && (!ohsm_cli_parse_u64(s, 0, 0, &v))) {
-            ohsm_cli_out_err(out, "--%s: key quorum is not supported yet; only 0 is accepted",
-                             opts[i]);
-            return false;
-        }
+    char err[256];
+    if (ohsm_cli_quorum_put(b, ohsm_cli_arg(a, "manage-key-quorum-value"),
+                            ohsm_cli_arg(a, "use-key-quorum-value"), ids, nids, err,
+                            sizeof(err)) != OHSM_OK) {
+        ohsm_cli_out_err(out, "%s", err);
+        return false;
     }
     return true;
+}
+
+void ohsm_cli_rv_err(struct ohsm_cli_out *out, const char *action, ohsm_rv rv)
+{
+    /* As ohsm_cli_fanout_msg: a quorum refusal is the CloudHSM CLI's message alone. */
+    if (rv == OHSM_QUORUM_REQUIRED || rv == OHSM_QUORUM_INSUFFICIENT) {
+        ohsm_cli_out_err(out, "%s", ohsm_rv_str(rv));
+        return;
+    }
+    ohsm_cli_out_err(out, "%s failed: %s", action, ohsm_rv_str(rv));
 }
 
 bool ohsm_cli_share_list(const struct ohsm_cli_args *a,
@@ -343,7 +351,7 @@ void ohsm_cli_create_err(struct ohsm_cli_ctx *ctx, struct ohsm_cli_out *out, con
     char ref[OHSM_CLI_KEYREF_LEN];
     char done[64];
     if (nobj == 0) {
-        ohsm_cli_out_err(out, "%s failed: %s", action, ohsm_rv_str(rv));
+        ohsm_cli_rv_err(out, action, rv);
         return;
     }
     /* The key exists, on some HSMs: name it, so it can be used, repaired or deleted. */

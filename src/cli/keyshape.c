@@ -91,6 +91,9 @@ json_t *ohsm_cli_attrs_json(const struct ohsm_obj *o)
         if (t[i].cli == NULL) {
             continue; /* not an attribute the CLI shows */
         }
+        if (t[i].id == OHSM_A_QUORUM_MANAGE || t[i].id == OHSM_A_QUORUM_USE) {
+            continue; /* shown in key-info as "key-quorum-values", as the CloudHSM CLI does */
+        }
         ohsm_rv rv = ohsm_obj_attr_get(o, t[i].id, v, sizeof(v), &len);
         if (rv == OHSM_ATTRIBUTE_TYPE_INVALID) {
             continue; /* the key has no such attribute (a modulus of an AES key) */
@@ -132,9 +135,8 @@ static json_t *key_info_json(const struct ohsm_obj *o, bool full)
     for (uint32_t i = 0; ok && i < o->nshared && i < OHSM_SHARE_MAX; i++) {
         ok = append(shared, user_cov(o->shared[i], cov));
     }
-    /* Quorum for keys comes with issue 5: every key has the values 0 until then. */
-    ok = ok && ohsm_cli_jput(quorum, "manage-key-quorum-value", json_integer(0)) &&
-         ohsm_cli_jput(quorum, "use-key-quorum-value", json_integer(0));
+    ok = ok && ohsm_cli_jput(quorum, "manage-key-quorum-value", json_integer(o->quorum_manage)) &&
+         ohsm_cli_jput(quorum, "use-key-quorum-value", json_integer(o->quorum_use));
     if (ok) {
         ok = ohsm_cli_jput(info, "key-owners", owners);
         owners = NULL;

@@ -128,6 +128,8 @@ static const struct ohsm_cli_choice gen_services[] = {
     {"quorum", "Quorum management service, for setting quorum values of any service"},
     {"cluster", "Cluster management service"},
     {"registration", "Registration service, for registering a public key for quorum auth"},
+    {"key-usage", "Key usage service, for quorum authorized use of one key (crypto sign)"},
+    {"key-management", "Key management service, for quorum authorized management of one key"},
     {NULL, NULL},
 };
 
@@ -148,6 +150,10 @@ static const struct ohsm_cli_opt quorum_generate_opts[] = {
     {"service", '\0', "SERVICE", OHSM_CLI_O_REQUIRED, gen_services,
      "Service the token will be used for"},
     OPT_TOKEN(OHSM_CLI_O_REQUIRED, ""),
+    {"filter", '\0', "FILTER", OHSM_CLI_O_MULTI, NULL,
+     "The key the token is for (key-usage and key-management only, where it is\n"
+     "required): key-reference=0x... or attr.NAME=VALUE terms; exactly one key must\n"
+     "match"},
     END_OPTS,
 };
 
@@ -247,10 +253,16 @@ static const struct ohsm_cli_choice encodings[] = {
     {"share-crypto-users", '\0', "USERNAMES", MULTI, NULL,                                        \
      "Crypto users to share " what " with (they may use it, not manage it)"}
 #define OPT_QUORUM                                                                                 \
-    {"manage-key-quorum-value", '\0', "VALUE", 0, NULL,                                           \
-     "Approvals needed to manage the key; only 0 until key quorum is supported"},                 \
-    {"use-key-quorum-value", '\0', "VALUE", 0, NULL,                                              \
-     "Approvals needed to use the key; only 0 until key quorum is supported"}
+    {"manage-key-quorum-value", '\0', "MANAGE_KEY_QUORUM_VALUE", OHSM_CLI_O_NUMBER, NULL,        \
+     "Approvals needed to manage the key (key wrap, unwrap, share, unshare,\n"                    \
+     "set-attribute): 0 to 8; 0 and 1 mean none. Above 1, at most the users associated\n"        \
+     "with the key (owner and crypto users it is shared with)"},                                   \
+    {"use-key-quorum-value", '\0', "USE_KEY_QUORUM_VALUE", OHSM_CLI_O_NUMBER, NULL,              \
+     "Approvals needed to use the key (crypto sign): 0 to 8; 0 and 1 mean none.\n"               \
+     "Above 1, at most the users associated with the key"}
+#define OPT_KEY_APPROVAL(name, what)                                                               \
+    {name, '\0', "APPROVAL", 0, NULL,                                                             \
+     "Filepath of a signed quorum token file that approves the operation.\nNeeded when " what}
 #define OPT_HASH(flags) {"hash-function", '\0', "HASH_FUNCTION", flags, hashes, "Hash function"}
 #define OPT_MGF {"mgf", '\0', "MGF", REQ, mgfs, "Mask generation function (MGF1 with a hash)"}
 #define OPT_DATA(what)                                                                             \
@@ -305,6 +317,8 @@ static const struct ohsm_cli_opt import_pem_opts[] = {
     OPT_LABEL("label", "the imported key"),
     {"key-type-class", '\0', "KEY_TYPE_CLASS", REQ, import_classes, "Type and class of the key"},
     OPT_ATTRS("attributes", "the imported key"),
+    OPT_SHARE("the imported key"),
+    OPT_QUORUM,
     END_OPTS,
 };
 
@@ -323,10 +337,14 @@ static const struct ohsm_cli_opt key_delete_opts[] = {
     END_OPTS,
 };
 
+#define MANAGE_APPROVAL                                                                            \
+    "the key's manage-key-quorum-value is above 1 (a key-management\ntoken for the key)"
+
 static const struct ohsm_cli_opt key_set_attr_opts[] = {
     OPT_FILTER("filter", "the key to change"),
     {"name", '\0', "KEY_ATTRIBUTE", REQ, NULL, "Attribute to set (a CLI attribute name)"},
     {"value", '\0', "KEY_ATTRIBUTE_VALUE", REQ, NULL, "Its new value"},
+    OPT_KEY_APPROVAL("approval", MANAGE_APPROVAL),
     END_OPTS,
 };
 
@@ -334,6 +352,7 @@ static const struct ohsm_cli_opt key_share_opts[] = {
     OPT_FILTER("filter", "the key"),
     {"username", '\0', "USERNAME", REQ, NULL, "The crypto user"},
     {"role", '\0', "ROLE", REQ, cu_role, "Role of that user"},
+    OPT_KEY_APPROVAL("approval", MANAGE_APPROVAL),
     END_OPTS,
 };
 
@@ -344,12 +363,18 @@ static const struct ohsm_cli_opt gen_file_opts[] = {
     END_OPTS,
 };
 
+/* clang-format off */
 #define WRAP_COMMON                                                                                \
     OPT_FILTER("payload-filter", "the key to wrap (extractable, owned by you)"),                   \
-        OPT_FILTER("wrapping-filter", "the wrapping key (wrap=true)"),                             \
-    {                                                                                              \
-        "path", '\0', "PATH", 0, NULL, "Write the wrapped key to this file instead of printing it" \
-    }
+    OPT_FILTER("wrapping-filter", "the wrapping key (wrap=true)"),                                 \
+    {"path", '\0', "PATH", 0, NULL, "Write the wrapped key to this file instead of printing it"}, \
+    OPT_KEY_APPROVAL("payload-approval",                                                           \
+                     "the payload key's manage-key-quorum-value is above 1\n"                      \
+                     "(a key-management token for the payload key)"),                              \
+    OPT_KEY_APPROVAL("wrapping-approval",                                                          \
+                     "the wrapping key's manage-key-quorum-value is above 1\n"                     \
+                     "(a key-management token for the wrapping key)")
+/* clang-format on */
 
 static const struct ohsm_cli_opt wrap_opts[] = {WRAP_COMMON, END_OPTS};
 static const struct ohsm_cli_opt wrap_gcm_opts[] = {WRAP_COMMON, OPT_TAG(REQ, ""), OPT_AAD,
@@ -363,7 +388,9 @@ static const struct ohsm_cli_opt wrap_oaep_opts[] = {WRAP_COMMON, OPT_HASH(REQ),
          unwrap_classes,   "Type and class of the wrapped key"},                                   \
         OPT_LABEL("label", "the unwrapped key"), OPT_DATA("the wrapped key"),                      \
         OPT_ATTRS("attributes", "the unwrapped key"), OPT_SHARE("the unwrapped key"),              \
-        OPT_SESSION("the unwrapped key"), OPT_QUORUM
+        OPT_SESSION("the unwrapped key"), OPT_QUORUM,                                              \
+        OPT_KEY_APPROVAL("approval", "the unwrapping key's manage-key-quorum-value is above 1\n"   \
+                                     "(a key-management token for the unwrapping key)")
 
 static const struct ohsm_cli_opt unwrap_opts[] = {UNWRAP_COMMON, END_OPTS};
 static const struct ohsm_cli_opt unwrap_gcm_opts[] = {
@@ -373,15 +400,17 @@ static const struct ohsm_cli_opt unwrap_oaep_opts[] = {UNWRAP_COMMON, OPT_HASH(R
                                                        END_OPTS};
 
 #define SIGN_COMMON OPT_FILTER("key-filter", "the key"), OPT_HASH(REQ), OPT_DATA("the data")
+#define USE_APPROVAL                                                                               \
+    OPT_KEY_APPROVAL("approval", "the key's use-key-quorum-value is above 1 (a key-usage\n"        \
+                                 "token for the key)")
 
-static const struct ohsm_cli_opt sign_opts[] = {SIGN_COMMON, OPT_DATA_TYPE, END_OPTS};
+static const struct ohsm_cli_opt sign_opts[] = {SIGN_COMMON, OPT_DATA_TYPE, USE_APPROVAL, END_OPTS};
 static const struct ohsm_cli_opt sign_pss_opts[] = {
-    SIGN_COMMON,
-    OPT_DATA_TYPE,
-    OPT_MGF,
-    {"salt-length", '\0', "SALT_LENGTH", REQ, NULL, "PSS salt length in bytes"},
-    END_OPTS};
-static const struct ohsm_cli_opt sign_hmac_opts[] = {SIGN_COMMON, END_OPTS};
+    SIGN_COMMON,  OPT_DATA_TYPE,
+    OPT_MGF,      {"salt-length", '\0', "SALT_LENGTH", REQ, NULL, "PSS salt length in bytes"},
+    USE_APPROVAL, END_OPTS,
+};
+static const struct ohsm_cli_opt sign_hmac_opts[] = {SIGN_COMMON, USE_APPROVAL, END_OPTS};
 static const struct ohsm_cli_opt verify_opts[] = {SIGN_COMMON, OPT_SIG, OPT_DATA_TYPE, END_OPTS};
 static const struct ohsm_cli_opt verify_pss_opts[] = {
     SIGN_COMMON,
@@ -521,8 +550,10 @@ static const struct ohsm_cli_cmd cmds[] = {
      key_set_attr_opts, NULL, 0, OHSM_OP_KEY_MGMT, ohsm_cli_cmd_key_set_attribute},
     {"key share", "Share a key with a crypto user", NULL, key_share_opts, NULL, 0, OHSM_OP_KEY_MGMT,
      ohsm_cli_cmd_key_share},
-    {"key unshare", "Stop sharing a key with a crypto user", NULL, key_share_opts, NULL, 0,
-     OHSM_OP_KEY_MGMT, ohsm_cli_cmd_key_share},
+    {"key unshare", "Stop sharing a key with a crypto user",
+     "Refused when it would leave the key fewer associated users (owner and shares)\n"
+     "than a key quorum value above 1.",
+     key_share_opts, NULL, 0, OHSM_OP_KEY_MGMT, ohsm_cli_cmd_key_share},
     {"key unwrap", "Unwrap (import) a wrapped key", NULL, NULL, NULL, 0, NOOP, NULL},
     {"key unwrap aes-gcm", "Unwrap with AES-GCM", NULL, unwrap_gcm_opts, NULL, 0, OHSM_OP_KEY_MGMT,
      ohsm_cli_cmd_key_unwrap},
@@ -583,8 +614,11 @@ static const struct ohsm_cli_cmd cmds[] = {
      "Writes a quorum token for the service (one approval record per HSM) to --token;\n"
      "approvers sign its \"token\" with their registered private keys and add\n"
      "{\"username\", \"signature\"} to \"signatures\". One active token per user and\n"
-     "service. A registration token is signed by the user registering a quorum key.\n"
-     "Tokens last for the session and expire (token-timeout-seconds).\n"
+     "service for user, quorum and cluster. A registration token is signed by the user\n"
+     "registering a quorum key. key-usage and key-management tokens are for the one key\n"
+     "--filter names (a crypto user who owns or is shared it), approved by crypto users\n"
+     "associated with the key; a user may hold several. Tokens last for the session and\n"
+     "expire (token-timeout-seconds).\n"
      "Who can run it: admin, crypto-user.",
      quorum_generate_opts, NULL, 0, NOOP, ohsm_cli_cmd_quorum_generate},
     {"quorum token-sign list", "List the token-sign tokens in your cluster",

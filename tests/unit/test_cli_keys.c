@@ -5,7 +5,8 @@
  * bad input refused with a message), key-type-class, MGF and mechanism names, hex and base64
  * (RFC 4648 vectors, non-canonical input refused), one key printed exactly as the CloudHSM CLI
  * guide's example (field names, order, types), RSA and EC attributes, key-info, the merge of
- * several HSMs' answers (coverage), key list pages and the sync report.
+ * several HSMs' answers (coverage), key list pages and the sync report, and the key quorum
+ * values (parsed into templates; shown from the record under key-info).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -562,17 +563,141 @@ static void test_cli_keys_wipe(void **state)
     ohsm_cli_json_wipe(NULL);
 }
 
+/* The key quorum values: 0 to 8 appended as u32 attributes; anything else (and a value also given
+ * as a key attribute) refused with nothing appended. */
+static void test_cli_keys_quorum_put(void **state)
+{
+    (void)state;
+    struct ohsm_tmpl_buf b;
+    struct ohsm_tmpl t;
+    uint32_t ids[OHSM_TMPL_MAX];
+    size_t nids = 0;
+    char err[256];
+
+    ohsm_tmpl_init(&b);
+    assert_int_equal(ohsm_cli_quorum_put(&b, NULL, NULL, ids, &nids, err, sizeof(err)), OHSM_OK);
+    assert_int_equal(b.len, 0);
+    assert_int_equal(nids, 0);
+
+    assert_int_equal(ohsm_cli_quorum_put(&b, "2", "0", ids, &nids, err, sizeof(err)), OHSM_OK);
+    assert_int_equal(nids, 2);
+    assert_int_equal(ohsm_tmpl_parse(b.buf, b.len, &t), OHSM_OK);
+    assert_int_equal(t.n, 2);
+    const struct ohsm_tmpl_attr *m = tmpl_get(&t, OHSM_A_QUORUM_MANAGE);
+    const struct ohsm_tmpl_attr *u = tmpl_get(&t, OHSM_A_QUORUM_USE);
+    assert_non_null(m);
+    assert_non_null(u);
+    assert_int_equal(m->len, 4);
+    assert_int_equal(u->len, 4);
+    static const uint8_t two[4] = {0, 0, 0, 2};
+    static const uint8_t zero[4] = {0, 0, 0, 0};
+    assert_memory_equal(m->val, two, 4);
+    assert_memory_equal(u->val, zero, 4);
+
+    /* Only one given: only that one appended. The largest value is 8. */
+    ohsm_tmpl_init(&b);
+    nids = 0;
+    assert_int_equal(ohsm_cli_quorum_put(&b, NULL, "8", ids, &nids, err, sizeof(err)), OHSM_OK);
+    assert_int_equal(ohsm_tmpl_parse(b.buf, b.len, &t), OHSM_OK);
+    assert_int_equal(t.n, 1);
+    assert_null(tmpl_get(&t, OHSM_A_QUORUM_MANAGE));
+    static const uint8_t eight[4] = {0, 0, 0, 8};
+    assert_memory_equal(tmpl_get(&t, OHSM_A_QUORUM_USE)->val, eight, 4);
+
+    /* Bad values; a bad second value leaves the good first one out too. */
+    const char *bad[] = {"9", "-1", "", "two", "1 ", " 1", "4294967298", "0x", "+2"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        ohsm_tmpl_init(&b);
+        nids = 0;
+        err[0] = '\0';
+        assert_int_equal(ohsm_cli_quorum_put(&b, bad[i], NULL, ids, &nids, err, sizeof(err)),
+                         OHSM_ARGUMENTS_BAD);
+        assert_string_equal(err, "--manage-key-quorum-value must be a number from 0 to 8");
+        assert_int_equal(ohsm_cli_quorum_put(&b, "2", bad[i], ids, &nids, err, sizeof(err)),
+                         OHSM_ARGUMENTS_BAD);
+        assert_string_equal(err, "--use-key-quorum-value must be a number from 0 to 8");
+        assert_int_equal(b.len, 0);
+        assert_int_equal(nids, 0);
+    }
+
+    /* Already given as a key attribute (--attributes use-key-quorum-value=2): refused. */
+    ohsm_tmpl_init(&b);
+    nids = 0;
+    assert_int_equal(ohsm_cli_attr_put(&b, OHSM_CLI_ATTR_CREATE, "use-key-quorum-value", "2", ids,
+                                       &nids, err, sizeof(err)),
+                     OHSM_OK);
+    size_t len = b.len;
+    assert_int_equal(ohsm_cli_quorum_put(&b, "2", "2", ids, &nids, err, sizeof(err)),
+                     OHSM_TEMPLATE_INCONSISTENT);
+    assert_non_null(strstr(err, "--use-key-quorum-value"));
+    assert_int_equal(b.len, len);
+    assert_int_equal(nids, 1);
+    /* The manage value alone still fits beside it. */
+    assert_int_equal(ohsm_cli_quorum_put(&b, "3", NULL, ids, &nids, err, sizeof(err)), OHSM_OK);
+    assert_int_equal(nids, 2);
+
+    /* No room left for both: refused whole. */
+    ohsm_tmpl_init(&b);
+    nids = OHSM_TMPL_MAX - 1;
+    for (size_t i = 0; i < nids; i++) {
+        ids[i] = (uint32_t)i;
+    }
+    assert_int_equal(ohsm_cli_quorum_put(&b, "1", "1", ids, &nids, err, sizeof(err)),
+                     OHSM_DATA_LEN_RANGE);
+    assert_int_equal(b.len, 0);
+    assert_int_equal(nids, OHSM_TMPL_MAX - 1);
+}
+
+/* key-info shows the key's own quorum values; they are not repeated among the attributes. */
+static void test_cli_keys_quorum_json(void **state)
+{
+    (void)state;
+    struct ohsm_obj o;
+    aes_key(&o);
+    o.quorum_manage = 2;
+    o.quorum_use = 3;
+    o.nshared = 2;
+    snprintf(o.shared[0], sizeof(o.shared[0]), "%s", "alice");
+    snprintf(o.shared[1], sizeof(o.shared[1]), "%s", "bob");
+    json_t *j = ohsm_cli_key_json(&o, false, true);
+    assert_non_null(j);
+    char *s = dump(json_object_get(json_object_get(j, "key-info"), "key-quorum-values"));
+    assert_string_equal(s, "{\"manage-key-quorum-value\":2,\"use-key-quorum-value\":3}");
+    free(s);
+    json_t *attrs = json_object_get(j, "attributes");
+    assert_non_null(attrs);
+    assert_null(json_object_get(attrs, "manage-key-quorum-value"));
+    assert_null(json_object_get(attrs, "use-key-quorum-value"));
+    assert_non_null(json_object_get(attrs, "key-length-bytes"));
+    json_decref(j);
+    /* The largest value, and a key list page (verbose) carries them too. */
+    o.quorum_manage = 8;
+    o.quorum_use = 0;
+    struct ohsm_cli_keyset ks = {0};
+    assert_true(ohsm_cli_keyset_add(&ks, &o, 1));
+    ohsm_cli_keyset_finish(&ks, 1, 1);
+    j = ohsm_cli_key_list_json(&ks, 0, 10, true);
+    assert_non_null(j);
+    json_t *k0 = json_array_get(json_object_get(j, "matched_keys"), 0);
+    s = dump(json_object_get(json_object_get(k0, "key-info"), "key-quorum-values"));
+    assert_string_equal(s, "{\"manage-key-quorum-value\":8,\"use-key-quorum-value\":0}");
+    free(s);
+    json_decref(j);
+    ohsm_cli_keyset_free(&ks);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_cli_keys_keyref),     cmocka_unit_test(test_cli_keys_numbers),
-        cmocka_unit_test(test_cli_keys_filter_ok),  cmocka_unit_test(test_cli_keys_filter_bad),
-        cmocka_unit_test(test_cli_keys_attr_uses),  cmocka_unit_test(test_cli_keys_names),
-        cmocka_unit_test(test_cli_keys_hex),        cmocka_unit_test(test_cli_keys_base64),
-        cmocka_unit_test(test_cli_keys_aes_json),   cmocka_unit_test(test_cli_keys_info_and_brief),
-        cmocka_unit_test(test_cli_keys_pair_attrs), cmocka_unit_test(test_cli_keys_keyset),
-        cmocka_unit_test(test_cli_keys_list_pages), cmocka_unit_test(test_cli_keys_sync_json),
-        cmocka_unit_test(test_cli_keys_wipe),
+        cmocka_unit_test(test_cli_keys_keyref),      cmocka_unit_test(test_cli_keys_numbers),
+        cmocka_unit_test(test_cli_keys_filter_ok),   cmocka_unit_test(test_cli_keys_filter_bad),
+        cmocka_unit_test(test_cli_keys_attr_uses),   cmocka_unit_test(test_cli_keys_names),
+        cmocka_unit_test(test_cli_keys_hex),         cmocka_unit_test(test_cli_keys_base64),
+        cmocka_unit_test(test_cli_keys_aes_json),    cmocka_unit_test(test_cli_keys_info_and_brief),
+        cmocka_unit_test(test_cli_keys_pair_attrs),  cmocka_unit_test(test_cli_keys_keyset),
+        cmocka_unit_test(test_cli_keys_list_pages),  cmocka_unit_test(test_cli_keys_sync_json),
+        cmocka_unit_test(test_cli_keys_wipe),        cmocka_unit_test(test_cli_keys_quorum_put),
+        cmocka_unit_test(test_cli_keys_quorum_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,7 +4,9 @@
  * (handler and help, groups have children, parents exist, no duplicates), option specs are
  * consistent, the parser enforces each row's required options and refuses duplicates, the help
  * printed for each row names every option it accepts (help cannot drift from the grammar), and
- * the MFA and quorum commands parse as the guide writes them, refusing bad combinations.
+ * the MFA and quorum commands parse as the guide writes them, refusing bad combinations, and
+ * the key quorum options (quorum values, approvals, key tokens) parse where the guide has them
+ * and are refused, with a clear message and before anything is sent, when their values are bad.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +17,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 
@@ -334,9 +337,9 @@ static void test_cli_table_quorum_commands(void **state)
         assert_int_equal(PARSE(line), OHSM_OK);
         assert_ptr_equal(a.cmd->handler, ohsm_cli_cmd_quorum_generate);
     }
-    assert_int_equal(PARSE("quorum token-sign generate --service key-usage --token /t"),
+    assert_int_equal(PARSE("quorum token-sign generate --service key-use --token /t"),
                      OHSM_ARGUMENTS_BAD);
-    assert_non_null(strstr(err, "invalid value 'key-usage' for '--service'"));
+    assert_non_null(strstr(err, "invalid value 'key-use' for '--service'"));
     assert_int_equal(PARSE("quorum token-sign generate --service user"), OHSM_ARGUMENTS_BAD);
     assert_int_equal(PARSE("quorum token-sign list"), OHSM_OK);
     assert_ptr_equal(a.cmd->handler, ohsm_cli_cmd_quorum_list);
@@ -379,6 +382,302 @@ static void test_cli_table_quorum_commands(void **state)
                      OHSM_OK);
 }
 
+/* Runs one command line through its handler with no cluster behind it (ctx.client is NULL): only
+ * a command that refuses its input before it would reach a cluster can pass through here. */
+static void run_offline(const char *line, struct ohsm_cli_out *out)
+{
+    struct ohsm_cli_args a;
+    struct ohsm_cli_ctx ctx;
+    char buf[1024], err[256];
+    memset(&ctx, 0, sizeof(ctx));
+    memset(out, 0, sizeof(*out));
+    ctx.g = G;
+    if (PARSE(line) != OHSM_OK) {
+        fail_msg("'%s' does not parse: %s", line, err);
+    }
+    a.cmd->handler(&ctx, &a, out);
+    assert_null(ctx.client);
+}
+
+/* The error message of an offline run, which must have failed. */
+static const char *offline_err(const char *line, struct ohsm_cli_out *out)
+{
+    run_offline(line, out);
+    assert_int_equal(out->error_code, 1);
+    assert_true(json_is_string(out->data));
+    return json_string_value(out->data);
+}
+
+/* The key quorum values parse on every creating command (numbers only, checked by the grammar);
+ * the handlers refuse values above 8 before anything is sent. */
+static void test_cli_table_key_quorum_values(void **state)
+{
+    (void)state;
+    struct ohsm_cli_args a;
+    char buf[1024], err[256];
+    struct ohsm_cli_out out;
+    static const char *const create[] = {
+        "key generate-symmetric aes --label k --key-length-bytes 16",
+        "key generate-symmetric generic-secret --label k --key-length-bytes 32",
+        "key generate-asymmetric-pair rsa --public-label p --private-label k "
+        "--modulus-size-bits 2048 --public-exponent 65537",
+        "key generate-asymmetric-pair ec --public-label p --private-label k --curve secp256r1",
+        "key import pem --path /p.pem --label k --key-type-class rsa-public",
+        "key unwrap aes-gcm --filter attr.label=w --key-type-class aes --label k --data AAAA "
+        "--tag-length-bits 128 --iv 00112233445566778899aabb",
+        "key unwrap aes-kwp --filter attr.label=w --key-type-class aes --label k --data AAAA",
+        "key unwrap aes-no-pad --filter attr.label=w --key-type-class aes --label k --data AAAA",
+        "key unwrap aes-pkcs5-pad --filter attr.label=w --key-type-class aes --label k --data AAAA",
+        "key unwrap aes-zero-pad --filter attr.label=w --key-type-class aes --label k --data AAAA",
+        "key unwrap rsa-oaep --filter attr.label=w --key-type-class aes --label k --data AAAA "
+        "--hash-function sha256 --mgf mgf1-sha256",
+        "key unwrap rsa-pkcs --filter attr.label=w --key-type-class aes --label k --data AAAA",
+    };
+    for (size_t i = 0; i < sizeof(create) / sizeof(create[0]); i++) {
+        char line[512];
+        snprintf(line, sizeof(line), "%s --manage-key-quorum-value 2 --use-key-quorum-value 0",
+                 create[i]);
+        if (PARSE(line) != OHSM_OK) {
+            fail_msg("'%s': %s", line, err);
+        }
+        assert_string_equal(ohsm_cli_arg(&a, "manage-key-quorum-value"), "2");
+        assert_string_equal(ohsm_cli_arg(&a, "use-key-quorum-value"), "0");
+        const char *bad[] = {"two", "-1", "0x2", "1.5"};
+        for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+            snprintf(line, sizeof(line), "%s --use-key-quorum-value %s", create[i], bad[k]);
+            assert_int_equal(PARSE(line), OHSM_ARGUMENTS_BAD);
+            assert_non_null(strstr(err, "expected a number"));
+        }
+        /* Out of range: refused by the handler, before any cluster is needed. */
+        snprintf(line, sizeof(line), "%s --manage-key-quorum-value 9", create[i]);
+        assert_non_null(strstr(offline_err(line, &out),
+                               "--manage-key-quorum-value must be a number from 0 to 8"));
+        ohsm_cli_out_clear(&out);
+        snprintf(line, sizeof(line), "%s --use-key-quorum-value 99999999", create[i]);
+        assert_non_null(
+            strstr(offline_err(line, &out), "--use-key-quorum-value must be a number from 0 to 8"));
+        ohsm_cli_out_clear(&out);
+        /* Given twice (as an option and as a key attribute): refused. */
+        const char *attrs = strstr(create[i], "generate-asymmetric-pair") != NULL
+                                ? "--private-attributes"
+                                : "--attributes";
+        snprintf(line, sizeof(line),
+                 "%s --use-key-quorum-value 2 %s use-key-quorum-value=2 sign=true", create[i],
+                 attrs);
+        const char *msg = offline_err(line, &out);
+        assert_true(strstr(msg, "cannot both be given") != NULL ||
+                    strstr(msg, "use-key-quorum-value") != NULL);
+        ohsm_cli_out_clear(&out);
+    }
+    /* Commands that create nothing take no quorum values. */
+    assert_int_equal(PARSE("key delete --filter attr.label=k --manage-key-quorum-value 2"),
+                     OHSM_ARGUMENTS_BAD);
+    assert_int_equal(PARSE("key share --filter attr.label=k --username u --role crypto-user "
+                           "--use-key-quorum-value 2"),
+                     OHSM_ARGUMENTS_BAD);
+}
+
+/* --approval on every guarded key command and sign mechanism, --payload-approval and
+ * --wrapping-approval on every wrap mechanism; not on commands quorum does not guard. */
+static void test_cli_table_key_approvals(void **state)
+{
+    (void)state;
+    struct ohsm_cli_args a;
+    char buf[1024], err[256];
+    static const char *const with_approval[] = {
+        "crypto sign ecdsa --key-filter attr.label=k --hash-function sha256 --data AAAA",
+        "crypto sign rsa-pkcs --key-filter attr.label=k --hash-function sha256 --data AAAA",
+        "crypto sign rsa-pkcs-pss --key-filter attr.label=k --hash-function sha256 --data AAAA "
+        "--mgf mgf1-sha256 --salt-length 32",
+        "crypto sign hmac --key-filter attr.label=k --hash-function sha256 --data AAAA",
+        "key share --filter attr.label=k --username u --role crypto-user",
+        "key unshare --filter attr.label=k --username u --role crypto-user",
+        "key set-attribute --filter attr.label=k --name decrypt --value true",
+        "key unwrap aes-no-pad --filter attr.label=w --key-type-class aes --label k --data AAAA",
+        "key unwrap rsa-oaep --filter attr.label=w --key-type-class aes --label k --data AAAA "
+        "--hash-function sha256 --mgf mgf1-sha256",
+    };
+    for (size_t i = 0; i < sizeof(with_approval) / sizeof(with_approval[0]); i++) {
+        char line[512];
+        snprintf(line, sizeof(line), "%s --approval /q.json", with_approval[i]);
+        if (PARSE(line) != OHSM_OK) {
+            fail_msg("'%s': %s", line, err);
+        }
+        assert_string_equal(ohsm_cli_arg(&a, "approval"), "/q.json");
+    }
+    static const char *const wraps[] = {"aes-gcm --tag-length-bits 128",
+                                        "aes-kwp",
+                                        "aes-no-pad",
+                                        "aes-pkcs5-pad",
+                                        "aes-zero-pad",
+                                        "rsa-oaep --hash-function sha256 --mgf mgf1-sha256",
+                                        "rsa-pkcs"};
+    for (size_t i = 0; i < sizeof(wraps) / sizeof(wraps[0]); i++) {
+        char line[512];
+        snprintf(line, sizeof(line),
+                 "key wrap %s --payload-filter attr.label=p --wrapping-filter attr.label=w "
+                 "--payload-approval /p.json --wrapping-approval /w.json",
+                 wraps[i]);
+        if (PARSE(line) != OHSM_OK) {
+            fail_msg("'%s': %s", line, err);
+        }
+        assert_string_equal(ohsm_cli_arg(&a, "payload-approval"), "/p.json");
+        assert_string_equal(ohsm_cli_arg(&a, "wrapping-approval"), "/w.json");
+        snprintf(line, sizeof(line),
+                 "key wrap %s --payload-filter attr.label=p --wrapping-filter attr.label=w "
+                 "--approval /p.json",
+                 wraps[i]);
+        assert_int_equal(PARSE(line), OHSM_ARGUMENTS_BAD);
+    }
+    assert_int_equal(PARSE("key delete --filter attr.label=k --approval /q.json"),
+                     OHSM_ARGUMENTS_BAD);
+    assert_int_equal(PARSE("crypto verify rsa-pkcs --key-filter attr.label=k --hash-function "
+                           "sha256 --data AAAA --signature AAAA --approval /q.json"),
+                     OHSM_ARGUMENTS_BAD);
+    assert_int_equal(PARSE("key generate-symmetric aes --label k --key-length-bytes 16 "
+                           "--approval /q.json"),
+                     OHSM_ARGUMENTS_BAD);
+}
+
+/* A bad approval file is refused by each guarded command before any key is looked up. */
+static void test_cli_table_key_approval_files(void **state)
+{
+    (void)state;
+    struct ohsm_cli_out out;
+    char dir[] = "/tmp/ohsm-cli-XXXXXX";
+    char bad[64], line[512];
+    assert_non_null(mkdtemp(dir));
+    snprintf(bad, sizeof(bad), "%s/bad.json", dir);
+    FILE *f = fopen(bad, "w");
+    assert_non_null(f);
+    fputs("{\"version\":\"2.0\",\"approval_data\":", f);
+    fclose(f);
+    static const char *const cmds[] = {
+        "crypto sign rsa-pkcs --key-filter attr.label=k --hash-function sha256 --data AAAA "
+        "--approval %s",
+        "crypto sign hmac --key-filter attr.label=k --hash-function sha256 --data AAAA "
+        "--approval %s",
+        "key share --filter attr.label=k --username u --role crypto-user --approval %s",
+        "key unshare --filter attr.label=k --username u --role crypto-user --approval %s",
+        "key set-attribute --filter attr.label=k --name decrypt --value true --approval %s",
+        "key unwrap aes-no-pad --filter attr.label=w --key-type-class aes --label k --data AAAA "
+        "--approval %s",
+        "key wrap aes-no-pad --payload-filter attr.label=p --wrapping-filter attr.label=w "
+        "--payload-approval %s",
+        "key wrap rsa-pkcs --payload-filter attr.label=p --wrapping-filter attr.label=w "
+        "--wrapping-approval %s",
+    };
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+        const char *paths[] = {bad, "/nonexistent/q.json"};
+        for (size_t k = 0; k < 2; k++) {
+            snprintf(line, sizeof(line), cmds[i], paths[k]);
+            const char *msg = offline_err(line, &out);
+            if (strstr(msg, "pproval") == NULL) {
+                fail_msg("'%s' gave '%s'", line, msg);
+            }
+            ohsm_cli_out_clear(&out);
+        }
+    }
+    (void)unlink(bad);
+    (void)rmdir(dir);
+}
+
+/* quorum token-sign generate: the key services parse with --filter; the handler requires it for
+ * them and refuses it for the others, before anything is sent. */
+static void test_cli_table_key_tokens(void **state)
+{
+    (void)state;
+    struct ohsm_cli_args a;
+    char buf[1024], err[256];
+    struct ohsm_cli_out out;
+    assert_int_equal(PARSE("quorum token-sign generate --service key-usage --token /t "
+                           "--filter attr.label=k attr.class=private-key"),
+                     OHSM_OK);
+    assert_ptr_equal(a.cmd->handler, ohsm_cli_cmd_quorum_generate);
+    const char *terms[4];
+    assert_int_equal(ohsm_cli_arg_values(&a, "filter", terms, 4), 2);
+    assert_string_equal(terms[1], "attr.class=private-key");
+    assert_int_equal(PARSE("quorum token-sign generate --service key-management --token /t "
+                           "--filter key-reference=0x1f"),
+                     OHSM_OK);
+    assert_int_equal(PARSE("quorum token-sign generate --service key-usage --token /t --filter"),
+                     OHSM_ARGUMENTS_BAD);
+    assert_non_null(
+        strstr(offline_err("quorum token-sign generate --service key-usage --token /t", &out),
+               "needs --filter"));
+    ohsm_cli_out_clear(&out);
+    assert_non_null(
+        strstr(offline_err("quorum token-sign generate --service key-management --token /t", &out),
+               "needs --filter"));
+    ohsm_cli_out_clear(&out);
+    const char *admin[] = {"user", "quorum", "cluster", "registration"};
+    for (size_t i = 0; i < 4; i++) {
+        char line[256];
+        snprintf(line, sizeof(line),
+                 "quorum token-sign generate --service %s --token /t --filter attr.label=k",
+                 admin[i]);
+        const char *msg = offline_err(line, &out);
+        assert_non_null(strstr(msg, "--filter is only for the key-usage and key-management"));
+        assert_non_null(strstr(msg, admin[i]));
+        ohsm_cli_out_clear(&out);
+    }
+    /* A bad filter term is reported as key commands report it. */
+    assert_non_null(strstr(offline_err("quorum token-sign generate --service key-usage --token /t "
+                                       "--filter label=k",
+                                       &out),
+                           "--filter"));
+    ohsm_cli_out_clear(&out);
+}
+
+/* Help text of a command, as `help <words>` prints it (caller frees). */
+static char *help_text(const char *const *w, size_t nw)
+{
+    char err[128];
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    assert_true(ohsm_cli_help(f, G, w, nw, err, sizeof(err)));
+    long len = ftell(f);
+    char *text = calloc(1, (size_t)len + 1);
+    assert_non_null(text);
+    rewind(f);
+    assert_int_equal(fread(text, 1, (size_t)len, f), (size_t)len);
+    fclose(f);
+    return text;
+}
+
+/* Help names the key services, --filter, the quorum value range and the approval options. */
+static void test_cli_table_key_help(void **state)
+{
+    (void)state;
+    const char *gen[] = {"quorum", "token-sign", "generate"};
+    char *t = help_text(gen, 3);
+    assert_non_null(strstr(t, "key-usage"));
+    assert_non_null(strstr(t, "key-management"));
+    assert_non_null(strstr(t, "--filter"));
+    free(t);
+    const char *aes[] = {"key", "generate-symmetric", "aes"};
+    t = help_text(aes, 3);
+    assert_non_null(strstr(t, "--manage-key-quorum-value <MANAGE_KEY_QUORUM_VALUE>"));
+    assert_non_null(strstr(t, "--use-key-quorum-value <USE_KEY_QUORUM_VALUE>"));
+    assert_non_null(strstr(t, "0 to 8"));
+    assert_null(strstr(t, "only 0"));
+    free(t);
+    const char *sign[] = {"crypto", "sign", "ecdsa"};
+    t = help_text(sign, 3);
+    assert_non_null(strstr(t, "--approval <APPROVAL>"));
+    assert_non_null(strstr(t, "use-key-quorum-value"));
+    free(t);
+    const char *wrap[] = {"key", "wrap", "rsa-oaep"};
+    t = help_text(wrap, 3);
+    assert_non_null(strstr(t, "--payload-approval <APPROVAL>"));
+    assert_non_null(strstr(t, "--wrapping-approval <APPROVAL>"));
+    free(t);
+    const char *share[] = {"key", "unshare"};
+    t = help_text(share, 2);
+    assert_non_null(strstr(t, "--approval <APPROVAL>"));
+    free(t);
+}
+
 /* Help shows the ONE_OF group and the subcommands of login. */
 static void test_cli_table_new_help(void **state)
 {
@@ -415,6 +714,11 @@ int main(void)
         cmocka_unit_test(test_cli_table_mfa_commands),
         cmocka_unit_test(test_cli_table_quorum_commands),
         cmocka_unit_test(test_cli_table_new_help),
+        cmocka_unit_test(test_cli_table_key_quorum_values),
+        cmocka_unit_test(test_cli_table_key_approvals),
+        cmocka_unit_test(test_cli_table_key_approval_files),
+        cmocka_unit_test(test_cli_table_key_tokens),
+        cmocka_unit_test(test_cli_table_key_help),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,6 +11,7 @@ import base64
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import threading
 import time
@@ -131,6 +132,35 @@ def approve(path, key, username, out=None, workdir=None):
     data["signatures"].append({"username": username, "signature": sig})
     write_json(out or path, data)
     return data
+
+
+def approved_copy(src, dst, signers):
+    """A copy of quorum token file src approved by signers: (username, private key path) pairs,
+    each signing the file's "token" with openssl as the guide shows."""
+    shutil.copy(src, dst)
+    for who, key in signers:
+        approve(dst, key, who)
+    return pathlib.Path(dst)
+
+
+APPROVAL_REC_LEN = 96
+
+
+def approval_records(approval_b64):
+    """The records of a token's approval_data (include/openhsm/token.h layout, big-endian):
+    "OHQ1" | service | slot | 0[2] | hsm_id[16] | nonce[16] | username[32] | expires u64 |
+    key_handle u64 | 0[8]. Returns a list of dicts; asserts the fixed parts."""
+    data = base64.b64decode(approval_b64, validate=True)
+    assert len(data) % APPROVAL_REC_LEN == 0, len(data)
+    out = []
+    for i in range(0, len(data), APPROVAL_REC_LEN):
+        r = data[i:i + APPROVAL_REC_LEN]
+        assert r[:4] == b"OHQ1" and r[6:8] == bytes(2) and r[88:] == bytes(8), r
+        out.append({"service": r[4], "hsm_id": r[8:24].rstrip(b"\0").decode(),
+                    "nonce": r[24:40], "username": r[40:72].rstrip(b"\0").decode(),
+                    "expires": int.from_bytes(r[72:80], "big"),
+                    "key_handle": int.from_bytes(r[80:88], "big")})
+    return out
 
 
 class Interactive:

@@ -178,6 +178,10 @@ bool ohsm_cli_approval_opt(const struct ohsm_cli_args *a, const char *opt,
                            struct ohsm_cli_approval *h, const struct ohsm_approval **ap,
                            struct ohsm_cli_out *out);
 void ohsm_cli_approval_free(struct ohsm_cli_approval *h);
+/* Saves a token file: format_rv and json are what an ohsm_tokfile_format_* / ohsm_qtokfile_format
+ * call gave; writes json to path (0600). On failure reports to out and returns false. */
+bool ohsm_cli_tokfile_save(ohsm_rv format_rv, const char *json, const char *path,
+                           struct ohsm_cli_out *out);
 
 /* Token-sign helpers (cmd_mfa.c). */
 

@@ -98,8 +98,7 @@ static bool write_unsigned(const char *path, const struct issued *t, struct ohsm
 {
     uint8_t(*toks)[OHSM_TOKEN_LEN] = calloc(t->n, sizeof(*toks));
     char *json = NULL;
-    char err[512];
-    bool ok = false;
+    bool ok;
     ohsm_rv rv;
 
     if (toks == NULL) {
@@ -110,18 +109,7 @@ static bool write_unsigned(const char *path, const struct issued *t, struct ohsm
         memcpy(toks[k], t->tok[t->hsm[k]].data, OHSM_TOKEN_LEN);
     }
     rv = ohsm_tokfile_format_mfa((const uint8_t(*)[OHSM_TOKEN_LEN])toks, t->n, &json);
-    if (rv != OHSM_OK) {
-        ohsm_cli_out_err(out, "Cannot write the token file: %s", ohsm_rv_str(rv));
-        goto out;
-    }
-    err[0] = '\0';
-    rv = ohsm_tokfile_write(path, json, err, sizeof(err));
-    if (rv != OHSM_OK) {
-        ohsm_cli_out_err(out, "%s", err[0] != '\0' ? err : ohsm_rv_str(rv));
-        goto out;
-    }
-    ok = true;
-out:
+    ok = ohsm_cli_tokfile_save(rv, json, path, out);
     free(json);
     free(toks);
     return ok;

@@ -138,6 +138,23 @@ static bool token_key(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
     return ok;
 }
 
+bool ohsm_cli_tokfile_save(ohsm_rv format_rv, const char *json, const char *path,
+                           struct ohsm_cli_out *out)
+{
+    char err[512];
+    if (format_rv != OHSM_OK) {
+        ohsm_cli_out_err(out, "Cannot write the token file: %s", ohsm_rv_str(format_rv));
+        return false;
+    }
+    err[0] = '\0';
+    ohsm_rv rv = ohsm_tokfile_write(path, json, err, sizeof(err));
+    if (rv != OHSM_OK) {
+        ohsm_cli_out_err(out, "%s", err[0] != '\0' ? err : ohsm_rv_str(rv));
+        return false;
+    }
+    return true;
+}
+
 void ohsm_cli_cmd_quorum_generate(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
                                   struct ohsm_cli_out *out)
 {
@@ -148,7 +165,6 @@ void ohsm_cli_cmd_quorum_generate(struct ohsm_cli_ctx *ctx, const struct ohsm_cl
     size_t len = 0;
     uint64_t handle = 0;
     char *json = NULL;
-    char err[512];
     ohsm_rv rv;
 
     if (!service_arg(a, &svc, out) || !token_key(ctx, a, svc, &handle, out)) {
@@ -171,14 +187,7 @@ void ohsm_cli_cmd_quorum_generate(struct ohsm_cli_ctx *ctx, const struct ohsm_cl
     }
     rv = svc == OHSM_QS_REGISTRATION ? ohsm_tokfile_format_registration(data, len, &json)
                                      : ohsm_qtokfile_format(data, len, &json);
-    if (rv != OHSM_OK) {
-        ohsm_cli_out_err(out, "Cannot write the token file: %s", ohsm_rv_str(rv));
-        goto out;
-    }
-    err[0] = '\0';
-    rv = ohsm_tokfile_write(path, json, err, sizeof(err));
-    if (rv != OHSM_OK) {
-        ohsm_cli_out_err(out, "%s", err[0] != '\0' ? err : ohsm_rv_str(rv));
+    if (!ohsm_cli_tokfile_save(rv, json, path, out)) {
         goto out;
     }
     json_t *d = json_object();

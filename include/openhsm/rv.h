@@ -76,6 +76,9 @@ typedef enum ohsm_rv {
     OHSM_QUORUM_TOKEN_EXISTS = 59,  /* one active token per user and service */
     OHSM_PUBLIC_KEY_INVALID = 60,   /* an MFA/quorum public key that is not RSA-2048 */
     OHSM_QUORUM_VALUE_INVALID = 61, /* quorum value out of range */
+    /* issue 10 */
+    OHSM_USER_LOGGED_IN = 62,       /* the user has a live session on this HSM (password change) */
+    OHSM_USER_RECORD_STALE = 63,    /* a user record older than (or as old as) the one here */
     OHSM_RV_COUNT_ /* not a code */
 } ohsm_rv;
 

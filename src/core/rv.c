@@ -102,6 +102,10 @@ static const struct rv_row rows[OHSM_RV_COUNT_] = {
     [OHSM_PUBLIC_KEY_INVALID] = {"OHSM_PUBLIC_KEY_INVALID",
                                  "Public key must be an RSA-2048 public key", 0x020},
     [OHSM_QUORUM_VALUE_INVALID] = {"OHSM_QUORUM_VALUE_INVALID", "Invalid quorum value", 0x007},
+    [OHSM_USER_LOGGED_IN] = {"OHSM_USER_LOGGED_IN",
+                             "The user is logged in: its password cannot be changed now", 0x101},
+    [OHSM_USER_RECORD_STALE] = {"OHSM_USER_RECORD_STALE",
+                                "The HSM holds a newer record of this user", 0x007},
 };
 
 static const struct rv_row unknown = {"OHSM_UNKNOWN", "Unknown error", 0x005};

@@ -121,6 +121,10 @@ static const struct row rows[OHSM_RV_COUNT_] = {
                                  "HSM Error: Public key must be RSA-2048"},
     [OHSM_QUORUM_VALUE_INVALID] = {OWN(OHSM_QUORUM_VALUE_INVALID),
                                    "HSM Error: Invalid quorum value"},
+    [OHSM_USER_LOGGED_IN] = {OWN(OHSM_USER_LOGGED_IN),
+                             "HSM Error: The user is logged in and its password cannot be changed"},
+    [OHSM_USER_RECORD_STALE] = {OWN(OHSM_USER_RECORD_STALE),
+                                "HSM Error: The HSM holds a newer record of this user"},
 };
 
 static const struct row *row(ohsm_rv rv)

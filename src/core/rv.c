@@ -103,7 +103,8 @@ static const struct rv_row rows[OHSM_RV_COUNT_] = {
                                  "Public key must be an RSA-2048 public key", 0x020},
     [OHSM_QUORUM_VALUE_INVALID] = {"OHSM_QUORUM_VALUE_INVALID", "Invalid quorum value", 0x007},
     [OHSM_USER_LOGGED_IN] = {"OHSM_USER_LOGGED_IN",
-                             "The user is logged in: its password cannot be changed now", 0x101},
+                             "The user is currently logged in: its password cannot be changed",
+                             0x101},
     [OHSM_USER_RECORD_STALE] = {"OHSM_USER_RECORD_STALE",
                                 "The HSM holds a newer record of this user", 0x007},
 };

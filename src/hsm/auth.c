@@ -217,12 +217,17 @@ ohsm_rv ohsm_hsm_mfa_begin(struct ohsm_hsm *h, struct ohsm_session *s, const Ohs
         rv = OHSM_USER_TYPE_INVALID;
         goto out;
     }
-    if (u.fail_count >= h->meta.lockout_attempts) {
-        rv = OHSM_PIN_LOCKED;
+    /* The attempt takes its failure slot before the password is hashed (see do_login): parallel
+     * attempts cannot evaluate more guesses than the limit. */
+    ohsm_hsm_lock(h);
+    rv = ohsm_ustate_attempt_take(&h->ustate, u.id, u.fail_count, h->meta.lockout_attempts);
+    ohsm_hsm_unlock(h);
+    if (rv != OHSM_OK) {
         goto out;
     }
     rv = ohsm_pwhash_verify(u.pwrec, sizeof(u.pwrec), q->password.data, q->password.len);
     ohsm_hsm_lock(h);
+    ohsm_ustate_attempt_put(&h->ustate, u.id);
     if (rv == OHSM_PIN_INCORRECT) {
         ohsm_rv rv2 = ohsm_store_fail_inc(h->store, u.id, &count);
         rv = rv2 != OHSM_OK ? rv2 : rv;
@@ -230,7 +235,10 @@ ohsm_rv ohsm_hsm_mfa_begin(struct ohsm_hsm *h, struct ohsm_session *s, const Ohs
         rv = OHSM_MFA_NOT_ENABLED;
     } else if (rv == OHSM_OK) {
         /* Check and charge in one step: parallel attempts cannot pass the limit. */
-        rv = ohsm_store_user_by_id(h->store, u.id, &now);
+        rv = ohsm_hsm_login_recheck_locked(h, &u);
+        if (rv == OHSM_OK) {
+            rv = ohsm_store_user_by_id(h->store, u.id, &now);
+        }
         if (rv == OHSM_OK && now.fail_count >= h->meta.lockout_attempts) {
             rv = OHSM_PIN_LOCKED;
         } else if (rv == OHSM_OK && !now.mfa) {
@@ -292,10 +300,10 @@ ohsm_rv ohsm_hsm_mfa_finish(struct ohsm_hsm *h, struct ohsm_session *s, const Oh
     if (rv == OHSM_OK) {
         ohsm_hsm_lock(h);
         rv = ohsm_store_fail_reset(h->store, u.id);
+        if (rv == OHSM_OK) {
+            rv = ohsm_hsm_session_login(h, s, &u, gen_before, r);
+        }
         ohsm_hsm_unlock(h);
-    }
-    if (rv == OHSM_OK) {
-        ohsm_hsm_session_login(s, &u, gen_before, r);
     }
 out:
     free(pub);
@@ -403,7 +411,10 @@ ohsm_rv ohsm_hsm_mfa_reg_finish(struct ohsm_hsm *h, struct ohsm_session *s,
     const uint8_t *key = q->deregister ? NULL : q->public_key.data;
     size_t key_len = q->deregister ? 0 : q->public_key.len;
     ohsm_hsm_lock(h);
-    rv = ohsm_store_begin(h->store);
+    rv = ohsm_hsm_pw_change_allowed_locked(h, s, u.id); /* it sets a password too */
+    if (rv == OHSM_OK) {
+        rv = ohsm_store_begin(h->store);
+    }
     if (rv == OHSM_OK) {
         rv = ohsm_store_user_set_password(h->store, u.id, rec, u.type);
         if (rv == OHSM_OK) {

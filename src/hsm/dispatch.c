@@ -137,6 +137,9 @@ static void session_logout(struct ohsm_hsm *h, struct ohsm_session *s, bool lock
         lock(h);
     }
     ohsm_hsm_auth_session_end_locked(h, s); /* pending MFA token, quorum tokens */
+    if (s->logged_in) {
+        ohsm_ustate_session_del(&h->ustate, s->uid);
+    }
     if (!locked) {
         unlock(h);
     }
@@ -219,9 +222,11 @@ ohsm_rv ohsm_hsm_wire_type(uint32_t t, enum ohsm_utype *out)
     return OHSM_OK;
 }
 
-void ohsm_hsm_session_login(struct ohsm_session *s, const struct ohsm_store_user *u,
-                            unsigned gen_before, struct ohsm_reply *r)
+ohsm_rv ohsm_hsm_session_login(struct ohsm_hsm *h, struct ohsm_session *s,
+                               const struct ohsm_store_user *u, unsigned gen_before,
+                               struct ohsm_reply *r)
 {
+    OHSM_TRY(ohsm_ustate_session_add(&h->ustate, u->id));
     s->logged_in = true;
     s->uid = u->id;
     s->type = u->type;
@@ -234,8 +239,29 @@ void ohsm_hsm_session_login(struct ohsm_session *s, const struct ohsm_store_user
     r->login.username = r->name;
     r->resp.body_case = OHSM__RESPONSE__BODY_LOGIN;
     r->resp.login = &r->login;
+    return OHSM_OK;
 }
 
+/* After a password or signature checked out for user u (read before the check, outside the
+ * lock): is u still the same user with the same secret? A password changed or the user deleted
+ * while the check ran must not let the old secret in. Caller holds h->lock. */
+ohsm_rv ohsm_hsm_login_recheck_locked(struct ohsm_hsm *h, const struct ohsm_store_user *u)
+{
+    struct ohsm_store_user now;
+    ohsm_rv rv = ohsm_store_user_by_id(h->store, u->id, &now);
+    if (rv == OHSM_USER_NOT_FOUND ||
+        (rv == OHSM_OK && (strcmp(now.name, u->name) != 0 ||
+                           CRYPTO_memcmp(now.pwrec, u->pwrec, sizeof(now.pwrec)) != 0))) {
+        rv = OHSM_PIN_INCORRECT;
+    }
+    OPENSSL_cleanse(&now, sizeof(now));
+    return rv;
+}
+
+/* Lockout that holds under concurrency: the attempt takes its failure slot (in memory, under the
+ * lock) before the password is hashed, so at most the limit of wrong guesses per user is ever
+ * evaluated on this HSM however many connections try at once, and a locked user costs no hashing.
+ * The slot becomes a stored failure when the password is wrong and is given back otherwise. */
 static ohsm_rv do_login(struct ohsm_hsm *h, struct ohsm_session *s, const Ohsm__LoginReq *q,
                         struct ohsm_reply *r)
 {
@@ -251,40 +277,42 @@ static ohsm_rv do_login(struct ohsm_hsm *h, struct ohsm_session *s, const Ohsm__
     OHSM_TRY(ohsm_username_canon(q->username, name, sizeof(name)));
     OHSM_TRY(ohsm_password_check((const char *)q->password.data, q->password.len));
 
+    memset(&u, 0, sizeof(u));
     lock(h);
     rv = ohsm_store_user_by_name(h->store, name, &u);
+    /* "admin" in the CLI names both the CO and the PRECO. */
+    if (rv == OHSM_OK && want != u.type && !(want == OHSM_UT_CO && u.type == OHSM_UT_PRECO)) {
+        rv = OHSM_USER_TYPE_INVALID;
+    } else if (rv == OHSM_OK && u.mfa) {
+        rv = OHSM_MFA_REQUIRED; /* before any password work: nothing is counted */
+    } else if (rv == OHSM_OK) {
+        rv = ohsm_ustate_attempt_take(&h->ustate, u.id, u.fail_count, h->meta.lockout_attempts);
+    }
     unlock(h);
     if (rv == OHSM_USER_NOT_FOUND) {
-        return OHSM_PIN_INCORRECT; /* do not tell which of name or password is wrong */
+        rv = OHSM_PIN_INCORRECT; /* do not tell which of name or password is wrong */
     }
-    OHSM_TRY(rv);
-    /* "admin" in the CLI names both the CO and the PRECO. */
-    if (want != u.type && !(want == OHSM_UT_CO && u.type == OHSM_UT_PRECO)) {
-        rv = OHSM_USER_TYPE_INVALID;
-        goto out;
-    }
-    if (u.mfa) {
-        rv = OHSM_MFA_REQUIRED; /* before any password work: nothing is counted */
-        goto out;
-    }
-    if (u.fail_count >= h->meta.lockout_attempts) {
-        rv = OHSM_PIN_LOCKED;
+    if (rv != OHSM_OK) {
         goto out;
     }
     rv = ohsm_pwhash_verify(u.pwrec, sizeof(u.pwrec), q->password.data, q->password.len);
     lock(h);
+    ohsm_ustate_attempt_put(&h->ustate, u.id);
     if (rv == OHSM_PIN_INCORRECT) {
         ohsm_rv rv2 = ohsm_store_fail_inc(h->store, u.id, &count);
         if (rv2 != OHSM_OK) {
             rv = rv2;
         }
-    } else if (rv == OHSM_OK && u.fail_count != 0) {
-        rv = ohsm_store_fail_reset(h->store, u.id);
+    } else if (rv == OHSM_OK) {
+        rv = ohsm_hsm_login_recheck_locked(h, &u);
+        if (rv == OHSM_OK && u.fail_count != 0) {
+            rv = ohsm_store_fail_reset(h->store, u.id);
+        }
+        if (rv == OHSM_OK) {
+            rv = ohsm_hsm_session_login(h, s, &u, gen_before, r);
+        }
     }
     unlock(h);
-    if (rv == OHSM_OK) {
-        ohsm_hsm_session_login(s, &u, gen_before, r);
-    }
 out:
     OPENSSL_cleanse(&u, sizeof(u));
     return rv;
@@ -477,7 +505,10 @@ static ohsm_rv do_change_pw(struct ohsm_hsm *h, struct ohsm_session *s,
         goto out;
     }
     lock(h);
-    rv = ohsm_store_user_set_password(h->store, u.id, rec, new_type);
+    rv = ohsm_hsm_pw_change_allowed_locked(h, s, u.id);
+    if (rv == OHSM_OK) {
+        rv = ohsm_store_user_set_password(h->store, u.id, rec, new_type);
+    }
     if (rv == OHSM_OK) {
         ohsm_hsm_users_changed(h);
     }
@@ -494,6 +525,13 @@ out:
     OPENSSL_cleanse(rec, sizeof(rec));
     OPENSSL_cleanse(&u, sizeof(u));
     return rv;
+}
+
+ohsm_rv ohsm_hsm_pw_change_allowed_locked(struct ohsm_hsm *h, const struct ohsm_session *s,
+                                          uint32_t uid)
+{
+    uint32_t mine = s->logged_in && s->uid == uid ? 1 : 0;
+    return ohsm_ustate_sessions(&h->ustate, uid) > mine ? OHSM_USER_LOGGED_IN : OHSM_OK;
 }
 
 static ohsm_rv do_info(struct ohsm_hsm *h, struct ohsm_reply *r)

@@ -96,9 +96,21 @@ OHSM_NODISCARD ohsm_rv ohsm_hsm_tx_end(struct ohsm_hsm *h, ohsm_rv rv);
 /* A wire user type (u32): only real types. Errors: OHSM_USER_TYPE_INVALID. */
 OHSM_NODISCARD ohsm_rv ohsm_hsm_wire_type(uint32_t t, enum ohsm_utype *out);
 /* Logs the session in as u (a user just authenticated), gen_before being h->user_gen as read
- * before u was; fills r->login. */
-void ohsm_hsm_session_login(struct ohsm_session *s, const struct ohsm_store_user *u,
-                            unsigned gen_before, struct ohsm_reply *r);
+ * before u was; counts the session as u's live session; fills r->login. Caller holds h->lock.
+ * Errors: OHSM_SESSION_COUNT. */
+OHSM_NODISCARD ohsm_rv ohsm_hsm_session_login(struct ohsm_hsm *h, struct ohsm_session *s,
+                                              const struct ohsm_store_user *u,
+                                              unsigned gen_before, struct ohsm_reply *r);
+/* The logged-in-user rule (CloudHSM CLI: a user's password cannot be changed while that user is
+ * logged in): OHSM_USER_LOGGED_IN when uid has a live session on this HSM other than session s.
+ * Caller holds h->lock, and keeps it until the change is stored. */
+OHSM_NODISCARD ohsm_rv ohsm_hsm_pw_change_allowed_locked(struct ohsm_hsm *h,
+                                                         const struct ohsm_session *s,
+                                                         uint32_t uid);
+/* After a secret of u (read outside the lock) checked out: is u unchanged? OHSM_PIN_INCORRECT
+ * when it was deleted or its password changed meanwhile. Caller holds h->lock. */
+OHSM_NODISCARD ohsm_rv ohsm_hsm_login_recheck_locked(struct ohsm_hsm *h,
+                                                     const struct ohsm_store_user *u);
 
 /* ---- issue 5: MFA and quorum (auth.c) ---- */
 

@@ -16,6 +16,7 @@
 
 #include "hsm.pb-c.h"
 #include "hsm/objtab.h"
+#include "hsm/ustate.h"
 #include "openhsm/mask.h"
 #include "openhsm/rv.h"
 #include "openhsm/secret.h"
@@ -65,6 +66,8 @@ struct ohsm_hsm {
     uint64_t (*now)(void);   /* the clock in unix seconds; NULL: time(NULL) (tests inject one) */
     uint64_t qtok_next;      /* guarded by lock */
     struct ohsm_qtok qtok[OHSM_HSM_QTOKENS_MAX]; /* guarded by lock */
+    /* issue 10: live sessions and login attempts in flight per user */
+    struct ohsm_ustate ustate; /* guarded by lock */
 };
 
 /* Per-connection state: who is logged in on this session. The user's name and type are cached

@@ -210,6 +210,9 @@ static void test_dispatch_manage_users_by_role(void **state)
     assert_int_equal(user_op(f, &cu, CHPW, OHSM_UT_CO, "admin", "hacked123"), OHSM_ACCESS_DENIED);
     assert_int_equal(user_op(f, &none, CHPW, OHSM_UT_CU, "cu1", "hacked123"),
                      OHSM_USER_NOT_LOGGED_IN);
+    /* the logged-in-user rule: not while cu1 has a live session here; after its logout, yes */
+    assert_int_equal(user_op(f, &co, CHPW, OHSM_UT_CU, "cu1", "cu1pass3"), OHSM_USER_LOGGED_IN);
+    ohsm_session_end(&f->h, &cu);
     assert_int_equal(user_op(f, &co, CHPW, OHSM_UT_CU, "cu1", "cu1pass3"), OHSM_OK);
     assert_int_equal(user_op(f, &co, CREATE, OHSM_UT_PRECO, "p", "ppppppp1"),
                      OHSM_USER_TYPE_INVALID);
@@ -253,7 +256,7 @@ static void test_dispatch_lockout(void **state)
     assert_int_equal(login(f, &cu, OHSM_UT_CU, "bob", "bobpass1"), OHSM_OK); /* resets */
     assert_int_equal(get(f, "bob").fail_count, 0);
     assert_int_equal(user_op(f, &cu, CHPW, OHSM_UT_CU, "bob", "bobpass1"), OHSM_OK);
-    cu.logged_in = false;
+    ohsm_session_end(&f->h, &cu);
     for (int i = 1; i <= 5; i++) {
         assert_int_equal(login(f, &cu, OHSM_UT_CU, "bob", "wrongpw1"), OHSM_PIN_INCORRECT);
         assert_int_equal(get(f, "bob").fail_count, i);
@@ -273,6 +276,57 @@ static void test_dispatch_lockout(void **state)
 }
 
 /* With the legacy limit of 20, the 6th..20th failures still do not lock. */
+/* Attempts in flight hold failure slots: with the limit's worth of attempts being checked, a
+ * further attempt is refused as locked before any hashing, and nothing is counted for it. */
+static void test_dispatch_lockout_inflight(void **state)
+{
+    struct fx *f = *state;
+    struct ohsm_session co, cu;
+    ohsm_session_init(&f->h, &co);
+    ohsm_session_init(&f->h, &cu);
+    activate(f, &co);
+    assert_int_equal(user_op(f, &co, CREATE, OHSM_UT_CU, "dave", "davepass1"), OHSM_OK);
+    uint32_t id = get(f, "dave").id;
+    for (int i = 0; i < 5; i++) { /* five checks under way on other connections */
+        assert_int_equal(ohsm_ustate_attempt_take(&f->h.ustate, id, 0, 5), OHSM_OK);
+    }
+    assert_int_equal(login(f, &cu, OHSM_UT_CU, "dave", "davepass1"), OHSM_PIN_LOCKED);
+    assert_int_equal(login(f, &cu, OHSM_UT_CU, "dave", "wrongpw1"), OHSM_PIN_LOCKED);
+    assert_int_equal(get(f, "dave").fail_count, 0);
+    ohsm_ustate_attempt_put(&f->h.ustate, id); /* one ended (right password: no failure) */
+    assert_int_equal(login(f, &cu, OHSM_UT_CU, "dave", "wrongpw1"), OHSM_PIN_INCORRECT);
+    assert_int_equal(get(f, "dave").fail_count, 1);
+    assert_int_equal(login(f, &cu, OHSM_UT_CU, "dave", "davepass1"), OHSM_PIN_LOCKED);
+    for (int i = 0; i < 4; i++) {
+        ohsm_ustate_attempt_put(&f->h.ustate, id);
+    }
+    assert_int_equal(login(f, &cu, OHSM_UT_CU, "dave", "davepass1"), OHSM_OK);
+}
+
+/* The logged-in-user rule: no password change of a user with a live session here other than the
+ * caller's own, for an admin changing it and for the user itself with a second session. */
+static void test_dispatch_logged_in_rule(void **state)
+{
+    struct fx *f = *state;
+    struct ohsm_session co, a1, a2;
+    ohsm_session_init(&f->h, &co);
+    ohsm_session_init(&f->h, &a1);
+    ohsm_session_init(&f->h, &a2);
+    activate(f, &co);
+    assert_int_equal(user_op(f, &co, CREATE, OHSM_UT_CU, "alice", "alicepw1"), OHSM_OK);
+    assert_int_equal(login(f, &a1, OHSM_UT_CU, "alice", "alicepw1"), OHSM_OK);
+    assert_int_equal(user_op(f, &a1, CHPW, OHSM_UT_CU, "alice", "alicepw2"), OHSM_OK); /* alone */
+    assert_int_equal(login(f, &a2, OHSM_UT_CU, "alice", "alicepw2"), OHSM_OK);
+    assert_int_equal(user_op(f, &a1, CHPW, OHSM_UT_CU, "alice", "alicepw3"), OHSM_USER_LOGGED_IN);
+    assert_int_equal(user_op(f, &co, CHPW, OHSM_UT_CU, "alice", "alicepw3"), OHSM_USER_LOGGED_IN);
+    ohsm_session_end(&f->h, &a2);
+    assert_int_equal(user_op(f, &co, CHPW, OHSM_UT_CU, "alice", "alicepw3"), OHSM_USER_LOGGED_IN);
+    ohsm_session_end(&f->h, &a1);
+    assert_int_equal(user_op(f, &co, CHPW, OHSM_UT_CU, "alice", "alicepw3"), OHSM_OK);
+    assert_int_equal(login(f, &a1, OHSM_UT_CU, "alice", "alicepw2"), OHSM_PIN_INCORRECT);
+    assert_int_equal(login(f, &a1, OHSM_UT_CU, "alice", "alicepw3"), OHSM_OK);
+}
+
 static void test_dispatch_lockout_legacy20(void **state)
 {
     struct fx *f = *state;
@@ -285,7 +339,7 @@ static void test_dispatch_lockout_legacy20(void **state)
         assert_int_equal(login(f, &cu, OHSM_UT_CU, "carol", "wrongpw1"), OHSM_PIN_INCORRECT);
     }
     assert_int_equal(login(f, &cu, OHSM_UT_CU, "carol", "carolpw1"), OHSM_OK);
-    cu.logged_in = false;
+    ohsm_session_end(&f->h, &cu);
     for (int i = 1; i <= 20; i++) {
         assert_int_equal(login(f, &cu, OHSM_UT_CU, "carol", "wrongpw1"), OHSM_PIN_INCORRECT);
     }
@@ -1460,6 +1514,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dispatch_delete_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dispatch_lockout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dispatch_lockout_legacy20, setup20, teardown),
+        cmocka_unit_test_setup_teardown(test_dispatch_lockout_inflight, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dispatch_logged_in_rule, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dispatch_key_gen_owner, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dispatch_admin_cannot_use_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dispatch_sharing, setup, teardown),

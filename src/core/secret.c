@@ -121,6 +121,63 @@ ohsm_rv ohsm_pwhash_make(const struct ohsm_pwhash_cost *cost, const uint8_t *pw,
     return rv;
 }
 
+ohsm_rv ohsm_pwhash_make_salted(const struct ohsm_pwhash_cost *cost,
+                                const uint8_t salt[OHSM_PWHASH_SALT_LEN], const uint8_t *pw,
+                                size_t pw_len, uint8_t rec[OHSM_PWHASH_LEN])
+{
+    ohsm_rv rv;
+    uint8_t dk[DK_LEN];
+
+    OHSM_ENSURE(cost != NULL && salt != NULL && rec != NULL && (pw != NULL || pw_len == 0),
+                OHSM_ARGUMENTS_BAD);
+    rec[0] = PWHASH_VERSION;
+    rec[1] = cost->log2_n;
+    rec[2] = cost->r;
+    rec[3] = cost->p;
+    memcpy(rec + 4, salt, SALT_LEN);
+    rv = derive(cost, pw, pw_len, rec + 4, dk);
+    if (rv == OHSM_OK) {
+        memcpy(rec + 4 + SALT_LEN, dk, DK_LEN);
+    }
+    OPENSSL_cleanse(dk, sizeof(dk));
+    return rv;
+}
+
+ohsm_rv ohsm_pwhash_user_salt(const char *cluster_id, uint32_t id, uint64_t version,
+                              uint8_t salt[OHSM_PWHASH_SALT_LEN])
+{
+    static const char tag[] = "openhsm user salt 1";
+    uint8_t md[32];
+    uint8_t num[12];
+    unsigned int n = 0;
+    bool ok;
+
+    OHSM_ENSURE(cluster_id != NULL && salt != NULL, OHSM_ARGUMENTS_BAD);
+    for (int i = 0; i < 4; i++) {
+        num[i] = (uint8_t)(id >> (24 - 8 * i));
+    }
+    for (int i = 0; i < 8; i++) {
+        num[4 + i] = (uint8_t)(version >> (56 - 8 * i));
+    }
+    EVP_MD_CTX *md_ctx = EVP_MD_CTX_new();
+    /* The NULs keep the fields apart: no (cluster, id) pair can pose as another. */
+    ok = md_ctx != NULL && EVP_DigestInit_ex(md_ctx, EVP_sha256(), NULL) == 1 &&
+         EVP_DigestUpdate(md_ctx, tag, sizeof(tag)) == 1 &&
+         EVP_DigestUpdate(md_ctx, cluster_id, strlen(cluster_id) + 1) == 1 &&
+         EVP_DigestUpdate(md_ctx, num, sizeof(num)) == 1 &&
+         EVP_DigestFinal_ex(md_ctx, md, &n) == 1 && n == sizeof(md);
+    EVP_MD_CTX_free(md_ctx);
+    OHSM_ENSURE(ok, OHSM_DEVICE_ERROR);
+    memcpy(salt, md, OHSM_PWHASH_SALT_LEN);
+    return OHSM_OK;
+}
+
+bool ohsm_pwhash_has_salt(const uint8_t *rec, const uint8_t salt[OHSM_PWHASH_SALT_LEN])
+{
+    return rec != NULL && salt != NULL && rec[0] == PWHASH_VERSION &&
+           memcmp(rec + 4, salt, SALT_LEN) == 0;
+}
+
 ohsm_rv ohsm_pwhash_verify(const uint8_t *rec, size_t rec_len, const uint8_t *pw, size_t pw_len)
 {
     struct ohsm_rd r;

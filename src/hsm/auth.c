@@ -400,7 +400,7 @@ ohsm_rv ohsm_hsm_mfa_reg_finish(struct ohsm_hsm *h, struct ohsm_session *s,
         rv = reg_proof(h, &p, &u, q);
     }
     if (rv == OHSM_OK) {
-        rv = ohsm_pwhash_make(&h->cost, q->password.data, q->password.len, rec);
+        rv = ohsm_hsm_pwhash(h, u.id, u.version + 1, q->password.data, q->password.len, rec);
     }
     if (rv == OHSM_OK && !self) {
         rv = ohsm_hsm_quorum_guard(h, s, OHSM_QS_USER, q->approval, &ticket);
@@ -416,7 +416,10 @@ ohsm_rv ohsm_hsm_mfa_reg_finish(struct ohsm_hsm *h, struct ohsm_session *s,
         rv = ohsm_store_begin(h->store);
     }
     if (rv == OHSM_OK) {
-        rv = ohsm_store_user_set_password(h->store, u.id, rec, u.type);
+        rv = ohsm_store_user_bump(h->store, u.id, u.version);
+        if (rv == OHSM_OK) {
+            rv = ohsm_store_user_set_password(h->store, u.id, rec, u.type);
+        }
         if (rv == OHSM_OK) {
             rv = ohsm_store_user_set_pubkey(h->store, u.id, OHSM_STORE_MFA_KEY, key, key_len);
         }
@@ -653,8 +656,15 @@ ohsm_rv ohsm_hsm_quorum_register(struct ohsm_hsm *h, struct ohsm_session *s,
     ohsm_hsm_lock(h);
     ohsm_rv rv = ohsm_store_user_by_id(h->store, s->uid, &u);
     if (rv == OHSM_OK) {
-        rv = ohsm_store_user_set_pubkey(h->store, s->uid, OHSM_STORE_QUORUM_KEY, q->public_key.data,
-                                        q->public_key.len);
+        rv = ohsm_store_begin(h->store);
+        if (rv == OHSM_OK) {
+            rv = ohsm_store_user_bump(h->store, u.id, u.version); /* a change of the user */
+            if (rv == OHSM_OK) {
+                rv = ohsm_store_user_set_pubkey(h->store, s->uid, OHSM_STORE_QUORUM_KEY,
+                                                q->public_key.data, q->public_key.len);
+            }
+            rv = ohsm_hsm_tx_end(h, rv);
+        }
     }
     if (rv == OHSM_OK) {
         ohsm_hsm_users_changed(h);

@@ -349,6 +349,39 @@ static ohsm_rv do_list(struct ohsm_hsm *h, struct ohsm_reply *r)
     return OHSM_OK;
 }
 
+/* The id of a new user: the one another HSM gave (want != 0; refused when taken here, so one id
+ * names one user on every HSM), or this HSM's next (never one used before, nor one handed to a
+ * creation still running). Caller holds h->lock. */
+static ohsm_rv user_id_locked(struct ohsm_hsm *h, uint32_t want, const char *name, uint32_t *id)
+{
+    struct ohsm_store_user u;
+    struct ohsm_store_utomb t;
+    uint32_t next = 0;
+    ohsm_rv rv = ohsm_store_user_by_name(h->store, name, &u);
+    OPENSSL_cleanse(&u, sizeof(u));
+    OHSM_ENSURE(rv != OHSM_OK, OHSM_USER_EXISTS);
+    OHSM_ENSURE(rv == OHSM_USER_NOT_FOUND, rv);
+    if (want != 0) {
+        rv = ohsm_store_user_by_id(h->store, want, &u);
+        OPENSSL_cleanse(&u, sizeof(u));
+        if (rv == OHSM_USER_NOT_FOUND) {
+            rv = ohsm_store_user_tomb_get(h->store, want, &t);
+        }
+        OHSM_ENSURE(rv != OHSM_OK, OHSM_USER_EXISTS);
+        OHSM_ENSURE(rv == OHSM_USER_NOT_FOUND, rv);
+        *id = want;
+        return OHSM_OK;
+    }
+    OHSM_TRY(ohsm_store_user_next_id(h->store, &next));
+    if (next <= h->uid_reserved) {
+        OHSM_ENSURE(h->uid_reserved < UINT32_MAX, OHSM_USER_TOO_MANY);
+        next = h->uid_reserved + 1;
+    }
+    h->uid_reserved = next;
+    *id = next;
+    return OHSM_OK;
+}
+
 static ohsm_rv do_create(struct ohsm_hsm *h, struct ohsm_session *s, const Ohsm__CreateUserReq *q,
                          struct ohsm_reply *r)
 {
@@ -364,11 +397,19 @@ static ohsm_rv do_create(struct ohsm_hsm *h, struct ohsm_session *s, const Ohsm_
     OHSM_ENSURE(type != OHSM_UT_PRECO, OHSM_USER_TYPE_INVALID);
     OHSM_TRY(ohsm_username_canon(q->username, name, sizeof(name)));
     OHSM_TRY(ohsm_password_check((const char *)q->password.data, q->password.len));
-    OHSM_TRY(ohsm_pwhash_make(&h->cost, q->password.data, q->password.len, rec));
+    lock(h);
+    rv = user_id_locked(h, q->user_id, name, &id);
+    unlock(h);
+    OHSM_TRY(rv);
+    /* The record every HSM makes for this user at version 1 (derived salt). */
+    OHSM_TRY(ohsm_hsm_pwhash(h, id, 1, q->password.data, q->password.len, rec));
     rv = ohsm_hsm_quorum_guard(h, s, OHSM_QS_USER, q->approval, &ticket);
     if (rv == OHSM_OK) {
         lock(h);
-        rv = ohsm_store_user_add(h->store, name, type, rec, &id);
+        rv = ohsm_perm_check(OHSM_OP_MANAGE_USERS, ohsm_hsm_session_type_locked(h, s));
+        if (rv == OHSM_OK) {
+            rv = ohsm_store_user_add_id(h->store, id, name, type, rec);
+        }
         if (rv == OHSM_OK) {
             ohsm_hsm_users_changed(h);
         }
@@ -399,10 +440,9 @@ static bool owner_is(void *arg, const struct ohsm_objent *e)
     return true;
 }
 
-/* Does the user own any key (token, or a session key of a live session)? */
-static bool owns_keys(struct ohsm_hsm *h, const char *name)
+bool ohsm_hsm_user_owns_keys(struct ohsm_hsm *h, const struct ohsm_store_user *u)
 {
-    struct owner_find c = {name, false};
+    struct owner_find c = {u->name, false};
     if (h->objs != NULL) {
         ohsm_objtab_walk(h->objs, 0, owner_is, &c);
     }
@@ -437,7 +477,7 @@ static ohsm_rv do_delete(struct ohsm_hsm *h, struct ohsm_session *s, const Ohsm_
         rv = OHSM_DELETE_SELF;
     } else if (u.type == OHSM_UT_AU) {
         rv = OHSM_ACCESS_DENIED; /* the appliance user belongs to the service, as in CloudHSM */
-    } else if (owns_keys(h, u.name)) {
+    } else if (ohsm_hsm_user_owns_keys(h, &u)) {
         rv = OHSM_USER_OWNS_KEYS; /* CloudHSM: "You can't delete crypto users that own keys" */
     } else {
         rv = ohsm_store_user_del(h->store, u.id);
@@ -496,7 +536,8 @@ static ohsm_rv do_change_pw(struct ohsm_hsm *h, struct ohsm_session *s,
     }
     /* The PRECO setting its own password is cluster activation: it becomes an admin (CO). */
     new_type = u.type == OHSM_UT_PRECO ? OHSM_UT_CO : u.type;
-    if ((rv = ohsm_pwhash_make(&h->cost, q->password.data, q->password.len, rec)) != OHSM_OK) {
+    rv = ohsm_hsm_pwhash(h, u.id, u.version + 1, q->password.data, q->password.len, rec);
+    if (rv != OHSM_OK) {
         goto out;
     }
     /* Another user's password is the user service's; one's own needs no quorum. */
@@ -507,7 +548,15 @@ static ohsm_rv do_change_pw(struct ohsm_hsm *h, struct ohsm_session *s,
     lock(h);
     rv = ohsm_hsm_pw_change_allowed_locked(h, s, u.id);
     if (rv == OHSM_OK) {
-        rv = ohsm_store_user_set_password(h->store, u.id, rec, new_type);
+        rv = ohsm_store_begin(h->store);
+        if (rv == OHSM_OK) {
+            /* From the version the record was made for: a change meanwhile fails it. */
+            rv = ohsm_store_user_bump(h->store, u.id, u.version);
+            if (rv == OHSM_OK) {
+                rv = ohsm_store_user_set_password(h->store, u.id, rec, new_type);
+            }
+            rv = ohsm_hsm_tx_end(h, rv);
+        }
     }
     if (rv == OHSM_OK) {
         ohsm_hsm_users_changed(h);

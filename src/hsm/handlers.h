@@ -148,6 +148,39 @@ OHSM_NODISCARD ohsm_rv ohsm_hsm_quorum_guard_key(struct ohsm_hsm *h, struct ohsm
 void ohsm_hsm_quorum_end_locked(struct ohsm_hsm *h, uint64_t ticket, bool success);
 void ohsm_hsm_quorum_end(struct ohsm_hsm *h, uint64_t ticket, bool success);
 
+/* ---- issue 10: versioned user records (userrec.c) ---- */
+
+/* A user's password record at a record version, with the salt every HSM of the cluster derives
+ * for (id, version) (ohsm_pwhash_user_salt): the same change makes the same record everywhere. */
+OHSM_NODISCARD ohsm_rv ohsm_hsm_pwhash(const struct ohsm_hsm *h, uint32_t id, uint64_t version,
+                                       const uint8_t *pw, size_t pw_len,
+                                       uint8_t rec[OHSM_PWHASH_LEN]);
+/* A user record as it travels between HSMs (see userrec.c); keys borrowed from the record. */
+struct ohsm_user_rec {
+    uint32_t id;
+    uint64_t version;
+    bool deleted; /* a tombstone */
+    char name[OHSM_USERNAME_MAX + 1];
+    enum ohsm_utype type; /* OHSM_UT_NONE for a tombstone */
+    const uint8_t *mfa;
+    size_t mfa_len;
+    const uint8_t *mofn;
+    size_t mofn_len;
+};
+/* Parses an (opened) record. Errors: OHSM_MASKED_OBJECT_INVALID, OHSM_USER_RECORD_STALE (a record
+ * of before issue 10, without a version). Pure: the fuzz target drives it. */
+OHSM_NODISCARD ohsm_rv ohsm_hsm_user_parse(const uint8_t *rec, size_t len,
+                                           struct ohsm_user_rec *out);
+/* Opens a sealed user record under mk and parses it; *pw gets the password record (empty for a
+ * tombstone; caller frees). out's keys point into in. Errors: those of ohsm_hsm_user_parse. */
+OHSM_NODISCARD ohsm_rv ohsm_hsm_user_open(const struct ohsm_mask_key *mk, const uint8_t *in,
+                                          size_t len, struct ohsm_user_rec *out,
+                                          struct ohsm_secret **pw);
+/* The sync-status users (live and deleted, in id order) and their digest, into r->sync. */
+OHSM_NODISCARD ohsm_rv ohsm_hsm_sync_users(struct ohsm_hsm *h, struct ohsm_reply *r);
+/* Does user u own a key here (token, or a session key of a live session)? Caller holds h->lock. */
+bool ohsm_hsm_user_owns_keys(struct ohsm_hsm *h, const struct ohsm_store_user *u);
+
 /* Handlers. */
 OHSM_NODISCARD ohsm_rv ohsm_hsm_mfa_begin(struct ohsm_hsm *h, struct ohsm_session *s,
                                           const Ohsm__MfaBeginReq *q, struct ohsm_reply *r);

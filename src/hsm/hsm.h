@@ -68,6 +68,7 @@ struct ohsm_hsm {
     struct ohsm_qtok qtok[OHSM_HSM_QTOKENS_MAX]; /* guarded by lock */
     /* issue 10: live sessions and login attempts in flight per user */
     struct ohsm_ustate ustate; /* guarded by lock */
+    uint32_t uid_reserved;     /* highest user id handed out by this process; guarded by lock */
 };
 
 /* Per-connection state: who is logged in on this session. The user's name and type are cached

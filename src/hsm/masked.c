@@ -1,17 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
  * Masked objects and sync: extract/insert key objects and sealed tombstones (how a key reaches
- * every HSM with the same handle, and how repair moves it), the sync status digests, and user
- * records sealed for syncUser. A masked object is trusted only after it opens under this HSM's
+ * every HSM with the same handle, and how repair moves it) and the sync status digests (the
+ * users' part and user records: userrec.c). A masked object is trusted only after it opens under this HSM's
  * masking key (authenticated encryption over record and material); an insert that fails any check
  * changes nothing. Versions decide: a tombstone blocks any copy that is not newer than the
  * deletion, and a replacement must be newer than what the HSM has.
- *
- * User records (OHSM_MASK_USER): rec = u8 version (2) | u8 type | u8 flags (1 mfa, 2 quorum key) |
- * u8 name length | name | u32 mfa key length | MFA public key | u32 length | quorum public key
- * (DER, length 0 for none; the flags say which are present); secret = the password record.
- * Version 1 (issue 4) ends after the name and carries no keys: it still parses, as a user
- * without keys.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -269,129 +263,6 @@ static ohsm_rv sync_tomb(void *arg, uint64_t handle, uint64_t version, const uin
     return OHSM_OK;
 }
 
-/* A user with its public keys (DER; NULL, 0 when none). */
-struct user_keys {
-    uint8_t *mfa;
-    size_t mfa_len;
-    uint8_t *mofn;
-    size_t mofn_len;
-};
-
-static void user_keys_clear(struct user_keys *k)
-{
-    free(k->mfa);
-    free(k->mofn);
-    memset(k, 0, sizeof(*k));
-}
-
-/* Reads a user's keys. Caller holds the lock. */
-static ohsm_rv user_keys_get(struct ohsm_hsm *h, uint32_t id, struct user_keys *k)
-{
-    ohsm_rv rv;
-    memset(k, 0, sizeof(*k));
-    rv = ohsm_store_user_pubkey(h->store, id, OHSM_STORE_MFA_KEY, &k->mfa, &k->mfa_len);
-    if (rv == OHSM_OK) {
-        rv = ohsm_store_user_pubkey(h->store, id, OHSM_STORE_QUORUM_KEY, &k->mofn, &k->mofn_len);
-    }
-    if (rv != OHSM_OK) {
-        user_keys_clear(k);
-    }
-    return rv;
-}
-
-#define USER_REC_MAX (4 + OHSM_USERNAME_MAX + 2 * (4 + OHSM_TOKEN_PUBKEY_MAX))
-
-static size_t put_key(uint8_t *p, const uint8_t *der, size_t len)
-{
-    /* len <= OHSM_TOKEN_PUBKEY_MAX: the store refuses anything longer */
-    for (int i = 0; i < 4; i++) {
-        p[i] = (uint8_t)(len >> (24 - 8 * i));
-    }
-    if (len > 0) {
-        memcpy(p + 4, der, len);
-    }
-    return 4 + len;
-}
-
-/* The user record sealed for syncUser and digested for sync status (version 2, see above). */
-static size_t user_rec(const struct ohsm_store_user *u, const struct user_keys *k,
-                       uint8_t out[USER_REC_MAX])
-{
-    size_t n = strnlen(u->name, OHSM_USERNAME_MAX);
-    size_t off = 4 + n;
-    out[0] = 2;
-    out[1] = (uint8_t)u->type;
-    out[2] = (uint8_t)((k->mfa != NULL ? 1 : 0) | (k->mofn != NULL ? 2 : 0));
-    out[3] = (uint8_t)n;
-    memcpy(out + 4, u->name, n);
-    off += put_key(out + off, k->mfa, k->mfa_len);
-    off += put_key(out + off, k->mofn, k->mofn_len);
-    return off;
-}
-
-static int by_name(const void *a, const void *b)
-{
-    return strcmp(((const struct ohsm_store_user *)a)->name,
-                  ((const struct ohsm_store_user *)b)->name);
-}
-
-/* Per-user digests (keyed: name, type, MFA key, quorum key; not the password record, which
- * differs per HSM by its salt) and the digest over them in name order. A user whose keys differ
- * between HSMs shows as out of sync. */
-static ohsm_rv sync_users(struct ohsm_hsm *h, struct ohsm_reply *r)
-{
-    static const uint8_t none[1] = {0};
-    uint8_t rec[USER_REC_MAX];
-    struct user_keys k;
-    uint8_t *all = NULL;
-    unsigned int dl = 0;
-    ohsm_rv rv;
-
-    memset(&k, 0, sizeof(k));
-    ohsm_hsm_lock(h);
-    rv = ohsm_store_user_list(h->store, &r->list, &r->n);
-    if (rv != OHSM_OK) {
-        ohsm_hsm_unlock(h);
-        return rv;
-    }
-    if (r->n > 1) {
-        qsort(r->list, r->n, sizeof(*r->list), by_name);
-    }
-    Ohsm__SyncUser *items = ohsm_reply_alloc(r, (r->n + 1) * sizeof(*items));
-    Ohsm__SyncUser **ptrs = ohsm_reply_alloc(r, (r->n + 1) * sizeof(*ptrs));
-    uint8_t *digests = ohsm_reply_alloc(r, (r->n + 1) * 32);
-    all = ohsm_reply_alloc(r, 32);
-    if (items == NULL || ptrs == NULL || digests == NULL || all == NULL) {
-        rv = OHSM_HOST_MEMORY;
-    }
-    /* The keys are read under the same lock as the list: one consistent snapshot. */
-    for (size_t i = 0; rv == OHSM_OK && i < r->n; i++) {
-        rv = user_keys_get(h, r->list[i].id, &k);
-        if (rv == OHSM_OK) {
-            size_t n = user_rec(&r->list[i], &k, rec);
-            rv = ohsm_mask_digest(h->mk, rec, n, none, 0, digests + 32 * i);
-            user_keys_clear(&k);
-        }
-        if (rv == OHSM_OK) {
-            ohsm__sync_user__init(&items[i]);
-            items[i].username = r->list[i].name;
-            items[i].user_type = (uint32_t)r->list[i].type;
-            items[i].digest.data = digests + 32 * i;
-            items[i].digest.len = 32;
-            ptrs[i] = &items[i];
-        }
-    }
-    ohsm_hsm_unlock(h);
-    OHSM_TRY(rv);
-    OHSM_ENSURE(EVP_Digest(digests, 32 * r->n, all, &dl, EVP_sha256(), NULL) == 1 && dl == 32,
-                OHSM_DEVICE_ERROR);
-    r->sync.users = ptrs;
-    r->sync.n_users = r->n;
-    r->sync.users_digest.data = all;
-    r->sync.users_digest.len = 32;
-    return OHSM_OK;
-}
-
 /* Tombstones listed at most: with every live object, the reply must fit one 1 MiB frame. */
 #define SYNC_TOMBS_MAX 16384
 
@@ -430,7 +301,7 @@ ohsm_rv ohsm_hsm_sync_status(struct ohsm_hsm *h, struct ohsm_session *s, struct 
         rv = OHSM_OK; /* the oldest deletions beyond the cap go unlisted (see SYNC_TOMBS_MAX) */
     }
     if (rv == OHSM_OK) {
-        rv = sync_users(h, r);
+        rv = ohsm_hsm_sync_users(h, r);
     }
     if (rv == OHSM_OK) {
         r->sync.objects = c.n > 0 ? c.ptrs : NULL;
@@ -443,153 +314,4 @@ ohsm_rv ohsm_hsm_sync_status(struct ohsm_hsm *h, struct ohsm_session *s, struct 
 out:
     EVP_MD_CTX_free(c.md);
     return rv;
-}
-
-/* ---- users for syncUser ---- */
-
-/* Admins and the appliance user move user records (CloudHSM: syncUser is a CO command, the AU
- * does cloning); crypto users may not. */
-static ohsm_rv check_user_sync(struct ohsm_hsm *h, struct ohsm_session *s)
-{
-    enum ohsm_utype t;
-    OHSM_TRY(ohsm_hsm_check(h, s, OHSM_OP_MASKED_OBJECTS, &t));
-    OHSM_ENSURE(t == OHSM_UT_CO || t == OHSM_UT_AU, OHSM_ACCESS_DENIED);
-    return OHSM_OK;
-}
-
-ohsm_rv ohsm_hsm_user_extract(struct ohsm_hsm *h, struct ohsm_session *s,
-                              const Ohsm__UserExtractReq *q, struct ohsm_reply *r)
-{
-    char name[OHSM_USERNAME_MAX + 1];
-    uint8_t rec[USER_REC_MAX];
-    struct ohsm_store_user u;
-    struct user_keys k;
-    uint8_t *blob = NULL;
-    size_t blen = 0;
-    ohsm_rv rv;
-
-    OHSM_TRY(check_user_sync(h, s));
-    OHSM_TRY(ohsm_username_canon(q->username, name, sizeof(name)));
-    memset(&u, 0, sizeof(u));
-    memset(&k, 0, sizeof(k));
-    ohsm_hsm_lock(h);
-    rv = ohsm_store_user_by_name(h->store, name, &u);
-    if (rv == OHSM_OK) {
-        rv = user_keys_get(h, u.id, &k);
-    }
-    ohsm_hsm_unlock(h);
-    if (rv == OHSM_OK) {
-        size_t n = user_rec(&u, &k, rec);
-        rv = ohsm_mask_seal(h->mk, OHSM_MASK_USER, rec, n, u.pwrec, sizeof(u.pwrec), &blob, &blen);
-    }
-    if (rv == OHSM_OK) {
-        rv = ohsm_hsm_put_bytes(r, blob, blen, &r->masked.masked);
-    }
-    free(blob);
-    user_keys_clear(&k);
-    OPENSSL_cleanse(&u, sizeof(u));
-    OHSM_TRY(rv);
-    r->resp.body_case = OHSM__RESPONSE__BODY_MASKED;
-    r->resp.masked = &r->masked;
-    return OHSM_OK;
-}
-
-/* A parsed user record; the keys point into the record (borrowed). */
-struct user_in {
-    char name[OHSM_USERNAME_MAX + 1];
-    enum ohsm_utype type;
-    const uint8_t *mfa;
-    size_t mfa_len;
-    const uint8_t *mofn;
-    size_t mofn_len;
-};
-
-/* One key of a version-2 record: u32 length (0: none) and DER, present iff its flag says so and
- * a well-formed RSA-2048 public key (authentic records are still checked like any input). */
-static ohsm_rv parse_key(struct ohsm_rd *rd, bool flag, const uint8_t **der, size_t *len)
-{
-    uint32_t n = 0;
-    OHSM_ENSURE(ohsm_rd_u32(rd, &n) == OHSM_OK && n <= OHSM_TOKEN_PUBKEY_MAX && (n > 0) == flag,
-                OHSM_MASKED_OBJECT_INVALID);
-    *der = NULL;
-    *len = 0;
-    if (n > 0) {
-        OHSM_ENSURE(ohsm_rd_bytes(rd, n, der) == OHSM_OK &&
-                        ohsm_token_pubkey_check(*der, n) == OHSM_OK,
-                    OHSM_MASKED_OBJECT_INVALID);
-        *len = n;
-    }
-    return OHSM_OK;
-}
-
-/* Parses a user record of version 1 (no keys) or 2 (authentic, but checked like any input). */
-static ohsm_rv parse_user(const uint8_t *rec, size_t len, struct user_in *out)
-{
-    struct ohsm_rd rd;
-    uint8_t ver = 0;
-    uint8_t t = 0;
-    uint8_t flags = 0;
-    uint8_t n = 0;
-    const uint8_t *p = NULL;
-    char raw[OHSM_USERNAME_MAX + 1];
-
-    memset(out, 0, sizeof(*out));
-    ohsm_rd_init(&rd, rec, len);
-    OHSM_ENSURE(ohsm_rd_u8(&rd, &ver) == OHSM_OK && ohsm_rd_u8(&rd, &t) == OHSM_OK &&
-                    ohsm_rd_u8(&rd, &flags) == OHSM_OK && ohsm_rd_u8(&rd, &n) == OHSM_OK,
-                OHSM_MASKED_OBJECT_INVALID);
-    OHSM_ENSURE((ver == 1 || ver == 2) && t >= OHSM_UT_PRECO && t <= OHSM_UT_MAX && flags <= 3 &&
-                    n >= 1 && n <= OHSM_USERNAME_MAX,
-                OHSM_MASKED_OBJECT_INVALID);
-    OHSM_ENSURE(ohsm_rd_bytes(&rd, n, &p) == OHSM_OK, OHSM_MASKED_OBJECT_INVALID);
-    memcpy(raw, p, n);
-    raw[n] = '\0';
-    OHSM_ENSURE(ohsm_username_canon(raw, out->name, sizeof(out->name)) == OHSM_OK &&
-                    strcmp(raw, out->name) == 0,
-                OHSM_MASKED_OBJECT_INVALID);
-    /* Version 1 flags could only be set without keys, which means nothing now: ignored. */
-    if (ver == 2) {
-        OHSM_TRY(parse_key(&rd, (flags & 1) != 0, &out->mfa, &out->mfa_len));
-        OHSM_TRY(parse_key(&rd, (flags & 2) != 0, &out->mofn, &out->mofn_len));
-    }
-    OHSM_ENSURE(ohsm_rd_done(&rd) == OHSM_OK, OHSM_MASKED_OBJECT_INVALID);
-    out->type = (enum ohsm_utype)t;
-    return OHSM_OK;
-}
-
-ohsm_rv ohsm_hsm_user_insert(struct ohsm_hsm *h, struct ohsm_session *s,
-                             const Ohsm__UserInsertReq *q, struct ohsm_reply *r)
-{
-    struct user_in u;
-    struct ohsm_secret *pw = NULL;
-    const uint8_t *rec = NULL;
-    size_t rec_len = 0;
-    uint32_t id = 0;
-    ohsm_rv rv;
-
-    OHSM_TRY(check_user_sync(h, s));
-    memset(&u, 0, sizeof(u));
-    rv = ohsm_mask_open(h->mk, OHSM_MASK_USER, q->masked.data, q->masked.len, &rec, &rec_len, &pw);
-    if (rv == OHSM_OK) {
-        rv = parse_user(rec, rec_len, &u);
-    }
-    if (rv == OHSM_OK && ohsm_secret_len(pw) != OHSM_PWHASH_LEN) {
-        rv = OHSM_MASKED_OBJECT_INVALID;
-    }
-    if (rv == OHSM_OK) {
-        ohsm_hsm_lock(h);
-        rv = ohsm_store_user_put_keys(h->store, u.name, u.type, ohsm_secret_data(pw), u.mfa,
-                                      u.mfa_len, u.mofn, u.mofn_len, q->replace, &id);
-        if (rv == OHSM_OK) {
-            ohsm_hsm_users_changed(h);
-        }
-        ohsm_hsm_unlock(h);
-    }
-    ohsm_secret_free(pw);
-    OHSM_TRY(rv);
-    r->user.user_id = id;
-    r->user.user_type = (uint32_t)u.type;
-    r->resp.body_case = OHSM__RESPONSE__BODY_USER;
-    r->resp.user = &r->user;
-    return OHSM_OK;
 }

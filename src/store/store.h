@@ -37,6 +37,14 @@ struct ohsm_store_user {
     uint32_t fail_count;
     bool mfa;
     bool mofn;
+    uint64_t version; /* issue 10: bumped by every change of the user (not by failed logins) */
+};
+
+/* A deleted user: its id is never used again, and no older record of it comes back. */
+struct ohsm_store_utomb {
+    uint32_t id;
+    char name[OHSM_USERNAME_MAX + 1];
+    uint64_t version; /* one above the user's last */
 };
 
 struct ohsm_store_meta {
@@ -65,34 +73,49 @@ OHSM_NODISCARD ohsm_rv ohsm_store_user_list(struct ohsm_store *s, struct ohsm_st
                                             size_t *n);
 OHSM_NODISCARD ohsm_rv ohsm_store_user_count(struct ohsm_store *s, int type, uint32_t *n);
 
-/* Errors: OHSM_USER_EXISTS, OHSM_USER_TOO_MANY, OHSM_DB. */
+/* Adds a user with the next id (ohsm_store_user_next_id), version 1. Errors: OHSM_USER_EXISTS,
+ * OHSM_USER_TOO_MANY, OHSM_DB. */
 OHSM_NODISCARD ohsm_rv ohsm_store_user_add(struct ohsm_store *s, const char *name,
                                            enum ohsm_utype type,
                                            const uint8_t pwrec[OHSM_PWHASH_LEN], uint32_t *id);
+/* Issue 10: one user id on every HSM. The id this HSM would give a new user: above every id it
+ * ever used (users, deleted users, tombstones), so ids are never reused. */
+OHSM_NODISCARD ohsm_rv ohsm_store_user_next_id(struct ohsm_store *s, uint32_t *id);
+/* Adds a user with the given id (another HSM gave it), version 1. Errors: OHSM_USER_EXISTS (id
+ * taken by a user or a tombstone, or name taken), OHSM_USER_TOO_MANY, OHSM_DB. */
+OHSM_NODISCARD ohsm_rv ohsm_store_user_add_id(struct ohsm_store *s, uint32_t id, const char *name,
+                                              enum ohsm_utype type,
+                                              const uint8_t pwrec[OHSM_PWHASH_LEN]);
 /* Deletes user id unless that would leave no CO: OHSM_LAST_ADMIN (checked in the same
- * transaction). Errors: OHSM_USER_NOT_FOUND, OHSM_DB. */
+ * transaction); leaves a tombstone at the user's version + 1. Errors: OHSM_USER_NOT_FOUND,
+ * OHSM_DB. */
 OHSM_NODISCARD ohsm_rv ohsm_store_user_del(struct ohsm_store *s, uint32_t id);
+/* Moves user id from version `from` to from + 1: every change of a user calls it in the
+ * transaction that makes the change. OHSM_USER_RECORD_STALE when the user is no longer at `from`
+ * (changed or deleted since the caller read it). */
+OHSM_NODISCARD ohsm_rv ohsm_store_user_bump(struct ohsm_store *s, uint32_t id, uint64_t from);
 /* Sets a password record, clears the failed-login counter and sets the type (PRECO -> CO marks the
- * HSM activated in the same transaction). Like user_add, user_del and user_put_keys, it joins a
+ * HSM activated in the same transaction). Like user_add, user_del and user_set_pubkey, it joins a
  * transaction opened with ohsm_store_begin (so a password and keys can change atomically). */
 OHSM_NODISCARD ohsm_rv ohsm_store_user_set_password(struct ohsm_store *s, uint32_t id,
                                                     const uint8_t pwrec[OHSM_PWHASH_LEN],
                                                     enum ohsm_utype new_type);
-/* Inserts a user record received from another HSM (sync). replace: overwrite the user of that
- * name (same type only: OHSM_USER_TYPE_INVALID), keeping its id and failed-login counter.
- * Errors: OHSM_USER_EXISTS (exists, !replace), OHSM_USER_TOO_MANY, OHSM_DB. */
-OHSM_NODISCARD ohsm_rv ohsm_store_user_put(struct ohsm_store *s, const char *name,
-                                           enum ohsm_utype type,
-                                           const uint8_t pwrec[OHSM_PWHASH_LEN], bool mfa,
-                                           bool mofn, bool replace, uint32_t *id);
-/* Issue 5: a user record from another HSM with its public keys (DER or NULL/0 for none; the flags
- * follow the keys). Same rules as ohsm_store_user_put. */
-OHSM_NODISCARD ohsm_rv ohsm_store_user_put_keys(struct ohsm_store *s, const char *name,
-                                                enum ohsm_utype type,
-                                                const uint8_t pwrec[OHSM_PWHASH_LEN],
-                                                const uint8_t *mfa_pub, size_t mfa_len,
-                                                const uint8_t *mofn_pub, size_t mofn_len,
-                                                bool replace, uint32_t *id);
+/* A deleted user's tombstone. Errors: OHSM_USER_NOT_FOUND (none), OHSM_DB. */
+OHSM_NODISCARD ohsm_rv ohsm_store_user_tomb_get(struct ohsm_store *s, uint32_t id,
+                                                struct ohsm_store_utomb *out);
+/* All tombstones, newest ids first; *out malloc'd (caller frees). */
+OHSM_NODISCARD ohsm_rv ohsm_store_user_tombs(struct ohsm_store *s, struct ohsm_store_utomb **out,
+                                             size_t *n);
+/* Stores a user record received from another HSM as it is (id, name, type, password record,
+ * version, keys), keeping this HSM's failed-login counter; deleted: removes the user (if here) and
+ * leaves a tombstone at u->version. Version rules are the caller's; here: a new id must be free
+ * (no user, tombstone or user of that name: OHSM_USER_EXISTS), an existing id must keep its name
+ * (OHSM_USER_EXISTS). Errors also: OHSM_USER_TOO_MANY, OHSM_ARGUMENTS_BAD, OHSM_DB. */
+OHSM_NODISCARD ohsm_rv ohsm_store_user_put_rec(struct ohsm_store *s,
+                                               const struct ohsm_store_user *u,
+                                               const uint8_t *mfa_pub, size_t mfa_len,
+                                               const uint8_t *mofn_pub, size_t mofn_len,
+                                               bool deleted);
 /* Adds one to the failed-login counter; *count gets the new value. */
 OHSM_NODISCARD ohsm_rv ohsm_store_fail_inc(struct ohsm_store *s, uint32_t id, uint32_t *count);
 OHSM_NODISCARD ohsm_rv ohsm_store_fail_reset(struct ohsm_store *s, uint32_t id);

@@ -26,6 +26,19 @@ OHSM_NODISCARD ohsm_rv ohsm_store_meta_put(struct ohsm_store *s, const char *k, 
 OHSM_NODISCARD ohsm_rv ohsm_store_meta_get(struct ohsm_store *s, const char *k, char *v,
                                            size_t cap);
 
+/* Writers of more than one statement run in their own transaction or join the caller's
+ * (ohsm_store_begin): *own says which; only the owner commits (rv OK) or rolls back. */
+OHSM_NODISCARD ohsm_rv ohsm_store_tx_open(struct ohsm_store *s, bool *own);
+OHSM_NODISCARD ohsm_rv ohsm_store_tx_close(struct ohsm_store *s, bool own, ohsm_rv rv);
+
+static inline ohsm_rv tx_open(struct ohsm_store *s, bool *own)
+{
+    return ohsm_store_tx_open(s, own);
+}
+static inline ohsm_rv tx_close(struct ohsm_store *s, bool own, ohsm_rv rv)
+{
+    return ohsm_store_tx_close(s, own, rv);
+}
 static inline ohsm_rv sql_exec(struct ohsm_store *s, const char *sql)
 {
     return ohsm_store_sql_exec(s, sql);

@@ -270,7 +270,9 @@ static bool req_user_valid(const Ohsm__Request *q)
     case OHSM__REQUEST__OP_HSM_INFO:
         return q->hsm_info != NULL;
     case OHSM__REQUEST__OP_USER_EXTRACT:
-        return q->user_extract != NULL && str_ok(q->user_extract->username, OHSM_WIRE_NAME_MAX);
+        return q->user_extract != NULL &&
+               (q->user_extract->user_id != 0 ||
+                str_ok(q->user_extract->username, OHSM_WIRE_NAME_MAX));
     case OHSM__REQUEST__OP_USER_INSERT:
         return q->user_insert != NULL && bytes_ok(&q->user_insert->masked, OHSM_MASK_MAX);
     default:

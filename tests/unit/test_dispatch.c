@@ -1413,64 +1413,147 @@ static void test_dispatch_sync_status(void **state)
     made_free(&k);
 }
 
+static ohsm_rv huser(struct ohsm_hsm *h, struct ohsm_session *s, int op, enum ohsm_utype t,
+                     const char *u, const char *pw)
+{
+    Ohsm__Request q = OHSM__REQUEST__INIT;
+    Ohsm__DeleteUserReq d = OHSM__DELETE_USER_REQ__INIT;
+    Ohsm__ChangePasswordReq p = OHSM__CHANGE_PASSWORD_REQ__INIT;
+    struct ohsm_reply r;
+    q.op_case = (Ohsm__Request__OpCase)op;
+    if (op == OHSM__REQUEST__OP_DELETE_USER) {
+        d.user_type = (uint32_t)t;
+        d.username = (char *)u;
+        q.delete_user = &d;
+    } else {
+        p.user_type = (uint32_t)t;
+        p.username = (char *)u;
+        p.password.data = (uint8_t *)pw;
+        p.password.len = strlen(pw);
+        q.change_password = &p;
+    }
+    ohsm_rv rv = run(h, s, &q, &r);
+    ohsm_reply_clear(&r);
+    return rv;
+}
+
+/* A sealed user record of h (by name, or by id when id != 0): *blob malloc'd. */
+static ohsm_rv uextract(struct ohsm_hsm *h, struct ohsm_session *s, const char *name, uint32_t id,
+                        uint8_t **blob, size_t *n)
+{
+    Ohsm__UserExtractReq x = OHSM__USER_EXTRACT_REQ__INIT;
+    Ohsm__Request q = OHSM__REQUEST__INIT;
+    struct ohsm_reply r;
+    x.username = (char *)(name != NULL ? name : "");
+    x.user_id = id;
+    q.op_case = OHSM__REQUEST__OP_USER_EXTRACT;
+    q.user_extract = &x;
+    ohsm_rv rv = run(h, s, &q, &r);
+    if (rv == OHSM_OK) {
+        *n = r.resp.masked->masked.len;
+        *blob = malloc(*n);
+        assert_non_null(*blob);
+        memcpy(*blob, r.resp.masked->masked.data, *n);
+    }
+    ohsm_reply_clear(&r);
+    return rv;
+}
+
+static ohsm_rv uinsert(struct ohsm_hsm *h, struct ohsm_session *s, const uint8_t *blob, size_t n)
+{
+    Ohsm__UserInsertReq in = OHSM__USER_INSERT_REQ__INIT;
+    Ohsm__Request q = OHSM__REQUEST__INIT;
+    struct ohsm_reply r;
+    in.masked.data = (uint8_t *)blob;
+    in.masked.len = n;
+    q.op_case = OHSM__REQUEST__OP_USER_INSERT;
+    q.user_insert = &in;
+    ohsm_rv rv = run(h, s, &q, &r);
+    ohsm_reply_clear(&r);
+    return rv;
+}
+
 /* syncUser: a user extracted from A (sealed with its password record) logs in on B after
- * insertion; crypto users may not move users; an existing name needs replace and the same type. */
+ * insertion, with A's id; crypto users may not move users; tampering is refused; the same or an
+ * older version is refused (no rollback), a newer one replaces; a tombstone deletes and is final. */
 static void test_dispatch_user_sync(void **state)
 {
     struct fx *f = *state;
     struct who a, b;
-    struct ohsm_reply r;
     struct ohsm_session s;
+    uint8_t *v1 = NULL, *v2 = NULL, *dead = NULL;
+    size_t n1 = 0, n2 = 0, nd = 0;
     people(&f->h, &a);
     people(&f->b.h, &b);
+    assert_int_equal(hcreate(&f->h, &a.co, OHSM_UT_CU, "zed", "zedpass1"), OHSM_OK); /* A only */
     assert_int_equal(hcreate(&f->h, &a.co, OHSM_UT_CU, "carol", "carolpw1"), OHSM_OK);
-    Ohsm__UserExtractReq x = OHSM__USER_EXTRACT_REQ__INIT;
-    Ohsm__Request q = OHSM__REQUEST__INIT;
-    x.username = (char *)"carol";
-    q.op_case = OHSM__REQUEST__OP_USER_EXTRACT;
-    q.user_extract = &x;
-    assert_int_equal(run(&f->h, &a.cu1, &q, &r), OHSM_ACCESS_DENIED);
-    ohsm_reply_clear(&r);
-    assert_int_equal(run(&f->h, &a.co, &q, &r), OHSM_OK);
-    size_t n = r.resp.masked->masked.len;
-    uint8_t *blob = malloc(n);
-    memcpy(blob, r.resp.masked->masked.data, n);
-    ohsm_reply_clear(&r);
-    Ohsm__UserInsertReq in = OHSM__USER_INSERT_REQ__INIT;
-    Ohsm__Request iq = OHSM__REQUEST__INIT;
-    in.masked.data = blob;
-    in.masked.len = n;
-    iq.op_case = OHSM__REQUEST__OP_USER_INSERT;
-    iq.user_insert = &in;
-    blob[n - 3] ^= 1;
-    assert_int_equal(run(&f->b.h, &b.au, &iq, &r), OHSM_MASKED_OBJECT_INVALID);
-    ohsm_reply_clear(&r);
-    blob[n - 3] ^= 1;
-    assert_int_equal(run(&f->b.h, &b.cu1, &iq, &r), OHSM_ACCESS_DENIED);
-    ohsm_reply_clear(&r);
-    assert_int_equal(run(&f->b.h, &b.au, &iq, &r), OHSM_OK);
-    ohsm_reply_clear(&r);
-    assert_int_equal(run(&f->b.h, &b.au, &iq, &r), OHSM_USER_EXISTS);
-    ohsm_reply_clear(&r);
-    in.replace = true;
-    assert_int_equal(run(&f->b.h, &b.co, &iq, &r), OHSM_OK);
-    ohsm_reply_clear(&r);
+    struct ohsm_store_user ca;
+    assert_int_equal(ohsm_store_user_by_name(f->h.store, "carol", &ca), OHSM_OK);
+    assert_int_equal(uextract(&f->h, &a.cu1, "carol", 0, &v1, &n1), OHSM_ACCESS_DENIED);
+    assert_int_equal(uextract(&f->h, &a.co, "carol", 0, &v1, &n1), OHSM_OK);
+    v1[n1 - 3] ^= 1;
+    assert_int_equal(uinsert(&f->b.h, &b.au, v1, n1), OHSM_MASKED_OBJECT_INVALID);
+    v1[n1 - 3] ^= 1;
+    assert_int_equal(uinsert(&f->b.h, &b.cu1, v1, n1), OHSM_ACCESS_DENIED);
+    assert_int_equal(uinsert(&f->b.h, &b.au, v1, n1), OHSM_OK);
+    struct ohsm_store_user cb;
+    assert_int_equal(ohsm_store_user_by_name(f->b.h.store, "carol", &cb), OHSM_OK);
+    assert_int_equal(cb.id, ca.id); /* one id on both HSMs */
+    assert_int_equal(cb.version, 1);
+    assert_memory_equal(cb.pwrec, ca.pwrec, sizeof(cb.pwrec));
+    assert_int_equal(uinsert(&f->b.h, &b.au, v1, n1), OHSM_USER_RECORD_STALE); /* same version */
     ohsm_session_init(&f->b.h, &s);
     assert_int_equal(hlogin(&f->b.h, &s, OHSM_UT_CU, "carol", "carolpw1"), OHSM_OK);
-    free(blob);
-    /* same name, other type: refused even with replace */
-    assert_int_equal(hcreate(&f->h, &a.co, OHSM_UT_CU, "dave", "davepass1"), OHSM_OK);
-    assert_int_equal(hcreate(&f->b.h, &b.co, OHSM_UT_CO, "dave", "davepass2"), OHSM_OK);
-    x.username = (char *)"dave";
-    assert_int_equal(run(&f->h, &a.co, &q, &r), OHSM_OK);
-    in.masked.len = r.resp.masked->masked.len;
-    blob = malloc(in.masked.len);
-    memcpy(blob, r.resp.masked->masked.data, in.masked.len);
-    in.masked.data = blob;
+    ohsm_session_end(&f->b.h, &s);
+    /* a newer record (password changed on A) replaces; the old one can no longer come back */
+    assert_int_equal(huser(&f->h, &a.co, CHPW, OHSM_UT_CU, "carol", "carolpw2"), OHSM_OK);
+    assert_int_equal(uextract(&f->h, &a.co, NULL, ca.id, &v2, &n2), OHSM_OK);
+    assert_int_equal(uinsert(&f->b.h, &b.co, v2, n2), OHSM_OK);
+    assert_int_equal(uinsert(&f->b.h, &b.co, v1, n1), OHSM_USER_RECORD_STALE);
+    assert_int_equal(hlogin(&f->b.h, &s, OHSM_UT_CU, "carol", "carolpw1"), OHSM_PIN_INCORRECT);
+    assert_int_equal(hlogin(&f->b.h, &s, OHSM_UT_CU, "carol", "carolpw2"), OHSM_OK);
+    /* the logged-in-user rule holds for inserted records too */
+    assert_int_equal(huser(&f->h, &a.co, CHPW, OHSM_UT_CU, "carol", "carolpw3"), OHSM_OK);
+    free(v2);
+    assert_int_equal(uextract(&f->h, &a.co, NULL, ca.id, &v2, &n2), OHSM_OK);
+    assert_int_equal(uinsert(&f->b.h, &b.co, v2, n2), OHSM_USER_LOGGED_IN);
+    ohsm_session_end(&f->b.h, &s);
+    assert_int_equal(uinsert(&f->b.h, &b.co, v2, n2), OHSM_OK);
+    /* deleted on A: the tombstone deletes on B, and neither record brings carol back */
+    assert_int_equal(huser(&f->h, &a.co, DELETE, OHSM_UT_CU, "carol", ""), OHSM_OK);
+    assert_int_equal(uextract(&f->h, &a.co, "carol", 0, &dead, &nd), OHSM_USER_NOT_FOUND);
+    assert_int_equal(uextract(&f->h, &a.co, NULL, ca.id, &dead, &nd), OHSM_OK);
+    assert_int_equal(uinsert(&f->b.h, &b.co, dead, nd), OHSM_OK);
+    assert_int_equal(ohsm_store_user_by_name(f->b.h.store, "carol", &cb), OHSM_USER_NOT_FOUND);
+    assert_int_equal(uinsert(&f->b.h, &b.co, v2, n2), OHSM_USER_RECORD_STALE);
+    assert_int_equal(uinsert(&f->b.h, &b.co, v1, n1), OHSM_USER_RECORD_STALE);
+    assert_int_equal(uinsert(&f->b.h, &b.co, dead, nd), OHSM_USER_RECORD_STALE);
+    assert_int_equal(hlogin(&f->b.h, &s, OHSM_UT_CU, "carol", "carolpw3"), OHSM_PIN_INCORRECT);
+    free(v1);
+    free(v2);
+    free(dead);
+    /* one id, two users: B made dave with the id A gave zed; A's record of zed is a conflict */
+    assert_int_equal(uextract(&f->h, &a.co, "zed", 0, &v1, &n1), OHSM_OK);
+    struct ohsm_store_user za;
+    assert_int_equal(ohsm_store_user_by_name(f->h.store, "zed", &za), OHSM_OK);
+    Ohsm__Request q = OHSM__REQUEST__INIT;
+    Ohsm__CreateUserReq c = OHSM__CREATE_USER_REQ__INIT;
+    struct ohsm_reply r;
+    c.user_type = OHSM_UT_CU;
+    c.username = (char *)"dave";
+    c.password.data = (uint8_t *)"davepass1";
+    c.password.len = 9;
+    c.user_id = za.id;
+    q.op_case = OHSM__REQUEST__OP_CREATE_USER;
+    q.create_user = &c;
+    assert_int_equal(run(&f->b.h, &b.co, &q, &r), OHSM_OK);
     ohsm_reply_clear(&r);
-    assert_int_equal(run(&f->b.h, &b.co, &iq, &r), OHSM_USER_TYPE_INVALID);
+    assert_int_equal(run(&f->b.h, &b.co, &q, &r), OHSM_USER_EXISTS); /* the id is taken now */
     ohsm_reply_clear(&r);
-    free(blob);
+    assert_int_equal(uinsert(&f->b.h, &b.co, v1, n1), OHSM_USER_EXISTS);
+    assert_int_equal(ohsm_store_user_by_name(f->b.h.store, "zed", &cb), OHSM_USER_NOT_FOUND);
+    free(v1);
+    OPENSSL_cleanse(&ca, sizeof(ca));
 }
 
 /* Objects survive a restart: reopening the store with the masking key loads them, with the same

@@ -335,31 +335,91 @@ static void test_store_mask_fp(void **state)
     assert_memory_equal(fp, want, 8);
 }
 
-/* Synced users: inserted new, or replaced (same type only, keeping id and failure counter).
- * user_put carries no keys, so its flags are ignored: the flags follow the keys. */
+/* Issue 10: a record from another HSM is stored as it is (id, version), new or replacing the same
+ * id and name, keeping this HSM's failure counter; a deletion leaves a tombstone; a taken id or
+ * name is refused. */
 static void test_store_user_put(void **state)
+{
+    struct fx *f = *state;
+    struct ohsm_store_user in, u;
+    struct ohsm_store_utomb t;
+    uint32_t c = 0, next = 0;
+    memset(&in, 0, sizeof(in));
+    in.id = 40;
+    in.version = 3;
+    in.type = OHSM_UT_CU;
+    snprintf(in.name, sizeof(in.name), "erin");
+    memset(in.pwrec, 7, sizeof(in.pwrec));
+    assert_int_equal(ohsm_store_user_put_rec(f->s, &in, NULL, 0, NULL, 0, false), OHSM_OK);
+    assert_int_equal(ohsm_store_user_by_name(f->s, "erin", &u), OHSM_OK);
+    assert_int_equal(u.id, 40);
+    assert_int_equal(u.version, 3);
+    assert_int_equal(ohsm_store_user_next_id(f->s, &next), OHSM_OK);
+    assert_int_equal(next, 41); /* ids from other HSMs move this HSM's next id too */
+    assert_int_equal(ohsm_store_fail_inc(f->s, 40, &c), OHSM_OK);
+    in.version = 5;
+    memset(in.pwrec, 8, sizeof(in.pwrec));
+    assert_int_equal(ohsm_store_user_put_rec(f->s, &in, NULL, 0, NULL, 0, false), OHSM_OK);
+    assert_int_equal(ohsm_store_user_by_id(f->s, 40, &u), OHSM_OK);
+    assert_int_equal(u.pwrec[0], 8);
+    assert_int_equal(u.version, 5);
+    assert_int_equal(u.fail_count, 1);
+    /* the same id under another name, or the name under another id: a conflict */
+    snprintf(in.name, sizeof(in.name), "frank");
+    assert_int_equal(ohsm_store_user_put_rec(f->s, &in, NULL, 0, NULL, 0, false),
+                     OHSM_USER_EXISTS);
+    in.id = 41;
+    snprintf(in.name, sizeof(in.name), "erin");
+    assert_int_equal(ohsm_store_user_put_rec(f->s, &in, NULL, 0, NULL, 0, false),
+                     OHSM_USER_EXISTS);
+    /* a deletion: the user goes, a tombstone stays, the id stays used */
+    in.id = 40;
+    in.version = 6;
+    assert_int_equal(ohsm_store_user_put_rec(f->s, &in, NULL, 0, NULL, 0, true), OHSM_OK);
+    assert_int_equal(ohsm_store_user_by_id(f->s, 40, &u), OHSM_USER_NOT_FOUND);
+    assert_int_equal(ohsm_store_user_tomb_get(f->s, 40, &t), OHSM_OK);
+    assert_int_equal(t.version, 6);
+    assert_string_equal(t.name, "erin");
+    assert_int_equal(ohsm_store_user_add_id(f->s, 40, "erin", OHSM_UT_CU, in.pwrec),
+                     OHSM_USER_EXISTS);
+    assert_int_equal(ohsm_store_user_next_id(f->s, &next), OHSM_OK);
+    assert_int_equal(next, 41);
+}
+
+/* Issue 10: versions move only forward and only from the version the caller read; a deleted user
+ * leaves a tombstone one above its last version and its id is never given again. */
+static void test_store_user_versions(void **state)
 {
     struct fx *f = *state;
     uint8_t rec[OHSM_PWHASH_LEN];
     struct ohsm_store_user u;
-    uint32_t id = 0, id2 = 0, c = 0;
-    memset(rec, 7, sizeof(rec));
-    assert_int_equal(ohsm_store_user_put(f->s, "erin", OHSM_UT_CU, rec, true, false, false, &id),
-                     OHSM_OK);
-    assert_int_equal(ohsm_store_fail_inc(f->s, id, &c), OHSM_OK);
-    assert_int_equal(ohsm_store_user_put(f->s, "erin", OHSM_UT_CU, rec, false, false, false, &id2),
-                     OHSM_USER_EXISTS);
-    assert_int_equal(ohsm_store_user_put(f->s, "erin", OHSM_UT_CO, rec, false, false, true, &id2),
-                     OHSM_USER_TYPE_INVALID);
-    memset(rec, 8, sizeof(rec));
-    assert_int_equal(ohsm_store_user_put(f->s, "erin", OHSM_UT_CU, rec, false, true, true, &id2),
-                     OHSM_OK);
-    assert_int_equal(id2, id);
-    assert_int_equal(ohsm_store_user_by_name(f->s, "erin", &u), OHSM_OK);
-    assert_int_equal(u.pwrec[0], 8);
-    assert_false(u.mfa);
-    assert_false(u.mofn);
-    assert_int_equal(u.fail_count, 1);
+    struct ohsm_store_utomb t;
+    struct ohsm_store_utomb *all = NULL;
+    size_t n = 0;
+    uint32_t id = 0, next = 0;
+    memset(rec, 3, sizeof(rec));
+    assert_int_equal(ohsm_store_user_add(f->s, "gus", OHSM_UT_CU, rec, &id), OHSM_OK);
+    assert_int_equal(ohsm_store_user_by_id(f->s, id, &u), OHSM_OK);
+    assert_int_equal(u.version, 1);
+    assert_int_equal(ohsm_store_user_bump(f->s, id, 1), OHSM_OK);
+    assert_int_equal(ohsm_store_user_bump(f->s, id, 1), OHSM_USER_RECORD_STALE);
+    assert_int_equal(ohsm_store_user_bump(f->s, 999, 1), OHSM_USER_RECORD_STALE);
+    assert_int_equal(ohsm_store_user_bump(f->s, id, 0), OHSM_ARGUMENTS_BAD);
+    assert_int_equal(ohsm_store_user_by_id(f->s, id, &u), OHSM_OK);
+    assert_int_equal(u.version, 2);
+    assert_int_equal(ohsm_store_user_del(f->s, id), OHSM_OK);
+    assert_int_equal(ohsm_store_user_tomb_get(f->s, id, &t), OHSM_OK);
+    assert_int_equal(t.version, 3);
+    assert_int_equal(ohsm_store_user_tomb_get(f->s, id + 1, &t), OHSM_USER_NOT_FOUND);
+    assert_int_equal(ohsm_store_user_next_id(f->s, &next), OHSM_OK);
+    assert_int_equal(next, id + 1);
+    assert_int_equal(ohsm_store_user_add(f->s, "gus", OHSM_UT_CU, rec, &next), OHSM_OK);
+    assert_int_equal(next, id + 1); /* the name may come back; the id never does */
+    assert_int_equal(ohsm_store_user_add_id(f->s, id, "gus2", OHSM_UT_CU, rec), OHSM_USER_EXISTS);
+    assert_int_equal(ohsm_store_user_tombs(f->s, &all, &n), OHSM_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(all[0].id, id);
+    free(all);
 }
 
 /* ---- issue 5: public keys and quorum values ---- */
@@ -488,51 +548,44 @@ static void test_store_pubkey_transaction(void **state)
 static void test_store_user_put_keys(void **state)
 {
     struct fx *f = *state;
-    uint8_t rec[OHSM_PWHASH_LEN] = {1};
     uint8_t over[OHSM_TOKEN_PUBKEY_MAX + 1] = {0};
-    struct ohsm_store_user u;
-    uint32_t id = 0, id2 = 0;
-    assert_int_equal(ohsm_store_user_put_keys(f->s, "dave", OHSM_UT_CO, rec, key_a, sizeof(key_a),
-                                              NULL, 0, false, &id),
+    struct ohsm_store_user in, u;
+    memset(&in, 0, sizeof(in));
+    in.id = 50;
+    in.version = 1;
+    in.type = OHSM_UT_CO;
+    in.pwrec[0] = 1;
+    snprintf(in.name, sizeof(in.name), "dave");
+    assert_int_equal(ohsm_store_user_put_rec(f->s, &in, key_a, sizeof(key_a), NULL, 0, false),
                      OHSM_OK);
-    assert_int_equal(ohsm_store_user_by_id(f->s, id, &u), OHSM_OK);
+    assert_int_equal(ohsm_store_user_by_id(f->s, 50, &u), OHSM_OK);
     assert_true(u.mfa);
     assert_false(u.mofn);
-    check_key(f->s, id, OHSM_STORE_MFA_KEY, key_a, sizeof(key_a));
-    assert_int_equal(ohsm_store_user_put_keys(f->s, "dave", OHSM_UT_CO, rec, NULL, 0, key_b,
-                                              sizeof(key_b), false, &id2),
-                     OHSM_USER_EXISTS);
-    assert_int_equal(ohsm_store_user_put_keys(f->s, "dave", OHSM_UT_CO, rec, NULL, 0, key_b,
-                                              sizeof(key_b), true, &id2),
+    check_key(f->s, 50, OHSM_STORE_MFA_KEY, key_a, sizeof(key_a));
+    in.version = 2;
+    assert_int_equal(ohsm_store_user_put_rec(f->s, &in, NULL, 0, key_b, sizeof(key_b), false),
                      OHSM_OK);
-    assert_int_equal(id2, id);
-    assert_int_equal(ohsm_store_user_by_id(f->s, id, &u), OHSM_OK);
+    assert_int_equal(ohsm_store_user_by_id(f->s, 50, &u), OHSM_OK);
     assert_false(u.mfa);
     assert_true(u.mofn);
-    check_key(f->s, id, OHSM_STORE_MFA_KEY, NULL, 0);
-    check_key(f->s, id, OHSM_STORE_QUORUM_KEY, key_b, sizeof(key_b));
+    check_key(f->s, 50, OHSM_STORE_MFA_KEY, NULL, 0);
+    check_key(f->s, 50, OHSM_STORE_QUORUM_KEY, key_b, sizeof(key_b));
     /* refused: oversize, empty non-NULL, NULL with a length; the record stays as it was */
-    assert_int_equal(ohsm_store_user_put_keys(f->s, "dave", OHSM_UT_CO, rec, over, sizeof(over),
-                                              NULL, 0, true, &id2),
+    in.version = 3;
+    assert_int_equal(ohsm_store_user_put_rec(f->s, &in, over, sizeof(over), NULL, 0, false),
                      OHSM_ARGUMENTS_BAD);
-    assert_int_equal(
-        ohsm_store_user_put_keys(f->s, "dave", OHSM_UT_CO, rec, NULL, 0, key_a, 0, true, &id2),
-        OHSM_ARGUMENTS_BAD);
-    assert_int_equal(
-        ohsm_store_user_put_keys(f->s, "dave", OHSM_UT_CO, rec, NULL, 3, NULL, 0, true, &id2),
-        OHSM_ARGUMENTS_BAD);
-    assert_int_equal(ohsm_store_user_put_keys(f->s, "newbie", OHSM_UT_CU, rec, over, sizeof(over),
-                                              NULL, 0, false, &id2),
+    assert_int_equal(ohsm_store_user_put_rec(f->s, &in, NULL, 0, key_a, 0, false),
+                     OHSM_ARGUMENTS_BAD);
+    assert_int_equal(ohsm_store_user_put_rec(f->s, &in, NULL, 3, NULL, 0, false),
+                     OHSM_ARGUMENTS_BAD);
+    in.id = 51;
+    snprintf(in.name, sizeof(in.name), "newbie");
+    assert_int_equal(ohsm_store_user_put_rec(f->s, &in, over, sizeof(over), NULL, 0, false),
                      OHSM_ARGUMENTS_BAD);
     assert_int_equal(ohsm_store_user_by_name(f->s, "newbie", &u), OHSM_USER_NOT_FOUND);
-    check_key(f->s, id, OHSM_STORE_QUORUM_KEY, key_b, sizeof(key_b));
-    /* user_put (no keys) on replace removes them */
-    assert_int_equal(ohsm_store_user_put(f->s, "dave", OHSM_UT_CO, rec, true, true, true, &id2),
-                     OHSM_OK);
-    assert_int_equal(ohsm_store_user_by_id(f->s, id, &u), OHSM_OK);
-    assert_false(u.mfa);
-    assert_false(u.mofn);
-    check_key(f->s, id, OHSM_STORE_QUORUM_KEY, NULL, 0);
+    check_key(f->s, 50, OHSM_STORE_QUORUM_KEY, key_b, sizeof(key_b));
+    assert_int_equal(ohsm_store_user_by_id(f->s, 50, &u), OHSM_OK);
+    assert_int_equal(u.version, 2);
 }
 
 /* Quorum values: 1 until set, 1..8 for services user/quorum/cluster only, persistent. */
@@ -605,17 +658,17 @@ static void test_store_bad_rows(void **state)
     assert_true(u.mofn);
 }
 
-/* A database from a newer openhsm (user_version 3) is refused, not misread. */
+/* A database from a newer openhsm (user_version 4) is refused, not misread. */
 static void test_store_newer_schema(void **state)
 {
     struct fx *f = *state;
     struct ohsm_store_init in = init_for();
     ohsm_store_close(f->s);
     f->s = NULL;
-    raw_sql(f->path, "PRAGMA user_version = 3;");
+    raw_sql(f->path, "PRAGMA user_version = 4;");
     assert_int_equal(ohsm_store_open(f->path, &in, &f->s), OHSM_DB);
     assert_null(f->s);
-    raw_sql(f->path, "PRAGMA user_version = 2;");
+    raw_sql(f->path, "PRAGMA user_version = 3;");
     assert_int_equal(ohsm_store_open(f->path, &in, &f->s), OHSM_OK);
 }
 
@@ -676,7 +729,7 @@ static void test_store_migrate_v1(void **state)
     assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(st, 0), 2);
+    assert_int_equal(sqlite3_column_int(st, 0), 3);
     sqlite3_finalize(st);
     sqlite3_close(db);
 }
@@ -739,6 +792,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_object_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_mask_fp, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_user_put, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_user_versions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_migrate_issue3, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_pubkeys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_pubkey_refusals, setup, teardown),

@@ -272,7 +272,7 @@ struct ohsm_sync_item {
     size_t hsm;                        /* the HSM that differs (config index) */
     enum ohsm_sync_kind kind;
     bool is_user;
-    uint64_t handle;                   /* objects */
+    uint64_t handle;                   /* objects; users: the user id */
     char username[OHSM_USERNAME_MAX + 1]; /* users */
 };
 struct ohsm_sync_hsm {
@@ -292,9 +292,10 @@ struct ohsm_sync_report {
 OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_sync_status(struct ohsm_client *c,
                                                         struct ohsm_sync_report **out);
 OHSM_API void ohsm_sync_report_free(struct ohsm_sync_report *r); /* NULL ok */
-/* Repairs object differences: missing/stale objects are inserted from an HSM that has the newest
- * version, extra objects (deleted elsewhere) are deleted. *repaired (may be NULL) counts fixes.
- * Users are not repaired here (ohsm_client_sync_user does, as admin). */
+/* Repairs differences: missing/stale objects are inserted from an HSM that has the newest
+ * version, extra objects (deleted elsewhere) are deleted; with an admin or appliance-user login,
+ * users likewise (the newest sealed record, or the tombstone of a deleted user, is copied; an HSM
+ * never takes an older record). *repaired (may be NULL) counts fixes. */
 OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_sync_repair(struct ohsm_client *c, size_t *repaired);
 /* Copies one key / one user from HSM `from` to HSM `to` (CMU syncKey / syncUser). */
 OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_sync_key(struct ohsm_client *c, uint64_t handle,

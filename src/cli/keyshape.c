@@ -340,7 +340,8 @@ static json_t *sync_item_json(const struct ohsm_sync_item *it, const char *const
     bool ok = o != NULL && ohsm_cli_jput(o, "hsm-id", hsm_id_json(ids, nids, it->hsm)) &&
               ohsm_cli_jput(o, "kind", json_string(kind_name(it->kind)));
     if (ok && it->is_user) {
-        ok = ohsm_cli_jput(o, "username", ohsm_cli_jstr(it->username));
+        ok = ohsm_cli_jput(o, "username", ohsm_cli_jstr(it->username)) &&
+             ohsm_cli_jput(o, "user-id", json_integer((json_int_t)it->handle));
     } else if (ok) {
         ohsm_cli_keyref(it->handle, ref);
         ok = ohsm_cli_jput(o, "key-reference", json_string(ref));

@@ -294,6 +294,79 @@ ohsm_rv ohsm_client_logout(struct ohsm_client *c, struct ohsm_result *res)
     return rv;
 }
 
+static void on_user_id(struct ohsm_client *c, size_t i, const Ohsm__Response *r, void *arg)
+{
+    (void)c;
+    (void)i;
+    if (r->body_case == OHSM__RESPONSE__BODY_USER) {
+        *(uint32_t *)arg = r->user->user_id;
+    }
+}
+
+/* One id on every HSM (issue 10): the first HSM (config order) that creates the user gives its
+ * id; the others are then asked to create it with that id, which each refuses when the id is
+ * taken there. Creations are serialised by that first HSM, so concurrent creators get distinct
+ * ids; an HSM that was unreachable gets the user, with its id, from repair. Caller holds the
+ * lock. */
+static ohsm_rv create_locked(struct ohsm_client *c, Ohsm__Request *q, Ohsm__CreateUserReq *m,
+                             struct ohsm_result *res)
+{
+    struct ohsm_result *one = calloc(c->n, sizeof(*one));
+    struct ohsm_result *rest = calloc(c->n, sizeof(*rest));
+    Ohsm__Response **resp = calloc(c->n, sizeof(*resp));
+    bool *use = calloc(c->n, sizeof(*use));
+    ohsm_rv rv = OHSM_HOST_MEMORY;
+    uint32_t id = 0;
+    size_t first = c->n;
+
+    if (one == NULL || rest == NULL || resp == NULL || use == NULL) {
+        goto out;
+    }
+    m->user_id = 0;
+    for (size_t i = 0; i < c->n && first == c->n; i++) {
+        ohsm_rv one_rv = ohsm_client_run_locked(c, q, i, true, one, on_user_id, &id);
+        res[i] = one[i]; /* one_rv is one[i].rv, or an allocation failure */
+        if (one_rv == OHSM_HOST_MEMORY && one[i].rv == OHSM_OK) {
+            res[i].rv = one_rv;
+        }
+        if (one[i].rv == OHSM_OK && id == 0) {
+            res[i].rv = OHSM_PROTOCOL; /* created, but no id to give the others */
+        }
+        if (res[i].rv == OHSM_OK) {
+            first = i;
+        } else if (!ohsm_rv_is_transport(res[i].rv)) {
+            /* Refused (rights, quorum, name, or the user exists): the others would refuse it
+             * too, and must not make the user under an id of their own. */
+            for (size_t j = i + 1; j < c->n; j++) {
+                res[j] = res[i];
+            }
+            break;
+        }
+    }
+    if (first < c->n) {
+        m->user_id = id;
+        for (size_t i = 0; i < c->n; i++) {
+            use[i] = i > first;
+        }
+        ohsm_rv frv = ohsm_route_fanout(c, &q, 1, use, true, rest, resp);
+        for (size_t i = first + 1; i < c->n; i++) {
+            res[i] = rest[i]; /* frv is the first of these that failed */
+        }
+        (void)frv;
+        ohsm_route_note_missed(c, res, NULL);
+    }
+    rv = OHSM_OK;
+    for (size_t i = 0; i < c->n && rv == OHSM_OK; i++) {
+        rv = res[i].rv; /* the first failing HSM's code, as every fan-out */
+    }
+out:
+    ohsm_route_free_resps(resp, resp == NULL ? 0 : c->n);
+    free(use);
+    free(one);
+    free(rest);
+    return rv;
+}
+
 ohsm_rv ohsm_client_create_user_q(struct ohsm_client *c, enum ohsm_utype type, const char *username,
                                   const char *password, const struct ohsm_approval *ap,
                                   struct ohsm_result *res)
@@ -301,6 +374,7 @@ ohsm_rv ohsm_client_create_user_q(struct ohsm_client *c, enum ohsm_utype type, c
     Ohsm__Request q = OHSM__REQUEST__INIT;
     Ohsm__CreateUserReq m = OHSM__CREATE_USER_REQ__INIT;
     struct ohsm_conv_approval apb;
+    struct ohsm_result *tmp = NULL;
     OHSM_ENSURE(c != NULL && username != NULL && password != NULL, OHSM_ARGUMENTS_BAD);
     OHSM_TRY(ohsm_conv_approval(ap, &apb, &m.approval));
     m.user_type = (uint32_t)type;
@@ -309,7 +383,16 @@ ohsm_rv ohsm_client_create_user_q(struct ohsm_client *c, enum ohsm_utype type, c
     m.password.len = pw_len(password);
     q.op_case = OHSM__REQUEST__OP_CREATE_USER;
     q.create_user = &m;
-    return ohsm_client_run(c, &q, ALL, res, NULL, NULL);
+    if (res == NULL) {
+        tmp = calloc(c->n, sizeof(*tmp));
+        OHSM_ENSURE(tmp != NULL, OHSM_HOST_MEMORY);
+        res = tmp;
+    }
+    (void)pthread_mutex_lock(&c->lock);
+    ohsm_rv rv = create_locked(c, &q, &m, res);
+    (void)pthread_mutex_unlock(&c->lock);
+    free(tmp);
+    return rv;
 }
 
 ohsm_rv ohsm_client_create_user(struct ohsm_client *c, enum ohsm_utype type, const char *username,

@@ -77,10 +77,13 @@ static ohsm_rv take_answer(const Ohsm__Response *r, struct ohsm_syncdiff_hsm *h,
         OHSM_ENSURE(strnlen(su->username, OHSM_USERNAME_MAX + 1) <= OHSM_USERNAME_MAX,
                     OHSM_PROTOCOL);
         (void)snprintf(u[k].name, sizeof(u[k].name), "%s", su->username);
-        memcpy(u[k].digest, su->digest.data, DIGEST_LEN);
+        u[k].o.handle = su->user_id;
+        u[k].o.version = su->version;
+        u[k].o.deleted = su->deleted;
+        memcpy(u[k].o.digest, su->digest.data, DIGEST_LEN);
+        rh->users += !su->deleted;
     }
     h->nuser = s->n_users;
-    rh->users = s->n_users;
     hex(&s->objects_digest, rh->objects_digest);
     hex(&s->users_digest, rh->users_digest);
     return OHSM_OK;
@@ -231,7 +234,74 @@ static ohsm_rv insert(struct ohsm_client *c, size_t i, const ProtobufCBinaryData
     return rv;
 }
 
-/* One repair round over the object items of st; *fixed counts successful inserts. */
+/* A user record (or tombstone) by id from HSM i. */
+static ohsm_rv user_extract(struct ohsm_client *c, size_t i, uint32_t id, const char *name,
+                            Ohsm__Response **r)
+{
+    Ohsm__Request q = OHSM__REQUEST__INIT;
+    Ohsm__UserExtractReq m = OHSM__USER_EXTRACT_REQ__INIT;
+    m.user_id = id;
+    m.username = (char *)(name != NULL ? name : "");
+    q.op_case = OHSM__REQUEST__OP_USER_EXTRACT;
+    q.user_extract = &m;
+    ohsm_rv rv = on(c, i, &q, r);
+    if (rv == OHSM_OK &&
+        ((*r)->body_case != OHSM__RESPONSE__BODY_MASKED || (*r)->masked->masked.len == 0)) {
+        rv = OHSM_PROTOCOL;
+    }
+    return rv;
+}
+
+static ohsm_rv user_insert(struct ohsm_client *c, size_t i, const ProtobufCBinaryData *masked)
+{
+    Ohsm__Request q = OHSM__REQUEST__INIT;
+    Ohsm__UserInsertReq m = OHSM__USER_INSERT_REQ__INIT;
+    Ohsm__Response *r = NULL;
+    m.masked = *masked;
+    q.op_case = OHSM__REQUEST__OP_USER_INSERT;
+    q.user_insert = &m;
+    ohsm_rv rv = on(c, i, &q, &r);
+    ohsm_wire_resp_free(r);
+    return rv;
+}
+
+/* Moving user records is for admins and the appliance user (the HSM checks it too): a crypto
+ * user's repair leaves users to them. */
+static bool may_move_users(const struct ohsm_client *c)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        if (c->hsm[i].logged_in) {
+            return c->hsm[i].type == OHSM_UT_CO || c->hsm[i].type == OHSM_UT_AU;
+        }
+    }
+    return false;
+}
+
+/* The user items of st first (a key's owner should be there before its key): the newest record
+ * (or tombstone) copied from the reference HSM. */
+static void repair_users(struct ohsm_client *c, const struct status *st, size_t *fixed,
+                         size_t *pending)
+{
+    if (!may_move_users(c)) {
+        return;
+    }
+    for (size_t k = 0; k < st->nitems; k++) {
+        const struct ohsm_syncdiff_item *it = &st->items[k];
+        Ohsm__Response *r = NULL;
+        if (!it->it.is_user) {
+            continue;
+        }
+        (*pending)++;
+        if (it->src != SIZE_MAX && it->it.handle <= UINT32_MAX &&
+            user_extract(c, it->src, (uint32_t)it->it.handle, NULL, &r) == OHSM_OK &&
+            user_insert(c, it->it.hsm, &r->masked->masked) == OHSM_OK) {
+            (*fixed)++;
+        }
+        ohsm_wire_resp_free(r);
+    }
+}
+
+/* One repair round over the items of st; *fixed counts successful inserts. */
 static void repair_round(struct ohsm_client *c, const struct status *st, size_t *fixed,
                          size_t *pending)
 {
@@ -239,6 +309,7 @@ static void repair_round(struct ohsm_client *c, const struct status *st, size_t 
     uint64_t cached_handle = 0;
     size_t cached_src = SIZE_MAX;
 
+    repair_users(c, st, fixed, pending);
     for (size_t k = 0; k < st->nitems; k++) {
         const struct ohsm_syncdiff_item *it = &st->items[k];
         if (it->it.is_user) {
@@ -354,35 +425,18 @@ ohsm_rv ohsm_client_sync_key(struct ohsm_client *c, uint64_t handle, size_t from
 
 ohsm_rv ohsm_client_sync_user(struct ohsm_client *c, const char *username, size_t from, size_t to)
 {
-    Ohsm__Request q = OHSM__REQUEST__INIT;
-    Ohsm__UserExtractReq m = OHSM__USER_EXTRACT_REQ__INIT;
-    Ohsm__Request q2 = OHSM__REQUEST__INIT;
-    Ohsm__UserInsertReq m2 = OHSM__USER_INSERT_REQ__INIT;
     Ohsm__Response *r = NULL;
-    Ohsm__Response *r2 = NULL;
 
     OHSM_ENSURE(c != NULL && username != NULL && from < c->n && to < c->n && from != to,
                 OHSM_ARGUMENTS_BAD);
     OHSM_ENSURE(strnlen(username, OHSM_USERNAME_MAX + 1) <= OHSM_USERNAME_MAX,
                 OHSM_USERNAME_INVALID);
-    m.username = (char *)username;
-    q.op_case = OHSM__REQUEST__OP_USER_EXTRACT;
-    q.user_extract = &m;
     (void)pthread_mutex_lock(&c->lock);
-    ohsm_rv rv = on(c, from, &q, &r);
-    if (rv == OHSM_OK &&
-        (r->body_case != OHSM__RESPONSE__BODY_MASKED || r->masked->masked.len == 0)) {
-        rv = OHSM_PROTOCOL;
-    }
+    ohsm_rv rv = user_extract(c, from, 0, username, &r);
     if (rv == OHSM_OK) {
-        m2.masked = r->masked->masked;
-        m2.replace = true;
-        q2.op_case = OHSM__REQUEST__OP_USER_INSERT;
-        q2.user_insert = &m2;
-        rv = on(c, to, &q2, &r2);
+        rv = user_insert(c, to, &r->masked->masked);
     }
     (void)pthread_mutex_unlock(&c->lock);
     ohsm_wire_resp_free(r);
-    ohsm_wire_resp_free(r2);
     return rv;
 }

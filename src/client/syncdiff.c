@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
  * Sync status comparison (rules in syncdiff.h). Pure: sorts the HSMs' entries by handle (or
- * name), walks each group once and decides per HSM. Digests are public (keyed digests of public
+ * user id), walks each group once and decides per HSM. Digests are public (keyed digests of public
  * records), so plain comparisons are fine here.
  */
 #include "client/syncdiff.h"
@@ -11,15 +11,10 @@
 #include <string.h>
 
 struct ent {
-    uint64_t handle;
+    uint64_t handle; /* users: the id */
     size_t hsm;
     const struct ohsm_syncdiff_obj *o;
-};
-
-struct uent {
-    const char *name;
-    size_t hsm;
-    const uint8_t *digest;
+    const char *name; /* users */
 };
 
 struct out {
@@ -33,17 +28,6 @@ static int ent_cmp(const void *a, const void *b)
     const struct ent *y = b;
     if (x->handle != y->handle) {
         return x->handle < y->handle ? -1 : 1;
-    }
-    return x->hsm < y->hsm ? -1 : x->hsm > y->hsm;
-}
-
-static int uent_cmp(const void *a, const void *b)
-{
-    const struct uent *x = a;
-    const struct uent *y = b;
-    int c = strcmp(x->name, y->name);
-    if (c != 0) {
-        return c;
     }
     return x->hsm < y->hsm ? -1 : x->hsm > y->hsm;
 }
@@ -72,9 +56,13 @@ static ohsm_rv push(struct out *o, size_t hsm, enum ohsm_sync_kind kind, bool is
     return OHSM_OK;
 }
 
-/* Is a newer than b (version, then tombstone over live)? */
-static bool newer(const struct ohsm_syncdiff_obj *a, const struct ohsm_syncdiff_obj *b)
+/* Is a newer than b (version, then tombstone over live)? For users a deletion is final: a
+ * tombstone is newer than any live record. */
+static bool newer(const struct ohsm_syncdiff_obj *a, const struct ohsm_syncdiff_obj *b, bool users)
 {
+    if (users && a->deleted != b->deleted) {
+        return a->deleted;
+    }
     return a->version > b->version || (a->version == b->version && a->deleted && !b->deleted);
 }
 
@@ -99,15 +87,16 @@ static size_t majority(const struct ohsm_syncdiff_obj *const *per, size_t n, uin
     return best;
 }
 
-/* One handle: per[i] is HSM i's newest entry (NULL: none). */
+/* One handle (or user id): per[i] is HSM i's newest entry (NULL: none), names[i] its name. */
 static ohsm_rv judge_obj(const struct ohsm_syncdiff_hsm *h, size_t n,
-                         const struct ohsm_syncdiff_obj *const *per, uint64_t handle, struct out *o)
+                         const struct ohsm_syncdiff_obj *const *per, const char *const *names,
+                         uint64_t handle, bool users, struct out *o)
 {
     const struct ohsm_syncdiff_obj *ref = NULL;
     size_t src = SIZE_MAX;
 
     for (size_t i = 0; i < n; i++) {
-        if (per[i] != NULL && (ref == NULL || newer(per[i], ref))) {
+        if (per[i] != NULL && (ref == NULL || newer(per[i], ref, users))) {
             ref = per[i];
             src = i;
         }
@@ -133,30 +122,33 @@ static ohsm_rv judge_obj(const struct ohsm_syncdiff_hsm *h, size_t n,
             kind = OHSM_SYNC_STALE;
         }
         if (kind != 0) {
-            OHSM_TRY(push(o, i, kind, false, handle, NULL, src, ref->version));
+            OHSM_TRY(push(o, i, kind, users, handle, users ? names[src] : NULL, src, ref->version));
         }
     }
     return OHSM_OK;
 }
 
-static ohsm_rv compare_objects(const struct ohsm_syncdiff_hsm *h, size_t n, struct out *o)
+static ohsm_rv compare(const struct ohsm_syncdiff_hsm *h, size_t n, bool users, struct out *o)
 {
     size_t total = 0;
     for (size_t i = 0; i < n; i++) {
-        total += h[i].rv == OHSM_OK ? h[i].nobj : 0;
+        total += h[i].rv == OHSM_OK ? (users ? h[i].nuser : h[i].nobj) : 0;
     }
     struct ent *e = calloc(total == 0 ? 1 : total, sizeof(*e));
     const struct ohsm_syncdiff_obj **per = calloc(n, sizeof(*per));
+    const char **names = calloc(n, sizeof(*names));
     ohsm_rv rv = OHSM_HOST_MEMORY;
-    if (e == NULL || per == NULL) {
+    if (e == NULL || per == NULL || names == NULL) {
         goto out;
     }
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
-        for (size_t k = 0; h[i].rv == OHSM_OK && k < h[i].nobj; k++) {
-            e[m].handle = h[i].obj[k].handle;
+        size_t cnt = h[i].rv != OHSM_OK ? 0 : users ? h[i].nuser : h[i].nobj;
+        for (size_t k = 0; k < cnt; k++) {
+            e[m].o = users ? &h[i].user[k].o : &h[i].obj[k];
+            e[m].name = users ? h[i].user[k].name : NULL;
+            e[m].handle = e[m].o->handle;
             e[m].hsm = i;
-            e[m].o = &h[i].obj[k];
             m++;
         }
     }
@@ -165,95 +157,21 @@ static ohsm_rv compare_objects(const struct ohsm_syncdiff_hsm *h, size_t n, stru
     for (size_t a = 0; a < m && rv == OHSM_OK;) {
         size_t b = a;
         memset(per, 0, n * sizeof(*per));
+        memset(names, 0, n * sizeof(*names));
         for (; b < m && e[b].handle == e[a].handle; b++) {
             /* An HSM listing a handle twice: its newest entry counts. */
-            if (per[e[b].hsm] == NULL || newer(e[b].o, per[e[b].hsm])) {
+            if (per[e[b].hsm] == NULL || newer(e[b].o, per[e[b].hsm], users)) {
                 per[e[b].hsm] = e[b].o;
+                names[e[b].hsm] = e[b].name;
             }
         }
-        rv = judge_obj(h, n, per, e[a].handle, o);
+        rv = judge_obj(h, n, per, names, e[a].handle, users, o);
         a = b;
     }
 out:
     free(e);
     free(per);
-    return rv;
-}
-
-/* One user name held by the HSMs in u[0..k) (sorted by HSM). */
-static ohsm_rv judge_user(const struct ohsm_syncdiff_hsm *h, size_t n, const struct uent *u,
-                          size_t k, size_t answered, struct out *o)
-{
-    bool *has = calloc(n, sizeof(*has));
-    OHSM_ENSURE(has != NULL, OHSM_HOST_MEMORY);
-    size_t holders = 0;
-    for (size_t j = 0; j < k; j++) {
-        holders += !has[u[j].hsm];
-        has[u[j].hsm] = true;
-    }
-    /* The most common digest among the holders (ties: lowest index). */
-    size_t best = 0, best_count = 0;
-    for (size_t j = 0; j < k; j++) {
-        size_t count = 0;
-        for (size_t t = 0; t < k; t++) {
-            count += memcmp(u[t].digest, u[j].digest, 32) == 0;
-        }
-        if (count > best_count) {
-            best = j;
-            best_count = count;
-        }
-    }
-    ohsm_rv rv = OHSM_OK;
-    bool majority = holders * 2 >= answered;
-    for (size_t i = 0; i < n && rv == OHSM_OK; i++) {
-        if (h[i].rv != OHSM_OK) {
-            continue;
-        }
-        if (!has[i] && majority) {
-            rv = push(o, i, OHSM_SYNC_MISSING, true, 0, u[0].name, u[best].hsm, 0);
-        } else if (has[i] && !majority) {
-            rv = push(o, i, OHSM_SYNC_EXTRA, true, 0, u[0].name, SIZE_MAX, 0);
-        }
-    }
-    for (size_t j = 0; j < k && rv == OHSM_OK && majority; j++) {
-        bool first_of_hsm = j == 0 || u[j - 1].hsm != u[j].hsm;
-        if (first_of_hsm && memcmp(u[j].digest, u[best].digest, 32) != 0) {
-            rv = push(o, u[j].hsm, OHSM_SYNC_STALE, true, 0, u[0].name, u[best].hsm, 0);
-        }
-    }
-    free(has);
-    return rv;
-}
-
-static ohsm_rv compare_users(const struct ohsm_syncdiff_hsm *h, size_t n, struct out *o)
-{
-    size_t total = 0, answered = 0;
-    for (size_t i = 0; i < n; i++) {
-        total += h[i].rv == OHSM_OK ? h[i].nuser : 0;
-        answered += h[i].rv == OHSM_OK;
-    }
-    struct uent *u = calloc(total == 0 ? 1 : total, sizeof(*u));
-    OHSM_ENSURE(u != NULL, OHSM_HOST_MEMORY);
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++) {
-        for (size_t k = 0; h[i].rv == OHSM_OK && k < h[i].nuser; k++) {
-            u[m].name = h[i].user[k].name;
-            u[m].hsm = i;
-            u[m].digest = h[i].user[k].digest;
-            m++;
-        }
-    }
-    qsort(u, m, sizeof(*u), uent_cmp);
-    ohsm_rv rv = OHSM_OK;
-    for (size_t a = 0; a < m && rv == OHSM_OK;) {
-        size_t b = a;
-        while (b < m && strcmp(u[b].name, u[a].name) == 0) {
-            b++;
-        }
-        rv = judge_user(h, n, &u[a], b - a, answered, o);
-        a = b;
-    }
-    free(u);
+    free(names);
     return rv;
 }
 
@@ -263,9 +181,9 @@ ohsm_rv ohsm_syncdiff_compare(const struct ohsm_syncdiff_hsm *h, size_t n,
     struct out o = {NULL, 0, 0};
 
     OHSM_ENSURE(items != NULL && nitems != NULL && (h != NULL || n == 0), OHSM_ARGUMENTS_BAD);
-    ohsm_rv rv = compare_objects(h, n, &o);
+    ohsm_rv rv = compare(h, n, false, &o);
     if (rv == OHSM_OK) {
-        rv = compare_users(h, n, &o);
+        rv = compare(h, n, true, &o);
     }
     if (rv != OHSM_OK) {
         free(o.v);

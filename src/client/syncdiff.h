@@ -14,9 +14,11 @@
  *   - reference a tombstone, HSM has nothing or a tombstone: in sync (nothing to prove).
  * An object that only one HSM has (and nobody deleted) is therefore MISSING on the others: a key is
  * never reported for deletion without a sealed tombstone to prove it was deleted.
- * Users (no tombstones), per name: held by at least half of the HSMs that answered: MISSING where
- * absent; held by fewer: EXTRA where present; digests differing from the most common one: STALE.
- * HSMs that did not answer are never compared (and make nothing missing elsewhere).
+ * Users (issue 10), per user id, by the same rules with one difference: a deletion is final, so a
+ * tombstone is the reference whatever the versions (a user changed on an HSM that missed its
+ * deletion is EXTRA there). A user that only some HSMs have is MISSING on the others (never EXTRA
+ * without a tombstone); the same id under another name, or another record at the same version,
+ * shows as STALE (a conflict that an insert then refuses). HSMs that did not answer are never compared (and make nothing missing elsewhere).
  */
 #ifndef OHSM_SYNCDIFF_H
 #define OHSM_SYNCDIFF_H
@@ -35,8 +37,8 @@ struct ohsm_syncdiff_obj {
 };
 
 struct ohsm_syncdiff_user {
+    struct ohsm_syncdiff_obj o; /* handle: the user id; version, digest, deleted: the record's */
     char name[OHSM_USERNAME_MAX + 1];
-    uint8_t digest[32];
 };
 
 /* One HSM's answer. rv != OHSM_OK: it did not answer (the lists are ignored). Borrowed. */
@@ -50,12 +52,12 @@ struct ohsm_syncdiff_hsm {
 
 struct ohsm_syncdiff_item {
     struct ohsm_sync_item it;
-    size_t src;       /* an HSM holding the reference (SIZE_MAX: none, for EXTRA users) */
+    size_t src;       /* an HSM holding the reference */
     uint64_t version; /* objects: the reference version */
 };
 
 /* Compares n HSMs. *items (malloc'd, caller frees; NULL when *nitems is 0) lists the differences,
- * objects in handle order then users in name order, each by HSM index. Errors: OHSM_HOST_MEMORY,
+ * objects in handle order then users in id order, each by HSM index. Errors: OHSM_HOST_MEMORY,
  * OHSM_ARGUMENTS_BAD. */
 OHSM_NODISCARD ohsm_rv ohsm_syncdiff_compare(const struct ohsm_syncdiff_hsm *h, size_t n,
                                              struct ohsm_syncdiff_item **items, size_t *nitems);

@@ -529,6 +529,7 @@ static void test_cli_keys_sync_json(void **state)
     items[1].kind = OHSM_SYNC_STALE;
     items[1].is_user = true;
     snprintf(items[1].username, sizeof(items[1].username), "%s", "bob");
+    items[1].handle = 6; /* users: the id */
     struct ohsm_sync_report r = {false, 2, hsm, 2, items};
     const char *ids[] = {"hsm-aaaaaaaaaaa"};
     json_t *j = ohsm_cli_sync_json(&r, ids, 1);
@@ -541,7 +542,7 @@ static void test_cli_keys_sync_json(void **state)
            "00000000000000000000000001\"},{\"hsm-id\":\"hsm #1\",\"state\":\"unreachable\","
            "\"error\":\"Not connected to the HSM\"}],\"differences\":[{\"hsm-id\":\"hsm #1\","
            "\"kind\":\"missing\",\"key-reference\":\"0x0000000000000021\"},{\"hsm-id\":"
-           "\"hsm-aaaaaaaaaaa\",\"kind\":\"stale\",\"username\":\"bob\"}]}");
+           "\"hsm-aaaaaaaaaaa\",\"kind\":\"stale\",\"username\":\"bob\",\"user-id\":6}]}");
     free(s);
     json_decref(j);
 }

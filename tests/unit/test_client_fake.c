@@ -60,6 +60,7 @@ struct fake5 {
     ohsm_rv begin_rv;  /* MFA_BEGIN and MFA_REG_BEGIN fail with this when set */
     bool short_record; /* QUORUM_GEN answers a record one byte short */
     uint32_t tok_seq;  /* tokens issued */
+    uint32_t create_id; /* the user_id of the last CREATE_USER */
     int mfa_begins, mfa_finishes, reg_begins, reg_finishes, qgens, user_ops, qsets, qdeletes,
         qregisters;
     struct fake_approval ap;  /* of the last request that can carry one (wrap: the payload's) */
@@ -173,6 +174,7 @@ struct authbufs {
     Ohsm__QuorumValuesResp qv;
     Ohsm__DataResp data;
     uint8_t databuf[64];
+    Ohsm__UserResp user;
 };
 
 static void note_approval_in(struct fake_approval *o, const Ohsm__Approval *a)
@@ -360,6 +362,13 @@ static void answer_auth(struct fake *f, struct fsess *s, const Ohsm__Request *q,
         (void)snprintf(x->user, sizeof(x->user), "%s", q->create_user->username);
         (void)snprintf(x->password, sizeof(x->password), "%.*s", (int)q->create_user->password.len,
                        (const char *)q->create_user->password.data);
+        /* Issue 10: the first HSM gives the id (here 40 + its slot), the others take it. */
+        x->create_id = q->create_user->user_id;
+        ohsm__user_resp__init(&b->user);
+        b->user.user_id = q->create_user->user_id != 0 ? q->create_user->user_id : 40 + f->slot;
+        b->user.user_type = q->create_user->user_type;
+        r->body_case = OHSM__RESPONSE__BODY_USER;
+        r->user = &b->user;
         return;
     case OHSM__REQUEST__OP_DELETE_USER:
         x->user_ops++;
@@ -1646,6 +1655,9 @@ static void test_client_fake_user_calls_carry_approval(void **state)
         assert_string_equal(fakes[i].x.user, "dave");
         assert_string_equal(fakes[i].x.password, "dave-pw-1");
     }
+    /* one id everywhere: HSM 0 gave it (0 asked: its own), HSM 1 was asked to use it */
+    assert_int_equal(fakes[0].x.create_id, 0);
+    assert_int_equal(fakes[1].x.create_id, 40 + fakes[0].slot);
     assert_int_equal(ohsm_client_create_user(c, OHSM_UT_CU, "erin", "erin-pw-1", res), OHSM_OK);
     assert_false(fakes[0].x.ap.present || fakes[1].x.ap.present);
     assert_int_equal(ohsm_client_delete_user_q(c, OHSM_UT_CU, "dave", &approval, res), OHSM_OK);

@@ -26,13 +26,20 @@ static struct ohsm_syncdiff_obj obj(uint64_t handle, uint64_t version, uint8_t d
     return o;
 }
 
-static struct ohsm_syncdiff_user user(const char *name, uint8_t d)
+/* A user record: id from the name's first letter unless given (uid). */
+static struct ohsm_syncdiff_user urec(uint32_t id, const char *name, uint64_t version, uint8_t d,
+                                      bool deleted)
 {
     struct ohsm_syncdiff_user u;
     memset(&u, 0, sizeof(u));
     (void)snprintf(u.name, sizeof(u.name), "%s", name);
-    memset(u.digest, d, sizeof(u.digest));
+    u.o = obj(id, version, d, deleted);
     return u;
+}
+
+static struct ohsm_syncdiff_user user(const char *name, uint8_t d)
+{
+    return urec((uint32_t)name[0], name, 1, d, false);
 }
 
 static struct ohsm_syncdiff_hsm hsm(const struct ohsm_syncdiff_obj *o, size_t no,
@@ -269,46 +276,76 @@ static void check_user(const struct ohsm_syncdiff_item *it, size_t hsm_i, enum o
     assert_string_equal(it->it.username, name);
 }
 
-/* A user held by half or more of the HSMs is MISSING where absent (source: a holder). */
+/* A user some HSMs lack is MISSING there (source: a holder), whoever has more. */
 static void test_client_syncdiff_user_missing(void **state)
 {
     (void)state;
     struct ohsm_syncdiff_user a[] = {user("admin", 1), user("cu1", 2)};
     struct ohsm_syncdiff_user b[] = {user("admin", 1)};
-    struct ohsm_syncdiff_hsm h[] = {hsm(NULL, 0, a, 2), hsm(NULL, 0, b, 1)};
+    struct ohsm_syncdiff_hsm h[] = {hsm(NULL, 0, b, 1), hsm(NULL, 0, a, 2), hsm(NULL, 0, b, 1)};
     struct ohsm_syncdiff_item *it = NULL;
-    assert_int_equal(run(h, 2, &it), 1);
-    check_user(&it[0], 1, OHSM_SYNC_MISSING, "cu1");
+    assert_int_equal(run(h, 3, &it), 2);
+    check_user(&it[0], 0, OHSM_SYNC_MISSING, "cu1");
+    check_user(&it[1], 2, OHSM_SYNC_MISSING, "cu1");
+    assert_int_equal(it[0].src, 1);
+    assert_int_equal(it[0].it.handle, 'c'); /* the user id */
+    free(it);
+}
+
+/* A deleted user (tombstone on one HSM) is EXTRA where it lives on, whatever its version there:
+ * deletion is final. HSMs that never had it are in sync. */
+static void test_client_syncdiff_user_extra(void **state)
+{
+    (void)state;
+    struct ohsm_syncdiff_user a[] = {user("admin", 1), urec(7, "gone", 3, 0, true)};
+    struct ohsm_syncdiff_user b[] = {user("admin", 1), urec(7, "gone", 5, 2, false)};
+    struct ohsm_syncdiff_user c[] = {user("admin", 1)};
+    struct ohsm_syncdiff_hsm h[] = {hsm(NULL, 0, a, 2), hsm(NULL, 0, b, 2), hsm(NULL, 0, c, 1)};
+    struct ohsm_syncdiff_item *it = NULL;
+    assert_int_equal(run(h, 3, &it), 1);
+    check_user(&it[0], 1, OHSM_SYNC_EXTRA, "gone");
     assert_int_equal(it[0].src, 0);
     free(it);
 }
 
-/* A user held by fewer than half of the HSMs is EXTRA where present. */
-static void test_client_syncdiff_user_extra(void **state)
-{
-    (void)state;
-    struct ohsm_syncdiff_user a[] = {user("admin", 1), user("gone", 2)};
-    struct ohsm_syncdiff_user b[] = {user("admin", 1)};
-    struct ohsm_syncdiff_hsm h[] = {hsm(NULL, 0, b, 1), hsm(NULL, 0, a, 2), hsm(NULL, 0, b, 1)};
-    struct ohsm_syncdiff_item *it = NULL;
-    assert_int_equal(run(h, 3, &it), 1);
-    check_user(&it[0], 1, OHSM_SYNC_EXTRA, "gone");
-    assert_int_equal(it[0].src, SIZE_MAX);
-    free(it);
-}
-
-/* A user whose digest differs from the most common one is STALE. */
+/* A user at an older version is STALE (a password changed while that HSM was down); at the same
+ * version another record (another change, or another name for the id) is STALE against the most
+ * common one. */
 static void test_client_syncdiff_user_stale(void **state)
 {
     (void)state;
-    struct ohsm_syncdiff_user a[] = {user("cu1", 1)};
-    struct ohsm_syncdiff_user b[] = {user("cu1", 2)};
-    struct ohsm_syncdiff_hsm h[] = {hsm(NULL, 0, b, 1), hsm(NULL, 0, a, 1), hsm(NULL, 0, a, 1)};
+    struct ohsm_syncdiff_user v1[] = {urec(5, "cu1", 1, 1, false)};
+    struct ohsm_syncdiff_user v2[] = {urec(5, "cu1", 2, 2, false)};
+    struct ohsm_syncdiff_hsm h[] = {hsm(NULL, 0, v1, 1), hsm(NULL, 0, v2, 1), hsm(NULL, 0, v2, 1)};
     struct ohsm_syncdiff_item *it = NULL;
     assert_int_equal(run(h, 3, &it), 1);
     check_user(&it[0], 0, OHSM_SYNC_STALE, "cu1");
     assert_int_equal(it[0].src, 1);
+    assert_int_equal(it[0].version, 2);
     free(it);
+    struct ohsm_syncdiff_user other[] = {urec(5, "cu1", 2, 9, false)};
+    struct ohsm_syncdiff_hsm h2[] = {hsm(NULL, 0, other, 1), hsm(NULL, 0, v2, 1),
+                                     hsm(NULL, 0, v2, 1)};
+    assert_int_equal(run(h2, 3, &it), 1);
+    check_user(&it[0], 0, OHSM_SYNC_STALE, "cu1");
+    free(it);
+    /* the newest version wins even when fewer HSMs have it */
+    struct ohsm_syncdiff_hsm h3[] = {hsm(NULL, 0, v1, 1), hsm(NULL, 0, v1, 1), hsm(NULL, 0, v2, 1)};
+    assert_int_equal(run(h3, 3, &it), 2);
+    check_user(&it[0], 0, OHSM_SYNC_STALE, "cu1");
+    check_user(&it[1], 1, OHSM_SYNC_STALE, "cu1");
+    assert_int_equal(it[1].src, 2);
+    free(it);
+}
+
+/* Equal tombstones everywhere: nothing to do. */
+static void test_client_syncdiff_user_tombstones_equal(void **state)
+{
+    (void)state;
+    struct ohsm_syncdiff_user a[] = {urec(9, "old", 4, 3, true)};
+    struct ohsm_syncdiff_hsm h[] = {hsm(NULL, 0, a, 1), hsm(NULL, 0, a, 1)};
+    struct ohsm_syncdiff_item *it = NULL;
+    assert_int_equal(run(h, 2, &it), 0);
 }
 
 /* Objects and users together: objects first, then users. */
@@ -346,6 +383,7 @@ int main(void)
         cmocka_unit_test(test_client_syncdiff_user_missing),
         cmocka_unit_test(test_client_syncdiff_user_extra),
         cmocka_unit_test(test_client_syncdiff_user_stale),
+        cmocka_unit_test(test_client_syncdiff_user_tombstones_equal),
         cmocka_unit_test(test_client_syncdiff_objects_then_users),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -565,7 +565,9 @@ def register_while_hsm1_hangs(c2, tmp_path, user, keypair):
     code, out, text = cli(c2, "cluster", "sync-status", **as_admin(), OPENHSM_AUTO_REPAIR="0")
     assert code == 0 and out["data"]["in-sync"] is False, text
     stale = [d for d in out["data"]["differences"] if d.get("username") == user]
-    assert stale == [{"hsm-id": c2.cfg["hsms"][1]["id"], "kind": "stale", "username": user}], out
+    uid = cmu_list(c2)[0][user][0]
+    assert stale == [{"hsm-id": c2.cfg["hsms"][1]["id"], "kind": "stale", "username": user,
+                      "user-id": uid}], out
 
 
 def mfa_login_on_both(c2, tmp_path, user, key):
@@ -590,14 +592,12 @@ def test_cmu_sync_user_carries_mfa_key(c2, keys, tmp_path):
     mfa_login_on_both(c2, tmp_path, user, keys[user][0])
 
 
-def test_cluster_sync_repair_reports_mfa_drift(c2, keys, tmp_path):
-    """`cluster sync-repair` shows the user whose MFA key differs but leaves it alone: user records
-    carry no version telling which HSM is right, so the operator picks the source with syncUser."""
+def test_cluster_sync_repair_copies_mfa_key(c2, keys, tmp_path):
+    """`cluster sync-repair` copies the newest user record (issue 10: versioned records), MFA key
+    included, to the HSM that hung; then the MFA login works on both HSMs."""
     user = "syn2"
     register_while_hsm1_hangs(c2, tmp_path, user, keys[user])
     code, out, text = cli(c2, "cluster", "sync-repair", **as_admin(), OPENHSM_AUTO_REPAIR="0")
     assert code == 0, text
-    assert out["data"]["in-sync"] is False, out
-    stale = [d for d in out["data"]["differences"] if d.get("username") == user]
-    assert [d["kind"] for d in stale] == ["stale"], out
-    assert stale[0]["hsm-id"] == c2.cfg["hsms"][1]["id"], out
+    assert out["data"]["in-sync"] is True, out
+    mfa_login_on_both(c2, tmp_path, user, keys[user][0])

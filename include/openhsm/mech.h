@@ -136,14 +136,14 @@ OHSM_NODISCARD OHSM_API ohsm_rv ohsm_mech_kcv(uint32_t ktype, const uint8_t *key
  * Encrypt with an empty iv generates one into iv_out (iv_cap >= 16) and sets *iv_len; with an iv
  * given (or none used, ECB), *iv_len is 0. AES-GCM encryption (and wrapping) always generates
  * its 12-byte iv: an iv given is OHSM_MECHANISM_PARAM_INVALID, since only the generator of GCM
- * IVs can keep them unique under a key (NIST SP 800-38D §8). Decrypt needs the iv. Key/mechanism mismatches are
- * OHSM_KEY_TYPE_INCONSISTENT; mechanisms not for the operation OHSM_MECHANISM_INVALID; bad iv,
- * tag_bits, hash, salt or label OHSM_MECHANISM_PARAM_INVALID; plaintext of the wrong length
- * OHSM_DATA_LEN_RANGE.
- * Sign/verify with hash OHSM_H_NONE: RSA_PKCS signs the input as given (a DigestInfo, at most
- * modulus bytes - 11), ECDSA signs the input as the digest (1..64 bytes); RSA_PSS needs a hash.
- * With a hash and prehashed, the input must be exactly the hash's length. All functions are
- * thread-safe; an EVP_PKEY may be used by several threads at once. */
+ * IVs can keep them unique under a key (NIST SP 800-38D §8). Decrypt needs the iv. Key/mechanism
+ * mismatches are OHSM_KEY_TYPE_INCONSISTENT; mechanisms not for the operation
+ * OHSM_MECHANISM_INVALID; bad iv, tag_bits, hash, salt or label OHSM_MECHANISM_PARAM_INVALID;
+ * plaintext of the wrong length OHSM_DATA_LEN_RANGE. Sign/verify with hash OHSM_H_NONE: RSA_PKCS
+ * signs the input as given (a DigestInfo, at most modulus bytes - 11), ECDSA signs the input as the
+ * digest (1..64 bytes); RSA_PSS needs a hash. With a hash and prehashed, the input must be exactly
+ * the hash's length. All functions are thread-safe; an EVP_PKEY may be used by several threads at
+ * once. */
 OHSM_NODISCARD OHSM_API ohsm_rv ohsm_mech_encrypt(const struct ohsm_mech_key *k,
                                                   const struct ohsm_mech_params *m,
                                                   const uint8_t *in, size_t in_len, uint8_t *out,

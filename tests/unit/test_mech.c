@@ -292,8 +292,8 @@ static void test_mech_gcm_kat(void **state)
     struct ohsm_mech_key k = aes(key, 16);
     struct ohsm_mech_params m = {.mech = OHSM_M_AES_GCM, .iv = iv, .iv_len = 12};
 
-    size_t cn = unhex("0388dace60b6a392f328c2b971b2fe78ab6e47d42cec13bdf53a67b21257bddf", ct,
-                      sizeof(ct));
+    size_t cn =
+        unhex("0388dace60b6a392f328c2b971b2fe78ab6e47d42cec13bdf53a67b21257bddf", ct, sizeof(ct));
     assert_int_equal(ohsm_mech_decrypt(&k, &m, ct, cn, back, sizeof(back), &n), OHSM_OK);
     assert_int_equal(n, 16);
     assert_memory_equal(back, pt, 16);
@@ -325,8 +325,8 @@ static void test_mech_gcm_kat(void **state)
     size_t ivn = 0;
     m.iv = NULL;
     m.iv_len = 0;
-    assert_int_equal(ohsm_mech_encrypt(&k, &m, pt, pn, out, sizeof(out), &n, giv, sizeof(giv), &ivn),
-                     OHSM_OK);
+    assert_int_equal(
+        ohsm_mech_encrypt(&k, &m, pt, pn, out, sizeof(out), &n, giv, sizeof(giv), &ivn), OHSM_OK);
     assert_int_equal(ivn, 12);
     assert_int_equal(n, pn + 12);
     m.iv = giv;
@@ -360,9 +360,9 @@ static void test_mech_gcm_iv_generated(void **state)
                                            giv[0], sizeof(giv[0]), &ivn[0]),
                          OHSM_MECHANISM_PARAM_INVALID);
         assert_int_equal(ivn[0], 0);
-        assert_int_equal(ohsm_mech_encrypt(&k, &m, pt, sizeof(pt), out[0], sizeof(out[0]), &n[0],
-                                           NULL, 0, NULL),
-                         OHSM_MECHANISM_PARAM_INVALID);
+        assert_int_equal(
+            ohsm_mech_encrypt(&k, &m, pt, sizeof(pt), out[0], sizeof(out[0]), &n[0], NULL, 0, NULL),
+            OHSM_MECHANISM_PARAM_INVALID);
     }
     for (size_t i = 0; i < sizeof(out[0]); i++) {
         assert_int_equal(out[0][i], 0xAA); /* nothing written */
@@ -373,13 +373,13 @@ static void test_mech_gcm_iv_generated(void **state)
                      OHSM_MECHANISM_PARAM_INVALID);
     /* CBC and CTR still take the caller's IV */
     m = (struct ohsm_mech_params){.mech = OHSM_M_AES_CTR, .iv = iv, .iv_len = 16};
-    assert_int_equal(ohsm_mech_encrypt(&k, &m, pt, sizeof(pt), out[0], sizeof(out[0]), &n[0], NULL,
-                                       0, NULL),
-                     OHSM_OK);
+    assert_int_equal(
+        ohsm_mech_encrypt(&k, &m, pt, sizeof(pt), out[0], sizeof(out[0]), &n[0], NULL, 0, NULL),
+        OHSM_OK);
     m.mech = OHSM_M_AES_CBC_PAD;
-    assert_int_equal(ohsm_mech_encrypt(&k, &m, pt, sizeof(pt), out[0], sizeof(out[0]), &n[0], NULL,
-                                       0, NULL),
-                     OHSM_OK);
+    assert_int_equal(
+        ohsm_mech_encrypt(&k, &m, pt, sizeof(pt), out[0], sizeof(out[0]), &n[0], NULL, 0, NULL),
+        OHSM_OK);
     /* fresh IVs: same key and plaintext, different IV and ciphertext; wraps likewise */
     m = (struct ohsm_mech_params){.mech = OHSM_M_AES_GCM};
     for (size_t i = 0; i < 2; i++) {
@@ -564,12 +564,14 @@ static void test_mech_aes_errors(void **state)
     struct ohsm_mech_params m = {.mech = OHSM_M_AES_GCM};
 
     struct ohsm_mech_key bad = aes(key, 20);
-    assert_int_equal(ohsm_mech_encrypt(&bad, &m, pt, 16, ct, sizeof(ct), &n, giv, sizeof(giv), &ivn),
-                     OHSM_KEY_SIZE_RANGE);
+    assert_int_equal(
+        ohsm_mech_encrypt(&bad, &m, pt, 16, ct, sizeof(ct), &n, giv, sizeof(giv), &ivn),
+        OHSM_KEY_SIZE_RANGE);
     bad = k;
     bad.ktype = OHSM_KT_GENERIC_SECRET;
-    assert_int_equal(ohsm_mech_encrypt(&bad, &m, pt, 16, ct, sizeof(ct), &n, giv, sizeof(giv), &ivn),
-                     OHSM_KEY_TYPE_INCONSISTENT);
+    assert_int_equal(
+        ohsm_mech_encrypt(&bad, &m, pt, 16, ct, sizeof(ct), &n, giv, sizeof(giv), &ivn),
+        OHSM_KEY_TYPE_INCONSISTENT);
     struct ohsm_mech_key rk = pkey_key(OHSM_CLASS_PUBLIC, OHSM_KT_RSA, ks->rsa_pub);
     assert_int_equal(ohsm_mech_encrypt(&rk, &m, pt, 16, ct, sizeof(ct), &n, giv, sizeof(giv), &ivn),
                      OHSM_KEY_TYPE_INCONSISTENT);

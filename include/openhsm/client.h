@@ -201,7 +201,9 @@ OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_key_wrap(struct ohsm_client *c, uint
                                                      uint8_t **out, size_t *out_len);
 
 /* Cryptography. encrypt: when m has no IV the HSM makes one and it is returned in iv (cap 16;
- * *iv_len 0 when none). */
+ * *iv_len 0 when none). AES-GCM always takes the HSM's IV: one in m is refused by the HSM
+ * (OHSM_MECHANISM_PARAM_INVALID), as is one for AES-GCM key wrapping (the wrapped blob starts
+ * with the IV the HSM made). */
 OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_encrypt(struct ohsm_client *c, uint64_t handle,
                                                     const struct ohsm_mech_params *m,
                                                     const uint8_t *in, size_t in_len,

@@ -24,8 +24,8 @@
 enum ohsm_mech {
     OHSM_M_NONE = 0,
     /* AES data encryption */
-    OHSM_M_AES_GCM = 1,     /* iv 12 bytes (generated on encrypt when empty), aad, tag_bits
-                             * 96..128 (default 128); output ciphertext || tag */
+    OHSM_M_AES_GCM = 1,     /* iv 12 bytes (always generated on encrypt; decrypt takes it),
+                             * aad, tag_bits 96..128 (default 128); output ciphertext || tag */
     OHSM_M_AES_CBC_PAD = 2, /* PKCS#7 padding; iv 16 bytes (generated when empty) */
     OHSM_M_AES_CTR = 3,     /* iv = 16-byte initial counter block (generated when empty) */
     OHSM_M_AES_ECB = 4,     /* no padding: input a multiple of 16 */
@@ -47,9 +47,10 @@ enum ohsm_mech {
     OHSM_M_AES_KW_PKCS5 = 22, /* PKCS#5 pad to 8 then RFC 3394 (CloudHSM aes-pkcs5-pad) */
     OHSM_M_AES_KW_ZERO = 23,  /* zero pad to 8 then RFC 3394 (CloudHSM aes-zero-pad); unwrap
                                * returns the padded bytes: see ohsm_mech_zero_unpad */
-    /* OHSM_M_AES_GCM also wraps: the wrapped blob is iv (12) || ciphertext || tag, with the iv
-     * given in the params or generated; unwrap takes the iv from the blob (an iv in the params
-     * must equal it), plus aad and tag_bits as given at wrap time. */
+    /* OHSM_M_AES_GCM also wraps: the wrapped blob is iv (12) || ciphertext || tag, with an iv
+     * always generated (an iv in the params is OHSM_MECHANISM_PARAM_INVALID); unwrap takes the
+     * iv from the blob (an iv in the params must equal it), plus aad and tag_bits as given at
+     * wrap time. */
     /* Digests (no key) */
     OHSM_M_DIGEST = 30, /* hash */
 };
@@ -133,14 +134,16 @@ OHSM_NODISCARD OHSM_API ohsm_rv ohsm_mech_kcv(uint32_t ktype, const uint8_t *key
  * Outputs: out/cap/out_len; OHSM_BUFFER_TOO_SMALL sets *out_len to the size needed (out may be
  * NULL to ask; for AES-CBC-PAD decryption and unwrap the size can be an upper bound).
  * Encrypt with an empty iv generates one into iv_out (iv_cap >= 16) and sets *iv_len; with an iv
- * given (or none used, ECB), *iv_len is 0. Decrypt needs the iv. Key/mechanism mismatches are
- * OHSM_KEY_TYPE_INCONSISTENT; mechanisms not for the operation OHSM_MECHANISM_INVALID; bad iv,
- * tag_bits, hash, salt or label OHSM_MECHANISM_PARAM_INVALID; plaintext of the wrong length
- * OHSM_DATA_LEN_RANGE.
- * Sign/verify with hash OHSM_H_NONE: RSA_PKCS signs the input as given (a DigestInfo, at most
- * modulus bytes - 11), ECDSA signs the input as the digest (1..64 bytes); RSA_PSS needs a hash.
- * With a hash and prehashed, the input must be exactly the hash's length. All functions are
- * thread-safe; an EVP_PKEY may be used by several threads at once. */
+ * given (or none used, ECB), *iv_len is 0. AES-GCM encryption (and wrapping) always generates
+ * its 12-byte iv: an iv given is OHSM_MECHANISM_PARAM_INVALID, since only the generator of GCM
+ * IVs can keep them unique under a key (NIST SP 800-38D §8). Decrypt needs the iv. Key/mechanism
+ * mismatches are OHSM_KEY_TYPE_INCONSISTENT; mechanisms not for the operation
+ * OHSM_MECHANISM_INVALID; bad iv, tag_bits, hash, salt or label OHSM_MECHANISM_PARAM_INVALID;
+ * plaintext of the wrong length OHSM_DATA_LEN_RANGE. Sign/verify with hash OHSM_H_NONE: RSA_PKCS
+ * signs the input as given (a DigestInfo, at most modulus bytes - 11), ECDSA signs the input as the
+ * digest (1..64 bytes); RSA_PSS needs a hash. With a hash and prehashed, the input must be exactly
+ * the hash's length. All functions are thread-safe; an EVP_PKEY may be used by several threads at
+ * once. */
 OHSM_NODISCARD OHSM_API ohsm_rv ohsm_mech_encrypt(const struct ohsm_mech_key *k,
                                                   const struct ohsm_mech_params *m,
                                                   const uint8_t *in, size_t in_len, uint8_t *out,

@@ -4,7 +4,8 @@
  * ecdsa as the CloudHSM CLI has them; hmac as an openhsm extension) and the openhsm extensions
  * `crypto encrypt` / `crypto decrypt` (aes-gcm, aes-cbc with PKCS#7 padding, aes-ctr, aes-ecb,
  * rsa-oaep), `crypto digest` and `crypto random`. Data comes base64 on the command line or from a
- * file and results print base64 (IVs in hex, as --iv takes them). The HSM checks the key's
+ * file and results print base64 (IVs in hex, as --iv takes them; the HSM makes every AES-GCM
+ * encryption IV and refuses one given, CBC and CTR take the caller's). The HSM checks the key's
  * attributes and the user's rights (and, for crypto sign, the key-usage quorum of a key whose
  * use-key-quorum-value is above 1: --approval); the library balances the work across HSMs.
  * Plaintexts are wiped from every buffer here, and the printed result of a decryption is marked
@@ -157,7 +158,8 @@ out:
 }
 
 /* Parameters of an encryption mechanism: --iv, --aad, --tag-length-bits (AES-GCM), --iv
- * (CBC, CTR), --hash-function and --mgf (RSA-OAEP). */
+ * (CBC, CTR), --hash-function and --mgf (RSA-OAEP). An --iv for AES-GCM encryption is passed
+ * on for the HSM to refuse (it makes every GCM IV itself, as CloudHSM does). */
 static bool cipher_params(const struct ohsm_cli_args *a, struct ohsm_mech_params *m, uint8_t *iv,
                           uint8_t *aad, struct ohsm_cli_out *out)
 {
@@ -232,6 +234,15 @@ static void cipher(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
     } else {
         rv = ohsm_client_decrypt(ctx->client, key->handle, &m, in, in_len, &res, &res_len);
     }
+    if (rv == OHSM_MECHANISM_PARAM_INVALID && enc && m.mech == OHSM_M_AES_GCM && m.iv != NULL) {
+        /* The HSM refused the caller's IV: say why, the code alone does not. */
+        ohsm_cli_out_err(out,
+                         "Encryption failed: %s: AES-GCM encryption takes no --iv: the HSM "
+                         "generates the IV of every encryption and prints it (iv) with the "
+                         "ciphertext; give that IV to crypto decrypt aes-gcm",
+                         ohsm_rv_str(rv));
+        goto out;
+    }
     if (rv != OHSM_OK) {
         ohsm_cli_out_err(out, "%s failed: %s", enc ? "Encryption" : "Decryption", ohsm_rv_str(rv));
         goto out;
@@ -239,7 +250,7 @@ static void cipher(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
     b64 = ohsm_cli_b64_encode(res, res_len);
     d = b64 != NULL ? ref_and(key, NULL, NULL) : NULL;
     bool ok = d != NULL;
-    /* The IV the encryption used: the one given, or the one the HSM made. */
+    /* The IV the encryption used: the one given (CBC, CTR), or the one the HSM made. */
     const uint8_t *used = iv_out_len > 0 ? iv_out : m.iv;
     size_t used_len = iv_out_len > 0 ? iv_out_len : m.iv_len;
     if (ok && enc && used != NULL && used_len > 0) {

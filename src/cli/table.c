@@ -424,7 +424,7 @@ static const struct ohsm_cli_opt verify_hmac_opts[] = {SIGN_COMMON, OPT_SIG, END
 #define CIPHER_COMMON OPT_FILTER("key-filter", "the key"), OPT_DATA("the input")
 
 static const struct ohsm_cli_opt enc_gcm_opts[] = {
-    CIPHER_COMMON, OPT_IV(0, "12-byte IV in hex (default: one made by the HSM, printed)"), OPT_AAD,
+    CIPHER_COMMON, OPT_IV(0, "Refused: the HSM makes every AES-GCM IV (printed as iv)"), OPT_AAD,
     OPT_TAG(0, "; default 128"), END_OPTS};
 static const struct ohsm_cli_opt dec_gcm_opts[] = {CIPHER_COMMON,
                                                    OPT_IV(REQ, "The IV of the encryption, in hex"),
@@ -484,8 +484,8 @@ static const struct ohsm_cli_cmd cmds[] = {
     {"crypto encrypt aes-ecb", "Encrypt with AES-ECB (no padding: whole 16-byte blocks)", NULL,
      ecb_opts, NULL, 0, OHSM_OP_ENCRYPT_DECRYPT, ohsm_cli_cmd_crypto_encrypt},
     {"crypto encrypt aes-gcm", "Encrypt and authenticate with AES-GCM",
-     "Prints the ciphertext followed by the tag, and the IV used.", enc_gcm_opts, NULL, 0,
-     OHSM_OP_ENCRYPT_DECRYPT, ohsm_cli_cmd_crypto_encrypt},
+     "Prints the ciphertext followed by the tag, and the IV the HSM generated for it.",
+     enc_gcm_opts, NULL, 0, OHSM_OP_ENCRYPT_DECRYPT, ohsm_cli_cmd_crypto_encrypt},
     {"crypto encrypt rsa-oaep", "Encrypt with an RSA public key and OAEP", NULL, oaep_opts, NULL, 0,
      OHSM_OP_ENCRYPT_DECRYPT, ohsm_cli_cmd_crypto_encrypt},
     {"crypto random", "Random bytes from the HSM (openhsm extension)", NULL, random_opts, NULL, 0,

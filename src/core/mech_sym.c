@@ -163,6 +163,11 @@ ohsm_rv ohsm_mech_aes_encrypt(const struct ohsm_mech_key *k, const struct ohsm_m
     } else {
         OHSM_ENSURE(in_len > 0 && in_len % AES_BLOCK == 0, OHSM_DATA_LEN_RANGE);
     }
+    /* GCM's security rests on never using an IV twice under one key (SP 800-38D §8): a repeated
+     * IV gives away the XOR of two plaintexts and the authentication key. The HSM cannot know
+     * what IVs a caller used before, so it makes every GCM IV itself (as CloudHSM does) and
+     * refuses the caller's. CBC and CTR may take the caller's IV. */
+    OHSM_ENSURE(m->mech != OHSM_M_AES_GCM || m->iv_len == 0, OHSM_MECHANISM_PARAM_INVALID);
     if (m->iv_len == 0 && ivn > 0) {
         OHSM_ENSURE(iv_out != NULL && iv_len != NULL && iv_cap >= ivn, OHSM_ARGUMENTS_BAD);
     } else {
@@ -363,7 +368,9 @@ out:
     return rv;
 }
 
-/* AES-GCM wrapping: out = iv || ct || tag, so the blob is all an unwrap needs. */
+/* AES-GCM wrapping: out = iv || ct || tag, so the blob is all an unwrap needs. The IV is always
+ * a fresh random one: two wraps under one key with one IV would let the caller XOR a key it
+ * knows against one it must never see (the same rule as ohsm_mech_aes_encrypt). */
 ohsm_rv ohsm_mech_gcm_wrap(const struct ohsm_mech_key *k, const struct ohsm_mech_params *m,
                            const uint8_t *material, size_t len, uint8_t *out, size_t cap,
                            size_t *out_len)
@@ -372,15 +379,10 @@ ohsm_rv ohsm_mech_gcm_wrap(const struct ohsm_mech_key *k, const struct ohsm_mech
 
     OHSM_TRY(aes_key(k));
     OHSM_TRY(gcm_tag_len(m, &tag));
-    OHSM_ENSURE(m->iv_len == 0 || (m->iv_len == GCM_IV_LEN && m->iv != NULL),
-                OHSM_MECHANISM_PARAM_INVALID);
+    OHSM_ENSURE(m->iv_len == 0, OHSM_MECHANISM_PARAM_INVALID);
     OHSM_ENSURE(len <= INT_MAX - 2 * AES_BLOCK - GCM_IV_LEN, OHSM_DATA_LEN_RANGE);
     OHSM_TRY(ohsm_mech_too_small(GCM_IV_LEN + len + tag, out == NULL ? 0 : cap, out_len));
-    if (m->iv_len > 0) {
-        memcpy(out, m->iv, GCM_IV_LEN);
-    } else {
-        OHSM_ENSURE(RAND_bytes(out, GCM_IV_LEN) == 1, ohsm_mech_ossl_fail(OHSM_DEVICE_ERROR));
-    }
+    OHSM_ENSURE(RAND_bytes(out, GCM_IV_LEN) == 1, ohsm_mech_ossl_fail(OHSM_DEVICE_ERROR));
     OHSM_TRY(gcm_run(k, true, out, m->aad, m->aad_len, tag, material, len, out + GCM_IV_LEN));
     *out_len = GCM_IV_LEN + len + tag;
     return OHSM_OK;

@@ -152,7 +152,8 @@ void ohsm_hsm_mech(const Ohsm__Mech *w, struct ohsm_mech_params *m)
 }
 
 /* Applies the share list: each name an existing crypto user other than the owner. Caller holds
- * the lock (user lookups). */
+ * the lock (user lookups), the one the insert holds: a share target deleted meanwhile fails the
+ * creation. */
 static ohsm_rv apply_shares(struct ohsm_hsm *h, struct ohsm_obj *o, char *const *share,
                             size_t nshare)
 {
@@ -185,6 +186,27 @@ ohsm_rv ohsm_hsm_tx_end(struct ohsm_hsm *h, ohsm_rv rv)
     if (rv != OHSM_OK) {
         ohsm_store_rollback(h->store);
     }
+    return rv;
+}
+
+/* The session's user, re-read by id under the lock that the insert of its new key holds: the
+ * owner name of a new key comes from the session's cache, filled before a key generation that
+ * may take seconds (RSA-4096), and a user deletion may land meanwhile. User deletion takes the
+ * same lock and refuses a crypto user that owns keys, so with this check either the key is
+ * stored first and the deletion is refused, or the deletion comes first and the key is not
+ * made. A user that is gone, or that is no longer the crypto user of that name, leaves a session
+ * that is not logged in any more: OHSM_USER_NOT_LOGGED_IN, as every later request of the session
+ * gets (ohsm_hsm_session_type_locked logs it out) and as the creation gets had the deletion come
+ * before its permission check. Caller holds the lock. */
+static ohsm_rv owner_alive_locked(struct ohsm_hsm *h, const struct ohsm_session *s)
+{
+    struct ohsm_store_user u;
+    ohsm_rv rv = ohsm_store_user_by_id(h->store, s->uid, &u);
+    if (rv == OHSM_USER_NOT_FOUND ||
+        (rv == OHSM_OK && (u.type != OHSM_UT_CU || strcmp(u.name, s->user) != 0))) {
+        rv = OHSM_USER_NOT_LOGGED_IN;
+    }
+    OPENSSL_cleanse(&u, sizeof(u));
     return rv;
 }
 
@@ -221,6 +243,12 @@ ohsm_rv ohsm_hsm_create(struct ohsm_hsm *h, struct ohsm_session *s, struct ohsm_
         memcpy(k[i].o.owner, s->user, sizeof(k[i].o.owner));
     }
     ohsm_hsm_lock(h);
+    /* Owner and share targets are checked in the critical section that inserts the key, before
+     * a handle is taken: a creation racing a user's deletion fails and leaves nothing. */
+    rv = owner_alive_locked(h, s);
+    if (rv != OHSM_OK) {
+        goto unlock;
+    }
     for (size_t i = 0; i < n; i++) {
         rv = apply_shares(h, &k[i].o, share, nshare);
         if (rv == OHSM_OK) {

@@ -18,21 +18,42 @@
 #include "openhsm/rd.h"
 #include "openhsm/token.h"
 
+/* May the session take the masked object of live key handle? Admins and the appliance user move
+ * any token object (CMU syncKey, cloning): the blob only opens inside this cluster, where the
+ * receiving HSM applies the same rules. A crypto user only a key it owns or is shared, by the
+ * visibility rule of key_get: the record travels in clear in the blob (owner, shares, check
+ * value, flags), so a key it may not see must look absent, with key_get's error. Caller holds
+ * the lock, so the answer holds for the row read under it. */
+static ohsm_rv may_extract(struct ohsm_hsm *h, const struct ohsm_session *s, enum ohsm_utype t,
+                           uint64_t handle)
+{
+    struct ohsm_objent *e = NULL;
+    if (t != OHSM_UT_CU) {
+        return OHSM_OK;
+    }
+    OHSM_TRY(ohsm_hsm_key_seen(h, s, t, handle, &e));
+    ohsm_objent_put(e);
+    return OHSM_OK;
+}
+
 ohsm_rv ohsm_hsm_masked_extract(struct ohsm_hsm *h, struct ohsm_session *s,
                                 const Ohsm__MaskedExtractReq *q, struct ohsm_reply *r)
 {
     uint8_t *blob = NULL;
     size_t len = 0;
     uint64_t version = 0;
+    enum ohsm_utype t;
     ohsm_rv rv;
 
-    /* Any role of the masked-objects row may move any token object: the blob only opens inside
-     * this cluster, where the receiving HSM applies the same rules. Session objects never
-     * leave. */
-    OHSM_TRY(ohsm_hsm_check(h, s, OHSM_OP_MASKED_OBJECTS, NULL));
+    /* Session objects never leave (they are not in the store). A tombstone holds only the handle
+     * and version of a deleted key, which sync status lists to every role: any role may take one,
+     * so a crypto user's repair carries its own deletions. */
+    OHSM_TRY(ohsm_hsm_check(h, s, OHSM_OP_MASKED_OBJECTS, &t));
     ohsm_hsm_lock(h);
     rv = ohsm_store_obj_get(h->store, q->handle, &version, &blob, &len);
-    if (rv == OHSM_KEY_HANDLE_INVALID) {
+    if (rv == OHSM_OK) {
+        rv = may_extract(h, s, t, q->handle);
+    } else if (rv == OHSM_KEY_HANDLE_INVALID) {
         rv = ohsm_store_tomb_get(h->store, q->handle, &version, &blob, &len);
     }
     ohsm_hsm_unlock(h);

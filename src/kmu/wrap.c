@@ -107,8 +107,9 @@ static bool mech_params(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p, uin
         return false;
     }
     if (ohsm_kmu_has(p, "i")) {
-        (void)ohsm_kmu_error(k, "-i: custom wrapping IVs are not supported; the mechanisms' "
-                                "default IVs are used");
+        (void)ohsm_kmu_error(k, "-i: custom wrapping IVs are not supported: the HSM generates "
+                                "every AES_GCM IV (kept in the wrapped key, or in -iv_file) and "
+                                "the other mechanisms use their default IVs");
         return false;
     }
     if (t != NULL && m->mech != OHSM_M_RSA_OAEP) {

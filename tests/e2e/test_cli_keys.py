@@ -342,17 +342,21 @@ def test_aes_mechanisms_match_openssl(kc, cu1, tmp_path):
     assert unb64(cu1.ok(f"crypto decrypt aes-ecb {kf} --data {d['data']}")["data"]) == blocks
     cu1.err(f"crypto encrypt aes-ecb {kf} --data {b64(pt[:20])}")
 
-    iv12 = bytes(range(100, 112))
+    # AES-GCM: the HSM makes the IV and prints it; the tag recomputed outside with that IV.
     aad = b"header"
-    d = cu1.ok(f"crypto encrypt aes-gcm {kf} --iv {iv12.hex()} --aad {aad.hex()} "
-               f"--data {b64(pt)}")
+    d = cu1.ok(f"crypto encrypt aes-gcm {kf} --aad {aad.hex()} --data {b64(pt)}")
+    iv12 = bytes.fromhex(d["iv"])
+    assert len(iv12) == 12
     ct = unb64(d["data"])
     assert ct == gcm_encrypt(k, iv12, pt, aad)
     assert unb64(cu1.ok(f"crypto decrypt aes-gcm {kf} --iv {iv12.hex()} --aad {aad.hex()} "
                         f"--data {d['data']}")["data"]) == pt
-    d96 = cu1.ok(f"crypto encrypt aes-gcm {kf} --iv {iv12.hex()} --tag-length-bits 96 "
-                 f"--data {b64(pt)}")
-    assert unb64(d96["data"]) == gcm_encrypt(k, iv12, pt, tag_len=12)
+    d96 = cu1.ok(f"crypto encrypt aes-gcm {kf} --tag-length-bits 96 --data {b64(pt)}")
+    assert bytes.fromhex(d96["iv"]) != iv12
+    assert unb64(d96["data"]) == gcm_encrypt(k, bytes.fromhex(d96["iv"]), pt, tag_len=12)
+    # A caller's IV is refused by the HSM (see test_review.py for the attack it stops).
+    cu1.err(f"crypto encrypt aes-gcm {kf} --iv {iv12.hex()} --data {b64(pt)}",
+            "the HSM generates the IV")
     # Tampered tag, truncated ciphertext, wrong AAD: refused, nothing returned.
     bad = bytearray(ct)
     bad[-1] ^= 1

@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "hsm/handlers.h"
 #include "hsm/hsm.h"
 #include "openhsm/mech.h"
 #include "openhsm/obj.h"
@@ -1589,6 +1590,215 @@ static void test_dispatch_restart(void **state)
     made_free(&k2);
 }
 
+/* ---- issue 10, item 8: the review's findings ---- */
+
+/* Runs a wrap of payload with wrapping under mech; out (may be NULL) gets a malloc'd copy. */
+static ohsm_rv wrap(struct ohsm_hsm *h, struct ohsm_session *s, uint64_t wrapping, uint64_t payload,
+                    Ohsm__Mech *mech, uint8_t **out, size_t *out_len)
+{
+    Ohsm__Request q = OHSM__REQUEST__INIT;
+    Ohsm__WrapReq wr = OHSM__WRAP_REQ__INIT;
+    struct ohsm_reply r;
+    wr.mech = mech;
+    wr.wrapping = wrapping;
+    wr.payload = payload;
+    q.op_case = OHSM__REQUEST__OP_WRAP;
+    q.wrap = &wr;
+    ohsm_rv rv = run(h, s, &q, &r);
+    if (rv == OHSM_OK && out != NULL) {
+        *out_len = r.resp.data->data.len;
+        *out = malloc(*out_len);
+        memcpy(*out, r.resp.data->data.data, *out_len);
+    }
+    ohsm_reply_clear(&r);
+    return rv;
+}
+
+/* AES-GCM through the HSM: an IV in an encrypt or wrap request is refused (even all zeros), the
+ * reply carries nothing; without one each encryption gets its own IV back in the reply, each wrap
+ * its own IV at the front of the blob, and decryption and unwrapping still take the IV. */
+static void test_dispatch_gcm_iv_from_hsm(void **state)
+{
+    struct fx *f = *state;
+    struct who w;
+    people(&f->h, &w);
+    struct made k = aes_key(&f->h, &w.cu1, true);
+    struct made p = aes_key(&f->h, &w.cu1, true);
+    uint64_t hd = k.o[0].handle;
+    uint8_t chosen[12] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
+    uint8_t zeros[12] = {0};
+    uint8_t *ct[2] = {NULL, NULL}, *wb[2] = {NULL, NULL}, *pt = NULL, iv[2][16];
+    size_t ct_len[2] = {0, 0}, wb_len[2] = {0, 0}, iv_len[2] = {0, 0}, pt_len = 0;
+    Ohsm__Mech m = OHSM__MECH__INIT;
+    m.mech = OHSM_M_AES_GCM;
+    m.iv.data = chosen;
+    m.iv.len = sizeof(chosen);
+    assert_int_equal(do_crypt(&f->h, &w.cu1, OHSM__CRYPTO_OP__ENCRYPT, hd, &m,
+                              (const uint8_t *)"attack", 6, NULL, 0, &ct[0], &ct_len[0], iv[0],
+                              &iv_len[0]),
+                     OHSM_MECHANISM_PARAM_INVALID);
+    assert_null(ct[0]);
+    assert_int_equal(wrap(&f->h, &w.cu1, hd, p.o[0].handle, &m, &wb[0], &wb_len[0]),
+                     OHSM_MECHANISM_PARAM_INVALID);
+    assert_null(wb[0]);
+    m.iv.data = zeros;
+    assert_int_equal(do_crypt(&f->h, &w.cu1, OHSM__CRYPTO_OP__ENCRYPT, hd, &m,
+                              (const uint8_t *)"attack", 6, NULL, 0, NULL, NULL, NULL, NULL),
+                     OHSM_MECHANISM_PARAM_INVALID);
+    /* the HSM's IVs */
+    m.iv.data = NULL;
+    m.iv.len = 0;
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(do_crypt(&f->h, &w.cu1, OHSM__CRYPTO_OP__ENCRYPT, hd, &m,
+                                  (const uint8_t *)"attack", 6, NULL, 0, &ct[i], &ct_len[i], iv[i],
+                                  &iv_len[i]),
+                         OHSM_OK);
+        assert_int_equal(iv_len[i], 12);
+        assert_int_equal(ct_len[i], 6 + 16);
+        assert_int_equal(wrap(&f->h, &w.cu1, hd, p.o[0].handle, &m, &wb[i], &wb_len[i]), OHSM_OK);
+        assert_int_equal(wb_len[i], 12 + 32 + 16);
+    }
+    assert_memory_not_equal(iv[0], iv[1], 12);
+    assert_memory_not_equal(ct[0], ct[1], 6);
+    assert_memory_not_equal(wb[0], wb[1], 12);
+    assert_memory_not_equal(wb[0] + 12, wb[1] + 12, 32);
+    m.iv.data = iv[1];
+    m.iv.len = 12;
+    assert_int_equal(do_crypt(&f->h, &w.cu1, OHSM__CRYPTO_OP__DECRYPT, hd, &m, ct[1], ct_len[1],
+                              NULL, 0, &pt, &pt_len, NULL, NULL),
+                     OHSM_OK);
+    assert_int_equal(pt_len, 6);
+    assert_memory_equal(pt, "attack", 6);
+    for (int i = 0; i < 2; i++) {
+        free(ct[i]);
+        free(wb[i]);
+    }
+    free(pt);
+    made_free(&k);
+    made_free(&p);
+}
+
+/* Masked objects by the visibility rule of key_get: a crypto user extracts those of keys it owns
+ * or is shared, and for any other key gets OHSM_KEY_HANDLE_INVALID exactly as key_get gives
+ * (absent and invisible look the same); admins and the appliance user extract any (CMU syncKey);
+ * a tombstone (handle and version only) goes to any of them, so repairs carry deletions. */
+static void test_dispatch_masked_extract_visibility(void **state)
+{
+    struct fx *f = *state;
+    struct who w;
+    uint8_t *blob = NULL;
+    size_t n = 0;
+    people(&f->h, &w);
+    struct made k = aes_key(&f->h, &w.cu1, true);
+    uint64_t hd = k.o[0].handle;
+    assert_int_equal(key_get(&f->h, &w.cu2, hd, NULL), OHSM_KEY_HANDLE_INVALID);
+    assert_int_equal(masked_extract(&f->h, &w.cu2, hd, &blob, &n), OHSM_KEY_HANDLE_INVALID);
+    assert_int_equal(masked_extract(&f->h, &w.cu2, hd + 64, &blob, &n), OHSM_KEY_HANDLE_INVALID);
+    assert_null(blob);
+    struct ohsm_session none;
+    ohsm_session_init(&f->h, &none);
+    assert_int_equal(masked_extract(&f->h, &none, hd, &blob, &n), OHSM_USER_NOT_LOGGED_IN);
+    /* the owner, admins, the appliance user */
+    struct ohsm_session *may[] = {&w.cu1, &w.co, &w.au};
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(masked_extract(&f->h, may[i], hd, &blob, &n), OHSM_OK);
+        assert_int_equal(n, k.masked_len[0]);
+        assert_memory_equal(blob, k.masked[0], n);
+        free(blob);
+        blob = NULL;
+    }
+    /* shared: yes; unshared again: no */
+    assert_int_equal(share(&f->h, &w.cu1, hd, "cu2", true), OHSM_OK);
+    assert_int_equal(masked_extract(&f->h, &w.cu2, hd, &blob, &n), OHSM_OK);
+    free(blob);
+    blob = NULL;
+    assert_int_equal(share(&f->h, &w.cu1, hd, "cu2", false), OHSM_OK);
+    assert_int_equal(masked_extract(&f->h, &w.cu2, hd, &blob, &n), OHSM_KEY_HANDLE_INVALID);
+    /* another crypto user's session key stays invisible too */
+    struct made sk;
+    struct ohsm_tmpl_buf t;
+    ohsm_tmpl_init(&t);
+    ohsm_tmpl_put_bool(&t, OHSM_A_TOKEN, false);
+    assert_int_equal(gen(&f->h, &w.cu1, OHSM_KT_AES, 16, 0, &t, NULL, &sk), OHSM_OK);
+    assert_int_equal(masked_extract(&f->h, &w.cu1, sk.o[0].handle, &blob, &n),
+                     OHSM_KEY_HANDLE_INVALID);
+    /* deleted: its tombstone goes to anyone of the row */
+    assert_int_equal(key_delete(&f->h, &w.cu1, hd), OHSM_OK);
+    assert_int_equal(masked_extract(&f->h, &w.cu2, hd, &blob, &n), OHSM_OK);
+    assert_memory_not_equal(blob, k.masked[0], 16);
+    free(blob);
+    made_free(&k);
+    made_free(&sk);
+}
+
+/* A creation that passed its session check before its user was deleted (a long RSA-4096
+ * generation while `user delete` lands) fails when it comes to insert the key, under the lock
+ * that the deletion takes, with OHSM_USER_NOT_LOGGED_IN, and leaves nothing: no object, no
+ * stored row, no handle used. The user is re-read by id, so a new user of the same name does
+ * not make the old session's key its own; a share target deleted meanwhile fails it too. */
+static void test_dispatch_create_racing_owner_deletion(void **state)
+{
+    struct fx *f = *state;
+    struct who w;
+    struct ohsm_reply r;
+    struct ohsm_session eve;
+    static const ProtobufCBinaryData no_tmpl = {0, NULL};
+    uint8_t material[32];
+    uint32_t stored = 9;
+    char *to_cu2[1] = {(char *)"cu2"};
+    people(&f->h, &w);
+    memset(material, 0x5A, sizeof(material));
+    ohsm_session_init(&f->h, &eve);
+    assert_int_equal(hcreate(&f->h, &w.co, OHSM_UT_CU, "eve1", "eve1pass1"), OHSM_OK);
+    assert_int_equal(hlogin(&f->h, &eve, OHSM_UT_CU, "eve1", "eve1pass1"), OHSM_OK);
+    /* what the key handlers do after their checks: one that succeeds, as a baseline */
+    ohsm_reply_init(&r, 1);
+    assert_int_equal(ohsm_hsm_import(&f->h, &eve, OHSM_CLASS_SECRET, OHSM_KT_AES, material,
+                                     sizeof(material), &no_tmpl, NULL, 0, &r),
+                     OHSM_OK);
+    struct made k;
+    take_key(&r, &k);
+    ohsm_reply_clear(&r);
+    assert_int_equal(k.o[0].handle, ohsm_handle_make(3, 1));
+    assert_int_equal(key_delete(&f->h, &eve, k.o[0].handle), OHSM_OK);
+    made_free(&k);
+    size_t objs = ohsm_objtab_count(f->h.objs);
+
+    /* the deletion lands between the session check and the insert */
+    assert_int_equal(user_op(f, &w.co, DELETE, OHSM_UT_CU, "eve1", ""), OHSM_OK);
+    ohsm_reply_init(&r, 2);
+    assert_int_equal(ohsm_hsm_import(&f->h, &eve, OHSM_CLASS_SECRET, OHSM_KT_AES, material,
+                                     sizeof(material), &no_tmpl, NULL, 0, &r),
+                     OHSM_USER_NOT_LOGGED_IN);
+    assert_int_not_equal(r.resp.body_case, OHSM__RESPONSE__BODY_KEY);
+    ohsm_reply_clear(&r);
+    /* a new eve1 (another id) does not revive the old session */
+    assert_int_equal(hcreate(&f->h, &w.co, OHSM_UT_CU, "eve1", "eve1pass2"), OHSM_OK);
+    ohsm_reply_init(&r, 3);
+    assert_int_equal(ohsm_hsm_import(&f->h, &eve, OHSM_CLASS_SECRET, OHSM_KT_AES, material,
+                                     sizeof(material), &no_tmpl, NULL, 0, &r),
+                     OHSM_USER_NOT_LOGGED_IN);
+    ohsm_reply_clear(&r);
+    /* a share target deleted between the check and the insert */
+    assert_int_equal(hlogout(&f->h, &w.cu2), OHSM_OK);
+    assert_int_equal(user_op(f, &w.co, DELETE, OHSM_UT_CU, "cu2", ""), OHSM_OK);
+    ohsm_reply_init(&r, 4);
+    assert_int_equal(ohsm_hsm_import(&f->h, &w.cu1, OHSM_CLASS_SECRET, OHSM_KT_AES, material,
+                                     sizeof(material), &no_tmpl, to_cu2, 1, &r),
+                     OHSM_USER_NOT_FOUND);
+    ohsm_reply_clear(&r);
+    /* nothing was made: no entry, no row, and the next key takes the next unused handle */
+    assert_int_equal(ohsm_objtab_count(f->h.objs), objs);
+    assert_int_equal(ohsm_store_obj_count(f->h.store, &stored), OHSM_OK);
+    assert_int_equal(stored, 0);
+    struct made k2 = aes_key(&f->h, &w.cu1, true);
+    assert_int_equal(k2.o[0].handle, ohsm_handle_make(3, 2));
+    assert_string_equal(k2.o[0].owner, "cu1");
+    /* and the stale session is logged out for whatever it asks next */
+    assert_int_equal(gen(&f->h, &eve, OHSM_KT_AES, 16, 0, NULL, NULL, &k), OHSM_USER_NOT_LOGGED_IN);
+    made_free(&k2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1616,6 +1826,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dispatch_sync_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dispatch_user_sync, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dispatch_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dispatch_gcm_iv_from_hsm, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dispatch_masked_extract_visibility, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dispatch_create_racing_owner_deletion, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

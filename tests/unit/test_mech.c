@@ -275,25 +275,28 @@ static void test_mech_hmac_kat(void **state)
                      OHSM_KEY_TYPE_INCONSISTENT);
 }
 
-/* AES-GCM: McGrew-Viega test cases 2 and 4 (the NIST GCM vectors), encrypt and decrypt. */
+/* AES-GCM: McGrew-Viega test cases 2 and 4 (the NIST GCM vectors). Encryption always makes its
+ * own IV, so the vectors are checked by decryption (which takes the IV); encryption round-trips
+ * through a decryption with the IV it returned. */
 static void test_mech_gcm_kat(void **state)
 {
     (void)state;
     uint8_t key[16] = {0};
     uint8_t iv[12] = {0};
     uint8_t pt[64] = {0};
+    uint8_t ct[128];
     uint8_t aad[20];
     uint8_t out[128];
     uint8_t back[128];
     size_t n = 0;
-    size_t ivn = 99;
     struct ohsm_mech_key k = aes(key, 16);
     struct ohsm_mech_params m = {.mech = OHSM_M_AES_GCM, .iv = iv, .iv_len = 12};
 
-    assert_int_equal(ohsm_mech_encrypt(&k, &m, pt, 16, out, sizeof(out), &n, NULL, 0, &ivn),
-                     OHSM_OK);
-    assert_int_equal(ivn, 0); /* nothing generated */
-    assert_hex(out, n, "0388dace60b6a392f328c2b971b2fe78ab6e47d42cec13bdf53a67b21257bddf");
+    size_t cn =
+        unhex("0388dace60b6a392f328c2b971b2fe78ab6e47d42cec13bdf53a67b21257bddf", ct, sizeof(ct));
+    assert_int_equal(ohsm_mech_decrypt(&k, &m, ct, cn, back, sizeof(back), &n), OHSM_OK);
+    assert_int_equal(n, 16);
+    assert_memory_equal(back, pt, 16);
 
     unhex("feffe9928665731c6d6a8f9467308308", key, sizeof(key));
     unhex("cafebabefacedbaddecaf888", iv, sizeof(iv));
@@ -301,22 +304,100 @@ static void test_mech_gcm_kat(void **state)
                       "6809532fcf0e2449a6b525b16aedf5aa0de657ba637b39",
                       pt, sizeof(pt));
     unhex("feedfacedeadbeeffeedfacedeadbeefabaddad2", aad, sizeof(aad));
+    cn = unhex("42831ec2217774244b7221b784d0d49ce3aa212f2c02a4e035c17e2329aca12e21d514b25466931c7d"
+               "8f6a5aac84aa051ba30b396a0aac973d58e0915bc94fbc3221a5db94fae95ae7121a47",
+               ct, sizeof(ct));
     m.aad = aad;
     m.aad_len = sizeof(aad);
-    assert_int_equal(ohsm_mech_encrypt(&k, &m, pt, pn, out, sizeof(out), &n, NULL, 0, NULL),
-                     OHSM_OK);
-    assert_hex(out, n,
-               "42831ec2217774244b7221b784d0d49ce3aa212f2c02a4e035c17e2329aca12e21d514b25466931c7d"
-               "8f6a5aac84aa051ba30b396a0aac973d58e0915bc94fbc3221a5db94fae95ae7121a47");
-    assert_int_equal(ohsm_mech_decrypt(&k, &m, out, n, back, sizeof(back), &n), OHSM_OK);
+    assert_int_equal(ohsm_mech_decrypt(&k, &m, ct, cn, back, sizeof(back), &n), OHSM_OK);
     assert_int_equal(n, pn);
     assert_memory_equal(back, pt, pn);
     /* a 96-bit tag is the first 12 bytes of the full tag */
     m.tag_bits = 96;
-    assert_int_equal(ohsm_mech_encrypt(&k, &m, pt, pn, out, sizeof(out), &n, NULL, 0, NULL),
-                     OHSM_OK);
+    assert_int_equal(ohsm_mech_decrypt(&k, &m, ct, pn + 12, back, sizeof(back), &n), OHSM_OK);
+    assert_int_equal(n, pn);
+    ct[pn + 11] ^= 1;
+    assert_int_equal(ohsm_mech_decrypt(&k, &m, ct, pn + 12, back, sizeof(back), &n),
+                     OHSM_ENCRYPTED_DATA_INVALID);
+
+    /* encryption: a fresh IV comes back and decrypts what it made */
+    uint8_t giv[16];
+    size_t ivn = 0;
+    m.iv = NULL;
+    m.iv_len = 0;
+    assert_int_equal(
+        ohsm_mech_encrypt(&k, &m, pt, pn, out, sizeof(out), &n, giv, sizeof(giv), &ivn), OHSM_OK);
+    assert_int_equal(ivn, 12);
     assert_int_equal(n, pn + 12);
-    assert_hex(out + pn, 12, "5bc94fbc3221a5db94fae95a");
+    m.iv = giv;
+    m.iv_len = ivn;
+    assert_int_equal(ohsm_mech_decrypt(&k, &m, out, n, back, sizeof(back), &n), OHSM_OK);
+    assert_int_equal(n, pn);
+    assert_memory_equal(back, pt, pn);
+}
+
+/* AES-GCM encryption never takes the caller's IV (a repeated IV leaks the XOR of plaintexts and
+ * the GHASH key): any IV given, even the one of the KAT or all zeros, is refused and nothing is
+ * written; two encryptions of one plaintext give two IVs and two ciphertexts. */
+static void test_mech_gcm_iv_generated(void **state)
+{
+    (void)state;
+    uint8_t key[32] = {5};
+    uint8_t iv[16] = {0};
+    uint8_t pt[32] = {1, 2, 3};
+    uint8_t out[2][64];
+    uint8_t giv[2][16];
+    size_t n[2] = {0, 0};
+    size_t ivn[2] = {0, 0};
+    struct ohsm_mech_key k = aes(key, 32);
+    struct ohsm_mech_params m = {.mech = OHSM_M_AES_GCM, .iv = iv, .iv_len = 12};
+
+    memset(out, 0xAA, sizeof(out));
+    for (size_t len = 1; len <= 16; len++) {
+        m.iv_len = len;
+        ivn[0] = 99;
+        assert_int_equal(ohsm_mech_encrypt(&k, &m, pt, sizeof(pt), out[0], sizeof(out[0]), &n[0],
+                                           giv[0], sizeof(giv[0]), &ivn[0]),
+                         OHSM_MECHANISM_PARAM_INVALID);
+        assert_int_equal(ivn[0], 0);
+        assert_int_equal(
+            ohsm_mech_encrypt(&k, &m, pt, sizeof(pt), out[0], sizeof(out[0]), &n[0], NULL, 0, NULL),
+            OHSM_MECHANISM_PARAM_INVALID);
+    }
+    for (size_t i = 0; i < sizeof(out[0]); i++) {
+        assert_int_equal(out[0][i], 0xAA); /* nothing written */
+    }
+    /* wrapping: the same rule */
+    m.iv_len = 12;
+    assert_int_equal(ohsm_mech_wrap(&k, &m, pt, sizeof(pt), out[0], sizeof(out[0]), &n[0]),
+                     OHSM_MECHANISM_PARAM_INVALID);
+    /* CBC and CTR still take the caller's IV */
+    m = (struct ohsm_mech_params){.mech = OHSM_M_AES_CTR, .iv = iv, .iv_len = 16};
+    assert_int_equal(
+        ohsm_mech_encrypt(&k, &m, pt, sizeof(pt), out[0], sizeof(out[0]), &n[0], NULL, 0, NULL),
+        OHSM_OK);
+    m.mech = OHSM_M_AES_CBC_PAD;
+    assert_int_equal(
+        ohsm_mech_encrypt(&k, &m, pt, sizeof(pt), out[0], sizeof(out[0]), &n[0], NULL, 0, NULL),
+        OHSM_OK);
+    /* fresh IVs: same key and plaintext, different IV and ciphertext; wraps likewise */
+    m = (struct ohsm_mech_params){.mech = OHSM_M_AES_GCM};
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(ohsm_mech_encrypt(&k, &m, pt, sizeof(pt), out[i], sizeof(out[i]), &n[i],
+                                           giv[i], sizeof(giv[i]), &ivn[i]),
+                         OHSM_OK);
+        assert_int_equal(ivn[i], 12);
+        assert_int_equal(n[i], sizeof(pt) + 16);
+    }
+    assert_memory_not_equal(giv[0], giv[1], 12);
+    assert_memory_not_equal(out[0], out[1], sizeof(pt));
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(ohsm_mech_wrap(&k, &m, pt, sizeof(pt), out[i], sizeof(out[i]), &n[i]),
+                         OHSM_OK);
+        assert_int_equal(n[i], 12 + sizeof(pt) + 16);
+    }
+    assert_memory_not_equal(out[0], out[1], 12);
+    assert_memory_not_equal(out[0] + 12, out[1] + 12, sizeof(pt));
 }
 
 /* AES-ECB (FIPS 197 C.1), CBC and CTR (SP 800-38A F.2.1, F.5.1) first blocks; the KCV of AES is
@@ -479,48 +560,55 @@ static void test_mech_aes_errors(void **state)
     size_t bn = 0;
     size_t ivn = 0;
     struct ohsm_mech_key k = aes(key, 16);
-    struct ohsm_mech_params m = {.mech = OHSM_M_AES_GCM, .iv = iv, .iv_len = 12};
+    uint8_t giv[16];
+    struct ohsm_mech_params m = {.mech = OHSM_M_AES_GCM};
 
     struct ohsm_mech_key bad = aes(key, 20);
-    assert_int_equal(ohsm_mech_encrypt(&bad, &m, pt, 16, ct, sizeof(ct), &n, NULL, 0, NULL),
-                     OHSM_KEY_SIZE_RANGE);
+    assert_int_equal(
+        ohsm_mech_encrypt(&bad, &m, pt, 16, ct, sizeof(ct), &n, giv, sizeof(giv), &ivn),
+        OHSM_KEY_SIZE_RANGE);
     bad = k;
     bad.ktype = OHSM_KT_GENERIC_SECRET;
-    assert_int_equal(ohsm_mech_encrypt(&bad, &m, pt, 16, ct, sizeof(ct), &n, NULL, 0, NULL),
-                     OHSM_KEY_TYPE_INCONSISTENT);
+    assert_int_equal(
+        ohsm_mech_encrypt(&bad, &m, pt, 16, ct, sizeof(ct), &n, giv, sizeof(giv), &ivn),
+        OHSM_KEY_TYPE_INCONSISTENT);
     struct ohsm_mech_key rk = pkey_key(OHSM_CLASS_PUBLIC, OHSM_KT_RSA, ks->rsa_pub);
-    assert_int_equal(ohsm_mech_encrypt(&rk, &m, pt, 16, ct, sizeof(ct), &n, NULL, 0, NULL),
+    assert_int_equal(ohsm_mech_encrypt(&rk, &m, pt, 16, ct, sizeof(ct), &n, giv, sizeof(giv), &ivn),
                      OHSM_KEY_TYPE_INCONSISTENT);
     /* mechanisms that are not encryption */
     m.mech = OHSM_M_HMAC;
-    assert_int_equal(ohsm_mech_encrypt(&k, &m, pt, 16, ct, sizeof(ct), &n, NULL, 0, NULL),
+    assert_int_equal(ohsm_mech_encrypt(&k, &m, pt, 16, ct, sizeof(ct), &n, giv, sizeof(giv), &ivn),
                      OHSM_MECHANISM_INVALID);
     m.mech = 999;
     assert_int_equal(ohsm_mech_decrypt(&k, &m, pt, 16, ct, sizeof(ct), &n), OHSM_MECHANISM_INVALID);
     /* GCM parameters */
     m.mech = OHSM_M_AES_GCM;
+    m.iv = iv;
     m.iv_len = 16;
-    assert_int_equal(ohsm_mech_encrypt(&k, &m, pt, 16, ct, sizeof(ct), &n, NULL, 0, NULL),
+    assert_int_equal(ohsm_mech_encrypt(&k, &m, pt, 16, ct, sizeof(ct), &n, giv, sizeof(giv), &ivn),
                      OHSM_MECHANISM_PARAM_INVALID);
-    m.iv_len = 12;
+    m.iv_len = 0;
     m.tag_bits = 64;
-    assert_int_equal(ohsm_mech_encrypt(&k, &m, pt, 16, ct, sizeof(ct), &n, NULL, 0, NULL),
+    assert_int_equal(ohsm_mech_encrypt(&k, &m, pt, 16, ct, sizeof(ct), &n, giv, sizeof(giv), &ivn),
                      OHSM_MECHANISM_PARAM_INVALID);
     m.tag_bits = 100;
-    assert_int_equal(ohsm_mech_encrypt(&k, &m, pt, 16, ct, sizeof(ct), &n, NULL, 0, NULL),
+    assert_int_equal(ohsm_mech_encrypt(&k, &m, pt, 16, ct, sizeof(ct), &n, giv, sizeof(giv), &ivn),
                      OHSM_MECHANISM_PARAM_INVALID);
     m.tag_bits = 136;
-    assert_int_equal(ohsm_mech_encrypt(&k, &m, pt, 16, ct, sizeof(ct), &n, NULL, 0, NULL),
+    assert_int_equal(ohsm_mech_encrypt(&k, &m, pt, 16, ct, sizeof(ct), &n, giv, sizeof(giv), &ivn),
                      OHSM_MECHANISM_PARAM_INVALID);
     m.tag_bits = 0;
     /* buffer too small: needed size reported, also with out == NULL */
-    assert_int_equal(ohsm_mech_encrypt(&k, &m, pt, 16, ct, 31, &n, NULL, 0, NULL),
+    assert_int_equal(ohsm_mech_encrypt(&k, &m, pt, 16, ct, 31, &n, giv, sizeof(giv), &ivn),
                      OHSM_BUFFER_TOO_SMALL);
     assert_int_equal(n, 32);
-    assert_int_equal(ohsm_mech_encrypt(&k, &m, pt, 16, NULL, 0, &n, NULL, 0, NULL),
+    assert_int_equal(ohsm_mech_encrypt(&k, &m, pt, 16, NULL, 0, &n, giv, sizeof(giv), &ivn),
                      OHSM_BUFFER_TOO_SMALL);
     assert_int_equal(n, 32);
-    assert_int_equal(ohsm_mech_encrypt(&k, &m, pt, 16, ct, sizeof(ct), &n, NULL, 0, NULL), OHSM_OK);
+    assert_int_equal(ohsm_mech_encrypt(&k, &m, pt, 16, ct, sizeof(ct), &n, giv, sizeof(giv), &ivn),
+                     OHSM_OK);
+    m.iv = giv;
+    m.iv_len = ivn;
     /* truncated (shorter than the tag), flipped tag, flipped ciphertext, wrong aad */
     assert_int_equal(ohsm_mech_decrypt(&k, &m, ct, 15, back, sizeof(back), &bn),
                      OHSM_ENCRYPTED_DATA_LEN_RANGE);
@@ -546,7 +634,7 @@ static void test_mech_aes_errors(void **state)
     assert_int_equal(ohsm_mech_decrypt(&k, &m, ct, n, back, 15, &bn), OHSM_BUFFER_TOO_SMALL);
     assert_int_equal(bn, 16);
     assert_int_equal(ohsm_mech_decrypt(&k, &m, ct, n, back, sizeof(back), &bn), OHSM_OK);
-    /* decrypt needs the iv; encrypt without one needs somewhere to put it */
+    /* decrypt needs the iv; encrypt needs somewhere to put the one it makes */
     m.iv_len = 0;
     assert_int_equal(ohsm_mech_decrypt(&k, &m, ct, n, back, sizeof(back), &bn),
                      OHSM_MECHANISM_PARAM_INVALID);
@@ -1002,12 +1090,18 @@ static void test_mech_wrap_roundtrip(void **state)
     m.mech = OHSM_M_AES_KW_PKCS5;
     assert_int_equal(ohsm_mech_unwrap(&k, &m, out, n, back, sizeof(back), &bn), OHSM_OK);
     assert_int_equal(bn, 21);
-    /* GCM: a given iv leads the blob; unwrap with a different iv, aad or tag length fails */
+    /* GCM: a given iv is refused; the generated one leads the blob; unwrap with a different iv,
+     * aad or tag length fails */
     uint8_t iv[12] = {7, 7, 7};
     m = (struct ohsm_mech_params){
         .mech = OHSM_M_AES_GCM, .iv = iv, .iv_len = 12, .aad = mat, .aad_len = 5};
+    assert_int_equal(ohsm_mech_wrap(&k, &m, mat, 32, out, sizeof(out), &n),
+                     OHSM_MECHANISM_PARAM_INVALID);
+    m.iv_len = 0;
     assert_int_equal(ohsm_mech_wrap(&k, &m, mat, 32, out, sizeof(out), &n), OHSM_OK);
-    assert_memory_equal(out, iv, 12);
+    assert_int_equal(n, 12 + 32 + 16);
+    memcpy(iv, out, 12);
+    m.iv_len = 12;
     assert_int_equal(ohsm_mech_unwrap(&k, &m, out, n, back, sizeof(back), &bn), OHSM_OK);
     m.iv_len = 0;
     assert_int_equal(ohsm_mech_unwrap(&k, &m, out, n, back, sizeof(back), &bn), OHSM_OK);
@@ -1264,6 +1358,7 @@ int main(void)
         cmocka_unit_test(test_mech_digest_kat),
         cmocka_unit_test(test_mech_hmac_kat),
         cmocka_unit_test(test_mech_gcm_kat),
+        cmocka_unit_test(test_mech_gcm_iv_generated),
         cmocka_unit_test(test_mech_aes_modes_kat),
         cmocka_unit_test(test_mech_kw_kat),
         cmocka_unit_test(test_mech_aes_roundtrip),

@@ -93,6 +93,10 @@ enum ohsm_attr {
  * service (wrap, unwrap, share, unshare, set-attribute); use: key-usage service (sign). */
 #define OHSM_A_QUORUM_MANAGE 0x80000007u
 #define OHSM_A_QUORUM_USE 0x80000008u
+/* Issue 10: owner and shares by user id (one id per user on every HSM, never reused), so a new
+ * user of a deleted user's name inherits nothing. Records made before carry names only. */
+#define OHSM_A_OWNER_ID 0x80000009u   /* u32 */
+#define OHSM_A_SHARED_IDS 0x8000000Au /* u32 per share, in the order of the OHSM_A_SHARED names */
 
 /* Boolean attributes as bits of struct ohsm_obj.flags. */
 enum ohsm_flag {
@@ -139,6 +143,8 @@ struct ohsm_obj {
     char owner[OHSM_USERNAME_MAX + 1];
     uint32_t nshared;
     char shared[OHSM_SHARE_MAX][OHSM_USERNAME_MAX + 1];
+    uint32_t owner_id;                  /* 0: a record of before issue 10 (names decide) */
+    uint32_t shared_id[OHSM_SHARE_MAX]; /* parallel to shared[] when owner_id != 0 */
     char label[OHSM_LABEL_MAX + 1];
     uint8_t id[OHSM_OBJ_ID_MAX];
     uint32_t id_len;
@@ -263,6 +269,16 @@ OHSM_NODISCARD OHSM_API ohsm_rv ohsm_obj_quorum_check(const struct ohsm_obj *o);
 /* Access: the owner, or a crypto user it is shared with, may use a key; only the owner manages it
  * (delete, share, set attributes, wrap it out). */
 OHSM_API bool ohsm_obj_is_owner(const struct ohsm_obj *o, const char *username);
+/* Issue 10: the same by user: by id when the record has ids (a deleted user's name, given to a
+ * new user, matches nothing), else by name. */
+OHSM_API bool ohsm_obj_owned_by(const struct ohsm_obj *o, uint32_t uid, const char *username);
+OHSM_API bool ohsm_obj_usable_by(const struct ohsm_obj *o, uint32_t uid, const char *username);
+/* ohsm_obj_share for a user with an id (the id goes with the name when the record has ids). */
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_obj_share_user(struct ohsm_obj *o, uint32_t uid,
+                                                    const char *username, bool share);
+/* Drops user uid from the shares (by id, or by name in a record without ids); bumps the version
+ * and returns true when it was there. A deleted user's shares go with it. */
+OHSM_API bool ohsm_obj_forget_user(struct ohsm_obj *o, uint32_t uid, const char *username);
 OHSM_API bool ohsm_obj_may_use(const struct ohsm_obj *o, const char *username);
 /* Adds or removes a share (idempotent). Errors: OHSM_DATA_LEN_RANGE (OHSM_SHARE_MAX),
  * OHSM_ARGUMENTS_BAD (sharing with the owner), OHSM_USERNAME_INVALID. Bumps the version when it

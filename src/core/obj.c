@@ -228,6 +228,8 @@ static size_t max_len(uint32_t id)
         return OHSM_USERNAME_MAX;
     case OHSM_A_SHARED:
         return OHSM_USERNAME_MAX;
+    case OHSM_A_SHARED_IDS:
+        return 4 * OHSM_SHARE_MAX;
     case OHSM_A_SPKI:
         return OHSM_SPKI_MAX;
     default:
@@ -515,6 +517,16 @@ static ohsm_rv encode_to(const struct ohsm_obj *o, uint8_t *out, size_t cap, siz
         wr_put(out, cap, &n, &ovf, OHSM_A_SHARED, o->shared[i],
                strnlen(o->shared[i], OHSM_USERNAME_MAX));
     }
+    if (o->owner_id != 0) {
+        uint8_t ids[4 * OHSM_SHARE_MAX];
+        uint32_t ns = o->nshared <= OHSM_SHARE_MAX ? o->nshared : OHSM_SHARE_MAX;
+        ohsm_obj_put32(v, o->owner_id);
+        wr_put(out, cap, &n, &ovf, OHSM_A_OWNER_ID, v, 4);
+        for (uint32_t i = 0; i < ns; i++) {
+            ohsm_obj_put32(ids + 4 * i, o->shared_id[i]);
+        }
+        wr_put(out, cap, &n, &ovf, OHSM_A_SHARED_IDS, ids, 4 * ns);
+    }
     wr_put(out, cap, &n, &ovf, OHSM_A_LABEL, o->label, strnlen(o->label, OHSM_LABEL_MAX));
     wr_put(out, cap, &n, &ovf, OHSM_A_ID, o->id, o->id_len <= OHSM_OBJ_ID_MAX ? o->id_len : 0);
     ohsm_obj_put32(v, o->value_len);
@@ -581,7 +593,10 @@ static enum ohsm_attr_kind rec_kind(uint32_t id, bool *known)
     case OHSM_A_OWNER:
     case OHSM_A_SHARED:
         return OHSM_AK_STR;
+    case OHSM_A_OWNER_ID:
+        return OHSM_AK_U32;
     case OHSM_A_SPKI:
+    case OHSM_A_SHARED_IDS:
         return OHSM_AK_BYTES;
     default:
         break;
@@ -649,6 +664,18 @@ static ohsm_rv decode_attr(struct ohsm_obj *o, uint32_t id, uint32_t len, const 
         OHSM_ENSURE(o->nshared < OHSM_SHARE_MAX, OHSM_PROTOCOL);
         OHSM_ENSURE(canon_name(v, len, o->shared[o->nshared]), OHSM_PROTOCOL);
         o->nshared++;
+        break;
+    case OHSM_A_OWNER_ID:
+        o->owner_id = be32(v);
+        OHSM_ENSURE(o->owner_id != 0, OHSM_PROTOCOL);
+        break;
+    case OHSM_A_SHARED_IDS:
+        /* The names come first (encoding order); one id per name, none zero. */
+        OHSM_ENSURE(len % 4 == 0 && len / 4 == o->nshared, OHSM_PROTOCOL);
+        for (uint32_t i = 0; i < o->nshared; i++) {
+            o->shared_id[i] = be32(v + 4 * i);
+            OHSM_ENSURE(o->shared_id[i] != 0, OHSM_PROTOCOL);
+        }
         break;
     case OHSM_A_LABEL:
         OHSM_ENSURE(len == 0 || memchr(v, 0, len) == NULL, OHSM_PROTOCOL);
@@ -733,7 +760,8 @@ ohsm_rv ohsm_obj_decode(const uint8_t *p, size_t n, struct ohsm_obj *out)
         goto out;
     }
     for (uint32_t i = 0; i < o->nshared; i++) {
-        if (strcmp(o->shared[i], o->owner) == 0) {
+        if (strcmp(o->shared[i], o->owner) == 0 ||
+            (o->owner_id != 0 && o->shared_id[i] == o->owner_id)) {
             goto out;
         }
     }

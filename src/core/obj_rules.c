@@ -382,6 +382,103 @@ bool ohsm_obj_may_use(const struct ohsm_obj *o, const char *username)
     return false;
 }
 
+bool ohsm_obj_owned_by(const struct ohsm_obj *o, uint32_t uid, const char *username)
+{
+    if (o == NULL) {
+        return false;
+    }
+    return o->owner_id != 0 ? uid != 0 && o->owner_id == uid : ohsm_obj_is_owner(o, username);
+}
+
+bool ohsm_obj_usable_by(const struct ohsm_obj *o, uint32_t uid, const char *username)
+{
+    if (o == NULL || o->owner_id == 0) {
+        return ohsm_obj_may_use(o, username);
+    }
+    if (uid == 0) {
+        return false;
+    }
+    if (o->owner_id == uid) {
+        return true;
+    }
+    for (uint32_t i = 0; i < o->nshared && i < OHSM_SHARE_MAX; i++) {
+        if (o->shared_id[i] == uid) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void drop_share(struct ohsm_obj *o, uint32_t i)
+{
+    uint32_t rest = o->nshared - i - 1;
+    memmove(o->shared[i], o->shared[i + 1], rest * sizeof(o->shared[0]));
+    memmove(&o->shared_id[i], &o->shared_id[i + 1], rest * sizeof(o->shared_id[0]));
+    o->nshared--;
+    memset(o->shared[o->nshared], 0, sizeof(o->shared[0]));
+    o->shared_id[o->nshared] = 0;
+}
+
+bool ohsm_obj_forget_user(struct ohsm_obj *o, uint32_t uid, const char *username)
+{
+    bool changed = false;
+    for (uint32_t i = 0; o != NULL && i < o->nshared && i < OHSM_SHARE_MAX;) {
+        bool match = o->owner_id != 0 ? uid != 0 && o->shared_id[i] == uid
+                                      : username != NULL && strcasecmp(o->shared[i], username) == 0;
+        if (match) {
+            drop_share(o, i);
+            changed = true;
+        } else {
+            i++;
+        }
+    }
+    if (changed) {
+        o->version++;
+    }
+    return changed;
+}
+
+ohsm_rv ohsm_obj_share_user(struct ohsm_obj *o, uint32_t uid, const char *username, bool share)
+{
+    char u[OHSM_USERNAME_MAX + 1];
+    uint32_t i = 0;
+
+    OHSM_ENSURE(o != NULL && username != NULL, OHSM_ARGUMENTS_BAD);
+    if (o->owner_id == 0) {
+        return ohsm_obj_share(o, username, share); /* a record of before ids: names only */
+    }
+    OHSM_ENSURE(uid != 0 && uid != o->owner_id, OHSM_ARGUMENTS_BAD);
+    OHSM_TRY(ohsm_username_canon(username, u, sizeof(u)));
+    OHSM_ENSURE(o->nshared <= OHSM_SHARE_MAX, OHSM_ARGUMENTS_BAD);
+    for (uint32_t k = 0; k < o->nshared; k++) {
+        if (o->shared_id[k] == uid) {
+            if (!share) {
+                drop_share(o, k);
+                o->version++;
+            }
+            return OHSM_OK;
+        }
+    }
+    if (!share) {
+        return OHSM_OK;
+    }
+    while (i < o->nshared && strcmp(o->shared[i], u) < 0) {
+        i++;
+    }
+    /* Another id under this name: a deleted user's leftover share; the live user replaces it. */
+    if (i < o->nshared && strcmp(o->shared[i], u) == 0) {
+        drop_share(o, i);
+    }
+    OHSM_ENSURE(o->nshared < OHSM_SHARE_MAX, OHSM_DATA_LEN_RANGE);
+    memmove(o->shared[i + 1], o->shared[i], (o->nshared - i) * sizeof(o->shared[0]));
+    memmove(&o->shared_id[i + 1], &o->shared_id[i], (o->nshared - i) * sizeof(o->shared_id[0]));
+    memcpy(o->shared[i], u, sizeof(u));
+    o->shared_id[i] = uid;
+    o->nshared++;
+    o->version++;
+    return OHSM_OK;
+}
+
 ohsm_rv ohsm_obj_share(struct ohsm_obj *o, const char *username, bool share)
 {
     char u[OHSM_USERNAME_MAX + 1];

@@ -691,7 +691,7 @@ static bool eligible(const struct ohsm_store_user *u, const struct ohsm_obj *key
     if (key == NULL) {
         return u->type == OHSM_UT_CO && u->mofn;
     }
-    return u->type == OHSM_UT_CU && u->mofn && ohsm_obj_may_use(key, u->name);
+    return u->type == OHSM_UT_CU && u->mofn && ohsm_obj_usable_by(key, u->id, u->name);
 }
 
 /* Reads each eligible signer's quorum key. */

@@ -426,14 +426,14 @@ static ohsm_rv do_create(struct ohsm_hsm *h, struct ohsm_session *s, const Ohsm_
 }
 
 struct owner_find {
-    const char *name;
+    const struct ohsm_store_user *u;
     bool found;
 };
 
 static bool owner_is(void *arg, const struct ohsm_objent *e)
 {
     struct owner_find *c = arg;
-    if (ohsm_obj_is_owner(&e->rec, c->name)) {
+    if (ohsm_obj_owned_by(&e->rec, c->u->id, c->u->name)) {
         c->found = true;
         return false;
     }
@@ -442,11 +442,66 @@ static bool owner_is(void *arg, const struct ohsm_objent *e)
 
 bool ohsm_hsm_user_owns_keys(struct ohsm_hsm *h, const struct ohsm_store_user *u)
 {
-    struct owner_find c = {u->name, false};
+    struct owner_find c = {u, false};
     if (h->objs != NULL) {
         ohsm_objtab_walk(h->objs, 0, owner_is, &c);
     }
     return c.found;
+}
+
+/* Token keys shared with a user, collected for forget_shares (the walk may not change the
+ * table). */
+struct shared_find {
+    const struct ohsm_store_user *u;
+    uint64_t handle[64];
+    size_t n;
+    uint64_t last;
+};
+
+static bool shared_with(void *arg, const struct ohsm_objent *e)
+{
+    struct shared_find *c = arg;
+    c->last = e->rec.handle;
+    if (e->session == 0 && !ohsm_obj_owned_by(&e->rec, c->u->id, c->u->name) &&
+        ohsm_obj_usable_by(&e->rec, c->u->id, c->u->name)) {
+        c->handle[c->n++] = e->rec.handle;
+    }
+    return c->n < sizeof(c->handle) / sizeof(c->handle[0]);
+}
+
+/* A deleted user's shares go with it: each key shared with u loses the share (a new version of
+ * the key; every HSM makes the same change when it deletes the user). Ids are never reused, so a
+ * share left behind (an HSM that missed the deletion) grants nothing; repair then copies the
+ * newer key record. Caller holds h->lock. */
+static void forget_shares_locked(struct ohsm_hsm *h, const struct ohsm_store_user *u)
+{
+    struct shared_find c;
+    memset(&c, 0, sizeof(c));
+    c.u = u;
+    for (;;) {
+        c.n = 0;
+        uint64_t after = c.last;
+        ohsm_objtab_walk(h->objs, after, shared_with, &c);
+        for (size_t i = 0; i < c.n; i++) {
+            struct ohsm_objent *e = ohsm_objtab_get(h->objs, c.handle[i]);
+            struct ohsm_reply scratch;
+            if (e == NULL) {
+                continue;
+            }
+            struct ohsm_obj o = e->rec;
+            ohsm_reply_init(&scratch, 0);
+            if (ohsm_obj_forget_user(&o, u->id, u->name)) {
+                o.version = e->rec.version + 1;
+                ohsm_rv rv = ohsm_hsm_replace_locked(h, e, &o, &scratch);
+                (void)rv; /* best effort: a share left behind grants nothing (see above) */
+            }
+            ohsm_reply_clear(&scratch);
+            ohsm_objent_put(e);
+        }
+        if (c.n < sizeof(c.handle) / sizeof(c.handle[0]) || c.last == after) {
+            break;
+        }
+    }
 }
 
 static ohsm_rv do_delete(struct ohsm_hsm *h, struct ohsm_session *s, const Ohsm__DeleteUserReq *q,
@@ -484,6 +539,9 @@ static ohsm_rv do_delete(struct ohsm_hsm *h, struct ohsm_session *s, const Ohsm_
     }
     if (rv == OHSM_OK) {
         ohsm_hsm_users_changed(h);
+        if (h->objs != NULL) {
+            forget_shares_locked(h, &u);
+        }
     }
     if (rv == OHSM_OK) {
         r->user.user_id = u.id;

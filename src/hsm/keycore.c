@@ -18,14 +18,14 @@
 bool ohsm_hsm_sees(const struct ohsm_session *s, enum ohsm_utype t, const struct ohsm_objent *e)
 {
     if (e->session != 0) {
-        return e->session == s->serial && ohsm_obj_is_owner(&e->rec, s->user);
+        return e->session == s->serial && ohsm_obj_owned_by(&e->rec, s->uid, s->user);
     }
     switch (t) {
     case OHSM_UT_CO:
     case OHSM_UT_AU:
         return true; /* metadata only: no handler lets them use a key */
     case OHSM_UT_CU:
-        return ohsm_obj_may_use(&e->rec, s->user);
+        return ohsm_obj_usable_by(&e->rec, s->uid, s->user);
     default:
         return false;
     }
@@ -49,7 +49,7 @@ ohsm_rv ohsm_hsm_key_usable(struct ohsm_hsm *h, const struct ohsm_session *s, en
     struct ohsm_objent *e = NULL;
     OHSM_ENSURE(t == OHSM_UT_CU, OHSM_ACCESS_DENIED);
     OHSM_TRY(ohsm_hsm_key_seen(h, s, t, handle, &e));
-    if (!ohsm_obj_may_use(&e->rec, s->user)) {
+    if (!ohsm_obj_usable_by(&e->rec, s->uid, s->user)) {
         ohsm_objent_put(e);
         return OHSM_KEY_HANDLE_INVALID;
     }
@@ -62,7 +62,7 @@ ohsm_rv ohsm_hsm_key_owned(struct ohsm_hsm *h, const struct ohsm_session *s, enu
 {
     struct ohsm_objent *e = NULL;
     OHSM_TRY(ohsm_hsm_key_usable(h, s, t, handle, &e));
-    if (!ohsm_obj_is_owner(&e->rec, s->user)) {
+    if (!ohsm_obj_owned_by(&e->rec, s->uid, s->user)) {
         ohsm_objent_put(e);
         return OHSM_KEY_NOT_OWNER; /* shared users use a key; only the owner manages it */
     }
@@ -171,7 +171,7 @@ static ohsm_rv apply_shares(struct ohsm_hsm *h, struct ohsm_obj *o, char *const 
             rv = OHSM_USER_TYPE_INVALID; /* keys are shared with crypto users only */
         }
         if (rv == OHSM_OK) {
-            rv = ohsm_obj_share(o, name, true);
+            rv = ohsm_obj_share_user(o, u.id, name, true);
         }
     }
     OPENSSL_cleanse(&u, sizeof(u));
@@ -241,6 +241,7 @@ ohsm_rv ohsm_hsm_create(struct ohsm_hsm *h, struct ohsm_session *s, struct ohsm_
                 OHSM_TEMPLATE_INCONSISTENT);
     for (size_t i = 0; i < n; i++) {
         memcpy(k[i].o.owner, s->user, sizeof(k[i].o.owner));
+        k[i].o.owner_id = s->uid; /* issue 10: the owner is the user, not the name */
     }
     ohsm_hsm_lock(h);
     /* Owner and share targets are checked in the critical section that inserts the key, before

@@ -315,7 +315,7 @@ ohsm_rv ohsm_hsm_key_set_attr(struct ohsm_hsm *h, struct ohsm_session *s,
     } else {
         OHSM_TRY(ohsm_hsm_key_usable(h, s, t, q->handle, &e));
     }
-    bool owner = t == OHSM_UT_CU && ohsm_obj_is_owner(&e->rec, s->user);
+    bool owner = t == OHSM_UT_CU && ohsm_obj_owned_by(&e->rec, s->uid, s->user);
     /* All or nothing: each attribute is checked against the record as changed so far. */
     o = e->rec;
     rv = OHSM_OK;
@@ -377,8 +377,10 @@ ohsm_rv ohsm_hsm_key_share(struct ohsm_hsm *h, struct ohsm_session *s, const Ohs
         rv = OHSM_OK; /* unsharing a user deleted since is allowed: the name goes away */
     }
     o = e->rec;
-    if (rv == OHSM_OK) {
-        rv = ohsm_obj_share(&o, name, q->share);
+    if (rv == OHSM_OK && u.id != 0) {
+        rv = ohsm_obj_share_user(&o, u.id, name, q->share);
+    } else if (rv == OHSM_OK) {
+        rv = ohsm_obj_share(&o, name, q->share); /* unsharing a deleted user's name */
     }
     if (rv == OHSM_OK && !q->share) {
         rv = ohsm_obj_quorum_check(&o); /* the users left must still reach the values */

@@ -295,7 +295,7 @@ ohsm_rv ohsm_hsm_mfa_finish(struct ohsm_hsm *h, struct ohsm_session *s, const Oh
         ohsm_hsm_unlock(h);
     }
     if (rv == OHSM_OK) {
-        ohsm_hsm_session_login(s, &u, gen_before, r);
+        rv = ohsm_hsm_session_login(h, s, &u, gen_before, r);
     }
 out:
     free(pub);

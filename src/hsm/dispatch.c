@@ -140,6 +140,9 @@ static void session_logout(struct ohsm_hsm *h, struct ohsm_session *s, bool lock
     if (!locked) {
         unlock(h);
     }
+    if (s->logged_in) {
+        atomic_fetch_sub(&h->sessions, 1); /* the slot ohsm_hsm_session_login took */
+    }
     s->logged_in = false;
     s->uid = 0;
     s->type = OHSM_UT_NONE;
@@ -219,9 +222,16 @@ ohsm_rv ohsm_hsm_wire_type(uint32_t t, enum ohsm_utype *out)
     return OHSM_OK;
 }
 
-void ohsm_hsm_session_login(struct ohsm_session *s, const struct ohsm_store_user *u,
-                            unsigned gen_before, struct ohsm_reply *r)
+ohsm_rv ohsm_hsm_session_login(struct ohsm_hsm *h, struct ohsm_session *s,
+                               const struct ohsm_store_user *u, unsigned gen_before,
+                               struct ohsm_reply *r)
 {
+    /* Only logged-in sessions count against max_sessions (server.c bounds the others). Compare
+     * and increment, so that racing logins never take more than max_sessions slots. */
+    unsigned n = atomic_load(&h->sessions);
+    do {
+        OHSM_ENSURE(n < h->max_sessions, OHSM_SESSION_COUNT);
+    } while (!atomic_compare_exchange_weak(&h->sessions, &n, n + 1));
     s->logged_in = true;
     s->uid = u->id;
     s->type = u->type;
@@ -234,6 +244,7 @@ void ohsm_hsm_session_login(struct ohsm_session *s, const struct ohsm_store_user
     r->login.username = r->name;
     r->resp.body_case = OHSM__RESPONSE__BODY_LOGIN;
     r->resp.login = &r->login;
+    return OHSM_OK;
 }
 
 static ohsm_rv do_login(struct ohsm_hsm *h, struct ohsm_session *s, const Ohsm__LoginReq *q,
@@ -283,7 +294,7 @@ static ohsm_rv do_login(struct ohsm_hsm *h, struct ohsm_session *s, const Ohsm__
     }
     unlock(h);
     if (rv == OHSM_OK) {
-        ohsm_hsm_session_login(s, &u, gen_before, r);
+        rv = ohsm_hsm_session_login(h, s, &u, gen_before, r);
     }
 out:
     OPENSSL_cleanse(&u, sizeof(u));

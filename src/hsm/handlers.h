@@ -96,9 +96,11 @@ OHSM_NODISCARD ohsm_rv ohsm_hsm_tx_end(struct ohsm_hsm *h, ohsm_rv rv);
 /* A wire user type (u32): only real types. Errors: OHSM_USER_TYPE_INVALID. */
 OHSM_NODISCARD ohsm_rv ohsm_hsm_wire_type(uint32_t t, enum ohsm_utype *out);
 /* Logs the session in as u (a user just authenticated), gen_before being h->user_gen as read
- * before u was; fills r->login. */
-void ohsm_hsm_session_login(struct ohsm_session *s, const struct ohsm_store_user *u,
-                            unsigned gen_before, struct ohsm_reply *r);
+ * before u was; fills r->login. The session takes one of h->max_sessions slots (released when it
+ * logs out or ends). Errors: OHSM_SESSION_COUNT (all slots taken; nothing changed). */
+OHSM_NODISCARD ohsm_rv ohsm_hsm_session_login(struct ohsm_hsm *h, struct ohsm_session *s,
+                                              const struct ohsm_store_user *u, unsigned gen_before,
+                                              struct ohsm_reply *r);
 
 /* ---- issue 5: MFA and quorum (auth.c) ---- */
 

@@ -161,7 +161,8 @@ static struct ent *find(struct ohsm_conntab *t, uint64_t id)
     return NULL;
 }
 
-bool ohsm_conntab_touch(struct ohsm_conntab *t, uint64_t id, bool busy, uint64_t now)
+bool ohsm_conntab_touch(struct ohsm_conntab *t, uint64_t id, bool busy, uint64_t now,
+                        uint64_t until)
 {
     struct ent *e = find(t, id);
     if (e == NULL) {
@@ -170,6 +171,9 @@ bool ohsm_conntab_touch(struct ohsm_conntab *t, uint64_t id, bool busy, uint64_t
     e->busy = busy;
     e->last = ++t->tick;
     e->deadline = now + t->lim.idle_ms;
+    if (until > e->deadline) {
+        e->deadline = until;
+    }
     return true;
 }
 

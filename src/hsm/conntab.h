@@ -48,9 +48,11 @@ void ohsm_conntab_admit(struct ohsm_conntab *t, const uint8_t src[OHSM_CONNTAB_S
                         bool handshaken, uint64_t now, uint64_t *id, int *victim);
 
 /* Connection id ran a request (busy true: it started, not evictable unless all are, never
- * expires; false: it ended, deadline now + idle_ms). Also marks the handshake as done. false when
- * id is no longer in the table (evicted or expired: its descriptor was handed out). */
-bool ohsm_conntab_touch(struct ohsm_conntab *t, uint64_t id, bool busy, uint64_t now);
+ * expires; false: it ended, deadline now + idle_ms, or until when that is later: a pending MFA
+ * login waits for its token to be signed). Also ends the handshake deadline. false when id is no
+ * longer in the table (evicted or expired: its descriptor was handed out). */
+bool ohsm_conntab_touch(struct ohsm_conntab *t, uint64_t id, bool busy, uint64_t now,
+                        uint64_t until);
 
 /* Removes id (the connection closes, or its user logged in). Unknown ids are ignored. */
 void ohsm_conntab_remove(struct ohsm_conntab *t, uint64_t id);

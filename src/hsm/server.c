@@ -11,17 +11,19 @@
  * Until then (in the TLS handshake, or through it without a login: TLS does not authenticate
  * clients, so anyone gets that far) a connection is in h->conns (conntab.c), which is bounded in
  * total (OHSM_HSM_DEFAULT_UNAUTH) and per source address (OHSM_HSM_DEFAULT_UNAUTH_PER_SOURCE) and
- * gives each entry a deadline: HANDSHAKE_MS for the whole handshake, LOGIN_IDLE_MS of idleness
- * after it. A bound reached never refuses the newcomer (a flood and a real client may share an
- * address): the least recently active idle connection of that source (for the total: of the
- * source holding the most) is evicted instead, so a fresh client always gets in and can log in at
- * once. The accept thread evicts and expires by shutdown(fd, SHUT_RDWR), which wakes the
- * connection's thread out of its blocking read; it does so under h->conn_lock, and a thread leaves
- * the table under that lock before it closes its descriptor, so a shutdown never hits a reused
- * descriptor. Logged-in sessions are closed after IDLE_SECONDS of idleness, as before; a session
- * that logs out goes back into the table. Threads are therefore bounded by max_sessions + the
- * table's total + those evicted and not yet gone (they wake at once); past that bound plus
- * THREADS_SLACK the accept thread stops accepting until some exit (the kernel's backlog waits).
+ * gives each entry a deadline: HANDSHAKE_MS for the whole handshake (a peer trickling bytes does
+ * not extend it), LOGIN_IDLE_MS of idleness after it (after step 1 of an MFA login: until the
+ * token expires, as its user signs it meanwhile). A bound reached never refuses the newcomer (a
+ * flood and a real client may share an address): the least recently active idle connection of that
+ * source (for the total: of the source holding the most) is evicted instead, so a fresh client
+ * always gets in and can log in at once. The accept thread evicts and expires by shutdown(fd,
+ * SHUT_RDWR), which wakes the connection's thread out of its blocking read; it does so under
+ * h->conn_lock, and a thread leaves the table under that lock before it closes its descriptor, so a
+ * shutdown never hits a reused descriptor. Logged-in sessions are closed after IDLE_SECONDS of
+ * idleness, as before; a session that logs out goes back into the table. Threads are therefore
+ * bounded by max_sessions + the table's total + those evicted and not yet gone (they wake at once);
+ * past that bound plus THREADS_SLACK the accept thread stops accepting until some exit (the
+ * kernel's backlog waits).
  *
  * Pipelining: a client may send many requests before reading. While more request bytes are
  * already here (buffered in TLS, or readable on the socket right now), responses are appended to
@@ -45,6 +47,7 @@
 #include <openssl/err.h>
 
 #include "hsm/conntab.h"
+#include "hsm/handlers.h"
 #include "hsm/hsm.h"
 #include "openhsm/frame.h"
 #include "wire/wire.h"
@@ -66,6 +69,7 @@ struct conn {
     struct ohsm_hsm *h;
     int fd;
     uint64_t id; /* its entry in h->conns while not logged in; 0: none (logged in, or evicted) */
+    long rcv_ms; /* the socket's read timeout now */
     uint8_t src[OHSM_CONNTAB_SRC_LEN];
 };
 
@@ -102,17 +106,44 @@ static void kick(int fd)
     }
 }
 
+static void conn_timeout(struct conn *c, long ms)
+{
+    if (c->rcv_ms != ms) {
+        set_timeout_ms(c->fd, ms);
+        c->rcv_ms = ms;
+    }
+}
+
 /* A request starts (busy) or ended on a connection without a login. */
-static void conn_touch(struct conn *c, bool busy)
+static void conn_touch(struct conn *c, bool busy, uint64_t until)
 {
     if (c->id == 0) {
         return;
     }
     conn_lock(c->h);
-    if (!ohsm_conntab_touch(c->h->conns, c->id, busy, now_ms())) {
+    if (!ohsm_conntab_touch(c->h->conns, c->id, busy, now_ms(), until)) {
         c->id = 0; /* evicted or expired: its socket is shut down and the next read ends it */
     }
     conn_unlock(c->h);
+}
+
+/* A request ended on a connection without a login. After step 1 of an MFA login the user signs
+ * the token, which may take minutes (openhsm-cli waits for the signed file): the connection, which
+ * holds the token, is kept until the token expires instead of LOGIN_IDLE_MS. */
+static void conn_idle(struct conn *c, const struct ohsm_session *s)
+{
+    long ms = LOGIN_IDLE_MS;
+    uint64_t until = 0;
+    if (s->mfa.kind == OHSM_MFA_LOGIN) {
+        uint64_t wall = ohsm_hsm_now(c->h);
+        uint64_t left = s->mfa.expires > wall ? (s->mfa.expires - wall) * 1000u : 0;
+        if (left > (uint64_t)ms) {
+            ms = (long)left;
+            until = now_ms() + left;
+        }
+    }
+    conn_touch(c, false, until);
+    conn_timeout(c, ms);
 }
 
 /* A user logged in: the connection leaves the table and gets the session idle limit. */
@@ -122,7 +153,7 @@ static void conn_logged_in(struct conn *c)
     ohsm_conntab_remove(c->h->conns, c->id);
     conn_unlock(c->h);
     c->id = 0;
-    set_timeout_ms(c->fd, IDLE_SECONDS * 1000L);
+    conn_timeout(c, IDLE_SECONDS * 1000L);
 }
 
 /* The session logged out (or its user was deleted): back into the table, like a newcomer. */
@@ -133,7 +164,7 @@ static void conn_logged_out(struct conn *c)
     ohsm_conntab_admit(c->h->conns, c->src, c->fd, true, now_ms(), &c->id, &victim);
     kick(victim);
     conn_unlock(c->h);
-    set_timeout_ms(c->fd, LOGIN_IDLE_MS);
+    conn_timeout(c, LOGIN_IDLE_MS);
 }
 
 static void send_error(SSL *ssl, uint64_t id, ohsm_rv rv)
@@ -244,7 +275,7 @@ static void serve_session(struct conn *c, SSL *ssl)
         /* Logged-in sessions (the hot path) touch no shared state here. */
         bool was = s.logged_in;
         if (!was) {
-            conn_touch(c, true);
+            conn_touch(c, true, 0);
         }
         ohsm_reply_init(&r, q->id);
         ohsm_dispatch(h, &s, q, &r);
@@ -254,7 +285,7 @@ static void serve_session(struct conn *c, SSL *ssl)
         } else if (!s.logged_in && was) {
             conn_logged_out(c);
         } else if (!was) {
-            conn_touch(c, false);
+            conn_idle(c, &s);
         }
         rv = out_append(&out, &r.resp.base);
         if (rv == OHSM_DATA_LEN_RANGE) {
@@ -287,11 +318,11 @@ static void *conn_main(void *arg)
 
     /* The accept thread also ends the handshake at its deadline (a trickling peer resets this
      * per-read timeout, not that). */
-    set_timeout_ms(c->fd, HANDSHAKE_MS);
+    conn_timeout(c, HANDSHAKE_MS);
     if (ssl != NULL && SSL_set_fd(ssl, c->fd) == 1 && SSL_accept(ssl) == 1) {
-        conn_touch(c, false); /* through the handshake: the idle limit runs from now */
+        conn_touch(c, false, 0); /* through the handshake: the idle limit runs from now */
         if (c->id != 0) {
-            set_timeout_ms(c->fd, LOGIN_IDLE_MS);
+            conn_timeout(c, LOGIN_IDLE_MS);
             serve_session(c, ssl);
         }
         (void)SSL_shutdown(ssl);

@@ -15,13 +15,17 @@ import ssl
 import subprocess
 import time
 
+import pexpect
 import pytest
 
 import wire
 from conftest import BIN
+from test_cli import activate as cli_activate
 from test_cli import shell
-from test_cmu import ADMIN_PW, activate, cmu, create, login_as, per_server
+from test_cmu import ADMIN_PW, CMU, activate, cmu, create, login_as, per_server
 from test_kmu import CU_PW, session
+from test_mfa import create_cu, login_mfa, register_ok
+from tokens import Interactive, rsa_key, sign_mfa
 
 # src/hsm/server.c and src/hsm/hsm.h
 HANDSHAKE_S = 3
@@ -130,6 +134,33 @@ def admin_failures(s, req_id):
     raise AssertionError("admin not listed")
 
 
+def wait_sessions(s, want, timeout=10):
+    """Waits until the HSM reports `want` logged-in sessions (ended ones are noticed when their
+    thread reads the close)."""
+    deadline = time.monotonic() + timeout
+    req_id = 1000
+    while True:
+        req_id += 1
+        got = info_sessions(s, req_id)[0]
+        if got == want:
+            return
+        assert time.monotonic() < deadline, f"{got} sessions, not {want}"
+        time.sleep(0.05)
+
+
+def cmu_prompt(cluster):
+    child = pexpect.spawn(str(CMU), [cluster.config], env=cluster.env(TERM="dumb"),
+                          encoding="utf-8", timeout=30)
+    child.expect_exact("aws-cloudhsm>")
+    return child
+
+
+def cmu_line(child, line):
+    child.sendline(line)
+    child.expect_exact("aws-cloudhsm>")
+    return child.before
+
+
 def timed(what, fn):
     t0 = time.monotonic()
     out = fn()
@@ -154,7 +185,14 @@ def test_flood_of_idle_connections_does_not_keep_clients_out(make_cluster):
     half_hello = half_hello[:len(half_hello) // 2]
 
     tcp, half, done = [], [], []
+    # Before the flood: a CMU at its prompt without a login (the flood evicts its connection: it
+    # reconnects on its next command), and a raw client logged in (never evicted).
+    early = cmu_prompt(c)
+    mine = wire.connect(c, 0, timeout=10)
     try:
+        assert "Users on server 0(127.0.0.1):" in cmu_line(early, "listUsers")
+        assert wire.call(mine, 1, wire.LOGIN, wire.login_body(3, "alice", CU_PW["alice"])).get(
+            2, 0) == 0
         most_threads = 0
         for k in range(N_TCP):
             tcp.append(socket.create_connection(("127.0.0.1", port), timeout=10))
@@ -191,6 +229,10 @@ def test_flood_of_idle_connections_does_not_keep_clients_out(make_cluster):
         # The flood cost a bounded number of threads (one per connection it still holds).
         assert most_threads <= THREAD_CAP + 8, most_threads
 
+        # The logged-in client kept its connection through it all; the early CMU reconnects.
+        assert info_sessions(mine, 2)[0] >= 1
+        assert "Users on server 0(127.0.0.1):" in cmu_line(early, "listUsers")
+
         # Connections without a finished handshake are gone within the handshake time (evicted
         # earlier by newer ones); the silent TLS sessions within the no-login idle time.
         left = wait_closed(tcp + half, flooded + HANDSHAKE_S + MARGIN_S)
@@ -201,13 +243,15 @@ def test_flood_of_idle_connections_does_not_keep_clients_out(make_cluster):
         print(f"silent TLS sessions closed {time.monotonic() - flooded:.3f} s after the flood")
         assert not left, f"{len(left)} silent TLS sessions still open"
 
-        # Nobody is logged in any more, and a client still connects.
+        # Only the raw client is logged in now, and a newcomer still connects.
         with wire.connect(c, 0) as s:
             assert wire.call(s, 1, wire.HELLO).get(2, 0) == 0
-            assert info_sessions(s, 2) == (0, DEFAULT_SESSIONS)
+            wait_sessions(s, 1)
+            assert info_sessions(s, 2) == (1, DEFAULT_SESSIONS)
     finally:
-        for s in tcp + half + done:
+        for s in tcp + half + done + [mine]:
             s.close()
+        early.close(force=True)
 
 
 def test_half_open_connections_closed_after_handshake_time(make_cluster):
@@ -252,6 +296,38 @@ def test_half_open_connections_closed_after_handshake_time(make_cluster):
     finally:
         for s in socks:
             s.close()
+
+
+def test_mfa_login_outlives_the_no_login_idle_time(make_cluster, tmp_path):
+    """After step 1 of an MFA login the user signs the token at leisure: the connection holding
+    it is kept until the token expires, while a silent connection of the same age is closed."""
+    c = make_cluster(hsms=1)
+    cli_activate(c)
+    create_cu(c, "carol")
+    key, pub = rsa_key(tmp_path, "carol")
+    register_ok(c, tmp_path, "carol", (key, pub))
+    sh = Interactive(c)
+    control = []
+    try:
+        tfile = tmp_path / "t.json"
+
+        def answer(data):
+            # Step 1 is done: a silent TLS session opened now must be closed before we sign.
+            raw = socket.create_connection(("127.0.0.1", c.hsm_port(0)), timeout=10)
+            control.append(tls_context(c).wrap_socket(raw))
+            t0 = time.monotonic()
+            assert not wait_closed(control, t0 + LOGIN_IDLE_S + MARGIN_S)
+            print(f"silent session closed after {time.monotonic() - t0:.3f} s; signing now")
+            sign_mfa(tfile, key)
+            return ""
+
+        got = login_mfa(sh, "carol", tfile, answer, nhsms=1)
+        assert got == {"error_code": 0, "data": {"username": "carol", "role": "crypto-user"}}, got
+        assert sh.run("logout")["error_code"] == 0
+    finally:
+        for s in control:
+            s.close()
+        assert sh.close() == 0
 
 
 def test_logged_in_sessions_bounded_by_max_sessions(make_cluster):

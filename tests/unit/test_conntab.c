@@ -63,7 +63,7 @@ static void test_conntab_per_source_evicts_oldest_of_source(void **state)
     }
     assert_int_equal(ohsm_conntab_count(t, A), 3);
     /* fd 10 was touched last, so fd 11 is now the least recently active of A */
-    assert_true(ohsm_conntab_touch(t, ids[0], false, 1));
+    assert_true(ohsm_conntab_touch(t, ids[0], false, 1, 0));
     assert_int_equal(admit(t, A, 13, 2, &ids[3]), 11);
     assert_int_equal(admit(t, A, 14, 3, &ids[4]), 12);
     assert_int_equal(admit(t, A, 15, 4, NULL), 10);
@@ -71,7 +71,7 @@ static void test_conntab_per_source_evicts_oldest_of_source(void **state)
     assert_int_equal(ohsm_conntab_count(t, B), 1);
     assert_int_equal(ohsm_conntab_count(t, NULL), 4);
     /* an evicted id is gone for good */
-    assert_false(ohsm_conntab_touch(t, ids[0], false, 5));
+    assert_false(ohsm_conntab_touch(t, ids[0], false, 5, 0));
     ohsm_conntab_free(t);
 }
 
@@ -102,12 +102,12 @@ static void test_conntab_busy_spared(void **state)
     uint64_t a = 0, b = 0;
     assert_int_equal(admit(t, A, 1, 0, &a), -1);
     assert_int_equal(admit(t, A, 2, 0, &b), -1);
-    assert_true(ohsm_conntab_touch(t, a, true, 1));
+    assert_true(ohsm_conntab_touch(t, a, true, 1, 0));
     assert_int_equal(admit(t, A, 3, 2, NULL), 2); /* fd 1 is older but busy */
     assert_int_equal(admit(t, A, 4, 3, NULL), 3);
     uint64_t c = 0;
     assert_int_equal(admit(t, A, 5, 4, &c), 4);
-    assert_true(ohsm_conntab_touch(t, c, true, 5));
+    assert_true(ohsm_conntab_touch(t, c, true, 5, 0));
     assert_int_equal(admit(t, A, 6, 6, NULL), 1); /* all busy: the least recently active */
     ohsm_conntab_free(t);
 }
@@ -126,8 +126,8 @@ static void test_conntab_expire(void **state)
     int victim = -2;
     ohsm_conntab_admit(t, B, 4, true, 1000, &back, &victim); /* logged out: 21000 */
     assert_int_equal(victim, -1);
-    assert_true(ohsm_conntab_touch(t, idle, false, 2000));
-    assert_true(ohsm_conntab_touch(t, busy, true, 2000));
+    assert_true(ohsm_conntab_touch(t, idle, false, 2000, 0));
+    assert_true(ohsm_conntab_touch(t, busy, true, 2000, 0));
     assert_int_equal(ohsm_conntab_expire(t, 3999, fds, 2), 0);
     assert_int_equal(ohsm_conntab_expire(t, 4000, fds, 2), 1);
     assert_int_equal(fds[0], 1);
@@ -136,11 +136,34 @@ static void test_conntab_expire(void **state)
     assert_int_equal(ohsm_conntab_expire(t, 1000000, fds, 2), 1);
     assert_int_equal(ohsm_conntab_expire(t, 1000000, fds, 2), 0);
     assert_int_equal(ohsm_conntab_count(t, NULL), 1); /* the busy one */
-    assert_true(ohsm_conntab_touch(t, busy, false, 1000000));
+    assert_true(ohsm_conntab_touch(t, busy, false, 1000000, 0));
     assert_int_equal(ohsm_conntab_expire(t, 1019999, fds, 2), 0);
     assert_int_equal(ohsm_conntab_expire(t, 1020000, fds, 2), 1);
     assert_int_equal(fds[0], 3);
     assert_int_equal(ohsm_conntab_count(t, NULL), 0);
+    ohsm_conntab_free(t);
+}
+
+/* A later deadline (a pending MFA login) extends the idle one; an earlier one does not shorten
+ * it, and the next request without one brings the idle deadline back. */
+static void test_conntab_hold_until(void **state)
+{
+    (void)state;
+    struct ohsm_conntab *t = table(8, 8);
+    int fds[2];
+    uint64_t a = 0, b = 0;
+    assert_int_equal(admit(t, A, 1, 0, &a), -1);
+    assert_int_equal(admit(t, A, 2, 0, &b), -1);
+    assert_true(ohsm_conntab_touch(t, a, false, 1000, 600000)); /* held to 600000 */
+    assert_true(ohsm_conntab_touch(t, b, false, 1000, 5000));   /* 21000 wins */
+    assert_int_equal(ohsm_conntab_expire(t, 20999, fds, 2), 0);
+    assert_int_equal(ohsm_conntab_expire(t, 21000, fds, 2), 1);
+    assert_int_equal(fds[0], 2);
+    assert_int_equal(ohsm_conntab_expire(t, 599999, fds, 2), 0);
+    assert_true(ohsm_conntab_touch(t, a, false, 599999, 0)); /* token used: back to idle */
+    assert_int_equal(ohsm_conntab_expire(t, 619998, fds, 2), 0);
+    assert_int_equal(ohsm_conntab_expire(t, 619999, fds, 2), 1);
+    assert_int_equal(fds[0], 1);
     ohsm_conntab_free(t);
 }
 
@@ -160,7 +183,7 @@ static void test_conntab_remove(void **state)
     assert_int_equal(ohsm_conntab_count(t, NULL), 1);
     assert_int_equal(admit(t, A, 3, 0, &c), -1);
     assert_true(c != a && c != b && c != 0);
-    assert_false(ohsm_conntab_touch(t, a, false, 0));
+    assert_false(ohsm_conntab_touch(t, a, false, 0, 0));
     ohsm_conntab_free(t);
 }
 
@@ -179,7 +202,7 @@ static void test_conntab_flood(void **state)
         assert_true(ohsm_conntab_count(t, A) <= 128);
     }
     assert_int_equal(evicted, 1000 - 128);
-    assert_true(ohsm_conntab_touch(t, id, false, 2000));
+    assert_true(ohsm_conntab_touch(t, id, false, 2000, 0));
     ohsm_conntab_free(t);
 }
 
@@ -191,6 +214,7 @@ int main(void)
         cmocka_unit_test(test_conntab_total_evicts_from_largest_source),
         cmocka_unit_test(test_conntab_busy_spared),
         cmocka_unit_test(test_conntab_expire),
+        cmocka_unit_test(test_conntab_hold_until),
         cmocka_unit_test(test_conntab_remove),
         cmocka_unit_test(test_conntab_flood),
     };

@@ -5,25 +5,28 @@
  * peer sends is untrusted: a bad length or a message that does not decode gets one error reply
  * (rv OHSM_PROTOCOL / OHSM_DATA_LEN_RANGE, id 0) and the connection is closed.
  *
- * Sessions only for real clients. A connection counts against max_sessions only once a user has
- * logged in on it (ohsm_hsm_session_login takes a slot with a compare-and-increment and refuses a
- * login beyond the limit with OHSM_SESSION_COUNT; logout or the end of the session gives it back).
- * Until then (in the TLS handshake, or through it without a login: TLS does not authenticate
- * clients, so anyone gets that far) a connection is in h->conns (conntab.c), which is bounded in
- * total (OHSM_HSM_DEFAULT_UNAUTH) and per source address (OHSM_HSM_DEFAULT_UNAUTH_PER_SOURCE) and
- * gives each entry a deadline: HANDSHAKE_MS for the whole handshake (a peer trickling bytes does
- * not extend it), LOGIN_IDLE_MS of idleness after it (after step 1 of an MFA login: until the
- * token expires, as its user signs it meanwhile). A bound reached never refuses the newcomer (a
- * flood and a real client may share an address): the least recently active idle connection of that
- * source (for the total: of the source holding the most) is evicted instead, so a fresh client
- * always gets in and can log in at once. The accept thread evicts and expires by shutdown(fd,
- * SHUT_RDWR), which wakes the connection's thread out of its blocking read; it does so under
- * h->conn_lock, and a thread leaves the table under that lock before it closes its descriptor, so a
- * shutdown never hits a reused descriptor. Logged-in sessions are closed after IDLE_SECONDS of
- * idleness, as before; a session that logs out goes back into the table. Threads are therefore
- * bounded by max_sessions + the table's total + those evicted and not yet gone (they wake at once);
- * past that bound plus THREADS_SLACK the accept thread stops accepting until some exit (the
- * kernel's backlog waits).
+ * Sessions only for real clients (a flood of idle connections must not lock clients out):
+ * - A connection counts against max_sessions only once a user has logged in on it:
+ *   ohsm_hsm_session_login takes a slot with a compare-and-increment and refuses a login beyond
+ *   the limit with OHSM_SESSION_COUNT; logout or the end of the session gives the slot back.
+ * - Until then (in the TLS handshake, or through it without a login: TLS does not authenticate
+ *   clients, so anyone gets that far) a connection lives in h->conns (conntab.c), bounded in
+ *   total (OHSM_HSM_DEFAULT_UNAUTH, --max-unauth) and per source address
+ *   (OHSM_HSM_DEFAULT_UNAUTH_PER_SOURCE, --max-unauth-per-source). A bound reached never refuses
+ *   the newcomer, as a flood and a real client may share an address: the least recently active
+ *   idle connection of that source (for the total: of the source holding the most) is evicted
+ *   instead, so a fresh client always gets in and can log in at once.
+ * - Deadlines: HANDSHAKE_MS for the whole handshake (a peer trickling bytes does not extend it);
+ *   LOGIN_IDLE_MS of idleness after it without a login (after step 1 of an MFA login: until the
+ *   token expires, as its user signs it meanwhile); IDLE_SECONDS for logged-in sessions, as
+ *   before. A session that logs out goes back into the table. Clients reconnect on their next
+ *   call (libopenhsm checks an idle connection before using it).
+ * - The accept thread evicts and expires connections with shutdown(fd, SHUT_RDWR), which wakes
+ *   their thread out of its blocking read. It does so under h->conn_lock, and a thread leaves the
+ *   table under that lock before closing its descriptor, so a shutdown never hits a reused one.
+ * - Threads: at most max_sessions + the table's total + those evicted and not yet gone (they wake
+ *   at once). Past that bound plus THREADS_SLACK the accept thread stops accepting until some
+ *   exit (the kernel's backlog waits); main.c raises RLIMIT_NOFILE to match.
  *
  * Pipelining: a client may send many requests before reading. While more request bytes are
  * already here (buffered in TLS, or readable on the socket right now), responses are appended to

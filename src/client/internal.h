@@ -74,6 +74,7 @@ struct hsm_slot {
     enum ohsm_utype type;
     char username[32];
     int64_t retry_at_ms; /* after a timeout, no new attempt before this (monotonic ms) */
+    int64_t used_ms;     /* the last call through conn (monotonic ms): idle check */
     int32_t slot;        /* handle slot from the last hello; -1 before the first */
     bool missed;         /* a change applied elsewhere failed here (auto repair candidate) */
     bool relogin_failed; /* the saved credentials were refused here: do not try again */

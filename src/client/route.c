@@ -19,6 +19,9 @@
 /* A hung HSM costs a full timeout per attempt; after one, calls within this window report it at
  * once instead of waiting again. Refused connections (HSM down, restarting) retry every call. */
 #define RETRY_AFTER_TIMEOUT_MS 10000
+/* A connection idle this long is checked for a close by the HSM before it is used (HSMs close
+ * connections idle without a login after seconds); busier ones pay no system call for it. */
+#define IDLE_CHECK_MS 500
 
 static int64_t now_ms(void)
 {
@@ -112,9 +115,16 @@ static ohsm_rv relogin(struct ohsm_client *c, size_t i)
 ohsm_rv ohsm_route_ensure(struct ohsm_client *c, size_t i, bool want_login)
 {
     struct hsm_slot *h = &c->hsm[i];
+    int64_t now = now_ms();
 
+    /* Between calls nothing is in flight: anything readable on an idle connection is the HSM's
+     * close (or junk). Reconnect now instead of failing this call on a dead connection. */
+    if (h->conn != NULL && now - h->used_ms >= IDLE_CHECK_MS && ohsm_conn_readable(h->conn)) {
+        ohsm_route_drop(c, i, OHSM_NOT_CONNECTED);
+    }
+    h->used_ms = now;
     if (h->conn == NULL) {
-        if (h->retry_at_ms != 0 && now_ms() < h->retry_at_ms) {
+        if (h->retry_at_ms != 0 && now < h->retry_at_ms) {
             return h->last_rv;
         }
         ohsm_rv rv = ohsm_conn_open(c->tls, h->cfg, c->cfg->timeout_ms, &h->conn);

@@ -219,9 +219,7 @@ ohsm_rv ohsm_hsm_mfa_begin(struct ohsm_hsm *h, struct ohsm_session *s, const Ohs
     }
     /* The attempt takes its failure slot before the password is hashed (see do_login): parallel
      * attempts cannot evaluate more guesses than the limit. */
-    ohsm_hsm_lock(h);
-    rv = ohsm_ustate_attempt_take(&h->ustate, u.id, u.fail_count, h->meta.lockout_attempts);
-    ohsm_hsm_unlock(h);
+    rv = ohsm_hsm_attempt_begin(h, &u);
     if (rv != OHSM_OK) {
         goto out;
     }

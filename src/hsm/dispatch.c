@@ -143,6 +143,9 @@ static void session_logout(struct ohsm_hsm *h, struct ohsm_session *s, bool lock
     if (!locked) {
         unlock(h);
     }
+    if (s->logged_in) {
+        atomic_fetch_sub(&h->sessions, 1); /* the slot ohsm_hsm_session_login took */
+    }
     s->logged_in = false;
     s->uid = 0;
     s->type = OHSM_UT_NONE;
@@ -226,7 +229,17 @@ ohsm_rv ohsm_hsm_session_login(struct ohsm_hsm *h, struct ohsm_session *s,
                                const struct ohsm_store_user *u, unsigned gen_before,
                                struct ohsm_reply *r)
 {
-    OHSM_TRY(ohsm_ustate_session_add(&h->ustate, u->id));
+    /* Only logged-in sessions count against max_sessions (server.c bounds the others). Compare
+     * and increment, so that racing logins never take more than max_sessions slots. */
+    unsigned n = atomic_load(&h->sessions);
+    do {
+        OHSM_ENSURE(n < h->max_sessions, OHSM_SESSION_COUNT);
+    } while (!atomic_compare_exchange_weak(&h->sessions, &n, n + 1));
+    ohsm_rv urv = ohsm_ustate_session_add(&h->ustate, u->id);
+    if (urv != OHSM_OK) {
+        atomic_fetch_sub(&h->sessions, 1);
+        return urv;
+    }
     s->logged_in = true;
     s->uid = u->id;
     s->type = u->type;
@@ -258,10 +271,45 @@ ohsm_rv ohsm_hsm_login_recheck_locked(struct ohsm_hsm *h, const struct ohsm_stor
     return rv;
 }
 
+/* How long an attempt waits for another attempt of the same user to end (when the limit's worth
+ * are being checked at once), polling; then it is refused as locked. */
+#define ATTEMPT_WAIT_MS 20000
+#define ATTEMPT_POLL_MS 5
+
+ohsm_rv ohsm_hsm_attempt_begin(struct ohsm_hsm *h, struct ohsm_store_user *u)
+{
+    struct timespec pause = {0, ATTEMPT_POLL_MS * 1000000L};
+    ohsm_rv rv = OHSM_PIN_LOCKED;
+    for (int waited = 0;; waited += ATTEMPT_POLL_MS) {
+        bool busy = false;
+        struct ohsm_store_user now;
+        lock(h);
+        rv = ohsm_store_user_by_id(h->store, u->id, &now); /* the counter as it is now */
+        if (rv == OHSM_OK) {
+            u->fail_count = now.fail_count;
+            rv = ohsm_ustate_attempt_take(&h->ustate, u->id, now.fail_count,
+                                          h->meta.lockout_attempts, &busy);
+        }
+        unlock(h);
+        OPENSSL_cleanse(&now, sizeof(now));
+        if (rv == OHSM_USER_NOT_FOUND) {
+            return OHSM_PIN_INCORRECT; /* deleted meanwhile: as an unknown name */
+        }
+        if (rv != OHSM_PIN_LOCKED || !busy || waited >= ATTEMPT_WAIT_MS) {
+            return rv;
+        }
+        /* Others are checking the limit's worth of attempts: one of them may succeed (and reset
+         * the counter) or fail (and use the slot up). Wait for it instead of guessing. */
+        (void)nanosleep(&pause, NULL);
+    }
+}
+
 /* Lockout that holds under concurrency: the attempt takes its failure slot (in memory, under the
  * lock) before the password is hashed, so at most the limit of wrong guesses per user is ever
  * evaluated on this HSM however many connections try at once, and a locked user costs no hashing.
- * The slot becomes a stored failure when the password is wrong and is given back otherwise. */
+ * The slot becomes a stored failure when the password is wrong and is given back otherwise; an
+ * attempt beyond the slots waits for one (ohsm_hsm_attempt_begin), so legitimate logins that
+ * arrive together are not refused. */
 static ohsm_rv do_login(struct ohsm_hsm *h, struct ohsm_session *s, const Ohsm__LoginReq *q,
                         struct ohsm_reply *r)
 {
@@ -285,10 +333,11 @@ static ohsm_rv do_login(struct ohsm_hsm *h, struct ohsm_session *s, const Ohsm__
         rv = OHSM_USER_TYPE_INVALID;
     } else if (rv == OHSM_OK && u.mfa) {
         rv = OHSM_MFA_REQUIRED; /* before any password work: nothing is counted */
-    } else if (rv == OHSM_OK) {
-        rv = ohsm_ustate_attempt_take(&h->ustate, u.id, u.fail_count, h->meta.lockout_attempts);
     }
     unlock(h);
+    if (rv == OHSM_OK) {
+        rv = ohsm_hsm_attempt_begin(h, &u);
+    }
     if (rv == OHSM_USER_NOT_FOUND) {
         rv = OHSM_PIN_INCORRECT; /* do not tell which of name or password is wrong */
     }
@@ -305,11 +354,15 @@ static ohsm_rv do_login(struct ohsm_hsm *h, struct ohsm_session *s, const Ohsm__
         }
     } else if (rv == OHSM_OK) {
         rv = ohsm_hsm_login_recheck_locked(h, &u);
+        if (rv == OHSM_OK) {
+            /* The slot first: a login refused for want of one changes nothing. */
+            rv = ohsm_hsm_session_login(h, s, &u, gen_before, r);
+        }
         if (rv == OHSM_OK && u.fail_count != 0) {
             rv = ohsm_store_fail_reset(h->store, u.id);
-        }
-        if (rv == OHSM_OK) {
-            rv = ohsm_hsm_session_login(h, s, &u, gen_before, r);
+            if (rv != OHSM_OK) {
+                session_logout(h, s, true);
+            }
         }
     }
     unlock(h);

@@ -96,8 +96,9 @@ OHSM_NODISCARD ohsm_rv ohsm_hsm_tx_end(struct ohsm_hsm *h, ohsm_rv rv);
 /* A wire user type (u32): only real types. Errors: OHSM_USER_TYPE_INVALID. */
 OHSM_NODISCARD ohsm_rv ohsm_hsm_wire_type(uint32_t t, enum ohsm_utype *out);
 /* Logs the session in as u (a user just authenticated), gen_before being h->user_gen as read
- * before u was; counts the session as u's live session; fills r->login. Caller holds h->lock.
- * Errors: OHSM_SESSION_COUNT. */
+ * before u was; fills r->login. The session takes one of h->max_sessions slots (released when it
+ * logs out or ends) and counts as u's live session. Caller holds h->lock. Errors:
+ * OHSM_SESSION_COUNT (all slots taken; nothing changed). */
 OHSM_NODISCARD ohsm_rv ohsm_hsm_session_login(struct ohsm_hsm *h, struct ohsm_session *s,
                                               const struct ohsm_store_user *u,
                                               unsigned gen_before, struct ohsm_reply *r);
@@ -107,6 +108,12 @@ OHSM_NODISCARD ohsm_rv ohsm_hsm_session_login(struct ohsm_hsm *h, struct ohsm_se
 OHSM_NODISCARD ohsm_rv ohsm_hsm_pw_change_allowed_locked(struct ohsm_hsm *h,
                                                          const struct ohsm_session *s,
                                                          uint32_t uid);
+/* Takes a login-attempt slot for user u (ustate.h), waiting while the limit's worth of its
+ * attempts are being checked; u->fail_count gets the stored counter. Errors: OHSM_PIN_LOCKED
+ * (locked, or no slot came free in time: no hashing then), OHSM_PIN_INCORRECT (deleted), OHSM_DB.
+ * Takes h->lock: the caller must not hold it. The caller gives the slot back under the lock with
+ * ohsm_ustate_attempt_put once the outcome is stored. */
+OHSM_NODISCARD ohsm_rv ohsm_hsm_attempt_begin(struct ohsm_hsm *h, struct ohsm_store_user *u);
 /* After a secret of u (read outside the lock) checked out: is u unchanged? OHSM_PIN_INCORRECT
  * when it was deleted or its password changed meanwhile. Caller holds h->lock. */
 OHSM_NODISCARD ohsm_rv ohsm_hsm_login_recheck_locked(struct ohsm_hsm *h,

@@ -31,6 +31,12 @@
 #define OHSM_HSM_QTOKENS_MAX 256     /* live quorum tokens one HSM keeps */
 #define OHSM_HSM_QTOKENS_USER_MAX 32 /* live key-service tokens of one user and service */
 
+/* Connections without a login (server.c), in total and from one source address. */
+#define OHSM_HSM_DEFAULT_UNAUTH 256
+#define OHSM_HSM_DEFAULT_UNAUTH_PER_SOURCE 128
+
+struct ohsm_conntab; /* hsm/conntab.h */
+
 /* A live quorum (or registration) token: in memory only; it dies with the session that made it,
  * on deletion, on expiry, and when an operation it approved succeeded. */
 struct ohsm_qtok {
@@ -53,7 +59,7 @@ struct ohsm_hsm {
     struct ohsm_store_meta meta; /* ids, serial, lockout limit: fixed after open */
     struct ohsm_pwhash_cost cost;
     uint32_t max_sessions;
-    atomic_uint sessions;
+    atomic_uint sessions; /* logged-in sessions (at most max_sessions) */
     atomic_bool stopping;
     /* issue 4 */
     struct ohsm_mask_key *mk; /* the cluster masking key (derived keys); fixed after start */
@@ -69,6 +75,12 @@ struct ohsm_hsm {
     /* issue 10: live sessions and login attempts in flight per user */
     struct ohsm_ustate ustate; /* guarded by lock */
     uint32_t uid_reserved;     /* highest user id handed out by this process; guarded by lock */
+    /* issue 10: connections without a login (server.c); set up by ohsm_hsm_serve */
+    uint32_t unauth_max;        /* in total; 0: OHSM_HSM_DEFAULT_UNAUTH */
+    uint32_t unauth_per_source; /* of one address; 0: OHSM_HSM_DEFAULT_UNAUTH_PER_SOURCE */
+    pthread_mutex_t conn_lock;  /* guards conns; taken alone (never with lock) */
+    struct ohsm_conntab *conns; /* guarded by conn_lock */
+    atomic_uint threads;        /* live connection threads */
 };
 
 /* Per-connection state: who is logged in on this session. The user's name and type are cached
@@ -146,7 +158,10 @@ void ohsm_dispatch(struct ohsm_hsm *h, struct ohsm_session *s, const Ohsm__Reque
  * that did not open. */
 OHSM_NODISCARD ohsm_rv ohsm_hsm_load(struct ohsm_hsm *h, size_t *skipped);
 
-/* Serves connections on listening socket lfd until a byte arrives on stop_fd. */
+/* Serves connections on listening socket lfd until a byte arrives on stop_fd (server.c). Sets up
+ * h->conn_lock and h->conns from h->unauth_max / h->unauth_per_source. */
 OHSM_NODISCARD ohsm_rv ohsm_hsm_serve(struct ohsm_hsm *h, int lfd, int stop_fd);
+/* The most connection threads ohsm_hsm_serve runs at once (each holds one descriptor). */
+uint32_t ohsm_hsm_thread_cap(const struct ohsm_hsm *h);
 
 #endif

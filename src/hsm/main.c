@@ -50,6 +50,8 @@ static void on_signal(int sig)
     errno = saved;
 }
 
+#define UNAUTH_MAX 65536 /* --max-unauth and --max-unauth-per-source */
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -58,9 +60,15 @@ static void usage(FILE *f)
             "                   [--au-password-file FILE] [--max-sessions N]\n"
             "                   [--masking-key FILE] [--slot 0..31]\n"
             "                   [--token-lifetime SECONDS]\n"
+            "                   [--max-unauth N] [--max-unauth-per-source N]\n"
             "  --token-lifetime  lifetime of MFA and quorum tokens, 1..%u seconds (default %u;\n"
-            "                    else from the environment variable OPENHSM_TOKEN_LIFETIME)\n",
-            OHSM_TOKEN_LIFETIME_MAX, OHSM_TOKEN_LIFETIME_DEFAULT);
+            "                    else from the environment variable OPENHSM_TOKEN_LIFETIME)\n"
+            "  --max-sessions    logged-in sessions, 1..4096 (default %u)\n"
+            "  --max-unauth      connections without a login, 1..%u (default %u); past it, or\n"
+            "                    past --max-unauth-per-source from one address (default %u), the\n"
+            "                    least recently active of them is closed for the newcomer\n",
+            OHSM_TOKEN_LIFETIME_MAX, OHSM_TOKEN_LIFETIME_DEFAULT, OHSM_HSM_DEFAULT_SESSIONS,
+            UNAUTH_MAX, OHSM_HSM_DEFAULT_UNAUTH, OHSM_HSM_DEFAULT_UNAUTH_PER_SOURCE);
 }
 
 static int parse_u32(const char *s, unsigned long long lo, unsigned long long hi, uint32_t *out)
@@ -81,7 +89,9 @@ static int parse_u32(const char *s, unsigned long long lo, unsigned long long hi
 struct opts {
     const char *db, *cert, *key, *listen, *hsm_id, *cluster_id, *au_file, *mask_file;
     uint32_t lockout, max_sessions, slot;
-    uint32_t token_lifetime; /* 0: not given */
+    uint32_t token_lifetime;    /* 0: not given */
+    uint32_t unauth;            /* --max-unauth; 0: not given */
+    uint32_t unauth_per_source; /* 0: not given */
 };
 
 static int parse_args(int argc, char **argv, struct opts *o)
@@ -99,6 +109,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
         {"masking-key", required_argument, NULL, 'm'},
         {"slot", required_argument, NULL, 'S'},
         {"token-lifetime", required_argument, NULL, 'T'},
+        {"max-unauth", required_argument, NULL, 'U'},
+        {"max-unauth-per-source", required_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -154,6 +166,18 @@ static int parse_args(int argc, char **argv, struct opts *o)
                 return -1;
             }
             break;
+        case 'U':
+            if (parse_u32(optarg, 1, UNAUTH_MAX, &o->unauth) != 0) {
+                fprintf(stderr, "openhsm-hsm: --max-unauth must be 1..%u\n", UNAUTH_MAX);
+                return -1;
+            }
+            break;
+        case 'P':
+            if (parse_u32(optarg, 1, UNAUTH_MAX, &o->unauth_per_source) != 0) {
+                fprintf(stderr, "openhsm-hsm: --max-unauth-per-source must be 1..%u\n", UNAUTH_MAX);
+                return -1;
+            }
+            break;
         case 'h':
             usage(stdout);
             exit(0);
@@ -164,6 +188,20 @@ static int parse_args(int argc, char **argv, struct opts *o)
     }
     if (optind != argc || o->db == NULL || o->cert == NULL || o->key == NULL) {
         usage(stderr);
+        return -1;
+    }
+    /* Not given: the defaults, the per-source one no larger than the total. */
+    if (o->unauth == 0) {
+        o->unauth = OHSM_HSM_DEFAULT_UNAUTH;
+    }
+    if (o->unauth_per_source == 0) {
+        o->unauth_per_source = o->unauth < OHSM_HSM_DEFAULT_UNAUTH_PER_SOURCE
+                                   ? o->unauth
+                                   : OHSM_HSM_DEFAULT_UNAUTH_PER_SOURCE;
+    }
+    if (o->unauth_per_source > o->unauth) {
+        fprintf(stderr, "openhsm-hsm: --max-unauth-per-source must not exceed --max-unauth (%u)\n",
+                o->unauth);
         return -1;
     }
     /* The flag wins over the environment; a bad value in either is an error, not a default. */
@@ -342,6 +380,19 @@ static SSL_CTX *tls_ctx(const char *cert, const char *key)
     return ctx;
 }
 
+/* Every connection thread holds one descriptor: make sure the soft limit has room for all of
+ * them (and the store, log and listener) when the hard limit allows. */
+static void raise_nofile(uint32_t threads)
+{
+    struct rlimit r;
+    rlim_t want = (rlim_t)threads + 64;
+    if (getrlimit(RLIMIT_NOFILE, &r) != 0 || r.rlim_cur >= want) {
+        return;
+    }
+    r.rlim_cur = r.rlim_max != RLIM_INFINITY && r.rlim_max < want ? r.rlim_max : want;
+    (void)setrlimit(RLIMIT_NOFILE, &r);
+}
+
 int main(int argc, char **argv)
 {
     struct opts o = {.listen = "127.0.0.1:0",
@@ -368,6 +419,9 @@ int main(int argc, char **argv)
     (void)pthread_mutex_init(&h.lock, NULL);
     h.cost = ohsm_pwhash_default;
     h.max_sessions = o.max_sessions;
+    h.unauth_max = o.unauth;
+    h.unauth_per_source = o.unauth_per_source;
+    raise_nofile(ohsm_hsm_thread_cap(&h));
     h.slot = o.slot;
     h.token_lifetime = o.token_lifetime;
     if (o.au_file != NULL && read_secret_file(o.au_file, &au) != OHSM_OK) {

@@ -1,10 +1,32 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
- * Connection handling for openhsm-hsm: accept on the listening socket, one thread per session, a
- * TLS 1.3 handshake with a deadline, then frames in and out until the peer leaves. Everything a
+ * Connection handling for openhsm-hsm: accept on the listening socket, one thread per connection,
+ * a TLS 1.3 handshake with a deadline, then frames in and out until the peer leaves. Everything a
  * peer sends is untrusted: a bad length or a message that does not decode gets one error reply
- * (rv OHSM_PROTOCOL / OHSM_DATA_LEN_RANGE, id 0) and the connection is closed. Sessions beyond
- * max_sessions are answered OHSM_SESSION_COUNT and closed.
+ * (rv OHSM_PROTOCOL / OHSM_DATA_LEN_RANGE, id 0) and the connection is closed.
+ *
+ * Sessions only for real clients (a flood of idle connections must not lock clients out):
+ * - A connection counts against max_sessions only once a user has logged in on it:
+ *   ohsm_hsm_session_login takes a slot with a compare-and-increment and refuses a login beyond
+ *   the limit with OHSM_SESSION_COUNT; logout or the end of the session gives the slot back.
+ * - Until then (in the TLS handshake, or through it without a login: TLS does not authenticate
+ *   clients, so anyone gets that far) a connection lives in h->conns (conntab.c), bounded in
+ *   total (OHSM_HSM_DEFAULT_UNAUTH, --max-unauth) and per source address
+ *   (OHSM_HSM_DEFAULT_UNAUTH_PER_SOURCE, --max-unauth-per-source). A bound reached never refuses
+ *   the newcomer, as a flood and a real client may share an address: the least recently active
+ *   idle connection of that source (for the total: of the source holding the most) is evicted
+ *   instead, so a fresh client always gets in and can log in at once.
+ * - Deadlines: HANDSHAKE_MS for the whole handshake (a peer trickling bytes does not extend it);
+ *   LOGIN_IDLE_MS of idleness after it without a login (after step 1 of an MFA login: until the
+ *   token expires, as its user signs it meanwhile); IDLE_SECONDS for logged-in sessions, as
+ *   before. A session that logs out goes back into the table. Clients reconnect on their next
+ *   call (libopenhsm checks an idle connection before using it).
+ * - The accept thread evicts and expires connections with shutdown(fd, SHUT_RDWR), which wakes
+ *   their thread out of its blocking read. It does so under h->conn_lock, and a thread leaves the
+ *   table under that lock before closing its descriptor, so a shutdown never hits a reused one.
+ * - Threads: at most max_sessions + the table's total + those evicted and not yet gone (they wake
+ *   at once). Past that bound plus THREADS_SLACK the accept thread stops accepting until some
+ *   exit (the kernel's backlog waits); main.c raises RLIMIT_NOFILE to match.
  *
  * Pipelining: a client may send many requests before reading. While more request bytes are
  * already here (buffered in TLS, or readable on the socket right now), responses are appended to
@@ -21,32 +43,131 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 
+#include "hsm/conntab.h"
+#include "hsm/handlers.h"
 #include "hsm/hsm.h"
 #include "openhsm/frame.h"
 #include "wire/wire.h"
 
-#define HANDSHAKE_SECONDS 10
-/* A session idle this long is closed; clients reconnect on their next call. */
+/* An unfinished TLS handshake is closed this long after the connection was accepted. */
+#define HANDSHAKE_MS 3000
+/* Through the handshake without a login: closed after this long without a request. */
+#define LOGIN_IDLE_MS 20000
+/* A logged-in session idle this long is closed; clients reconnect on their next call. */
 #define IDLE_SECONDS 3600
+/* How often the accept thread looks for expired connections. */
+#define REAP_MS 200
+/* Threads beyond max_sessions + the table's total: evicted connections not yet gone. */
+#define THREADS_SLACK 64
 /* Coalesced responses are written once they reach this size. */
 #define OUT_FLUSH (64 * 1024)
 
 struct conn {
     struct ohsm_hsm *h;
     int fd;
-    bool over_limit;
+    uint64_t id; /* its entry in h->conns while not logged in; 0: none (logged in, or evicted) */
+    long rcv_ms; /* the socket's read timeout now */
+    uint8_t src[OHSM_CONNTAB_SRC_LEN];
 };
 
-static void set_timeout(int fd, int seconds)
+static void set_timeout_ms(int fd, long ms)
 {
-    struct timeval tv = {.tv_sec = seconds, .tv_usec = 0};
+    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
     (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void conn_lock(struct ohsm_hsm *h)
+{
+    (void)pthread_mutex_lock(&h->conn_lock);
+}
+
+static void conn_unlock(struct ohsm_hsm *h)
+{
+    (void)pthread_mutex_unlock(&h->conn_lock);
+}
+
+/* Wakes and ends a connection's thread. Caller holds conn_lock, and fd left the table under it
+ * just now: its thread closes it only after leaving the table, so it is still that connection's. */
+static void kick(int fd)
+{
+    if (fd >= 0) {
+        (void)shutdown(fd, SHUT_RDWR);
+    }
+}
+
+static void conn_timeout(struct conn *c, long ms)
+{
+    if (c->rcv_ms != ms) {
+        set_timeout_ms(c->fd, ms);
+        c->rcv_ms = ms;
+    }
+}
+
+/* A request starts (busy) or ended on a connection without a login. */
+static void conn_touch(struct conn *c, bool busy, uint64_t until)
+{
+    if (c->id == 0) {
+        return;
+    }
+    conn_lock(c->h);
+    if (!ohsm_conntab_touch(c->h->conns, c->id, busy, now_ms(), until)) {
+        c->id = 0; /* evicted or expired: its socket is shut down and the next read ends it */
+    }
+    conn_unlock(c->h);
+}
+
+/* A request ended on a connection without a login. After step 1 of an MFA login the user signs
+ * the token, which may take minutes (openhsm-cli waits for the signed file): the connection, which
+ * holds the token, is kept until the token expires instead of LOGIN_IDLE_MS. */
+static void conn_idle(struct conn *c, const struct ohsm_session *s)
+{
+    long ms = LOGIN_IDLE_MS;
+    uint64_t until = 0;
+    if (s->mfa.kind == OHSM_MFA_LOGIN) {
+        uint64_t wall = ohsm_hsm_now(c->h);
+        uint64_t left = s->mfa.expires > wall ? (s->mfa.expires - wall) * 1000u : 0;
+        if (left > (uint64_t)ms) {
+            ms = (long)left;
+            until = now_ms() + left;
+        }
+    }
+    conn_touch(c, false, until);
+    conn_timeout(c, ms);
+}
+
+/* A user logged in: the connection leaves the table and gets the session idle limit. */
+static void conn_logged_in(struct conn *c)
+{
+    conn_lock(c->h);
+    ohsm_conntab_remove(c->h->conns, c->id);
+    conn_unlock(c->h);
+    c->id = 0;
+    conn_timeout(c, IDLE_SECONDS * 1000L);
+}
+
+/* The session logged out (or its user was deleted): back into the table, like a newcomer. */
+static void conn_logged_out(struct conn *c)
+{
+    int victim = -1;
+    conn_lock(c->h);
+    ohsm_conntab_admit(c->h->conns, c->src, c->fd, true, now_ms(), &c->id, &victim);
+    kick(victim);
+    conn_unlock(c->h);
+    conn_timeout(c, LOGIN_IDLE_MS);
 }
 
 static void send_error(SSL *ssl, uint64_t id, ohsm_rv rv)
@@ -125,8 +246,9 @@ static bool more_input(SSL *ssl)
     return poll(&p, 1, 0) == 1 && (p.revents & POLLIN) != 0;
 }
 
-static void serve_session(struct ohsm_hsm *h, SSL *ssl, bool over_limit)
+static void serve_session(struct conn *c, SSL *ssl)
 {
+    struct ohsm_hsm *h = c->h;
     struct ohsm_session s;
     struct outbuf out = {NULL, 0, 0};
 
@@ -144,7 +266,7 @@ static void serve_session(struct ohsm_hsm *h, SSL *ssl, bool over_limit)
             break;
         }
         if (rv != OHSM_OK) {
-            break; /* closed, timed out or broken */
+            break; /* closed, timed out, evicted or broken */
         }
         rv = ohsm_wire_req_decode(buf, len, &q);
         OPENSSL_clear_free(buf, len);
@@ -153,14 +275,21 @@ static void serve_session(struct ohsm_hsm *h, SSL *ssl, bool over_limit)
             send_error(ssl, 0, rv);
             break;
         }
-        if (over_limit) {
-            send_error(ssl, q->id, OHSM_SESSION_COUNT);
-            ohsm_wire_req_free(q);
-            break;
+        /* Logged-in sessions (the hot path) touch no shared state here. */
+        bool was = s.logged_in;
+        if (!was) {
+            conn_touch(c, true, 0);
         }
         ohsm_reply_init(&r, q->id);
         ohsm_dispatch(h, &s, q, &r);
         ohsm_wire_req_free(q);
+        if (s.logged_in && !was) {
+            conn_logged_in(c);
+        } else if (!s.logged_in && was) {
+            conn_logged_out(c);
+        } else if (!was) {
+            conn_idle(c, &s);
+        }
         rv = out_append(&out, &r.resp.base);
         if (rv == OHSM_DATA_LEN_RANGE) {
             /* The answer does not fit a frame: say so instead. */
@@ -190,27 +319,52 @@ static void *conn_main(void *arg)
     struct ohsm_hsm *h = c->h;
     SSL *ssl = SSL_new(h->tls);
 
-    set_timeout(c->fd, HANDSHAKE_SECONDS);
+    /* The accept thread also ends the handshake at its deadline (a trickling peer resets this
+     * per-read timeout, not that). */
+    conn_timeout(c, HANDSHAKE_MS);
     if (ssl != NULL && SSL_set_fd(ssl, c->fd) == 1 && SSL_accept(ssl) == 1) {
-        set_timeout(c->fd, IDLE_SECONDS);
-        serve_session(h, ssl, c->over_limit);
+        conn_touch(c, false, 0); /* through the handshake: the idle limit runs from now */
+        if (c->id != 0) {
+            conn_timeout(c, LOGIN_IDLE_MS);
+            serve_session(c, ssl);
+        }
         (void)SSL_shutdown(ssl);
     }
     ERR_clear_error();
     SSL_free(ssl);
+    /* Leave the table before closing: see kick(). */
+    conn_lock(h);
+    ohsm_conntab_remove(h->conns, c->id);
+    conn_unlock(h);
     close(c->fd);
-    atomic_fetch_sub(&h->sessions, 1);
     free(c);
+    atomic_fetch_sub(&h->threads, 1);
     OPENSSL_thread_stop();
     return NULL;
 }
 
-static void spawn(struct ohsm_hsm *h, int fd)
+/* The peer's address as a table key: IPv6 as is, IPv4 as ::ffff:a.b.c.d. */
+static void source_of(const struct sockaddr_storage *sa, uint8_t src[OHSM_CONNTAB_SRC_LEN])
+{
+    memset(src, 0, OHSM_CONNTAB_SRC_LEN);
+    if (sa->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
+        src[10] = 0xff;
+        src[11] = 0xff;
+        memcpy(src + 12, &a->sin_addr, 4);
+    } else if (sa->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
+        memcpy(src, &a->sin6_addr, OHSM_CONNTAB_SRC_LEN);
+    }
+}
+
+static void spawn(struct ohsm_hsm *h, int fd, const struct sockaddr_storage *sa)
 {
     pthread_attr_t attr;
     pthread_t t;
     struct conn *c = calloc(1, sizeof(*c));
     int one = 1;
+    int victim = -1;
 
     if (c == NULL) {
         close(fd);
@@ -219,8 +373,12 @@ static void spawn(struct ohsm_hsm *h, int fd)
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     c->h = h;
     c->fd = fd;
-    /* Counted before the handshake so that a flood of half-open connections is bounded too. */
-    c->over_limit = atomic_fetch_add(&h->sessions, 1) >= h->max_sessions;
+    source_of(sa, c->src);
+    conn_lock(h);
+    ohsm_conntab_admit(h->conns, c->src, fd, false, now_ms(), &c->id, &victim);
+    kick(victim);
+    conn_unlock(h);
+    atomic_fetch_add(&h->threads, 1);
     if (pthread_attr_init(&attr) != 0) {
         goto fail;
     }
@@ -233,31 +391,85 @@ static void spawn(struct ohsm_hsm *h, int fd)
     pthread_attr_destroy(&attr);
     return;
 fail:
-    atomic_fetch_sub(&h->sessions, 1);
+    conn_lock(h);
+    ohsm_conntab_remove(h->conns, c->id);
+    conn_unlock(h);
+    atomic_fetch_sub(&h->threads, 1);
     close(fd);
     free(c);
 }
 
+/* Ends connections past their deadline (handshake or idle without a login). */
+static void reap(struct ohsm_hsm *h)
+{
+    int fds[64];
+    size_t n;
+    conn_lock(h);
+    do {
+        n = ohsm_conntab_expire(h->conns, now_ms(), fds, sizeof(fds) / sizeof(fds[0]));
+        for (size_t i = 0; i < n; i++) {
+            kick(fds[i]);
+        }
+    } while (n == sizeof(fds) / sizeof(fds[0]));
+    conn_unlock(h);
+}
+
+static ohsm_rv conns_setup(struct ohsm_hsm *h)
+{
+    struct ohsm_conntab_limits lim = {
+        .total = h->unauth_max != 0 ? h->unauth_max : OHSM_HSM_DEFAULT_UNAUTH,
+        .per_source =
+            h->unauth_per_source != 0 ? h->unauth_per_source : OHSM_HSM_DEFAULT_UNAUTH_PER_SOURCE,
+        .handshake_ms = HANDSHAKE_MS,
+        .idle_ms = LOGIN_IDLE_MS,
+    };
+    OHSM_ENSURE(h->conns == NULL, OHSM_ARGUMENTS_BAD);
+    if (lim.per_source > lim.total) {
+        lim.per_source = lim.total;
+    }
+    OHSM_ENSURE(pthread_mutex_init(&h->conn_lock, NULL) == 0, OHSM_HOST_MEMORY);
+    return ohsm_conntab_new(&lim, &h->conns);
+}
+
+uint32_t ohsm_hsm_thread_cap(const struct ohsm_hsm *h)
+{
+    uint32_t unauth = h->unauth_max != 0 ? h->unauth_max : OHSM_HSM_DEFAULT_UNAUTH;
+    return h->max_sessions + unauth + THREADS_SLACK;
+}
+
 ohsm_rv ohsm_hsm_serve(struct ohsm_hsm *h, int lfd, int stop_fd)
 {
-    struct pollfd p[2] = {{.fd = lfd, .events = POLLIN}, {.fd = stop_fd, .events = POLLIN}};
+    uint64_t next_reap = 0;
 
+    /* Not freed on return: detached connection threads may still use the table (the process
+     * exits after this). */
+    OHSM_TRY(conns_setup(h));
+    const uint32_t cap = ohsm_hsm_thread_cap(h);
     for (;;) {
-        int n = poll(p, 2, -1);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
+        bool room = atomic_load(&h->threads) < cap;
+        /* Without room, lfd is left out (-1 is ignored) and the loop wakes soon to look again. */
+        struct pollfd p[2] = {{.fd = stop_fd, .events = POLLIN},
+                              {.fd = room ? lfd : -1, .events = POLLIN}};
+        int n = poll(p, 2, room ? REAP_MS : 10);
+        if (n < 0 && errno != EINTR) {
             return OHSM_IO;
         }
-        if (p[1].revents != 0) {
+        if (n > 0 && p[0].revents != 0) {
             atomic_store(&h->stopping, true);
             return OHSM_OK;
         }
-        if (p[0].revents & POLLIN) {
-            int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+        uint64_t now = now_ms();
+        if (now >= next_reap) {
+            reap(h);
+            next_reap = now + REAP_MS;
+        }
+        if (n > 0 && (p[1].revents & POLLIN) != 0) {
+            struct sockaddr_storage sa;
+            socklen_t sl = sizeof(sa);
+            memset(&sa, 0, sizeof(sa));
+            int fd = accept4(lfd, (struct sockaddr *)&sa, &sl, SOCK_CLOEXEC);
             if (fd >= 0) {
-                spawn(h, fd);
+                spawn(h, fd, &sa);
             } else if (errno == EMFILE || errno == ENFILE) {
                 (void)poll(NULL, 0, 100); /* out of descriptors: back off instead of spinning */
             }

@@ -40,12 +40,21 @@ static void trim(struct ohsm_ustate *u, struct ohsm_uent *e)
 }
 
 ohsm_rv ohsm_ustate_attempt_take(struct ohsm_ustate *u, uint32_t uid, uint32_t failures,
-                                 uint32_t limit)
+                                 uint32_t limit, bool *busy)
 {
+    if (busy != NULL) {
+        *busy = false;
+    }
     OHSM_ENSURE(u != NULL && uid != 0, OHSM_ARGUMENTS_BAD);
+    OHSM_ENSURE(failures < limit, OHSM_PIN_LOCKED);
     struct ohsm_uent *e = find(u, uid);
     uint64_t taken = (uint64_t)failures + (e != NULL ? e->inflight : 0);
-    OHSM_ENSURE(taken < limit, OHSM_PIN_LOCKED);
+    if (taken >= limit) {
+        if (busy != NULL) {
+            *busy = true;
+        }
+        return OHSM_PIN_LOCKED;
+    }
     e = find_or_add(u, uid);
     OHSM_ENSURE(e != NULL, OHSM_SESSION_COUNT);
     e->inflight++;

@@ -34,9 +34,10 @@ struct ohsm_ustate {
 
 /* Takes a login-attempt slot for uid when failures (the stored counter) plus the attempts in
  * flight stay below limit. Errors: OHSM_PIN_LOCKED (no slot: the user is locked, or enough
- * attempts are already being checked to lock it), OHSM_SESSION_COUNT (table full). */
+ * attempts are already being checked to lock it; *busy (may be NULL) tells the second case: the
+ * caller may wait for one of them to end and try again), OHSM_SESSION_COUNT (table full). */
 OHSM_NODISCARD ohsm_rv ohsm_ustate_attempt_take(struct ohsm_ustate *u, uint32_t uid,
-                                                uint32_t failures, uint32_t limit);
+                                                uint32_t failures, uint32_t limit, bool *busy);
 /* Gives back an attempt slot (after its outcome was recorded). */
 void ohsm_ustate_attempt_put(struct ohsm_ustate *u, uint32_t uid);
 

@@ -289,7 +289,7 @@ static void test_dispatch_lockout_inflight(void **state)
     assert_int_equal(user_op(f, &co, CREATE, OHSM_UT_CU, "dave", "davepass1"), OHSM_OK);
     uint32_t id = get(f, "dave").id;
     for (int i = 0; i < 5; i++) { /* five checks under way on other connections */
-        assert_int_equal(ohsm_ustate_attempt_take(&f->h.ustate, id, 0, 5), OHSM_OK);
+        assert_int_equal(ohsm_ustate_attempt_take(&f->h.ustate, id, 0, 5, NULL), OHSM_OK);
     }
     assert_int_equal(login(f, &cu, OHSM_UT_CU, "dave", "davepass1"), OHSM_PIN_LOCKED);
     assert_int_equal(login(f, &cu, OHSM_UT_CU, "dave", "wrongpw1"), OHSM_PIN_LOCKED);

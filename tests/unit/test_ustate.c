@@ -25,19 +25,22 @@ static void test_ustate_attempts_capped(void **state)
     (void)state;
     struct ohsm_ustate *u = fresh();
     for (int i = 0; i < 5; i++) {
-        assert_int_equal(ohsm_ustate_attempt_take(u, 7, 0, 5), OHSM_OK);
+        assert_int_equal(ohsm_ustate_attempt_take(u, 7, 0, 5, NULL), OHSM_OK);
     }
-    assert_int_equal(ohsm_ustate_attempt_take(u, 7, 0, 5), OHSM_PIN_LOCKED);
-    assert_int_equal(ohsm_ustate_attempt_take(u, 8, 0, 5), OHSM_OK); /* another user: own slots */
+    bool busy = false;
+    assert_int_equal(ohsm_ustate_attempt_take(u, 7, 0, 5, &busy), OHSM_PIN_LOCKED);
+    assert_true(busy); /* all five slots in flight: worth waiting for */
+    assert_int_equal(ohsm_ustate_attempt_take(u, 8, 0, 5, NULL), OHSM_OK); /* another user: own slots */
     ohsm_ustate_attempt_put(u, 7);
-    assert_int_equal(ohsm_ustate_attempt_take(u, 7, 0, 5), OHSM_OK);
+    assert_int_equal(ohsm_ustate_attempt_take(u, 7, 0, 5, NULL), OHSM_OK);
     /* stored failures and in-flight attempts add up */
-    assert_int_equal(ohsm_ustate_attempt_take(u, 9, 3, 5), OHSM_OK);
-    assert_int_equal(ohsm_ustate_attempt_take(u, 9, 3, 5), OHSM_OK);
-    assert_int_equal(ohsm_ustate_attempt_take(u, 9, 3, 5), OHSM_PIN_LOCKED);
+    assert_int_equal(ohsm_ustate_attempt_take(u, 9, 3, 5, NULL), OHSM_OK);
+    assert_int_equal(ohsm_ustate_attempt_take(u, 9, 3, 5, NULL), OHSM_OK);
+    assert_int_equal(ohsm_ustate_attempt_take(u, 9, 3, 5, NULL), OHSM_PIN_LOCKED);
     /* a locked user gets no slot at all */
-    assert_int_equal(ohsm_ustate_attempt_take(u, 10, 5, 5), OHSM_PIN_LOCKED);
-    assert_int_equal(ohsm_ustate_attempt_take(u, 10, 99, 5), OHSM_PIN_LOCKED);
+    assert_int_equal(ohsm_ustate_attempt_take(u, 10, 5, 5, &busy), OHSM_PIN_LOCKED);
+    assert_false(busy); /* locked for good: no waiting */
+    assert_int_equal(ohsm_ustate_attempt_take(u, 10, 99, 5, NULL), OHSM_PIN_LOCKED);
     free(u);
 }
 
@@ -60,7 +63,7 @@ static void test_ustate_sessions(void **state)
     assert_int_equal(ohsm_ustate_sessions(u, 4), 0);
     assert_int_equal(u->n, 1); /* entries that count nothing are dropped */
     assert_int_equal(ohsm_ustate_session_add(u, 0), OHSM_ARGUMENTS_BAD);
-    assert_int_equal(ohsm_ustate_attempt_take(u, 0, 0, 5), OHSM_ARGUMENTS_BAD);
+    assert_int_equal(ohsm_ustate_attempt_take(u, 0, 0, 5, NULL), OHSM_ARGUMENTS_BAD);
     assert_int_equal(ohsm_ustate_session_add(NULL, 1), OHSM_ARGUMENTS_BAD);
     ohsm_ustate_session_del(NULL, 1);
     ohsm_ustate_attempt_put(NULL, 1);
@@ -77,9 +80,9 @@ static void test_ustate_full(void **state)
         assert_int_equal(ohsm_ustate_session_add(u, i), OHSM_OK);
     }
     assert_int_equal(ohsm_ustate_session_add(u, OHSM_USTATE_MAX + 1), OHSM_SESSION_COUNT);
-    assert_int_equal(ohsm_ustate_attempt_take(u, OHSM_USTATE_MAX + 1, 0, 5), OHSM_SESSION_COUNT);
+    assert_int_equal(ohsm_ustate_attempt_take(u, OHSM_USTATE_MAX + 1, 0, 5, NULL), OHSM_SESSION_COUNT);
     assert_int_equal(ohsm_ustate_session_add(u, 1), OHSM_OK);
-    assert_int_equal(ohsm_ustate_attempt_take(u, 2, 0, 5), OHSM_OK);
+    assert_int_equal(ohsm_ustate_attempt_take(u, 2, 0, 5, NULL), OHSM_OK);
     ohsm_ustate_session_del(u, 17);
     assert_int_equal(ohsm_ustate_session_add(u, OHSM_USTATE_MAX + 1), OHSM_OK);
     assert_int_equal(ohsm_ustate_sessions(u, OHSM_USTATE_MAX), 1);

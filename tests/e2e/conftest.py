@@ -120,6 +120,10 @@ def _load_count():
     return int(raw)
 
 
+def pytest_configure(config):
+    _load_count()  # a bad OHSM_LOAD stops the run before any test, with its message
+
+
 def pytest_report_header(config):
     n = _load_count()
     return [f"OHSM_LOAD: {n} CPU-burning process{'es' if n != 1 else ''} beside the tests"] if n \

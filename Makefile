@@ -9,7 +9,7 @@ PYTHON     ?= /usr/bin/python3
 FUZZ_SECONDS ?= 20
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps test-deps build run test unit e2e asan fuzz clean
+.PHONY: all deps test-deps build run test unit e2e e2e-under-load asan fuzz clean
 
 all: build
 
@@ -36,6 +36,11 @@ unit:
 
 e2e:
 	OHSM_BIN=$(abspath $(BUILD))/bin $(PYTHON) -m pytest -q tests/e2e
+
+# The e2e tests with LOAD CPU-burning processes beside them (tests/e2e/conftest.py, OHSM_LOAD).
+LOAD ?= 2
+e2e-under-load:
+	OHSM_LOAD=$(LOAD) OHSM_BIN=$(abspath $(BUILD))/bin $(PYTHON) -m pytest -q tests/e2e
 
 asan:
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DOHSM_TESTS=ON -DOHSM_SANITIZE=ON >/dev/null

@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from conftest import Cluster
+from conftest import Cluster, wait_for
 from test_cli import ADMIN_PW, activate, as_admin, cli, users
 from test_cmu import cmu
 from test_cmu import users as cmu_users
@@ -416,9 +416,13 @@ def test_failures_count_toward_lockout(c2, keys, tmp_path):
 
 
 def test_expired_and_abandoned_tokens(make_cluster, keys, tmp_path):
-    """A cluster whose HSMs issue tokens for 3 s: a signature sent after 4 s is refused as expired
-    and counts; a script that never delivers a signed file is given up on, and counts too."""
-    c = make_cluster(env={"OPENHSM_TOKEN_LIFETIME": "3"})
+    """A cluster whose HSMs issue tokens for LIFE s: a signature sent once LIFE + 1 s have passed
+    since the tokens were issued is refused as expired and counts; a script that never delivers a
+    signed file is given up on, and counts too. (LIFE leaves the in-time path, six openssl and
+    base64 runs, enough time on a loaded machine: the HSM counts whole seconds, so a token lives
+    between LIFE - 1 and LIFE s.)"""
+    life = 6
+    c = make_cluster(env={"OPENHSM_TOKEN_LIFETIME": str(life)})
     activate(c)
     user = "eve"
     key, _ = keys["eve"]
@@ -430,7 +434,10 @@ def test_expired_and_abandoned_tokens(make_cluster, keys, tmp_path):
 
         def late(data):
             sign_mfa(tfile, key)
-            time.sleep(4)
+            # The tokens were issued before the unsigned file was written: wait until the file
+            # is older than the lifetime plus the HSM clock's whole second.
+            expired = tfile.stat().st_mtime + life + 1
+            wait_for(lambda: time.time() > expired, life + 5, "token lifetime passed")
             return ""
         got = login_mfa(sh, user, tfile, late)
         reply_error(got, "Token has expired")
@@ -450,7 +457,7 @@ def test_expired_and_abandoned_tokens(make_cluster, keys, tmp_path):
     took = time.monotonic() - start
     assert p.returncode != 0, p.stdout + p.stderr
     assert json.loads(p.stdout)["error_code"] == 1, p.stdout
-    assert took < 20, took  # gave up around the token lifetime, not never
+    assert life - 1 <= took < life + 15, took  # gave up around the token lifetime, not never
     check_mfa_file(read_json(t), 2)
     assert failures(c, user) == [1, 1]
 

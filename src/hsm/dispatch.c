@@ -411,7 +411,12 @@ static ohsm_rv user_id_locked(struct ohsm_hsm *h, uint32_t want, const char *nam
     struct ohsm_store_utomb t;
     uint32_t next = 0;
     ohsm_rv rv = ohsm_store_user_by_name(h->store, name, &u);
+    bool same_id = rv == OHSM_OK && want != 0 && u.id == want;
     OPENSSL_cleanse(&u, sizeof(u));
+    if (same_id) {
+        *id = want; /* perhaps this very creation, already copied here by a repair: see below */
+        return OHSM_OK;
+    }
     OHSM_ENSURE(rv != OHSM_OK, OHSM_USER_EXISTS);
     OHSM_ENSURE(rv == OHSM_USER_NOT_FOUND, rv);
     if (want != 0) {
@@ -433,6 +438,20 @@ static ohsm_rv user_id_locked(struct ohsm_hsm *h, uint32_t want, const char *nam
     h->uid_reserved = next;
     *id = next;
     return OHSM_OK;
+}
+
+/* Is user id exactly what this creation makes (name, type, version 1, the password record every
+ * HSM derives for it)? A repair running beside the creator may have copied it here first (it saw
+ * the user on the HSM that gave the id); then the creation is done, not refused. */
+static bool same_creation_locked(struct ohsm_hsm *h, uint32_t id, const char *name,
+                                 enum ohsm_utype type, const uint8_t rec[OHSM_PWHASH_LEN])
+{
+    struct ohsm_store_user u;
+    bool same = ohsm_store_user_by_id(h->store, id, &u) == OHSM_OK && strcmp(u.name, name) == 0 &&
+                u.type == type && u.version == 1 &&
+                CRYPTO_memcmp(u.pwrec, rec, OHSM_PWHASH_LEN) == 0;
+    OPENSSL_cleanse(&u, sizeof(u));
+    return same;
 }
 
 static ohsm_rv do_create(struct ohsm_hsm *h, struct ohsm_session *s, const Ohsm__CreateUserReq *q,
@@ -463,7 +482,9 @@ static ohsm_rv do_create(struct ohsm_hsm *h, struct ohsm_session *s, const Ohsm_
         if (rv == OHSM_OK) {
             rv = ohsm_store_user_add_id(h->store, id, name, type, rec);
         }
-        if (rv == OHSM_OK) {
+        if (rv == OHSM_USER_EXISTS && q->user_id != 0 && same_creation_locked(h, id, name, type, rec)) {
+            rv = OHSM_OK; /* a repair copied this creation here first: done, nothing to change */
+        } else if (rv == OHSM_OK) {
             ohsm_hsm_users_changed(h);
         }
         ohsm_hsm_quorum_end_locked(h, ticket, rv == OHSM_OK);

@@ -1549,11 +1549,33 @@ static void test_dispatch_user_sync(void **state)
     q.create_user = &c;
     assert_int_equal(run(&f->b.h, &b.co, &q, &r), OHSM_OK);
     ohsm_reply_clear(&r);
+    assert_int_equal(run(&f->b.h, &b.co, &q, &r), OHSM_OK); /* the same creation again: done */
+    ohsm_reply_clear(&r);
+    c.username = (char *)"dan";
     assert_int_equal(run(&f->b.h, &b.co, &q, &r), OHSM_USER_EXISTS); /* the id is taken now */
     ohsm_reply_clear(&r);
     assert_int_equal(uinsert(&f->b.h, &b.co, v1, n1), OHSM_USER_EXISTS);
     assert_int_equal(ohsm_store_user_by_name(f->b.h.store, "zed", &cb), OHSM_USER_NOT_FOUND);
     free(v1);
+    /* a creation that a repair copied to B first: the creator's own request there succeeds, the
+     * same id with another password does not */
+    assert_int_equal(hcreate(&f->h, &a.co, OHSM_UT_CU, "yan", "yanpass1"), OHSM_OK);
+    struct ohsm_store_user ya;
+    assert_int_equal(ohsm_store_user_by_name(f->h.store, "yan", &ya), OHSM_OK);
+    assert_int_equal(uextract(&f->h, &a.co, "yan", 0, &v1, &n1), OHSM_OK);
+    assert_int_equal(uinsert(&f->b.h, &b.co, v1, n1), OHSM_OK);
+    c.username = (char *)"yan";
+    c.user_id = ya.id;
+    c.password.data = (uint8_t *)"yanpass2";
+    c.password.len = 8;
+    assert_int_equal(run(&f->b.h, &b.co, &q, &r), OHSM_USER_EXISTS);
+    ohsm_reply_clear(&r);
+    c.password.data = (uint8_t *)"yanpass1";
+    assert_int_equal(run(&f->b.h, &b.co, &q, &r), OHSM_OK);
+    assert_int_equal(r.resp.user->user_id, ya.id);
+    ohsm_reply_clear(&r);
+    free(v1);
+    OPENSSL_cleanse(&ya, sizeof(ya));
     OPENSSL_cleanse(&ca, sizeof(ca));
 }
 

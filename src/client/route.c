@@ -10,27 +10,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
 #include <openssl/crypto.h>
 
+#include "client/deadline.h"
 #include "client/internal.h"
 
 /* A hung HSM costs a full timeout per attempt; after one, calls within this window report it at
  * once instead of waiting again. Refused connections (HSM down, restarting) retry every call. */
 #define RETRY_AFTER_TIMEOUT_MS 10000
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void note_failure(struct hsm_slot *h, ohsm_rv why)
 {
     h->last_rv = why;
-    h->retry_at_ms = why == OHSM_TIMEOUT ? now_ms() + RETRY_AFTER_TIMEOUT_MS : 0;
+    h->retry_at_ms = why == OHSM_TIMEOUT ? ohsm_deadline_now() + RETRY_AFTER_TIMEOUT_MS : 0;
 }
 
 bool ohsm_rv_is_transport(ohsm_rv rv)
@@ -55,17 +47,19 @@ void ohsm_route_drop(struct ohsm_client *c, size_t i, ohsm_rv why)
     c->nsess = w;
 }
 
-/* One request, one answer on HSM i's live connection. Transport failures drop the connection;
- * an answer with id 0 means the HSM closed the session after answering. */
+/* One request, one answer on HSM i's live connection, both within one timeout. Transport
+ * failures drop the connection; an answer with id 0 means the HSM closed the session after
+ * answering. */
 static ohsm_rv exchange(struct ohsm_client *c, size_t i, Ohsm__Request *q, Ohsm__Response **out)
 {
     struct hsm_slot *h = &c->hsm[i];
     Ohsm__Response *r = NULL;
+    const int64_t deadline = ohsm_deadline_in(c->cfg->timeout_ms);
 
     q->id = ohsm_conn_next_id(h->conn);
-    ohsm_rv rv = ohsm_conn_send(h->conn, q);
+    ohsm_rv rv = ohsm_conn_send(h->conn, q, deadline);
     if (rv == OHSM_OK) {
-        rv = ohsm_conn_recv(h->conn, q->id, &r);
+        rv = ohsm_conn_recv(h->conn, q->id, deadline, &r);
     }
     if (rv != OHSM_OK) {
         ohsm_route_drop(c, i, rv);
@@ -114,7 +108,7 @@ ohsm_rv ohsm_route_ensure(struct ohsm_client *c, size_t i, bool want_login)
     struct hsm_slot *h = &c->hsm[i];
 
     if (h->conn == NULL) {
-        if (h->retry_at_ms != 0 && now_ms() < h->retry_at_ms) {
+        if (h->retry_at_ms != 0 && ohsm_deadline_now() < h->retry_at_ms) {
             return h->last_rv;
         }
         ohsm_rv rv = ohsm_conn_open(c->tls, h->cfg, c->cfg->timeout_ms, &h->conn);
@@ -139,20 +133,22 @@ void ohsm_route_free_resps(Ohsm__Response **resp, size_t n)
     free(resp);
 }
 
-/* Queues and writes HSM i's k requests, recording their ids (0 marks "not sent"). */
+/* Queues and writes HSM i's k requests within one timeout, recording their ids (0 marks "not
+ * sent"). */
 static ohsm_rv send_all(struct ohsm_client *c, size_t i, Ohsm__Request *const *qs, size_t k,
                         uint64_t *ids)
 {
     struct ohsm_conn *conn = c->hsm[i].conn;
     ohsm_rv rv = OHSM_OK;
+    const int64_t deadline = ohsm_deadline_in(c->cfg->timeout_ms);
 
     for (size_t j = 0; j < k && rv == OHSM_OK; j++) {
         qs[j]->id = ohsm_conn_next_id(conn);
         ids[j] = qs[j]->id;
-        rv = ohsm_conn_queue(conn, qs[j]);
+        rv = ohsm_conn_queue(conn, qs[j], deadline);
     }
     if (rv == OHSM_OK) {
-        rv = ohsm_conn_flush(conn);
+        rv = ohsm_conn_flush(conn, deadline);
     }
     if (rv != OHSM_OK) {
         memset(ids, 0, k * sizeof(*ids));
@@ -160,14 +156,14 @@ static ohsm_rv send_all(struct ohsm_client *c, size_t i, Ohsm__Request *const *q
     return rv;
 }
 
-/* Reads HSM i's k answers in order; res gets the first failure. */
+/* Reads HSM i's k answers in order by the deadline; res gets the first failure. */
 static ohsm_rv recv_all(struct ohsm_client *c, size_t i, const uint64_t *ids, size_t k,
-                        Ohsm__Response **resp)
+                        int64_t deadline, Ohsm__Response **resp)
 {
     ohsm_rv first = OHSM_OK;
 
     for (size_t j = 0; j < k; j++) {
-        ohsm_rv rv = ohsm_conn_recv(c->hsm[i].conn, ids[j], &resp[j]);
+        ohsm_rv rv = ohsm_conn_recv(c->hsm[i].conn, ids[j], deadline, &resp[j]);
         if (rv != OHSM_OK) {
             ohsm_route_drop(c, i, rv);
             return first == OHSM_OK ? rv : first;
@@ -219,12 +215,16 @@ static ohsm_rv fanout(struct ohsm_client *c, Ohsm__Request *const *qs, size_t k,
             ohsm_route_drop(c, i, res[i].rv);
         }
     }
+    /* Every request was written before this point, so one timeout from here is at least one
+     * timeout for each HSM: a slow or trickling HSM costs that once, and the answers of the
+     * others, read after it, are already waiting in their sockets. */
+    const int64_t deadline = ohsm_deadline_in(c->cfg->timeout_ms);
     for (size_t i = 0; i < c->n; i++) {
         if (use != NULL && !use[i]) {
             continue;
         }
         if (ids[i * k] != 0) {
-            res[i].rv = recv_all(c, i, &ids[i * k], k, &resp[i * k]);
+            res[i].rv = recv_all(c, i, &ids[i * k], k, deadline, &resp[i * k]);
         }
         if (first == OHSM_OK) {
             first = res[i].rv;

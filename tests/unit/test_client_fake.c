@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -117,6 +118,7 @@ struct fake {
     int gens, inserts, syncs;
     bool refuse_changes; /* MASKED_INSERT and KEY_DELETE fail with OHSM_DEVICE_ERROR */
     int hang_gen_ms;     /* KEY_GEN answers this late */
+    int trickle_ms;      /* answers to a logged-in session go out one byte per trickle_ms */
     struct fake5 x;      /* issue 5 (reset per test) */
 };
 
@@ -700,7 +702,16 @@ static void *session(void *p)
             f->max_batch = batch > f->max_batch ? batch : f->max_batch;
             (void)pthread_mutex_unlock(&f->mu);
             size_t w = 0;
-            if (ok && out_len > 0 && SSL_write_ex(ssl, out, out_len, &w) != 1) {
+            (void)pthread_mutex_lock(&f->mu);
+            int trickle = st.logged_in ? f->trickle_ms : 0;
+            (void)pthread_mutex_unlock(&f->mu);
+            if (ok && trickle > 0) {
+                /* One byte per TLS record, trickle_ms apart, until the client gives up. */
+                for (size_t k = 0; k < out_len && ok && !f->stop; k++) {
+                    ok = SSL_write_ex(ssl, out + k, 1, &w) == 1;
+                    usleep((useconds_t)trickle * 1000u);
+                }
+            } else if (ok && out_len > 0 && SSL_write_ex(ssl, out, out_len, &w) != 1) {
                 ok = false;
             }
             free(out);
@@ -856,6 +867,7 @@ static void reset_fakes(void)
         fakes[i].gens = fakes[i].inserts = fakes[i].syncs = 0;
         fakes[i].refuse_changes = false;
         fakes[i].hang_gen_ms = 0;
+        fakes[i].trickle_ms = 0;
         memset(&fakes[i].x, 0, sizeof(fakes[i].x));
         (void)pthread_mutex_unlock(&fakes[i].mu);
     }
@@ -994,6 +1006,78 @@ static void test_client_fake_batch_bad_input(void **state)
     assert_int_equal(ohsm_client_batch(c, NULL, 0, 2, SIZE_MAX), OHSM_OK);
     assert_int_equal(ohsm_client_batch(NULL, ops, 4, 2, SIZE_MAX), OHSM_ARGUMENTS_BAD);
     ohsm_client_free(c);
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void set_trickle(size_t i, int ms)
+{
+    (void)pthread_mutex_lock(&fakes[i].mu);
+    fakes[i].trickle_ms = ms;
+    (void)pthread_mutex_unlock(&fakes[i].mu);
+}
+
+/* An HSM that trickles its answers (a byte every 800 ms: it never goes silent long enough for a
+ * per-read timeout) costs one timeout (3 s) and no more: a fan-out reports it TIMEOUT and the
+ * other HSM OK; a balanced call moves on to the other HSM; a pipelined batch finishes on the
+ * other lane; and calls within the retry window skip the hung HSM at once. */
+static void test_client_fake_trickle_costs_one_timeout(void **state)
+{
+    (void)state;
+    struct ohsm_result res[NFAKE];
+    struct ohsm_client *c = fresh();
+    set_trickle(0, 800);
+    int64_t t0 = mono_ms();
+    assert_int_equal(ohsm_client_login(c, OHSM_UT_CU, "alice", "secret-pw1", res, NULL),
+                     OHSM_TIMEOUT);
+    int64_t took = mono_ms() - t0;
+    assert_int_equal(res[0].rv, OHSM_TIMEOUT);
+    assert_int_equal(res[1].rv, OHSM_OK);
+    assert_true(took >= 2900 && took < 4000);
+    /* Within the retry window: HSM 0 is reported at once, HSM 1 serves. */
+    t0 = mono_ms();
+    for (int k = 0; k < 4; k++) {
+        assert_int_equal(
+            ohsm_client_verify(c, 7, &mech, msg, sizeof(msg), good_sig, sizeof(good_sig)), OHSM_OK);
+    }
+    assert_true(mono_ms() - t0 < 1000);
+    ohsm_client_free(c);
+
+    /* A balanced call that lands on the trickling HSM moves on after one timeout. */
+    c = fresh();
+    set_trickle(0, 800);
+    t0 = mono_ms();
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(
+            ohsm_client_verify(c, 7, &mech, msg, sizeof(msg), good_sig, sizeof(good_sig)), OHSM_OK);
+    }
+    took = mono_ms() - t0;
+    assert_true(took >= 2900 && took < 4000);
+    assert_int_equal(c->hsm[0].last_rv, OHSM_TIMEOUT);
+    assert_null(c->hsm[0].conn);
+    ohsm_client_free(c);
+
+    /* A batch: lane 0's requests are due one timeout after they were written; they finish on
+     * lane 1. */
+    c = fresh();
+    set_trickle(0, 800);
+    struct ohsm_cop ops[40];
+    fill_ops(ops, 40, 7);
+    t0 = mono_ms();
+    assert_int_equal(ohsm_client_batch(c, ops, 40, 4, SIZE_MAX), OHSM_OK);
+    took = mono_ms() - t0;
+    for (size_t i = 0; i < 40; i++) {
+        assert_int_equal(ops[i].rv, OHSM_OK);
+    }
+    assert_true(took >= 2900 && took < 4000);
+    assert_int_equal(c->hsm[0].last_rv, OHSM_TIMEOUT);
+    ohsm_client_free(c);
+    set_trickle(0, 0);
 }
 
 /* After the HSMs drop every session, the next call reconnects, logs in again with the saved
@@ -2208,6 +2292,7 @@ int main(void)
         cmocka_unit_test(test_client_fake_change_password_then_relogin),
         cmocka_unit_test(test_client_fake_logout_forgets),
         cmocka_unit_test(test_client_fake_balance_and_failover),
+        cmocka_unit_test(test_client_fake_trickle_costs_one_timeout),
         cmocka_unit_test(test_client_fake_engine_bookkeeping),
         cmocka_unit_test(test_client_fake_conversions),
         cmocka_unit_test(test_client_fake_bad_arguments),

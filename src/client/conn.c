@@ -3,9 +3,10 @@
  * One client connection to one HSM: TCP connect, TLS 1.3 with the HSM's certificate verified
  * against the cluster trust anchor and the configured host (IP SAN or DNS name), and a hello that
  * confirms the HSM's identity, all against one deadline; then requests and answers, each against
- * the deadline its caller computed once (deadline.h). The socket stays non-blocking: every read,
- * write and handshake step is tried first and polls only when it would block, so the normal path
- * costs no extra system call and a trickling peer costs at most the timeout.
+ * the deadline its caller computed once (deadline.h). The socket stays non-blocking: a write or
+ * handshake step is tried first and polls only when it would block; a read polls first only when
+ * TLS holds nothing yet (with read-ahead, one read then takes the whole answer). An answer costs
+ * the system calls the blocking socket did, and a trickling peer costs at most the timeout.
  * Requests can be queued and written together (one SSL_write for many frames: pipelining); the
  * write buffer and every received frame are wiped, as they carry plaintexts, key material and
  * passwords. Responses are untrusted and validated by the wire decoder.

@@ -2,8 +2,8 @@
  *
  * Deadlines for client I/O. Every request (and every connect: TCP, TLS handshake and hello) gets
  * ONE absolute deadline on CLOCK_MONOTONIC, computed once; each read, write and handshake step on
- * the connection's non-blocking socket is tried first and waits in poll(2) only when it would
- * block, for at most what is left of that deadline. A peer that trickles one byte at a time
+ * the connection's non-blocking socket waits in poll(2) only when it would block, for at most
+ * what is left of that deadline. A peer that trickles one byte at a time
  * therefore costs at most the configured timeout (a per-read socket timeout would restart with
  * every byte). Thread-safe (no state).
  */

@@ -44,11 +44,17 @@ ohsm_rv ohsm_files_mkdir(const char *path)
     if (errno != EEXIST) {
         return OHSM_IO;
     }
-    if (stat(path, &st) != 0) {
+    if (lstat(path, &st) != 0) {
         return OHSM_IO;
     }
     if (!S_ISDIR(st.st_mode)) {
-        errno = ENOTDIR;
+        errno = S_ISLNK(st.st_mode) ? ELOOP : ENOTDIR;
+        return OHSM_IO;
+    }
+    /* An existing directory is used only when it is ours and closed to others: what openhsmd
+     * writes there (keys, HSM databases) must not be replaceable by anyone else. */
+    if (st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+        errno = EPERM;
         return OHSM_IO;
     }
     return OHSM_OK;

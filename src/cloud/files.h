@@ -19,8 +19,10 @@
 OHSM_NODISCARD __attribute__((format(printf, 3, 4))) ohsm_rv ohsm_files_path(char *out, size_t cap,
                                                                              const char *fmt, ...);
 
-/* Creates directory path with mode 0700; an existing directory is fine.
- * Errors: OHSM_IO (errno set; ENOTDIR when path exists and is not a directory). */
+/* Creates directory path with mode 0700; an existing directory is fine when it is openhsmd's
+ * (owned by the effective user, not writable by group or others). Errors: OHSM_IO (errno set;
+ * ENOTDIR when path exists and is not a directory, ELOOP for a symlink, EPERM for a directory
+ * someone else owns or can write to). */
 OHSM_NODISCARD ohsm_rv ohsm_files_mkdir(const char *path);
 
 /* Creates path (which must not exist) with mode, writes len bytes, fsyncs and closes. A partial

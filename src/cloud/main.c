@@ -65,7 +65,11 @@ static int open_data_dir(const char *dir, char *abs, size_t cap)
 {
     char lock[PATH_MAX], why[PATH_MAX + 160];
 
-    if (ohsm_files_mkdir(dir) != OHSM_OK) {
+    struct stat st;
+    /* Only a missing directory is made here; an existing one (or a symlink to one: the
+     * operator's layout) is resolved and checked below, with a message that says what is
+     * wrong. */
+    if (stat(dir, &st) != 0 && (errno != ENOENT || ohsm_files_mkdir(dir) != OHSM_OK)) {
         fprintf(stderr, "openhsmd: cannot create data directory %s: %s\n", dir, strerror(errno));
         return -1;
     }

@@ -409,3 +409,15 @@ def test_ca_key_moved_out_of_cluster_dir(make_cluster):
     assert key.read_bytes() == pem and mode(key) == 0o600
     assert mode(key.parent) == 0o700 and mode(key.parent.parent) == 0o700
     assert tls13(second, 0)[0] == "TLSv1.3"
+
+
+def test_data_dir_through_a_symlink_is_fine(make_cluster, tmp_path):
+    """The operator's own layout: --data names a symlink to a private directory; openhsmd checks
+    the directory it resolves to and runs."""
+    real = tmp_path / "real"
+    real.mkdir(mode=0o700)
+    (tmp_path / "data").symlink_to(real)
+    c = make_cluster(hsms=1)
+    assert (real / "openhsmd.db").is_file()
+    assert f"openhsmd: data directory {real}\n" in c.output
+    assert tls13(c, 0)[0] == "TLSv1.3"

@@ -56,7 +56,8 @@ static void test_files_path_truncation(void **state)
     assert_int_equal(ohsm_files_path(buf, 0, "x"), OHSM_ARGUMENTS_BAD);
 }
 
-/* mkdir makes 0700 directories, accepts an existing directory, refuses an existing file. */
+/* mkdir makes 0700 directories, accepts an existing directory of ours, refuses an existing file,
+ * a symlink, and a directory others can write to (left as it was). */
 static void test_files_mkdir(void **state)
 {
     (void)state;
@@ -73,6 +74,19 @@ static void test_files_mkdir(void **state)
     assert_int_equal(errno, ENOTDIR);
     snprintf(p, sizeof(p), "%s/no/such", dir);
     assert_int_equal(ohsm_files_mkdir(p), OHSM_IO);
+    snprintf(p, sizeof(p), "%s/open", dir);
+    assert_int_equal(mkdir(p, 0700), 0);
+    assert_int_equal(chmod(p, 0777), 0);
+    assert_int_equal(ohsm_files_mkdir(p), OHSM_IO);
+    assert_int_equal(errno, EPERM);
+    assert_int_equal(stat(p, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0777);
+    assert_int_equal(chmod(p, 0755), 0);
+    assert_int_equal(ohsm_files_mkdir(p), OHSM_OK);
+    snprintf(f, sizeof(f), "%s/link", dir);
+    assert_int_equal(symlink(p, f), 0);
+    assert_int_equal(ohsm_files_mkdir(f), OHSM_IO);
+    assert_int_equal(errno, ELOOP);
 }
 
 /* write_atomic replaces content and mode, leaves no temp file, and writes over a stale temp file

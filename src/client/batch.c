@@ -365,13 +365,23 @@ static ohsm_rv setup(struct batch *b, size_t only)
     if (only != OHSM_ALL) {
         order[0] = only;
     }
+    bool *use = calloc(nl, sizeof(*use));
     for (size_t l = 0; l < nl; l++) {
         b->lane[l].why = OHSM_NOT_CONNECTED;
     }
+    for (size_t k = 0; use != NULL && k < m; k++) {
+        use[order[k]] = true;
+    }
+    const bool opened = use != NULL;
+    if (opened) {
+        ohsm_route_connect(c, use); /* the lanes' missing connections, all at once */
+    }
+    free(use);
     for (size_t k = 0; k < m; k++) {
         size_t l = order[k];
         struct lane *L = &b->lane[l];
-        L->why = ohsm_route_ensure(c, l, true);
+        L->why = c->hsm[l].conn == NULL && opened ? c->hsm[l].last_rv
+                                                  : ohsm_route_ensure(c, l, true);
         L->active = L->why == OHSM_OK;
         L->op = calloc(b->window, sizeof(*L->op));
         L->id = calloc(b->window, sizeof(*L->id));

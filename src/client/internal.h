@@ -129,6 +129,11 @@ bool ohsm_rv_is_transport(ohsm_rv rv);
 /* Makes sure HSM i is connected; a new connection is logged in again with the saved credentials
  * when relogin is set. Returns the connection error or the re-login error. */
 OHSM_NODISCARD ohsm_rv ohsm_route_ensure(struct ohsm_client *c, size_t i, bool relogin);
+/* Opens, at the same time, the connection of every HSM with use[i] (all when use is NULL) that has
+ * none and is not inside the retry window of a timeout, so that any number of hung or trickling
+ * HSMs cost one timeout together (a thread per connection when there are several). New sessions
+ * are not logged in (ohsm_route_ensure does that); failures are recorded per HSM (last_rv). */
+void ohsm_route_connect(struct ohsm_client *c, const bool *use);
 /* Drops HSM i's connection (its session objects die with it). */
 void ohsm_route_drop(struct ohsm_client *c, size_t i, ohsm_rv why);
 

@@ -7,6 +7,7 @@
  * next, and remembers which HSM holds each session object. Answers are untrusted and were
  * validated by the wire decoder; this file only looks at their rv and id.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,21 +104,105 @@ static ohsm_rv relogin(struct ohsm_client *c, size_t i)
     return rv;
 }
 
+/* One connection opened on its own thread by ohsm_route_connect. */
+struct opener {
+    SSL_CTX *tls;
+    const struct ohsm_cfg_hsm *cfg;
+    int timeout_ms;
+    struct ohsm_conn *conn;
+    ohsm_rv rv;
+    pthread_t thr;
+    bool want, threaded;
+};
+
+static void *open_one(void *p)
+{
+    struct opener *o = p;
+    o->rv = ohsm_conn_open(o->tls, o->cfg, o->timeout_ms, &o->conn);
+    return NULL;
+}
+
+/* May HSM i be connected now: not connected, and not inside the retry window of a timeout. */
+static bool may_connect(const struct hsm_slot *h, int64_t now)
+{
+    return h->conn == NULL && (h->retry_at_ms == 0 || now >= h->retry_at_ms);
+}
+
+/* Records the outcome of a connection attempt to HSM i. */
+static void connected(struct ohsm_client *c, size_t i, ohsm_rv rv, struct ohsm_conn *conn)
+{
+    struct hsm_slot *h = &c->hsm[i];
+    h->conn = rv == OHSM_OK ? conn : NULL;
+    h->logged_in = false; /* a new session starts logged out */
+    note_failure(h, rv);
+    if (rv == OHSM_OK) {
+        h->slot = (int32_t)ohsm_conn_slot(h->conn);
+    }
+}
+
+void ohsm_route_connect(struct ohsm_client *c, const bool *use)
+{
+    const int64_t now = ohsm_deadline_now();
+    size_t want = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        want += (use == NULL || use[i]) && may_connect(&c->hsm[i], now);
+    }
+    if (want < 2) {
+        /* One at most: no thread needed; ohsm_route_ensure opens it where it is used. */
+        for (size_t i = 0; want == 1 && i < c->n; i++) {
+            if ((use == NULL || use[i]) && may_connect(&c->hsm[i], now)) {
+                struct ohsm_conn *conn = NULL;
+                ohsm_rv rv = ohsm_conn_open(c->tls, c->hsm[i].cfg, c->cfg->timeout_ms, &conn);
+                connected(c, i, rv, conn);
+            }
+        }
+        return;
+    }
+    /* Several: one thread each, so that hung or trickling HSMs cost one timeout together, not
+     * one each. ohsm_conn_open touches nothing shared but the SSL_CTX (thread-safe). */
+    struct opener *o = calloc(c->n, sizeof(*o));
+    for (size_t i = 0; i < c->n; i++) {
+        if (!((use == NULL || use[i]) && may_connect(&c->hsm[i], now))) {
+            continue;
+        }
+        if (o == NULL) { /* no memory for the bookkeeping: one after the other */
+            struct ohsm_conn *conn = NULL;
+            ohsm_rv rv = ohsm_conn_open(c->tls, c->hsm[i].cfg, c->cfg->timeout_ms, &conn);
+            connected(c, i, rv, conn);
+            continue;
+        }
+        o[i] = (struct opener){.tls = c->tls, .cfg = c->hsm[i].cfg,
+                               .timeout_ms = c->cfg->timeout_ms, .want = true};
+        o[i].threaded = pthread_create(&o[i].thr, NULL, open_one, &o[i]) == 0;
+        if (!o[i].threaded) {
+            (void)open_one(&o[i]);
+        }
+    }
+    for (size_t i = 0; o != NULL && i < c->n; i++) {
+        if (o[i].want) {
+            if (o[i].threaded) {
+                (void)pthread_join(o[i].thr, NULL);
+            }
+            connected(c, i, o[i].rv, o[i].conn);
+        }
+    }
+    free(o);
+}
+
 ohsm_rv ohsm_route_ensure(struct ohsm_client *c, size_t i, bool want_login)
 {
     struct hsm_slot *h = &c->hsm[i];
 
     if (h->conn == NULL) {
-        if (h->retry_at_ms != 0 && ohsm_deadline_now() < h->retry_at_ms) {
+        if (!may_connect(h, ohsm_deadline_now())) {
             return h->last_rv;
         }
-        ohsm_rv rv = ohsm_conn_open(c->tls, h->cfg, c->cfg->timeout_ms, &h->conn);
-        h->logged_in = false; /* a new session starts logged out */
-        note_failure(h, rv);
+        struct ohsm_conn *conn = NULL;
+        ohsm_rv rv = ohsm_conn_open(c->tls, h->cfg, c->cfg->timeout_ms, &conn);
+        connected(c, i, rv, conn);
         if (rv != OHSM_OK) {
             return rv;
         }
-        h->slot = (int32_t)ohsm_conn_slot(h->conn);
     }
     if (want_login && !h->logged_in && c->cred_pw != NULL && !h->relogin_failed) {
         return relogin(c, i);
@@ -199,6 +284,9 @@ static ohsm_rv fanout(struct ohsm_client *c, Ohsm__Request *const *qs, size_t k,
         }
         return OHSM_HOST_MEMORY;
     }
+    /* Missing connections are opened together first; an HSM still without one failed just now
+     * (or within its retry window) and reports why. */
+    ohsm_route_connect(c, use);
     for (size_t i = 0; i < c->n; i++) {
         for (size_t j = 0; j < k; j++) {
             resp[i * k + j] = NULL;
@@ -206,7 +294,8 @@ static ohsm_rv fanout(struct ohsm_client *c, Ohsm__Request *const *qs, size_t k,
         if (use != NULL && !use[i]) {
             continue;
         }
-        res[i].rv = ohsm_route_ensure(c, i, want_login);
+        res[i].rv = c->hsm[i].conn == NULL ? c->hsm[i].last_rv
+                                           : ohsm_route_ensure(c, i, want_login);
         if (res[i].rv != OHSM_OK) {
             continue;
         }

@@ -113,9 +113,9 @@ def fake_tls_ctx(tmp):
     return ctx
 
 
-def fake_config(cluster, tmp, port):
-    """Client config: HSM 0 is the fake, HSM 1 the cluster's real HSM; the trust anchor holds the
-    cluster CA and (when made) the fake's CA."""
+def fake_config(cluster, tmp, ports):
+    """Client config: HSMs 0.. are the fakes on ports, the last one the cluster's real HSM; the
+    trust anchor holds the cluster CA and (when made) the fakes' CA."""
     anchor = tmp / "anchor.pem"
     text = (cluster.cluster_dir / "customerCA.crt").read_text()
     if (tmp / "ca.crt").exists():
@@ -124,7 +124,8 @@ def fake_config(cluster, tmp, port):
     real = cluster.cfg["hsms"][0]
     cfg = {"cluster_id": cluster.cluster_id, "trust_anchor": str(anchor),
            "timeout_ms": TIMEOUT_MS,
-           "hsms": [{"id": FAKE_ID, "host": "127.0.0.1", "port": port}, real]}
+           "hsms": [{"id": f"{FAKE_ID[:-1]}{i}", "host": "127.0.0.1", "port": port}
+                    for i, port in enumerate(ports)] + [real]}
     path = tmp / "fake.json"
     path.write_text(json.dumps(cfg))
     return path
@@ -155,24 +156,31 @@ def real(tmp_path_factory):
         c.stop()
 
 
-@pytest.fixture(params=["raw-tcp", "tls"])
+@pytest.fixture(params=["raw-tcp", "tls", "both"])
 def fake(request, real, tmp_path):
-    ctx = fake_tls_ctx(tmp_path) if request.param == "tls" else None
-    t = Trickler(FRAME_BYTES if ctx else RAW_BYTES, ctx)
+    """The fake HSMs (a list) and the config naming them and the real HSM (the last one). With
+    "both", two fakes at once still cost one timeout: connections are opened together."""
+    ts = []
     try:
-        yield t, fake_config(real, tmp_path, t.port)
+        if request.param in ("raw-tcp", "both"):
+            ts.append(Trickler(RAW_BYTES))
+        if request.param in ("tls", "both"):
+            ts.append(Trickler(FRAME_BYTES, fake_tls_ctx(tmp_path)))
+        yield ts, fake_config(real, tmp_path, [t.port for t in ts])
     finally:
-        t.close()
+        for t in ts:
+            t.close()
 
 
-def check_tried(t, tls):
-    assert t.connections >= 1
-    if tls:
-        assert t.handshakes >= 1  # the trickle came after a completed handshake
+def check_tried(ts):
+    for t in ts:
+        assert t.connections >= 1
+        if t.ctx is not None:
+            assert t.handshakes >= 1  # the trickle came after a completed handshake
 
 
 def test_cli_user_list_gives_up_on_trickling_hsm(fake, real):
-    t, cfg = fake
+    ts, cfg = fake
     took, rc, out = timed([CLI, "user", "list"], cfg)
     assert took < LIMIT_S, (took, out)
     assert rc == 0, out
@@ -180,38 +188,40 @@ def test_cli_user_list_gives_up_on_trickling_hsm(fake, real):
     # The real HSM served the list; coverage "partial": the fake one did not answer.
     assert set(listed) >= {"admin", "alice", "app_user"}, out
     assert all(u["cluster-coverage"] == "partial" for u in listed.values()), out
-    check_tried(t, t.ctx is not None)
+    check_tried(ts)
 
 
 def test_cmu_list_users_gives_up_on_trickling_hsm(fake, real):
-    t, cfg = fake
+    ts, cfg = fake
     took, rc, out = timed([CMU, str(cfg)], cfg, stdin="listUsers\nquit\n")
     assert took < LIMIT_S, (took, out)
     assert rc == 0, out
-    assert f"Failed to connect to server '127.0.0.1': hostname '127.0.0.1', port {t.port}: " \
-           "The HSM did not answer in time" in out, out
-    assert "Server 0(127.0.0.1) is not connected (The HSM did not answer in time)" in out, out
+    for i, t in enumerate(ts):
+        assert (f"Failed to connect to server '127.0.0.1': hostname '127.0.0.1', port {t.port}: "
+                "The HSM did not answer in time") in out, out
+        assert f"Server {i}(127.0.0.1) is not connected (The HSM did not answer in time)" in out
     listed = users(out)
-    assert set(listed) == {1}, out
-    assert {"admin", "alice", "app_user"} <= set(listed[1]), out
-    check_tried(t, t.ctx is not None)
+    assert set(listed) == {len(ts)}, out
+    assert {"admin", "alice", "app_user"} <= set(listed[len(ts)]), out
+    check_tried(ts)
 
 
 def test_kmu_login_and_list_users_give_up_on_trickling_hsm(fake, real):
-    t, cfg = fake
+    ts, cfg = fake
     took, rc, out = timed([KMU], cfg, stdin=f"loginHSM -u CU -s alice -p {ALICE_PW}\n"
                           "listUsers\nexit\n")
     assert took < LIMIT_S, (took, out)
     assert rc == 0, out
     assert re.search(r"Cfm3LoginHSM returned: 0x00 : HSM Return: SUCCESS", out), out
-    # Node 0 (the fake) failed, node 1 (real) logged in.
+    # The fakes' nodes failed, the real one (last) logged in.
     block = out.split("Cluster Error Status")[1]
-    assert ("Node id 0 and err state 0x30000085 : HSM CLUSTER ERROR: Server in cluster is "
-            "unavailable") in block, out
-    assert "Node id 1 and err state 0x00000000 : HSM Return: SUCCESS" in block, out
+    for i in range(len(ts)):
+        assert (f"Node id {i} and err state 0x30000085 : HSM CLUSTER ERROR: Server in cluster "
+                "is unavailable") in block, out
+    assert f"Node id {len(ts)} and err state 0x00000000 : HSM Return: SUCCESS" in block, out
     assert re.search(r"Cfm3ListUsers returned: 0x00 : HSM Return: SUCCESS", out), out
     assert re.search(r"^\s+\d+\s+\d+\s+CU\s+alice\s+NO\s+0\s+NO$", out, re.M), out
-    check_tried(t, t.ctx is not None)
+    check_tried(ts)
 
 
 # ---- output files ----

@@ -380,8 +380,8 @@ static ohsm_rv setup(struct batch *b, size_t only)
     for (size_t k = 0; k < m; k++) {
         size_t l = order[k];
         struct lane *L = &b->lane[l];
-        L->why = c->hsm[l].conn == NULL && opened ? c->hsm[l].last_rv
-                                                  : ohsm_route_ensure(c, l, true);
+        L->why =
+            c->hsm[l].conn == NULL && opened ? c->hsm[l].last_rv : ohsm_route_ensure(c, l, true);
         L->active = L->why == OHSM_OK;
         L->op = calloc(b->window, sizeof(*L->op));
         L->id = calloc(b->window, sizeof(*L->id));

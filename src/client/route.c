@@ -171,8 +171,8 @@ void ohsm_route_connect(struct ohsm_client *c, const bool *use)
             connected(c, i, rv, conn);
             continue;
         }
-        o[i] = (struct opener){.tls = c->tls, .cfg = c->hsm[i].cfg,
-                               .timeout_ms = c->cfg->timeout_ms, .want = true};
+        o[i] = (struct opener){
+            .tls = c->tls, .cfg = c->hsm[i].cfg, .timeout_ms = c->cfg->timeout_ms, .want = true};
         o[i].threaded = pthread_create(&o[i].thr, NULL, open_one, &o[i]) == 0;
         if (!o[i].threaded) {
             (void)open_one(&o[i]);
@@ -294,8 +294,8 @@ static ohsm_rv fanout(struct ohsm_client *c, Ohsm__Request *const *qs, size_t k,
         if (use != NULL && !use[i]) {
             continue;
         }
-        res[i].rv = c->hsm[i].conn == NULL ? c->hsm[i].last_rv
-                                           : ohsm_route_ensure(c, i, want_login);
+        res[i].rv =
+            c->hsm[i].conn == NULL ? c->hsm[i].last_rv : ohsm_route_ensure(c, i, want_login);
         if (res[i].rv != OHSM_OK) {
             continue;
         }

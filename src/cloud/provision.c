@@ -69,8 +69,7 @@ static ohsm_rv make_private_dir(const char *data_dir, const char *cid, char *pdi
     return OHSM_OK;
 }
 
-ohsm_rv ohsm_provision_move_ca_key(const char *data_dir, const char *cid, char *err,
-                                   size_t err_cap)
+ohsm_rv ohsm_provision_move_ca_key(const char *data_dir, const char *cid, char *err, size_t err_cap)
 {
     char cdir[4096], pdir[4096], from[4096], to[4096];
     struct stat st;
@@ -89,8 +88,8 @@ ohsm_rv ohsm_provision_move_ca_key(const char *data_dir, const char *cid, char *
     OHSM_TRY(make_private_dir(data_dir, cid, pdir, sizeof(pdir), err, err_cap));
     OHSM_TRY(ohsm_files_path(to, sizeof(to), "%s/" OHSM_PROVISION_CA_KEY, pdir));
     if (lstat(to, &st) == 0 || errno != ENOENT) {
-        ohsm_errf(err, err_cap, "the CA key is both in %s and in %s; keep the right one only",
-                  from, to);
+        ohsm_errf(err, err_cap, "the CA key is both in %s and in %s; keep the right one only", from,
+                  to);
         errno = EEXIST;
         return OHSM_IO;
     }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
 #include <openssl/crypto.h>
 
 #include "client/deadline.h"
@@ -148,7 +149,7 @@ void ohsm_route_connect(struct ohsm_client *c, const bool *use)
         want += (use == NULL || use[i]) && may_connect(&c->hsm[i], now);
     }
     if (want < 2) {
-        /* One at most: no thread needed; ohsm_route_ensure opens it where it is used. */
+        /* One at most: opened right here, no thread needed. */
         for (size_t i = 0; want == 1 && i < c->n; i++) {
             if ((use == NULL || use[i]) && may_connect(&c->hsm[i], now)) {
                 struct ohsm_conn *conn = NULL;

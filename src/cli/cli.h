@@ -202,7 +202,9 @@ bool ohsm_cli_input(const struct ohsm_cli_args *a, const char *b64_opt, const ch
 /* Reads a whole file of at most max bytes (NUL-terminated, malloc'd; caller wipes and frees). */
 bool ohsm_cli_read_file(const char *path, size_t max, uint8_t **buf, size_t *len,
                         struct ohsm_cli_out *out);
-/* Writes (creates or truncates) a file with this mode; does not follow a symbolic link. */
+/* Writes a file with exactly this mode, replacing an existing regular file atomically (a new file
+ * renamed over it); a symbolic link or other non-regular file there is refused, never followed.
+ * false: the error was reported on out and the target is unchanged. */
 bool ohsm_cli_write_file(const char *path, const uint8_t *p, size_t n, unsigned mode,
                          struct ohsm_cli_out *out);
 /* Hex option value (NULL: *len 0) into buf of cap bytes. */

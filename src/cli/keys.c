@@ -17,6 +17,7 @@
 #include <openssl/crypto.h>
 
 #include "cli/cli.h"
+#include "client/outfile.h"
 
 const char *ohsm_cli_last_word(const struct ohsm_cli_args *a)
 {
@@ -79,26 +80,11 @@ out:
 bool ohsm_cli_write_file(const char *path, const uint8_t *p, size_t n, unsigned mode,
                          struct ohsm_cli_out *out)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, (mode_t)mode);
-    size_t off = 0;
-    if (fd < 0) {
-        ohsm_cli_out_err(out, "Cannot create %s: %s", path, strerror(errno));
-        return false;
-    }
-    while (off < n) {
-        ssize_t w = write(fd, p + off, n - off);
-        if (w < 0 && errno == EINTR) {
-            continue;
-        }
-        if (w <= 0) {
-            ohsm_cli_out_err(out, "Cannot write %s: %s", path, strerror(errno));
-            (void)close(fd);
-            return false;
-        }
-        off += (size_t)w;
-    }
-    if (close(fd) != 0) {
-        ohsm_cli_out_err(out, "Cannot write %s: %s", path, strerror(errno));
+    char why[256];
+    /* A new file renamed over the old one: never through a symlink, never an old file's mode
+     * (client/outfile.h). */
+    if (ohsm_outfile_write(path, p, n, (mode_t)mode, why, sizeof(why)) != OHSM_OK) {
+        ohsm_cli_out_err(out, "Cannot write %s: %s", path != NULL ? path : "", why);
         return false;
     }
     return true;

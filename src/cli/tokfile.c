@@ -23,6 +23,7 @@
 #include <openssl/evp.h>
 
 #include "cli/keyarg.h"
+#include "client/outfile.h"
 #include "core/errf.h"
 #include "openhsm/user.h"
 
@@ -626,49 +627,19 @@ out:
 ohsm_rv ohsm_tokfile_write(const char *path, const char *json, char *err, size_t err_cap)
 {
     OHSM_ENSURE(path != NULL && json != NULL, OHSM_ARGUMENTS_BAD);
-    ohsm_rv rv = OHSM_DATA_INVALID;
     char shown[PATH_ECHO_MAX + 4];
-    struct stat st;
-    size_t len = strlen(json);
-    size_t off = 0;
+    char why[256];
     echo(path, shown, sizeof(shown));
     if (path[0] == '\0') {
         ohsm_errf(err, err_cap, "no token file path given");
         return OHSM_DATA_INVALID;
     }
-    /* O_NOFOLLOW: never write through a planted symlink. O_NONBLOCK: a FIFO without a reader
-     * fails instead of hanging. */
-    int fd = open(
-        path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK, 0600);
-    if (fd < 0) {
-        ohsm_errf(err, err_cap, "cannot write token file \"%s\": %s", shown, strerror(errno));
+    /* A new 0600 file renamed over the path (client/outfile.h): a planted symlink is refused,
+     * never written through; an old file's mode is not kept; a reader (an approver's script
+     * waiting for the file) sees the whole file or none. */
+    if (ohsm_outfile_write(path, json, strlen(json), 0600, why, sizeof(why)) != OHSM_OK) {
+        ohsm_errf(err, err_cap, "cannot write token file \"%s\": %s", shown, why);
         return OHSM_DATA_INVALID;
     }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        ohsm_errf(err, err_cap, "cannot write token file \"%s\": not a regular file", shown);
-        goto out;
-    }
-    while (off < len) {
-        ssize_t w = write(fd, json + off, len - off);
-        if (w < 0 && errno == EINTR) {
-            continue;
-        }
-        if (w <= 0) {
-            ohsm_errf(err, err_cap, "cannot write token file \"%s\": %s", shown,
-                      w < 0 ? strerror(errno) : "short write");
-            goto out;
-        }
-        off += (size_t)w;
-    }
-    if (fsync(fd) != 0) {
-        ohsm_errf(err, err_cap, "cannot write token file \"%s\": %s", shown, strerror(errno));
-        goto out;
-    }
-    rv = OHSM_OK;
-out:
-    if (close(fd) != 0 && rv == OHSM_OK) {
-        ohsm_errf(err, err_cap, "cannot write token file \"%s\": %s", shown, strerror(errno));
-        rv = OHSM_DATA_INVALID;
-    }
-    return rv;
+    return OHSM_OK;
 }

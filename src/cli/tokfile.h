@@ -85,7 +85,9 @@ OHSM_NODISCARD ohsm_rv ohsm_qtokfile_format(const uint8_t *approval, size_t len,
  * Errors: OHSM_DATA_INVALID (message in err: missing, unreadable, too large). */
 OHSM_NODISCARD ohsm_rv ohsm_tokfile_read(const char *path, char **buf, size_t *len, char *err,
                                          size_t err_cap);
-/* Writes json to path (created 0600, or truncated), fsync'd. Errors: OHSM_DATA_INVALID. */
+/* Writes json to path as a new 0600 file, fsync'd and renamed over an existing regular file (a
+ * symlink or other non-regular file there is refused and left alone). Errors: OHSM_DATA_INVALID
+ * (message in err). */
 OHSM_NODISCARD ohsm_rv ohsm_tokfile_write(const char *path, const char *json, char *err,
                                           size_t err_cap);
 

@@ -6,7 +6,9 @@
  * readable, so both directions move in bursts (the HSM coalesces its answers the same way). The
  * lanes share one queue of operations, so a faster HSM takes more of them. An operation whose
  * lane fails, or whose HSM does not know the key, moves to another lane it has not tried yet.
- * Plaintext answers are copied to the caller's buffer and wiped in the response.
+ * Plaintext answers are copied to the caller's buffer and wiped in the response. Every request
+ * is due one timeout after the burst that wrote it (one clock read per burst); a lane whose
+ * oldest request is past due fails with OHSM_TIMEOUT however many bytes its HSM trickles.
  */
 #include <poll.h>
 #include <stdlib.h>
@@ -14,6 +16,7 @@
 
 #include <openssl/crypto.h>
 
+#include "client/deadline.h"
 #include "client/internal.h"
 
 #define WINDOW_MAX 1024
@@ -26,6 +29,7 @@ struct lane {
     ohsm_rv why;  /* why the lane stopped */
     size_t *op;   /* ring of in-flight op indices, window entries */
     uint64_t *id; /* their request ids */
+    int64_t *due; /* their deadlines (monotonic ms) */
     size_t head, count;
     size_t bytes;   /* request bytes in flight */
     size_t *pinned; /* ops that must run here (session keys), a FIFO */
@@ -160,7 +164,8 @@ static size_t take(struct batch *b, size_t l)
     return OHSM_ALL;
 }
 
-static ohsm_rv queue_op(struct ohsm_conn *conn, const struct ohsm_cop *o, uint64_t *id)
+static ohsm_rv queue_op(struct ohsm_conn *conn, const struct ohsm_cop *o, int64_t deadline,
+                        uint64_t *id)
 {
     static const Ohsm__CryptoOp kinds[] = {
         [OHSM_COP_ENCRYPT] = OHSM__CRYPTO_OP__ENCRYPT,
@@ -185,7 +190,7 @@ static ohsm_rv queue_op(struct ohsm_conn *conn, const struct ohsm_cop *o, uint64
     q.crypto = &m;
     q.id = ohsm_conn_next_id(conn);
     *id = q.id;
-    return ohsm_conn_queue(conn, &q);
+    return ohsm_conn_queue(conn, &q, deadline);
 }
 
 /* Tops lane l up to the window and writes what was queued. */
@@ -193,6 +198,7 @@ static void fill(struct batch *b, size_t l)
 {
     struct lane *L = &b->lane[l];
     struct ohsm_conn *conn = b->c->hsm[l].conn;
+    const int64_t due = ohsm_deadline_in(b->c->cfg->timeout_ms);
 
     while (L->active && L->count < b->window && (L->count == 0 || L->bytes < INFLIGHT_BYTES_MAX)) {
         size_t i = take(b, l);
@@ -200,7 +206,7 @@ static void fill(struct batch *b, size_t l)
             break;
         }
         uint64_t id = 0;
-        ohsm_rv rv = queue_op(conn, &b->ops[i], &id);
+        ohsm_rv rv = queue_op(conn, &b->ops[i], due, &id);
         b->tried[i * b->c->n + l] = 1;
         if (rv == OHSM_DATA_LEN_RANGE || rv == OHSM_HOST_MEMORY) {
             finish(b, i, rv); /* this op cannot be sent anywhere */
@@ -209,6 +215,7 @@ static void fill(struct batch *b, size_t l)
         size_t slot = (L->head + L->count) % b->window;
         L->op[slot] = i;
         L->id[slot] = id;
+        L->due[slot] = due;
         L->count++;
         L->bytes += op_bytes(&b->ops[i]);
         if (rv != OHSM_OK) {
@@ -217,7 +224,7 @@ static void fill(struct batch *b, size_t l)
         }
     }
     if (L->active) {
-        ohsm_rv rv = ohsm_conn_flush(conn);
+        ohsm_rv rv = ohsm_conn_flush(conn, due);
         if (rv != OHSM_OK) {
             lane_fail(b, l, rv);
         }
@@ -265,7 +272,7 @@ static void drain(struct batch *b, size_t l)
     while (L->active && L->count > 0 && (first || ohsm_conn_readable(conn))) {
         Ohsm__Response *r = NULL;
         size_t i = L->op[L->head];
-        ohsm_rv rv = ohsm_conn_recv(conn, L->id[L->head], &r);
+        ohsm_rv rv = ohsm_conn_recv(conn, L->id[L->head], L->due[L->head], &r);
         if (rv != OHSM_OK) {
             lane_fail(b, l, rv);
             return;
@@ -286,13 +293,15 @@ static void drain(struct batch *b, size_t l)
     }
 }
 
-/* Waits until some lane with answers due is readable; lanes silent past the timeout fail. */
+/* Waits until some lane with answers due is readable, or the earliest deadline of the lanes'
+ * oldest requests; lanes past that deadline and still silent fail. */
 static void wait_any(struct batch *b)
 {
     size_t nl = b->c->n;
     struct pollfd *p = calloc(nl, sizeof(*p));
     size_t *which = calloc(nl, sizeof(*which));
     size_t m = 0;
+    int64_t first_due = INT64_MAX;
 
     if (p == NULL || which == NULL) {
         for (size_t l = 0; l < nl; l++) {
@@ -315,18 +324,23 @@ static void wait_any(struct batch *b)
         p[m].fd = ohsm_conn_fd(b->c->hsm[l].conn);
         p[m].events = POLLIN;
         which[m++] = l;
+        if (L->due[L->head] < first_due) {
+            first_due = L->due[L->head];
+        }
     }
     if (m == 0) {
         goto out;
     }
-    int ready = poll(p, (nfds_t)m, b->c->cfg->timeout_ms);
+    int ready = poll(p, (nfds_t)m, ohsm_deadline_left(first_due, ohsm_deadline_now()));
+    const int64_t now = ohsm_deadline_now();
     for (size_t k = 0; k < m; k++) {
         size_t l = which[k];
-        if (ready == 0) {
-            lane_fail(b, l, OHSM_TIMEOUT);
-        } else if (ready > 0 && p[k].revents != 0) {
+        struct lane *L = &b->lane[l];
+        if (ready > 0 && p[k].revents != 0) {
             drain(b, l);
             fill(b, l);
+        } else if (ready >= 0 && L->active && L->count > 0 && L->due[L->head] <= now) {
+            lane_fail(b, l, OHSM_TIMEOUT);
         }
     }
 out:
@@ -351,18 +365,29 @@ static ohsm_rv setup(struct batch *b, size_t only)
     if (only != OHSM_ALL) {
         order[0] = only;
     }
+    bool *use = calloc(nl, sizeof(*use));
     for (size_t l = 0; l < nl; l++) {
         b->lane[l].why = OHSM_NOT_CONNECTED;
     }
+    for (size_t k = 0; use != NULL && k < m; k++) {
+        use[order[k]] = true;
+    }
+    const bool opened = use != NULL;
+    if (opened) {
+        ohsm_route_connect(c, use); /* the lanes' missing connections, all at once */
+    }
+    free(use);
     for (size_t k = 0; k < m; k++) {
         size_t l = order[k];
         struct lane *L = &b->lane[l];
-        L->why = ohsm_route_ensure(c, l, true);
+        L->why =
+            c->hsm[l].conn == NULL && opened ? c->hsm[l].last_rv : ohsm_route_ensure(c, l, true);
         L->active = L->why == OHSM_OK;
         L->op = calloc(b->window, sizeof(*L->op));
         L->id = calloc(b->window, sizeof(*L->id));
+        L->due = calloc(b->window, sizeof(*L->due));
         L->pinned = calloc(b->n, sizeof(*L->pinned));
-        if (L->op == NULL || L->id == NULL || L->pinned == NULL) {
+        if (L->op == NULL || L->id == NULL || L->due == NULL || L->pinned == NULL) {
             free(order);
             return OHSM_HOST_MEMORY;
         }
@@ -402,6 +427,7 @@ static void teardown(struct batch *b)
     for (size_t l = 0; b->lane != NULL && l < b->c->n; l++) {
         free(b->lane[l].op);
         free(b->lane[l].id);
+        free(b->lane[l].due);
         free(b->lane[l].pinned);
     }
     free(b->lane);

@@ -47,10 +47,9 @@ ohsm_rv ohsm_client_new(const struct ohsm_cfg *cfg, struct ohsm_client **out)
         c->hsm[i].slot = -1;
         c->hsm[i].mfa_rv = OHSM_TOKEN_NOT_FOUND;
         c->hsm[i].reg_rv = OHSM_TOKEN_NOT_FOUND;
-        /* Unreachable HSMs are no error here: they show as not connected. */
-        ohsm_rv ignored = ohsm_route_ensure(c, i, false);
-        (void)ignored;
     }
+    /* All at once; unreachable HSMs are no error here: they show as not connected. */
+    ohsm_route_connect(c, NULL);
     *out = c;
     return OHSM_OK;
 fail:
@@ -117,7 +116,10 @@ ohsm_rv ohsm_client_reconnect(struct ohsm_client *c)
     (void)pthread_mutex_lock(&c->lock);
     for (size_t i = 0; i < c->n; i++) {
         c->hsm[i].retry_at_ms = 0;
-        ohsm_rv rv = ohsm_route_ensure(c, i, true);
+    }
+    ohsm_route_connect(c, NULL);
+    for (size_t i = 0; i < c->n; i++) {
+        ohsm_rv rv = c->hsm[i].conn == NULL ? c->hsm[i].last_rv : ohsm_route_ensure(c, i, true);
         if (first == OHSM_OK) {
             first = rv;
         }

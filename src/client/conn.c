@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
- * One client connection to one HSM: TCP connect with a deadline, TLS 1.3 with the HSM's
- * certificate verified against the cluster trust anchor and the configured host (IP SAN or DNS
- * name), socket timeouts on every read and write, and a hello that confirms the HSM's identity.
+ * One client connection to one HSM: TCP connect, TLS 1.3 with the HSM's certificate verified
+ * against the cluster trust anchor and the configured host (IP SAN or DNS name), and a hello that
+ * confirms the HSM's identity, all against one deadline; then requests and answers, each against
+ * the deadline its caller computed once (deadline.h). The socket stays non-blocking: a write or
+ * handshake step is tried first and polls only when it would block; a read polls first only when
+ * TLS holds nothing yet (with read-ahead, one read then takes the whole answer). An answer costs
+ * the system calls the blocking socket did, and a trickling peer costs at most the timeout.
  * Requests can be queued and written together (one SSL_write for many frames: pipelining); the
  * write buffer and every received frame are wiped, as they carry plaintexts, key material and
  * passwords. Responses are untrusted and validated by the wire decoder.
@@ -19,13 +23,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include "client/deadline.h"
 #include "client/internal.h"
 #include "openhsm/frame.h"
 
@@ -56,6 +60,9 @@ ohsm_rv ohsm_conn_ctx(const char *trust_anchor, SSL_CTX **out)
     /* An HSM that goes away (killed, restarted) closes without close_notify; that is "not
      * connected", not a TLS failure. Frames carry their length, so truncation is still seen. */
     SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+    /* Read-ahead: one read(2) takes whatever has arrived (a whole answer, or several pipelined
+     * ones) instead of a read per record header and one per record body. */
+    SSL_CTX_set_read_ahead(ctx, 1);
     *out = ctx;
     return OHSM_OK;
 }
@@ -100,15 +107,8 @@ static BIO_METHOD *nosig_method(void)
     return m;
 }
 
-static void set_timeout(int fd, int ms)
-{
-    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
-    (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-}
-
-/* Non-blocking connect bounded by timeout_ms, then back to blocking with socket timeouts. */
-static ohsm_rv tcp_connect(const struct ohsm_cfg_hsm *e, int timeout_ms, int *out)
+/* Non-blocking connect bounded by the deadline; the socket stays non-blocking. */
+static ohsm_rv tcp_connect(const struct ohsm_cfg_hsm *e, int64_t deadline, int *out)
 {
     struct addrinfo hints;
     struct addrinfo *ai = NULL;
@@ -129,28 +129,22 @@ static ohsm_rv tcp_connect(const struct ohsm_cfg_hsm *e, int timeout_ms, int *ou
         goto out;
     }
     if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-        struct pollfd p = {.fd = fd, .events = POLLOUT};
         int err = 0;
         socklen_t len = sizeof(err);
         if (errno != EINPROGRESS) {
             goto out;
         }
-        int n = poll(&p, 1, timeout_ms);
-        if (n == 0) {
-            rv = OHSM_TIMEOUT;
+        rv = ohsm_deadline_wait(fd, POLLOUT, deadline);
+        if (rv != OHSM_OK) {
             goto out;
         }
-        if (n < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
+        rv = OHSM_NOT_CONNECTED;
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
             goto out;
         }
-    }
-    int flags = fcntl(fd, F_GETFL);
-    if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
-        goto out;
     }
     int one = 1;
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    set_timeout(fd, timeout_ms);
     *out = fd;
     fd = -1;
     rv = OHSM_OK;
@@ -162,7 +156,7 @@ out:
     return rv;
 }
 
-static ohsm_rv hello(struct ohsm_conn *c, const struct ohsm_cfg_hsm *e)
+static ohsm_rv hello(struct ohsm_conn *c, const struct ohsm_cfg_hsm *e, int64_t deadline)
 {
     Ohsm__Request q = OHSM__REQUEST__INIT;
     Ohsm__HelloReq h = OHSM__HELLO_REQ__INIT;
@@ -173,8 +167,8 @@ static ohsm_rv hello(struct ohsm_conn *c, const struct ohsm_cfg_hsm *e)
     q.id = ohsm_conn_next_id(c);
     q.op_case = OHSM__REQUEST__OP_HELLO;
     q.hello = &h;
-    OHSM_TRY(ohsm_conn_send(c, &q));
-    OHSM_TRY(ohsm_conn_recv(c, q.id, &r));
+    OHSM_TRY(ohsm_conn_send(c, &q, deadline));
+    OHSM_TRY(ohsm_conn_recv(c, q.id, deadline, &r));
     rv = (ohsm_rv)r->rv;
     if (rv == OHSM_OK && (r->body_case != OHSM__RESPONSE__BODY_HELLO ||
                           (e->id[0] != '\0' && strcmp(r->hello->hsm_id, e->id) != 0))) {
@@ -197,11 +191,13 @@ ohsm_rv ohsm_conn_open(SSL_CTX *ctx, const struct ohsm_cfg_hsm *e, int timeout_m
     ohsm_rv rv;
     X509_VERIFY_PARAM *vp;
     struct in6_addr tmp;
+    /* One deadline for the whole connect: TCP, every handshake step, and the hello. */
+    const int64_t deadline = ohsm_deadline_in(timeout_ms);
 
     OHSM_ENSURE(c != NULL, OHSM_HOST_MEMORY);
     c->fd = -1;
     c->next_id = 1;
-    rv = tcp_connect(e, timeout_ms, &c->fd);
+    rv = tcp_connect(e, deadline, &c->fd);
     if (rv != OHSM_OK) {
         goto out;
     }
@@ -224,17 +220,17 @@ ohsm_rv ohsm_conn_open(SSL_CTX *ctx, const struct ohsm_cfg_hsm *e, int timeout_m
                SSL_set_tlsext_host_name(c->ssl, e->host) != 1) {
         goto out;
     }
-    int ret = SSL_connect(c->ssl);
-    if (ret != 1) {
-        int err = SSL_get_error(c->ssl, ret);
-        /* A socket timeout surfaces as WANT_READ/WANT_WRITE on a blocking socket (the BIO
-         * treats EAGAIN as retryable), or as SYSCALL with EAGAIN. */
-        bool timed_out = err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE ||
-                         (err == SSL_ERROR_SYSCALL && (errno == EAGAIN || errno == EWOULDBLOCK));
-        rv = timed_out ? OHSM_TIMEOUT : err == SSL_ERROR_SYSCALL ? OHSM_NOT_CONNECTED : OHSM_TLS;
-        goto out;
+    for (;;) {
+        int ret = SSL_connect(c->ssl);
+        if (ret == 1) {
+            break;
+        }
+        rv = ohsm_deadline_ssl(c->ssl, ret, c->fd, deadline);
+        if (rv != OHSM_OK) {
+            goto out;
+        }
     }
-    rv = hello(c, e);
+    rv = hello(c, e, deadline);
     if (rv != OHSM_OK) {
         goto out;
     }
@@ -306,7 +302,7 @@ static ohsm_rv wbuf_reserve(struct ohsm_conn *c, size_t need)
     return OHSM_OK;
 }
 
-ohsm_rv ohsm_conn_flush(struct ohsm_conn *c)
+ohsm_rv ohsm_conn_flush(struct ohsm_conn *c, int64_t deadline)
 {
     size_t written = 0;
     ohsm_rv rv = OHSM_OK;
@@ -314,29 +310,31 @@ ohsm_rv ohsm_conn_flush(struct ohsm_conn *c)
     if (c->wlen == 0) {
         return OHSM_OK;
     }
-    int ret = SSL_write_ex(c->ssl, c->wbuf, c->wlen, &written);
-    if (ret != 1) {
-        int e = SSL_get_error(c->ssl, ret);
-        rv = e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ ||
-                     (e == SSL_ERROR_SYSCALL && (errno == EAGAIN || errno == EWOULDBLOCK))
-                 ? OHSM_TIMEOUT
-             : e == SSL_ERROR_SSL ? OHSM_TLS
-                                  : OHSM_NOT_CONNECTED;
-        ERR_clear_error();
+    /* Without SSL_MODE_ENABLE_PARTIAL_WRITE a would-block write is retried with the same
+     * arguments until all of it is out (SSL_write(3)). */
+    for (;;) {
+        int ret = SSL_write_ex(c->ssl, c->wbuf, c->wlen, &written);
+        if (ret == 1) {
+            break;
+        }
+        rv = ohsm_deadline_ssl(c->ssl, ret, c->fd, deadline);
+        if (rv != OHSM_OK) {
+            break;
+        }
     }
     OPENSSL_cleanse(c->wbuf, c->wlen);
     c->wlen = 0;
     return rv;
 }
 
-ohsm_rv ohsm_conn_queue(struct ohsm_conn *c, const Ohsm__Request *q)
+ohsm_rv ohsm_conn_queue(struct ohsm_conn *c, const Ohsm__Request *q, int64_t deadline)
 {
     size_t n = protobuf_c_message_get_packed_size(&q->base);
 
     /* Requests always carry an op, so they never pack to nothing. */
     OHSM_ENSURE(n > 0 && n <= OHSM_FRAME_MAX, OHSM_DATA_LEN_RANGE);
     if (c->wlen > 0 && c->wlen + OHSM_FRAME_HDR + n > WBUF_FLUSH_AT) {
-        OHSM_TRY(ohsm_conn_flush(c));
+        OHSM_TRY(ohsm_conn_flush(c, deadline));
     }
     OHSM_TRY(wbuf_reserve(c, c->wlen + OHSM_FRAME_HDR + n));
     OHSM_TRY(ohsm_frame_hdr_write(n, c->wbuf + c->wlen));
@@ -345,10 +343,10 @@ ohsm_rv ohsm_conn_queue(struct ohsm_conn *c, const Ohsm__Request *q)
     return OHSM_OK;
 }
 
-ohsm_rv ohsm_conn_send(struct ohsm_conn *c, const Ohsm__Request *q)
+ohsm_rv ohsm_conn_send(struct ohsm_conn *c, const Ohsm__Request *q, int64_t deadline)
 {
-    OHSM_TRY(ohsm_conn_queue(c, q));
-    return ohsm_conn_flush(c);
+    OHSM_TRY(ohsm_conn_queue(c, q, deadline));
+    return ohsm_conn_flush(c, deadline);
 }
 
 bool ohsm_conn_readable(struct ohsm_conn *c)
@@ -360,16 +358,58 @@ bool ohsm_conn_readable(struct ohsm_conn *c)
     return poll(&p, 1, 0) > 0;
 }
 
-ohsm_rv ohsm_conn_recv(struct ohsm_conn *c, uint64_t id, Ohsm__Response **out)
+/* Reads exactly n bytes. What TLS already holds (read-ahead, see ohsm_conn_ctx) is taken without
+ * a system call; otherwise the socket is polled first, so an answer costs a poll and one read
+ * rather than a read failing with EAGAIN, a poll and the read again. */
+static ohsm_rv read_all(struct ohsm_conn *c, uint8_t *p, size_t n, int64_t deadline)
+{
+    bool ready = false;
+    while (n > 0) {
+        if (!ready && !SSL_has_pending(c->ssl)) {
+            OHSM_TRY(ohsm_deadline_wait(c->fd, POLLIN, deadline));
+        }
+        size_t got = 0;
+        int ret = SSL_read_ex(c->ssl, p, n, &got);
+        if (ret == 1) {
+            p += got;
+            n -= got;
+            ready = false;
+            continue;
+        }
+        OHSM_TRY(ohsm_deadline_ssl(c->ssl, ret, c->fd, deadline));
+        ready = true; /* ohsm_deadline_ssl waited for what TLS asked for */
+    }
+    return OHSM_OK;
+}
+
+/* One whole frame (the length is checked before anything is allocated); *buf is malloc'd. */
+static ohsm_rv read_frame(struct ohsm_conn *c, int64_t deadline, uint8_t **buf, size_t *len)
+{
+    uint8_t hdr[OHSM_FRAME_HDR];
+    uint32_t n = 0;
+
+    OHSM_TRY(read_all(c, hdr, sizeof(hdr), deadline));
+    OHSM_TRY(ohsm_frame_hdr_parse(hdr, sizeof(hdr), &n));
+    uint8_t *p = malloc(n);
+    OHSM_ENSURE(p != NULL, OHSM_HOST_MEMORY);
+    ohsm_rv rv = read_all(c, p, n, deadline);
+    if (rv != OHSM_OK) {
+        OPENSSL_clear_free(p, n);
+        return rv;
+    }
+    *buf = p;
+    *len = n;
+    return OHSM_OK;
+}
+
+ohsm_rv ohsm_conn_recv(struct ohsm_conn *c, uint64_t id, int64_t deadline, Ohsm__Response **out)
 {
     uint8_t *buf = NULL;
     size_t len = 0;
     Ohsm__Response *r = NULL;
-    ohsm_rv rv = ohsm_wire_read(c->ssl, &buf, &len);
+    ohsm_rv rv = read_frame(c, deadline, &buf, &len);
 
-    if (rv != OHSM_OK) {
-        return rv == OHSM_IO ? OHSM_NOT_CONNECTED : rv;
-    }
+    OHSM_TRY(rv);
     rv = ohsm_wire_resp_decode(buf, len, &r);
     OPENSSL_clear_free(buf, len);
     OHSM_TRY(rv);

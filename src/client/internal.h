@@ -37,25 +37,35 @@ struct ohsm_conn;
 /* A TLS 1.3 client context trusting only the cluster's trust anchor. */
 OHSM_NODISCARD ohsm_rv ohsm_conn_ctx(const char *trust_anchor, SSL_CTX **out);
 /* Connects, verifies the HSM's certificate (chain to the anchor, and the host name or IP), and
- * says hello; an HSM whose id differs from the config's is refused (OHSM_CONFIG). */
+ * says hello, all within timeout_ms (one deadline: a peer trickling bytes during the handshake or
+ * the hello costs at most that); an HSM whose id differs from the config's is refused
+ * (OHSM_CONFIG). Errors: OHSM_TIMEOUT, OHSM_NOT_CONNECTED, OHSM_TLS, OHSM_CONFIG, ... */
 OHSM_NODISCARD ohsm_rv ohsm_conn_open(SSL_CTX *ctx, const struct ohsm_cfg_hsm *e, int timeout_ms,
                                       struct ohsm_conn **out);
 void ohsm_conn_free(struct ohsm_conn *c); /* NULL ok */
 /* The handle slot the HSM announced in its hello. */
 uint32_t ohsm_conn_slot(const struct ohsm_conn *c);
+/* The I/O calls below take an absolute deadline (ohsm_deadline_in, client/deadline.h) that the
+ * caller computes once per request, or per pipelined burst; a write or read that would block
+ * waits at most until then and fails with OHSM_TIMEOUT. A failed connection is not usable
+ * any more (drop it). */
 /* Sends one request now (queue + flush). */
-OHSM_NODISCARD ohsm_rv ohsm_conn_send(struct ohsm_conn *c, const Ohsm__Request *q);
+OHSM_NODISCARD ohsm_rv ohsm_conn_send(struct ohsm_conn *c, const Ohsm__Request *q,
+                                      int64_t deadline);
 /* Appends one framed request to the connection's write buffer (flushed by ohsm_conn_flush, or
- * when the buffer grows past its limit). The buffer is wiped after every write: requests carry
- * plaintexts, key material and passwords. Errors: OHSM_DATA_LEN_RANGE, OHSM_HOST_MEMORY, and
- * write errors of an implied flush. */
-OHSM_NODISCARD ohsm_rv ohsm_conn_queue(struct ohsm_conn *c, const Ohsm__Request *q);
+ * when the buffer grows past its limit, by the deadline given). The buffer is wiped after every
+ * write: requests carry plaintexts, key material and passwords. Errors: OHSM_DATA_LEN_RANGE,
+ * OHSM_HOST_MEMORY, and write errors of an implied flush. */
+OHSM_NODISCARD ohsm_rv ohsm_conn_queue(struct ohsm_conn *c, const Ohsm__Request *q,
+                                       int64_t deadline);
 /* Writes everything queued with one SSL_write. */
-OHSM_NODISCARD ohsm_rv ohsm_conn_flush(struct ohsm_conn *c);
+OHSM_NODISCARD ohsm_rv ohsm_conn_flush(struct ohsm_conn *c, int64_t deadline);
 /* Bytes queued and not yet written. */
 size_t ohsm_conn_queued(const struct ohsm_conn *c);
-/* Reads the response to request id (responses come in request order). The raw frame is wiped. */
-OHSM_NODISCARD ohsm_rv ohsm_conn_recv(struct ohsm_conn *c, uint64_t id, Ohsm__Response **out);
+/* Reads the response to request id (responses come in request order). The raw frame is wiped.
+ * Errors: OHSM_TIMEOUT, OHSM_NOT_CONNECTED, OHSM_TLS, OHSM_PROTOCOL, OHSM_DATA_LEN_RANGE. */
+OHSM_NODISCARD ohsm_rv ohsm_conn_recv(struct ohsm_conn *c, uint64_t id, int64_t deadline,
+                                      Ohsm__Response **out);
 /* Is a response (or part of one) readable without blocking? */
 bool ohsm_conn_readable(struct ohsm_conn *c);
 int ohsm_conn_fd(const struct ohsm_conn *c);
@@ -120,6 +130,11 @@ bool ohsm_rv_is_transport(ohsm_rv rv);
 /* Makes sure HSM i is connected; a new connection is logged in again with the saved credentials
  * when relogin is set. Returns the connection error or the re-login error. */
 OHSM_NODISCARD ohsm_rv ohsm_route_ensure(struct ohsm_client *c, size_t i, bool relogin);
+/* Opens, at the same time, the connection of every HSM with use[i] (all when use is NULL) that has
+ * none and is not inside the retry window of a timeout, so that any number of hung or trickling
+ * HSMs cost one timeout together (a thread per connection when there are several). New sessions
+ * are not logged in (ohsm_route_ensure does that); failures are recorded per HSM (last_rv). */
+void ohsm_route_connect(struct ohsm_client *c, const bool *use);
 /* Drops HSM i's connection (its session objects die with it). */
 void ohsm_route_drop(struct ohsm_client *c, size_t i, ohsm_rv why);
 

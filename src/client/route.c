@@ -7,13 +7,14 @@
  * next, and remembers which HSM holds each session object. Answers are untrusted and were
  * validated by the wire decoder; this file only looks at their rv and id.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <openssl/crypto.h>
 
+#include "client/deadline.h"
 #include "client/internal.h"
 
 /* A hung HSM costs a full timeout per attempt; after one, calls within this window report it at
@@ -23,17 +24,10 @@
  * connections idle without a login after seconds); busier ones pay no system call for it. */
 #define IDLE_CHECK_MS 500
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void note_failure(struct hsm_slot *h, ohsm_rv why)
 {
     h->last_rv = why;
-    h->retry_at_ms = why == OHSM_TIMEOUT ? now_ms() + RETRY_AFTER_TIMEOUT_MS : 0;
+    h->retry_at_ms = why == OHSM_TIMEOUT ? ohsm_deadline_now() + RETRY_AFTER_TIMEOUT_MS : 0;
 }
 
 bool ohsm_rv_is_transport(ohsm_rv rv)
@@ -58,17 +52,19 @@ void ohsm_route_drop(struct ohsm_client *c, size_t i, ohsm_rv why)
     c->nsess = w;
 }
 
-/* One request, one answer on HSM i's live connection. Transport failures drop the connection;
- * an answer with id 0 means the HSM closed the session after answering. */
+/* One request, one answer on HSM i's live connection, both within one timeout. Transport
+ * failures drop the connection; an answer with id 0 means the HSM closed the session after
+ * answering. */
 static ohsm_rv exchange(struct ohsm_client *c, size_t i, Ohsm__Request *q, Ohsm__Response **out)
 {
     struct hsm_slot *h = &c->hsm[i];
     Ohsm__Response *r = NULL;
+    const int64_t deadline = ohsm_deadline_in(c->cfg->timeout_ms);
 
     q->id = ohsm_conn_next_id(h->conn);
-    ohsm_rv rv = ohsm_conn_send(h->conn, q);
+    ohsm_rv rv = ohsm_conn_send(h->conn, q, deadline);
     if (rv == OHSM_OK) {
-        rv = ohsm_conn_recv(h->conn, q->id, &r);
+        rv = ohsm_conn_recv(h->conn, q->id, deadline, &r);
     }
     if (rv != OHSM_OK) {
         ohsm_route_drop(c, i, rv);
@@ -112,10 +108,95 @@ static ohsm_rv relogin(struct ohsm_client *c, size_t i)
     return rv;
 }
 
+/* One connection opened on its own thread by ohsm_route_connect. */
+struct opener {
+    SSL_CTX *tls;
+    const struct ohsm_cfg_hsm *cfg;
+    int timeout_ms;
+    struct ohsm_conn *conn;
+    ohsm_rv rv;
+    pthread_t thr;
+    bool want, threaded;
+};
+
+static void *open_one(void *p)
+{
+    struct opener *o = p;
+    o->rv = ohsm_conn_open(o->tls, o->cfg, o->timeout_ms, &o->conn);
+    return NULL;
+}
+
+/* May HSM i be connected now: not connected, and not inside the retry window of a timeout. */
+static bool may_connect(const struct hsm_slot *h, int64_t now)
+{
+    return h->conn == NULL && (h->retry_at_ms == 0 || now >= h->retry_at_ms);
+}
+
+/* Records the outcome of a connection attempt to HSM i. */
+static void connected(struct ohsm_client *c, size_t i, ohsm_rv rv, struct ohsm_conn *conn)
+{
+    struct hsm_slot *h = &c->hsm[i];
+    h->conn = rv == OHSM_OK ? conn : NULL;
+    h->logged_in = false; /* a new session starts logged out */
+    note_failure(h, rv);
+    if (rv == OHSM_OK) {
+        h->slot = (int32_t)ohsm_conn_slot(h->conn);
+    }
+}
+
+void ohsm_route_connect(struct ohsm_client *c, const bool *use)
+{
+    const int64_t now = ohsm_deadline_now();
+    size_t want = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        want += (use == NULL || use[i]) && may_connect(&c->hsm[i], now);
+    }
+    if (want < 2) {
+        /* One at most: opened right here, no thread needed. */
+        for (size_t i = 0; want == 1 && i < c->n; i++) {
+            if ((use == NULL || use[i]) && may_connect(&c->hsm[i], now)) {
+                struct ohsm_conn *conn = NULL;
+                ohsm_rv rv = ohsm_conn_open(c->tls, c->hsm[i].cfg, c->cfg->timeout_ms, &conn);
+                connected(c, i, rv, conn);
+            }
+        }
+        return;
+    }
+    /* Several: one thread each, so that hung or trickling HSMs cost one timeout together, not
+     * one each. ohsm_conn_open touches nothing shared but the SSL_CTX (thread-safe). */
+    struct opener *o = calloc(c->n, sizeof(*o));
+    for (size_t i = 0; i < c->n; i++) {
+        if (!((use == NULL || use[i]) && may_connect(&c->hsm[i], now))) {
+            continue;
+        }
+        if (o == NULL) { /* no memory for the bookkeeping: one after the other */
+            struct ohsm_conn *conn = NULL;
+            ohsm_rv rv = ohsm_conn_open(c->tls, c->hsm[i].cfg, c->cfg->timeout_ms, &conn);
+            connected(c, i, rv, conn);
+            continue;
+        }
+        o[i] = (struct opener){
+            .tls = c->tls, .cfg = c->hsm[i].cfg, .timeout_ms = c->cfg->timeout_ms, .want = true};
+        o[i].threaded = pthread_create(&o[i].thr, NULL, open_one, &o[i]) == 0;
+        if (!o[i].threaded) {
+            (void)open_one(&o[i]);
+        }
+    }
+    for (size_t i = 0; o != NULL && i < c->n; i++) {
+        if (o[i].want) {
+            if (o[i].threaded) {
+                (void)pthread_join(o[i].thr, NULL);
+            }
+            connected(c, i, o[i].rv, o[i].conn);
+        }
+    }
+    free(o);
+}
+
 ohsm_rv ohsm_route_ensure(struct ohsm_client *c, size_t i, bool want_login)
 {
     struct hsm_slot *h = &c->hsm[i];
-    int64_t now = now_ms();
+    int64_t now = ohsm_deadline_now();
 
     /* Between calls nothing is in flight: anything readable on an idle connection is the HSM's
      * close (or junk). Reconnect now instead of failing this call on a dead connection. */
@@ -124,16 +205,15 @@ ohsm_rv ohsm_route_ensure(struct ohsm_client *c, size_t i, bool want_login)
     }
     h->used_ms = now;
     if (h->conn == NULL) {
-        if (h->retry_at_ms != 0 && now < h->retry_at_ms) {
+        if (!may_connect(h, now)) {
             return h->last_rv;
         }
-        ohsm_rv rv = ohsm_conn_open(c->tls, h->cfg, c->cfg->timeout_ms, &h->conn);
-        h->logged_in = false; /* a new session starts logged out */
-        note_failure(h, rv);
+        struct ohsm_conn *conn = NULL;
+        ohsm_rv rv = ohsm_conn_open(c->tls, h->cfg, c->cfg->timeout_ms, &conn);
+        connected(c, i, rv, conn);
         if (rv != OHSM_OK) {
             return rv;
         }
-        h->slot = (int32_t)ohsm_conn_slot(h->conn);
     }
     if (want_login && !h->logged_in && c->cred_pw != NULL && !h->relogin_failed) {
         return relogin(c, i);
@@ -149,20 +229,22 @@ void ohsm_route_free_resps(Ohsm__Response **resp, size_t n)
     free(resp);
 }
 
-/* Queues and writes HSM i's k requests, recording their ids (0 marks "not sent"). */
+/* Queues and writes HSM i's k requests within one timeout, recording their ids (0 marks "not
+ * sent"). */
 static ohsm_rv send_all(struct ohsm_client *c, size_t i, Ohsm__Request *const *qs, size_t k,
                         uint64_t *ids)
 {
     struct ohsm_conn *conn = c->hsm[i].conn;
     ohsm_rv rv = OHSM_OK;
+    const int64_t deadline = ohsm_deadline_in(c->cfg->timeout_ms);
 
     for (size_t j = 0; j < k && rv == OHSM_OK; j++) {
         qs[j]->id = ohsm_conn_next_id(conn);
         ids[j] = qs[j]->id;
-        rv = ohsm_conn_queue(conn, qs[j]);
+        rv = ohsm_conn_queue(conn, qs[j], deadline);
     }
     if (rv == OHSM_OK) {
-        rv = ohsm_conn_flush(conn);
+        rv = ohsm_conn_flush(conn, deadline);
     }
     if (rv != OHSM_OK) {
         memset(ids, 0, k * sizeof(*ids));
@@ -170,14 +252,14 @@ static ohsm_rv send_all(struct ohsm_client *c, size_t i, Ohsm__Request *const *q
     return rv;
 }
 
-/* Reads HSM i's k answers in order; res gets the first failure. */
+/* Reads HSM i's k answers in order by the deadline; res gets the first failure. */
 static ohsm_rv recv_all(struct ohsm_client *c, size_t i, const uint64_t *ids, size_t k,
-                        Ohsm__Response **resp)
+                        int64_t deadline, Ohsm__Response **resp)
 {
     ohsm_rv first = OHSM_OK;
 
     for (size_t j = 0; j < k; j++) {
-        ohsm_rv rv = ohsm_conn_recv(c->hsm[i].conn, ids[j], &resp[j]);
+        ohsm_rv rv = ohsm_conn_recv(c->hsm[i].conn, ids[j], deadline, &resp[j]);
         if (rv != OHSM_OK) {
             ohsm_route_drop(c, i, rv);
             return first == OHSM_OK ? rv : first;
@@ -213,6 +295,9 @@ static ohsm_rv fanout(struct ohsm_client *c, Ohsm__Request *const *qs, size_t k,
         }
         return OHSM_HOST_MEMORY;
     }
+    /* Missing connections are opened together first; an HSM still without one failed just now
+     * (or within its retry window) and reports why. */
+    ohsm_route_connect(c, use);
     for (size_t i = 0; i < c->n; i++) {
         for (size_t j = 0; j < k; j++) {
             resp[i * k + j] = NULL;
@@ -220,7 +305,8 @@ static ohsm_rv fanout(struct ohsm_client *c, Ohsm__Request *const *qs, size_t k,
         if (use != NULL && !use[i]) {
             continue;
         }
-        res[i].rv = ohsm_route_ensure(c, i, want_login);
+        res[i].rv =
+            c->hsm[i].conn == NULL ? c->hsm[i].last_rv : ohsm_route_ensure(c, i, want_login);
         if (res[i].rv != OHSM_OK) {
             continue;
         }
@@ -229,12 +315,16 @@ static ohsm_rv fanout(struct ohsm_client *c, Ohsm__Request *const *qs, size_t k,
             ohsm_route_drop(c, i, res[i].rv);
         }
     }
+    /* Every request was written before this point, so one timeout from here is at least one
+     * timeout for each HSM: a slow or trickling HSM costs that once, and the answers of the
+     * others, read after it, are already waiting in their sockets. */
+    const int64_t deadline = ohsm_deadline_in(c->cfg->timeout_ms);
     for (size_t i = 0; i < c->n; i++) {
         if (use != NULL && !use[i]) {
             continue;
         }
         if (ids[i * k] != 0) {
-            res[i].rv = recv_all(c, i, &ids[i * k], k, &resp[i * k]);
+            res[i].rv = recv_all(c, i, &ids[i * k], k, deadline, &resp[i * k]);
         }
         if (first == OHSM_OK) {
             first = res[i].rv;

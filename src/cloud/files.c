@@ -5,6 +5,7 @@
  */
 #include "cloud/files.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -43,11 +44,17 @@ ohsm_rv ohsm_files_mkdir(const char *path)
     if (errno != EEXIST) {
         return OHSM_IO;
     }
-    if (stat(path, &st) != 0) {
+    if (lstat(path, &st) != 0) {
         return OHSM_IO;
     }
     if (!S_ISDIR(st.st_mode)) {
-        errno = ENOTDIR;
+        errno = S_ISLNK(st.st_mode) ? ELOOP : ENOTDIR;
+        return OHSM_IO;
+    }
+    /* An existing directory is used only when it is ours and closed to others: what openhsmd
+     * writes there (keys, HSM databases) must not be replaceable by anyone else. */
+    if (st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+        errno = EPERM;
         return OHSM_IO;
     }
     return OHSM_OK;
@@ -92,6 +99,15 @@ ohsm_rv ohsm_files_write_new(const char *path, const void *data, size_t len, mod
         return OHSM_IO;
     }
     return OHSM_OK;
+}
+
+void ohsm_files_sync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
 }
 
 static void fsync_dir_of(const char *path)
@@ -180,4 +196,104 @@ ohsm_rv ohsm_files_tail(const char *path, char *out, size_t cap)
 out:
     close(fd);
     return rv;
+}
+
+/* Formats the reason for a refusal into why (may be NULL). */
+__attribute__((format(printf, 3, 4))) static void say(char *why, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    if (why == NULL || cap == 0) {
+        return;
+    }
+    va_start(ap, fmt);
+    int n = vsnprintf(why, cap, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        why[0] = '\0';
+    }
+}
+
+bool ohsm_files_is_secret(const char *name)
+{
+    size_t n = name != NULL ? strlen(name) : 0;
+    return (n > 4 && strcmp(name + n - 4, ".key") == 0) ||
+           (n > 7 && strcmp(name + n - 7, ".secret") == 0);
+}
+
+ohsm_rv ohsm_files_check_owned(const char *path, uid_t uid, bool secret, char *why, size_t cap)
+{
+    struct stat st;
+
+    OHSM_ENSURE(path != NULL, OHSM_ARGUMENTS_BAD);
+    if (lstat(path, &st) != 0) {
+        int saved = errno;
+        say(why, cap, "%s: cannot inspect it (%s)", path, strerror(saved));
+        errno = saved;
+        return OHSM_IO;
+    }
+    if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
+        say(why, cap, "%s is %s, not a directory or a regular file", path,
+            S_ISLNK(st.st_mode) ? "a symbolic link" : "a special file");
+        return OHSM_ACCESS_DENIED;
+    }
+    if (st.st_uid != uid) {
+        say(why, cap, "%s is owned by uid %lu, not by openhsmd's user (uid %lu)", path,
+            (unsigned long)st.st_uid, (unsigned long)uid);
+        return OHSM_ACCESS_DENIED;
+    }
+    if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+        say(why, cap, "%s is writable by group or others (mode %04lo; chmod go-w it)", path,
+            (unsigned long)(st.st_mode & 07777));
+        return OHSM_ACCESS_DENIED;
+    }
+    if (secret && S_ISREG(st.st_mode) && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+        say(why, cap, "%s holds a secret and is open to group or others (mode %04lo; chmod 600 it)",
+            path, (unsigned long)(st.st_mode & 07777));
+        return OHSM_ACCESS_DENIED;
+    }
+    return OHSM_OK;
+}
+
+static ohsm_rv check_tree(const char *path, uid_t uid, bool secret, int depth, char *why,
+                          size_t cap)
+{
+    struct stat st;
+    ohsm_rv rv;
+
+    OHSM_TRY(ohsm_files_check_owned(path, uid, secret, why, cap));
+    if (lstat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        return OHSM_OK; /* a file: done (a path that vanished since was checked a moment ago) */
+    }
+    if (depth >= 16) {
+        say(why, cap, "%s is nested deeper than openhsmd ever writes", path);
+        return OHSM_BUFFER_TOO_SMALL;
+    }
+    DIR *d = opendir(path);
+    if (d == NULL) {
+        int saved = errno;
+        say(why, cap, "%s: cannot list it (%s)", path, strerror(saved));
+        errno = saved;
+        return OHSM_IO;
+    }
+    rv = OHSM_OK;
+    for (struct dirent *e = readdir(d); e != NULL && rv == OHSM_OK; e = readdir(d)) {
+        char sub[PATH_MAX];
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {
+            continue;
+        }
+        rv = ohsm_files_path(sub, sizeof(sub), "%s/%s", path, e->d_name);
+        if (rv != OHSM_OK) {
+            say(why, cap, "%s holds a path too long to check", path);
+            break;
+        }
+        rv = check_tree(sub, uid, ohsm_files_is_secret(e->d_name), depth + 1, why, cap);
+    }
+    closedir(d);
+    return rv;
+}
+
+ohsm_rv ohsm_files_check_tree(const char *dir, uid_t uid, char *why, size_t cap)
+{
+    OHSM_ENSURE(dir != NULL, OHSM_ARGUMENTS_BAD);
+    return check_tree(dir, uid, false, 0, why, cap);
 }

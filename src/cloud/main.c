@@ -56,18 +56,29 @@ static int find_hsm_bin(const char *given, char *out, size_t cap)
     return 0;
 }
 
-/* Creates the data directory if needed, resolves it to an absolute path and locks it, so two
- * openhsmd never run the same HSMs. Returns the lock's fd (kept open for the process's life). */
+/* Creates the data directory if needed (0700), resolves it to an absolute path, checks that it
+ * and everything in it is openhsmd's own, and locks it, so two openhsmd never run the same HSMs.
+ * Returns the lock's fd (kept open for the process's life). A directory someone else owns or can
+ * write to is refused before anything is written into it: whoever can write there can plant the
+ * keys, CA and HSM database openhsmd would then run with. */
 static int open_data_dir(const char *dir, char *abs, size_t cap)
 {
-    char lock[PATH_MAX];
+    char lock[PATH_MAX], why[PATH_MAX + 160];
 
-    if (ohsm_files_mkdir(dir) != OHSM_OK) {
+    struct stat st;
+    /* Only a missing directory is made here; an existing one (or a symlink to one: the
+     * operator's layout) is resolved and checked below, with a message that says what is
+     * wrong. */
+    if (stat(dir, &st) != 0 && (errno != ENOENT || ohsm_files_mkdir(dir) != OHSM_OK)) {
         fprintf(stderr, "openhsmd: cannot create data directory %s: %s\n", dir, strerror(errno));
         return -1;
     }
     if (cap < PATH_MAX || realpath(dir, abs) == NULL) {
         fprintf(stderr, "openhsmd: cannot resolve %s: %s\n", dir, strerror(errno));
+        return -1;
+    }
+    if (ohsm_files_check_tree(abs, geteuid(), why, sizeof(why)) != OHSM_OK) {
+        fprintf(stderr, "openhsmd: refusing data directory %s: %s\n", abs, why);
         return -1;
     }
     if (ohsm_files_path(lock, sizeof(lock), "%s/openhsmd.lock", abs) != OHSM_OK) {
@@ -173,6 +184,7 @@ static int load_clusters(struct ohsm_meta *m, struct ohsm_sup *sup, const char *
 {
     struct ohsm_meta_cluster *cs = NULL;
     size_t nc = 0;
+    char err[PATH_MAX * 2 + 80];
     int ret = -1;
 
     if (ohsm_meta_cluster_list(m, &cs, &nc) != OHSM_OK) {
@@ -182,6 +194,10 @@ static int load_clusters(struct ohsm_meta *m, struct ohsm_sup *sup, const char *
     for (size_t i = 0; i < nc; i++) {
         if (cs[i].state == OHSM_CS_DELETED) {
             continue;
+        }
+        if (ohsm_provision_move_ca_key(abs, cs[i].id, err, sizeof(err)) != OHSM_OK) {
+            fprintf(stderr, "openhsmd: %s\n", err);
+            goto out;
         }
         if (ohsm_provision_client_json(m, abs, cs[i].id, NULL, 0) != OHSM_OK) {
             fprintf(stderr, "openhsmd: cannot write the client config of %s: %s\n", cs[i].id,

@@ -45,6 +45,65 @@ ohsm_rv ohsm_provision_hsm_dir(const char *data_dir, const char *cid, const char
     return ohsm_files_path(out, cap, "%s/clusters/%s/hsms/%s", data_dir, cid, hid);
 }
 
+ohsm_rv ohsm_provision_private_dir(const char *data_dir, const char *cid, char *out, size_t cap)
+{
+    return ohsm_files_path(out, cap, "%s/private/%s", data_dir, cid);
+}
+
+/* Creates DIR/private and DIR/private/<cid> (0700; existing ones are kept). */
+static ohsm_rv make_private_dir(const char *data_dir, const char *cid, char *pdir, size_t cap,
+                                char *err, size_t err_cap)
+{
+    char path[4096];
+
+    OHSM_TRY(ohsm_files_path(path, sizeof(path), "%s/private", data_dir));
+    OHSM_TRY(ohsm_provision_private_dir(data_dir, cid, pdir, cap));
+    if (ohsm_files_mkdir(path) != OHSM_OK) {
+        ohsm_errf(err, err_cap, "cannot create %s: %s", path, strerror(errno));
+        return OHSM_IO;
+    }
+    if (ohsm_files_mkdir(pdir) != OHSM_OK) {
+        ohsm_errf(err, err_cap, "cannot create %s: %s", pdir, strerror(errno));
+        return OHSM_IO;
+    }
+    return OHSM_OK;
+}
+
+ohsm_rv ohsm_provision_move_ca_key(const char *data_dir, const char *cid, char *err, size_t err_cap)
+{
+    char cdir[4096], pdir[4096], from[4096], to[4096];
+    struct stat st;
+
+    ohsm_errf(err, err_cap, "%s", "");
+    OHSM_ENSURE(data_dir != NULL && cid != NULL, OHSM_ARGUMENTS_BAD);
+    OHSM_TRY(ohsm_provision_cluster_dir(data_dir, cid, cdir, sizeof(cdir)));
+    OHSM_TRY(ohsm_files_path(from, sizeof(from), "%s/" OHSM_PROVISION_CA_KEY, cdir));
+    if (lstat(from, &st) != 0) {
+        if (errno == ENOENT) {
+            return OHSM_OK;
+        }
+        ohsm_errf(err, err_cap, "cannot inspect %s: %s", from, strerror(errno));
+        return OHSM_IO;
+    }
+    OHSM_TRY(make_private_dir(data_dir, cid, pdir, sizeof(pdir), err, err_cap));
+    OHSM_TRY(ohsm_files_path(to, sizeof(to), "%s/" OHSM_PROVISION_CA_KEY, pdir));
+    if (lstat(to, &st) == 0 || errno != ENOENT) {
+        ohsm_errf(err, err_cap, "the CA key is both in %s and in %s; keep the right one only", from,
+                  to);
+        errno = EEXIST;
+        return OHSM_IO;
+    }
+    /* Same file system (both under DIR): rename is atomic, the key is never in two places or
+     * none. */
+    if (rename(from, to) != 0) {
+        ohsm_errf(err, err_cap, "cannot move %s to %s: %s", from, to, strerror(errno));
+        return OHSM_IO;
+    }
+    ohsm_files_sync_dir(pdir);
+    ohsm_files_sync_dir(cdir);
+    return OHSM_OK;
+}
+
 /* Binds one socket to 127.0.0.1:0 and reports the port; the socket stays open (caller closes) so
  * the next bind cannot get the same port. */
 static int bind_free_port(uint16_t *port)
@@ -175,9 +234,9 @@ out:
     return rv;
 }
 
-/* Creates the CA and writes customerCA.crt / customerCA.key into cdir. */
-static ohsm_rv make_ca(const char *cdir, const char *cid, EVP_PKEY **key, X509 **cert, char *err,
-                       size_t err_cap)
+/* Creates the CA: customerCA.crt into cdir, its key into pdir. */
+static ohsm_rv make_ca(const char *cdir, const char *pdir, const char *cid, EVP_PKEY **key,
+                       X509 **cert, char *err, size_t err_cap)
 {
     char path[4096];
     ohsm_rv rv;
@@ -187,7 +246,7 @@ static ohsm_rv make_ca(const char *cdir, const char *cid, EVP_PKEY **key, X509 *
         ohsm_errf(err, err_cap, "cannot create the cluster CA");
         return rv;
     }
-    if ((rv = ohsm_files_path(path, sizeof(path), "%s/customerCA.key", cdir)) != OHSM_OK ||
+    if ((rv = ohsm_files_path(path, sizeof(path), "%s/" OHSM_PROVISION_CA_KEY, pdir)) != OHSM_OK ||
         (rv = ohsm_pki_write_key(path, *key)) != OHSM_OK ||
         (rv = ohsm_files_path(path, sizeof(path), "%s/" OHSM_PROVISION_TRUST_ANCHOR, cdir)) !=
             OHSM_OK ||
@@ -248,11 +307,11 @@ ohsm_rv ohsm_provision_cluster(struct ohsm_meta *m, const char *data_dir, uint32
     ohsm_rv rv = OHSM_OK;
     char cid[OHSM_IDS_MAX];
     char hids[OHSM_ARGS_HSMS_MAX][OHSM_IDS_MAX];
-    char cdir[4096], path[4096];
+    char cdir[4096], pdir[4096], path[4096];
     uint16_t ports[OHSM_ARGS_HSMS_MAX];
     EVP_PKEY *ca_key = NULL;
     X509 *ca = NULL;
-    bool made_dir = false, in_tx = false;
+    bool made_dir = false, made_pdir = false, in_tx = false;
     const int64_t now = (int64_t)time(NULL);
 
     ohsm_errf(err, err_cap, "%s", "");
@@ -277,7 +336,12 @@ ohsm_rv ohsm_provision_cluster(struct ohsm_meta *m, const char *data_dir, uint32
         ohsm_errf(err, err_cap, "cannot create %s: %s", path, strerror(errno));
         goto out;
     }
-    rv = make_ca(cdir, cid, &ca_key, &ca, err, err_cap);
+    rv = make_private_dir(data_dir, cid, pdir, sizeof(pdir), err, err_cap);
+    if (rv != OHSM_OK) {
+        goto out;
+    }
+    made_pdir = true;
+    rv = make_ca(cdir, pdir, cid, &ca_key, &ca, err, err_cap);
     if (rv != OHSM_OK) {
         goto out;
     }
@@ -323,6 +387,10 @@ out:
     if (rv != OHSM_OK && made_dir) {
         /* Best effort: the metadata never named this directory, so a leftover is inert. */
         ohsm_rv rm = ohsm_files_remove_tree(cdir);
+        (void)rm;
+    }
+    if (rv != OHSM_OK && made_pdir) {
+        ohsm_rv rm = ohsm_files_remove_tree(pdir);
         (void)rm;
     }
     EVP_PKEY_free(ca_key);

@@ -3,11 +3,19 @@
  * Creating a cluster on disk and in the metadata, and the files layout it follows:
  *
  *   DIR/openhsmd.db                                   metadata (meta.h)
- *   DIR/clusters/<cluster-id>/customerCA.crt, .key    the cluster's local CA (trust anchor)
+ *   DIR/clusters/<cluster-id>/customerCA.crt          the cluster's local CA (trust anchor)
  *   DIR/clusters/<cluster-id>/app_user.secret         appliance user's password (0600)
  *   DIR/clusters/<cluster-id>/client.json             client configuration
  *   DIR/clusters/<cluster-id>/hsms/<hsm-id>/          hsm.crt, hsm.key, and the HSM's own
  *                                                     hsm.db, hsm.log, hsm.pid
+ *   DIR/private/<cluster-id>/customerCA.key           the local CA's private key (0600, in a
+ *                                                     0700 directory only openhsmd uses)
+ *
+ * The CA key is kept, not dropped: openhsmd signs the certificates of HSMs added to the cluster
+ * later with it (until InitializeCluster brings the owner's own CA). It lives outside the cluster
+ * directory, which is what HSMs and clients are pointed at, so a client config and trust anchor
+ * can be handed out without the key that mints HSM certificates. Data directories made before
+ * this layout have the key moved on start (ohsm_provision_move_ca_key).
  *
  * Not thread-safe (uses the caller's struct ohsm_meta).
  */
@@ -34,6 +42,19 @@
  * masking keys existed get one on their next start). Errors: OHSM_IO (errno set; an existing path
  * that is not a 32-byte regular file), OHSM_DEVICE_ERROR (no randomness). */
 OHSM_NODISCARD ohsm_rv ohsm_provision_masking_key(const char *cdir);
+
+/* DIR/private/<cid>: openhsmd's own files of a cluster (the CA key). Errors:
+ * OHSM_BUFFER_TOO_SMALL. */
+OHSM_NODISCARD ohsm_rv ohsm_provision_private_dir(const char *data_dir, const char *cid, char *out,
+                                                  size_t cap);
+#define OHSM_PROVISION_CA_KEY "customerCA.key"
+
+/* Moves the CA key of a cluster made by an older openhsmd out of its cluster directory into its
+ * private directory (made 0700 when missing); nothing to do when there is none. A key in both
+ * places is refused (OHSM_IO, errno EEXIST): which one is right cannot be told. err (may be NULL)
+ * says what failed, naming the path. Errors: OHSM_IO, OHSM_BUFFER_TOO_SMALL. */
+OHSM_NODISCARD ohsm_rv ohsm_provision_move_ca_key(const char *data_dir, const char *cid, char *err,
+                                                  size_t err_cap);
 
 OHSM_NODISCARD ohsm_rv ohsm_provision_cluster_dir(const char *data_dir, const char *cid, char *out,
                                                   size_t cap);

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "client/outfile.h"
 #include "cmu/cmu.h"
 
 /* getAttribute's id for "every attribute". */
@@ -95,39 +96,55 @@ static void who_on(const struct users *us, const char *name, char *buf, size_t c
 
 /* ---- output to stdout or to the command's file ---- */
 
-/* Where a command's blocks go: the file named on the line (created or overwritten, as the guide
- * says; never through a symbolic link), else the session's output. false: message printed. */
-static bool out_open(struct ohsm_cmu *c, const char *file, FILE **out)
+/* Where a command's blocks go: the file named on the line (replaced whole, as a new 0600 file:
+ * never written through a symbolic link, never keeping an old file's mode; client/outfile.h),
+ * else the session's output. false: message printed. */
+static bool out_open(struct ohsm_cmu *c, const char *file, struct ohsm_outfile *of, FILE **out)
 {
+    char why[256];
+
     *out = c->out;
+    of->fd = -1;
     if (file == NULL) {
         return true;
     }
-    int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        (void)fprintf(c->out, "Cannot write to '%s': %s; nothing was done\n", file,
-                      strerror(errno));
+    if (ohsm_outfile_open(of, file, 0600, why, sizeof(why)) != OHSM_OK) {
+        (void)fprintf(c->out, "Cannot write to '%s': %s; nothing was done\n", file, why);
         return false;
     }
-    *out = fdopen(fd, "w");
+    /* The stream gets its own descriptor: fclose closes it, commit fsyncs and closes of->fd. */
+    int fd = dup(of->fd);
+    *out = fd >= 0 ? fdopen(fd, "w") : NULL;
     if (*out == NULL) {
-        (void)close(fd);
-        (void)fprintf(c->out, "Cannot write to '%s': %s; nothing was done\n", file,
-                      strerror(errno));
+        int e = errno;
+        if (fd >= 0) {
+            (void)close(fd);
+        }
+        ohsm_outfile_abort(of);
+        (void)fprintf(c->out, "Cannot write to '%s': %s; nothing was done\n", file, strerror(e));
+        *out = c->out;
         return false;
     }
     return true;
 }
 
-static void out_close(struct ohsm_cmu *c, FILE *out, const char *file)
+static void out_close(struct ohsm_cmu *c, FILE *out, struct ohsm_outfile *of, const char *file)
 {
+    char why[256] = "";
+
     if (out == c->out) {
         return;
     }
     bool bad = ferror(out) != 0;
     bad = fclose(out) != 0 || bad;
     if (bad) {
-        (void)fprintf(c->out, "Writing '%s' failed: %s\n", file, strerror(errno));
+        (void)snprintf(why, sizeof(why), "%s", strerror(errno));
+        ohsm_outfile_abort(of);
+    } else if (ohsm_outfile_commit(of, why, sizeof(why)) != OHSM_OK) {
+        bad = true;
+    }
+    if (bad) {
+        (void)fprintf(c->out, "Writing '%s' failed: %s\n", file, why);
     } else {
         (void)fprintf(c->out, "Output written to '%s'\n", file);
     }
@@ -207,8 +224,9 @@ void ohsm_cmu_key_info(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p)
 {
     size_t lo, hi;
     FILE *o = NULL;
+    struct ohsm_outfile of;
 
-    if (!out_open(c, p->file, &o)) {
+    if (!out_open(c, p->file, &of, &o)) {
         return;
     }
     ohsm_cmu_scope(c, &lo, &hi);
@@ -230,7 +248,7 @@ void ohsm_cmu_key_info(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p)
             ohsm_cmu_report_one(c, "getKeyInfo", i, OHSM_OK);
         }
     }
-    out_close(c, o, p->file);
+    out_close(c, o, &of, p->file);
 }
 
 /* ---- findAllKeys ---- */
@@ -284,10 +302,11 @@ void ohsm_cmu_find_all_keys(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p)
 {
     size_t lo, hi;
     FILE *o = NULL;
+    struct ohsm_outfile of;
     struct ohsm_sync_report *sync = NULL;
     ohsm_rv sync_rv = OHSM_OK;
 
-    if (!out_open(c, p->file, &o)) {
+    if (!out_open(c, p->file, &of, &o)) {
         return;
     }
     if (p->flag) {
@@ -338,7 +357,7 @@ void ohsm_cmu_find_all_keys(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p)
         }
     }
     ohsm_sync_report_free(sync);
-    out_close(c, o, p->file);
+    out_close(c, o, &of, p->file);
 }
 
 /* ---- getAttribute ---- */
@@ -402,6 +421,7 @@ void ohsm_cmu_get_attribute(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p)
 {
     size_t lo, hi;
     FILE *o = NULL;
+    struct ohsm_outfile of;
     const struct ohsm_attr_def *d = NULL;
     uint8_t buf[OHSM_OBJ_ENC_MAX];
 
@@ -415,7 +435,7 @@ void ohsm_cmu_get_attribute(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p)
             return;
         }
     }
-    if (!out_open(c, p->file, &o)) {
+    if (!out_open(c, p->file, &of, &o)) {
         return;
     }
     ohsm_cmu_scope(c, &lo, &hi);
@@ -450,7 +470,7 @@ void ohsm_cmu_get_attribute(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p)
             ohsm_cmu_report_one(c, "getAttribute", i, OHSM_OK);
         }
     }
-    out_close(c, o, p->file);
+    out_close(c, o, &of, p->file);
 }
 
 /* ---- syncKey, syncUser ---- */

@@ -70,8 +70,9 @@ int ohsm_kmu_error(struct ohsm_kmu *k, const char *fmt, ...) __attribute__((form
  * first when it held a secret). Errors print one line and return false. */
 bool ohsm_kmu_read_file(struct ohsm_kmu *k, const char *path, size_t max, uint8_t **out,
                         size_t *len);
-/* Writes data to path: created 0600 (an existing file is overwritten, as key_mgmt_util does, and
- * set to 0600), never through a symbolic link. Errors print one line and return false. */
+/* Writes data to path as a new 0600 file renamed over it (an existing file is replaced, as
+ * key_mgmt_util overwrites it, and ends up 0600); a symbolic link there is refused, never
+ * followed. Errors print one line and return false, leaving path as it was. */
 bool ohsm_kmu_write_file(struct ohsm_kmu *k, const char *path, const void *data, size_t len);
 /* Frees a buffer that held a secret, wiping it first. NULL ok. */
 void ohsm_kmu_free_secret(uint8_t *p, size_t len);

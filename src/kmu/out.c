@@ -17,6 +17,7 @@
 
 #include <openssl/crypto.h>
 
+#include "client/outfile.h"
 #include "kmu/kmu.h"
 
 /* Not an ohsm_rv: marks a result slot the library did not fill. */
@@ -174,35 +175,11 @@ bool ohsm_kmu_read_file(struct ohsm_kmu *k, const char *path, size_t max, uint8_
 
 bool ohsm_kmu_write_file(struct ohsm_kmu *k, const char *path, const void *data, size_t len)
 {
-    const uint8_t *p = data;
-    size_t done = 0;
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-
-    if (fd < 0) {
-        (void)ohsm_kmu_error(k, "Cannot write file \"%s\": %s", path, strerror(errno));
-        return false;
-    }
-    /* An existing file keeps its mode on O_TRUNC: narrow it, since it may get key material. */
-    if (fchmod(fd, 0600) != 0) {
-        (void)ohsm_kmu_error(k, "Cannot write file \"%s\": %s", path, strerror(errno));
-        (void)close(fd);
-        return false;
-    }
-    while (done < len) {
-        ssize_t w = write(fd, p + done, len - done);
-        if (w < 0 && errno == EINTR) {
-            continue;
-        }
-        if (w <= 0) {
-            (void)ohsm_kmu_error(k, "Cannot write file \"%s\": %s", path,
-                                 w < 0 ? strerror(errno) : "short write");
-            (void)close(fd);
-            return false;
-        }
-        done += (size_t)w;
-    }
-    if (close(fd) != 0) {
-        (void)ohsm_kmu_error(k, "Cannot write file \"%s\": %s", path, strerror(errno));
+    char why[256];
+    /* Always a new 0600 file renamed over the path (client/outfile.h): it may get key material,
+     * so neither an old file's mode nor a planted symlink is ever used. */
+    if (ohsm_outfile_write(path, data, len, 0600, why, sizeof(why)) != OHSM_OK) {
+        (void)ohsm_kmu_error(k, "Cannot write file \"%s\": %s", path != NULL ? path : "", why);
         return false;
     }
     return true;

@@ -74,7 +74,11 @@ def test_client_json_shape_and_file_modes(cluster):
 
     assert mode(cluster.data) == 0o700
     assert (cluster.data / "openhsmd.db").is_file()
-    assert mode(cluster.cluster_dir / "customerCA.key") == 0o600
+    # The CA key stays with openhsmd, outside the directory handed to HSMs and clients.
+    assert not (cluster.cluster_dir / "customerCA.key").exists()
+    assert mode(cluster.data / "private") == 0o700
+    assert mode(cluster.data / "private" / cfg["cluster_id"]) == 0o700
+    assert mode(cluster.data / "private" / cfg["cluster_id"] / "customerCA.key") == 0o600
     secret = cluster.cluster_dir / "app_user.secret"
     assert mode(secret) == 0o600
     text = secret.read_text()
@@ -300,3 +304,120 @@ def test_second_openhsmd_on_same_dir_refused(cluster):
     assert r.returncode == 1 and "in use by another openhsmd" in r.stderr
     assert cluster.proc.poll() is None
     assert tls13(cluster, 0)[0] == "TLSv1.3"
+
+
+def snapshot(root):
+    """Every entry under root (root included) with what a write would change."""
+    out = {}
+    for p in [root, *root.rglob("*")]:
+        st = os.lstat(p)
+        out[str(p.relative_to(root))] = (st.st_mode, st.st_uid, st.st_size, st.st_mtime_ns)
+    return out
+
+
+def test_data_dir_open_to_others_refused(tmp_path):
+    """A data directory others can write to (0777): refused, named, exit 1, nothing written."""
+    d = tmp_path / "data"
+    d.mkdir()
+    d.chmod(0o777)
+    before = snapshot(d)
+    r = run_openhsmd("--data", str(d), "--hsms", "1")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert (f"openhsmd: refusing data directory {d}: {d} is writable by group or others "
+            "(mode 0777; chmod go-w it)") in r.stderr
+    assert "openhsmd: ready" not in r.stdout
+    assert snapshot(d) == before and list(d.iterdir()) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown to another user needs root")
+def test_data_dir_of_another_user_refused(tmp_path):
+    """A data directory owned by someone else (nobody), even 0700: refused, nothing written."""
+    d = tmp_path / "data"
+    d.mkdir(mode=0o700)
+    os.chown(d, 65534, 65534)
+    before = snapshot(d)
+    r = run_openhsmd("--data", str(d), "--hsms", "1")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert (f"openhsmd: refusing data directory {d}: {d} is owned by uid 65534, not by "
+            f"openhsmd's user (uid {os.geteuid()})") in r.stderr
+    assert snapshot(d) == before and list(d.iterdir()) == []
+
+
+@pytest.mark.parametrize("what", ["clusters", "cluster", "hsm", "masking", "hsmkey", "cakey",
+                                  "symlink", "owner"])
+def test_existing_data_dir_with_bad_entry_refused(make_cluster, what):
+    """Any directory or key file in an existing data dir that others can write (or read, for a
+    key), that another user owns, or that is a planted symlink: refused with its path, nothing
+    written; put right, the same data dir starts again."""
+    if what == "owner" and os.geteuid() != 0:
+        pytest.skip("chown to another user needs root")
+    first = make_cluster(hsms=1)
+    first.stop()
+    data, cdir, cid = first.data, first.cluster_dir, first.cluster_id
+    target = {"clusters": data / "clusters", "cluster": cdir, "hsm": first.hsm_dir(0),
+              "masking": cdir / "masking.key", "hsmkey": first.hsm_dir(0) / "hsm.key",
+              "cakey": data / "private" / cid / "customerCA.key",
+              "symlink": first.hsm_dir(0) / "hsm.key", "owner": cdir / "masking.key"}[what]
+    saved_mode = stat.S_IMODE(os.lstat(target).st_mode)
+    planted = None
+    if what == "symlink":
+        planted = data.parent / "planted.key"
+        planted.write_bytes(target.read_bytes())
+        planted.chmod(0o600)
+        target.unlink()
+        target.symlink_to(planted)
+        message = f"{target} is a symbolic link, not a directory or a regular file"
+    elif what == "owner":
+        os.chown(target, 65534, 65534)
+        message = f"{target} is owned by uid 65534, not by openhsmd's user"
+    elif target.is_dir():
+        target.chmod(0o777)
+        message = f"{target} is writable by group or others (mode 0777"
+    else:
+        target.chmod(0o644)
+        message = f"{target} holds a secret and is open to group or others (mode 0644"
+    before = snapshot(data)
+    r = run_openhsmd("--data", str(data), "--hsms", "1")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert f"openhsmd: refusing data directory {data}: {message}" in r.stderr, r.stderr
+    assert snapshot(data) == before
+    # Put right: starts, same cluster.
+    if planted is not None:
+        target.unlink()
+        target.write_bytes(planted.read_bytes())
+    if what == "owner":
+        os.chown(target, os.geteuid(), os.getegid())
+    target.chmod(saved_mode)
+    again = make_cluster(hsms=1)
+    assert again.cluster_id == cid
+    assert tls13(again, 0)[0] == "TLSv1.3"
+
+
+def test_ca_key_moved_out_of_cluster_dir(make_cluster):
+    """A data dir of the old layout (CA key in the cluster directory) gets its key moved to
+    DATA/private/<cluster> on start, unchanged and 0600; the cluster keeps working."""
+    first = make_cluster(hsms=1)
+    first.stop()
+    key = first.data / "private" / first.cluster_id / "customerCA.key"
+    pem = key.read_bytes()
+    old = first.cluster_dir / "customerCA.key"
+    key.rename(old)
+    (first.data / "private" / first.cluster_id).rmdir()
+    (first.data / "private").rmdir()
+    second = make_cluster(hsms=1)
+    assert not old.exists()
+    assert key.read_bytes() == pem and mode(key) == 0o600
+    assert mode(key.parent) == 0o700 and mode(key.parent.parent) == 0o700
+    assert tls13(second, 0)[0] == "TLSv1.3"
+
+
+def test_data_dir_through_a_symlink_is_fine(make_cluster, tmp_path):
+    """The operator's own layout: --data names a symlink to a private directory; openhsmd checks
+    the directory it resolves to and runs."""
+    real = tmp_path / "real"
+    real.mkdir(mode=0o700)
+    (tmp_path / "data").symlink_to(real)
+    c = make_cluster(hsms=1)
+    assert (real / "openhsmd.db").is_file()
+    assert f"openhsmd: data directory {real}\n" in c.output
+    assert tls13(c, 0)[0] == "TLSv1.3"

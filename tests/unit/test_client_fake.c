@@ -17,6 +17,7 @@
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -27,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -118,6 +120,7 @@ struct fake {
     int gens, inserts, syncs;
     bool refuse_changes; /* MASKED_INSERT and KEY_DELETE fail with OHSM_DEVICE_ERROR */
     int hang_gen_ms;     /* KEY_GEN answers this late */
+    int trickle_ms;      /* answers to a logged-in session go out one byte per trickle_ms */
     struct fake5 x;      /* issue 5 (reset per test) */
 };
 
@@ -709,7 +712,16 @@ static void *session(void *p)
             f->max_batch = batch > f->max_batch ? batch : f->max_batch;
             (void)pthread_mutex_unlock(&f->mu);
             size_t w = 0;
-            if (ok && out_len > 0 && SSL_write_ex(ssl, out, out_len, &w) != 1) {
+            (void)pthread_mutex_lock(&f->mu);
+            int trickle = st.logged_in ? f->trickle_ms : 0;
+            (void)pthread_mutex_unlock(&f->mu);
+            if (ok && trickle > 0) {
+                /* One byte per TLS record, trickle_ms apart, until the client gives up. */
+                for (size_t k = 0; k < out_len && ok && !f->stop; k++) {
+                    ok = SSL_write_ex(ssl, out + k, 1, &w) == 1;
+                    usleep((useconds_t)trickle * 1000u);
+                }
+            } else if (ok && out_len > 0 && SSL_write_ex(ssl, out, out_len, &w) != 1) {
                 ok = false;
             }
             free(out);
@@ -865,6 +877,7 @@ static void reset_fakes(void)
         fakes[i].gens = fakes[i].inserts = fakes[i].syncs = 0;
         fakes[i].refuse_changes = false;
         fakes[i].hang_gen_ms = 0;
+        fakes[i].trickle_ms = 0;
         memset(&fakes[i].x, 0, sizeof(fakes[i].x));
         (void)pthread_mutex_unlock(&fakes[i].mu);
     }
@@ -1003,6 +1016,190 @@ static void test_client_fake_batch_bad_input(void **state)
     assert_int_equal(ohsm_client_batch(c, NULL, 0, 2, SIZE_MAX), OHSM_OK);
     assert_int_equal(ohsm_client_batch(NULL, ops, 4, 2, SIZE_MAX), OHSM_ARGUMENTS_BAD);
     ohsm_client_free(c);
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void set_trickle(size_t i, int ms)
+{
+    (void)pthread_mutex_lock(&fakes[i].mu);
+    fakes[i].trickle_ms = ms;
+    (void)pthread_mutex_unlock(&fakes[i].mu);
+}
+
+/* An HSM that trickles its answers (a byte every 800 ms: it never goes silent long enough for a
+ * per-read timeout) costs one timeout (3 s) and no more: a fan-out reports it TIMEOUT and the
+ * other HSM OK; a balanced call moves on to the other HSM; a pipelined batch finishes on the
+ * other lane; and calls within the retry window skip the hung HSM at once. */
+static void test_client_fake_trickle_costs_one_timeout(void **state)
+{
+    (void)state;
+    struct ohsm_result res[NFAKE];
+    struct ohsm_client *c = fresh();
+    set_trickle(0, 800);
+    int64_t t0 = mono_ms();
+    assert_int_equal(ohsm_client_login(c, OHSM_UT_CU, "alice", "secret-pw1", res, NULL),
+                     OHSM_TIMEOUT);
+    int64_t took = mono_ms() - t0;
+    assert_int_equal(res[0].rv, OHSM_TIMEOUT);
+    assert_int_equal(res[1].rv, OHSM_OK);
+    assert_true(took >= 2900 && took < 4000);
+    /* Within the retry window: HSM 0 is reported at once, HSM 1 serves. */
+    t0 = mono_ms();
+    for (int k = 0; k < 4; k++) {
+        assert_int_equal(
+            ohsm_client_verify(c, 7, &mech, msg, sizeof(msg), good_sig, sizeof(good_sig)), OHSM_OK);
+    }
+    assert_true(mono_ms() - t0 < 1000);
+    ohsm_client_free(c);
+
+    /* A balanced call that lands on the trickling HSM moves on after one timeout. */
+    c = fresh();
+    set_trickle(0, 800);
+    t0 = mono_ms();
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(
+            ohsm_client_verify(c, 7, &mech, msg, sizeof(msg), good_sig, sizeof(good_sig)), OHSM_OK);
+    }
+    took = mono_ms() - t0;
+    assert_true(took >= 2900 && took < 4000);
+    assert_int_equal(c->hsm[0].last_rv, OHSM_TIMEOUT);
+    assert_null(c->hsm[0].conn);
+    ohsm_client_free(c);
+
+    /* A batch: lane 0's requests are due one timeout after they were written; they finish on
+     * lane 1. */
+    c = fresh();
+    set_trickle(0, 800);
+    struct ohsm_cop ops[40];
+    fill_ops(ops, 40, 7);
+    t0 = mono_ms();
+    assert_int_equal(ohsm_client_batch(c, ops, 40, 4, SIZE_MAX), OHSM_OK);
+    took = mono_ms() - t0;
+    for (size_t i = 0; i < 40; i++) {
+        assert_int_equal(ops[i].rv, OHSM_OK);
+    }
+    assert_true(took >= 2900 && took < 4000);
+    assert_int_equal(c->hsm[0].last_rv, OHSM_TIMEOUT);
+    ohsm_client_free(c);
+    set_trickle(0, 0);
+}
+
+/* A TCP listener that answers every connection with one byte per 800 ms (a TLS record header
+ * announcing 16 KiB, then filler): a TLS handshake with it never completes and never goes quiet
+ * for long. */
+struct trickler {
+    int lfd;
+    uint16_t port;
+    pthread_t thr;
+    volatile bool stop;
+};
+
+static void *trickle_loop(void *p)
+{
+    struct trickler *t = p;
+    static const uint8_t rec[] = {0x16, 0x03, 0x03, 0x40, 0x00};
+    while (!t->stop) {
+        struct pollfd pl = {.fd = t->lfd, .events = POLLIN};
+        if (poll(&pl, 1, 100) != 1) {
+            continue;
+        }
+        int fd = accept(t->lfd, NULL, NULL);
+        if (fd < 0) {
+            continue;
+        }
+        for (size_t k = 0; !t->stop && k < 200; k++) {
+            uint8_t b = k < sizeof(rec) ? rec[k] : 0x02;
+            if (send(fd, &b, 1, MSG_NOSIGNAL) != 1) {
+                break;
+            }
+            for (int w = 0; w < 8 && !t->stop; w++) {
+                usleep(100000);
+            }
+        }
+        close(fd);
+    }
+    return NULL;
+}
+
+static void trickler_start(struct trickler *t)
+{
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof(sa);
+    memset(t, 0, sizeof(*t));
+    t->lfd = socket(AF_INET, SOCK_STREAM, 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(t->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(t->lfd, 8), 0);
+    assert_int_equal(getsockname(t->lfd, (struct sockaddr *)&sa, &sl), 0);
+    t->port = ntohs(sa.sin_port);
+    assert_int_equal(pthread_create(&t->thr, NULL, trickle_loop, t), 0);
+}
+
+static void trickler_stop(struct trickler *t)
+{
+    t->stop = true;
+    (void)pthread_join(t->thr, NULL);
+    close(t->lfd);
+}
+
+/* Two HSMs trickling during the TLS handshake cost one timeout together, not one each: the
+ * client opens missing connections at once (at creation, in a fan-out, on reconnect); the good
+ * HSM serves, and within the retry window the hung ones are reported at once. */
+static void test_client_fake_tricklers_cost_one_timeout(void **state)
+{
+    (void)state;
+    struct trickler t[2];
+    struct ohsm_cfg_hsm hs[3];
+    struct ohsm_cfg c3 = cfg;
+    struct ohsm_client *c = NULL;
+    struct ohsm_result res[3];
+    struct ohsm_hsm_status st;
+
+    reset_fakes();
+    hs[0] = cfg_hsms[0];
+    for (size_t i = 0; i < 2; i++) {
+        trickler_start(&t[i]);
+        memset(&hs[i + 1], 0, sizeof(hs[i + 1]));
+        (void)snprintf(hs[i + 1].id, sizeof(hs[i + 1].id), "hsm-t%zu", i);
+        (void)snprintf(hs[i + 1].host, sizeof(hs[i + 1].host), "127.0.0.1");
+        hs[i + 1].port = t[i].port;
+    }
+    c3.n = 3;
+    c3.hsms = hs;
+    int64_t t0 = mono_ms();
+    assert_int_equal(ohsm_client_new(&c3, &c), OHSM_OK);
+    int64_t took = mono_ms() - t0;
+    assert_true(took >= 2900 && took < 4500);
+    assert_int_equal(ohsm_client_hsm_status(c, 0, &st), OHSM_OK);
+    assert_true(st.connected);
+    for (size_t i = 1; i < 3; i++) {
+        assert_int_equal(ohsm_client_hsm_status(c, i, &st), OHSM_OK);
+        assert_false(st.connected);
+        assert_int_equal(st.last_rv, OHSM_TIMEOUT);
+    }
+    t0 = mono_ms();
+    assert_int_equal(ohsm_client_login(c, OHSM_UT_CU, "alice", "secret-pw1", res, NULL),
+                     OHSM_TIMEOUT);
+    assert_true(mono_ms() - t0 < 1000);
+    assert_int_equal(res[0].rv, OHSM_OK);
+    assert_int_equal(res[1].rv, OHSM_TIMEOUT);
+    assert_int_equal(res[2].rv, OHSM_TIMEOUT);
+    t0 = mono_ms();
+    assert_int_equal(ohsm_client_reconnect(c), OHSM_TIMEOUT);
+    took = mono_ms() - t0;
+    assert_true(took >= 2900 && took < 4500);
+    ohsm_client_free(c);
+    for (size_t i = 0; i < 2; i++) {
+        trickler_stop(&t[i]);
+    }
 }
 
 /* After the HSMs drop every session, the next call reconnects, logs in again with the saved
@@ -2220,6 +2417,8 @@ int main(void)
         cmocka_unit_test(test_client_fake_change_password_then_relogin),
         cmocka_unit_test(test_client_fake_logout_forgets),
         cmocka_unit_test(test_client_fake_balance_and_failover),
+        cmocka_unit_test(test_client_fake_trickle_costs_one_timeout),
+        cmocka_unit_test(test_client_fake_tricklers_cost_one_timeout),
         cmocka_unit_test(test_client_fake_engine_bookkeeping),
         cmocka_unit_test(test_client_fake_conversions),
         cmocka_unit_test(test_client_fake_bad_arguments),

@@ -56,7 +56,8 @@ static void test_files_path_truncation(void **state)
     assert_int_equal(ohsm_files_path(buf, 0, "x"), OHSM_ARGUMENTS_BAD);
 }
 
-/* mkdir makes 0700 directories, accepts an existing directory, refuses an existing file. */
+/* mkdir makes 0700 directories, accepts an existing directory of ours, refuses an existing file,
+ * a symlink, and a directory others can write to (left as it was). */
 static void test_files_mkdir(void **state)
 {
     (void)state;
@@ -73,6 +74,19 @@ static void test_files_mkdir(void **state)
     assert_int_equal(errno, ENOTDIR);
     snprintf(p, sizeof(p), "%s/no/such", dir);
     assert_int_equal(ohsm_files_mkdir(p), OHSM_IO);
+    snprintf(p, sizeof(p), "%s/open", dir);
+    assert_int_equal(mkdir(p, 0700), 0);
+    assert_int_equal(chmod(p, 0777), 0);
+    assert_int_equal(ohsm_files_mkdir(p), OHSM_IO);
+    assert_int_equal(errno, EPERM);
+    assert_int_equal(stat(p, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0777);
+    assert_int_equal(chmod(p, 0755), 0);
+    assert_int_equal(ohsm_files_mkdir(p), OHSM_OK);
+    snprintf(f, sizeof(f), "%s/link", dir);
+    assert_int_equal(symlink(p, f), 0);
+    assert_int_equal(ohsm_files_mkdir(f), OHSM_IO);
+    assert_int_equal(errno, ELOOP);
 }
 
 /* write_atomic replaces content and mode, leaves no temp file, and writes over a stale temp file
@@ -152,6 +166,78 @@ static void test_files_tail(void **state)
     assert_memory_equal(out, big + n - len, len);
 }
 
+/* check_owned: our 0700/0755 directories and 0600/0644 files pass; group/other-writable ones,
+ * another owner, symlinks, and secrets open to others are refused with the path named. */
+static void test_files_check_owned(void **state)
+{
+    (void)state;
+    char p[128], l[128], why[512];
+    const uid_t me = geteuid();
+    assert_int_equal(ohsm_files_check_owned(NULL, me, false, why, sizeof(why)), OHSM_ARGUMENTS_BAD);
+    assert_int_equal(ohsm_files_check_owned(dir, me, false, why, sizeof(why)), OHSM_OK);
+    assert_int_equal(chmod(dir, 0755), 0);
+    assert_int_equal(ohsm_files_check_owned(dir, me, false, why, sizeof(why)), OHSM_OK);
+    assert_int_equal(chmod(dir, 0770), 0);
+    assert_int_equal(ohsm_files_check_owned(dir, me, false, why, sizeof(why)), OHSM_ACCESS_DENIED);
+    assert_non_null(strstr(why, dir));
+    assert_non_null(strstr(why, "writable by group or others (mode 0770"));
+    assert_int_equal(chmod(dir, 0777), 0);
+    assert_int_equal(ohsm_files_check_owned(dir, me, false, NULL, 0), OHSM_ACCESS_DENIED);
+    assert_int_equal(chmod(dir, 0700), 0);
+    /* Another owner (simulated by asking for another uid). */
+    assert_int_equal(ohsm_files_check_owned(dir, me + 1, false, why, sizeof(why)),
+                     OHSM_ACCESS_DENIED);
+    assert_non_null(strstr(why, "not by openhsmd's user"));
+    snprintf(p, sizeof(p), "%s/hsm.key", dir);
+    assert_int_equal(ohsm_files_write_new(p, "k", 1, 0600), OHSM_OK);
+    assert_int_equal(ohsm_files_check_owned(p, me, true, why, sizeof(why)), OHSM_OK);
+    assert_int_equal(chmod(p, 0640), 0);
+    assert_int_equal(ohsm_files_check_owned(p, me, true, why, sizeof(why)), OHSM_ACCESS_DENIED);
+    assert_non_null(strstr(why, "holds a secret"));
+    assert_int_equal(ohsm_files_check_owned(p, me, false, why, sizeof(why)), OHSM_OK);
+    assert_int_equal(chmod(p, 0602), 0);
+    assert_int_equal(ohsm_files_check_owned(p, me, false, why, sizeof(why)), OHSM_ACCESS_DENIED);
+    snprintf(l, sizeof(l), "%s/link", dir);
+    assert_int_equal(symlink(p, l), 0);
+    assert_int_equal(ohsm_files_check_owned(l, me, false, why, sizeof(why)), OHSM_ACCESS_DENIED);
+    assert_non_null(strstr(why, "a symbolic link"));
+    snprintf(l, sizeof(l), "%s/missing", dir);
+    assert_int_equal(ohsm_files_check_owned(l, me, false, why, sizeof(why)), OHSM_IO);
+    assert_int_equal(errno, ENOENT);
+    assert_true(ohsm_files_is_secret("masking.key"));
+    assert_true(ohsm_files_is_secret("app_user.secret"));
+    assert_false(ohsm_files_is_secret(".key"));
+    assert_false(ohsm_files_is_secret("hsm.crt"));
+    assert_false(ohsm_files_is_secret(NULL));
+}
+
+/* check_tree: a clean tree passes; any bad entry at any depth is refused and named; the walk
+ * creates nothing. */
+static void test_files_check_tree(void **state)
+{
+    (void)state;
+    char a[128], b[128], k[160], why[512];
+    const uid_t me = geteuid();
+    snprintf(a, sizeof(a), "%s/clusters", dir);
+    snprintf(b, sizeof(b), "%s/clusters/c1", dir);
+    snprintf(k, sizeof(k), "%s/clusters/c1/masking.key", dir);
+    assert_int_equal(ohsm_files_mkdir(a), OHSM_OK);
+    assert_int_equal(ohsm_files_mkdir(b), OHSM_OK);
+    assert_int_equal(ohsm_files_write_new(k, "k", 1, 0600), OHSM_OK);
+    assert_int_equal(ohsm_files_check_tree(dir, me, why, sizeof(why)), OHSM_OK);
+    assert_int_equal(ohsm_files_check_tree(dir, me + 1, why, sizeof(why)), OHSM_ACCESS_DENIED);
+    assert_int_equal(chmod(b, 0777), 0);
+    assert_int_equal(ohsm_files_check_tree(dir, me, why, sizeof(why)), OHSM_ACCESS_DENIED);
+    assert_non_null(strstr(why, b));
+    assert_int_equal(chmod(b, 0700), 0);
+    assert_int_equal(chmod(k, 0644), 0);
+    assert_int_equal(ohsm_files_check_tree(dir, me, why, sizeof(why)), OHSM_ACCESS_DENIED);
+    assert_non_null(strstr(why, k));
+    assert_int_equal(chmod(k, 0600), 0);
+    assert_int_equal(ohsm_files_check_tree(dir, me, why, sizeof(why)), OHSM_OK);
+    assert_int_equal(ohsm_files_check_tree(NULL, me, why, sizeof(why)), OHSM_ARGUMENTS_BAD);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -160,6 +246,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_files_atomic_replace, setup, teardown),
         cmocka_unit_test_setup_teardown(test_files_remove_tree, setup, teardown),
         cmocka_unit_test_setup_teardown(test_files_tail, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_files_check_owned, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_files_check_tree, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -102,7 +102,14 @@ static void test_provision_layout(void **state)
     assert_true(ohsm_ids_valid(OHSM_IDS_CLUSTER_PREFIX, cid));
     assert_int_equal(ohsm_provision_cluster_dir(dir, cid, cdir, sizeof(cdir)), OHSM_OK);
     assert_int_equal(mode_of(cdir), 0700);
+    /* The CA key is openhsmd's alone: in DIR/private/<cid>, never in the cluster directory. */
     snprintf(p, sizeof(p), "%s/customerCA.key", cdir);
+    assert_int_equal(access(p, F_OK), -1);
+    snprintf(p, sizeof(p), "%s/private", dir);
+    assert_int_equal(mode_of(p), 0700);
+    snprintf(p, sizeof(p), "%s/private/%s", dir, cid);
+    assert_int_equal(mode_of(p), 0700);
+    snprintf(p, sizeof(p), "%s/private/%s/customerCA.key", dir, cid);
     assert_int_equal(mode_of(p), 0600);
     snprintf(p, sizeof(p), "%s/app_user.secret", cdir);
     assert_int_equal(mode_of(p), 0600);
@@ -231,6 +238,45 @@ static void test_provision_failure_leaves_nothing(void **state)
     ohsm_meta_close(m);
 }
 
+/* A CA key left in the cluster directory by an older openhsmd moves to DIR/private/<cid> (0700)
+ * with its content; nothing to do the second time; a key in both places is refused and both are
+ * left as they were. */
+static void test_provision_move_ca_key(void **state)
+{
+    (void)state;
+    struct ohsm_meta *m = open_meta();
+    char cid[OHSM_IDS_MAX], err[1024], old[512], new[512], pdir[256], buf[64];
+    assert_int_equal(ohsm_provision_cluster(m, dir, 1, 5, cid, err, sizeof(err)), OHSM_OK);
+    snprintf(old, sizeof(old), "%s/clusters/%s/customerCA.key", dir, cid);
+    snprintf(new, sizeof(new), "%s/private/%s/customerCA.key", dir, cid);
+    snprintf(pdir, sizeof(pdir), "%s/private", dir);
+    /* The old layout: the key in the cluster directory, no private directory. */
+    assert_int_equal(rename(new, old), 0);
+    assert_int_equal(ohsm_files_remove_tree(pdir), OHSM_OK);
+    assert_int_equal(ohsm_provision_move_ca_key(dir, cid, err, sizeof(err)), OHSM_OK);
+    assert_int_equal(access(old, F_OK), -1);
+    assert_int_equal(mode_of(new), 0600);
+    assert_int_equal(mode_of(pdir), 0700);
+    assert_int_equal(ohsm_provision_move_ca_key(dir, cid, err, sizeof(err)), OHSM_OK);
+    assert_int_equal(mode_of(new), 0600);
+    /* Both: refused, named, nothing moved. */
+    assert_int_equal(ohsm_files_write_new(old, "other", 5, 0600), OHSM_OK);
+    assert_int_equal(ohsm_provision_move_ca_key(dir, cid, err, sizeof(err)), OHSM_IO);
+    assert_non_null(strstr(err, old));
+    assert_non_null(strstr(err, new));
+    FILE *f = fopen(old, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(buf, sizeof(buf), f));
+    fclose(f);
+    assert_string_equal(buf, "other");
+    f = fopen(new, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(buf, sizeof(buf), f));
+    fclose(f);
+    assert_non_null(strstr(buf, "BEGIN PRIVATE KEY"));
+    ohsm_meta_close(m);
+}
+
 /* A second cluster in the same metadata gets ports no HSM of the first uses. */
 static void test_provision_ports_unique_across_clusters(void **state)
 {
@@ -261,6 +307,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_provision_failure_leaves_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_provision_layout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_provision_client_json, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_provision_move_ca_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_provision_ports_unique_across_clusters, setup,
                                         teardown),
     };

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
- * Internals shared by openhsm-hsm's request handlers (dispatch.c: sessions and users; keys.c:
- * key creation and management; crypto.c: cryptography, wrapping; masked.c: masked objects, sync
- * status, user sync; auth.c: MFA token-sign login and registration, quorum tokens and approvals).
+ * Internals shared by openhsm-hsm's request handlers (state.c: reply arena, lock, sessions,
+ * permission check; users.c: users; keys.c: key creation and management; crypto.c: cryptography,
+ * wrapping; masked.c: masked objects, sync status; userrec.c: user records between HSMs; auth.c:
+ * MFA token-sign login and registration, quorum tokens and approvals).
  * Every handler checks the permission table with the session's current user type first, then the
  * per-key rules of src/core/obj.c, and fills the reply only on success.
  */
@@ -187,6 +188,19 @@ OHSM_NODISCARD ohsm_rv ohsm_hsm_user_open(const struct ohsm_mask_key *mk, const 
 OHSM_NODISCARD ohsm_rv ohsm_hsm_sync_users(struct ohsm_hsm *h, struct ohsm_reply *r);
 /* Does user u own a key here (token, or a session key of a live session)? Caller holds h->lock. */
 bool ohsm_hsm_user_owns_keys(struct ohsm_hsm *h, const struct ohsm_store_user *u);
+
+/* User handlers (users.c). */
+OHSM_NODISCARD ohsm_rv ohsm_hsm_login(struct ohsm_hsm *h, struct ohsm_session *s,
+                                      const Ohsm__LoginReq *q, struct ohsm_reply *r);
+OHSM_NODISCARD ohsm_rv ohsm_hsm_list_users(struct ohsm_hsm *h, struct ohsm_reply *r);
+OHSM_NODISCARD ohsm_rv ohsm_hsm_create_user(struct ohsm_hsm *h, struct ohsm_session *s,
+                                            const Ohsm__CreateUserReq *q, struct ohsm_reply *r);
+OHSM_NODISCARD ohsm_rv ohsm_hsm_delete_user(struct ohsm_hsm *h, struct ohsm_session *s,
+                                            const Ohsm__DeleteUserReq *q, struct ohsm_reply *r);
+OHSM_NODISCARD ohsm_rv ohsm_hsm_change_password(struct ohsm_hsm *h, struct ohsm_session *s,
+                                                const Ohsm__ChangePasswordReq *q,
+                                                struct ohsm_reply *r);
+OHSM_NODISCARD ohsm_rv ohsm_hsm_info(struct ohsm_hsm *h, struct ohsm_reply *r);
 
 /* Handlers. */
 OHSM_NODISCARD ohsm_rv ohsm_hsm_mfa_begin(struct ohsm_hsm *h, struct ohsm_session *s,

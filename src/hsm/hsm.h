@@ -109,6 +109,8 @@ struct ohsm_session {
  * MFA token and quorum tokens die). */
 void ohsm_session_init(struct ohsm_hsm *h, struct ohsm_session *s);
 void ohsm_session_end(struct ohsm_hsm *h, struct ohsm_session *s);
+/* Logs the session out (as ohsm_session_end); locked: the caller holds h->lock. */
+void ohsm_session_logout(struct ohsm_hsm *h, struct ohsm_session *s, bool locked);
 
 /* Storage for one response and its body, so a handler needs no heap for fixed-size replies;
  * variable-size parts come from a per-reply arena wiped and freed by ohsm_reply_clear. */

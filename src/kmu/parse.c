@@ -14,35 +14,14 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/line.h"
+
 /* Longest word echoed back in an error message; longer words are cut with "...". */
 #define SHOW_MAX 40
 
-static bool is_blank(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
 size_t ohsm_kmu_split(char *line, char **tok, size_t cap)
 {
-    size_t n = 0;
-    char *p = line;
-
-    while (p != NULL && *p != '\0') {
-        while (is_blank(*p)) {
-            *p++ = '\0';
-        }
-        if (*p == '\0') {
-            break;
-        }
-        if (n < cap) {
-            tok[n] = p;
-        }
-        n++;
-        while (*p != '\0' && !is_blank(*p)) {
-            p++;
-        }
-    }
-    return n;
+    return ohsm_line_split(line, tok, cap); /* one splitter for both tools (core/line.c) */
 }
 
 const struct ohsm_kmu_cmd *ohsm_kmu_find(const struct ohsm_kmu_cmd *tab, size_t n, const char *word)

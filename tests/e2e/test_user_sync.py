@@ -252,3 +252,49 @@ def test_old_tampered_and_foreign_user_records_are_refused(cluster, make_cluster
     assert status(cluster)["in-sync"] is True
     assert_login_everywhere(cluster, "alice", "alice-pass2", True)
     assert_login_everywhere(cluster, "alice", "alice-pass1", False)
+
+
+def as_user(name, **extra):
+    return {"CLOUDHSM_ROLE": "crypto-user", "CLOUDHSM_PIN": f"{name}:{name}-pass1", **extra}
+
+
+def test_a_new_user_of_a_deleted_name_inherits_nothing(cluster):
+    """The review's attack: alice shares a key with bob, bob is deleted and a new bob created;
+    the new bob must not use alice's key. Shares name user ids (never reused), and a deleted
+    user's shares go with it."""
+    activate(cluster)
+    for n in ("alice", "bob"):
+        code, _, text = cli_create(cluster, n)
+        assert code == 0, text
+    old_bob = ids_by_server(cluster)[0]["bob"]
+    code, out, text = cli(cluster, "key", "generate-symmetric", "aes", "--label", "alices",
+                          "--key-length-bytes", "32", "--share-crypto-users", "bob",
+                          "--attributes", "encrypt=true", "decrypt=true", **as_user("alice"))
+    assert code == 0, text
+    ref = out["data"]["key"]["key-reference"]
+    kf = ["--key-filter", f"key-reference={ref}"]
+    data = ["--data", "aGVsbG8="]
+    code, out, text = cli(cluster, "crypto", "encrypt", "aes-gcm", *kf, *data, **as_user("bob"))
+    assert code == 0, text  # the old bob may use it
+    code, out, text = cli(cluster, "user", "delete", "--username", "bob", "--role",
+                          "crypto-user", **admin())
+    assert code == 0, text
+    # The share went with the user, on every HSM alike.
+    code, out, text = cli(cluster, "key", "list", "--verbose", "--filter", f"key-reference={ref}",
+                          **as_user("alice"))
+    assert code == 0, text
+    assert out["data"]["matched_keys"][0]["key-info"]["shared-users"] == [], out
+    code, _, text = cli_create(cluster, "bob")
+    assert code == 0, text
+    assert assert_one_id_everywhere(cluster, ["alice", "bob"])["bob"] > old_bob
+    code, out, text = cli(cluster, "crypto", "encrypt", "aes-gcm", *kf, *data, **as_user("bob"))
+    assert code != 0 and "No key matches" in out["data"], text
+    code, out, text = cli(cluster, "key", "list", **as_user("bob"))
+    assert code == 0 and out["data"]["matched_keys"] == [], text
+    # Sharing with the new bob is a new grant, to the new id.
+    code, out, text = cli(cluster, "key", "share", "--filter", f"key-reference={ref}",
+                          "--username", "bob", "--role", "crypto-user", **as_user("alice"))
+    assert code == 0, text
+    code, out, text = cli(cluster, "crypto", "encrypt", "aes-gcm", *kf, *data, **as_user("bob"))
+    assert code == 0, text
+    assert status(cluster)["in-sync"] is True

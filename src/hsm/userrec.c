@@ -13,8 +13,8 @@
  * refused: accepting them is how an old saved record could roll a user back.
  *
  * Insertion rules: a record of a user id this HSM holds must be newer (higher version) and keep
- * the name; a tombstone is final (no record of a deleted id is ever accepted again, except a newer
- * tombstone); a new id takes a free name. The insert carries a change that an HSM of this cluster
+ * the name; a tombstone is final (it deletes the user whatever the versions, and no record of a
+ * deleted id is ever accepted again, except a newer tombstone); a new id takes a free name. The insert carries a change that an HSM of this cluster
  * already made after its own checks (the permission table, the quorum, the logged-in-user rule):
  * the seal proves where it comes from and the version that it is newer, so carrying it forward
  * needs no more authority than moving user records (admins and the appliance user), except what
@@ -439,10 +439,12 @@ static ohsm_rv insert_locked(struct ohsm_hsm *h, const struct ohsm_session *s,
         rv = ohsm_store_user_by_id(h->store, in->id, &cur);
         if (rv == OHSM_OK && strcmp(cur.name, in->name) != 0) {
             rv = OHSM_USER_EXISTS; /* this id names another user here: a conflict to resolve */
+        } else if (rv == OHSM_OK && in->deleted) {
+            /* A deletion is final whatever the versions: a change this HSM made after missing
+             * the deletion does not bring the user back (syncdiff.h). */
+            rv = delete_ok_locked(h, s, &cur);
         } else if (rv == OHSM_OK && in->version <= cur.version) {
             rv = OHSM_USER_RECORD_STALE; /* never back in time, nor the same version again */
-        } else if (rv == OHSM_OK && in->deleted) {
-            rv = delete_ok_locked(h, s, &cur);
         } else if (rv == OHSM_OK && cur.type != in->type &&
                    !(cur.type == OHSM_UT_PRECO && in->type == OHSM_UT_CO)) {
             rv = OHSM_USER_TYPE_INVALID; /* a user's type changes only by activation */
@@ -456,6 +458,9 @@ static ohsm_rv insert_locked(struct ohsm_hsm *h, const struct ohsm_session *s,
     if (rv == OHSM_OK) {
         u.id = in->id;
         u.version = in->version;
+        if (in->deleted && cur.id != 0 && cur.version >= u.version) {
+            u.version = cur.version + 1; /* the tombstone stays above every record of the user */
+        }
         u.type = in->deleted ? OHSM_UT_CU : in->type; /* a tombstone's type is not stored */
         memcpy(u.name, in->name, sizeof(u.name));
         if (!in->deleted) {

@@ -1576,6 +1576,24 @@ static void test_dispatch_user_sync(void **state)
     ohsm_reply_clear(&r);
     free(v1);
     OPENSSL_cleanse(&ya, sizeof(ya));
+    /* a deletion is final whatever the versions: tia changed twice on B after A deleted her */
+    assert_int_equal(hcreate(&f->h, &a.co, OHSM_UT_CU, "tia", "tiapass1"), OHSM_OK);
+    assert_int_equal(uextract(&f->h, &a.co, "tia", 0, &v1, &n1), OHSM_OK);
+    assert_int_equal(uinsert(&f->b.h, &b.co, v1, n1), OHSM_OK);
+    free(v1);
+    assert_int_equal(huser(&f->b.h, &b.co, CHPW, OHSM_UT_CU, "tia", "tiapass2"), OHSM_OK);
+    assert_int_equal(huser(&f->b.h, &b.co, CHPW, OHSM_UT_CU, "tia", "tiapass3"), OHSM_OK);
+    struct ohsm_store_user ta;
+    assert_int_equal(ohsm_store_user_by_name(f->h.store, "tia", &ta), OHSM_OK);
+    assert_int_equal(huser(&f->h, &a.co, DELETE, OHSM_UT_CU, "tia", ""), OHSM_OK);
+    assert_int_equal(uextract(&f->h, &a.co, NULL, ta.id, &dead, &nd), OHSM_OK);
+    assert_int_equal(uinsert(&f->b.h, &b.co, dead, nd), OHSM_OK);
+    struct ohsm_store_utomb tb;
+    assert_int_equal(ohsm_store_user_by_name(f->b.h.store, "tia", &cb), OHSM_USER_NOT_FOUND);
+    assert_int_equal(ohsm_store_user_tomb_get(f->b.h.store, ta.id, &tb), OHSM_OK);
+    assert_int_equal(tb.version, 4); /* above B's last record of her (3) */
+    free(dead);
+    OPENSSL_cleanse(&ta, sizeof(ta));
     OPENSSL_cleanse(&ca, sizeof(ca));
 }
 

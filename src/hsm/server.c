@@ -28,11 +28,14 @@
  *   at once). Past that bound plus THREADS_SLACK the accept thread stops accepting until some
  *   exit (the kernel's backlog waits); main.c raises RLIMIT_NOFILE to match.
  *
- * Pipelining: a client may send many requests before reading. While more request bytes are
- * already here (buffered in TLS, or readable on the socket right now), responses are appended to
- * an output buffer instead of written one by one; the buffer goes out in one SSL_write when the
- * input is drained or it passes OUT_FLUSH. Responses stay in request order. The buffer may hold
- * plaintexts (decrypt): it is wiped after every write.
+ * Pipelining: a client may send many requests before reading. The connection reads ahead (one
+ * read(2) takes whatever has arrived, up to a TLS buffer: a request, or many pipelined ones,
+ * rather than a read per record header and one per body). While more request bytes are already
+ * in that buffer, responses are appended to an output buffer instead of written one by one; the
+ * buffer goes out in one SSL_write when the buffer is drained or it passes OUT_FLUSH. Responses
+ * stay in request order. Whether more input waits is asked of TLS only, without a system call: a
+ * lone request (the common case) costs one read and one write, and a pipeline's responses go out
+ * once per read. The output buffer may hold plaintexts (decrypt): it is wiped after every write.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -236,14 +239,12 @@ static ohsm_rv out_flush(SSL *ssl, struct outbuf *o)
     return rv;
 }
 
-/* Are more request bytes here already, so that answering can wait for them? */
+/* Are more request bytes here already (decrypted, or read ahead and not yet processed), so that
+ * answering can wait for them? No system call: what is still in the socket is taken by the next
+ * read, after this batch's responses went out. */
 static bool more_input(SSL *ssl)
 {
-    if (SSL_pending(ssl) > 0) {
-        return true;
-    }
-    struct pollfd p = {.fd = SSL_get_fd(ssl), .events = POLLIN};
-    return poll(&p, 1, 0) == 1 && (p.revents & POLLIN) != 0;
+    return SSL_has_pending(ssl) == 1;
 }
 
 static void serve_session(struct conn *c, SSL *ssl)
@@ -322,6 +323,9 @@ static void *conn_main(void *arg)
     /* The accept thread also ends the handshake at its deadline (a trickling peer resets this
      * per-read timeout, not that). */
     conn_timeout(c, HANDSHAKE_MS);
+    if (ssl != NULL) {
+        SSL_set_read_ahead(ssl, 1); /* see "Pipelining" above */
+    }
     if (ssl != NULL && SSL_set_fd(ssl, c->fd) == 1 && SSL_accept(ssl) == 1) {
         conn_touch(c, false, 0); /* through the handshake: the idle limit runs from now */
         if (c->id != 0) {

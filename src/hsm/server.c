@@ -32,10 +32,12 @@
  * read(2) takes whatever has arrived, up to a TLS buffer: a request, or many pipelined ones,
  * rather than a read per record header and one per body). While more request bytes are already
  * in that buffer, responses are appended to an output buffer instead of written one by one; the
- * buffer goes out in one SSL_write when the buffer is drained or it passes OUT_FLUSH. Responses
- * stay in request order. Whether more input waits is asked of TLS only, without a system call: a
- * lone request (the common case) costs one read and one write, and a pipeline's responses go out
- * once per read. The output buffer may hold plaintexts (decrypt): it is wiped after every write.
+ * buffer goes out in one SSL_write when the buffer is drained, it passes OUT_FLUSH, or its oldest
+ * response has waited OUT_FLUSH_US (slow operations: see there). Responses stay in request order.
+ * Whether more input waits is asked of TLS only, without a system call: a lone request (the
+ * common case) costs one read and one write, and a pipeline's responses go out once per read (or
+ * per OUT_FLUSH_US). The output buffer may hold plaintexts (decrypt): it is wiped after every
+ * write.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -68,8 +70,12 @@
 #define REAP_MS 200
 /* Threads beyond max_sessions + the table's total: evicted connections not yet gone. */
 #define THREADS_SLACK 64
-/* Coalesced responses are written once they reach this size. */
+/* Coalesced responses are written once they reach this size... */
 #define OUT_FLUSH (64 * 1024)
+/* ...or once the oldest has waited this long: a client keeping a window of pipelined requests
+ * full gets answers (and sends more) while the HSM works on the rest, instead of the HSM going
+ * idle after a whole window while the client catches up. */
+#define OUT_FLUSH_US 100
 
 struct conn {
     struct ohsm_hsm *h;
@@ -84,6 +90,13 @@ static void set_timeout_ms(int fd, long ms)
     struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
     (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 static uint64_t now_ms(void)
@@ -252,6 +265,7 @@ static void serve_session(struct conn *c, SSL *ssl)
     struct ohsm_hsm *h = c->h;
     struct ohsm_session s;
     struct outbuf out = {NULL, 0, 0};
+    uint64_t held_since = 0; /* when the oldest response in out was held back; 0: none */
 
     ohsm_session_init(h, &s);
     for (;;) {
@@ -300,8 +314,17 @@ static void serve_session(struct conn *c, SSL *ssl)
             rv = out_append(&out, &e.base);
         }
         ohsm_reply_clear(&r);
-        if (rv == OHSM_OK && (out.len >= OUT_FLUSH || !more_input(ssl))) {
-            rv = out_flush(ssl, &out);
+        if (rv == OHSM_OK) {
+            bool flush = out.len >= OUT_FLUSH || !more_input(ssl);
+            if (!flush) {
+                uint64_t t = now_us();
+                held_since = held_since == 0 ? t : held_since;
+                flush = t - held_since >= OUT_FLUSH_US;
+            }
+            if (flush) {
+                rv = out_flush(ssl, &out);
+                held_since = 0;
+            }
         }
         if (rv != OHSM_OK || atomic_load(&h->stopping)) {
             break;

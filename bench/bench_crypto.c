@@ -16,15 +16,27 @@
  * Each thread has its own client and login. Only operations that succeeded are counted; errors
  * are counted apart and the first one is named. Trusts its command line and the environment as
  * the operator's; prints no secret.
+ *
+ * Also the floor every single call stands on, measured in the same run: a plain TCP ping-pong
+ * (loopback, TCP_NODELAY on both ends) between this process and a forked child, PINGPONG_LEN
+ * bytes each way, one round trip at a time:
+ *
+ *   RESULT op=pingpong mode=single threads=1 ops=123456 seconds=3.000 rate=41152.0 errors=0
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -36,6 +48,7 @@
 #define DIGEST_LEN 32 /* SHA-256 */
 #define OUT_CAP 2048  /* room for any signature here, or 1 KiB + GCM tag */
 #define PIN_ENV "OHSM_BENCH_PIN"
+#define PINGPONG_LEN 64 /* bytes each way, about the size of a small request */
 
 enum op { OP_RSA, OP_EC, OP_AES, OP_COUNT };
 static const char *const op_names[OP_COUNT] = {"rsa2048", "ecdsap256", "aes256gcm"};
@@ -255,6 +268,94 @@ static void run_one(struct run *r, size_t nthreads)
     (void)fflush(stdout);
 }
 
+/* ---- plain TCP ping-pong ---- */
+
+static bool io_full(int fd, uint8_t *p, size_t n, bool wr)
+{
+    while (n > 0) {
+        ssize_t k = wr ? send(fd, p, n, MSG_NOSIGNAL) : recv(fd, p, n, 0);
+        if (k < 0 && errno == EINTR) {
+            continue;
+        }
+        if (k <= 0) {
+            return false;
+        }
+        p += k;
+        n -= (size_t)k;
+    }
+    return true;
+}
+
+static void nodelay(int fd)
+{
+    int one = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+/* The child: echoes every message until the parent closes. */
+static void echo_child(int lfd)
+{
+    uint8_t m[PINGPONG_LEN];
+    int fd = accept(lfd, NULL, NULL);
+    if (fd >= 0) {
+        nodelay(fd);
+        while (io_full(fd, m, sizeof(m), false) && io_full(fd, m, sizeof(m), true)) {
+        }
+        close(fd);
+    }
+    _exit(0);
+}
+
+/* Round trips of PINGPONG_LEN bytes to a forked echo process over loopback TCP, for `seconds`. */
+static void pingpong(double seconds)
+{
+    struct sockaddr_in a;
+    socklen_t al = sizeof(a);
+    uint8_t m[PINGPONG_LEN];
+    uint64_t ops = 0, errors = 0;
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    memset(&a, 0, sizeof(a));
+    memset(m, 0x5a, sizeof(m));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(lfd, 1) != 0 ||
+        getsockname(lfd, (struct sockaddr *)&a, &al) != 0) {
+        die("ping-pong listener", OHSM_IO);
+    }
+    (void)fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0) {
+        die("ping-pong fork", OHSM_HOST_MEMORY);
+    }
+    if (pid == 0) {
+        echo_child(lfd);
+    }
+    close(lfd);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+        die("ping-pong connect", OHSM_IO);
+    }
+    nodelay(fd);
+    double t0 = now_s(), end = t0 + seconds, t = t0;
+    while (t < end) {
+        if (io_full(fd, m, sizeof(m), true) && io_full(fd, m, sizeof(m), false)) {
+            ops++;
+        } else {
+            errors++;
+            break;
+        }
+        t = now_s();
+    }
+    close(fd);
+    (void)waitpid(pid, NULL, 0);
+    (void)printf("RESULT op=pingpong mode=single threads=1 ops=%" PRIu64 " seconds=%.3f rate=%.1f "
+                 "errors=%" PRIu64 "%s\n",
+                 ops, t - t0, t > t0 ? (double)ops / (t - t0) : 0.0, errors,
+                 errors > 0 ? " first=OHSM_IO" : "");
+    (void)fflush(stdout);
+}
+
 /* ---- keys ---- */
 
 static uint64_t gen(struct ohsm_client *c, const struct ohsm_keygen *g, uint64_t *pub)
@@ -398,7 +499,7 @@ static void usage(FILE *f)
     (void)fprintf(f,
                   "usage: bench_crypto --config CLIENT_JSON [--seconds S] [--threads 1,2]\n"
                   "                    [--ops rsa2048,ecdsap256,aes256gcm] [--modes single,batch]\n"
-                  "                    [--window N]\n"
+                  "                    [--window N] [--no-pingpong]\n"
                   "The crypto user's credentials come from %s=user:password.\n",
                   PIN_ENV);
 }
@@ -420,6 +521,7 @@ struct opts {
     size_t threads[8], nthreads;
     bool ops[OP_COUNT];
     bool single, batch;
+    bool no_pingpong;
     size_t window;
 };
 
@@ -467,6 +569,10 @@ static bool parse_args(int argc, char **argv, struct opts *o)
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage(stdout);
             exit(0);
+        }
+        if (strcmp(a, "--no-pingpong") == 0) {
+            o->no_pingpong = true;
+            continue;
         }
         if (val == NULL) {
             return false;
@@ -518,6 +624,9 @@ int main(int argc, char **argv)
     if (rv != OHSM_OK) {
         (void)fprintf(stderr, "bench_crypto: %s\n", err[0] != '\0' ? err : ohsm_rv_str(rv));
         return 1;
+    }
+    if (!o.no_pingpong) {
+        pingpong(o.seconds); /* before any client exists: the child inherits nothing of it */
     }
     rv = session(cfg, user, pw, &c);
     if (rv != OHSM_OK) {

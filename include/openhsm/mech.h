@@ -84,6 +84,12 @@ struct ohsm_mech_params {
     size_t label_len;
 };
 
+/* Reusable OpenSSL contexts of one key (ohsm_mech_cache_new): set-up signing/verifying contexts
+ * (EVP_PKEY_CTX with padding and digest) and an AES-GCM context with the key schedule in place,
+ * so a repeated operation skips their set-up. Thread-safe: each context is used by one thread at
+ * a time (a thread that finds every cached context busy makes a fresh one). */
+struct ohsm_mech_cache;
+
 /* A key as the mechanisms see it: a secret's raw bytes, or an OpenSSL key (EVP_PKEY *, kept as
  * void * so this header needs no OpenSSL include). */
 struct ohsm_mech_key {
@@ -92,7 +98,16 @@ struct ohsm_mech_key {
     const uint8_t *raw; /* secret keys; borrowed */
     size_t raw_len;
     void *pkey; /* EVP_PKEY * of RSA/EC keys; borrowed */
+    /* Optional (NULL: contexts are made and freed per call). Borrowed; it must belong to this
+     * very key (raw bytes or pkey) for as long as it lives: contexts in it hold the key. */
+    struct ohsm_mech_cache *cache;
 };
+
+/* An empty cache for one key. Errors: OHSM_HOST_MEMORY. */
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_mech_cache_new(struct ohsm_mech_cache **out);
+/* Frees every cached context (OpenSSL wipes key schedules on free) and the cache. No other
+ * thread may be using it. NULL ok. */
+OHSM_API void ohsm_mech_cache_free(struct ohsm_mech_cache *c);
 
 /* ---- keys ---- */
 

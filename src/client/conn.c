@@ -3,10 +3,12 @@
  * One client connection to one HSM: TCP connect, TLS 1.3 with the HSM's certificate verified
  * against the cluster trust anchor and the configured host (IP SAN or DNS name), and a hello that
  * confirms the HSM's identity, all against one deadline; then requests and answers, each against
- * the deadline its caller computed once (deadline.h). The socket stays non-blocking: a write or
- * handshake step is tried first and polls only when it would block; a read polls first only when
- * TLS holds nothing yet (with read-ahead, one read then takes the whole answer). An answer costs
- * the system calls the blocking socket did, and a trickling peer costs at most the timeout.
+ * the deadline its caller computed once (deadline.h). Every write and handshake step is
+ * non-blocking (MSG_DONTWAIT): tried first, polled only when it would block. Reading an answer
+ * blocks in recv(2) itself, each recv bounded by SO_RCVTIMEO set no later than the deadline (set
+ * again only when the time left drops below it), so an answer costs one recv (with read-ahead it
+ * takes the whole answer) instead of a poll and a read, and a trickling peer still costs at most
+ * the timeout: a recv that times out early goes back to polling against the deadline.
  * Requests can be queued and written together (one SSL_write for many frames: pipelining); the
  * write buffer and every received frame are wiped, as they carry plaintexts, key material and
  * passwords. Responses are untrusted and validated by the wire decoder.
@@ -39,6 +41,8 @@
 
 struct ohsm_conn {
     int fd;
+    int rcv_ms;          /* the socket's SO_RCVTIMEO now; 0: none set (a recv would wait forever) */
+    int64_t rd_deadline; /* while read_all runs: recv may block until then */
     SSL *ssl;
     uint64_t next_id;
     uint32_t slot;
@@ -70,17 +74,71 @@ ohsm_rv ohsm_conn_ctx(const char *trust_anchor, SSL_CTX **out)
 /* Writing to a connection the HSM closed raises SIGPIPE, whose default action kills the
  * application; a library must not. The connection's BIO is OpenSSL's socket BIO with its write
  * replaced by send(MSG_NOSIGNAL), which covers every write TLS makes (records, alerts, the
- * handshake) at no cost per call. */
+ * handshake) at no cost per call; MSG_DONTWAIT keeps every write non-blocking on the (blocking)
+ * socket. */
 static int nosig_write(BIO *b, const char *buf, int len)
 {
     int fd = -1;
     if (BIO_get_fd(b, &fd) < 0 || fd < 0 || len < 0) {
         return -1;
     }
-    ssize_t n = send(fd, buf, (size_t)len, MSG_NOSIGNAL);
+    ssize_t n = send(fd, buf, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT);
     BIO_clear_retry_flags(b);
     if (n <= 0 && BIO_sock_should_retry((int)n)) {
         BIO_set_retry_write(b);
+    }
+    return (int)n;
+}
+
+/* The connection whose answer this thread is reading now (read_all), if any: only its reads may
+ * block, and only until its rd_deadline. Every other read (the handshake, the hello's, any read
+ * TLS makes elsewhere) is non-blocking as before. */
+static _Thread_local struct ohsm_conn *tl_reading;
+
+/* May this read block, and for how long? Makes SO_RCVTIMEO no later than the deadline (one
+ * setsockopt on a connection's first answer, then only when the time left drops below it). */
+static bool may_block(struct ohsm_conn *c, int fd)
+{
+    if (c == NULL || c->fd != fd) {
+        return false;
+    }
+    int left = ohsm_deadline_left(c->rd_deadline, ohsm_deadline_now());
+    if (left <= 0) {
+        return false; /* the would-block answer leads to the deadline's poll, and its timeout */
+    }
+    if (c->rcv_ms == 0 || c->rcv_ms > left) {
+        int ms = left > 20 ? left - 10 : left; /* slack: no new setsockopt per request */
+        struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+        if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0) {
+            return false;
+        }
+        c->rcv_ms = ms;
+    }
+    return true;
+}
+
+/* The socket BIO's read, as recv(2): blocking (bounded, see may_block) while read_all reads this
+ * connection's answer, else MSG_DONTWAIT. End of stream sets BIO_FLAGS_IN_EOF as OpenSSL's own
+ * socket BIO does. */
+static int dl_read(BIO *b, char *buf, int len)
+{
+    int fd = -1;
+    if (buf == NULL || len <= 0) {
+        return 0;
+    }
+    if (BIO_get_fd(b, &fd) < 0 || fd < 0) {
+        return -1;
+    }
+    int flags = may_block(tl_reading, fd) ? 0 : MSG_DONTWAIT;
+    errno = 0;
+    ssize_t n = recv(fd, buf, (size_t)len, flags);
+    BIO_clear_retry_flags(b);
+    if (n <= 0) {
+        if (BIO_sock_should_retry((int)n)) {
+            BIO_set_retry_read(b);
+        } else if (n == 0) {
+            BIO_set_flags(b, BIO_FLAGS_IN_EOF);
+        }
     }
     return (int)n;
 }
@@ -96,8 +154,7 @@ static BIO_METHOD *nosig_method(void)
     const BIO_METHOD *sock = BIO_s_socket();
     BIO_METHOD *m = BIO_meth_new(BIO_TYPE_SOCKET, "openhsm socket");
     if (m == NULL || BIO_meth_set_write(m, nosig_write) != 1 ||
-        BIO_meth_set_puts(m, nosig_puts) != 1 ||
-        BIO_meth_set_read(m, BIO_meth_get_read(sock)) != 1 ||
+        BIO_meth_set_puts(m, nosig_puts) != 1 || BIO_meth_set_read(m, dl_read) != 1 ||
         BIO_meth_set_ctrl(m, BIO_meth_get_ctrl(sock)) != 1 ||
         BIO_meth_set_create(m, BIO_meth_get_create(sock)) != 1 ||
         BIO_meth_set_destroy(m, BIO_meth_get_destroy(sock)) != 1) {
@@ -107,7 +164,7 @@ static BIO_METHOD *nosig_method(void)
     return m;
 }
 
-/* Non-blocking connect bounded by the deadline; the socket stays non-blocking. */
+/* Non-blocking connect bounded by the deadline; then the socket blocks (see dl_read). */
 static ohsm_rv tcp_connect(const struct ohsm_cfg_hsm *e, int64_t deadline, int *out)
 {
     struct addrinfo hints;
@@ -145,6 +202,12 @@ static ohsm_rv tcp_connect(const struct ohsm_cfg_hsm *e, int64_t deadline, int *
     }
     int one = 1;
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    /* From now on every write says MSG_DONTWAIT and every read decides (dl_read): the socket
+     * itself blocks, so that an answer's recv can wait for it. */
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+        goto out;
+    }
     *out = fd;
     fd = -1;
     rv = OHSM_OK;
@@ -359,25 +422,24 @@ bool ohsm_conn_readable(struct ohsm_conn *c)
 }
 
 /* Reads exactly n bytes. What TLS already holds (read-ahead, see ohsm_conn_ctx) is taken without
- * a system call; otherwise the socket is polled first, so an answer costs a poll and one read
- * rather than a read failing with EAGAIN, a poll and the read again. */
+ * a system call; otherwise TLS's recv blocks for the answer, no later than the deadline (dl_read),
+ * so an answer costs one recv rather than a poll and a read. A recv that timed out (or was
+ * interrupted) before the deadline comes back as a would-block: the deadline's poll then waits
+ * for what is left of it. */
 static ohsm_rv read_all(struct ohsm_conn *c, uint8_t *p, size_t n, int64_t deadline)
 {
-    bool ready = false;
     while (n > 0) {
-        if (!ready && !SSL_has_pending(c->ssl)) {
-            OHSM_TRY(ohsm_deadline_wait(c->fd, POLLIN, deadline));
-        }
         size_t got = 0;
+        c->rd_deadline = deadline;
+        tl_reading = c;
         int ret = SSL_read_ex(c->ssl, p, n, &got);
+        tl_reading = NULL;
         if (ret == 1) {
             p += got;
             n -= got;
-            ready = false;
             continue;
         }
         OHSM_TRY(ohsm_deadline_ssl(c->ssl, ret, c->fd, deadline));
-        ready = true; /* ohsm_deadline_ssl waited for what TLS asked for */
     }
     return OHSM_OK;
 }

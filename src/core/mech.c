@@ -11,6 +11,8 @@
 
 #include "openhsm/mech.h"
 
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -35,6 +37,108 @@ ohsm_rv ohsm_mech_too_small(size_t needed, size_t cap, size_t *out_len)
         return OHSM_BUFFER_TOO_SMALL;
     }
     return OHSM_OK;
+}
+
+/* ---- context caches ---- */
+
+/* Enough for the threads that use one key at the same time in practice; more make their own. */
+#define CACHE_SLOTS 8
+
+struct cache_slot {
+    atomic_flag busy; /* held by the thread using ctx (or filling the slot) */
+    uint64_t tag;     /* what ctx was set up for (0: empty) */
+    void *ctx;
+};
+
+struct ohsm_mech_cache {
+    struct cache_slot s[CACHE_SLOTS];
+};
+
+static void ctx_free(uint64_t tag, void *ctx)
+{
+    if ((tag & 0xffu) == OHSM_MECH_CTX_PKEY) {
+        EVP_PKEY_CTX_free(ctx);
+    } else if ((tag & 0xffu) == OHSM_MECH_CTX_CIPHER) {
+        EVP_CIPHER_CTX_free(ctx); /* wipes the key schedule */
+    }
+}
+
+ohsm_rv ohsm_mech_cache_new(struct ohsm_mech_cache **out)
+{
+    OHSM_ENSURE(out != NULL, OHSM_ARGUMENTS_BAD);
+    struct ohsm_mech_cache *c = calloc(1, sizeof(*c));
+    OHSM_ENSURE(c != NULL, OHSM_HOST_MEMORY);
+    for (size_t i = 0; i < CACHE_SLOTS; i++) {
+        atomic_flag_clear(&c->s[i].busy);
+    }
+    *out = c;
+    return OHSM_OK;
+}
+
+void ohsm_mech_cache_free(struct ohsm_mech_cache *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < CACHE_SLOTS; i++) {
+        ctx_free(c->s[i].tag, c->s[i].ctx);
+    }
+    free(c);
+}
+
+void *ohsm_mech_cache_take(struct ohsm_mech_cache *c, uint64_t tag, size_t *slot)
+{
+    size_t spare = OHSM_MECH_NO_SLOT;
+
+    *slot = OHSM_MECH_NO_SLOT;
+    if (c == NULL) {
+        return NULL;
+    }
+    for (size_t i = 0; i < CACHE_SLOTS; i++) {
+        struct cache_slot *e = &c->s[i];
+        if (atomic_flag_test_and_set(&e->busy)) {
+            continue; /* another thread's */
+        }
+        if (e->tag == tag && e->ctx != NULL) {
+            if (spare != OHSM_MECH_NO_SLOT) {
+                atomic_flag_clear(&c->s[spare].busy);
+            }
+            *slot = i;
+            return e->ctx;
+        }
+        if (spare == OHSM_MECH_NO_SLOT) {
+            spare = i; /* kept reserved in case no slot has this tag */
+        } else {
+            atomic_flag_clear(&e->busy);
+        }
+    }
+    if (spare != OHSM_MECH_NO_SLOT) {
+        /* Refilled by put; what it held was set up for something else. */
+        struct cache_slot *e = &c->s[spare];
+        ctx_free(e->tag, e->ctx);
+        e->tag = 0;
+        e->ctx = NULL;
+        *slot = spare;
+    }
+    return NULL;
+}
+
+void ohsm_mech_cache_put(struct ohsm_mech_cache *c, size_t slot, uint64_t tag, void *ctx, bool ok)
+{
+    if (c == NULL || slot >= CACHE_SLOTS) {
+        ctx_free(tag, ctx);
+        return;
+    }
+    struct cache_slot *e = &c->s[slot];
+    if (!ok) {
+        /* A failed operation may leave the context in any state: not used again. */
+        ctx_free(tag, ctx);
+        tag = 0;
+        ctx = NULL;
+    }
+    e->tag = tag;
+    e->ctx = ctx;
+    atomic_flag_clear(&e->busy); /* seq_cst: the stores above are seen by the next taker */
 }
 
 /* ---- hashes ---- */

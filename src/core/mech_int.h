@@ -10,6 +10,7 @@
 #ifndef OHSM_MECH_INT_H
 #define OHSM_MECH_INT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,6 +29,19 @@ OHSM_NODISCARD ohsm_rv ohsm_mech_too_small(size_t needed, size_t cap, size_t *ou
 
 /* The static EVP_MD of an enum ohsm_hash; NULL for OHSM_H_NONE and unknown values. */
 const EVP_MD *ohsm_mech_md_of(uint32_t h);
+
+/* Context caches (struct ohsm_mech_cache, see mech.h). A context is described by a tag: its
+ * kind (OHSM_MECH_CTX_*) in the low 8 bits and everything its set-up depends on above (beyond the
+ * key, which the cache belongs to). ohsm_mech_cache_take returns, reserved for this thread, a
+ * context with this tag, or NULL with *slot naming a reserved empty slot (the caller makes a
+ * context and gives it back with put), or NULL with *slot = OHSM_MECH_NO_SLOT (cache NULL or
+ * every slot busy: the caller makes its own and frees it). ohsm_mech_cache_put gives a context
+ * back after use (ok: it may be used again) or frees it (!ok, or no slot). */
+#define OHSM_MECH_CTX_PKEY 1u   /* EVP_PKEY_CTX */
+#define OHSM_MECH_CTX_CIPHER 2u /* EVP_CIPHER_CTX */
+#define OHSM_MECH_NO_SLOT ((size_t)-1)
+void *ohsm_mech_cache_take(struct ohsm_mech_cache *c, uint64_t tag, size_t *slot);
+void ohsm_mech_cache_put(struct ohsm_mech_cache *c, size_t slot, uint64_t tag, void *ctx, bool ok);
 
 /* ---- mech_sym.c ---- */
 

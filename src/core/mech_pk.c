@@ -4,7 +4,8 @@
  * (PKCS#1 v1.5, PSS) and ECDSA with raw r || s signatures. Parameters, ciphertexts and signatures
  * come from the wire and are checked here; EVP_PKEYs are trusted (loaded through
  * ohsm_mech_pkey_load) and only read, so they may be shared between threads. Stateless and
- * thread-safe. Deprecated OpenSSL APIs are compiled out below.
+ * thread-safe (a key's set-up contexts may come from its cache: mech.h). Deprecated OpenSSL APIs
+ * are compiled out below.
  */
 #define OPENSSL_API_COMPAT 30000
 #define OPENSSL_NO_DEPRECATED
@@ -235,6 +236,37 @@ fail:
     return NULL;
 }
 
+/* What a signing/verifying context's set-up depends on besides the key (see mech_int.h). m was
+ * checked by sig_prepare: the salt length is below 0xffff unless it means "digest length". */
+static uint64_t sig_tag(const struct ohsm_mech_params *m, bool sign)
+{
+    uint64_t pss = 0;
+    if (m->mech == OHSM_M_RSA_PSS) {
+        uint32_t mh = m->mgf_hash == OHSM_H_NONE ? m->hash : m->mgf_hash;
+        uint32_t salt = m->salt_len >= 0xffffu ? 0xffffu : m->salt_len;
+        pss = (uint64_t)(mh & 0xffu) << 40 | (uint64_t)salt << 48;
+    }
+    /* ECDSA's context does not depend on the hash (sig_ctx does not name it). */
+    uint32_t hash = m->mech == OHSM_M_ECDSA ? 0 : m->hash;
+    return OHSM_MECH_CTX_PKEY | (sign ? 1u : 2u) << 8 | (uint64_t)(m->mech & 0xffffu) << 16 |
+           (uint64_t)(hash & 0xffu) << 32 | pss;
+}
+
+/* A signing/verifying context for m: the key's cached one when there is one (*slot says where it
+ * goes back: ohsm_mech_cache_put), else a new one. NULL: OpenSSL failed. */
+static EVP_PKEY_CTX *sig_ctx_take(const struct ohsm_mech_key *k, const struct ohsm_mech_params *m,
+                                  bool sign, uint64_t tag, size_t *slot)
+{
+    EVP_PKEY_CTX *ctx = ohsm_mech_cache_take(k->cache, tag, slot);
+    if (ctx == NULL) {
+        ctx = sig_ctx(k, m, sign);
+        if (ctx == NULL) {
+            ohsm_mech_cache_put(k->cache, *slot, tag, NULL, false);
+        }
+    }
+    return ctx;
+}
+
 /* ECDSA-Sig-Value ::= SEQUENCE { r INTEGER, s INTEGER } (RFC 3279 §2.2.3) <-> r || s, each half
  * bytes (PKCS#11 §2.3.1). By hand rather than through ECDSA_SIG and BIGNUMs: this is on the
  * signing hot path, and two allocation-free copies cost nothing. Integers are < 128 bytes for
@@ -315,7 +347,9 @@ ohsm_rv ohsm_mech_pk_sign(const struct ohsm_mech_key *k, const struct ohsm_mech_
     OHSM_TRY(sig_prepare(k, m, true, in, in_len, dgst, &tbs, &tbs_len));
     size_t need = ec ? 2 * ec_half(k) : (size_t)EVP_PKEY_get_size(k->pkey);
     OHSM_TRY(ohsm_mech_too_small(need, out == NULL ? 0 : cap, out_len));
-    EVP_PKEY_CTX *ctx = sig_ctx(k, m, true);
+    uint64_t tag = sig_tag(m, true);
+    size_t slot = OHSM_MECH_NO_SLOT;
+    EVP_PKEY_CTX *ctx = sig_ctx_take(k, m, true, tag, &slot);
     OHSM_ENSURE(ctx != NULL, OHSM_DEVICE_ERROR);
     size_t n = ec ? sizeof(der) : cap;
     if (EVP_PKEY_sign(ctx, ec ? der : out, &n, tbs, tbs_len) != 1) {
@@ -329,7 +363,7 @@ ohsm_rv ohsm_mech_pk_sign(const struct ohsm_mech_key *k, const struct ohsm_mech_
     if (rv == OHSM_OK) {
         *out_len = n;
     }
-    EVP_PKEY_CTX_free(ctx);
+    ohsm_mech_cache_put(k->cache, slot, tag, ctx, rv == OHSM_OK);
     return rv;
 }
 
@@ -351,10 +385,13 @@ ohsm_rv ohsm_mech_pk_verify(const struct ohsm_mech_key *k, const struct ohsm_mec
     } else {
         OHSM_ENSURE(sig_len == (size_t)EVP_PKEY_get_size(k->pkey), OHSM_SIGNATURE_INVALID);
     }
-    EVP_PKEY_CTX *ctx = sig_ctx(k, m, false);
+    uint64_t tag = sig_tag(m, false);
+    size_t slot = OHSM_MECH_NO_SLOT;
+    EVP_PKEY_CTX *ctx = sig_ctx_take(k, m, false, tag, &slot);
     OHSM_ENSURE(ctx != NULL, OHSM_DEVICE_ERROR);
-    /* 0 is a bad signature; < 0 is one OpenSSL could not even parse (e.g. >= n): also bad. */
+    /* 0 is a bad signature; < 0 is one OpenSSL could not even parse (e.g. >= n): also bad. A
+     * context that said either is not kept (its state after an error is not promised). */
     int ok = EVP_PKEY_verify(ctx, sig, sig_len, tbs, tbs_len);
-    EVP_PKEY_CTX_free(ctx);
+    ohsm_mech_cache_put(k->cache, slot, tag, ctx, ok == 1);
     return ok == 1 ? OHSM_OK : ohsm_mech_ossl_fail(OHSM_SIGNATURE_INVALID);
 }

@@ -4,7 +4,8 @@
  * 3394, RFC 5649, the CloudHSM padded variants, AES-GCM wrapping), HMAC, digests and key check
  * values. Key bytes are the caller's (borrowed, never copied outside the secure heap); sizes,
  * IVs, tags, ciphertexts and wrapped keys come from the wire and are all checked here. Stateless
- * and thread-safe. Deprecated OpenSSL APIs are compiled out below.
+ * and thread-safe (a key's AES-GCM context may come from its cache: mech.h). Deprecated OpenSSL
+ * APIs are compiled out below.
  */
 #define OPENSSL_API_COMPAT 30000
 #define OPENSSL_NO_DEPRECATED
@@ -12,6 +13,8 @@
 #include "openhsm/mech.h"
 
 #include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -24,6 +27,55 @@
 #define GCM_IV_LEN 12
 #define AES_BLOCK 16
 #define KW_BLOCK 8
+
+/* ---- generated IVs ---- */
+
+/* IVs are public but must never repeat under one key (GCM above all): they come from OpenSSL's
+ * DRBG as before, drawn IV_POOL bytes at a time into a per-thread pool (one RAND_bytes, and its
+ * fork check, per IV_POOL / 12 GCM IVs instead of one per message). A forked child must not hand
+ * out its parent's pooled bytes again: an atfork handler empties the forking thread's pool in the
+ * child (the only thread a child has). */
+#define IV_POOL 384
+
+static _Thread_local struct {
+    uint8_t b[IV_POOL];
+    size_t used; /* bytes of b handed out (or never filled) */
+    bool filled;
+} iv_pool;
+
+static pthread_once_t iv_once = PTHREAD_ONCE_INIT;
+static bool iv_atfork_ok;
+
+static void iv_pool_forget(void)
+{
+    OPENSSL_cleanse(iv_pool.b, sizeof(iv_pool.b));
+    iv_pool.used = IV_POOL;
+    iv_pool.filled = false;
+}
+
+static void iv_init(void)
+{
+    iv_atfork_ok = pthread_atfork(NULL, NULL, iv_pool_forget) == 0;
+}
+
+/* n fresh random bytes (n <= AES_BLOCK) for an IV. */
+static ohsm_rv fresh_iv(uint8_t *iv, size_t n)
+{
+    (void)pthread_once(&iv_once, iv_init);
+    if (!iv_atfork_ok) { /* no fork protection: no pool */
+        OHSM_ENSURE(RAND_bytes(iv, (int)n) == 1, ohsm_mech_ossl_fail(OHSM_DEVICE_ERROR));
+        return OHSM_OK;
+    }
+    if (!iv_pool.filled || iv_pool.used + n > IV_POOL) {
+        OHSM_ENSURE(RAND_bytes(iv_pool.b, IV_POOL) == 1, ohsm_mech_ossl_fail(OHSM_DEVICE_ERROR));
+        iv_pool.used = 0;
+        iv_pool.filled = true;
+    }
+    memcpy(iv, iv_pool.b + iv_pool.used, n);
+    OPENSSL_cleanse(iv_pool.b + iv_pool.used, n); /* handed out once only */
+    iv_pool.used += n;
+    return OHSM_OK;
+}
 
 /* ---- AES primitives ---- */
 
@@ -88,6 +140,33 @@ out:
     return rv;
 }
 
+/* The cache's AES-GCM context of this key (one kind per key: the cache belongs to the key). */
+#define GCM_TAG ((uint64_t)OHSM_MECH_CTX_CIPHER | (uint64_t)OHSM_M_AES_GCM << 8)
+
+/* A GCM context for k with iv set, direction enc: the key's cached one (key schedule and GHASH
+ * table in place, only the IV and direction set again) or a new one. */
+static EVP_CIPHER_CTX *gcm_ctx(const struct ohsm_mech_key *k, bool enc, const uint8_t *iv,
+                               size_t *slot)
+{
+    EVP_CIPHER_CTX *ctx = ohsm_mech_cache_take(k->cache, GCM_TAG, slot);
+    if (ctx != NULL) {
+        if (EVP_CipherInit_ex(ctx, NULL, NULL, NULL, iv, enc) == 1) {
+            return ctx;
+        }
+        ohsm_mech_cache_put(k->cache, *slot, GCM_TAG, ctx, false);
+        *slot = OHSM_MECH_NO_SLOT;
+        return NULL;
+    }
+    ctx = EVP_CIPHER_CTX_new();
+    if (ctx == NULL || EVP_CipherInit_ex(ctx, aes_cipher(OHSM_M_AES_GCM, k->raw_len), NULL, k->raw,
+                                         iv, enc) != 1) {
+        ohsm_mech_cache_put(k->cache, *slot, GCM_TAG, ctx, false);
+        *slot = OHSM_MECH_NO_SLOT;
+        return NULL;
+    }
+    return ctx;
+}
+
 /* AES-GCM (NIST SP 800-38D). enc: out = ct || tag; dec: in = ct || tag, out = pt, wiped when the
  * tag does not verify. */
 static ohsm_rv gcm_run(const struct ohsm_mech_key *k, bool enc, const uint8_t *iv,
@@ -97,12 +176,11 @@ static ohsm_rv gcm_run(const struct ohsm_mech_key *k, bool enc, const uint8_t *i
     ohsm_rv rv = OHSM_DEVICE_ERROR;
     int n = 0;
     size_t body = enc ? in_len : in_len - tag;
-    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    size_t slot = OHSM_MECH_NO_SLOT;
+    EVP_CIPHER_CTX *ctx = gcm_ctx(k, enc, iv, &slot);
 
-    OHSM_ENSURE(ctx != NULL, ohsm_mech_ossl_fail(OHSM_HOST_MEMORY));
-    if (EVP_CipherInit_ex(ctx, aes_cipher(OHSM_M_AES_GCM, k->raw_len), NULL, k->raw, iv, enc) !=
-            1 ||
-        (aad_len > 0 && EVP_CipherUpdate(ctx, NULL, &n, aad, (int)aad_len) != 1) ||
+    OHSM_ENSURE(ctx != NULL, ohsm_mech_ossl_fail(OHSM_DEVICE_ERROR));
+    if ((aad_len > 0 && EVP_CipherUpdate(ctx, NULL, &n, aad, (int)aad_len) != 1) ||
         EVP_CipherUpdate(ctx, out, &n, in, (int)body) != 1) {
         rv = ohsm_mech_ossl_fail(OHSM_DEVICE_ERROR);
         goto out;
@@ -121,7 +199,8 @@ static ohsm_rv gcm_run(const struct ohsm_mech_key *k, bool enc, const uint8_t *i
     }
     rv = OHSM_OK;
 out:
-    EVP_CIPHER_CTX_free(ctx);
+    /* A context whose tag did not verify is dropped too: nothing of a failed run is reused. */
+    ohsm_mech_cache_put(k->cache, slot, GCM_TAG, ctx, rv == OHSM_OK);
     return rv;
 }
 
@@ -175,7 +254,7 @@ ohsm_rv ohsm_mech_aes_encrypt(const struct ohsm_mech_key *k, const struct ohsm_m
     }
     OHSM_TRY(ohsm_mech_too_small(need, out == NULL ? 0 : cap, out_len));
     if (m->iv_len == 0 && ivn > 0) {
-        OHSM_ENSURE(RAND_bytes(iv_out, (int)ivn) == 1, ohsm_mech_ossl_fail(OHSM_DEVICE_ERROR));
+        OHSM_TRY(fresh_iv(iv_out, ivn));
         iv = iv_out;
         *iv_len = ivn;
     }
@@ -382,7 +461,7 @@ ohsm_rv ohsm_mech_gcm_wrap(const struct ohsm_mech_key *k, const struct ohsm_mech
     OHSM_ENSURE(m->iv_len == 0, OHSM_MECHANISM_PARAM_INVALID);
     OHSM_ENSURE(len <= INT_MAX - 2 * AES_BLOCK - GCM_IV_LEN, OHSM_DATA_LEN_RANGE);
     OHSM_TRY(ohsm_mech_too_small(GCM_IV_LEN + len + tag, out == NULL ? 0 : cap, out_len));
-    OHSM_ENSURE(RAND_bytes(out, GCM_IV_LEN) == 1, ohsm_mech_ossl_fail(OHSM_DEVICE_ERROR));
+    OHSM_TRY(fresh_iv(out, GCM_IV_LEN));
     OHSM_TRY(gcm_run(k, true, out, m->aad, m->aad_len, tag, material, len, out + GCM_IV_LEN));
     *out_len = GCM_IV_LEN + len + tag;
     return OHSM_OK;

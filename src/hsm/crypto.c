@@ -30,6 +30,7 @@ static void mech_key(const struct ohsm_objent *e, struct ohsm_mech_key *k)
     k->raw = e->pkey == NULL ? ohsm_secret_data(e->material) : NULL;
     k->raw_len = e->pkey == NULL ? ohsm_secret_len(e->material) : 0;
     k->pkey = e->pkey;
+    k->cache = e->cache; /* the entry's own contexts; it outlives the request (reference held) */
 }
 
 static size_t out_cap(size_t in_len)

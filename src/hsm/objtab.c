@@ -3,7 +3,9 @@
  * The in-memory object table (objtab.h): a handle-sorted array of pointers to immutable,
  * reference-counted entries under a rwlock. Lookups are binary searches; inserts and deletes move
  * pointers (at most OHSM_STORE_OBJECTS_MAX plus session objects), which is cheap next to the SQLite
- * commit every token change pays anyway. Material is wiped when the last reference goes.
+ * commit every token change pays anyway. Material is wiped when the last reference goes, and so
+ * are the entry's cached OpenSSL contexts (key schedules): deleting or changing a key drops the
+ * table's reference, and the last request still using the old entry frees them.
  */
 #include "hsm/objtab.h"
 
@@ -48,6 +50,12 @@ ohsm_rv ohsm_objent_new(const struct ohsm_mask_key *mk, const struct ohsm_obj *o
             goto out;
         }
     }
+    if (o->ktype == OHSM_KT_RSA || o->ktype == OHSM_KT_EC || o->ktype == OHSM_KT_AES) {
+        rv = ohsm_mech_cache_new(&e->cache);
+        if (rv != OHSM_OK) {
+            goto out;
+        }
+    }
     if (session == 0) {
         rec = malloc(OHSM_OBJ_ENC_MAX);
         if (rec == NULL) {
@@ -75,6 +83,7 @@ void ohsm_objent_put(struct ohsm_objent *e)
     if (e == NULL || atomic_fetch_sub(&e->refs, 1) != 1) {
         return;
     }
+    ohsm_mech_cache_free(e->cache); /* first: its contexts hold the key */
     ohsm_secret_free(e->material);
     ohsm_mech_pkey_free(e->pkey);
     OPENSSL_cleanse(e, sizeof(*e));

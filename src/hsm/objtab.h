@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "openhsm/mask.h"
+#include "openhsm/mech.h"
 #include "openhsm/obj.h"
 #include "openhsm/secret.h"
 #include "store/store.h"
@@ -29,7 +30,10 @@ struct ohsm_objent {
     struct ohsm_obj rec; /* the record (no material) */
     struct ohsm_secret *material; /* raw secret key, PKCS#8 private key or SPKI public key */
     void *pkey;                   /* EVP_PKEY * of RSA/EC keys, else NULL */
-    uint8_t digest[32];           /* token objects: ohsm_mask_digest(record, material) */
+    /* RSA, EC and AES keys: set-up OpenSSL contexts of this key, reused by requests (one thread
+     * at a time each; mech.h), freed with the entry. Else NULL. */
+    struct ohsm_mech_cache *cache;
+    uint8_t digest[32]; /* token objects: ohsm_mask_digest(record, material) */
 };
 
 /* Makes an entry with one reference: copies material, loads the EVP_PKEY of RSA/EC keys

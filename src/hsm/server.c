@@ -28,11 +28,16 @@
  *   at once). Past that bound plus THREADS_SLACK the accept thread stops accepting until some
  *   exit (the kernel's backlog waits); main.c raises RLIMIT_NOFILE to match.
  *
- * Pipelining: a client may send many requests before reading. While more request bytes are
- * already here (buffered in TLS, or readable on the socket right now), responses are appended to
- * an output buffer instead of written one by one; the buffer goes out in one SSL_write when the
- * input is drained or it passes OUT_FLUSH. Responses stay in request order. The buffer may hold
- * plaintexts (decrypt): it is wiped after every write.
+ * Pipelining: a client may send many requests before reading. The connection reads ahead (one
+ * read(2) takes whatever has arrived, up to a TLS buffer: a request, or many pipelined ones,
+ * rather than a read per record header and one per body). While more request bytes are already
+ * in that buffer, responses are appended to an output buffer instead of written one by one; the
+ * buffer goes out in one SSL_write when the buffer is drained, it passes OUT_FLUSH, or its oldest
+ * response has waited OUT_FLUSH_US (slow operations: see there). Responses stay in request order.
+ * Whether more input waits is asked of TLS only, without a system call: a lone request (the
+ * common case) costs one read and one write, and a pipeline's responses go out once per read (or
+ * per OUT_FLUSH_US). The output buffer may hold plaintexts (decrypt): it is wiped after every
+ * write.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -65,8 +70,12 @@
 #define REAP_MS 200
 /* Threads beyond max_sessions + the table's total: evicted connections not yet gone. */
 #define THREADS_SLACK 64
-/* Coalesced responses are written once they reach this size. */
+/* Coalesced responses are written once they reach this size... */
 #define OUT_FLUSH (64 * 1024)
+/* ...or once the oldest has waited this long: a client keeping a window of pipelined requests
+ * full gets answers (and sends more) while the HSM works on the rest, instead of the HSM going
+ * idle after a whole window while the client catches up. */
+#define OUT_FLUSH_US 100
 
 struct conn {
     struct ohsm_hsm *h;
@@ -81,6 +90,13 @@ static void set_timeout_ms(int fd, long ms)
     struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
     (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 static uint64_t now_ms(void)
@@ -236,14 +252,12 @@ static ohsm_rv out_flush(SSL *ssl, struct outbuf *o)
     return rv;
 }
 
-/* Are more request bytes here already, so that answering can wait for them? */
+/* Are more request bytes here already (decrypted, or read ahead and not yet processed), so that
+ * answering can wait for them? No system call: what is still in the socket is taken by the next
+ * read, after this batch's responses went out. */
 static bool more_input(SSL *ssl)
 {
-    if (SSL_pending(ssl) > 0) {
-        return true;
-    }
-    struct pollfd p = {.fd = SSL_get_fd(ssl), .events = POLLIN};
-    return poll(&p, 1, 0) == 1 && (p.revents & POLLIN) != 0;
+    return SSL_has_pending(ssl) == 1;
 }
 
 static void serve_session(struct conn *c, SSL *ssl)
@@ -251,6 +265,7 @@ static void serve_session(struct conn *c, SSL *ssl)
     struct ohsm_hsm *h = c->h;
     struct ohsm_session s;
     struct outbuf out = {NULL, 0, 0};
+    uint64_t held_since = 0; /* when the oldest response in out was held back; 0: none */
 
     ohsm_session_init(h, &s);
     for (;;) {
@@ -299,8 +314,17 @@ static void serve_session(struct conn *c, SSL *ssl)
             rv = out_append(&out, &e.base);
         }
         ohsm_reply_clear(&r);
-        if (rv == OHSM_OK && (out.len >= OUT_FLUSH || !more_input(ssl))) {
-            rv = out_flush(ssl, &out);
+        if (rv == OHSM_OK) {
+            bool flush = out.len >= OUT_FLUSH || !more_input(ssl);
+            if (!flush) {
+                uint64_t t = now_us();
+                held_since = held_since == 0 ? t : held_since;
+                flush = t - held_since >= OUT_FLUSH_US;
+            }
+            if (flush) {
+                rv = out_flush(ssl, &out);
+                held_since = 0;
+            }
         }
         if (rv != OHSM_OK || atomic_load(&h->stopping)) {
             break;
@@ -322,6 +346,9 @@ static void *conn_main(void *arg)
     /* The accept thread also ends the handshake at its deadline (a trickling peer resets this
      * per-read timeout, not that). */
     conn_timeout(c, HANDSHAKE_MS);
+    if (ssl != NULL) {
+        SSL_set_read_ahead(ssl, 1); /* see "Pipelining" above */
+    }
     if (ssl != NULL && SSL_set_fd(ssl, c->fd) == 1 && SSL_accept(ssl) == 1) {
         conn_touch(c, false, 0); /* through the handshake: the idle limit runs from now */
         if (c->id != 0) {

@@ -2,12 +2,15 @@
  * Mechanisms: known-answer vectors (NIST SP 800-38A/D, FIPS 197, RFC 3394, RFC 5649, RFC 4231,
  * FIPS 180), round trips for every mechanism and key type, signatures cross-checked with plain
  * OpenSSL EVP, and every error path. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -1348,6 +1351,225 @@ static void test_mech_pkey_load(void **state)
     }
 }
 
+/* ---- context caches (one-call latency) ---- */
+
+/* A cached GCM context gives what a fresh one gives: the KAT decrypts through it, each direction
+ * after the other, a tag that does not verify is refused and the next message still works; what
+ * the cached key encrypts decrypts with an uncached one and back. IVs stay fresh across many
+ * messages (the per-thread pool is refilled). */
+static void test_mech_cache_gcm(void **state)
+{
+    (void)state;
+    uint8_t key[16], iv[12], pt[64], ct[128], aad[20], out[128], back[128];
+    uint8_t ivs[100][16];
+    size_t n = 0;
+    struct ohsm_mech_cache *c = NULL;
+    assert_int_equal(ohsm_mech_cache_new(&c), OHSM_OK);
+    unhex("feffe9928665731c6d6a8f9467308308", key, sizeof(key));
+    unhex("cafebabefacedbaddecaf888", iv, sizeof(iv));
+    size_t pn = unhex("d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c9595"
+                      "6809532fcf0e2449a6b525b16aedf5aa0de657ba637b39",
+                      pt, sizeof(pt));
+    unhex("feedfacedeadbeeffeedfacedeadbeefabaddad2", aad, sizeof(aad));
+    size_t cn = unhex("42831ec2217774244b7221b784d0d49ce3aa212f2c02a4e035c17e2329aca12e21d514b2"
+                      "5466931c7d8f6a5aac84aa051ba30b396a0aac973d58e0915bc94fbc3221a5db94fae95ae7"
+                      "121a47",
+                      ct, sizeof(ct));
+    struct ohsm_mech_key kc = aes(key, 16);
+    struct ohsm_mech_key ku = aes(key, 16);
+    kc.cache = c;
+    struct ohsm_mech_params d = {
+        .mech = OHSM_M_AES_GCM, .iv = iv, .iv_len = 12, .aad = aad, .aad_len = sizeof(aad)};
+    struct ohsm_mech_params e = {.mech = OHSM_M_AES_GCM, .aad = aad, .aad_len = sizeof(aad)};
+
+    for (int round = 0; round < 3; round++) {
+        memset(back, 0, sizeof(back));
+        assert_int_equal(ohsm_mech_decrypt(&kc, &d, ct, cn, back, sizeof(back), &n), OHSM_OK);
+        assert_int_equal(n, pn);
+        assert_memory_equal(back, pt, pn);
+        /* encrypt through the cache, decrypt without it */
+        size_t ivn = 0, on = 0;
+        assert_int_equal(
+            ohsm_mech_encrypt(&kc, &e, pt, pn, out, sizeof(out), &on, ivs[0], sizeof(ivs[0]), &ivn),
+            OHSM_OK);
+        struct ohsm_mech_params d2 = d;
+        d2.iv = ivs[0];
+        assert_int_equal(ohsm_mech_decrypt(&ku, &d2, out, on, back, sizeof(back), &n), OHSM_OK);
+        assert_memory_equal(back, pt, pn);
+        /* a broken tag through the cache is refused; the next good one passes */
+        ct[cn - 1] ^= 1;
+        assert_int_equal(ohsm_mech_decrypt(&kc, &d, ct, cn, back, sizeof(back), &n),
+                         OHSM_ENCRYPTED_DATA_INVALID);
+        ct[cn - 1] ^= 1;
+    }
+    /* wrapping with the cached key unwraps without it */
+    struct ohsm_mech_params w = {.mech = OHSM_M_AES_GCM};
+    uint8_t mat[32] = {7, 7, 7};
+    assert_int_equal(ohsm_mech_wrap(&kc, &w, mat, sizeof(mat), out, sizeof(out), &n), OHSM_OK);
+    size_t un = 0;
+    assert_int_equal(ohsm_mech_unwrap(&ku, &w, out, n, back, sizeof(back), &un), OHSM_OK);
+    assert_int_equal(un, sizeof(mat));
+    assert_memory_equal(back, mat, sizeof(mat));
+    /* 100 IVs (several pool refills), all different */
+    for (size_t i = 0; i < 100; i++) {
+        size_t ivn = 0, on = 0;
+        assert_int_equal(
+            ohsm_mech_encrypt(&kc, &e, pt, 16, out, sizeof(out), &on, ivs[i], sizeof(ivs[i]), &ivn),
+            OHSM_OK);
+        assert_int_equal(ivn, 12);
+        for (size_t j = 0; j < i; j++) {
+            assert_memory_not_equal(ivs[i], ivs[j], 12);
+        }
+    }
+    ohsm_mech_cache_free(c);
+    ohsm_mech_cache_free(NULL);
+}
+
+/* Cached signing contexts are set up per mechanism and parameters: RSA PKCS#1 v1.5 and PSS with
+ * salt 0 are deterministic, so cached and fresh signatures must be equal byte for byte, whatever
+ * order the mechanisms and hashes come in; verification through a cache accepts them and refuses
+ * a changed one, and then still accepts the good one. ECDSA through the cache verifies without. */
+static void test_mech_cache_sign(void **state)
+{
+    struct keys *ks = *state;
+    struct ohsm_mech_cache *cp = NULL, *cv = NULL, *ce = NULL;
+    assert_int_equal(ohsm_mech_cache_new(&cp), OHSM_OK);
+    assert_int_equal(ohsm_mech_cache_new(&cv), OHSM_OK);
+    assert_int_equal(ohsm_mech_cache_new(&ce), OHSM_OK);
+    struct ohsm_mech_key priv = pkey_key(OHSM_CLASS_PRIVATE, OHSM_KT_RSA, ks->rsa);
+    struct ohsm_mech_key privc = priv, pub = pkey_key(OHSM_CLASS_PUBLIC, OHSM_KT_RSA, ks->rsa_pub);
+    privc.cache = cp;
+    pub.cache = cv;
+    uint8_t msg[48] = {1, 2, 3}, a[512], b[512];
+    size_t an = 0, bn = 0;
+    const struct ohsm_mech_params ms[] = {
+        {.mech = OHSM_M_RSA_PKCS, .hash = OHSM_H_SHA256},
+        {.mech = OHSM_M_RSA_PSS, .hash = OHSM_H_SHA256, .salt_len = 0},
+        {.mech = OHSM_M_RSA_PKCS, .hash = OHSM_H_SHA384},
+        {.mech = OHSM_M_RSA_PSS, .hash = OHSM_H_SHA384, .mgf_hash = OHSM_H_SHA1, .salt_len = 0},
+        {.mech = OHSM_M_RSA_PKCS, .hash = OHSM_H_SHA256, .prehashed = true},
+    };
+    for (int round = 0; round < 2; round++) {
+        for (size_t i = 0; i < sizeof(ms) / sizeof(ms[0]); i++) {
+            size_t len = ms[i].prehashed ? 32 : sizeof(msg);
+            assert_int_equal(ohsm_mech_sign(&privc, &ms[i], msg, len, a, sizeof(a), &an), OHSM_OK);
+            assert_int_equal(ohsm_mech_sign(&priv, &ms[i], msg, len, b, sizeof(b), &bn), OHSM_OK);
+            assert_int_equal(an, bn);
+            assert_memory_equal(a, b, an);
+            assert_int_equal(ohsm_mech_verify(&pub, &ms[i], msg, len, a, an), OHSM_OK);
+            a[10] ^= 1;
+            assert_int_equal(ohsm_mech_verify(&pub, &ms[i], msg, len, a, an),
+                             OHSM_SIGNATURE_INVALID);
+            a[10] ^= 1;
+            assert_int_equal(ohsm_mech_verify(&pub, &ms[i], msg, len, a, an), OHSM_OK);
+        }
+    }
+    struct ohsm_mech_key ec = pkey_key(OHSM_CLASS_PRIVATE, OHSM_KT_EC, ks->ec[OHSM_CURVE_P256]);
+    struct ohsm_mech_key ecu = ec;
+    ec.cache = ce;
+    struct ohsm_mech_params em = {.mech = OHSM_M_ECDSA, .hash = OHSM_H_SHA256};
+    for (int i = 0; i < 5; i++) {
+        msg[0] = (uint8_t)i;
+        em.prehashed = i % 2 == 0;
+        size_t len = em.prehashed ? 32 : sizeof(msg);
+        assert_int_equal(ohsm_mech_sign(&ec, &em, msg, len, a, sizeof(a), &an), OHSM_OK);
+        assert_int_equal(an, 64);
+        assert_int_equal(ohsm_mech_verify(&ecu, &em, msg, len, a, an), OHSM_OK);
+    }
+    /* a public key's cache refuses to sign, as without one */
+    struct ohsm_mech_key pubec = pkey_key(OHSM_CLASS_PUBLIC, OHSM_KT_EC, ks->ec[OHSM_CURVE_P256]);
+    pubec.cache = ce;
+    assert_int_equal(ohsm_mech_sign(&pubec, &em, msg, 32, a, sizeof(a), &an),
+                     OHSM_KEY_TYPE_INCONSISTENT);
+    ohsm_mech_cache_free(cp);
+    ohsm_mech_cache_free(cv);
+    ohsm_mech_cache_free(ce);
+}
+
+struct cache_thread {
+    const struct ohsm_mech_key *k;
+    const struct ohsm_mech_key *pub;
+    int ok;
+};
+
+static void *cache_worker(void *arg)
+{
+    struct cache_thread *t = arg;
+    struct ohsm_mech_params m = {.mech = OHSM_M_ECDSA, .hash = OHSM_H_SHA256, .prehashed = true};
+    uint8_t d[32], sig[64];
+    size_t n = 0;
+    for (int i = 0; i < 60; i++) {
+        memset(d, i, sizeof(d));
+        if (ohsm_mech_sign(t->k, &m, d, sizeof(d), sig, sizeof(sig), &n) == OHSM_OK &&
+            ohsm_mech_verify(t->pub, &m, d, sizeof(d), sig, n) == OHSM_OK) {
+            t->ok++;
+        }
+    }
+    return NULL;
+}
+
+/* More threads than cache slots sign with one key's cache at once (verifying through another
+ * shared cache): every signature is good (a context is never used by two threads at a time;
+ * threads that find every slot busy use their own). */
+static void test_mech_cache_threads(void **state)
+{
+    struct keys *ks = *state;
+    struct ohsm_mech_cache *cs = NULL, *cv = NULL;
+    assert_int_equal(ohsm_mech_cache_new(&cs), OHSM_OK);
+    assert_int_equal(ohsm_mech_cache_new(&cv), OHSM_OK);
+    struct ohsm_mech_key k = pkey_key(OHSM_CLASS_PRIVATE, OHSM_KT_EC, ks->ec[OHSM_CURVE_P256]);
+    struct ohsm_mech_key pub = pkey_key(OHSM_CLASS_PUBLIC, OHSM_KT_EC, ks->ec[OHSM_CURVE_P256]);
+    k.cache = cs;
+    pub.cache = cv;
+    pthread_t tid[12];
+    struct cache_thread t[12];
+    for (size_t i = 0; i < 12; i++) {
+        t[i] = (struct cache_thread){.k = &k, .pub = &pub, .ok = 0};
+        assert_int_equal(pthread_create(&tid[i], NULL, cache_worker, &t[i]), 0);
+    }
+    for (size_t i = 0; i < 12; i++) {
+        assert_int_equal(pthread_join(tid[i], NULL), 0);
+        assert_int_equal(t[i].ok, 60);
+    }
+    ohsm_mech_cache_free(cs);
+    ohsm_mech_cache_free(cv);
+}
+
+/* A forked child never hands out IVs its parent's pool already held: after the parent drew one
+ * IV (filling its pool), the child's next IV differs from the parent's next. */
+static void test_mech_iv_pool_fork(void **state)
+{
+    (void)state;
+    uint8_t key[16] = {9}, pt[16] = {0}, out[64], mine[16], theirs[16];
+    size_t n = 0, ivn = 0;
+    struct ohsm_mech_key k = aes(key, 16);
+    struct ohsm_mech_params m = {.mech = OHSM_M_AES_GCM};
+    int fds[2];
+
+    assert_int_equal(ohsm_mech_encrypt(&k, &m, pt, 16, out, sizeof(out), &n, mine, 16, &ivn),
+                     OHSM_OK);
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        uint8_t iv[16] = {0};
+        int rc = ohsm_mech_encrypt(&k, &m, pt, 16, out, sizeof(out), &n, iv, 16, &ivn) == OHSM_OK
+                     ? 0
+                     : 1;
+        rc |= write(fds[1], iv, 12) == 12 ? 0 : 1;
+        _exit(rc);
+    }
+    close(fds[1]);
+    int status = 0;
+    assert_int_equal(read(fds[0], theirs, 12), 12);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    close(fds[0]);
+    assert_int_equal(ohsm_mech_encrypt(&k, &m, pt, 16, out, sizeof(out), &n, mine, 16, &ivn),
+                     OHSM_OK);
+    assert_memory_not_equal(mine, theirs, 12);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1370,6 +1592,10 @@ int main(void)
         cmocka_unit_test(test_mech_wrap_roundtrip),
         cmocka_unit_test(test_mech_pem),
         cmocka_unit_test(test_mech_pkey_load),
+        cmocka_unit_test(test_mech_cache_gcm),
+        cmocka_unit_test(test_mech_cache_sign),
+        cmocka_unit_test(test_mech_cache_threads),
+        cmocka_unit_test(test_mech_iv_pool_fork),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -3,9 +3,11 @@
  * Symmetric mechanisms over OpenSSL 3 EVP: AES-GCM/CBC/CTR/ECB encryption, AES key wrap (RFC
  * 3394, RFC 5649, the CloudHSM padded variants, AES-GCM wrapping), HMAC, digests and key check
  * values. Key bytes are the caller's (borrowed, never copied outside the secure heap); sizes,
- * IVs, tags, ciphertexts and wrapped keys come from the wire and are all checked here. Stateless
- * and thread-safe (a key's AES-GCM context may come from its cache: mech.h). Deprecated OpenSSL
- * APIs are compiled out below.
+ * IVs, tags, ciphertexts and wrapped keys come from the wire and are all checked here.
+ * Thread-safe (a key's AES-GCM context may come from its cache: mech.h). The one mutable global
+ * (an exception to src/core's rule): iv_pool, the generated-IV bytes drawn ahead from OpenSSL's
+ * DRBG, thread-local (no lock), each byte handed out once, emptied in a forked child (fresh_iv).
+ * Deprecated OpenSSL APIs are compiled out below.
  */
 #define OPENSSL_API_COMPAT 30000
 #define OPENSSL_NO_DEPRECATED

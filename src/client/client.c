@@ -296,65 +296,48 @@ ohsm_rv ohsm_client_logout(struct ohsm_client *c, struct ohsm_result *res)
     return rv;
 }
 
-static void on_user_id(struct ohsm_client *c, size_t i, const Ohsm__Response *r, void *arg)
-{
-    (void)c;
-    (void)i;
-    if (r->body_case == OHSM__RESPONSE__BODY_USER) {
-        *(uint32_t *)arg = r->user->user_id;
-    }
-}
-
-/* One id on every HSM (issue 10): the first HSM (config order) that creates the user gives its
- * id; the others are then asked to create it with that id, which each refuses when the id is
- * taken there. Creations are serialised by that first HSM, so concurrent creators get distinct
- * ids; an HSM that was unreachable gets the user, with its id, from repair. Caller holds the
- * lock. */
+/* One id on every HSM (issue 10): one HSM gives the id (the first logged-in HSM in config order
+ * that answers), then the others are asked to create the user with that id, which each refuses
+ * when the id is taken there. Creations are serialised by that HSM, so concurrent creators get
+ * distinct ids. An HSM that may have run the creation (sent, no answer in time) is not followed
+ * by another making the user under an id of its own (OHSM_ROUTE_CREATES); an HSM that did not
+ * take part gets the user, with its id, from repair. Caller holds the lock. */
 static ohsm_rv create_locked(struct ohsm_client *c, Ohsm__Request *q, Ohsm__CreateUserReq *m,
                              struct ohsm_result *res)
 {
-    struct ohsm_result *one = calloc(c->n, sizeof(*one));
     struct ohsm_result *rest = calloc(c->n, sizeof(*rest));
     Ohsm__Response **resp = calloc(c->n, sizeof(*resp));
     bool *use = calloc(c->n, sizeof(*use));
+    Ohsm__Response *first = NULL;
+    size_t at = c->n;
     ohsm_rv rv = OHSM_HOST_MEMORY;
-    uint32_t id = 0;
-    size_t first = c->n;
 
-    if (one == NULL || rest == NULL || resp == NULL || use == NULL) {
+    if (rest == NULL || resp == NULL || use == NULL) {
         goto out;
     }
     m->user_id = 0;
-    for (size_t i = 0; i < c->n && first == c->n; i++) {
-        ohsm_rv one_rv = ohsm_client_run_locked(c, q, i, true, one, on_user_id, &id);
-        res[i] = one[i]; /* one_rv is one[i].rv, or an allocation failure */
-        if (one_rv == OHSM_HOST_MEMORY && one[i].rv == OHSM_OK) {
-            res[i].rv = one_rv;
-        }
-        if (one[i].rv == OHSM_OK && id == 0) {
-            res[i].rv = OHSM_PROTOCOL; /* created, but no id to give the others */
-        }
-        if (res[i].rv == OHSM_OK) {
-            first = i;
-        } else if (!ohsm_rv_is_transport(res[i].rv)) {
-            /* Refused (rights, quorum, name, or the user exists): the others would refuse it
-             * too, and must not make the user under an id of their own. */
-            for (size_t j = i + 1; j < c->n; j++) {
-                res[j] = res[i];
-            }
-            break;
-        }
+    rv = ohsm_route_one(c, q, OHSM_ALL, 0, OHSM_ROUTE_CREATES, &first, &at);
+    if (rv == OHSM_OK && (first == NULL || first->body_case != OHSM__RESPONSE__BODY_USER ||
+                          first->user->user_id == 0)) {
+        rv = OHSM_PROTOCOL; /* created, but no id to give the others */
     }
-    if (first < c->n) {
-        m->user_id = id;
+    for (size_t i = 0; i < c->n; i++) {
+        /* Refused (rights, quorum, name, or the user exists), or no HSM could take it: the
+         * others would refuse it too, and must not make the user under an id of their own. */
+        res[i].rv = rv;
+    }
+    if (rv == OHSM_OK) {
+        m->user_id = first->user->user_id;
         for (size_t i = 0; i < c->n; i++) {
-            use[i] = i > first;
+            use[i] = i != at;
         }
         ohsm_rv frv = ohsm_route_fanout(c, &q, 1, use, true, rest, resp);
-        for (size_t i = first + 1; i < c->n; i++) {
-            res[i] = rest[i]; /* frv is the first of these that failed */
+        (void)frv; /* the first of the others that failed: res[] carries each */
+        for (size_t i = 0; i < c->n; i++) {
+            if (i != at) {
+                res[i] = rest[i];
+            }
         }
-        (void)frv;
         ohsm_route_note_missed(c, res, NULL);
     }
     rv = OHSM_OK;
@@ -362,9 +345,9 @@ static ohsm_rv create_locked(struct ohsm_client *c, Ohsm__Request *q, Ohsm__Crea
         rv = res[i].rv; /* the first failing HSM's code, as every fan-out */
     }
 out:
+    ohsm_wire_resp_free(first);
     ohsm_route_free_resps(resp, resp == NULL ? 0 : c->n);
     free(use);
-    free(one);
     free(rest);
     return rv;
 }

@@ -17,12 +17,12 @@ import re
 import pytest
 
 import wire
-from conftest import Cluster
 from test_cli import as_admin, cli
 from test_cmu import ADMIN_PW, HOST, activate, cmu, create, login_as, per_server, users
 from test_cmu_keys import key_info
 from test_kmu import handle
 from test_kmu import run as kmu_run
+from tokens import Interactive
 
 NO_REPAIR = {"OPENHSM_AUTO_REPAIR": "0"}
 USER_EXTRACT, USER_INSERT = 34, 35
@@ -298,3 +298,30 @@ def test_a_new_user_of_a_deleted_name_inherits_nothing(cluster):
     code, out, text = cli(cluster, "crypto", "encrypt", "aes-gcm", *kf, *data, **as_user("bob"))
     assert code == 0, text
     assert status(cluster)["in-sync"] is True
+
+
+def test_a_creation_that_may_have_run_is_not_made_again_elsewhere(cluster):
+    """A long-lived client (an interactive shell) creates a user while HSM 0 hangs: the request
+    reached HSM 0 and got no answer in time, so it may still run there. HSM 1 must not make the
+    user under an id of its own; once HSM 0 is back and has run it, repair gives HSM 1 HSM 0's id."""
+    activate(cluster)
+    sh = Interactive(cluster, OPENHSM_AUTO_REPAIR="0")
+    try:
+        assert sh.run(f"login --username admin --role admin --password {ADMIN_PW}") == {
+            "error_code": 0, "data": {"username": "admin", "role": "admin"}}
+        cluster.pause_hsm(0)
+        try:
+            got = sh.run("user create --username late --role crypto-user --password late-pass1")
+            assert got["error_code"] == 1, got
+        finally:
+            cluster.resume_hsm(0)
+    finally:
+        sh.close()
+    assert "did not answer in time" in got["data"], got
+    # HSM 1 was not asked: it has no "late" under an id of its own. (Whether HSM 0 still runs
+    # the queued request depends on the connection it came on; either way the ids agree below.)
+    assert "late" not in ids_by_server(cluster)[1]
+    code, out, text = cli_create(cluster, "late", **NO_REPAIR)
+    assert code == 0 or "User already exists" in out["data"], text
+    assert repair(cluster)["in-sync"] is True
+    assert_one_id_everywhere(cluster, ["late"])

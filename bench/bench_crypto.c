@@ -22,6 +22,12 @@
  * bytes each way, one round trip at a time:
  *
  *   RESULT op=pingpong mode=single threads=1 ops=123456 seconds=3.000 rate=41152.0 errors=0
+ *
+ * The peer stays up for the whole run: a single-call run with one thread alternates
+ * PAIRED_ROUNDS slices of calls with as many ping-pong slices (together the given seconds each)
+ * and adds the ping-pong's time per round trip in those slices to its line (rtt_us=29.85), the
+ * figure its target is computed from: the machine drifts, and a floor measured a minute earlier
+ * says little about the calls of now.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -40,6 +46,8 @@
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "openhsm/client.h"
 
@@ -48,7 +56,8 @@
 #define DIGEST_LEN 32 /* SHA-256 */
 #define OUT_CAP 2048  /* room for any signature here, or 1 KiB + GCM tag */
 #define PIN_ENV "OHSM_BENCH_PIN"
-#define PINGPONG_LEN 64 /* bytes each way, about the size of a small request */
+#define PINGPONG_LEN 64  /* bytes each way, about the size of a small request */
+#define PAIRED_ROUNDS 10 /* ping-pong/call slice pairs of a single-call run */
 
 enum op { OP_RSA, OP_EC, OP_AES, OP_COUNT };
 static const char *const op_names[OP_COUNT] = {"rsa2048", "ecdsap256", "aes256gcm"};
@@ -66,6 +75,8 @@ struct run {
     size_t window;
     double seconds;
     const struct keys *keys;
+    struct pingpong *pp; /* single calls, one thread: alternate with ping-pong slices */
+    struct tlspong *tp;  /* and with TLS ping-pong slices, when there is a TLS peer */
     pthread_barrier_t start;
 };
 
@@ -75,6 +86,8 @@ struct worker {
     uint64_t ops, errors;
     ohsm_rv first_err;
     double elapsed;
+    uint64_t pp_ops, tls_ops; /* paired ping-pong round trips and their time */
+    double pp_elapsed, tls_elapsed;
     ohsm_rv setup_rv; /* login failed: the run is void */
 };
 
@@ -89,6 +102,257 @@ static void die(const char *what, ohsm_rv rv)
 {
     (void)fprintf(stderr, "bench_crypto: %s: %s (%s)\n", what, ohsm_rv_str(rv), ohsm_rv_name(rv));
     exit(1);
+}
+
+/* ---- plain TCP ping-pong ---- */
+
+static bool io_full(int fd, uint8_t *p, size_t n, bool wr)
+{
+    while (n > 0) {
+        ssize_t k = wr ? send(fd, p, n, MSG_NOSIGNAL) : recv(fd, p, n, 0);
+        if (k < 0 && errno == EINTR) {
+            continue;
+        }
+        if (k <= 0) {
+            return false;
+        }
+        p += k;
+        n -= (size_t)k;
+    }
+    return true;
+}
+
+static void nodelay(int fd)
+{
+    int one = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+/* The child: echoes every message until the parent closes. */
+static void echo_child(int lfd)
+{
+    uint8_t m[PINGPONG_LEN];
+    int fd = accept(lfd, NULL, NULL);
+    if (fd >= 0) {
+        nodelay(fd);
+        while (io_full(fd, m, sizeof(m), false) && io_full(fd, m, sizeof(m), true)) {
+        }
+        close(fd);
+    }
+    _exit(0);
+}
+
+/* The echo peer: a forked process and the connection to it, alive for the whole run so that
+ * ping-pong slices can alternate with the single-call slices they are compared with. */
+struct pingpong {
+    pid_t pid;
+    int fd;
+};
+
+static void pp_open(struct pingpong *pp)
+{
+    struct sockaddr_in a;
+    socklen_t al = sizeof(a);
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(lfd, 1) != 0 ||
+        getsockname(lfd, (struct sockaddr *)&a, &al) != 0) {
+        die("ping-pong listener", OHSM_IO);
+    }
+    (void)fflush(stdout);
+    pp->pid = fork();
+    if (pp->pid < 0) {
+        die("ping-pong fork", OHSM_HOST_MEMORY);
+    }
+    if (pp->pid == 0) {
+        echo_child(lfd);
+    }
+    close(lfd);
+    pp->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (pp->fd < 0 || connect(pp->fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+        die("ping-pong connect", OHSM_IO);
+    }
+    nodelay(pp->fd);
+}
+
+static void pp_close(struct pingpong *pp)
+{
+    if (pp->fd >= 0) {
+        close(pp->fd); /* the child's recv ends, it exits */
+        (void)waitpid(pp->pid, NULL, 0);
+        pp->fd = -1;
+    }
+}
+
+/* Round trips of PINGPONG_LEN bytes for `seconds`; adds to *ops and *elapsed. */
+static void pp_slice(struct pingpong *pp, double seconds, uint64_t *ops, double *elapsed)
+{
+    uint8_t m[PINGPONG_LEN];
+    memset(m, 0x5a, sizeof(m));
+    double t0 = now_s(), end = t0 + seconds, t = t0;
+    while (t < end) {
+        if (!io_full(pp->fd, m, sizeof(m), true) || !io_full(pp->fd, m, sizeof(m), false)) {
+            die("ping-pong", OHSM_IO);
+        }
+        (*ops)++;
+        t = now_s();
+    }
+    *elapsed += t - t0;
+}
+
+static void pp_result(uint64_t ops, double elapsed)
+{
+    (void)printf("RESULT op=pingpong mode=single threads=1 ops=%" PRIu64 " seconds=%.3f rate=%.1f "
+                 "errors=0\n",
+                 ops, elapsed, elapsed > 0 ? (double)ops / elapsed : 0.0);
+    (void)fflush(stdout);
+}
+
+/* ---- TLS ping-pong ---- */
+
+/* The same exchange over TLS 1.3 (OpenSSL's defaults, as between libopenhsm and an HSM, read-ahead
+ * on both ends): a frame of a 4-byte length and that many bytes each way, echoed by a forked
+ * process with a throwaway self-signed P-256 certificate. The floor of any request/response over
+ * TLS with that payload: what a call costs beyond it is the stack's own (protobuf, dispatch,
+ * locks, the operation). */
+struct tlspong {
+    pid_t pid;
+    int fd;
+    SSL_CTX *ctx;
+    SSL *ssl;
+};
+
+static bool tls_io(SSL *ssl, uint8_t *p, size_t n, bool wr)
+{
+    while (n > 0) {
+        size_t k = 0;
+        if ((wr ? SSL_write_ex(ssl, p, n, &k) : SSL_read_ex(ssl, p, n, &k)) != 1) {
+            return false;
+        }
+        p += k;
+        n -= k;
+    }
+    return true;
+}
+
+static SSL_CTX *tls_echo_ctx(void)
+{
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    X509 *x = X509_new();
+    X509_NAME *name = x == NULL ? NULL : X509_get_subject_name(x);
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    bool ok = key != NULL && name != NULL && ctx != NULL &&
+              X509_set_version(x, X509_VERSION_3) == 1 &&
+              ASN1_INTEGER_set(X509_get_serialNumber(x), 1) == 1 &&
+              X509_gmtime_adj(X509_getm_notBefore(x), 0) != NULL &&
+              X509_gmtime_adj(X509_getm_notAfter(x), 3600) != NULL &&
+              X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"bench",
+                                         -1, -1, 0) == 1 &&
+              X509_set_issuer_name(x, name) == 1 && X509_set_pubkey(x, key) == 1 &&
+              X509_sign(x, key, EVP_sha256()) > 0 &&
+              SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) == 1 &&
+              SSL_CTX_use_certificate(ctx, x) == 1 && SSL_CTX_use_PrivateKey(ctx, key) == 1;
+    X509_free(x);
+    EVP_PKEY_free(key);
+    if (!ok) {
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    SSL_CTX_set_read_ahead(ctx, 1);
+    return ctx;
+}
+
+/* The child: echoes every frame until the parent closes. */
+static void tls_echo_child(int lfd)
+{
+    static uint8_t m[4 + MSG_LEN];
+    SSL_CTX *ctx = tls_echo_ctx();
+    int fd = accept(lfd, NULL, NULL);
+    SSL *ssl = ctx == NULL || fd < 0 ? NULL : SSL_new(ctx);
+    if (ssl != NULL && SSL_set_fd(ssl, fd) == 1 && SSL_accept(ssl) == 1) {
+        nodelay(fd);
+        for (;;) {
+            if (!tls_io(ssl, m, 4, false)) {
+                break;
+            }
+            uint32_t n = (uint32_t)m[0] << 24 | (uint32_t)m[1] << 16 | (uint32_t)m[2] << 8 | m[3];
+            if (n > MSG_LEN || !tls_io(ssl, m + 4, n, false) || !tls_io(ssl, m, 4 + n, true)) {
+                break;
+            }
+        }
+    }
+    _exit(0);
+}
+
+static void tls_open(struct tlspong *tp)
+{
+    struct sockaddr_in a;
+    socklen_t al = sizeof(a);
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(lfd, 1) != 0 ||
+        getsockname(lfd, (struct sockaddr *)&a, &al) != 0) {
+        die("TLS ping-pong listener", OHSM_IO);
+    }
+    (void)fflush(stdout);
+    tp->pid = fork();
+    if (tp->pid < 0) {
+        die("TLS ping-pong fork", OHSM_HOST_MEMORY);
+    }
+    if (tp->pid == 0) {
+        tls_echo_child(lfd);
+    }
+    close(lfd);
+    tp->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    tp->ctx = SSL_CTX_new(TLS_client_method());
+    if (tp->fd < 0 || connect(tp->fd, (struct sockaddr *)&a, sizeof(a)) != 0 || tp->ctx == NULL ||
+        SSL_CTX_set_min_proto_version(tp->ctx, TLS1_3_VERSION) != 1) {
+        die("TLS ping-pong connect", OHSM_IO);
+    }
+    nodelay(tp->fd);
+    SSL_CTX_set_read_ahead(tp->ctx, 1);
+    SSL_CTX_set_verify(tp->ctx, SSL_VERIFY_NONE, NULL); /* a throwaway peer of this process's */
+    tp->ssl = SSL_new(tp->ctx);
+    if (tp->ssl == NULL || SSL_set_fd(tp->ssl, tp->fd) != 1 || SSL_connect(tp->ssl) != 1) {
+        die("TLS ping-pong handshake", OHSM_TLS);
+    }
+}
+
+static void tls_close(struct tlspong *tp)
+{
+    if (tp->fd >= 0) {
+        SSL_free(tp->ssl);
+        SSL_CTX_free(tp->ctx);
+        close(tp->fd);
+        (void)waitpid(tp->pid, NULL, 0);
+        tp->fd = -1;
+    }
+}
+
+/* Round trips of frames with n payload bytes (n <= MSG_LEN) for `seconds`. */
+static void tls_slice(struct tlspong *tp, size_t n, double seconds, uint64_t *ops, double *elapsed)
+{
+    uint8_t m[4 + MSG_LEN];
+    memset(m, 0x5a, sizeof(m));
+    m[0] = 0;
+    m[1] = 0;
+    m[2] = (uint8_t)(n >> 8);
+    m[3] = (uint8_t)n;
+    double t0 = now_s(), end = t0 + seconds, t = t0;
+    while (t < end) {
+        if (!tls_io(tp->ssl, m, 4 + n, true) || !tls_io(tp->ssl, m, 4 + n, false)) {
+            die("TLS ping-pong", OHSM_IO);
+        }
+        (*ops)++;
+        t = now_s();
+    }
+    *elapsed += t - t0;
 }
 
 /* A logged-in client of its own. */
@@ -157,6 +421,48 @@ static ohsm_rv one(struct ohsm_client *c, enum op op, uint64_t h, const struct o
     return rv;
 }
 
+/* Calls for `seconds`; adds to w->ops, w->errors and w->elapsed. */
+static void timed(struct worker *w, struct ohsm_client *c, uint64_t h,
+                  const struct ohsm_mech_params *m, const uint8_t *in, size_t in_len,
+                  struct ohsm_cop *ops, uint8_t *outs, size_t nops, double seconds)
+{
+    const struct run *r = w->run;
+    double t0 = now_s(), end = t0 + seconds, t = t0;
+    while (t < end) {
+        if (!r->batch) {
+            ohsm_rv rv = one(c, r->op, h, m, in, in_len);
+            if (rv == OHSM_OK) {
+                w->ops++;
+            } else if (w->errors++ == 0) {
+                w->first_err = rv;
+            }
+        } else {
+            for (size_t i = 0; i < nops; i++) {
+                ops[i] = (struct ohsm_cop){
+                    .kind = r->op == OP_AES ? OHSM_COP_ENCRYPT : OHSM_COP_SIGN,
+                    .handle = h,
+                    .m = m,
+                    .in = in,
+                    .in_len = in_len,
+                    .out = outs + i * OUT_CAP,
+                    .out_cap = OUT_CAP,
+                };
+            }
+            ohsm_rv rv = ohsm_client_batch(c, ops, nops, r->window, SIZE_MAX);
+            for (size_t i = 0; i < nops; i++) {
+                ohsm_rv one_rv = rv == OHSM_OK ? ops[i].rv : rv;
+                if (one_rv == OHSM_OK && ops[i].out_len > 0) {
+                    w->ops++;
+                } else if (w->errors++ == 0) {
+                    w->first_err = one_rv != OHSM_OK ? one_rv : OHSM_DEVICE_ERROR;
+                }
+            }
+        }
+        t = now_s();
+    }
+    w->elapsed += t - t0;
+}
+
 static void *work(void *arg)
 {
     struct worker *w = arg;
@@ -189,40 +495,19 @@ static void *work(void *arg)
     if (w->setup_rv != OHSM_OK) {
         goto out;
     }
-    double t0 = now_s(), end = t0 + r->seconds, t = t0;
-    while (t < end) {
-        if (!r->batch) {
-            ohsm_rv rv = one(c, r->op, h, &m, in, in_len);
-            if (rv == OHSM_OK) {
-                w->ops++;
-            } else if (w->errors++ == 0) {
-                w->first_err = rv;
+    if (r->pp == NULL) {
+        timed(w, c, h, &m, in, in_len, ops, outs, nops, r->seconds);
+    } else {
+        /* Paired: ping-pong and calls alternate in short slices, so both see the same machine
+         * (a figure of this 2-CPU VM drifts by 10-20 % within a minute). */
+        for (int i = 0; i < PAIRED_ROUNDS; i++) {
+            pp_slice(r->pp, r->seconds / PAIRED_ROUNDS, &w->pp_ops, &w->pp_elapsed);
+            if (r->tp != NULL) {
+                tls_slice(r->tp, in_len, r->seconds / PAIRED_ROUNDS, &w->tls_ops, &w->tls_elapsed);
             }
-        } else {
-            for (size_t i = 0; i < nops; i++) {
-                ops[i] = (struct ohsm_cop){
-                    .kind = r->op == OP_AES ? OHSM_COP_ENCRYPT : OHSM_COP_SIGN,
-                    .handle = h,
-                    .m = &m,
-                    .in = in,
-                    .in_len = in_len,
-                    .out = outs + i * OUT_CAP,
-                    .out_cap = OUT_CAP,
-                };
-            }
-            ohsm_rv rv = ohsm_client_batch(c, ops, nops, r->window, SIZE_MAX);
-            for (size_t i = 0; i < nops; i++) {
-                ohsm_rv one_rv = rv == OHSM_OK ? ops[i].rv : rv;
-                if (one_rv == OHSM_OK && ops[i].out_len > 0) {
-                    w->ops++;
-                } else if (w->errors++ == 0) {
-                    w->first_err = one_rv != OHSM_OK ? one_rv : OHSM_DEVICE_ERROR;
-                }
-            }
+            timed(w, c, h, &m, in, in_len, ops, outs, nops, r->seconds / PAIRED_ROUNDS);
         }
-        t = now_s();
     }
-    w->elapsed = t - t0;
 out:
     free(ops);
     free(outs);
@@ -261,98 +546,17 @@ static void run_one(struct run *r, size_t nthreads)
     }
     (void)pthread_barrier_destroy(&r->start);
     (void)printf("RESULT op=%s mode=%s threads=%zu ops=%" PRIu64 " seconds=%.3f rate=%.1f "
-                 "errors=%" PRIu64 "%s%s\n",
+                 "errors=%" PRIu64 "%s%s",
                  op_names[r->op], r->batch ? "batch" : "single", nthreads, ops, elapsed,
                  elapsed > 0 ? (double)ops / elapsed : 0.0, errors, errors > 0 ? " first=" : "",
                  errors > 0 ? ohsm_rv_name(first) : "");
-    (void)fflush(stdout);
-}
-
-/* ---- plain TCP ping-pong ---- */
-
-static bool io_full(int fd, uint8_t *p, size_t n, bool wr)
-{
-    while (n > 0) {
-        ssize_t k = wr ? send(fd, p, n, MSG_NOSIGNAL) : recv(fd, p, n, 0);
-        if (k < 0 && errno == EINTR) {
-            continue;
-        }
-        if (k <= 0) {
-            return false;
-        }
-        p += k;
-        n -= (size_t)k;
+    if (r->pp != NULL && w[0].pp_ops > 0) {
+        (void)printf(" rtt_us=%.2f", w[0].pp_elapsed * 1e6 / (double)w[0].pp_ops);
     }
-    return true;
-}
-
-static void nodelay(int fd)
-{
-    int one = 1;
-    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-}
-
-/* The child: echoes every message until the parent closes. */
-static void echo_child(int lfd)
-{
-    uint8_t m[PINGPONG_LEN];
-    int fd = accept(lfd, NULL, NULL);
-    if (fd >= 0) {
-        nodelay(fd);
-        while (io_full(fd, m, sizeof(m), false) && io_full(fd, m, sizeof(m), true)) {
-        }
-        close(fd);
+    if (r->tp != NULL && w[0].tls_ops > 0) {
+        (void)printf(" tls_us=%.2f", w[0].tls_elapsed * 1e6 / (double)w[0].tls_ops);
     }
-    _exit(0);
-}
-
-/* Round trips of PINGPONG_LEN bytes to a forked echo process over loopback TCP, for `seconds`. */
-static void pingpong(double seconds)
-{
-    struct sockaddr_in a;
-    socklen_t al = sizeof(a);
-    uint8_t m[PINGPONG_LEN];
-    uint64_t ops = 0, errors = 0;
-    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-    memset(&a, 0, sizeof(a));
-    memset(m, 0x5a, sizeof(m));
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(lfd, 1) != 0 ||
-        getsockname(lfd, (struct sockaddr *)&a, &al) != 0) {
-        die("ping-pong listener", OHSM_IO);
-    }
-    (void)fflush(stdout);
-    pid_t pid = fork();
-    if (pid < 0) {
-        die("ping-pong fork", OHSM_HOST_MEMORY);
-    }
-    if (pid == 0) {
-        echo_child(lfd);
-    }
-    close(lfd);
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
-        die("ping-pong connect", OHSM_IO);
-    }
-    nodelay(fd);
-    double t0 = now_s(), end = t0 + seconds, t = t0;
-    while (t < end) {
-        if (io_full(fd, m, sizeof(m), true) && io_full(fd, m, sizeof(m), false)) {
-            ops++;
-        } else {
-            errors++;
-            break;
-        }
-        t = now_s();
-    }
-    close(fd);
-    (void)waitpid(pid, NULL, 0);
-    (void)printf("RESULT op=pingpong mode=single threads=1 ops=%" PRIu64 " seconds=%.3f rate=%.1f "
-                 "errors=%" PRIu64 "%s\n",
-                 ops, t - t0, t > t0 ? (double)ops / (t - t0) : 0.0, errors,
-                 errors > 0 ? " first=OHSM_IO" : "");
+    (void)printf("\n");
     (void)fflush(stdout);
 }
 
@@ -625,8 +829,16 @@ int main(int argc, char **argv)
         (void)fprintf(stderr, "bench_crypto: %s\n", err[0] != '\0' ? err : ohsm_rv_str(rv));
         return 1;
     }
+    struct pingpong pp = {-1, -1};
+    struct tlspong tp = {-1, -1, NULL, NULL};
     if (!o.no_pingpong) {
-        pingpong(o.seconds); /* before any client exists: the child inherits nothing of it */
+        /* Before any client exists: the child inherits nothing of it. */
+        uint64_t pp_ops = 0;
+        double pp_elapsed = 0;
+        pp_open(&pp);
+        pp_slice(&pp, o.seconds, &pp_ops, &pp_elapsed);
+        pp_result(pp_ops, pp_elapsed);
+        tls_open(&tp);
     }
     rv = session(cfg, user, pw, &c);
     if (rv != OHSM_OK) {
@@ -658,10 +870,14 @@ int main(int argc, char **argv)
                 r.window = o.window;
                 r.seconds = o.seconds;
                 r.keys = &k;
+                r.pp = mode == 0 && o.threads[t] == 1 && pp.fd >= 0 ? &pp : NULL;
+                r.tp = r.pp != NULL && tp.fd >= 0 ? &tp : NULL;
                 run_one(&r, o.threads[t]);
             }
         }
     }
+    tls_close(&tp);
+    pp_close(&pp);
     drop_keys(c, &k);
     ohsm_client_free(c);
     ohsm_cfg_free(cfg);

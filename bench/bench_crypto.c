@@ -149,7 +149,8 @@ struct pingpong {
     int fd;
 };
 
-static void pp_open(struct pingpong *pp)
+/* Forks a peer that runs child(listening socket) and returns a connection to it (TCP_NODELAY). */
+static int fork_peer(void (*child)(int lfd), const char *what, pid_t *pid)
 {
     struct sockaddr_in a;
     socklen_t al = sizeof(a);
@@ -160,22 +161,28 @@ static void pp_open(struct pingpong *pp)
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(lfd, 1) != 0 ||
         getsockname(lfd, (struct sockaddr *)&a, &al) != 0) {
-        die("ping-pong listener", OHSM_IO);
+        die(what, OHSM_IO);
     }
     (void)fflush(stdout);
-    pp->pid = fork();
-    if (pp->pid < 0) {
-        die("ping-pong fork", OHSM_HOST_MEMORY);
+    *pid = fork();
+    if (*pid < 0) {
+        die(what, OHSM_HOST_MEMORY);
     }
-    if (pp->pid == 0) {
-        echo_child(lfd);
+    if (*pid == 0) {
+        child(lfd);
     }
     close(lfd);
-    pp->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (pp->fd < 0 || connect(pp->fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
-        die("ping-pong connect", OHSM_IO);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+        die(what, OHSM_IO);
     }
-    nodelay(pp->fd);
+    nodelay(fd);
+    return fd;
+}
+
+static void pp_open(struct pingpong *pp)
+{
+    pp->fd = fork_peer(echo_child, "ping-pong peer", &pp->pid);
 }
 
 static void pp_close(struct pingpong *pp)
@@ -289,33 +296,11 @@ static void tls_echo_child(int lfd)
 
 static void tls_open(struct tlspong *tp)
 {
-    struct sockaddr_in a;
-    socklen_t al = sizeof(a);
-    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(lfd, 1) != 0 ||
-        getsockname(lfd, (struct sockaddr *)&a, &al) != 0) {
-        die("TLS ping-pong listener", OHSM_IO);
-    }
-    (void)fflush(stdout);
-    tp->pid = fork();
-    if (tp->pid < 0) {
-        die("TLS ping-pong fork", OHSM_HOST_MEMORY);
-    }
-    if (tp->pid == 0) {
-        tls_echo_child(lfd);
-    }
-    close(lfd);
-    tp->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    tp->fd = fork_peer(tls_echo_child, "TLS ping-pong peer", &tp->pid);
     tp->ctx = SSL_CTX_new(TLS_client_method());
-    if (tp->fd < 0 || connect(tp->fd, (struct sockaddr *)&a, sizeof(a)) != 0 || tp->ctx == NULL ||
-        SSL_CTX_set_min_proto_version(tp->ctx, TLS1_3_VERSION) != 1) {
-        die("TLS ping-pong connect", OHSM_IO);
+    if (tp->ctx == NULL || SSL_CTX_set_min_proto_version(tp->ctx, TLS1_3_VERSION) != 1) {
+        die("TLS ping-pong context", OHSM_TLS);
     }
-    nodelay(tp->fd);
     SSL_CTX_set_read_ahead(tp->ctx, 1);
     SSL_CTX_set_verify(tp->ctx, SSL_VERIFY_NONE, NULL); /* a throwaway peer of this process's */
     tp->ssl = SSL_new(tp->ctx);

@@ -59,12 +59,13 @@ static void test_kmu_attrs_dump_all(void **state)
     char *t = dump(&o, OHSM_KMU_ATTR_ALL, &rv, &count);
     assert_int_equal(rv, OHSM_OK);
     assert_int_equal(count, 17);
-    assert_string_equal(t, "\nOBJ_ATTR_CLASS\n0x04\nOBJ_ATTR_KEY_TYPE\n0x1f\nOBJ_ATTR_TOKEN\n0x01\n"
-                           "OBJ_ATTR_PRIVATE\n0x01\nOBJ_ATTR_ENCRYPT\n0x00\nOBJ_ATTR_DECRYPT\n0x00\n"
-                           "OBJ_ATTR_WRAP\n0x00\nOBJ_ATTR_UNWRAP\n0x00\nOBJ_ATTR_SIGN\n0x01\n"
-                           "OBJ_ATTR_VERIFY\n0x01\nOBJ_ATTR_LOCAL\n0x01\nOBJ_ATTR_SENSITIVE\n0x01\n"
-                           "OBJ_ATTR_EXTRACTABLE\n0x01\nOBJ_ATTR_LABEL\naes256\nOBJ_ATTR_ID\n"
-                           "test_01\nOBJ_ATTR_VALUE_LEN\n0x00000020\nOBJ_ATTR_KCV\n0x1a4b31\n");
+    assert_string_equal(t,
+                        "\nOBJ_ATTR_CLASS\n0x04\nOBJ_ATTR_KEY_TYPE\n0x1f\nOBJ_ATTR_TOKEN\n0x01\n"
+                        "OBJ_ATTR_PRIVATE\n0x01\nOBJ_ATTR_ENCRYPT\n0x00\nOBJ_ATTR_DECRYPT\n0x00\n"
+                        "OBJ_ATTR_WRAP\n0x00\nOBJ_ATTR_UNWRAP\n0x00\nOBJ_ATTR_SIGN\n0x01\n"
+                        "OBJ_ATTR_VERIFY\n0x01\nOBJ_ATTR_LOCAL\n0x01\nOBJ_ATTR_SENSITIVE\n0x01\n"
+                        "OBJ_ATTR_EXTRACTABLE\n0x01\nOBJ_ATTR_LABEL\naes256\nOBJ_ATTR_ID\n"
+                        "test_01\nOBJ_ATTR_VALUE_LEN\n0x00000020\nOBJ_ATTR_KCV\n0x1a4b31\n");
     free(t);
 }
 
@@ -98,10 +99,11 @@ static void test_kmu_attrs_dump_rsa(void **state)
         m = nl + 1;
     }
     assert_int_equal(strchr(m, '\n') - m, 34);
-    assert_non_null(strstr(t, "\nOBJ_ATTR_MODULUS_BITS\n0x00000800\nOBJ_ATTR_PUBLIC_EXPONENT\n"
-                              "0x010001\nOBJ_ATTR_TRUSTED\n0x00\nOBJ_ATTR_WRAP_WITH_TRUSTED\n0x00\n"
-                              "OBJ_ATTR_DESTROYABLE\n0x01\nOBJ_ATTR_DERIVE\n0x00\n"
-                              "OBJ_ATTR_ALWAYS_SENSITIVE\n0x00\nOBJ_ATTR_NEVER_EXTRACTABLE\n0x00\n"));
+    assert_non_null(strstr(t,
+                           "\nOBJ_ATTR_MODULUS_BITS\n0x00000800\nOBJ_ATTR_PUBLIC_EXPONENT\n"
+                           "0x010001\nOBJ_ATTR_TRUSTED\n0x00\nOBJ_ATTR_WRAP_WITH_TRUSTED\n0x00\n"
+                           "OBJ_ATTR_DESTROYABLE\n0x01\nOBJ_ATTR_DERIVE\n0x00\n"
+                           "OBJ_ATTR_ALWAYS_SENSITIVE\n0x00\nOBJ_ATTR_NEVER_EXTRACTABLE\n0x00\n"));
     assert_int_equal(t[strlen(t) - 1], '\n');
     free(t);
 }

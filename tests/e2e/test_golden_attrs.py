@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """Golden transcripts of key attributes (issue 11): the AWS guides' examples of key_mgmt_util's
 getAttribute -a 512 files (AES, RSA public, EC private keys) and listAttributes, and of the
-CloudHSM CLI's key generate-symmetric aes / generate-asymmetric-pair rsa and ec output and its
-"several keys matched" error, replayed through openhsm-kmu and openhsm-cli on a two-HSM cluster
+CloudHSM CLI's key generate-symmetric aes / generate-asymmetric-pair rsa and ec and key list
+--verbose output and its "several keys matched" error, replayed through openhsm-kmu and openhsm-cli on a two-HSM cluster
 and compared line by line (tests/e2e/golden/kmu_*.txt and cli_key_*.txt; only handles, key bytes
 and check values are masked, each mask explained in its file).
 
@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 import golden
 from conftest import BIN, Cluster
-from test_cli_keys import CU_PW, Shell, prepare
+from test_cli_keys import ADMIN_PW, CU_PW, Shell, prepare
 from test_cmu import cmu, login_as
 
 KMU = str(BIN / "openhsm-kmu")
@@ -266,6 +266,33 @@ def test_golden_cli_generate_ec(gc, cu1, tmp_path):
         [d["public_key"]["key-reference"], d["private_key"]["key-reference"]])
     for k in (d["public_key"], d["private_key"]):
         assert set(kcv_per_hsm(gc, int(k["key-reference"], 16)).values()) == {spki_kcv(pub)}
+
+
+def test_golden_cli_key_list_verbose(gc, tmp_path):
+    """key list --verbose of one shared RSA private key, as the filtering page's example."""
+    g = golden.load("cli_key_list_verbose")
+    adm = Shell(gc, "admin", "admin", ADMIN_PW)
+    try:
+        adm.ok(f"user create --username alice --role crypto-user --password {CU_PW}")
+    finally:
+        adm.close()
+    sh = Shell(gc, "cu1")
+    try:
+        d = sh.ok("key generate-asymmetric-pair rsa --public-exponent 65537 "
+                  "--modulus-size-bits 2048 --public-label my_unique_key_label_pub "
+                  "--private-label my_unique_key_label "
+                  "--private-attributes decrypt=true sign=true unwrap=true")
+        sh.ok("key share --filter attr.label=my_unique_key_label attr.class=private-key "
+              "--username alice --role crypto-user")
+        out = cli_raw(sh, g.inputs[0])
+        g.check(out)
+        (key,) = json.loads(out)["data"]["matched_keys"]
+        assert key["key-reference"] == d["private_key"]["key-reference"]
+        pub = pem_of(sh, d["public_key"]["key-reference"], tmp_path)
+        assert key["attributes"]["check-value"] == spki_kcv(pub)
+        assert key["attributes"]["modulus"] == "0x%0512x" % pub.public_numbers().n
+    finally:
+        sh.close()
 
 
 def test_golden_cli_delete_several(make_cluster, tmp_path):

@@ -144,6 +144,51 @@ static ohsm_rv public_kcv(const struct ohsm_obj *o, uint8_t kcv[3])
     return OHSM_OK;
 }
 
+/* PKCS#8 length of an EC private key of each curve as OpenSSL encodes it (the scalar padded to
+ * the order's length, the public point inside, the curve in the algorithm identifier only):
+ * fixed per curve. */
+static uint32_t ec_pkcs8_len(uint32_t curve)
+{
+    switch (curve) {
+    case OHSM_CURVE_P224:
+        return 122;
+    case OHSM_CURVE_P256:
+        return 138;
+    case OHSM_CURVE_SECP256K1:
+        return 135;
+    case OHSM_CURVE_P384:
+        return 185;
+    case OHSM_CURVE_P521:
+        return 241;
+    default:
+        return 0;
+    }
+}
+
+/* key-length-bytes as shown. Records made before issue 11 hold the RSA modulus length or 0 for EC
+ * keys; what ohsm_obj_set_key_len would give is shown for them where it follows from the record
+ * (EC keys, RSA public keys). An old RSA private key keeps its modulus length: its PKCS#8 length
+ * depends on the private numbers. */
+static uint32_t shown_key_len(const struct ohsm_obj *o)
+{
+    uint8_t pt[160];
+    size_t n = 0;
+
+    if (o->ktype == OHSM_KT_EC && o->value_len == 0) {
+        if (o->cls == OHSM_CLASS_PRIVATE) {
+            return ec_pkcs8_len(o->curve);
+        }
+        if (ec_point(o, pt, sizeof(pt), &n) == OHSM_OK && n > 3) {
+            return (uint32_t)(n - (pt[1] == 0x81 ? 3 : 2));
+        }
+    }
+    if (o->ktype == OHSM_KT_RSA && o->cls == OHSM_CLASS_PUBLIC && o->modulus_bits > 0 &&
+        o->value_len == (o->modulus_bits + 7) / 8) {
+        return 2 * o->value_len;
+    }
+    return o->value_len;
+}
+
 static ohsm_rv give(const void *v, size_t n, uint8_t *out, size_t cap, size_t *out_len)
 {
     *out_len = n;
@@ -188,7 +233,7 @@ ohsm_rv ohsm_obj_attr_get(const struct ohsm_obj *o, uint32_t id, uint8_t *out, s
         OHSM_TRY(public_kcv(o, v));
         return give(v, 3, out, cap, out_len);
     case OHSM_A_VALUE_LEN:
-        ohsm_obj_put32(v, o->value_len);
+        ohsm_obj_put32(v, shown_key_len(o));
         return give(v, 4, out, cap, out_len);
     case OHSM_A_MODULUS_BITS:
         OHSM_ENSURE(rsa, OHSM_ATTRIBUTE_TYPE_INVALID);

@@ -202,6 +202,46 @@ static void test_obj_keylen_pkcs8(void **state)
     EVP_PKEY_free(k);
 }
 
+/* Records made before issue 11 (RSA: modulus length, EC: 0) show what a new key would, where the
+ * record tells it: EC keys and RSA public keys; an old RSA private key keeps its number. */
+static void test_obj_keylen_old_records(void **state)
+{
+    (void)state;
+    struct ohsm_obj o;
+    EVP_PKEY *rsa = guide_rsa(), *ec = guide_ec();
+    obj_of(&o, OHSM_CLASS_PUBLIC, OHSM_KT_EC, ec, OHSM_CURVE_P224);
+    assert_int_equal(o.value_len, 0);
+    assert_int_equal(value_len(&o), 57);
+    obj_of(&o, OHSM_CLASS_PRIVATE, OHSM_KT_EC, ec, OHSM_CURVE_P224);
+    assert_int_equal(value_len(&o), 122);
+    obj_of(&o, OHSM_CLASS_PUBLIC, OHSM_KT_RSA, rsa, OHSM_CURVE_NONE);
+    assert_int_equal(o.value_len, 256);
+    assert_int_equal(value_len(&o), 512);
+    obj_of(&o, OHSM_CLASS_PRIVATE, OHSM_KT_RSA, rsa, OHSM_CURVE_NONE);
+    assert_int_equal(value_len(&o), 256);
+    /* every curve's PKCS#8 length is OpenSSL's */
+    static const struct {
+        const char *name;
+        uint32_t curve;
+    } curves[] = {{"P-224", OHSM_CURVE_P224},
+                  {"P-256", OHSM_CURVE_P256},
+                  {"secp256k1", OHSM_CURVE_SECP256K1},
+                  {"P-384", OHSM_CURVE_P384},
+                  {"P-521", OHSM_CURVE_P521}};
+    for (size_t i = 0; i < sizeof(curves) / sizeof(curves[0]); i++) {
+        EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", curves[i].name);
+        assert_non_null(k);
+        PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(k);
+        assert_non_null(p8);
+        obj_of(&o, OHSM_CLASS_PRIVATE, OHSM_KT_EC, k, curves[i].curve);
+        assert_int_equal(value_len(&o), i2d_PKCS8_PRIV_KEY_INFO(p8, NULL));
+        PKCS8_PRIV_KEY_INFO_free(p8);
+        EVP_PKEY_free(k);
+    }
+    EVP_PKEY_free(rsa);
+    EVP_PKEY_free(ec);
+}
+
 /* Errors: not an RSA/EC key, a private key without its length, a damaged EC record; o keeps its
  * value_len. */
 static void test_obj_keylen_errors(void **state)
@@ -230,9 +270,8 @@ static void test_obj_keylen_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_obj_keylen_guide_kcv),
-        cmocka_unit_test(test_obj_keylen_guide_sizes),
-        cmocka_unit_test(test_obj_keylen_pkcs8),
+        cmocka_unit_test(test_obj_keylen_guide_kcv), cmocka_unit_test(test_obj_keylen_guide_sizes),
+        cmocka_unit_test(test_obj_keylen_pkcs8),     cmocka_unit_test(test_obj_keylen_old_records),
         cmocka_unit_test(test_obj_keylen_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

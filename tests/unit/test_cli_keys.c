@@ -444,6 +444,23 @@ static void test_cli_keys_pair_attrs(void **state)
         OHSM_OK);
     assert_int_equal(ohsm_tmpl_parse(fb.buf, fb.len, &ft), OHSM_OK);
     assert_true(ohsm_obj_match(&o, &ft));
+    /* The DER form (what earlier versions printed) still filters; bad hex is refused. */
+    char der[2 + 2 * 67 + 1];
+    memcpy(der, "0x0441", 6);
+    memcpy(der + 6, pt + 2, 2 * 65 + 1);
+    ohsm_tmpl_init(&fb);
+    nids = 0;
+    assert_int_equal(
+        ohsm_cli_attr_put(&fb, OHSM_CLI_ATTR_FILTER, "ec-point", der, ids, &nids, err, sizeof(err)),
+        OHSM_OK);
+    assert_int_equal(ohsm_tmpl_parse(fb.buf, fb.len, &ft), OHSM_OK);
+    assert_true(ohsm_obj_match(&o, &ft));
+    ohsm_tmpl_init(&fb);
+    nids = 0;
+    assert_int_equal(ohsm_cli_attr_put(&fb, OHSM_CLI_ATTR_FILTER, "ec-point", "0x04zz", ids, &nids,
+                                       err, sizeof(err)),
+                     OHSM_ATTRIBUTE_VALUE_INVALID);
+    assert_int_equal(fb.len, 0);
     assert_null(json_object_get(a, "modulus"));
     assert_non_null(json_object_get(a, "check-value"));
     json_decref(a);

@@ -148,7 +148,8 @@ struct ohsm_obj {
     char label[OHSM_LABEL_MAX + 1];
     uint8_t id[OHSM_OBJ_ID_MAX];
     uint32_t id_len;
-    uint32_t value_len;    /* secret keys: bytes; RSA: modulus bytes; EC: 0 */
+    uint32_t value_len;    /* secret keys: bytes; RSA/EC: ohsm_obj_set_key_len (older records:
+                            * RSA modulus bytes, EC 0) */
     uint32_t modulus_bits; /* RSA */
     uint32_t curve;        /* EC: enum ohsm_curve */
     uint8_t kcv[3];
@@ -319,6 +320,17 @@ OHSM_NODISCARD OHSM_API ohsm_rv ohsm_obj_decode(const uint8_t *p, size_t n, stru
  * OHSM_BUFFER_TOO_SMALL. */
 OHSM_NODISCARD OHSM_API ohsm_rv ohsm_obj_attr_get(const struct ohsm_obj *o, uint32_t id,
                                                   uint8_t *out, size_t cap, size_t *out_len);
+
+/* Issue 11: key-length-bytes (OBJ_ATTR_VALUE_LEN) of a new RSA or EC key as CloudHSM shows it,
+ * set once its class, type and SPKI are known: a private key, the length of its PKCS#8 DER encoding
+ * (private_der_len; the guides: RSA-2048 1217 or 1219, secp224r1 122, prime256v1 138); a public
+ * key, the length of its raw public value (private_der_len unused): RSA modulus and exponent each
+ * as long as the modulus (RSA-2048: 512, as every guide example shows), EC the X9.62 uncompressed
+ * point (secp224r1: 57). The check value of RSA and EC keys is derived from the SPKI
+ * (ohsm_obj_attr_get): the first 3 bytes of SHA-1 over the DER SubjectPublicKeyInfo.
+ * Errors: OHSM_KEY_TYPE_INCONSISTENT (not an RSA/EC key), OHSM_ARGUMENTS_BAD,
+ * OHSM_KEY_SIZE_RANGE, OHSM_DEVICE_ERROR (an EC record without a readable SPKI). */
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_obj_set_key_len(struct ohsm_obj *o, size_t private_der_len);
 
 static inline uint64_t ohsm_handle_make(uint32_t slot, uint64_t seq)
 {

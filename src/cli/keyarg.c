@@ -80,6 +80,32 @@ static bool seen_id(const uint32_t *ids, size_t nids, uint32_t id)
     return false;
 }
 
+/* Issue 11: the CLI prints ec-point as the uncompressed X9.62 point ("0x04" + x + y, the guide's
+ * key generate-asymmetric-pair ec); records keep CKA_EC_POINT's DER OCTET STRING. A point of
+ * one of our curves' sizes (secp224r1 57, P-256/secp256k1 65, P-384 97, P-521 133 bytes; none of
+ * them the length of a wrapped point) is wrapped; anything else goes through as given. */
+static ohsm_rv ec_point_put(struct ohsm_tmpl_buf *b, const char *value)
+{
+    uint8_t v[3 + 133];
+    size_t n = 0;
+
+    if (!ohsm_cli_hex_decode(value, v + 3, sizeof(v) - 3, &n) || n == 0 || v[3] != 0x04 ||
+        (n != 57 && n != 65 && n != 97 && n != 133)) {
+        return ohsm_tmpl_put_text(b, "ec-point", value);
+    }
+    size_t hdr = n < 128 ? 2 : 3;
+    uint8_t *p = v + 3 - hdr;
+    p[0] = 0x04;
+    if (hdr == 2) {
+        p[1] = (uint8_t)n;
+    } else {
+        p[1] = 0x81;
+        p[2] = (uint8_t)n;
+    }
+    ohsm_tmpl_put_bytes(b, OHSM_A_EC_POINT, p, hdr + n);
+    return OHSM_OK;
+}
+
 ohsm_rv ohsm_cli_attr_put(struct ohsm_tmpl_buf *b, enum ohsm_cli_attr_use use, const char *name,
                           const char *value, uint32_t *ids, size_t *nids, char *err, size_t cap)
 {
@@ -110,8 +136,9 @@ ohsm_rv ohsm_cli_attr_put(struct ohsm_tmpl_buf *b, enum ohsm_cli_attr_use use, c
                     name);
     }
     /* One text parser for every front end (names for key-type, class and curve; hex for byte
-     * values; true/false): the core's. */
-    rv = ohsm_tmpl_put_text(b, name, value);
+     * values; true/false): the core's. An ec-point as the CLI prints it (the X9.62 point) is
+     * wrapped in the DER OCTET STRING the records compare. */
+    rv = d->id == OHSM_A_EC_POINT ? ec_point_put(b, value) : ohsm_tmpl_put_text(b, name, value);
     if (rv != OHSM_OK) {
         return fail(rv, err, cap, "Invalid value for key attribute '%s': %s", name,
                     ohsm_rv_str(rv));

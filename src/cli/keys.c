@@ -316,10 +316,11 @@ bool ohsm_cli_key_one(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a, c
         goto out;
     }
     if (ks.n > 1) {
+        /* The guide's words (Filter keys using CloudHSM CLI, "Filtration Errors"). */
         ohsm_cli_out_err(out,
-                         "%s matches %zu keys; it must match exactly one (add attributes "
-                         "or use key-reference)",
-                         what, ks.n);
+                         "Key selection criteria matched %zu keys. Refine selection criteria to "
+                         "select a single key.",
+                         ks.n);
         goto out;
     }
     *obj = ks.rows[0].obj;

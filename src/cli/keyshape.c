@@ -72,7 +72,13 @@ static json_t *value_json(const struct ohsm_attr_def *d, const uint8_t *v, size_
         text[n] = '\0';
         return ohsm_cli_jstr(text);
     case OHSM_AK_BYTES:
-        /* The CloudHSM CLI prints an id never set as "". */
+        /* The CloudHSM CLI prints an id never set as "", and an ec-point as the X9.62 point
+         * itself, without CKA_EC_POINT's OCTET STRING header (the guide's secp224r1 key: 57
+         * bytes, "0x04..."). */
+        if (d->id == OHSM_A_EC_POINT && n > 3 && v[0] == 0x04) {
+            size_t hdr = v[1] == 0x81 ? 3 : 2;
+            return hex_json(v + hdr, n - hdr);
+        }
         return n == 0 && d->id == OHSM_A_ID ? json_string("") : hex_json(v, n);
     default:
         return NULL;

@@ -49,9 +49,11 @@ static const struct ohsm_attr_def table[] = {
     {OHSM_A_WRAP_WITH_TRUSTED, "wrap-with-trusted", "OBJ_ATTR_WRAP_WITH_TRUSTED", OHSM_AK_BOOL,
      OHSM_F_WRAP_WITH_TRUSTED, Y, Y},
     {OHSM_A_VALUE_LEN, "key-length-bytes", "OBJ_ATTR_VALUE_LEN", OHSM_AK_U32, 0, Y, N},
+    /* RSA keys: exponent, modulus, size, as the CLI guide's key generate-asymmetric-pair rsa and
+     * key list --verbose print them. */
+    {OHSM_A_PUBLIC_EXPONENT, "public-exponent", "OBJ_ATTR_PUBLIC_EXPONENT", OHSM_AK_BYTES, 0, Y, N},
     {OHSM_A_MODULUS, "modulus", "OBJ_ATTR_MODULUS", OHSM_AK_BYTES, 0, N, N},
     {OHSM_A_MODULUS_BITS, "modulus-size-bits", "OBJ_ATTR_MODULUS_BITS", OHSM_AK_U32, 0, Y, N},
-    {OHSM_A_PUBLIC_EXPONENT, "public-exponent", "OBJ_ATTR_PUBLIC_EXPONENT", OHSM_AK_BYTES, 0, Y, N},
     {OHSM_A_EC_POINT, "ec-point", "OBJ_ATTR_EC_POINT", OHSM_AK_BYTES, 0, N, N},
     {OHSM_A_CURVE, "curve", NULL, OHSM_AK_U32, 0, Y, N},
     /* Issue 5: given at creation only; the CLI prints them apart, under key-quorum-values. */

@@ -126,6 +126,69 @@ out:
     return rv;
 }
 
+/* Issue 11: the key check value of an RSA or EC key. AWS's key attribute reference: "Asymmetric
+ * key pairs: First 3 bytes of the SHA-1 hash of the public key". The public key hashed is its DER
+ * SubjectPublicKeyInfo: that reproduces the guide's examples (CloudHSM CLI tls_rsa_pub 0x01fe6e
+ * from its modulus and exponent; ec-public-key-example 0xd7c1a7 from its secp224r1 point). Both
+ * halves of a pair have it; it depends on the record's SPKI alone, so every HSM gives the same
+ * value, and records made before it have it too. */
+static ohsm_rv public_kcv(const struct ohsm_obj *o, uint8_t kcv[3])
+{
+    uint8_t md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+
+    OHSM_ENSURE(o->spki_len > 0 && o->spki_len <= OHSM_SPKI_MAX, OHSM_ATTRIBUTE_TYPE_INVALID);
+    OHSM_ENSURE(EVP_Digest(o->spki, o->spki_len, md, &n, EVP_sha1(), NULL) == 1 && n >= 3,
+                OHSM_DEVICE_ERROR);
+    memcpy(kcv, md, 3);
+    return OHSM_OK;
+}
+
+/* PKCS#8 length of an EC private key of each curve as OpenSSL encodes it (the scalar padded to
+ * the order's length, the public point inside, the curve in the algorithm identifier only):
+ * fixed per curve. */
+static uint32_t ec_pkcs8_len(uint32_t curve)
+{
+    switch (curve) {
+    case OHSM_CURVE_P224:
+        return 122;
+    case OHSM_CURVE_P256:
+        return 138;
+    case OHSM_CURVE_SECP256K1:
+        return 135;
+    case OHSM_CURVE_P384:
+        return 185;
+    case OHSM_CURVE_P521:
+        return 241;
+    default:
+        return 0;
+    }
+}
+
+/* key-length-bytes as shown. Records made before issue 11 hold the RSA modulus length or 0 for EC
+ * keys; what ohsm_obj_set_key_len would give is shown for them where it follows from the record
+ * (EC keys, RSA public keys). An old RSA private key keeps its modulus length: its PKCS#8 length
+ * depends on the private numbers. */
+static uint32_t shown_key_len(const struct ohsm_obj *o)
+{
+    uint8_t pt[160];
+    size_t n = 0;
+
+    if (o->ktype == OHSM_KT_EC && o->value_len == 0) {
+        if (o->cls == OHSM_CLASS_PRIVATE) {
+            return ec_pkcs8_len(o->curve);
+        }
+        if (ec_point(o, pt, sizeof(pt), &n) == OHSM_OK && n > 3) {
+            return (uint32_t)(n - (pt[1] == 0x81 ? 3 : 2));
+        }
+    }
+    if (o->ktype == OHSM_KT_RSA && o->cls == OHSM_CLASS_PUBLIC && o->modulus_bits > 0 &&
+        o->value_len == (o->modulus_bits + 7) / 8) {
+        return 2 * o->value_len;
+    }
+    return o->value_len;
+}
+
 static ohsm_rv give(const void *v, size_t n, uint8_t *out, size_t cap, size_t *out_len)
 {
     *out_len = n;
@@ -163,10 +226,14 @@ ohsm_rv ohsm_obj_attr_get(const struct ohsm_obj *o, uint32_t id, uint8_t *out, s
     case OHSM_A_ID:
         return give(o->id, o->id_len, out, cap, out_len);
     case OHSM_A_KCV:
-        OHSM_ENSURE(o->has_kcv, OHSM_ATTRIBUTE_TYPE_INVALID);
-        return give(o->kcv, 3, out, cap, out_len);
+        if (o->has_kcv) {
+            return give(o->kcv, 3, out, cap, out_len);
+        }
+        OHSM_ENSURE(rsa || ec, OHSM_ATTRIBUTE_TYPE_INVALID);
+        OHSM_TRY(public_kcv(o, v));
+        return give(v, 3, out, cap, out_len);
     case OHSM_A_VALUE_LEN:
-        ohsm_obj_put32(v, o->value_len);
+        ohsm_obj_put32(v, shown_key_len(o));
         return give(v, 4, out, cap, out_len);
     case OHSM_A_MODULUS_BITS:
         OHSM_ENSURE(rsa, OHSM_ATTRIBUTE_TYPE_INVALID);
@@ -209,6 +276,32 @@ ohsm_rv ohsm_obj_attr_get(const struct ohsm_obj *o, uint32_t id, uint8_t *out, s
     default:
         return OHSM_ATTRIBUTE_TYPE_INVALID;
     }
+}
+
+ohsm_rv ohsm_obj_set_key_len(struct ohsm_obj *o, size_t private_der_len)
+{
+    uint8_t pt[160];
+    size_t n = 0;
+
+    OHSM_ENSURE(o != NULL, OHSM_ARGUMENTS_BAD);
+    OHSM_ENSURE(o->ktype == OHSM_KT_RSA || o->ktype == OHSM_KT_EC, OHSM_KEY_TYPE_INCONSISTENT);
+    if (o->cls == OHSM_CLASS_PRIVATE) {
+        OHSM_ENSURE(private_der_len > 0 && private_der_len <= OHSM_OBJ_ENC_MAX, OHSM_ARGUMENTS_BAD);
+        o->value_len = (uint32_t)private_der_len;
+        return OHSM_OK;
+    }
+    OHSM_ENSURE(o->cls == OHSM_CLASS_PUBLIC, OHSM_KEY_TYPE_INCONSISTENT);
+    if (o->ktype == OHSM_KT_RSA) {
+        OHSM_ENSURE(o->modulus_bits > 0 && o->modulus_bits <= 8 * OHSM_SPKI_MAX,
+                    OHSM_KEY_SIZE_RANGE);
+        o->value_len = 2 * ((o->modulus_bits + 7) / 8);
+        return OHSM_OK;
+    }
+    /* The X9.62 point inside CKA_EC_POINT's OCTET STRING (2- or 3-byte header). */
+    OHSM_TRY(ec_point(o, pt, sizeof(pt), &n));
+    OHSM_ENSURE(n > 3, OHSM_DEVICE_ERROR);
+    o->value_len = (uint32_t)(n - (pt[1] == 0x81 ? 3 : 2));
+    return OHSM_OK;
 }
 
 bool ohsm_obj_match(const struct ohsm_obj *o, const struct ohsm_tmpl *t)

@@ -335,6 +335,12 @@ static ohsm_rv load_material(uint32_t cls, uint32_t ktype, const uint8_t *materi
     if (rv == OHSM_OK) {
         rv = ohsm_mech_pkey_der(pkey, cls == OHSM_CLASS_PRIVATE, der, der_len);
     }
+    if (rv == OHSM_OK) {
+        /* key-length-bytes as CloudHSM shows it (obj.h); the object's class is set by now. */
+        o->cls = cls;
+        o->ktype = ktype;
+        rv = ohsm_obj_set_key_len(o, *der_len);
+    }
     ohsm_mech_pkey_free(pkey);
     return rv;
 }

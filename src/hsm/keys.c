@@ -51,6 +51,9 @@ static ohsm_rv gen_pair(const Ohsm__KeyGenReq *q, const struct ohsm_tmpl *t,
     OHSM_TRY(ohsm_obj_apply_template(&k[1].o, pt));
     OHSM_TRY(ohsm_mech_pkey_der(*pkey, true, priv, priv_len));
     OHSM_TRY(ohsm_mech_pkey_der(*pkey, false, pub, pub_len));
+    /* key-length-bytes as CloudHSM shows it (obj.h): the private half's PKCS#8 length. */
+    OHSM_TRY(ohsm_obj_set_key_len(&k[0].o, *priv_len));
+    OHSM_TRY(ohsm_obj_set_key_len(&k[1].o, 0));
     k[0].material = *priv;
     k[0].len = *priv_len;
     k[1].material = *pub;

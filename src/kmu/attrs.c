@@ -13,16 +13,37 @@
 
 #include "openhsm/rd.h"
 
-/* The order of the guide's getAttribute -a 512 files; attributes the table has beyond these
- * follow in the table's order. */
-static const uint32_t guide_order[] = {
-    OHSM_A_CLASS,       OHSM_A_KEY_TYPE, OHSM_A_TOKEN,        OHSM_A_PRIVATE,
-    OHSM_A_ENCRYPT,     OHSM_A_DECRYPT,  OHSM_A_WRAP,         OHSM_A_UNWRAP,
-    OHSM_A_SIGN,        OHSM_A_VERIFY,   OHSM_A_LOCAL,        OHSM_A_SENSITIVE,
-    OHSM_A_EXTRACTABLE, OHSM_A_LABEL,    OHSM_A_ID,           OHSM_A_VALUE_LEN,
-    OHSM_A_KCV,         OHSM_A_MODULUS,  OHSM_A_MODULUS_BITS, OHSM_A_PUBLIC_EXPONENT,
+/* The attributes of the guide's getAttribute -a 512 files, in their order (issue 11). Every key
+ * has the first 17: getAttribute's AES example (attr cnt 17) and genSymKey's 3DES example.
+ * RSA keys add modulus, size and exponent, then the six newer ones of genRSAKeyPair's example
+ * (attr cnt 26, the newest page); EC keys add their point (OBJ_ATTR_MODULUS) and size
+ * (OBJ_ATTR_MODULUS_BITS), as genECCKeyPair's example (attr cnt 19). */
+static const uint32_t order_common[] = {
+    OHSM_A_CLASS,     OHSM_A_KEY_TYPE,  OHSM_A_TOKEN,       OHSM_A_PRIVATE, OHSM_A_ENCRYPT,
+    OHSM_A_DECRYPT,   OHSM_A_WRAP,      OHSM_A_UNWRAP,      OHSM_A_SIGN,    OHSM_A_VERIFY,
+    OHSM_A_LOCAL,     OHSM_A_SENSITIVE, OHSM_A_EXTRACTABLE, OHSM_A_LABEL,   OHSM_A_ID,
+    OHSM_A_VALUE_LEN, OHSM_A_KCV,
 };
-#define NGUIDE (sizeof(guide_order) / sizeof(guide_order[0]))
+static const uint32_t order_rsa[] = {
+    OHSM_A_MODULUS, OHSM_A_MODULUS_BITS,      OHSM_A_PUBLIC_EXPONENT,
+    OHSM_A_TRUSTED, OHSM_A_WRAP_WITH_TRUSTED, OHSM_A_DESTROYABLE,
+    OHSM_A_DERIVE,  OHSM_A_ALWAYS_SENSITIVE,  OHSM_A_NEVER_EXTRACTABLE,
+};
+static const uint32_t order_ec[] = {OHSM_A_MODULUS, OHSM_A_MODULUS_BITS};
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+/* listAttributes: the guide page's list, in its order (local before modulus). */
+static const uint32_t list_order[] = {
+    OHSM_A_CLASS,       OHSM_A_TOKEN,        OHSM_A_PRIVATE,         OHSM_A_LABEL,
+    OHSM_A_KEY_TYPE,    OHSM_A_ENCRYPT,      OHSM_A_DECRYPT,         OHSM_A_WRAP,
+    OHSM_A_UNWRAP,      OHSM_A_SIGN,         OHSM_A_VERIFY,          OHSM_A_LOCAL,
+    OHSM_A_MODULUS,     OHSM_A_MODULUS_BITS, OHSM_A_PUBLIC_EXPONENT, OHSM_A_VALUE_LEN,
+    OHSM_A_EXTRACTABLE, OHSM_A_KCV,
+};
+
+/* The RSA modulus: "0x" and the hex digits, broken into lines of 80 characters (genRSAKeyPair's
+ * example). */
+#define MODULUS_LINE 80
 
 /* Longest attribute value: a 4096-bit modulus is 512 bytes; the SPKI-sized buffer covers every
  * derived value. */
@@ -53,14 +74,86 @@ static uint32_t be32(const uint8_t *v)
     return (uint32_t)v[0] << 24 | (uint32_t)v[1] << 16 | (uint32_t)v[2] << 8 | v[3];
 }
 
-/* One attribute: its name line and its value line. `all` picks the 512 dump's short forms. */
+/* "0x" + hex of v, broken every MODULUS_LINE characters (the prefix counts). */
+static int hex_wrapped(FILE *f, const uint8_t *v, size_t n)
+{
+    static const char digits[] = "0123456789abcdef";
+    size_t col = 2;
+
+    if (fputs("0x", f) < 0) {
+        return -1;
+    }
+    for (size_t i = 0; i < 2 * n; i++) {
+        if (col == MODULUS_LINE) {
+            if (fputc('\n', f) < 0) {
+                return -1;
+            }
+            col = 0;
+        }
+        uint8_t b = v[i / 2];
+        if (fputc(digits[i % 2 == 0 ? b >> 4 : b & 0xf], f) < 0) {
+            return -1;
+        }
+        col++;
+    }
+    return fputc('\n', f) < 0 ? -1 : 0;
+}
+
+/* The field size in bits of an EC key's curve: what the KMU shows as its OBJ_ATTR_MODULUS_BITS. */
+static uint32_t curve_bits(uint32_t curve)
+{
+    switch (curve) {
+    case OHSM_CURVE_P224:
+        return 224;
+    case OHSM_CURVE_P256:
+    case OHSM_CURVE_SECP256K1:
+        return 256;
+    case OHSM_CURVE_P384:
+        return 384;
+    case OHSM_CURVE_P521:
+        return 521;
+    default:
+        return 0;
+    }
+}
+
+/* The value of attribute id of o as key_mgmt_util shows it. An EC key's OBJ_ATTR_MODULUS is its
+ * public point (X9.62, without CKA_EC_POINT's OCTET STRING header) and OBJ_ATTR_MODULUS_BITS its
+ * curve's size, as genECCKeyPair's example lists them. */
+static ohsm_rv value(const struct ohsm_obj *o, uint32_t id, uint8_t *v, size_t cap, size_t *n)
+{
+    bool ec = o->ktype == OHSM_KT_EC;
+
+    if (ec && id == OHSM_A_MODULUS) {
+        OHSM_TRY(ohsm_obj_attr_get(o, OHSM_A_EC_POINT, v, cap, n));
+        size_t hdr = *n > 2 && v[1] == 0x81 ? 3 : 2;
+        OHSM_ENSURE(*n > hdr && v[0] == 0x04, OHSM_ATTRIBUTE_TYPE_INVALID);
+        memmove(v, v + hdr, *n - hdr);
+        *n -= hdr;
+        return OHSM_OK;
+    }
+    if (ec && id == OHSM_A_MODULUS_BITS) {
+        uint32_t bits = curve_bits(o->curve);
+        OHSM_ENSURE(bits != 0 && cap >= 4, OHSM_ATTRIBUTE_TYPE_INVALID);
+        v[0] = (uint8_t)(bits >> 24);
+        v[1] = (uint8_t)(bits >> 16);
+        v[2] = (uint8_t)(bits >> 8);
+        v[3] = (uint8_t)bits;
+        *n = 4;
+        return OHSM_OK;
+    }
+    return ohsm_obj_attr_get(o, id, v, cap, n);
+}
+
+/* One attribute: its name line and its value line(s). `all` picks the 512 dump's short forms
+ * (0x04 for class, type and booleans); a single attribute's file has 8 digits (0x00000015). */
 static ohsm_rv one(FILE *f, const struct ohsm_obj *o, const struct ohsm_attr_def *d, bool all)
 {
     uint8_t v[VAL_MAX];
     size_t n = 0;
     int w = 0;
 
-    if (d->kmu == NULL || ohsm_obj_attr_get(o, d->id, v, sizeof(v), &n) != OHSM_OK) {
+    if (d->kmu == NULL || value(o, d->id, v, sizeof(v), &n) != OHSM_OK) {
         return OHSM_ATTRIBUTE_TYPE_INVALID;
     }
     if (fprintf(f, "%s\n", d->kmu) < 0) {
@@ -90,10 +183,12 @@ static ohsm_rv one(FILE *f, const struct ohsm_obj *o, const struct ohsm_attr_def
             w = fprintf(f, "%.*s\n", (int)n, (const char *)v);
         } else if (n == 0) {
             w = fprintf(f, "\n");
+        } else if (d->id == OHSM_A_MODULUS && o->ktype == OHSM_KT_RSA) {
+            w = hex_wrapped(f, v, n);
         } else {
-            /* Short values read as numbers (check value, exponent); long ones as the guide's
-             * bare hex (modulus, EC point). */
-            bool prefix = n <= 8 || d->id == OHSM_A_LABEL || d->id == OHSM_A_ID;
+            /* Check value, exponent, non-text label or id: 0x and hex. An EC point: bare hex on
+             * one line, as genECCKeyPair's example. */
+            bool prefix = d->id != OHSM_A_MODULUS;
             if ((prefix && fprintf(f, "0x") < 0) || hex(f, v, n) < 0) {
                 return OHSM_IO;
             }
@@ -104,21 +199,26 @@ static ohsm_rv one(FILE *f, const struct ohsm_obj *o, const struct ohsm_attr_def
     return w < 0 ? OHSM_IO : OHSM_OK;
 }
 
-static bool seen_in_guide(uint32_t id)
+/* Writes the attributes of ids that o has; counts them. */
+static ohsm_rv some(FILE *f, const struct ohsm_obj *o, const uint32_t *ids, size_t nids,
+                    size_t *count)
 {
-    for (size_t i = 0; i < NGUIDE; i++) {
-        if (guide_order[i] == id) {
-            return true;
+    for (size_t i = 0; i < nids; i++) {
+        const struct ohsm_attr_def *d = ohsm_attr_by_id(ids[i]);
+        if (d == NULL) {
+            continue;
         }
+        ohsm_rv rv = one(f, o, d, true);
+        if (rv == OHSM_IO) {
+            return rv;
+        }
+        *count += rv == OHSM_OK ? 1 : 0;
     }
-    return false;
+    return OHSM_OK;
 }
 
 ohsm_rv ohsm_kmu_attr_write(FILE *f, const struct ohsm_obj *o, uint32_t id, size_t *count)
 {
-    size_t n = 0;
-    const struct ohsm_attr_def *tab = ohsm_attr_table(&n);
-
     *count = 0;
     if (id != OHSM_KMU_ATTR_ALL) {
         const struct ohsm_attr_def *d = ohsm_attr_by_id(id);
@@ -129,55 +229,29 @@ ohsm_rv ohsm_kmu_attr_write(FILE *f, const struct ohsm_obj *o, uint32_t id, size
         *count = rv == OHSM_OK ? 1 : 0;
         return rv;
     }
-    for (size_t i = 0; i < NGUIDE; i++) {
-        const struct ohsm_attr_def *d = ohsm_attr_by_id(guide_order[i]);
-        if (d == NULL) {
-            continue;
-        }
-        ohsm_rv rv = one(f, o, d, true);
-        if (rv == OHSM_IO) {
-            return rv;
-        }
-        *count += rv == OHSM_OK ? 1 : 0;
+    /* The guide's -a 512 files begin with an empty line (getAttribute's, genSymKey's and
+     * genECCKeyPair's examples). */
+    if (fputc('\n', f) < 0) {
+        return OHSM_IO;
     }
-    for (size_t i = 0; tab != NULL && i < n; i++) {
-        if (seen_in_guide(tab[i].id)) {
-            continue;
-        }
-        ohsm_rv rv = one(f, o, &tab[i], true);
-        if (rv == OHSM_IO) {
-            return rv;
-        }
-        *count += rv == OHSM_OK ? 1 : 0;
+    OHSM_TRY(some(f, o, order_common, COUNT(order_common), count));
+    if (o->ktype == OHSM_KT_RSA) {
+        OHSM_TRY(some(f, o, order_rsa, COUNT(order_rsa), count));
+    } else if (o->ktype == OHSM_KT_EC) {
+        OHSM_TRY(some(f, o, order_ec, COUNT(order_ec), count));
     }
     return *count > 0 ? OHSM_OK : OHSM_ATTRIBUTE_TYPE_INVALID;
 }
 
-static int by_id(const void *a, const void *b)
-{
-    uint32_t x = (*(const struct ohsm_attr_def *const *)a)->id;
-    uint32_t y = (*(const struct ohsm_attr_def *const *)b)->id;
-    return x < y ? -1 : x > y;
-}
-
 void ohsm_kmu_attr_list(FILE *f)
 {
-    size_t n = 0, k = 0;
-    const struct ohsm_attr_def *tab = ohsm_attr_table(&n);
-    const struct ohsm_attr_def *sorted[OHSM_TMPL_MAX];
-
-    for (size_t i = 0; tab != NULL && i < n && k < OHSM_TMPL_MAX; i++) {
-        if (tab[i].kmu != NULL) {
-            sorted[k++] = &tab[i];
+    (void)fprintf(f, "Following are the possible attribute values for getAttributes:\n\n");
+    for (size_t i = 0; i < COUNT(list_order); i++) {
+        const struct ohsm_attr_def *d = ohsm_attr_by_id(list_order[i]);
+        if (d != NULL && d->kmu != NULL) {
+            (void)fprintf(f, "      %-32s= %u\n", d->kmu, (unsigned)d->id);
         }
     }
-    /* By constant, as the guide lists them. */
-    qsort(sorted, k, sizeof(sorted[0]), by_id);
-    (void)fprintf(f, "Following are the possible attribute values for getAttribute:\n\n");
-    for (size_t i = 0; i < k; i++) {
-        (void)fprintf(f, "      %-32s= %u\n", sorted[i]->kmu, (unsigned)sorted[i]->id);
-    }
-    (void)fprintf(f, "\n      %-32s= %u\n", "(all attributes)", OHSM_KMU_ATTR_ALL);
 }
 
 /* Label, id, token and extractable: what every key the KMU makes carries. */

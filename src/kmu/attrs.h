@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
  * Key attributes as key_mgmt_util shows and sets them, pure (no client, no I/O beyond a memory
- * buffer): the getAttribute file ("OBJ_ATTR_CLASS" on one line, "0x04" on the next, in the guide's
- * order), the listAttributes lines, the attribute templates of keys the KMU creates (Client SDK 3
- * defaults, so getAttribute -a 512 on a new key reads as the guide shows), and the file format of
- * wrapKey/unWrapKey (a header naming the key's class, type, label and id, then the wrapped bytes;
- * parsed from untrusted files with struct ohsm_rd). Values printed come from the HSM's record; a
- * label or id that is not printable text is shown in hex so it cannot break the file's lines.
+ * buffer): the getAttribute file ("OBJ_ATTR_CLASS" on one line, "0x04" on the next; for -a 512
+ * an empty first line, then the guide examples' attributes in their order: 17 for secret keys, 26
+ * for RSA keys, 19 for EC keys), the listAttributes lines, the attribute templates of keys the KMU
+ * creates (Client SDK 3 defaults, so getAttribute -a 512 on a new key reads as the guide shows),
+ * and the file format of wrapKey/unWrapKey (a header naming the key's class, type, label and id,
+ * then the wrapped bytes; parsed from untrusted files with struct ohsm_rd). Values printed come
+ * from the HSM's record; a label or id that is not printable text is shown in hex so it cannot
+ * break the file's lines.
  */
 #ifndef OHSM_KMU_ATTRS_H
 #define OHSM_KMU_ATTRS_H
@@ -23,11 +25,15 @@
 #define OHSM_KMU_ATTR_ALL 512u
 
 /* Writes the getAttribute text of attribute id (or OHSM_KMU_ATTR_ALL) of o to f. *count gets the
- * number of attributes written. Errors: OHSM_ATTRIBUTE_TYPE_INVALID (o has no such attribute, or
- * id is not one key_mgmt_util knows), OHSM_IO. */
+ * number of attributes written (the guide's "attr cnt"). An RSA modulus is "0x" and hex in lines
+ * of 80 characters; an EC key's OBJ_ATTR_MODULUS is its X9.62 point in bare hex and its
+ * OBJ_ATTR_MODULUS_BITS the curve's size (genECCKeyPair's example). Errors:
+ * OHSM_ATTRIBUTE_TYPE_INVALID (o has no such attribute, or id is not one key_mgmt_util knows),
+ * OHSM_IO. */
 ohsm_rv ohsm_kmu_attr_write(FILE *f, const struct ohsm_obj *o, uint32_t id, size_t *count);
 
-/* listAttributes: "      OBJ_ATTR_CLASS                  = 0" for every attribute. */
+/* listAttributes: the guide page's header ("Following are the possible attribute values for
+ * getAttributes:") and its 18 lines ("      OBJ_ATTR_CLASS                  = 0"), in its order. */
 void ohsm_kmu_attr_list(FILE *f);
 
 /* What the KMU asks for when it makes a key. */

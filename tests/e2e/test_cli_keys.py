@@ -695,7 +695,9 @@ def test_attribute_rules(kc, cu1):
 def test_filters_paging_and_session_keys(kc, cu1):
     refs = [ref(cu1.ok(f"key generate-symmetric aes --label page-same --key-length-bytes 16 "
                        f"--attributes id=0x{i:02x}")["key"]) for i in range(3)]
-    cu1.err("key delete --filter attr.label=page-same", "matches 3 keys", "exactly one")
+    cu1.err("key delete --filter attr.label=page-same",
+            "Key selection criteria matched 3 keys. Refine selection criteria to select a single "
+            "key.")
     one = cu1.keys("attr.label=page-same attr.id=0x01")
     assert [ref(k) for k in one] == [refs[1]] and attrs(one[0])["id"] == "0x01"
     p1 = cu1.ok("key list --filter attr.label=page-same --max-items 2")

@@ -271,7 +271,7 @@ def test_kmu_out_files(real, aes, tmp_path):
     for _ in range(2):  # a rerun replaces its own file
         rc, out = kmu_single(real, "getAttribute", "-o", aes, "-a", 512, "-out", old)
         assert rc == 0, out
-        assert mode(old) == 0o600 and old.read_text().startswith("OBJ_ATTR_CLASS\n0x04\n")
+        assert mode(old) == 0o600 and old.read_text().startswith("\nOBJ_ATTR_CLASS\n0x04\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["attr-link", "attr.txt",
                                                           "victim-attr-link"]
 

@@ -377,7 +377,7 @@ static void test_cli_keys_info_and_brief(void **state)
     json_decref(j);
 }
 
-/* RSA keys show modulus, exponent and size; EC keys the point and the curve; no check value. */
+/* RSA keys show exponent, modulus and size; EC keys the point and the curve; both a check value. */
 static void test_cli_keys_pair_attrs(void **state)
 {
     (void)state;
@@ -399,8 +399,24 @@ static void test_cli_keys_pair_attrs(void **state)
     assert_int_equal(strlen(mod), 2 + 512);
     assert_memory_equal(mod, "0x", 2);
     assert_null(json_object_get(a, "ec-point"));
-    assert_null(json_object_get(a, "check-value"));
+    /* Issue 11: RSA and EC keys carry check-value (SHA-1 of the SPKI, test_obj_keylen.c), and
+     * the attributes end as the guide prints them. */
+    const char *kcv = json_string_value(json_object_get(a, "check-value"));
+    assert_non_null(kcv);
+    assert_int_equal(strlen(kcv), 8);
     assert_false(json_boolean_value(json_object_get(a, "sensitive")));
+    char *text = json_dumps(a, JSON_PRESERVE_ORDER);
+    assert_non_null(text);
+    const char *tail[] = {"\"wrap-with-trusted\"", "\"key-length-bytes\"", "\"public-exponent\"",
+                          "\"modulus\"", "\"modulus-size-bits\""};
+    const char *at = text;
+    for (size_t i = 0; i < sizeof(tail) / sizeof(tail[0]); i++) {
+        const char *next = strstr(at, tail[i]);
+        assert_non_null(next);
+        at = next;
+    }
+    assert_ptr_equal(strstr(text, "\"check-value\"") < strstr(text, "\"class\""), true);
+    free(text);
     json_decref(a);
 
     ohsm_obj_defaults(&o, OHSM_CLASS_PRIVATE, OHSM_KT_EC, true);
@@ -413,10 +429,40 @@ static void test_cli_keys_pair_attrs(void **state)
     assert_string_equal(json_string_value(json_object_get(a, "curve")), "secp256r1");
     const char *pt = json_string_value(json_object_get(a, "ec-point"));
     assert_non_null(pt);
-    /* DER OCTET STRING of the uncompressed point: 04 41 04 x y. */
-    assert_int_equal(strlen(pt), 2 + 2 * 67);
-    assert_memory_equal(pt, "0x044104", 8);
+    /* The uncompressed point itself (04 x y), as the guide prints it: no OCTET STRING header. */
+    assert_int_equal(strlen(pt), 2 + 2 * 65);
+    assert_memory_equal(pt, "0x04", 4);
+    /* ... and a filter given that value matches the key (the records keep the DER form). */
+    struct ohsm_tmpl_buf fb;
+    struct ohsm_tmpl ft;
+    uint32_t ids[OHSM_TMPL_MAX];
+    size_t nids = 0;
+    char err[256];
+    ohsm_tmpl_init(&fb);
+    assert_int_equal(
+        ohsm_cli_attr_put(&fb, OHSM_CLI_ATTR_FILTER, "ec-point", pt, ids, &nids, err, sizeof(err)),
+        OHSM_OK);
+    assert_int_equal(ohsm_tmpl_parse(fb.buf, fb.len, &ft), OHSM_OK);
+    assert_true(ohsm_obj_match(&o, &ft));
+    /* The DER form (what earlier versions printed) still filters; bad hex is refused. */
+    char der[2 + 2 * 67 + 1];
+    memcpy(der, "0x0441", 6);
+    memcpy(der + 6, pt + 2, 2 * 65 + 1);
+    ohsm_tmpl_init(&fb);
+    nids = 0;
+    assert_int_equal(
+        ohsm_cli_attr_put(&fb, OHSM_CLI_ATTR_FILTER, "ec-point", der, ids, &nids, err, sizeof(err)),
+        OHSM_OK);
+    assert_int_equal(ohsm_tmpl_parse(fb.buf, fb.len, &ft), OHSM_OK);
+    assert_true(ohsm_obj_match(&o, &ft));
+    ohsm_tmpl_init(&fb);
+    nids = 0;
+    assert_int_equal(ohsm_cli_attr_put(&fb, OHSM_CLI_ATTR_FILTER, "ec-point", "0x04zz", ids, &nids,
+                                       err, sizeof(err)),
+                     OHSM_ATTRIBUTE_VALUE_INVALID);
+    assert_int_equal(fb.len, 0);
     assert_null(json_object_get(a, "modulus"));
+    assert_non_null(json_object_get(a, "check-value"));
     json_decref(a);
 }
 

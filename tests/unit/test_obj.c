@@ -1014,8 +1014,13 @@ static void test_obj_attr_get_rsa(void **state)
                      OHSM_ATTRIBUTE_TYPE_INVALID);
     assert_int_equal(ohsm_obj_attr_get(&r, OHSM_A_CURVE, v, sizeof(v), &n),
                      OHSM_ATTRIBUTE_TYPE_INVALID);
-    assert_int_equal(ohsm_obj_attr_get(&r, OHSM_A_KCV, v, sizeof(v), &n),
-                     OHSM_ATTRIBUTE_TYPE_INVALID);
+    /* Issue 11: RSA keys have a check value, SHA-1 of the SPKI (more in test_obj_keylen.c). */
+    uint8_t md[EVP_MAX_MD_SIZE];
+    unsigned int mdn = 0;
+    assert_int_equal(EVP_Digest(r.spki, r.spki_len, md, &mdn, EVP_sha1(), NULL), 1);
+    assert_int_equal(ohsm_obj_attr_get(&r, OHSM_A_KCV, v, sizeof(v), &n), OHSM_OK);
+    assert_int_equal(n, 3);
+    assert_memory_equal(v, md, 3);
     struct ohsm_obj a = aes_key();
     assert_int_equal(ohsm_obj_attr_get(&a, OHSM_A_MODULUS, v, sizeof(v), &n),
                      OHSM_ATTRIBUTE_TYPE_INVALID);

@@ -85,6 +85,10 @@ bool ohsm_kmu_user_id(struct ohsm_kmu *k, const char *name, uint32_t *id);
 bool ohsm_kmu_share_names(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p,
                           char store[][OHSM_USERNAME_MAX + 1], const char *names[], size_t *n);
 
+/* keyinfo.c: is key h visible to this session on at least one HSM? When on none, prints the
+ * guide's lookup failure ("Cfm3FindKey returned: 0xa8 : ...") and each node's answer. */
+bool ohsm_kmu_find_handle(struct ohsm_kmu *k, uint64_t h);
+
 /* keys.c / wrap.c / sign.c handlers (rows in cmds.c). */
 int ohsm_kmu_gen_sym(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p);
 int ohsm_kmu_gen_rsa(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p);

@@ -49,12 +49,13 @@ def single(cluster, user, *cmd, exe=KMU):
                          *[str(c) for c in cmd]], exe=exe)
 
 
-def session(cluster, user, *lines):
-    """An interactive session fed from a script: login, the lines, exit. Returns the output."""
+def session(cluster, user, *lines, status=0):
+    """An interactive session fed from a script: login, the lines, exit. Returns the output;
+    the exit status must be `status` (1 when a command of the script failed)."""
     script = f"loginHSM -u CU -s {user} -p {CU_PW[user]}\n" + "".join(
         line + "\n" for line in lines) + "exit\n"
     rc, out = run(cluster, [], script)
-    assert rc == 0, out
+    assert rc == status, out
     return out
 
 
@@ -569,7 +570,8 @@ def test_kmu_bad_input_changes_nothing(cluster, tmp_path):
     assert find(cluster, "alice") == before
 
     # A bad line in an interactive session does not end it; the next command still runs.
-    out = session(cluster, "alice", "genSymKey -t 31 -s 17 -l x", "frobnicate", "findKey -t 0")
+    out = session(cluster, "alice", "genSymKey -t 31 -s 17 -l x", "frobnicate", "findKey -t 0",
+                  status=1)
     assert "Invalid key size 17" in out and "Unknown command: frobnicate" in out
     assert returned(out, "Cfm3FindKey") == ("0x00", OK)
 

@@ -1,0 +1,167 @@
+# SPDX-License-Identifier: Apache-2.0
+"""openhsm-kmu behaviour beyond the golden transcripts (issue 11): a missing key handle fails
+the lookup first and changes nothing; -attest runs a real check and prints the guide's line where
+the guide prints it; -m_value makes a quorum key (its use needs approvals); an invalid curve gets
+the guide's per-node block on every node; a piped script runs every command and its exit status
+says whether all succeeded, while a terminal session keeps exiting 0.
+"""
+import re
+
+import pexpect
+
+from test_kmu import (CU_PW, KMU, OK, UNAVAILABLE, find, gen_aes, handle, nodes, pair, prepare,
+                      returned, run, single, stripped)
+
+INVALID = "HSM Error: Invalid object handle is passed to this operation"
+MISSING = 424242
+
+
+def test_kmu_delete_missing_handle_fails_the_lookup_on_every_node(cluster):
+    prepare(cluster, "alice")
+    aes = gen_aes(cluster, "alice", "keep")
+    before = find(cluster, "alice")
+    rc, out = single(cluster, "alice", "deleteKey", "-k", MISSING)
+    assert rc == 1, out
+    assert returned(out, "Cfm3FindKey") == ("0xa8", INVALID), out
+    assert nodes(out) == {0: ("0x000000a8", INVALID), 1: ("0x000000a8", INVALID)}, out
+    assert "Cfm3DeleteKey" not in out, out
+    assert find(cluster, "alice") == before == [aes]
+
+
+def test_kmu_delete_of_a_key_the_user_cannot_see_is_a_missing_handle(cluster):
+    """bob's key is not shared with alice: to her it does not exist (0xa8), and it stays."""
+    prepare(cluster, "alice", "bob")
+    bobs = gen_aes(cluster, "bob", "bobs")
+    rc, out = single(cluster, "alice", "deleteKey", "-k", bobs)
+    assert rc == 1 and returned(out, "Cfm3FindKey") == ("0xa8", INVALID), out
+    assert find(cluster, "bob") == [bobs]
+
+
+def test_kmu_every_handle_command_reports_a_missing_handle(cluster, tmp_path):
+    """No guide page shows these failing on a missing handle; each prints the guide's 0xa8 code
+    and text on its own returned line, exits 1 and writes no file."""
+    prepare(cluster, "alice")
+    aes = gen_aes(cluster, "alice", "w")
+    msg = tmp_path / "msg"
+    msg.write_bytes(b"data")
+    o = tmp_path / "out"
+    cases = [
+        (["getAttribute", "-o", MISSING, "-a", 512, "-out", o], "Cfm3GetAttribute"),
+        (["getKeyInfo", "-k", MISSING], "Cfm3GetKey"),
+        (["exSymKey", "-k", MISSING, "-w", aes, "-out", o], "Cfm3WrapKey"),
+        (["exSymKey", "-k", aes, "-w", MISSING, "-out", o], "Cfm3WrapKey"),
+        (["wrapKey", "-k", MISSING, "-w", aes, "-out", o], "Cfm2WrapKey"),
+        (["wrapKey", "-k", aes, "-w", MISSING, "-out", o], "Cfm2WrapKey"),
+        (["sign", "-f", msg, "-k", MISSING, "-m", 1, "-out", o], "Cfm3Sign"),
+        (["verify", "-f", msg, "-s", msg, "-k", MISSING, "-m", 1], "Cfm3Verify"),
+        (["exportPubKey", "-k", MISSING, "-out", o], "Cfm3ExportPubKey"),
+    ]
+    for cmd, fn in cases:
+        rc, out = single(cluster, "alice", *cmd)
+        assert rc == 1, (cmd, out)
+        assert returned(out, fn) == ("0xa8", INVALID), (cmd, out)
+        assert not o.exists(), cmd
+    assert find(cluster, "alice") == [aes]
+
+
+def attested(out, handle_line):
+    """The guide's order: handle line(s), then the attestation line, then the cluster block."""
+    lines = stripped(out)
+    i = next(i for i, l in enumerate(lines) if re.match(handle_line, l))
+    assert lines[i + 1:i + 4] == ["", "Attestation Check : [PASS]", ""], out
+    assert lines[i + 4] == "Cluster Error Status", out
+
+
+def test_kmu_attest_on_key_generation(cluster):
+    prepare(cluster, "alice")
+    rc, out = single(cluster, "alice", "genSymKey", "-t", 31, "-s", 32, "-l", "a", "-attest")
+    assert rc == 0, out
+    attested(out, r"Symmetric Key Created\.  Key Handle: \d+")
+    for cmd in (["genRSAKeyPair", "-m", 2048, "-e", 65537, "-l", "r", "-attest"],
+                ["genECCKeyPair", "-i", 14, "-l", "e", "-attest", "-nex"],
+                ["genECCKeyPair", "-i", 2, "-l", "s", "-attest", "-sess"]):
+        rc, out = single(cluster, "alice", *cmd)
+        assert rc == 0, out
+        attested(out, r"Cfm3GenerateKeyPair:\s+public key handle: \d+\s+private key handle: \d+")
+        assert returned(out, "Cfm3GenerateKeyPair") == ("0x00", OK)
+    # Without -attest no attestation line.
+    rc, out = single(cluster, "alice", "genSymKey", "-t", 31, "-s", 16, "-l", "b")
+    assert rc == 0 and "Attestation" not in out, out
+
+
+def test_kmu_m_value_makes_a_quorum_key(cluster, tmp_path):
+    ids = prepare(cluster, "alice", "bob")
+    rc, out = single(cluster, "alice", "genRSAKeyPair", "-m", 2048, "-e", 65537, "-l", "q",
+                     "-u", ids["bob"], "-m_value", 2)
+    assert rc == 0, out
+    pub, priv = pair(out)
+    rc, out = single(cluster, "alice", "getKeyInfo", "-k", priv)
+    assert "2 Users need to approve to use/manage this key" in stripped(out), out
+    rc, out = single(cluster, "alice", "getKeyInfo", "-k", pub)
+    assert "Users need to approve" not in out, out
+    # Its use now needs quorum approval: a plain sign is refused by the HSM.
+    msg = tmp_path / "m"
+    msg.write_bytes(b"data")
+    rc, out = single(cluster, "alice", "sign", "-f", msg, "-k", priv, "-m", 1, "-out",
+                     tmp_path / "sig")
+    assert rc == 1, out
+    assert returned(out, "Cfm3Sign")[1] == "HSM Error: Quorum approval is required for this " \
+        "operation", out
+    assert not (tmp_path / "sig").exists()
+    # More approvals than users of the key: refused before anything is made.
+    before = find(cluster, "alice")
+    for flags, why in ((["-m_value", 3, "-u", ids["bob"]], "-m_value 3 is more than the 2 users"),
+                       (["-m_value", 2], "-m_value 2 is more than the 1 users"),
+                       (["-m_value", 9], "Invalid value '9' for -m_value")):
+        rc, out = single(cluster, "alice", "genSymKey", "-t", 31, "-s", 32, "-l", "x", *flags)
+        assert rc == 1 and why in out, out
+    assert find(cluster, "alice") == before
+
+
+def test_kmu_invalid_curve_block_on_every_node(cluster):
+    prepare(cluster, "alice")
+    rc, out = single(cluster, "alice", "genECCKeyPair", "-i", 1, "-l", "ecc1")
+    assert rc == 1, out
+    assert returned(out, "Cfm3GenerateKeyPair") == (
+        "0xb3", "HSM Error: This operation violates the current configured/FIPS policies"), out
+    assert nodes(out) == {0: ("0x30000085", UNAVAILABLE), 1: ("0x30000085", UNAVAILABLE)}, out
+    assert find(cluster, "alice") == []
+
+
+def test_kmu_piped_script_status(cluster):
+    prepare(cluster, "alice")
+    login = f"loginHSM -u CU -s alice -p {CU_PW['alice']}\n"
+    # A failing command in the middle: the later commands still run; the status is 1.
+    rc, out = run(cluster, [], login + "genSymKey -t 31 -s 32 -l first\n"
+                  f"deleteKey -k {MISSING}\n"
+                  "genSymKey -t 31 -s 32 -l last\n")
+    assert rc == 1, out
+    assert returned(out, "Cfm3FindKey")[0] == "0xa8", out
+    assert len(re.findall(r"Symmetric Key Created", out)) == 2, out
+    assert len(find(cluster, "alice", "-l", "last")) == 1
+    # A bad command line counts as a failure too.
+    rc, out = run(cluster, [], login + "frobnicate\nfindKey\n")
+    assert rc == 1 and "Total number of keys present 2" in out, out
+    # Every command succeeded: 0.
+    rc, out = run(cluster, [], login + "findKey\nexit\n")
+    assert rc == 0, out
+    # The help says so.
+    rc, out = run(cluster, ["--help"])
+    assert rc == 0 and "the status is 0 when every one succeeded, 1 when any failed" in out, out
+
+
+def test_kmu_terminal_session_still_exits_0(cluster):
+    prepare(cluster, "alice")
+    child = pexpect.spawn(str(KMU), env=cluster.env(TERM="dumb"), encoding="utf-8", timeout=60)
+    try:
+        child.expect_exact("Command: ")
+        child.sendline(f"loginHSM -u CU -s alice -p {CU_PW['alice']}")
+        child.expect_exact("Command: ")
+        child.sendline(f"deleteKey -k {MISSING}")
+        child.expect_exact("Command: ")
+        assert "Cfm3FindKey returned: 0xa8" in child.before
+        child.sendline("exit")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert child.exitstatus == 0

@@ -7,7 +7,8 @@
  *   1. every HSM that answers holds the key (a session key: the one HSM that made it), and each
  *      HSM's record is the same as the record the creation returned: class, type, every flag,
  *      owner, shares, label, id, size, key check value, public key and quorum values;
- *   2. the record is what was asked: the label and id given, made in the HSM (OBJ_ATTR_LOCAL),
+ *   2. the record is what was asked: the label and id given, made in the HSM (OBJ_ATTR_LOCAL) or
+ *      imported (not local),
  *      token or session and extractable or not as the flags said;
  *   3. for a key pair, both halves carry the same public key, and the private key is proven to
  *      belong to it: the HSM signs a fresh random challenge with the private key and the signature
@@ -57,7 +58,7 @@ static bool same_record(const struct ohsm_obj *a, const struct ohsm_obj *b)
 }
 
 /* The record says what was asked. */
-static bool as_asked(const struct ohsm_obj *o, const struct ohsm_kmu_keyopts *want)
+static bool as_asked(const struct ohsm_obj *o, const struct ohsm_kmu_keyopts *want, bool local)
 {
     size_t ll = strnlen(want->label, OHSM_LABEL_MAX + 1);
     if (ll > OHSM_LABEL_MAX || strncmp(o->label, want->label, sizeof(o->label)) != 0) {
@@ -67,10 +68,12 @@ static bool as_asked(const struct ohsm_obj *o, const struct ohsm_kmu_keyopts *wa
         (want->id_len > 0 && memcmp(o->id, want->id, want->id_len) != 0)) {
         return false;
     }
-    if ((o->flags & OHSM_F_LOCAL) == 0 || ((o->flags & OHSM_F_TOKEN) != 0) != want->token) {
+    if (((o->flags & OHSM_F_LOCAL) != 0) != local ||
+        ((o->flags & OHSM_F_TOKEN) != 0) != want->token) {
         return false;
     }
-    if (o->cls != OHSM_CLASS_PUBLIC && ((o->flags & OHSM_F_EXTRACTABLE) != 0) != want->extractable) {
+    if (o->cls != OHSM_CLASS_PUBLIC &&
+        ((o->flags & OHSM_F_EXTRACTABLE) != 0) != want->extractable) {
         return false;
     }
     return true;
@@ -153,8 +156,7 @@ static bool pair_proven(struct ohsm_client *c, const struct ohsm_obj *priv,
     }
     pk = d2i_PUBKEY(NULL, &p, (long)pub->spki_len);
     md = EVP_MD_CTX_new();
-    if (pk == NULL || md == NULL ||
-        EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pk) != 1) {
+    if (pk == NULL || md == NULL || EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pk) != 1) {
         goto out;
     }
     if (priv->ktype == OHSM_KT_RSA) {
@@ -171,7 +173,7 @@ out:
 }
 
 bool ohsm_kmu_attest(struct ohsm_client *c, size_t n, const struct ohsm_obj *objs, size_t nobj,
-                     const struct ohsm_kmu_keyopts *want)
+                     const struct ohsm_kmu_keyopts *want, bool generated)
 {
     if (nobj == 0 || nobj > 2) {
         return false;
@@ -181,7 +183,7 @@ bool ohsm_kmu_attest(struct ohsm_client *c, size_t n, const struct ohsm_obj *obj
         if (objs[i].cls == OHSM_CLASS_PUBLIC) {
             w.extractable = true; /* public keys are always extractable */
         }
-        if (!as_asked(&objs[i], &w) ||
+        if (!as_asked(&objs[i], &w, generated) ||
             !replicated(c, n, &objs[i], (objs[i].flags & OHSM_F_TOKEN) != 0)) {
             return false;
         }

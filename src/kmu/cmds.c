@@ -174,6 +174,13 @@ static const struct ohsm_kmu_cmd cmds[] = {
     {"Error2String", {{"r", OHSM_KMU_V_HEX, "<response code>", true, 0, 0, UINT32_MAX}},
      h_error2string, "Shows the text of a key_mgmt_util return code", NULL},
     {"exit", {{0}}, h_exit, "Exits this application", NULL},
+    {"exportPrivateKey", {F_HANDLE("k", true), F_HANDLE("w", true),
+                          F_FILE("out", "<key file>", true), F_UINT("m", "4", false, 4, 4),
+                          F_FILE("wk", "<wrapping key file>", false)},
+     ohsm_kmu_export_priv, "Exports a private key to a PEM file",
+     "The key is wrapped by the HSM with the -w AES key and unwrapped on this host (with the AES\n"
+     "key in the -wk file when given) into an unencrypted PKCS#8 PEM file (0600). Only the owner\n"
+     "of an extractable key may export it."},
     {"exportPubKey", {F_HANDLE("k", true), F_FILE("out", "<key file>", true)},
      ohsm_kmu_export_pub, "Writes a public key to a PEM file", NULL},
     {"exSymKey", {F_HANDLE("k", true), F_HANDLE("w", true), F_FILE("out", "<key file>", true),
@@ -209,6 +216,12 @@ static const struct ohsm_kmu_cmd cmds[] = {
     {"getKeyInfo", {F_HANDLE("k", true)}, ohsm_kmu_get_key_info,
      "Shows who owns a key and who it is shared with", NULL},
     {"help", {{0}}, h_help, "Displays this information", NULL},
+    {"importPrivateKey", {F_LABEL(true), F_FILE("f", "<key file>", true), F_HANDLE("w", true),
+                          F_SW("sess"), F_ID, F_M_VALUE, F_MIN_SRV, F_TIMEOUT, F_USERS,
+                          F_FILE("wk", "<wrapping key file>", false), F_SW("attest")},
+     ohsm_kmu_import_priv, "Imports a PEM private key",
+     "The RSA or EC key (PKCS#8, PKCS#1 or SEC1 PEM, unencrypted) is wrapped (with the AES key in\n"
+     "the -wk file when given) and unwrapped by the HSM with the -w key. The key is extractable."},
     {"importPubKey", {F_LABEL(true), F_FILE("f", "<key file>", true), F_SW("sess"), F_ID,
                       F_MIN_SRV, F_TIMEOUT},
      ohsm_kmu_import_pub, "Imports a PEM public key", NULL},

@@ -73,7 +73,8 @@ static int created(struct ohsm_kmu *k, const char *fn, ohsm_rv rv, struct ohsm_r
         (void)fprintf(k->out, "\n\t%s\n", what);
     }
     if (at != ATTEST_NONE) {
-        (void)fprintf(k->out, "\n\tAttestation Check : [%s]\n", at == ATTEST_PASS ? "PASS" : "FAIL");
+        (void)fprintf(k->out, "\n\tAttestation Check : [%s]\n",
+                      at == ATTEST_PASS ? "PASS" : "FAIL");
     }
     ohsm_kmu_cluster(k, res);
     return top == OHSM_OK && at != ATTEST_FAIL ? OHSM_KMU_DONE : OHSM_KMU_FAILED;
@@ -137,7 +138,7 @@ static int generate(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p, struct 
     }
     enum attest at = ATTEST_NONE;
     if (ohsm_kmu_has(p, "attest") && made) {
-        at = ohsm_kmu_attest(k->client, k->n, objs, nobj, &nk.o) ? ATTEST_PASS : ATTEST_FAIL;
+        at = ohsm_kmu_attest(k->client, k->n, objs, nobj, &nk.o, true) ? ATTEST_PASS : ATTEST_FAIL;
     }
     done = created(k, pair ? "Cfm3GenerateKeyPair" : "Cfm3GenerateSymmetricKey", rv, res,
                    made ? what : NULL, at);

@@ -66,6 +66,20 @@ void ohsm_kmu_results_fill(struct ohsm_kmu *k, struct ohsm_result *res, ohsm_rv 
 /* A one-line message about bad input (nothing was sent). Returns OHSM_KMU_FAILED. */
 int ohsm_kmu_error(struct ohsm_kmu *k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* out.c: the same lines with `indent` before the returned line and the block's lines instead of
+ * a tab (some guide pages print them flush left: importPrivateKey, exportPrivateKey). */
+void ohsm_kmu_returned_ind(struct ohsm_kmu *k, const char *indent, const char *fn, ohsm_rv rv);
+void ohsm_kmu_cluster_ind(struct ohsm_kmu *k, const char *indent, const struct ohsm_result *res);
+
+/* wrap.c: RFC 3394 with PKCS#5 padding on this host with a -wk AES key (key_mgmt_util's
+ * mechanism 4): wrap in -> out (in_len rounded up to 8, plus 8), or unwrap in -> out without the
+ * padding. out has cap bytes. False on any failure (out wiped). */
+bool ohsm_kmu_host_kw(bool wrap, const uint8_t *key, size_t key_len, const uint8_t *in,
+                      size_t in_len, uint8_t *out, size_t cap, size_t *out_len);
+/* wrap.c: reads a -wk AES key file (16, 24 or 32 bytes; *key freed with ohsm_kmu_free_secret).
+ * False (message printed) otherwise. */
+bool ohsm_kmu_key_file(struct ohsm_kmu *k, const char *path, uint8_t **key, size_t *len);
+
 /* out.c: files. Reads all of path (at most max bytes) into *out (malloc'd; caller frees, wiping
  * first when it held a secret). Errors print one line and return false. */
 bool ohsm_kmu_read_file(struct ohsm_kmu *k, const char *path, size_t max, uint8_t **out,
@@ -106,5 +120,7 @@ int ohsm_kmu_ex_sym(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p);
 int ohsm_kmu_im_sym(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p);
 int ohsm_kmu_sign(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p);
 int ohsm_kmu_verify(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p);
+int ohsm_kmu_export_priv(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p);
+int ohsm_kmu_import_priv(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p);
 
 #endif

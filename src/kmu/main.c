@@ -10,8 +10,8 @@
  * runs every command and exits 0 when every command succeeded, 1 when any failed (so a script
  * written for the AWS tool can be checked with `|| ...`); singlecmd 0 when every command
  * succeeded, 1 when one failed (the rest are not run); 1 when the configuration is unusable; 2
- * for a bad command line. Trusts nothing from argv or the environment beyond a path to try; a password on
- * the command line is wiped from argv once used.
+ * for a bad command line. Trusts nothing from argv or the environment beyond a path to try; a
+ * password on the command line is wiped from argv once used.
  */
 #include <stdlib.h>
 #include <string.h>

@@ -6,23 +6,27 @@ with the guide's output (golden.py). key_mgmt_util prints tabs, which the guide'
 changed except what each file masks.
 """
 import re
+import subprocess
 
 import golden
-from test_kmu import CU_PW, KMU, handle, pair, prepare, run, single
+from test_kmu import CU_PW, KMU, gen_aes, handle, pair, prepare, single
 
 
-def replay(cluster, user, name, subst=None, start=None):
-    """Logs in as `user`, pipes the golden input (with subst applied), exits; checks the output
-    from the line of the first command's result on."""
+def replay(cluster, user, name, subst=None, cwd=None):
+    """Logs in as `user`, pipes the golden input (with subst applied) into openhsm-kmu (in
+    directory cwd), exits; checks the output from the line that starts the guide's output on
+    (the login's lines come first)."""
     g = golden.load(name)
     script = g.script
     for old, new in (subst or {}).items():
         script = script.replace(old, new)
-    rc, out = run(cluster, [], f"loginHSM -u CU -s {user} -p {CU_PW[user]}\n" + script + "exit\n")
-    first = golden.Golden.normalise(g, g.output[0].expandtabs(8))[0].strip()
-    marker = start or re.escape(first.split(" returned:")[0]) + " returned:"
-    g.check(out.expandtabs(8), start=marker)
-    return rc, out
+    p = subprocess.run([str(KMU)], input=f"loginHSM -u CU -s {user} -p {CU_PW[user]}\n" + script
+                       + "exit\n", capture_output=True, text=True, timeout=120,
+                       env=cluster.env(), cwd=cwd)
+    out = (p.stdout + p.stderr).expandtabs(8)
+    # The comparison starts at the guide's first output line (the login's lines come before).
+    g.check(out, start="^" + re.escape(g.normalise(g.output[0])[0]) + "$")
+    return p.returncode, out
 
 
 def test_golden_kmu_delete_key(cluster):
@@ -66,3 +70,32 @@ def test_golden_kmu_get_key_info_m_value(cluster):
     rc, out = replay(cluster, "alice", "kmu_getKeyInfo_m_value", {"-k 28": f"-k {priv}"})
     assert f"Owned by user {ids['alice']}" in out, out
     assert re.search(rf"^\s+{ids['bob']}$", out, re.M), out
+
+
+def test_golden_kmu_export_private_key(cluster, tmp_path):
+    prepare(cluster, "alice")
+    rc, out = single(cluster, "alice", "genRSAKeyPair", "-m", 2048, "-e", 65537, "-l", "r")
+    pub, priv = pair(out)
+    w = gen_aes(cluster, "alice", "w")
+    rc, out = replay(cluster, "alice", "kmu_exportPrivateKey", {"-k 15 -w 16": f"-k {priv} -w {w}"},
+                     cwd=tmp_path)
+    assert rc == 0, out
+    assert (tmp_path / "exportKey.pem").read_text().startswith("-----BEGIN PRIVATE KEY-----")
+
+
+def test_golden_kmu_import_private_key(make_cluster, tmp_path):
+    c = make_cluster(hsms=3)
+    prepare(c, "alice")
+    subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
+                    "-out", tmp_path / "rsa2048.key"], check=True, capture_output=True)
+    rc, out = single(c, "alice", "genSymKey", "-t", 31, "-s", 32, "-l", "w")
+    w = handle(out)
+    rc, out = replay(c, "alice", "kmu_importPrivateKey", {"-w 524299": f"-w {w}"}, cwd=tmp_path)
+    assert rc == 0, out
+    assert len(find_label(c, "rsa2048-imported")) == 1
+
+
+def find_label(cluster, label):
+    rc, out = single(cluster, "alice", "findKey", "-l", label)
+    m = re.search(r"number of keys matched from start index 0::\d+\n(.*)\n", out)
+    return m.group(1).split(", ") if m else []

@@ -6,11 +6,12 @@ the guide's per-node block on every node; a piped script runs every command and 
 says whether all succeeded, while a terminal session keeps exiting 0.
 """
 import re
+import subprocess
 
 import pexpect
 
-from test_kmu import (CU_PW, KMU, OK, UNAVAILABLE, find, gen_aes, handle, nodes, pair, prepare,
-                      returned, run, single, stripped)
+from test_kmu import (CU_PW, KMU, OK, UNAVAILABLE, find, gen_aes, handle, im_aes, nodes, pair,
+                      prepare, returned, run, single, stripped)
 
 INVALID = "HSM Error: Invalid object handle is passed to this operation"
 MISSING = 424242
@@ -165,3 +166,128 @@ def test_kmu_terminal_session_still_exits_0(cluster):
     finally:
         child.close()
     assert child.exitstatus == 0
+
+
+def openssl(*args, **kw):
+    return subprocess.run(["openssl", *[str(a) for a in args]], capture_output=True, check=True,
+                          **kw)
+
+
+def test_kmu_export_private_key_reads_with_openssl(cluster, tmp_path):
+    """exportPrivateKey's PEM is the HSM's key: `openssl pkey` reads it and its public half is
+    the one exportPubKey gives; with -wk (the same AES key as -w, imported from a known file)
+    the host unwraps; a -wk key that is not the -w key, a public key, a non-extractable key and
+    another user's shared key are refused without a file."""
+    ids = prepare(cluster, "alice", "bob")
+    material = bytes(range(32))
+    kek = tmp_path / "kek"
+    kek.write_bytes(material)
+    w = im_aes(cluster, "alice", tmp_path, material, "kek", gen_aes(cluster, "alice", "t"))
+    for gen in (["genRSAKeyPair", "-m", 2048, "-e", 65537, "-l", "r", "-u", ids["bob"]],
+                ["genECCKeyPair", "-i", 14, "-l", "e"]):
+        rc, out = single(cluster, "alice", *gen)
+        pub, priv = pair(out)
+        for extra in ([], ["-wk", kek]):
+            pem = tmp_path / "priv.pem"
+            rc, out = single(cluster, "alice", "exportPrivateKey", "-k", priv, "-w", w, "-out",
+                             pem, *extra)
+            assert rc == 0, out
+            assert f"PEM formatted private key is written to {pem}" in out
+            assert oct(pem.stat().st_mode & 0o777) == "0o600"
+            openssl("pkey", "-in", pem, "-check", "-noout")
+            ours = openssl("pkey", "-in", pem, "-pubout").stdout
+            rc, out = single(cluster, "alice", "exportPubKey", "-k", pub, "-out",
+                             tmp_path / "pub.pem")
+            assert rc == 0, out
+            assert ours == openssl("pkey", "-pubin", "-in", tmp_path / "pub.pem",
+                                   "-pubout").stdout
+            pem.unlink()
+    before = find(cluster, "alice")
+    other = tmp_path / "other"
+    other.write_bytes(bytes(32))
+    rc, out = single(cluster, "alice", "genRSAKeyPair", "-m", 2048, "-e", 65537, "-l", "n", "-nex")
+    npub, npriv = pair(out)
+    before = find(cluster, "alice")
+    bad = tmp_path / "bad.pem"
+    for user, k, extra, why in (("alice", priv, ["-wk", other], "The -wk key does not unwrap"),
+                                ("alice", pub, [], "exports private keys only"),
+                                ("alice", npriv, [], "Cfm3WrapKey returned: 0x"),
+                                ("bob", npriv, [], "Cfm3WrapKey returned: 0xa8")):
+        rc, out = single(cluster, user, "exportPrivateKey", "-k", k, "-w", w, "-out", bad, *extra)
+        assert rc == 1 and why in out, out
+        assert not bad.exists()
+    assert find(cluster, "alice") == before
+
+
+def test_kmu_import_private_key_signs_for_openssl(cluster, tmp_path):
+    """importPrivateKey of openssl-made keys (PKCS#8 RSA, PKCS#1 RSA, SEC1 EC; with and without
+    -wk): the HSM signs with the imported key and `openssl dgst -verify` accepts it with the
+    openssl public key. An exported HSM key goes back in and still matches. Bad files (encrypted
+    PEM, a public key, garbage) and a -wk key unlike -w are refused and make nothing."""
+    prepare(cluster, "alice")
+    material = bytes(range(100, 132))
+    kek = tmp_path / "kek"
+    kek.write_bytes(material)
+    w = im_aes(cluster, "alice", tmp_path, material, "kek", gen_aes(cluster, "alice", "t"))
+    msg = tmp_path / "msg"
+    msg.write_bytes(b"imported keys sign for openssl\n")
+    keys = {
+        "rsa8": ["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+        "rsa1": ["genrsa", "-traditional", "2048"],
+        "ec": ["ecparam", "-name", "prime256v1", "-genkey", "-noout"],
+    }
+    for name, cmd in keys.items():
+        key = tmp_path / f"{name}.key"
+        key.write_bytes(openssl(*cmd).stdout)
+        pubf = tmp_path / f"{name}.pub"
+        openssl("pkey", "-in", key, "-pubout", "-out", pubf)
+        for extra in ([], ["-wk", kek]):
+            rc, out = single(cluster, "alice", "importPrivateKey", "-f", key, "-l", name, "-w", w,
+                             *extra)
+            assert rc == 0, out
+            assert returned(out, "Cfm3UnWrapKey") == ("0x00", OK), out
+            der = openssl("pkcs8", "-topk8", "-nocrypt", "-in", key, "-outform", "DER").stdout
+            assert f"BER encoded key length is {len(der)}" in out, out
+            h = handle(out)
+            sig = tmp_path / "sig"
+            mech = 17 if name == "ec" else 1  # ECDSA_SHA256 / SHA256_RSA_PKCS
+            rc, out = single(cluster, "alice", "sign", "-f", msg, "-k", h, "-m", mech, "-out",
+                             sig)
+            assert rc == 0, out
+            openssl("dgst", "-sha256", "-verify", pubf, "-signature", sig, msg)
+            sig.unlink()
+    # An exported key goes back in.
+    rc, out = single(cluster, "alice", "genECCKeyPair", "-i", 14, "-l", "rt")
+    pub, priv = pair(out)
+    pem = tmp_path / "rt.pem"
+    rc, out = single(cluster, "alice", "exportPrivateKey", "-k", priv, "-w", w, "-out", pem)
+    assert rc == 0, out
+    rc, out = single(cluster, "alice", "importPrivateKey", "-f", pem, "-l", "rt2", "-w", w,
+                     "-attest")
+    assert rc == 0 and "Attestation Check : [PASS]" in out, out
+    again = handle(out)
+    rc, out = single(cluster, "alice", "sign", "-f", msg, "-k", again, "-m", 18, "-out",
+                     tmp_path / "s2")
+    assert rc == 0, out
+    rc, out = single(cluster, "alice", "verify", "-f", msg, "-s", tmp_path / "s2", "-k", pub,
+                     "-m", 18)
+    assert rc == 0, out
+
+    before = find(cluster, "alice")
+    enc = tmp_path / "enc.key"
+    enc.write_bytes(openssl("pkey", "-in", tmp_path / "rsa8.key", "-aes256", "-passout",
+                            "pass:secret-pw").stdout)
+    junk = tmp_path / "junk.key"
+    junk.write_bytes(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
+    other = tmp_path / "other"
+    other.write_bytes(bytes(32))
+    for f, extra, why in ((enc, [], "does not hold an unencrypted PEM RSA or EC private key"),
+                          (tmp_path / "rsa8.pub", [], "does not hold an unencrypted PEM"),
+                          (junk, [], "does not hold an unencrypted PEM"),
+                          (tmp_path / "missing", [], "Cannot read file"),
+                          (tmp_path / "rsa8.key", ["-wk", other], "Cfm3UnWrapKey returned: 0x"),
+                          (tmp_path / "rsa8.key", ["-m_value", 2], "-m_value 2 is more than")):
+        rc, out = single(cluster, "alice", "importPrivateKey", "-f", f, "-l", "bad", "-w", w,
+                         *extra)
+        assert rc == 1 and why in out, out
+    assert find(cluster, "alice") == before

@@ -168,6 +168,14 @@ static int h_exit(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p)
     F_SW("attest")
 
 static const struct ohsm_kmu_cmd cmds[] = {
+    {"aesWrapUnwrap", {F_UINT("m", "<wrap-unwrap mode>", true, 0, 1),
+                       F_FILE("f", "<file-to-wrap-unwrap>", true), F_HANDLE("w", true),
+                       F_TEXT("i", "<wrapping-IV>", false, 18),
+                       F_FILE("out", "<output-file>", false)},
+     ohsm_kmu_aes_wrap_unwrap, "Wraps (-m 1) or unwraps (-m 0) a file with an AES key",
+     "RFC 3394 AES key wrap of a file under 4096 bytes (a multiple of 8) with an AES key in the\n"
+     "HSM; the default IV is 0xA6A6A6A6A6A6A6A6. The result is shown and written to -out\n"
+     "(default wrapped_key or unwrapped_key)."},
     {"deleteKey", {F_HANDLE("k", true)}, ohsm_kmu_delete_key,
      "Deletes a key from every HSM",
      "Only the key's owner may delete it; users it is shared with may only use it."},

@@ -99,3 +99,20 @@ def find_label(cluster, label):
     rc, out = single(cluster, "alice", "findKey", "-l", label)
     m = re.search(r"number of keys matched from start index 0::\d+\n(.*)\n", out)
     return m.group(1).split(", ") if m else []
+
+
+def test_golden_kmu_aes_wrap_unwrap(cluster, tmp_path):
+    prepare(cluster, "alice")
+    w = gen_aes(cluster, "alice", "w")
+    (tmp_path / "3DES.key").write_bytes(bytes(range(32)))
+    rc, out = replay(cluster, "alice", "kmu_aesWrapUnwrap_wrap", {"-w 6": f"-w {w}"},
+                     cwd=tmp_path)
+    assert rc == 0 and len((tmp_path / "3DES.key.wrapped").read_bytes()) == 40, out
+    key24 = bytes(range(50, 74))
+    (tmp_path / "k24").write_bytes(key24)
+    rc, out = single(cluster, "alice", "aesWrapUnwrap", "-m", 1, "-f", tmp_path / "k24", "-w", w,
+                     "-out", tmp_path / "3DES.key.wrapped")
+    assert rc == 0, out
+    rc, out = replay(cluster, "alice", "kmu_aesWrapUnwrap_unwrap", {"-w 6": f"-w {w}"},
+                     cwd=tmp_path)
+    assert rc == 0 and (tmp_path / "3DES.key.unwrapped").read_bytes() == key24, out

@@ -291,3 +291,59 @@ def test_kmu_import_private_key_signs_for_openssl(cluster, tmp_path):
                          *extra)
         assert rc == 1 and why in out, out
     assert find(cluster, "alice") == before
+
+
+def test_kmu_aes_wrap_unwrap_matches_openssl(cluster, tmp_path):
+    """aesWrapUnwrap with an AES key whose bytes the test knows gives what `openssl enc
+    -id-aes256-wrap` gives (default IV and -i), unwraps back, and refuses a wrong key, a wrong
+    IV, altered data and bad sizes without writing a file."""
+    prepare(cluster, "alice")
+    material = bytes(range(200, 232))
+    w = im_aes(cluster, "alice", tmp_path, material, "kek", gen_aes(cluster, "alice", "t"))
+    other = gen_aes(cluster, "alice", "other")
+    data = tmp_path / "plain"
+    data.write_bytes(bytes(range(1, 49)))
+    for iv, extra in (("A6A6A6A6A6A6A6A6", []), ("0102030405060708", ["-i", "0x0102030405060708"])):
+        want = openssl("enc", "-id-aes256-wrap", "-K", material.hex(), "-iv", iv, "-in",
+                       data).stdout
+        wrapped = tmp_path / "wrapped"
+        rc, out = single(cluster, "alice", "aesWrapUnwrap", "-m", 1, "-f", data, "-w", w, "-out",
+                         wrapped, *extra)
+        assert rc == 0, out
+        assert wrapped.read_bytes() == want, out
+        assert ("Warning: IV (-i) is missing." in out) == (extra == []), out
+        shown = re.search(r"result data:\n((?:[0-9A-F ]+\n)+)", out).group(1)
+        assert bytes.fromhex(shown.replace("\n", " ")) == want
+        back = tmp_path / "back"
+        rc, out = single(cluster, "alice", "aesWrapUnwrap", "-m", 0, "-f", wrapped, "-w", w,
+                         "-out", back, *extra)
+        assert rc == 0 and back.read_bytes() == data.read_bytes(), out
+        back.unlink()
+        # The wrong key or IV: the integrity check fails, nothing is written.
+        for bad in (["-w", other, *extra], ["-w", w, "-i", "0x1111111111111111"]):
+            args = ["-m", 0, "-f", wrapped, "-out", back, *bad]
+            rc, out = single(cluster, "alice", "aesWrapUnwrap", *args)
+            assert rc == 1 and returned(out, "Cfm3UnWrapHostKey")[0] != "0x00", out
+            assert "result data" not in out and not back.exists()
+    # Default output names, in the working directory.
+    p = subprocess.run([str(KMU), "singlecmd", "loginHSM", "-u", "CU", "-s", "alice", "-p",
+                        CU_PW["alice"], "aesWrapUnwrap", "-m", "1", "-f", str(data), "-w", str(w)],
+                       capture_output=True, text=True, cwd=tmp_path, env=cluster.env(),
+                       timeout=120)
+    assert p.returncode == 0, p.stdout
+    assert (tmp_path / "wrapped_key").read_bytes() == openssl(
+        "enc", "-id-aes256-wrap", "-K", material.hex(), "-iv", "A6A6A6A6A6A6A6A6", "-in",
+        data).stdout
+    # Bad input.
+    odd = tmp_path / "odd"
+    odd.write_bytes(b"123456789")
+    big = tmp_path / "big"
+    big.write_bytes(bytes(4096))
+    for args, why in ((["-m", 1, "-f", odd, "-w", w], "holds 9 bytes"),
+                      (["-m", 1, "-f", big, "-w", w], "is too large"),
+                      (["-m", 2, "-f", data, "-w", w], "Invalid value '2' for -m"),
+                      (["-m", 1, "-f", data, "-w", w, "-i", "0x12"], "Invalid IV for -i"),
+                      (["-m", 1, "-f", data, "-w", MISSING], "0xa8")):
+        rc, out = single(cluster, "alice", "aesWrapUnwrap", *args, "-out", tmp_path / "none")
+        assert rc == 1 and why in out, out
+        assert not (tmp_path / "none").exists()

@@ -196,6 +196,11 @@ static const struct ohsm_kmu_cmd cmds[] = {
      ohsm_kmu_ex_sym, "Exports a symmetric key in plaintext to a file",
      "The key is wrapped by the HSM with the -w key and unwrapped on this host (with the AES key\n"
      "in the -wk file when given). Only the owner of an extractable key may export it."},
+    {"extractMaskedObject", {{"o", OHSM_KMU_V_HANDLE, "<object-handle>", true, 0, 0, 0},
+                             F_FILE("out", "<object-file>", true)},
+     ohsm_kmu_extract_masked, "Writes a key's masked object to a file",
+     "The masked object (the key sealed under the cluster's masking key) opens only inside this\n"
+     "cluster. Only keys the current user owns or shares can be extracted."},
     {"findKey", {F_UINT("c", "<key class>", false, 0, UINT32_MAX),
                  F_UINT("t", "<key type>", false, 0, UINT32_MAX), F_LABEL(false), F_ID,
                  F_UINT("sess", "<0 | 1>", false, 0, 1), F_USERS,
@@ -221,6 +226,10 @@ static const struct ohsm_kmu_cmd cmds[] = {
                       F_FILE("out", "<file>", true)},
      ohsm_kmu_get_attribute, "Writes one or all (512) attributes of a key to a file",
      "Use listAttributes for the attribute constants."},
+    {"getCaviumPrivKey", {F_HANDLE("k", true), F_FILE("out", "<fake-PEM-file>", true)},
+     ohsm_kmu_get_cavium_priv, "Writes a fake PEM file referencing a private key in the HSM",
+     "The file has the key's real public part and, for its private part, the key handle (RSA:\n"
+     "private exponent = handle, CRT values 1; EC: private scalar = handle): no key material."},
     {"getKeyInfo", {F_HANDLE("k", true)}, ohsm_kmu_get_key_info,
      "Shows who owns a key and who it is shared with", NULL},
     {"help", {{0}}, h_help, "Displays this information", NULL},

@@ -6,8 +6,11 @@
  * "Cluster Error Status" block with one "Node id N and err state ..." line per HSM), bounded file
  * reading and 0600 file writing, and user id <-> name lookups (key_mgmt_util names users by their
  * HSM user id; openhsm records owners and shares by name). Handlers live in cmds.c (session and
- * helpers), keys.c (key management), wrap.c (wrapping, import and export) and sign.c; each parses
- * nothing itself (it gets a checked struct ohsm_kmu_parsed), calls libopenhsm and prints.
+ * helpers), keys.c (key management, with attest.c for -attest), keyinfo.c (one existing key),
+ * wrap.c (wrapping, symmetric import and export), privkey.c (private key import and export),
+ * aeswrap.c (aesWrapUnwrap), masked.c (extractMaskedObject), fakepem.c (getCaviumPrivKey) and
+ * sign.c; each parses nothing itself (it gets a checked struct ohsm_kmu_parsed), calls libopenhsm
+ * and prints.
  * Single-threaded: one session per process.
  */
 #ifndef OHSM_KMU_KMU_H
@@ -121,6 +124,8 @@ int ohsm_kmu_im_sym(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p);
 int ohsm_kmu_sign(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p);
 int ohsm_kmu_verify(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p);
 int ohsm_kmu_aes_wrap_unwrap(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p);
+int ohsm_kmu_extract_masked(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p);
+int ohsm_kmu_get_cavium_priv(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p);
 int ohsm_kmu_export_priv(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p);
 int ohsm_kmu_import_priv(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p);
 

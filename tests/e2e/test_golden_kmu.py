@@ -116,3 +116,21 @@ def test_golden_kmu_aes_wrap_unwrap(cluster, tmp_path):
     rc, out = replay(cluster, "alice", "kmu_aesWrapUnwrap_unwrap", {"-w 6": f"-w {w}"},
                      cwd=tmp_path)
     assert rc == 0 and (tmp_path / "3DES.key.unwrapped").read_bytes() == key24, out
+
+
+def test_golden_kmu_extract_masked_object(cluster, tmp_path):
+    prepare(cluster, "alice")
+    h = gen_aes(cluster, "alice", "m")
+    rc, out = replay(cluster, "alice", "kmu_extractMaskedObject", {"-o 524295": f"-o {h}"},
+                     cwd=tmp_path)
+    assert rc == 0 and (tmp_path / "maskedObj").read_bytes()[:4] == b"OHMO", out
+
+
+def test_golden_kmu_get_cavium_priv_key(cluster, tmp_path):
+    prepare(cluster, "alice")
+    rc, out = single(cluster, "alice", "genRSAKeyPair", "-m", 2048, "-e", 65537, "-l", "r")
+    pub, priv = pair(out)
+    rc, out = replay(cluster, "alice", "kmu_getCaviumPrivKey", {"-k 15": f"-k {priv}"},
+                     cwd=tmp_path)
+    assert rc == 0, out
+    assert (tmp_path / "cavKey.pem").read_text().startswith("-----BEGIN RSA PRIVATE KEY-----")

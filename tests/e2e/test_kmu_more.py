@@ -3,13 +3,18 @@
 the lookup first and changes nothing; -attest runs a real check and prints the guide's line where
 the guide prints it; -m_value makes a quorum key (its use needs approvals); an invalid curve gets
 the guide's per-node block on every node; a piped script runs every command and its exit status
-says whether all succeeded, while a terminal session keeps exiting 0.
+says whether all succeeded, while a terminal session keeps exiting 0. The commands added
+(exportPrivateKey, importPrivateKey, aesWrapUnwrap, extractMaskedObject, getCaviumPrivKey) are
+checked with OpenSSL (`openssl pkey` reads exported keys, HSM signatures of imported keys verify
+with `openssl dgst`, aesWrapUnwrap equals `openssl enc -id-aes256-wrap`) or, for masked objects,
+by an HSM opening the file; their bad input is refused without a file or a key.
 """
 import re
 import subprocess
 
 import pexpect
 
+import test_masked
 from test_kmu import (CU_PW, KMU, OK, UNAVAILABLE, find, gen_aes, handle, im_aes, nodes, pair,
                       prepare, returned, run, single, stripped)
 
@@ -347,3 +352,70 @@ def test_kmu_aes_wrap_unwrap_matches_openssl(cluster, tmp_path):
         rc, out = single(cluster, "alice", "aesWrapUnwrap", *args, "-out", tmp_path / "none")
         assert rc == 1 and why in out, out
         assert not (tmp_path / "none").exists()
+
+
+def test_kmu_extract_masked_object_is_the_hsms_sealed_key(cluster, tmp_path):
+    """The file is a genuine masked object of this cluster: an HSM opens it (inserting it where
+    the key is refused as already there, not as invalid), while a copy with a flipped byte is
+    refused as invalid. Keys alice cannot see, and missing handles, give 0xa8 and no file."""
+    ids = prepare(cluster, "alice", "bob")
+    h = gen_aes(cluster, "alice", "sealed", "-nex")
+    f = tmp_path / "masked"
+    rc, out = single(cluster, "alice", "extractMaskedObject", "-o", h, "-out", f)
+    assert rc == 0, out
+    assert f'Object was masked and written to file "{f}"' in out
+    assert oct(f.stat().st_mode & 0o777) == "0o600"
+    blob = f.read_bytes()
+    assert blob[:4] == b"OHMO" and b"sealed" in blob
+    assert test_masked.insert(cluster, 1, blob, replace=False) == test_masked.RV_OBJECT_EXISTS
+    bad = bytearray(blob)
+    bad[-1] ^= 0x80
+    assert test_masked.insert(cluster, 1, bytes(bad), False) == test_masked.RV_MASKED_INVALID
+    # Shared with bob: he may extract it; a key of bob's is absent to alice.
+    shared = gen_aes(cluster, "alice", "shared", "-u", ids["bob"])
+    rc, out = single(cluster, "bob", "extractMaskedObject", "-o", shared, "-out", tmp_path / "b")
+    assert rc == 0, out
+    bobs = gen_aes(cluster, "bob", "bobs")
+    for k in (bobs, MISSING):
+        rc, out = single(cluster, "alice", "extractMaskedObject", "-o", k, "-out",
+                         tmp_path / "none")
+        assert rc == 1 and returned(out, "Cfm3ExtractMaskedObject")[0] == "0xa8", out
+        assert not (tmp_path / "none").exists()
+
+
+def test_kmu_get_cavium_priv_key_references_the_hsm_key(cluster, tmp_path):
+    """The fake PEM has the key's real public part (openssl derives the same public key as
+    exportPubKey) and the handle as its private part, no key material: openssl's key check
+    rejects it. Public, secret and missing keys are refused without a file."""
+    prepare(cluster, "alice")
+    for gen, head in ((["genRSAKeyPair", "-m", 2048, "-e", 65537, "-l", "r"], "RSA"),
+                      (["genECCKeyPair", "-i", 2, "-l", "e"], "EC")):
+        rc, out = single(cluster, "alice", *gen)
+        pub, priv = pair(out)
+        fake = tmp_path / f"{head}.pem"
+        rc, out = single(cluster, "alice", "getCaviumPrivKey", "-k", priv, "-out", fake)
+        assert rc == 0, out
+        assert f"Private Key Handle is written to {fake} in fake PEM format" in out
+        assert fake.read_text().startswith(f"-----BEGIN {head} PRIVATE KEY-----")
+        rc, out = single(cluster, "alice", "exportPubKey", "-k", pub, "-out", tmp_path / "p.pem")
+        assert rc == 0, out
+        assert openssl("pkey", "-in", fake, "-pubout").stdout == openssl(
+            "pkey", "-pubin", "-in", tmp_path / "p.pem", "-pubout").stdout
+        if head == "RSA":
+            text = openssl("rsa", "-in", fake, "-noout", "-text").stdout.decode()
+            assert re.search(rf"privateExponent: {priv} \(0x[0-9a-f]+\)", text), text
+        else:
+            text = openssl("ec", "-in", fake, "-noout", "-text").stdout.decode()
+            m = re.search(r"priv:\n((?:\s+[0-9a-f:]+\n)+)", text)
+            assert m, text
+            assert int(m.group(1).replace(":", "").replace(" ", "").replace("\n", ""), 16) == priv
+        check = subprocess.run(["openssl", "pkey", "-in", fake, "-check", "-noout"],
+                               capture_output=True)
+        assert check.returncode != 0
+    aes = gen_aes(cluster, "alice", "a")
+    for k in (pub, aes):
+        rc, out = single(cluster, "alice", "getCaviumPrivKey", "-k", k, "-out", tmp_path / "x")
+        assert rc == 1 and "takes an RSA or EC private key" in out, out
+    rc, out = single(cluster, "alice", "getCaviumPrivKey", "-k", MISSING, "-out", tmp_path / "x")
+    assert rc == 1 and returned(out, "getCaviumPrivKey")[0] == "0xa8", out
+    assert not (tmp_path / "x").exists()

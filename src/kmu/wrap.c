@@ -16,6 +16,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "kmu/attest.h"
 #include "kmu/attrs.h"
 #include "kmu/kmu.h"
 #include "openhsm/mech.h"
@@ -221,6 +222,8 @@ out:
 /* The creation template and shares of a key made by unwrapping (unWrapKey, imSymKey). */
 struct newkey {
     struct ohsm_tmpl_buf t;
+    struct ohsm_kmu_keyopts o; /* what was asked, for -attest */
+    bool attest;
     char store[OHSM_KMU_MAX_IDS][OHSM_USERNAME_MAX + 1];
     const char *share[OHSM_KMU_MAX_IDS];
     size_t nshare;
@@ -235,6 +238,8 @@ static bool newkey(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p, uint32_t
                                  !ohsm_kmu_has(p, "nex")};
 
     memset(nk, 0, sizeof(*nk));
+    nk->o = o;
+    nk->attest = ohsm_kmu_has(p, "attest");
     if (mv != NULL && mv->num > p->nids + 1) {
         /* Guide: the m_value cannot exceed the number of users of the key (-u ids + owner). */
         (void)ohsm_kmu_error(k,
@@ -285,12 +290,18 @@ static int unwrap_into(struct ohsm_kmu *k, uint64_t w, const struct ohsm_mech_pa
     ohsm_kmu_results_fill(k, res, rv);
     ohsm_rv top = ohsm_kmu_overall(k, res, rv);
     ohsm_kmu_returned(k, "Cfm3UnWrapKey", top);
+    bool attest_ok = true;
     if (obj.handle != 0) {
         (void)fprintf(k->out, "\n\t%s  Key Handle: %" PRIu64 "\n", what, obj.handle);
+        if (nk->attest) {
+            /* The guide's imSymKey -attest: the check's line after the handle (attest.c). */
+            attest_ok = ohsm_kmu_attest(k->client, k->n, &obj, 1, &nk->o, false);
+            (void)fprintf(k->out, "\n\tAttestation Check : [%s]\n", attest_ok ? "PASS" : "FAIL");
+        }
     }
     ohsm_kmu_cluster(k, res);
     free(res);
-    return top == OHSM_OK ? OHSM_KMU_DONE : OHSM_KMU_FAILED;
+    return top == OHSM_OK && attest_ok ? OHSM_KMU_DONE : OHSM_KMU_FAILED;
 }
 
 int ohsm_kmu_unwrap_key(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p)

@@ -419,3 +419,23 @@ def test_kmu_get_cavium_priv_key_references_the_hsm_key(cluster, tmp_path):
     rc, out = single(cluster, "alice", "getCaviumPrivKey", "-k", MISSING, "-out", tmp_path / "x")
     assert rc == 1 and returned(out, "getCaviumPrivKey")[0] == "0xa8", out
     assert not (tmp_path / "x").exists()
+
+
+def test_kmu_attest_on_imported_and_unwrapped_keys(cluster, tmp_path):
+    """imSymKey and unWrapKey with -attest: the guide's line after the handle line; the check
+    knows an imported key is not local."""
+    prepare(cluster, "alice")
+    w = gen_aes(cluster, "alice", "w")
+    f = tmp_path / "k"
+    f.write_bytes(bytes(range(32)))
+    rc, out = single(cluster, "alice", "imSymKey", "-f", f, "-w", w, "-t", 31, "-l", "im",
+                     "-attest")
+    assert rc == 0, out
+    attested(out, r"Symmetric Key Unwrapped\.  Key Handle: \d+")
+    im = handle(out)
+    rc, out = single(cluster, "alice", "wrapKey", "-k", im, "-w", w, "-out", tmp_path / "wr")
+    assert rc == 0, out
+    rc, out = single(cluster, "alice", "unWrapKey", "-f", tmp_path / "wr", "-w", w, "-attest",
+                     "-nex")
+    assert rc == 0, out
+    attested(out, r"Key Unwrapped\.  Key Handle: \d+")

@@ -3,7 +3,8 @@
  * openhsm-kmu's aesWrapUnwrap: RFC 3394 AES key wrap (-m 1) or unwrap (-m 0) of a file's bytes
  * (under 4096) with an AES key that stays in the HSM. RFC 3394 is built from the AES block
  * function alone (§2.2.1: B = AES(K, A | R[i])), so the HSM computes each block with the key
- * (AES-ECB of one 16-byte block, 6n calls for n 64-bit blocks) and this host does the chaining;
+ * (AES-ECB of one 16-byte block, 6n calls for n 64-bit blocks) and this host does the chaining
+ * (kw.c);
  * the result is the standard wrap (`openssl enc -id-aes256-wrap` gives the same bytes). The
  * integrity check of an unwrap compares the recovered IV in constant time. The input file is
  * untrusted (size capped, length checked); buffers holding plaintext are wiped on every path.
@@ -16,18 +17,23 @@
 #include <openssl/crypto.h>
 
 #include "kmu/kmu.h"
+#include "kmu/kw.h"
 #include "openhsm/mech.h"
 
 #define KW_MAX 4095 /* "a file that contains less than 4 KB (4096 bytes)" */
-#define KW_BLOCK 8
-#define KW_ROUNDS 6
+#define KW_BLOCK OHSM_KMU_KW_BLOCK
 
 static const uint8_t default_iv[KW_BLOCK] = {0xa6, 0xa6, 0xa6, 0xa6, 0xa6, 0xa6, 0xa6, 0xa6};
 
-/* One AES block through the HSM: encrypt (wrap) or decrypt (unwrap) `in` into `out`. */
-static ohsm_rv hsm_block(struct ohsm_kmu *k, uint64_t w, bool enc, const uint8_t in[16],
-                         uint8_t out[16])
+/* The block function of kw.c: one AES block through the HSM with the -w key. */
+struct hsm_key {
+    struct ohsm_kmu *k;
+    uint64_t w;
+};
+
+static ohsm_rv hsm_block(void *ctx, bool enc, const uint8_t in[16], uint8_t out[16])
 {
+    const struct hsm_key *hk = ctx;
     struct ohsm_mech_params m;
     uint8_t *res = NULL, iv[16];
     size_t res_len = 0, iv_len = 0;
@@ -35,8 +41,8 @@ static ohsm_rv hsm_block(struct ohsm_kmu *k, uint64_t w, bool enc, const uint8_t
 
     memset(&m, 0, sizeof(m));
     m.mech = OHSM_M_AES_ECB;
-    rv = enc ? ohsm_client_encrypt(k->client, w, &m, in, 16, &res, &res_len, iv, &iv_len)
-             : ohsm_client_decrypt(k->client, w, &m, in, 16, &res, &res_len);
+    rv = enc ? ohsm_client_encrypt(hk->k->client, hk->w, &m, in, 16, &res, &res_len, iv, &iv_len)
+             : ohsm_client_decrypt(hk->k->client, hk->w, &m, in, 16, &res, &res_len);
     if (rv == OHSM_OK && res_len != 16) {
         rv = OHSM_PROTOCOL;
     }
@@ -44,68 +50,6 @@ static ohsm_rv hsm_block(struct ohsm_kmu *k, uint64_t w, bool enc, const uint8_t
         memcpy(out, res, 16);
     }
     ohsm_kmu_free_secret(res, res_len);
-    return rv;
-}
-
-static void xor_t(uint8_t a[KW_BLOCK], uint64_t t)
-{
-    for (int i = 0; i < KW_BLOCK; i++) {
-        a[KW_BLOCK - 1 - i] ^= (uint8_t)(t >> (8 * i));
-    }
-}
-
-/* RFC 3394 §2.2.1: in (n*8 bytes, n >= 2) -> out (n*8 + 8 bytes). */
-static ohsm_rv kw_wrap(struct ohsm_kmu *k, uint64_t w, const uint8_t iv[KW_BLOCK],
-                       const uint8_t *in, size_t len, uint8_t *out)
-{
-    size_t n = len / KW_BLOCK;
-    uint8_t b[16];
-    ohsm_rv rv = OHSM_OK;
-
-    memcpy(out, iv, KW_BLOCK);
-    memcpy(out + KW_BLOCK, in, len);
-    for (size_t j = 0; j < KW_ROUNDS && rv == OHSM_OK; j++) {
-        for (size_t i = 1; i <= n && rv == OHSM_OK; i++) {
-            memcpy(b, out, KW_BLOCK);
-            memcpy(b + KW_BLOCK, out + i * KW_BLOCK, KW_BLOCK);
-            rv = hsm_block(k, w, true, b, b);
-            memcpy(out, b, KW_BLOCK);
-            xor_t(out, (uint64_t)(n * j + i));
-            memcpy(out + i * KW_BLOCK, b + KW_BLOCK, KW_BLOCK);
-        }
-    }
-    OPENSSL_cleanse(b, sizeof(b));
-    return rv;
-}
-
-/* RFC 3394 §2.2.2: in (len = (n+1)*8 bytes) -> out (n*8 bytes); the IV must come back. */
-static ohsm_rv kw_unwrap(struct ohsm_kmu *k, uint64_t w, const uint8_t iv[KW_BLOCK],
-                         const uint8_t *in, size_t len, uint8_t *out)
-{
-    size_t n = len / KW_BLOCK - 1;
-    uint8_t a[KW_BLOCK], b[16];
-    ohsm_rv rv = OHSM_OK;
-
-    memcpy(a, in, KW_BLOCK);
-    memcpy(out, in + KW_BLOCK, n * KW_BLOCK);
-    for (size_t j = KW_ROUNDS; j-- > 0 && rv == OHSM_OK;) {
-        for (size_t i = n; i >= 1 && rv == OHSM_OK; i--) {
-            memcpy(b, a, KW_BLOCK);
-            xor_t(b, (uint64_t)(n * j + i));
-            memcpy(b + KW_BLOCK, out + (i - 1) * KW_BLOCK, KW_BLOCK);
-            rv = hsm_block(k, w, false, b, b);
-            memcpy(a, b, KW_BLOCK);
-            memcpy(out + (i - 1) * KW_BLOCK, b + KW_BLOCK, KW_BLOCK);
-        }
-    }
-    if (rv == OHSM_OK && CRYPTO_memcmp(a, iv, KW_BLOCK) != 0) {
-        rv = OHSM_WRAPPED_KEY_INVALID; /* §2.2.3: wrong key, wrong IV or altered data */
-    }
-    if (rv != OHSM_OK) {
-        OPENSSL_cleanse(out, n * KW_BLOCK);
-    }
-    OPENSSL_cleanse(a, sizeof(a));
-    OPENSSL_cleanse(b, sizeof(b));
     return rv;
 }
 
@@ -146,7 +90,9 @@ int ohsm_kmu_aes_wrap_unwrap(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p
         (void)fprintf(k->out, "\n\tWarning: IV (-i) is missing.\n"
                               "\t\t 0xA6A6A6A6A6A6A6A6 is considered as default IV\n");
     }
-    ohsm_rv rv = wrap ? kw_wrap(k, w, iv, in, in_len, res) : kw_unwrap(k, w, iv, in, in_len, res);
+    struct hsm_key hk = {k, w};
+    ohsm_rv rv = wrap ? ohsm_kmu_kw_wrap(hsm_block, &hk, iv, in, in_len, res)
+                      : ohsm_kmu_kw_unwrap(hsm_block, &hk, iv, in, in_len, res);
     if (rv == OHSM_OK) {
         (void)fprintf(k->out, "result data:\n");
         for (size_t i = 0; i < res_len; i++) {

@@ -32,53 +32,6 @@
 
 #define CHALLENGE_LEN 32
 
-static bool same_record(const struct ohsm_obj *a, const struct ohsm_obj *b)
-{
-    uint32_t ns = a->nshared < OHSM_SHARE_MAX ? a->nshared : OHSM_SHARE_MAX;
-    if (a->handle != b->handle || a->cls != b->cls || a->ktype != b->ktype ||
-        a->flags != b->flags || a->nshared != b->nshared || a->value_len != b->value_len ||
-        a->modulus_bits != b->modulus_bits || a->curve != b->curve || a->has_kcv != b->has_kcv ||
-        a->id_len != b->id_len || a->spki_len != b->spki_len ||
-        a->quorum_manage != b->quorum_manage || a->quorum_use != b->quorum_use) {
-        return false;
-    }
-    if (strncmp(a->owner, b->owner, sizeof(a->owner)) != 0 ||
-        strncmp(a->label, b->label, sizeof(a->label)) != 0 ||
-        (a->has_kcv && memcmp(a->kcv, b->kcv, sizeof(a->kcv)) != 0) ||
-        a->id_len > OHSM_OBJ_ID_MAX || memcmp(a->id, b->id, a->id_len) != 0 ||
-        a->spki_len > OHSM_SPKI_MAX || memcmp(a->spki, b->spki, a->spki_len) != 0) {
-        return false;
-    }
-    for (uint32_t i = 0; i < ns; i++) {
-        if (strncmp(a->shared[i], b->shared[i], sizeof(a->shared[i])) != 0) {
-            return false;
-        }
-    }
-    return true;
-}
-
-/* The record says what was asked. */
-static bool as_asked(const struct ohsm_obj *o, const struct ohsm_kmu_keyopts *want, bool local)
-{
-    size_t ll = strnlen(want->label, OHSM_LABEL_MAX + 1);
-    if (ll > OHSM_LABEL_MAX || strncmp(o->label, want->label, sizeof(o->label)) != 0) {
-        return false;
-    }
-    if (o->id_len != want->id_len ||
-        (want->id_len > 0 && memcmp(o->id, want->id, want->id_len) != 0)) {
-        return false;
-    }
-    if (((o->flags & OHSM_F_LOCAL) != 0) != local ||
-        ((o->flags & OHSM_F_TOKEN) != 0) != want->token) {
-        return false;
-    }
-    if (o->cls != OHSM_CLASS_PUBLIC &&
-        ((o->flags & OHSM_F_EXTRACTABLE) != 0) != want->extractable) {
-        return false;
-    }
-    return true;
-}
-
 /* Every HSM that answers holds the same record of o. */
 static bool replicated(struct ohsm_client *c, size_t n, const struct ohsm_obj *o, bool token)
 {
@@ -94,7 +47,7 @@ static bool replicated(struct ohsm_client *c, size_t n, const struct ohsm_obj *o
         if (rv == OHSM_KEY_HANDLE_INVALID && !token) {
             continue; /* a session key lives on the HSM that made it */
         }
-        if (rv != OHSM_OK || !same_record(o, &got)) {
+        if (rv != OHSM_OK || !ohsm_kmu_attest_same(o, &got)) {
             return false;
         }
         held++;
@@ -183,7 +136,7 @@ bool ohsm_kmu_attest(struct ohsm_client *c, size_t n, const struct ohsm_obj *obj
         if (objs[i].cls == OHSM_CLASS_PUBLIC) {
             w.extractable = true; /* public keys are always extractable */
         }
-        if (!as_asked(&objs[i], &w, generated) ||
+        if (!ohsm_kmu_attest_as_asked(&objs[i], &w, generated) ||
             !replicated(c, n, &objs[i], (objs[i].flags & OHSM_F_TOKEN) != 0)) {
             return false;
         }

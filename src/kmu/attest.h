@@ -20,4 +20,12 @@
 bool ohsm_kmu_attest(struct ohsm_client *c, size_t n, const struct ohsm_obj *objs, size_t nobj,
                      const struct ohsm_kmu_keyopts *want, bool generated);
 
+/* attest_rec.c (pure). Are a and b the same record of one key: handle, class, type, every flag,
+ * owner and shares, label, id, sizes, curve, key check value, public key and quorum values? */
+bool ohsm_kmu_attest_same(const struct ohsm_obj *a, const struct ohsm_obj *b);
+/* Does record o say what was asked: label, id, token or session, extractable (secret and private
+ * keys), and made in the HSM (OBJ_ATTR_LOCAL) exactly when `local`? */
+bool ohsm_kmu_attest_as_asked(const struct ohsm_obj *o, const struct ohsm_kmu_keyopts *want,
+                              bool local);
+
 #endif

@@ -168,12 +168,27 @@ static int h_exit(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p)
     F_SW("attest")
 
 static const struct ohsm_kmu_cmd cmds[] = {
+    {"aesWrapUnwrap", {F_UINT("m", "<wrap-unwrap mode>", true, 0, 1),
+                       F_FILE("f", "<file-to-wrap-unwrap>", true), F_HANDLE("w", true),
+                       F_TEXT("i", "<wrapping-IV>", false, 18),
+                       F_FILE("out", "<output-file>", false)},
+     ohsm_kmu_aes_wrap_unwrap, "Wraps (-m 1) or unwraps (-m 0) a file with an AES key",
+     "RFC 3394 AES key wrap of a file under 4096 bytes (a multiple of 8) with an AES key in the\n"
+     "HSM; the default IV is 0xA6A6A6A6A6A6A6A6. The result is shown and written to -out\n"
+     "(default wrapped_key or unwrapped_key)."},
     {"deleteKey", {F_HANDLE("k", true)}, ohsm_kmu_delete_key,
      "Deletes a key from every HSM",
      "Only the key's owner may delete it; users it is shared with may only use it."},
     {"Error2String", {{"r", OHSM_KMU_V_HEX, "<response code>", true, 0, 0, UINT32_MAX}},
      h_error2string, "Shows the text of a key_mgmt_util return code", NULL},
     {"exit", {{0}}, h_exit, "Exits this application", NULL},
+    {"exportPrivateKey", {F_HANDLE("k", true), F_HANDLE("w", true),
+                          F_FILE("out", "<key file>", true), F_UINT("m", "4", false, 4, 4),
+                          F_FILE("wk", "<wrapping key file>", false)},
+     ohsm_kmu_export_priv, "Exports a private key to a PEM file",
+     "The key is wrapped by the HSM with the -w AES key and unwrapped on this host (with the AES\n"
+     "key in the -wk file when given) into an unencrypted PKCS#8 PEM file (0600). Only the owner\n"
+     "of an extractable key may export it."},
     {"exportPubKey", {F_HANDLE("k", true), F_FILE("out", "<key file>", true)},
      ohsm_kmu_export_pub, "Writes a public key to a PEM file", NULL},
     {"exSymKey", {F_HANDLE("k", true), F_HANDLE("w", true), F_FILE("out", "<key file>", true),
@@ -181,6 +196,11 @@ static const struct ohsm_kmu_cmd cmds[] = {
      ohsm_kmu_ex_sym, "Exports a symmetric key in plaintext to a file",
      "The key is wrapped by the HSM with the -w key and unwrapped on this host (with the AES key\n"
      "in the -wk file when given). Only the owner of an extractable key may export it."},
+    {"extractMaskedObject", {{"o", OHSM_KMU_V_HANDLE, "<object-handle>", true, 0, 0, 0},
+                             F_FILE("out", "<object-file>", true)},
+     ohsm_kmu_extract_masked, "Writes a key's masked object to a file",
+     "The masked object (the key sealed under the cluster's masking key) opens only inside this\n"
+     "cluster. Only keys the current user owns or shares can be extracted."},
     {"findKey", {F_UINT("c", "<key class>", false, 0, UINT32_MAX),
                  F_UINT("t", "<key type>", false, 0, UINT32_MAX), F_LABEL(false), F_ID,
                  F_UINT("sess", "<0 | 1>", false, 0, 1), F_USERS,
@@ -206,9 +226,19 @@ static const struct ohsm_kmu_cmd cmds[] = {
                       F_FILE("out", "<file>", true)},
      ohsm_kmu_get_attribute, "Writes one or all (512) attributes of a key to a file",
      "Use listAttributes for the attribute constants."},
+    {"getCaviumPrivKey", {F_HANDLE("k", true), F_FILE("out", "<fake-PEM-file>", true)},
+     ohsm_kmu_get_cavium_priv, "Writes a fake PEM file referencing a private key in the HSM",
+     "The file has the key's real public part and, for its private part, the key handle (RSA:\n"
+     "private exponent = handle, CRT values 1; EC: private scalar = handle): no key material."},
     {"getKeyInfo", {F_HANDLE("k", true)}, ohsm_kmu_get_key_info,
      "Shows who owns a key and who it is shared with", NULL},
     {"help", {{0}}, h_help, "Displays this information", NULL},
+    {"importPrivateKey", {F_LABEL(true), F_FILE("f", "<key file>", true), F_HANDLE("w", true),
+                          F_SW("sess"), F_ID, F_M_VALUE, F_MIN_SRV, F_TIMEOUT, F_USERS,
+                          F_FILE("wk", "<wrapping key file>", false), F_SW("attest")},
+     ohsm_kmu_import_priv, "Imports a PEM private key",
+     "The RSA or EC key (PKCS#8, PKCS#1 or SEC1 PEM, unencrypted) is wrapped (with the AES key in\n"
+     "the -wk file when given) and unwrapped by the HSM with the -w key. The key is extractable."},
     {"importPubKey", {F_LABEL(true), F_FILE("f", "<key file>", true), F_SW("sess"), F_ID,
                       F_MIN_SRV, F_TIMEOUT},
      ohsm_kmu_import_pub, "Imports a PEM public key", NULL},

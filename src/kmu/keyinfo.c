@@ -94,11 +94,39 @@ int ohsm_kmu_set_attribute(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p)
     return rv == OHSM_OK ? OHSM_KMU_DONE : OHSM_KMU_FAILED;
 }
 
+bool ohsm_kmu_find_handle(struct ohsm_kmu *k, uint64_t h)
+{
+    struct ohsm_result *res = ohsm_kmu_results(k);
+    struct ohsm_obj o;
+    bool found = false;
+
+    if (res == NULL) {
+        return false;
+    }
+    for (size_t i = 0; i < k->n; i++) {
+        memset(&o, 0, sizeof(o));
+        res[i].rv = ohsm_client_key_get_on(k->client, i, h, &o);
+        found = found || res[i].rv == OHSM_OK;
+    }
+    if (!found) {
+        /* key_mgmt_util looks the key up on every HSM first; the guide's deleteKey of a handle
+         * no HSM knows fails there, with each node's answer. */
+        ohsm_kmu_returned(k, "Cfm3FindKey", ohsm_kmu_overall(k, res, OHSM_KEY_HANDLE_INVALID));
+        ohsm_kmu_cluster(k, res);
+    }
+    free(res);
+    return found;
+}
+
 int ohsm_kmu_delete_key(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p)
 {
     uint64_t h = ohsm_kmu_get(p, "k")->num;
-    struct ohsm_result *res = ohsm_kmu_results(k);
+    struct ohsm_result *res = NULL;
 
+    if (!ohsm_kmu_find_handle(k, h)) {
+        return OHSM_KMU_FAILED;
+    }
+    res = ohsm_kmu_results(k);
     if (res == NULL) {
         return OHSM_KMU_FAILED;
     }
@@ -145,6 +173,11 @@ int ohsm_kmu_get_key_info(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p)
             user_ref(k, o.shared[i], ref, sizeof(ref));
             (void)fprintf(k->out, "\t\t %s\n", ref);
         }
+    }
+    /* -m_value sets both quorum values; the guide prints one line for the pair. */
+    uint32_t q = o.quorum_use > o.quorum_manage ? o.quorum_use : o.quorum_manage;
+    if (q > 0) {
+        (void)fprintf(k->out, "\t %" PRIu32 " Users need to approve to use/manage this key\n", q);
     }
     return OHSM_KMU_DONE;
 }

@@ -12,6 +12,7 @@
 
 #include <openssl/evp.h>
 
+#include "kmu/attest.h"
 #include "kmu/attrs.h"
 #include "kmu/kmu.h"
 #include "openhsm/mech.h"
@@ -23,6 +24,7 @@ struct newkey {
     char store[OHSM_KMU_MAX_IDS][OHSM_USERNAME_MAX + 1];
     const char *share[OHSM_KMU_MAX_IDS];
     size_t nshare;
+    uint32_t m_value; /* key quorum (-m_value): approvals to use and to manage the key; 0 none */
 };
 
 static bool newkey(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p, struct newkey *nk)
@@ -36,13 +38,15 @@ static bool newkey(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p, struct n
     nk->o.id_len = id != NULL ? strlen(id->text) : 0;
     nk->o.token = !ohsm_kmu_has(p, "sess");
     nk->o.extractable = !ohsm_kmu_has(p, "nex");
-    if (mv != NULL && mv->num > 0) {
+    if (mv != NULL && mv->num > p->nids + 1) {
+        /* Guide: the m_value cannot exceed the number of users of the key (-u ids + owner). */
         (void)ohsm_kmu_error(k,
-                             "Quorum authentication for keys (-m_value %" PRIu64
-                             ") is not supported; use -m_value 0",
-                             mv->num);
+                             "-m_value %" PRIu64 " is more than the %zu users of the key: share "
+                             "it with enough users (-u)",
+                             mv->num, p->nids + 1);
         return false;
     }
+    nk->m_value = mv != NULL ? (uint32_t)mv->num : 0;
     if (ms != NULL && ms->num > k->n) {
         (void)ohsm_kmu_error(k, "-min_srv %" PRIu64 " is more than the %zu HSMs of the cluster",
                              ms->num, k->n);
@@ -53,9 +57,14 @@ static bool newkey(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p, struct n
     return ohsm_kmu_share_names(k, p, nk->store, nk->share, &nk->nshare);
 }
 
-/* Prints the creation result block: the returned line, the handle line(s), the cluster block. */
+/* -attest's outcome: none asked, passed, failed. */
+enum attest { ATTEST_NONE, ATTEST_PASS, ATTEST_FAIL };
+
+/* Prints the creation result block: the returned line, the handle line(s), the attestation line
+ * (guide: "Attestation Check : [PASS]" between the handles and the cluster block), the cluster
+ * block. A failed attestation fails the command (the key stays, as the guide's tool leaves it). */
 static int created(struct ohsm_kmu *k, const char *fn, ohsm_rv rv, struct ohsm_result *res,
-                   const char *what)
+                   const char *what, enum attest at)
 {
     ohsm_kmu_results_fill(k, res, rv);
     ohsm_rv top = ohsm_kmu_overall(k, res, rv);
@@ -63,8 +72,21 @@ static int created(struct ohsm_kmu *k, const char *fn, ohsm_rv rv, struct ohsm_r
     if (what != NULL) {
         (void)fprintf(k->out, "\n\t%s\n", what);
     }
+    if (at != ATTEST_NONE) {
+        (void)fprintf(k->out, "\n\tAttestation Check : [%s]\n",
+                      at == ATTEST_PASS ? "PASS" : "FAIL");
+    }
     ohsm_kmu_cluster(k, res);
-    return top == OHSM_OK ? OHSM_KMU_DONE : OHSM_KMU_FAILED;
+    return top == OHSM_OK && at != ATTEST_FAIL ? OHSM_KMU_DONE : OHSM_KMU_FAILED;
+}
+
+/* Key quorum (-m_value): the secret or private key's use and management need m approvals. */
+static void put_quorum(struct ohsm_tmpl_buf *t, uint32_t m)
+{
+    if (m > 0) {
+        ohsm_tmpl_put_u32(t, OHSM_A_QUORUM_MANAGE, m);
+        ohsm_tmpl_put_u32(t, OHSM_A_QUORUM_USE, m);
+    }
 }
 
 static int generate(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p, struct ohsm_keygen *g,
@@ -83,11 +105,13 @@ static int generate(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p, struct 
     }
     if (pair) {
         ohsm_kmu_tmpl_private(&t, g->ktype, &nk.o);
+        put_quorum(&t, nk.m_value);
         ohsm_kmu_tmpl_public(&pt, g->ktype, &nk.o);
         g->pub_tmpl = pt.buf;
         g->pub_tmpl_len = pt.len;
     } else {
         ohsm_kmu_tmpl_secret(&t, g->ktype, &nk.o);
+        put_quorum(&t, nk.m_value);
     }
     if (t.overflow || (pair && pt.overflow)) {
         return ohsm_kmu_error(k, "Key attributes too long");
@@ -112,12 +136,12 @@ static int generate(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p, struct 
         (void)snprintf(what, sizeof(what), "Symmetric Key Created.  Key Handle: %" PRIu64,
                        objs[0].handle);
     }
+    enum attest at = ATTEST_NONE;
     if (ohsm_kmu_has(p, "attest") && made) {
-        (void)fprintf(k->out, "\n\tAttestation: every HSM was verified against the cluster's "
-                              "trust anchor when connecting\n");
+        at = ohsm_kmu_attest(k->client, k->n, objs, nobj, &nk.o, true) ? ATTEST_PASS : ATTEST_FAIL;
     }
     done = created(k, pair ? "Cfm3GenerateKeyPair" : "Cfm3GenerateSymmetricKey", rv, res,
-                   made ? what : NULL);
+                   made ? what : NULL, at);
     free(res);
     return done;
 }
@@ -196,12 +220,18 @@ int ohsm_kmu_gen_ecc(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p)
     struct ohsm_keygen g;
 
     if (curve == OHSM_CURVE_NONE || ohsm_mech_check_size(OHSM_KT_EC, curve, 0) != OHSM_OK) {
-        /* The guide answers a curve outside the policy (e.g. -i 1, prime192v1) with 0xb3. */
+        /* The guide answers a curve outside the policy (-i 1, prime192v1) with 0xb3 and, in the
+         * cluster block, 0x30000085 for every node: the request is refused before any HSM makes
+         * a key (the guide: "this does not typically indicate a problem with the HSMs"). The
+         * supported curves are in `genECCKeyPair -h`. */
+        struct ohsm_result *res = ohsm_kmu_results(k);
+        if (res == NULL) {
+            return OHSM_KMU_FAILED;
+        }
+        ohsm_kmu_results_fill(k, res, OHSM_NOT_CONNECTED);
         ohsm_kmu_returned(k, "Cfm3GenerateKeyPair", OHSM_KEY_SIZE_RANGE);
-        (void)fprintf(k->out,
-                      "\n\tCurve %" PRIu64 " is not supported: use 2 (prime256v1), 13 "
-                      "(secp224r1), 14 (secp384r1), 15 (secp521r1) or 16 (secp256k1)\n",
-                      id);
+        ohsm_kmu_cluster(k, res);
+        free(res);
         return OHSM_KMU_FAILED;
     }
     memset(&g, 0, sizeof(g));

@@ -6,8 +6,11 @@
  * "Cluster Error Status" block with one "Node id N and err state ..." line per HSM), bounded file
  * reading and 0600 file writing, and user id <-> name lookups (key_mgmt_util names users by their
  * HSM user id; openhsm records owners and shares by name). Handlers live in cmds.c (session and
- * helpers), keys.c (key management), wrap.c (wrapping, import and export) and sign.c; each parses
- * nothing itself (it gets a checked struct ohsm_kmu_parsed), calls libopenhsm and prints.
+ * helpers), keys.c (key management, with attest.c for -attest), keyinfo.c (one existing key),
+ * wrap.c (wrapping, symmetric import and export), privkey.c (private key import and export),
+ * aeswrap.c (aesWrapUnwrap), masked.c (extractMaskedObject), fakepem.c (getCaviumPrivKey) and
+ * sign.c; each parses nothing itself (it gets a checked struct ohsm_kmu_parsed), calls libopenhsm
+ * and prints.
  * Single-threaded: one session per process.
  */
 #ifndef OHSM_KMU_KMU_H
@@ -66,6 +69,20 @@ void ohsm_kmu_results_fill(struct ohsm_kmu *k, struct ohsm_result *res, ohsm_rv 
 /* A one-line message about bad input (nothing was sent). Returns OHSM_KMU_FAILED. */
 int ohsm_kmu_error(struct ohsm_kmu *k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* out.c: the same lines with `indent` before the returned line and the block's lines instead of
+ * a tab (some guide pages print them flush left: importPrivateKey, exportPrivateKey). */
+void ohsm_kmu_returned_ind(struct ohsm_kmu *k, const char *indent, const char *fn, ohsm_rv rv);
+void ohsm_kmu_cluster_ind(struct ohsm_kmu *k, const char *indent, const struct ohsm_result *res);
+
+/* wrap.c: RFC 3394 with PKCS#5 padding on this host with a -wk AES key (key_mgmt_util's
+ * mechanism 4): wrap in -> out (in_len rounded up to 8, plus 8), or unwrap in -> out without the
+ * padding. out has cap bytes. False on any failure (out wiped). */
+bool ohsm_kmu_host_kw(bool wrap, const uint8_t *key, size_t key_len, const uint8_t *in,
+                      size_t in_len, uint8_t *out, size_t cap, size_t *out_len);
+/* wrap.c: reads a -wk AES key file (16, 24 or 32 bytes; *key freed with ohsm_kmu_free_secret).
+ * False (message printed) otherwise. */
+bool ohsm_kmu_key_file(struct ohsm_kmu *k, const char *path, uint8_t **key, size_t *len);
+
 /* out.c: files. Reads all of path (at most max bytes) into *out (malloc'd; caller frees, wiping
  * first when it held a secret). Errors print one line and return false. */
 bool ohsm_kmu_read_file(struct ohsm_kmu *k, const char *path, size_t max, uint8_t **out,
@@ -85,6 +102,10 @@ bool ohsm_kmu_user_id(struct ohsm_kmu *k, const char *name, uint32_t *id);
 bool ohsm_kmu_share_names(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p,
                           char store[][OHSM_USERNAME_MAX + 1], const char *names[], size_t *n);
 
+/* keyinfo.c: is key h visible to this session on at least one HSM? When on none, prints the
+ * guide's lookup failure ("Cfm3FindKey returned: 0xa8 : ...") and each node's answer. */
+bool ohsm_kmu_find_handle(struct ohsm_kmu *k, uint64_t h);
+
 /* keys.c / wrap.c / sign.c handlers (rows in cmds.c). */
 int ohsm_kmu_gen_sym(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p);
 int ohsm_kmu_gen_rsa(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p);
@@ -102,5 +123,10 @@ int ohsm_kmu_ex_sym(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p);
 int ohsm_kmu_im_sym(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p);
 int ohsm_kmu_sign(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p);
 int ohsm_kmu_verify(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p);
+int ohsm_kmu_aes_wrap_unwrap(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p);
+int ohsm_kmu_extract_masked(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p);
+int ohsm_kmu_get_cavium_priv(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p);
+int ohsm_kmu_export_priv(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p);
+int ohsm_kmu_import_priv(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p);
 
 #endif

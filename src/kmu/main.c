@@ -6,10 +6,12 @@
  * terminal, plain lines from a script, no prompt then) until exit or end of input, or, with
  * `singlecmd` (optionally after the AWS tool's `Cfm3Util` word), runs the commands that follow on
  * the command line, e.g. `singlecmd loginHSM -u CU -s alice -p secret genSymKey -t 31 -s 32 -l k`.
- * Exit status: interactive 0 after exit or end of input; singlecmd 0 when every command succeeded,
- * 1 when one failed (the rest are not run); 1 when the configuration is unusable; 2 for a bad
- * command line. Trusts nothing from argv or the environment beyond a path to try; a password on
- * the command line is wiped from argv once used.
+ * Exit status: at a terminal 0 after exit or end of input; a script read from a pipe or file
+ * runs every command and exits 0 when every command succeeded, 1 when any failed (so a script
+ * written for the AWS tool can be checked with `|| ...`); singlecmd 0 when every command
+ * succeeded, 1 when one failed (the rest are not run); 1 when the configuration is unusable; 2
+ * for a bad command line. Trusts nothing from argv or the environment beyond a path to try; a
+ * password on the command line is wiped from argv once used.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +31,10 @@ static void usage(FILE *f, const char *prog)
                   "Manages keys in an openhsm cluster as a crypto user, as AWS CloudHSM's\n"
                   "key_mgmt_util. Without singlecmd, commands are read at the 'Command:' prompt\n"
                   "(type 'help'). The cluster configuration is PATH, else $%s.\n\n"
+                  "Exit status: at a terminal, 0. Commands read from a pipe or file all run;\n"
+                  "the status is 0 when every one succeeded, 1 when any failed. singlecmd stops\n"
+                  "at the first failed command and exits 1 (0 when all succeeded). 2 means a bad\n"
+                  "command line, 1 an unusable cluster configuration.\n\n"
                   "Options:\n"
                   "  --cluster-config PATH  the cluster configuration (client.json)\n"
                   "  -h, --help             this help\n"
@@ -88,9 +94,11 @@ static int args(int argc, char **argv, const char *prog, struct args *a)
     return 0;
 }
 
-static void session(struct ohsm_kmu *k)
+/* Runs commands until exit or end of input. Returns true when every command succeeded. */
+static bool session(struct ohsm_kmu *k)
 {
     char line[OHSM_KMU_LINE_MAX];
+    bool all_ok = true;
 
     while (!k->quit) {
         enum ohsm_cmu_read st = ohsm_cmu_io_command(&k->io, OHSM_KMU_PROMPT, line, sizeof(line));
@@ -100,11 +108,15 @@ static void session(struct ohsm_kmu *k)
         if (st == OHSM_CMU_READ_LONG) {
             (void)fprintf(k->out, "\n\tLine too long: at most %d characters\n",
                           OHSM_KMU_LINE_MAX - 1);
+            all_ok = false;
             continue;
         }
-        (void)ohsm_kmu_run_line(k, line);
+        if (ohsm_kmu_run_line(k, line) != OHSM_KMU_DONE) {
+            all_ok = false;
+        }
         OPENSSL_cleanse(line, sizeof(line)); /* it may have held a password */
     }
+    return all_ok;
 }
 
 int main(int argc, char **argv)
@@ -151,8 +163,9 @@ int main(int argc, char **argv)
             }
         }
     } else {
-        session(&k);
-        status = 0;
+        bool all_ok = session(&k);
+        /* At a terminal the user saw each result; a script's caller sees only the status. */
+        status = k.io.tty || all_ok ? 0 : 1;
     }
 out:
     ohsm_client_free(client);

@@ -28,20 +28,30 @@ static bool unreachable(ohsm_rv rv)
     return rv == OHSM_NOT_CONNECTED || rv == OHSM_TIMEOUT;
 }
 
-void ohsm_kmu_returned(struct ohsm_kmu *k, const char *fn, ohsm_rv rv)
+void ohsm_kmu_returned_ind(struct ohsm_kmu *k, const char *indent, const char *fn, ohsm_rv rv)
 {
     char code[16];
     ohsm_kmu_code_str(ohsm_kmu_code(rv), code, sizeof(code));
-    (void)fprintf(k->out, "\n\t%s returned: %s : %s\n", fn, code, ohsm_kmu_text(rv));
+    (void)fprintf(k->out, "\n%s%s returned: %s : %s\n", indent, fn, code, ohsm_kmu_text(rv));
+}
+
+void ohsm_kmu_returned(struct ohsm_kmu *k, const char *fn, ohsm_rv rv)
+{
+    ohsm_kmu_returned_ind(k, "\t", fn, rv);
+}
+
+void ohsm_kmu_cluster_ind(struct ohsm_kmu *k, const char *indent, const struct ohsm_result *res)
+{
+    (void)fprintf(k->out, "\n%sCluster Error Status\n", indent);
+    for (size_t i = 0; i < k->n; i++) {
+        (void)fprintf(k->out, "%sNode id %zu and err state 0x%08x : %s\n", indent, i,
+                      (unsigned)ohsm_kmu_code(res[i].rv), ohsm_kmu_text(res[i].rv));
+    }
 }
 
 void ohsm_kmu_cluster(struct ohsm_kmu *k, const struct ohsm_result *res)
 {
-    (void)fprintf(k->out, "\n\tCluster Error Status\n");
-    for (size_t i = 0; i < k->n; i++) {
-        (void)fprintf(k->out, "\tNode id %zu and err state 0x%08x : %s\n", i,
-                      (unsigned)ohsm_kmu_code(res[i].rv), ohsm_kmu_text(res[i].rv));
-    }
+    ohsm_kmu_cluster_ind(k, "\t", res);
 }
 
 ohsm_rv ohsm_kmu_overall(const struct ohsm_kmu *k, const struct ohsm_result *res, ohsm_rv rv)

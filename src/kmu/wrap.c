@@ -16,6 +16,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "kmu/attest.h"
 #include "kmu/attrs.h"
 #include "kmu/kmu.h"
 #include "openhsm/mech.h"
@@ -221,6 +222,8 @@ out:
 /* The creation template and shares of a key made by unwrapping (unWrapKey, imSymKey). */
 struct newkey {
     struct ohsm_tmpl_buf t;
+    struct ohsm_kmu_keyopts o; /* what was asked, for -attest */
+    bool attest;
     char store[OHSM_KMU_MAX_IDS][OHSM_USERNAME_MAX + 1];
     const char *share[OHSM_KMU_MAX_IDS];
     size_t nshare;
@@ -235,8 +238,14 @@ static bool newkey(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p, uint32_t
                                  !ohsm_kmu_has(p, "nex")};
 
     memset(nk, 0, sizeof(*nk));
-    if (mv != NULL && mv->num > 0) {
-        (void)ohsm_kmu_error(k, "Quorum authentication for keys (-m_value) is not supported");
+    nk->o = o;
+    nk->attest = ohsm_kmu_has(p, "attest");
+    if (mv != NULL && mv->num > p->nids + 1) {
+        /* Guide: the m_value cannot exceed the number of users of the key (-u ids + owner). */
+        (void)ohsm_kmu_error(k,
+                             "-m_value %" PRIu64 " is more than the %zu users of the key: share "
+                             "it with enough users (-u)",
+                             mv->num, p->nids + 1);
         return false;
     }
     if (ms != NULL && ms->num > k->n) {
@@ -251,6 +260,11 @@ static bool newkey(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p, uint32_t
     } else {
         (void)ohsm_kmu_error(k, "Invalid key class %" PRIu32 ": 3 private or 4 secret", cls);
         return false;
+    }
+    if (mv != NULL && mv->num > 0) {
+        /* Key quorum: the new key's use and management need m approvals. */
+        ohsm_tmpl_put_u32(&nk->t, OHSM_A_QUORUM_MANAGE, (uint32_t)mv->num);
+        ohsm_tmpl_put_u32(&nk->t, OHSM_A_QUORUM_USE, (uint32_t)mv->num);
     }
     if (nk->t.overflow) {
         (void)ohsm_kmu_error(k, "Key attributes too long");
@@ -276,12 +290,18 @@ static int unwrap_into(struct ohsm_kmu *k, uint64_t w, const struct ohsm_mech_pa
     ohsm_kmu_results_fill(k, res, rv);
     ohsm_rv top = ohsm_kmu_overall(k, res, rv);
     ohsm_kmu_returned(k, "Cfm3UnWrapKey", top);
+    bool attest_ok = true;
     if (obj.handle != 0) {
         (void)fprintf(k->out, "\n\t%s  Key Handle: %" PRIu64 "\n", what, obj.handle);
+        if (nk->attest) {
+            /* The guide's imSymKey -attest: the check's line after the handle (attest.c). */
+            attest_ok = ohsm_kmu_attest(k->client, k->n, &obj, 1, &nk->o, false);
+            (void)fprintf(k->out, "\n\tAttestation Check : [%s]\n", attest_ok ? "PASS" : "FAIL");
+        }
     }
     ohsm_kmu_cluster(k, res);
     free(res);
-    return top == OHSM_OK ? OHSM_KMU_DONE : OHSM_KMU_FAILED;
+    return top == OHSM_OK && attest_ok ? OHSM_KMU_DONE : OHSM_KMU_FAILED;
 }
 
 int ohsm_kmu_unwrap_key(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p)
@@ -398,8 +418,8 @@ out:
 /* RFC 3394 with PKCS#5 padding on this host, with an AES key from a -wk file (key_mgmt_util's
  * mechanism 4). wrap: in -> out (in_len rounded up to 8, plus 8); unwrap: in -> out, padding
  * removed. out has cap bytes. */
-static bool host_kw(bool wrap, const uint8_t *key, size_t key_len, const uint8_t *in, size_t in_len,
-                    uint8_t *out, size_t cap, size_t *out_len)
+bool ohsm_kmu_host_kw(bool wrap, const uint8_t *key, size_t key_len, const uint8_t *in,
+                      size_t in_len, uint8_t *out, size_t cap, size_t *out_len)
 {
     const char *name = key_len == 16   ? "AES-128-WRAP"
                        : key_len == 24 ? "AES-192-WRAP"
@@ -460,7 +480,7 @@ out:
 }
 
 /* Reads a -wk AES key file (16, 24 or 32 bytes). */
-static bool key_file(struct ohsm_kmu *k, const char *path, uint8_t **key, size_t *len)
+bool ohsm_kmu_key_file(struct ohsm_kmu *k, const char *path, uint8_t **key, size_t *len)
 {
     if (!ohsm_kmu_read_file(k, path, OHSM_KMU_KEYFILE_MAX, key, len)) {
         return false;
@@ -492,7 +512,7 @@ int ohsm_kmu_ex_sym(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p)
                               "exSymKey exports symmetric keys only: key %" PRIu64 " is a %s key",
                               key, o.cls == OHSM_CLASS_PUBLIC ? "public" : "private");
     }
-    if (wk != NULL && !key_file(k, wk->text, &kek, &kek_len)) {
+    if (wk != NULL && !ohsm_kmu_key_file(k, wk->text, &kek, &kek_len)) {
         return OHSM_KMU_FAILED;
     }
     memset(&m, 0, sizeof(m));
@@ -507,7 +527,8 @@ int ohsm_kmu_ex_sym(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p)
         goto out;
     }
     if (kek != NULL) {
-        if (!host_kw(false, kek, kek_len, wrapped, wrapped_len, host, sizeof(host), &host_len)) {
+        if (!ohsm_kmu_host_kw(false, kek, kek_len, wrapped, wrapped_len, host, sizeof(host),
+                              &host_len)) {
             (void)ohsm_kmu_error(k, "The -wk key does not unwrap the key: it must be the same "
                                     "AES key as the -w key");
             goto out;
@@ -573,7 +594,7 @@ int ohsm_kmu_im_sym(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p)
                                               : "generic secrets are 1 to 800 bytes");
         goto out;
     }
-    if (wk != NULL && !key_file(k, wk->text, &kek, &kek_len)) {
+    if (wk != NULL && !ohsm_kmu_key_file(k, wk->text, &kek, &kek_len)) {
         goto out;
     }
     if (!newkey(k, p, OHSM_CLASS_SECRET, (uint32_t)t, ohsm_kmu_get(p, "l")->text,
@@ -584,7 +605,7 @@ int ohsm_kmu_im_sym(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p)
     memset(&m, 0, sizeof(m));
     if (kek != NULL) {
         m.mech = OHSM_M_AES_KW_PKCS5;
-        bool ok = host_kw(true, kek, kek_len, key, key_len, host, sizeof(host), &blob_len);
+        bool ok = ohsm_kmu_host_kw(true, kek, kek_len, key, key_len, host, sizeof(host), &blob_len);
         ohsm_kmu_returned(k, "Cfm3WrapHostKey", ok ? OHSM_OK : OHSM_DATA_INVALID);
         if (!ok) {
             goto out;

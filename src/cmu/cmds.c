@@ -34,6 +34,7 @@ struct ohsm_result *ohsm_cmu_results_new(struct ohsm_cmu *c)
     struct ohsm_result *res = calloc(c->n, sizeof(*res));
     if (res == NULL) {
         (void)fprintf(c->out, "Error: %s\n", ohsm_rv_str(OHSM_HOST_MEMORY));
+        c->failed = true;
         return NULL;
     }
     ohsm_cmu_results_reset(c, res);
@@ -63,6 +64,7 @@ static void h_login(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p)
     struct ohsm_result *res = ohsm_cmu_results_new(c);
     if (res != NULL) {
         ohsm_rv rv = ohsm_client_login(c->client, p->type, p->user, p->password, res, NULL);
+        (void)fputc('\n', c->out); /* the guide's loginHSM: a blank line, then one per server */
         ohsm_cmu_finish(c, "loginHSM", rv, res);
     }
 }
@@ -73,6 +75,7 @@ static void h_logout(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p)
     struct ohsm_result *res = ohsm_cmu_results_new(c);
     if (res != NULL) {
         ohsm_rv rv = ohsm_client_logout(c->client, res);
+        (void)fputc('\n', c->out);
         ohsm_cmu_finish(c, "logoutHSM", rv, res);
     }
 }
@@ -166,6 +169,7 @@ static void h_e2e(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p)
     (void)p;
     ohsm_rv rv = ohsm_client_reconnect(c->client);
     (void)rv; /* per-server state is read below */
+    (void)fputc('\n', c->out);
     for (size_t i = 0; i < c->n; i++) {
         struct ohsm_hsm_status st;
         memset(&st, 0, sizeof(st));
@@ -216,7 +220,7 @@ static const struct ohsm_cmu_cmd cmds[] = {
      "Creates a user on every HSM (CO only)",
      "User names are 1 to 31 letters, digits or '_' and are not case-sensitive; passwords are\n"
      "7 to 32 characters. With -hpswd the password is asked for twice, without echo.", NULL},
-    {"deleteUser", {A_TYPE_ANY, A_USER}, OHSM_CMU_F_CRITICAL, OHSM_OP_MANAGE_USERS, h_delete,
+    {"deleteUser", {A_TYPE_ANY, A_USER}, 0, OHSM_OP_MANAGE_USERS, h_delete,
      "Deletes a user from every HSM (CO only)",
      "The last CO and the user who is logged in cannot be deleted.", NULL},
     {"enable_e2e", {{0}}, 0, OHSM_OP_COUNT_, h_e2e,
@@ -268,7 +272,7 @@ static const struct ohsm_cmu_cmd cmds[] = {
      "that server, and syncKey and syncUser copy from it. Changes (users, shares) still go to\n"
      "every server.", NULL},
     {"shareKey", {A_HANDLE, A_UID, {OHSM_CMU_ARG_BOOL01, "<share 1 | unshare 0>", 0, false}},
-     OHSM_CMU_F_CRITICAL, OHSM_OP_KEY_MGMT, ohsm_cmu_share_key,
+     OHSM_CMU_F_CRITICAL | OHSM_CMU_F_TIGHT, OHSM_OP_KEY_MGMT, ohsm_cmu_share_key,
      "Shares a key with a crypto user, or unshares it, on every HSM",
      "Only the key's owner may share it. The user id (listUsers) must name the same crypto user\n"
      "on every server; a shared user may use the key but not manage it.", NULL},
@@ -352,16 +356,18 @@ static bool ask_password(struct ohsm_cmu *c, bool twice, char *pw, char *again)
     return true;
 }
 
-/* The caution banner and the y/n question; true to go on. End of input cancels. */
-static bool confirm(struct ohsm_cmu *c)
+/* The caution banner and the y/n question; true to go on. End of input cancels. tight: no blank
+ * line before the banner (shareKey's page shows none; createUser and changePswd show one). */
+static bool confirm(struct ohsm_cmu *c, bool tight)
 {
     char answer[64];
 
-    (void)fprintf(c->out, "\n%s\n", BANNER);
+    (void)fprintf(c->out, "%s%s\n", tight ? "" : "\n", BANNER);
     for (;;) {
         enum ohsm_cmu_read st =
             ohsm_cmu_io_answer(&c->io, "Do you want to continue(y/n)?", answer, sizeof(answer));
         if (st == OHSM_CMU_READ_EOF) {
+            c->failed = true; /* the script ended before the answer: the command did not run */
             return false;
         }
         enum ohsm_cmu_answer a =
@@ -407,12 +413,15 @@ void ohsm_cmu_run_line(struct ohsm_cmu *c, char *line)
     case OHSM_CMU_UNKNOWN:
     case OHSM_CMU_AMBIGUOUS:
         (void)fprintf(c->out, "%s\nType 'help' to list the commands.\n", err);
+        c->failed = true;
         goto out;
     case OHSM_CMU_USAGE:
         print_usage(c, p.cmd);
+        c->failed = true;
         goto out;
     case OHSM_CMU_BAD_ARG:
         (void)fprintf(c->out, "%s\n", err);
+        c->failed = true;
         goto out;
     case OHSM_CMU_OK:
         break;
@@ -422,11 +431,13 @@ void ohsm_cmu_run_line(struct ohsm_cmu *c, char *line)
     }
     if (p.hidden) {
         if (!ask_password(c, (p.cmd->flags & OHSM_CMU_F_NEW_PW) != 0, pw, again)) {
+            c->failed = true;
             goto out;
         }
         p.password = pw;
     }
-    if ((p.cmd->flags & OHSM_CMU_F_CRITICAL) != 0 && !confirm(c)) {
+    if ((p.cmd->flags & OHSM_CMU_F_CRITICAL) != 0 &&
+        !confirm(c, (p.cmd->flags & OHSM_CMU_F_TIGHT) != 0)) {
         goto out;
     }
     p.cmd->handler(c, &p);

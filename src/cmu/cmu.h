@@ -27,6 +27,8 @@ struct ohsm_cmu {
     struct ohsm_cmu_io io;
     FILE *out;
     bool quit;
+    bool failed;    /* a command of this session failed (on any server): the exit status says so
+                     * for a script; see main.c */
     bool in_server; /* server mode (`server N`): reads and syncs use server `server` */
     size_t server;
 };

@@ -59,6 +59,7 @@ struct ohsm_cmu_arg {
 /* Command flags. */
 #define OHSM_CMU_F_CRITICAL 0x01u /* prints the caution banner and asks y/n before running */
 #define OHSM_CMU_F_NEW_PW 0x02u   /* a new password: -hpswd asks twice and wants a match */
+#define OHSM_CMU_F_TIGHT 0x04u    /* the caution banner follows the command line directly */
 
 typedef void (*ohsm_cmu_handler)(struct ohsm_cmu *cmu, struct ohsm_cmu_parsed *p);
 

@@ -16,8 +16,10 @@
 #define USERS_HEADER                                                                               \
     "    User Id             User Type       User Name                          MofnPubKey    "    \
     "LoginFailureCnt         2FA"
-/* info server: Id Name Hostname Port State Partition LoginState. */
-#define INFO_ROW "%-8s%-24s%-17s%-7s%-16s%-24s%s\n"
+/* info server: Id Name Hostname Port State Partition LoginState. The guide's header and its row
+ * are not aligned alike (Hostname and Port are one column narrower and wider in the row). */
+#define INFO_HEAD "%-8s%-24s%-17s%-7s%-16s%-24s%s\n"
+#define INFO_ROW "%-8s%-24s%-16s%-8s%-16s%-24s%s\n"
 
 static void status(struct ohsm_cmu *c, size_t i, struct ohsm_hsm_status *st)
 {
@@ -42,6 +44,9 @@ void ohsm_cmu_report_one(struct ohsm_cmu *c, const char *cmd, size_t i, ohsm_rv 
     struct ohsm_hsm_status st;
 
     status(c, i, &st);
+    if (rv != OHSM_OK) {
+        c->failed = true;
+    }
     if (rv == OHSM_OK) {
         (void)fprintf(c->out, "%s success on server %zu(%s)\n", cmd, i, st.host);
     } else if (!st.connected) {
@@ -95,7 +100,7 @@ void ohsm_cmu_print_server_info(struct ohsm_cmu *c, size_t i)
     } else {
         (void)snprintf(login, sizeof(login), "Not logged In");
     }
-    (void)fprintf(c->out, INFO_ROW, "Id", "Name", "Hostname", "Port", "State", "Partition",
+    (void)fprintf(c->out, INFO_HEAD, "Id", "Name", "Hostname", "Port", "State", "Partition",
                   "LoginState");
     (void)fprintf(c->out, INFO_ROW, id, st.host, st.host, port,
                   st.connected ? "Connected" : "Disconnected", st.id, login);

@@ -244,7 +244,7 @@ static const struct ohsm_cmu_cmd cmds[] = {
      "numbers print as 0x%08x, text as text, byte strings in hex. The output may go to a file.",
      NULL},
     {"getHSMInfo", {{0}}, 0, OHSM_OP_CLUSTER_INFO, h_hsm_info,
-     "Shows model, serial, firmware and limits of each HSM",
+     "Shows model, serial, FIPS state, memory and versions of each HSM",
      "No login is needed.", NULL},
     {"getKeyInfo", {{OHSM_CMU_ARG_KEYWORD, "-k", 0, true}, A_HANDLE, A_FILE}, 0,
      OHSM_OP_KEY_INFO, ohsm_cmu_key_info,

@@ -8,6 +8,7 @@ each golden file's '# mask:' lines name with their reason, may differ. Where a g
 uses key handles, the test puts the real handles in their place in the input.
 """
 import json
+import pathlib
 import re
 import subprocess
 
@@ -22,11 +23,12 @@ PW = {"alice": "alice-pass1", "bob": "bob-pass12", "carol": "carol-pass1", "dave
 END = "\ndisconnecting from servers, please wait...\n"
 
 
-def commands_output(out, after=None, upto=None, keep_end=False):
+def commands_output(out, after=None, upto=None, before=None, keep_end=False):
     """What the golden commands printed: the text after the start-up lines (or after the last line
     matching `after`, for set-up commands in the same script), without the session's closing
-    lines (unless keep_end), cut after the first line matching `upto` when given, and without
-    trailing blank lines (a guide's code block cannot show them) unless keep_end."""
+    lines (unless keep_end), cut after the first line matching `upto` or before the first line
+    matching `before` when given, and without trailing blank lines (a guide's code block cannot
+    show them) unless keep_end or before is given."""
     lines = out.splitlines()
     starts = [i for i, ln in enumerate(lines) if ln.startswith("Connected to server '")]
     assert starts, out
@@ -43,6 +45,9 @@ def commands_output(out, after=None, upto=None, keep_end=False):
         if upto is not None:
             idx = next(i for i, ln in enumerate(body) if re.search(upto, ln))
             body = body[: idx + 1]
+        if before is not None:
+            idx = next(i for i, ln in enumerate(body) if re.search(before, ln))
+            return "\n".join(body[:idx])
         while body and body[-1].strip() == "":
             body.pop()
     return "\n".join(body)
@@ -231,3 +236,96 @@ def test_golden_cmu_syncUser(make_cluster):
         after=r"^Server is in 'E2' mode")
     out = cmu(c, login_as("dave", PW["dave"], "CU"), status=0)
     assert out.count("loginHSM success") == 2, out
+
+
+# ---- getHSMInfo and cluster hsm-info (the same answer of each HSM) ----
+
+def meminfo():
+    got = {}
+    for line in pathlib.Path("/proc/meminfo").read_text().splitlines():
+        k, v = line.split(":", 1)
+        got[k] = int(v.split()[0])
+    return got
+
+
+def version():
+    p = subprocess.run([str(BIN / "openhsm-cmu"), "--version"], capture_output=True, text=True,
+                       timeout=30)
+    major, minor = re.search(r"\(openhsm\) (\d+)\.(\d+)", p.stdout).groups()
+    return int(major), int(minor)
+
+
+def check_software_values(v, hsm_id):
+    """The software HSM's own values (what the goldens mask): each one true."""
+    major, minor = version()
+    mem = meminfo()
+    assert v["label"] == hsm_id and v["model"] == "openhsm-soft" and v["vendor"] == "openhsm", v
+    assert v["fips"] == "0 [non-FIPS mode with single factor authentication]", v
+    assert v["hw"] == (major, minor) and v["fw"] == (major, minor), v
+    assert v["firmware_id"] == f"openhsm-soft-FW-{major}.{minor:02d}-{v['build']}", v
+    if "total" in v:
+        assert v["total"] == mem["MemTotal"], (v, mem)  # the host's memory, KiB
+        assert 0 < v["free"] <= v["total"], v
+        assert abs(v["free"] - meminfo()["MemFree"]) < mem["MemTotal"] // 4, (v, mem)
+
+
+def test_golden_cmu_getHSMInfo(make_cluster):
+    c = make_cluster(hsms=3)
+    out = run(c, "cmu_getHSMInfo", before=r"^ +\*\*\* Server 1 HSM Info \*\*\*$")
+    g = golden.load("cmu_getHSMInfo")
+    blocks = re.split(r"(?m)^(?= +\*\*\* Server \d HSM Info \*\*\*$)",
+                      commands_output(out, keep_end=False))
+    assert len(blocks) == 4, out
+    want = g.normalise("\n".join(g.output[1:]))  # server 0's block, as the guide
+    for i in (0, 1, 2):
+        got = g.normalise(blocks[i + 1].replace(f"Server {i} HSM", "Server 0 HSM"))
+        assert got[: len(want) - 1] == want[:-1], (i, blocks[i + 1])
+        v = {k: re.search(rf"(?m)^        {k:<21}:(.*)$", blocks[i + 1]).group(1)
+             for k in ("Label", "Model", "Manufacturer ID", "FIPS state", "Hardware Major",
+                       "Hardware Minor", "Firmware Major", "Firmware Minor", "Build Number",
+                       "Firmware ID", "TotalPublicMemory", "FreePublicMemory", "Temperature",
+                       "Device ID", "Class Code", "System vendor ID", "SubSystem ID")}
+        assert v["Firmware Minor"] == f"{int(v['Firmware Minor']):02d}", v
+        for k in ("Device ID", "Class Code", "System vendor ID", "SubSystem ID"):
+            assert v[k] == "0", v  # no PCI device
+        thermal = pathlib.Path("/sys/class/thermal/thermal_zone0/temp")
+        if thermal.exists():
+            assert abs(int(v["Temperature"].split()[0]) - int(thermal.read_text()) // 1000) < 10
+        else:
+            assert v["Temperature"] == "N/A", v
+        check_software_values({
+            "label": v["Label"], "model": v["Model"], "vendor": v["Manufacturer ID"],
+            "fips": v["FIPS state"], "hw": (int(v["Hardware Major"]), int(v["Hardware Minor"])),
+            "fw": (int(v["Firmware Major"]), int(v["Firmware Minor"])),
+            "build": int(v["Build Number"]), "firmware_id": v["Firmware ID"],
+            "total": int(v["TotalPublicMemory"]), "free": int(v["FreePublicMemory"])},
+            c.cfg["hsms"][i]["id"])
+
+
+def test_golden_cli_cluster_hsm_info(make_cluster):
+    c = make_cluster(hsms=3)
+    g = golden.load("cli_cluster_hsm-info")
+    p = subprocess.run([CLI, *g.inputs[0].split()], capture_output=True, text=True, timeout=90,
+                       env=c.env())
+    assert p.returncode == 0, p.stdout + p.stderr
+    got = json.loads(p.stdout)
+    guide_keys = ("vendor", "model", "serial-number", "hardware-version-major",
+                  "hardware-version-minor", "firmware-version-major", "firmware-version-minor",
+                  "firmware-build-number", "firmware-id", "fips-state")
+    shown = {"error_code": got["error_code"],
+             "data": {"hsms": [{k: v for k, v in h.items() if k in guide_keys}
+                               for h in got["data"]["hsms"]]}}
+    g.check(json.dumps(shown, indent=2))
+    for i, h in enumerate(got["data"]["hsms"]):
+        # The guide's fields in its order first; then the fields this CLI had before.
+        assert list(h)[: len(guide_keys)] == list(guide_keys), h
+        assert list(h)[len(guide_keys):] == ["hsm-id", "cluster-id", "eni-ip", "port", "state",
+                                             "activated"], h
+        assert h["hsm-id"] == c.cfg["hsms"][i]["id"] and h["state"] == "connected", h
+        check_software_values({
+            "label": h["hsm-id"], "model": h["model"], "vendor": h["vendor"],
+            "fips": h["fips-state"],
+            "hw": (int(h["hardware-version-major"]), int(h["hardware-version-minor"])),
+            "fw": (int(h["firmware-version-major"]), int(h["firmware-version-minor"])),
+            "build": int(h["firmware-build-number"]), "firmware_id": h["firmware-id"]},
+            c.cfg["hsms"][i]["id"])

@@ -178,6 +178,7 @@ int main(int argc, char **argv)
     ohsm_cmu_io_init(&c.io, stdout, prog);
     ohsm_cmu_print_connections(&c);
     session(&c);
+    ohsm_cmu_approval_free(&c);
     status = c.failed && !c.io.tty ? OHSM_CMU_EXIT_FAILED : 0;
 out:
     ohsm_client_free(client);

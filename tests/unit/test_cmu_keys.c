@@ -265,6 +265,69 @@ ohsm_rv ohsm_client_hsm_info(struct ohsm_client *c, size_t i, struct ohsm_hsm_in
     (void)c, (void)i, (void)out;
     return OHSM_DEVICE_ERROR;
 }
+/* The quorum calls (quorum.c is linked with the table); not driven here: the e2e tests do. */
+ohsm_rv ohsm_client_create_user_q(struct ohsm_client *c, enum ohsm_utype type,
+                                  const char *username, const char *password,
+                                  const struct ohsm_approval *ap, struct ohsm_result *res)
+{
+    (void)c, (void)type, (void)username, (void)password, (void)ap, (void)res;
+    return OHSM_DEVICE_ERROR;
+}
+ohsm_rv ohsm_client_delete_user_q(struct ohsm_client *c, enum ohsm_utype type,
+                                  const char *username, const struct ohsm_approval *ap,
+                                  struct ohsm_result *res)
+{
+    (void)c, (void)type, (void)username, (void)ap, (void)res;
+    return OHSM_DEVICE_ERROR;
+}
+ohsm_rv ohsm_client_change_password_q(struct ohsm_client *c, enum ohsm_utype type,
+                                      const char *username, const char *password,
+                                      const struct ohsm_approval *ap, struct ohsm_result *res,
+                                      bool *activated)
+{
+    (void)c, (void)type, (void)username, (void)password, (void)ap, (void)res, (void)activated;
+    return OHSM_DEVICE_ERROR;
+}
+ohsm_rv ohsm_client_quorum_generate(struct ohsm_client *c, int service, uint64_t key_handle,
+                                    uint8_t **data, size_t *len, struct ohsm_result *res)
+{
+    (void)c, (void)service, (void)key_handle, (void)res;
+    *data = NULL;
+    *len = 0;
+    return OHSM_DEVICE_ERROR;
+}
+ohsm_rv ohsm_client_quorum_list(struct ohsm_client *c, size_t i, struct ohsm_qtoken_info **out,
+                                size_t *n)
+{
+    (void)c, (void)i;
+    *out = NULL;
+    *n = 0;
+    return OHSM_DEVICE_ERROR;
+}
+ohsm_rv ohsm_client_quorum_values(struct ohsm_client *c, size_t i, struct ohsm_quorum_values *out)
+{
+    (void)c, (void)i, (void)out;
+    return OHSM_DEVICE_ERROR;
+}
+ohsm_rv ohsm_client_quorum_set(struct ohsm_client *c, int service, uint32_t value,
+                               const struct ohsm_approval *ap, struct ohsm_result *res)
+{
+    (void)c, (void)service, (void)value, (void)ap, (void)res;
+    return OHSM_DEVICE_ERROR;
+}
+ohsm_rv ohsm_client_quorum_delete(struct ohsm_client *c, bool all, struct ohsm_result *res)
+{
+    (void)c, (void)all, (void)res;
+    return OHSM_DEVICE_ERROR;
+}
+ohsm_rv ohsm_client_quorum_register(struct ohsm_client *c, const uint8_t *data, size_t len,
+                                    const uint8_t *sig, size_t sig_len, const uint8_t *pub_der,
+                                    size_t pub_len, struct ohsm_result *res)
+{
+    (void)c, (void)data, (void)len, (void)sig, (void)sig_len, (void)pub_der, (void)pub_len,
+        (void)res;
+    return OHSM_DEVICE_ERROR;
+}
 
 /* ---- driving the tool ---- */
 

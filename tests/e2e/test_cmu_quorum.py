@@ -72,6 +72,12 @@ class Session:
 @pytest.fixture
 def officers(cluster, tmp_path):
     """Activated cluster with two officers that registered quorum keys; returns their keys."""
+    return register_officers(cluster, tmp_path)
+
+
+def register_officers(cluster, tmp_path):
+    """Activates the cluster, creates two officers and registers their quorum keys (checked);
+    returns {name: private key path}."""
     activate(cluster)
     cmu(cluster, login_as("admin", ADMIN_PW) +
         "".join(create("CO", n, pw) for n, pw in OFFICERS.items()), status=0)

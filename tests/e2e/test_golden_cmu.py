@@ -13,8 +13,10 @@ import re
 import subprocess
 
 import golden
+import test_cmu
 from conftest import BIN
 from test_cmu import activate, cmu, create, login_as
+from test_cmu_quorum import register_officers
 
 CLI = str(BIN / "openhsm-cli")
 ADMIN_PW = "co12345"  # the guide's loginHSM example logs admin in with this password
@@ -329,3 +331,18 @@ def test_golden_cli_cluster_hsm_info(make_cluster):
             "fw": (int(h["firmware-version-major"]), int(h["firmware-version-minor"])),
             "build": int(h["firmware-build-number"]), "firmware_id": h["firmware-id"]},
             c.cfg["hsms"][i]["id"])
+
+
+# ---- quorum values ----
+
+def test_golden_cmu_setMValue_getMValue(make_cluster, tmp_path):
+    c = make_cluster(hsms=2)
+    # A quorum of 2 needs two officers with quorum keys (the guide's cluster has more).
+    register_officers(c, tmp_path)
+    admin = login_as("admin", test_cmu.ADMIN_PW)
+    out = run(c, "cmu_setMValue", prefix=admin, after=r"^loginHSM success",
+              upto=r"^Setting M Value")
+    tail = out.split("Setting M Value(2) for 3 on 2 nodes\n", 1)[1]
+    assert tail.startswith("setMValue success on server 0(127.0.0.1)\n"
+                           "setMValue success on server 1(127.0.0.1)\n"), out
+    run(c, "cmu_getMValue")

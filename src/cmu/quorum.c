@@ -23,13 +23,13 @@
 #include <openssl/x509.h>
 
 #include "client/outfile.h"
+#include "cmu/apfile.h"
 #include "cmu/cmu.h"
 #include "openhsm/token.h"
 
 #define SIG_MAX 1024  /* an RSA signature file: 256 bytes for RSA-2048 */
 #define PUB_MAX 16384 /* a PEM public key */
 #define APPROVAL_FILE_MAX 65536
-#define FIELD_MAX 1024
 
 struct ohsm_cmu_approval {
     uint8_t *data; /* the token file: approval records */
@@ -210,121 +210,42 @@ out:
 
 /* ---- approveToken <approval file> ---- */
 
-/* "Key = value;  # comment" -> key and value, trimmed, without the ';'. false: not such a line. */
-static bool kv(char *line, char **key, char **value)
+/* Loads the approval file's token and signatures into a (all checked); false with why set. */
+static bool read_approval(const char *text, size_t len, struct ohsm_cmu_approval *a, char *why,
+                          size_t cap)
 {
-    char *hash = strchr(line, '#');
-    if (hash != NULL) {
-        *hash = '\0';
-    }
-    char *eq = strchr(line, '=');
-    if (eq == NULL) {
-        return false;
-    }
-    *eq = '\0';
-    char *k = line, *v = eq + 1;
-    while (*k == ' ' || *k == '\t') {
-        k++;
-    }
-    size_t kl = strlen(k);
-    while (kl > 0 && (k[kl - 1] == ' ' || k[kl - 1] == '\t')) {
-        k[--kl] = '\0';
-    }
-    while (*v == ' ' || *v == '\t') {
-        v++;
-    }
-    size_t vl = strlen(v);
-    while (vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t' || v[vl - 1] == '\r' ||
-                      v[vl - 1] == ';')) {
-        v[--vl] = '\0';
-    }
-    *key = k;
-    *value = v;
-    return true;
-}
+    struct ohsm_cmu_apfile *f = malloc(sizeof(*f));
+    bool ok = f != NULL && ohsm_cmu_apfile_parse(text, len, f, why, cap);
 
-/* Parses the approval file into a (all checked); false with why set. */
-static bool read_approval(char *text, struct ohsm_cmu_approval *a, char *why, size_t cap)
-{
-    char token_path[FIELD_MAX] = "", multi_path[FIELD_MAX] = "";
-    long want = -1;
-    bool have_type = false, have_name = false;
-    char *save = NULL;
-
-    for (char *line = strtok_r(text, "\n", &save); line != NULL;
-         line = strtok_r(NULL, "\n", &save)) {
-        char *k = NULL, *v = NULL;
-        if (!kv(line, &k, &v)) {
-            continue;
-        }
-        if (strlen(v) >= FIELD_MAX) {
-            (void)snprintf(why, cap, "the value of '%.40s' is too long", k);
-            return false;
-        }
-        if (strcmp(k, "Multi Token File Path") == 0) {
-            (void)snprintf(multi_path, sizeof(multi_path), "%s", v);
-        } else if (strcmp(k, "Token File Path") == 0) {
-            (void)snprintf(token_path, sizeof(token_path), "%s", v);
-        } else if (strcmp(k, "Number of Approvals") == 0) {
-            char *end = NULL;
-            want = strtol(v, &end, 10);
-            if (end == v || *end != '\0' || want < 1 || want > OHSM_APPROVAL_SIGS_MAX) {
-                (void)snprintf(why, cap, "Number of Approvals must be 1 to %d",
-                               OHSM_APPROVAL_SIGS_MAX);
-                return false;
-            }
-        } else if (strcmp(k, "Approver Type") == 0) {
-            if (strcmp(v, "1") != 0 && strcmp(v, "2") != 0) {
-                (void)snprintf(why, cap, "Approver Type must be 2 (CO) or 1 (CU)");
-                return false;
-            }
-            have_type = true;
-        } else if (strcmp(k, "Approver Name") == 0) {
-            if (!have_type || a->n >= OHSM_APPROVAL_SIGS_MAX ||
-                ohsm_username_canon(v, a->names[a->n], sizeof(a->names[a->n])) != OHSM_OK) {
-                (void)snprintf(why, cap, "Approver Name '%.40s' is not a user name after an "
-                                         "Approver Type", v);
-                return false;
-            }
-            have_name = true;
-        } else if (strcmp(k, "Approval File") == 0) {
-            size_t len = 0;
-            if (!have_name || !slurp(v, SIG_MAX, &a->sig[a->n], &len, why, cap)) {
-                if (!have_name) {
-                    (void)snprintf(why, cap, "Approval File before its Approver Name");
-                }
-                return false;
-            }
-            a->sigs[a->n].username = a->names[a->n];
-            a->sigs[a->n].sig = a->sig[a->n];
-            a->sigs[a->n].len = len;
-            a->n++;
-            have_type = have_name = false;
+    if (f == NULL) {
+        (void)snprintf(why, cap, "%s", ohsm_rv_str(OHSM_HOST_MEMORY));
+    }
+    for (size_t i = 0; ok && i < f->n; i++) {
+        size_t sig_len = 0;
+        ok = slurp(f->sig_path[i], SIG_MAX, &a->sig[i], &sig_len, why, cap);
+        if (ok) {
+            (void)snprintf(a->names[i], sizeof(a->names[i]), "%s", f->name[i]);
+            a->sigs[i].username = a->names[i];
+            a->sigs[i].sig = a->sig[i];
+            a->sigs[i].len = sig_len;
+            a->n = i + 1;
         }
     }
-    const char *path = multi_path[0] != '\0' ? multi_path : token_path;
-    if (path[0] == '\0') {
-        (void)snprintf(why, cap, "no Multi Token File Path (or Token File Path)");
-        return false;
+    ok = ok && slurp(f->token_path, (size_t)OHSM_APPROVAL_REC_LEN * OHSM_APPROVAL_MAX_RECS,
+                     &a->data, &a->len, why, cap);
+    if (ok && a->len % OHSM_APPROVAL_REC_LEN != 0) {
+        (void)snprintf(why, cap, "'%.200s' is not a quorum token (getToken writes one)",
+                       f->token_path);
+        ok = false;
     }
-    if (want < 0 || (size_t)want != a->n) {
-        (void)snprintf(why, cap, "Number of Approvals is %ld but %zu approvers are given", want,
-                       a->n);
-        return false;
+    free(f);
+    if (ok) {
+        a->ap.data = a->data;
+        a->ap.len = a->len;
+        a->ap.sigs = a->sigs;
+        a->ap.n = a->n;
     }
-    if (!slurp(path, (size_t)OHSM_APPROVAL_REC_LEN * OHSM_APPROVAL_MAX_RECS, &a->data, &a->len,
-               why, cap)) {
-        return false;
-    }
-    if (a->len % OHSM_APPROVAL_REC_LEN != 0) {
-        (void)snprintf(why, cap, "'%s' is not a quorum token (getToken writes one)", path);
-        return false;
-    }
-    a->ap.data = a->data;
-    a->ap.len = a->len;
-    a->ap.sigs = a->sigs;
-    a->ap.n = a->n;
-    return true;
+    return ok;
 }
 
 void ohsm_cmu_approve_token(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p)
@@ -339,7 +260,7 @@ void ohsm_cmu_approve_token(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p)
         return;
     }
     if (!slurp(p->in[0], APPROVAL_FILE_MAX, &text, &len, why, sizeof(why)) ||
-        !read_approval((char *)text, a, why, sizeof(why))) {
+        !read_approval((const char *)text, len, a, why, sizeof(why))) {
         failed(c, "approveToken", why);
         struct ohsm_cmu_approval *keep = c->approval;
         c->approval = a;

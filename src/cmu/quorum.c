@@ -82,9 +82,8 @@ static unsigned cmu_number(int service)
     return 0;
 }
 
-void ohsm_cmu_approval_free(struct ohsm_cmu *c)
+static void approval_destroy(struct ohsm_cmu_approval *a)
 {
-    struct ohsm_cmu_approval *a = c->approval;
     if (a == NULL) {
         return;
     }
@@ -93,6 +92,11 @@ void ohsm_cmu_approval_free(struct ohsm_cmu *c)
     }
     free(a->data);
     free(a);
+}
+
+void ohsm_cmu_approval_free(struct ohsm_cmu *c)
+{
+    approval_destroy(c->approval);
     c->approval = NULL;
 }
 
@@ -262,10 +266,7 @@ void ohsm_cmu_approve_token(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p)
     if (!slurp(p->in[0], APPROVAL_FILE_MAX, &text, &len, why, sizeof(why)) ||
         !read_approval((const char *)text, len, a, why, sizeof(why))) {
         failed(c, "approveToken", why);
-        struct ohsm_cmu_approval *keep = c->approval;
-        c->approval = a;
-        ohsm_cmu_approval_free(c);
-        c->approval = keep;
+        approval_destroy(a);
         free(text);
         return;
     }
@@ -285,10 +286,13 @@ void ohsm_cmu_approve_token(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p)
         all = all && rv == OHSM_OK;
         ohsm_cmu_report_one(c, "approveToken", i, rv);
     }
+    /* The new approval replaces any earlier one; a token some HSM has no record in is kept by
+     * none. */
     ohsm_cmu_approval_free(c);
-    c->approval = a;
-    if (!all) {
-        ohsm_cmu_approval_free(c);
+    if (all) {
+        c->approval = a;
+    } else {
+        approval_destroy(a);
     }
 }
 

@@ -119,6 +119,17 @@ struct ohsm_hsm_info {
     uint32_t users, max_users;
     uint32_t sessions, max_sessions;
     uint32_t lockout_attempts;
+    /* What getHSMInfo and cluster hsm-info show (issue 11); a software HSM has no PCI device
+     * (ids 0) and no separate private memory (0). Memory in KiB: the HSM host's. */
+    uint32_t hsm_flags;
+    uint32_t device_id, class_code, system_vendor_id, subsystem_id;
+    uint64_t total_public_memory, free_public_memory;
+    uint64_t total_private_memory, free_private_memory;
+    uint32_t hardware_major, hardware_minor;
+    uint32_t firmware_major, firmware_minor, build_number;
+    bool temperature_known; /* false: the host has no sensor to read */
+    int32_t temperature;    /* degrees Celsius */
+    char firmware_id[48];   /* "openhsm-soft-FW-0.01-<build>" */
 };
 
 /* Information about HSM i (no login needed). */

@@ -386,33 +386,6 @@ fail:
     return NULL;
 }
 
-/* Parses "MAJOR.MINOR[.BUILD]" (decimal); false for anything else. */
-static bool parse_version(const char *s, unsigned long v[3], size_t *n)
-{
-    const char *p = s;
-    *n = 0;
-    while (*n < 3) {
-        char *end;
-        if (*p < '0' || *p > '9') {
-            return false;
-        }
-        errno = 0;
-        v[*n] = strtoul(p, &end, 10);
-        if (errno != 0 || v[*n] > 65535) {
-            return false;
-        }
-        (*n)++;
-        if (*end == '\0') {
-            return *n >= 2;
-        }
-        if (*end != '.') {
-            return false;
-        }
-        p = end + 1;
-    }
-    return false;
-}
-
 static json_t *num_str(unsigned long v)
 {
     char b[24];
@@ -423,33 +396,37 @@ json_t *ohsm_cli_hsm_json(const struct ohsm_hsm_status *st, const char *cluster_
                           const struct ohsm_hsm_info *info, ohsm_rv info_rv)
 {
     json_t *o = json_object();
-    bool ok = o != NULL && ohsm_cli_jput(o, "hsm-id", ohsm_cli_jstr(st->id)) &&
-              ohsm_cli_jput(o, "cluster-id",
-                            ohsm_cli_jstr(info != NULL ? info->cluster_id : cluster_id)) &&
-              ohsm_cli_jput(o, "eni-ip", ohsm_cli_jstr(st->host)) &&
-              ohsm_cli_jput(o, "port", json_integer(st->port)) &&
-              ohsm_cli_jput(o, "state", json_string(info != NULL ? "connected" : "unreachable"));
+    bool ok = o != NULL;
+
+    /* The guide's fields first, in its order and as its strings; the HSM reports the numbers. */
+    if (ok && info != NULL) {
+        ok = ohsm_cli_jput(o, "vendor", ohsm_cli_jstr(info->vendor)) &&
+             ohsm_cli_jput(o, "model", ohsm_cli_jstr(info->model)) &&
+             ohsm_cli_jput(o, "serial-number", ohsm_cli_jstr(info->serial)) &&
+             ohsm_cli_jput(o, "hardware-version-major", num_str(info->hardware_major)) &&
+             ohsm_cli_jput(o, "hardware-version-minor", num_str(info->hardware_minor)) &&
+             ohsm_cli_jput(o, "firmware-version-major", num_str(info->firmware_major)) &&
+             ohsm_cli_jput(o, "firmware-version-minor", num_str(info->firmware_minor)) &&
+             ohsm_cli_jput(o, "firmware-build-number", num_str(info->build_number)) &&
+             ohsm_cli_jput(o, "firmware-id", ohsm_cli_jstr(info->firmware_id)) &&
+             ohsm_cli_jput(o, "fips-state",
+                           json_string(info->fips
+                                           ? "2 [FIPS mode with single factor authentication]"
+                                           : "0 [non-FIPS mode with single factor "
+                                             "authentication]"));
+    }
+    /* Then where the HSM is and whether it answered. */
+    ok = ok && ohsm_cli_jput(o, "hsm-id", ohsm_cli_jstr(st->id)) &&
+         ohsm_cli_jput(o, "cluster-id",
+                       ohsm_cli_jstr(info != NULL ? info->cluster_id : cluster_id)) &&
+         ohsm_cli_jput(o, "eni-ip", ohsm_cli_jstr(st->host)) &&
+         ohsm_cli_jput(o, "port", json_integer(st->port)) &&
+         ohsm_cli_jput(o, "state", json_string(info != NULL ? "connected" : "unreachable"));
     if (ok && info == NULL) {
         ok = ohsm_cli_jput(o, "error", json_string(ohsm_rv_str(info_rv)));
     }
     if (ok && info != NULL) {
-        unsigned long v[3];
-        size_t nv = 0;
-        ok = ohsm_cli_jput(o, "vendor", ohsm_cli_jstr(info->vendor)) &&
-             ohsm_cli_jput(o, "model", ohsm_cli_jstr(info->model)) &&
-             ohsm_cli_jput(o, "serial-number", ohsm_cli_jstr(info->serial));
-        /* Only what the HSM reports: version numbers when its firmware id is "M.m[.b]". */
-        if (ok && parse_version(info->firmware, v, &nv)) {
-            ok = ohsm_cli_jput(o, "firmware-version-major", num_str(v[0])) &&
-                 ohsm_cli_jput(o, "firmware-version-minor", num_str(v[1])) &&
-                 (nv < 3 || ohsm_cli_jput(o, "firmware-build-number", num_str(v[2])));
-        }
-        ok =
-            ok && ohsm_cli_jput(o, "firmware-id", ohsm_cli_jstr(info->firmware)) &&
-            ohsm_cli_jput(o, "fips-state",
-                          json_string(info->fips ? "2 [FIPS mode with single factor authentication]"
-                                                 : "0 [non-FIPS mode]")) &&
-            ohsm_cli_jput(o, "activated", json_boolean(info->activated));
+        ok = ohsm_cli_jput(o, "activated", json_boolean(info->activated));
     }
     if (!ok) {
         json_decref(o);

@@ -556,6 +556,23 @@ static void on_info(struct ohsm_client *c, size_t hsm, const Ohsm__Response *r, 
     o->sessions = i->sessions;
     o->max_sessions = i->max_sessions;
     o->lockout_attempts = i->lockout_attempts;
+    o->hsm_flags = i->hsm_flags;
+    o->device_id = i->device_id;
+    o->class_code = i->class_code;
+    o->system_vendor_id = i->system_vendor_id;
+    o->subsystem_id = i->subsystem_id;
+    o->total_public_memory = i->total_public_memory;
+    o->free_public_memory = i->free_public_memory;
+    o->total_private_memory = i->total_private_memory;
+    o->free_private_memory = i->free_private_memory;
+    o->hardware_major = i->hardware_major;
+    o->hardware_minor = i->hardware_minor;
+    o->firmware_major = i->firmware_major;
+    o->firmware_minor = i->firmware_minor;
+    o->build_number = i->build_number;
+    o->temperature_known = i->temperature_known;
+    o->temperature = i->temperature;
+    (void)snprintf(o->firmware_id, sizeof(o->firmware_id), "%s", i->firmware_id);
 }
 
 ohsm_rv ohsm_client_hsm_info(struct ohsm_client *c, size_t i, struct ohsm_hsm_info *out)

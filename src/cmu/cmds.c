@@ -34,6 +34,7 @@ struct ohsm_result *ohsm_cmu_results_new(struct ohsm_cmu *c)
     struct ohsm_result *res = calloc(c->n, sizeof(*res));
     if (res == NULL) {
         (void)fprintf(c->out, "Error: %s\n", ohsm_rv_str(OHSM_HOST_MEMORY));
+        c->failed = true;
         return NULL;
     }
     ohsm_cmu_results_reset(c, res);
@@ -63,6 +64,7 @@ static void h_login(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p)
     struct ohsm_result *res = ohsm_cmu_results_new(c);
     if (res != NULL) {
         ohsm_rv rv = ohsm_client_login(c->client, p->type, p->user, p->password, res, NULL);
+        (void)fputc('\n', c->out); /* the guide's loginHSM: a blank line, then one per server */
         ohsm_cmu_finish(c, "loginHSM", rv, res);
     }
 }
@@ -73,6 +75,7 @@ static void h_logout(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p)
     struct ohsm_result *res = ohsm_cmu_results_new(c);
     if (res != NULL) {
         ohsm_rv rv = ohsm_client_logout(c->client, res);
+        (void)fputc('\n', c->out);
         ohsm_cmu_finish(c, "logoutHSM", rv, res);
     }
 }
@@ -83,8 +86,13 @@ static void h_create(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p)
     if (res != NULL) {
         (void)fprintf(c->out, "Creating User %s(%s) on %zu nodes\n", p->user,
                       ohsm_utype_cmu_name(p->type), c->n);
-        ohsm_rv rv = ohsm_client_create_user(c->client, p->type, p->user, p->password, res);
+        const struct ohsm_approval *ap = ohsm_cmu_approval_get(c);
+        ohsm_rv rv = ap != NULL ? ohsm_client_create_user_q(c->client, p->type, p->user,
+                                                            p->password, ap, res)
+                                : ohsm_client_create_user(c->client, p->type, p->user,
+                                                          p->password, res);
         ohsm_cmu_finish(c, "createUser", rv, res);
+        ohsm_cmu_approval_spent(c, ap, rv);
     }
 }
 
@@ -94,8 +102,12 @@ static void h_delete(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p)
     if (res != NULL) {
         (void)fprintf(c->out, "Deleting user %s(%s) on %zu nodes\n", p->user,
                       ohsm_utype_cmu_name(p->type), c->n);
-        ohsm_rv rv = ohsm_client_delete_user(c->client, p->type, p->user, res);
+        const struct ohsm_approval *ap = ohsm_cmu_approval_get(c);
+        ohsm_rv rv = ap != NULL
+                         ? ohsm_client_delete_user_q(c->client, p->type, p->user, ap, res)
+                         : ohsm_client_delete_user(c->client, p->type, p->user, res);
         ohsm_cmu_finish(c, "deleteUser", rv, res);
+        ohsm_cmu_approval_spent(c, ap, rv);
     }
 }
 
@@ -105,9 +117,13 @@ static void h_change(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p)
     if (res != NULL) {
         (void)fprintf(c->out, "Changing password for %s(%s) on %zu nodes\n", p->user,
                       ohsm_utype_cmu_name(p->type), c->n);
-        ohsm_rv rv =
-            ohsm_client_change_password(c->client, p->type, p->user, p->password, res, NULL);
+        const struct ohsm_approval *ap = ohsm_cmu_approval_get(c);
+        ohsm_rv rv = ap != NULL ? ohsm_client_change_password_q(c->client, p->type, p->user,
+                                                                p->password, ap, res, NULL)
+                                : ohsm_client_change_password(c->client, p->type, p->user,
+                                                              p->password, res, NULL);
         ohsm_cmu_finish(c, "changePswd", rv, res);
+        ohsm_cmu_approval_spent(c, ap, rv);
     }
 }
 
@@ -166,6 +182,7 @@ static void h_e2e(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p)
     (void)p;
     ohsm_rv rv = ohsm_client_reconnect(c->client);
     (void)rv; /* per-server state is read below */
+    (void)fputc('\n', c->out);
     for (size_t i = 0; i < c->n; i++) {
         struct ohsm_hsm_status st;
         memset(&st, 0, sizeof(st));
@@ -202,8 +219,20 @@ static void h_quit(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p)
 #define A_UID {OHSM_CMU_ARG_USER_ID, "<user id>", 0, false}
 #define A_FILE {OHSM_CMU_ARG_FILE, "<output file>", 0, true}
 #define A_DEST {OHSM_CMU_ARG_SERVER, "<destination server>", 0, false}
+#define A_SVC(mask) {OHSM_CMU_ARG_SERVICE, "<service>", (mask), false}
+#define SVC_34 ((1u << 3) | (1u << 4))
+#define SVC_345 ((1u << 3) | (1u << 4) | (1u << 5))
+#define A_IN(name) {OHSM_CMU_ARG_IN_FILE, name, 0, false}
 
 static const struct ohsm_cmu_cmd cmds[] = {
+    {"approveToken", {A_IN("<approval file>")}, 0, OHSM_OP_COUNT_, ohsm_cmu_approve_token,
+     "Approves a quorum token with its approvers' signatures, for the next guarded command",
+     "The approval file is the guide's text file: Multi Token File Path (the getToken file),\n"
+     "Token File Path, Number of Approvals, then for each approver Approver Type (2 CO, 1 CU),\n"
+     "Approver Name and Approval File (openssl dgst -sha256 -sign KEY -out SIG TOKENFILE).\n"
+     "Each HSM checks the signatures when the approval is used: by this session's next\n"
+     "createUser, deleteUser, changePswd or setMValue, which spends it when it succeeds.",
+     "anyone; the HSMs check the approvers"},
     {"changePswd", {A_TYPE_ANY, A_USER, A_PW}, OHSM_CMU_F_CRITICAL | OHSM_CMU_F_NEW_PW,
      OHSM_OP_CHANGE_OWN_PW, h_change,
      "Changes a user's password on every HSM",
@@ -216,9 +245,12 @@ static const struct ohsm_cmu_cmd cmds[] = {
      "Creates a user on every HSM (CO only)",
      "User names are 1 to 31 letters, digits or '_' and are not case-sensitive; passwords are\n"
      "7 to 32 characters. With -hpswd the password is asked for twice, without echo.", NULL},
-    {"deleteUser", {A_TYPE_ANY, A_USER}, OHSM_CMU_F_CRITICAL, OHSM_OP_MANAGE_USERS, h_delete,
+    {"deleteUser", {A_TYPE_ANY, A_USER}, 0, OHSM_OP_MANAGE_USERS, h_delete,
      "Deletes a user from every HSM (CO only)",
      "The last CO and the user who is logged in cannot be deleted.", NULL},
+    {"delToken", {{OHSM_CMU_ARG_KEYWORD, "all", 0, true}}, 0, OHSM_OP_COUNT_,
+     ohsm_cmu_del_token, "Deletes your quorum tokens (all: everyone's, CO) on every HSM",
+     "Also forgets an approval approveToken kept.", NULL},
     {"enable_e2e", {{0}}, 0, OHSM_OP_COUNT_, h_e2e,
      "Shows that each HSM session is end-to-end encrypted",
      "Sessions are always TLS 1.3 to the HSM, verified against the cluster's trust anchor;\n"
@@ -239,8 +271,18 @@ static const struct ohsm_cmu_cmd cmds[] = {
      "OBJ_ATTR_KEY_TYPE 256); the crypto user must own the key or have it shared. Booleans and\n"
      "numbers print as 0x%08x, text as text, byte strings in hex. The output may go to a file.",
      NULL},
+    {"getMValue", {A_SVC(SVC_34)}, 0, OHSM_OP_COUNT_, ohsm_cmu_get_mvalue,
+     "Shows a quorum service's minimum number of approvals (M) on each HSM",
+     "Services: 3 USER_MGMT (createUser, deleteUser, changePswd of another user),\n"
+     "4 MISC_CO (setMValue). No login is needed.", "anyone, no login needed"},
+    {"getToken", {A_SVC(SVC_345), A_USER, {OHSM_CMU_ARG_FILE, "<token file>", 0, false}}, 0,
+     OHSM_OP_COUNT_, ohsm_cmu_get_token,
+     "Gets a quorum token from every HSM into a file for approvers to sign",
+     "The user is the one logged in. Services: 3 USER_MGMT, 4 MISC_CO, and 5 REGISTRATION (the\n"
+     "token registerQuorumPubKey wants signed). Approvers sign the file with\n"
+     "openssl dgst -sha256 -sign KEY -out SIG FILE.", "CO (CU for registration)"},
     {"getHSMInfo", {{0}}, 0, OHSM_OP_CLUSTER_INFO, h_hsm_info,
-     "Shows model, serial, firmware and limits of each HSM",
+     "Shows model, serial, FIPS state, memory and versions of each HSM",
      "No login is needed.", NULL},
     {"getKeyInfo", {{OHSM_CMU_ARG_KEYWORD, "-k", 0, true}, A_HANDLE, A_FILE}, 0,
      OHSM_OP_KEY_INFO, ohsm_cmu_key_info,
@@ -260,15 +302,30 @@ static const struct ohsm_cmu_cmd cmds[] = {
     {"loginHSM", {A_TYPE_ANY, A_USER, A_PW}, 0, OHSM_OP_COUNT_, h_login, "Logs in to every HSM",
      "After 5 failed logins in a row (or the cluster's limit) a user is locked out on that HSM\n"
      "until a CO sets a new password. With -hpswd the password is asked for without echo.", NULL},
+    {"listTokens", {{0}}, 0, OHSM_OP_COUNT_, ohsm_cmu_list_tokens,
+     "Lists the quorum tokens on each HSM", NULL, NULL},
     {"logoutHSM", {{0}}, 0, OHSM_OP_COUNT_, h_logout, "Logs out of every HSM", NULL, NULL},
     {"quit", {{0}}, 0, OHSM_OP_COUNT_, h_quit, "Ends the session", NULL, NULL},
+    {"registerQuorumPubKey",
+     {{OHSM_CMU_ARG_UTYPE, "<CO|CU>", OHSM_CMU_T(OHSM_UT_CO) | OHSM_CMU_T(OHSM_UT_CU), false},
+      A_USER, A_IN("<registration token>"), A_IN("<signed registration token>"),
+      A_IN("<public key>")},
+     OHSM_CMU_F_CRITICAL, OHSM_OP_COUNT_, ohsm_cmu_register_quorum_key,
+     "Registers your RSA-2048 public key for approving quorum tokens",
+     "The registration token is a getToken 5 file of the user who is logged in, signed with the\n"
+     "key's private half (openssl dgst -sha256 -sign); the public key is PEM.", "CO or CU"},
     {"server", {{OHSM_CMU_ARG_SERVER, "<server id>", 0, false}}, 0, OHSM_OP_COUNT_, ohsm_cmu_server,
      "Enters server mode on one server (exit leaves it)",
      "In server mode listUsers, getHSMInfo, getKeyInfo, getAttribute and findAllKeys ask only\n"
      "that server, and syncKey and syncUser copy from it. Changes (users, shares) still go to\n"
      "every server.", NULL},
+    {"setMValue", {A_SVC(SVC_34), {OHSM_CMU_ARG_MVALUE, "<value 1..8>", 0, false}},
+     OHSM_CMU_F_CRITICAL | OHSM_CMU_F_TIGHT, OHSM_OP_COUNT_, ohsm_cmu_set_mvalue,
+     "Sets a quorum service's minimum number of approvals (M) on every HSM",
+     "Needs an approved MISC_CO (4) token (approveToken) when service 4's value is above 1.",
+     "CO"},
     {"shareKey", {A_HANDLE, A_UID, {OHSM_CMU_ARG_BOOL01, "<share 1 | unshare 0>", 0, false}},
-     OHSM_CMU_F_CRITICAL, OHSM_OP_KEY_MGMT, ohsm_cmu_share_key,
+     OHSM_CMU_F_CRITICAL | OHSM_CMU_F_TIGHT, OHSM_OP_KEY_MGMT, ohsm_cmu_share_key,
      "Shares a key with a crypto user, or unshares it, on every HSM",
      "Only the key's owner may share it. The user id (listUsers) must name the same crypto user\n"
      "on every server; a shared user may use the key but not manage it.", NULL},
@@ -352,16 +409,18 @@ static bool ask_password(struct ohsm_cmu *c, bool twice, char *pw, char *again)
     return true;
 }
 
-/* The caution banner and the y/n question; true to go on. End of input cancels. */
-static bool confirm(struct ohsm_cmu *c)
+/* The caution banner and the y/n question; true to go on. End of input cancels. tight: no blank
+ * line before the banner (shareKey's page shows none; createUser and changePswd show one). */
+static bool confirm(struct ohsm_cmu *c, bool tight)
 {
     char answer[64];
 
-    (void)fprintf(c->out, "\n%s\n", BANNER);
+    (void)fprintf(c->out, "%s%s\n", tight ? "" : "\n", BANNER);
     for (;;) {
         enum ohsm_cmu_read st =
             ohsm_cmu_io_answer(&c->io, "Do you want to continue(y/n)?", answer, sizeof(answer));
         if (st == OHSM_CMU_READ_EOF) {
+            c->failed = true; /* the script ended before the answer: the command did not run */
             return false;
         }
         enum ohsm_cmu_answer a =
@@ -407,12 +466,15 @@ void ohsm_cmu_run_line(struct ohsm_cmu *c, char *line)
     case OHSM_CMU_UNKNOWN:
     case OHSM_CMU_AMBIGUOUS:
         (void)fprintf(c->out, "%s\nType 'help' to list the commands.\n", err);
+        c->failed = true;
         goto out;
     case OHSM_CMU_USAGE:
         print_usage(c, p.cmd);
+        c->failed = true;
         goto out;
     case OHSM_CMU_BAD_ARG:
         (void)fprintf(c->out, "%s\n", err);
+        c->failed = true;
         goto out;
     case OHSM_CMU_OK:
         break;
@@ -422,11 +484,13 @@ void ohsm_cmu_run_line(struct ohsm_cmu *c, char *line)
     }
     if (p.hidden) {
         if (!ask_password(c, (p.cmd->flags & OHSM_CMU_F_NEW_PW) != 0, pw, again)) {
+            c->failed = true;
             goto out;
         }
         p.password = pw;
     }
-    if ((p.cmd->flags & OHSM_CMU_F_CRITICAL) != 0 && !confirm(c)) {
+    if ((p.cmd->flags & OHSM_CMU_F_CRITICAL) != 0 &&
+        !confirm(c, (p.cmd->flags & OHSM_CMU_F_TIGHT) != 0)) {
         goto out;
     }
     p.cmd->handler(c, &p);

@@ -21,14 +21,19 @@
 #define OHSM_CMU_PROMPT "aws-cloudhsm>"
 #define OHSM_CMU_LINE_MAX 1024 /* longest command line accepted */
 
+struct ohsm_cmu_approval; /* quorum.c */
+
 struct ohsm_cmu {
     struct ohsm_client *client; /* borrowed */
     size_t n;                   /* servers in the config, numbered 0..n-1 */
     struct ohsm_cmu_io io;
     FILE *out;
     bool quit;
+    bool failed;    /* a command of this session failed (on any server): the exit status says so
+                     * for a script; see main.c */
     bool in_server; /* server mode (`server N`): reads and syncs use server `server` */
     size_t server;
+    struct ohsm_cmu_approval *approval; /* approveToken's approval, owned; NULL: none */
 };
 
 /* cmds.c: the grammar table and the path every line takes. Splits, checks and runs one command
@@ -55,6 +60,21 @@ void ohsm_cmu_sync_key(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p);
 void ohsm_cmu_sync_user(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p);
 void ohsm_cmu_server(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p);
 void ohsm_cmu_exit(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p);
+
+/* quorum.c: the quorum commands and the approval approveToken keeps for the session's next
+ * quorum-guarded command. */
+void ohsm_cmu_get_token(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p);
+void ohsm_cmu_approve_token(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p);
+void ohsm_cmu_list_tokens(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p);
+void ohsm_cmu_del_token(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p);
+void ohsm_cmu_get_mvalue(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p);
+void ohsm_cmu_set_mvalue(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p);
+void ohsm_cmu_register_quorum_key(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p);
+/* The kept approval (borrowed), or NULL. */
+const struct ohsm_approval *ohsm_cmu_approval_get(struct ohsm_cmu *c);
+/* After a command used ap (may be NULL): a successful use spends it. */
+void ohsm_cmu_approval_spent(struct ohsm_cmu *c, const struct ohsm_approval *ap, ohsm_rv rv);
+void ohsm_cmu_approval_free(struct ohsm_cmu *c);
 
 /* print.c */
 /* "server 1(127.0.0.1)" for server i. */

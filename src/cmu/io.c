@@ -172,8 +172,11 @@ enum ohsm_cmu_read ohsm_cmu_io_answer(struct ohsm_cmu_io *io, const char *prompt
     (void)fputs(prompt, io->out);
     (void)fflush(io->out);
     st = raw_line(io, buf, cap);
-    if (!io->tty) {
-        (void)fprintf(io->out, "%s\n", st == OHSM_CMU_READ_OK ? buf : "");
+    /* A script's answer is shown as a terminal would have echoed it. An empty answer shows
+     * nothing, so the complaint follows the question on its line, as in the guide's createUser
+     * transcript ("Do you want to continue(y/n)?Invalid option, please type 'y' or 'n'"). */
+    if (!io->tty && st == OHSM_CMU_READ_OK && buf[0] != '\0') {
+        (void)fprintf(io->out, "%s\n", buf);
     }
     (void)fflush(io->out);
     return st;

@@ -43,8 +43,8 @@ void ohsm_cmu_io_remember(struct ohsm_cmu_io *io, const char *line);
 enum ohsm_cmu_read ohsm_cmu_io_secret(struct ohsm_cmu_io *io, const char *prompt, char *buf,
                                       size_t cap);
 
-/* Prompts and reads a short answer; in a script the answer is written after the prompt as a
- * terminal would have echoed it. */
+/* Prompts and reads a short answer; in a script a non-empty answer is written after the prompt
+ * as a terminal would have echoed it (an empty one writes nothing). */
 enum ohsm_cmu_read ohsm_cmu_io_answer(struct ohsm_cmu_io *io, const char *prompt, char *buf,
                                       size_t cap);
 

@@ -110,6 +110,7 @@ static bool out_open(struct ohsm_cmu *c, const char *file, struct ohsm_outfile *
     }
     if (ohsm_outfile_open(of, file, 0600, why, sizeof(why)) != OHSM_OK) {
         (void)fprintf(c->out, "Cannot write to '%s': %s; nothing was done\n", file, why);
+        c->failed = true;
         return false;
     }
     /* The stream gets its own descriptor: fclose closes it, commit fsyncs and closes of->fd. */
@@ -123,6 +124,7 @@ static bool out_open(struct ohsm_cmu *c, const char *file, struct ohsm_outfile *
         ohsm_outfile_abort(of);
         (void)fprintf(c->out, "Cannot write to '%s': %s; nothing was done\n", file, strerror(e));
         *out = c->out;
+        c->failed = true;
         return false;
     }
     return true;
@@ -145,6 +147,7 @@ static void out_close(struct ohsm_cmu *c, FILE *out, struct ohsm_outfile *of, co
     }
     if (bad) {
         (void)fprintf(c->out, "Writing '%s' failed: %s\n", file, why);
+        c->failed = true;
     } else {
         (void)fprintf(c->out, "Output written to '%s'\n", file);
     }
@@ -181,6 +184,7 @@ void ohsm_cmu_share_key(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p)
                           " is '%s' on %s but '%s' on %s; nothing was changed (syncUser first)\n",
                           p->uid, name, a, here, b);
             clash = true;
+            c->failed = true;
         }
     }
     if (clash) {
@@ -211,7 +215,9 @@ static void print_key_info(FILE *o, const char *label, const struct ohsm_obj *k,
                   (k->flags & OHSM_F_TOKEN) != 0 ? "Token/Flash Key" : "Session Key");
     who_on(us, k->owner, who, sizeof(who));
     (void)fprintf(o, "        Owned by user %s\n", who);
-    if (nshared > 0) {
+    if (nshared == 0) {
+        (void)fputc('\n', o); /* the guide: a blank line after the owner of an unshared key */
+    } else {
         (void)fprintf(o, "\n        also, shared to following %" PRIu32 " user(s):\n\n", nshared);
         for (uint32_t s = 0; s < nshared; s++) {
             who_on(us, k->shared[s], who, sizeof(who));
@@ -253,8 +259,9 @@ void ohsm_cmu_key_info(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p)
 
 /* ---- findAllKeys ---- */
 
-/* Keys of server i that user `name` owns (o) or that are shared with them (s), in handle order,
- * as "8(s),9(o)"; *count gets how many. */
+/* Keys of server i that user `name` owns or that are shared with them, in handle order, as the
+ * guide prints them: "8(s),9(s),17" (a shared key marked (s), an owned one bare); *count gets how
+ * many. */
 static void print_key_list(FILE *o, const struct ohsm_obj *k, size_t n, const char *name,
                            size_t *count)
 {
@@ -265,7 +272,7 @@ static void print_key_list(FILE *o, const struct ohsm_obj *k, size_t n, const ch
         bool shared = !own && ohsm_obj_may_use(&k[j], name);
         if (own || shared) {
             (void)fprintf(o, "%s%" PRIu64 "%s", m == 0 ? "" : ",", k[j].handle,
-                          own ? "(o)" : "(s)");
+                          own ? "" : "(s)");
             m++;
         }
     }
@@ -352,7 +359,9 @@ void ohsm_cmu_find_all_keys(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p)
             }
         }
         ohsm_cmu_report_one(c, "findAllKeys", i, OHSM_OK);
-        if (o == c->out) {
+        /* As the guide: a blank line after each server's block, except after a key hash (whose
+         * own blank line comes before the result line). */
+        if (o == c->out && !(p->flag && m > 0)) {
             (void)fputc('\n', o);
         }
     }
@@ -432,6 +441,7 @@ void ohsm_cmu_get_attribute(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p)
                           "Invalid attribute id '%" PRIu32 "': no such attribute (listAttributes "
                           "shows them; %u is all)\n",
                           p->attr, ATTR_ALL);
+            c->failed = true;
             return;
         }
     }
@@ -518,11 +528,13 @@ static bool sync_pick(struct ohsm_cmu *c, const char *cmd, size_t to, size_t fro
                       "%s failed: the destination %s is the server you are in; give another "
                       "server\n",
                       cmd, label);
+        c->failed = true;
         return false;
     }
     if (from == SIZE_MAX) {
         (void)fprintf(c->out, "%s failed: %s on every other server; nothing was copied\n", cmd,
                       ohsm_rv_str(why));
+        c->failed = true;
         return false;
     }
     return true;
@@ -539,9 +551,13 @@ void ohsm_cmu_sync_key(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p)
     }
     ohsm_cmu_label(c, from, a, sizeof(a));
     ohsm_cmu_label(c, p->server, b, sizeof(b));
-    (void)fprintf(c->out, "Syncing key %" PRIu64 " from %s to %s\n", p->handle, a, b);
     ohsm_rv rv = ohsm_client_sync_key(c->client, p->handle, from, p->server);
-    ohsm_cmu_report_one(c, "syncKey", p->server, rv);
+    if (rv == OHSM_OK) {
+        (void)fprintf(c->out, "syncKey success\n"); /* the guide's whole answer */
+    } else {
+        (void)fprintf(c->out, "Syncing key %" PRIu64 " from %s to %s\n", p->handle, a, b);
+        ohsm_cmu_report_one(c, "syncKey", p->server, rv);
+    }
 }
 
 void ohsm_cmu_sync_user(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p)
@@ -558,13 +574,22 @@ void ohsm_cmu_sync_user(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p)
         ohsm_cmu_label(c, from, a, sizeof(a));
         (void)fprintf(c->out, "syncUser failed: %s on %s; nothing was copied\n", ohsm_rv_str(why),
                       a);
+        c->failed = true;
         return;
     }
     ohsm_cmu_label(c, from, a, sizeof(a));
     ohsm_cmu_label(c, p->server, b, sizeof(b));
-    (void)fprintf(c->out, "Syncing user %s (id %" PRIu32 " on %s) to %s\n", name, p->uid, a, b);
     ohsm_rv rv = ohsm_client_sync_user(c->client, name, from, p->server);
-    ohsm_cmu_report_one(c, "syncUser", p->server, rv);
+    if (rv == OHSM_OK) {
+        /* The guide's answer: the user record left the source as a masked object and went into
+         * the destination as one (both returned 0), which is what the library did. */
+        (void)fprintf(c->out, "ExtractMaskedObject: 0x0 !\nInsertMaskedObject: 0x0 !\n"
+                              "syncUser success\n");
+    } else {
+        (void)fprintf(c->out, "Syncing user %s (id %" PRIu32 " on %s) to %s\n", name, p->uid, a,
+                      b);
+        ohsm_cmu_report_one(c, "syncUser", p->server, rv);
+    }
 }
 
 /* ---- server mode ---- */
@@ -574,7 +599,7 @@ void ohsm_cmu_server(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p)
     c->in_server = true;
     c->server = p->server;
     /* Every session is TLS 1.3 end to end to the HSM: the guide's 'E2' mode. */
-    (void)fprintf(c->out, "Server is in 'E2' mode...\n");
+    (void)fprintf(c->out, "\nServer is in 'E2' mode...\n");
 }
 
 void ohsm_cmu_exit(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p)
@@ -582,6 +607,7 @@ void ohsm_cmu_exit(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p)
     (void)p;
     if (!c->in_server) {
         (void)fprintf(c->out, "Not in server mode; type 'quit' to end the session\n");
+        c->failed = true;
         return;
     }
     c->in_server = false;

@@ -4,9 +4,11 @@
  * users. Finds the cluster configuration (first argument, else --cluster-config PATH, else
  * $OPENHSM_CLUSTER_CONFIG), connects to every HSM of it and says which it reached, then reads
  * commands at the `aws-cloudhsm>` prompt (libedit on a terminal, plain lines from a script) until
- * quit or end of input. A failing command never ends the session: the exit status is 0 after quit
- * or end of input, 1 when the configuration is unusable, 2 for a bad command line. Trusts nothing
- * from argv or the environment beyond a path to try.
+ * quit or end of input. A failing command never ends the session: the commands after it still
+ * run. Exit status: 0 after quit or end of input, 1 when the configuration is unusable, 2 for a bad
+ * command line, and, when the commands came from a script (standard input not a terminal), 3 when
+ * any of them failed on any server (a person at a terminal sees each failure as it happens, and
+ * gets 0 as before). Trusts nothing from argv or the environment beyond a path to try.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,9 @@
 #include <openssl/crypto.h>
 
 #include "cmu/cmu.h"
+
+/* Exit status of a script in which a command failed. */
+#define OHSM_CMU_EXIT_FAILED 3
 
 #ifndef OHSM_VERSION
 #define OHSM_VERSION "0"
@@ -27,10 +32,18 @@ static void usage(FILE *f, const char *prog)
                   "Manages the users of an openhsm cluster, as AWS CloudHSM's cloudhsm_mgmt_util.\n"
                   "CONFIG is the cluster's client configuration (client.json); without it, the\n"
                   "path in $%s is used. Type 'help' at the prompt for the commands.\n\n"
+                  "Commands may be piped in, one a line. A failing command does not stop the\n"
+                  "script; the exit status tells whether every command succeeded.\n\n"
                   "Options:\n"
                   "  --cluster-config PATH  the cluster configuration\n"
                   "  -h, --help             this help\n"
-                  "  --version              the version\n",
+                  "  --version              the version\n\n"
+                  "Exit status:\n"
+                  "  0  every command succeeded (always 0 when typed at a terminal)\n"
+                  "  1  the cluster configuration is unusable\n"
+                  "  2  bad command line\n"
+                  "  3  commands from a script (stdin not a terminal): at least one failed on at\n"
+                  "     least one server (unknown command, bad argument, error from an HSM)\n",
                   prog, prog, OHSM_CLUSTER_CONFIG_ENV);
 }
 
@@ -107,6 +120,7 @@ static void session(struct ohsm_cmu *c)
         }
         if (st == OHSM_CMU_READ_LONG) {
             (void)fprintf(c->out, "Line too long: at most %d characters\n", OHSM_CMU_LINE_MAX - 1);
+            c->failed = true;
             continue;
         }
         ohsm_cmu_run_line(c, line);
@@ -164,7 +178,8 @@ int main(int argc, char **argv)
     ohsm_cmu_io_init(&c.io, stdout, prog);
     ohsm_cmu_print_connections(&c);
     session(&c);
-    status = 0;
+    ohsm_cmu_approval_free(&c);
+    status = c.failed && !c.io.tty ? OHSM_CMU_EXIT_FAILED : 0;
 out:
     ohsm_client_free(client);
     ohsm_cfg_free(cfg);

@@ -172,7 +172,11 @@ static enum ohsm_cmu_status parse_arg(const struct ohsm_cmu_cmd *tab, size_t n,
         out->password = word;
         return OHSM_CMU_OK;
     case OHSM_CMU_ARG_KEYWORD:
-        return strcmp(word, a->metavar) == 0 ? OHSM_CMU_OK : OHSM_CMU_USAGE;
+        if (strcmp(word, a->metavar) != 0) {
+            return OHSM_CMU_USAGE;
+        }
+        out->keyword = out->keyword || a->optional;
+        return OHSM_CMU_OK;
     case OHSM_CMU_ARG_SERVER: {
         unsigned long long v = 0;
         char why[64];
@@ -226,6 +230,31 @@ static enum ohsm_cmu_status parse_arg(const struct ohsm_cmu_cmd *tab, size_t n,
         }
         out->file = word;
         return OHSM_CMU_OK;
+    case OHSM_CMU_ARG_IN_FILE:
+        if (word[0] == '-' || strlen(word) >= PATH_MAX || out->nin >= OHSM_CMU_MAX_IN) {
+            return bad(err, cap, "file name", word, "expected a path to read");
+        }
+        out->in[out->nin++] = word;
+        return OHSM_CMU_OK;
+    case OHSM_CMU_ARG_SERVICE: {
+        unsigned long long v = 0;
+        if (!number(word, false, &v) || v >= 32 || (a->types & (1u << v)) == 0) {
+            return bad(err, cap, "service", word,
+                       (a->types & (1u << 5)) != 0
+                           ? "expected 3 (USER_MGMT), 4 (MISC_CO) or 5 (REGISTRATION)"
+                           : "expected 3 (USER_MGMT) or 4 (MISC_CO)");
+        }
+        out->service = (unsigned)v;
+        return OHSM_CMU_OK;
+    }
+    case OHSM_CMU_ARG_MVALUE: {
+        unsigned long long v = 0;
+        if (!number(word, false, &v) || v < 1 || v > 8) {
+            return bad(err, cap, "quorum value", word, "expected a number from 1 to 8");
+        }
+        out->value = (uint32_t)v;
+        return OHSM_CMU_OK;
+    }
     case OHSM_CMU_ARG_COMMAND: {
         bool amb = false;
         out->topic = ohsm_cmu_find(tab, n, word, &amb);

@@ -23,7 +23,7 @@
 struct ohsm_cmu;
 struct ohsm_cmu_parsed;
 
-#define OHSM_CMU_MAX_ARGS 4   /* positional words a command may take */
+#define OHSM_CMU_MAX_ARGS 5   /* positional words a command may take */
 #define OHSM_CMU_MAX_TOKENS 8 /* words a line may have before it is refused outright */
 #define OHSM_CMU_HPSWD "-hpswd"
 
@@ -42,7 +42,13 @@ enum ohsm_cmu_arg_kind {
     OHSM_CMU_ARG_ATTR_ID,  /* an attribute id (OBJ_ATTR_* number): decimal 0..2^32-1; the
                             * handler checks it against the attribute table */
     OHSM_CMU_ARG_FILE,     /* an output file path (borrowed) */
+    OHSM_CMU_ARG_SERVICE,  /* a quorum service number (3 USER_MGMT, 4 MISC_CO, 5 REGISTRATION);
+                            * the row's `types` has bit n for each allowed number n */
+    OHSM_CMU_ARG_MVALUE,   /* a quorum value: 1 to 8 */
+    OHSM_CMU_ARG_IN_FILE,  /* a file to read (borrowed); up to OHSM_CMU_MAX_IN per command */
 };
+
+#define OHSM_CMU_MAX_IN 3
 
 /* Bit for a user type in ohsm_cmu_arg.types. */
 #define OHSM_CMU_T(t) (1u << (unsigned)(t))
@@ -59,6 +65,7 @@ struct ohsm_cmu_arg {
 /* Command flags. */
 #define OHSM_CMU_F_CRITICAL 0x01u /* prints the caution banner and asks y/n before running */
 #define OHSM_CMU_F_NEW_PW 0x02u   /* a new password: -hpswd asks twice and wants a match */
+#define OHSM_CMU_F_TIGHT 0x04u    /* the caution banner follows the command line directly */
 
 typedef void (*ohsm_cmu_handler)(struct ohsm_cmu *cmu, struct ohsm_cmu_parsed *p);
 
@@ -89,6 +96,11 @@ struct ohsm_cmu_parsed {
     bool flag;                        /* OHSM_CMU_ARG_BOOL01 */
     uint32_t attr;                    /* OHSM_CMU_ARG_ATTR_ID */
     const char *file;                 /* OHSM_CMU_ARG_FILE (borrowed token), or NULL */
+    bool keyword;                     /* an optional OHSM_CMU_ARG_KEYWORD was given */
+    unsigned service;                 /* OHSM_CMU_ARG_SERVICE: the CMU number */
+    uint32_t value;                   /* OHSM_CMU_ARG_MVALUE */
+    const char *in[OHSM_CMU_MAX_IN];  /* OHSM_CMU_ARG_IN_FILE, in order (borrowed tokens) */
+    size_t nin;
 };
 
 enum ohsm_cmu_status {

@@ -16,8 +16,10 @@
 #define USERS_HEADER                                                                               \
     "    User Id             User Type       User Name                          MofnPubKey    "    \
     "LoginFailureCnt         2FA"
-/* info server: Id Name Hostname Port State Partition LoginState. */
-#define INFO_ROW "%-8s%-24s%-17s%-7s%-16s%-24s%s\n"
+/* info server: Id Name Hostname Port State Partition LoginState. The guide's header and its row
+ * are not aligned alike (Hostname and Port are one column narrower and wider in the row). */
+#define INFO_HEAD "%-8s%-24s%-17s%-7s%-16s%-24s%s\n"
+#define INFO_ROW "%-8s%-24s%-16s%-8s%-16s%-24s%s\n"
 
 static void status(struct ohsm_cmu *c, size_t i, struct ohsm_hsm_status *st)
 {
@@ -42,6 +44,9 @@ void ohsm_cmu_report_one(struct ohsm_cmu *c, const char *cmd, size_t i, ohsm_rv 
     struct ohsm_hsm_status st;
 
     status(c, i, &st);
+    if (rv != OHSM_OK) {
+        c->failed = true;
+    }
     if (rv == OHSM_OK) {
         (void)fprintf(c->out, "%s success on server %zu(%s)\n", cmd, i, st.host);
     } else if (!st.connected) {
@@ -95,42 +100,73 @@ void ohsm_cmu_print_server_info(struct ohsm_cmu *c, size_t i)
     } else {
         (void)snprintf(login, sizeof(login), "Not logged In");
     }
-    (void)fprintf(c->out, INFO_ROW, "Id", "Name", "Hostname", "Port", "State", "Partition",
+    (void)fprintf(c->out, INFO_HEAD, "Id", "Name", "Hostname", "Port", "State", "Partition",
                   "LoginState");
     (void)fprintf(c->out, INFO_ROW, id, st.host, st.host, port,
                   st.connected ? "Connected" : "Disconnected", st.id, login);
 }
 
+/* getHSMInfo's lines: 8 spaces, the name in 21 columns, ':' and the value, as the guide. */
+#define HSM_FIELD "        %-21s:"
+
 /* A string field of the HSM's answer, bounded (it is data from the wire). */
 static void field(FILE *out, const char *name, const char *v, size_t cap)
 {
-    (void)fprintf(out, "\t%-21s:%.*s\n", name, (int)strnlen(v, cap), v);
+    (void)fprintf(out, HSM_FIELD "%.*s\n", name, (int)strnlen(v, cap), v);
+}
+
+static void num(FILE *out, const char *name, uint64_t v)
+{
+    (void)fprintf(out, HSM_FIELD "%" PRIu64 "\n", name, v);
+}
+
+/* PCI-style ids print in hex, as the guide's "177D". */
+static void hex(FILE *out, const char *name, uint32_t v)
+{
+    (void)fprintf(out, HSM_FIELD "%" PRIX32 "\n", name, v);
 }
 
 void ohsm_cmu_print_hsm_info(struct ohsm_cmu *c, size_t i, const struct ohsm_hsm_info *h)
 {
     FILE *o = c->out;
 
-    (void)fprintf(o, "\t\t*** Server %zu HSM Info ***\n\n", i);
+    /* The guide's block, field for field; the values are the software HSM's own. */
+    (void)fprintf(o, "                *** Server %zu HSM Info ***\n\n", i);
     field(o, "Label", h->hsm_id, sizeof(h->hsm_id));
     field(o, "Model", h->model, sizeof(h->model));
     (void)fputc('\n', o);
     field(o, "Serial Number", h->serial, sizeof(h->serial));
-    (void)fprintf(o, "\t%-21s:%s\n", "FIPS state",
+    num(o, "HSM Flags", h->hsm_flags);
+    (void)fprintf(o, HSM_FIELD "%s\n", "FIPS state",
                   h->fips ? "2 [FIPS mode with single factor authentication]"
-                          : "0 [non-FIPS mode]");
+                          : "0 [non-FIPS mode with single factor authentication]");
     (void)fputc('\n', o);
     field(o, "Manufacturer ID", h->vendor, sizeof(h->vendor));
-    field(o, "Cluster ID", h->cluster_id, sizeof(h->cluster_id));
-    (void)fprintf(o, "\t%-21s:%s\n", "State", h->activated ? "activated" : "not activated");
+    hex(o, "Device ID", h->device_id);
+    hex(o, "Class Code", h->class_code);
+    hex(o, "System vendor ID", h->system_vendor_id);
+    hex(o, "SubSystem ID", h->subsystem_id);
+    (void)fputs("\n\n", o);
+    num(o, "TotalPublicMemory", h->total_public_memory);
+    num(o, "FreePublicMemory", h->free_public_memory);
+    num(o, "TotalPrivateMemory", h->total_private_memory);
+    num(o, "FreePrivateMemory", h->free_private_memory);
     (void)fputc('\n', o);
-    (void)fprintf(o, "\t%-21s:%" PRIu32 "\n", "Total Users", h->max_users);
-    (void)fprintf(o, "\t%-21s:%" PRIu32 "\n", "Used Users", h->users);
-    (void)fprintf(o, "\t%-21s:%" PRIu32 "\n", "Total Sessions", h->max_sessions);
-    (void)fprintf(o, "\t%-21s:%" PRIu32 "\n", "Used Sessions", h->sessions);
-    (void)fprintf(o, "\t%-21s:%" PRIu32 "\n", "Login Fail Limit", h->lockout_attempts);
+    num(o, "Hardware Major", h->hardware_major);
+    num(o, "Hardware Minor", h->hardware_minor);
     (void)fputc('\n', o);
-    field(o, "Firmware ID", h->firmware, sizeof(h->firmware));
+    num(o, "Firmware Major", h->firmware_major);
+    (void)fprintf(o, HSM_FIELD "%02" PRIu32 "\n", "Firmware Minor", h->firmware_minor);
+    (void)fputc('\n', o);
+    if (h->temperature_known) {
+        (void)fprintf(o, HSM_FIELD "%" PRId32 " C\n", "Temperature", h->temperature);
+    } else {
+        (void)fprintf(o, HSM_FIELD "N/A\n", "Temperature"); /* the host has no sensor */
+    }
+    (void)fputc('\n', o);
+    num(o, "Build Number", h->build_number);
+    (void)fputc('\n', o);
+    field(o, "Firmware ID", h->firmware_id, sizeof(h->firmware_id));
     (void)fputc('\n', o);
 }
 

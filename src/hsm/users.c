@@ -17,6 +17,7 @@
 #include <openssl/crypto.h>
 
 #include "hsm/handlers.h"
+#include "hsm/hwinfo.h"
 #include "openhsm/perm.h"
 #include "openhsm/user.h"
 
@@ -495,6 +496,7 @@ ohsm_rv ohsm_hsm_pw_change_allowed_locked(struct ohsm_hsm *h, const struct ohsm_
 ohsm_rv ohsm_hsm_info(struct ohsm_hsm *h, struct ohsm_reply *r)
 {
     struct ohsm_store_meta m;
+    struct ohsm_hwinfo hw;
     uint32_t users = 0;
     ohsm_rv rv;
 
@@ -520,6 +522,19 @@ ohsm_rv ohsm_hsm_info(struct ohsm_hsm *h, struct ohsm_reply *r)
     i->max_sessions = h->max_sessions;
     i->lockout_attempts = h->meta.lockout_attempts;
     i->fips = false;
+    /* The rest as true for a software HSM: no PCI device or flags (0), the host's memory and
+     * no separate private memory, openhsm's version as hardware and firmware. */
+    ohsm_hwinfo_read(&hw);
+    i->total_public_memory = hw.total_kib;
+    i->free_public_memory = hw.free_kib;
+    i->hardware_major = hw.version_major;
+    i->hardware_minor = hw.version_minor;
+    i->firmware_major = hw.version_major;
+    i->firmware_minor = hw.version_minor;
+    i->build_number = hw.build;
+    i->temperature_known = hw.temperature_known;
+    i->temperature = hw.temperature;
+    i->firmware_id = (char *)hw.firmware_id;
     r->resp.body_case = OHSM__RESPONSE__BODY_INFO;
     r->resp.info = i;
     return OHSM_OK;

@@ -80,9 +80,11 @@ def find_all(out):
         n = int(re.search(r"^Number of keys found (\d+)$", body, re.M).group(1))
         assert f"number of keys matched from start index 0::{n}" in body, body
         keys = []
-        m = re.search(r"^(\d+\([os]\)(?:,\d+\([os]\))*)$", body, re.M)
+        # The guide's marks: a shared key "8(s)", an owned one bare "17" (mark "o" here).
+        m = re.search(r"^(\d+(?:\(s\))?(?:,\d+(?:\(s\))?)*)$", body, re.M)
         if m:
-            keys = [(int(h), mark) for h, mark in re.findall(r"(\d+)\(([os])\)", m.group(1))]
+            keys = [(int(h), "s" if s else "o")
+                    for h, s in re.findall(r"(\d+)(\(s\))?", m.group(1))]
         assert len(keys) == n, body
         h = re.search(r"^Key Hash:\n(\S+)$", body, re.M)
         found[int(blocks[i])] = (keys, h.group(1) if h else None)
@@ -122,7 +124,7 @@ def test_cmu_keys_same_handle_on_both_servers(cluster, tmp_path):
         assert vals[i]["OBJ_ATTR_VALUE_LEN"] == "0x00000020", out
         assert vals[i]["OBJ_ATTR_CLASS"] == "0x00000004", out  # from the 512 listing
         assert vals[i]["OBJ_ATTR_TOKEN"] == "0x00000001", out
-    # The admin sees every key's owner; findAllKeys marks owned keys (o), with equal hashes.
+    # The admin sees every key's owner; findAllKeys lists owned keys bare, with equal hashes.
     out = cmu(cluster, login_as("admin", ADMIN_PW) + f"findAllKeys {ids[0]['alice']} 1\n"
               f"findAllKeys {ids[0]['bob']} 0\ngetKeyInfo -k {h}\n")
     per_server(out, "findAllKeys")
@@ -245,8 +247,7 @@ def test_cmu_sync_key_repairs_a_missed_share(cluster):
     assert found[0][1] != found[1][1], out
 
     out = cmu(cluster, as_cu("alice") + f"syncKey {h} 1\ngetKeyInfo -k {h}\n")
-    assert f"Syncing key {h} from server 0({HOST}) to server 1({HOST})" in out, out
-    assert f"syncKey success on server 1({HOST})" in out, out
+    assert "\nsyncKey success\n" in out, out
     info = key_info(out)
     for i in (0, 1):
         assert info[i][2] == [ids[i]["bob"]], out
@@ -275,7 +276,7 @@ def test_cmu_sync_key_missing_key_and_deletion(cluster):
 
     out = cmu(cluster, as_cu("alice") + f"syncKey {h} 1\ngetKeyInfo -k {h}\n"
               f"getAttribute {h} 353\n")
-    assert f"syncKey success on server 1({HOST})" in out, out
+    assert "\nsyncKey success\n" in out, out
     assert set(key_info(out)) == {0, 1}, out
     assert all(v["OBJ_ATTR_VALUE_LEN"] == "0x00000010" for v in attr_values(out).values()), out
 
@@ -291,7 +292,7 @@ def test_cmu_sync_key_missing_key_and_deletion(cluster):
               f"getKeyInfo -k {h}\n")
     assert "Server is in 'E2' mode" in out
     assert "syncKey failed: the destination server 0(127.0.0.1) is the server you are in" in out
-    assert f"syncKey success on server 1({HOST})" in out, out
+    assert "\nsyncKey success\n" in out, out
     assert key_info(out) == {}, out
     assert len(re.findall(r"^getKeyInfo failed: .+ on server \d\(127\.0\.0\.1\)$", out,
                           re.M)) == 2, out
@@ -328,7 +329,7 @@ def test_cmu_sync_user_repairs_a_missed_user(cluster):
               f"syncUser {dave} 1\nlistUsers\n")
     assert re.search(r"^syncUser failed: .+ on every other server; nothing was copied$", out,
                      re.M), out
-    assert f"syncUser success on server 1({HOST})" in out, out
+    assert "ExtractMaskedObject: 0x0 !\nInsertMaskedObject: 0x0 !\nsyncUser success\n" in out, out
     listed = users(out)
     assert listed[1]["dave"][1] == "CU", listed
     # The password came along: dave logs in on both.

@@ -16,7 +16,7 @@ def session(cluster, login, commands):
     script = (login + "\n" if login else "")
     for c in commands:
         script += c + "\n"
-        if c.split()[0] in ("createUser", "deleteUser", "changePswd"):
+        if c.split()[0] in ("createUser", "changePswd"):
             script += "y\n"
     return cmu(cluster, script + "quit\n")
 

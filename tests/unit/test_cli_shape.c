@@ -292,6 +292,12 @@ static void test_cli_shape_hsm_info(void **state)
     snprintf(info.model, sizeof(info.model), "soft");
     snprintf(info.serial, sizeof(info.serial), "S1");
     snprintf(info.firmware, sizeof(info.firmware), "0.1.7");
+    snprintf(info.firmware_id, sizeof(info.firmware_id), "openhsm-soft-FW-0.01-7");
+    info.hardware_major = 0;
+    info.hardware_minor = 1;
+    info.firmware_major = 0;
+    info.firmware_minor = 1;
+    info.build_number = 7;
     info.activated = true;
     json_t *j = ohsm_cli_hsm_json(&st, "cluster-cfg", &info, OHSM_OK);
     assert_string_equal(sget(j, "hsm-id"), "hsm-abcdefghijk");
@@ -303,15 +309,28 @@ static void test_cli_shape_hsm_info(void **state)
     assert_string_equal(sget(j, "firmware-version-major"), "0");
     assert_string_equal(sget(j, "firmware-version-minor"), "1");
     assert_string_equal(sget(j, "firmware-build-number"), "7");
-    assert_string_equal(sget(j, "firmware-id"), "0.1.7");
-    assert_string_equal(sget(j, "fips-state"), "0 [non-FIPS mode]");
+    assert_string_equal(sget(j, "firmware-id"), "openhsm-soft-FW-0.01-7");
+    assert_string_equal(sget(j, "hardware-version-major"), "0");
+    assert_string_equal(sget(j, "hardware-version-minor"), "1");
+    assert_string_equal(sget(j, "fips-state"),
+                        "0 [non-FIPS mode with single factor authentication]");
     assert_true(json_is_true(json_object_get(j, "activated")));
     assert_null(json_object_get(j, "error"));
     json_decref(j);
-    snprintf(info.firmware, sizeof(info.firmware), "v1-beta");
+    /* The guide's fields come first, in its order (the JSON keeps insertion order). */
+    static const char *const order[] = {
+        "vendor", "model", "serial-number", "hardware-version-major", "hardware-version-minor",
+        "firmware-version-major", "firmware-version-minor", "firmware-build-number",
+        "firmware-id", "fips-state", "hsm-id", "cluster-id", "eni-ip", "port", "state",
+        "activated"};
     j = ohsm_cli_hsm_json(&st, "cluster-cfg", &info, OHSM_OK);
-    assert_null(json_object_get(j, "firmware-version-major"));
-    assert_string_equal(sget(j, "firmware-id"), "v1-beta");
+    void *it = json_object_iter(j);
+    for (size_t k = 0; k < sizeof(order) / sizeof(order[0]); k++) {
+        assert_non_null(it);
+        assert_string_equal(json_object_iter_key(it), order[k]);
+        it = json_object_iter_next(j, it);
+    }
+    assert_null(it);
     json_decref(j);
     j = ohsm_cli_hsm_json(&st, "cluster-cfg", NULL, OHSM_TIMEOUT);
     assert_string_equal(sget(j, "cluster-id"), "cluster-cfg");

@@ -265,6 +265,69 @@ ohsm_rv ohsm_client_hsm_info(struct ohsm_client *c, size_t i, struct ohsm_hsm_in
     (void)c, (void)i, (void)out;
     return OHSM_DEVICE_ERROR;
 }
+/* The quorum calls (quorum.c is linked with the table); not driven here: the e2e tests do. */
+ohsm_rv ohsm_client_create_user_q(struct ohsm_client *c, enum ohsm_utype type,
+                                  const char *username, const char *password,
+                                  const struct ohsm_approval *ap, struct ohsm_result *res)
+{
+    (void)c, (void)type, (void)username, (void)password, (void)ap, (void)res;
+    return OHSM_DEVICE_ERROR;
+}
+ohsm_rv ohsm_client_delete_user_q(struct ohsm_client *c, enum ohsm_utype type,
+                                  const char *username, const struct ohsm_approval *ap,
+                                  struct ohsm_result *res)
+{
+    (void)c, (void)type, (void)username, (void)ap, (void)res;
+    return OHSM_DEVICE_ERROR;
+}
+ohsm_rv ohsm_client_change_password_q(struct ohsm_client *c, enum ohsm_utype type,
+                                      const char *username, const char *password,
+                                      const struct ohsm_approval *ap, struct ohsm_result *res,
+                                      bool *activated)
+{
+    (void)c, (void)type, (void)username, (void)password, (void)ap, (void)res, (void)activated;
+    return OHSM_DEVICE_ERROR;
+}
+ohsm_rv ohsm_client_quorum_generate(struct ohsm_client *c, int service, uint64_t key_handle,
+                                    uint8_t **data, size_t *len, struct ohsm_result *res)
+{
+    (void)c, (void)service, (void)key_handle, (void)res;
+    *data = NULL;
+    *len = 0;
+    return OHSM_DEVICE_ERROR;
+}
+ohsm_rv ohsm_client_quorum_list(struct ohsm_client *c, size_t i, struct ohsm_qtoken_info **out,
+                                size_t *n)
+{
+    (void)c, (void)i;
+    *out = NULL;
+    *n = 0;
+    return OHSM_DEVICE_ERROR;
+}
+ohsm_rv ohsm_client_quorum_values(struct ohsm_client *c, size_t i, struct ohsm_quorum_values *out)
+{
+    (void)c, (void)i, (void)out;
+    return OHSM_DEVICE_ERROR;
+}
+ohsm_rv ohsm_client_quorum_set(struct ohsm_client *c, int service, uint32_t value,
+                               const struct ohsm_approval *ap, struct ohsm_result *res)
+{
+    (void)c, (void)service, (void)value, (void)ap, (void)res;
+    return OHSM_DEVICE_ERROR;
+}
+ohsm_rv ohsm_client_quorum_delete(struct ohsm_client *c, bool all, struct ohsm_result *res)
+{
+    (void)c, (void)all, (void)res;
+    return OHSM_DEVICE_ERROR;
+}
+ohsm_rv ohsm_client_quorum_register(struct ohsm_client *c, const uint8_t *data, size_t len,
+                                    const uint8_t *sig, size_t sig_len, const uint8_t *pub_der,
+                                    size_t pub_len, struct ohsm_result *res)
+{
+    (void)c, (void)data, (void)len, (void)sig, (void)sig_len, (void)pub_der, (void)pub_len,
+        (void)res;
+    return OHSM_DEVICE_ERROR;
+}
 
 /* ---- driving the tool ---- */
 
@@ -404,8 +467,8 @@ static void test_cmu_keys_share_refusals_send_nothing(void **state)
     assert_int_equal(F.shares, 0);
 }
 
-/* findAllKeys: owned (o) and shared (s) keys in handle order, others left out; the hash only
- * when asked and when the user has keys. */
+/* findAllKeys: owned (bare) and shared (s) keys in handle order, as the guide, others left out;
+ * the hash only when asked and when the user has keys. */
 static void test_cmu_keys_find_all_marks_and_hash(void **state)
 {
     (void)state;
@@ -419,13 +482,13 @@ static void test_cmu_keys_find_all_marks_and_hash(void **state)
     }
     const char *out = run("findAllKeys 3 1\n", "", false, 0);
     assert_true(has(out, "Keys on server 0(10.0.0.1):\nNumber of keys found 3\n"
-                         "number of keys matched from start index 0::3\n8(o),9(s),262162(o)\n"
+                         "number of keys matched from start index 0::3\n8,9(s),262162\n"
                          "Key Hash:\n"
                          "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n"));
     assert_true(has(out, "findAllKeys success on server 0(10.0.0.1)\n"));
     /* On server 1, alice is user 5 and 3 is bob. */
     assert_true(has(out, "Keys on server 1(10.0.0.2):\nNumber of keys found 3\n"
-                         "number of keys matched from start index 0::3\n9(o),10(o),262162(s)\n"
+                         "number of keys matched from start index 0::3\n9,10,262162(s)\n"
                          "Key Hash:\n"
                          "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\n"));
     out = run("findAllKeys 4 0\n", "", false, 0);
@@ -503,8 +566,8 @@ static void test_cmu_keys_sync_key_source(void **state)
     fresh();
     add_key(1, 40, OHSM_CLASS_SECRET, OHSM_KT_AES, "alice");
     const char *out = run("syncKey 40 0\n", "", false, 0);
-    assert_true(has(out, "Syncing key 40 from server 1(10.0.0.2) to server 0(10.0.0.1)\n"));
-    assert_true(has(out, "syncKey success on server 0(10.0.0.1)\n"));
+    assert_true(has(out, "syncKey success\n")); /* the guide's whole answer */
+    assert_null(strstr(out, "Syncing key"));
     assert_int_equal(F.syncs_key, 1);
     assert_int_equal(F.sync_from, 1);
     assert_int_equal(F.sync_to, 0);
@@ -533,7 +596,8 @@ static void test_cmu_keys_sync_user(void **state)
     (void)state;
     fresh();
     const char *out = run("syncUser 5 0\n", "", false, 0); /* 5 is alice on server 1 only */
-    assert_true(has(out, "Syncing user alice (id 5 on server 1(10.0.0.2)) to server 0(10.0.0.1)"));
+    assert_true(
+        has(out, "ExtractMaskedObject: 0x0 !\nInsertMaskedObject: 0x0 !\nsyncUser success\n"));
     assert_int_equal(F.syncs_user, 1);
     assert_string_equal(F.sync_name, "alice");
     assert_int_equal(F.sync_from, 1);

@@ -65,6 +65,20 @@ static const struct ohsm_cmu_cmd tab[] = {
      {{OHSM_CMU_ARG_HANDLE, "<key handle>", 0, false},
       {OHSM_CMU_ARG_SERVER, "<destination server>", 0, false}},
      0, OHSM_OP_MASKED_OBJECTS, NULL, "sync", NULL, NULL},
+    /* the quorum commands' shapes */
+    {"setMValue",
+     {{OHSM_CMU_ARG_SERVICE, "<service>", (1u << 3) | (1u << 4), false},
+      {OHSM_CMU_ARG_MVALUE, "<value 1..8>", 0, false}},
+     OHSM_CMU_F_CRITICAL | OHSM_CMU_F_TIGHT, OHSM_OP_COUNT_, NULL, "set m", NULL, NULL},
+    {"registerQuorumPubKey",
+     {{OHSM_CMU_ARG_UTYPE, "<CO|CU>", OHSM_CMU_T(OHSM_UT_CO) | OHSM_CMU_T(OHSM_UT_CU), false},
+      {OHSM_CMU_ARG_USER, "<user name>", 0, false},
+      {OHSM_CMU_ARG_IN_FILE, "<registration token>", 0, false},
+      {OHSM_CMU_ARG_IN_FILE, "<signed registration token>", 0, false},
+      {OHSM_CMU_ARG_IN_FILE, "<public key>", 0, false}},
+     OHSM_CMU_F_CRITICAL, OHSM_OP_COUNT_, NULL, "register", NULL, NULL},
+    {"delToken", {{OHSM_CMU_ARG_KEYWORD, "all", 0, true}}, 0, OHSM_OP_COUNT_, NULL, "del", NULL,
+     NULL},
 };
 /* clang-format on */
 #define NTAB (sizeof(tab) / sizeof(tab[0]))
@@ -418,6 +432,48 @@ static void test_cmu_parse_attr_and_find(void **state)
     assert_int_equal(parse("syncKey 9 2", 2, &p, err, sizeof(err)), OHSM_CMU_BAD_ARG);
 }
 
+/* Quorum services and values: only the row's services, values 1..8; input files in order;
+ * five positional words fit; an optional keyword is recorded when given. */
+static void test_cmu_parse_quorum_args(void **state)
+{
+    (void)state;
+    struct ohsm_cmu_parsed p;
+    char err[128];
+    assert_int_equal(parse("setMValue 3 2", 2, &p, err, sizeof(err)), OHSM_CMU_OK);
+    assert_int_equal(p.service, 3);
+    assert_int_equal(p.value, 2);
+    assert_int_equal(parse("setMValue 4 8", 2, &p, err, sizeof(err)), OHSM_CMU_OK);
+    assert_int_equal(parse("setMValue 5 2", 2, &p, err, sizeof(err)), OHSM_CMU_BAD_ARG);
+    assert_non_null(strstr(err, "Invalid service '5': expected 3 (USER_MGMT) or 4 (MISC_CO)"));
+    assert_int_equal(parse("setMValue 99 2", 2, &p, err, sizeof(err)), OHSM_CMU_BAD_ARG);
+    assert_int_equal(parse("setMValue 3 0", 2, &p, err, sizeof(err)), OHSM_CMU_BAD_ARG);
+    assert_non_null(strstr(err, "Invalid quorum value '0': expected a number from 1 to 8"));
+    assert_int_equal(parse("setMValue 3 9", 2, &p, err, sizeof(err)), OHSM_CMU_BAD_ARG);
+    assert_int_equal(parse("setMValue 3 x", 2, &p, err, sizeof(err)), OHSM_CMU_BAD_ARG);
+    assert_int_equal(parse("registerQuorumPubKey CO officer1 t.tok t.sig k.pub", 2, &p, err,
+                           sizeof(err)),
+                     OHSM_CMU_OK);
+    assert_int_equal(p.nin, 3);
+    assert_string_equal(p.in[0], "t.tok");
+    assert_string_equal(p.in[1], "t.sig");
+    assert_string_equal(p.in[2], "k.pub");
+    assert_string_equal(p.user, "officer1");
+    assert_int_equal(parse("registerQuorumPubKey AU officer1 t.tok t.sig k.pub", 2, &p, err,
+                           sizeof(err)),
+                     OHSM_CMU_BAD_ARG);
+    assert_int_equal(parse("registerQuorumPubKey CO officer1 t.tok -x k.pub", 2, &p, err,
+                           sizeof(err)),
+                     OHSM_CMU_BAD_ARG);
+    assert_int_equal(parse("registerQuorumPubKey CO officer1 t.tok t.sig", 2, &p, err,
+                           sizeof(err)),
+                     OHSM_CMU_USAGE);
+    assert_int_equal(parse("delToken", 2, &p, err, sizeof(err)), OHSM_CMU_OK);
+    assert_false(p.keyword);
+    assert_int_equal(parse("delToken all", 2, &p, err, sizeof(err)), OHSM_CMU_OK);
+    assert_true(p.keyword);
+    assert_int_equal(parse("delToken some", 2, &p, err, sizeof(err)), OHSM_CMU_USAGE);
+}
+
 /* The key commands' usage lines bracket the optional keyword and file. */
 static void test_cmu_usage_key_lines(void **state)
 {
@@ -486,6 +542,7 @@ int main(void)
         cmocka_unit_test(test_cmu_parse_share_key),
         cmocka_unit_test(test_cmu_parse_attr_and_find),
         cmocka_unit_test(test_cmu_usage_key_lines),
+        cmocka_unit_test(test_cmu_parse_quorum_args),
         cmocka_unit_test(test_cmu_who_from_perm_table),
         cmocka_unit_test(test_cmu_answers),
     };

@@ -417,5 +417,5 @@ int ohsm_kmu_run_argv(struct ohsm_kmu *k, char **argv, size_t argc)
         off += used > 0 ? used : 1;
         (void)fflush(k->out);
     }
-    return status == OHSM_KMU_DONE ? 0 : 1;
+    return status == OHSM_KMU_DONE ? 0 : OHSM_KMU_EXIT_FAILED;
 }

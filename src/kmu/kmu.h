@@ -45,6 +45,8 @@ struct ohsm_kmu {
  * status comes from it). */
 #define OHSM_KMU_DONE 0
 #define OHSM_KMU_FAILED 1
+/* Exit status of a script or singlecmd in which a command failed (as openhsm-cmu's). */
+#define OHSM_KMU_EXIT_FAILED 3
 
 /* cmds.c: runs one command line (modified in place; the caller wipes it). */
 int ohsm_kmu_run_line(struct ohsm_kmu *k, char *line);

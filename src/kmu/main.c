@@ -7,10 +7,10 @@
  * `singlecmd` (optionally after the AWS tool's `Cfm3Util` word), runs the commands that follow on
  * the command line, e.g. `singlecmd loginHSM -u CU -s alice -p secret genSymKey -t 31 -s 32 -l k`.
  * Exit status: at a terminal 0 after exit or end of input; a script read from a pipe or file
- * runs every command and exits 0 when every command succeeded, 1 when any failed (so a script
- * written for the AWS tool can be checked with `|| ...`); singlecmd 0 when every command
- * succeeded, 1 when one failed (the rest are not run); 1 when the configuration is unusable; 2
- * for a bad command line. Trusts nothing from argv or the environment beyond a path to try; a
+ * runs every command and exits 0 when every command succeeded, OHSM_KMU_EXIT_FAILED (3, as
+ * openhsm-cmu) when any failed (so a script written for the AWS tool can be checked with
+ * `|| ...`); singlecmd 0 when every command succeeded, 3 when one failed (the rest are not run);
+ * 1 when the configuration is unusable; 2 for a bad command line. Trusts nothing from argv or the environment beyond a path to try; a
  * password on the command line is wiped from argv once used.
  */
 #include <stdlib.h>
@@ -32,8 +32,8 @@ static void usage(FILE *f, const char *prog)
                   "key_mgmt_util. Without singlecmd, commands are read at the 'Command:' prompt\n"
                   "(type 'help'). The cluster configuration is PATH, else $%s.\n\n"
                   "Exit status: at a terminal, 0. Commands read from a pipe or file all run;\n"
-                  "the status is 0 when every one succeeded, 1 when any failed. singlecmd stops\n"
-                  "at the first failed command and exits 1 (0 when all succeeded). 2 means a bad\n"
+                  "the status is 0 when every one succeeded, 3 when any failed. singlecmd stops\n"
+                  "at the first failed command and exits 3 (0 when all succeeded). 2 means a bad\n"
                   "command line, 1 an unusable cluster configuration.\n\n"
                   "Options:\n"
                   "  --cluster-config PATH  the cluster configuration (client.json)\n"
@@ -165,7 +165,7 @@ int main(int argc, char **argv)
     } else {
         bool all_ok = session(&k);
         /* At a terminal the user saw each result; a script's caller sees only the status. */
-        status = k.io.tty || all_ok ? 0 : 1;
+        status = k.io.tty || all_ok ? 0 : OHSM_KMU_EXIT_FAILED;
     }
 out:
     ohsm_client_free(client);

@@ -160,14 +160,14 @@ def test_kmu_login_logout_and_session_commands(cluster):
     # A wrong password: the HSMs' login failure on every node, and no key commands work.
     rc, out = run(cluster, ["singlecmd", "loginHSM", "-u", "CU", "-s", "alice", "-p",
                             "wrong-pass1", "findKey"])
-    assert rc == 1
+    assert rc == 3
     assert returned(out, "Cfm3LoginHSM") == ("0xa3", "HSM Error: RET_USER_LOGIN_FAILURE"), out
     assert "wrong-pass1" not in out
     assert "Cfm3FindKey" not in out  # singlecmd stops at the first failure
 
     # key_mgmt_util is for crypto users.
     rc, out = run(cluster, ["singlecmd", "loginHSM", "-u", "CO", "-s", "admin", "-p", ADMIN_PW])
-    assert rc == 1
+    assert rc == 3
     assert returned(out, "Cfm3LoginHSM") == ("0xdb", "HSM Error: Invalid User Type."), out
 
     # The AWS name runs the same tool; Error2String, listAttributes and help need no login.
@@ -232,7 +232,7 @@ def test_kmu_generates_keys_with_guide_attributes(cluster, tmp_path):
     assert f.read_text() == "OBJ_ATTR_EXTRACTABLE\n0x00000001\n"
     g = tmp_path / "none"
     rc, out = single(cluster, "alice", "getAttribute", "-o", aes, "-a", 288, "-out", g)
-    assert rc == 1 and not g.exists(), out
+    assert rc == 3 and not g.exists(), out
     assert returned(out, "Cfm3GetAttribute")[0] != "0x00"
 
     # Curves 14 (P-384), 15 (P-521), 16 (secp256k1); -nex and -sess; the FIPS example's -i 1.
@@ -240,7 +240,7 @@ def test_kmu_generates_keys_with_guide_attributes(cluster, tmp_path):
         rc, out = single(cluster, "alice", "genECCKeyPair", "-i", curve, "-l", f"ecc{curve}")
         assert rc == 0, out
     rc, out = single(cluster, "alice", "genECCKeyPair", "-i", 1, "-l", "ecc1")
-    assert rc == 1
+    assert rc == 3
     assert returned(out, "Cfm3GenerateKeyPair")[0] == "0xb3", out
     rc, out = single(cluster, "alice", "genSymKey", "-t", 31, "-s", 24, "-l", "tmpAES", "-nex",
                      "-sess")
@@ -311,14 +311,14 @@ def test_kmu_sign_and_verify_against_openssl(cluster, tmp_path):
     bad.write_bytes(msg.read_bytes() + b"x")
     rc, out = single(cluster, "alice", "verify", "-f", bad, "-s", tmp_path / "sig1", "-k", rsa_pub,
                      "-m", 1)
-    assert rc == 1
+    assert rc == 3
     assert returned(out, "Cfm3Verify") == ("0x1b", "CSP Error: ERR_BAD_PKCS_DATA"), out
     assert "Signature verification successful" not in out
 
     # importPubKey refuses a private key file without sending it anywhere.
     before = find(cluster, "alice")
     rc, out = single(cluster, "alice", "importPubKey", "-l", "priv", "-f", key)
-    assert rc == 1 and "does not hold a PEM RSA or EC public key" in out, out
+    assert rc == 3 and "does not hold a PEM RSA or EC public key" in out, out
     assert find(cluster, "alice") == before
 
 
@@ -420,7 +420,7 @@ def test_kmu_wrap_unwrap_and_plaintext_transport(cluster, tmp_path):
         assert rc == 0 and plain.read_bytes() == payload, out
     rc, out = single(cluster, "alice", "unWrapKey", "-f", tmp_path / "rsa8", "-w", rsa_priv,
                      "-t", 2)
-    assert rc == 1 and "does not match the file's hash type 3" in out, out
+    assert rc == 3 and "does not match the file's hash type 3" in out, out
 
     # A tampered header file or wrapped bytes: clear error, no new key.
     before = find(cluster, "alice")
@@ -428,19 +428,19 @@ def test_kmu_wrap_unwrap_and_plaintext_transport(cluster, tmp_path):
     data[-3] ^= 0x40
     hdr.write_bytes(bytes(data))
     rc, out = single(cluster, "alice", "unWrapKey", "-f", hdr, "-w", w)
-    assert rc == 1 and returned(out, "Cfm3UnWrapKey")[0] != "0x00", out
+    assert rc == 3 and returned(out, "Cfm3UnWrapKey")[0] != "0x00", out
     hdr.write_bytes(bytes(data[:20]))
     rc, out = single(cluster, "alice", "unWrapKey", "-f", hdr, "-w", w)
-    assert rc == 1 and "no valid key_mgmt_util header" in out, out
+    assert rc == 3 and "no valid key_mgmt_util header" in out, out
     assert find(cluster, "alice") == before
 
     # A non-extractable key cannot be wrapped or exported.
     nex = gen_aes(cluster, "alice", "nex", "-nex")
     rc, out = single(cluster, "alice", "wrapKey", "-k", nex, "-w", w, "-out", tmp_path / "x")
-    assert rc == 1 and returned(out, "Cfm2WrapKey")[0] != "0x00", out
+    assert rc == 3 and returned(out, "Cfm2WrapKey")[0] != "0x00", out
     assert not (tmp_path / "x").exists()
     rc, out = single(cluster, "alice", "exSymKey", "-k", nex, "-w", w, "-out", tmp_path / "y")
-    assert rc == 1 and not (tmp_path / "y").exists(), out
+    assert rc == 3 and not (tmp_path / "y").exists(), out
 
 
 def test_kmu_delete_share_and_unreachable_hsm(cluster, tmp_path):
@@ -459,7 +459,7 @@ def test_kmu_delete_share_and_unreachable_hsm(cluster, tmp_path):
     assert shared in find(cluster, "bob")
     assert find(cluster, "bob", "-u", ids["alice"]) == [shared]
     rc, out = single(cluster, "bob", "deleteKey", "-k", shared)
-    assert rc == 1
+    assert rc == 3
     lines = stripped(out)
     assert "Cfm3DeleteKey returned: 0xc6 : HSM Error: Key Access is denied" in lines, out
     assert "Node id 0 and err state 0x000000c6 : HSM Error: Key Access is denied" in lines
@@ -468,7 +468,7 @@ def test_kmu_delete_share_and_unreachable_hsm(cluster, tmp_path):
     # Sharing with an unknown id or a non-CU is refused before anything is made.
     before = find(cluster, "alice")
     rc, out = single(cluster, "alice", "genSymKey", "-t", 31, "-s", 16, "-l", "x", "-u", 999)
-    assert rc == 1 and "Cannot share with user 999: no such user" in out, out
+    assert rc == 3 and "Cannot share with user 999: no such user" in out, out
     assert find(cluster, "alice") == before
 
     # The guide's deleteKey output.
@@ -481,7 +481,7 @@ def test_kmu_delete_share_and_unreachable_hsm(cluster, tmp_path):
                                   "Node id 1 and err state 0x00000000 : HSM Return: SUCCESS"]
     assert shared not in find(cluster, "alice")
     rc, out = single(cluster, "alice", "deleteKey", "-k", shared)
-    assert rc == 1
+    assert rc == 3
     # The guide: the lookup fails first (Cfm3FindKey), on every node.
     assert returned(out, "Cfm3FindKey")[0] == "0xa8", out
     assert "Cfm3DeleteKey" not in out, out
@@ -535,7 +535,7 @@ def test_kmu_find_filters(cluster, tmp_path):
                        (["-kcv", "0x12"], "Invalid key check value"),
                        (["-sess", 2], "Invalid value '2' for -sess")):
         rc, out = single(cluster, "alice", "findKey", *flags)
-        assert rc == 1 and why in out, out
+        assert rc == 3 and why in out, out
         assert "Cfm3FindKey" not in out
 
 
@@ -569,7 +569,7 @@ def test_kmu_bad_input_changes_nothing(cluster, tmp_path):
     ]
     for cmd, why in cases:
         rc, out = single(cluster, "alice", *cmd)
-        assert rc == 1, (cmd, out)
+        assert rc == 3, (cmd, out)
         assert why in out, (cmd, out)
     assert find(cluster, "alice") == before
 
@@ -579,14 +579,14 @@ def test_kmu_bad_input_changes_nothing(cluster, tmp_path):
     for key in (pub, aes):
         rc, out = single(cluster, "alice", "sign", "-f", msg, "-k", key, "-m", 1, "-out",
                          tmp_path / "sig")
-        assert rc == 1, out
+        assert rc == 3, out
         assert returned(out, "Cfm3Sign")[0] != "0x00", out
         assert not (tmp_path / "sig").exists()
     assert find(cluster, "alice") == before
 
     # A bad line in an interactive session does not end it; the next command still runs.
     out = session(cluster, "alice", "genSymKey -t 31 -s 17 -l x", "frobnicate", "findKey -t 0",
-                  status=1)
+                  status=3)
     assert "Invalid key size 17" in out and "Unknown command: frobnicate" in out
     assert returned(out, "Cfm3FindKey") == ("0x00", OK)
 

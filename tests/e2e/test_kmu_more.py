@@ -27,7 +27,7 @@ def test_kmu_delete_missing_handle_fails_the_lookup_on_every_node(cluster):
     aes = gen_aes(cluster, "alice", "keep")
     before = find(cluster, "alice")
     rc, out = single(cluster, "alice", "deleteKey", "-k", MISSING)
-    assert rc == 1, out
+    assert rc == 3, out
     assert returned(out, "Cfm3FindKey") == ("0xa8", INVALID), out
     assert nodes(out) == {0: ("0x000000a8", INVALID), 1: ("0x000000a8", INVALID)}, out
     assert "Cfm3DeleteKey" not in out, out
@@ -39,7 +39,7 @@ def test_kmu_delete_of_a_key_the_user_cannot_see_is_a_missing_handle(cluster):
     prepare(cluster, "alice", "bob")
     bobs = gen_aes(cluster, "bob", "bobs")
     rc, out = single(cluster, "alice", "deleteKey", "-k", bobs)
-    assert rc == 1 and returned(out, "Cfm3FindKey") == ("0xa8", INVALID), out
+    assert rc == 3 and returned(out, "Cfm3FindKey") == ("0xa8", INVALID), out
     assert find(cluster, "bob") == [bobs]
 
 
@@ -64,7 +64,7 @@ def test_kmu_every_handle_command_reports_a_missing_handle(cluster, tmp_path):
     ]
     for cmd, fn in cases:
         rc, out = single(cluster, "alice", *cmd)
-        assert rc == 1, (cmd, out)
+        assert rc == 3, (cmd, out)
         assert returned(out, fn) == ("0xa8", INVALID), (cmd, out)
         assert not o.exists(), cmd
     assert find(cluster, "alice") == [aes]
@@ -110,7 +110,7 @@ def test_kmu_m_value_makes_a_quorum_key(cluster, tmp_path):
     msg.write_bytes(b"data")
     rc, out = single(cluster, "alice", "sign", "-f", msg, "-k", priv, "-m", 1, "-out",
                      tmp_path / "sig")
-    assert rc == 1, out
+    assert rc == 3, out
     assert returned(out, "Cfm3Sign")[1] == "HSM Error: Quorum approval is required for this " \
         "operation", out
     assert not (tmp_path / "sig").exists()
@@ -120,14 +120,14 @@ def test_kmu_m_value_makes_a_quorum_key(cluster, tmp_path):
                        (["-m_value", 2], "-m_value 2 is more than the 1 users"),
                        (["-m_value", 9], "Invalid value '9' for -m_value")):
         rc, out = single(cluster, "alice", "genSymKey", "-t", 31, "-s", 32, "-l", "x", *flags)
-        assert rc == 1 and why in out, out
+        assert rc == 3 and why in out, out
     assert find(cluster, "alice") == before
 
 
 def test_kmu_invalid_curve_block_on_every_node(cluster):
     prepare(cluster, "alice")
     rc, out = single(cluster, "alice", "genECCKeyPair", "-i", 1, "-l", "ecc1")
-    assert rc == 1, out
+    assert rc == 3, out
     assert returned(out, "Cfm3GenerateKeyPair") == (
         "0xb3", "HSM Error: This operation violates the current configured/FIPS policies"), out
     assert nodes(out) == {0: ("0x30000085", UNAVAILABLE), 1: ("0x30000085", UNAVAILABLE)}, out
@@ -141,19 +141,19 @@ def test_kmu_piped_script_status(cluster):
     rc, out = run(cluster, [], login + "genSymKey -t 31 -s 32 -l first\n"
                   f"deleteKey -k {MISSING}\n"
                   "genSymKey -t 31 -s 32 -l last\n")
-    assert rc == 1, out
+    assert rc == 3, out
     assert returned(out, "Cfm3FindKey")[0] == "0xa8", out
     assert len(re.findall(r"Symmetric Key Created", out)) == 2, out
     assert len(find(cluster, "alice", "-l", "last")) == 1
     # A bad command line counts as a failure too.
     rc, out = run(cluster, [], login + "frobnicate\nfindKey\n")
-    assert rc == 1 and "Total number of keys present 2" in out, out
+    assert rc == 3 and "Total number of keys present 2" in out, out
     # Every command succeeded: 0.
     rc, out = run(cluster, [], login + "findKey\nexit\n")
     assert rc == 0, out
     # The help says so.
     rc, out = run(cluster, ["--help"])
-    assert rc == 0 and "the status is 0 when every one succeeded, 1 when any failed" in out, out
+    assert rc == 0 and "the status is 0 when every one succeeded, 3 when any failed" in out, out
 
 
 def test_kmu_terminal_session_still_exits_0(cluster):
@@ -219,7 +219,7 @@ def test_kmu_export_private_key_reads_with_openssl(cluster, tmp_path):
                                 ("alice", npriv, [], "Cfm3WrapKey returned: 0x"),
                                 ("bob", npriv, [], "Cfm3WrapKey returned: 0xa8")):
         rc, out = single(cluster, user, "exportPrivateKey", "-k", k, "-w", w, "-out", bad, *extra)
-        assert rc == 1 and why in out, out
+        assert rc == 3 and why in out, out
         assert not bad.exists()
     assert find(cluster, "alice") == before
 
@@ -294,7 +294,7 @@ def test_kmu_import_private_key_signs_for_openssl(cluster, tmp_path):
                           (tmp_path / "rsa8.key", ["-m_value", 2], "-m_value 2 is more than")):
         rc, out = single(cluster, "alice", "importPrivateKey", "-f", f, "-l", "bad", "-w", w,
                          *extra)
-        assert rc == 1 and why in out, out
+        assert rc == 3 and why in out, out
     assert find(cluster, "alice") == before
 
 
@@ -328,7 +328,7 @@ def test_kmu_aes_wrap_unwrap_matches_openssl(cluster, tmp_path):
         for bad in (["-w", other, *extra], ["-w", w, "-i", "0x1111111111111111"]):
             args = ["-m", 0, "-f", wrapped, "-out", back, *bad]
             rc, out = single(cluster, "alice", "aesWrapUnwrap", *args)
-            assert rc == 1 and returned(out, "Cfm3UnWrapHostKey")[0] != "0x00", out
+            assert rc == 3 and returned(out, "Cfm3UnWrapHostKey")[0] != "0x00", out
             assert "result data" not in out and not back.exists()
     # Default output names, in the working directory.
     p = subprocess.run([str(KMU), "singlecmd", "loginHSM", "-u", "CU", "-s", "alice", "-p",
@@ -350,7 +350,7 @@ def test_kmu_aes_wrap_unwrap_matches_openssl(cluster, tmp_path):
                       (["-m", 1, "-f", data, "-w", w, "-i", "0x12"], "Invalid IV for -i"),
                       (["-m", 1, "-f", data, "-w", MISSING], "0xa8")):
         rc, out = single(cluster, "alice", "aesWrapUnwrap", *args, "-out", tmp_path / "none")
-        assert rc == 1 and why in out, out
+        assert rc == 3 and why in out, out
         assert not (tmp_path / "none").exists()
 
 
@@ -379,7 +379,7 @@ def test_kmu_extract_masked_object_is_the_hsms_sealed_key(cluster, tmp_path):
     for k in (bobs, MISSING):
         rc, out = single(cluster, "alice", "extractMaskedObject", "-o", k, "-out",
                          tmp_path / "none")
-        assert rc == 1 and returned(out, "Cfm3ExtractMaskedObject")[0] == "0xa8", out
+        assert rc == 3 and returned(out, "Cfm3ExtractMaskedObject")[0] == "0xa8", out
         assert not (tmp_path / "none").exists()
 
 
@@ -415,9 +415,9 @@ def test_kmu_get_cavium_priv_key_references_the_hsm_key(cluster, tmp_path):
     aes = gen_aes(cluster, "alice", "a")
     for k in (pub, aes):
         rc, out = single(cluster, "alice", "getCaviumPrivKey", "-k", k, "-out", tmp_path / "x")
-        assert rc == 1 and "takes an RSA or EC private key" in out, out
+        assert rc == 3 and "takes an RSA or EC private key" in out, out
     rc, out = single(cluster, "alice", "getCaviumPrivKey", "-k", MISSING, "-out", tmp_path / "x")
-    assert rc == 1 and returned(out, "getCaviumPrivKey")[0] == "0xa8", out
+    assert rc == 3 and returned(out, "getCaviumPrivKey")[0] == "0xa8", out
     assert not (tmp_path / "x").exists()
 
 

@@ -79,6 +79,10 @@ void ohsm_kmu_cluster_ind(struct ohsm_kmu *k, const char *indent, const struct o
 /* wrap.c: RFC 3394 with PKCS#5 padding on this host with a -wk AES key (key_mgmt_util's
  * mechanism 4): wrap in -> out (in_len rounded up to 8, plus 8), or unwrap in -> out without the
  * padding. out has cap bytes. False on any failure (out wiped). */
+/* The key the HSM wrapped with w, in clear on this host (see wrap.c). */
+ohsm_rv ohsm_kmu_open_wrapped(struct ohsm_kmu *k, uint64_t w, const uint8_t *kek, size_t kek_len,
+                              const uint8_t *wrapped, size_t wrapped_len, uint8_t *host, size_t cap,
+                              uint8_t **plain, size_t *plain_len, bool report_host);
 bool ohsm_kmu_host_kw(bool wrap, const uint8_t *key, size_t key_len, const uint8_t *in,
                       size_t in_len, uint8_t *out, size_t cap, size_t *out_len);
 /* wrap.c: reads a -wk AES key file (16, 24 or 32 bytes; *key freed with ohsm_kmu_free_secret).

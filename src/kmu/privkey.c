@@ -135,7 +135,7 @@ int ohsm_kmu_export_priv(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p)
     struct ohsm_mech_params m;
     struct ohsm_obj o;
     uint8_t *wrapped = NULL, *plain = NULL, *kek = NULL, host[WRAPPED_MAX];
-    size_t wrapped_len = 0, plain_len = 0, kek_len = 0, host_len = 0, pem_len = 0;
+    size_t wrapped_len = 0, plain_len = 0, kek_len = 0, pem_len = 0;
     char *pem = NULL;
     int done = OHSM_KMU_FAILED;
 
@@ -158,31 +158,8 @@ int ohsm_kmu_export_priv(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p)
     if (rv != OHSM_OK) {
         goto out;
     }
-    if (kek != NULL) {
-        if (!ohsm_kmu_host_kw(false, kek, kek_len, wrapped, wrapped_len, host, sizeof(host),
-                              &host_len)) {
-            ohsm_kmu_returned(k, "Cfm3UnWrapHostKey", OHSM_WRAPPED_KEY_INVALID);
-            (void)ohsm_kmu_error(k, "The -wk key does not unwrap the key: it must be the same "
-                                    "AES key as the -w key");
-            goto out;
-        }
-        plain = host;
-        plain_len = host_len;
-        rv = OHSM_OK;
-    } else {
-        struct ohsm_mech_params d;
-        if (wrapped_len <= GCM_IV) {
-            ohsm_kmu_returned(k, "Cfm3UnWrapHostKey", OHSM_PROTOCOL);
-            goto out;
-        }
-        memset(&d, 0, sizeof(d));
-        d.mech = OHSM_M_AES_GCM;
-        d.iv = wrapped;
-        d.iv_len = GCM_IV;
-        rv = ohsm_client_decrypt(k->client, w, &d, wrapped + GCM_IV, wrapped_len - GCM_IV, &plain,
-                                 &plain_len);
-    }
-    ohsm_kmu_returned(k, "Cfm3UnWrapHostKey", rv);
+    rv = ohsm_kmu_open_wrapped(k, w, kek, kek_len, wrapped, wrapped_len, host, sizeof(host), &plain,
+                               &plain_len, true);
     if (rv != OHSM_OK) {
         goto out;
     }

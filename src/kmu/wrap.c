@@ -494,6 +494,44 @@ bool ohsm_kmu_key_file(struct ohsm_kmu *k, const char *path, uint8_t **key, size
     return true;
 }
 
+/* A key the HSM wrapped with the -w key (exSymKey, exportPrivateKey), in clear on this host: with
+ * a -wk key file (the same AES key) this host unwraps mechanism 4 itself into host (cap bytes);
+ * without one the HSM that wrapped it (AES-GCM, IV first) opens it with the -w key into a new
+ * buffer. *plain is host or that buffer (the caller frees it if it is not host). Prints the
+ * guide's Cfm3UnWrapHostKey line for the HSM's opening, and for the host's own unwrap too when
+ * report_host (exportPrivateKey's page prints it, exSymKey's does not). */
+ohsm_rv ohsm_kmu_open_wrapped(struct ohsm_kmu *k, uint64_t w, const uint8_t *kek, size_t kek_len,
+                              const uint8_t *wrapped, size_t wrapped_len, uint8_t *host, size_t cap,
+                              uint8_t **plain, size_t *plain_len, bool report_host)
+{
+    if (kek != NULL) {
+        bool ok = ohsm_kmu_host_kw(false, kek, kek_len, wrapped, wrapped_len, host, cap, plain_len);
+        if (report_host) {
+            ohsm_kmu_returned(k, "Cfm3UnWrapHostKey", ok ? OHSM_OK : OHSM_WRAPPED_KEY_INVALID);
+        }
+        if (!ok) {
+            (void)ohsm_kmu_error(k, "The -wk key does not unwrap the key: it must be the same "
+                                    "AES key as the -w key");
+            return OHSM_WRAPPED_KEY_INVALID;
+        }
+        *plain = host;
+        return OHSM_OK;
+    }
+    if (wrapped_len <= GCM_IV) {
+        ohsm_kmu_returned(k, "Cfm3UnWrapHostKey", OHSM_PROTOCOL);
+        return OHSM_PROTOCOL;
+    }
+    struct ohsm_mech_params d;
+    memset(&d, 0, sizeof(d));
+    d.mech = OHSM_M_AES_GCM;
+    d.iv = wrapped;
+    d.iv_len = GCM_IV;
+    ohsm_rv rv = ohsm_client_decrypt(k->client, w, &d, wrapped + GCM_IV, wrapped_len - GCM_IV,
+                                     plain, plain_len);
+    ohsm_kmu_returned(k, "Cfm3UnWrapHostKey", rv);
+    return rv;
+}
+
 int ohsm_kmu_ex_sym(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p)
 {
     uint64_t key = ohsm_kmu_get(p, "k")->num, w = ohsm_kmu_get(p, "w")->num;
@@ -502,7 +540,7 @@ int ohsm_kmu_ex_sym(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p)
     struct ohsm_mech_params m;
     struct ohsm_obj o;
     uint8_t *wrapped = NULL, *plain = NULL, *kek = NULL, host[WRAPPED_MAX];
-    size_t wrapped_len = 0, plain_len = 0, kek_len = 0, host_len = 0;
+    size_t wrapped_len = 0, plain_len = 0, kek_len = 0;
     int done = OHSM_KMU_FAILED;
 
     memset(&o, 0, sizeof(o));
@@ -526,31 +564,10 @@ int ohsm_kmu_ex_sym(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p)
     if (rv != OHSM_OK) {
         goto out;
     }
-    if (kek != NULL) {
-        if (!ohsm_kmu_host_kw(false, kek, kek_len, wrapped, wrapped_len, host, sizeof(host),
-                              &host_len)) {
-            (void)ohsm_kmu_error(k, "The -wk key does not unwrap the key: it must be the same "
-                                    "AES key as the -w key");
-            goto out;
-        }
-        plain = host;
-        plain_len = host_len;
-    } else {
-        struct ohsm_mech_params d;
-        if (wrapped_len <= GCM_IV) {
-            ohsm_kmu_returned(k, "Cfm3UnWrapHostKey", OHSM_PROTOCOL);
-            goto out;
-        }
-        memset(&d, 0, sizeof(d));
-        d.mech = OHSM_M_AES_GCM;
-        d.iv = wrapped;
-        d.iv_len = GCM_IV;
-        rv = ohsm_client_decrypt(k->client, w, &d, wrapped + GCM_IV, wrapped_len - GCM_IV, &plain,
-                                 &plain_len);
-        ohsm_kmu_returned(k, "Cfm3UnWrapHostKey", rv);
-        if (rv != OHSM_OK) {
-            goto out;
-        }
+    rv = ohsm_kmu_open_wrapped(k, w, kek, kek_len, wrapped, wrapped_len, host, sizeof(host), &plain,
+                               &plain_len, false);
+    if (rv != OHSM_OK) {
+        goto out;
     }
     if (!ohsm_kmu_write_file(k, path, plain, plain_len)) {
         goto out;

@@ -27,17 +27,9 @@ struct newkey {
     uint32_t m_value; /* key quorum (-m_value): approvals to use and to manage the key; 0 none */
 };
 
-static bool newkey(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p, struct newkey *nk)
+bool ohsm_kmu_check_counts(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p)
 {
-    const struct ohsm_kmu_val *l = ohsm_kmu_get(p, "l"), *id = ohsm_kmu_get(p, "id");
     const struct ohsm_kmu_val *mv = ohsm_kmu_get(p, "m_value"), *ms = ohsm_kmu_get(p, "min_srv");
-
-    memset(nk, 0, sizeof(*nk));
-    nk->o.label = l != NULL ? l->text : "";
-    nk->o.id = id != NULL ? (const uint8_t *)id->text : NULL;
-    nk->o.id_len = id != NULL ? strlen(id->text) : 0;
-    nk->o.token = !ohsm_kmu_has(p, "sess");
-    nk->o.extractable = !ohsm_kmu_has(p, "nex");
     if (mv != NULL && mv->num > p->nids + 1) {
         /* Guide: the m_value cannot exceed the number of users of the key (-u ids + owner). */
         (void)ohsm_kmu_error(k,
@@ -46,12 +38,29 @@ static bool newkey(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p, struct n
                              mv->num, p->nids + 1);
         return false;
     }
-    nk->m_value = mv != NULL ? (uint32_t)mv->num : 0;
     if (ms != NULL && ms->num > k->n) {
         (void)ohsm_kmu_error(k, "-min_srv %" PRIu64 " is more than the %zu HSMs of the cluster",
                              ms->num, k->n);
         return false;
     }
+    return true;
+}
+
+static bool newkey(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p, struct newkey *nk)
+{
+    const struct ohsm_kmu_val *l = ohsm_kmu_get(p, "l"), *id = ohsm_kmu_get(p, "id");
+    const struct ohsm_kmu_val *mv = ohsm_kmu_get(p, "m_value");
+
+    memset(nk, 0, sizeof(*nk));
+    nk->o.label = l != NULL ? l->text : "";
+    nk->o.id = id != NULL ? (const uint8_t *)id->text : NULL;
+    nk->o.id_len = id != NULL ? strlen(id->text) : 0;
+    nk->o.token = !ohsm_kmu_has(p, "sess");
+    nk->o.extractable = !ohsm_kmu_has(p, "nex");
+    if (!ohsm_kmu_check_counts(k, p)) {
+        return false;
+    }
+    nk->m_value = mv != NULL ? (uint32_t)mv->num : 0;
     /* Every key goes to every HSM: the client inserts it everywhere it can and repairs the
      * others when they are back, so -min_srv and -timeout ask for nothing more. */
     return ohsm_kmu_share_names(k, p, nk->store, nk->share, &nk->nshare);

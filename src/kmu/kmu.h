@@ -79,6 +79,9 @@ void ohsm_kmu_cluster_ind(struct ohsm_kmu *k, const char *indent, const struct o
 /* wrap.c: RFC 3394 with PKCS#5 padding on this host with a -wk AES key (key_mgmt_util's
  * mechanism 4): wrap in -> out (in_len rounded up to 8, plus 8), or unwrap in -> out without the
  * padding. out has cap bytes. False on any failure (out wiped). */
+/* -m_value at most the key's users (-u ids + the owner), -min_srv at most the cluster's HSMs;
+ * false (error printed) otherwise. */
+bool ohsm_kmu_check_counts(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p);
 /* The key the HSM wrapped with w, in clear on this host (see wrap.c). */
 ohsm_rv ohsm_kmu_open_wrapped(struct ohsm_kmu *k, uint64_t w, const uint8_t *kek, size_t kek_len,
                               const uint8_t *wrapped, size_t wrapped_len, uint8_t *host, size_t cap,

@@ -190,22 +190,12 @@ static bool import_tmpl(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p, uin
                         char store[][OHSM_USERNAME_MAX + 1], const char *share[], size_t *nshare)
 {
     const struct ohsm_kmu_val *id = ohsm_kmu_get(p, "id"), *mv = ohsm_kmu_get(p, "m_value");
-    const struct ohsm_kmu_val *ms = ohsm_kmu_get(p, "min_srv");
 
     *o = (struct ohsm_kmu_keyopts){
         ohsm_kmu_get(p, "l")->text, id != NULL ? (const uint8_t *)id->text : NULL,
         id != NULL ? strlen(id->text) : 0, !ohsm_kmu_has(p, "sess"), true};
 
-    if (mv != NULL && mv->num > p->nids + 1) {
-        (void)ohsm_kmu_error(k,
-                             "-m_value %" PRIu64 " is more than the %zu users of the key: share "
-                             "it with enough users (-u)",
-                             mv->num, p->nids + 1);
-        return false;
-    }
-    if (ms != NULL && ms->num > k->n) {
-        (void)ohsm_kmu_error(k, "-min_srv %" PRIu64 " is more than the %zu HSMs of the cluster",
-                             ms->num, k->n);
+    if (!ohsm_kmu_check_counts(k, p)) {
         return false;
     }
     ohsm_kmu_tmpl_private(t, ktype, o);

@@ -233,24 +233,14 @@ static bool newkey(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p, uint32_t
                    uint32_t ktype, const char *label, const uint8_t *id, size_t id_len,
                    struct newkey *nk)
 {
-    const struct ohsm_kmu_val *mv = ohsm_kmu_get(p, "m_value"), *ms = ohsm_kmu_get(p, "min_srv");
+    const struct ohsm_kmu_val *mv = ohsm_kmu_get(p, "m_value");
     struct ohsm_kmu_keyopts o = {label, id, id_len, !ohsm_kmu_has(p, "sess"),
                                  !ohsm_kmu_has(p, "nex")};
 
     memset(nk, 0, sizeof(*nk));
     nk->o = o;
     nk->attest = ohsm_kmu_has(p, "attest");
-    if (mv != NULL && mv->num > p->nids + 1) {
-        /* Guide: the m_value cannot exceed the number of users of the key (-u ids + owner). */
-        (void)ohsm_kmu_error(k,
-                             "-m_value %" PRIu64 " is more than the %zu users of the key: share "
-                             "it with enough users (-u)",
-                             mv->num, p->nids + 1);
-        return false;
-    }
-    if (ms != NULL && ms->num > k->n) {
-        (void)ohsm_kmu_error(k, "-min_srv %" PRIu64 " is more than the %zu HSMs of the cluster",
-                             ms->num, k->n);
+    if (!ohsm_kmu_check_counts(k, p)) {
         return false;
     }
     if (cls == OHSM_CLASS_SECRET) {

@@ -121,8 +121,8 @@ void ohsm_cli_cmd_key_wrap(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args 
                             json_string(wref));
     if (ok && path == NULL) {
         b64 = ohsm_cli_b64_encode(wrapped, wrapped_len);
-        ok = b64 != NULL && ohsm_cli_jput(d, dash ? "wrapped-key-data" : "wrapped_key_data",
-                                          json_string(b64));
+        ok = b64 != NULL &&
+             ohsm_cli_jput(d, dash ? "wrapped-key-data" : "wrapped_key_data", json_string(b64));
     }
     if (ok && m.mech == OHSM_M_AES_GCM && !is_cloudhsm_gcm(a)) {
         /* The HSM draws the IV and puts it first in the wrapped blob; unwrap asks for it. */

@@ -229,6 +229,7 @@ static const struct ohsm_cli_choice cu_role[] = {
 };
 
 static const struct ohsm_cli_choice encodings[] = {
+    {"reference-pem", "PEM formatted key reference (supports private keys)"},
     {"pem", "the public key as a PEM \"PUBLIC KEY\" block"},
     {NULL, NULL},
 };
@@ -532,8 +533,8 @@ static const struct ohsm_cli_cmd cmds[] = {
      OHSM_OP_KEY_MGMT, ohsm_cli_cmd_key_gen_pair},
     {"key generate-asymmetric-pair rsa", "Generate an RSA key pair", NULL, gen_rsa_opts, NULL, 0,
      OHSM_OP_KEY_MGMT, ohsm_cli_cmd_key_gen_pair},
-    {"key generate-file", "Write the public key of an RSA or EC key to a file", NULL, gen_file_opts,
-     NULL, 0, OHSM_OP_KEY_INFO, ohsm_cli_cmd_key_generate_file},
+    {"key generate-file", "Write a public key, or a private key's reference, to a file", NULL,
+     gen_file_opts, NULL, 0, OHSM_OP_KEY_INFO, ohsm_cli_cmd_key_generate_file},
     {"key generate-symmetric", "Generate a symmetric key", NULL, NULL, NULL, 0, NOOP, NULL},
     {"key generate-symmetric aes", "Generate an AES key", NULL, gen_sym_opts, NULL, 0,
      OHSM_OP_KEY_MGMT, ohsm_cli_cmd_key_gen_symmetric},

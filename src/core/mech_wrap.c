@@ -99,8 +99,7 @@ ohsm_rv ohsm_mech_rsa_aes_unwrap(const struct ohsm_mech_key *k, const struct ohs
     OHSM_ENSURE(in != NULL && in_len >= kb + 2 * KW_BLOCK, OHSM_WRAPPED_KEY_INVALID);
     rv = ohsm_mech_rsa_decrypt(k, &oaep, in, kb, aes, sizeof(aes), &alen);
     if (rv == OHSM_ENCRYPTED_DATA_INVALID || rv == OHSM_ENCRYPTED_DATA_LEN_RANGE ||
-        rv == OHSM_BUFFER_TOO_SMALL ||
-        (rv == OHSM_OK && alen != 16 && alen != 24 && alen != 32)) {
+        rv == OHSM_BUFFER_TOO_SMALL || (rv == OHSM_OK && alen != 16 && alen != 24 && alen != 32)) {
         rv = OHSM_WRAPPED_KEY_INVALID;
     }
     if (rv == OHSM_OK) {

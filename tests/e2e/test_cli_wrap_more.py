@@ -7,11 +7,14 @@ key (it made the pair with openssl and imported it) and takes the HSM's blob apa
 cryptography; a blob made outside the same way is unwrapped by the HSM. cloudhsm-aes-gcm is
 CloudHSM's AES-GCM with the IV the HSM draws put before ciphertext || tag: checked with
 cryptography, unwrapped without an --iv, and a tampered blob refused. Bad options are refused
-with the CLI's error JSON and create nothing.
+with the CLI's error JSON and create nothing. Also key generate-file --encoding reference-pem:
+the fake PEM key_mgmt_util's getCaviumPrivKey writes, read back with openssl.
 """
 import base64
 import json
 import os
+import re
+import subprocess
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
@@ -22,8 +25,8 @@ from cryptography.hazmat.primitives.keywrap import (aes_key_unwrap_with_padding,
                                                     aes_key_wrap_with_padding)
 
 import golden
-from conftest import Cluster
-from test_cli_keys import Known, Shell, attrs, kcv_aes, prepare, ref
+from conftest import BIN, Cluster
+from test_cli_keys import CU_PW, Known, Shell, attrs, kcv_aes, openssl, prepare, ref
 
 HASHES = {"sha1": hashes.SHA1, "sha256": hashes.SHA256, "sha384": hashes.SHA384,
           "sha512": hashes.SHA512}
@@ -296,3 +299,70 @@ def test_bad_options_refused(cu1, pair, tmp_path):
             f"--data {b64(blob[:60])}")
     assert cu1.ok("key list --max-items 10000")["total_key_count"] == n
     assert not cu1.ok("key list --filter attr.label=badopts-x")["matched_keys"]
+
+
+# ---- key generate-file --encoding reference-pem ----
+
+KMU = str(BIN / "openhsm-kmu")
+
+
+def kmu_ok(cluster, *cmd):
+    p = subprocess.run([KMU, "singlecmd", "loginHSM", "-u", "CU", "-s", "cu1", "-p", CU_PW,
+                        *[str(c) for c in cmd]], capture_output=True, text=True, timeout=120,
+                       env=cluster.env())
+    assert p.returncode == 0, p.stdout + p.stderr
+    return p.stdout
+
+
+def test_reference_pem(wc, cu1, tmp_path):
+    """The reference PEM of an RSA and an EC private key: openssl reads it, its public key is the
+    key's public key, its private part is the handle (no key material: openssl's check fails),
+    the file is the owner's only, and key_mgmt_util's getCaviumPrivKey writes the same bytes.
+    A public or secret key is refused and no file is written."""
+    gens = {
+        "rsa": "key generate-asymmetric-pair rsa --public-label refpem-rsa-pub "
+               "--private-label refpem-rsa --modulus-size-bits 2048 --public-exponent 65537 "
+               "--private-attributes sign=true",
+        "ec": "key generate-asymmetric-pair ec --public-label refpem-ec-pub "
+              "--private-label refpem-ec --curve secp384r1 --private-attributes sign=true",
+    }
+    for kind, gen in gens.items():
+        d = cu1.ok(gen)
+        priv, pub = ref(d["private_key"]), ref(d["public_key"])
+        refpem = tmp_path / f"{kind}-ref.pem"
+        out = cli_raw(cu1, f"key generate-file --encoding reference-pem --path {refpem} "
+                           f"--filter key-reference={priv}")
+        assert json.loads(out) == {"error_code": 0,
+                                   "data": {"message": "Successfully generated key file"}}
+        assert refpem.stat().st_mode & 0o777 == 0o600
+        text = refpem.read_text()
+        head = "RSA" if kind == "rsa" else "EC"
+        assert text.startswith(f"-----BEGIN {head} PRIVATE KEY-----\n")
+        pubpem = tmp_path / f"{kind}-pub.pem"
+        cu1.ok(f"key generate-file --encoding pem --path {pubpem} --filter key-reference={pub}")
+        assert openssl("pkey", "-in", refpem, "-pubout") == openssl("pkey", "-pubin", "-in",
+                                                                     pubpem, "-pubout")
+        handle = int(priv, 16)
+        text = openssl(kind, "-in", refpem, "-noout", "-text").decode()
+        if kind == "rsa":
+            assert re.search(rf"privateExponent: {handle} \(0x[0-9a-f]+\)", text), text
+        else:
+            m = re.search(r"priv:\n((?:\s+[0-9a-f:]+\n)+)", text)
+            assert m, text
+            assert int(re.sub(r"[\s:]", "", m.group(1)), 16) == handle
+        assert subprocess.run(["openssl", "pkey", "-in", str(refpem), "-check", "-noout"],
+                              capture_output=True, timeout=60).returncode != 0
+        fake = tmp_path / f"{kind}-kmu.pem"
+        kmu_ok(wc, "getCaviumPrivKey", "-k", handle, "-out", fake)
+        assert fake.read_bytes() == refpem.read_bytes()
+        # The public half is refused for reference-pem, and writes nothing.
+        nofile = tmp_path / f"{kind}-none.pem"
+        cu1.err(f"key generate-file --encoding reference-pem --path {nofile} "
+                f"--filter key-reference={pub}", "reference-pem supports")
+        assert not nofile.exists()
+    aes = cu1.ok("key generate-symmetric aes --label refpem-aes --key-length-bytes 16")["key"]
+    nofile = tmp_path / "aes-none.pem"
+    cu1.err(f"key generate-file --encoding reference-pem --path {nofile} "
+            f"--filter key-reference={ref(aes)}", "reference-pem supports")
+    cu1.err(f"key generate-file --encoding der --path {nofile} --filter key-reference={ref(aes)}")
+    assert not nofile.exists()

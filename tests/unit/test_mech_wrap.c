@@ -171,8 +171,8 @@ static void test_rsa_aes_refusals(void **state)
     assert_int_equal(ohsm_mech_unwrap(&pub, &m, blob, n, blob, sizeof(blob), &n),
                      OHSM_KEY_TYPE_INCONSISTENT);
     /* An AES key is not an RSA key. */
-    struct ohsm_mech_key aes = {.cls = OHSM_CLASS_SECRET, .ktype = OHSM_KT_AES, .raw = material,
-                                .raw_len = 32};
+    struct ohsm_mech_key aes = {
+        .cls = OHSM_CLASS_SECRET, .ktype = OHSM_KT_AES, .raw = material, .raw_len = 32};
     assert_int_equal(ohsm_mech_wrap(&aes, &m, material, sizeof(material), blob, sizeof(blob), &n),
                      OHSM_KEY_TYPE_INCONSISTENT);
     /* No IV or AAD; a hash that does not exist. */

@@ -275,6 +275,15 @@ OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_masked_extract(struct ohsm_client *c
 OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_masked_insert(struct ohsm_client *c, size_t i,
                                                           const uint8_t *masked, size_t len,
                                                           bool replace, struct ohsm_obj *obj);
+/* key_mgmt_util insertMaskedObject: the key of a masked object (of this cluster, extracted from a
+ * key the logged-in crypto user owns) inserted as a new key: a new handle, the same on every HSM
+ * (made on one, replicated like a generated key). obj gets its record; res[i] (may be NULL) each
+ * HSM's result. Errors: OHSM_MASKED_OBJECT_INVALID (tampered, foreign, a tombstone),
+ * OHSM_KEY_HANDLE_INVALID (not the user's key), OHSM_USER_TYPE_INVALID (not a crypto user). */
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_masked_insert_new(struct ohsm_client *c,
+                                                              const uint8_t *masked, size_t len,
+                                                              struct ohsm_obj *obj,
+                                                              struct ohsm_result *res);
 
 enum ohsm_sync_kind {
     OHSM_SYNC_MISSING = 1, /* the HSM lacks an object (or user) others have */

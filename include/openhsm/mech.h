@@ -53,6 +53,11 @@ enum ohsm_mech {
      * wrap time. */
     /* Digests (no key) */
     OHSM_M_DIGEST = 30, /* hash */
+    /* CloudHSM rsa-aes (PKCS#11 CKM_RSA_AES_KEY_WRAP), wrap/unwrap only: a fresh AES-256 key
+     * encrypted with the RSA key and OAEP (hash, mgf_hash as OHSM_M_RSA_OAEP), then the material
+     * wrapped with it by RFC 5649: blob = OAEP(aes key) (modulus length) || KWP(material). Wrap
+     * takes an RSA public (or private) key, unwrap the private key. No iv/aad. */
+    OHSM_M_RSA_AES_KW = 50,
 };
 
 enum ohsm_hash {

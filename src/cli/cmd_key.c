@@ -16,6 +16,7 @@
 #include <openssl/evp.h>
 
 #include "cli/cli.h"
+#include "core/fakepem.h"
 
 /* Longest PEM file accepted by key import pem. */
 #define PEM_MAX (64u * 1024u)
@@ -413,10 +414,32 @@ static char *spki_pem(const uint8_t *der, size_t len)
     return pem;
 }
 
+/* --encoding reference-pem: the fake PEM of a private key (core/fakepem.h, the bytes
+ * openhsm-kmu's getCaviumPrivKey writes): its real public part and the handle, no key material. */
+static char *reference_pem(const struct ohsm_obj *obj, struct ohsm_cli_out *out)
+{
+    char *pem = NULL;
+    size_t n = 0;
+    if (obj->cls != OHSM_CLASS_PRIVATE || (obj->ktype != OHSM_KT_RSA && obj->ktype != OHSM_KT_EC)) {
+        ohsm_cli_out_err(out, "reference-pem supports RSA and EC private keys only");
+        return NULL;
+    }
+    ohsm_rv rv = obj->spki_len <= sizeof(obj->spki)
+                     ? ohsm_fake_pem(obj->spki, obj->spki_len, obj->handle, &pem, &n)
+                     : OHSM_DATA_INVALID;
+    if (rv != OHSM_OK) {
+        ohsm_cli_out_err(out, "Generating the key file failed: %s", ohsm_rv_str(rv));
+        return NULL;
+    }
+    return pem;
+}
+
 void ohsm_cli_cmd_key_generate_file(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args *a,
                                     struct ohsm_cli_out *out)
 {
     struct ohsm_obj *obj = malloc(sizeof(*obj));
+    const char *enc = ohsm_cli_arg(a, "encoding");
+    bool ref = enc != NULL && strcmp(enc, "reference-pem") == 0;
     uint8_t *der = NULL;
     size_t der_len = 0;
     char *pem = NULL;
@@ -428,19 +451,27 @@ void ohsm_cli_cmd_key_generate_file(struct ohsm_cli_ctx *ctx, const struct ohsm_
     if (!ohsm_cli_key_one(ctx, a, "filter", obj, out)) {
         goto out;
     }
-    ohsm_rv rv = ohsm_client_key_export_public(ctx->client, obj->handle, &der, &der_len);
-    if (rv != OHSM_OK) {
-        ohsm_cli_out_err(out, "Exporting the public key failed: %s", ohsm_rv_str(rv));
-        goto out;
+    if (ref) {
+        pem = reference_pem(obj, out);
+        if (pem == NULL) {
+            goto out;
+        }
+    } else {
+        ohsm_rv rv = ohsm_client_key_export_public(ctx->client, obj->handle, &der, &der_len);
+        if (rv != OHSM_OK) {
+            ohsm_cli_out_err(out, "Exporting the public key failed: %s", ohsm_rv_str(rv));
+            goto out;
+        }
+        pem = spki_pem(der, der_len);
+        if (pem == NULL) {
+            ohsm_cli_out_err(out, "%s", ohsm_rv_str(OHSM_HOST_MEMORY));
+            goto out;
+        }
     }
-    pem = spki_pem(der, der_len);
-    if (pem == NULL) {
-        ohsm_cli_out_err(out, "%s", ohsm_rv_str(OHSM_HOST_MEMORY));
-        goto out;
-    }
-    /* A public key: readable by others, as `openssl pkey -pubout` writes it. */
-    if (!ohsm_cli_write_file(ohsm_cli_arg(a, "path"), (const uint8_t *)pem, strlen(pem), 0644,
-                             out)) {
+    /* A public key: readable by others, as `openssl pkey -pubout` writes it; a reference PEM is
+     * a private key file to the programs that read it: the owner's only. */
+    if (!ohsm_cli_write_file(ohsm_cli_arg(a, "path"), (const uint8_t *)pem, strlen(pem),
+                             ref ? 0600 : 0644, out)) {
         goto out;
     }
     json_t *d = json_object();

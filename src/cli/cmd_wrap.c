@@ -5,7 +5,11 @@
  * RSA-OAEP and RSA PKCS#1 v1.5. The mechanism is the last word of the command; its parameters
  * (tag length, AAD and IV in hex, OAEP hash and MGF) come from options. For aes-gcm the wrapped
  * blob is IV || ciphertext || tag with an IV the HSM draws; the IV is also printed, as unwrap
- * takes it as an option. Wrapped key data
+ * takes it as an option. cloudhsm-aes-gcm (CloudHSM's CKM_CLOUDHSM_AES_GCM) is the same blob, but
+ * the IV is not printed and unwrap reads it from the blob (no --iv). rsa-aes (PKCS#11
+ * CKM_RSA_AES_KEY_WRAP) is OAEP(fresh AES key) || RFC 5649 wrap of the key with it; its page
+ * prints the references with dashes (payload-key-reference, ...), the other pages with
+ * underscores, and each mechanism prints as its page does. Wrapped key data
  * is not secret (it is encrypted), but the parameters and files are user input and checked; the
  * HSM enforces extractable, wrap/unwrap and ownership, and the key-management quorum of keys
  * whose manage-key-quorum-value is above 1 (--payload-approval / --wrapping-approval on wrap,
@@ -20,6 +24,12 @@
 
 #define GCM_IV_LEN 12
 #define AAD_MAX 4096
+
+static bool is_cloudhsm_gcm(const struct ohsm_cli_args *a)
+{
+    const char *w = ohsm_cli_last_word(a);
+    return w != NULL && strcmp(w, "cloudhsm-aes-gcm") == 0;
+}
 
 /* Mechanism parameters shared by wrap and unwrap. iv/aad are the caller's buffers. */
 static bool mech_params(const struct ohsm_cli_args *a, struct ohsm_mech_params *m, uint8_t *aad,
@@ -40,11 +50,16 @@ static bool mech_params(const struct ohsm_cli_args *a, struct ohsm_mech_params *
         m->tag_bits = (uint32_t)bits;
         m->aad = m->aad_len > 0 ? aad : NULL;
     }
-    if (m->mech == OHSM_M_RSA_OAEP) {
+    if (m->mech == OHSM_M_RSA_OAEP || m->mech == OHSM_M_RSA_AES_KW) {
         int h = ohsm_hash_from_name(ohsm_cli_arg(a, "hash-function"));
         uint32_t mgf = ohsm_cli_mgf(ohsm_cli_arg(a, "mgf"));
         if (h <= 0 || mgf == OHSM_H_NONE) {
-            ohsm_cli_out_err(out, "rsa-oaep needs --hash-function and --mgf");
+            ohsm_cli_out_err(out, "%s needs --hash-function and --mgf", ohsm_cli_last_word(a));
+            return false;
+        }
+        /* The rsa-aes page: the MGF's hash must match the hash function. */
+        if (m->mech == OHSM_M_RSA_AES_KW && mgf != (uint32_t)h) {
+            ohsm_cli_out_err(out, "The --mgf hash must match --hash-function");
             return false;
         }
         m->hash = (uint32_t)h;
@@ -97,14 +112,19 @@ void ohsm_cli_cmd_key_wrap(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_args 
     }
     ohsm_cli_keyref(payload->handle, pref);
     ohsm_cli_keyref(wrapping->handle, wref);
+    bool dash = m.mech == OHSM_M_RSA_AES_KW;
     d = json_object();
-    bool ok = d != NULL && ohsm_cli_jput(d, "payload_key_reference", json_string(pref)) &&
-              ohsm_cli_jput(d, "wrapping_key_reference", json_string(wref));
+    bool ok = d != NULL &&
+              ohsm_cli_jput(d, dash ? "payload-key-reference" : "payload_key_reference",
+                            json_string(pref)) &&
+              ohsm_cli_jput(d, dash ? "wrapping-key-reference" : "wrapping_key_reference",
+                            json_string(wref));
     if (ok && path == NULL) {
         b64 = ohsm_cli_b64_encode(wrapped, wrapped_len);
-        ok = b64 != NULL && ohsm_cli_jput(d, "wrapped_key_data", json_string(b64));
+        ok = b64 != NULL &&
+             ohsm_cli_jput(d, dash ? "wrapped-key-data" : "wrapped_key_data", json_string(b64));
     }
-    if (ok && m.mech == OHSM_M_AES_GCM) {
+    if (ok && m.mech == OHSM_M_AES_GCM && !is_cloudhsm_gcm(a)) {
         /* The HSM draws the IV and puts it first in the wrapped blob; unwrap asks for it. */
         ok = wrapped_len >= GCM_IV_LEN &&
              ohsm_cli_hex_encode(wrapped, GCM_IV_LEN, false, ivhex, sizeof(ivhex)) &&
@@ -158,7 +178,7 @@ void ohsm_cli_cmd_key_unwrap(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_arg
     if (!mech_params(a, &m, aad, out)) {
         goto out;
     }
-    if (m.mech == OHSM_M_AES_GCM) {
+    if (m.mech == OHSM_M_AES_GCM && !is_cloudhsm_gcm(a)) {
         if (!ohsm_cli_hex_arg(a, "iv", iv, sizeof(iv), &m.iv_len, out)) {
             goto out;
         }

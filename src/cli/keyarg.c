@@ -312,6 +312,8 @@ uint32_t ohsm_cli_mech(enum ohsm_cli_mech_family fam, const char *word)
         {OHSM_CLI_MF_WRAP, "aes-pkcs5-pad", OHSM_M_AES_KW_PKCS5},
         {OHSM_CLI_MF_WRAP, "aes-zero-pad", OHSM_M_AES_KW_ZERO},
         {OHSM_CLI_MF_WRAP, "aes-kwp", OHSM_M_AES_KWP},
+        {OHSM_CLI_MF_WRAP, "cloudhsm-aes-gcm", OHSM_M_AES_GCM},
+        {OHSM_CLI_MF_WRAP, "rsa-aes", OHSM_M_RSA_AES_KW},
         {OHSM_CLI_MF_WRAP, "rsa-oaep", OHSM_M_RSA_OAEP},
         {OHSM_CLI_MF_WRAP, "rsa-pkcs", OHSM_M_RSA_PKCS},
         {OHSM_CLI_MF_SIGN, "rsa-pkcs", OHSM_M_RSA_PKCS},

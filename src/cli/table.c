@@ -229,6 +229,7 @@ static const struct ohsm_cli_choice cu_role[] = {
 };
 
 static const struct ohsm_cli_choice encodings[] = {
+    {"reference-pem", "PEM formatted key reference (supports private keys)"},
     {"pem", "the public key as a PEM \"PUBLIC KEY\" block"},
     {NULL, NULL},
 };
@@ -398,6 +399,9 @@ static const struct ohsm_cli_opt unwrap_gcm_opts[] = {
     OPT_IV(REQ, "The IV of the wrapping (the first 12 bytes of the data), in hex"), END_OPTS};
 static const struct ohsm_cli_opt unwrap_oaep_opts[] = {UNWRAP_COMMON, OPT_HASH(REQ), OPT_MGF,
                                                        END_OPTS};
+/* cloudhsm-aes-gcm takes the IV from the wrapped data (the HSM put it first): no --iv. */
+static const struct ohsm_cli_opt unwrap_cgcm_opts[] = {UNWRAP_COMMON, OPT_TAG(REQ, ""), OPT_AAD,
+                                                       END_OPTS};
 
 #define SIGN_COMMON OPT_FILTER("key-filter", "the key"), OPT_HASH(REQ), OPT_DATA("the data")
 #define USE_APPROVAL                                                                               \
@@ -529,8 +533,8 @@ static const struct ohsm_cli_cmd cmds[] = {
      OHSM_OP_KEY_MGMT, ohsm_cli_cmd_key_gen_pair},
     {"key generate-asymmetric-pair rsa", "Generate an RSA key pair", NULL, gen_rsa_opts, NULL, 0,
      OHSM_OP_KEY_MGMT, ohsm_cli_cmd_key_gen_pair},
-    {"key generate-file", "Write the public key of an RSA or EC key to a file", NULL, gen_file_opts,
-     NULL, 0, OHSM_OP_KEY_INFO, ohsm_cli_cmd_key_generate_file},
+    {"key generate-file", "Write a public key, or a private key's reference, to a file", NULL,
+     gen_file_opts, NULL, 0, OHSM_OP_KEY_INFO, ohsm_cli_cmd_key_generate_file},
     {"key generate-symmetric", "Generate a symmetric key", NULL, NULL, NULL, 0, NOOP, NULL},
     {"key generate-symmetric aes", "Generate an AES key", NULL, gen_sym_opts, NULL, 0,
      OHSM_OP_KEY_MGMT, ohsm_cli_cmd_key_gen_symmetric},
@@ -565,6 +569,13 @@ static const struct ohsm_cli_cmd cmds[] = {
      NULL, 0, OHSM_OP_KEY_MGMT, ohsm_cli_cmd_key_unwrap},
     {"key unwrap aes-zero-pad", "Unwrap with AES key wrap after zero padding", NULL, unwrap_opts,
      NULL, 0, OHSM_OP_KEY_MGMT, ohsm_cli_cmd_key_unwrap},
+    {"key unwrap cloudhsm-aes-gcm", "Unwrap with CloudHSM AES-GCM",
+     "The data is IV (12 bytes) || ciphertext || tag, as key wrap cloudhsm-aes-gcm writes it.",
+     unwrap_cgcm_opts, NULL, 0, OHSM_OP_KEY_MGMT, ohsm_cli_cmd_key_unwrap},
+    {"key unwrap rsa-aes", "Unwrap with an RSA private key and RSA-AES",
+     "The data is the OAEP-encrypted AES key (modulus length) followed by the key wrapped\n"
+     "with that AES key by AES key wrap with padding (RFC 5649), PKCS#11 CKM_RSA_AES_KEY_WRAP.",
+     unwrap_oaep_opts, NULL, 0, OHSM_OP_KEY_MGMT, ohsm_cli_cmd_key_unwrap},
     {"key unwrap rsa-oaep", "Unwrap with an RSA private key and OAEP", NULL, unwrap_oaep_opts, NULL,
      0, OHSM_OP_KEY_MGMT, ohsm_cli_cmd_key_unwrap},
     {"key unwrap rsa-pkcs", "Unwrap with an RSA private key and PKCS#1 v1.5", NULL, unwrap_opts,
@@ -582,6 +593,14 @@ static const struct ohsm_cli_cmd cmds[] = {
      0, OHSM_OP_KEY_MGMT, ohsm_cli_cmd_key_wrap},
     {"key wrap aes-zero-pad", "Wrap with AES key wrap after zero padding", NULL, wrap_opts, NULL, 0,
      OHSM_OP_KEY_MGMT, ohsm_cli_cmd_key_wrap},
+    {"key wrap cloudhsm-aes-gcm", "Wrap with CloudHSM AES-GCM",
+     "The wrapped key is IV || ciphertext || tag, with a fresh 12-byte IV the HSM draws;\n"
+     "key unwrap cloudhsm-aes-gcm reads the IV from the data.",
+     wrap_gcm_opts, NULL, 0, OHSM_OP_KEY_MGMT, ohsm_cli_cmd_key_wrap},
+    {"key wrap rsa-aes", "Wrap with an RSA public key and RSA-AES",
+     "A fresh AES-256 key is encrypted with the RSA key and OAEP, then wraps the key with AES key\n"
+     "wrap with padding (RFC 5649): PKCS#11 CKM_RSA_AES_KEY_WRAP.",
+     wrap_oaep_opts, NULL, 0, OHSM_OP_KEY_MGMT, ohsm_cli_cmd_key_wrap},
     {"key wrap rsa-oaep", "Wrap with an RSA public key and OAEP", NULL, wrap_oaep_opts, NULL, 0,
      OHSM_OP_KEY_MGMT, ohsm_cli_cmd_key_wrap},
     {"key wrap rsa-pkcs", "Wrap with an RSA public key and PKCS#1 v1.5", NULL, wrap_opts, NULL, 0,

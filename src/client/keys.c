@@ -724,3 +724,27 @@ ohsm_rv ohsm_client_masked_insert(struct ohsm_client *c, size_t i, const uint8_t
     ohsm_wire_resp_free(r);
     return rv;
 }
+
+ohsm_rv ohsm_client_masked_insert_new(struct ohsm_client *c, const uint8_t *masked, size_t len,
+                                      struct ohsm_obj *obj, struct ohsm_result *res)
+{
+    Ohsm__Request q = OHSM__REQUEST__INIT;
+    Ohsm__MaskedInsertReq m = OHSM__MASKED_INSERT_REQ__INIT;
+    struct ohsm_result *tmp;
+    size_t nobj = 0;
+
+    OHSM_ENSURE(c != NULL && obj != NULL && masked != NULL && len > 0, OHSM_ARGUMENTS_BAD);
+    res = res_or_tmp(c, res, &tmp);
+    OHSM_ENSURE(res != NULL, OHSM_HOST_MEMORY);
+    m.masked.data = (uint8_t *)masked;
+    m.masked.len = len;
+    m.as_new = true;
+    q.op_case = OHSM__REQUEST__OP_MASKED_INSERT;
+    q.masked_insert = &m;
+    enter(c);
+    /* A creation: made on one HSM, its new masked object inserted into the others. */
+    ohsm_rv rv = create(c, &q, OHSM_ALL, false, obj, 1, &nobj, res, NULL);
+    leave(c);
+    free(tmp);
+    return rv;
+}

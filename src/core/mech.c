@@ -313,6 +313,8 @@ ohsm_rv ohsm_mech_wrap(const struct ohsm_mech_key *k, const struct ohsm_mech_par
     case OHSM_M_RSA_OAEP:
     case OHSM_M_RSA_PKCS:
         return ohsm_mech_rsa_encrypt(k, m, material, len, out, cap, out_len);
+    case OHSM_M_RSA_AES_KW:
+        return ohsm_mech_rsa_aes_wrap(k, m, material, len, out, cap, out_len);
     default:
         return OHSM_MECHANISM_INVALID;
     }
@@ -341,6 +343,8 @@ ohsm_rv ohsm_mech_unwrap(const struct ohsm_mech_key *k, const struct ohsm_mech_p
             rv = OHSM_WRAPPED_KEY_INVALID;
         }
         return rv;
+    case OHSM_M_RSA_AES_KW:
+        return ohsm_mech_rsa_aes_unwrap(k, m, in, in_len, out, cap, out_len);
     default:
         return OHSM_MECHANISM_INVALID;
     }

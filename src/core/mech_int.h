@@ -83,6 +83,18 @@ OHSM_NODISCARD ohsm_rv ohsm_mech_gcm_unwrap(const struct ohsm_mech_key *k,
                                             size_t in_len, uint8_t *out, size_t cap,
                                             size_t *out_len);
 
+/* ---- mech_wrap.c ---- */
+
+/* OHSM_M_RSA_AES_KW (see openhsm/mech.h). Unwrap failures are OHSM_WRAPPED_KEY_INVALID. */
+OHSM_NODISCARD ohsm_rv ohsm_mech_rsa_aes_wrap(const struct ohsm_mech_key *k,
+                                              const struct ohsm_mech_params *m,
+                                              const uint8_t *material, size_t len, uint8_t *out,
+                                              size_t cap, size_t *out_len);
+OHSM_NODISCARD ohsm_rv ohsm_mech_rsa_aes_unwrap(const struct ohsm_mech_key *k,
+                                                const struct ohsm_mech_params *m,
+                                                const uint8_t *in, size_t in_len, uint8_t *out,
+                                                size_t cap, size_t *out_len);
+
 /* ---- mech_pk.c ---- */
 
 /* RSA-OAEP / PKCS#1 v1.5 encryption with a public key, decryption with a private one. */

@@ -22,6 +22,7 @@
 /* Output room beyond the input: a GCM tag or CBC padding block, or a whole RSA-4096 block. */
 #define OUT_SLACK 64
 #define OUT_MIN 512
+#define RSA_AES_BLOCK_MAX 512
 
 static void mech_key(const struct ohsm_objent *e, struct ohsm_mech_key *k)
 {
@@ -222,7 +223,10 @@ ohsm_rv ohsm_hsm_wrap(struct ohsm_hsm *h, struct ohsm_session *s, const Ohsm__Wr
     }
     if (rv == OHSM_OK) {
         size_t len = ohsm_secret_len(payload->material);
-        size_t cap = out_cap(len);
+        /* rsa-aes puts an RSA block (up to 4096 bits) before the wrapped key. */
+        size_t cap =
+            out_cap(len) +
+            (q->mech != NULL && q->mech->mech == OHSM_M_RSA_AES_KW ? RSA_AES_BLOCK_MAX : 0);
         uint8_t *out = ohsm_reply_alloc(r, cap);
         ohsm_hsm_mech(q->mech, &m);
         mech_key(wrapping, &k);

@@ -5,7 +5,8 @@
  * users' part and user records: userrec.c). A masked object is trusted only after it opens under this HSM's
  * masking key (authenticated encryption over record and material); an insert that fails any check
  * changes nothing. Versions decide: a tombstone blocks any copy that is not newer than the
- * deletion, and a replacement must be newer than what the HSM has.
+ * deletion, and a replacement must be newer than what the HSM has. key_mgmt_util's
+ * insertMaskedObject inserts instead a copy as a new key (new handle; insert_new).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -194,6 +195,29 @@ static ohsm_rv insert_tomb(struct ohsm_hsm *h, const Ohsm__MaskedInsertReq *q, c
     return rv;
 }
 
+/* insertMaskedObject: the opened key becomes a new key of the inserting crypto user (see
+ * MaskedInsertReq.as_new). Only the owner of the original may: the masked object of a key shared
+ * with a user opens for it too, and owning a copy would let it take the key out (wrap). */
+static ohsm_rv insert_new(struct ohsm_hsm *h, struct ohsm_session *s, enum ohsm_utype t,
+                          struct ohsm_obj *o, const struct ohsm_secret *m, struct ohsm_reply *r)
+{
+    struct ohsm_newkey k;
+
+    OHSM_ENSURE(t == OHSM_UT_CU, OHSM_USER_TYPE_INVALID); /* only crypto users own keys */
+    OHSM_ENSURE(o->handle != 0 && (o->flags & OHSM_F_TOKEN) != 0, OHSM_MASKED_OBJECT_INVALID);
+    bool owner = o->owner_id != 0 ? o->owner_id == s->uid : strcmp(o->owner, s->user) == 0;
+    OHSM_ENSURE(owner, OHSM_KEY_HANDLE_INVALID); /* as for a key the user may not manage */
+    memset(&k, 0, sizeof(k));
+    k.o = *o;
+    k.o.handle = 0; /* ohsm_hsm_create gives a new handle, version 1 and the owner */
+    k.o.version = 0;
+    k.material = ohsm_secret_data(m);
+    k.len = ohsm_secret_len(m);
+    ohsm_rv rv = ohsm_hsm_create(h, s, &k, 1, NULL, 0, r);
+    OPENSSL_cleanse(&k, sizeof(k));
+    return rv;
+}
+
 ohsm_rv ohsm_hsm_masked_insert(struct ohsm_hsm *h, struct ohsm_session *s,
                                const Ohsm__MaskedInsertReq *q, struct ohsm_reply *r)
 {
@@ -203,12 +227,14 @@ ohsm_rv ohsm_hsm_masked_insert(struct ohsm_hsm *h, struct ohsm_session *s,
     size_t rec_len = 0;
     ohsm_rv rv;
 
-    OHSM_TRY(ohsm_hsm_check(h, s, OHSM_OP_MASKED_OBJECTS, NULL));
+    enum ohsm_utype t;
+    OHSM_TRY(ohsm_hsm_check(h, s, OHSM_OP_MASKED_OBJECTS, &t));
     OHSM_ENSURE(q->masked.len > 0 && q->masked.len <= OHSM_MASK_MAX, OHSM_MASKED_OBJECT_INVALID);
+    OHSM_ENSURE(!q->as_new || !q->replace, OHSM_ARGUMENTS_BAD);
     rv = ohsm_mask_open_obj(h->mk, q->masked.data, q->masked.len, &o, &m);
     if (rv == OHSM_OK) {
-        rv = insert_key(h, q, &o, m, r);
-    } else if (rv == OHSM_MASKED_OBJECT_INVALID) {
+        rv = q->as_new ? insert_new(h, s, t, &o, m, r) : insert_key(h, q, &o, m, r);
+    } else if (rv == OHSM_MASKED_OBJECT_INVALID && !q->as_new) {
         rv = ohsm_mask_open(h->mk, OHSM_MASK_TOMBSTONE, q->masked.data, q->masked.len, &rec,
                             &rec_len, &m);
         if (rv == OHSM_OK) {

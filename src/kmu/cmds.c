@@ -249,6 +249,10 @@ static const struct ohsm_kmu_cmd cmds[] = {
      ohsm_kmu_im_sym, "Imports a plaintext symmetric key from a file",
      "The key is wrapped (with the AES key in the -wk file when given) and unwrapped by the HSM\n"
      "with the -w key. Types: 16 generic secret, 31 AES."},
+    {"insertMaskedObject", {F_FILE("f", "<filename>", true), F_MIN_SRV, F_TIMEOUT},
+     ohsm_kmu_insert_masked, "Inserts a masked object from a file as a new key",
+     "The file is one extractMaskedObject wrote in this cluster, of a key the current user owns;\n"
+     "the key it holds becomes a new key of the user (a new handle) on every HSM."},
     {"listAttributes", {{0}}, h_list_attributes, "Lists the attribute constants", NULL},
     {"listUsers", {{0}}, h_list_users, "Lists the HSM users", NULL},
     {"loginHSM", {F_TEXT("u", "<user type>", true, 8), F_TEXT("s", "<username>", true, 64),

@@ -134,6 +134,7 @@ int ohsm_kmu_sign(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p);
 int ohsm_kmu_verify(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p);
 int ohsm_kmu_aes_wrap_unwrap(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p);
 int ohsm_kmu_extract_masked(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p);
+int ohsm_kmu_insert_masked(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p);
 int ohsm_kmu_get_cavium_priv(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p);
 int ohsm_kmu_export_priv(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p);
 int ohsm_kmu_import_priv(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p);

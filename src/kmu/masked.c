@@ -5,10 +5,17 @@
  * first HSM that answers gives it; a crypto user gets masked objects only of keys it owns or that
  * are shared with it (the HSM's rule: any other key looks absent, 0xa8). Output lines are the
  * guide page's. The HSM's answer is stored as it came: it is sealed, and only an HSM opens it.
+ * insertMaskedObject takes such a file back as a new key (new handle) of the current user, made on
+ * one HSM and replicated to the others like a generated key; the HSM refuses a file that does not
+ * open under this cluster's masking key (tampered, another cluster's) and a key the user does not
+ * own, and then nothing is created.
  */
+#include <inttypes.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "kmu/kmu.h"
+#include "openhsm/mask.h"
 
 int ohsm_kmu_extract_masked(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p)
 {
@@ -33,6 +40,45 @@ int ohsm_kmu_extract_masked(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p)
     ohsm_kmu_returned(k, "Cfm3ExtractMaskedObject", rv);
     done = rv == OHSM_OK ? OHSM_KMU_DONE : OHSM_KMU_FAILED;
 out:
+    free(blob);
+    return done;
+}
+
+int ohsm_kmu_insert_masked(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p)
+{
+    const char *path = ohsm_kmu_get(p, "f")->text;
+    const struct ohsm_kmu_val *ms = ohsm_kmu_get(p, "min_srv");
+    struct ohsm_result *res = NULL;
+    struct ohsm_obj obj;
+    uint8_t *blob = NULL;
+    size_t len = 0;
+    int done = OHSM_KMU_FAILED;
+
+    if (ms != NULL && ms->num > k->n) {
+        return ohsm_kmu_error(k, "-min_srv %" PRIu64 " is more than the %zu HSMs of the cluster",
+                              ms->num, k->n);
+    }
+    if (!ohsm_kmu_read_file(k, path, OHSM_MASK_MAX, &blob, &len)) {
+        return OHSM_KMU_FAILED;
+    }
+    res = ohsm_kmu_results(k);
+    if (res == NULL) {
+        goto out;
+    }
+    memset(&obj, 0, sizeof(obj));
+    /* A new key on every HSM at once, as key generation: -min_srv and -timeout ask for nothing
+     * more (an HSM that missed it gets it by automatic repair). */
+    ohsm_rv rv = ohsm_client_masked_insert_new(k->client, blob, len, &obj, res);
+    ohsm_kmu_results_fill(k, res, rv);
+    ohsm_rv top = ohsm_kmu_overall(k, res, rv);
+    ohsm_kmu_returned_ind(k, "", "Cfm3InsertMaskedObject", top);
+    if (obj.handle != 0) {
+        (void)fprintf(k->out, "\tNew Key Handle: %" PRIu64 "\n", obj.handle);
+    }
+    ohsm_kmu_cluster(k, res);
+    done = top == OHSM_OK ? OHSM_KMU_DONE : OHSM_KMU_FAILED;
+out:
+    free(res);
     free(blob);
     return done;
 }

@@ -14,13 +14,13 @@ genSymKey's limit ("Generic Secret: <3584") and not one byte past it.
 import re
 import subprocess
 
-import pytest
-
 import golden
 import wire
+from test_cli import cli
 from test_kmu import CU_PW, KMU, find, gen_aes, handle, nodes, prepare, returned, single
 
 OK = "HSM Return: SUCCESS"
+CU = {"CLOUDHSM_ROLE": "crypto-user", "CLOUDHSM_PIN": f"alice:{CU_PW['alice']}"}
 CRYPTO = 29
 ENCRYPT, DECRYPT = 1, 2
 DES3_ECB, DES3_CBC, DES3_CBC_PAD = 40, 41, 42  # include/openhsm/mech.h
@@ -233,3 +233,31 @@ def test_generic_secret_size_limit(cluster, tmp_path):
     assert rc == 3 and "holds 3584 bytes: generic secrets are 1 to 3583 bytes" in out, out
     assert len(find(cluster, "alice")) == len(before) + 2
     assert find(cluster, "alice", "-l", "g3584") == [] and find(cluster, "alice", "-l", "big") == []
+
+
+def test_cli_sees_des3_keys_and_keeps_its_generic_secret_limit(cluster, tmp_path):
+    """The CloudHSM CLI has no 3DES generation (its generate-symmetric pages: aes, generic-secret)
+    but lists a 3DES key that key_mgmt_util made, with its check value; its generic-secret page
+    allows 1 to 800 bytes, so 801 is refused there (key_mgmt_util's limit is larger)."""
+    prepare(cluster, "alice")
+    h = gen_des3(cluster, "alice", "d3")
+    f = tmp_path / "kcv"
+    rc, out = single(cluster, "alice", "getAttribute", "-o", h, "-a", 371, "-out", f)
+    assert rc == 0, out
+    want_kcv = f.read_text().split("\n")[1]
+    rc, out, text = cli(cluster, "key", "list", "--verbose", "--filter", f"key-reference=0x{h:016x}",
+                        **CU)
+    assert rc == 0, text
+    (key,) = out["data"]["matched_keys"]
+    a = key["attributes"]
+    assert (a["key-type"], a["class"], a["key-length-bytes"]) == ("des3", "secret-key", 24), a
+    assert a["check-value"] == want_kcv and a["encrypt"] is True and a["wrap"] is False, a
+    before = find(cluster, "alice")
+    rc, out, text = cli(cluster, "key", "generate-symmetric", "generic-secret", "--label", "g800",
+                        "--key-length-bytes", "800", **CU)
+    assert rc == 0, text
+    rc, out, text = cli(cluster, "key", "generate-symmetric", "generic-secret", "--label", "g801",
+                        "--key-length-bytes", "801", **CU)
+    assert rc != 0 and "Key size" in text, text
+    assert len(find(cluster, "alice")) == len(before) + 1
+    assert find(cluster, "alice", "-l", "g801") == []

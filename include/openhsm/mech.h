@@ -6,7 +6,7 @@
  * successful secret outputs are the caller's to wipe.
  *
  * Key material formats (what a masked object seals and what import takes):
- *   secret keys (AES, generic secret): the raw key bytes;
+ *   secret keys (AES, 3DES, generic secret): the raw key bytes;
  *   RSA/EC private keys: DER PKCS#8 PrivateKeyInfo (unencrypted);
  *   RSA/EC public keys: DER SubjectPublicKeyInfo.
  */
@@ -53,6 +53,12 @@ enum ohsm_mech {
      * wrap time. */
     /* Digests (no key) */
     OHSM_M_DIGEST = 30, /* hash */
+    /* Triple DES (three-key, 24-byte keys; NIST SP 800-67) data encryption, as CloudHSM lists
+     * CKM_DES3_ECB / CKM_DES3_CBC / CKM_DES3_CBC_PAD. The iv is 8 bytes (CBC: the caller's, or
+     * generated when empty); ECB and CBC take input a multiple of 8, CBC_PAD pads PKCS#7. */
+    OHSM_M_DES3_ECB = 40,
+    OHSM_M_DES3_CBC = 41,
+    OHSM_M_DES3_CBC_PAD = 42,
     /* CloudHSM rsa-aes (PKCS#11 CKM_RSA_AES_KEY_WRAP), wrap/unwrap only: a fresh AES-256 key
      * encrypted with the RSA key and OAEP (hash, mgf_hash as OHSM_M_RSA_OAEP), then the material
      * wrapped with it by RFC 5649: blob = OAEP(aes key) (modulus length) || KWP(material). Wrap
@@ -116,7 +122,11 @@ OHSM_API void ohsm_mech_cache_free(struct ohsm_mech_cache *c);
 
 /* ---- keys ---- */
 
-/* Checks a requested size: AES 16/24/32 bytes; generic secret 1..800 bytes; RSA 2048..4096 bits,
+/* The largest generic secret, in bytes (key_mgmt_util genSymKey: "Generic Secret: <3584"). */
+#define OHSM_GENERIC_SECRET_MAX 3583u
+
+/* Checks a requested size: AES 16/24/32 bytes; 3DES 24 bytes; generic secret 1..3583 bytes
+ * (key_mgmt_util's genSymKey: "<3584"; the CloudHSM CLI allows 1..800 itself); RSA 2048..4096 bits,
  * a multiple of 8; exponent odd and >= 65537 (0 means 65537). Errors: OHSM_KEY_SIZE_RANGE,
  * OHSM_ATTRIBUTE_VALUE_INVALID (exponent, unknown ktype). EC sizes are curves: for OHSM_KT_EC,
  * length is an enum ohsm_curve (P-256, P-384, P-521, secp256k1, P-224). */
@@ -124,6 +134,9 @@ OHSM_NODISCARD OHSM_API ohsm_rv ohsm_mech_check_size(uint32_t ktype, uint32_t le
                                                      uint64_t public_exponent);
 /* Fresh random secret key bytes into out (len bytes). */
 OHSM_NODISCARD OHSM_API ohsm_rv ohsm_mech_gen_secret(uint8_t *out, size_t len);
+/* Sets the low bit of every byte so each has odd parity (DES keys: FIPS 46-3, PKCS#11
+ * CKM_DES3_KEY_GEN); the 7 key bits of each byte are kept. */
+OHSM_API void ohsm_mech_des_parity(uint8_t *key, size_t len);
 /* New key pairs; *pkey (EVP_PKEY *) caller frees with ohsm_mech_pkey_free. */
 OHSM_NODISCARD OHSM_API ohsm_rv ohsm_mech_gen_rsa(uint32_t bits, uint64_t exponent, void **pkey);
 OHSM_NODISCARD OHSM_API ohsm_rv ohsm_mech_gen_ec(uint32_t curve, void **pkey);
@@ -145,7 +158,8 @@ OHSM_NODISCARD OHSM_API ohsm_rv ohsm_mech_pem_to_der(const char *pem, size_t len
                                                      size_t *der_len);
 /* Fills the public-key facts of o from pkey: spki, modulus_bits and value_len (RSA), curve (EC). */
 OHSM_NODISCARD OHSM_API ohsm_rv ohsm_mech_fill_public(struct ohsm_obj *o, void *pkey);
-/* Key check value: AES: first 3 bytes of AES-ECB(key, 0^16); generic secret: first 3 bytes of
+/* Key check value: AES: first 3 bytes of AES-ECB(key, 0^16); 3DES: first 3 bytes of
+ * 3DES-ECB(key, 0^8) (the conventional KCV); generic secret: first 3 bytes of
  * SHA-1(key) ... as CloudHSM prints "0x" + 6 hex digits. */
 OHSM_NODISCARD OHSM_API ohsm_rv ohsm_mech_kcv(uint32_t ktype, const uint8_t *key, size_t len,
                                               uint8_t kcv[3]);

@@ -34,6 +34,7 @@ enum ohsm_ktype {
     OHSM_KT_RSA = 0,
     OHSM_KT_EC = 3,
     OHSM_KT_GENERIC_SECRET = 16,
+    OHSM_KT_DES3 = 21, /* CKK_DES3: triple-length (24-byte) Triple DES keys */
     OHSM_KT_AES = 31,
 };
 
@@ -183,8 +184,8 @@ OHSM_API const struct ohsm_attr_def *ohsm_attr_table(size_t *n);
 OHSM_API const struct ohsm_attr_def *ohsm_attr_by_id(uint32_t id);
 OHSM_API const struct ohsm_attr_def *ohsm_attr_by_cli(const char *name);
 OHSM_API const struct ohsm_attr_def *ohsm_attr_by_kmu(const char *name);
-/* CLI names of enum values: "aes", "generic-secret", "rsa", "ec"; "secret-key", "public-key",
- * "private-key"; "secp256r1" ... NULL when unknown. And back (NULL-safe; -1 when unknown). */
+/* CLI names of enum values: "aes", "des3", "generic-secret", "rsa", "ec"; "secret-key",
+ * "public-key", "private-key"; "secp256r1" ... NULL when unknown. And back (NULL-safe; -1 when unknown). */
 OHSM_API const char *ohsm_ktype_name(uint32_t ktype);
 OHSM_API const char *ohsm_class_name(uint32_t cls);
 OHSM_API const char *ohsm_curve_name(uint32_t curve);

@@ -78,9 +78,16 @@ void ohsm_cli_cmd_key_gen_symmetric(struct ohsm_cli_ctx *ctx, const struct ohsm_
         ohsm_cli_out_err(out, "%s", ohsm_rv_str(OHSM_HOST_MEMORY));
         goto out;
     }
-    /* The size rule itself (16/24/32, 1..800) is the HSM's; here only a number is required. */
-    if (!ohsm_cli_num_arg(a, "key-length-bytes", 1, UINT32_MAX, 0, &len, out) ||
-        !creation_tmpl(a, ohsm_cli_arg(a, "label"), ohsm_cli_flag(a, "session"), "attributes", b,
+    /* The size rule itself (16/24/32) is the HSM's; here only a number is required, and the
+     * CloudHSM CLI's own limit for generic secrets ("1 to 800"; key_mgmt_util allows more). */
+    if (!ohsm_cli_num_arg(a, "key-length-bytes", 1, UINT32_MAX, 0, &len, out)) {
+        goto out;
+    }
+    if (g.ktype == OHSM_KT_GENERIC_SECRET && len > 800) {
+        ohsm_cli_rv_err(out, "Generating the key", OHSM_KEY_SIZE_RANGE);
+        goto out;
+    }
+    if (!creation_tmpl(a, ohsm_cli_arg(a, "label"), ohsm_cli_flag(a, "session"), "attributes", b,
                        out) ||
         !ohsm_cli_share_list(a, store, share, &nshare, out)) {
         goto out;

@@ -210,6 +210,10 @@ ohsm_rv ohsm_mech_encrypt(const struct ohsm_mech_key *k, const struct ohsm_mech_
     case OHSM_M_AES_CTR:
     case OHSM_M_AES_ECB:
         return ohsm_mech_aes_encrypt(k, m, in, in_len, out, cap, out_len, iv_out, iv_cap, iv_len);
+    case OHSM_M_DES3_ECB:
+    case OHSM_M_DES3_CBC:
+    case OHSM_M_DES3_CBC_PAD:
+        return ohsm_mech_des3_encrypt(k, m, in, in_len, out, cap, out_len, iv_out, iv_cap, iv_len);
     case OHSM_M_RSA_OAEP:
     case OHSM_M_RSA_PKCS:
         return ohsm_mech_rsa_encrypt(k, m, in, in_len, out, cap, out_len);
@@ -231,6 +235,10 @@ ohsm_rv ohsm_mech_decrypt(const struct ohsm_mech_key *k, const struct ohsm_mech_
     case OHSM_M_AES_CTR:
     case OHSM_M_AES_ECB:
         return ohsm_mech_aes_decrypt(k, m, in, in_len, out, cap, out_len);
+    case OHSM_M_DES3_ECB:
+    case OHSM_M_DES3_CBC:
+    case OHSM_M_DES3_CBC_PAD:
+        return ohsm_mech_des3_decrypt(k, m, in, in_len, out, cap, out_len);
     case OHSM_M_RSA_OAEP:
     case OHSM_M_RSA_PKCS:
         return ohsm_mech_rsa_decrypt(k, m, in, in_len, out, cap, out_len);

@@ -57,6 +57,17 @@ OHSM_NODISCARD ohsm_rv ohsm_mech_aes_decrypt(const struct ohsm_mech_key *k,
                                              size_t in_len, uint8_t *out, size_t cap,
                                              size_t *out_len);
 
+/* 3DES-ECB/CBC/CBC-PAD (ohsm_mech_encrypt's and ohsm_mech_decrypt's contracts). */
+OHSM_NODISCARD ohsm_rv ohsm_mech_des3_encrypt(const struct ohsm_mech_key *k,
+                                              const struct ohsm_mech_params *m, const uint8_t *in,
+                                              size_t in_len, uint8_t *out, size_t cap,
+                                              size_t *out_len, uint8_t *iv_out, size_t iv_cap,
+                                              size_t *iv_len);
+OHSM_NODISCARD ohsm_rv ohsm_mech_des3_decrypt(const struct ohsm_mech_key *k,
+                                              const struct ohsm_mech_params *m, const uint8_t *in,
+                                              size_t in_len, uint8_t *out, size_t cap,
+                                              size_t *out_len);
+
 /* HMAC (RFC 2104) of in with a generic secret or AES key: the full hash length into tag (wiped
  * on failure; the caller wipes it after use). */
 OHSM_NODISCARD ohsm_rv ohsm_mech_hmac_tag(const struct ohsm_mech_key *k,

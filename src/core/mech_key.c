@@ -79,8 +79,11 @@ ohsm_rv ohsm_mech_check_size(uint32_t ktype, uint32_t length, uint64_t public_ex
     case OHSM_KT_AES:
         OHSM_ENSURE(length == 16 || length == 24 || length == 32, OHSM_KEY_SIZE_RANGE);
         return OHSM_OK;
+    case OHSM_KT_DES3:
+        OHSM_ENSURE(length == 24, OHSM_KEY_SIZE_RANGE);
+        return OHSM_OK;
     case OHSM_KT_GENERIC_SECRET:
-        OHSM_ENSURE(length >= 1 && length <= 800, OHSM_KEY_SIZE_RANGE);
+        OHSM_ENSURE(length >= 1 && length <= OHSM_GENERIC_SECRET_MAX, OHSM_KEY_SIZE_RANGE);
         return OHSM_OK;
     case OHSM_KT_RSA:
         OHSM_ENSURE(length >= 2048 && length <= 4096 && length % 8 == 0, OHSM_KEY_SIZE_RANGE);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
- * Symmetric mechanisms over OpenSSL 3 EVP: AES-GCM/CBC/CTR/ECB encryption, AES key wrap (RFC
+ * Symmetric mechanisms over OpenSSL 3 EVP: AES-GCM/CBC/CTR/ECB and 3DES-ECB/CBC/CBC-PAD
+ * encryption, AES key wrap (RFC
  * 3394, RFC 5649, the CloudHSM padded variants, AES-GCM wrapping), HMAC, digests and key check
  * values. Key bytes are the caller's (borrowed, never copied outside the secure heap); sizes,
  * IVs, tags, ciphertexts and wrapped keys come from the wire and are all checked here.
@@ -29,6 +30,8 @@
 #define GCM_IV_LEN 12
 #define AES_BLOCK 16
 #define KW_BLOCK 8
+#define DES_BLOCK 8
+#define DES3_KEY 24
 
 /* ---- generated IVs ---- */
 
@@ -342,6 +345,123 @@ ohsm_rv ohsm_mech_aes_decrypt(const struct ohsm_mech_key *k, const struct ohsm_m
     return aes_run(k, m->mech, false, m->iv, in, in_len, out, out_len);
 }
 
+/* ---- Triple DES encrypt / decrypt ---- */
+
+static ohsm_rv des3_key(const struct ohsm_mech_key *k)
+{
+    OHSM_ENSURE(k->cls == OHSM_CLASS_SECRET && k->ktype == OHSM_KT_DES3,
+                OHSM_KEY_TYPE_INCONSISTENT);
+    OHSM_ENSURE(k->raw != NULL && k->raw_len == DES3_KEY, OHSM_KEY_SIZE_RANGE);
+    return OHSM_OK;
+}
+
+/* One pass of 3DES over the whole message into out (room for in_len + DES_BLOCK bytes). Bad
+ * padding on decryption is OHSM_ENCRYPTED_DATA_INVALID. */
+static ohsm_rv des3_run(const struct ohsm_mech_key *k, uint32_t mech, bool enc, const uint8_t *iv,
+                        const uint8_t *in, size_t in_len, uint8_t *out, size_t *out_len)
+{
+    ohsm_rv rv = OHSM_DEVICE_ERROR;
+    int n1 = 0;
+    int n2 = 0;
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    const EVP_CIPHER *c = mech == OHSM_M_DES3_ECB ? EVP_des_ede3_ecb() : EVP_des_ede3_cbc();
+
+    OHSM_ENSURE(ctx != NULL, ohsm_mech_ossl_fail(OHSM_HOST_MEMORY));
+    if (EVP_CipherInit_ex(ctx, c, NULL, k->raw, iv, enc) != 1 ||
+        EVP_CIPHER_CTX_set_padding(ctx, mech == OHSM_M_DES3_CBC_PAD) != 1) {
+        rv = ohsm_mech_ossl_fail(OHSM_DEVICE_ERROR);
+        goto out;
+    }
+    if (EVP_CipherUpdate(ctx, out, &n1, in, (int)in_len) != 1 ||
+        EVP_CipherFinal_ex(ctx, out + n1, &n2) != 1) {
+        rv = ohsm_mech_ossl_fail(enc ? OHSM_DEVICE_ERROR : OHSM_ENCRYPTED_DATA_INVALID);
+        goto out;
+    }
+    *out_len = (size_t)n1 + (size_t)n2;
+    rv = OHSM_OK;
+out:
+    EVP_CIPHER_CTX_free(ctx); /* wipes the key schedule */
+    return rv;
+}
+
+/* 3DES-ECB/CBC/CBC-PAD (ohsm_mech_encrypt's contract). CBC takes the caller's 8-byte IV or
+ * generates one into iv_out; ECB takes none. */
+ohsm_rv ohsm_mech_des3_encrypt(const struct ohsm_mech_key *k, const struct ohsm_mech_params *m,
+                               const uint8_t *in, size_t in_len, uint8_t *out, size_t cap,
+                               size_t *out_len, uint8_t *iv_out, size_t iv_cap, size_t *iv_len)
+{
+    size_t ivn = m->mech == OHSM_M_DES3_ECB ? 0 : DES_BLOCK;
+    size_t need = in_len;
+    const uint8_t *iv = m->iv;
+
+    OHSM_TRY(des3_key(k));
+    OHSM_ENSURE(in_len <= INT_MAX - 2 * DES_BLOCK, OHSM_DATA_LEN_RANGE);
+    if (m->mech == OHSM_M_DES3_CBC_PAD) {
+        need = (in_len / DES_BLOCK + 1) * DES_BLOCK; /* PKCS#7 always adds 1..8 bytes */
+    } else {
+        OHSM_ENSURE(in_len > 0 && in_len % DES_BLOCK == 0, OHSM_DATA_LEN_RANGE);
+    }
+    if (m->iv_len == 0 && ivn > 0) {
+        OHSM_ENSURE(iv_out != NULL && iv_len != NULL && iv_cap >= ivn, OHSM_ARGUMENTS_BAD);
+    } else {
+        OHSM_ENSURE(m->iv_len == ivn && (ivn == 0 || m->iv != NULL), OHSM_MECHANISM_PARAM_INVALID);
+    }
+    OHSM_TRY(ohsm_mech_too_small(need, out == NULL ? 0 : cap, out_len));
+    if (m->iv_len == 0 && ivn > 0) {
+        OHSM_TRY(fresh_iv(iv_out, ivn));
+        iv = iv_out;
+        *iv_len = ivn;
+    }
+    return des3_run(k, m->mech, true, iv, in, in_len, out, out_len);
+}
+
+/* Decrypts into a secure scratch buffer first, so a caller may pass room for exactly the
+ * plaintext (CBC_PAD learns its length only at the end). */
+ohsm_rv ohsm_mech_des3_decrypt(const struct ohsm_mech_key *k, const struct ohsm_mech_params *m,
+                               const uint8_t *in, size_t in_len, uint8_t *out, size_t cap,
+                               size_t *out_len)
+{
+    size_t ivn = m->mech == OHSM_M_DES3_ECB ? 0 : DES_BLOCK;
+    uint8_t *tmp = NULL;
+    size_t n = 0;
+    ohsm_rv rv;
+
+    OHSM_TRY(des3_key(k));
+    OHSM_ENSURE(m->iv_len == ivn && (ivn == 0 || m->iv != NULL), OHSM_MECHANISM_PARAM_INVALID);
+    OHSM_ENSURE(in_len > 0 && in_len % DES_BLOCK == 0 && in_len <= INT_MAX - 2 * DES_BLOCK,
+                OHSM_ENCRYPTED_DATA_LEN_RANGE);
+    cap = out == NULL ? 0 : cap;
+    if (m->mech != OHSM_M_DES3_CBC_PAD || cap < in_len - DES_BLOCK) {
+        /* Unpadded: exactly in_len; padded: at most in_len - 1 (a retry with that succeeds). */
+        OHSM_TRY(ohsm_mech_too_small(m->mech == OHSM_M_DES3_CBC_PAD ? in_len - 1 : in_len, cap,
+                                     out_len));
+    }
+    tmp = OPENSSL_secure_malloc(in_len + DES_BLOCK);
+    OHSM_ENSURE(tmp != NULL, OHSM_HOST_MEMORY);
+    rv = des3_run(k, m->mech, false, m->iv, in, in_len, tmp, &n);
+    if (rv == OHSM_OK) {
+        rv = ohsm_mech_too_small(n, cap, out_len);
+    }
+    if (rv == OHSM_OK) {
+        memcpy(out, tmp, n);
+        *out_len = n;
+    }
+    OPENSSL_secure_clear_free(tmp, in_len + DES_BLOCK);
+    return rv;
+}
+
+void ohsm_mech_des_parity(uint8_t *key, size_t len)
+{
+    for (size_t i = 0; key != NULL && i < len; i++) {
+        uint8_t b = key[i] & 0xfe;
+        uint8_t ones = 0;
+        for (uint8_t v = b; v != 0; v &= (uint8_t)(v - 1)) {
+            ones++;
+        }
+        key[i] = (uint8_t)(b | ((ones & 1) == 0));
+    }
+}
+
 /* ---- HMAC ---- */
 
 /* HMAC (RFC 2104) with a generic secret or AES key; tag = the full hash length. */
@@ -555,6 +675,11 @@ ohsm_rv ohsm_mech_kcv(uint32_t ktype, const uint8_t *key, size_t len, uint8_t kc
             .cls = OHSM_CLASS_SECRET, .ktype = OHSM_KT_AES, .raw = key, .raw_len = len};
         OHSM_TRY(aes_key(&k));
         rv = aes_run(&k, OHSM_M_AES_ECB, true, NULL, zero, sizeof(zero), buf, &n);
+    } else if (ktype == OHSM_KT_DES3) {
+        struct ohsm_mech_key k = {
+            .cls = OHSM_CLASS_SECRET, .ktype = OHSM_KT_DES3, .raw = key, .raw_len = len};
+        OHSM_TRY(des3_key(&k));
+        rv = des3_run(&k, OHSM_M_DES3_ECB, true, NULL, zero, DES_BLOCK, buf, &n);
     } else if (ktype == OHSM_KT_GENERIC_SECRET) {
         OHSM_ENSURE(len > 0, OHSM_KEY_SIZE_RANGE);
         rv = ohsm_mech_digest(OHSM_H_SHA1, key, len, buf, sizeof(buf), &n);

@@ -110,6 +110,7 @@ struct name {
     const char *s;
 };
 static const struct name ktypes[] = {{OHSM_KT_AES, "aes"},
+                                     {OHSM_KT_DES3, "des3"},
                                      {OHSM_KT_GENERIC_SECRET, "generic-secret"},
                                      {OHSM_KT_RSA, "rsa"},
                                      {OHSM_KT_EC, "ec"}};
@@ -707,7 +708,8 @@ static ohsm_rv decode_attr(struct ohsm_obj *o, uint32_t id, uint32_t len, const 
 /* Class, type and curve must be known and fit together. */
 static bool shape_ok(const struct ohsm_obj *o)
 {
-    bool secret = o->ktype == OHSM_KT_AES || o->ktype == OHSM_KT_GENERIC_SECRET;
+    bool secret = o->ktype == OHSM_KT_AES || o->ktype == OHSM_KT_DES3 ||
+                  o->ktype == OHSM_KT_GENERIC_SECRET;
     if (!class_ok(o->cls) || !ktype_ok(o->ktype)) {
         return false;
     }

@@ -608,6 +608,7 @@ static bool use_fits(const struct ohsm_obj *o, enum ohsm_use u)
     bool pub = o->cls == OHSM_CLASS_PUBLIC, priv = o->cls == OHSM_CLASS_PRIVATE;
     switch (o->ktype) {
     case OHSM_KT_AES:
+    case OHSM_KT_DES3:
         return u == OHSM_USE_ENCRYPT || u == OHSM_USE_DECRYPT || u == OHSM_USE_WRAP ||
                u == OHSM_USE_UNWRAP;
     case OHSM_KT_GENERIC_SECRET:

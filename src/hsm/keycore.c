@@ -317,7 +317,8 @@ static ohsm_rv load_material(uint32_t cls, uint32_t ktype, const uint8_t *materi
     *der = NULL;
     *der_len = 0;
     if (cls == OHSM_CLASS_SECRET) {
-        OHSM_ENSURE(ktype == OHSM_KT_AES || ktype == OHSM_KT_GENERIC_SECRET,
+        OHSM_ENSURE(ktype == OHSM_KT_AES || ktype == OHSM_KT_DES3 ||
+                        ktype == OHSM_KT_GENERIC_SECRET,
                     OHSM_KEY_TYPE_INCONSISTENT);
         OHSM_TRY(ohsm_mech_check_size(ktype, (uint32_t)len, 0));
         o->value_len = (uint32_t)len;

@@ -22,6 +22,9 @@ static ohsm_rv gen_secret(const Ohsm__KeyGenReq *q, const struct ohsm_tmpl *t, u
 {
     OHSM_TRY(ohsm_mech_check_size(q->ktype, q->length, 0));
     OHSM_TRY(ohsm_mech_gen_secret(key, q->length));
+    if (q->ktype == OHSM_KT_DES3) {
+        ohsm_mech_des_parity(key, q->length); /* CKM_DES3_KEY_GEN: odd parity */
+    }
     ohsm_obj_defaults(&k->o, OHSM_CLASS_SECRET, q->ktype, true);
     k->o.value_len = q->length;
     OHSM_TRY(ohsm_mech_kcv(q->ktype, key, q->length, k->o.kcv));
@@ -67,7 +70,7 @@ ohsm_rv ohsm_hsm_key_gen(struct ohsm_hsm *h, struct ohsm_session *s, const Ohsm_
     struct ohsm_newkey k[2];
     struct ohsm_tmpl t;
     struct ohsm_tmpl pt;
-    uint8_t key[800]; /* the largest secret key: generic secret of 800 bytes */
+    uint8_t key[OHSM_GENERIC_SECRET_MAX]; /* the largest secret key: a generic secret */
     uint8_t *priv = NULL;
     uint8_t *pub = NULL;
     size_t priv_len = 0;
@@ -83,6 +86,7 @@ ohsm_rv ohsm_hsm_key_gen(struct ohsm_hsm *h, struct ohsm_session *s, const Ohsm_
     memset(k, 0, sizeof(k));
     switch (q->ktype) {
     case OHSM_KT_AES:
+    case OHSM_KT_DES3:
     case OHSM_KT_GENERIC_SECRET:
         OHSM_ENSURE(q->pub_template.len == 0, OHSM_TEMPLATE_INCONSISTENT);
         rv = gen_secret(q, &t, key, &k[0]);

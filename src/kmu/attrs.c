@@ -279,12 +279,13 @@ static void uses(struct ohsm_tmpl_buf *b, bool enc, bool dec, bool wrap, bool un
 
 void ohsm_kmu_tmpl_secret(struct ohsm_tmpl_buf *b, uint32_t ktype, const struct ohsm_kmu_keyopts *o)
 {
-    bool aes = ktype == OHSM_KT_AES;
+    bool aes = ktype == OHSM_KT_AES, des3 = ktype == OHSM_KT_DES3, hmac = !aes && !des3;
     ohsm_tmpl_init(b);
     common(b, o, o->extractable);
     /* Guide (getAttribute, genSymKey): KMU's AES keys encrypt, decrypt, wrap and unwrap and do
-     * not sign; a generic secret is an HMAC key, so it signs and verifies. */
-    uses(b, aes, aes, aes, aes, !aes, !aes);
+     * not sign; its 3DES keys encrypt and decrypt only; a generic secret is an HMAC key, so it
+     * signs and verifies. */
+    uses(b, !hmac, !hmac, aes, aes, hmac, hmac);
 }
 
 void ohsm_kmu_tmpl_private(struct ohsm_tmpl_buf *b, uint32_t ktype,

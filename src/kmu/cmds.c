@@ -220,7 +220,8 @@ static const struct ohsm_kmu_cmd cmds[] = {
     {"genSymKey", {F_UINT("t", "<key type>", true, 0, UINT32_MAX),
                    F_UINT("s", "<key size>", true, 1, 65536), F_LABEL(true), F_NEW_KEY},
      ohsm_kmu_gen_sym, "Generates a symmetric key",
-     "Types: 16 generic secret (1 to 800 bytes), 31 AES (16, 24 or 32 bytes)."},
+     "Types: 16 generic secret (1 to 3583 bytes), 21 3DES (24 bytes), 31 AES (16, 24 or 32 "
+     "bytes)."},
     {"getAttribute", {{"o", OHSM_KMU_V_HANDLE, "<key handle>", true, 0, 0, 0},
                       F_UINT("a", "<attribute constant>", true, 0, UINT32_MAX),
                       F_FILE("out", "<file>", true)},

@@ -155,27 +155,36 @@ static int generate(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p, struct 
     return done;
 }
 
+const char *ohsm_kmu_sym_sizes(uint32_t t)
+{
+    switch (t) {
+    case OHSM_KT_AES:
+        return "AES keys are 16, 24 or 32 bytes";
+    case OHSM_KT_DES3:
+        return "3DES keys are 24 bytes";
+    default:
+        return "generic secrets are 1 to 3583 bytes";
+    }
+}
+
 int ohsm_kmu_gen_sym(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p)
 {
     uint64_t t = ohsm_kmu_get(p, "t")->num, s = ohsm_kmu_get(p, "s")->num;
     struct ohsm_keygen g;
 
-    if (t == 18 || t == 21) {
-        return ohsm_kmu_error(k,
-                              "Key type %" PRIu64 " (%s) is not supported: use 16 (generic "
-                              "secret) or 31 (AES)",
-                              t, t == 18 ? "RC4" : "Triple DES");
+    if (t == 18) {
+        return ohsm_kmu_error(k, "Key type 18 (RC4) is not supported: use 16 (generic secret), 21 "
+                                 "(3DES) or 31 (AES)");
     }
-    if (t != OHSM_KT_AES && t != OHSM_KT_GENERIC_SECRET) {
+    if (t != OHSM_KT_AES && t != OHSM_KT_DES3 && t != OHSM_KT_GENERIC_SECRET) {
         return ohsm_kmu_error(k,
-                              "Invalid key type %" PRIu64 " for -t: use 16 (generic secret) "
-                              "or 31 (AES)",
+                              "Invalid key type %" PRIu64 " for -t: use 16 (generic secret), 21 "
+                              "(3DES) or 31 (AES)",
                               t);
     }
-    if (ohsm_mech_check_size((uint32_t)t, (uint32_t)s, 0) != OHSM_OK) {
+    if (s > UINT32_MAX || ohsm_mech_check_size((uint32_t)t, (uint32_t)s, 0) != OHSM_OK) {
         return ohsm_kmu_error(k, "Invalid key size %" PRIu64 " for -s: %s", s,
-                              t == OHSM_KT_AES ? "AES keys are 16, 24 or 32 bytes"
-                                               : "generic secrets are 1 to 800 bytes");
+                              ohsm_kmu_sym_sizes((uint32_t)t));
     }
     memset(&g, 0, sizeof(g));
     g.ktype = (uint32_t)t;

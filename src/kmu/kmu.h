@@ -117,6 +117,8 @@ bool ohsm_kmu_find_handle(struct ohsm_kmu *k, uint64_t h);
 
 /* keys.c / wrap.c / sign.c handlers (rows in cmds.c). */
 int ohsm_kmu_gen_sym(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p);
+/* The sizes -s / an imported file may have for secret key type t, as error text. */
+const char *ohsm_kmu_sym_sizes(uint32_t t);
 int ohsm_kmu_gen_rsa(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p);
 int ohsm_kmu_gen_ecc(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p);
 int ohsm_kmu_find_key(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p);

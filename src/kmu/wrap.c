@@ -585,10 +585,10 @@ int ohsm_kmu_im_sym(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p)
     size_t key_len = 0, kek_len = 0, ct_len = 0, blob_len = 0, iv_len = 0;
     int done = OHSM_KMU_FAILED;
 
-    if (t != OHSM_KT_AES && t != OHSM_KT_GENERIC_SECRET) {
+    if (t != OHSM_KT_AES && t != OHSM_KT_DES3 && t != OHSM_KT_GENERIC_SECRET) {
         return ohsm_kmu_error(k,
-                              "Invalid key type %" PRIu64 " for -t: 16 (generic secret) or 31 "
-                              "(AES)",
+                              "Invalid key type %" PRIu64 " for -t: 16 (generic secret), 21 "
+                              "(3DES) or 31 (AES)",
                               t);
     }
     if (!ohsm_kmu_read_file(k, path, OHSM_KMU_KEYFILE_MAX, &key, &key_len)) {
@@ -597,8 +597,7 @@ int ohsm_kmu_im_sym(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p)
     if (key_len > UINT32_MAX ||
         ohsm_mech_check_size((uint32_t)t, (uint32_t)key_len, 0) != OHSM_OK) {
         (void)ohsm_kmu_error(k, "File \"%s\" holds %zu bytes: %s", path, key_len,
-                             t == OHSM_KT_AES ? "AES keys are 16, 24 or 32 bytes"
-                                              : "generic secrets are 1 to 800 bytes");
+                             ohsm_kmu_sym_sizes((uint32_t)t));
         goto out;
     }
     if (wk != NULL && !ohsm_kmu_key_file(k, wk->text, &kek, &kek_len)) {

@@ -549,7 +549,8 @@ def test_kmu_bad_input_changes_nothing(cluster, tmp_path):
     cases = [
         (["genSymKey", "-t", 31, "-s", 32, "-l", "x", "-bogus"], "Unknown flag -bogus"),
         (["genSymKey", "-t", 99, "-s", 32, "-l", "x"], "Invalid key type 99"),
-        (["genSymKey", "-t", 21, "-s", 24, "-l", "x"], "Key type 21 (Triple DES) is not supported"),
+        (["genSymKey", "-t", 18, "-s", 16, "-l", "x"], "Key type 18 (RC4) is not supported"),
+        (["genSymKey", "-t", 21, "-s", 16, "-l", "x"], "Invalid key size 16 for -s"),
         (["genSymKey", "-t", 31, "-s", 17, "-l", "x"], "Invalid key size 17 for -s"),
         (["genSymKey", "-t", 31, "-s", 32], "Missing required flag -l"),
         (["genSymKey", "-t", 31, "-t", 31, "-s", 32, "-l", "x"], "-t given more than once"),

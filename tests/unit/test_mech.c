@@ -120,7 +120,7 @@ static void test_mech_hash_names(void **state)
     assert_int_equal(ohsm_hash_len(99), 0);
 }
 
-/* Sizes: AES 16/24/32, generic 1..800, RSA 2048..4096 by 8 with odd e >= 65537, known curves. */
+/* Sizes: AES 16/24/32, generic 1..3583, RSA 2048..4096 by 8 with odd e >= 65537, known curves. */
 static void test_mech_check_size(void **state)
 {
     (void)state;
@@ -131,9 +131,9 @@ static void test_mech_check_size(void **state)
     assert_int_equal(ohsm_mech_check_size(OHSM_KT_AES, 0, 0), OHSM_KEY_SIZE_RANGE);
     assert_int_equal(ohsm_mech_check_size(OHSM_KT_AES, 64, 0), OHSM_KEY_SIZE_RANGE);
     assert_int_equal(ohsm_mech_check_size(OHSM_KT_GENERIC_SECRET, 1, 0), OHSM_OK);
-    assert_int_equal(ohsm_mech_check_size(OHSM_KT_GENERIC_SECRET, 800, 0), OHSM_OK);
+    assert_int_equal(ohsm_mech_check_size(OHSM_KT_GENERIC_SECRET, 3583, 0), OHSM_OK);
     assert_int_equal(ohsm_mech_check_size(OHSM_KT_GENERIC_SECRET, 0, 0), OHSM_KEY_SIZE_RANGE);
-    assert_int_equal(ohsm_mech_check_size(OHSM_KT_GENERIC_SECRET, 801, 0), OHSM_KEY_SIZE_RANGE);
+    assert_int_equal(ohsm_mech_check_size(OHSM_KT_GENERIC_SECRET, 3584, 0), OHSM_KEY_SIZE_RANGE);
     assert_int_equal(ohsm_mech_check_size(OHSM_KT_RSA, 2048, 0), OHSM_OK);
     assert_int_equal(ohsm_mech_check_size(OHSM_KT_RSA, 4096, 65537), OHSM_OK);
     assert_int_equal(ohsm_mech_check_size(OHSM_KT_RSA, 3072, 0x10001 + 2), OHSM_OK);

@@ -149,15 +149,26 @@ void ohsm_edit_remember(const char *line)
 {
     char why[4200];
 
-    if (!g_edit.hist_open || line[0] == '\0' ||
-        (g_edit.keep != NULL && !g_edit.keep(g_edit.karg, line))) {
+    if (!g_edit.hist_open || (g_edit.keep != NULL && !g_edit.keep(g_edit.karg, line))) {
         return;
     }
-    (void)add_history(line);
-    if (ohsm_hist_add(&g_edit.hist, line) && g_edit.hist.on &&
+    /* Kept without the blanks around it (a completion leaves a space after the last word). */
+    line += strspn(line, " \t");
+    size_t len = strlen(line);
+    while (len > 0 && (line[len - 1] == ' ' || line[len - 1] == '\t')) {
+        len--;
+    }
+    char *trim = strndup(line, len);
+    if (trim == NULL || len == 0) {
+        free(trim);
+        return;
+    }
+    (void)add_history(trim);
+    if (ohsm_hist_add(&g_edit.hist, trim) && g_edit.hist.on &&
         !ohsm_hist_save(&g_edit.hist, why, sizeof(why))) {
         (void)fprintf(stderr, "%s: %s\n", g_edit.prog, why); /* once: the file is off now */
     }
+    free(trim);
 }
 
 void ohsm_edit_end(void)

@@ -4,9 +4,10 @@
  * the cluster, log in with CLOUDHSM_ROLE / CLOUDHSM_PIN in single-command mode, call the handler,
  * print its one JSON object), and the interactive shell (prompt "aws-cloudhsm > ", libedit line
  * editing on a terminal, plain lines otherwise) with the help, quit and interactive handlers.
- * Input lines are untrusted and go through the splitter and the grammar parser; secret option
- * values are wiped in place after each command, and lines that carried a secret are never added
- * to the history.
+ * On a terminal, Tab completes from the grammar and lines are kept in ~/.openhsm_cli_history
+ * (complete.c decides which, edit.c keeps them). Input lines are untrusted and go through the
+ * splitter and the grammar parser; secret option values are wiped in place after each command,
+ * and lines that carried a secret are never added to the history.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,8 @@
 #include <openssl/crypto.h>
 
 #include "cli/cli.h"
+#include "cli/complete.h"
+#include "cmu/edit.h"
 
 #define MAX_TOKENS 128
 
@@ -123,13 +126,7 @@ static void shell_line(struct ohsm_cli_ctx *ctx, char *line, bool tty)
         goto out;
     }
     if (hist != NULL) {
-        bool secret = false;
-        for (size_t k = 0; k < a.nkv; k++) {
-            secret = secret || (a.kv[k].opt->flags & OHSM_CLI_O_SECRET) != 0;
-        }
-        if (!secret) {
-            add_history(hist);
-        }
+        ohsm_edit_remember(hist); /* through ohsm_cli_hist_keep: never a line with a secret */
     }
     if (a.help) {
         if (!ohsm_cli_help(stdout, ctx->g, a.words, a.nwords, err, sizeof(err))) {
@@ -165,6 +162,11 @@ void ohsm_cli_cmd_interactive(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_ar
             return;
         }
     }
+    if (tty) {
+        rl_readline_name = "openhsm-cli";
+        ohsm_edit_complete_with(ohsm_cli_complete, ctx->g);
+        ohsm_edit_history("openhsm-cli", ".openhsm_cli_history", ohsm_cli_hist_keep, ctx->g);
+    }
     ctx->shell = true;
     while (!ctx->quit) {
         char *line;
@@ -195,6 +197,9 @@ void ohsm_cli_cmd_interactive(struct ohsm_cli_ctx *ctx, const struct ohsm_cli_ar
         }
     }
     ctx->shell = false;
+    if (tty) {
+        ohsm_edit_end();
+    }
     if (buf != NULL) {
         OPENSSL_cleanse(buf, OHSM_CLI_LINE_MAX);
         free(buf);

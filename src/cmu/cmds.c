@@ -500,3 +500,9 @@ out:
     p.password = NULL;
     (void)fflush(c->out);
 }
+
+const struct ohsm_cmu_cmd *ohsm_cmu_commands(size_t *n)
+{
+    *n = sizeof(cmds) / sizeof(cmds[0]);
+    return cmds;
+}

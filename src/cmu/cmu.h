@@ -40,6 +40,8 @@ struct ohsm_cmu {
  * line (modified in place; the caller wipes it). Bad input prints one line (and the usage when
  * the words do not fit the command) and sends nothing. */
 void ohsm_cmu_run_line(struct ohsm_cmu *c, char *line);
+/* The command table itself (static, *n rows), for the shell's completion and history rule. */
+const struct ohsm_cmu_cmd *ohsm_cmu_commands(size_t *n);
 
 /* Servers [*lo, *hi) a read looks at: the one of server mode, else all. */
 void ohsm_cmu_scope(const struct ohsm_cmu *c, size_t *lo, size_t *hi);

@@ -25,7 +25,7 @@ void ohsm_cmu_io_init(struct ohsm_cmu_io *io, FILE *out, const char *progname)
     if (io->tty) {
         rl_readline_name = progname;
         using_history();
-        stifle_history(200);
+        stifle_history(OHSM_HIST_MAX);
     }
 }
 
@@ -111,10 +111,28 @@ enum ohsm_cmu_read ohsm_cmu_io_command(struct ohsm_cmu_io *io, const char *promp
     return st;
 }
 
+void ohsm_cmu_io_habits(struct ohsm_cmu_io *io, const char *prog, const char *histname,
+                        ohsm_edit_words_fn words, const void *warg, ohsm_hist_keep_fn keep,
+                        const void *karg)
+{
+    if (!io->tty) {
+        return; /* a script never touches the history file */
+    }
+    ohsm_edit_complete_with(words, warg);
+    ohsm_edit_history(prog, histname, keep, karg);
+}
+
+void ohsm_cmu_io_end(struct ohsm_cmu_io *io)
+{
+    if (io->tty) {
+        ohsm_edit_end();
+    }
+}
+
 void ohsm_cmu_io_remember(struct ohsm_cmu_io *io, const char *line)
 {
     if (io->tty && line[0] != '\0') {
-        (void)add_history(line);
+        ohsm_edit_remember(line);
     }
 }
 

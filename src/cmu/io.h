@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "cmu/edit.h"
+
 struct ohsm_cmu_io {
     bool tty;  /* standard input is a terminal */
     FILE *out; /* where prompts go (borrowed) */
@@ -34,8 +36,19 @@ void ohsm_cmu_io_init(struct ohsm_cmu_io *io, FILE *out, const char *progname);
 enum ohsm_cmu_read ohsm_cmu_io_command(struct ohsm_cmu_io *io, const char *prompt, char *buf,
                                        size_t cap);
 
-/* Adds a line to the interactive history (no-op when not on a terminal). Never pass a line that
- * holds a password. */
+/* On a terminal only: Tab completion from words(warg, ...) and the history file $HOME/histname,
+ * whose lines (loaded and added) pass keep(karg, line) (edit.h). Borrowed arguments must live as
+ * long as the process. A no-op for a script. */
+void ohsm_cmu_io_habits(struct ohsm_cmu_io *io, const char *prog, const char *histname,
+                        ohsm_edit_words_fn words, const void *warg, ohsm_hist_keep_fn keep,
+                        const void *karg);
+
+/* Releases what ohsm_cmu_io_habits set up. */
+void ohsm_cmu_io_end(struct ohsm_cmu_io *io);
+
+/* Adds a line to the interactive history and its file when the keep rule of ohsm_cmu_io_habits
+ * allows it (no-op when not on a terminal). Callers still never pass a line that holds a
+ * password; the rule is a second guard. */
 void ohsm_cmu_io_remember(struct ohsm_cmu_io *io, const char *line);
 
 /* Prompts and reads a secret without echo (terminal) or as the next line (script). The caller

@@ -16,6 +16,7 @@
 #include <openssl/crypto.h>
 
 #include "cmu/cmu.h"
+#include "cmu/complete.h"
 
 /* Exit status of a script in which a command failed. */
 #define OHSM_CMU_EXIT_FAILED 3
@@ -176,8 +177,13 @@ int main(int argc, char **argv)
     ohsm_client_set_auto_repair(client, false);
     c.out = stdout;
     ohsm_cmu_io_init(&c.io, stdout, prog);
+    struct ohsm_cmu_table tab; /* borrowed by the shell until ohsm_cmu_io_end */
+    tab.cmds = ohsm_cmu_commands(&tab.n);
+    ohsm_cmu_io_habits(&c.io, prog, ".openhsm_cmu_history", ohsm_cmu_complete, &tab,
+                       ohsm_cmu_hist_keep, &tab);
     ohsm_cmu_print_connections(&c);
     session(&c);
+    ohsm_cmu_io_end(&c.io);
     ohsm_cmu_approval_free(&c);
     status = c.failed && !c.io.tty ? OHSM_CMU_EXIT_FAILED : 0;
 out:

@@ -424,3 +424,9 @@ int ohsm_kmu_run_argv(struct ohsm_kmu *k, char **argv, size_t argc)
     }
     return status == OHSM_KMU_DONE ? 0 : OHSM_KMU_EXIT_FAILED;
 }
+
+const struct ohsm_kmu_cmd *ohsm_kmu_commands(size_t *n)
+{
+    *n = NCMDS;
+    return cmds;
+}

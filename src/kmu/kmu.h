@@ -53,6 +53,8 @@ int ohsm_kmu_run_line(struct ohsm_kmu *k, char *line);
 /* cmds.c: runs the commands of a singlecmd argv one after the other; stops at the first failure.
  * Returns the process exit status. */
 int ohsm_kmu_run_argv(struct ohsm_kmu *k, char **argv, size_t argc);
+/* The command table itself (static, *n rows), for the shell's completion and history rule. */
+const struct ohsm_kmu_cmd *ohsm_kmu_commands(size_t *n);
 
 /* out.c: result lines. */
 /* "\n\t<fn> returned: 0xNN : <text>\n". */

@@ -18,6 +18,7 @@
 
 #include <openssl/crypto.h>
 
+#include "kmu/complete.h"
 #include "kmu/kmu.h"
 
 #ifndef OHSM_VERSION
@@ -163,7 +164,12 @@ int main(int argc, char **argv)
             }
         }
     } else {
+        struct ohsm_kmu_table tab; /* borrowed by the shell until ohsm_cmu_io_end */
+        tab.cmds = ohsm_kmu_commands(&tab.n);
+        ohsm_cmu_io_habits(&k.io, prog, ".openhsm_kmu_history", ohsm_kmu_complete, &tab,
+                           ohsm_kmu_hist_keep, &tab);
         bool all_ok = session(&k);
+        ohsm_cmu_io_end(&k.io);
         /* At a terminal the user saw each result; a script's caller sees only the status. */
         status = k.io.tty || all_ok ? 0 : OHSM_KMU_EXIT_FAILED;
     }

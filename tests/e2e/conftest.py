@@ -188,6 +188,10 @@ class Cluster:
     def env(self, **kw):
         e = dict(os.environ)
         e["OPENHSM_CLUSTER_CONFIG"] = self.config
+        # Terminal sessions keep a history file in HOME: one per cluster, not the tester's.
+        home = self.cluster_dir / "home"
+        home.mkdir(mode=0o700, exist_ok=True)
+        e["HOME"] = str(home)
         e.pop("CLOUDHSM_ROLE", None)
         e.pop("CLOUDHSM_PIN", None)
         e.update(kw)

@@ -121,7 +121,9 @@ void ohsm_edit_complete_with(ohsm_edit_words_fn words, const void *arg)
     g_edit.words = words;
     g_edit.warg = arg;
     rl_attempted_completion_function = attempt;
-    /* Words are separated by blanks only: "--name=value" and "-hpswd" stay one word. */
+    /* Words are separated by blanks only, as the tools split lines. libedit reads the basic
+     * set; readline the completer set. */
+    rl_basic_word_break_characters = " \t\n";
     rl_completer_word_break_characters = (char *)" \t\n";
 }
 

@@ -147,7 +147,8 @@ static ohsm_rv value(const struct ohsm_obj *o, uint32_t id, uint8_t *v, size_t c
 
 /* One attribute: its name line and its value line(s). `all` picks the 512 dump's short forms
  * (0x04 for class, type and booleans); a single attribute's file has 8 digits (0x00000015). */
-static ohsm_rv one(FILE *f, const struct ohsm_obj *o, const struct ohsm_attr_def *d, bool all)
+static ohsm_rv one(FILE *f, const struct ohsm_obj *o, const struct ohsm_attr_def *d, bool all,
+                   size_t *value_len)
 {
     uint8_t v[VAL_MAX];
     size_t n = 0;
@@ -156,6 +157,7 @@ static ohsm_rv one(FILE *f, const struct ohsm_obj *o, const struct ohsm_attr_def
     if (d->kmu == NULL || value(o, d->id, v, sizeof(v), &n) != OHSM_OK) {
         return OHSM_ATTRIBUTE_TYPE_INVALID;
     }
+    *value_len = n;
     if (fprintf(f, "%s\n", d->kmu) < 0) {
         return OHSM_IO;
     }
@@ -199,34 +201,51 @@ static ohsm_rv one(FILE *f, const struct ohsm_obj *o, const struct ohsm_attr_def
     return w < 0 ? OHSM_IO : OHSM_OK;
 }
 
-/* Writes the attributes of ids that o has; counts them. */
+/* The "size" of getAttribute's console line, modelled on the guide's examples: the 17 common
+ * attributes are one fixed record of 444 bytes (the AES and 3DES examples print 444 for labels and
+ * ids of different lengths), and every further attribute adds an 8-byte header and its value
+ * (RSA-2048 public, exponent 0x010005, 20 attributes: 444 + 264 + 12 + 11 = 731; EC P-256 private,
+ * 19 attributes: 444 + 73 + 12 = 529). */
+#define COMMON_RECORD 444u
+#define ATTR_HEADER 8u
+
+/* Writes the attributes of ids that o has; counts them. With `sized`, adds each one's header and
+ * value length to *size. */
 static ohsm_rv some(FILE *f, const struct ohsm_obj *o, const uint32_t *ids, size_t nids,
-                    size_t *count)
+                    bool sized, size_t *count, size_t *size)
 {
     for (size_t i = 0; i < nids; i++) {
         const struct ohsm_attr_def *d = ohsm_attr_by_id(ids[i]);
+        size_t n = 0;
         if (d == NULL) {
             continue;
         }
-        ohsm_rv rv = one(f, o, d, true);
+        ohsm_rv rv = one(f, o, d, true, &n);
         if (rv == OHSM_IO) {
             return rv;
         }
-        *count += rv == OHSM_OK ? 1 : 0;
+        if (rv == OHSM_OK) {
+            *count += 1;
+            *size += sized ? ATTR_HEADER + n : 0;
+        }
     }
     return OHSM_OK;
 }
 
-ohsm_rv ohsm_kmu_attr_write(FILE *f, const struct ohsm_obj *o, uint32_t id, size_t *count)
+ohsm_rv ohsm_kmu_attr_write(FILE *f, const struct ohsm_obj *o, uint32_t id, size_t *count,
+                            size_t *size)
 {
     *count = 0;
+    *size = 0;
     if (id != OHSM_KMU_ATTR_ALL) {
         const struct ohsm_attr_def *d = ohsm_attr_by_id(id);
+        size_t n = 0;
         if (d == NULL) {
             return OHSM_ATTRIBUTE_TYPE_INVALID;
         }
-        ohsm_rv rv = one(f, o, d, false);
+        ohsm_rv rv = one(f, o, d, false, &n);
         *count = rv == OHSM_OK ? 1 : 0;
+        *size = rv == OHSM_OK ? ATTR_HEADER + n : 0;
         return rv;
     }
     /* The guide's -a 512 files begin with an empty line (getAttribute's, genSymKey's and
@@ -234,11 +253,12 @@ ohsm_rv ohsm_kmu_attr_write(FILE *f, const struct ohsm_obj *o, uint32_t id, size
     if (fputc('\n', f) < 0) {
         return OHSM_IO;
     }
-    OHSM_TRY(some(f, o, order_common, COUNT(order_common), count));
+    OHSM_TRY(some(f, o, order_common, COUNT(order_common), false, count, size));
+    *size = *count > 0 ? COMMON_RECORD : 0;
     if (o->ktype == OHSM_KT_RSA) {
-        OHSM_TRY(some(f, o, order_rsa, COUNT(order_rsa), count));
+        OHSM_TRY(some(f, o, order_rsa, COUNT(order_rsa), true, count, size));
     } else if (o->ktype == OHSM_KT_EC) {
-        OHSM_TRY(some(f, o, order_ec, COUNT(order_ec), count));
+        OHSM_TRY(some(f, o, order_ec, COUNT(order_ec), true, count, size));
     }
     return *count > 0 ? OHSM_OK : OHSM_ATTRIBUTE_TYPE_INVALID;
 }

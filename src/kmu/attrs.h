@@ -25,12 +25,16 @@
 #define OHSM_KMU_ATTR_ALL 512u
 
 /* Writes the getAttribute text of attribute id (or OHSM_KMU_ATTR_ALL) of o to f. *count gets the
- * number of attributes written (the guide's "attr cnt"). An RSA modulus is "0x" and hex in lines
+ * number of attributes written (the guide's "attr cnt") and *size the size the console line prints
+ * ("got all attributes of size 444"): a fixed 444 for the 17 attributes every key has, plus an
+ * 8-byte header and the value for each further one, the model that reproduces the guide's AES,
+ * 3DES, RSA and EC examples. An RSA modulus is "0x" and hex in lines
  * of 80 characters; an EC key's OBJ_ATTR_MODULUS is its X9.62 point in bare hex and its
  * OBJ_ATTR_MODULUS_BITS the curve's size (genECCKeyPair's example). Errors:
  * OHSM_ATTRIBUTE_TYPE_INVALID (o has no such attribute, or id is not one key_mgmt_util knows),
  * OHSM_IO. */
-ohsm_rv ohsm_kmu_attr_write(FILE *f, const struct ohsm_obj *o, uint32_t id, size_t *count);
+ohsm_rv ohsm_kmu_attr_write(FILE *f, const struct ohsm_obj *o, uint32_t id, size_t *count,
+                            size_t *size);
 
 /* listAttributes: the guide page's header ("Following are the possible attribute values for
  * getAttributes:") and its 18 lines ("      OBJ_ATTR_CLASS                  = 0"), in its order. */

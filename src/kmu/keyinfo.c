@@ -19,7 +19,7 @@ int ohsm_kmu_get_attribute(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p)
     const struct ohsm_attr_def *d = a <= UINT32_MAX ? ohsm_attr_by_id((uint32_t)a) : NULL;
     struct ohsm_obj o;
     char *text = NULL;
-    size_t text_len = 0, count = 0;
+    size_t text_len = 0, count = 0, size = 0;
     FILE *f = NULL;
     int done = OHSM_KMU_FAILED;
 
@@ -36,7 +36,7 @@ int ohsm_kmu_get_attribute(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p)
     if (f == NULL) {
         return ohsm_kmu_error(k, "%s", ohsm_rv_str(OHSM_HOST_MEMORY));
     }
-    rv = ohsm_kmu_attr_write(f, &o, (uint32_t)a, &count);
+    rv = ohsm_kmu_attr_write(f, &o, (uint32_t)a, &count, &size);
     if (fclose(f) != 0 && rv == OHSM_OK) {
         rv = OHSM_HOST_MEMORY;
     }
@@ -48,7 +48,7 @@ int ohsm_kmu_get_attribute(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p)
         goto out;
     }
     if (a == OHSM_KMU_ATTR_ALL) {
-        (void)fprintf(k->out, "\ngot all attributes of size %zu attr cnt %zu", text_len, count);
+        (void)fprintf(k->out, "\ngot all attributes of size %zu attr cnt %zu", size, count);
     }
     (void)fprintf(k->out, "\nAttributes dumped into %s file\n", path);
     ohsm_kmu_returned(k, "Cfm3GetAttribute", OHSM_OK);

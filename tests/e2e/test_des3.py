@@ -103,7 +103,8 @@ def test_des3_golden_generate_and_attributes(make_cluster, tmp_path):
     p = subprocess.run([str(KMU), "singlecmd", "loginHSM", "-u", "CU", "-s", "alice", "-p",
                         CU_PW["alice"], *script.split()], capture_output=True, text=True,
                        timeout=120, env=c.env(), cwd=tmp_path)
-    assert p.returncode == 0 and re.search(r"attr cnt 17$", p.stdout, re.M), p.stdout
+    assert p.returncode == 0 and re.search(r"^got all attributes of size 444 attr cnt 17$",
+                                             p.stdout, re.M), p.stdout
     text = (tmp_path / "attr_7").read_text()
     g.check(text)
     attrs = text.split("\n")

@@ -85,10 +85,13 @@ def run_golden_get_attribute(cluster, g, handle, out_file):
     return console, out_file.read_text()
 
 
-def attr_count(console):
-    m = re.search(r"got all attributes of size \d+ attr cnt (\d+)", console)
+def attr_line(console):
+    """(size, count) of the console's "got all attributes of size N attr cnt M" line. The size
+    follows the guide's examples: 444 for the 17 attributes every key has, 8 + the value's length
+    for each further one (RSA-2048 public with 20 attributes: 731; EC P-256: 529)."""
+    m = re.search(r"^got all attributes of size (\d+) attr cnt (\d+)$", console, re.M)
     assert m, console
-    return int(m.group(1))
+    return int(m.group(1)), int(m.group(2))
 
 
 def spki_kcv(pub):
@@ -129,7 +132,7 @@ def test_golden_kmu_get_attribute_aes(gc, tmp_path):
     h = int(re.search(r"Key Handle: (\d+)", out).group(1))
     console, text = run_golden_get_attribute(gc, g, h, tmp_path / "attr_6")
     g.check(text)
-    assert attr_count(console) == 17
+    assert attr_line(console) == (444, 17)
     attrs = attr_file(text)
     assert len(attrs) == 17 and attrs["OBJ_ATTR_KEY_TYPE"] == "0x1f"  # AES (masked above)
     # The same check value in the CloudHSM CLI and on both HSMs.
@@ -151,7 +154,7 @@ def test_golden_kmu_get_attribute_rsa(gc, tmp_path):
     # examples show before it.
     assert text.startswith("\nOBJ_ATTR_CLASS\n")
     g.check(text, start=r"^OBJ_ATTR_CLASS$")
-    assert attr_count(console) == 26
+    assert attr_line(console) == (731 + 6 * 9, 26)
     pub = export_pub(gc, pub_h, tmp_path)
     assert isinstance(pub, rsa.RSAPublicKey)
     attrs = attr_file(text)
@@ -159,7 +162,7 @@ def test_golden_kmu_get_attribute_rsa(gc, tmp_path):
     assert attrs["OBJ_ATTR_KCV"] == spki_kcv(pub)
     # The private half: the same check value, 26 attributes, its PKCS#8 length.
     console, text = run_golden_get_attribute(gc, g, priv_h, tmp_path / "attr_priv")
-    assert attr_count(console) == 26
+    assert attr_line(console) == (731 + 6 * 9, 26)
     priv = attr_file(text)
     assert priv["OBJ_ATTR_CLASS"] == "0x03" and priv["OBJ_ATTR_KCV"] == spki_kcv(pub)
     assert 1200 <= int(priv["OBJ_ATTR_VALUE_LEN"], 16) <= 1299  # exact: test_golden_cli_imported
@@ -173,7 +176,7 @@ def test_golden_kmu_get_attribute_ec(gc, tmp_path):
     pub_h, priv_h = key_pair(kmu_ok(gc, "genECCKeyPair", "-i", 2, "-l", "ecc2"))
     console, text = run_golden_get_attribute(gc, g, priv_h, tmp_path / "attr_262177")
     g.check(text)
-    assert attr_count(console) == 19
+    assert attr_line(console) == (529, 19)
     pub = export_pub(gc, pub_h, tmp_path)
     assert isinstance(pub, ec.EllipticCurvePublicKey) and pub.curve.name == "secp256r1"
     point = pub.public_bytes(serialization.Encoding.X962,
@@ -184,7 +187,7 @@ def test_golden_kmu_get_attribute_ec(gc, tmp_path):
     assert attrs["OBJ_ATTR_KCV"] == spki_kcv(pub)
     # The public half: the same check value; key length the 65-byte point.
     console, text = run_golden_get_attribute(gc, g, pub_h, tmp_path / "attr_pub")
-    assert attr_count(console) == 19
+    assert attr_line(console) == (529, 19)
     pattrs = attr_file(text)
     assert pattrs["OBJ_ATTR_KCV"] == spki_kcv(pub)
     assert pattrs["OBJ_ATTR_VALUE_LEN"] == "0x00000041"

@@ -34,6 +34,9 @@ static void aes_key(struct ohsm_obj *o)
     o->handle = 6;
 }
 
+/* The size the last dump() reported for the console line. */
+static size_t dumped_size;
+
 /* Runs ohsm_kmu_attr_write into a string (caller frees). */
 static char *dump(const struct ohsm_obj *o, uint32_t id, ohsm_rv *rv, size_t *count)
 {
@@ -41,7 +44,7 @@ static char *dump(const struct ohsm_obj *o, uint32_t id, ohsm_rv *rv, size_t *co
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
     assert_non_null(f);
-    *rv = ohsm_kmu_attr_write(f, o, id, count);
+    *rv = ohsm_kmu_attr_write(f, o, id, count, &dumped_size);
     assert_int_equal(fclose(f), 0);
     return text;
 }
@@ -66,6 +69,16 @@ static void test_kmu_attrs_dump_all(void **state)
                         "OBJ_ATTR_VERIFY\n0x01\nOBJ_ATTR_LOCAL\n0x01\nOBJ_ATTR_SENSITIVE\n0x01\n"
                         "OBJ_ATTR_EXTRACTABLE\n0x01\nOBJ_ATTR_LABEL\naes256\nOBJ_ATTR_ID\n"
                         "test_01\nOBJ_ATTR_VALUE_LEN\n0x00000020\nOBJ_ATTR_KCV\n0x1a4b31\n");
+    /* The guide's console line: "got all attributes of size 444 attr cnt 17". */
+    assert_int_equal(dumped_size, 444);
+    free(t);
+    /* genSymKey's 3DES example prints 444 too, with a label and id of other lengths. */
+    (void)snprintf(o.label, sizeof(o.label), "3DES_shared");
+    memcpy(o.id, "IT-02", 5);
+    o.id_len = 5;
+    t = dump(&o, OHSM_KMU_ATTR_ALL, &rv, &count);
+    assert_int_equal(rv, OHSM_OK);
+    assert_int_equal(dumped_size, 444);
     free(t);
 }
 
@@ -86,6 +99,9 @@ static void test_kmu_attrs_dump_rsa(void **state)
     char *t = dump(&o, OHSM_KMU_ATTR_ALL, &rv, &count);
     assert_int_equal(rv, OHSM_OK);
     assert_int_equal(count, 26);
+    /* 444 + modulus (8 + 256) + bits (8 + 4) + exponent (8 + 3) = 731, the guide's 20-attribute
+     * RSA public example; then six booleans of 8 + 1. */
+    assert_int_equal(dumped_size, 731 + 6 * 9);
     assert_non_null(strstr(t, "\nOBJ_ATTR_VALUE_LEN\n0x00000200\nOBJ_ATTR_KCV\n0x"));
     const char *m = strstr(t, "\nOBJ_ATTR_MODULUS\n");
     assert_non_null(m);
@@ -125,6 +141,8 @@ static void test_kmu_attrs_dump_ec(void **state)
     char *t = dump(&o, OHSM_KMU_ATTR_ALL, &rv, &count);
     assert_int_equal(rv, OHSM_OK);
     assert_int_equal(count, 19);
+    /* The guide's EC P-256 private example: 444 + point (8 + 65) + bits (8 + 4) = 529. */
+    assert_int_equal(dumped_size, 529);
     assert_non_null(strstr(t, "\nOBJ_ATTR_VALUE_LEN\n0x0000008a\nOBJ_ATTR_KCV\n0x"));
     const char *m = strstr(t, "\nOBJ_ATTR_MODULUS\n04");
     assert_non_null(m);

@@ -12,6 +12,8 @@
 
 #include <openssl/crypto.h>
 
+#include "core/line.h"
+
 #define MAX_TOK 128
 
 /* Word idx of a path, copied into buf; false when the path has no such word. */
@@ -75,15 +77,6 @@ static const struct ohsm_cli_opt *opt_named(const struct ohsm_cli_opt *list, con
         }
     }
     return NULL;
-}
-
-/* Wipes and frees a copy of len bytes (split into words: strlen no longer covers it). */
-static void drop(char *copy, size_t len)
-{
-    if (copy != NULL) {
-        OPENSSL_cleanse(copy, len);
-        free(copy);
-    }
 }
 
 static void add_opts(const struct ohsm_cli_opt *list, char **tok, size_t ntok,
@@ -164,7 +157,7 @@ void ohsm_cli_complete(const void *gv, const char *before, void (*add)(void *sin
         add_opts(g->global, tok, ntok, add, sink);
     }
 out:
-    drop(copy, len);
+    ohsm_line_copy_drop(copy, len);
 }
 
 /* Does t name an option any row (or the global list) marks secret? */
@@ -208,6 +201,6 @@ bool ohsm_cli_hist_keep(const void *gv, const char *line)
     OPENSSL_cleanse(&a, sizeof(a));
 out:
     OPENSSL_cleanse(err, sizeof(err));
-    drop(copy, len);
+    ohsm_line_copy_drop(copy, len);
     return keep;
 }

@@ -9,29 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
+#include "core/line.h"
 
 #include "openhsm/user.h"
-
-/* Splits a copy of line; returns the copy (caller wipes and frees) or NULL. */
-static char *split_copy(const char *line, char **tok, size_t cap, size_t *ntok)
-{
-    char *copy = strdup(line);
-    if (copy == NULL) {
-        return NULL;
-    }
-    *ntok = ohsm_cmu_split(copy, tok, cap);
-    return copy;
-}
-
-/* Wipes and frees a copy of len bytes (split into words: strlen no longer covers it). */
-static void drop(char *copy, size_t len)
-{
-    if (copy != NULL) {
-        OPENSSL_cleanse(copy, len);
-        free(copy);
-    }
-}
 
 /* The words argument a may be. */
 static void arg_words(const struct ohsm_cmu_table *t, const struct ohsm_cmu_arg *a,
@@ -68,7 +48,7 @@ void ohsm_cmu_complete(const void *tab, const char *before, void (*add)(void *si
     char *tok[OHSM_CMU_MAX_TOKENS];
     size_t ntok = 0;
     size_t len = strlen(before);
-    char *copy = split_copy(before, tok, OHSM_CMU_MAX_TOKENS, &ntok);
+    char *copy = ohsm_line_split_copy(before, tok, OHSM_CMU_MAX_TOKENS, &ntok);
 
     if (copy == NULL || ntok >= OHSM_CMU_MAX_TOKENS) {
         goto out;
@@ -99,7 +79,7 @@ void ohsm_cmu_complete(const void *tab, const char *before, void (*add)(void *si
         }
     }
 out:
-    drop(copy, len);
+    ohsm_line_copy_drop(copy, len);
 }
 
 /* Does row c set, prove or register a user's credentials? */
@@ -122,7 +102,7 @@ bool ohsm_cmu_hist_keep(const void *tab, const char *line)
     size_t ntok = 0;
     bool keep = false;
     size_t len = strlen(line);
-    char *copy = split_copy(line, tok, OHSM_CMU_MAX_TOKENS, &ntok);
+    char *copy = ohsm_line_split_copy(line, tok, OHSM_CMU_MAX_TOKENS, &ntok);
 
     if (copy != NULL && ntok > 0) {
         bool ambiguous = false;
@@ -130,6 +110,6 @@ bool ohsm_cmu_hist_keep(const void *tab, const char *line)
         /* An unknown or ambiguous word may be a mistyped credential command: not kept. */
         keep = c != NULL && !ambiguous && !credential_row(c);
     }
-    drop(copy, len);
+    ohsm_line_copy_drop(copy, len);
     return keep;
 }

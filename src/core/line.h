@@ -17,4 +17,12 @@ bool ohsm_line_is_blank(char c);
  * NULL (no words). */
 size_t ohsm_line_split(char *line, char **tok, size_t cap);
 
+/* A split copy of a line that may hold a password (the shells' completion and history rules):
+ * splits a copy of line with ohsm_line_split and returns it (NULL when out of memory); the caller
+ * gives it back to ohsm_line_copy_drop with len = strlen(line), which wipes and frees it. */
+char *ohsm_line_split_copy(const char *line, char **tok, size_t cap, size_t *ntok);
+
+/* Wipes len bytes of copy and frees it (after a split, strlen no longer covers it). NULL: no-op. */
+void ohsm_line_copy_drop(char *copy, size_t len);
+
 #endif

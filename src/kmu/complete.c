@@ -6,30 +6,12 @@
  */
 #include "kmu/complete.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include <openssl/crypto.h>
-
-static char *split_copy(const char *line, char **tok, size_t cap, size_t *ntok)
-{
-    char *copy = strdup(line);
-    if (copy == NULL) {
-        return NULL;
-    }
-    *ntok = ohsm_kmu_split(copy, tok, cap);
-    return copy;
-}
-
-/* Wipes and frees a copy of len bytes (split into words: strlen no longer covers it). */
-static void drop(char *copy, size_t len)
-{
-    if (copy != NULL) {
-        OPENSSL_cleanse(copy, len);
-        free(copy);
-    }
-}
+#include "core/line.h"
 
 /* The flag of c that word ("-name") names, or NULL. */
 static const struct ohsm_kmu_flag *flag_of(const struct ohsm_kmu_cmd *c, const char *word)
@@ -52,7 +34,7 @@ void ohsm_kmu_complete(const void *tab, const char *before, void (*add)(void *si
     char *tok[OHSM_KMU_MAX_TOKENS];
     size_t ntok = 0;
     size_t len = strlen(before);
-    char *copy = split_copy(before, tok, OHSM_KMU_MAX_TOKENS, &ntok);
+    char *copy = ohsm_line_split_copy(before, tok, OHSM_KMU_MAX_TOKENS, &ntok);
     char word[80];
 
     if (copy == NULL || ntok > OHSM_KMU_MAX_TOKENS) {
@@ -86,7 +68,7 @@ void ohsm_kmu_complete(const void *tab, const char *before, void (*add)(void *si
         }
     }
 out:
-    drop(copy, len);
+    ohsm_line_copy_drop(copy, len);
 }
 
 /* Does word name a secret flag of any row (case aside, so a mistyped -P counts)? */
@@ -114,7 +96,7 @@ bool ohsm_kmu_hist_keep(const void *tab, const char *line)
     size_t ntok = 0;
     bool keep = false;
     size_t len = strlen(line);
-    char *copy = split_copy(line, tok, OHSM_KMU_MAX_TOKENS, &ntok);
+    char *copy = ohsm_line_split_copy(line, tok, OHSM_KMU_MAX_TOKENS, &ntok);
 
     if (copy != NULL && ntok > 0 && ntok <= OHSM_KMU_MAX_TOKENS &&
         ohsm_kmu_find(t->cmds, t->n, tok[0]) != NULL) {
@@ -123,6 +105,6 @@ bool ohsm_kmu_hist_keep(const void *tab, const char *line)
             keep = !secret_flag(t, tok[i]);
         }
     }
-    drop(copy, len);
+    ohsm_line_copy_drop(copy, len);
     return keep;
 }

@@ -18,32 +18,13 @@
 
 #include "cli/cli.h"
 #include "cli/complete.h"
+#include "offered.h"
 
 static const struct ohsm_cli_grammar *G = &ohsm_cli_grammar;
 
-struct words {
-    char w[256][64];
-    size_t n;
-};
-
-static void collect(void *sink, const char *word)
-{
-    struct words *s = sink;
-    if (s->n < 256) {
-        snprintf(s->w[s->n++], 64, "%s", word);
-    }
-}
-
 static bool offered(const char *before, const char *word)
 {
-    struct words s = {.n = 0};
-    ohsm_cli_complete(G, before, collect, &s);
-    for (size_t i = 0; i < s.n; i++) {
-        if (strcmp(s.w[i], word) == 0) {
-            return true;
-        }
-    }
-    return false;
+    return ohsm_test_offered(ohsm_cli_complete, G, before, word);
 }
 
 /* Harmless commands are kept. */

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "cmu/complete.h"
+#include "offered.h"
 #include "cmu/hist.h"
 
 #define A_TYPE {OHSM_CMU_ARG_UTYPE, "<CO|CU|AU|PRECO>", 0x1e, false}
@@ -48,29 +49,9 @@ static const struct ohsm_cmu_cmd rows[] = {
 };
 static const struct ohsm_cmu_table T = {rows, sizeof(rows) / sizeof(rows[0])};
 
-struct words {
-    char w[64][64];
-    size_t n;
-};
-
-static void collect(void *sink, const char *word)
-{
-    struct words *s = sink;
-    if (s->n < 64) {
-        snprintf(s->w[s->n++], 64, "%s", word);
-    }
-}
-
 static bool offered(const char *before, const char *word)
 {
-    struct words s = {.n = 0};
-    ohsm_cmu_complete(&T, before, collect, &s);
-    for (size_t i = 0; i < s.n; i++) {
-        if (strcmp(s.w[i], word) == 0) {
-            return true;
-        }
-    }
-    return false;
+    return ohsm_test_offered(ohsm_cmu_complete, &T, before, word);
 }
 
 /* Plain commands are kept, abbreviated or in any case. */

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "kmu/complete.h"
+#include "offered.h"
 
 static const struct ohsm_kmu_cmd rows[] = {
     {"genSymKey",
@@ -35,29 +36,9 @@ static const struct ohsm_kmu_cmd rows[] = {
 };
 static const struct ohsm_kmu_table T = {rows, sizeof(rows) / sizeof(rows[0])};
 
-struct words {
-    char w[64][64];
-    size_t n;
-};
-
-static void collect(void *sink, const char *word)
-{
-    struct words *s = sink;
-    if (s->n < 64) {
-        snprintf(s->w[s->n++], 64, "%s", word);
-    }
-}
-
 static bool offered(const char *before, const char *word)
 {
-    struct words s = {.n = 0};
-    ohsm_kmu_complete(&T, before, collect, &s);
-    for (size_t i = 0; i < s.n; i++) {
-        if (strcmp(s.w[i], word) == 0) {
-            return true;
-        }
-    }
-    return false;
+    return ohsm_test_offered(ohsm_kmu_complete, &T, before, word);
 }
 
 /* Plain commands are kept, a -hpswd login too (it carries no password). */

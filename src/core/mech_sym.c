@@ -114,10 +114,12 @@ static ohsm_rv aes_key(const struct ohsm_mech_key *k)
     return OHSM_OK;
 }
 
-/* One pass of an EVP cipher over in (whole message), writing at most in_len + 16 bytes.
+/* One pass of cipher c under k over in (whole message), writing at most in_len + one block.
+ * pad: 1 or 0 sets a block mode's PKCS#7 padding on or off, -1 leaves a mode that has none.
  * Decryption failures (padding, unwrap integrity) are OHSM_ENCRYPTED_DATA_INVALID. */
-static ohsm_rv aes_run(const struct ohsm_mech_key *k, uint32_t mech, bool enc, const uint8_t *iv,
-                       const uint8_t *in, size_t in_len, uint8_t *out, size_t *out_len)
+static ohsm_rv evp_run(const EVP_CIPHER *c, const struct ohsm_mech_key *k, int pad, bool enc,
+                       const uint8_t *iv, const uint8_t *in, size_t in_len, uint8_t *out,
+                       size_t *out_len)
 {
     ohsm_rv rv = OHSM_DEVICE_ERROR;
     int n1 = 0;
@@ -127,9 +129,8 @@ static ohsm_rv aes_run(const struct ohsm_mech_key *k, uint32_t mech, bool enc, c
     OHSM_ENSURE(ctx != NULL, ohsm_mech_ossl_fail(OHSM_HOST_MEMORY));
     /* The wrap modes refuse to run unless asked for by name (a guard against misuse). */
     EVP_CIPHER_CTX_set_flags(ctx, EVP_CIPHER_CTX_FLAG_WRAP_ALLOW);
-    bool block = mech == OHSM_M_AES_CBC_PAD || mech == OHSM_M_AES_CBC || mech == OHSM_M_AES_ECB;
-    if (EVP_CipherInit_ex(ctx, aes_cipher(mech, k->raw_len), NULL, k->raw, iv, enc) != 1 ||
-        (block && EVP_CIPHER_CTX_set_padding(ctx, mech == OHSM_M_AES_CBC_PAD) != 1)) {
+    if (EVP_CipherInit_ex(ctx, c, NULL, k->raw, iv, enc) != 1 ||
+        (pad >= 0 && EVP_CIPHER_CTX_set_padding(ctx, pad) != 1)) {
         rv = ohsm_mech_ossl_fail(OHSM_DEVICE_ERROR);
         goto out;
     }
@@ -143,6 +144,15 @@ static ohsm_rv aes_run(const struct ohsm_mech_key *k, uint32_t mech, bool enc, c
 out:
     EVP_CIPHER_CTX_free(ctx); /* wipes the key schedule */
     return rv;
+}
+
+/* AES in mode mech (a whole message; evp_run's contract). */
+static ohsm_rv aes_run(const struct ohsm_mech_key *k, uint32_t mech, bool enc, const uint8_t *iv,
+                       const uint8_t *in, size_t in_len, uint8_t *out, size_t *out_len)
+{
+    bool block = mech == OHSM_M_AES_CBC_PAD || mech == OHSM_M_AES_CBC || mech == OHSM_M_AES_ECB;
+    int pad = block ? mech == OHSM_M_AES_CBC_PAD : -1;
+    return evp_run(aes_cipher(mech, k->raw_len), k, pad, enc, iv, in, in_len, out, out_len);
 }
 
 /* The cache's AES-GCM context of this key (one kind per key: the cache belongs to the key). */
@@ -360,28 +370,8 @@ static ohsm_rv des3_key(const struct ohsm_mech_key *k)
 static ohsm_rv des3_run(const struct ohsm_mech_key *k, uint32_t mech, bool enc, const uint8_t *iv,
                         const uint8_t *in, size_t in_len, uint8_t *out, size_t *out_len)
 {
-    ohsm_rv rv = OHSM_DEVICE_ERROR;
-    int n1 = 0;
-    int n2 = 0;
-    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
     const EVP_CIPHER *c = mech == OHSM_M_DES3_ECB ? EVP_des_ede3_ecb() : EVP_des_ede3_cbc();
-
-    OHSM_ENSURE(ctx != NULL, ohsm_mech_ossl_fail(OHSM_HOST_MEMORY));
-    if (EVP_CipherInit_ex(ctx, c, NULL, k->raw, iv, enc) != 1 ||
-        EVP_CIPHER_CTX_set_padding(ctx, mech == OHSM_M_DES3_CBC_PAD) != 1) {
-        rv = ohsm_mech_ossl_fail(OHSM_DEVICE_ERROR);
-        goto out;
-    }
-    if (EVP_CipherUpdate(ctx, out, &n1, in, (int)in_len) != 1 ||
-        EVP_CipherFinal_ex(ctx, out + n1, &n2) != 1) {
-        rv = ohsm_mech_ossl_fail(enc ? OHSM_DEVICE_ERROR : OHSM_ENCRYPTED_DATA_INVALID);
-        goto out;
-    }
-    *out_len = (size_t)n1 + (size_t)n2;
-    rv = OHSM_OK;
-out:
-    EVP_CIPHER_CTX_free(ctx); /* wipes the key schedule */
-    return rv;
+    return evp_run(c, k, mech == OHSM_M_DES3_CBC_PAD, enc, iv, in, in_len, out, out_len);
 }
 
 /* 3DES-ECB/CBC/CBC-PAD (ohsm_mech_encrypt's contract). CBC takes the caller's 8-byte IV or

@@ -155,6 +155,29 @@ static ohsm_rv aes_run(const struct ohsm_mech_key *k, uint32_t mech, bool enc, c
     return evp_run(aes_cipher(mech, k->raw_len), k, pad, enc, iv, in, in_len, out, out_len);
 }
 
+/* The IV of an encryption in a mode with an ivn-byte IV (0: none): the caller's (exactly ivn
+ * bytes) or, when the caller gave none, a fresh one written to iv_out (iv_cap bytes) and *iv_len.
+ * Checks first that need bytes of output fit in cap (ohsm_mech_too_small's contract), so a size
+ * query spends no IV. */
+static ohsm_rv enc_iv(const struct ohsm_mech_params *m, size_t ivn, size_t need, size_t cap,
+                      size_t *out_len, uint8_t *iv_out, size_t iv_cap, size_t *iv_len,
+                      const uint8_t **iv)
+{
+    if (m->iv_len == 0 && ivn > 0) {
+        OHSM_ENSURE(iv_out != NULL && iv_len != NULL && iv_cap >= ivn, OHSM_ARGUMENTS_BAD);
+    } else {
+        OHSM_ENSURE(m->iv_len == ivn && (ivn == 0 || m->iv != NULL), OHSM_MECHANISM_PARAM_INVALID);
+    }
+    OHSM_TRY(ohsm_mech_too_small(need, cap, out_len));
+    *iv = m->iv;
+    if (m->iv_len == 0 && ivn > 0) {
+        OHSM_TRY(fresh_iv(iv_out, ivn));
+        *iv = iv_out;
+        *iv_len = ivn;
+    }
+    return OHSM_OK;
+}
+
 /* The cache's AES-GCM context of this key (one kind per key: the cache belongs to the key). */
 #define GCM_TAG ((uint64_t)OHSM_MECH_CTX_CIPHER | (uint64_t)OHSM_M_AES_GCM << 8)
 
@@ -262,17 +285,7 @@ ohsm_rv ohsm_mech_aes_encrypt(const struct ohsm_mech_key *k, const struct ohsm_m
      * what IVs a caller used before, so it makes every GCM IV itself (as CloudHSM does) and
      * refuses the caller's. CBC and CTR may take the caller's IV. */
     OHSM_ENSURE(m->mech != OHSM_M_AES_GCM || m->iv_len == 0, OHSM_MECHANISM_PARAM_INVALID);
-    if (m->iv_len == 0 && ivn > 0) {
-        OHSM_ENSURE(iv_out != NULL && iv_len != NULL && iv_cap >= ivn, OHSM_ARGUMENTS_BAD);
-    } else {
-        OHSM_ENSURE(m->iv_len == ivn && (ivn == 0 || m->iv != NULL), OHSM_MECHANISM_PARAM_INVALID);
-    }
-    OHSM_TRY(ohsm_mech_too_small(need, out == NULL ? 0 : cap, out_len));
-    if (m->iv_len == 0 && ivn > 0) {
-        OHSM_TRY(fresh_iv(iv_out, ivn));
-        iv = iv_out;
-        *iv_len = ivn;
-    }
+    OHSM_TRY(enc_iv(m, ivn, need, out == NULL ? 0 : cap, out_len, iv_out, iv_cap, iv_len, &iv));
     if (m->mech == OHSM_M_AES_GCM) {
         OHSM_TRY(gcm_run(k, true, iv, m->aad, m->aad_len, tag, in, in_len, out));
         *out_len = need;
@@ -391,17 +404,7 @@ ohsm_rv ohsm_mech_des3_encrypt(const struct ohsm_mech_key *k, const struct ohsm_
     } else {
         OHSM_ENSURE(in_len > 0 && in_len % DES_BLOCK == 0, OHSM_DATA_LEN_RANGE);
     }
-    if (m->iv_len == 0 && ivn > 0) {
-        OHSM_ENSURE(iv_out != NULL && iv_len != NULL && iv_cap >= ivn, OHSM_ARGUMENTS_BAD);
-    } else {
-        OHSM_ENSURE(m->iv_len == ivn && (ivn == 0 || m->iv != NULL), OHSM_MECHANISM_PARAM_INVALID);
-    }
-    OHSM_TRY(ohsm_mech_too_small(need, out == NULL ? 0 : cap, out_len));
-    if (m->iv_len == 0 && ivn > 0) {
-        OHSM_TRY(fresh_iv(iv_out, ivn));
-        iv = iv_out;
-        *iv_len = ivn;
-    }
+    OHSM_TRY(enc_iv(m, ivn, need, out == NULL ? 0 : cap, out_len, iv_out, iv_cap, iv_len, &iv));
     return des3_run(k, m->mech, true, iv, in, in_len, out, out_len);
 }
 

@@ -147,20 +147,32 @@ static struct ohsm_result *res_or_tmp(struct ohsm_client *c, struct ohsm_result 
     return *tmp;
 }
 
+/* A creation any HSM may run (the others get the new key as a masked object), under the
+ * client's lock; res may be NULL (a scratch result is used). */
+static ohsm_rv create_any(struct ohsm_client *c, Ohsm__Request *q, struct ohsm_obj *objs,
+                          size_t cap, size_t *nobj, struct ohsm_result *res)
+{
+    struct ohsm_result *tmp;
+    res = res_or_tmp(c, res, &tmp);
+    OHSM_ENSURE(res != NULL, OHSM_HOST_MEMORY);
+    enter(c);
+    ohsm_rv rv = create(c, q, OHSM_ALL, false, objs, cap, nobj, res, NULL);
+    leave(c);
+    free(tmp);
+    return rv;
+}
+
 ohsm_rv ohsm_client_key_generate(struct ohsm_client *c, const struct ohsm_keygen *g,
                                  struct ohsm_obj objs[2], size_t *nobj, struct ohsm_result *res)
 {
     Ohsm__Request q = OHSM__REQUEST__INIT;
     Ohsm__KeyGenReq m = OHSM__KEY_GEN_REQ__INIT;
-    struct ohsm_result *tmp;
 
     OHSM_ENSURE(c != NULL && g != NULL && objs != NULL && nobj != NULL, OHSM_ARGUMENTS_BAD);
     OHSM_ENSURE((g->tmpl != NULL || g->tmpl_len == 0) &&
                     (g->pub_tmpl != NULL || g->pub_tmpl_len == 0) &&
                     (g->share != NULL || g->nshare == 0),
                 OHSM_ARGUMENTS_BAD);
-    res = res_or_tmp(c, res, &tmp);
-    OHSM_ENSURE(res != NULL, OHSM_HOST_MEMORY);
     *nobj = 0;
     m.ktype = g->ktype;
     m.length = g->length;
@@ -174,11 +186,7 @@ ohsm_rv ohsm_client_key_generate(struct ohsm_client *c, const struct ohsm_keygen
     m.n_share = g->nshare;
     q.op_case = OHSM__REQUEST__OP_KEY_GEN;
     q.key_gen = &m;
-    enter(c);
-    ohsm_rv rv = create(c, &q, OHSM_ALL, false, objs, 2, nobj, res, NULL);
-    leave(c);
-    free(tmp);
-    return rv;
+    return create_any(c, &q, objs, 2, nobj, res);
 }
 
 ohsm_rv ohsm_client_key_import(struct ohsm_client *c, uint32_t cls, uint32_t ktype,
@@ -188,14 +196,11 @@ ohsm_rv ohsm_client_key_import(struct ohsm_client *c, uint32_t cls, uint32_t kty
 {
     Ohsm__Request q = OHSM__REQUEST__INIT;
     Ohsm__KeyImportReq m = OHSM__KEY_IMPORT_REQ__INIT;
-    struct ohsm_result *tmp;
     size_t nobj = 0;
 
     OHSM_ENSURE(c != NULL && obj != NULL && material != NULL && len > 0, OHSM_ARGUMENTS_BAD);
     OHSM_ENSURE((tmpl != NULL || tmpl_len == 0) && (share != NULL || nshare == 0),
                 OHSM_ARGUMENTS_BAD);
-    res = res_or_tmp(c, res, &tmp);
-    OHSM_ENSURE(res != NULL, OHSM_HOST_MEMORY);
     m.cls = cls;
     m.ktype = ktype;
     m.material.data = (uint8_t *)material; /* the frame holding it is wiped after writing */
@@ -206,11 +211,7 @@ ohsm_rv ohsm_client_key_import(struct ohsm_client *c, uint32_t cls, uint32_t kty
     m.n_share = nshare;
     q.op_case = OHSM__REQUEST__OP_KEY_IMPORT;
     q.key_import = &m;
-    enter(c);
-    ohsm_rv rv = create(c, &q, OHSM_ALL, false, obj, 1, &nobj, res, NULL);
-    leave(c);
-    free(tmp);
-    return rv;
+    return create_any(c, &q, obj, 1, &nobj, res);
 }
 
 ohsm_rv ohsm_client_key_unwrap_q(struct ohsm_client *c, uint64_t unwrapping,
@@ -730,21 +731,14 @@ ohsm_rv ohsm_client_masked_insert_new(struct ohsm_client *c, const uint8_t *mask
 {
     Ohsm__Request q = OHSM__REQUEST__INIT;
     Ohsm__MaskedInsertReq m = OHSM__MASKED_INSERT_REQ__INIT;
-    struct ohsm_result *tmp;
     size_t nobj = 0;
 
     OHSM_ENSURE(c != NULL && obj != NULL && masked != NULL && len > 0, OHSM_ARGUMENTS_BAD);
-    res = res_or_tmp(c, res, &tmp);
-    OHSM_ENSURE(res != NULL, OHSM_HOST_MEMORY);
     m.masked.data = (uint8_t *)masked;
     m.masked.len = len;
     m.as_new = true;
     q.op_case = OHSM__REQUEST__OP_MASKED_INSERT;
     q.masked_insert = &m;
-    enter(c);
     /* A creation: made on one HSM, its new masked object inserted into the others. */
-    ohsm_rv rv = create(c, &q, OHSM_ALL, false, obj, 1, &nobj, res, NULL);
-    leave(c);
-    free(tmp);
-    return rv;
+    return create_any(c, &q, obj, 1, &nobj, res);
 }

@@ -7,6 +7,7 @@ line that carried a password, and is loaded by the next session; a symbolic link
 not followed, an unusable home turns history off with one message while the session works, and
 a piped script never touches the file.
 """
+import contextlib
 import io
 import os
 import stat
@@ -55,6 +56,19 @@ def finish(child, line):
     assert child.exitstatus == 0, child.before
 
 
+@contextlib.contextmanager
+def session(cluster, tool, home, end):
+    """A terminal session of `tool`; on leaving the block it ends with `end` (quit/exit) and must
+    end by itself with status 0. An error inside the block kills it."""
+    child = spawn(cluster, tool, home)
+    try:
+        yield child
+    except BaseException:
+        child.close(force=True)
+        raise
+    finish(child, end)
+
+
 def history(home, tool):
     """The history file: its mode and bytes."""
     p = home / HIST[tool]
@@ -66,8 +80,7 @@ def history(home, tool):
 def test_cli_completion_and_history(cluster, home):
     """`user li<Tab>` runs `user list`; the login with --password never reaches the file."""
     prepare(cluster, "alice")
-    child = spawn(cluster, "cli", home)
-    try:
+    with session(cluster, "cli", home, "quit") as child:
         child.expect_exact(CLI_PROMPT)
         child.send("user li\t")
         child.expect_exact("user list ")
@@ -84,33 +97,23 @@ def test_cli_completion_and_history(cluster, home):
         child.sendline("logout")
         child.expect_exact("Logout successful")
         child.expect_exact(CLI_PROMPT)
-    except BaseException:
-        child.close(force=True)
-        raise
-    finish(child, "quit")
     mode, data = history(home, "cli")
     assert mode == 0o600
     assert data == b"user list\nkey list\nlogout\nquit\n", data
     assert b"alice-pass1" not in data and b"--password" not in data
 
     # The next session starts with that history: Ctrl-P twice recalls `logout`... then `key list`.
-    child = spawn(cluster, "cli", home)
-    try:
+    with session(cluster, "cli", home, "quit") as child:
         child.expect_exact(CLI_PROMPT)
         child.send("\x10\x10\x10\r")  # quit, logout, key list
         child.expect_exact('"error_code": 1')  # key list needs a login
         child.expect_exact(CLI_PROMPT)
-    except BaseException:
-        child.close(force=True)
-        raise
-    finish(child, "quit")
 
 
 def test_cmu_completion_and_history(cluster, home):
     """`listU<Tab>` runs listUsers; loginHSM and its password never reach the file."""
     activate(cluster)
-    child = spawn(cluster, "cmu", home)
-    try:
+    with session(cluster, "cmu", home, "quit") as child:
         child.expect_exact(CMU_PROMPT)
         child.send("listU\t")
         child.expect_exact("listUsers ")
@@ -125,33 +128,23 @@ def test_cmu_completion_and_history(cluster, home):
         child.sendline("logoutHSM")
         child.expect_exact("logoutHSM success on server 1")
         child.expect_exact(CMU_PROMPT)
-    except BaseException:
-        child.close(force=True)
-        raise
-    finish(child, "quit")
     mode, data = history(home, "cmu")
     assert mode == 0o600
     assert data == b"listUsers\ngetHSMInfo\nlogoutHSM\nquit\n", data
     assert ADMIN_PW.encode() not in data and b"loginHSM" not in data
 
-    child = spawn(cluster, "cmu", home)
-    try:
+    with session(cluster, "cmu", home, "quit") as child:
         child.expect_exact(CMU_PROMPT)
         child.send("\x10\x10\x10\x10\r")  # quit, logoutHSM, getHSMInfo, listUsers
         child.expect_exact("Users on server 1")
         child.expect_exact(CMU_PROMPT)
-    except BaseException:
-        child.close(force=True)
-        raise
-    finish(child, "quit")
 
 
 def test_kmu_completion_and_history(cluster, home):
     """`genSym<Tab>` completes, `genSymKey -<Tab><Tab>` lists its flags; -p never reaches the
     file."""
     prepare(cluster, "alice")
-    child = spawn(cluster, "kmu", home)
-    try:
+    with session(cluster, "kmu", home, "exit") as child:
         child.expect_exact(KMU_PROMPT)
         child.sendline("loginHSM -u CU -s alice -p alice-pass1")
         child.expect_exact("Cfm3LoginHSM returned: 0x00")
@@ -175,10 +168,6 @@ def test_kmu_completion_and_history(cluster, home):
         child.sendline("logoutHSM")
         child.expect_exact("Cfm3LogoutHSM returned: 0x00")
         child.expect_exact(KMU_PROMPT)
-    except BaseException:
-        child.close(force=True)
-        raise
-    finish(child, "exit")
     mode, data = history(home, "kmu")
     assert mode == 0o600
     assert data == b"genSymKey -t 31 -s 16 -l habits\nlogoutHSM\nexit\n", data
@@ -199,17 +188,12 @@ def test_symlinked_history_is_not_followed(cluster, home, tool):
         "cmu": (CMU_PROMPT, "listUsers", "Users on server 1", "quit"),
         "kmu": (KMU_PROMPT, "listUsers", "Cfm3ListUsers returned: 0x00", "exit"),
     }[tool]
-    child = spawn(cluster, tool, home)
-    try:
+    with session(cluster, tool, home, end) as child:
         child.expect_exact(f"history off: {link} is a symbolic link; not following it")
         child.expect_exact(prompt)
         child.sendline(cmd)
         child.expect_exact(done)
         child.expect_exact(prompt)
-    except BaseException:
-        child.close(force=True)
-        raise
-    finish(child, end)
     assert link.is_symlink() and os.readlink(link) == str(target)
     assert target.read_bytes() == b"ORIGINAL\n"
     assert sorted(p.name for p in home.iterdir()) == sorted([link.name, "target"])
@@ -218,17 +202,12 @@ def test_symlinked_history_is_not_followed(cluster, home, tool):
 def test_unusable_home_turns_history_off(cluster, tmp_path):
     """HOME names no directory: one message, and the session works."""
     missing = tmp_path / "no-such-home"
-    child = spawn(cluster, "kmu", missing)
-    try:
+    with session(cluster, "kmu", missing, "exit") as child:
         child.expect_exact("history off: cannot create")
         child.expect_exact(KMU_PROMPT)
         child.sendline("listUsers")
         child.expect_exact("Cfm3ListUsers returned: 0x00")
         child.expect_exact(KMU_PROMPT)
-    except BaseException:
-        child.close(force=True)
-        raise
-    finish(child, "exit")
     assert not missing.exists()
 
 

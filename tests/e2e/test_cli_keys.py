@@ -52,16 +52,21 @@ class Shell:
         if user is not None:
             self.ok(f"login --username {user} --role {role} --password {pw}")
 
-    def run(self, line):
+    def raw(self, line):
+        """One command; its output text (one JSON object, as printed)."""
         self.p.stdin.write(line + "\n")
         self.p.stdin.flush()
         lines = []
-        while True:
+        for _ in range(100000):
             got = self.p.stdout.readline()
             assert got, "shell ended: " + "".join(lines) + self.p.stderr.read()
             lines.append(got)
             if got == "}\n":
-                return json.loads("".join(lines))
+                return "".join(lines)
+        raise AssertionError("no end of the JSON object: " + "".join(lines))
+
+    def run(self, line):
+        return json.loads(self.raw(line))
 
     def ok(self, line):
         out = self.run(line)

@@ -57,20 +57,6 @@ def rsa_aes_wrap(pub, material, h, aes_len=32):
     return pub.encrypt(aes, oaep(h)) + aes_key_wrap_with_padding(aes, material)
 
 
-def cli_raw(sh, line):
-    """One command through the interactive shell; its output text (one JSON object)."""
-    sh.p.stdin.write(line + "\n")
-    sh.p.stdin.flush()
-    lines = []
-    for _ in range(10000):
-        got = sh.p.stdout.readline()
-        assert got, "shell ended: " + "".join(lines)
-        lines.append(got)
-        if got == "}\n":
-            return "".join(lines)
-    raise AssertionError("no end of the JSON object: " + "".join(lines))
-
-
 @pytest.fixture(scope="module")
 def wc(tmp_path_factory):
     c = Cluster(tmp_path_factory.mktemp("wrapmore") / "data")
@@ -118,7 +104,7 @@ def test_golden_rsa_aes(cu1, pair):
     rpub = cu1.ok(f"key import pem --path {pub} --label rsa-public-key-example "
                   "--key-type-class rsa-public --attributes wrap=true")["key"]
     payload = cu1.ok("key generate-symmetric aes --label payload-key --key-length-bytes 16")["key"]
-    out = cli_raw(cu1, g.inputs[0])
+    out = cu1.raw(g.inputs[0])
     g.check(out)
     d = json.loads(out)["data"]
     assert d["payload-key-reference"] == ref(payload)
@@ -330,7 +316,7 @@ def test_reference_pem(wc, cu1, tmp_path):
         d = cu1.ok(gen)
         priv, pub = ref(d["private_key"]), ref(d["public_key"])
         refpem = tmp_path / f"{kind}-ref.pem"
-        out = cli_raw(cu1, f"key generate-file --encoding reference-pem --path {refpem} "
+        out = cu1.raw(f"key generate-file --encoding reference-pem --path {refpem} "
                            f"--filter key-reference={priv}")
         assert json.loads(out) == {"error_code": 0,
                                    "data": {"message": "Successfully generated key file"}}

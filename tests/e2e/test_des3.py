@@ -17,6 +17,7 @@ import subprocess
 import golden
 import wire
 from test_cli import cli
+from test_golden_kmu import replay as golden_replay
 from test_kmu import CU_PW, KMU, find, gen_aes, handle, nodes, prepare, returned, single
 
 OK = "HSM Return: SUCCESS"
@@ -27,16 +28,9 @@ DES3_ECB, DES3_CBC, DES3_CBC_PAD = 40, 41, 42  # include/openhsm/mech.h
 
 
 def replay(cluster, user, name, subst=None, cwd=None):
-    g = golden.load(name)
-    script = g.script
-    for old, new in (subst or {}).items():
-        script = script.replace(old, new)
-    p = subprocess.run([str(KMU)], input=f"loginHSM -u CU -s {user} -p {CU_PW[user]}\n" + script
-                       + "exit\n", capture_output=True, text=True, timeout=120,
-                       env=cluster.env(), cwd=cwd)
-    out = (p.stdout + p.stderr).expandtabs(8)
-    g.check(out, start="^" + re.escape(g.normalise(g.output[0])[0]) + "$")
-    assert p.returncode == 0, out
+    """test_golden_kmu's replay, which must succeed; the output."""
+    rc, out = golden_replay(cluster, user, name, subst, cwd)
+    assert rc == 0, out
     return out
 
 

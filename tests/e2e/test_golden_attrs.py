@@ -197,20 +197,6 @@ def test_golden_kmu_get_attribute_ec(gc, tmp_path):
 
 # ---- CloudHSM CLI ----
 
-def cli_raw(sh, line):
-    """One command through the interactive shell; its output text (one JSON object)."""
-    sh.p.stdin.write(line + "\n")
-    sh.p.stdin.flush()
-    lines = []
-    for _ in range(10000):
-        got = sh.p.stdout.readline()
-        assert got, "shell ended: " + "".join(lines)
-        lines.append(got)
-        if got == "}\n":
-            return "".join(lines)
-    raise AssertionError("no end of the JSON object: " + "".join(lines))
-
-
 @pytest.fixture
 def cu1(gc):
     sh = Shell(gc, "cu1")
@@ -226,7 +212,7 @@ def pem_of(sh, key_ref, tmp_path):
 
 def test_golden_cli_generate_aes(gc, cu1, tmp_path):
     g = golden.load("cli_key_generate_aes")
-    out = cli_raw(cu1, g.inputs[0])
+    out = cu1.raw(g.inputs[0])
     g.check(out)
     key = json.loads(out)["data"]["key"]
     h = int(key["key-reference"], 16)
@@ -238,7 +224,7 @@ def test_golden_cli_generate_aes(gc, cu1, tmp_path):
 
 def test_golden_cli_generate_rsa(gc, cu1, tmp_path):
     g = golden.load("cli_key_generate_rsa")
-    out = cli_raw(cu1, g.inputs[0])
+    out = cu1.raw(g.inputs[0])
     g.check(out)
     d = json.loads(out)["data"]
     pub_a, priv_a = d["public_key"]["attributes"], d["private_key"]["attributes"]
@@ -252,7 +238,7 @@ def test_golden_cli_generate_rsa(gc, cu1, tmp_path):
 
 def test_golden_cli_generate_ec(gc, cu1, tmp_path):
     g = golden.load("cli_key_generate_ec")
-    out = cli_raw(cu1, g.inputs[0])
+    out = cu1.raw(g.inputs[0])
     g.check(out)
     d = json.loads(out)["data"]
     pub_a, priv_a = d["public_key"]["attributes"], d["private_key"]["attributes"]
@@ -287,7 +273,7 @@ def test_golden_cli_key_list_verbose(gc, tmp_path):
                   "--private-attributes decrypt=true sign=true unwrap=true")
         sh.ok("key share --filter attr.label=my_unique_key_label attr.class=private-key "
               "--username alice --role crypto-user")
-        out = cli_raw(sh, g.inputs[0])
+        out = sh.raw(g.inputs[0])
         g.check(out)
         (key,) = json.loads(out)["data"]["matched_keys"]
         assert key["key-reference"] == d["private_key"]["key-reference"]
@@ -312,7 +298,7 @@ def test_golden_cli_delete_several(make_cluster, tmp_path):
     try:
         for i in range(48):
             sh.ok(f"key import pem --path {pem} --label several-{i} --key-type-class rsa-public")
-        g.check(cli_raw(sh, g.inputs[0]))
+        g.check(sh.raw(g.inputs[0]))
         assert sh.ok("key list --filter attr.key-type=rsa --max-items 100")[
             "total_key_count"] == 48
         sh.ok("key delete --filter attr.key-type=rsa attr.label=several-7")

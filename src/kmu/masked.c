@@ -47,16 +47,14 @@ out:
 int ohsm_kmu_insert_masked(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p)
 {
     const char *path = ohsm_kmu_get(p, "f")->text;
-    const struct ohsm_kmu_val *ms = ohsm_kmu_get(p, "min_srv");
     struct ohsm_result *res = NULL;
     struct ohsm_obj obj;
     uint8_t *blob = NULL;
     size_t len = 0;
     int done = OHSM_KMU_FAILED;
 
-    if (ms != NULL && ms->num > k->n) {
-        return ohsm_kmu_error(k, "-min_srv %" PRIu64 " is more than the %zu HSMs of the cluster",
-                              ms->num, k->n);
+    if (!ohsm_kmu_check_counts(k, p)) {
+        return OHSM_KMU_FAILED;
     }
     if (!ohsm_kmu_read_file(k, path, OHSM_MASK_MAX, &blob, &len)) {
         return OHSM_KMU_FAILED;

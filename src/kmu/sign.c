@@ -258,7 +258,7 @@ out:
 int ohsm_kmu_import_pub(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p)
 {
     const char *path = ohsm_kmu_get(p, "f")->text;
-    const struct ohsm_kmu_val *id = ohsm_kmu_get(p, "id"), *ms = ohsm_kmu_get(p, "min_srv");
+    const struct ohsm_kmu_val *id = ohsm_kmu_get(p, "id");
     struct ohsm_kmu_keyopts o;
     struct ohsm_tmpl_buf t;
     uint8_t *pem = NULL, *der = NULL;
@@ -268,9 +268,8 @@ int ohsm_kmu_import_pub(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p)
     struct ohsm_obj obj;
     int done = OHSM_KMU_FAILED;
 
-    if (ms != NULL && ms->num > k->n) {
-        return ohsm_kmu_error(k, "-min_srv %" PRIu64 " is more than the %zu HSMs of the cluster",
-                              ms->num, k->n);
+    if (!ohsm_kmu_check_counts(k, p)) {
+        return OHSM_KMU_FAILED;
     }
     if (!ohsm_kmu_read_file(k, path, OHSM_KMU_KEYFILE_MAX, &pem, &pem_len)) {
         return OHSM_KMU_FAILED;

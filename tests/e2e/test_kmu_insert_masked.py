@@ -31,23 +31,22 @@ def extract(cluster, user, h, path):
     return path
 
 
-def aes_wrap(cluster, user, h, tmp_path, data, name):
-    """aesWrapUnwrap -m 1 with key h on data; the wrapped bytes."""
+def aes_wrap_unwrap(cluster, user, mode, h, tmp_path, data, name):
+    """aesWrapUnwrap -m mode (1 wrap, 0 unwrap) with key h on data; the bytes written."""
     src = tmp_path / f"{name}.in"
     dst = tmp_path / f"{name}.out"
     src.write_bytes(data)
-    rc, out = single(cluster, user, "aesWrapUnwrap", "-m", 1, "-f", src, "-w", h, "-out", dst)
+    rc, out = single(cluster, user, "aesWrapUnwrap", "-m", mode, "-f", src, "-w", h, "-out", dst)
     assert rc == 0, out
     return dst.read_bytes()
+
+
+def aes_wrap(cluster, user, h, tmp_path, data, name):
+    return aes_wrap_unwrap(cluster, user, 1, h, tmp_path, data, name)
 
 
 def aes_unwrap(cluster, user, h, tmp_path, data, name):
-    src = tmp_path / f"{name}.in"
-    dst = tmp_path / f"{name}.out"
-    src.write_bytes(data)
-    rc, out = single(cluster, user, "aesWrapUnwrap", "-m", 0, "-f", src, "-w", h, "-out", dst)
-    assert rc == 0, out
-    return dst.read_bytes()
+    return aes_wrap_unwrap(cluster, user, 0, h, tmp_path, data, name)
 
 
 def openssl_wrap(key, data):

@@ -166,6 +166,27 @@ static void failed(struct ohsm_cmu *c, const char *cmd, const char *why)
 
 /* ---- getToken <service> <user name> <token file> ---- */
 
+/* The Id getToken shows for the token rec names on HSM i: its place (from 1) among the HSM's live
+ * tokens, the Id listTokens shows for it; the last one of rec's user, service and key when the
+ * user holds several. 0 when the HSM does not list it. */
+static size_t token_id(struct ohsm_cmu *c, size_t i, const struct ohsm_approval_rec *rec)
+{
+    struct ohsm_qtoken_info *t = NULL;
+    size_t n = 0, id = 0;
+    if (ohsm_client_quorum_list(c->client, i, &t, &n) != OHSM_OK) {
+        return 0;
+    }
+    for (size_t k = 0; k < n; k++) {
+        t[k].username[sizeof(t[k].username) - 1] = '\0';
+        if (strcmp(t[k].username, rec->username) == 0 && t[k].service == (int)rec->service &&
+            t[k].key_handle == rec->key_handle) {
+            id = k + 1;
+        }
+    }
+    free(t);
+    return id;
+}
+
 void ohsm_cmu_get_token(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p)
 {
     uint8_t *data = NULL;
@@ -202,9 +223,9 @@ void ohsm_cmu_get_token(struct ohsm_cmu *c, struct ohsm_cmu_parsed *p)
         ohsm_cmu_report_one(c, "getToken", i, one);
         if (one == OHSM_OK) {
             (void)fprintf(c->out,
-                          "Token:\nId:%u\nService:%u\nNode:%zu\nKey Handle:%" PRIu64
+                          "Token:\nId:%zu\nService:%u\nNode:%zu\nKey Handle:%" PRIu64
                           "\nUser:%s\n",
-                          (unsigned)rec.slot + 1u, p->service, i, rec.key_handle, rec.username);
+                          token_id(c, i, &rec), p->service, i, rec.key_handle, rec.username);
         }
     }
 out:

@@ -16,7 +16,8 @@ import golden
 import test_cmu
 from conftest import BIN
 from test_cmu import activate, cmu, create, login_as
-from test_cmu_quorum import register_officers
+from test_cmu_quorum import OFFICERS, Session, approval_file, register_officers, sign
+from tokens import rsa_key
 
 CLI = str(BIN / "openhsm-cli")
 ADMIN_PW = "co12345"  # the guide's loginHSM example logs admin in with this password
@@ -346,3 +347,83 @@ def test_golden_cmu_setMValue_getMValue(make_cluster, tmp_path):
     assert tail.startswith("setMValue success on server 0(127.0.0.1)\n"
                            "setMValue success on server 1(127.0.0.1)\n"), out
     run(c, "cmu_getMValue")
+
+
+# ---- quorum tokens, at a terminal (a token lives as long as the session that got it) ----
+
+QUESTION = "Do you want to continue(y/n)?"
+
+
+def typed(session, g, subst=None):
+    """Types the golden input into a terminal session (each line once the tool asks for it: the
+    prompt or the continue question); what the tool printed, from the line after the first
+    command's echo to the last prompt."""
+    child = session.child
+    text = ""
+    for line in g.inputs:
+        for old, new in (subst or {}).items():
+            line = line.replace(old, new)
+        child.sendline(line)
+        child.expect_exact(["aws-cloudhsm>", QUESTION])
+        text += child.before + (child.after if child.after == QUESTION else "")
+    text = text.replace("\r\n", "\n")
+    first = text.index("\n")  # the terminal's echo of the first command
+    return text[first + 1:]
+
+
+def test_golden_cmu_quorum_tokens(make_cluster, tmp_path):
+    """The crypto-officer quorum page end to end: getToken, the officers' openssl signatures,
+    approveToken with the page's approval file, listTokens, the approved createUser, listTokens
+    again (the token is spent)."""
+    c = make_cluster(hsms=2)
+    keys = register_officers(c, tmp_path)
+    cmu(c, login_as("admin", test_cmu.ADMIN_PW) + "setMValue 3 2\ny\n", status=0)
+    tok = tmp_path / "officer1.token"
+    s = Session(c)
+    try:
+        assert "loginHSM success on server 1" in s.run(
+            f"loginHSM CO officer1 {OFFICERS['officer1']}")
+        g = golden.load("cmu_getToken")
+        g.check(typed(s, g, {"officer1.token": str(tok)}))
+        sigs = []
+        for n, name in enumerate(OFFICERS, 1):
+            sig = tmp_path / f"officer1.token.sig{n}"
+            sign(keys[name], tok, sig)
+            sigs.append((name, sig))
+        appr = approval_file(tmp_path / "approval.txt", tok, sigs)
+        g = golden.load("cmu_approveToken")
+        g.check(typed(s, g, {"approval.txt": str(appr)}))
+        g = golden.load("cmu_listTokens")
+        g.check(typed(s, g))
+        out = s.run("createUser CU user1 user1-pw1", yes=True)
+        assert "createUser success on server 1(127.0.0.1)" in out, out
+        g = golden.load("cmu_listTokens_spent")
+        g.check(typed(s, g))
+    finally:
+        s.close()
+
+
+def test_golden_cmu_registerQuorumPubKey(make_cluster, tmp_path):
+    """The page's one-HSM example: a CO registers an RSA-2048 key with a registration token it
+    got (getToken 5) and signed with openssl; listUsers then shows MofnPubKey YES."""
+    c = make_cluster(hsms=1)
+    activate(c)
+    cmu(c, login_as("admin", test_cmu.ADMIN_PW) + create("CO", "quorum_officer", "qo-pass1"),
+        status=0)
+    key, pub = rsa_key(tmp_path, "quorum_officer")
+    tok, sig = tmp_path / "quorum_officer.token", tmp_path / "quorum_officer.token.sig"
+    s = Session(c)
+    try:
+        assert "loginHSM success on server 0" in s.run("loginHSM CO quorum_officer qo-pass1")
+        assert "getToken success on server 0" in s.run(f"getToken 5 quorum_officer {tok}")
+        sign(key, tok, sig)
+        g = golden.load("cmu_registerQuorumPubKey")
+        g.check(typed(s, g, {"<quorum_officer>": "quorum_officer",
+                             "</path/to/quorum_officer.token>": str(tok),
+                             "</path/to/quorum_officer.token.sig>": str(sig),
+                             "</path/to/quorum_officer.pub>": str(pub)}))
+    finally:
+        s.close()
+    listed = test_cmu.users(cmu(c, "listUsers\n", status=0))
+    assert listed[0]["quorum_officer"][2] == "YES", listed
+

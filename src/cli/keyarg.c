@@ -274,6 +274,7 @@ bool ohsm_cli_key_type_class(const char *s, uint32_t *cls, uint32_t *ktype)
         uint32_t cls, ktype;
     } map[] = {
         {"aes", OHSM_CLASS_SECRET, OHSM_KT_AES},
+        {"des3", OHSM_CLASS_SECRET, OHSM_KT_DES3},
         {"generic-secret", OHSM_CLASS_SECRET, OHSM_KT_GENERIC_SECRET},
         {"rsa-private", OHSM_CLASS_PRIVATE, OHSM_KT_RSA},
         {"ec-private", OHSM_CLASS_PRIVATE, OHSM_KT_EC},

@@ -74,7 +74,7 @@ OHSM_NODISCARD ohsm_rv ohsm_cli_quorum_put(struct ohsm_tmpl_buf *b, const char *
                                            const char *use, uint32_t *ids, size_t *nids, char *err,
                                            size_t cap);
 
-/* --key-type-class values: "aes", "generic-secret", "rsa-private", "ec-private", "rsa-public",
+/* --key-type-class values: "aes", "des3", "generic-secret", "rsa-private", "ec-private", "rsa-public",
  * "ec-public". False when unknown. */
 bool ohsm_cli_key_type_class(const char *s, uint32_t *cls, uint32_t *ktype);
 

@@ -211,6 +211,7 @@ static const struct ohsm_cli_choice import_classes[] = {
 
 static const struct ohsm_cli_choice unwrap_classes[] = {
     {"aes", "an AES key"},
+    {"des3", "a Triple DES key (24 bytes)"},
     {"generic-secret", "a generic secret (HMAC) key"},
     {"rsa-private", "an RSA private key (PKCS#8)"},
     {"ec-private", "an EC private key (PKCS#8)"},

@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.keywrap import (aes_key_unwrap_with_padding,
 import golden
 from conftest import BIN, Cluster
 from test_cli_keys import CU_PW, Known, Shell, attrs, kcv_aes, openssl, prepare, ref
+from test_des3 import kcv as des3_kcv
 
 HASHES = {"sha1": hashes.SHA1, "sha256": hashes.SHA256, "sha384": hashes.SHA384,
           "sha512": hashes.SHA512}
@@ -245,6 +246,42 @@ def test_cloudhsm_aes_gcm_round_trip(cu1, tmp_path):
     cu1.err(f"key unwrap cloudhsm-aes-gcm {uf} --tag-length-bits 128 --aad 0a0b0d "
             f"--key-type-class aes --label cgcm-bad --data {b64(blob)}",
             "Unwrapping the key failed")
+    assert cu1.ok("key list --max-items 10000")["total_key_count"] == n
+
+
+def odd_parity(key):
+    """DES keys carry odd parity in each byte's low bit."""
+    return bytes((b & 0xFE) | (bin(b & 0xFE).count("1") % 2 == 0) for b in key)
+
+
+def test_des3_unwrap(cu1, tmp_path):
+    """--key-type-class des3 (a choice of the CLI's unwrap pages): a 3DES key wrapped outside with
+    cloudhsm-aes-gcm unwraps as a des3 key with the material's check value (3DES-ECB of a zero
+    block, by openssl) and wraps back out to the same bytes; a 16-byte payload as des3 is refused
+    and creates nothing."""
+    known = Known(cu1, tmp_path, "d3w")
+    wk = os.urandom(32)
+    wrapping = known.bring(wk, "d3-kek", attributes="wrap=true unwrap=true")
+    mat = odd_parity(os.urandom(24))
+    iv = os.urandom(12)
+    blob = iv + AESGCM(wk).encrypt(iv, mat, None)
+    uf = f"--filter key-reference={ref(wrapping)}"
+    key = cu1.ok(f"key unwrap cloudhsm-aes-gcm {uf} --tag-length-bits 128 --key-type-class des3 "
+                 f"--label d3-back --data {b64(blob)}")["key"]
+    a = attrs(key)
+    assert (a["key-type"], a["class"], a["key-length-bytes"]) == ("des3", "secret-key", 24), a
+    assert a["check-value"] == des3_kcv(mat) and a["local"] is False, a
+    d = cu1.ok(f"key wrap cloudhsm-aes-gcm --payload-filter key-reference={ref(key)} "
+               f"--wrapping-filter key-reference={ref(wrapping)} --tag-length-bits 128")
+    back = unb64(d["wrapped_key_data"])
+    assert AESGCM(wk).decrypt(back[:12], back[12:], None) == mat
+
+    n = cu1.ok("key list --max-items 10000")["total_key_count"]
+    short = iv + AESGCM(wk).encrypt(iv, os.urandom(16), None)
+    cu1.err(f"key unwrap cloudhsm-aes-gcm {uf} --tag-length-bits 128 --key-type-class des3 "
+            f"--label d3-short --data {b64(short)}")
+    cu1.err(f"key unwrap cloudhsm-aes-gcm {uf} --tag-length-bits 128 --key-type-class 3des "
+            f"--label d3-name --data {b64(blob)}", "3des")
     assert cu1.ok("key list --max-items 10000")["total_key_count"] == n
 
 

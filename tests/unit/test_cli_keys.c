@@ -244,7 +244,10 @@ static void test_cli_keys_names(void **state)
     assert_true(ohsm_cli_key_type_class("rsa-private", &cls, &kt));
     assert_int_equal(cls, OHSM_CLASS_PRIVATE);
     assert_int_equal(kt, OHSM_KT_RSA);
-    assert_false(ohsm_cli_key_type_class("des3", &cls, &kt));
+    assert_true(ohsm_cli_key_type_class("des3", &cls, &kt));
+    assert_int_equal(cls, OHSM_CLASS_SECRET);
+    assert_int_equal(kt, OHSM_KT_DES3);
+    assert_false(ohsm_cli_key_type_class("3des", &cls, &kt));
     assert_false(ohsm_cli_key_type_class(NULL, &cls, &kt));
     assert_int_equal(ohsm_cli_mgf("mgf1-sha256"), OHSM_H_SHA256);
     assert_int_equal(ohsm_cli_mgf("mgf1-sha1"), OHSM_H_SHA1);

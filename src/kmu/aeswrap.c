@@ -8,7 +8,8 @@
  * the result is the standard wrap (`openssl enc -id-aes256-wrap` gives the same bytes). The
  * integrity check of an unwrap compares the recovered IV in constant time. The input file is
  * untrusted (size capped, length checked); buffers holding plaintext are wiped on every path.
- * Output lines are the guide page's.
+ * Output lines are the guide page's; as the page says, a failed command leaves an empty output
+ * file (a script that reads it finds nothing rather than an earlier run's result).
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -64,14 +65,16 @@ int ohsm_kmu_aes_wrap_unwrap(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p
     uint8_t iv[KW_BLOCK], *in = NULL, *res = NULL;
     size_t iv_len = 0, in_len = 0, res_len = 0;
     int done = OHSM_KMU_FAILED;
+    bool wrote = false; /* the output file was written (or its writing failed) */
 
     memcpy(iv, default_iv, sizeof(iv));
     if (ivv != NULL &&
         (!ohsm_kmu_hex_bytes(ivv->text, iv, sizeof(iv), &iv_len) || iv_len != KW_BLOCK)) {
-        return ohsm_kmu_error(k, "Invalid IV for -i: 8 bytes in hex (0xA6A6A6A6A6A6A6A6)");
+        (void)ohsm_kmu_error(k, "Invalid IV for -i: 8 bytes in hex (0xA6A6A6A6A6A6A6A6)");
+        goto out;
     }
     if (!ohsm_kmu_read_file(k, path, KW_MAX, &in, &in_len)) {
-        return OHSM_KMU_FAILED;
+        goto out;
     }
     if (in_len % KW_BLOCK != 0 || in_len < (wrap ? 16u : 24u)) {
         (void)ohsm_kmu_error(k,
@@ -98,6 +101,7 @@ int ohsm_kmu_aes_wrap_unwrap(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p
         for (size_t i = 0; i < res_len; i++) {
             (void)fprintf(k->out, "%02X%c", res[i], i % 8 == 7 || i + 1 == res_len ? '\n' : ' ');
         }
+        wrote = true;
         if (!ohsm_kmu_write_file(k, out_path, res, res_len)) {
             goto out;
         }
@@ -106,6 +110,9 @@ int ohsm_kmu_aes_wrap_unwrap(struct ohsm_kmu *k, const struct ohsm_kmu_parsed *p
     ohsm_kmu_returned(k, fn, rv);
     done = rv == OHSM_OK ? OHSM_KMU_DONE : OHSM_KMU_FAILED;
 out:
+    if (done != OHSM_KMU_DONE && !wrote) {
+        (void)ohsm_kmu_write_file(k, out_path, "", 0);
+    }
     ohsm_kmu_free_secret(res, res_len);
     ohsm_kmu_free_secret(in, in_len);
     return done;

@@ -301,7 +301,8 @@ def test_kmu_import_private_key_signs_for_openssl(cluster, tmp_path):
 def test_kmu_aes_wrap_unwrap_matches_openssl(cluster, tmp_path):
     """aesWrapUnwrap with an AES key whose bytes the test knows gives what `openssl enc
     -id-aes256-wrap` gives (default IV and -i), unwraps back, and refuses a wrong key, a wrong
-    IV, altered data and bad sizes without writing a file."""
+    IV, altered data and bad sizes; a failed command leaves an empty output file, as the guide
+    says (a command line the parser refuses runs nothing and writes nothing)."""
     prepare(cluster, "alice")
     material = bytes(range(200, 232))
     w = im_aes(cluster, "alice", tmp_path, material, "kek", gen_aes(cluster, "alice", "t"))
@@ -324,12 +325,14 @@ def test_kmu_aes_wrap_unwrap_matches_openssl(cluster, tmp_path):
                          "-out", back, *extra)
         assert rc == 0 and back.read_bytes() == data.read_bytes(), out
         back.unlink()
-        # The wrong key or IV: the integrity check fails, nothing is written.
+        # The wrong key or IV: the integrity check fails; the output file is left empty.
         for bad in (["-w", other, *extra], ["-w", w, "-i", "0x1111111111111111"]):
+            back.write_bytes(b"an earlier result")
             args = ["-m", 0, "-f", wrapped, "-out", back, *bad]
             rc, out = single(cluster, "alice", "aesWrapUnwrap", *args)
             assert rc == 3 and returned(out, "Cfm3UnWrapHostKey")[0] != "0x00", out
-            assert "result data" not in out and not back.exists()
+            assert "result data" not in out and back.read_bytes() == b""
+            back.unlink()
     # Default output names, in the working directory.
     p = subprocess.run([str(KMU), "singlecmd", "loginHSM", "-u", "CU", "-s", "alice", "-p",
                         CU_PW["alice"], "aesWrapUnwrap", "-m", "1", "-f", str(data), "-w", str(w)],
@@ -344,14 +347,20 @@ def test_kmu_aes_wrap_unwrap_matches_openssl(cluster, tmp_path):
     odd.write_bytes(b"123456789")
     big = tmp_path / "big"
     big.write_bytes(bytes(4096))
+    none = tmp_path / "none"
     for args, why in ((["-m", 1, "-f", odd, "-w", w], "holds 9 bytes"),
                       (["-m", 1, "-f", big, "-w", w], "is too large"),
-                      (["-m", 2, "-f", data, "-w", w], "Invalid value '2' for -m"),
+                      (["-m", 1, "-f", tmp_path / "missing", "-w", w], "missing"),
                       (["-m", 1, "-f", data, "-w", w, "-i", "0x12"], "Invalid IV for -i"),
                       (["-m", 1, "-f", data, "-w", MISSING], "0xa8")):
-        rc, out = single(cluster, "alice", "aesWrapUnwrap", *args, "-out", tmp_path / "none")
+        rc, out = single(cluster, "alice", "aesWrapUnwrap", *args, "-out", none)
         assert rc == 3 and why in out, out
-        assert not (tmp_path / "none").exists()
+        assert none.read_bytes() == b"", out
+        none.unlink()
+    rc, out = single(cluster, "alice", "aesWrapUnwrap", "-m", 2, "-f", data, "-w", w, "-out",
+                     none)
+    assert rc == 3 and "Invalid value '2' for -m" in out, out
+    assert not none.exists()
 
 
 def test_kmu_extract_masked_object_is_the_hsms_sealed_key(cluster, tmp_path):

@@ -178,6 +178,43 @@ static ohsm_rv apply_shares(struct ohsm_hsm *h, struct ohsm_obj *o, char *const 
     return rv;
 }
 
+/* Shares a new key brings in its record (a copy of a masked object's key, masked.c's insert_new)
+ * stay only where their user is still that crypto user: a user deleted since the extraction lost
+ * its shares (users.c's forget_shares_locked), and a new user of its name is someone else. A
+ * share of a record of before issue 10 (name only) goes to the crypto user of that name now, as
+ * the record meant. Keys made from templates come here with none. Caller holds the lock. */
+static ohsm_rv live_shares_locked(struct ohsm_hsm *h, struct ohsm_obj *o)
+{
+    struct ohsm_store_user u;
+    uint32_t kept = 0;
+    ohsm_rv rv = OHSM_OK;
+
+    OHSM_ENSURE(o->nshared <= OHSM_SHARE_MAX, OHSM_ARGUMENTS_BAD);
+    memset(&u, 0, sizeof(u));
+    for (uint32_t i = 0; i < o->nshared && rv == OHSM_OK; i++) {
+        rv = o->shared_id[i] != 0 ? ohsm_store_user_by_id(h->store, o->shared_id[i], &u)
+                                  : ohsm_store_user_by_name(h->store, o->shared[i], &u);
+        bool live = rv == OHSM_OK && u.type == OHSM_UT_CU && u.id != o->owner_id &&
+                    strcmp(u.name, o->shared[i]) == 0;
+        if (rv == OHSM_USER_NOT_FOUND) {
+            rv = OHSM_OK;
+        }
+        if (live) {
+            memmove(o->shared[kept], o->shared[i], sizeof(o->shared[0]));
+            o->shared_id[kept] = u.id;
+            kept++;
+        }
+    }
+    OPENSSL_cleanse(&u, sizeof(u));
+    OHSM_TRY(rv);
+    for (uint32_t i = kept; i < o->nshared; i++) {
+        memset(o->shared[i], 0, sizeof(o->shared[0]));
+        o->shared_id[i] = 0;
+    }
+    o->nshared = kept;
+    return OHSM_OK;
+}
+
 ohsm_rv ohsm_hsm_tx_end(struct ohsm_hsm *h, ohsm_rv rv)
 {
     if (rv == OHSM_OK) {
@@ -251,7 +288,10 @@ ohsm_rv ohsm_hsm_create(struct ohsm_hsm *h, struct ohsm_session *s, struct ohsm_
         goto unlock;
     }
     for (size_t i = 0; i < n; i++) {
-        rv = apply_shares(h, &k[i].o, share, nshare);
+        rv = live_shares_locked(h, &k[i].o);
+        if (rv == OHSM_OK) {
+            rv = apply_shares(h, &k[i].o, share, nshare);
+        }
         if (rv == OHSM_OK) {
             rv = ohsm_obj_quorum_check(&k[i].o); /* the values against owner + shares */
         }

@@ -1597,6 +1597,60 @@ static void test_dispatch_user_sync(void **state)
     OPENSSL_cleanse(&ca, sizeof(ca));
 }
 
+/* MaskedInsertReq.as_new: the copy keeps the record's shares whose users are still those crypto
+ * users; a sharer deleted since the extraction (and a new user of its name) gets none. */
+static ohsm_rv masked_insert_new(struct ohsm_hsm *h, struct ohsm_session *s, const uint8_t *p,
+                                 size_t n, struct made *m)
+{
+    Ohsm__Request q = OHSM__REQUEST__INIT;
+    Ohsm__MaskedInsertReq mi = OHSM__MASKED_INSERT_REQ__INIT;
+    struct ohsm_reply r;
+    mi.masked.data = (uint8_t *)p;
+    mi.masked.len = n;
+    mi.as_new = true;
+    q.op_case = OHSM__REQUEST__OP_MASKED_INSERT;
+    q.masked_insert = &mi;
+    ohsm_rv rv = run(h, s, &q, &r);
+    if (rv == OHSM_OK) {
+        take_key(&r, m);
+    }
+    ohsm_reply_clear(&r);
+    return rv;
+}
+
+static void test_dispatch_masked_new_live_shares(void **state)
+{
+    struct fx *f = *state;
+    struct who a;
+    struct made k, c;
+    struct ohsm_tmpl_buf t;
+    people(&f->h, &a);
+    ohsm_tmpl_init(&t);
+    ohsm_tmpl_put_bytes(&t, OHSM_A_LABEL, "s", 1);
+    ohsm_tmpl_put_bool(&t, OHSM_A_TOKEN, true);
+    assert_int_equal(gen(&f->h, &a.cu1, OHSM_KT_AES, 32, 0, &t, "cu2", &k), OHSM_OK);
+    uint32_t old_cu2 = get(f, "cu2").id;
+    assert_int_equal(k.o[0].nshared, 1);
+    assert_int_equal(k.o[0].shared_id[0], old_cu2);
+    /* A live sharer keeps its share. */
+    assert_int_equal(masked_insert_new(&f->h, &a.cu1, k.masked[0], k.masked_len[0], &c), OHSM_OK);
+    assert_int_equal(c.o[0].nshared, 1);
+    assert_int_equal(c.o[0].shared_id[0], old_cu2);
+    assert_string_equal(c.o[0].shared[0], "cu2");
+    made_free(&c);
+    /* cu2 deleted (its shares go) and created again: a new id, and no share in a new copy. */
+    assert_int_equal(huser(&f->h, &a.co, OHSM__REQUEST__OP_DELETE_USER, OHSM_UT_CU, "cu2", NULL),
+                     OHSM_OK);
+    assert_int_equal(hcreate(&f->h, &a.co, OHSM_UT_CU, "cu2", "cu2pass1"), OHSM_OK);
+    assert_int_not_equal(get(f, "cu2").id, old_cu2);
+    assert_int_equal(masked_insert_new(&f->h, &a.cu1, k.masked[0], k.masked_len[0], &c), OHSM_OK);
+    assert_int_equal(c.o[0].nshared, 0);
+    assert_int_equal(c.o[0].shared_id[0], 0);
+    assert_string_equal(c.o[0].owner, "cu1");
+    made_free(&c);
+    made_free(&k);
+}
+
 /* Objects survive a restart: reopening the store with the masking key loads them, with the same
  * sync digests; the handle counter continues. */
 static void test_dispatch_restart(void **state)
@@ -1854,6 +1908,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dispatch_sharing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dispatch_session_objects, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dispatch_masked_insert, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dispatch_masked_new_live_shares, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dispatch_tombstone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dispatch_replace_newer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dispatch_attribute_rules, setup, teardown),

@@ -165,6 +165,11 @@ const char *ohsm_meta_errstr(const struct ohsm_meta *m)
     return m != NULL && m->db != NULL ? sqlite3_errmsg(m->db) : "no database";
 }
 
+struct sqlite3 *ohsm_meta_sqlite(struct ohsm_meta *m)
+{
+    return m != NULL ? m->db : NULL;
+}
+
 ohsm_rv ohsm_meta_begin(struct ohsm_meta *m)
 {
     OHSM_ENSURE(m != NULL && !m->in_tx, OHSM_ARGUMENTS_BAD);

@@ -79,6 +79,11 @@ void ohsm_meta_close(struct ohsm_meta *m); /* NULL ok */
 /* SQLite's message for the last failure (borrowed, valid until the next call). */
 const char *ohsm_meta_errstr(const struct ohsm_meta *m);
 
+/* The database handle, for modules that keep their own tables in openhsmd.db (vpc.c). Borrowed;
+ * used under the same serialisation as m. */
+struct sqlite3;
+struct sqlite3 *ohsm_meta_sqlite(struct ohsm_meta *m);
+
 /* A write transaction around several calls. rollback is a no-op outside a transaction. */
 OHSM_NODISCARD ohsm_rv ohsm_meta_begin(struct ohsm_meta *m);
 OHSM_NODISCARD ohsm_rv ohsm_meta_commit(struct ohsm_meta *m);

@@ -67,8 +67,6 @@ struct ohsm_json_op {
     ohsm_json_fn fn;
 };
 
-struct ohsm_model; /* model.h: input shapes generated from botocore's service model */
-
 struct ohsm_json_service {
     const char *target_prefix;        /* "BaldrApiService" */
     const char *signing_name;         /* credential scope service, e.g. "cloudhsm"; NULL: any */
@@ -76,7 +74,10 @@ struct ohsm_json_service {
     const char *unknown_op_type;      /* an operation this service does not have */
     const struct ohsm_json_op *ops;   /* borrowed for the server's life */
     size_t n_ops;
-    const struct ohsm_model *model; /* NULL: handlers validate themselves */
+    /* Checks the input of operation op against the service's model (src/model: tables generated
+     * from botocore's service model) before the handler runs: 0, or -1 with a message in msg
+     * (cap bytes), answered as invalid_request_type. NULL: handlers validate themselves. */
+    int (*validate)(const char *op, json_t *in, char *msg, size_t cap);
     void *ctx;
 };
 

@@ -13,7 +13,7 @@
 
 #include <sqlite3.h>
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 struct ohsm_meta {
     sqlite3 *db;
@@ -58,6 +58,16 @@ static const char schema[] = "CREATE TABLE clusters ("
                              " created_at INTEGER NOT NULL,"
                              " UNIQUE (cluster_id, seq));"
                              "PRAGMA user_version = 1;";
+
+/* Version 2 (issue 12): the control plane's further facts of clusters, HSMs and backups (region,
+ * subnets, ENIs, certificates, tags, ...) as text attributes of an id, interpreted and validated
+ * by their reader (cloud/cp*.c). */
+static const char schema_v2[] = "CREATE TABLE attrs ("
+                                " id TEXT NOT NULL,"
+                                " k TEXT NOT NULL,"
+                                " v TEXT NOT NULL,"
+                                " PRIMARY KEY (id, k));"
+                                "PRAGMA user_version = 2;";
 
 const char *ohsm_meta_cstate_name(enum ohsm_meta_cstate s)
 {
@@ -138,7 +148,13 @@ ohsm_rv ohsm_meta_open(const char *path, struct ohsm_meta **out)
     }
     if (v == 0) {
         rv = exec(m, schema);
-    } else if (v != SCHEMA_VERSION) {
+        v = 1;
+    }
+    if (rv == OHSM_OK && v == 1) {
+        rv = exec(m, schema_v2);
+        v = 2;
+    }
+    if (rv == OHSM_OK && v != SCHEMA_VERSION) {
         rv = OHSM_DB; /* written by another version of openhsmd: do not guess */
     }
     if (rv != OHSM_OK || (rv = ohsm_meta_commit(m)) != OHSM_OK) {
@@ -435,4 +451,64 @@ ohsm_rv ohsm_meta_hsm_list(struct ohsm_meta *m, const char *cluster_id, struct o
         *out = arr;
     }
     return rv;
+}
+
+#define ATTR_MAX (256u * 1024u)
+
+ohsm_rv ohsm_meta_attr_set(struct ohsm_meta *m, const char *id, const char *k, const char *v)
+{
+    OHSM_ENSURE(m != NULL && text_ok(id, OHSM_IDS_MAX) && text_ok(k, 64), OHSM_ARGUMENTS_BAD);
+    if (v == NULL) {
+        const char *t[] = {id, k};
+        return run(m, "DELETE FROM attrs WHERE id = ?1 AND k = ?2", t, 2, NULL, 0, NULL);
+    }
+    OHSM_ENSURE(strnlen(v, ATTR_MAX) < ATTR_MAX, OHSM_ARGUMENTS_BAD);
+    const char *t[] = {id, k, v};
+    return run(m, "INSERT OR REPLACE INTO attrs (id, k, v) VALUES (?1, ?2, ?3)", t, 3, NULL, 0,
+               NULL);
+}
+
+ohsm_rv ohsm_meta_attr_get(struct ohsm_meta *m, const char *id, const char *k, char **out)
+{
+    sqlite3_stmt *st = NULL;
+    ohsm_rv rv = OHSM_DB;
+
+    OHSM_ENSURE(m != NULL && id != NULL && k != NULL && out != NULL, OHSM_ARGUMENTS_BAD);
+    *out = NULL;
+    if (sqlite3_prepare_v2(m->db, "SELECT v FROM attrs WHERE id = ?1 AND k = ?2", -1, &st,
+                           NULL) != SQLITE_OK ||
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(st, 2, k, -1, SQLITE_STATIC) != SQLITE_OK) {
+        goto out;
+    }
+    int r = sqlite3_step(st);
+    if (r == SQLITE_DONE) {
+        rv = OHSM_OK;
+        goto out;
+    }
+    if (r != SQLITE_ROW || sqlite3_column_type(st, 0) != SQLITE_TEXT) {
+        goto out;
+    }
+    const unsigned char *s = sqlite3_column_text(st, 0);
+    int len = sqlite3_column_bytes(st, 0);
+    if (s == NULL || len < 0 || (size_t)len >= ATTR_MAX || strlen((const char *)s) != (size_t)len) {
+        goto out;
+    }
+    *out = malloc((size_t)len + 1);
+    if (*out == NULL) {
+        rv = OHSM_HOST_MEMORY;
+        goto out;
+    }
+    memcpy(*out, s, (size_t)len + 1);
+    rv = OHSM_OK;
+out:
+    sqlite3_finalize(st);
+    return rv;
+}
+
+ohsm_rv ohsm_meta_attr_drop(struct ohsm_meta *m, const char *id)
+{
+    OHSM_ENSURE(m != NULL && id != NULL, OHSM_ARGUMENTS_BAD);
+    const char *t[] = {id};
+    return run(m, "DELETE FROM attrs WHERE id = ?1", t, 1, NULL, 0, NULL);
 }

@@ -110,4 +110,14 @@ OHSM_NODISCARD ohsm_rv ohsm_meta_cluster_list(struct ohsm_meta *m, struct ohsm_m
 OHSM_NODISCARD ohsm_rv ohsm_meta_hsm_list(struct ohsm_meta *m, const char *cluster_id,
                                           struct ohsm_meta_hsm **out, size_t *n);
 
+/* Further text facts of an id (cluster, HSM, backup), kept for the control plane, which
+ * interprets and validates them when read. set: v NULL removes; at most 256 KiB. get: *out is
+ * malloc'd (caller frees), NULL when absent. drop: removes every fact of id.
+ * Errors: OHSM_ARGUMENTS_BAD, OHSM_DB, OHSM_HOST_MEMORY. */
+OHSM_NODISCARD ohsm_rv ohsm_meta_attr_set(struct ohsm_meta *m, const char *id, const char *k,
+                                          const char *v);
+OHSM_NODISCARD ohsm_rv ohsm_meta_attr_get(struct ohsm_meta *m, const char *id, const char *k,
+                                          char **out);
+OHSM_NODISCARD ohsm_rv ohsm_meta_attr_drop(struct ohsm_meta *m, const char *id);
+
 #endif

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * Shared parts of the control plane's handlers (cp.c clusters, cp_hsm.c HSMs and tags). Every
+ * function here is called with c->lock held unless it says otherwise.
+ */
+#ifndef OHSM_CLOUD_CP_INT_H
+#define OHSM_CLOUD_CP_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "cloud/cloud.h"
+#include "http/http.h"
+
+/* The cluster cid of region (NULL: any region). Errors: OHSM_ARGUMENTS_BAD (none), OHSM_DB. */
+OHSM_NODISCARD ohsm_rv ohsm_cp_find_cluster(struct ohsm_cloud *c, const char *region,
+                                            const char *cid, struct ohsm_meta_cluster *out);
+/* The Cluster shape of botocore's model (new reference; NULL when out of memory). */
+json_t *ohsm_cp_cluster_json(struct ohsm_cloud *c, const struct ohsm_meta_cluster *cl);
+/* Certificates of a cluster (new reference). */
+json_t *ohsm_cp_certificates(struct ohsm_cloud *c, const struct ohsm_meta_cluster *cl);
+/* 0 when SourceBackupId names a READY backup of region, else -1 with err. */
+int ohsm_cp_source_backup(struct ohsm_cloud *c, const char *region, const char *id,
+                          struct ohsm_aws_err *err);
+
+/* Pagination over total items: [*from, *to) from NextToken/MaxResults. -1 with err on a bad
+ * token. */
+int ohsm_cp_page(json_t *in, size_t total, size_t max_default, size_t *from, size_t *to,
+                 struct ohsm_aws_err *err);
+void ohsm_cp_next_token(json_t *out, size_t to, size_t total);
+/* Filters: only names allowed, each a list of strings. */
+int ohsm_cp_filters(json_t *in, const char *const *names, size_t n, struct ohsm_aws_err *err);
+bool ohsm_cp_filter_has(json_t *f, const char *v);
+int ohsm_cp_check_tags(json_t *tags, struct ohsm_aws_err *err);
+
+/* The handle slot of an HSM (0..31). */
+uint32_t ohsm_cp_hsm_slot(struct ohsm_cloud *c, const struct ohsm_meta_hsm *h);
+/* Is id a backup of region that is not DELETED? */
+bool ohsm_cp_backup_exists(struct ohsm_cloud *c, const char *region, const char *id);
+
+/* The model's validation hook (src/model), without the lock. */
+int ohsm_cp_validate(const char *op, json_t *in, char *msg, size_t cap);
+
+/* Handlers of cp_hsm.c (take the lock themselves). */
+json_t *ohsm_cp_create_hsm(void *ctx, const struct ohsm_http_call *call, json_t *in,
+                           struct ohsm_aws_err *err);
+json_t *ohsm_cp_delete_hsm(void *ctx, const struct ohsm_http_call *call, json_t *in,
+                           struct ohsm_aws_err *err);
+json_t *ohsm_cp_tag_resource(void *ctx, const struct ohsm_http_call *call, json_t *in,
+                             struct ohsm_aws_err *err);
+json_t *ohsm_cp_untag_resource(void *ctx, const struct ohsm_http_call *call, json_t *in,
+                               struct ohsm_aws_err *err);
+json_t *ohsm_cp_list_tags(void *ctx, const struct ohsm_http_call *call, json_t *in,
+                          struct ohsm_aws_err *err);
+
+#endif

@@ -1,0 +1,388 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * The worker of the control plane: it reads the states the handlers wrote and does the work
+ * behind them, then commits the state that follows:
+ *
+ *   cluster CREATE_IN_PROGRESS -> files (CA, appliance password, masking key) -> UNINITIALIZED
+ *   cluster DELETE_IN_PROGRESS -> security group and files removed -> DELETED
+ *   HSM CREATE_IN_PROGRESS     -> key, certificate, process started and accepting -> ACTIVE
+ *   HSM DELETE_IN_PROGRESS     -> process stopped, ENI freed, files removed -> DELETED
+ *   HSM ACTIVE <-> DEGRADED    -> its process stopped, paused or gone / back
+ *   cluster ACTIVE <-> DEGRADED as its HSMs; INITIALIZED -> ACTIVE once an HSM is activated
+ *
+ * Each step is idempotent and decided from the metadata alone, so the pass run at start finishes
+ * whatever a killed openhsmd left half done.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "cloud/cloud.h"
+#include "cloud/cp_int.h"
+#include "cloud/files.h"
+#include "cloud/provision.h"
+#include "cloud/vpc.h"
+
+#define PASS_MS 1000
+
+static void set_msg(struct ohsm_cloud *c, const char *id, const char *msg)
+{
+    ohsm_rv rv = ohsm_meta_attr_set(c->meta, id, OHSM_CA_MESSAGE, msg);
+    (void)rv; /* a message is a courtesy: the state is what counts */
+}
+
+static void cluster_created(struct ohsm_cloud *c, const char *cid)
+{
+    char err[512];
+    ohsm_rv rv = ohsm_provision_cluster_files(c->data_dir, cid, err, sizeof(err));
+    (void)pthread_mutex_lock(&c->lock);
+    struct ohsm_meta_cluster cl;
+    if (rv != OHSM_OK) {
+        fprintf(stderr, "openhsmd: cluster %s: %s\n", cid, err);
+    } else if (ohsm_cp_find_cluster(c, NULL, cid, &cl) == OHSM_OK &&
+               cl.state == OHSM_CS_CREATE_IN_PROGRESS) {
+        if (ohsm_meta_cluster_set_state(c->meta, cid, OHSM_CS_UNINITIALIZED) != OHSM_OK) {
+            fprintf(stderr, "openhsmd: cluster %s: cannot record its state\n", cid);
+        }
+        set_msg(c, cid, NULL);
+    }
+    (void)pthread_mutex_unlock(&c->lock);
+}
+
+static void cluster_deleted(struct ohsm_cloud *c, const char *cid)
+{
+    char dir[4096], region[32], sg[32] = "";
+    char *v = NULL;
+    struct ohsm_aws_err e;
+
+    (void)pthread_mutex_lock(&c->lock);
+    ohsm_cloud_cluster_region(c, cid, region, sizeof(region));
+    if (ohsm_meta_attr_get(c->meta, cid, OHSM_CA_SG, &v) == OHSM_OK && v != NULL &&
+        strlen(v) < sizeof(sg)) {
+        memcpy(sg, v, strlen(v) + 1);
+    }
+    free(v);
+    if (sg[0] != '\0') {
+        memset(&e, 0, sizeof(e));
+        ohsm_rv rv = ohsm_vpc_sg_delete(ohsm_meta_sqlite(c->meta), region, sg, &e);
+        (void)rv; /* already gone after a crash: nothing to do */
+    }
+    (void)pthread_mutex_unlock(&c->lock);
+    if (ohsm_provision_cluster_dir(c->data_dir, cid, dir, sizeof(dir)) == OHSM_OK &&
+        ohsm_files_remove_tree(dir) != OHSM_OK && errno != ENOENT) {
+        fprintf(stderr, "openhsmd: cannot remove %s: %s\n", dir, strerror(errno));
+        return;
+    }
+    if (ohsm_provision_private_dir(c->data_dir, cid, dir, sizeof(dir)) == OHSM_OK &&
+        ohsm_files_remove_tree(dir) != OHSM_OK && errno != ENOENT) {
+        fprintf(stderr, "openhsmd: cannot remove %s: %s\n", dir, strerror(errno));
+        return;
+    }
+    (void)pthread_mutex_lock(&c->lock);
+    if (ohsm_meta_cluster_set_state(c->meta, cid, OHSM_CS_DELETED) != OHSM_OK) {
+        fprintf(stderr, "openhsmd: cluster %s: cannot record its state\n", cid);
+    }
+    set_msg(c, cid, NULL);
+    (void)pthread_mutex_unlock(&c->lock);
+}
+
+/* Registers an HSM with the supervisor (already registered is fine). c->lock held. */
+static ohsm_rv register_hsm(struct ohsm_cloud *c, const struct ohsm_meta_cluster *cl,
+                            const struct ohsm_meta_hsm *h)
+{
+    char hdir[4096], cdir[4096];
+    struct ohsm_sup_status st;
+    if (ohsm_sup_status(c->sup, h->id, &st) == OHSM_OK) {
+        return OHSM_OK;
+    }
+    OHSM_TRY(ohsm_provision_cluster_dir(c->data_dir, cl->id, cdir, sizeof(cdir)));
+    OHSM_TRY(ohsm_provision_hsm_dir(c->data_dir, cl->id, h->id, hdir, sizeof(hdir)));
+    struct ohsm_sup_hsm sh = {h->id,  cl->id, hdir, cdir, h->port, cl->lockout_attempts,
+                              ohsm_cp_hsm_slot(c, h)};
+    return ohsm_sup_add(c->sup, &sh);
+}
+
+static void hsm_created(struct ohsm_cloud *c, const struct ohsm_meta_hsm *h)
+{
+    char err[512];
+    struct ohsm_meta_cluster cl;
+    ohsm_rv rv = ohsm_provision_hsm_files(c->data_dir, h->cluster_id, h->id, err, sizeof(err));
+    if (rv != OHSM_OK) {
+        fprintf(stderr, "openhsmd: %s: %s\n", h->id, err);
+        return;
+    }
+    (void)pthread_mutex_lock(&c->lock);
+    rv = ohsm_cp_find_cluster(c, NULL, h->cluster_id, &cl);
+    if (rv == OHSM_OK) {
+        rv = register_hsm(c, &cl, h);
+    }
+    (void)pthread_mutex_unlock(&c->lock);
+    if (rv == OHSM_OK) {
+        rv = ohsm_sup_launch(c->sup, h->id);
+    }
+    (void)pthread_mutex_lock(&c->lock);
+    struct ohsm_meta_hsm *hs = NULL;
+    size_t n = 0;
+    bool still = false;
+    if (ohsm_meta_hsm_list(c->meta, h->cluster_id, &hs, &n) == OHSM_OK) {
+        for (size_t i = 0; i < n; i++) {
+            still = still || (strcmp(hs[i].id, h->id) == 0 &&
+                              hs[i].state == OHSM_HS_CREATE_IN_PROGRESS);
+        }
+    }
+    free(hs);
+    if (still) {
+        /* A start that fails leaves the HSM DEGRADED (with its log on stderr): visible, and
+         * deletable, rather than retried forever. */
+        enum ohsm_meta_hstate next = rv == OHSM_OK ? OHSM_HS_ACTIVE : OHSM_HS_DEGRADED;
+        if (ohsm_meta_hsm_set_state(c->meta, h->id, next) != OHSM_OK ||
+            ohsm_provision_client_json(c->meta, c->data_dir, h->cluster_id, NULL, 0) !=
+                OHSM_OK) {
+            fprintf(stderr, "openhsmd: %s: cannot record its state\n", h->id);
+        }
+    }
+    (void)pthread_mutex_unlock(&c->lock);
+}
+
+static void hsm_deleted(struct ohsm_cloud *c, const struct ohsm_meta_hsm *h)
+{
+    char dir[4096], region[32], eni[32] = "";
+    char *v = NULL;
+    struct ohsm_aws_err e;
+
+    ohsm_rv rv = ohsm_sup_remove(c->sup, h->id);
+    if (rv != OHSM_OK && rv != OHSM_ARGUMENTS_BAD) {
+        fprintf(stderr, "openhsmd: %s would not stop; its deletion waits\n", h->id);
+        return;
+    }
+    if (ohsm_provision_hsm_dir(c->data_dir, h->cluster_id, h->id, dir, sizeof(dir)) == OHSM_OK &&
+        ohsm_files_remove_tree(dir) != OHSM_OK && errno != ENOENT) {
+        fprintf(stderr, "openhsmd: cannot remove %s: %s\n", dir, strerror(errno));
+        return;
+    }
+    (void)pthread_mutex_lock(&c->lock);
+    ohsm_cloud_cluster_region(c, h->cluster_id, region, sizeof(region));
+    if (ohsm_meta_attr_get(c->meta, h->id, OHSM_HA_ENI, &v) == OHSM_OK && v != NULL &&
+        strlen(v) < sizeof(eni)) {
+        memcpy(eni, v, strlen(v) + 1);
+    }
+    free(v);
+    memset(&e, 0, sizeof(e));
+    if (eni[0] != '\0' &&
+        ohsm_vpc_eni_delete(ohsm_meta_sqlite(c->meta), region, eni, true, &e) != OHSM_OK &&
+        strcmp(e.type, "InvalidNetworkInterfaceID.NotFound") != 0) {
+        fprintf(stderr, "openhsmd: %s: cannot free %s: %s\n", h->id, eni, e.msg);
+    } else if (ohsm_meta_hsm_set_state(c->meta, h->id, OHSM_HS_DELETED) != OHSM_OK ||
+               ohsm_provision_client_json(c->meta, c->data_dir, h->cluster_id, NULL, 0) !=
+                   OHSM_OK) {
+        fprintf(stderr, "openhsmd: %s: cannot record its state\n", h->id);
+    }
+    (void)pthread_mutex_unlock(&c->lock);
+}
+
+/* Has an HSM of the cluster been activated (its admin's first password change)? Read from the
+ * HSM's own database, read-only. */
+static bool activated(struct ohsm_cloud *c, const struct ohsm_meta_hsm *h)
+{
+    char hdir[4096], db[4200];
+    sqlite3 *s = NULL;
+    sqlite3_stmt *st = NULL;
+    bool yes = false;
+    if (ohsm_provision_hsm_dir(c->data_dir, h->cluster_id, h->id, hdir, sizeof(hdir)) != OHSM_OK ||
+        snprintf(db, sizeof(db), "%s/hsm.db", hdir) >= (int)sizeof(db)) {
+        return false;
+    }
+    if (sqlite3_open_v2(db, &s, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOFOLLOW, NULL) ==
+            SQLITE_OK &&
+        sqlite3_busy_timeout(s, 200) == SQLITE_OK &&
+        sqlite3_prepare_v2(s, "SELECT v FROM meta WHERE k = 'activated'", -1, &st, NULL) ==
+            SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+        const unsigned char *v = sqlite3_column_text(st, 0);
+        yes = v != NULL && strcmp((const char *)v, "1") == 0;
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(s);
+    return yes;
+}
+
+/* Health of running HSMs and the cluster states that follow from it. c->lock held. */
+static void health(struct ohsm_cloud *c, const struct ohsm_meta_cluster *cl)
+{
+    struct ohsm_meta_hsm *hs = NULL;
+    size_t n = 0, up = 0, down = 0;
+    bool act = false;
+    if (ohsm_meta_hsm_list(c->meta, cl->id, &hs, &n) != OHSM_OK) {
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct ohsm_sup_status st;
+        if (hs[i].state != OHSM_HS_ACTIVE && hs[i].state != OHSM_HS_DEGRADED) {
+            continue;
+        }
+        bool ok = ohsm_sup_status(c->sup, hs[i].id, &st) == OHSM_OK && st.running && !st.paused;
+        enum ohsm_meta_hstate want = ok ? OHSM_HS_ACTIVE : OHSM_HS_DEGRADED;
+        if (want != hs[i].state && ohsm_meta_hsm_set_state(c->meta, hs[i].id, want) != OHSM_OK) {
+            fprintf(stderr, "openhsmd: %s: cannot record its state\n", hs[i].id);
+        }
+        up += ok ? 1 : 0;
+        down += ok ? 0 : 1;
+        if (ok && cl->state == OHSM_CS_INITIALIZED && !act) {
+            act = activated(c, &hs[i]);
+        }
+    }
+    free(hs);
+    enum ohsm_meta_cstate next = cl->state;
+    if (cl->state == OHSM_CS_INITIALIZED && act) {
+        next = down > 0 ? OHSM_CS_DEGRADED : OHSM_CS_ACTIVE;
+    } else if (cl->state == OHSM_CS_ACTIVE && down > 0) {
+        next = OHSM_CS_DEGRADED;
+    } else if (cl->state == OHSM_CS_DEGRADED && down == 0) {
+        next = OHSM_CS_ACTIVE;
+    }
+    (void)up;
+    if (next != cl->state && ohsm_meta_cluster_set_state(c->meta, cl->id, next) != OHSM_OK) {
+        fprintf(stderr, "openhsmd: cluster %s: cannot record its state\n", cl->id);
+    }
+}
+
+void ohsm_cloud_reconcile(struct ohsm_cloud *c)
+{
+    struct ohsm_meta_cluster *cs = NULL;
+    struct ohsm_meta_hsm *hs = NULL;
+    size_t nc = 0, nh = 0;
+
+    (void)pthread_mutex_lock(&c->pass);
+    (void)pthread_mutex_lock(&c->lock);
+    if (ohsm_meta_cluster_list(c->meta, &cs, &nc) != OHSM_OK ||
+        ohsm_meta_hsm_list(c->meta, NULL, &hs, &nh) != OHSM_OK) {
+        (void)pthread_mutex_unlock(&c->lock);
+        (void)pthread_mutex_unlock(&c->pass);
+        fprintf(stderr, "openhsmd: the metadata is unreadable\n");
+        free(cs);
+        return;
+    }
+    (void)pthread_mutex_unlock(&c->lock);
+    for (size_t i = 0; i < nc && !c->stopping; i++) {
+        if (cs[i].state == OHSM_CS_CREATE_IN_PROGRESS) {
+            cluster_created(c, cs[i].id);
+        }
+    }
+    for (size_t i = 0; i < nh && !c->stopping; i++) {
+        if (hs[i].state == OHSM_HS_CREATE_IN_PROGRESS) {
+            hsm_created(c, &hs[i]);
+        } else if (hs[i].state == OHSM_HS_DELETE_IN_PROGRESS) {
+            hsm_deleted(c, &hs[i]);
+        }
+    }
+    for (size_t i = 0; i < nc && !c->stopping; i++) {
+        if (cs[i].state == OHSM_CS_DELETE_IN_PROGRESS) {
+            cluster_deleted(c, cs[i].id);
+        }
+    }
+    free(cs);
+    free(hs);
+    /* Health, on a fresh read (the steps above changed states). */
+    (void)pthread_mutex_lock(&c->lock);
+    if (ohsm_meta_cluster_list(c->meta, &cs, &nc) == OHSM_OK) {
+        for (size_t i = 0; i < nc; i++) {
+            if (cs[i].state == OHSM_CS_INITIALIZED || cs[i].state == OHSM_CS_ACTIVE ||
+                cs[i].state == OHSM_CS_DEGRADED || cs[i].state == OHSM_CS_UNINITIALIZED) {
+                health(c, &cs[i]);
+            }
+        }
+        free(cs);
+    }
+    (void)pthread_mutex_unlock(&c->lock);
+    (void)pthread_mutex_unlock(&c->pass);
+}
+
+static void *worker(void *arg)
+{
+    struct ohsm_cloud *c = arg;
+    (void)pthread_mutex_lock(&c->lock);
+    while (!c->stopping) {
+        if (!c->kicked) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += PASS_MS / 1000;
+            (void)pthread_cond_timedwait(&c->kick, &c->lock, &ts);
+        }
+        c->kicked = false;
+        if (c->stopping) {
+            break;
+        }
+        (void)pthread_mutex_unlock(&c->lock);
+        ohsm_cloud_reconcile(c);
+        (void)pthread_mutex_lock(&c->lock);
+    }
+    (void)pthread_mutex_unlock(&c->lock);
+    return NULL;
+}
+
+void ohsm_cloud_kick(struct ohsm_cloud *c)
+{
+    (void)pthread_mutex_lock(&c->lock);
+    c->kicked = true;
+    (void)pthread_cond_signal(&c->kick);
+    (void)pthread_mutex_unlock(&c->lock);
+}
+
+ohsm_rv ohsm_cloud_init(struct ohsm_cloud *c, struct ohsm_meta *meta, struct ohsm_sup *sup,
+                        const char *data_dir, const char *region, const char *account_id,
+                        uint32_t lockout)
+{
+    OHSM_ENSURE(c != NULL && meta != NULL && sup != NULL && data_dir != NULL && region != NULL &&
+                    account_id != NULL,
+                OHSM_ARGUMENTS_BAD);
+    memset(c, 0, sizeof(*c));
+    OHSM_ENSURE(strlen(data_dir) < sizeof(c->data_dir) && strlen(region) < sizeof(c->region) &&
+                    strlen(account_id) < sizeof(c->account_id),
+                OHSM_ARGUMENTS_BAD);
+    memcpy(c->data_dir, data_dir, strlen(data_dir) + 1);
+    memcpy(c->region, region, strlen(region) + 1);
+    memcpy(c->account_id, account_id, strlen(account_id) + 1);
+    c->meta = meta;
+    c->sup = sup;
+    c->lockout = lockout;
+    (void)pthread_mutex_init(&c->lock, NULL);
+    (void)pthread_mutex_init(&c->pass, NULL);
+    (void)pthread_cond_init(&c->kick, NULL);
+    return ohsm_vpc_init(ohsm_meta_sqlite(meta));
+}
+
+ohsm_rv ohsm_cloud_start(struct ohsm_cloud *c)
+{
+    OHSM_ENSURE(c != NULL && !c->worker_running, OHSM_ARGUMENTS_BAD);
+    OHSM_ENSURE(pthread_create(&c->worker, NULL, worker, c) == 0, OHSM_HOST_MEMORY);
+    c->worker_running = true;
+    return OHSM_OK;
+}
+
+void ohsm_cloud_stop(struct ohsm_cloud *c)
+{
+    if (c == NULL || !c->worker_running) {
+        return;
+    }
+    (void)pthread_mutex_lock(&c->lock);
+    c->stopping = true;
+    (void)pthread_cond_signal(&c->kick);
+    (void)pthread_mutex_unlock(&c->lock);
+    (void)pthread_join(c->worker, NULL);
+    c->worker_running = false;
+}
+
+void ohsm_cloud_destroy(struct ohsm_cloud *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    ohsm_cloud_stop(c);
+    (void)pthread_cond_destroy(&c->kick);
+    (void)pthread_mutex_destroy(&c->pass);
+    (void)pthread_mutex_destroy(&c->lock);
+}

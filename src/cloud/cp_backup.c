@@ -7,6 +7,7 @@
 #include <jansson.h>
 
 #include "cloud/cp_int.h"
+#include "model/model.h"
 
 #define NOT_FOUND "CloudHsmResourceNotFoundException"
 
@@ -37,9 +38,5 @@ int ohsm_cp_source_backup(struct ohsm_cloud *c, const char *region, const char *
 
 int ohsm_cp_validate(const char *op, json_t *in, char *msg, size_t cap)
 {
-    (void)op;
-    (void)in;
-    (void)msg;
-    (void)cap;
-    return 0;
+    return ohsm_model_cloudhsmv2_validate(op, in, msg, cap);
 }

@@ -376,8 +376,8 @@ static ohsm_rv take_id(struct ohsm_rd *r, char *dst, size_t max)
 }
 
 /* Parses the header of file f; *hlen gets its length (the AAD) and *iv points at the IV. */
-static ohsm_rv header_get(const uint8_t *f, size_t len, struct ohsm_backup_info *info,
-                          size_t *hlen, const uint8_t **iv)
+static ohsm_rv header_get(const uint8_t *f, size_t len, struct ohsm_backup_info *info, size_t *hlen,
+                          const uint8_t **iv)
 {
     struct ohsm_rd r;
     const uint8_t *p = NULL;
@@ -545,8 +545,7 @@ out:
 }
 
 ohsm_rv ohsm_backup_make(const struct ohsm_secret *key, const char *backup_id, const char *db_path,
-                         const char *mask_path, const char *out_path,
-                         struct ohsm_backup_info *info)
+                         const char *mask_path, const char *out_path, struct ohsm_backup_info *info)
 {
     struct ohsm_backup_info h;
     uint8_t *db = NULL, *plain = NULL, *file = NULL;
@@ -619,9 +618,9 @@ static void remove_db_temp(const char *tmp)
     unlink(tmp);
 }
 
-ohsm_rv ohsm_backup_restore(const struct ohsm_secret *key, const char *backup_id,
-                            const char *path, const char *new_cluster_id, const char *new_hsm_id,
-                            const char *out_db, const char *out_mask)
+ohsm_rv ohsm_backup_restore(const struct ohsm_secret *key, const char *backup_id, const char *path,
+                            const char *new_cluster_id, const char *new_hsm_id, const char *out_db,
+                            const char *out_mask)
 {
     struct ohsm_backup_info h;
     struct stat st;

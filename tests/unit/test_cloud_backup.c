@@ -186,7 +186,7 @@ static void test_backup_key_file(void **state)
 
 struct writer {
     const char *db;
-    atomic_int done;     /* transactions committed */
+    atomic_int done; /* transactions committed */
     atomic_bool stop;
 };
 
@@ -324,21 +324,20 @@ static void test_backup_round_trip(void **state)
     /* Outputs are new files only: a second restore to the same paths changes nothing. */
     struct stat before;
     assert_int_equal(stat(out_db, &before), 0);
-    assert_int_equal(ohsm_backup_restore(f->key, "backup-one", f->bak, "cluster-x", "hsm-x",
-                                         out_db, NULL),
-                     OHSM_IO);
+    assert_int_equal(
+        ohsm_backup_restore(f->key, "backup-one", f->bak, "cluster-x", "hsm-x", out_db, NULL),
+        OHSM_IO);
     assert_int_equal(errno, EEXIST);
     assert_int_equal(stat(out_db, &st), 0);
     assert_int_equal(st.st_mtime, before.st_mtime);
     assert_int_equal(st.st_ino, before.st_ino);
     /* Restoring without a masking-key output writes only the database. */
     path_in(f, out_db, sizeof(out_db), "restored2.db");
-    assert_int_equal(ohsm_backup_restore(f->key, "backup-one", f->bak, "cluster-x", "hsm-x",
-                                         out_db, NULL),
-                     OHSM_OK);
+    assert_int_equal(
+        ohsm_backup_restore(f->key, "backup-one", f->bak, "cluster-x", "hsm-x", out_db, NULL),
+        OHSM_OK);
     /* make refuses an existing output. */
-    assert_int_equal(ohsm_backup_make(f->key, "backup-one", f->db, f->mask, f->bak, NULL),
-                     OHSM_IO);
+    assert_int_equal(ohsm_backup_make(f->key, "backup-one", f->db, f->mask, f->bak, NULL), OHSM_IO);
     assert_int_equal(errno, EEXIST);
     assert_int_equal(count_named(f->dir, ".tmp-"), 0);
 }
@@ -353,8 +352,7 @@ static void assert_refused(struct fx *f, const struct ohsm_secret *key, const ch
     assert_int_equal(ohsm_backup_verify(key, id, path, &info), want);
     path_in(f, out_db, sizeof(out_db), "never.db");
     path_in(f, out_mask, sizeof(out_mask), "never.mask");
-    assert_int_equal(ohsm_backup_restore(key, id, path, "cluster-new", "hsm-new", out_db,
-                                         out_mask),
+    assert_int_equal(ohsm_backup_restore(key, id, path, "cluster-new", "hsm-new", out_db, out_mask),
                      want);
     assert_int_equal(access(out_db, F_OK), -1);
     assert_int_equal(access(out_mask, F_OK), -1);
@@ -373,8 +371,7 @@ static void test_backup_tamper(void **state)
     char p[128], cp[128];
     size_t len = 0;
 
-    assert_int_equal(ohsm_backup_make(f->key, "backup-one", f->db, f->mask, f->bak, NULL),
-                     OHSM_OK);
+    assert_int_equal(ohsm_backup_make(f->key, "backup-one", f->db, f->mask, f->bak, NULL), OHSM_OK);
     uint8_t *orig = slurp(f->bak, &len);
     size_t hdr = 8 + 2 + 1 + strlen("backup-one") + 1 + strlen("cluster-src") + 1 +
                  strlen("hsm-src") + 8 + 4 + 8 + 12;
@@ -511,8 +508,8 @@ static void hsm_banner(struct fx *f, const char *db, const char *mask, char *lin
     if (pid == 0) {
         dup2(pipefd[1], 2);
         close(pipefd[0]);
-        execl(hsm, hsm, "--db", db, "--masking-key", mask, "--cert", cert, "--key", key,
-              "--listen", "127.0.0.1:0", (char *)NULL);
+        execl(hsm, hsm, "--db", db, "--masking-key", mask, "--cert", cert, "--key", key, "--listen",
+              "127.0.0.1:0", (char *)NULL);
         _exit(127);
     }
     close(pipefd[1]);
@@ -522,7 +519,8 @@ static void hsm_banner(struct fx *f, const char *db, const char *mask, char *lin
     while (got + 1 < cap && memchr(line, '\n', got) == NULL) {
         struct pollfd pfd = {pipefd[0], POLLIN, 0};
         clock_gettime(CLOCK_MONOTONIC, &now);
-        long left = 20000 - ((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000);
+        long left =
+            20000 - ((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000);
         if (left <= 0 || poll(&pfd, 1, (int)left) <= 0) {
             break;
         }
@@ -548,8 +546,7 @@ static void test_backup_restored_db_starts_hsm(void **state)
     char out_db[128], out_mask[128], other_mask[128], line[1024];
     uint8_t k2[32];
 
-    assert_int_equal(ohsm_backup_make(f->key, "backup-one", f->db, f->mask, f->bak, NULL),
-                     OHSM_OK);
+    assert_int_equal(ohsm_backup_make(f->key, "backup-one", f->db, f->mask, f->bak, NULL), OHSM_OK);
     path_in(f, out_db, sizeof(out_db), "new.db");
     path_in(f, out_mask, sizeof(out_mask), "new.mask");
     assert_int_equal(ohsm_backup_restore(f->key, "backup-one", f->bak, "cluster-new", "hsm-new",

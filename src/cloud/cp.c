@@ -445,6 +445,7 @@ static json_t *create_cluster(void *ctx, const struct ohsm_http_call *call, json
               ohsm_vpc_sg_create(db, call->region, c->account_id, vpc, cid, sg, sizeof(sg),
                                  err) == OHSM_OK &&
               ohsm_meta_attr_set(c->meta, cid, OHSM_CA_REGION, call->region) == OHSM_OK &&
+              ohsm_meta_attr_set(c->meta, cid, OHSM_CA_PKI, "csr") == OHSM_OK &&
               ohsm_meta_attr_set(c->meta, cid, OHSM_CA_VPC, vpc) == OHSM_OK &&
               ohsm_meta_attr_set(c->meta, cid, OHSM_CA_SG, sg) == OHSM_OK &&
               ohsm_meta_attr_set(c->meta, cid, OHSM_CA_SUBNETS, sm) == OHSM_OK &&
@@ -573,6 +574,7 @@ static const struct ohsm_json_op ops[] = {
     {"DeleteCluster", delete_cluster},
     {"DescribeClusters", describe_clusters},
     {"ModifyCluster", modify_cluster},
+    {"InitializeCluster", ohsm_cp_initialize_cluster},
     {"CreateHsm", ohsm_cp_create_hsm},
     {"DeleteHsm", ohsm_cp_delete_hsm},
     {"TagResource", ohsm_cp_tag_resource},

@@ -40,8 +40,18 @@ uint32_t ohsm_cp_hsm_slot(struct ohsm_cloud *c, const struct ohsm_meta_hsm *h);
 /* Is id a backup of region that is not DELETED? */
 bool ohsm_cp_backup_exists(struct ohsm_cloud *c, const char *region, const char *id);
 
+/* Writes client.json of cid unless it has no trust anchor yet. c->lock held. */
+OHSM_NODISCARD ohsm_rv ohsm_cp_client_json(struct ohsm_cloud *c, const char *cid);
+
 /* The model's validation hook (src/model), without the lock. */
 int ohsm_cp_validate(const char *op, json_t *in, char *msg, size_t cap);
+
+/* cp_init.c: InitializeCluster (a handler); an HSM's key and certificate for its cluster's PKI
+ * (c->lock not held); the worker's step of an INITIALIZE_IN_PROGRESS cluster. */
+json_t *ohsm_cp_initialize_cluster(void *ctx, const struct ohsm_http_call *call, json_t *in,
+                                   struct ohsm_aws_err *err);
+OHSM_NODISCARD ohsm_rv ohsm_cp_hsm_tls(struct ohsm_cloud *c, const char *cid, const char *hid);
+void ohsm_cp_initialized(struct ohsm_cloud *c, const char *cid);
 
 /* Handlers of cp_hsm.c (take the lock themselves). */
 json_t *ohsm_cp_create_hsm(void *ctx, const struct ohsm_http_call *call, json_t *in,

@@ -67,6 +67,12 @@ static const char schema_v2[] = "CREATE TABLE attrs ("
                                 " k TEXT NOT NULL,"
                                 " v TEXT NOT NULL,"
                                 " PRIMARY KEY (id, k));"
+                                "CREATE TABLE backups ("
+                                " id TEXT PRIMARY KEY NOT NULL,"
+                                " region TEXT NOT NULL,"
+                                " cluster_id TEXT NOT NULL,"
+                                " state TEXT NOT NULL,"
+                                " created_at INTEGER NOT NULL);"
                                 "PRAGMA user_version = 2;";
 
 const char *ohsm_meta_cstate_name(enum ohsm_meta_cstate s)
@@ -511,4 +517,80 @@ ohsm_rv ohsm_meta_attr_drop(struct ohsm_meta *m, const char *id)
     OHSM_ENSURE(m != NULL && id != NULL, OHSM_ARGUMENTS_BAD);
     const char *t[] = {id};
     return run(m, "DELETE FROM attrs WHERE id = ?1", t, 1, NULL, 0, NULL);
+}
+
+static const char *const bstate_names[OHSM_BS_COUNT_] = {
+    [OHSM_BS_CREATE_IN_PROGRESS] = "CREATE_IN_PROGRESS",
+    [OHSM_BS_READY] = "READY",
+    [OHSM_BS_DELETED] = "DELETED",
+    [OHSM_BS_PENDING_DELETION] = "PENDING_DELETION",
+};
+
+const char *ohsm_meta_bstate_name(enum ohsm_meta_bstate s)
+{
+    return (unsigned)s < OHSM_BS_COUNT_ ? bstate_names[s] : NULL;
+}
+
+static bool backup_ok(const struct ohsm_meta_backup *b)
+{
+    return strncmp(b->id, "backup-", 7) == 0 && ohsm_ids_valid("backup-", b->id) &&
+           text_ok(b->region, sizeof(b->region)) &&
+           ohsm_ids_valid(OHSM_IDS_CLUSTER_PREFIX, b->cluster_id) &&
+           ohsm_meta_bstate_name(b->state) != NULL && b->created_at >= 0;
+}
+
+ohsm_rv ohsm_meta_backup_add(struct ohsm_meta *m, const struct ohsm_meta_backup *b)
+{
+    OHSM_ENSURE(m != NULL && b != NULL && backup_ok(b), OHSM_ARGUMENTS_BAD);
+    const char *t[] = {b->id, b->region, b->cluster_id, ohsm_meta_bstate_name(b->state)};
+    const int64_t n[] = {b->created_at};
+    return run(m,
+               "INSERT INTO backups (id, region, cluster_id, state, created_at) "
+               "VALUES (?1, ?2, ?3, ?4, ?5)",
+               t, 4, n, 1, NULL);
+}
+
+ohsm_rv ohsm_meta_backup_set_state(struct ohsm_meta *m, const char *id, enum ohsm_meta_bstate s)
+{
+    int changed = 0;
+    OHSM_ENSURE(m != NULL && id != NULL && ohsm_meta_bstate_name(s) != NULL, OHSM_ARGUMENTS_BAD);
+    const char *t[] = {ohsm_meta_bstate_name(s), id};
+    OHSM_TRY(run(m, "UPDATE backups SET state = ?1 WHERE id = ?2", t, 2, NULL, 0, &changed));
+    return changed == 1 ? OHSM_OK : OHSM_ARGUMENTS_BAD;
+}
+
+static bool conv_backup(sqlite3_stmt *st, void *p)
+{
+    struct ohsm_meta_backup *b = p;
+    char state[32];
+    int64_t at = 0;
+    memset(b, 0, sizeof(*b));
+    if (!col_text(st, 0, b->id, sizeof(b->id)) || !col_text(st, 1, b->region, sizeof(b->region)) ||
+        !col_text(st, 2, b->cluster_id, sizeof(b->cluster_id)) ||
+        !col_text(st, 3, state, sizeof(state)) || !col_int(st, 4, 0, INT64_MAX, &at)) {
+        return false;
+    }
+    b->created_at = at;
+    for (unsigned i = 0; i < OHSM_BS_COUNT_; i++) {
+        if (strcmp(state, bstate_names[i]) == 0) {
+            b->state = (enum ohsm_meta_bstate)i;
+            return backup_ok(b);
+        }
+    }
+    return false;
+}
+
+ohsm_rv ohsm_meta_backup_list(struct ohsm_meta *m, struct ohsm_meta_backup **out, size_t *n)
+{
+    sqlite3_stmt *st = NULL;
+    ohsm_rv rv = OHSM_DB;
+    OHSM_ENSURE(m != NULL && out != NULL && n != NULL, OHSM_ARGUMENTS_BAD);
+    if (sqlite3_prepare_v2(m->db,
+                           "SELECT id, region, cluster_id, state, created_at FROM backups "
+                           "ORDER BY created_at, rowid",
+                           -1, &st, NULL) == SQLITE_OK) {
+        rv = collect(st, sizeof(**out), conv_backup, (void **)out, n);
+    }
+    sqlite3_finalize(st);
+    return rv;
 }

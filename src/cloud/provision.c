@@ -468,8 +468,8 @@ static bool exists(const char *path)
     return lstat(path, &st) == 0;
 }
 
-ohsm_rv ohsm_provision_cluster_files(const char *data_dir, const char *cid, char *err,
-                                     size_t err_cap)
+ohsm_rv ohsm_provision_cluster_files(const char *data_dir, const char *cid, bool local_ca,
+                                     char *err, size_t err_cap)
 {
     char cdir[4096], pdir[4096], path[4096], crt[4096], key[4096];
     EVP_PKEY *ca_key = NULL;
@@ -492,7 +492,7 @@ ohsm_rv ohsm_provision_cluster_files(const char *data_dir, const char *cid, char
     OHSM_TRY(make_private_dir(data_dir, cid, pdir, sizeof(pdir), err, err_cap));
     OHSM_TRY(ohsm_files_path(crt, sizeof(crt), "%s/" OHSM_PROVISION_TRUST_ANCHOR, cdir));
     OHSM_TRY(ohsm_files_path(key, sizeof(key), "%s/" OHSM_PROVISION_CA_KEY, pdir));
-    if (!exists(crt) || !exists(key)) {
+    if (local_ca && (!exists(crt) || !exists(key))) {
         /* A crash between the two writes: neither half is usable alone. */
         (void)unlink(crt);
         (void)unlink(key);

@@ -29,6 +29,17 @@
 
 #define PASS_MS 1000
 
+/* client.json of a cluster, once it has a trust anchor to name (c->lock held). */
+ohsm_rv ohsm_cp_client_json(struct ohsm_cloud *c, const char *cid)
+{
+    struct ohsm_meta_cluster cl;
+    OHSM_TRY(ohsm_cp_find_cluster(c, NULL, cid, &cl));
+    if (cl.state == OHSM_CS_UNINITIALIZED || cl.state == OHSM_CS_CREATE_IN_PROGRESS) {
+        return OHSM_OK; /* no trust anchor yet: the tools cannot connect, as in CloudHSM */
+    }
+    return ohsm_provision_client_json(c->meta, c->data_dir, cid, NULL, 0);
+}
+
 static void set_msg(struct ohsm_cloud *c, const char *id, const char *msg)
 {
     ohsm_rv rv = ohsm_meta_attr_set(c->meta, id, OHSM_CA_MESSAGE, msg);
@@ -38,7 +49,12 @@ static void set_msg(struct ohsm_cloud *c, const char *id, const char *msg)
 static void cluster_created(struct ohsm_cloud *c, const char *cid)
 {
     char err[512];
-    ohsm_rv rv = ohsm_provision_cluster_files(c->data_dir, cid, err, sizeof(err));
+    char *pki = NULL;
+    (void)pthread_mutex_lock(&c->lock);
+    bool local = ohsm_meta_attr_get(c->meta, cid, OHSM_CA_PKI, &pki) == OHSM_OK && pki == NULL;
+    (void)pthread_mutex_unlock(&c->lock);
+    free(pki);
+    ohsm_rv rv = ohsm_provision_cluster_files(c->data_dir, cid, local, err, sizeof(err));
     (void)pthread_mutex_lock(&c->lock);
     struct ohsm_meta_cluster cl;
     if (rv != OHSM_OK) {
@@ -108,11 +124,9 @@ static ohsm_rv register_hsm(struct ohsm_cloud *c, const struct ohsm_meta_cluster
 
 static void hsm_created(struct ohsm_cloud *c, const struct ohsm_meta_hsm *h)
 {
-    char err[512];
     struct ohsm_meta_cluster cl;
-    ohsm_rv rv = ohsm_provision_hsm_files(c->data_dir, h->cluster_id, h->id, err, sizeof(err));
+    ohsm_rv rv = ohsm_cp_hsm_tls(c, h->cluster_id, h->id);
     if (rv != OHSM_OK) {
-        fprintf(stderr, "openhsmd: %s: %s\n", h->id, err);
         return;
     }
     (void)pthread_mutex_lock(&c->lock);
@@ -140,8 +154,7 @@ static void hsm_created(struct ohsm_cloud *c, const struct ohsm_meta_hsm *h)
          * deletable, rather than retried forever. */
         enum ohsm_meta_hstate next = rv == OHSM_OK ? OHSM_HS_ACTIVE : OHSM_HS_DEGRADED;
         if (ohsm_meta_hsm_set_state(c->meta, h->id, next) != OHSM_OK ||
-            ohsm_provision_client_json(c->meta, c->data_dir, h->cluster_id, NULL, 0) !=
-                OHSM_OK) {
+            ohsm_cp_client_json(c, h->cluster_id) != OHSM_OK) {
             fprintf(stderr, "openhsmd: %s: cannot record its state\n", h->id);
         }
     }
@@ -177,8 +190,7 @@ static void hsm_deleted(struct ohsm_cloud *c, const struct ohsm_meta_hsm *h)
         strcmp(e.type, "InvalidNetworkInterfaceID.NotFound") != 0) {
         fprintf(stderr, "openhsmd: %s: cannot free %s: %s\n", h->id, eni, e.msg);
     } else if (ohsm_meta_hsm_set_state(c->meta, h->id, OHSM_HS_DELETED) != OHSM_OK ||
-               ohsm_provision_client_json(c->meta, c->data_dir, h->cluster_id, NULL, 0) !=
-                   OHSM_OK) {
+               ohsm_cp_client_json(c, h->cluster_id) != OHSM_OK) {
         fprintf(stderr, "openhsmd: %s: cannot record its state\n", h->id);
     }
     (void)pthread_mutex_unlock(&c->lock);
@@ -282,6 +294,8 @@ void ohsm_cloud_reconcile(struct ohsm_cloud *c)
     for (size_t i = 0; i < nc && !c->stopping; i++) {
         if (cs[i].state == OHSM_CS_DELETE_IN_PROGRESS) {
             cluster_deleted(c, cs[i].id);
+        } else if (cs[i].state == OHSM_CS_INITIALIZE_IN_PROGRESS) {
+            ohsm_cp_initialized(c, cs[i].id);
         }
     }
     free(cs);

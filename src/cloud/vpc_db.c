@@ -12,7 +12,6 @@
 
 #include <openssl/rand.h>
 
-
 #include "cloud/vpc.h"
 #include "http/http.h"
 

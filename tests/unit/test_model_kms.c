@@ -212,6 +212,31 @@ static void test_model_kms_cpclass_strict_utf8(void **state)
                                           4, digits, 1, true, 1));
 }
 
+/* Sensitive values (a key store password, a proxy secret) never appear in messages, not even
+ * inside the structure that holds them. */
+static void test_model_kms_sensitive_never_echoed(void **state)
+{
+    (void)state;
+    assert_int_equal(val("CreateCustomKeyStore", "{\"CustomKeyStoreName\":\"ks\","
+                                                 "\"KeyStorePassword\":\"hunter\"}"),
+                     -1);
+    assert_string_equal(msg, ONE "Value at 'keyStorePassword' failed to satisfy constraint: Member "
+                                 "must have length greater than or equal to 7");
+    assert_int_equal(val("CreateCustomKeyStore", "{\"CustomKeyStoreName\":\"ks\","
+                                                 "\"XksProxyAuthenticationCredential\":"
+                                                 "\"hunter2hunter2\"}"),
+                     -1);
+    assert_null(strstr(msg, "hunter"));
+    assert_non_null(strstr(msg, "Value at 'xksProxyAuthenticationCredential' failed"));
+    assert_int_equal(val("CreateCustomKeyStore",
+                         "{\"CustomKeyStoreName\":\"ks\",\"XksProxyAuthenticationCredential\":"
+                         "{\"AccessKeyId\":\"ABCDEFGHIJKLMNOPQRST\"}}"),
+                     -1);
+    assert_string_equal(msg,
+                        ONE "Value null at 'xksProxyAuthenticationCredential.rawSecretAccessKey' "
+                            "failed to satisfy constraint: Member must not be null");
+}
+
 /* Several threads validating at once (the first call compiles the patterns) all get the answers
  * one thread gets. */
 static void *worker(void *arg)
@@ -256,6 +281,7 @@ int main(void)
         cmocka_unit_test(test_model_kms_keyspec_enum),
         cmocka_unit_test(test_model_kms_plaintext_blob),
         cmocka_unit_test(test_model_kms_grant_tokens),
+        cmocka_unit_test(test_model_kms_sensitive_never_echoed),
         cmocka_unit_test(test_model_kms_codepoint_pattern),
         cmocka_unit_test(test_model_kms_tables_sound),
         cmocka_unit_test(test_model_kms_cpclass_strict_utf8),

@@ -366,11 +366,30 @@ static unsigned all_constraints(const struct ohsm_model_shape *s)
 
 static const unsigned order[] = {C_TYPE, C_BASE64, C_ENUM, C_MIN, C_MAX, C_PATTERN};
 
+/* Whether a value of shape s may hold a secret or bytes: sensitive or a blob, itself or anywhere
+ * below (a list of sensitive strings is echoed whole otherwise). Such values are never shown. */
+static bool hidden(const struct ohsm_model_shape *s, unsigned depth)
+{
+    if (s == NULL) {
+        return false;
+    }
+    if ((s->flags & OHSM_MODEL_SENSITIVE) || s->type == OHSM_MODEL_BLOB ||
+        depth > OHSM_MODEL_MAX_DEPTH) {
+        return true;
+    }
+    for (size_t i = 0; i < s->n_members; i++) {
+        if (hidden(s->members[i].shape, depth + 1)) {
+            return true;
+        }
+    }
+    return hidden(s->key, depth + 1) || hidden(s->value, depth + 1);
+}
+
 /* One error per broken constraint. */
 static void report(struct vstate *v, const struct ohsm_model_shape *s, const json_t *val,
                    unsigned broken)
 {
-    bool hide = (s->flags & OHSM_MODEL_SENSITIVE) || s->type == OHSM_MODEL_BLOB;
+    bool hide = hidden(s, 0);
     for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
         char text[ONE_CAP];
         struct sb b = {text, sizeof(text), 0, false};
@@ -386,9 +405,11 @@ static void report(struct vstate *v, const struct ohsm_model_shape *s, const jso
     }
 }
 
-/* One error for a map's key or value: "Map keys must satisfy constraint: [all of them]". */
-static void report_map(struct vstate *v, const struct ohsm_model_shape *s, const json_t *map,
-                       const char *what, unsigned broken)
+/* One error for a map's key or value: "Map keys must satisfy constraint: [all of them]" (s is
+ * the key's or the value's shape, ms the map's). */
+static void report_map(struct vstate *v, const struct ohsm_model_shape *ms,
+                       const struct ohsm_model_shape *s, const json_t *map, const char *what,
+                       unsigned broken)
 {
     char text[ONE_CAP];
     struct sb b = {text, sizeof(text), 0, false};
@@ -406,7 +427,7 @@ static void report_map(struct vstate *v, const struct ohsm_model_shape *s, const
         describe(&b, s, order[i]);
     }
     sb_str(&b, "]");
-    add_error(v, map, (s->flags & OHSM_MODEL_SENSITIVE) ? SHOW_NOTHING : SHOW_VALUE, text);
+    add_error(v, map, hidden(ms, 0) ? SHOW_NOTHING : SHOW_VALUE, text);
 }
 
 /* ---- scalar checks: the set of broken constraints ---- */
@@ -607,17 +628,17 @@ static void check_map(struct vstate *v, const struct ohsm_model_shape *s, const 
         unsigned broken = check_string(v, s->key, k, strlen(k));
         if (broken != 0 && !keys_bad) {
             keys_bad = true; /* AWS reports keys once and values once per map */
-            report_map(v, s->key, obj, "keys", broken);
+            report_map(v, s, s->key, obj, "keys", broken);
         }
         if (json_is_null(e) || is_scalar(s->value)) {
             broken = json_is_null(e) ? 0u : check_scalar(v, s->value, e);
             if ((broken != 0 || json_is_null(e)) && !values_bad) {
                 values_bad = true;
                 if (json_is_null(e)) {
-                    add_error(v, obj, SHOW_VALUE,
+                    add_error(v, obj, hidden(s, 0) ? SHOW_NOTHING : SHOW_VALUE,
                               "Map value must satisfy constraint: [Member must not be null]");
                 } else {
-                    report_map(v, s->value, obj, "value", broken);
+                    report_map(v, s, s->value, obj, "value", broken);
                 }
             }
             continue;

@@ -2,6 +2,7 @@
  * The KMS input validator generated from botocore's model (KeyId lengths, KeySpec enum, Plaintext
  * as base64 of at most 4096 bytes and never echoed, GrantTokens count), plus what both services
  * share: every pattern compiles, the code-point checks decode UTF-8 strictly. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -211,13 +212,76 @@ static void test_model_kms_cpclass_strict_utf8(void **state)
                                           4, digits, 1, true, 1));
 }
 
+/* Sensitive values (a key store password, a proxy secret) never appear in messages, not even
+ * inside the structure that holds them. */
+static void test_model_kms_sensitive_never_echoed(void **state)
+{
+    (void)state;
+    assert_int_equal(val("CreateCustomKeyStore", "{\"CustomKeyStoreName\":\"ks\","
+                                                 "\"KeyStorePassword\":\"hunter\"}"),
+                     -1);
+    assert_string_equal(msg, ONE "Value at 'keyStorePassword' failed to satisfy constraint: Member "
+                                 "must have length greater than or equal to 7");
+    assert_int_equal(val("CreateCustomKeyStore", "{\"CustomKeyStoreName\":\"ks\","
+                                                 "\"XksProxyAuthenticationCredential\":"
+                                                 "\"hunter2hunter2\"}"),
+                     -1);
+    assert_null(strstr(msg, "hunter"));
+    assert_non_null(strstr(msg, "Value at 'xksProxyAuthenticationCredential' failed"));
+    assert_int_equal(val("CreateCustomKeyStore",
+                         "{\"CustomKeyStoreName\":\"ks\",\"XksProxyAuthenticationCredential\":"
+                         "{\"AccessKeyId\":\"ABCDEFGHIJKLMNOPQRST\"}}"),
+                     -1);
+    assert_string_equal(msg,
+                        ONE "Value null at 'xksProxyAuthenticationCredential.rawSecretAccessKey' "
+                            "failed to satisfy constraint: Member must not be null");
+}
+
+/* Several threads validating at once (the first call compiles the patterns) all get the answers
+ * one thread gets. */
+static void *worker(void *arg)
+{
+    char m[512];
+    json_t *good = json_loads("{\"ClusterId\":\"cluster-igklspoyj5v\"}", 0, NULL);
+    json_t *bad = json_loads("{\"ClusterId\":\"cluster-1\"}", 0, NULL);
+    json_t *key = json_loads("{\"Marker\":\"\\u4e2d\"}", 0, NULL);
+    long wrong = 0;
+    (void)arg;
+    for (int i = 0; i < 2000; i++) {
+        wrong += ohsm_model_cloudhsmv2_validate("DeleteCluster", good, m, sizeof(m)) != 0;
+        wrong += ohsm_model_cloudhsmv2_validate("DeleteCluster", bad, m, sizeof(m)) != -1;
+        wrong += strstr(m, "at 'clusterId'") == NULL;
+        wrong += ohsm_model_kms_validate("ListKeys", key, m, sizeof(m)) != -1;
+    }
+    json_decref(good);
+    json_decref(bad);
+    json_decref(key);
+    return (void *)wrong;
+}
+
+static void test_model_kms_concurrent_validation(void **state)
+{
+    pthread_t t[4];
+    (void)state;
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(pthread_create(&t[i], NULL, worker, NULL), 0);
+    }
+    for (size_t i = 0; i < 4; i++) {
+        void *wrong = NULL;
+        assert_int_equal(pthread_join(t[i], &wrong), 0);
+        assert_null(wrong);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_model_kms_concurrent_validation), /* first: compiles the patterns */
         cmocka_unit_test(test_model_kms_keyid_length),
         cmocka_unit_test(test_model_kms_keyspec_enum),
         cmocka_unit_test(test_model_kms_plaintext_blob),
         cmocka_unit_test(test_model_kms_grant_tokens),
+        cmocka_unit_test(test_model_kms_sensitive_never_echoed),
         cmocka_unit_test(test_model_kms_codepoint_pattern),
         cmocka_unit_test(test_model_kms_tables_sound),
         cmocka_unit_test(test_model_kms_cpclass_strict_utf8),

@@ -11,13 +11,6 @@
 
 #define NOT_FOUND "CloudHsmResourceNotFoundException"
 
-json_t *ohsm_cp_certificates(struct ohsm_cloud *c, const struct ohsm_meta_cluster *cl)
-{
-    (void)c;
-    (void)cl;
-    return json_object();
-}
-
 bool ohsm_cp_backup_exists(struct ohsm_cloud *c, const char *region, const char *id)
 {
     (void)c;

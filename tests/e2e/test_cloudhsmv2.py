@@ -1,15 +1,17 @@
 """openhsmd's CloudHSM v2 API through Debian's aws CLI and boto3: clusters, HSMs (real processes),
 tags, the VPC subnets behind them, and fault injection. Every wait is a condition with a deadline.
 """
+import datetime
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 
 import pytest
 
-from cloud import AwsError, Cloud, cloud, ctl  # noqa: F401 (cloud is a fixture)
+from cloud import AwsError, Cloud, cloud, ctl, signed_call  # noqa: F401 (cloud: a fixture)
 from conftest import BIN, Cluster, gone, wait_for, wait_port
 
 CSV2 = "cloudhsmv2"
@@ -47,11 +49,16 @@ def listening(port):
 
 
 def hsm_port(c, cid, hid):
-    cfg = json.loads((c.cluster.data / "clusters" / cid / "client.json").read_text())
-    for h in cfg["hsms"]:
-        if h["id"] == hid:
-            return h["port"]
-    return None
+    """The port openhsmd gave the HSM (its metadata: an uninitialized cluster has no client.json
+    for the tools yet)."""
+    import sqlite3
+    db = sqlite3.connect(f"file:{c.cluster.data / 'openhsmd.db'}?mode=ro", uri=True)
+    try:
+        row = db.execute("SELECT port FROM hsms WHERE id = ? AND cluster_id = ?",
+                         (hid, cid)).fetchone()
+    finally:
+        db.close()
+    return row[0] if row else None
 
 
 def test_first_cluster_is_described_as_aws_shows_it(cloud):
@@ -67,7 +74,7 @@ def test_first_cluster_is_described_as_aws_shows_it(cloud):
     vpcs = cloud.aws("ec2", "describe-vpcs")["Vpcs"]
     assert cl["VpcId"] == [v["VpcId"] for v in vpcs if v["IsDefault"]][0]
     assert cl["SecurityGroup"].startswith("sg-")
-    assert isinstance(cl["CreateTimestamp"], (int, float))
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", cl["CreateTimestamp"])
     hsms = cl["Hsms"]
     assert [h["HsmId"] for h in hsms] == [h["id"] for h in cloud.cluster.cfg["hsms"]]
     assert {h["State"] for h in hsms} == {"ACTIVE"}
@@ -82,6 +89,7 @@ def test_first_cluster_is_described_as_aws_shows_it(cloud):
     # boto3 reads the same thing.
     b = cloud.boto3(CSV2).describe_clusters()
     assert b["Clusters"][0]["ClusterId"] == cl["ClusterId"]
+    assert isinstance(b["Clusters"][0]["CreateTimestamp"], datetime.datetime)
 
 
 def test_cluster_and_hsm_lifecycle(cloud):
@@ -169,8 +177,10 @@ def test_requests_the_state_refuses_change_nothing(cloud):
     assert err(CSV2, "delete-hsm", "--cluster-id", cid, "--hsm-id", "hsm-aaaaaaaaaaa") == \
         "CloudHsmResourceNotFoundException"
     assert err(CSV2, "delete-cluster", "--cluster-id", cid) == "CloudHsmInvalidRequestException"
-    assert err(CSV2, "modify-cluster", "--cluster-id", cid, "--hsm-type", "hsm2m.medium") == \
-        "CloudHsmInvalidRequestException"
+    # HsmType of ModifyCluster is newer than Debian's CLI: sent signed by botocore's signer.
+    st, body = signed_call(cloud, "BaldrApiService.ModifyCluster",
+                           {"ClusterId": cid, "HsmType": "hsm2m.medium"})
+    assert st == 400 and body["__type"] == "CloudHsmInvalidRequestException", body
     after = cloud.aws(CSV2, "describe-clusters")
     assert after == before
     # Another region sees no clusters of this one.

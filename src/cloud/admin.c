@@ -5,6 +5,11 @@
  * PauseHsm freezes it with SIGSTOP (its port still accepts connections, nothing answers: a hung
  * HSM) until ResumeHsm. Input {"HsmId": "hsm-..."}; output {"HsmId", "State"} with the HSM's
  * control-plane state after the worker has seen the change.
+ *
+ * Two aids for rehearsals that AWS does not offer: CreateBackup {"ClusterId"} takes a backup of
+ * a running HSM of the cluster now ({"BackupId"}); AdvanceClock {"Seconds"} moves the cloud's
+ * clock forward (1 s .. 10 years at a time), so retention, the 7-day window of deleted backups
+ * and daily backups can be seen without waiting days ({"Now": Unix seconds}).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -112,7 +117,60 @@ OP(start_hsm, START)
 OP(pause_hsm, PAUSE)
 OP(resume_hsm, RESUME)
 
+static json_t *create_backup(void *ctx, const struct ohsm_http_call *call, json_t *in,
+                             struct ohsm_aws_err *err)
+{
+    struct ohsm_cloud *c = ctx;
+    struct ohsm_meta_cluster cl;
+    char run[OHSM_IDS_MAX], bid[OHSM_IDS_MAX];
+    const char *cid = json_string_value(json_object_get(in, "ClusterId"));
+    (void)pthread_mutex_lock(&c->pass); /* no pass may see this backup half made */
+    (void)pthread_mutex_lock(&c->lock);
+    bool found = cid != NULL && ohsm_cp_find_cluster(c, call->region, cid, &cl) == OHSM_OK &&
+                 cl.state != OHSM_CS_DELETED;
+    run[0] = '\0';
+    if (found) {
+        ohsm_cp_running_hsm(c, cid, NULL, run);
+    }
+    (void)pthread_mutex_unlock(&c->lock);
+    json_t *out = NULL;
+    if (!found) {
+        ohsm_aws_errf(err, 400, NOT_FOUND, "Cluster %s not found.", cid != NULL ? cid : "");
+    } else if (run[0] == '\0') {
+        ohsm_aws_errf(err, 400, "ConflictException", "Cluster %s has no running HSM.", cid);
+    } else if (ohsm_cp_backup_take(c, cid, run, bid) != OHSM_OK) {
+        ohsm_aws_errf(err, 500, "InternalFailure", "The backup of %s failed.", run);
+    } else {
+        out = json_pack("{s:s}", "BackupId", bid);
+    }
+    (void)pthread_mutex_unlock(&c->pass);
+    return out;
+}
+
+static json_t *advance_clock(void *ctx, const struct ohsm_http_call *call, json_t *in,
+                             struct ohsm_aws_err *err)
+{
+    struct ohsm_cloud *c = ctx;
+    json_t *s = json_object_get(in, "Seconds");
+    (void)call;
+    if (!json_is_integer(s) || json_integer_value(s) < 1 ||
+        json_integer_value(s) > 10LL * 366 * 24 * 3600) {
+        ohsm_aws_errf(err, 400, INVALID, "Seconds must be a whole number from 1 to 10 years.");
+        return NULL;
+    }
+    (void)pthread_mutex_lock(&c->lock);
+    c->clock_offset += (int64_t)json_integer_value(s);
+    (void)pthread_mutex_unlock(&c->lock);
+    ohsm_cloud_reconcile(c);
+    (void)pthread_mutex_lock(&c->lock);
+    json_t *out = json_pack("{s:I}", "Now", (json_int_t)ohsm_cloud_now(c));
+    (void)pthread_mutex_unlock(&c->lock);
+    return out;
+}
+
 static const struct ohsm_json_op ops[] = {
+    {"CreateBackup", create_backup},
+    {"AdvanceClock", advance_clock},
     {"StopHsm", stop_hsm},
     {"StartHsm", start_hsm},
     {"PauseHsm", pause_hsm},

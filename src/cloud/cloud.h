@@ -42,6 +42,7 @@ struct ohsm_cloud {
     bool stopping;
     bool kicked;
     pthread_cond_t kick;
+    int64_t clock_offset; /* seconds added to the real clock (OpenHsmAdmin.AdvanceClock) */
 };
 
 /* Cluster attributes kept in the metadata (ohsm_meta_attr_*). */
@@ -60,6 +61,18 @@ struct ohsm_cloud {
 #define OHSM_CA_MFR_HW_CERT "mfr_hw_cert"
 #define OHSM_CA_CLUSTER_CERT "cluster_cert"
 #define OHSM_CA_TRUST_ANCHOR "trust_anchor"
+#define OHSM_CA_NEED_BACKUP "need_backup" /* "1": the worker takes one (activation) */
+/* Backup attributes (besides OHSM_CA_TAGS, _PKI, _CLUSTER_CERT, _TRUST_ANCHOR: the lineage) */
+#define OHSM_BA_HSM_TYPE "hsm_type"
+#define OHSM_BA_SOURCE_HSM "source_hsm"
+#define OHSM_BA_NEVER_EXPIRES "never_expires"
+#define OHSM_BA_DELETE_TS "delete_ts"
+#define OHSM_BA_COPY_TS "copy_ts"
+#define OHSM_BA_SOURCE_REGION "source_region"
+#define OHSM_BA_SOURCE_BACKUP "source_backup"
+#define OHSM_BA_SOURCE_CLUSTER "source_cluster"
+#define OHSM_BA_TAKEN_REAL "taken_real" /* real Unix time it was taken (daily backups) */
+#define OHSM_BA_RESTORED "restored"
 /* HSM attributes */
 #define OHSM_HA_AZ "az"
 #define OHSM_HA_SUBNET "subnet"
@@ -75,6 +88,9 @@ OHSM_NODISCARD ohsm_rv ohsm_cloud_init(struct ohsm_cloud *c, struct ohsm_meta *m
                                        struct ohsm_sup *sup, const char *data_dir,
                                        const char *region, const char *account_id,
                                        uint32_t lockout);
+/* The cloud's clock: Unix seconds plus clock_offset (drives backup retention and purges). */
+int64_t ohsm_cloud_now(struct ohsm_cloud *c);
+
 /* Starts / stops the worker thread (stop waits for it). */
 OHSM_NODISCARD ohsm_rv ohsm_cloud_start(struct ohsm_cloud *c);
 void ohsm_cloud_stop(struct ohsm_cloud *c);

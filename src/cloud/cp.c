@@ -361,6 +361,18 @@ static int retention_days(json_t *in, char *out, size_t cap, struct ohsm_aws_err
     return 0;
 }
 
+/* A cluster made from a backup takes the backup's lineage: its PKI, cluster certificate and
+ * trust anchor (the worker gives it the masking key and cluster key). In the caller's
+ * transaction. */
+static ohsm_rv from_backup(struct ohsm_cloud *c, const char *src, const char *cid)
+{
+    const char *slash = strrchr(src, '/');
+    const char *bid = slash != NULL ? slash + 1 : src;
+    OHSM_TRY(ohsm_meta_attr_set(c->meta, cid, OHSM_CA_SOURCE_BACKUP, bid));
+    OHSM_TRY(ohsm_meta_attr_set(c->meta, cid, OHSM_CA_PKI, NULL));
+    return ohsm_cp_backup_inherit(c, bid, cid);
+}
+
 static bool hsm_type_ok(const char *t)
 {
     return t != NULL && (strcmp(t, "hsm1.medium") == 0 || strcmp(t, "hsm2m.medium") == 0);
@@ -451,8 +463,7 @@ static json_t *create_cluster(void *ctx, const struct ohsm_http_call *call, json
               ohsm_meta_attr_set(c->meta, cid, OHSM_CA_SUBNETS, sm) == OHSM_OK &&
               ohsm_meta_attr_set(c->meta, cid, OHSM_CA_RETENTION, days) == OHSM_OK &&
               (tl == NULL || ohsm_meta_attr_set(c->meta, cid, OHSM_CA_TAGS, tl) == OHSM_OK) &&
-              (src == NULL ||
-               ohsm_meta_attr_set(c->meta, cid, OHSM_CA_SOURCE_BACKUP, src) == OHSM_OK) &&
+              (src == NULL || from_backup(c, src, cid) == OHSM_OK) &&
               ohsm_meta_commit(c->meta) == OHSM_OK;
     free(sm);
     free(tl);
@@ -582,17 +593,22 @@ static const struct ohsm_json_op ops[] = {
     {"ListTags", ohsm_cp_list_tags},
 };
 
+#define N_OPS (sizeof(ops) / sizeof(ops[0]))
+
 const struct ohsm_json_service *ohsm_cp_service(struct ohsm_cloud *c)
 {
+    static struct ohsm_json_op all[N_OPS + OHSM_CP_BACKUP_OPS];
     static struct ohsm_json_service svc = {
         .target_prefix = "BaldrApiService",
         .signing_name = "cloudhsm",
         .invalid_request_type = INVALID,
         .unknown_op_type = "UnknownOperationException",
-        .ops = ops,
-        .n_ops = sizeof(ops) / sizeof(ops[0]),
+        .ops = all,
+        .n_ops = N_OPS + OHSM_CP_BACKUP_OPS,
         .validate = NULL,
     };
+    memcpy(all, ops, sizeof(ops));
+    memcpy(all + N_OPS, ohsm_cp_backup_ops, sizeof(ohsm_cp_backup_ops));
     svc.ctx = c;
     svc.validate = ohsm_cp_validate;
     return &svc;

@@ -245,7 +245,13 @@ ohsm_rv ohsm_cp_hsm_tls(struct ohsm_cloud *c, const char *cid, const char *hid)
         }
         return rv;
     }
-    if (csr == NULL) {
+    (void)pthread_mutex_lock(&c->lock);
+    char *have_cert = attr(c, cid, OHSM_CA_CLUSTER_CERT);
+    (void)pthread_mutex_unlock(&c->lock);
+    /* A cluster of a backup's lineage has its certificate and key already. */
+    bool need = csr == NULL && have_cert == NULL;
+    free(have_cert);
+    if (need) {
         rv = make_identity(c, cid, hid);
         if (rv != OHSM_OK) {
             fprintf(stderr, "openhsmd: %s: cannot make the cluster's identity: %s\n", hid,

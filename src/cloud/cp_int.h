@@ -53,6 +53,34 @@ json_t *ohsm_cp_initialize_cluster(void *ctx, const struct ohsm_http_call *call,
 OHSM_NODISCARD ohsm_rv ohsm_cp_hsm_tls(struct ohsm_cloud *c, const char *cid, const char *hid);
 void ohsm_cp_initialized(struct ohsm_cloud *c, const char *cid);
 
+/* Backups (cp_bak.c: the handlers; bak_work.c: the worker's part). */
+#define OHSM_CP_BACKUP_OPS 5
+extern const struct ohsm_json_op ohsm_cp_backup_ops[OHSM_CP_BACKUP_OPS];
+OHSM_NODISCARD ohsm_rv ohsm_cp_backup_find(struct ohsm_cloud *c, const char *region,
+                                           const char *id, struct ohsm_meta_backup *out);
+json_t *ohsm_cp_backup_json(struct ohsm_cloud *c, const struct ohsm_meta_backup *b,
+                            const char *account);
+/* Copies the lineage attributes (HSM type, PKI, cluster certificate, trust anchor) of one id to
+ * another (c->lock held, inside the caller's transaction). */
+OHSM_NODISCARD ohsm_rv ohsm_cp_backup_inherit(struct ohsm_cloud *c, const char *from,
+                                              const char *to);
+/* Takes a backup of HSM hid of cluster cid (c->lock not held); its id goes to bid
+ * (OHSM_IDS_MAX). It is READY on OHSM_OK, DELETED otherwise. */
+OHSM_NODISCARD ohsm_rv ohsm_cp_backup_take(struct ohsm_cloud *c, const char *cid, const char *hid,
+                                           char *bid);
+/* Restores backup bid as HSM hid of cluster cid (its hsm.db; and the masking key to mask_out
+ * when not NULL); hid NULL: only the masking key. c->lock not held. */
+OHSM_NODISCARD ohsm_rv ohsm_cp_backup_restore(struct ohsm_cloud *c, const char *bid,
+                                              const char *cid, const char *hid,
+                                              const char *mask_out);
+/* Gives cluster cid the cluster key kept with backup bid (if any). */
+OHSM_NODISCARD ohsm_rv ohsm_cp_lineage_key(struct ohsm_cloud *c, const char *bid, const char *cid);
+/* A running, not paused ACTIVE HSM of cid other than skip, into out (OHSM_IDS_MAX; "" none).
+ * c->lock held. */
+void ohsm_cp_running_hsm(struct ohsm_cloud *c, const char *cid, const char *skip, char *out);
+/* The worker's backup pass: copies, cut-short backups, retention, purges, daily backups. */
+void ohsm_cp_backups_pass(struct ohsm_cloud *c);
+
 /* Handlers of cp_hsm.c (take the lock themselves). */
 json_t *ohsm_cp_create_hsm(void *ctx, const struct ohsm_http_call *call, json_t *in,
                            struct ohsm_aws_err *err);

@@ -26,6 +26,8 @@
 #include "cloud/files.h"
 #include "cloud/provision.h"
 #include "cloud/vpc.h"
+#include "core/errf.h"
+#include <unistd.h>
 
 #define PASS_MS 1000
 
@@ -46,15 +48,39 @@ static void set_msg(struct ohsm_cloud *c, const char *id, const char *msg)
     (void)rv; /* a message is a courtesy: the state is what counts */
 }
 
+/* A cluster made from a backup: its masking key and lineage files before anything else. */
+static ohsm_rv from_backup(struct ohsm_cloud *c, const char *cid, const char *bid)
+{
+    char top[4096], cdir[4096], mask[4200];
+    OHSM_TRY(ohsm_files_path(top, sizeof(top), "%s/clusters", c->data_dir));
+    OHSM_TRY(ohsm_provision_cluster_dir(c->data_dir, cid, cdir, sizeof(cdir)));
+    OHSM_TRY(ohsm_files_path(mask, sizeof(mask), "%s/" OHSM_PROVISION_MASKING_KEY, cdir));
+    OHSM_ENSURE(ohsm_files_mkdir(top) == OHSM_OK && ohsm_files_mkdir(cdir) == OHSM_OK, OHSM_IO);
+    if (access(mask, F_OK) != 0) {
+        OHSM_TRY(ohsm_cp_backup_restore(c, bid, cid, NULL, mask));
+    }
+    return ohsm_cp_lineage_key(c, bid, cid);
+}
+
 static void cluster_created(struct ohsm_cloud *c, const char *cid)
 {
     char err[512];
-    char *pki = NULL;
+    char *pki = NULL, *src = NULL;
     (void)pthread_mutex_lock(&c->lock);
     bool local = ohsm_meta_attr_get(c->meta, cid, OHSM_CA_PKI, &pki) == OHSM_OK && pki == NULL;
+    bool ok = ohsm_meta_attr_get(c->meta, cid, OHSM_CA_SOURCE_BACKUP, &src) == OHSM_OK;
     (void)pthread_mutex_unlock(&c->lock);
     free(pki);
-    ohsm_rv rv = ohsm_provision_cluster_files(c->data_dir, cid, local, err, sizeof(err));
+    ohsm_rv rv = ok ? OHSM_OK : OHSM_DB;
+    if (rv == OHSM_OK && src != NULL) {
+        rv = from_backup(c, cid, src);
+        local = false; /* the lineage brought its CA, if it had one */
+        ohsm_errf(err, sizeof(err), "cannot restore from %s: %s", src, ohsm_rv_str(rv));
+    }
+    free(src);
+    if (rv == OHSM_OK) {
+        rv = ohsm_provision_cluster_files(c->data_dir, cid, local, err, sizeof(err));
+    }
     (void)pthread_mutex_lock(&c->lock);
     struct ohsm_meta_cluster cl;
     if (rv != OHSM_OK) {
@@ -122,6 +148,57 @@ static ohsm_rv register_hsm(struct ohsm_cloud *c, const struct ohsm_meta_cluster
     return ohsm_sup_add(c->sup, &sh);
 }
 
+/* A new HSM's state: the cluster's newest, as CloudHSM gives it -- a fresh backup of a running
+ * HSM of the cluster, else its newest backup, else the backup it was made from; a new cluster's
+ * first HSM starts empty (the precrypto officer and the appliance user). Nothing to do when the
+ * database exists (a pass cut short after the restore). */
+static ohsm_rv seed(struct ohsm_cloud *c, const struct ohsm_meta_hsm *h)
+{
+    char hdir[4096], db[4200], run[OHSM_IDS_MAX], latest[OHSM_IDS_MAX] = "";
+    char *src = NULL;
+    struct ohsm_meta_backup *bs = NULL;
+    size_t n = 0;
+    int64_t at = -1;
+
+    OHSM_TRY(ohsm_provision_hsm_dir(c->data_dir, h->cluster_id, h->id, hdir, sizeof(hdir)));
+    OHSM_TRY(ohsm_files_path(db, sizeof(db), "%s/hsm.db", hdir));
+    if (access(db, F_OK) == 0) {
+        return OHSM_OK;
+    }
+    (void)pthread_mutex_lock(&c->lock);
+    ohsm_cp_running_hsm(c, h->cluster_id, h->id, run);
+    ohsm_rv rv = ohsm_meta_attr_get(c->meta, h->cluster_id, OHSM_CA_SOURCE_BACKUP, &src);
+    if (rv == OHSM_OK && ohsm_meta_backup_list(c->meta, &bs, &n) == OHSM_OK) {
+        char region[32];
+        ohsm_cloud_cluster_region(c, h->cluster_id, region, sizeof(region));
+        for (size_t i = 0; i < n; i++) {
+            if (strcmp(bs[i].cluster_id, h->cluster_id) == 0 && bs[i].state == OHSM_BS_READY &&
+                strcmp(bs[i].region, region) == 0 && bs[i].created_at >= at) {
+                at = bs[i].created_at;
+                memcpy(latest, bs[i].id, sizeof(latest));
+            }
+        }
+    }
+    (void)pthread_mutex_unlock(&c->lock);
+    free(bs);
+    char bid[OHSM_IDS_MAX] = "";
+    if (rv == OHSM_OK && run[0] != '\0') {
+        rv = ohsm_cp_backup_take(c, h->cluster_id, run, bid);
+    } else if (latest[0] != '\0') {
+        memcpy(bid, latest, sizeof(bid));
+    } else if (src != NULL) {
+        (void)snprintf(bid, sizeof(bid), "%s", src);
+    }
+    free(src);
+    if (rv == OHSM_OK && bid[0] != '\0') {
+        rv = ohsm_cp_backup_restore(c, bid, h->cluster_id, h->id, NULL);
+        if (rv != OHSM_OK) {
+            fprintf(stderr, "openhsmd: %s: cannot restore %s: %s\n", h->id, bid, ohsm_rv_str(rv));
+        }
+    }
+    return rv;
+}
+
 static void hsm_created(struct ohsm_cloud *c, const struct ohsm_meta_hsm *h)
 {
     struct ohsm_meta_cluster cl;
@@ -129,8 +206,11 @@ static void hsm_created(struct ohsm_cloud *c, const struct ohsm_meta_hsm *h)
     if (rv != OHSM_OK) {
         return;
     }
+    rv = seed(c, h);
     (void)pthread_mutex_lock(&c->lock);
-    rv = ohsm_cp_find_cluster(c, NULL, h->cluster_id, &cl);
+    if (rv == OHSM_OK) {
+        rv = ohsm_cp_find_cluster(c, NULL, h->cluster_id, &cl);
+    }
     if (rv == OHSM_OK) {
         rv = register_hsm(c, &cl, h);
     }
@@ -167,6 +247,21 @@ static void hsm_deleted(struct ohsm_cloud *c, const struct ohsm_meta_hsm *h)
     char *v = NULL;
     struct ohsm_aws_err e;
 
+    /* An HSM leaving an initialized cluster leaves a backup of itself (UG: a backup is taken
+     * when an HSM is removed; deleting the last one and adding one later restores it). */
+    struct ohsm_meta_cluster cl;
+    struct ohsm_sup_status st;
+    (void)pthread_mutex_lock(&c->lock);
+    bool take = ohsm_cp_find_cluster(c, NULL, h->cluster_id, &cl) == OHSM_OK &&
+                (cl.state == OHSM_CS_INITIALIZED || cl.state == OHSM_CS_ACTIVE ||
+                 cl.state == OHSM_CS_DEGRADED) &&
+                ohsm_sup_status(c->sup, h->id, &st) == OHSM_OK && st.running && !st.paused;
+    (void)pthread_mutex_unlock(&c->lock);
+    if (take) {
+        char bid[OHSM_IDS_MAX];
+        ohsm_rv brv = ohsm_cp_backup_take(c, h->cluster_id, h->id, bid);
+        (void)brv; /* said on stderr; the deletion goes on */
+    }
     ohsm_rv rv = ohsm_sup_remove(c->sup, h->id);
     if (rv != OHSM_OK && rv != OHSM_ARGUMENTS_BAD) {
         fprintf(stderr, "openhsmd: %s would not stop; its deletion waits\n", h->id);
@@ -249,6 +344,14 @@ static void health(struct ohsm_cloud *c, const struct ohsm_meta_cluster *cl)
     }
     free(hs);
     enum ohsm_meta_cstate next = cl->state;
+    char *src = NULL;
+    if (cl->state == OHSM_CS_UNINITIALIZED && up > 0 &&
+        ohsm_meta_attr_get(c->meta, cl->id, OHSM_CA_SOURCE_BACKUP, &src) == OHSM_OK &&
+        src != NULL) {
+        /* A cluster of a backup's lineage is initialized by its first restored HSM. */
+        next = OHSM_CS_INITIALIZED;
+    }
+    free(src);
     if (cl->state == OHSM_CS_INITIALIZED && act) {
         next = down > 0 ? OHSM_CS_DEGRADED : OHSM_CS_ACTIVE;
     } else if (cl->state == OHSM_CS_ACTIVE && down > 0) {
@@ -256,10 +359,45 @@ static void health(struct ohsm_cloud *c, const struct ohsm_meta_cluster *cl)
     } else if (cl->state == OHSM_CS_DEGRADED && down == 0) {
         next = OHSM_CS_ACTIVE;
     }
-    (void)up;
     if (next != cl->state && ohsm_meta_cluster_set_state(c->meta, cl->id, next) != OHSM_OK) {
         fprintf(stderr, "openhsmd: cluster %s: cannot record its state\n", cl->id);
+        return;
     }
+    if (next != cl->state && (cl->state == OHSM_CS_UNINITIALIZED || next == OHSM_CS_ACTIVE) &&
+        ohsm_cp_client_json(c, cl->id) != OHSM_OK) {
+        fprintf(stderr, "openhsmd: cluster %s: cannot write client.json\n", cl->id);
+    }
+    if (cl->state == OHSM_CS_INITIALIZED && next != cl->state) {
+        /* Activation: CloudHSM takes a backup. */
+        ohsm_rv rv = ohsm_meta_attr_set(c->meta, cl->id, OHSM_CA_NEED_BACKUP, "1");
+        (void)rv;
+    }
+}
+
+/* Backups asked for by a state change (activation). */
+static void activation_backups(struct ohsm_cloud *c)
+{
+    struct ohsm_meta_cluster *cs = NULL;
+    size_t n = 0;
+    (void)pthread_mutex_lock(&c->lock);
+    ohsm_rv rv = ohsm_meta_cluster_list(c->meta, &cs, &n);
+    (void)pthread_mutex_unlock(&c->lock);
+    for (size_t i = 0; rv == OHSM_OK && i < n && !c->stopping; i++) {
+        char *v = NULL, run[OHSM_IDS_MAX], bid[OHSM_IDS_MAX];
+        (void)pthread_mutex_lock(&c->lock);
+        bool want = ohsm_meta_attr_get(c->meta, cs[i].id, OHSM_CA_NEED_BACKUP, &v) == OHSM_OK &&
+                    v != NULL;
+        ohsm_cp_running_hsm(c, cs[i].id, NULL, run);
+        (void)pthread_mutex_unlock(&c->lock);
+        free(v);
+        if (want && run[0] != '\0' && ohsm_cp_backup_take(c, cs[i].id, run, bid) == OHSM_OK) {
+            (void)pthread_mutex_lock(&c->lock);
+            ohsm_rv r2 = ohsm_meta_attr_set(c->meta, cs[i].id, OHSM_CA_NEED_BACKUP, NULL);
+            (void)r2;
+            (void)pthread_mutex_unlock(&c->lock);
+        }
+    }
+    free(cs);
 }
 
 void ohsm_cloud_reconcile(struct ohsm_cloud *c)
@@ -312,6 +450,8 @@ void ohsm_cloud_reconcile(struct ohsm_cloud *c)
         free(cs);
     }
     (void)pthread_mutex_unlock(&c->lock);
+    activation_backups(c);
+    ohsm_cp_backups_pass(c);
     (void)pthread_mutex_unlock(&c->pass);
 }
 

@@ -5,9 +5,10 @@
  *   e.g. {"__type":"InvalidSignatureException","message":"Signature expired: ... (... - 5 min.)"}
  *   with HTTP 400, {"__type":"UnrecognizedClientException","message":"The security token included
  *   in the request is invalid."} with HTTP 400 (aws-sdk-js#254, aws-sdk-php#1780, s3auth#244).
- *   MissingAuthenticationTokenException and IncompleteSignatureException: HTTP 400 as the other
- *   Coral auth errors (the generic "Common Errors" pages list 403 for the Query form of
- *   MissingAuthenticationToken; which status a JSON 1.1 service sends is unconfirmed).
+ *   MissingAuthenticationTokenException: HTTP 403 (the "Common Errors" pages list 403 for
+ *   MissingAuthenticationToken, and observed replies of AWS front ends carry 403 with this
+ *   __type, e.g. smarty-archives/go-aws-auth#48; that CloudHSM/KMS send 403 is unconfirmed).
+ *   IncompleteSignatureException: HTTP 400 ("Common Errors").
  *   UnknownOperationException 400 and SerializationException 400: the names AWS JSON services
  *   answer for an operation the service lacks and for a body that does not parse.
  * - EC2 Query: AuthFailure 401 "AWS was not able to validate the provided access credentials"
@@ -34,7 +35,7 @@ struct awserr_row {
 };
 
 static const struct awserr_row awserr_rows[OHSM_AWSERR_KIND_COUNT] = {
-    [OHSM_AWSERR_AUTH_MISSING] = {400, "MissingAuthenticationTokenException", false, 403,
+    [OHSM_AWSERR_AUTH_MISSING] = {403, "MissingAuthenticationTokenException", false, 403,
                                   "MissingAuthenticationToken"},
     [OHSM_AWSERR_AUTH_INCOMPLETE] = {400, "IncompleteSignatureException", false, 400,
                                      "IncompleteSignature"},

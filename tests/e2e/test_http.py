@@ -23,6 +23,7 @@ import os
 import pathlib
 import re
 import select
+import socket
 import subprocess
 import time
 import types
@@ -366,7 +367,7 @@ def test_signed_unknown_key(signed):
 
 def test_signed_unsigned_request(signed):
     c = client(signed, "cloudhsmv2", signature_version=botocore.UNSIGNED)
-    assert error_of(c.describe_clusters) == ("MissingAuthenticationTokenException", 400)
+    assert error_of(c.describe_clusters) == ("MissingAuthenticationTokenException", 403)
     ec2 = client(signed, "ec2", signature_version=botocore.UNSIGNED)
     assert error_of(ec2.describe_availability_zones) == ("MissingAuthenticationToken", 403)
 
@@ -468,3 +469,28 @@ def test_credentials_file_refused(tmp_path, creds_file):
     p = subprocess.run([str(BIN / "ohsm-http-testd"), "--listen", "127.0.0.1:0", "--credentials",
                         str(bad)], capture_output=True, text=True, timeout=30)
     assert p.returncode == 1 and "aws_secret_access_key" in p.stderr
+
+
+def test_slow_and_hostile_clients_do_not_hold_the_server(plain):
+    # Twenty connections that sent half a request and stay silent...
+    socks = []
+    try:
+        for _ in range(20):
+            s = socket.create_connection(("127.0.0.1", plain.port), timeout=10)
+            s.sendall(b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Amz-Target: BaldrApi")
+            socks.append(s)
+        # ...do not keep others out.
+        c = client(plain, "cloudhsmv2")
+        start = time.monotonic()
+        assert c.describe_clusters()["Clusters"] == []
+        assert time.monotonic() - start < 10
+        # Headers far over the connection's memory pool are refused without a dispatch.
+        try:
+            status, _, _ = raw(plain, "POST", "/", {"X-Big": "a" * 200_000})
+            assert 400 <= status < 500
+        except (ConnectionResetError, BrokenPipeError, http.client.RemoteDisconnected):
+            pass
+        assert c.describe_clusters()["Clusters"] == []
+    finally:
+        for s in socks:
+            s.close()

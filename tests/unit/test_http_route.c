@@ -438,7 +438,7 @@ static void test_route_sigv4(void **state)
     json_err(&r, &s.q, 400, "InvalidSignatureException");
     /* Unsigned. */
     struct rq q = {.h = {JSON_HDRS("DescribeClusters")}, .n = 2};
-    json_err(&r, &q, 400, "MissingAuthenticationTokenException");
+    json_err(&r, &q, 403, "MissingAuthenticationTokenException");
     /* EC2's names for the same cases. */
     struct rq e = {.h = {FORM}, .n = 1, .body = "Action=DescribeAvailabilityZones&Version=2016-11-15"};
     xml_err(&r, &e, 403, "MissingAuthenticationToken");

@@ -55,8 +55,8 @@ static void auth(const char *s)
         check(msg[0] != '\0');
         return;
     }
-    check(a.akid[0] != '\0' && strlen(a.date) == 8 && a.region[0] != '\0' &&
-          a.service[0] != '\0' && a.n_signed >= 1 && a.n_signed <= OHSM_SIGV4_MAX_SIGNED);
+    check(a.akid[0] != '\0' && strlen(a.date) == 8 && a.region[0] != '\0' && a.service[0] != '\0' &&
+          a.n_signed >= 1 && a.n_signed <= OHSM_SIGV4_MAX_SIGNED);
 }
 
 static void creds(const char *buf, size_t len)
@@ -83,7 +83,11 @@ static void query_string(const char *s)
 {
     struct ohsm_sigv4_auth a = {.n_signed = 1, .signed_headers = "host"};
     struct ohsm_sigv4_hdr h = {"Host", "example.amazonaws.com"};
-    struct ohsm_sigv4_req r = {.method = "GET", .path = "/", .query = s, .hdrs = &h, .n_hdrs = 1,
+    struct ohsm_sigv4_req r = {.method = "GET",
+                               .path = "/",
+                               .query = s,
+                               .hdrs = &h,
+                               .n_hdrs = 1,
                                .amz_date = "20150830T123600Z",
                                .payload_hash = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934c"
                                                "a495991b7852b855"};
@@ -135,8 +139,14 @@ static void routed(const uint8_t *buf, size_t len)
     check(ohsm_router_add_json(&r, &js) == OHSM_OK && ohsm_router_add_query(&r, &qs) == OHSM_OK);
     struct ohsm_sigv4_hdr jh[2] = {{"Content-Type", "application/x-amz-json-1.1"},
                                    {"X-Amz-Target", "P.Op"}};
-    struct ohsm_route_req req = {.method = "POST", .path = "/", .hdrs = jh, .n_hdrs = 2,
-                                 .body = buf, .body_len = len, .now = 0, .request_id = "id"};
+    struct ohsm_route_req req = {.method = "POST",
+                                 .path = "/",
+                                 .hdrs = jh,
+                                 .n_hdrs = 2,
+                                 .body = buf,
+                                 .body_len = len,
+                                 .now = 0,
+                                 .request_id = "id"};
     ohsm_router_handle(&r, &req, &rep);
     check(rep.status == 200 || (rep.status >= 400 && rep.status <= 599));
     ohsm_route_reply_free(&rep);

@@ -49,18 +49,14 @@ static const struct awserr_row awserr_rows[OHSM_AWSERR_KIND_COUNT] = {
     [OHSM_AWSERR_INVALID_REQUEST] = {400, "ValidationException", true, 400,
                                      "InvalidParameterValue"},
     [OHSM_AWSERR_TOO_BIG] = {413, "ValidationException", true, 413, "InvalidParameterValue"},
-    [OHSM_AWSERR_NOT_FOUND] = {404, "UnknownOperationException", false, 404,
-                               "InvalidAction"},
+    [OHSM_AWSERR_NOT_FOUND] = {404, "UnknownOperationException", false, 404, "InvalidAction"},
     [OHSM_AWSERR_METHOD] = {405, "UnknownOperationException", false, 405, "InvalidAction"},
     [OHSM_AWSERR_INTERNAL] = {500, "InternalFailure", false, 500, "InternalError"},
-    [OHSM_AWSERR_MISSING_ACTION] = {400, "UnknownOperationException", false, 400,
-                                    "MissingAction"},
-    [OHSM_AWSERR_INVALID_ACTION] = {400, "UnknownOperationException", false, 400,
-                                    "InvalidAction"},
+    [OHSM_AWSERR_MISSING_ACTION] = {400, "UnknownOperationException", false, 400, "MissingAction"},
+    [OHSM_AWSERR_INVALID_ACTION] = {400, "UnknownOperationException", false, 400, "InvalidAction"},
     [OHSM_AWSERR_MISSING_VERSION] = {400, "ValidationException", false, 400, "MissingParameter"},
     [OHSM_AWSERR_BAD_VERSION] = {400, "ValidationException", false, 400, "NoSuchVersion"},
-    [OHSM_AWSERR_BAD_FORM] = {400, "SerializationException", false, 400,
-                              "InvalidParameterValue"},
+    [OHSM_AWSERR_BAD_FORM] = {400, "SerializationException", false, 400, "InvalidParameterValue"},
 };
 
 struct ohsm_aws_err *ohsm_aws_errf(struct ohsm_aws_err *e, unsigned status, const char *type,
@@ -80,8 +76,8 @@ void ohsm_awserr_set(struct ohsm_aws_err *e, enum ohsm_awserr_kind kind, bool ec
                      const char *svc_type, const char *fmt, ...)
 {
     va_list ap;
-    const struct awserr_row *r = &awserr_rows[kind < OHSM_AWSERR_KIND_COUNT ? kind
-                                                                             : OHSM_AWSERR_INTERNAL];
+    const struct awserr_row *r =
+        &awserr_rows[kind < OHSM_AWSERR_KIND_COUNT ? kind : OHSM_AWSERR_INTERNAL];
     const char *type = r->json_type;
     if (ec2) {
         type = r->ec2_code;

@@ -76,8 +76,12 @@ static void test_server_roundtrips(void **state)
     size_t loglen = 0;
     FILE *log = open_memstream(&logbuf, &loglen);
     assert_non_null(log);
-    struct ohsm_http_cfg cfg = {.listen = "127.0.0.1:0", .threads = 2, .max_body = 64,
-                                .region = "us-east-1", .account_id = "111122223333", .log = log};
+    struct ohsm_http_cfg cfg = {.listen = "127.0.0.1:0",
+                                .threads = 2,
+                                .max_body = 64,
+                                .region = "us-east-1",
+                                .account_id = "111122223333",
+                                .log = log};
     struct ohsm_http *h = NULL;
     uint16_t port = 0;
     assert_int_equal(ohsm_http_new(&cfg, &h), OHSM_OK);
@@ -140,7 +144,7 @@ static void test_server_roundtrips(void **state)
 static void test_server_listen_parse(void **state)
 {
     (void)state;
-    static const char *bad[] = {"127.0.0.1", "127.0.0.1:", "127.0.0.1:65536", ":80",
+    static const char *bad[] = {"127.0.0.1",    "127.0.0.1:",   "127.0.0.1:65536", ":80",
                                 "localhost:80", "127.0.0.1:8x", "::1:80"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct ohsm_http_cfg cfg = {.listen = bad[i]};

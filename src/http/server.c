@@ -97,6 +97,8 @@ ohsm_rv ohsm_http_new(const struct ohsm_http_cfg *cfg, struct ohsm_http **out)
         free(h);
         return rv;
     }
+    /* Seed jansson's hash tables now, on one thread, before handlers build objects on many. */
+    json_object_seed(0);
     h->threads = cfg->threads != 0 ? cfg->threads : 4;
     h->log = cfg->log;
     *out = h;
@@ -379,6 +381,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 ohsm_rv ohsm_http_start(struct ohsm_http *h, uint16_t *port)
 {
     OHSM_ENSURE(h != NULL && port != NULL && h->d == NULL, OHSM_ARGUMENTS_BAD);
+    errno = 0; /* what bind() leaves is the caller's reason */
     h->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG, 0,
                             NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR,
                             (struct sockaddr *)&h->addr, MHD_OPTION_THREAD_POOL_SIZE,

@@ -3,6 +3,7 @@
  * Content-Length (before the body is sent) and on chunked bodies, and one log line per request
  * without the body. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -140,6 +141,25 @@ static void test_server_roundtrips(void **state)
     free(logbuf);
 }
 
+/* A port already taken: OHSM_IO with errno saying why. */
+static void test_server_port_in_use(void **state)
+{
+    (void)state;
+    struct ohsm_http_cfg cfg = {.listen = "127.0.0.1:0"};
+    struct ohsm_http *a = NULL, *b = NULL;
+    uint16_t port = 0, port2 = 0;
+    char listen[32];
+    assert_int_equal(ohsm_http_new(&cfg, &a), OHSM_OK);
+    assert_int_equal(ohsm_http_start(a, &port), OHSM_OK);
+    snprintf(listen, sizeof(listen), "127.0.0.1:%u", (unsigned)port);
+    cfg.listen = listen;
+    assert_int_equal(ohsm_http_new(&cfg, &b), OHSM_OK);
+    assert_int_equal(ohsm_http_start(b, &port2), OHSM_IO);
+    assert_int_equal(errno, EADDRINUSE);
+    ohsm_http_free(b);
+    ohsm_http_free(a);
+}
+
 /* Bad listen addresses are refused before anything binds. */
 static void test_server_listen_parse(void **state)
 {
@@ -158,6 +178,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_server_roundtrips),
+        cmocka_unit_test(test_server_port_in_use),
         cmocka_unit_test(test_server_listen_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -96,8 +96,8 @@ bool ohsm_auth_check(const struct ohsm_router *r, const struct ohsm_route_req *r
         ohsm_sigv4_format_date(past ? req->now - skew : req->now + skew, edge_s);
         if (past) {
             ohsm_awserr_set(err, OHSM_AWSERR_AUTH_EXPIRED, ec2, NULL,
-                            "Signature expired: %s is now earlier than %s (%s - %u min.)",
-                            amz_date, edge_s, now_s, skew / 60);
+                            "Signature expired: %s is now earlier than %s (%s - %u min.)", amz_date,
+                            edge_s, now_s, skew / 60);
         } else {
             ohsm_awserr_set(err, OHSM_AWSERR_AUTH_EXPIRED, ec2, NULL,
                             "Signature not yet current: %s is still later than %s (%s + %u min.)",
@@ -138,7 +138,8 @@ bool ohsm_auth_check(const struct ohsm_router *r, const struct ohsm_route_req *r
         return true;
     }
     if (rv == OHSM_HOST_MEMORY || rv == OHSM_DEVICE_ERROR) {
-        ohsm_awserr_set(err, OHSM_AWSERR_INTERNAL, ec2, NULL, "internal error checking the "
+        ohsm_awserr_set(err, OHSM_AWSERR_INTERNAL, ec2, NULL,
+                        "internal error checking the "
                         "signature");
         return false;
     }

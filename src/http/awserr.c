@@ -5,9 +5,10 @@
  *   e.g. {"__type":"InvalidSignatureException","message":"Signature expired: ... (... - 5 min.)"}
  *   with HTTP 400, {"__type":"UnrecognizedClientException","message":"The security token included
  *   in the request is invalid."} with HTTP 400 (aws-sdk-js#254, aws-sdk-php#1780, s3auth#244).
- *   MissingAuthenticationTokenException and IncompleteSignatureException: HTTP 400 as the other
- *   Coral auth errors (the generic "Common Errors" pages list 403 for the Query form of
- *   MissingAuthenticationToken; which status a JSON 1.1 service sends is unconfirmed).
+ *   MissingAuthenticationTokenException: HTTP 403 (the "Common Errors" pages list 403 for
+ *   MissingAuthenticationToken, and observed replies of AWS front ends carry 403 with this
+ *   __type, e.g. smarty-archives/go-aws-auth#48; that CloudHSM/KMS send 403 is unconfirmed).
+ *   IncompleteSignatureException: HTTP 400 ("Common Errors").
  *   UnknownOperationException 400 and SerializationException 400: the names AWS JSON services
  *   answer for an operation the service lacks and for a body that does not parse.
  * - EC2 Query: AuthFailure 401 "AWS was not able to validate the provided access credentials"
@@ -34,7 +35,7 @@ struct awserr_row {
 };
 
 static const struct awserr_row awserr_rows[OHSM_AWSERR_KIND_COUNT] = {
-    [OHSM_AWSERR_AUTH_MISSING] = {400, "MissingAuthenticationTokenException", false, 403,
+    [OHSM_AWSERR_AUTH_MISSING] = {403, "MissingAuthenticationTokenException", false, 403,
                                   "MissingAuthenticationToken"},
     [OHSM_AWSERR_AUTH_INCOMPLETE] = {400, "IncompleteSignatureException", false, 400,
                                      "IncompleteSignature"},
@@ -48,18 +49,14 @@ static const struct awserr_row awserr_rows[OHSM_AWSERR_KIND_COUNT] = {
     [OHSM_AWSERR_INVALID_REQUEST] = {400, "ValidationException", true, 400,
                                      "InvalidParameterValue"},
     [OHSM_AWSERR_TOO_BIG] = {413, "ValidationException", true, 413, "InvalidParameterValue"},
-    [OHSM_AWSERR_NOT_FOUND] = {404, "UnknownOperationException", false, 404,
-                               "InvalidAction"},
+    [OHSM_AWSERR_NOT_FOUND] = {404, "UnknownOperationException", false, 404, "InvalidAction"},
     [OHSM_AWSERR_METHOD] = {405, "UnknownOperationException", false, 405, "InvalidAction"},
     [OHSM_AWSERR_INTERNAL] = {500, "InternalFailure", false, 500, "InternalError"},
-    [OHSM_AWSERR_MISSING_ACTION] = {400, "UnknownOperationException", false, 400,
-                                    "MissingAction"},
-    [OHSM_AWSERR_INVALID_ACTION] = {400, "UnknownOperationException", false, 400,
-                                    "InvalidAction"},
+    [OHSM_AWSERR_MISSING_ACTION] = {400, "UnknownOperationException", false, 400, "MissingAction"},
+    [OHSM_AWSERR_INVALID_ACTION] = {400, "UnknownOperationException", false, 400, "InvalidAction"},
     [OHSM_AWSERR_MISSING_VERSION] = {400, "ValidationException", false, 400, "MissingParameter"},
     [OHSM_AWSERR_BAD_VERSION] = {400, "ValidationException", false, 400, "NoSuchVersion"},
-    [OHSM_AWSERR_BAD_FORM] = {400, "SerializationException", false, 400,
-                              "InvalidParameterValue"},
+    [OHSM_AWSERR_BAD_FORM] = {400, "SerializationException", false, 400, "InvalidParameterValue"},
 };
 
 struct ohsm_aws_err *ohsm_aws_errf(struct ohsm_aws_err *e, unsigned status, const char *type,
@@ -79,8 +76,8 @@ void ohsm_awserr_set(struct ohsm_aws_err *e, enum ohsm_awserr_kind kind, bool ec
                      const char *svc_type, const char *fmt, ...)
 {
     va_list ap;
-    const struct awserr_row *r = &awserr_rows[kind < OHSM_AWSERR_KIND_COUNT ? kind
-                                                                             : OHSM_AWSERR_INTERNAL];
+    const struct awserr_row *r =
+        &awserr_rows[kind < OHSM_AWSERR_KIND_COUNT ? kind : OHSM_AWSERR_INTERNAL];
     const char *type = r->json_type;
     if (ec2) {
         type = r->ec2_code;

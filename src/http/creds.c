@@ -95,8 +95,10 @@ static ohsm_rv sect_end(struct ohsm_creds *c, struct creds_sect *s, char *msg, s
         return OHSM_OK;
     }
     if (s->akid == NULL || s->secret == NULL) {
-        snprintf(msg, cap, "line %u: section without both aws_access_key_id and "
-                 "aws_secret_access_key", s->line);
+        snprintf(msg, cap,
+                 "line %u: section without both aws_access_key_id and "
+                 "aws_secret_access_key",
+                 s->line);
         return OHSM_CONFIG;
     }
     if (!akid_ok(s->akid, s->akid_len)) {
@@ -253,8 +255,10 @@ ohsm_rv ohsm_creds_load(const char *path, struct ohsm_creds **out, char *msg, si
         goto out;
     }
     if ((st.st_mode & 077) != 0) {
-        snprintf(msg, cap, "the credentials file is readable or writable by others (mode %03o;"
-                 " chmod 600 it)", (unsigned)(st.st_mode & 0777));
+        snprintf(msg, cap,
+                 "the credentials file is readable or writable by others (mode %03o;"
+                 " chmod 600 it)",
+                 (unsigned)(st.st_mode & 0777));
         goto out;
     }
     if (st.st_size < 0 || (unsigned long long)st.st_size > OHSM_CREDS_MAX_FILE) {

@@ -77,14 +77,13 @@ void ohsm_router_fini(struct ohsm_router *r)
 
 ohsm_rv ohsm_router_add_json(struct ohsm_router *r, const struct ohsm_json_service *s)
 {
-    OHSM_ENSURE(r != NULL && s != NULL && s->target_prefix != NULL && s->target_prefix[0] != '\0'
-                    && strchr(s->target_prefix, '.') == NULL && (s->ops != NULL || s->n_ops == 0)
-                    && s->invalid_request_type != NULL && s->unknown_op_type != NULL,
+    OHSM_ENSURE(r != NULL && s != NULL && s->target_prefix != NULL && s->target_prefix[0] != '\0' &&
+                    strchr(s->target_prefix, '.') == NULL && (s->ops != NULL || s->n_ops == 0) &&
+                    s->invalid_request_type != NULL && s->unknown_op_type != NULL,
                 OHSM_ARGUMENTS_BAD);
     OHSM_ENSURE(r->n_json < OHSM_ROUTE_MAX_JSON, OHSM_HOST_MEMORY);
     for (size_t i = 0; i < r->n_json; i++) {
-        OHSM_ENSURE(strcmp(r->json[i]->target_prefix, s->target_prefix) != 0,
-                    OHSM_ARGUMENTS_BAD);
+        OHSM_ENSURE(strcmp(r->json[i]->target_prefix, s->target_prefix) != 0, OHSM_ARGUMENTS_BAD);
     }
     r->json[r->n_json++] = s;
     return OHSM_OK;
@@ -446,10 +445,8 @@ void ohsm_router_handle(const struct ohsm_router *r, const struct ohsm_route_req
             handle_json(r, req, target, out);
         } else if (is_form(req)) {
             handle_query(r, req, (const char *)req->body, req->body_len, out);
-        } else if (media_is(ohsm_route_header(req, "Content-Type"),
-                            "application/x-amz-json-1.1") ||
-                   media_is(ohsm_route_header(req, "Content-Type"),
-                            "application/x-amz-json-1.0")) {
+        } else if (media_is(ohsm_route_header(req, "Content-Type"), "application/x-amz-json-1.1") ||
+                   media_is(ohsm_route_header(req, "Content-Type"), "application/x-amz-json-1.0")) {
             handle_json(r, req, NULL, out);
         } else {
             ohsm_awserr_set(&err, OHSM_AWSERR_UNKNOWN_OP, false, NULL,

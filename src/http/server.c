@@ -84,8 +84,8 @@ ohsm_rv ohsm_http_new(const struct ohsm_http_cfg *cfg, struct ohsm_http **out)
     OHSM_ENSURE(cfg != NULL && out != NULL, OHSM_ARGUMENTS_BAD);
     struct ohsm_http *h = calloc(1, sizeof(*h));
     OHSM_ENSURE(h != NULL, OHSM_HOST_MEMORY);
-    ohsm_rv rv = parse_listen(cfg->listen != NULL ? cfg->listen : OHSM_HTTP_LISTEN_DEFAULT,
-                              &h->addr);
+    ohsm_rv rv =
+        parse_listen(cfg->listen != NULL ? cfg->listen : OHSM_HTTP_LISTEN_DEFAULT, &h->addr);
     if (rv == OHSM_OK) {
         rv = ohsm_router_init(&h->router, cfg, msg, sizeof(msg));
         if (rv != OHSM_OK && cfg->log != NULL && msg[0] != '\0') {
@@ -97,6 +97,8 @@ ohsm_rv ohsm_http_new(const struct ohsm_http_cfg *cfg, struct ohsm_http **out)
         free(h);
         return rv;
     }
+    /* Seed jansson's hash tables now, on one thread, before handlers build objects on many. */
+    json_object_seed(0);
     h->threads = cfg->threads != 0 ? cfg->threads : 4;
     h->log = cfg->log;
     *out = h;
@@ -190,8 +192,8 @@ static void log_line(const struct ohsm_http *h, const struct conn *c,
     if (gmtime_r(&wall.tv_sec, &tm) != NULL) {
         strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
     }
-    long long ms = (long long)(now.tv_sec - c->t0.tv_sec) * 1000 +
-                   (now.tv_nsec - c->t0.tv_nsec) / 1000000;
+    long long ms =
+        (long long)(now.tv_sec - c->t0.tv_sec) * 1000 + (now.tv_nsec - c->t0.tv_nsec) / 1000000;
     /* One fprintf per line: stdio locks the stream, so lines of concurrent requests do not mix. */
     fprintf(h->log, "%s http %s %u %lldms %s\n", ts, rep->label, rep->status, ms, c->request_id);
     fflush(h->log);
@@ -297,9 +299,8 @@ static enum MHD_Result dispatch(const struct ohsm_http *h, struct MHD_Connection
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **req_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **req_cls)
 {
     (void)url;
     (void)version;
@@ -380,15 +381,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 ohsm_rv ohsm_http_start(struct ohsm_http *h, uint16_t *port)
 {
     OHSM_ENSURE(h != NULL && port != NULL && h->d == NULL, OHSM_ARGUMENTS_BAD);
-    h->d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-        on_request, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&h->addr,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)h->threads, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned int)SERVER_CONN_TIMEOUT_S, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        (unsigned int)SERVER_PER_IP_LIMIT, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned int)SERVER_CONN_LIMIT, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)SERVER_CONN_MEMORY, MHD_OPTION_URI_LOG_CALLBACK, on_uri, h,
-        MHD_OPTION_NOTIFY_COMPLETED, on_done, h, MHD_OPTION_END);
+    errno = 0; /* what bind() leaves is the caller's reason */
+    h->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG, 0,
+                            NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR,
+                            (struct sockaddr *)&h->addr, MHD_OPTION_THREAD_POOL_SIZE,
+                            (unsigned int)h->threads, MHD_OPTION_CONNECTION_TIMEOUT,
+                            (unsigned int)SERVER_CONN_TIMEOUT_S, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                            (unsigned int)SERVER_PER_IP_LIMIT, MHD_OPTION_CONNECTION_LIMIT,
+                            (unsigned int)SERVER_CONN_LIMIT, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                            (size_t)SERVER_CONN_MEMORY, MHD_OPTION_URI_LOG_CALLBACK, on_uri, h,
+                            MHD_OPTION_NOTIFY_COMPLETED, on_done, h, MHD_OPTION_END);
     if (h->d == NULL) {
         if (errno == 0) {
             errno = EADDRINUSE;

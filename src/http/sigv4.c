@@ -65,8 +65,8 @@ static void sb_str(struct sb *s, const char *d)
 
 static bool unreserved(unsigned char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '.' || c == '~';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.' || c == '~';
 }
 
 static void sb_uri_encode(struct sb *s, const char *d, bool keep_slash)
@@ -127,7 +127,8 @@ static ohsm_rv parse_credential(const char *v, size_t n, struct ohsm_sigv4_auth 
         }
     }
     if (k != 5) {
-        snprintf(msg, cap, "Credential should have 5 parts separated by '/': "
+        snprintf(msg, cap,
+                 "Credential should have 5 parts separated by '/': "
                  "AKID/YYYYMMDD/region/service/aws4_request");
         return OHSM_ARGUMENTS_BAD;
     }
@@ -291,7 +292,8 @@ ohsm_rv ohsm_sigv4_parse_auth(const char *hdr, struct ohsm_sigv4_auth *a, char *
         *seen = true;
     }
     if (!have_cred || !have_sh || !have_sig) {
-        snprintf(msg, cap, "Authorization header requires 'Credential', 'SignedHeaders' and "
+        snprintf(msg, cap,
+                 "Authorization header requires 'Credential', 'SignedHeaders' and "
                  "'Signature' parameters");
         return OHSM_ARGUMENTS_BAD;
     }
@@ -520,11 +522,10 @@ ohsm_rv ohsm_sigv4_string_to_sign(const char *amz_date, const struct ohsm_sigv4_
                                   const char *creq, char *out, size_t cap)
 {
     char h[65];
-    OHSM_ENSURE(amz_date != NULL && a != NULL && creq != NULL && out != NULL,
-                OHSM_ARGUMENTS_BAD);
+    OHSM_ENSURE(amz_date != NULL && a != NULL && creq != NULL && out != NULL, OHSM_ARGUMENTS_BAD);
     ohsm_sigv4_sha256_hex(creq, strlen(creq), h);
-    int n = snprintf(out, cap, "AWS4-HMAC-SHA256\n%s\n%s/%s/%s/aws4_request\n%s", amz_date,
-                     a->date, a->region, a->service, h);
+    int n = snprintf(out, cap, "AWS4-HMAC-SHA256\n%s\n%s/%s/%s/aws4_request\n%s", amz_date, a->date,
+                     a->region, a->service, h);
     OHSM_ENSURE(n >= 0 && (size_t)n < cap, OHSM_BUFFER_TOO_SMALL);
     return OHSM_OK;
 }

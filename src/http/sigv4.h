@@ -46,8 +46,8 @@ struct ohsm_sigv4_req {
 
 /* Parses an Authorization header value. Errors: OHSM_ARGUMENTS_BAD (malformed; a message goes to
  * msg, cap bytes). */
-OHSM_NODISCARD ohsm_rv ohsm_sigv4_parse_auth(const char *hdr, struct ohsm_sigv4_auth *a,
-                                             char *msg, size_t cap);
+OHSM_NODISCARD ohsm_rv ohsm_sigv4_parse_auth(const char *hdr, struct ohsm_sigv4_auth *a, char *msg,
+                                             size_t cap);
 /* Parses "YYYYMMDDTHHMMSSZ" (basic ISO 8601, UTC) into seconds since the epoch.
  * Errors: OHSM_ARGUMENTS_BAD. */
 OHSM_NODISCARD ohsm_rv ohsm_sigv4_parse_date(const char *s, int64_t *epoch);
@@ -64,8 +64,8 @@ OHSM_NODISCARD ohsm_rv ohsm_sigv4_canonical_request(const struct ohsm_sigv4_req 
                                                     char *msg, size_t cap);
 /* The string to sign for creq into out (cap bytes). Errors: OHSM_BUFFER_TOO_SMALL. */
 OHSM_NODISCARD ohsm_rv ohsm_sigv4_string_to_sign(const char *amz_date,
-                                                 const struct ohsm_sigv4_auth *a,
-                                                 const char *creq, char *out, size_t cap);
+                                                 const struct ohsm_sigv4_auth *a, const char *creq,
+                                                 char *out, size_t cap);
 /* The signature of sts under secret (derived key chain of the scope in a).
  * Errors: OHSM_DEVICE_ERROR (OpenSSL), OHSM_ARGUMENTS_BAD. */
 OHSM_NODISCARD ohsm_rv ohsm_sigv4_sign(const uint8_t *secret, size_t secret_len,

@@ -185,8 +185,7 @@ int main(int argc, char **argv)
     }
     rv = ohsm_http_start(h, &port);
     if (rv != OHSM_OK) {
-        fprintf(stderr, "ohsm-http-testd: cannot listen on %s: %s\n", cfg.listen,
-                strerror(errno));
+        fprintf(stderr, "ohsm-http-testd: cannot listen on %s: %s\n", cfg.listen, strerror(errno));
         ohsm_http_free(h);
         return 1;
     }

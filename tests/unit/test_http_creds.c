@@ -31,12 +31,13 @@ static struct ohsm_creds *parse(const char *s, ohsm_rv want)
 static void test_creds_parse(void **state)
 {
     (void)state;
-    struct ohsm_creds *c = parse("# comment\n[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\r\n"
-                                 "aws_secret_access_key=wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY \n"
-                                 "region = us-east-1\n\n; other\n[other]\n"
-                                 "aws_secret_access_key = s2\naws_access_key_id = test\n"
-                                 "[empty]\nregion=eu-west-1\n",
-                                 OHSM_OK);
+    struct ohsm_creds *c =
+        parse("# comment\n[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\r\n"
+              "aws_secret_access_key=wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY \n"
+              "region = us-east-1\n\n; other\n[other]\n"
+              "aws_secret_access_key = s2\naws_access_key_id = test\n"
+              "[empty]\nregion=eu-west-1\n",
+              OHSM_OK);
     assert_int_equal(ohsm_creds_count(c), 2);
     const struct ohsm_secret *s = ohsm_creds_find(c, "AKIAIOSFODNN7EXAMPLE");
     assert_non_null(s);

@@ -64,7 +64,7 @@ static void test_form_refuses(void **state)
     parse_bad("a=%zz", 5);
     parse_bad("a=%00", 5);
     parse_bad("a=b\0c", 5);
-    parse_bad("a=%C0%AF", 8);    /* overlong '/' */
+    parse_bad("a=%C0%AF", 8);     /* overlong '/' */
     parse_bad("a=%ED%A0%80", 11); /* a surrogate */
     parse_bad("a=%FF", 5);
     parse_bad("a=%E1%88", 8); /* truncated sequence */
@@ -109,7 +109,8 @@ static void test_xml_writer(void **state)
     ohsm_xml_textf(&x, "n", "%d", 42);
     ohsm_xml_close(&x, "item");
     assert_false(x.failed);
-    assert_string_equal(x.buf, "<item><a>&lt;&amp;&gt;&quot;&apos;?</a><b>true</b><n>42</n></item>");
+    assert_string_equal(x.buf,
+                        "<item><a>&lt;&amp;&gt;&quot;&apos;?</a><b>true</b><n>42</n></item>");
     for (int i = 0; i < 100; i++) {
         ohsm_xml_text(&x, "a", "0123456789");
     }

@@ -82,7 +82,8 @@ static int q_fail(void *ctx, const struct ohsm_http_call *call, const struct ohs
     (void)in;
     (void)out;
     calls++;
-    ohsm_aws_errf(err, 400, "InvalidSubnetID.NotFound", "The subnet ID '%s' does not exist", "s<1>");
+    ohsm_aws_errf(err, 400, "InvalidSubnetID.NotFound", "The subnet ID '%s' does not exist",
+                  "s<1>");
     return -1;
 }
 
@@ -134,9 +135,8 @@ static void run(const struct ohsm_router *r, const struct rq *q, struct ohsm_rou
 
 static void router(struct ohsm_router *r, const char *creds_path)
 {
-    struct ohsm_http_cfg cfg = {.region = "eu-west-1",
-                                .account_id = "111122223333",
-                                .credentials_file = creds_path};
+    struct ohsm_http_cfg cfg = {
+        .region = "eu-west-1", .account_id = "111122223333", .credentials_file = creds_path};
     char msg[128];
     assert_int_equal(ohsm_router_init(r, &cfg, msg, sizeof(msg)), OHSM_OK);
     assert_int_equal(ohsm_router_add_json(r, &jsvc), OHSM_OK);
@@ -163,7 +163,10 @@ static void json_err(const struct ohsm_router *r, const struct rq *q, unsigned s
 }
 
 #define JSON_HDRS(op)                                                                              \
-    {"Content-Type", "application/x-amz-json-1.1"}, { "X-Amz-Target", "BaldrApiService." op }
+    {"Content-Type", "application/x-amz-json-1.1"},                                                \
+    {                                                                                              \
+        "X-Amz-Target", "BaldrApiService." op                                                      \
+    }
 
 /* Success: compact JSON of the handler's result, with the call's region and account. */
 static void test_route_json_ok(void **state)
@@ -228,8 +231,7 @@ static void test_route_json_errors(void **state)
     json_err(&r, &put, 405, "UnknownOperationException");
     struct rq get = {.method = "GET"};
     json_err(&r, &get, 405, "UnknownOperationException");
-    struct rq badauth = {.h = {JSON_HDRS("DescribeClusters"), {"Authorization", "AWS4 x"}},
-                         .n = 3};
+    struct rq badauth = {.h = {JSON_HDRS("DescribeClusters"), {"Authorization", "AWS4 x"}}, .n = 3};
     json_err(&r, &badauth, 400, "IncompleteSignatureException");
     ohsm_router_fini(&r);
 }
@@ -255,7 +257,10 @@ static void test_route_handler_errors(void **state)
     ohsm_router_fini(&r);
 }
 
-#define FORM {"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"}
+#define FORM                                                                                       \
+    {                                                                                              \
+        "Content-Type", "application/x-www-form-urlencoded; charset=utf-8"                         \
+    }
 
 static void xml_err(const struct ohsm_router *r, const struct rq *q, unsigned status,
                     const char *code)
@@ -286,11 +291,11 @@ static void test_route_query(void **state)
                    .body = "Action=DescribeAvailabilityZones&Version=2016-11-15&X=%3Ca%3E+b"};
     run(&r, &q, &rep);
     assert_int_equal(rep.status, 200);
-    assert_string_equal(rep.body,
-                        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<DescribeAvailabilityZonesResponse"
-                        " xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\"><requestId>" RID
-                        "</requestId><zone>eu-west-1</zone><echo>&lt;a&gt; b</echo>"
-                        "</DescribeAvailabilityZonesResponse>");
+    assert_string_equal(
+        rep.body, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<DescribeAvailabilityZonesResponse"
+                  " xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\"><requestId>" RID
+                  "</requestId><zone>eu-west-1</zone><echo>&lt;a&gt; b</echo>"
+                  "</DescribeAvailabilityZonesResponse>");
     assert_string_equal(rep.label, "ec2:DescribeAvailabilityZones");
     ohsm_route_reply_free(&rep);
     struct rq g = {.method = "GET", .query = "Action=DescribeAvailabilityZones&Version=2016-11-15"};
@@ -330,8 +335,8 @@ struct signed_rq {
 };
 
 /* Signs a JSON DescribeClusters (body, at date, scope region/service) with secret. */
-static void sign_json(struct signed_rq *s, const char *akid, const char *secret,
-                      const char *date, const char *service, const char *body)
+static void sign_json(struct signed_rq *s, const char *akid, const char *secret, const char *date,
+                      const char *service, const char *body)
 {
     char hash[65], sts[256], msg[128];
     char *creq = NULL;
@@ -349,9 +354,14 @@ static void sign_json(struct signed_rq *s, const char *akid, const char *secret,
     memcpy(a.date, date, 8);
     snprintf(a.region, sizeof(a.region), "us-west-2");
     snprintf(a.service, sizeof(a.service), "%s", service);
-    snprintf(a.signed_headers, sizeof(a.signed_headers), "content-type;host;x-amz-date;x-amz-target");
-    struct ohsm_sigv4_req sr = {.method = "POST", .path = "/", .hdrs = s->q.h, .n_hdrs = 4,
-                                .amz_date = date, .payload_hash = hash};
+    snprintf(a.signed_headers, sizeof(a.signed_headers),
+             "content-type;host;x-amz-date;x-amz-target");
+    struct ohsm_sigv4_req sr = {.method = "POST",
+                                .path = "/",
+                                .hdrs = s->q.h,
+                                .n_hdrs = 4,
+                                .amz_date = date,
+                                .payload_hash = hash};
     assert_int_equal(ohsm_sigv4_canonical_request(&sr, &a, &creq, msg, sizeof(msg)), OHSM_OK);
     assert_int_equal(ohsm_sigv4_string_to_sign(date, &a, creq, sts, sizeof(sts)), OHSM_OK);
     assert_int_equal(ohsm_sigv4_sign((const uint8_t *)secret, strlen(secret), &a, sts, sig),
@@ -438,9 +448,10 @@ static void test_route_sigv4(void **state)
     json_err(&r, &s.q, 400, "InvalidSignatureException");
     /* Unsigned. */
     struct rq q = {.h = {JSON_HDRS("DescribeClusters")}, .n = 2};
-    json_err(&r, &q, 400, "MissingAuthenticationTokenException");
+    json_err(&r, &q, 403, "MissingAuthenticationTokenException");
     /* EC2's names for the same cases. */
-    struct rq e = {.h = {FORM}, .n = 1, .body = "Action=DescribeAvailabilityZones&Version=2016-11-15"};
+    struct rq e = {
+        .h = {FORM}, .n = 1, .body = "Action=DescribeAvailabilityZones&Version=2016-11-15"};
     xml_err(&r, &e, 403, "MissingAuthenticationToken");
     ohsm_router_fini(&r);
 }
@@ -453,8 +464,13 @@ static void test_route_too_big(void **state)
     struct ohsm_route_reply rep;
     router(&r, NULL);
     struct ohsm_sigv4_hdr h[2] = {JSON_HDRS("DescribeClusters")};
-    struct ohsm_route_req req = {.method = "POST", .path = "/", .hdrs = h, .n_hdrs = 2,
-                                 .body_len = 5u << 20, .now = NOW, .request_id = RID};
+    struct ohsm_route_req req = {.method = "POST",
+                                 .path = "/",
+                                 .hdrs = h,
+                                 .n_hdrs = 2,
+                                 .body_len = 5u << 20,
+                                 .now = NOW,
+                                 .request_id = RID};
     ohsm_router_too_big(&r, &req, &rep);
     assert_int_equal(rep.status, 413);
     assert_non_null(strstr(rep.body, "\"__type\":\"CloudHsmInvalidRequestException\""));

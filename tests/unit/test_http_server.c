@@ -3,6 +3,7 @@
  * Content-Length (before the body is sent) and on chunked bodies, and one log line per request
  * without the body. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -76,8 +77,12 @@ static void test_server_roundtrips(void **state)
     size_t loglen = 0;
     FILE *log = open_memstream(&logbuf, &loglen);
     assert_non_null(log);
-    struct ohsm_http_cfg cfg = {.listen = "127.0.0.1:0", .threads = 2, .max_body = 64,
-                                .region = "us-east-1", .account_id = "111122223333", .log = log};
+    struct ohsm_http_cfg cfg = {.listen = "127.0.0.1:0",
+                                .threads = 2,
+                                .max_body = 64,
+                                .region = "us-east-1",
+                                .account_id = "111122223333",
+                                .log = log};
     struct ohsm_http *h = NULL;
     uint16_t port = 0;
     assert_int_equal(ohsm_http_new(&cfg, &h), OHSM_OK);
@@ -136,11 +141,30 @@ static void test_server_roundtrips(void **state)
     free(logbuf);
 }
 
+/* A port already taken: OHSM_IO with errno saying why. */
+static void test_server_port_in_use(void **state)
+{
+    (void)state;
+    struct ohsm_http_cfg cfg = {.listen = "127.0.0.1:0"};
+    struct ohsm_http *a = NULL, *b = NULL;
+    uint16_t port = 0, port2 = 0;
+    char listen[32];
+    assert_int_equal(ohsm_http_new(&cfg, &a), OHSM_OK);
+    assert_int_equal(ohsm_http_start(a, &port), OHSM_OK);
+    snprintf(listen, sizeof(listen), "127.0.0.1:%u", (unsigned)port);
+    cfg.listen = listen;
+    assert_int_equal(ohsm_http_new(&cfg, &b), OHSM_OK);
+    assert_int_equal(ohsm_http_start(b, &port2), OHSM_IO);
+    assert_int_equal(errno, EADDRINUSE);
+    ohsm_http_free(b);
+    ohsm_http_free(a);
+}
+
 /* Bad listen addresses are refused before anything binds. */
 static void test_server_listen_parse(void **state)
 {
     (void)state;
-    static const char *bad[] = {"127.0.0.1", "127.0.0.1:", "127.0.0.1:65536", ":80",
+    static const char *bad[] = {"127.0.0.1",    "127.0.0.1:",   "127.0.0.1:65536", ":80",
                                 "localhost:80", "127.0.0.1:8x", "::1:80"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct ohsm_http_cfg cfg = {.listen = bad[i]};
@@ -154,6 +178,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_server_roundtrips),
+        cmocka_unit_test(test_server_port_in_use),
         cmocka_unit_test(test_server_listen_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -29,34 +29,85 @@ struct vec {
 };
 
 static const struct vec vectors[] = {
-    {"get-vanilla", "GET", NULL, {{0}}, 0, "", "host;x-amz-date",
+    {"get-vanilla",
+     "GET",
+     NULL,
+     {{0}},
+     0,
+     "",
+     "host;x-amz-date",
      "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"},
-    {"get-vanilla-query-order-key-case", "GET", "Param2=value2&Param1=value1", {{0}}, 0, "",
-     "host;x-amz-date", "b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500"},
-    {"get-vanilla-query-unreserved", "GET",
+    {"get-vanilla-query-order-key-case",
+     "GET",
+     "Param2=value2&Param1=value1",
+     {{0}},
+     0,
+     "",
+     "host;x-amz-date",
+     "b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500"},
+    {"get-vanilla-query-unreserved",
+     "GET",
      "-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz="
      "-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
-     {{0}}, 0, "", "host;x-amz-date",
+     {{0}},
+     0,
+     "",
+     "host;x-amz-date",
      "9c3e54bfcdf0b19771a7f523ee5669cdf59bc7cc0884027167c21bb143a40197"},
-    {"get-vanilla-utf8-query", "GET", "%E1%88%B4=bar", {{0}}, 0, "", "host;x-amz-date",
+    {"get-vanilla-utf8-query",
+     "GET",
+     "%E1%88%B4=bar",
+     {{0}},
+     0,
+     "",
+     "host;x-amz-date",
      "2cdec8eed098649ff3a119c94853b13c643bcf08f8b0a1d91e12c9027818dd04"},
-    {"post-vanilla", "POST", NULL, {{0}}, 0, "", "host;x-amz-date",
+    {"post-vanilla",
+     "POST",
+     NULL,
+     {{0}},
+     0,
+     "",
+     "host;x-amz-date",
      "5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b"},
-    {"post-vanilla-query", "POST", "Param1=value1", {{0}}, 0, "", "host;x-amz-date",
+    {"post-vanilla-query",
+     "POST",
+     "Param1=value1",
+     {{0}},
+     0,
+     "",
+     "host;x-amz-date",
      "28038455d6de14eafc1f9222cf5aa6f1a96197d7deb8263271d420d138af7f11"},
-    {"post-header-value-case", "POST", NULL, {{"My-Header1", "VALUE1"}}, 1, "",
+    {"post-header-value-case",
+     "POST",
+     NULL,
+     {{"My-Header1", "VALUE1"}},
+     1,
+     "",
      "host;my-header1;x-amz-date",
      "cdbc9802e29d2942e5e10b5bccfdd67c5f22c7c4e8ae67b53629efa58b974b7d"},
-    {"get-header-value-trim", "GET", NULL,
-     {{"My-Header1", " value1"}, {"My-Header2", "\"a   b   c\""}}, 2, "",
+    {"get-header-value-trim",
+     "GET",
+     NULL,
+     {{"My-Header1", " value1"}, {"My-Header2", "\"a   b   c\""}},
+     2,
+     "",
      "host;my-header1;my-header2;x-amz-date",
      "acc3ed3afb60bb290fc8d2dd0098b9911fcaa05412b367055dee359757a9c736"},
-    {"post-x-www-form-urlencoded", "POST", NULL,
-     {{"Content-Type", "application/x-www-form-urlencoded"}}, 1, "Param1=value1",
+    {"post-x-www-form-urlencoded",
+     "POST",
+     NULL,
+     {{"Content-Type", "application/x-www-form-urlencoded"}},
+     1,
+     "Param1=value1",
      "content-type;host;x-amz-date",
      "ff11897932ad3f4e8b18135d722051e5ac45fc38421b1da7b9d196a0fe09473a"},
-    {"post-x-www-form-urlencoded-parameters", "POST", NULL,
-     {{"Content-Type", "application/x-www-form-urlencoded; charset=utf8"}}, 1, "Param1=value1",
+    {"post-x-www-form-urlencoded-parameters",
+     "POST",
+     NULL,
+     {{"Content-Type", "application/x-www-form-urlencoded; charset=utf8"}},
+     1,
+     "Param1=value1",
      "content-type;host;x-amz-date",
      "1a72ec8f64bd914b0e42e42607c7fbce7fb2c7465f63e3092b3b0d39fa77a6fe"},
 };
@@ -88,8 +139,8 @@ static void build(const struct vec *v, struct built *b)
         .amz_date = "20150830T123600Z",
         .payload_hash = b->hash,
     };
-    snprintf(b->authz, sizeof(b->authz), SCOPE "SignedHeaders=%s, Signature=%s",
-             v->signed_headers, v->sig);
+    snprintf(b->authz, sizeof(b->authz), SCOPE "SignedHeaders=%s, Signature=%s", v->signed_headers,
+             v->sig);
     assert_int_equal(ohsm_sigv4_parse_auth(b->authz, &b->auth, msg, sizeof(msg)), OHSM_OK);
 }
 
@@ -112,8 +163,7 @@ static void test_sigv4_vanilla_steps(void **state)
                      OHSM_OK);
     assert_string_equal(creq, "GET\n/\n\nhost:example.amazonaws.com\nx-amz-date:20150830T123600Z\n"
                               "\nhost;x-amz-date\n" EMPTY_SHA);
-    assert_int_equal(ohsm_sigv4_string_to_sign("20150830T123600Z", &b.auth, creq, sts,
-                                               sizeof(sts)),
+    assert_int_equal(ohsm_sigv4_string_to_sign("20150830T123600Z", &b.auth, creq, sts, sizeof(sts)),
                      OHSM_OK);
     assert_string_equal(sts, "AWS4-HMAC-SHA256\n20150830T123600Z\n20150830/us-east-1/service/"
                              "aws4_request\n"
@@ -173,8 +223,7 @@ static void test_sigv4_tamper(void **state)
     /* A signed header the request lacks is an error, not an empty value. */
     build(&vectors[8], &b);
     b.req.n_hdrs = 2;
-    assert_int_equal(ohsm_sigv4_verify(&b.req, &b.auth, sec, msg, sizeof(msg)),
-                     OHSM_ARGUMENTS_BAD);
+    assert_int_equal(ohsm_sigv4_verify(&b.req, &b.auth, sec, msg, sizeof(msg)), OHSM_ARGUMENTS_BAD);
     ohsm_secret_free(sec);
     ohsm_secret_free(bad);
 }
@@ -188,22 +237,30 @@ static void test_sigv4_parse_auth(void **state)
     static const char *bad[] = {
         "",
         "AWS4-HMAC-SHA256",
-        "AWS4-HMAC-SHA1 Credential=A/20150830/r/s/aws4_request, SignedHeaders=host, Signature=" EMPTY_SHA,
+        "AWS4-HMAC-SHA1 Credential=A/20150830/r/s/aws4_request, SignedHeaders=host, "
+        "Signature=" EMPTY_SHA,
         SCOPE "SignedHeaders=host",
         SCOPE "SignedHeaders=host, Signature=" EMPTY_SHA ",",
         SCOPE "SignedHeaders=host, Signature=" EMPTY_SHA ", Signature=" EMPTY_SHA,
         SCOPE "SignedHeaders=x-amz-date;host, Signature=" EMPTY_SHA,
         SCOPE "SignedHeaders=host;host, Signature=" EMPTY_SHA,
         SCOPE "SignedHeaders=Host, Signature=" EMPTY_SHA,
-        SCOPE "SignedHeaders=host, Signature=E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
+        SCOPE "SignedHeaders=host, "
+              "Signature=E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
         SCOPE "SignedHeaders=host, Signature=abc",
         SCOPE "SignedHeaders=host, Signature=" EMPTY_SHA ", Extra=1",
-        "AWS4-HMAC-SHA256 Credential=AKID/2015083/us-east-1/service/aws4_request, SignedHeaders=host, Signature=" EMPTY_SHA,
-        "AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/service/aws4_reques, SignedHeaders=host, Signature=" EMPTY_SHA,
-        "AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/service, SignedHeaders=host, Signature=" EMPTY_SHA,
-        "AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/service/aws4_request/x, SignedHeaders=host, Signature=" EMPTY_SHA,
-        "AWS4-HMAC-SHA256 Credential=AK ID/20150830/us-east-1/service/aws4_request, SignedHeaders=host, Signature=" EMPTY_SHA,
-        "AWS4-HMAC-SHA256 Credential=AKID/20150830/US-EAST-1/service/aws4_request, SignedHeaders=host, Signature=" EMPTY_SHA,
+        "AWS4-HMAC-SHA256 Credential=AKID/2015083/us-east-1/service/aws4_request, "
+        "SignedHeaders=host, Signature=" EMPTY_SHA,
+        "AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/service/aws4_reques, "
+        "SignedHeaders=host, Signature=" EMPTY_SHA,
+        "AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/service, SignedHeaders=host, "
+        "Signature=" EMPTY_SHA,
+        "AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/service/aws4_request/x, "
+        "SignedHeaders=host, Signature=" EMPTY_SHA,
+        "AWS4-HMAC-SHA256 Credential=AK ID/20150830/us-east-1/service/aws4_request, "
+        "SignedHeaders=host, Signature=" EMPTY_SHA,
+        "AWS4-HMAC-SHA256 Credential=AKID/20150830/US-EAST-1/service/aws4_request, "
+        "SignedHeaders=host, Signature=" EMPTY_SHA,
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         print_message("bad[%zu]\n", i);
@@ -239,10 +296,18 @@ static void test_sigv4_dates(void **state)
     ohsm_sigv4_format_date(t, buf);
     assert_string_equal(buf, "20150830T123600Z");
     assert_int_equal(ohsm_sigv4_parse_date("20240229T000000Z", &t), OHSM_OK);
-    static const char *bad[] = {"", "20150830T123600", "20150830 123600Z", "2015083OT123600Z",
-                                "20230229T000000Z", "20151301T000000Z", "20150832T000000Z",
-                                "20150830T243600Z", "20150830T126000Z", "20150830T123600Z0",
-                                "19691231T235959Z", "+0150830T123600Z"};
+    static const char *bad[] = {"",
+                                "20150830T123600",
+                                "20150830 123600Z",
+                                "2015083OT123600Z",
+                                "20230229T000000Z",
+                                "20151301T000000Z",
+                                "20150832T000000Z",
+                                "20150830T243600Z",
+                                "20150830T126000Z",
+                                "20150830T123600Z0",
+                                "19691231T235959Z",
+                                "+0150830T123600Z"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_int_equal(ohsm_sigv4_parse_date(bad[i], &t), OHSM_ARGUMENTS_BAD);
     }

@@ -52,7 +52,7 @@ class Cloud:
         self.home = tempfile.mkdtemp(prefix="awshome-", dir=str(cluster.data.parent))
         self.env = aws_env(self.home)
 
-    def aws(self, *args, region=None, check=True, timeout=60):
+    def aws(self, *args, region=None, check=True, timeout=60, text=False):
         """Runs `aws --endpoint-url E --region R ARGS...`; returns the parsed JSON output ({} when
         empty), or raises AwsError with the code from 'An error occurred (Code) ...'."""
         r = subprocess.run([AWS, "--endpoint-url", self.endpoint, "--region",
@@ -64,6 +64,8 @@ class Cloud:
             if check:
                 raise err
             return err
+        if text:
+            return r.stdout
         return json.loads(r.stdout) if r.stdout.strip() else {}
 
     def boto3(self, service, region=None, **kw):

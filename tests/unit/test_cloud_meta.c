@@ -263,7 +263,7 @@ static void test_meta_upgrade_v1(void **state)
     assert_int_equal(ohsm_meta_open(db, &m), OHSM_OK);
     assert_int_equal(ohsm_meta_cluster_add(m, &c), OHSM_OK);
     ohsm_meta_close(m);
-    sql("DROP TABLE attrs; PRAGMA user_version = 1");
+    sql("DROP TABLE attrs; DROP TABLE backups; PRAGMA user_version = 1");
     m = NULL;
     assert_int_equal(ohsm_meta_open(db, &m), OHSM_OK);
     struct ohsm_meta_cluster *cs = NULL;

@@ -398,6 +398,9 @@ static void test_pki_identity(void **state)
     roots_open(&r);
     assert_int_equal(ohsm_pki_hsm_identity(&r, "has space", 1, &id), OHSM_ARGUMENTS_BAD);
     assert_int_equal(ohsm_pki_hsm_identity(&r, "", 1, &id), OHSM_ARGUMENTS_BAD);
+    assert_int_equal(ohsm_pki_hsm_identity(&r, "hsm-0123456789012345678901234567", 1, &id),
+                     OHSM_ARGUMENTS_BAD); /* 32 characters */
+    assert_int_equal(ohsm_pki_hsm_identity(&r, "hsm-abc", 1000, &id), OHSM_ARGUMENTS_BAD);
     assert_int_equal(ohsm_pki_hsm_identity(NULL, "hsm-abc", 1, &id), OHSM_ARGUMENTS_BAD);
     assert_int_equal(ohsm_pki_hsm_identity(&r, "hsm-abcdefghijk", 1, &id), OHSM_OK);
     assert_true(EVP_PKEY_is_a(id.cluster_key, "RSA"));

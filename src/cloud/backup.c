@@ -9,9 +9,11 @@
  */
 #include "cloud/backup.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -691,5 +693,56 @@ ohsm_rv ohsm_backup_copy(const struct ohsm_secret *key, const char *src_id, cons
     }
     wipe_free(plain, plen);
     free(file);
+    return rv;
+}
+
+/* Is name "<anything>.tmp-XXXXXX", optionally followed by -wal, -shm or -journal? */
+static bool temp_name(const char *name)
+{
+    static const char *const ext[] = {"", "-wal", "-shm", "-journal"};
+    size_t n = strlen(name);
+    for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
+        size_t e = strlen(ext[i]);
+        if (n < e + 11 || strcmp(name + n - e, ext[i]) != 0) {
+            continue;
+        }
+        const char *t = name + n - e - 11; /* ".tmp-XXXXXX" */
+        if (t > name && memcmp(t, ".tmp-", 5) == 0 && strchr(t + 5, '.') == NULL) {
+            return true;
+        }
+    }
+    return false;
+}
+
+ohsm_rv ohsm_backup_remove_temps(const char *dir, unsigned *removed)
+{
+    struct dirent *e;
+    char path[PATH_MAX];
+    unsigned count = 0;
+    ohsm_rv rv = OHSM_OK;
+
+    OHSM_ENSURE(dir != NULL, OHSM_ARGUMENTS_BAD);
+    DIR *d = opendir(dir);
+    OHSM_ENSURE(d != NULL, OHSM_IO);
+    while ((e = readdir(d)) != NULL) {
+        if (!temp_name(e->d_name)) {
+            continue;
+        }
+        if (ohsm_files_path(path, sizeof(path), "%s/%s", dir, e->d_name) != OHSM_OK ||
+            unlink(path) != 0) {
+            rv = OHSM_IO;
+            break;
+        }
+        count++;
+    }
+    int saved = errno;
+    closedir(d);
+    if (count > 0) {
+        ohsm_files_sync_dir(dir);
+    }
+    if (removed != NULL) {
+        *removed = count;
+    }
+    errno = saved;
     return rv;
 }

@@ -91,4 +91,11 @@ OHSM_NODISCARD ohsm_rv ohsm_backup_copy(const struct ohsm_secret *key, const cha
                                         const char *src_path, const char *dst_id,
                                         const char *dst_path);
 
+/* Removes what a crash (kill -9 in the middle of make, restore or copy) can leave in dir: files
+ * named "*.tmp-XXXXXX" (six characters from mkstemp) and SQLite's -wal, -shm and -journal files
+ * of such names. For openhsmd's start, before it looks at backups or restores (one openhsmd per
+ * data dir, so no temp file there is in use). *removed (may be NULL) gets the count.
+ * Errors: OHSM_IO (errno set: dir unreadable, or an unlink failed), OHSM_ARGUMENTS_BAD. */
+OHSM_NODISCARD ohsm_rv ohsm_backup_remove_temps(const char *dir, unsigned *removed);
+
 #endif

@@ -699,6 +699,45 @@ static void test_backup_restored_db_starts_hsm(void **state)
     }
 }
 
+/* What a crash leaves (temp files of make, restore and copy, and SQLite's side files of a temp
+ * database) is removed; everything else in the directory stays. */
+static void test_backup_remove_temps(void **state)
+{
+    struct fx *f = *state;
+    static const char *const junk[] = {"b.bak.tmp-a1B2c3", "hsm.db.tmp-XyZ123",
+                                       "hsm.db.tmp-XyZ123-wal", "hsm.db.tmp-XyZ123-shm",
+                                       "masking.key.tmp-000000"};
+    static const char *const keep[] = {"backup-x.bak", "hsm.db.tmp", "x.tmp-12345", "x.tmp-1234567",
+                                       "x.tmp-123456.bak"};
+    char p[160];
+    unsigned n = 99;
+
+    for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++) {
+        path_in(f, p, sizeof(p), junk[i]);
+        assert_int_equal(ohsm_files_write_new(p, "x", 1, 0600), OHSM_OK);
+    }
+    for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
+        path_in(f, p, sizeof(p), keep[i]);
+        assert_int_equal(ohsm_files_write_new(p, "x", 1, 0600), OHSM_OK);
+    }
+    assert_int_equal(ohsm_backup_remove_temps(f->dir, &n), OHSM_OK);
+    assert_int_equal(n, sizeof(junk) / sizeof(junk[0]));
+    for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++) {
+        path_in(f, p, sizeof(p), junk[i]);
+        assert_int_equal(access(p, F_OK), -1);
+    }
+    for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
+        path_in(f, p, sizeof(p), keep[i]);
+        assert_int_equal(access(p, F_OK), 0);
+    }
+    assert_int_equal(access(f->db, F_OK), 0);
+    assert_int_equal(access(f->key_path, F_OK), 0);
+    assert_int_equal(ohsm_backup_remove_temps(f->dir, &n), OHSM_OK);
+    assert_int_equal(n, 0);
+    path_in(f, p, sizeof(p), "missing-dir");
+    assert_int_equal(ohsm_backup_remove_temps(p, &n), OHSM_IO);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -717,6 +756,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_backup_tamper, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backup_make_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backup_restored_db_starts_hsm, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_backup_remove_temps, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -631,21 +631,25 @@ ohsm_rv ohsm_backup_restore(const struct ohsm_secret *key, const char *backup_id
     char tmp_db[PATH_MAX] = "", tmp_mask[PATH_MAX] = "";
     ohsm_rv rv;
 
-    OHSM_ENSURE(out_db != NULL && id_ok(new_cluster_id, 31) && id_ok(new_hsm_id, 31),
+    OHSM_ENSURE((out_db != NULL || out_mask != NULL) && id_ok(new_cluster_id, 31) &&
+                    id_ok(new_hsm_id, 31),
                 OHSM_ARGUMENTS_BAD);
     /* Refuse early when an output exists (publish checks again, atomically). */
-    if (lstat(out_db, &st) == 0 || (out_mask != NULL && lstat(out_mask, &st) == 0)) {
+    if ((out_db != NULL && lstat(out_db, &st) == 0) ||
+        (out_mask != NULL && lstat(out_mask, &st) == 0)) {
         errno = EEXIST;
         return OHSM_IO;
     }
     OHSM_TRY(open_backup(key, backup_id, path, &h, &plain, &plen));
-    rv = write_temp(out_db, plain + MASK_LEN, (size_t)h.db_len, tmp_db, sizeof(tmp_db));
-    if (rv != OHSM_OK) {
-        goto out;
-    }
-    rv = ohsm_store_rebind(tmp_db, new_cluster_id, new_hsm_id);
-    if (rv != OHSM_OK) {
-        goto out;
+    if (out_db != NULL) {
+        rv = write_temp(out_db, plain + MASK_LEN, (size_t)h.db_len, tmp_db, sizeof(tmp_db));
+        if (rv != OHSM_OK) {
+            goto out;
+        }
+        rv = ohsm_store_rebind(tmp_db, new_cluster_id, new_hsm_id);
+        if (rv != OHSM_OK) {
+            goto out;
+        }
     }
     if (out_mask != NULL) {
         rv = write_temp(out_mask, plain, MASK_LEN, tmp_mask, sizeof(tmp_mask));
@@ -658,12 +662,14 @@ ohsm_rv ohsm_backup_restore(const struct ohsm_secret *key, const char *backup_id
             goto out;
         }
     }
-    rv = publish(tmp_db, out_db);
-    tmp_db[0] = '\0';
-    if (rv != OHSM_OK && out_mask != NULL) {
-        int saved = errno;
-        unlink(out_mask); /* both files or neither */
-        errno = saved;
+    if (out_db != NULL) {
+        rv = publish(tmp_db, out_db);
+        tmp_db[0] = '\0';
+        if (rv != OHSM_OK && out_mask != NULL) {
+            int saved = errno;
+            unlink(out_mask); /* both files or neither */
+            errno = saved;
+        }
     }
 out:
     if (tmp_db[0] != '\0') {

@@ -76,8 +76,9 @@ OHSM_NODISCARD ohsm_rv ohsm_backup_verify(const struct ohsm_secret *key, const c
 /* Restores backup backup_id from path: writes its database to out_db (new file, 0600) rebound to
  * new_cluster_id / new_hsm_id (ohsm_store_rebind: new ids and serial, all else kept) and, when
  * out_mask is not NULL, the masking key to out_mask (new file, 0600, 32 bytes). Both files or
- * neither. Errors: those of ohsm_backup_verify, OHSM_DB (rebind failed), OHSM_IO (EEXIST when an
- * output exists). */
+ * neither. out_db NULL: only the masking key (a cluster made from a backup, before its first
+ * HSM); the ids are then checked but unused. Errors: those of ohsm_backup_verify, OHSM_DB (rebind
+ * failed), OHSM_IO (EEXIST when an output exists), OHSM_ARGUMENTS_BAD (no output). */
 OHSM_NODISCARD ohsm_rv ohsm_backup_restore(const struct ohsm_secret *key, const char *backup_id,
                                            const char *path, const char *new_cluster_id,
                                            const char *new_hsm_id, const char *out_db,

@@ -346,6 +346,18 @@ static void test_backup_round_trip(void **state)
     assert_int_equal(
         ohsm_backup_restore(f->key, "backup-one", f->bak, "cluster-x", "hsm-x", out_db, NULL),
         OHSM_OK);
+    /* Only the masking key: one new file, the same key; no output at all is refused. */
+    path_in(f, out_mask, sizeof(out_mask), "only.mask");
+    assert_int_equal(
+        ohsm_backup_restore(f->key, "backup-one", f->bak, "cluster-x", "hsm-x", NULL, out_mask),
+        OHSM_OK);
+    mk = slurp(out_mask, &n);
+    assert_int_equal(n, 32);
+    assert_memory_equal(mk, f->mk, 32);
+    free(mk);
+    assert_int_equal(
+        ohsm_backup_restore(f->key, "backup-one", f->bak, "cluster-x", "hsm-x", NULL, NULL),
+        OHSM_ARGUMENTS_BAD);
     /* make refuses an existing output. */
     assert_int_equal(ohsm_backup_make(f->key, "backup-one", f->db, f->mask, f->bak, NULL), OHSM_IO);
     assert_int_equal(errno, EEXIST);

@@ -9,9 +9,11 @@
  */
 #include "cloud/backup.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -629,21 +631,25 @@ ohsm_rv ohsm_backup_restore(const struct ohsm_secret *key, const char *backup_id
     char tmp_db[PATH_MAX] = "", tmp_mask[PATH_MAX] = "";
     ohsm_rv rv;
 
-    OHSM_ENSURE(out_db != NULL && id_ok(new_cluster_id, 31) && id_ok(new_hsm_id, 31),
+    OHSM_ENSURE((out_db != NULL || out_mask != NULL) && id_ok(new_cluster_id, 31) &&
+                    id_ok(new_hsm_id, 31),
                 OHSM_ARGUMENTS_BAD);
     /* Refuse early when an output exists (publish checks again, atomically). */
-    if (lstat(out_db, &st) == 0 || (out_mask != NULL && lstat(out_mask, &st) == 0)) {
+    if ((out_db != NULL && lstat(out_db, &st) == 0) ||
+        (out_mask != NULL && lstat(out_mask, &st) == 0)) {
         errno = EEXIST;
         return OHSM_IO;
     }
     OHSM_TRY(open_backup(key, backup_id, path, &h, &plain, &plen));
-    rv = write_temp(out_db, plain + MASK_LEN, (size_t)h.db_len, tmp_db, sizeof(tmp_db));
-    if (rv != OHSM_OK) {
-        goto out;
-    }
-    rv = ohsm_store_rebind(tmp_db, new_cluster_id, new_hsm_id);
-    if (rv != OHSM_OK) {
-        goto out;
+    if (out_db != NULL) {
+        rv = write_temp(out_db, plain + MASK_LEN, (size_t)h.db_len, tmp_db, sizeof(tmp_db));
+        if (rv != OHSM_OK) {
+            goto out;
+        }
+        rv = ohsm_store_rebind(tmp_db, new_cluster_id, new_hsm_id);
+        if (rv != OHSM_OK) {
+            goto out;
+        }
     }
     if (out_mask != NULL) {
         rv = write_temp(out_mask, plain, MASK_LEN, tmp_mask, sizeof(tmp_mask));
@@ -656,12 +662,14 @@ ohsm_rv ohsm_backup_restore(const struct ohsm_secret *key, const char *backup_id
             goto out;
         }
     }
-    rv = publish(tmp_db, out_db);
-    tmp_db[0] = '\0';
-    if (rv != OHSM_OK && out_mask != NULL) {
-        int saved = errno;
-        unlink(out_mask); /* both files or neither */
-        errno = saved;
+    if (out_db != NULL) {
+        rv = publish(tmp_db, out_db);
+        tmp_db[0] = '\0';
+        if (rv != OHSM_OK && out_mask != NULL) {
+            int saved = errno;
+            unlink(out_mask); /* both files or neither */
+            errno = saved;
+        }
     }
 out:
     if (tmp_db[0] != '\0') {
@@ -691,5 +699,56 @@ ohsm_rv ohsm_backup_copy(const struct ohsm_secret *key, const char *src_id, cons
     }
     wipe_free(plain, plen);
     free(file);
+    return rv;
+}
+
+/* Is name "<anything>.tmp-XXXXXX", optionally followed by -wal, -shm or -journal? */
+static bool temp_name(const char *name)
+{
+    static const char *const ext[] = {"", "-wal", "-shm", "-journal"};
+    size_t n = strlen(name);
+    for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
+        size_t e = strlen(ext[i]);
+        if (n < e + 11 || strcmp(name + n - e, ext[i]) != 0) {
+            continue;
+        }
+        const char *t = name + n - e - 11; /* ".tmp-XXXXXX" */
+        if (t > name && memcmp(t, ".tmp-", 5) == 0 && strchr(t + 5, '.') == NULL) {
+            return true;
+        }
+    }
+    return false;
+}
+
+ohsm_rv ohsm_backup_remove_temps(const char *dir, unsigned *removed)
+{
+    struct dirent *e;
+    char path[PATH_MAX];
+    unsigned count = 0;
+    ohsm_rv rv = OHSM_OK;
+
+    OHSM_ENSURE(dir != NULL, OHSM_ARGUMENTS_BAD);
+    DIR *d = opendir(dir);
+    OHSM_ENSURE(d != NULL, OHSM_IO);
+    while ((e = readdir(d)) != NULL) {
+        if (!temp_name(e->d_name)) {
+            continue;
+        }
+        if (ohsm_files_path(path, sizeof(path), "%s/%s", dir, e->d_name) != OHSM_OK ||
+            unlink(path) != 0) {
+            rv = OHSM_IO;
+            break;
+        }
+        count++;
+    }
+    int saved = errno;
+    closedir(d);
+    if (count > 0) {
+        ohsm_files_sync_dir(dir);
+    }
+    if (removed != NULL) {
+        *removed = count;
+    }
+    errno = saved;
     return rv;
 }

@@ -76,8 +76,9 @@ OHSM_NODISCARD ohsm_rv ohsm_backup_verify(const struct ohsm_secret *key, const c
 /* Restores backup backup_id from path: writes its database to out_db (new file, 0600) rebound to
  * new_cluster_id / new_hsm_id (ohsm_store_rebind: new ids and serial, all else kept) and, when
  * out_mask is not NULL, the masking key to out_mask (new file, 0600, 32 bytes). Both files or
- * neither. Errors: those of ohsm_backup_verify, OHSM_DB (rebind failed), OHSM_IO (EEXIST when an
- * output exists). */
+ * neither. out_db NULL: only the masking key (a cluster made from a backup, before its first
+ * HSM); the ids are then checked but unused. Errors: those of ohsm_backup_verify, OHSM_DB (rebind
+ * failed), OHSM_IO (EEXIST when an output exists), OHSM_ARGUMENTS_BAD (no output). */
 OHSM_NODISCARD ohsm_rv ohsm_backup_restore(const struct ohsm_secret *key, const char *backup_id,
                                            const char *path, const char *new_cluster_id,
                                            const char *new_hsm_id, const char *out_db,
@@ -90,5 +91,12 @@ OHSM_NODISCARD ohsm_rv ohsm_backup_restore(const struct ohsm_secret *key, const 
 OHSM_NODISCARD ohsm_rv ohsm_backup_copy(const struct ohsm_secret *key, const char *src_id,
                                         const char *src_path, const char *dst_id,
                                         const char *dst_path);
+
+/* Removes what a crash (kill -9 in the middle of make, restore or copy) can leave in dir: files
+ * named "*.tmp-XXXXXX" (six characters from mkstemp) and SQLite's -wal, -shm and -journal files
+ * of such names. For openhsmd's start, before it looks at backups or restores (one openhsmd per
+ * data dir, so no temp file there is in use). *removed (may be NULL) gets the count.
+ * Errors: OHSM_IO (errno set: dir unreadable, or an unlink failed), OHSM_ARGUMENTS_BAD. */
+OHSM_NODISCARD ohsm_rv ohsm_backup_remove_temps(const char *dir, unsigned *removed);
 
 #endif

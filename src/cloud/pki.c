@@ -392,7 +392,7 @@ static bool printable_id(const char *id, size_t max)
  * /C=US/ST=CA/O=Cavium/OU=N3FIPS/L=SanJose/CN=HSM:<HSM identifier>:PARTN:<n>, for FIPS mode */
 static X509_NAME *hsm_subject(const char *hsm_id, unsigned partition)
 {
-    char cn[65];
+    char cn[65]; /* ub-common-name: 64; ids of 31 and partitions of 3 digits make at most 60 */
     X509_NAME *n = X509_NAME_new();
     if (n == NULL ||
         ohsm_files_path(cn, sizeof(cn), "HSM:%s:PARTN:%u, for FIPS mode", hsm_id, partition) !=
@@ -427,7 +427,7 @@ ohsm_rv ohsm_pki_hsm_identity(const struct ohsm_pki_roots *roots, const char *hs
 
     OHSM_ENSURE(roots != NULL && roots->mfr_key != NULL && roots->mfr != NULL &&
                     roots->hw_key != NULL && roots->hw != NULL && out != NULL &&
-                    printable_id(hsm_id, 32),
+                    printable_id(hsm_id, 31) && partition <= 999,
                 OHSM_ARGUMENTS_BAD);
     subj = hsm_subject(hsm_id, partition);
     hw_name = X509_NAME_new();

@@ -104,7 +104,8 @@ struct ohsm_pki_identity {
  * two certificates (v3, CA:TRUE pathlen:0, keyCertSign; subject O=openhsm, OU=HSM hardware,
  * CN=<hsm_id>) and HsmCertificate (v3, subject as the CSR's, CA:FALSE), all valid from now for
  * OHSM_PKI_CA_DAYS. roots borrowed (keys needed). out: release with ohsm_pki_identity_clear.
- * Errors: OHSM_ARGUMENTS_BAD (hsm_id 1..32 printable characters), OHSM_DEVICE_ERROR. */
+ * Errors: OHSM_ARGUMENTS_BAD (hsm_id not 1..31 printable characters without spaces, partition
+ * over 999), OHSM_DEVICE_ERROR. */
 OHSM_NODISCARD ohsm_rv ohsm_pki_hsm_identity(const struct ohsm_pki_roots *roots, const char *hsm_id,
                                              unsigned partition, struct ohsm_pki_identity *out);
 void ohsm_pki_identity_clear(struct ohsm_pki_identity *id); /* frees and zeroes; NULL ok */

@@ -3,7 +3,8 @@
  * up while another connection writes (the copy is one committed state); restore rebinds the ids
  * and keeps users and objects; a restored database opens in openhsm-hsm with the masking key;
  * copy under a new id; every header byte and a sample of the rest flipped, truncations, an
- * appended byte, an empty file, another key or id: refused, with nothing written. */
+ * appended byte, an empty file, another key or id: refused, with nothing written. A backup of a
+ * live openhsm-hsm restored to a new path serves the same users and keys to openhsm-cli. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -44,6 +45,7 @@ struct fx {
     char db[128], mask[128], key_path[128], bak[128];
     struct ohsm_secret *key;
     uint8_t mk[OHSM_MASKING_KEY_LEN];
+    pid_t hsm; /* a running openhsm-hsm, stopped by teardown if a test fails */
 };
 
 static void path_in(const struct fx *f, char *out, size_t cap, const char *name)
@@ -65,6 +67,9 @@ static void make_hsm_db(struct fx *f, size_t n_objs)
     assert_int_equal(ohsm_store_open(f->db, &in, &s), OHSM_OK);
     assert_int_equal(ohsm_pwhash_make(&cheap, (const uint8_t *)"alicepass", 9, pwrec), OHSM_OK);
     assert_int_equal(ohsm_store_user_add(s, "alice", OHSM_UT_CU, pwrec, &id), OHSM_OK);
+    /* Activated (admin is a CO) so that crypto users can work on it. */
+    assert_int_equal(ohsm_pwhash_make(&cheap, (const uint8_t *)"adminpass", 9, pwrec), OHSM_OK);
+    assert_int_equal(ohsm_store_user_set_password(s, 1, pwrec, OHSM_UT_CO), OHSM_OK);
     assert_int_equal(ohsm_store_mask_fp(s, fp, &(bool){false}), OHSM_OK);
     assert_int_equal(ohsm_mask_key_new(f->mk, &mk), OHSM_OK);
     ohsm_mask_key_fingerprint(mk, fp);
@@ -109,6 +114,11 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fx *f = *state;
+    int st = 0;
+    if (f->hsm > 0) {
+        kill(f->hsm, SIGTERM);
+        (void)waitpid(f->hsm, &st, 0);
+    }
     ohsm_secret_free(f->key);
     assert_int_equal(ohsm_files_remove_tree(f->dir), OHSM_OK);
     free(f);
@@ -336,6 +346,18 @@ static void test_backup_round_trip(void **state)
     assert_int_equal(
         ohsm_backup_restore(f->key, "backup-one", f->bak, "cluster-x", "hsm-x", out_db, NULL),
         OHSM_OK);
+    /* Only the masking key: one new file, the same key; no output at all is refused. */
+    path_in(f, out_mask, sizeof(out_mask), "only.mask");
+    assert_int_equal(
+        ohsm_backup_restore(f->key, "backup-one", f->bak, "cluster-x", "hsm-x", NULL, out_mask),
+        OHSM_OK);
+    mk = slurp(out_mask, &n);
+    assert_int_equal(n, 32);
+    assert_memory_equal(mk, f->mk, 32);
+    free(mk);
+    assert_int_equal(
+        ohsm_backup_restore(f->key, "backup-one", f->bak, "cluster-x", "hsm-x", NULL, NULL),
+        OHSM_ARGUMENTS_BAD);
     /* make refuses an existing output. */
     assert_int_equal(ohsm_backup_make(f->key, "backup-one", f->db, f->mask, f->bak, NULL), OHSM_IO);
     assert_int_equal(errno, EEXIST);
@@ -474,96 +496,258 @@ static void test_backup_make_refusals(void **state)
     assert_int_equal(count_named(f->dir, ".bak"), 0);
 }
 
-/* ---- the restored database in openhsm-hsm ---- */
+/* ---- the restored database in openhsm-hsm, seen through openhsm-cli ---- */
 
-/* Starts openhsm-hsm on db with the masking key, reads its first stderr line (bounded wait),
- * stops it. */
-static void hsm_banner(struct fx *f, const char *db, const char *mask, char *line, size_t cap)
+/* The TLS certificate the test HSMs present (for 127.0.0.1) and its CA, made once per fixture. */
+static void tls_files(struct fx *f, char *cert, char *key, char *ca_path, size_t cap)
 {
-    char hsm[4200], cert[128], key[128];
     EVP_PKEY *ca_key = NULL, *k = NULL;
     X509 *ca = NULL, *c = NULL;
-    int pipefd[2];
-    size_t got = 0;
-
-    path_in(f, cert, sizeof(cert), "hsm.crt");
-    path_in(f, key, sizeof(key), "hsm.key");
-    if (access(cert, F_OK) != 0) {
-        assert_int_equal(ohsm_pki_keygen(&ca_key), OHSM_OK);
-        assert_int_equal(ohsm_pki_ca_cert(ca_key, "cluster-new", &ca), OHSM_OK);
-        assert_int_equal(ohsm_pki_keygen(&k), OHSM_OK);
-        assert_int_equal(ohsm_pki_hsm_cert(k, "hsm-new", ca, ca_key, &c), OHSM_OK);
-        assert_int_equal(ohsm_pki_write_key(key, k), OHSM_OK);
-        assert_int_equal(ohsm_pki_write_cert(cert, c, 0644), OHSM_OK);
-        EVP_PKEY_free(ca_key);
-        EVP_PKEY_free(k);
-        X509_free(ca);
-        X509_free(c);
+    path_in(f, cert, cap, "hsm.crt");
+    path_in(f, key, cap, "hsm.key");
+    path_in(f, ca_path, cap, "ca.crt");
+    if (access(cert, F_OK) == 0) {
+        return;
     }
+    assert_int_equal(ohsm_pki_keygen(&ca_key), OHSM_OK);
+    assert_int_equal(ohsm_pki_ca_cert(ca_key, "cluster-test", &ca), OHSM_OK);
+    assert_int_equal(ohsm_pki_keygen(&k), OHSM_OK);
+    assert_int_equal(ohsm_pki_hsm_cert(k, "hsm-test", ca, ca_key, &c), OHSM_OK);
+    assert_int_equal(ohsm_pki_write_key(key, k), OHSM_OK);
+    assert_int_equal(ohsm_pki_write_cert(cert, c, 0644), OHSM_OK);
+    assert_int_equal(ohsm_pki_write_cert(ca_path, ca, 0644), OHSM_OK);
+    EVP_PKEY_free(ca_key);
+    EVP_PKEY_free(k);
+    X509_free(ca);
+    X509_free(c);
+}
+
+/* Reads fd into out (cap bytes, NUL-terminated) until EOF, or until stop_at appears when it is
+ * not NULL, for at most 60 s. */
+static void read_until(int fd, char *out, size_t cap, const char *stop_at)
+{
+    struct timespec t0, now;
+    size_t got = 0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    out[0] = '\0';
+    while (got + 1 < cap && (stop_at == NULL || strstr(out, stop_at) == NULL)) {
+        struct pollfd pfd = {fd, POLLIN, 0};
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long left =
+            60000 - ((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000);
+        if (left <= 0 || poll(&pfd, 1, (int)left) <= 0) {
+            break;
+        }
+        ssize_t n = read(fd, out + got, cap - 1 - got);
+        if (n <= 0) {
+            break;
+        }
+        got += (size_t)n;
+        out[got] = '\0';
+    }
+}
+
+static int cli(struct fx *f, const char *config, char *out, size_t cap, const char *const *args);
+
+/* Starts openhsm-hsm on db with the masking key; line gets its first line of output (its
+ * banner, or why it refused to start). Returns its pid; *port is 0 when it did not start. */
+static pid_t hsm_start(struct fx *f, const char *db, const char *mask, char *line, size_t cap,
+                       unsigned *port)
+{
+    char hsm[4200], cert[128], key[128], ca[128];
+    int pipefd[2];
+
+    tls_files(f, cert, key, ca, sizeof(cert));
     assert_int_equal(ohsm_files_path(hsm, sizeof(hsm), "%s/openhsm-hsm", bin_dir), OHSM_OK);
     assert_int_equal(access(hsm, X_OK), 0);
     assert_int_equal(pipe(pipefd), 0);
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, 1);
         dup2(pipefd[1], 2);
         close(pipefd[0]);
         execl(hsm, hsm, "--db", db, "--masking-key", mask, "--cert", cert, "--key", key, "--listen",
               "127.0.0.1:0", (char *)NULL);
         _exit(127);
     }
+    f->hsm = pid;
     close(pipefd[1]);
-    /* One line, or EOF (the HSM refused to start), within 20 s. */
-    struct timespec t0, now;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    while (got + 1 < cap && memchr(line, '\n', got) == NULL) {
-        struct pollfd pfd = {pipefd[0], POLLIN, 0};
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        long left =
-            20000 - ((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000);
-        if (left <= 0 || poll(&pfd, 1, (int)left) <= 0) {
-            break;
-        }
-        ssize_t n = read(pipefd[0], line + got, cap - 1 - got);
-        if (n <= 0) {
-            break;
-        }
-        got += (size_t)n;
-    }
-    line[got] = '\0';
+    read_until(pipefd[0], line, cap, "\n");
     close(pipefd[0]);
-    kill(pid, SIGTERM);
+    *port = 0;
+    const char *at = strstr(line, " listening on 127.0.0.1:");
+    if (at != NULL) {
+        *port = (unsigned)strtoul(at + strlen(" listening on 127.0.0.1:"), NULL, 10);
+    }
+    return pid;
+}
+
+static void hsm_stop(struct fx *f)
+{
     int st = 0;
+    pid_t pid = f->hsm;
+    f->hsm = 0;
+    kill(pid, SIGTERM);
     assert_int_equal(waitpid(pid, &st, 0), pid);
 }
 
-/* A backup of an HSM database restored to a new path starts in openhsm-hsm with the masking key,
- * under its new ids, with every object opening (none skipped); with another masking key it
- * refuses to start. */
+/* Runs a CLI command that must succeed; out gets its output. */
+static void cli_ok(struct fx *f, const char *config, char *out, size_t cap, const char *const *args)
+{
+    int rc = cli(f, config, out, cap, args);
+    if (rc != 0) {
+        fail_msg("openhsm-cli %s %s: exit %d: %s", args[0], args[1], rc, out);
+    }
+}
+
+/* Writes a one-HSM client.json (the client checks the HSM id in the hello); path gets its
+ * name. */
+static void client_json(struct fx *f, const char *cluster_id, const char *hsm_id, unsigned port,
+                        char *path, size_t cap)
+{
+    char ca[160], text[512];
+    path_in(f, ca, sizeof(ca), "ca.crt");
+    (void)snprintf(path, cap, "%s/%s.json", f->dir, cluster_id);
+    int n = snprintf(text, sizeof(text),
+                     "{\"cluster_id\": \"%s\", \"trust_anchor\": \"%s\", \"hsms\": "
+                     "[{\"id\": \"%s\", \"host\": \"127.0.0.1\", \"port\": %u}]}\n",
+                     cluster_id, ca, hsm_id, port);
+    assert_true(n > 0 && (size_t)n < sizeof(text));
+    unlink(path);
+    assert_int_equal(ohsm_files_write_new(path, text, (size_t)n, 0600), OHSM_OK);
+}
+
+/* Runs openhsm-cli in single-command mode as alice (crypto user); out gets its stdout.
+ * Returns its exit status. */
+static int cli(struct fx *f, const char *config, char *out, size_t cap, const char *const *args)
+{
+    char prog[4200];
+    const char *argv[16] = {NULL};
+    int pipefd[2], st = 0;
+
+    assert_int_equal(ohsm_files_path(prog, sizeof(prog), "%s/openhsm-cli", bin_dir), OHSM_OK);
+    argv[0] = prog;
+    for (size_t i = 0; args[i] != NULL && i < 14; i++) {
+        argv[i + 1] = args[i];
+    }
+    assert_int_equal(pipe(pipefd), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(pipefd[1], 1);
+        close(pipefd[0]);
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, 2);
+        setenv("OPENHSM_CLUSTER_CONFIG", config, 1);
+        setenv("HOME", f->dir, 1);
+        setenv("CLOUDHSM_ROLE", "crypto-user", 1);
+        setenv("CLOUDHSM_PIN", "alice:alicepass", 1);
+        execv(prog, (char *const *)argv);
+        _exit(127);
+    }
+    close(pipefd[1]);
+    read_until(pipefd[0], out, cap, NULL);
+    close(pipefd[0]);
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* A live HSM (openhsm-hsm serving the source database; a key made through openhsm-cli just
+ * before) is backed up while it runs; the backup restored to a new path starts in openhsm-hsm
+ * with the masking key under its new ids, every object opening, and openhsm-cli sees the same
+ * users and keys there. With another masking key the HSM refuses to start. */
 static void test_backup_restored_db_starts_hsm(void **state)
 {
     struct fx *f = *state;
-    char out_db[128], out_mask[128], other_mask[128], line[1024];
+    char out_db[128], out_mask[128], other_mask[128], cfg[192], line[1024], out[16384];
     uint8_t k2[32];
+    unsigned port = 0;
+    static const char *const gen[] = {"key",      "generate-symmetric", "aes", "--label",
+                                      "live-key", "--key-length-bytes", "32",  NULL};
+    static const char *const keys[] = {"key", "list", NULL};
+    static const char *const users[] = {"user", "list", NULL};
 
+    (void)hsm_start(f, f->db, f->mask, line, sizeof(line), &port);
+    if (port == 0) {
+        fail_msg("source HSM did not start: %s", line);
+    }
+    client_json(f, "cluster-src", "hsm-src", port, cfg, sizeof(cfg));
+    cli_ok(f, cfg, out, sizeof(out), gen);
+    cli_ok(f, cfg, out, sizeof(out), keys);
+    assert_non_null(strstr(out, "\"total_key_count\": 4"));
     assert_int_equal(ohsm_backup_make(f->key, "backup-one", f->db, f->mask, f->bak, NULL), OHSM_OK);
+    hsm_stop(f);
+
     path_in(f, out_db, sizeof(out_db), "new.db");
     path_in(f, out_mask, sizeof(out_mask), "new.mask");
     assert_int_equal(ohsm_backup_restore(f->key, "backup-one", f->bak, "cluster-new", "hsm-new",
                                          out_db, out_mask),
                      OHSM_OK);
-    hsm_banner(f, out_db, out_mask, line, sizeof(line));
-    if (strstr(line, "openhsm-hsm: hsm-new of cluster-new listening on 127.0.0.1:") == NULL ||
-        strstr(line, "(slot 0, 3 objects,") == NULL) {
+    (void)hsm_start(f, out_db, out_mask, line, sizeof(line), &port);
+    if (port == 0 || strstr(line, "openhsm-hsm: hsm-new of cluster-new listening on") == NULL ||
+        strstr(line, "(slot 0, 4 objects,") == NULL) {
         fail_msg("unexpected HSM output: %s", line);
     }
+    client_json(f, "cluster-new", "hsm-new", port, cfg, sizeof(cfg));
+    cli_ok(f, cfg, out, sizeof(out), users);
+    assert_non_null(strstr(out, "\"alice\""));
+    assert_non_null(strstr(out, "\"admin\""));
+    assert_non_null(strstr(out, "\"app_user\""));
+    cli_ok(f, cfg, out, sizeof(out), keys);
+    assert_non_null(strstr(out, "\"total_key_count\": 4"));
+    assert_non_null(strstr(out, "live-key"));
+    assert_non_null(strstr(out, "key2"));
+    hsm_stop(f);
+
     assert_int_equal(RAND_bytes(k2, sizeof(k2)), 1);
     path_in(f, other_mask, sizeof(other_mask), "other.mask");
     assert_int_equal(ohsm_files_write_new(other_mask, k2, sizeof(k2), 0600), OHSM_OK);
-    hsm_banner(f, out_db, other_mask, line, sizeof(line));
+    (void)hsm_start(f, out_db, other_mask, line, sizeof(line), &port);
+    hsm_stop(f);
     if (strstr(line, "does not belong to this HSM's cluster") == NULL) {
         fail_msg("unexpected HSM output: %s", line);
     }
+}
+
+/* What a crash leaves (temp files of make, restore and copy, and SQLite's side files of a temp
+ * database) is removed; everything else in the directory stays. */
+static void test_backup_remove_temps(void **state)
+{
+    struct fx *f = *state;
+    static const char *const junk[] = {"b.bak.tmp-a1B2c3", "hsm.db.tmp-XyZ123",
+                                       "hsm.db.tmp-XyZ123-wal", "hsm.db.tmp-XyZ123-shm",
+                                       "masking.key.tmp-000000"};
+    static const char *const keep[] = {"backup-x.bak", "hsm.db.tmp", "x.tmp-12345", "x.tmp-1234567",
+                                       "x.tmp-123456.bak"};
+    char p[160];
+    unsigned n = 99;
+
+    for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++) {
+        path_in(f, p, sizeof(p), junk[i]);
+        assert_int_equal(ohsm_files_write_new(p, "x", 1, 0600), OHSM_OK);
+    }
+    for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
+        path_in(f, p, sizeof(p), keep[i]);
+        assert_int_equal(ohsm_files_write_new(p, "x", 1, 0600), OHSM_OK);
+    }
+    assert_int_equal(ohsm_backup_remove_temps(f->dir, &n), OHSM_OK);
+    assert_int_equal(n, sizeof(junk) / sizeof(junk[0]));
+    for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++) {
+        path_in(f, p, sizeof(p), junk[i]);
+        assert_int_equal(access(p, F_OK), -1);
+    }
+    for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
+        path_in(f, p, sizeof(p), keep[i]);
+        assert_int_equal(access(p, F_OK), 0);
+    }
+    assert_int_equal(access(f->db, F_OK), 0);
+    assert_int_equal(access(f->key_path, F_OK), 0);
+    assert_int_equal(ohsm_backup_remove_temps(f->dir, &n), OHSM_OK);
+    assert_int_equal(n, 0);
+    path_in(f, p, sizeof(p), "missing-dir");
+    assert_int_equal(ohsm_backup_remove_temps(p, &n), OHSM_IO);
 }
 
 int main(int argc, char **argv)
@@ -584,6 +768,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_backup_tamper, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backup_make_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backup_restored_db_starts_hsm, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_backup_remove_temps, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

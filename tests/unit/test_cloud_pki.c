@@ -398,6 +398,9 @@ static void test_pki_identity(void **state)
     roots_open(&r);
     assert_int_equal(ohsm_pki_hsm_identity(&r, "has space", 1, &id), OHSM_ARGUMENTS_BAD);
     assert_int_equal(ohsm_pki_hsm_identity(&r, "", 1, &id), OHSM_ARGUMENTS_BAD);
+    assert_int_equal(ohsm_pki_hsm_identity(&r, "hsm-0123456789012345678901234567", 1, &id),
+                     OHSM_ARGUMENTS_BAD); /* 32 characters */
+    assert_int_equal(ohsm_pki_hsm_identity(&r, "hsm-abc", 1000, &id), OHSM_ARGUMENTS_BAD);
     assert_int_equal(ohsm_pki_hsm_identity(NULL, "hsm-abc", 1, &id), OHSM_ARGUMENTS_BAD);
     assert_int_equal(ohsm_pki_hsm_identity(&r, "hsm-abcdefghijk", 1, &id), OHSM_OK);
     assert_true(EVP_PKEY_is_a(id.cluster_key, "RSA"));
@@ -439,6 +442,67 @@ static void test_pki_identity(void **state)
     free(hsm);
     ohsm_pki_identity_clear(&id);
     assert_null(id.cluster_key);
+    ohsm_pki_roots_clear(&r);
+}
+
+static char *slurp_text(const char *name)
+{
+    char p[128];
+    snprintf(p, sizeof(p), "%s/%s", dir, name);
+    FILE *f = fopen(p, "r");
+    assert_non_null(f);
+    char *buf = calloc(1, OHSM_PKI_CERT_MAX + 1);
+    size_t n = fread(buf, 1, OHSM_PKI_CERT_MAX, f);
+    fclose(f);
+    assert_true(n > 0);
+    return buf;
+}
+
+/* The guide's commands, run with the openssl program: a CA from `openssl genrsa` and `openssl
+ * req -new -x509 -days 3652`, the cluster CSR signed with `openssl x509 -req -days 3652 -CA
+ * -CAkey -CAcreateserial` (a v1 certificate on OpenSSL 3.0): InitializeCluster's checks accept
+ * the pair; the same CA with another cluster's CSR is refused. */
+static void test_pki_check_init_openssl_cli(void **state)
+{
+    (void)state;
+    struct ohsm_pki_roots r;
+    struct ohsm_pki_identity id, id2;
+    char *csr = NULL, *csr2 = NULL, why[256], cmd[1024];
+
+    roots_open(&r);
+    assert_int_equal(ohsm_pki_hsm_identity(&r, "hsm-abcdefghijk", 1, &id), OHSM_OK);
+    assert_int_equal(ohsm_pki_hsm_identity(&r, "hsm-bbbbbbbbbbb", 1, &id2), OHSM_OK);
+    assert_int_equal(ohsm_pki_csr_pem(id.csr, &csr), OHSM_OK);
+    assert_int_equal(ohsm_pki_csr_pem(id2.csr, &csr2), OHSM_OK);
+    write_pem("cluster_ClusterCsr.csr", csr, NULL);
+    snprintf(cmd, sizeof(cmd),
+             "cd %s && openssl genrsa -out customerCA.key 2048 && "
+             "openssl req -new -x509 -days 3652 -key customerCA.key -out customerCA.crt "
+             "-subj /CN=customerCA && "
+             "openssl x509 -req -days 3652 -in cluster_ClusterCsr.csr -CA customerCA.crt "
+             "-CAkey customerCA.key -CAcreateserial -out cluster_CustomerHsmCertificate.crt",
+             dir);
+    strcat(cmd, " >/dev/null 2>&1");
+    assert_int_equal(system(cmd), 0);
+    char *signed_pem = slurp_text("cluster_CustomerHsmCertificate.crt");
+    char *anchor = slurp_text("customerCA.crt");
+    X509 *sc = NULL;
+    BIO *b = BIO_new_mem_buf(signed_pem, -1);
+    sc = PEM_read_bio_X509(b, NULL, NULL, NULL);
+    BIO_free(b);
+    assert_non_null(sc);
+    assert_int_equal(X509_get_version(sc), X509_VERSION_1);
+    X509_free(sc);
+    assert_int_equal(ohsm_pki_check_init(csr, signed_pem, anchor, why, sizeof(why)), OHSM_OK);
+    assert_int_equal(ohsm_pki_check_init(csr2, signed_pem, anchor, why, sizeof(why)),
+                     OHSM_DATA_INVALID);
+    assert_non_null(strstr(why, "public key differs"));
+    free(signed_pem);
+    free(anchor);
+    free(csr);
+    free(csr2);
+    ohsm_pki_identity_clear(&id);
+    ohsm_pki_identity_clear(&id2);
     ohsm_pki_roots_clear(&r);
 }
 
@@ -690,6 +754,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pki_cert_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pki_roots, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pki_identity, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pki_check_init_openssl_cli, setup, teardown),
         cmocka_unit_test(test_pki_check_init_accepts),
         cmocka_unit_test(test_pki_check_init_refusals),
         cmocka_unit_test(test_pki_tls_with_cluster_cert),

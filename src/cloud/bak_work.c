@@ -359,7 +359,8 @@ static void expire(struct ohsm_cloud *c, struct ohsm_meta_backup *bs, size_t n)
         for (size_t j = 0; j < n && !newer; j++) {
             newer = j != i && strcmp(bs[j].cluster_id, b->cluster_id) == 0 &&
                     strcmp(bs[j].region, b->region) == 0 && bs[j].state == OHSM_BS_READY &&
-                    bs[j].created_at > b->created_at;
+                    (bs[j].created_at > b->created_at ||
+                     (bs[j].created_at == b->created_at && j > i)); /* list: oldest first */
         }
         int64_t days = OHSM_CLOUD_RETENTION_DEFAULT;
         if (ohsm_meta_attr_get(c->meta, cl.id, OHSM_CA_RETENTION, &v) == OHSM_OK && v != NULL) {

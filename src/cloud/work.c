@@ -21,6 +21,7 @@
 
 #include <sqlite3.h>
 
+#include "cloud/backup.h"
 #include "cloud/cloud.h"
 #include "cloud/cp_int.h"
 #include "cloud/files.h"
@@ -509,9 +510,36 @@ ohsm_rv ohsm_cloud_init(struct ohsm_cloud *c, struct ohsm_meta *meta, struct ohs
     return ohsm_vpc_init(ohsm_meta_sqlite(meta));
 }
 
+/* What a kill -9 in the middle of a backup, restore or copy left: temp files in the backups
+ * directory and in HSM directories (nothing else runs yet, so none is in use). */
+static void remove_temps(struct ohsm_cloud *c)
+{
+    char dir[4096];
+    struct ohsm_meta_hsm *hs = NULL;
+    size_t n = 0;
+    if (ohsm_files_path(dir, sizeof(dir), "%s/backups", c->data_dir) == OHSM_OK &&
+        access(dir, F_OK) == 0 && ohsm_backup_remove_temps(dir, NULL) != OHSM_OK) {
+        fprintf(stderr, "openhsmd: cannot clear temporary files in %s: %s\n", dir,
+                strerror(errno));
+    }
+    if (ohsm_meta_hsm_list(c->meta, NULL, &hs, &n) != OHSM_OK) {
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (ohsm_provision_hsm_dir(c->data_dir, hs[i].cluster_id, hs[i].id, dir, sizeof(dir)) ==
+                OHSM_OK &&
+            access(dir, F_OK) == 0 && ohsm_backup_remove_temps(dir, NULL) != OHSM_OK) {
+            fprintf(stderr, "openhsmd: cannot clear temporary files in %s: %s\n", dir,
+                    strerror(errno));
+        }
+    }
+    free(hs);
+}
+
 ohsm_rv ohsm_cloud_start(struct ohsm_cloud *c)
 {
     OHSM_ENSURE(c != NULL && !c->worker_running, OHSM_ARGUMENTS_BAD);
+    remove_temps(c);
     OHSM_ENSURE(pthread_create(&c->worker, NULL, worker, c) == 0, OHSM_HOST_MEMORY);
     c->worker_running = true;
     return OHSM_OK;

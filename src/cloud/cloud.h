@@ -108,6 +108,14 @@ void ohsm_cloud_cluster_region(struct ohsm_cloud *c, const char *cid, char *out,
  * one ENI per HSM in the region's default subnets, round robin over the AZs. c->lock held. */
 OHSM_NODISCARD ohsm_rv ohsm_cp_adopt(struct ohsm_cloud *c);
 
+/* Makes the cluster of the first start through the control plane's handlers: CreateCluster on
+ * the region's default subnets, n_hsms CreateHsm over the AZs, the CSR signed by a local CA,
+ * InitializeCluster; returns once it is INITIALIZED with every HSM running. Its id goes to
+ * cid_out (OHSM_IDS_MAX); err (cap bytes) says what failed. Run before the worker starts.
+ * Errors: OHSM_DB, OHSM_IO, OHSM_DEVICE_ERROR, ... */
+OHSM_NODISCARD ohsm_rv ohsm_cloud_bootstrap(struct ohsm_cloud *c, uint32_t n_hsms, char *cid_out,
+                                            char *err, size_t cap);
+
 /* The services (cp.c: BaldrApiService, admin.c: OpenHsmAdmin); ctx is c. */
 const struct ohsm_json_service *ohsm_cp_service(struct ohsm_cloud *c);
 const struct ohsm_json_service *ohsm_admin_service(struct ohsm_cloud *c);

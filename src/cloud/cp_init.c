@@ -283,15 +283,37 @@ ohsm_rv ohsm_cp_hsm_tls(struct ohsm_cloud *c, const char *cid, const char *hid)
     return rv;
 }
 
+/* Does HSM hid's certificate file hold exactly cert (its process then presents it)? */
+static bool has_cert(struct ohsm_cloud *c, const char *cid, const char *hid, const char *cert)
+{
+    char hdir[4096], path[4200], buf[OHSM_PKI_CERT_MAX + 2];
+    FILE *f = NULL;
+    size_t n = 0;
+    if (cert == NULL ||
+        ohsm_provision_hsm_dir(c->data_dir, cid, hid, hdir, sizeof(hdir)) != OHSM_OK ||
+        ohsm_files_path(path, sizeof(path), "%s/hsm.crt", hdir) != OHSM_OK) {
+        return false;
+    }
+    f = fopen(path, "re");
+    if (f == NULL) {
+        return false;
+    }
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return strcmp(buf, cert) == 0;
+}
+
 void ohsm_cp_initialized(struct ohsm_cloud *c, const char *cid)
 {
     char cdir[4096], path[4096];
     struct ohsm_meta_hsm *hs = NULL;
     size_t n = 0;
-    char *anchor = NULL;
+    char *anchor = NULL, *cert = NULL;
 
     (void)pthread_mutex_lock(&c->lock);
     anchor = attr(c, cid, OHSM_CA_TRUST_ANCHOR);
+    cert = attr(c, cid, OHSM_CA_CLUSTER_CERT);
     ohsm_rv rv = ohsm_meta_hsm_list(c->meta, cid, &hs, &n);
     (void)pthread_mutex_unlock(&c->lock);
     if (anchor == NULL || rv != OHSM_OK ||
@@ -307,6 +329,9 @@ void ohsm_cp_initialized(struct ohsm_cloud *c, const char *cid)
         }
         struct ohsm_sup_status st;
         bool was_held = ohsm_sup_status(c->sup, hs[i].id, &st) == OHSM_OK && st.held;
+        if (has_cert(c, cid, hs[i].id, cert)) {
+            continue; /* it started with the cluster certificate already */
+        }
         /* The HSM presents its new certificate from its next start. */
         if (ohsm_cp_hsm_tls(c, cid, hs[i].id) != OHSM_OK ||
             ohsm_sup_hold(c->sup, hs[i].id) != OHSM_OK ||
@@ -328,5 +353,6 @@ void ohsm_cp_initialized(struct ohsm_cloud *c, const char *cid)
     (void)pthread_mutex_unlock(&c->lock);
 out:
     free(anchor);
+    free(cert);
     free(hs);
 }

@@ -103,26 +103,23 @@ static int open_data_dir(const char *dir, char *abs, size_t cap)
     return fd;
 }
 
-/* Creates the first cluster, or notes that cluster options apply only to new clusters. */
-static int ensure_cluster(struct ohsm_meta *m, const struct ohsm_args *a, const char *abs)
+/* Says whether the first cluster is still to be made (*fresh), or notes that cluster options
+ * apply only to new clusters. */
+static int ensure_cluster(struct ohsm_meta *m, const struct ohsm_args *a, const char *abs,
+                          bool *fresh)
 {
     struct ohsm_meta_cluster *cs = NULL;
     struct ohsm_meta_hsm *hs = NULL;
     size_t nc = 0, nh = 0;
-    char cid[OHSM_IDS_MAX], err[512];
     int ret = -1;
 
     if (ohsm_meta_cluster_list(m, &cs, &nc) != OHSM_OK) {
         fprintf(stderr, "openhsmd: %s/openhsmd.db is unreadable or damaged\n", abs);
         goto out;
     }
+    *fresh = nc == 0;
     if (nc == 0) {
-        if (ohsm_provision_cluster(m, abs, a->hsms, a->lockout, cid, err, sizeof(err)) != OHSM_OK) {
-            fprintf(stderr, "openhsmd: cannot create a cluster: %s\n", err);
-            goto out;
-        }
-        printf("openhsmd: created cluster %s in %s\n", cid, abs);
-        ret = 0;
+        ret = 0; /* made through the control plane once it runs (ohsm_cloud_bootstrap) */
         goto out;
     }
     if (ohsm_meta_hsm_list(m, cs[0].id, &hs, &nh) != OHSM_OK) {
@@ -287,9 +284,10 @@ static void print_banner(struct ohsm_meta *m, const char *abs, uint16_t api_port
 /* The control plane and its front door: the shared state, the worker, and the HTTP server with
  * its services. On failure it has said why on stderr. */
 static int start_cloud(const struct ohsm_args *a, struct ohsm_meta *m, struct ohsm_sup *sup,
-                       const char *abs, struct ohsm_cloud *cloud, bool *cloud_up,
+                       const char *abs, bool fresh, struct ohsm_cloud *cloud, bool *cloud_up,
                        struct ohsm_http **http, uint16_t *port)
 {
+    char cid[OHSM_IDS_MAX], err[512];
     static struct ohsm_ec2_ctx ec2;
     static struct ohsm_query_service ec2_svc;
     struct ohsm_http_cfg hc = {a->listen, 4, 0, a->region, a->account_id, a->credentials, 0,
@@ -309,6 +307,13 @@ static int start_cloud(const struct ohsm_args *a, struct ohsm_meta *m, struct oh
         fprintf(stderr, "openhsmd: cannot give the clusters their place in the VPC model: %s\n",
                 ohsm_rv_str(rv));
         return -1;
+    }
+    if (fresh) {
+        if (ohsm_cloud_bootstrap(cloud, a->hsms, cid, err, sizeof(err)) != OHSM_OK) {
+            fprintf(stderr, "openhsmd: cannot create a cluster: %s\n", err);
+            return -1;
+        }
+        printf("openhsmd: created cluster %s in %s\n", cid, abs);
     }
     ec2.db = ohsm_meta_sqlite(m);
     ec2.lock = &cloud->lock;
@@ -352,7 +357,7 @@ int main(int argc, char **argv)
     bool cloud_up = false;
     struct ohsm_http *http = NULL;
     uint16_t api_port = 0;
-    bool stop_asked = false;
+    bool stop_asked = false, fresh = false;
     int lock_fd = -1;
     int status = 1;
     ohsm_rv rv;
@@ -403,7 +408,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "openhsmd: cannot set up signal handling: %s\n", strerror(errno));
         goto out;
     }
-    if (ensure_cluster(m, &a, abs) != 0) {
+    if (ensure_cluster(m, &a, abs, &fresh) != 0) {
         goto out;
     }
     if (load_clusters(m, sup, abs) != 0) {
@@ -415,7 +420,7 @@ int main(int argc, char **argv)
         goto out;
     }
     if (!stop_asked) {
-        if (start_cloud(&a, m, sup, abs, &cloud, &cloud_up, &http, &api_port) != 0) {
+        if (start_cloud(&a, m, sup, abs, fresh, &cloud, &cloud_up, &http, &api_port) != 0) {
             goto out;
         }
         (void)pthread_mutex_lock(&cloud.lock);

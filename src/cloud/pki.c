@@ -160,6 +160,49 @@ out:
     return rv;
 }
 
+ohsm_rv ohsm_pki_sign_csr(const char *csr_pem, X509 *ca, EVP_PKEY *ca_key, char **out)
+{
+    ohsm_rv rv = OHSM_DEVICE_ERROR;
+    X509V3_CTX ctx;
+    X509 *x = NULL;
+    X509_REQ *req = NULL;
+    EVP_PKEY *pub = NULL;
+
+    OHSM_ENSURE(csr_pem != NULL && ca != NULL && ca_key != NULL && out != NULL,
+                OHSM_ARGUMENTS_BAD);
+    BIO *b = BIO_new_mem_buf(csr_pem, -1);
+    OHSM_ENSURE(b != NULL, OHSM_HOST_MEMORY);
+    req = PEM_read_bio_X509_REQ(b, NULL, NULL, NULL);
+    BIO_free(b);
+    pub = req != NULL ? X509_REQ_get_pubkey(req) : NULL;
+    if (pub == NULL || X509_REQ_verify(req, pub) != 1) {
+        rv = OHSM_DATA_INVALID;
+        goto out;
+    }
+    x = new_cert(pub, "x", OHSM_PKI_CA_DAYS);
+    if (x == NULL || X509_set_subject_name(x, X509_REQ_get_subject_name(req)) != 1 ||
+        X509_set_issuer_name(x, X509_get_subject_name(ca)) != 1) {
+        goto out;
+    }
+    X509V3_set_ctx(&ctx, ca, x, NULL, NULL, 0);
+    if (add_ext(x, &ctx, NID_basic_constraints, "critical,CA:FALSE") != 1 ||
+        add_ext(x, &ctx, NID_key_usage, "critical,digitalSignature,keyEncipherment") != 1 ||
+        add_ext(x, &ctx, NID_ext_key_usage, "serverAuth") != 1 ||
+        add_ext(x, &ctx, NID_subject_alt_name, "IP:127.0.0.1,DNS:localhost") != 1 ||
+        add_ext(x, &ctx, NID_subject_key_identifier, "hash") != 1 ||
+        add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always") != 1 ||
+        X509_sign(x, ca_key, EVP_sha256()) <= 0) {
+        goto out;
+    }
+    rv = ohsm_pki_cert_pem(x, out);
+out:
+    X509_free(x);
+    X509_REQ_free(req);
+    EVP_PKEY_free(pub);
+    ERR_clear_error();
+    return rv;
+}
+
 /* Writes what a PEM writer put into a memory BIO to a new file. */
 static ohsm_rv bio_to_file(BIO *b, const char *path, mode_t mode)
 {

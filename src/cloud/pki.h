@@ -115,6 +115,14 @@ void ohsm_pki_identity_clear(struct ohsm_pki_identity *id); /* frees and zeroes;
 OHSM_NODISCARD ohsm_rv ohsm_pki_cert_pem(X509 *x, char **out);
 OHSM_NODISCARD ohsm_rv ohsm_pki_csr_pem(X509_REQ *r, char **out);
 
+/* What openhsmd's local CA does for the cluster of the first start, in the owner's place: signs
+ * the cluster CSR (its signature checked) as a TLS server certificate valid for 127.0.0.1 and
+ * localhost (the subject is the CSR's; CA:FALSE, serverAuth, SAN, key identifiers), valid
+ * OHSM_PKI_CA_DAYS. *out: PEM, malloc'd (caller frees). Errors: OHSM_DATA_INVALID (not a CSR, or
+ * its signature fails), OHSM_ARGUMENTS_BAD, OHSM_DEVICE_ERROR, OHSM_HOST_MEMORY. */
+OHSM_NODISCARD ohsm_rv ohsm_pki_sign_csr(const char *csr_pem, X509 *ca, EVP_PKEY *ca_key,
+                                         char **out);
+
 /* InitializeCluster's checks of SignedCert (signed_pem) and TrustAnchor (anchor_pem) against the
  * cluster's CSR (csr_pem), in this order, the first failure refusing with its reason in why (cap
  * bytes, may be NULL), naming the field:

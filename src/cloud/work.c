@@ -166,9 +166,18 @@ static ohsm_rv seed(struct ohsm_cloud *c, const struct ohsm_meta_hsm *h)
     if (access(db, F_OK) == 0) {
         return OHSM_OK;
     }
+    struct ohsm_meta_cluster cl;
     (void)pthread_mutex_lock(&c->lock);
-    ohsm_cp_running_hsm(c, h->cluster_id, h->id, run);
-    ohsm_rv rv = ohsm_meta_attr_get(c->meta, h->cluster_id, OHSM_CA_SOURCE_BACKUP, &src);
+    ohsm_rv rv = ohsm_cp_find_cluster(c, NULL, h->cluster_id, &cl);
+    run[0] = '\0';
+    /* Before initialization the cluster has no state to copy (HSMs start as new ones). */
+    if (rv == OHSM_OK && (cl.state == OHSM_CS_INITIALIZED || cl.state == OHSM_CS_ACTIVE ||
+                          cl.state == OHSM_CS_DEGRADED)) {
+        ohsm_cp_running_hsm(c, h->cluster_id, h->id, run);
+    }
+    if (rv == OHSM_OK) {
+        rv = ohsm_meta_attr_get(c->meta, h->cluster_id, OHSM_CA_SOURCE_BACKUP, &src);
+    }
     if (rv == OHSM_OK && ohsm_meta_backup_list(c->meta, &bs, &n) == OHSM_OK) {
         char region[32];
         ohsm_cloud_cluster_region(c, h->cluster_id, region, sizeof(region));

@@ -108,13 +108,18 @@ def test_client_json_shape_and_file_modes(cluster):
 
 
 def test_certificates_chain_to_trust_anchor(cluster):
+    """The first cluster is made as a CloudHSM cluster is: its first HSM's CSR, signed by a local
+    CA standing in for the owner's, is the cluster certificate every HSM presents."""
     ca = cluster.cluster_dir / "customerCA.crt"
     ca_text = subprocess.run(["openssl", "x509", "-in", str(ca), "-noout", "-text"],
                              capture_output=True, text=True, check=True).stdout
     assert f"Subject: CN = openhsm local CA for {cluster.cluster_id}" in ca_text
     assert re.search(r"Basic Constraints: critical\s+CA:TRUE", ca_text)
     assert re.search(r"Key Usage: critical\s+Certificate Sign, CRL Sign", ca_text)
-    for i, h in enumerate(cluster.cfg["hsms"]):
+    first = cluster.cfg["hsms"][0]["id"]
+    crts = [(cluster.hsm_dir(i) / "hsm.crt").read_text() for i in range(len(cluster.cfg["hsms"]))]
+    assert len(set(crts)) == 1  # one cluster certificate
+    for i in range(len(cluster.cfg["hsms"])):
         crt = cluster.hsm_dir(i) / "hsm.crt"
         v = subprocess.run(["openssl", "verify", "-CAfile", str(ca), str(crt)],
                            capture_output=True, text=True)
@@ -122,20 +127,22 @@ def test_certificates_chain_to_trust_anchor(cluster):
         t = subprocess.run(["openssl", "x509", "-in", str(crt), "-noout", "-subject", "-ext",
                             "subjectAltName,extendedKeyUsage"],
                            capture_output=True, text=True, check=True).stdout
-        assert f"CN = {h['id']}" in t
+        assert f"CN = \"HSM:{first}:PARTN:1, for FIPS mode\"" in t, t
+        assert "O = Cavium" in t and "OU = N3FIPS" in t
         assert "IP Address:127.0.0.1" in t and "DNS:localhost" in t
         assert "TLS Web Server Authentication" in t
-    # A certificate from another cluster's CA must not verify: the anchor really is per cluster.
+    # The cluster certificate is no CA: nothing verifies against it.
     other = subprocess.run(["openssl", "verify", "-CAfile", str(cluster.hsm_dir(0) / "hsm.crt"),
                             str(cluster.hsm_dir(1) / "hsm.crt")], capture_output=True, text=True)
     assert other.returncode != 0
 
 
 def test_tls13_to_every_hsm(cluster):
+    cn_want = f"HSM:{cluster.cfg['hsms'][0]['id']}:PARTN:1, for FIPS mode"
     for i, h in enumerate(cluster.cfg["hsms"]):
         version, cn = tls13(cluster, i)
-        assert version == "TLSv1.3" and cn == h["id"]
-        assert tls13(cluster, i, "localhost")[1] == h["id"]
+        assert version == "TLSv1.3" and cn == cn_want
+        assert tls13(cluster, i, "localhost")[1] == cn_want
         with pytest.raises(ssl.SSLCertVerificationError):
             tls13(cluster, i, "example.com")
 

@@ -14,8 +14,7 @@
 
 #include "http/http.h"
 
-int ohsm_ec2_fail(struct ohsm_aws_err *err, unsigned status, const char *code, const char *fmt,
-                  ...)
+int ohsm_ec2_fail(struct ohsm_aws_err *err, unsigned status, const char *code, const char *fmt, ...)
 {
     va_list ap;
     err->status = status;

@@ -101,7 +101,7 @@ struct ohsm_vpc_eni {
 /* What ohsm_vpc_eni_create makes. All borrowed for the call. */
 struct ohsm_vpc_eni_req {
     const char *subnet_id;
-    const char *ip;          /* dotted quad, or NULL: the lowest free address after the 4 reserved */
+    const char *ip; /* dotted quad, or NULL: the lowest free address after the 4 reserved */
     const char *description; /* NULL: "" */
     const char *group_id;    /* NULL: none; else a security group of the subnet's VPC */
     bool requester_managed;  /* made by a service (CloudHSM): users cannot delete it */
@@ -202,8 +202,8 @@ OHSM_NODISCARD ohsm_rv ohsm_vpc_sg_create(struct sqlite3 *db, const char *region
                                           const char *cluster_id, char *sg_id, size_t cap,
                                           struct ohsm_aws_err *err);
 /* Deletes a group no ENI uses. InvalidGroup.NotFound, DependencyViolation. */
-OHSM_NODISCARD ohsm_rv ohsm_vpc_sg_delete(struct sqlite3 *db, const char *region,
-                                          const char *sg_id, struct ohsm_aws_err *err);
+OHSM_NODISCARD ohsm_rv ohsm_vpc_sg_delete(struct sqlite3 *db, const char *region, const char *sg_id,
+                                          struct ohsm_aws_err *err);
 
 /* Is s prefix followed by exactly 17 lower-case hex characters? (ids we make) */
 bool ohsm_vpc_id_valid(const char *prefix, const char *s);

@@ -314,8 +314,8 @@ ohsm_rv ohsm_vpc_eni_create(sqlite3 *db, const char *region, const char *account
     bool has_ip = false;
     int64_t n = 0;
     ohsm_rv rv;
-    OHSM_ENSURE(db != NULL && ohsm_vpc_region_valid(region) &&
-                    ohsm_vpc_account_valid(account_id) && req != NULL && req->subnet_id != NULL,
+    OHSM_ENSURE(db != NULL && ohsm_vpc_region_valid(region) && ohsm_vpc_account_valid(account_id) &&
+                    req != NULL && req->subnet_id != NULL,
                 ohsm_vpc_internal(err, OHSM_ARGUMENTS_BAD));
     OHSM_TRY(req_check(req, &ip, &has_ip, err));
     OHSM_TRY(ohsm_vpc_sp_begin(db) == OHSM_OK ? OHSM_OK : ohsm_vpc_internal(err, OHSM_DB));

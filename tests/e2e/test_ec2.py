@@ -8,7 +8,7 @@ import botocore.config
 import botocore.exceptions
 import pytest
 
-from cloud import AwsError, Cloud, cloud  # noqa: F401 (cloud is a fixture)
+from cloud import AwsError, cloud  # noqa: F401 (cloud is a fixture)
 
 ACCOUNT = "111122223333"
 

@@ -220,9 +220,8 @@ static void test_ec2_defaults(void **state)
     elem(xml.buf, "cidrBlock", t, sizeof(t));
     assert_string_equal(t, "172.31.0.0/16");
     assert_non_null(strstr(xml.buf, "<cidrBlockState><state>associated</state></cidrBlockState>"));
-    assert_int_equal(call("DescribeSubnets", "Filter.1.Name=default-for-az",
-                          "Filter.1.Value.1=true", NULL),
-                     0);
+    assert_int_equal(
+        call("DescribeSubnets", "Filter.1.Name=default-for-az", "Filter.1.Value.1=true", NULL), 0);
     assert_int_equal(count_of(xml.buf, "<item><subnetId>"), 3);
     assert_non_null(strstr(xml.buf, "<availabilityZone>us-east-1b</availabilityZone>"));
     assert_non_null(strstr(xml.buf, "<availabilityZoneId>use1-az3</availabilityZoneId>"));
@@ -276,9 +275,9 @@ static void test_ec2_subnet_lifecycle(void **state)
     elem(xml.buf, "vpcId", vpc, sizeof(vpc));
     char vpc_arg[96];
     snprintf(vpc_arg, sizeof(vpc_arg), "VpcId=%s", vpc);
-    expect_err(call("CreateSubnet", vpc_arg, "CidrBlock=10.0.0.0/28",
-                    "AvailabilityZone=us-east-1z", NULL),
-               400, "InvalidParameterValue");
+    expect_err(
+        call("CreateSubnet", vpc_arg, "CidrBlock=10.0.0.0/28", "AvailabilityZone=us-east-1z", NULL),
+        400, "InvalidParameterValue");
     assert_string_equal(err.msg, "Value (us-east-1z) for parameter availabilityZone is invalid. "
                                  "Subnets can currently only be created in the following "
                                  "availability zones: us-east-1a, us-east-1b, us-east-1c.");
@@ -290,9 +289,9 @@ static void test_ec2_subnet_lifecycle(void **state)
     expect_err(call("CreateSubnet", vpc_arg, "CidrBlock=10.0.0.0/28", "DryRun=true", NULL), 412,
                "DryRunOperation");
     assert_int_equal(rows("vpc_subnets"), 3);
-    assert_int_equal(call("CreateSubnet", vpc_arg, "CidrBlock=10.0.0.0/28",
-                          "AvailabilityZoneId=use1-az2", NULL),
-                     0);
+    assert_int_equal(
+        call("CreateSubnet", vpc_arg, "CidrBlock=10.0.0.0/28", "AvailabilityZoneId=use1-az2", NULL),
+        0);
     elem(xml.buf, "subnetId", subnet, sizeof(subnet));
     elem(xml.buf, "availabilityZone", t, sizeof(t));
     assert_string_equal(t, "us-east-1b");
@@ -305,21 +304,19 @@ static void test_ec2_subnet_lifecycle(void **state)
 
     snprintf(arg, sizeof(arg), "SubnetId=%s", subnet);
     for (int i = 0; i < 11; i++) {
-        assert_int_equal(call("CreateNetworkInterface", arg, "Description=test eni",
-                              "ClientToken=abc", NULL),
-                         0);
+        assert_int_equal(
+            call("CreateNetworkInterface", arg, "Description=test eni", "ClientToken=abc", NULL),
+            0);
         elem(xml.buf, "networkInterfaceId", enis[i], sizeof(enis[i]));
         char want[64];
         snprintf(want, sizeof(want), "<privateIpAddress>10.0.0.%d</privateIpAddress>", 4 + i);
         assert_non_null(strstr(xml.buf, want));
         assert_non_null(strstr(xml.buf, "<clientToken>abc</clientToken>"));
     }
-    expect_err(call("CreateNetworkInterface", arg, NULL), 400,
-               "InsufficientFreeAddressesInSubnet");
+    expect_err(call("CreateNetworkInterface", arg, NULL), 400, "InsufficientFreeAddressesInSubnet");
     expect_err(call("DeleteSubnet", arg, NULL), 400, "DependencyViolation");
     char want[128];
-    snprintf(want, sizeof(want), "The subnet '%s' has dependencies and cannot be deleted.",
-             subnet);
+    snprintf(want, sizeof(want), "The subnet '%s' has dependencies and cannot be deleted.", subnet);
     assert_string_equal(err.msg, want);
     /* the subnet's ENIs, by filter */
     assert_int_equal(call("DescribeNetworkInterfaces", "Filter.1.Name=subnet-id",
@@ -331,8 +328,7 @@ static void test_ec2_subnet_lifecycle(void **state)
         char id[128];
         assert_true((size_t)snprintf(id, sizeof(id), "NetworkInterfaceId=%s", enis[i]) <
                     sizeof(id));
-        expect_err(call("DeleteNetworkInterface", id, "DryRun=true", NULL), 412,
-                   "DryRunOperation");
+        expect_err(call("DeleteNetworkInterface", id, "DryRun=true", NULL), 412, "DryRunOperation");
         assert_int_equal(call("DeleteNetworkInterface", id, NULL), 0);
         assert_string_equal(xml.buf, "<return>true</return>");
         expect_err(call("DeleteNetworkInterface", id, NULL), 400,
@@ -370,13 +366,11 @@ static void test_ec2_filters(void **state)
                           "Filter.2.Value.1=*b", NULL),
                      0);
     assert_int_equal(count_of(xml.buf, "<item>"), 1);
-    assert_int_equal(call("DescribeSubnets", "Filter.1.Name=tag:Name", "Filter.1.Value.1=*",
-                          NULL),
+    assert_int_equal(call("DescribeSubnets", "Filter.1.Name=tag:Name", "Filter.1.Value.1=*", NULL),
                      0);
     assert_string_equal(xml.buf, "<subnetSet></subnetSet>");
-    assert_int_equal(call("DescribeVpcs", "Filter.1.Name=is-default", "Filter.1.Value.1=false",
-                          NULL),
-                     0);
+    assert_int_equal(
+        call("DescribeVpcs", "Filter.1.Name=is-default", "Filter.1.Value.1=false", NULL), 0);
     assert_string_equal(xml.buf, "<vpcSet></vpcSet>");
     expect_err(call("DescribeVpcs", "VpcId.1=vpc-00000000000000000", NULL), 400,
                "InvalidVpcID.NotFound");
@@ -425,7 +419,8 @@ static void test_ec2_eni_rules(void **state)
     assert_int_equal(call("CreateNetworkInterface", sa, "PrivateIpAddress=172.31.0.10", NULL), 0);
     elem(xml.buf, "networkInterfaceId", eni, sizeof(eni));
     assert_non_null(strstr(xml.buf, "<requesterManaged>false</requesterManaged>"));
-    assert_non_null(strstr(xml.buf, "<privateDnsName>ip-172-31-0-10.ec2.internal</privateDnsName>"));
+    assert_non_null(
+        strstr(xml.buf, "<privateDnsName>ip-172-31-0-10.ec2.internal</privateDnsName>"));
     expect_err(call("CreateNetworkInterface", sa, "PrivateIpAddress=172.31.0.10", NULL), 400,
                "InvalidIPAddress.InUse");
     expect_err(call("CreateNetworkInterface", sa, "PrivateIpAddress=172.31.0.1", NULL), 400,

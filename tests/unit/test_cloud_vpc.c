@@ -66,7 +66,7 @@ static int64_t count(const char *table)
 static void test_vpc_regions_and_azs(void **state)
 {
     (void)state;
-    static const char *const good[] = {"us-east-1", "eu-central-1", "ap-southeast-2",
+    static const char *const good[] = {"us-east-1",     "eu-central-1",   "ap-southeast-2",
                                        "us-gov-west-1", "ap-northeast-3", "sa-east-1"};
     static const char *const bad[] = {"",          "us-east",    "us-east-12", "US-east-1",
                                       "us-up-1",   "use-east-1", "us-east-1a", "us-gov-1",
@@ -91,9 +91,9 @@ static void test_vpc_regions_and_azs(void **state)
     };
     char name[OHSM_VPC_AZ_MAX], id[OHSM_VPC_AZ_ID_MAX];
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        assert_int_equal(ohsm_vpc_az(cases[i].region, cases[i].idx, name, sizeof(name), id,
-                                     sizeof(id)),
-                         OHSM_OK);
+        assert_int_equal(
+            ohsm_vpc_az(cases[i].region, cases[i].idx, name, sizeof(name), id, sizeof(id)),
+            OHSM_OK);
         assert_string_equal(name, cases[i].name);
         assert_string_equal(id, cases[i].id);
         assert_int_equal(ohsm_vpc_az_index(cases[i].region, cases[i].name), (int)cases[i].idx);
@@ -197,9 +197,9 @@ static void test_vpc_subnet_rules(void **state)
                      OHSM_ARGUMENTS_BAD);
     assert_string_equal(err.type, "InvalidSubnet.Range");
     c = cidr("10.0.2.0/24");
-    assert_int_equal(ohsm_vpc_subnet_create(db, R1, ACCT, "vpc-0123456789abcdef0", &c, 0, NULL,
-                                            &err),
-                     OHSM_ARGUMENTS_BAD);
+    assert_int_equal(
+        ohsm_vpc_subnet_create(db, R1, ACCT, "vpc-0123456789abcdef0", &c, 0, NULL, &err),
+        OHSM_ARGUMENTS_BAD);
     assert_string_equal(err.type, "InvalidVpcID.NotFound");
     assert_int_equal(count("vpc_subnets"), 1);
     /* no AZ given: the AZ with the fewest subnets of this VPC (a, since b has one) */
@@ -350,24 +350,26 @@ static void test_vpc_requester_managed_and_groups(void **state)
     assert_int_equal(ohsm_vpc_ensure_region(db, R1, ACCT, &err), OHSM_OK);
     assert_int_equal(ohsm_vpc_subnet_list(db, R1, &s, &n, &err), OHSM_OK);
     assert_int_equal(n, 3);
-    assert_int_equal(ohsm_vpc_sg_create(db, R1, ACCT, s[0].vpc_id, "cluster-abcdefghijk", sg,
-                                        sizeof(sg), &err),
-                     OHSM_OK);
+    assert_int_equal(
+        ohsm_vpc_sg_create(db, R1, ACCT, s[0].vpc_id, "cluster-abcdefghijk", sg, sizeof(sg), &err),
+        OHSM_OK);
     assert_true(ohsm_vpc_id_valid("sg-", sg));
     assert_int_equal(ohsm_vpc_sg_create(db, R1, ACCT, s[0].vpc_id, "cluster-abcdefghijk", sg2,
                                         sizeof(sg2), &err),
                      OHSM_ARGUMENTS_BAD);
     assert_string_equal(err.type, "InvalidGroup.Duplicate");
-    assert_int_equal(ohsm_vpc_sg_create(db, R1, ACCT, s[0].vpc_id, "Bad Id", sg2, sizeof(sg2),
-                                        &err),
-                     OHSM_ARGUMENTS_BAD);
+    assert_int_equal(
+        ohsm_vpc_sg_create(db, R1, ACCT, s[0].vpc_id, "Bad Id", sg2, sizeof(sg2), &err),
+        OHSM_ARGUMENTS_BAD);
     assert_int_equal(ohsm_vpc_sg_create(db, R1, ACCT, "vpc-0123456789abcdef0", "cluster-x", sg2,
                                         sizeof(sg2), &err),
                      OHSM_ARGUMENTS_BAD);
     assert_string_equal(err.type, "InvalidVpcID.NotFound");
 
-    struct ohsm_vpc_eni_req req = {.subnet_id = s[1].id, .description = "CloudHSM ENI",
-                                   .group_id = sg, .requester_managed = true};
+    struct ohsm_vpc_eni_req req = {.subnet_id = s[1].id,
+                                   .description = "CloudHSM ENI",
+                                   .group_id = sg,
+                                   .requester_managed = true};
     assert_int_equal(ohsm_vpc_eni_create(db, R1, ACCT, &req, &e, &err), OHSM_OK);
     assert_true(e.requester_managed);
     assert_string_equal(e.status, "in-use");
@@ -433,10 +435,10 @@ static void test_vpc_tampered_rows(void **state)
     assert_int_equal(ohsm_vpc_subnet_get(db, R1, s[0].id, &one, &err), OHSM_OK);
 
     static const char *const eni_breaks[] = {
-        "UPDATE vpc_enis SET ip = ip - 4",  /* the network address: reserved */
-        "UPDATE vpc_enis SET ip = 1",       /* outside the subnet */
-        "UPDATE vpc_enis SET ip = '10'",    /* text */
-        "UPDATE vpc_enis SET mac = 'zz'",   /* malformed */
+        "UPDATE vpc_enis SET ip = ip - 4", /* the network address: reserved */
+        "UPDATE vpc_enis SET ip = 1",      /* outside the subnet */
+        "UPDATE vpc_enis SET ip = '10'",   /* text */
+        "UPDATE vpc_enis SET mac = 'zz'",  /* malformed */
         "UPDATE vpc_enis SET group_id = 'sg-1'",
         "UPDATE vpc_enis SET requester_managed = 2",
         "DELETE FROM vpc_subnets WHERE az = 'us-east-1a'", /* ENI without its subnet */

@@ -326,15 +326,18 @@ ohsm_rv ohsm_vpc_create(sqlite3 *db, const char *region, const char *account_id,
 
 /* ---- subnets ---- */
 
-/* Subnet columns plus the number of ENIs in it (for the free address count). */
+/* Subnet columns, the number of ENIs in it (for the free address count), and its VPC's block and
+ * region (a subnet lies inside its VPC, in the same region). */
 #define SUBNET_SELECT                                                                              \
     "SELECT s.seq, s.id, s.region, s.vpc_id, s.az, s.cidr, s.default_for_az, s.owner, s.state,"    \
-    " (SELECT count(*) FROM vpc_enis e WHERE e.subnet_id = s.id) FROM vpc_subnets s "
+    " (SELECT count(*) FROM vpc_enis e WHERE e.subnet_id = s.id), v.cidr, v.region"                \
+    " FROM vpc_subnets s LEFT JOIN vpc_vpcs v ON v.id = s.vpc_id "
 
 static bool subnet_row(sqlite3_stmt *st, struct ohsm_vpc_subnet *s)
 {
     int64_t b = 0, used = 0;
-    char state[16];
+    char state[16], vregion[OHSM_VPC_REGION_MAX];
+    struct ohsm_cidr vcidr;
     int az;
     memset(s, 0, sizeof(*s));
     s->state = "available";
@@ -346,7 +349,12 @@ static bool subnet_row(sqlite3_stmt *st, struct ohsm_vpc_subnet *s)
           ohsm_vpc_col_cidr(st, 5, &s->cidr) && ohsm_vpc_col_int(st, 6, 0, 1, &b) &&
           ohsm_vpc_col_text(st, 7, s->owner, sizeof(s->owner)) &&
           ohsm_vpc_account_valid(s->owner) && ohsm_vpc_col_text(st, 8, state, sizeof(state)) &&
-          strcmp(state, s->state) == 0 && ohsm_vpc_col_int(st, 9, 0, INT64_MAX, &used))) {
+          strcmp(state, s->state) == 0 && ohsm_vpc_col_int(st, 9, 0, INT64_MAX, &used) &&
+          ohsm_vpc_col_cidr(st, 10, &vcidr) &&
+          ohsm_vpc_col_text(st, 11, vregion, sizeof(vregion)))) {
+        return false;
+    }
+    if (strcmp(vregion, s->region) != 0 || !ohsm_cidr_contains(&vcidr, &s->cidr)) {
         return false;
     }
     az = ohsm_vpc_az_index(s->region, s->az);

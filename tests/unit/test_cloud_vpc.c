@@ -420,6 +420,9 @@ static void test_vpc_tampered_rows(void **state)
         "UPDATE vpc_subnets SET default_for_az = 7 WHERE az = 'us-east-1a'",
         "UPDATE vpc_subnets SET owner = '12' WHERE az = 'us-east-1a'",
         "UPDATE vpc_subnets SET cidr = 12 WHERE az = 'us-east-1a'",
+        "UPDATE vpc_subnets SET cidr = '10.0.0.0/20' WHERE az = 'us-east-1a'", /* outside VPC */
+        "UPDATE vpc_subnets SET vpc_id = 'vpc-00000000000000000' WHERE az = 'us-east-1a'",
+        "UPDATE vpc_vpcs SET region = 'eu-west-1'",
     };
     for (size_t i = 0; i < sizeof(breaks) / sizeof(breaks[0]); i++) {
         sql("SAVEPOINT t");

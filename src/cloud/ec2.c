@@ -412,6 +412,7 @@ static int create_eni(void *ctx, const struct ohsm_http_call *call, const struct
         .subnet_id = ohsm_form_get(in, "SubnetId"),
         .ip = ohsm_form_get(in, "PrivateIpAddress"),
         .description = ohsm_form_get(in, "Description"),
+        .client_token = token,
     };
     int r = -1;
     if (a == NULL) {

@@ -59,7 +59,12 @@ static const char schema[] =
     " requester_managed INTEGER NOT NULL,"
     " owner TEXT NOT NULL,"
     " UNIQUE (subnet_id, ip));"
-    "CREATE INDEX IF NOT EXISTS vpc_enis_subnet ON vpc_enis (subnet_id, ip);";
+    "CREATE INDEX IF NOT EXISTS vpc_enis_subnet ON vpc_enis (subnet_id, ip);"
+    "CREATE TABLE IF NOT EXISTS vpc_eni_tokens ("
+    " region TEXT NOT NULL,"
+    " token TEXT NOT NULL,"
+    " eni_id TEXT NOT NULL,"
+    " PRIMARY KEY (region, token));";
 
 /* The default VPC of every region (VPC user guide "Default VPCs"). */
 #define DEFAULT_VPC_CIDR "172.31.0.0/16"

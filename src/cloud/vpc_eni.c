@@ -303,6 +303,63 @@ static ohsm_rv group_check(sqlite3 *db, const char *region, const struct ohsm_vp
     return OHSM_OK;
 }
 
+/* EC2's ClientToken: at most 64 printable ASCII characters. */
+static bool token_valid(const char *t)
+{
+    size_t n = strnlen(t, 65);
+    if (n == 0 || n > 64) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (t[i] < 0x21 || t[i] > 0x7e) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* A repeated ClientToken: *replayed with *out the ENI it made; not replayed when the token is new
+ * (or its ENI is gone, then the token is forgotten). IdempotentParameterMismatch when the
+ * request differs from the one that made the ENI. */
+static ohsm_rv token_replay(sqlite3 *db, const char *region, const struct ohsm_vpc_eni_req *req,
+                            struct ohsm_vpc_eni *out, bool *replayed, struct ohsm_aws_err *err)
+{
+    char id[OHSM_VPC_ID_MAX];
+    sqlite3_stmt *st = NULL;
+    *replayed = false;
+    if (ohsm_vpc_prep(db, &st, "SELECT eni_id FROM vpc_eni_tokens WHERE region = ? AND token = ?",
+                      region, req->client_token, NULL) != OHSM_OK) {
+        return ohsm_vpc_internal(err, OHSM_DB);
+    }
+    int r = sqlite3_step(st);
+    bool found = r == SQLITE_ROW && ohsm_vpc_col_text(st, 0, id, sizeof(id));
+    sqlite3_finalize(st);
+    if (!found) {
+        return r == SQLITE_DONE ? OHSM_OK : ohsm_vpc_internal(err, OHSM_DB);
+    }
+    ohsm_rv rv = ohsm_vpc_eni_get(db, region, id, out, err);
+    if (rv == OHSM_ARGUMENTS_BAD) { /* deleted since: the token starts over */
+        if (ohsm_vpc_prep(db, &st, "DELETE FROM vpc_eni_tokens WHERE region = ? AND token = ?",
+                          region, req->client_token, NULL) != OHSM_OK ||
+            ohsm_vpc_run(st) != OHSM_OK) {
+            return ohsm_vpc_internal(err, OHSM_DB);
+        }
+        return OHSM_OK;
+    }
+    OHSM_TRY(rv);
+    const char *d = req->description != NULL ? req->description : "";
+    const char *g = req->group_id != NULL ? req->group_id : "";
+    if (strcmp(out->subnet_id, req->subnet_id) != 0 || strcmp(out->description, d) != 0 ||
+        strcmp(out->group_id, g) != 0 || out->requester_managed != req->requester_managed ||
+        (req->ip != NULL && strcmp(out->ip_text, req->ip) != 0)) {
+        return ohsm_vpc_fail(err, OHSM_ARGUMENTS_BAD, "IdempotentParameterMismatch",
+                             "The client token '%.64s' was used with different parameters.",
+                             req->client_token);
+    }
+    *replayed = true;
+    return OHSM_OK;
+}
+
 ohsm_rv ohsm_vpc_eni_create(sqlite3 *db, const char *region, const char *account_id,
                             const struct ohsm_vpc_eni_req *req, struct ohsm_vpc_eni *out,
                             struct ohsm_aws_err *err)
@@ -318,7 +375,23 @@ ohsm_rv ohsm_vpc_eni_create(sqlite3 *db, const char *region, const char *account
                     req != NULL && req->subnet_id != NULL,
                 ohsm_vpc_internal(err, OHSM_ARGUMENTS_BAD));
     OHSM_TRY(req_check(req, &ip, &has_ip, err));
+    if (req->client_token != NULL && !token_valid(req->client_token)) {
+        return ohsm_vpc_fail(err, OHSM_ARGUMENTS_BAD, "InvalidParameterValue",
+                             "Value for parameter clientToken is invalid (1 to 64 printable "
+                             "ASCII characters).");
+    }
     OHSM_TRY(ohsm_vpc_sp_begin(db) == OHSM_OK ? OHSM_OK : ohsm_vpc_internal(err, OHSM_DB));
+    if (req->client_token != NULL) {
+        struct ohsm_vpc_eni prev;
+        bool replayed = false;
+        rv = token_replay(db, region, req, &prev, &replayed, err);
+        if (rv != OHSM_OK || replayed) {
+            if (rv == OHSM_OK && out != NULL) {
+                *out = prev;
+            }
+            goto out;
+        }
+    }
     rv = ohsm_vpc_subnet_get(db, region, req->subnet_id, &s, err);
     if (rv != OHSM_OK || (rv = group_check(db, region, &s, req->group_id, err)) != OHSM_OK) {
         goto out;
@@ -352,6 +425,14 @@ ohsm_rv ohsm_vpc_eni_create(sqlite3 *db, const char *region, const char *account
         goto out;
     }
     if (ohsm_vpc_run(st) != OHSM_OK) {
+        rv = ohsm_vpc_internal(err, OHSM_DB);
+        goto out;
+    }
+    if (req->client_token != NULL &&
+        (ohsm_vpc_prep(db, &st,
+                       "INSERT INTO vpc_eni_tokens (region, token, eni_id) VALUES (?, ?, ?)",
+                       region, req->client_token, id, NULL) != OHSM_OK ||
+         ohsm_vpc_run(st) != OHSM_OK)) {
         rv = ohsm_vpc_internal(err, OHSM_DB);
         goto out;
     }

@@ -304,15 +304,19 @@ static void test_ec2_subnet_lifecycle(void **state)
 
     snprintf(arg, sizeof(arg), "SubnetId=%s", subnet);
     for (int i = 0; i < 11; i++) {
-        assert_int_equal(
-            call("CreateNetworkInterface", arg, "Description=test eni", "ClientToken=abc", NULL),
-            0);
+        char tok[32], want[64];
+        snprintf(tok, sizeof(tok), "ClientToken=abc%d", i);
+        assert_int_equal(call("CreateNetworkInterface", arg, "Description=test eni", tok, NULL), 0);
         elem(xml.buf, "networkInterfaceId", enis[i], sizeof(enis[i]));
-        char want[64];
         snprintf(want, sizeof(want), "<privateIpAddress>10.0.0.%d</privateIpAddress>", 4 + i);
         assert_non_null(strstr(xml.buf, want));
-        assert_non_null(strstr(xml.buf, "<clientToken>abc</clientToken>"));
+        snprintf(want, sizeof(want), "<clientToken>abc%d</clientToken>", i);
+        assert_non_null(strstr(xml.buf, want));
     }
+    /* a retry with the same token gets the same ENI, not the 12th */
+    assert_int_equal(
+        call("CreateNetworkInterface", arg, "Description=test eni", "ClientToken=abc3", NULL), 0);
+    assert_non_null(strstr(xml.buf, enis[3]));
     expect_err(call("CreateNetworkInterface", arg, NULL), 400, "InsufficientFreeAddressesInSubnet");
     expect_err(call("DeleteSubnet", arg, NULL), 400, "DependencyViolation");
     char want[128];

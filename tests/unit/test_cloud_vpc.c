@@ -396,6 +396,43 @@ static void test_vpc_requester_managed_and_groups(void **state)
     free(s);
 }
 
+/* ClientToken: a repeat returns the first ENI (no second address); another request with the
+ * same token is IdempotentParameterMismatch; once the ENI is deleted the token starts over. */
+static void test_vpc_client_token(void **state)
+{
+    (void)state;
+    struct ohsm_aws_err err;
+    struct ohsm_vpc_subnet *s = NULL;
+    struct ohsm_vpc_eni a, b;
+    size_t n = 0;
+    assert_int_equal(ohsm_vpc_ensure_region(db, R1, ACCT, &err), OHSM_OK);
+    assert_int_equal(ohsm_vpc_subnet_list(db, R1, &s, &n, &err), OHSM_OK);
+    struct ohsm_vpc_eni_req req = {.subnet_id = s[0].id, .description = "d", .client_token = "t1"};
+    assert_int_equal(ohsm_vpc_eni_create(db, R1, ACCT, &req, &a, &err), OHSM_OK);
+    assert_int_equal(ohsm_vpc_eni_create(db, R1, ACCT, &req, &b, &err), OHSM_OK);
+    assert_string_equal(a.id, b.id);
+    assert_string_equal(b.ip_text, "172.31.0.4");
+    assert_int_equal(count("vpc_enis"), 1);
+    req.description = "other";
+    assert_int_equal(ohsm_vpc_eni_create(db, R1, ACCT, &req, &b, &err), OHSM_ARGUMENTS_BAD);
+    assert_string_equal(err.type, "IdempotentParameterMismatch");
+    req.description = "d";
+    req.subnet_id = s[1].id;
+    assert_int_equal(ohsm_vpc_eni_create(db, R1, ACCT, &req, &b, &err), OHSM_ARGUMENTS_BAD);
+    assert_string_equal(err.type, "IdempotentParameterMismatch");
+    req.subnet_id = s[0].id;
+    req.client_token = "bad token";
+    assert_int_equal(ohsm_vpc_eni_create(db, R1, ACCT, &req, &b, &err), OHSM_ARGUMENTS_BAD);
+    assert_string_equal(err.type, "InvalidParameterValue");
+    req.client_token = "t1";
+    assert_int_equal(ohsm_vpc_eni_delete(db, R1, a.id, false, &err), OHSM_OK);
+    assert_int_equal(ohsm_vpc_eni_create(db, R1, ACCT, &req, &b, &err), OHSM_OK);
+    assert_string_not_equal(a.id, b.id);
+    assert_int_equal(count("vpc_enis"), 1);
+    assert_int_equal(count("vpc_eni_tokens"), 1);
+    free(s);
+}
+
 /* Rows changed behind the model's back are refused on read (500 InternalError), not used. */
 static void test_vpc_tampered_rows(void **state)
 {
@@ -495,6 +532,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_vpc_slash28_fills, setup, teardown),
         cmocka_unit_test_setup_teardown(test_vpc_eni_addresses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_vpc_requester_managed_and_groups, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_vpc_client_token, setup, teardown),
         cmocka_unit_test_setup_teardown(test_vpc_tampered_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_vpc_all_or_nothing, setup, teardown),
     };

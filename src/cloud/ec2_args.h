@@ -18,6 +18,7 @@ struct ohsm_aws_err;
 #define OHSM_EC2_MAX_IDS 1000
 #define OHSM_EC2_MAX_FILTERS 50
 #define OHSM_EC2_MAX_FILTER_VALUES 1000 /* over all filters of a request */
+#define OHSM_EC2_MAX_FILTER_TEXT 1024   /* characters of a filter name or value */
 
 /* Which parameters an operation takes. */
 struct ohsm_ec2_spec {

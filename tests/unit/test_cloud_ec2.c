@@ -15,6 +15,7 @@
 #include <sqlite3.h>
 
 #include "cloud/ec2.h"
+#include "cloud/ec2_args.h"
 #include "cloud/vpc.h"
 #include "http/http.h"
 
@@ -381,6 +382,41 @@ static void test_ec2_filters(void **state)
     expect_err(call("DescribeNetworkInterfaces", "NetworkInterfaceId.1=eni-1", NULL), 400,
                "InvalidNetworkInterfaceID.NotFound");
     expect_err(call("DescribeSubnets", "SubnetId.01=subnet-1", NULL), 400, "UnknownParameter");
+    char longv[1100] = "Filter.1.Value.1=";
+    memset(longv + strlen(longv), '*', sizeof(longv) - strlen(longv) - 1);
+    longv[sizeof(longv) - 1] = '\0';
+    expect_err(call("DescribeSubnets", "Filter.1.Name=subnet-id", longv, NULL), 400,
+               "InvalidParameterValue");
+}
+
+/* AWS filter wildcards: * any run, ? one character, backslash escapes; whole-string match. */
+static void test_ec2_glob(void **state)
+{
+    (void)state;
+    assert_true(ohsm_ec2_glob("*", ""));
+    assert_true(ohsm_ec2_glob("*", "anything"));
+    assert_true(ohsm_ec2_glob("a?c", "abc"));
+    assert_false(ohsm_ec2_glob("a?c", "ac"));
+    assert_true(ohsm_ec2_glob("172.31.*", "172.31.16.0/20"));
+    assert_false(ohsm_ec2_glob("172.31.*", "10.172.31.0/24"));
+    assert_true(ohsm_ec2_glob("*b*", "abc"));
+    assert_false(ohsm_ec2_glob("*b*", "ac"));
+    assert_true(ohsm_ec2_glob("a*b*c", "aXbYbZc"));
+    assert_false(ohsm_ec2_glob("a*b*c", "aXbYbZ"));
+    assert_true(ohsm_ec2_glob("\\*", "*"));
+    assert_false(ohsm_ec2_glob("\\*", "x"));
+    assert_true(ohsm_ec2_glob("\\?", "?"));
+    assert_false(ohsm_ec2_glob("abc", "abcd"));
+    assert_false(ohsm_ec2_glob("", "a"));
+    assert_true(ohsm_ec2_glob("", ""));
+    /* many stars against a long miss: bounded work, no recursion */
+    char pat[1025], text[256];
+    memset(pat, '*', sizeof(pat) - 2);
+    pat[sizeof(pat) - 2] = 'x';
+    pat[sizeof(pat) - 1] = '\0';
+    memset(text, 'a', sizeof(text) - 1);
+    text[sizeof(text) - 1] = '\0';
+    assert_false(ohsm_ec2_glob(pat, text));
 }
 
 /* MaxResults pages with an opaque NextToken; out-of-range values and foreign tokens refused. */
@@ -457,6 +493,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ec2_create_vpc, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ec2_subnet_lifecycle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ec2_filters, setup, teardown),
+        cmocka_unit_test(test_ec2_glob),
         cmocka_unit_test_setup_teardown(test_ec2_paging, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ec2_eni_rules, setup, teardown),
     };

@@ -210,11 +210,9 @@ static ohsm_rv lowest_free(sqlite3 *db, const struct ohsm_vpc_subnet *s, uint32_
     return OHSM_OK;
 }
 
-/* Checks the request's own fields (before the database is looked at). */
-static ohsm_rv req_check(const struct ohsm_vpc_eni_req *req, uint32_t *ip, bool *has_ip,
-                         struct ohsm_aws_err *err)
+/* A Description: at most 255 characters, no control characters. */
+static ohsm_rv desc_check(const char *d, struct ohsm_aws_err *err)
 {
-    const char *d = req->description != NULL ? req->description : "";
     if (strnlen(d, OHSM_VPC_DESC_MAX) >= OHSM_VPC_DESC_MAX) {
         return ohsm_vpc_fail(err, OHSM_ARGUMENTS_BAD, "InvalidParameterValue",
                              "Value for parameter description is too long (at most %d "
@@ -226,6 +224,16 @@ static ohsm_rv req_check(const struct ohsm_vpc_eni_req *req, uint32_t *ip, bool 
             return ohsm_vpc_fail(err, OHSM_ARGUMENTS_BAD, "InvalidParameterValue",
                                  "Value for parameter description contains a control character");
         }
+    }
+    return OHSM_OK;
+}
+
+/* Checks the request's own fields (before the database is looked at). */
+static ohsm_rv req_check(const struct ohsm_vpc_eni_req *req, uint32_t *ip, bool *has_ip,
+                         struct ohsm_aws_err *err)
+{
+    if (req->description != NULL) {
+        OHSM_TRY(desc_check(req->description, err));
     }
     *has_ip = req->ip != NULL;
     if (*has_ip && ohsm_cidr_ip_parse(req->ip, ip) != OHSM_OK) {

@@ -232,10 +232,10 @@ static void test_vpc_slash28_fills(void **state)
     assert_int_equal(ohsm_vpc_subnet_create(db, R1, ACCT, v.id, &c, 0, &s, &err), OHSM_OK);
     assert_int_equal(s.available, 11);
     struct ohsm_vpc_eni_req req = {.subnet_id = s.id, .description = "hsm"};
-    for (int i = 0; i < 11; i++) {
+    for (unsigned i = 0; i < 11; i++) {
         assert_int_equal(ohsm_vpc_eni_create(db, R1, ACCT, &req, &e[i], &err), OHSM_OK);
         char want[OHSM_CIDR_IP_MAX];
-        snprintf(want, sizeof(want), "10.0.5.%d", 20 + i);
+        snprintf(want, sizeof(want), "10.0.5.%u", (20 + i) & 0xffu);
         assert_string_equal(e[i].ip_text, want);
         assert_string_equal(e[i].vpc_id, v.id);
         assert_string_equal(e[i].az, "us-east-1a");

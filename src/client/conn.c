@@ -51,6 +51,31 @@ struct ohsm_conn {
     size_t wlen, wcap;
 };
 
+/* The HSM's name is checked against the host of client.json when its certificate names hosts
+ * (subjectAltName): the certificates of openhsmd's own local CA do. A cluster initialized with
+ * its owner's CA presents the cluster certificate the owner signed from the cluster's CSR, as
+ * CloudHSM's HSMs do; `openssl x509 -req` gives it no extensions, so it names no host. Such a
+ * certificate is accepted on its chain to the trust anchor alone (the owner's CA signs only its
+ * clusters), as CloudHSM's client accepts it; nothing else is relaxed. */
+static int verify_cb(int ok, X509_STORE_CTX *st)
+{
+    int err = X509_STORE_CTX_get_error(st);
+    if (ok || X509_STORE_CTX_get_error_depth(st) != 0 ||
+        (err != X509_V_ERR_IP_ADDRESS_MISMATCH && err != X509_V_ERR_HOSTNAME_MISMATCH)) {
+        return ok;
+    }
+    X509 *leaf = X509_STORE_CTX_get_current_cert(st);
+    int crit = 0;
+    GENERAL_NAMES *san = leaf != NULL ? X509_get_ext_d2i(leaf, NID_subject_alt_name, &crit, NULL)
+                                      : NULL;
+    if (san != NULL) {
+        GENERAL_NAMES_free(san);
+        return 0;
+    }
+    /* crit -1: no such extension; anything else (-2: several, or a broken one) is refused. */
+    return leaf != NULL && crit == -1 ? 1 : 0;
+}
+
 ohsm_rv ohsm_conn_ctx(const char *trust_anchor, SSL_CTX **out)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
@@ -60,7 +85,7 @@ ohsm_rv ohsm_conn_ctx(const char *trust_anchor, SSL_CTX **out)
         ERR_clear_error();
         return OHSM_CONFIG;
     }
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verify_cb);
     /* An HSM that goes away (killed, restarted) closes without close_notify; that is "not
      * connected", not a TLS failure. Frames carry their length, so truncation is still seen. */
     SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);

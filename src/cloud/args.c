@@ -14,7 +14,19 @@
 #include "core/errf.h"
 #include "openhsm/user.h"
 
-enum opt_id { O_DATA, O_HSMS, O_LOCKOUT, O_SESSIONS, O_EXIT_WITH_PARENT, O_HSM_BIN, O_HELP };
+enum opt_id {
+    O_DATA,
+    O_HSMS,
+    O_LOCKOUT,
+    O_SESSIONS,
+    O_EXIT_WITH_PARENT,
+    O_HSM_BIN,
+    O_LISTEN,
+    O_REGION,
+    O_ACCOUNT,
+    O_CREDENTIALS,
+    O_HELP
+};
 
 struct opt {
     const char *name;  /* without the leading "--" */
@@ -34,6 +46,14 @@ static const struct opt opts[] = {
     {"exit-with-parent", NULL, O_EXIT_WITH_PARENT, 0, 0,
      "stop (as on SIGTERM) when the parent process dies"},
     {"hsm-bin", "PATH", O_HSM_BIN, 0, 0, "HSM executable (default: openhsm-hsm next to openhsmd)"},
+    {"listen", "ADDR:PORT", O_LISTEN, 0, 0,
+     "the AWS API endpoint (default 127.0.0.1:4599; port 0 picks a free one)"},
+    {"region", "REGION", O_REGION, 0, 0, "region of unsigned requests and the first cluster "
+                                         "(default us-east-1)"},
+    {"account-id", "ID", O_ACCOUNT, 0, 0, "the account id in ARNs and owner ids, 12 digits "
+                                         "(default 111122223333)"},
+    {"credentials", "FILE", O_CREDENTIALS, 0, 0,
+     "verify SigV4 signatures with these keys (AWS credentials file format); default: any key"},
     {"help", NULL, O_HELP, 0, 0, "print this help and exit"},
 };
 #define N_OPTS (sizeof(opts) / sizeof(opts[0]))
@@ -61,6 +81,17 @@ static const struct opt *find_opt(const char *name, size_t len)
         }
     }
     return NULL;
+}
+
+/* [a-z]{2}(-gov)?-<direction>-[0-9], as AWS region names are (the VPC model checks the same). */
+static bool region_ok(const char *r)
+{
+    size_t n = strlen(r);
+    if (n < 6 || n > 23 || strspn(r, "abcdefghijklmnopqrstuvwxyz0123456789-") != n ||
+        r[2] != '-' || r[n - 2] != '-' || r[n - 1] < '0' || r[n - 1] > '9') {
+        return false;
+    }
+    return r[0] >= 'a' && r[0] <= 'z' && r[1] >= 'a' && r[1] <= 'z';
 }
 
 /* Stores one option's value. Returns false (err set) when the value is unusable. */
@@ -98,6 +129,26 @@ static bool apply(const struct opt *o, const char *val, struct ohsm_args *a, cha
     case O_EXIT_WITH_PARENT:
         a->exit_with_parent = true;
         break;
+    case O_LISTEN:
+        a->listen = val;
+        break;
+    case O_REGION:
+        if (!region_ok(val)) {
+            ohsm_errf(err, cap, "--region must look like us-east-1 (got '%s')", val);
+            return false;
+        }
+        a->region = val;
+        break;
+    case O_ACCOUNT:
+        if (strlen(val) != 12 || strspn(val, "0123456789") != 12) {
+            ohsm_errf(err, cap, "--account-id must be 12 digits (got '%s')", val);
+            return false;
+        }
+        a->account_id = val;
+        break;
+    case O_CREDENTIALS:
+        a->credentials = val;
+        break;
     case O_HELP:
         break;
     }
@@ -107,8 +158,11 @@ static bool apply(const struct opt *o, const char *val, struct ohsm_args *a, cha
 enum ohsm_args_result ohsm_args_parse(int argc, char *const argv[], struct ohsm_args *out,
                                       char *err, size_t cap)
 {
-    struct ohsm_args a = {NULL,  NULL, OHSM_ARGS_HSMS_DEFAULT, OHSM_LOCKOUT_DEFAULT, 0, false,
-                          false, false};
+    struct ohsm_args a = {.hsms = OHSM_ARGS_HSMS_DEFAULT,
+                          .lockout = OHSM_LOCKOUT_DEFAULT,
+                          .listen = OHSM_ARGS_LISTEN_DEFAULT,
+                          .region = OHSM_ARGS_REGION_DEFAULT,
+                          .account_id = OHSM_ARGS_ACCOUNT_DEFAULT};
     bool seen[N_OPTS] = {false};
 
     ohsm_errf(err, cap, "%s", "");

@@ -18,6 +18,9 @@
 #define OHSM_ARGS_HSMS_MAX 28 /* CloudHSM's per-cluster HSM limit */
 #define OHSM_ARGS_LOCKOUT_MAX 100
 #define OHSM_ARGS_SESSIONS_MAX 4096
+#define OHSM_ARGS_LISTEN_DEFAULT "127.0.0.1:4599"
+#define OHSM_ARGS_REGION_DEFAULT "us-east-1"
+#define OHSM_ARGS_ACCOUNT_DEFAULT "111122223333"
 
 struct ohsm_args {
     const char *data_dir;  /* borrowed from argv */
@@ -28,6 +31,10 @@ struct ohsm_args {
     bool exit_with_parent;
     bool hsms_given; /* --hsms was on the command line */
     bool lockout_given;
+    const char *listen;      /* the AWS API endpoint, ADDR:PORT */
+    const char *region;      /* default region */
+    const char *account_id;  /* 12 digits */
+    const char *credentials; /* NULL: signatures are not checked */
 };
 
 enum ohsm_args_result {

@@ -7,6 +7,7 @@
  * the data directory is the operator's and is read back through meta.c's validation.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
@@ -21,10 +22,14 @@
 #include <unistd.h>
 
 #include "cloud/args.h"
+#include "cloud/cloud.h"
+#include "cloud/ctl.h"
+#include "cloud/ec2.h"
 #include "cloud/files.h"
 #include "cloud/meta.h"
 #include "cloud/provision.h"
 #include "cloud/supervise.h"
+#include "http/http.h"
 
 #define HSM_BIN_NAME "openhsm-hsm"
 
@@ -137,6 +142,20 @@ out:
     return ret;
 }
 
+/* The handle slot of an HSM: its attribute (HSMs made through the control plane), else its place
+ * in the cluster (HSMs of clusters made at first start). */
+static uint32_t slot_of(struct ohsm_meta *m, const struct ohsm_meta_hsm *h)
+{
+    char *v = NULL;
+    uint64_t s = h->seq & 31u;
+    if (ohsm_meta_attr_get(m, h->id, OHSM_HA_SLOT, &v) == OHSM_OK && v != NULL &&
+        ohsm_args_uint(v, 0, 31, &s) != OHSM_OK) {
+        s = h->seq & 31u;
+    }
+    free(v);
+    return (uint32_t)s;
+}
+
 /* Registers one cluster's HSMs with the supervisor. */
 static int add_cluster_hsms(struct ohsm_meta *m, struct ohsm_sup *sup, const char *abs,
                             const struct ohsm_meta_cluster *c)
@@ -151,7 +170,8 @@ static int add_cluster_hsms(struct ohsm_meta *m, struct ohsm_sup *sup, const cha
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
-        if (hs[i].state == OHSM_HS_DELETED) {
+        /* Only HSMs that were running: the worker finishes those being created or deleted. */
+        if (hs[i].state != OHSM_HS_ACTIVE && hs[i].state != OHSM_HS_DEGRADED) {
             continue;
         }
         if (ohsm_provision_cluster_dir(abs, c->id, cdir, sizeof(cdir)) != OHSM_OK ||
@@ -167,7 +187,7 @@ static int add_cluster_hsms(struct ohsm_meta *m, struct ohsm_sup *sup, const cha
         struct ohsm_sup_hsm h = {hs[i].id,   c->id,
                                  hdir,       cdir,
                                  hs[i].port, c->lockout_attempts,
-                                 hs[i].seq & 31u};
+                                 slot_of(m, &hs[i])};
         if (ohsm_sup_add(sup, &h) != OHSM_OK) {
             fprintf(stderr, "openhsmd: cannot register %s\n", hs[i].id);
             goto out;
@@ -192,7 +212,10 @@ static int load_clusters(struct ohsm_meta *m, struct ohsm_sup *sup, const char *
         goto out;
     }
     for (size_t i = 0; i < nc; i++) {
-        if (cs[i].state == OHSM_CS_DELETED) {
+        /* A cluster being created has no files yet, one being deleted may have none left: the
+         * worker finishes both. */
+        if (cs[i].state == OHSM_CS_DELETED || cs[i].state == OHSM_CS_CREATE_IN_PROGRESS ||
+            cs[i].state == OHSM_CS_DELETE_IN_PROGRESS) {
             continue;
         }
         if (ohsm_provision_move_ca_key(abs, cs[i].id, err, sizeof(err)) != OHSM_OK) {
@@ -215,7 +238,8 @@ out:
 }
 
 /* The banner: clusters, endpoints, and how to point the tools at the client config. */
-static void print_banner(struct ohsm_meta *m, const char *abs)
+static void print_banner(struct ohsm_meta *m, const char *abs, uint16_t api_port,
+                         const struct ohsm_args *a)
 {
     struct ohsm_meta_cluster *cs = NULL;
     struct ohsm_meta_hsm *hs = NULL;
@@ -227,13 +251,16 @@ static void print_banner(struct ohsm_meta *m, const char *abs)
         nc = 0;
     }
     for (size_t i = 0; i < nc; i++) {
-        if (cs[i].state == OHSM_CS_DELETED ||
+        if (cs[i].state == OHSM_CS_DELETED || cs[i].state == OHSM_CS_DELETE_IN_PROGRESS ||
             ohsm_meta_hsm_list(m, cs[i].id, &hs, &nh) != OHSM_OK) {
             continue;
         }
         printf("openhsmd: cluster %s (%zu HSM%s, users lock after %u failed logins)\n", cs[i].id,
                nh, nh == 1 ? "" : "s", cs[i].lockout_attempts);
         for (size_t k = 0; k < nh; k++) {
+            if (hs[k].state == OHSM_HS_DELETED) {
+                continue;
+            }
             printf("  %s  %s:%u\n", hs[k].id, hs[k].host, (unsigned)hs[k].port);
         }
         free(hs);
@@ -248,8 +275,69 @@ static void print_banner(struct ohsm_meta *m, const char *abs)
         }
     }
     free(cs);
+    printf("openhsmd: endpoint http://127.0.0.1:%u (CloudHSM v2, EC2 VPC subset; region %s)\n",
+           (unsigned)api_port, a->region);
+    printf("  try:          aws --endpoint-url http://127.0.0.1:%u --region %s cloudhsmv2 "
+           "describe-clusters\n",
+           (unsigned)api_port, a->region);
     printf("openhsmd: ready\n");
     fflush(stdout);
+}
+
+/* The control plane and its front door: the shared state, the worker, and the HTTP server with
+ * its services. On failure it has said why on stderr. */
+static int start_cloud(const struct ohsm_args *a, struct ohsm_meta *m, struct ohsm_sup *sup,
+                       const char *abs, struct ohsm_cloud *cloud, bool *cloud_up,
+                       struct ohsm_http **http, uint16_t *port)
+{
+    static struct ohsm_ec2_ctx ec2;
+    static struct ohsm_query_service ec2_svc;
+    struct ohsm_http_cfg hc = {a->listen, 4, 0, a->region, a->account_id, a->credentials, 0,
+                               NULL};
+    ohsm_rv rv;
+
+    if (ohsm_cloud_init(cloud, m, sup, abs, a->region, a->account_id, a->lockout) != OHSM_OK) {
+        fprintf(stderr, "openhsmd: cannot set up the control plane's state in %s/openhsmd.db\n",
+                abs);
+        return -1;
+    }
+    *cloud_up = true;
+    (void)pthread_mutex_lock(&cloud->lock);
+    rv = ohsm_cp_adopt(cloud);
+    (void)pthread_mutex_unlock(&cloud->lock);
+    if (rv != OHSM_OK) {
+        fprintf(stderr, "openhsmd: cannot give the clusters their place in the VPC model: %s\n",
+                ohsm_rv_str(rv));
+        return -1;
+    }
+    ec2.db = ohsm_meta_sqlite(m);
+    ec2.lock = &cloud->lock;
+    ec2.account_id = a->account_id;
+    ohsm_ec2_service(&ec2, &ec2_svc);
+    rv = ohsm_http_new(&hc, http);
+    if (rv != OHSM_OK) {
+        fprintf(stderr, "openhsmd: %s\n",
+                rv == OHSM_CONFIG ? "the --credentials file is unreadable, not private (0600), "
+                                    "or malformed"
+                                  : "cannot set up the HTTP server");
+        return -1;
+    }
+    if (ohsm_http_add_json(*http, ohsm_cp_service(cloud)) != OHSM_OK ||
+        ohsm_http_add_json(*http, ohsm_admin_service(cloud)) != OHSM_OK ||
+        ohsm_http_add_query(*http, &ec2_svc) != OHSM_OK) {
+        fprintf(stderr, "openhsmd: cannot register the API services\n");
+        return -1;
+    }
+    if (ohsm_http_start(*http, port) != OHSM_OK) {
+        fprintf(stderr, "openhsmd: cannot listen on %s: %s (another openhsmd? use --listen)\n",
+                a->listen, strerror(errno));
+        return -1;
+    }
+    if (ohsm_cloud_start(cloud) != OHSM_OK) {
+        fprintf(stderr, "openhsmd: cannot start the control plane's worker\n");
+        return -1;
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -260,12 +348,19 @@ int main(int argc, char **argv)
     struct ohsm_sup_cfg sc = {NULL, 0, 0, 0, stdout, stderr};
     struct ohsm_meta *m = NULL;
     struct ohsm_sup *sup = NULL;
+    struct ohsm_cloud cloud;
+    bool cloud_up = false;
+    struct ohsm_http *http = NULL;
+    uint16_t api_port = 0;
     bool stop_asked = false;
     int lock_fd = -1;
     int status = 1;
     ohsm_rv rv;
     const pid_t parent = getppid();
 
+    if (argc >= 2 && strcmp(argv[1], "ctl") == 0) {
+        return ohsm_ctl_main(argc, argv);
+    }
     /* The daemon holds CA keys and a password: none of it may reach a core file. */
     (void)setrlimit(RLIMIT_CORE, &nocore);
     umask(077);
@@ -320,17 +415,30 @@ int main(int argc, char **argv)
         goto out;
     }
     if (!stop_asked) {
-        print_banner(m, abs);
+        if (start_cloud(&a, m, sup, abs, &cloud, &cloud_up, &http, &api_port) != 0) {
+            goto out;
+        }
+        (void)pthread_mutex_lock(&cloud.lock);
+        print_banner(m, abs, api_port, &a);
+        (void)pthread_mutex_unlock(&cloud.lock);
         if (ohsm_sup_run(sup) != OHSM_OK) {
             fprintf(stderr, "openhsmd: signal handling failed: %s\n", strerror(errno));
             goto out;
         }
     }
+    /* In order: no new requests, no worker pass, then the HSMs. */
+    ohsm_http_free(http);
+    http = NULL;
+    ohsm_cloud_stop(&cloud);
     ohsm_sup_stop(sup);
     printf("openhsmd: stopped\n");
     fflush(stdout);
     status = 0;
 out:
+    ohsm_http_free(http);
+    if (cloud_up) {
+        ohsm_cloud_destroy(&cloud);
+    }
     ohsm_sup_free(sup); /* stops whatever still runs */
     ohsm_meta_close(m);
     if (lock_fd >= 0) {

@@ -13,7 +13,7 @@
 
 #include <sqlite3.h>
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 struct ohsm_meta {
     sqlite3 *db;
@@ -58,6 +58,22 @@ static const char schema[] = "CREATE TABLE clusters ("
                              " created_at INTEGER NOT NULL,"
                              " UNIQUE (cluster_id, seq));"
                              "PRAGMA user_version = 1;";
+
+/* Version 2 (issue 12): the control plane's further facts of clusters, HSMs and backups (region,
+ * subnets, ENIs, certificates, tags, ...) as text attributes of an id, interpreted and validated
+ * by their reader (cloud/cp*.c). */
+static const char schema_v2[] = "CREATE TABLE attrs ("
+                                " id TEXT NOT NULL,"
+                                " k TEXT NOT NULL,"
+                                " v TEXT NOT NULL,"
+                                " PRIMARY KEY (id, k));"
+                                "CREATE TABLE backups ("
+                                " id TEXT PRIMARY KEY NOT NULL,"
+                                " region TEXT NOT NULL,"
+                                " cluster_id TEXT NOT NULL,"
+                                " state TEXT NOT NULL,"
+                                " created_at INTEGER NOT NULL);"
+                                "PRAGMA user_version = 2;";
 
 const char *ohsm_meta_cstate_name(enum ohsm_meta_cstate s)
 {
@@ -138,7 +154,13 @@ ohsm_rv ohsm_meta_open(const char *path, struct ohsm_meta **out)
     }
     if (v == 0) {
         rv = exec(m, schema);
-    } else if (v != SCHEMA_VERSION) {
+        v = 1;
+    }
+    if (rv == OHSM_OK && v == 1) {
+        rv = exec(m, schema_v2);
+        v = 2;
+    }
+    if (rv == OHSM_OK && v != SCHEMA_VERSION) {
         rv = OHSM_DB; /* written by another version of openhsmd: do not guess */
     }
     if (rv != OHSM_OK || (rv = ohsm_meta_commit(m)) != OHSM_OK) {
@@ -434,5 +456,141 @@ ohsm_rv ohsm_meta_hsm_list(struct ohsm_meta *m, const char *cluster_id, struct o
     if (rv == OHSM_OK) {
         *out = arr;
     }
+    return rv;
+}
+
+#define ATTR_MAX (256u * 1024u)
+
+ohsm_rv ohsm_meta_attr_set(struct ohsm_meta *m, const char *id, const char *k, const char *v)
+{
+    OHSM_ENSURE(m != NULL && text_ok(id, OHSM_IDS_MAX) && text_ok(k, 64), OHSM_ARGUMENTS_BAD);
+    if (v == NULL) {
+        const char *t[] = {id, k};
+        return run(m, "DELETE FROM attrs WHERE id = ?1 AND k = ?2", t, 2, NULL, 0, NULL);
+    }
+    OHSM_ENSURE(strnlen(v, ATTR_MAX) < ATTR_MAX, OHSM_ARGUMENTS_BAD);
+    const char *t[] = {id, k, v};
+    return run(m, "INSERT OR REPLACE INTO attrs (id, k, v) VALUES (?1, ?2, ?3)", t, 3, NULL, 0,
+               NULL);
+}
+
+ohsm_rv ohsm_meta_attr_get(struct ohsm_meta *m, const char *id, const char *k, char **out)
+{
+    sqlite3_stmt *st = NULL;
+    ohsm_rv rv = OHSM_DB;
+
+    OHSM_ENSURE(m != NULL && id != NULL && k != NULL && out != NULL, OHSM_ARGUMENTS_BAD);
+    *out = NULL;
+    if (sqlite3_prepare_v2(m->db, "SELECT v FROM attrs WHERE id = ?1 AND k = ?2", -1, &st,
+                           NULL) != SQLITE_OK ||
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(st, 2, k, -1, SQLITE_STATIC) != SQLITE_OK) {
+        goto out;
+    }
+    int r = sqlite3_step(st);
+    if (r == SQLITE_DONE) {
+        rv = OHSM_OK;
+        goto out;
+    }
+    if (r != SQLITE_ROW || sqlite3_column_type(st, 0) != SQLITE_TEXT) {
+        goto out;
+    }
+    const unsigned char *s = sqlite3_column_text(st, 0);
+    int len = sqlite3_column_bytes(st, 0);
+    if (s == NULL || len < 0 || (size_t)len >= ATTR_MAX || strlen((const char *)s) != (size_t)len) {
+        goto out;
+    }
+    *out = malloc((size_t)len + 1);
+    if (*out == NULL) {
+        rv = OHSM_HOST_MEMORY;
+        goto out;
+    }
+    memcpy(*out, s, (size_t)len + 1);
+    rv = OHSM_OK;
+out:
+    sqlite3_finalize(st);
+    return rv;
+}
+
+ohsm_rv ohsm_meta_attr_drop(struct ohsm_meta *m, const char *id)
+{
+    OHSM_ENSURE(m != NULL && id != NULL, OHSM_ARGUMENTS_BAD);
+    const char *t[] = {id};
+    return run(m, "DELETE FROM attrs WHERE id = ?1", t, 1, NULL, 0, NULL);
+}
+
+static const char *const bstate_names[OHSM_BS_COUNT_] = {
+    [OHSM_BS_CREATE_IN_PROGRESS] = "CREATE_IN_PROGRESS",
+    [OHSM_BS_READY] = "READY",
+    [OHSM_BS_DELETED] = "DELETED",
+    [OHSM_BS_PENDING_DELETION] = "PENDING_DELETION",
+};
+
+const char *ohsm_meta_bstate_name(enum ohsm_meta_bstate s)
+{
+    return (unsigned)s < OHSM_BS_COUNT_ ? bstate_names[s] : NULL;
+}
+
+static bool backup_ok(const struct ohsm_meta_backup *b)
+{
+    return strncmp(b->id, "backup-", 7) == 0 && ohsm_ids_valid("backup-", b->id) &&
+           text_ok(b->region, sizeof(b->region)) &&
+           ohsm_ids_valid(OHSM_IDS_CLUSTER_PREFIX, b->cluster_id) &&
+           ohsm_meta_bstate_name(b->state) != NULL && b->created_at >= 0;
+}
+
+ohsm_rv ohsm_meta_backup_add(struct ohsm_meta *m, const struct ohsm_meta_backup *b)
+{
+    OHSM_ENSURE(m != NULL && b != NULL && backup_ok(b), OHSM_ARGUMENTS_BAD);
+    const char *t[] = {b->id, b->region, b->cluster_id, ohsm_meta_bstate_name(b->state)};
+    const int64_t n[] = {b->created_at};
+    return run(m,
+               "INSERT INTO backups (id, region, cluster_id, state, created_at) "
+               "VALUES (?1, ?2, ?3, ?4, ?5)",
+               t, 4, n, 1, NULL);
+}
+
+ohsm_rv ohsm_meta_backup_set_state(struct ohsm_meta *m, const char *id, enum ohsm_meta_bstate s)
+{
+    int changed = 0;
+    OHSM_ENSURE(m != NULL && id != NULL && ohsm_meta_bstate_name(s) != NULL, OHSM_ARGUMENTS_BAD);
+    const char *t[] = {ohsm_meta_bstate_name(s), id};
+    OHSM_TRY(run(m, "UPDATE backups SET state = ?1 WHERE id = ?2", t, 2, NULL, 0, &changed));
+    return changed == 1 ? OHSM_OK : OHSM_ARGUMENTS_BAD;
+}
+
+static bool conv_backup(sqlite3_stmt *st, void *p)
+{
+    struct ohsm_meta_backup *b = p;
+    char state[32];
+    int64_t at = 0;
+    memset(b, 0, sizeof(*b));
+    if (!col_text(st, 0, b->id, sizeof(b->id)) || !col_text(st, 1, b->region, sizeof(b->region)) ||
+        !col_text(st, 2, b->cluster_id, sizeof(b->cluster_id)) ||
+        !col_text(st, 3, state, sizeof(state)) || !col_int(st, 4, 0, INT64_MAX, &at)) {
+        return false;
+    }
+    b->created_at = at;
+    for (unsigned i = 0; i < OHSM_BS_COUNT_; i++) {
+        if (strcmp(state, bstate_names[i]) == 0) {
+            b->state = (enum ohsm_meta_bstate)i;
+            return backup_ok(b);
+        }
+    }
+    return false;
+}
+
+ohsm_rv ohsm_meta_backup_list(struct ohsm_meta *m, struct ohsm_meta_backup **out, size_t *n)
+{
+    sqlite3_stmt *st = NULL;
+    ohsm_rv rv = OHSM_DB;
+    OHSM_ENSURE(m != NULL && out != NULL && n != NULL, OHSM_ARGUMENTS_BAD);
+    if (sqlite3_prepare_v2(m->db,
+                           "SELECT id, region, cluster_id, state, created_at FROM backups "
+                           "ORDER BY created_at, rowid",
+                           -1, &st, NULL) == SQLITE_OK) {
+        rv = collect(st, sizeof(**out), conv_backup, (void **)out, n);
+    }
+    sqlite3_finalize(st);
     return rv;
 }

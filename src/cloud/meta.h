@@ -110,4 +110,40 @@ OHSM_NODISCARD ohsm_rv ohsm_meta_cluster_list(struct ohsm_meta *m, struct ohsm_m
 OHSM_NODISCARD ohsm_rv ohsm_meta_hsm_list(struct ohsm_meta *m, const char *cluster_id,
                                           struct ohsm_meta_hsm **out, size_t *n);
 
+/* BackupState of the CloudHSM v2 API. */
+enum ohsm_meta_bstate {
+    OHSM_BS_CREATE_IN_PROGRESS,
+    OHSM_BS_READY,
+    OHSM_BS_DELETED,
+    OHSM_BS_PENDING_DELETION,
+    OHSM_BS_COUNT_
+};
+
+struct ohsm_meta_backup {
+    char id[OHSM_IDS_MAX]; /* backup-xxxxxxxxxxx */
+    char region[32];
+    char cluster_id[OHSM_IDS_MAX]; /* the cluster it was taken of (that cluster may be gone) */
+    enum ohsm_meta_bstate state;
+    int64_t created_at; /* Unix seconds (a copy keeps its source's) */
+};
+
+const char *ohsm_meta_bstate_name(enum ohsm_meta_bstate s);
+/* Inserts a backup / sets its state / lists all (oldest first). Ownership and errors as the
+ * cluster functions. */
+OHSM_NODISCARD ohsm_rv ohsm_meta_backup_add(struct ohsm_meta *m, const struct ohsm_meta_backup *b);
+OHSM_NODISCARD ohsm_rv ohsm_meta_backup_set_state(struct ohsm_meta *m, const char *id,
+                                                  enum ohsm_meta_bstate s);
+OHSM_NODISCARD ohsm_rv ohsm_meta_backup_list(struct ohsm_meta *m, struct ohsm_meta_backup **out,
+                                             size_t *n);
+
+/* Further text facts of an id (cluster, HSM, backup), kept for the control plane, which
+ * interprets and validates them when read. set: v NULL removes; at most 256 KiB. get: *out is
+ * malloc'd (caller frees), NULL when absent. drop: removes every fact of id.
+ * Errors: OHSM_ARGUMENTS_BAD, OHSM_DB, OHSM_HOST_MEMORY. */
+OHSM_NODISCARD ohsm_rv ohsm_meta_attr_set(struct ohsm_meta *m, const char *id, const char *k,
+                                          const char *v);
+OHSM_NODISCARD ohsm_rv ohsm_meta_attr_get(struct ohsm_meta *m, const char *id, const char *k,
+                                          char **out);
+OHSM_NODISCARD ohsm_rv ohsm_meta_attr_drop(struct ohsm_meta *m, const char *id);
+
 #endif

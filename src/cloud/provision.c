@@ -24,6 +24,7 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 
@@ -417,7 +418,8 @@ ohsm_rv ohsm_provision_client_json(struct ohsm_meta *m, const char *data_dir, co
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
-        if (hs[i].state == OHSM_HS_DELETED) {
+        /* Only HSMs that run: one being created or deleted is not there to be reached. */
+        if (hs[i].state != OHSM_HS_ACTIVE && hs[i].state != OHSM_HS_DEGRADED) {
             continue;
         }
         json_t *h = json_pack("{s:s, s:s, s:i}", "id", hs[i].id, "host", hs[i].host, "port",
@@ -451,5 +453,116 @@ out:
     json_decref(root);
     json_decref(arr);
     free(hs);
+    return rv;
+}
+
+ohsm_rv ohsm_provision_pick_port(struct ohsm_meta *m, uint16_t *port)
+{
+    OHSM_ENSURE(m != NULL && port != NULL, OHSM_ARGUMENTS_BAD);
+    return pick_ports(m, port, 1);
+}
+
+static bool exists(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
+
+ohsm_rv ohsm_provision_cluster_files(const char *data_dir, const char *cid, bool local_ca,
+                                     char *err, size_t err_cap)
+{
+    char cdir[4096], pdir[4096], path[4096], crt[4096], key[4096];
+    EVP_PKEY *ca_key = NULL;
+    X509 *ca = NULL;
+    ohsm_rv rv;
+
+    ohsm_errf(err, err_cap, "%s", "");
+    OHSM_ENSURE(data_dir != NULL && cid != NULL, OHSM_ARGUMENTS_BAD);
+    OHSM_TRY(ohsm_files_path(path, sizeof(path), "%s/clusters", data_dir));
+    OHSM_TRY(ohsm_provision_cluster_dir(data_dir, cid, cdir, sizeof(cdir)));
+    if (ohsm_files_mkdir(path) != OHSM_OK || ohsm_files_mkdir(cdir) != OHSM_OK) {
+        ohsm_errf(err, err_cap, "cannot create %s: %s", cdir, strerror(errno));
+        return OHSM_IO;
+    }
+    OHSM_TRY(ohsm_files_path(path, sizeof(path), "%s/hsms", cdir));
+    if (ohsm_files_mkdir(path) != OHSM_OK) {
+        ohsm_errf(err, err_cap, "cannot create %s: %s", path, strerror(errno));
+        return OHSM_IO;
+    }
+    OHSM_TRY(make_private_dir(data_dir, cid, pdir, sizeof(pdir), err, err_cap));
+    OHSM_TRY(ohsm_files_path(crt, sizeof(crt), "%s/" OHSM_PROVISION_TRUST_ANCHOR, cdir));
+    OHSM_TRY(ohsm_files_path(key, sizeof(key), "%s/" OHSM_PROVISION_CA_KEY, pdir));
+    if (local_ca && (!exists(crt) || !exists(key))) {
+        /* A crash between the two writes: neither half is usable alone. */
+        (void)unlink(crt);
+        (void)unlink(key);
+        rv = make_ca(cdir, pdir, cid, &ca_key, &ca, err, err_cap);
+        EVP_PKEY_free(ca_key);
+        X509_free(ca);
+        OHSM_TRY(rv);
+    }
+    OHSM_TRY(ohsm_files_path(path, sizeof(path), "%s/app_user.secret", cdir));
+    if (!exists(path) && write_au_secret(cdir) != OHSM_OK) {
+        ohsm_errf(err, err_cap, "cannot write %s: %s", path, strerror(errno));
+        return OHSM_IO;
+    }
+    if (ohsm_provision_masking_key(cdir) != OHSM_OK) {
+        ohsm_errf(err, err_cap, "cannot write %s/" OHSM_PROVISION_MASKING_KEY ": %s", cdir,
+                  strerror(errno));
+        return OHSM_IO;
+    }
+    ohsm_files_sync_dir(cdir);
+    return OHSM_OK;
+}
+
+/* Reads the cluster CA (certificate and key) back from its files. */
+static ohsm_rv load_ca(const char *data_dir, const char *cid, X509 **ca, EVP_PKEY **key)
+{
+    char cdir[4096], pdir[4096], path[4096];
+    FILE *f = NULL;
+
+    OHSM_TRY(ohsm_provision_cluster_dir(data_dir, cid, cdir, sizeof(cdir)));
+    OHSM_TRY(ohsm_provision_private_dir(data_dir, cid, pdir, sizeof(pdir)));
+    OHSM_TRY(ohsm_files_path(path, sizeof(path), "%s/" OHSM_PROVISION_TRUST_ANCHOR, cdir));
+    f = fopen(path, "re");
+    OHSM_ENSURE(f != NULL, OHSM_IO);
+    *ca = PEM_read_X509(f, NULL, NULL, NULL);
+    fclose(f);
+    OHSM_ENSURE(*ca != NULL, OHSM_IO);
+    OHSM_TRY(ohsm_files_path(path, sizeof(path), "%s/" OHSM_PROVISION_CA_KEY, pdir));
+    f = fopen(path, "re");
+    OHSM_ENSURE(f != NULL, OHSM_IO);
+    *key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+    fclose(f);
+    OHSM_ENSURE(*key != NULL, OHSM_IO);
+    return OHSM_OK;
+}
+
+ohsm_rv ohsm_provision_hsm_files(const char *data_dir, const char *cid, const char *hid,
+                                 char *err, size_t err_cap)
+{
+    char hdir[4096], crt[4096], key[4096];
+    X509 *ca = NULL;
+    EVP_PKEY *ca_key = NULL;
+    ohsm_rv rv;
+
+    ohsm_errf(err, err_cap, "%s", "");
+    OHSM_ENSURE(data_dir != NULL && cid != NULL && hid != NULL, OHSM_ARGUMENTS_BAD);
+    OHSM_TRY(ohsm_provision_hsm_dir(data_dir, cid, hid, hdir, sizeof(hdir)));
+    OHSM_TRY(ohsm_files_path(crt, sizeof(crt), "%s/hsm.crt", hdir));
+    OHSM_TRY(ohsm_files_path(key, sizeof(key), "%s/hsm.key", hdir));
+    if (exists(crt) && exists(key)) {
+        return OHSM_OK;
+    }
+    (void)unlink(crt);
+    (void)unlink(key);
+    rv = load_ca(data_dir, cid, &ca, &ca_key);
+    if (rv != OHSM_OK) {
+        ohsm_errf(err, err_cap, "cannot read the CA of %s", cid);
+    } else {
+        rv = make_hsm(data_dir, cid, hid, ca, ca_key, err, err_cap);
+    }
+    X509_free(ca);
+    EVP_PKEY_free(ca_key);
     return rv;
 }

@@ -78,4 +78,18 @@ OHSM_NODISCARD ohsm_rv ohsm_provision_cluster(struct ohsm_meta *m, const char *d
 OHSM_NODISCARD ohsm_rv ohsm_provision_client_json(struct ohsm_meta *m, const char *data_dir,
                                                   const char *cid, char *path_out, size_t cap);
 
+/* A free 127.0.0.1 port no HSM of the metadata uses. Errors: OHSM_IO, OHSM_DB. */
+OHSM_NODISCARD ohsm_rv ohsm_provision_pick_port(struct ohsm_meta *m, uint16_t *port);
+
+/* The files of a cluster made through the control plane: its directories, local CA, appliance
+ * user's password and masking key, and with local_ca a local CA (clusters of the first start;
+ * others get their trust anchor from InitializeCluster). Idempotent (what exists is kept; a CA with one of its two
+ * files missing is made anew), so the worker can run it again after a crash.
+ * Errors: OHSM_IO, OHSM_DEVICE_ERROR, OHSM_BUFFER_TOO_SMALL. */
+OHSM_NODISCARD ohsm_rv ohsm_provision_cluster_files(const char *data_dir, const char *cid,
+                                                    bool local_ca, char *err, size_t err_cap);
+/* One HSM's directory, key and certificate (signed by the cluster CA). Idempotent as above. */
+OHSM_NODISCARD ohsm_rv ohsm_provision_hsm_files(const char *data_dir, const char *cid,
+                                                const char *hid, char *err, size_t err_cap);
+
 #endif

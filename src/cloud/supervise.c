@@ -13,10 +13,12 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -42,12 +44,20 @@ struct hsm {
     int64_t restart_at;  /* monotonic ms of a scheduled restart; 0: none */
     bool ready;          /* its port accepted a connection during start */
     bool spawned;        /* started at least once (so hsm.pid is ours) */
+    bool held;           /* stopped on purpose (stop-hsm, removal): not restarted */
+    bool paused;         /* SIGSTOPped (pause-hsm) */
+    bool launching;      /* ohsm_sup_launch is waiting for it: an exit is a failure */
+    bool failed;         /* exited while launching */
+    uint32_t restarts;   /* restarts after exits */
 };
 
 struct ohsm_sup {
     struct ohsm_sup_cfg cfg;
     sigset_t old_mask;
     int sfd;
+    int wake_fd;        /* eventfd: another thread changed something the loop schedules */
+    pthread_mutex_t mu; /* guards h, n and every struct hsm */
+    pthread_cond_t cv;  /* broadcast when a child is reaped */
     struct hsm *h;
     size_t n;
     char exec_fail_msg[256]; /* written by a child whose execv failed */
@@ -101,11 +111,17 @@ ohsm_rv ohsm_sup_new(const struct ohsm_sup_cfg *cfg, struct ohsm_sup **out)
         return OHSM_IO;
     }
     s->sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-    if (s->sfd < 0) {
+    s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (s->sfd < 0 || s->wake_fd < 0) {
+        if (s->sfd >= 0) {
+            close(s->sfd);
+        }
         (void)sigprocmask(SIG_SETMASK, &s->old_mask, NULL);
         free(s);
         return OHSM_IO;
     }
+    (void)pthread_mutex_init(&s->mu, NULL);
+    (void)pthread_cond_init(&s->cv, NULL);
     *out = s;
     return OHSM_OK;
 }
@@ -133,8 +149,21 @@ void ohsm_sup_free(struct ohsm_sup *s)
     }
     free(s->h);
     close(s->sfd);
+    close(s->wake_fd);
+    (void)pthread_cond_destroy(&s->cv);
+    (void)pthread_mutex_destroy(&s->mu);
     (void)sigprocmask(SIG_SETMASK, &s->old_mask, NULL);
     free(s);
+}
+
+static struct hsm *by_id(struct ohsm_sup *s, const char *id)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        if (strcmp(s->h[i].id, id) == 0) {
+            return &s->h[i];
+        }
+    }
+    return NULL;
 }
 
 /* Appends a formatted, owned string to argv at *k. */
@@ -198,8 +227,12 @@ ohsm_rv ohsm_sup_add(struct ohsm_sup *s, const struct ohsm_sup_hsm *in)
                     in->hsm_dir != NULL && in->cluster_dir != NULL && in->port != 0,
                 OHSM_ARGUMENTS_BAD);
     OHSM_ENSURE(strlen(in->hsm_id) < OHSM_IDS_MAX, OHSM_ARGUMENTS_BAD);
-    struct hsm *nh = realloc(s->h, (s->n + 1) * sizeof(*nh));
-    OHSM_ENSURE(nh != NULL, OHSM_HOST_MEMORY);
+    (void)pthread_mutex_lock(&s->mu);
+    struct hsm *nh = by_id(s, in->hsm_id) == NULL ? realloc(s->h, (s->n + 1) * sizeof(*nh)) : NULL;
+    if (nh == NULL) {
+        (void)pthread_mutex_unlock(&s->mu);
+        return by_id(s, in->hsm_id) != NULL ? OHSM_ARGUMENTS_BAD : OHSM_HOST_MEMORY;
+    }
     s->h = nh;
     struct hsm *h = &s->h[s->n];
     memset(h, 0, sizeof(*h));
@@ -220,10 +253,11 @@ ohsm_rv ohsm_sup_add(struct ohsm_sup *s, const struct ohsm_sup_hsm *in)
     }
     if (rv != OHSM_OK) {
         hsm_clear(h);
-        return rv;
+    } else {
+        s->n++;
     }
-    s->n++;
-    return OHSM_OK;
+    (void)pthread_mutex_unlock(&s->mu);
+    return rv;
 }
 
 /* In the child, between fork and execv: async-signal-safe calls only. Never returns. */
@@ -441,7 +475,17 @@ static size_t reap(struct ohsm_sup *s, enum reap_mode mode)
         h->pid = -1;
         exited++;
         describe_exit(status, why, sizeof(why));
-        if (mode == REAP_RESTART) {
+        h->paused = false;
+        if (h->launching) {
+            h->failed = true;
+            fprintf(s->cfg.err, "openhsmd: %s exited (%s) while starting on 127.0.0.1:%u\n", h->id,
+                    why, (unsigned)h->port);
+            print_tail(s, h);
+        } else if (h->held) {
+            fprintf(s->cfg.out, "openhsmd: %s stopped (%s)\n", h->id, why);
+            fflush(s->cfg.out);
+        } else if (mode == REAP_RESTART) {
+            h->restarts++;
             h->backoff_ms = ohsm_sup_backoff_ms(h->backoff_ms, (uint64_t)(now - h->started_ms));
             h->restart_at = now + h->backoff_ms;
             fprintf(s->cfg.out, "openhsmd: %s exited (%s), restarting in %.1f s\n", h->id, why,
@@ -453,6 +497,9 @@ static size_t reap(struct ohsm_sup *s, enum reap_mode mode)
             print_tail(s, h);
         }
     }
+    if (exited > 0) {
+        (void)pthread_cond_broadcast(&s->cv);
+    }
     return exited;
 }
 
@@ -460,11 +507,22 @@ static size_t reap(struct ohsm_sup *s, enum reap_mode mode)
  * error. */
 static ohsm_rv wait_signals(struct ohsm_sup *s, int timeout_ms, struct sigs *g)
 {
-    struct pollfd p = {s->sfd, POLLIN, 0};
-    if (poll(&p, 1, timeout_ms) < 0 && errno != EINTR) {
+    struct pollfd p[2] = {{s->sfd, POLLIN, 0}, {s->wake_fd, POLLIN, 0}};
+    uint64_t v;
+    if (poll(p, 2, timeout_ms) < 0 && errno != EINTR) {
+        return OHSM_IO;
+    }
+    if (read(s->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN && errno != EINTR) {
         return OHSM_IO;
     }
     return read_signals(s, g) == 0 ? OHSM_OK : OHSM_IO;
+}
+
+static void wake(struct ohsm_sup *s)
+{
+    uint64_t one = 1;
+    ssize_t w = write(s->wake_fd, &one, sizeof(one));
+    (void)w; /* a full counter already wakes the loop */
 }
 
 ohsm_rv ohsm_sup_start(struct ohsm_sup *s, bool *stop_asked)
@@ -528,7 +586,7 @@ static int restart_due(struct ohsm_sup *s)
     int64_t next = -1;
     for (size_t i = 0; i < s->n; i++) {
         struct hsm *h = &s->h[i];
-        if (h->pid >= 0 || h->restart_at == 0) {
+        if (h->pid >= 0 || h->restart_at == 0 || h->held) {
             continue;
         }
         int64_t now = now_ms();
@@ -550,10 +608,14 @@ ohsm_rv ohsm_sup_run(struct ohsm_sup *s)
     OHSM_ENSURE(s != NULL, OHSM_ARGUMENTS_BAD);
     for (;;) {
         struct sigs g = {false, false};
+        (void)pthread_mutex_lock(&s->mu);
         int timeout = restart_due(s);
+        (void)pthread_mutex_unlock(&s->mu);
         OHSM_TRY(wait_signals(s, timeout, &g));
         if (g.child) {
+            (void)pthread_mutex_lock(&s->mu);
             (void)reap(s, REAP_RESTART);
+            (void)pthread_mutex_unlock(&s->mu);
         }
         if (g.stop) {
             return OHSM_OK;
@@ -568,12 +630,18 @@ void ohsm_sup_stop(struct ohsm_sup *s)
     if (s == NULL) {
         return;
     }
+    (void)pthread_mutex_lock(&s->mu);
     for (size_t i = 0; i < s->n; i++) {
         s->h[i].restart_at = 0;
+        s->h[i].held = true;
+        if (s->h[i].pid > 0 && s->h[i].paused) {
+            (void)kill(s->h[i].pid, SIGCONT);
+        }
         if (s->h[i].pid > 0 && kill(s->h[i].pid, SIGTERM) == 0) {
             running++;
         }
     }
+    (void)pthread_mutex_unlock(&s->mu);
     const int64_t deadline = now_ms() + s->cfg.stop_ms;
     while (running > 0) {
         struct sigs g = {false, false};
@@ -581,7 +649,9 @@ void ohsm_sup_stop(struct ohsm_sup *s)
         if (left <= 0 || wait_signals(s, (int)left, &g) != OHSM_OK) {
             break;
         }
+        (void)pthread_mutex_lock(&s->mu);
         size_t gone = reap(s, REAP_QUIET);
+        (void)pthread_mutex_unlock(&s->mu);
         running = gone < running ? running - gone : 0;
         if (g.stop) {
             break; /* asked again: do not wait any longer */
@@ -600,4 +670,203 @@ void ohsm_sup_stop(struct ohsm_sup *s)
             (void)unlink(h->pidfile); /* the process it named is gone */
         }
     }
+}
+
+/* ---- changes from other threads (the control plane) ---- */
+
+/* Waits (s->mu held) until h's process is reaped or deadline (monotonic ms) passes. */
+static bool wait_exit(struct ohsm_sup *s, const char *id, int64_t deadline)
+{
+    for (;;) {
+        struct hsm *h = by_id(s, id);
+        if (h == NULL || h->pid < 0) {
+            return true;
+        }
+        int64_t left = deadline - now_ms();
+        if (left <= 0) {
+            return false;
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t ns = (int64_t)ts.tv_nsec + (left < 50 ? left : 50) * 1000000;
+        ts.tv_sec += (time_t)(ns / 1000000000);
+        ts.tv_nsec = (long)(ns % 1000000000);
+        (void)pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+    }
+}
+
+/* Stops h's process for good (s->mu held): SIGTERM, then SIGKILL after stop_ms. The main loop
+ * reaps it; without a main loop running (tests), it is reaped here. */
+static void stop_one(struct ohsm_sup *s, const char *id)
+{
+    struct hsm *h = by_id(s, id);
+    if (h == NULL) {
+        return;
+    }
+    h->held = true;
+    h->restart_at = 0;
+    if (h->pid <= 0) {
+        return;
+    }
+    pid_t pid = h->pid;
+    if (h->paused) {
+        (void)kill(pid, SIGCONT);
+    }
+    (void)kill(pid, SIGTERM);
+    if (!wait_exit(s, id, now_ms() + s->cfg.stop_ms)) {
+        fprintf(s->cfg.err, "openhsmd: %s did not stop, killing it\n", id);
+        (void)kill(pid, SIGKILL);
+        (void)wait_exit(s, id, now_ms() + s->cfg.stop_ms);
+    }
+    h = by_id(s, id);
+    if (h != NULL && h->pid == pid && waitpid(pid, NULL, WNOHANG) == pid) {
+        h->pid = -1; /* nobody reaped it (no main loop) */
+    }
+}
+
+ohsm_rv ohsm_sup_launch(struct ohsm_sup *s, const char *id)
+{
+    ohsm_rv rv = OHSM_OK;
+
+    OHSM_ENSURE(s != NULL && id != NULL, OHSM_ARGUMENTS_BAD);
+    (void)pthread_mutex_lock(&s->mu);
+    struct hsm *h = by_id(s, id);
+    if (h == NULL) {
+        rv = OHSM_ARGUMENTS_BAD;
+        goto out;
+    }
+    h->held = false;
+    h->failed = false;
+    if (h->pid > 0) {
+        goto out; /* already running */
+    }
+    if (!port_free(h->port)) {
+        fprintf(s->cfg.err, "openhsmd: %s: port 127.0.0.1:%u is in use by another process\n",
+                h->id, (unsigned)h->port);
+        rv = OHSM_IO;
+        goto out;
+    }
+    h->launching = true;
+    rv = spawn(s, h);
+    if (rv != OHSM_OK) {
+        h->launching = false;
+        goto out;
+    }
+    const uint16_t port = h->port;
+    const int64_t deadline = now_ms() + s->cfg.ready_ms;
+    for (;;) {
+        (void)pthread_mutex_unlock(&s->mu);
+        bool up = port_accepts(port, 100);
+        (void)pthread_mutex_lock(&s->mu);
+        h = by_id(s, id);
+        if (h == NULL) {
+            rv = OHSM_DEVICE_ERROR; /* removed meanwhile */
+            goto out;
+        }
+        if (up && h->pid > 0) {
+            h->ready = true;
+            break;
+        }
+        if (h->failed || h->held) {
+            rv = OHSM_DEVICE_ERROR;
+            break;
+        }
+        if (now_ms() >= deadline) {
+            fprintf(s->cfg.err, "openhsmd: %s did not accept connections on 127.0.0.1:%u\n", id,
+                    (unsigned)port);
+            print_tail(s, h);
+            stop_one(s, id);
+            rv = OHSM_TIMEOUT;
+            break;
+        }
+        (void)wait_exit(s, id, now_ms() + 50);
+    }
+    h = by_id(s, id);
+    if (h != NULL) {
+        h->launching = false;
+        if (rv != OHSM_OK) {
+            h->held = true; /* a failed launch is not retried behind the caller's back */
+        }
+    }
+out:
+    (void)pthread_mutex_unlock(&s->mu);
+    return rv;
+}
+
+ohsm_rv ohsm_sup_hold(struct ohsm_sup *s, const char *id)
+{
+    OHSM_ENSURE(s != NULL && id != NULL, OHSM_ARGUMENTS_BAD);
+    (void)pthread_mutex_lock(&s->mu);
+    bool known = by_id(s, id) != NULL;
+    stop_one(s, id);
+    (void)pthread_mutex_unlock(&s->mu);
+    wake(s);
+    return known ? OHSM_OK : OHSM_ARGUMENTS_BAD;
+}
+
+ohsm_rv ohsm_sup_remove(struct ohsm_sup *s, const char *id)
+{
+    OHSM_ENSURE(s != NULL && id != NULL, OHSM_ARGUMENTS_BAD);
+    (void)pthread_mutex_lock(&s->mu);
+    stop_one(s, id);
+    struct hsm *h = by_id(s, id);
+    if (h != NULL && h->pid < 0) {
+        size_t i = (size_t)(h - s->h);
+        hsm_clear(h);
+        memmove(&s->h[i], &s->h[i + 1], (s->n - i - 1) * sizeof(*h));
+        s->n--;
+        h = NULL;
+    }
+    (void)pthread_mutex_unlock(&s->mu);
+    wake(s);
+    return h == NULL ? OHSM_OK : OHSM_DEVICE_ERROR;
+}
+
+/* SIGSTOP / SIGCONT to a running HSM. */
+static ohsm_rv signal_one(struct ohsm_sup *s, const char *id, bool pause)
+{
+    ohsm_rv rv = OHSM_OK;
+    OHSM_ENSURE(s != NULL && id != NULL, OHSM_ARGUMENTS_BAD);
+    (void)pthread_mutex_lock(&s->mu);
+    struct hsm *h = by_id(s, id);
+    if (h == NULL) {
+        rv = OHSM_ARGUMENTS_BAD;
+    } else if (h->pid <= 0) {
+        rv = OHSM_DEVICE_ERROR; /* not running */
+    } else if (kill(h->pid, pause ? SIGSTOP : SIGCONT) != 0) {
+        rv = OHSM_IO;
+    } else {
+        h->paused = pause;
+    }
+    (void)pthread_mutex_unlock(&s->mu);
+    return rv;
+}
+
+ohsm_rv ohsm_sup_pause(struct ohsm_sup *s, const char *id)
+{
+    return signal_one(s, id, true);
+}
+
+ohsm_rv ohsm_sup_resume(struct ohsm_sup *s, const char *id)
+{
+    return signal_one(s, id, false);
+}
+
+ohsm_rv ohsm_sup_status(struct ohsm_sup *s, const char *id, struct ohsm_sup_status *out)
+{
+    ohsm_rv rv = OHSM_OK;
+    OHSM_ENSURE(s != NULL && id != NULL && out != NULL, OHSM_ARGUMENTS_BAD);
+    (void)pthread_mutex_lock(&s->mu);
+    struct hsm *h = by_id(s, id);
+    if (h == NULL) {
+        rv = OHSM_ARGUMENTS_BAD;
+    } else {
+        out->running = h->pid > 0;
+        out->pid = h->pid;
+        out->held = h->held;
+        out->paused = h->paused;
+        out->restarts = h->restarts;
+    }
+    (void)pthread_mutex_unlock(&s->mu);
+    return rv;
 }

@@ -9,7 +9,8 @@
  * /dev/null and stdout+stderr appended to hsm.log; each child's pid is written to hsm.pid
  * atomically right after fork.
  *
- * Not thread-safe; at most one struct ohsm_sup per process (it owns SIGCHLD).
+ * One struct ohsm_sup per process (it owns SIGCHLD). ohsm_sup_new/start/run/stop/free belong to
+ * the main thread; the functions at the end may be called from any thread while it runs.
  */
 #ifndef OHSM_CLOUD_SUPERVISE_H
 #define OHSM_CLOUD_SUPERVISE_H
@@ -77,5 +78,34 @@ OHSM_NODISCARD ohsm_rv ohsm_sup_run(struct ohsm_sup *s);
 /* Sends SIGTERM to every running HSM, waits up to cfg->stop_ms for them to exit, SIGKILLs the
  * rest, reaps all and removes their hsm.pid. A second SIGINT/SIGTERM meanwhile skips the wait. */
 void ohsm_sup_stop(struct ohsm_sup *s);
+
+/* ---- from other threads (the control plane), while ohsm_sup_run supervises ----
+ * Every function below takes the supervisor's lock; ids are those given to ohsm_sup_add (which
+ * may also be called now; a duplicate id is OHSM_ARGUMENTS_BAD). Unknown id: OHSM_ARGUMENTS_BAD. */
+
+/* Starts a registered HSM that is not running (clearing a hold) and waits until its port accepts
+ * a connection (cfg.ready_ms). Running already: OHSM_OK. Errors: OHSM_IO (port taken or spawn
+ * failed), OHSM_DEVICE_ERROR (it exited while starting; log tail printed), OHSM_TIMEOUT (stopped
+ * again). A failed launch leaves the HSM held (not restarted). */
+OHSM_NODISCARD ohsm_rv ohsm_sup_launch(struct ohsm_sup *s, const char *id);
+/* Stops an HSM and keeps it stopped (no restart) until ohsm_sup_launch: SIGTERM, SIGKILL after
+ * cfg.stop_ms. */
+OHSM_NODISCARD ohsm_rv ohsm_sup_hold(struct ohsm_sup *s, const char *id);
+/* Stops an HSM for good and forgets it. Errors: OHSM_DEVICE_ERROR (it would not die). */
+OHSM_NODISCARD ohsm_rv ohsm_sup_remove(struct ohsm_sup *s, const char *id);
+/* SIGSTOP / SIGCONT: a hung HSM (its port still accepts, nothing answers). Errors:
+ * OHSM_DEVICE_ERROR (not running), OHSM_IO. */
+OHSM_NODISCARD ohsm_rv ohsm_sup_pause(struct ohsm_sup *s, const char *id);
+OHSM_NODISCARD ohsm_rv ohsm_sup_resume(struct ohsm_sup *s, const char *id);
+
+struct ohsm_sup_status {
+    bool running; /* a process exists (it may be paused) */
+    long pid;
+    bool held;   /* stopped on purpose: not restarted */
+    bool paused;
+    uint32_t restarts;
+};
+OHSM_NODISCARD ohsm_rv ohsm_sup_status(struct ohsm_sup *s, const char *id,
+                                       struct ohsm_sup_status *out);
 
 #endif

@@ -382,3 +382,84 @@ ohsm_rv ohsm_store_quorum_set(struct ohsm_store *s, int service, uint32_t value)
     (void)snprintf(buf, sizeof(buf), "%u", value);
     return ohsm_store_meta_put(s, k, buf);
 }
+
+/* An id that fits struct ohsm_store_meta: 1..31 printable ASCII characters, no spaces. */
+static bool id_ok(const char *id)
+{
+    size_t n = id != NULL ? strnlen(id, 32) : 0;
+    if (n == 0 || n >= 32) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (id[i] <= 0x20 || id[i] >= 0x7f) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* UPDATE of one existing meta row: a database without it is not a store (OHSM_DB). */
+static ohsm_rv meta_update(struct ohsm_store *s, const char *k, const char *v)
+{
+    sqlite3_stmt *st = NULL;
+    OHSM_TRY(sql_prep(s, "UPDATE meta SET v = ?2 WHERE k = ?1", &st));
+    sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, v, -1, SQLITE_STATIC);
+    OHSM_TRY(sql_done(st));
+    return sqlite3_changes(s->db) == 1 ? OHSM_OK : OHSM_DB;
+}
+
+ohsm_rv ohsm_store_rebind(const char *db_path, const char *cluster_id, const char *hsm_id)
+{
+    struct ohsm_store s = {NULL};
+    char old[32] = "", serial[32] = "";
+    uint8_t sn[4];
+    ohsm_rv rv = OHSM_DB;
+
+    OHSM_ENSURE(db_path != NULL && id_ok(cluster_id) && id_ok(hsm_id), OHSM_ARGUMENTS_BAD);
+    /* No SQLITE_OPEN_CREATE: a missing file is an error, not a new empty database. */
+    if (sqlite3_open_v2(db_path, &s.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK) {
+        goto out;
+    }
+    sqlite3_busy_timeout(s.db, 5000);
+    if ((rv = sql_exec(&s, "PRAGMA synchronous=FULL; BEGIN IMMEDIATE")) != OHSM_OK) {
+        goto out;
+    }
+    rv = ohsm_store_meta_get(&s, "serial", old, sizeof(old));
+    /* A new serial, never the old one (the restored HSM is another device). Bounded: a repeat
+     * of 32 random bits eight times over means the generator is broken. */
+    for (int i = 0; rv == OHSM_OK && i < 8 && (serial[0] == '\0' || strcmp(serial, old) == 0);
+         i++) {
+        if (RAND_bytes(sn, sizeof(sn)) != 1) {
+            rv = OHSM_DEVICE_ERROR;
+            break;
+        }
+        (void)snprintf(serial, sizeof(serial), "%02x%02x%02x%02x", sn[0], sn[1], sn[2], sn[3]);
+    }
+    if (rv == OHSM_OK && strcmp(serial, old) == 0) {
+        rv = OHSM_DEVICE_ERROR;
+    }
+    if (rv == OHSM_OK) {
+        rv = meta_update(&s, "cluster_id", cluster_id);
+    }
+    if (rv == OHSM_OK) {
+        rv = meta_update(&s, "hsm_id", hsm_id);
+    }
+    if (rv == OHSM_OK) {
+        rv = meta_update(&s, "serial", serial);
+    }
+    if (rv == OHSM_OK) {
+        rv = sql_exec(&s, "COMMIT");
+    }
+    if (rv != OHSM_OK) {
+        (void)sql_exec(&s, "ROLLBACK");
+    }
+out:
+    /* Closing the last connection checkpoints and removes the -wal file, so the database is one
+     * file again when this returns OK. */
+    if (s.db != NULL && sqlite3_close(s.db) != SQLITE_OK && rv == OHSM_OK) {
+        rv = OHSM_DB;
+    }
+    return rv;
+}

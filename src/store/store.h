@@ -63,6 +63,15 @@ void ohsm_store_close(struct ohsm_store *s); /* NULL ok */
 
 OHSM_NODISCARD ohsm_rv ohsm_store_meta(struct ohsm_store *s, struct ohsm_store_meta *out);
 
+/* Issue 12: rebinds the (closed) database at db_path, which must exist and be an HSM store, to a
+ * new cluster and HSM: sets meta cluster_id and hsm_id and gives the HSM a new random serial, in
+ * one transaction. Nothing else changes (users, failed-login counters, activation, objects,
+ * tombstones, handle counters, quorum values, the masking-key fingerprint). Used when a backup is
+ * restored onto a new HSM. Ids: 1..31 printable ASCII characters without spaces.
+ * Errors: OHSM_ARGUMENTS_BAD (bad id), OHSM_DB (no such file, not a store, write failed). */
+OHSM_NODISCARD ohsm_rv ohsm_store_rebind(const char *db_path, const char *cluster_id,
+                                         const char *hsm_id);
+
 /* By canonical (lower-case) name / by id. Errors: OHSM_USER_NOT_FOUND, OHSM_DB. */
 OHSM_NODISCARD ohsm_rv ohsm_store_user_by_name(struct ohsm_store *s, const char *name,
                                                struct ohsm_store_user *out);

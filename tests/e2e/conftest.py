@@ -158,9 +158,12 @@ class Cluster:
         if env:
             penv = dict(os.environ)
             penv.update(env)
+        self.endpoint = None  # the AWS API, from openhsmd's banner
+        listen = () if any(str(a).startswith("--listen") for a in extra) else (
+            "--listen", "127.0.0.1:0")
         self.proc = subprocess.Popen(
             [str(BIN / "openhsmd"), "--data", str(self.data), "--hsms", str(hsms),
-             "--exit-with-parent", *extra],
+             "--exit-with-parent", *listen, *extra],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=penv)
         self._ready = threading.Event()
         self._reader = threading.Thread(target=self._drain, daemon=True)
@@ -178,6 +181,8 @@ class Cluster:
     def _drain(self):
         for line in self.proc.stdout:
             self.lines.append(line)
+            if line.startswith("openhsmd: endpoint "):
+                self.endpoint = line.split()[2]
             if line.strip() == "openhsmd: ready":
                 self._ready.set()
 

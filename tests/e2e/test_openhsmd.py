@@ -52,8 +52,11 @@ def tls13(cluster, i, server_hostname="127.0.0.1"):
 
 
 def run_openhsmd(*args, timeout=30):
-    return subprocess.run([str(BIN / "openhsmd"), *args], capture_output=True, text=True,
-                          timeout=timeout)
+    # The API on a free port: a test never takes 4599 from a `make run` on the same machine.
+    listen = () if any(a.startswith("--listen") for a in args) or "--data" not in args else (
+        "--listen", "127.0.0.1:0")
+    return subprocess.run([str(BIN / "openhsmd"), *args, *listen], capture_output=True,
+                          text=True, timeout=timeout)
 
 
 def test_client_json_shape_and_file_modes(cluster):
@@ -226,7 +229,7 @@ def test_sigterm_stops_every_hsm(cluster):
 
 def test_exit_with_parent(tmp_path):
     d = tmp_path / "data"
-    sh = subprocess.Popen(["/bin/sh", "-c", f'"$0" --data "$1" --hsms 1 --exit-with-parent & '
+    sh = subprocess.Popen(["/bin/sh", "-c", f'"$0" --data "$1" --hsms 1 --exit-with-parent --listen 127.0.0.1:0 & '
                            'echo "pid=$!"; wait', str(BIN / "openhsmd"), str(d)],
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     daemon = None

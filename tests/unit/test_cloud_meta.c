@@ -244,10 +244,47 @@ static void test_meta_newer_schema(void **state)
     struct ohsm_meta *m = NULL;
     assert_int_equal(ohsm_meta_open(db, &m), OHSM_OK);
     ohsm_meta_close(m);
-    sql("PRAGMA user_version = 2");
+    sql("PRAGMA user_version = 3");
     m = NULL;
     assert_int_equal(ohsm_meta_open(db, &m), OHSM_DB);
     assert_null(m);
+}
+
+/* A version 1 database (before issue 12) is upgraded in place: its clusters stay, attributes
+ * work, and the upgrade is not repeated. */
+static void test_meta_upgrade_v1(void **state)
+{
+    (void)state;
+    struct ohsm_meta *m = NULL;
+    struct ohsm_meta_cluster c = {.state = OHSM_CS_ACTIVE, .hsm_type = "hsm1.medium",
+                                  .lockout_attempts = 5, .created_at = 1};
+    char *v = NULL;
+    memcpy(c.id, "cluster-abcdefghijk", sizeof("cluster-abcdefghijk"));
+    assert_int_equal(ohsm_meta_open(db, &m), OHSM_OK);
+    assert_int_equal(ohsm_meta_cluster_add(m, &c), OHSM_OK);
+    ohsm_meta_close(m);
+    sql("DROP TABLE attrs; PRAGMA user_version = 1");
+    m = NULL;
+    assert_int_equal(ohsm_meta_open(db, &m), OHSM_OK);
+    struct ohsm_meta_cluster *cs = NULL;
+    size_t n = 0;
+    assert_int_equal(ohsm_meta_cluster_list(m, &cs, &n), OHSM_OK);
+    assert_int_equal(n, 1);
+    free(cs);
+    assert_int_equal(ohsm_meta_attr_get(m, c.id, "region", &v), OHSM_OK);
+    assert_null(v);
+    assert_int_equal(ohsm_meta_attr_set(m, c.id, "region", "us-west-2"), OHSM_OK);
+    assert_int_equal(ohsm_meta_attr_get(m, c.id, "region", &v), OHSM_OK);
+    assert_string_equal(v, "us-west-2");
+    free(v);
+    assert_int_equal(ohsm_meta_attr_set(m, c.id, "region", NULL), OHSM_OK);
+    assert_int_equal(ohsm_meta_attr_get(m, c.id, "region", &v), OHSM_OK);
+    assert_null(v);
+    assert_int_equal(ohsm_meta_attr_set(m, "", "region", "x"), OHSM_ARGUMENTS_BAD);
+    ohsm_meta_close(m);
+    m = NULL;
+    assert_int_equal(ohsm_meta_open(db, &m), OHSM_OK);
+    ohsm_meta_close(m);
 }
 
 int main(void)
@@ -258,6 +295,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_meta_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_meta_damaged_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_meta_newer_schema, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_meta_upgrade_v1, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

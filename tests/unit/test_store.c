@@ -777,6 +777,82 @@ static void test_store_migrate_issue3(void **state)
     ohsm_store_close(s);
 }
 
+
+/* Issue 12: rebind gives the closed database new cluster and HSM ids and a new serial and keeps
+ * everything else (users, fail counters, activation, objects, handle counter, quorum values,
+ * masking-key fingerprint); bad ids, a missing file (not created) and a file that is not a store
+ * are refused and change nothing. */
+static void test_store_rebind(void **state)
+{
+    struct fx *f = *state;
+    struct ohsm_store_meta before, after;
+    struct ohsm_store_user u;
+    const uint8_t fp[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    uint8_t got_fp[8];
+    bool present = false;
+    uint32_t count = 0, v = 0;
+    uint64_t h1 = 0, h2 = 0;
+    char path[128];
+
+    assert_int_equal(ohsm_store_fail_inc(f->s, 2, &count), OHSM_OK);
+    assert_int_equal(ohsm_store_quorum_set(f->s, OHSM_QS_USER, 3), OHSM_OK);
+    assert_int_equal(ohsm_store_set_mask_fp(f->s, fp), OHSM_OK);
+    assert_int_equal(ohsm_store_begin(f->s), OHSM_OK);
+    assert_int_equal(ohsm_store_handle_next(f->s, 1, &h1), OHSM_OK);
+    assert_int_equal(ohsm_store_commit(f->s), OHSM_OK);
+    assert_int_equal(put(f->s, h1, 4, "sealed"), OHSM_OK);
+    assert_int_equal(ohsm_store_meta(f->s, &before), OHSM_OK);
+    ohsm_store_close(f->s);
+    f->s = NULL;
+
+    const char *bad[] = {"", "has space", "x\x01", "0123456789012345678901234567890123"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(ohsm_store_rebind(f->path, bad[i], "hsm-new"), OHSM_ARGUMENTS_BAD);
+        assert_int_equal(ohsm_store_rebind(f->path, "cluster-new", bad[i]), OHSM_ARGUMENTS_BAD);
+    }
+    assert_int_equal(ohsm_store_rebind(NULL, "cluster-new", "hsm-new"), OHSM_ARGUMENTS_BAD);
+    snprintf(path, sizeof(path), "%s/missing.db", f->dir);
+    assert_int_equal(ohsm_store_rebind(path, "cluster-new", "hsm-new"), OHSM_DB);
+    assert_int_equal(access(path, F_OK), -1);
+    snprintf(path, sizeof(path), "%s/other.db", f->dir);
+    raw_sql(path, "CREATE TABLE t(x); INSERT INTO t VALUES(1);");
+    assert_int_equal(ohsm_store_rebind(path, "cluster-new", "hsm-new"), OHSM_DB);
+
+    reopen(f);
+    assert_int_equal(ohsm_store_meta(f->s, &after), OHSM_OK);
+    assert_memory_equal(&before, &after, sizeof(before)); /* the refusals changed nothing */
+    ohsm_store_close(f->s);
+    f->s = NULL;
+
+    assert_int_equal(ohsm_store_rebind(f->path, "cluster-new", "hsm-new"), OHSM_OK);
+    snprintf(path, sizeof(path), "%s-wal", f->path);
+    assert_int_equal(access(path, F_OK), -1); /* one file again */
+    reopen(f);
+    assert_int_equal(ohsm_store_meta(f->s, &after), OHSM_OK);
+    assert_string_equal(after.cluster_id, "cluster-new");
+    assert_string_equal(after.hsm_id, "hsm-new");
+    assert_string_not_equal(after.serial, before.serial);
+    assert_int_equal(strlen(after.serial), 8);
+    assert_int_equal(after.lockout_attempts, before.lockout_attempts);
+    assert_int_equal(after.activated, before.activated);
+    assert_int_equal(ohsm_store_user_by_id(f->s, 2, &u), OHSM_OK);
+    assert_string_equal(u.name, "app_user");
+    assert_int_equal(u.fail_count, 1);
+    assert_int_equal(ohsm_store_user_by_id(f->s, 1, &u), OHSM_OK);
+    assert_int_equal(u.type, OHSM_UT_PRECO);
+    assert_int_equal(ohsm_store_quorum_get(f->s, OHSM_QS_USER, &v), OHSM_OK);
+    assert_int_equal(v, 3);
+    assert_int_equal(ohsm_store_mask_fp(f->s, got_fp, &present), OHSM_OK);
+    assert_true(present);
+    assert_memory_equal(got_fp, fp, 8);
+    assert_int_equal(ohsm_store_obj_count(f->s, &count), OHSM_OK);
+    assert_int_equal(count, 1);
+    assert_int_equal(ohsm_store_begin(f->s), OHSM_OK);
+    assert_int_equal(ohsm_store_handle_next(f->s, 1, &h2), OHSM_OK);
+    assert_int_equal(ohsm_store_commit(f->s), OHSM_OK);
+    assert_true(h2 > h1); /* the handle counter went with the data */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -802,6 +878,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_bad_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_newer_schema, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_migrate_v1, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_rebind, setup, teardown),
     };
     for (size_t i = 0; i < sizeof(key_b); i++) {
         key_b[i] = (uint8_t)(i * 7 + 1);

@@ -1,0 +1,379 @@
+"""openhsmd's CloudHSM v2 API through Debian's aws CLI and boto3: clusters, HSMs (real processes),
+tags, the VPC subnets behind them, and fault injection. Every wait is a condition with a deadline.
+"""
+import datetime
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+
+import pytest
+
+from cloud import AwsError, Cloud, cloud, ctl, signed_call  # noqa: F401 (cloud: a fixture)
+from conftest import BIN, Cluster, gone, wait_for, wait_port
+
+CSV2 = "cloudhsmv2"
+
+
+def hsm_state(c, cid, hid):
+    for h in c.cluster_desc(cid)["Hsms"]:
+        if h["HsmId"] == hid:
+            return h["State"]
+    return None
+
+
+def wait_cluster_state(c, cid, state, timeout=30):
+    return wait_for(lambda: c.cluster_desc(cid)["State"] == state or None, timeout,
+                    f"cluster {cid} {state}")
+
+
+def wait_hsm_state(c, cid, hid, state, timeout=40):
+    return wait_for(lambda: hsm_state(c, cid, hid) == state or None, timeout,
+                    f"HSM {hid} {state}")
+
+
+def default_subnets(c, region=None):
+    subs = c.aws("ec2", "describe-subnets", "--filters", "Name=default-for-az,Values=true",
+                 region=region)["Subnets"]
+    return {s["AvailabilityZone"]: s["SubnetId"] for s in subs}
+
+
+def listening(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        return True
+    except OSError:
+        return False
+
+
+def hsm_port(c, cid, hid):
+    """The port openhsmd gave the HSM (its metadata: an uninitialized cluster has no client.json
+    for the tools yet)."""
+    import sqlite3
+    db = sqlite3.connect(f"file:{c.cluster.data / 'openhsmd.db'}?mode=ro", uri=True)
+    try:
+        row = db.execute("SELECT port FROM hsms WHERE id = ? AND cluster_id = ?",
+                         (hid, cid)).fetchone()
+    finally:
+        db.close()
+    return row[0] if row else None
+
+
+def test_first_cluster_is_described_as_aws_shows_it(cloud):
+    """The cluster of the first start, with its two HSMs in two AZs of the default VPC."""
+    out = cloud.aws(CSV2, "describe-clusters")
+    (cl,) = out["Clusters"]
+    assert cl["ClusterId"] == cloud.cluster.cluster_id
+    assert cl["State"] == "INITIALIZED" and cl["HsmType"] == "hsm1.medium"
+    assert cl["BackupPolicy"] == "DEFAULT"
+    assert cl["BackupRetentionPolicy"] == {"Type": "DAYS", "Value": "90"}
+    subnets = default_subnets(cloud)
+    assert cl["SubnetMapping"] == subnets and len(subnets) == 3
+    vpcs = cloud.aws("ec2", "describe-vpcs")["Vpcs"]
+    assert cl["VpcId"] == [v["VpcId"] for v in vpcs if v["IsDefault"]][0]
+    assert cl["SecurityGroup"].startswith("sg-")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", cl["CreateTimestamp"])
+    hsms = cl["Hsms"]
+    assert [h["HsmId"] for h in hsms] == [h["id"] for h in cloud.cluster.cfg["hsms"]]
+    assert {h["State"] for h in hsms} == {"ACTIVE"}
+    assert len({h["AvailabilityZone"] for h in hsms}) == 2
+    enis = {e["NetworkInterfaceId"]: e for e in
+            cloud.aws("ec2", "describe-network-interfaces")["NetworkInterfaces"]}
+    for h in hsms:
+        assert h["SubnetId"] == subnets[h["AvailabilityZone"]]
+        eni = enis[h["EniId"]]
+        assert eni["PrivateIpAddress"] == h["EniIp"] and eni["SubnetId"] == h["SubnetId"]
+        assert eni["RequesterManaged"] is True
+    # boto3 reads the same thing.
+    b = cloud.boto3(CSV2).describe_clusters()
+    assert b["Clusters"][0]["ClusterId"] == cl["ClusterId"]
+    assert isinstance(b["Clusters"][0]["CreateTimestamp"], datetime.datetime)
+
+
+def test_cluster_and_hsm_lifecycle(cloud):
+    subnets = default_subnets(cloud)
+    azs = sorted(subnets)[:2]
+    cl = cloud.aws(CSV2, "create-cluster", "--hsm-type", "hsm1.medium", "--subnet-ids",
+                   *[subnets[a] for a in azs], "--tag-list", "Key=team,Value=blue")["Cluster"]
+    cid = cl["ClusterId"]
+    assert cl["State"] == "CREATE_IN_PROGRESS" and cl["Hsms"] == []
+    assert cl["SubnetMapping"] == {a: subnets[a] for a in azs}
+    assert cl["TagList"] == [{"Key": "team", "Value": "blue"}]
+    wait_cluster_state(cloud, cid, "UNINITIALIZED")
+    hsm = cloud.aws(CSV2, "create-hsm", "--cluster-id", cid, "--availability-zone",
+                    azs[1])["Hsm"]
+    hid = hsm["HsmId"]
+    assert hsm["State"] == "CREATE_IN_PROGRESS" and hsm["SubnetId"] == subnets[azs[1]]
+    assert hsm["EniIp"].startswith("172.31.")
+    wait_hsm_state(cloud, cid, hid, "ACTIVE")
+    port = hsm_port(cloud, cid, hid)
+    assert port is not None and listening(port)
+    enis = cloud.aws("ec2", "describe-network-interfaces", "--network-interface-ids",
+                     hsm["EniId"])["NetworkInterfaces"]
+    assert enis[0]["PrivateIpAddress"] == hsm["EniIp"]
+    # A cluster with an HSM cannot be deleted; the HSM's ENI cannot be deleted by a user.
+    e = cloud.aws(CSV2, "delete-cluster", "--cluster-id", cid, check=False)
+    assert e.code == "CloudHsmInvalidRequestException"
+    e = cloud.aws("ec2", "delete-network-interface", "--network-interface-id", hsm["EniId"],
+                  check=False)
+    assert isinstance(e, AwsError)
+    assert cloud.cluster_desc(cid)["State"] == "UNINITIALIZED"
+    # Delete by ENI address, as the API allows.
+    out = cloud.aws(CSV2, "delete-hsm", "--cluster-id", cid, "--eni-ip", hsm["EniIp"])
+    assert out == {"HsmId": hid}
+    wait_for(lambda: hsm_state(cloud, cid, hid) is None or None, 40, "HSM gone")
+    wait_for(lambda: not listening(port) or None, 20, "HSM port closed")
+    e = cloud.aws("ec2", "describe-network-interfaces", "--network-interface-ids",
+                  hsm["EniId"], check=False)
+    assert e.code == "InvalidNetworkInterfaceID.NotFound"
+    assert not (cloud.cluster.data / "clusters" / cid / "hsms" / hid).exists()
+    d = cloud.aws(CSV2, "delete-cluster", "--cluster-id", cid)["Cluster"]
+    assert d["State"] == "DELETE_IN_PROGRESS"
+    wait_for(lambda: cloud.aws(CSV2, "describe-clusters", "--filters",
+                               f"clusterIds={cid}")["Clusters"][0]["State"] == "DELETED" or None,
+             30, "cluster DELETED")
+    assert not (cloud.cluster.data / "clusters" / cid).exists()
+    assert cid not in [c["ClusterId"] for c in
+                       cloud.aws(CSV2, "describe-clusters")["Clusters"]]
+
+
+def test_requests_the_state_refuses_change_nothing(cloud):
+    subnets = default_subnets(cloud)
+    azs = sorted(subnets)
+    cid = cloud.cluster.cluster_id
+
+    def err(*args):
+        e = cloud.aws(*args, check=False)
+        assert isinstance(e, AwsError), e
+        return e.code
+    before = cloud.aws(CSV2, "describe-clusters")
+    assert err(CSV2, "describe-clusters", "--filters", "bogus=1") == \
+        "CloudHsmInvalidRequestException"
+    assert err(CSV2, "delete-cluster", "--cluster-id", "cluster-aaaaaaaaaaa") == \
+        "CloudHsmResourceNotFoundException"
+    assert err(CSV2, "create-hsm", "--cluster-id", "cluster-aaaaaaaaaaa",
+               "--availability-zone", azs[0]) == "CloudHsmResourceNotFoundException"
+    # Two subnets in one AZ; a subnet that does not exist; retention out of range.
+    vpc = cloud.aws("ec2", "describe-vpcs")["Vpcs"][0]["VpcId"]
+    extra = cloud.aws("ec2", "create-subnet", "--vpc-id", vpc, "--cidr-block", "172.31.200.0/24",
+                      "--availability-zone", azs[0])["Subnet"]["SubnetId"]
+    assert err(CSV2, "create-cluster", "--hsm-type", "hsm1.medium", "--subnet-ids",
+               subnets[azs[0]], extra) == "CloudHsmInvalidRequestException"
+    assert err(CSV2, "create-cluster", "--hsm-type", "hsm1.medium", "--subnet-ids",
+               "subnet-0123456789abcdef0") == "CloudHsmInvalidRequestException"
+    assert err(CSV2, "create-cluster", "--hsm-type", "hsm1.medium", "--subnet-ids",
+               subnets[azs[0]], "--backup-retention-policy", "Type=DAYS,Value=3") == \
+        "CloudHsmInvalidRequestException"
+    assert err(CSV2, "create-cluster", "--hsm-type", "hsm9.huge", "--subnet-ids",
+               subnets[azs[0]]) == "CloudHsmInvalidRequestException"
+    assert err(CSV2, "create-cluster", "--hsm-type", "hsm1.medium", "--subnet-ids",
+               subnets[azs[0]], "--source-backup-id", "backup-aaaaaaaaaaa") == \
+        "CloudHsmResourceNotFoundException"
+    # The first cluster maps all three AZs; an AZ of another region is not among them.
+    assert err(CSV2, "create-hsm", "--cluster-id", cid, "--availability-zone",
+               "us-west-2a") == "CloudHsmInvalidRequestException"
+    assert err(CSV2, "delete-hsm", "--cluster-id", cid, "--hsm-id", "hsm-aaaaaaaaaaa") == \
+        "CloudHsmResourceNotFoundException"
+    assert err(CSV2, "delete-cluster", "--cluster-id", cid) == "CloudHsmInvalidRequestException"
+    # HsmType of ModifyCluster is newer than Debian's CLI: sent signed by botocore's signer.
+    st, body = signed_call(cloud, "BaldrApiService.ModifyCluster",
+                           {"ClusterId": cid, "HsmType": "hsm2m.medium"})
+    assert st == 400 and body["__type"] == "CloudHsmInvalidRequestException", body
+    after = cloud.aws(CSV2, "describe-clusters")
+    assert after == before
+    # Another region sees no clusters of this one.
+    assert cloud.aws(CSV2, "describe-clusters", region="us-west-2")["Clusters"] == []
+    assert err(CSV2, "delete-cluster", "--cluster-id", cid, "--region", "us-west-2") == \
+        "CloudHsmResourceNotFoundException"
+
+
+def test_tags_and_retention(cloud):
+    cid = cloud.cluster.cluster_id
+    cloud.aws(CSV2, "tag-resource", "--resource-id", cid, "--tag-list", "Key=a,Value=1",
+              "Key=b,Value=2")
+    cloud.aws(CSV2, "tag-resource", "--resource-id", cid, "--tag-list", "Key=a,Value=3")
+    assert cloud.aws(CSV2, "list-tags", "--resource-id", cid)["TagList"] == [
+        {"Key": "a", "Value": "3"}, {"Key": "b", "Value": "2"}]
+    page = cloud.boto3(CSV2).list_tags(ResourceId=cid, MaxResults=1)
+    assert page["TagList"] == [{"Key": "a", "Value": "3"}] and page["NextToken"]
+    page2 = cloud.boto3(CSV2).list_tags(ResourceId=cid, MaxResults=1,
+                                        NextToken=page["NextToken"])
+    assert page2["TagList"] == [{"Key": "b", "Value": "2"}] and "NextToken" not in page2
+    cloud.aws(CSV2, "untag-resource", "--resource-id", cid, "--tag-key-list", "a", "zzz")
+    assert cloud.aws(CSV2, "list-tags", "--resource-id", cid)["TagList"] == [
+        {"Key": "b", "Value": "2"}]
+    e = cloud.aws(CSV2, "tag-resource", "--resource-id", cid, "--tag-list",
+                  "Key=aws:x,Value=1", check=False)
+    assert e.code == "CloudHsmTagException"
+    e = cloud.aws(CSV2, "list-tags", "--resource-id", "cluster-aaaaaaaaaaa", check=False)
+    assert e.code == "CloudHsmResourceNotFoundException"
+    many = [f"Key=k{i},Value=v" for i in range(50)]
+    e = cloud.aws(CSV2, "tag-resource", "--resource-id", cid, "--tag-list", *many, check=False)
+    assert e.code == "CloudHsmResourceLimitExceededException"
+    assert cloud.aws(CSV2, "list-tags", "--resource-id", cid)["TagList"] == [
+        {"Key": "b", "Value": "2"}]
+    cl = cloud.aws(CSV2, "modify-cluster", "--cluster-id", cid, "--backup-retention-policy",
+                   "Type=DAYS,Value=30")["Cluster"]
+    assert cl["BackupRetentionPolicy"] == {"Type": "DAYS", "Value": "30"}
+    assert cloud.cluster_desc(cid)["BackupRetentionPolicy"]["Value"] == "30"
+
+
+def test_full_slash28_subnet_refuses_create_hsm(cloud):
+    """AWS keeps 5 addresses of each subnet: a /28 holds 11 ENIs. 10 made by hand and one HSM
+    fill it; the next HSM fails, and freeing one address lets it through."""
+    vpc = [v for v in cloud.aws("ec2", "describe-vpcs")["Vpcs"] if v["IsDefault"]][0]["VpcId"]
+    sub = cloud.aws("ec2", "create-subnet", "--vpc-id", vpc, "--cidr-block", "172.31.100.0/28",
+                    "--availability-zone", "us-east-1a")["Subnet"]
+    assert sub["AvailableIpAddressCount"] == 11
+    cid = cloud.aws(CSV2, "create-cluster", "--hsm-type", "hsm1.medium", "--subnet-ids",
+                    sub["SubnetId"])["Cluster"]["ClusterId"]
+    wait_cluster_state(cloud, cid, "UNINITIALIZED")
+    enis = [cloud.aws("ec2", "create-network-interface", "--subnet-id",
+                      sub["SubnetId"])["NetworkInterface"]["NetworkInterfaceId"]
+            for _ in range(10)]
+    h = cloud.aws(CSV2, "create-hsm", "--cluster-id", cid, "--availability-zone",
+                  "us-east-1a")["Hsm"]
+    assert h["EniIp"] == "172.31.100.14"  # the last usable address
+    wait_hsm_state(cloud, cid, h["HsmId"], "ACTIVE")
+    left = cloud.aws("ec2", "describe-subnets", "--subnet-ids", sub["SubnetId"])["Subnets"][0]
+    assert left["AvailableIpAddressCount"] == 0
+    e = cloud.aws(CSV2, "create-hsm", "--cluster-id", cid, "--availability-zone", "us-east-1a",
+                  check=False)
+    assert e.code == "CloudHsmInvalidRequestException" and "free addresses" in e.stderr
+    assert len(cloud.cluster_desc(cid)["Hsms"]) == 1
+    cloud.aws("ec2", "delete-network-interface", "--network-interface-id", enis[0])
+    h2 = cloud.aws(CSV2, "create-hsm", "--cluster-id", cid, "--availability-zone",
+                   "us-east-1a")["Hsm"]
+    assert h2["EniIp"] == "172.31.100.4"
+    wait_hsm_state(cloud, cid, h2["HsmId"], "ACTIVE")
+    # A subnet with ENIs cannot go; once empty it can, and the cluster can no longer reach it.
+    e = cloud.aws("ec2", "delete-subnet", "--subnet-id", sub["SubnetId"], check=False)
+    assert e.code == "DependencyViolation"
+    for hid in (h["HsmId"], h2["HsmId"]):
+        cloud.aws(CSV2, "delete-hsm", "--cluster-id", cid, "--hsm-id", hid)
+    wait_for(lambda: cloud.cluster_desc(cid)["Hsms"] == [] or None, 40, "HSMs deleted")
+    for eni in enis[1:]:
+        cloud.aws("ec2", "delete-network-interface", "--network-interface-id", eni)
+    cloud.aws("ec2", "delete-subnet", "--subnet-id", sub["SubnetId"])
+    e = cloud.aws(CSV2, "create-hsm", "--cluster-id", cid, "--availability-zone", "us-east-1a",
+                  check=False)
+    assert e.code == "CloudHsmInvalidRequestException" and "no longer exists" in e.stderr
+
+
+def test_fault_injection_stop_pause(cloud):
+    cid = cloud.cluster.cluster_id
+    hid = cloud.cluster.cfg["hsms"][1]["id"]
+    port = cloud.cluster.hsm_port(1)
+    pid = cloud.cluster.hsm_process(1)
+    r = ctl(cloud.cluster, "stop-hsm", hid)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == {"HsmId": hid, "State": "DEGRADED"}
+    wait_for(lambda: gone(pid), 20, "HSM process gone")
+    wait_port(port, up=False, timeout=5)
+    assert hsm_state(cloud, cid, hid) == "DEGRADED"
+    # The supervisor leaves it down: still down after its restart backoff would have passed.
+    assert not listening(port)
+    # CMU sees one HSM of two (as in #3: the other server is reported unreachable).
+    out = subprocess.run([str(BIN / "openhsm-cmu"), cloud.cluster.config], input="listUsers\n",
+                         capture_output=True, text=True, timeout=60, env=cloud.cluster.env())
+    assert "Users on server 0" in out.stdout
+    assert "Users on server 1" not in out.stdout
+    r = ctl(cloud.cluster, "start-hsm", hid)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["State"] == "ACTIVE"
+    assert listening(port)
+    # Pause: the port still accepts, the HSM answers nothing; resume brings it back.
+    r = ctl(cloud.cluster, "pause-hsm", hid)
+    assert r.returncode == 0 and json.loads(r.stdout)["State"] == "DEGRADED", r.stdout
+    r = ctl(cloud.cluster, "resume-hsm", hid)
+    assert r.returncode == 0 and json.loads(r.stdout)["State"] == "ACTIVE", r.stdout
+    # Bad input changes nothing.
+    r = ctl(cloud.cluster, "stop-hsm", "hsm-aaaaaaaaaaa")
+    assert r.returncode == 1 and "ResourceNotFoundException" in r.stdout
+    r = ctl(cloud.cluster, "explode-hsm", hid)
+    assert r.returncode == 2
+    assert hsm_state(cloud, cid, hid) == "ACTIVE"
+
+
+def hsm_pids(data):
+    pids = []
+    for f in data.glob("clusters/*/hsms/*/hsm.pid"):
+        try:
+            pids.append(int(f.read_text().strip()))
+        except (OSError, ValueError):
+            pass
+    return pids
+
+
+def kill9(c):
+    """kill -9 openhsmd and wait until its HSMs (told by PR_SET_PDEATHSIG) are gone too."""
+    pids = hsm_pids(c.data)
+    c.proc.send_signal(signal.SIGKILL)
+    c.proc.wait(10)
+    for pid in pids:
+        wait_for(lambda: gone(pid), 20, f"HSM process {pid} gone")
+    c.stop()
+
+
+def test_kill9_during_create_hsm_then_restart(tmp_path):
+    """openhsmd killed right after CreateHsm recorded the HSM: the restart finishes it (an HSM
+    is ACTIVE only with its process accepting), and nothing is left half made."""
+    c = Cluster(tmp_path / "data", hsms=1)
+    try:
+        cl = Cloud(c)
+        hsm = cl.aws(CSV2, "create-hsm", "--cluster-id", c.cluster_id, "--availability-zone",
+                     "us-east-1c")["Hsm"]
+    finally:
+        kill9(c)
+    c2 = Cluster(tmp_path / "data", hsms=1)
+    try:
+        cl = Cloud(c2)
+        wait_hsm_state(cl, c2.cluster_id, hsm["HsmId"], "ACTIVE")
+        assert listening(hsm_port(cl, c2.cluster_id, hsm["HsmId"]))
+        enis = [e for e in cl.aws("ec2", "describe-network-interfaces")["NetworkInterfaces"]
+                if e["RequesterManaged"]]
+        assert sorted(e["NetworkInterfaceId"] for e in enis) == sorted(
+            h["EniId"] for h in cl.cluster_desc(c2.cluster_id)["Hsms"])
+    finally:
+        c2.stop()
+
+
+def test_restart_finishes_half_done_work(tmp_path):
+    """The crash points of CreateHsm and DeleteHsm, set up exactly: openhsmd stopped with one HSM
+    recorded CREATE_IN_PROGRESS whose certificate was never written, and one recorded
+    DELETE_IN_PROGRESS. The restart makes the first ACTIVE (running) and the second DELETED
+    (process, ENI and files gone); a cluster recorded CREATE_IN_PROGRESS becomes UNINITIALIZED."""
+    import sqlite3
+    c = Cluster(tmp_path / "data", hsms=2)
+    cl = Cloud(c)
+    subnets = default_subnets(cl)
+    new = cl.aws(CSV2, "create-cluster", "--hsm-type", "hsm1.medium", "--subnet-ids",
+                 subnets["us-east-1a"])["Cluster"]["ClusterId"]
+    wait_cluster_state(cl, new, "UNINITIALIZED")
+    h0, h1 = c.cfg["hsms"][0]["id"], c.cfg["hsms"][1]["id"]
+    eni1 = [h["EniId"] for h in cl.cluster_desc(c.cluster_id)["Hsms"] if h["HsmId"] == h1][0]
+    c.stop()
+    db = sqlite3.connect(c.data / "openhsmd.db")
+    db.execute("UPDATE hsms SET state='CREATE_IN_PROGRESS' WHERE id=?", (h0,))
+    db.execute("UPDATE hsms SET state='DELETE_IN_PROGRESS' WHERE id=?", (h1,))
+    db.execute("UPDATE clusters SET state='CREATE_IN_PROGRESS' WHERE id=?", (new,))
+    db.commit()
+    db.close()
+    (c.data / "clusters" / c.cluster_id / "hsms" / h0 / "hsm.crt").unlink()
+    c2 = Cluster(tmp_path / "data", hsms=2)
+    try:
+        cl = Cloud(c2)
+        wait_hsm_state(cl, c2.cluster_id, h0, "ACTIVE")
+        wait_for(lambda: hsm_state(cl, c2.cluster_id, h1) is None or None, 40, "HSM 1 deleted")
+        wait_cluster_state(cl, new, "UNINITIALIZED")
+        assert listening(hsm_port(cl, c2.cluster_id, h0))
+        assert not (c2.data / "clusters" / c2.cluster_id / "hsms" / h1).exists()
+        e = cl.aws("ec2", "describe-network-interfaces", "--network-interface-ids", eni1,
+                   check=False)
+        assert e.code == "InvalidNetworkInterfaceID.NotFound"
+        cfg = json.loads((c2.data / "clusters" / c2.cluster_id / "client.json").read_text())
+        assert [h["id"] for h in cfg["hsms"]] == [h0]
+    finally:
+        c2.stop()

@@ -412,7 +412,6 @@ static int create_eni(void *ctx, const struct ohsm_http_call *call, const struct
         .subnet_id = ohsm_form_get(in, "SubnetId"),
         .ip = ohsm_form_get(in, "PrivateIpAddress"),
         .description = ohsm_form_get(in, "Description"),
-        .client_token = token,
     };
     int r = -1;
     if (a == NULL) {
@@ -431,8 +430,10 @@ static int create_eni(void *ctx, const struct ohsm_http_call *call, const struct
     pthread_mutex_lock(c->lock);
     r = region_ready(c, call, err);
     if (r == 0 && (r = dry_begin(c, a->dry_run, err)) == 0) {
-        r = ohsm_vpc_eni_create(c->db, call->region, c->account_id, &req, &e, err) == OHSM_OK ? 0
-                                                                                              : -1;
+        r = ohsm_vpc_eni_create_token(c->db, call->region, c->account_id, &req, token, &e, err) ==
+                    OHSM_OK
+                ? 0
+                : -1;
         r = dry_end(c, a->dry_run, r, err);
     }
     pthread_mutex_unlock(c->lock);

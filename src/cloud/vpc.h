@@ -102,13 +102,9 @@ struct ohsm_vpc_eni {
 struct ohsm_vpc_eni_req {
     const char *subnet_id;
     const char *ip; /* dotted quad, or NULL: the lowest free address after the 4 reserved */
-    const char *description;  /* NULL: "" */
-    const char *group_id;     /* NULL: none; else a security group of the subnet's VPC */
-    bool requester_managed;   /* made by a service (CloudHSM): users cannot delete it */
-    const char *client_token; /* NULL: none; else EC2's ClientToken (1..64 printable ASCII): a
-                                 repeat with the same token and request returns the ENI the
-                                 first one made (while it exists); with another request,
-                                 IdempotentParameterMismatch */
+    const char *description; /* NULL: "" */
+    const char *group_id;    /* NULL: none; else a security group of the subnet's VPC */
+    bool requester_managed;  /* made by a service (CloudHSM): users cannot delete it */
 };
 
 /* Is region of the form [a-z]{2}(-gov)?-(east|west|north|south|central|northeast|southeast|
@@ -172,12 +168,21 @@ OHSM_NODISCARD ohsm_rv ohsm_vpc_subnet_delete(struct sqlite3 *db, const char *re
 /* Creates an ENI in req->subnet_id of region. InvalidSubnetID.NotFound,
  * InsufficientFreeAddressesInSubnet (no free address, req->ip NULL), InvalidIPAddress.InUse,
  * InvalidParameterValue (req->ip malformed, outside the subnet or reserved; description too long
- * or not text; client_token malformed), InvalidGroup.NotFound (group_id not in the subnet's
- * VPC), NetworkInterfaceLimitExceeded, IdempotentParameterMismatch. out may be NULL. */
+ * or not text), InvalidGroup.NotFound (group_id not in the subnet's VPC),
+ * NetworkInterfaceLimitExceeded. out may be NULL. */
 OHSM_NODISCARD ohsm_rv ohsm_vpc_eni_create(struct sqlite3 *db, const char *region,
                                            const char *account_id,
                                            const struct ohsm_vpc_eni_req *req,
                                            struct ohsm_vpc_eni *out, struct ohsm_aws_err *err);
+/* ohsm_vpc_eni_create with EC2's ClientToken (NULL: none; else 1..64 printable ASCII, else
+ * InvalidParameterValue): a repeat with the same token and request returns the ENI the first
+ * call made (while it exists) and makes nothing; with another request,
+ * IdempotentParameterMismatch. */
+OHSM_NODISCARD ohsm_rv ohsm_vpc_eni_create_token(struct sqlite3 *db, const char *region,
+                                                 const char *account_id,
+                                                 const struct ohsm_vpc_eni_req *req,
+                                                 const char *client_token, struct ohsm_vpc_eni *out,
+                                                 struct ohsm_aws_err *err);
 /* The ENI id of region. InvalidNetworkInterfaceID.NotFound. */
 OHSM_NODISCARD ohsm_rv ohsm_vpc_eni_get(struct sqlite3 *db, const char *region, const char *id,
                                         struct ohsm_vpc_eni *out, struct ohsm_aws_err *err);

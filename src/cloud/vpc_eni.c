@@ -330,13 +330,14 @@ static bool token_valid(const char *t)
  * (or its ENI is gone, then the token is forgotten). IdempotentParameterMismatch when the
  * request differs from the one that made the ENI. */
 static ohsm_rv token_replay(sqlite3 *db, const char *region, const struct ohsm_vpc_eni_req *req,
-                            struct ohsm_vpc_eni *out, bool *replayed, struct ohsm_aws_err *err)
+                            const char *token, struct ohsm_vpc_eni *out, bool *replayed,
+                            struct ohsm_aws_err *err)
 {
     char id[OHSM_VPC_ID_MAX];
     sqlite3_stmt *st = NULL;
     *replayed = false;
     if (ohsm_vpc_prep(db, &st, "SELECT eni_id FROM vpc_eni_tokens WHERE region = ? AND token = ?",
-                      region, req->client_token, NULL) != OHSM_OK) {
+                      region, token, NULL) != OHSM_OK) {
         return ohsm_vpc_internal(err, OHSM_DB);
     }
     int r = sqlite3_step(st);
@@ -348,7 +349,7 @@ static ohsm_rv token_replay(sqlite3 *db, const char *region, const struct ohsm_v
     ohsm_rv rv = ohsm_vpc_eni_get(db, region, id, out, err);
     if (rv == OHSM_ARGUMENTS_BAD) { /* deleted since: the token starts over */
         if (ohsm_vpc_prep(db, &st, "DELETE FROM vpc_eni_tokens WHERE region = ? AND token = ?",
-                          region, req->client_token, NULL) != OHSM_OK ||
+                          region, token, NULL) != OHSM_OK ||
             ohsm_vpc_run(st) != OHSM_OK) {
             return ohsm_vpc_internal(err, OHSM_DB);
         }
@@ -361,8 +362,7 @@ static ohsm_rv token_replay(sqlite3 *db, const char *region, const struct ohsm_v
         strcmp(out->group_id, g) != 0 || out->requester_managed != req->requester_managed ||
         (req->ip != NULL && strcmp(out->ip_text, req->ip) != 0)) {
         return ohsm_vpc_fail(err, OHSM_ARGUMENTS_BAD, "IdempotentParameterMismatch",
-                             "The client token '%.64s' was used with different parameters.",
-                             req->client_token);
+                             "The client token '%.64s' was used with different parameters.", token);
     }
     *replayed = true;
     return OHSM_OK;
@@ -371,6 +371,13 @@ static ohsm_rv token_replay(sqlite3 *db, const char *region, const struct ohsm_v
 ohsm_rv ohsm_vpc_eni_create(sqlite3 *db, const char *region, const char *account_id,
                             const struct ohsm_vpc_eni_req *req, struct ohsm_vpc_eni *out,
                             struct ohsm_aws_err *err)
+{
+    return ohsm_vpc_eni_create_token(db, region, account_id, req, NULL, out, err);
+}
+
+ohsm_rv ohsm_vpc_eni_create_token(sqlite3 *db, const char *region, const char *account_id,
+                                  const struct ohsm_vpc_eni_req *req, const char *token,
+                                  struct ohsm_vpc_eni *out, struct ohsm_aws_err *err)
 {
     struct ohsm_vpc_subnet s;
     char id[OHSM_VPC_ID_MAX], mac[OHSM_VPC_MAC_MAX];
@@ -383,16 +390,16 @@ ohsm_rv ohsm_vpc_eni_create(sqlite3 *db, const char *region, const char *account
                     req != NULL && req->subnet_id != NULL,
                 ohsm_vpc_internal(err, OHSM_ARGUMENTS_BAD));
     OHSM_TRY(req_check(req, &ip, &has_ip, err));
-    if (req->client_token != NULL && !token_valid(req->client_token)) {
+    if (token != NULL && !token_valid(token)) {
         return ohsm_vpc_fail(err, OHSM_ARGUMENTS_BAD, "InvalidParameterValue",
                              "Value for parameter clientToken is invalid (1 to 64 printable "
                              "ASCII characters).");
     }
     OHSM_TRY(ohsm_vpc_sp_begin(db) == OHSM_OK ? OHSM_OK : ohsm_vpc_internal(err, OHSM_DB));
-    if (req->client_token != NULL) {
+    if (token != NULL) {
         struct ohsm_vpc_eni prev;
         bool replayed = false;
-        rv = token_replay(db, region, req, &prev, &replayed, err);
+        rv = token_replay(db, region, req, token, &prev, &replayed, err);
         if (rv != OHSM_OK || replayed) {
             if (rv == OHSM_OK && out != NULL) {
                 *out = prev;
@@ -436,10 +443,10 @@ ohsm_rv ohsm_vpc_eni_create(sqlite3 *db, const char *region, const char *account
         rv = ohsm_vpc_internal(err, OHSM_DB);
         goto out;
     }
-    if (req->client_token != NULL &&
+    if (token != NULL &&
         (ohsm_vpc_prep(db, &st,
                        "INSERT INTO vpc_eni_tokens (region, token, eni_id) VALUES (?, ?, ?)",
-                       region, req->client_token, id, NULL) != OHSM_OK ||
+                       region, token, id, NULL) != OHSM_OK ||
          ohsm_vpc_run(st) != OHSM_OK)) {
         rv = ohsm_vpc_internal(err, OHSM_DB);
         goto out;

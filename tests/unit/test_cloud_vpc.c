@@ -407,26 +407,30 @@ static void test_vpc_client_token(void **state)
     size_t n = 0;
     assert_int_equal(ohsm_vpc_ensure_region(db, R1, ACCT, &err), OHSM_OK);
     assert_int_equal(ohsm_vpc_subnet_list(db, R1, &s, &n, &err), OHSM_OK);
-    struct ohsm_vpc_eni_req req = {.subnet_id = s[0].id, .description = "d", .client_token = "t1"};
-    assert_int_equal(ohsm_vpc_eni_create(db, R1, ACCT, &req, &a, &err), OHSM_OK);
-    assert_int_equal(ohsm_vpc_eni_create(db, R1, ACCT, &req, &b, &err), OHSM_OK);
+    struct ohsm_vpc_eni_req req = {.subnet_id = s[0].id, .description = "d"};
+    const char *tok = "t1";
+    assert_int_equal(ohsm_vpc_eni_create_token(db, R1, ACCT, &req, tok, &a, &err), OHSM_OK);
+    assert_int_equal(ohsm_vpc_eni_create_token(db, R1, ACCT, &req, tok, &b, &err), OHSM_OK);
     assert_string_equal(a.id, b.id);
     assert_string_equal(b.ip_text, "172.31.0.4");
     assert_int_equal(count("vpc_enis"), 1);
     req.description = "other";
-    assert_int_equal(ohsm_vpc_eni_create(db, R1, ACCT, &req, &b, &err), OHSM_ARGUMENTS_BAD);
+    assert_int_equal(ohsm_vpc_eni_create_token(db, R1, ACCT, &req, tok, &b, &err),
+                     OHSM_ARGUMENTS_BAD);
     assert_string_equal(err.type, "IdempotentParameterMismatch");
     req.description = "d";
     req.subnet_id = s[1].id;
-    assert_int_equal(ohsm_vpc_eni_create(db, R1, ACCT, &req, &b, &err), OHSM_ARGUMENTS_BAD);
+    assert_int_equal(ohsm_vpc_eni_create_token(db, R1, ACCT, &req, tok, &b, &err),
+                     OHSM_ARGUMENTS_BAD);
     assert_string_equal(err.type, "IdempotentParameterMismatch");
     req.subnet_id = s[0].id;
-    req.client_token = "bad token";
-    assert_int_equal(ohsm_vpc_eni_create(db, R1, ACCT, &req, &b, &err), OHSM_ARGUMENTS_BAD);
+    tok = "bad token";
+    assert_int_equal(ohsm_vpc_eni_create_token(db, R1, ACCT, &req, tok, &b, &err),
+                     OHSM_ARGUMENTS_BAD);
     assert_string_equal(err.type, "InvalidParameterValue");
-    req.client_token = "t1";
+    tok = "t1";
     assert_int_equal(ohsm_vpc_eni_delete(db, R1, a.id, false, &err), OHSM_OK);
-    assert_int_equal(ohsm_vpc_eni_create(db, R1, ACCT, &req, &b, &err), OHSM_OK);
+    assert_int_equal(ohsm_vpc_eni_create_token(db, R1, ACCT, &req, tok, &b, &err), OHSM_OK);
     assert_string_not_equal(a.id, b.id);
     assert_int_equal(count("vpc_enis"), 1);
     assert_int_equal(count("vpc_eni_tokens"), 1);

@@ -65,8 +65,8 @@ ohsm_rv ohsm_cidr_ip_format(uint32_t ip, char *out, size_t cap)
 {
     OHSM_ENSURE(out != NULL, OHSM_ARGUMENTS_BAD);
     OHSM_ENSURE(cap >= OHSM_CIDR_IP_MAX, OHSM_BUFFER_TOO_SMALL);
-    int n = snprintf(out, cap, "%u.%u.%u.%u", ip >> 24, ip >> 16 & 0xffu, ip >> 8 & 0xffu,
-                     ip & 0xffu);
+    int n =
+        snprintf(out, cap, "%u.%u.%u.%u", ip >> 24, ip >> 16 & 0xffu, ip >> 8 & 0xffu, ip & 0xffu);
     OHSM_ENSURE(n > 0 && (size_t)n < cap, OHSM_BUFFER_TOO_SMALL);
     return OHSM_OK;
 }

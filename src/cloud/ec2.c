@@ -260,8 +260,7 @@ static int create_vpc(void *ctx, const struct ohsm_http_call *call, const struct
     pthread_mutex_lock(c->lock);
     r = region_ready(c, call, err);
     if (r == 0 && (r = dry_begin(c, a->dry_run, err)) == 0) {
-        r = ohsm_vpc_create(c->db, call->region, c->account_id, &cidr, &v, err) == OHSM_OK ? 0
-                                                                                          : -1;
+        r = ohsm_vpc_create(c->db, call->region, c->account_id, &cidr, &v, err) == OHSM_OK ? 0 : -1;
         r = dry_end(c, a->dry_run, r, err);
     }
     pthread_mutex_unlock(c->lock);
@@ -299,8 +298,7 @@ static int az_param(const struct ohsm_http_call *call, const char *az, const cha
     for (unsigned i = 0; i < OHSM_VPC_AZ_COUNT; i++) {
         if (ohsm_vpc_az(call->region, i, n, sizeof(n), id, sizeof(id)) == OHSM_OK) {
             size_t l = strlen(names);
-            snprintf(names + l, sizeof(names) - l, "%s%s", i > 0 ? ", " : "",
-                     az != NULL ? n : id);
+            snprintf(names + l, sizeof(names) - l, "%s%s", i > 0 ? ", " : "", az != NULL ? n : id);
         }
     }
     return ohsm_ec2_fail(err, 400, "InvalidParameterValue",
@@ -432,7 +430,8 @@ static int create_eni(void *ctx, const struct ohsm_http_call *call, const struct
     pthread_mutex_lock(c->lock);
     r = region_ready(c, call, err);
     if (r == 0 && (r = dry_begin(c, a->dry_run, err)) == 0) {
-        r = ohsm_vpc_eni_create(c->db, call->region, c->account_id, &req, &e, err) == OHSM_OK
+        r = ohsm_vpc_eni_create_token(c->db, call->region, c->account_id, &req, token, &e, err) ==
+                    OHSM_OK
                 ? 0
                 : -1;
         r = dry_end(c, a->dry_run, r, err);

@@ -23,8 +23,8 @@ struct sqlite3;
 struct ohsm_query_service;
 
 struct ohsm_ec2_ctx {
-    struct sqlite3 *db;    /* borrowed: openhsmd's database (ohsm_meta_sqlite), vpc tables made */
-    pthread_mutex_t *lock; /* borrowed: serialises every use of db */
+    struct sqlite3 *db;     /* borrowed: openhsmd's database (ohsm_meta_sqlite), vpc tables made */
+    pthread_mutex_t *lock;  /* borrowed: serialises every use of db */
     const char *account_id; /* borrowed: 12 digits, owner of what the handlers create */
 };
 

@@ -14,8 +14,7 @@
 
 #include "http/http.h"
 
-int ohsm_ec2_fail(struct ohsm_aws_err *err, unsigned status, const char *code, const char *fmt,
-                  ...)
+int ohsm_ec2_fail(struct ohsm_aws_err *err, unsigned status, const char *code, const char *fmt, ...)
 {
     va_list ap;
     err->status = status;
@@ -89,6 +88,12 @@ static int filter_param(const char *name, const char *value, struct ohsm_ec2_arg
         return 0;
     }
     p++;
+    /* Bounded, so that matching a wildcard pattern (O(pattern * text)) stays cheap. */
+    if (strnlen(value, OHSM_EC2_MAX_FILTER_TEXT + 1) > OHSM_EC2_MAX_FILTER_TEXT) {
+        return ohsm_ec2_fail(err, 400, "InvalidParameterValue",
+                             "The value of %.64s is longer than %d characters", name,
+                             OHSM_EC2_MAX_FILTER_TEXT);
+    }
     if (strcmp(p, "Name") == 0) {
         struct ohsm_ec2_filter *f = filter_slot(a, n);
         if (f == NULL) {

@@ -18,6 +18,7 @@ struct ohsm_aws_err;
 #define OHSM_EC2_MAX_IDS 1000
 #define OHSM_EC2_MAX_FILTERS 50
 #define OHSM_EC2_MAX_FILTER_VALUES 1000 /* over all filters of a request */
+#define OHSM_EC2_MAX_FILTER_TEXT 1024   /* characters of a filter name or value */
 
 /* Which parameters an operation takes. */
 struct ohsm_ec2_spec {
@@ -29,8 +30,8 @@ struct ohsm_ec2_spec {
 };
 
 struct ohsm_ec2_filter {
-    unsigned n;       /* the N of Filter.N */
-    const char *name; /* borrowed from the form */
+    unsigned n;          /* the N of Filter.N */
+    const char *name;    /* borrowed from the form */
     size_t first, count; /* its values: vals[first .. first+count) after ohsm_ec2_args_read */
 };
 
@@ -63,7 +64,7 @@ int ohsm_ec2_args_read(const struct ohsm_form *f, const struct ohsm_ec2_spec *sp
 bool ohsm_ec2_glob(const char *pat, const char *text);
 
 /* Fills err (status 400 unless DryRunOperation's 412) and returns -1. */
-int ohsm_ec2_fail(struct ohsm_aws_err *err, unsigned status, const char *code, const char *fmt,
-                  ...) __attribute__((format(printf, 4, 5)));
+int ohsm_ec2_fail(struct ohsm_aws_err *err, unsigned status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 #endif

@@ -217,7 +217,7 @@ EF(e_dns, (dns_name(e, buf, cap), buf))
 #define ZF(fn, expr)                                                                               \
     static const char *fn(const void *it, char *buf, size_t cap)                                   \
     {                                                                                              \
-        const struct ohsm_ec2_az *z = it;                                                                   \
+        const struct ohsm_ec2_az *z = it;                                                          \
         (void)buf, (void)cap, (void)z;                                                             \
         return (expr);                                                                             \
     }
@@ -278,9 +278,15 @@ static const struct fdef eni_filters[] = {
     {NULL, NULL},
 };
 static const struct fdef az_filters[] = {
-    {"zone-name", z_name}, {"zone-id", z_id},    {"region-name", z_region},
-    {"state", z_state},    {"zone-type", z_type}, {"opt-in-status", z_optin},
-    {"group-name", z_region}, {"network-border-group", z_region}, {NULL, NULL},
+    {"zone-name", z_name},
+    {"zone-id", z_id},
+    {"region-name", z_region},
+    {"state", z_state},
+    {"zone-type", z_type},
+    {"opt-in-status", z_optin},
+    {"group-name", z_region},
+    {"network-border-group", z_region},
+    {NULL, NULL},
 };
 
 /* The field getter of filter name, or NULL when the name is unknown. "tag:<key>" filters are
@@ -313,7 +319,7 @@ struct ohsm_ec2_kind {
 };
 
 int ohsm_ec2_check_filters(const struct ohsm_ec2_kind *k, const struct ohsm_ec2_args *a,
-                         struct ohsm_aws_err *err)
+                           struct ohsm_aws_err *err)
 {
     for (size_t i = 0; i < a->n_f; i++) {
         if (filter_get(k->filters, a->f[i].name) == NULL) {
@@ -352,8 +358,8 @@ static bool matches(const struct ohsm_ec2_kind *k, const struct ohsm_ec2_args *a
 }
 
 /* Every id asked for must exist (AWS answers NotFound rather than a shorter list). */
-static int check_ids(const struct ohsm_ec2_kind *k, const char *const *ids, size_t n_ids, field_fn get,
-                     const void *items, size_t n, struct ohsm_aws_err *err)
+static int check_ids(const struct ohsm_ec2_kind *k, const char *const *ids, size_t n_ids,
+                     field_fn get, const void *items, size_t n, struct ohsm_aws_err *err)
 {
     char idb[8];
     for (size_t i = 0; i < n_ids; i++) {
@@ -368,8 +374,9 @@ static int check_ids(const struct ohsm_ec2_kind *k, const char *const *ids, size
     return 0;
 }
 
-int ohsm_ec2_describe(const struct ohsm_ec2_kind *k, const struct ohsm_ec2_args *a, const void *items,
-                    size_t n, const char *region, struct ohsm_xml *out, struct ohsm_aws_err *err)
+int ohsm_ec2_describe(const struct ohsm_ec2_kind *k, const struct ohsm_ec2_args *a,
+                      const void *items, size_t n, const char *region, struct ohsm_xml *out,
+                      struct ohsm_aws_err *err)
 {
     size_t shown = 0;
     if (check_ids(k, a->ids, a->n_ids, k->id, items, n, err) != 0 ||
@@ -413,37 +420,43 @@ static int64_t az_seq(const void *it)
     return ((const struct ohsm_ec2_az *)it)->seq;
 }
 
-const struct ohsm_ec2_kind ohsm_ec2_k_vpc = {
-    sizeof(struct ohsm_vpc_vpc), vpc_filters, "InvalidVpcID.NotFound",
-    "The vpc ID '%.64s' does not exist", "vpcSet", true, v_id, NULL, vpc_seq, ohsm_ec2_write_vpc};
+const struct ohsm_ec2_kind ohsm_ec2_k_vpc = {sizeof(struct ohsm_vpc_vpc),
+                                             vpc_filters,
+                                             "InvalidVpcID.NotFound",
+                                             "The vpc ID '%.64s' does not exist",
+                                             "vpcSet",
+                                             true,
+                                             v_id,
+                                             NULL,
+                                             vpc_seq,
+                                             ohsm_ec2_write_vpc};
 const struct ohsm_ec2_kind ohsm_ec2_k_subnet = {sizeof(struct ohsm_vpc_subnet),
-                                     subnet_filters,
-                                     "InvalidSubnetID.NotFound",
-                                     "The subnet ID '%.64s' does not exist",
-                                     "subnetSet",
-                                     true,
-                                     s_id,
-                                     NULL,
-                                     subnet_seq,
-                                     ohsm_ec2_write_subnet};
+                                                subnet_filters,
+                                                "InvalidSubnetID.NotFound",
+                                                "The subnet ID '%.64s' does not exist",
+                                                "subnetSet",
+                                                true,
+                                                s_id,
+                                                NULL,
+                                                subnet_seq,
+                                                ohsm_ec2_write_subnet};
 const struct ohsm_ec2_kind ohsm_ec2_k_eni = {sizeof(struct ohsm_vpc_eni),
-                                  eni_filters,
-                                  "InvalidNetworkInterfaceID.NotFound",
-                                  "The networkInterface ID '%.64s' does not exist",
-                                  "networkInterfaceSet",
-                                  true,
-                                  e_id,
-                                  NULL,
-                                  eni_seq,
-                                  ohsm_ec2_write_eni};
+                                             eni_filters,
+                                             "InvalidNetworkInterfaceID.NotFound",
+                                             "The networkInterface ID '%.64s' does not exist",
+                                             "networkInterfaceSet",
+                                             true,
+                                             e_id,
+                                             NULL,
+                                             eni_seq,
+                                             ohsm_ec2_write_eni};
 const struct ohsm_ec2_kind ohsm_ec2_k_az = {sizeof(struct ohsm_ec2_az),
-                                 az_filters,
-                                 "InvalidParameterValue",
-                                 "Invalid availability zone: [%.64s]",
-                                 "availabilityZoneInfo",
-                                 false,
-                                 z_name,
-                                 z_id,
-                                 az_seq,
-                                 write_az};
-
+                                            az_filters,
+                                            "InvalidParameterValue",
+                                            "Invalid availability zone: [%.64s]",
+                                            "availabilityZoneInfo",
+                                            false,
+                                            z_name,
+                                            z_id,
+                                            az_seq,
+                                            write_az};

@@ -59,12 +59,17 @@ static const char schema[] =
     " requester_managed INTEGER NOT NULL,"
     " owner TEXT NOT NULL,"
     " UNIQUE (subnet_id, ip));"
-    "CREATE INDEX IF NOT EXISTS vpc_enis_subnet ON vpc_enis (subnet_id, ip);";
+    "CREATE INDEX IF NOT EXISTS vpc_enis_subnet ON vpc_enis (subnet_id, ip);"
+    "CREATE TABLE IF NOT EXISTS vpc_eni_tokens ("
+    " region TEXT NOT NULL,"
+    " token TEXT NOT NULL,"
+    " eni_id TEXT NOT NULL,"
+    " PRIMARY KEY (region, token));";
 
 /* The default VPC of every region (VPC user guide "Default VPCs"). */
 #define DEFAULT_VPC_CIDR "172.31.0.0/16"
-static const char *const default_subnets[OHSM_VPC_AZ_COUNT] = {
-    "172.31.0.0/20", "172.31.16.0/20", "172.31.32.0/20"};
+static const char *const default_subnets[OHSM_VPC_AZ_COUNT] = {"172.31.0.0/20", "172.31.16.0/20",
+                                                               "172.31.32.0/20"};
 
 /* ---- ids, regions ---- */
 
@@ -86,9 +91,9 @@ bool ohsm_vpc_id_valid(const char *prefix, const char *s)
 }
 
 /* Direction words of region names, longest first so "northeast" is not read as "north". */
-static const char *const directions[] = {"northeast", "southeast", "northwest", "southwest",
-                                         "central",   "north",     "south",     "east",
-                                         "west"};
+static const char *const directions[] = {"northeast", "southeast", "northwest",
+                                         "southwest", "central",   "north",
+                                         "south",     "east",      "west"};
 
 /* Parses a region into country (2 letters), gov flag, direction and number; NULL-safe. */
 static bool region_parts(const char *r, char cc[3], bool *gov, const char **dir, char *num)
@@ -283,8 +288,7 @@ out:
     return rv;
 }
 
-static ohsm_rv count_where(sqlite3 *db, const char *sql, const char *a, const char *b,
-                           int64_t *n)
+static ohsm_rv count_where(sqlite3 *db, const char *sql, const char *a, const char *b, int64_t *n)
 {
     sqlite3_stmt *st = NULL;
     OHSM_TRY(ohsm_vpc_prep(db, &st, sql, a, b, NULL));
@@ -298,8 +302,8 @@ ohsm_rv ohsm_vpc_create(sqlite3 *db, const char *region, const char *account_id,
     char id[OHSM_VPC_ID_MAX], t[OHSM_CIDR_TEXT_MAX];
     int64_t n = 0;
     ohsm_rv rv;
-    OHSM_ENSURE(db != NULL && ohsm_vpc_region_valid(region) &&
-                    ohsm_vpc_account_valid(account_id) && cidr != NULL,
+    OHSM_ENSURE(db != NULL && ohsm_vpc_region_valid(region) && ohsm_vpc_account_valid(account_id) &&
+                    cidr != NULL,
                 ohsm_vpc_internal(err, OHSM_ARGUMENTS_BAD));
     bool canon = cidr->prefix <= 32 && (cidr->base & ~ohsm_cidr_mask(cidr->prefix)) == 0;
     if (!canon || cidr->prefix < 16 || cidr->prefix > 28) {
@@ -310,8 +314,7 @@ ohsm_rv ohsm_vpc_create(sqlite3 *db, const char *region, const char *account_id,
                              "The CIDR '%s' is invalid.", t);
     }
     OHSM_TRY(ohsm_vpc_sp_begin(db) == OHSM_OK ? OHSM_OK : ohsm_vpc_internal(err, OHSM_DB));
-    rv = count_where(db, "SELECT count(*) FROM vpc_vpcs WHERE region = ? ",
-                     region, NULL, &n);
+    rv = count_where(db, "SELECT count(*) FROM vpc_vpcs WHERE region = ? ", region, NULL, &n);
     if (rv != OHSM_OK) {
         rv = ohsm_vpc_internal(err, rv);
     } else if (n >= OHSM_VPC_MAX_VPCS) {
@@ -328,15 +331,18 @@ ohsm_rv ohsm_vpc_create(sqlite3 *db, const char *region, const char *account_id,
 
 /* ---- subnets ---- */
 
-/* Subnet columns plus the number of ENIs in it (for the free address count). */
+/* Subnet columns, the number of ENIs in it (for the free address count), and its VPC's block and
+ * region (a subnet lies inside its VPC, in the same region). */
 #define SUBNET_SELECT                                                                              \
     "SELECT s.seq, s.id, s.region, s.vpc_id, s.az, s.cidr, s.default_for_az, s.owner, s.state,"    \
-    " (SELECT count(*) FROM vpc_enis e WHERE e.subnet_id = s.id) FROM vpc_subnets s "
+    " (SELECT count(*) FROM vpc_enis e WHERE e.subnet_id = s.id), v.cidr, v.region"                \
+    " FROM vpc_subnets s LEFT JOIN vpc_vpcs v ON v.id = s.vpc_id "
 
 static bool subnet_row(sqlite3_stmt *st, struct ohsm_vpc_subnet *s)
 {
     int64_t b = 0, used = 0;
-    char state[16];
+    char state[16], vregion[OHSM_VPC_REGION_MAX];
+    struct ohsm_cidr vcidr;
     int az;
     memset(s, 0, sizeof(*s));
     s->state = "available";
@@ -348,12 +354,17 @@ static bool subnet_row(sqlite3_stmt *st, struct ohsm_vpc_subnet *s)
           ohsm_vpc_col_cidr(st, 5, &s->cidr) && ohsm_vpc_col_int(st, 6, 0, 1, &b) &&
           ohsm_vpc_col_text(st, 7, s->owner, sizeof(s->owner)) &&
           ohsm_vpc_account_valid(s->owner) && ohsm_vpc_col_text(st, 8, state, sizeof(state)) &&
-          strcmp(state, s->state) == 0 && ohsm_vpc_col_int(st, 9, 0, INT64_MAX, &used))) {
+          strcmp(state, s->state) == 0 && ohsm_vpc_col_int(st, 9, 0, INT64_MAX, &used) &&
+          ohsm_vpc_col_cidr(st, 10, &vcidr) &&
+          ohsm_vpc_col_text(st, 11, vregion, sizeof(vregion)))) {
+        return false;
+    }
+    if (strcmp(vregion, s->region) != 0 || !ohsm_cidr_contains(&vcidr, &s->cidr)) {
         return false;
     }
     az = ohsm_vpc_az_index(s->region, s->az);
-    if (az < 0 || ohsm_vpc_az(s->region, (unsigned)az, NULL, 0, s->az_id, sizeof(s->az_id)) !=
-                      OHSM_OK ||
+    if (az < 0 ||
+        ohsm_vpc_az(s->region, (unsigned)az, NULL, 0, s->az_id, sizeof(s->az_id)) != OHSM_OK ||
         (uint64_t)used > ohsm_cidr_usable(&s->cidr)) {
         return false;
     }
@@ -369,8 +380,8 @@ ohsm_rv ohsm_vpc_subnet_get(sqlite3 *db, const char *region, const char *id,
     ohsm_rv rv;
     OHSM_ENSURE(db != NULL && region != NULL && id != NULL && out != NULL,
                 ohsm_vpc_internal(err, OHSM_ARGUMENTS_BAD));
-    if (ohsm_vpc_prep(db, &st, SUBNET_SELECT "WHERE s.region = ? AND s.id = ?", region, id,
-                      NULL) != OHSM_OK) {
+    if (ohsm_vpc_prep(db, &st, SUBNET_SELECT "WHERE s.region = ? AND s.id = ?", region, id, NULL) !=
+        OHSM_OK) {
         return ohsm_vpc_internal(err, OHSM_DB);
     }
     int r = sqlite3_step(st);
@@ -396,8 +407,8 @@ ohsm_rv ohsm_vpc_subnet_list(sqlite3 *db, const char *region, struct ohsm_vpc_su
     int r;
     OHSM_ENSURE(db != NULL && region != NULL && out != NULL && n != NULL,
                 ohsm_vpc_internal(err, OHSM_ARGUMENTS_BAD));
-    if (ohsm_vpc_prep(db, &st, SUBNET_SELECT "WHERE s.region = ? ORDER BY s.seq", region,
-                      NULL) != OHSM_OK) {
+    if (ohsm_vpc_prep(db, &st, SUBNET_SELECT "WHERE s.region = ? ORDER BY s.seq", region, NULL) !=
+        OHSM_OK) {
         return ohsm_vpc_internal(err, OHSM_DB);
     }
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
@@ -456,8 +467,7 @@ static ohsm_rv subnet_check(sqlite3 *db, const char *region, const struct ohsm_v
         return ohsm_vpc_internal(err, OHSM_ARGUMENTS_BAD);
     }
     bool canon = (cidr->base & ~ohsm_cidr_mask(cidr->prefix)) == 0;
-    if (!canon || cidr->prefix < 16 || cidr->prefix > 28 ||
-        !ohsm_cidr_contains(&vpc->cidr, cidr)) {
+    if (!canon || cidr->prefix < 16 || cidr->prefix > 28 || !ohsm_cidr_contains(&vpc->cidr, cidr)) {
         return ohsm_vpc_fail(err, OHSM_ARGUMENTS_BAD, "InvalidSubnet.Range",
                              "The CIDR '%s' is invalid.", t);
     }
@@ -503,9 +513,9 @@ ohsm_rv ohsm_vpc_subnet_create(sqlite3 *db, const char *region, const char *acco
     struct ohsm_vpc_vpc vpc;
     char id[OHSM_VPC_ID_MAX];
     ohsm_rv rv;
-    OHSM_ENSURE(db != NULL && ohsm_vpc_region_valid(region) &&
-                    ohsm_vpc_account_valid(account_id) && vpc_id != NULL && cidr != NULL &&
-                    cidr->prefix <= 32 && az_index < OHSM_VPC_AZ_COUNT,
+    OHSM_ENSURE(db != NULL && ohsm_vpc_region_valid(region) && ohsm_vpc_account_valid(account_id) &&
+                    vpc_id != NULL && cidr != NULL && cidr->prefix <= 32 &&
+                    az_index < OHSM_VPC_AZ_COUNT,
                 ohsm_vpc_internal(err, OHSM_ARGUMENTS_BAD));
     OHSM_TRY(ohsm_vpc_sp_begin(db) == OHSM_OK ? OHSM_OK : ohsm_vpc_internal(err, OHSM_DB));
     rv = ohsm_vpc_get(db, region, vpc_id, &vpc, err);
@@ -566,8 +576,8 @@ ohsm_rv ohsm_vpc_ensure_region(sqlite3 *db, const char *region, const char *acco
         return ohsm_vpc_fail(err, OHSM_ARGUMENTS_BAD, "InvalidParameterValue",
                              "Invalid region: '%.64s'", region != NULL ? region : "");
     }
-    if (count_where(db, "SELECT count(*) FROM vpc_regions WHERE region = ?", region, NULL,
-                    &n) != OHSM_OK) {
+    if (count_where(db, "SELECT count(*) FROM vpc_regions WHERE region = ?", region, NULL, &n) !=
+        OHSM_OK) {
         return ohsm_vpc_internal(err, OHSM_DB);
     }
     if (n > 0) {
@@ -610,9 +620,8 @@ ohsm_rv ohsm_vpc_sg_create(sqlite3 *db, const char *region, const char *account_
     sqlite3_stmt *st = NULL;
     int64_t n = 0;
     ohsm_rv rv;
-    OHSM_ENSURE(db != NULL && ohsm_vpc_region_valid(region) &&
-                    ohsm_vpc_account_valid(account_id) && vpc_id != NULL && cluster_id != NULL &&
-                    sg_id != NULL && cap >= OHSM_VPC_ID_MAX,
+    OHSM_ENSURE(db != NULL && ohsm_vpc_region_valid(region) && ohsm_vpc_account_valid(account_id) &&
+                    vpc_id != NULL && cluster_id != NULL && sg_id != NULL && cap >= OHSM_VPC_ID_MAX,
                 ohsm_vpc_internal(err, OHSM_ARGUMENTS_BAD));
     size_t cl = strnlen(cluster_id, 65);
     bool ok = cl >= 1 && cl <= 64;
@@ -630,8 +639,8 @@ ohsm_rv ohsm_vpc_sg_create(sqlite3 *db, const char *region, const char *account_
     if (rv != OHSM_OK) {
         goto out;
     }
-    if (count_where(db, "SELECT count(*) FROM vpc_sgs WHERE vpc_id = ? AND name = ?", vpc_id,
-                    name, &n) != OHSM_OK) {
+    if (count_where(db, "SELECT count(*) FROM vpc_sgs WHERE vpc_id = ? AND name = ?", vpc_id, name,
+                    &n) != OHSM_OK) {
         rv = ohsm_vpc_internal(err, OHSM_DB);
         goto out;
     }
@@ -644,8 +653,9 @@ ohsm_rv ohsm_vpc_sg_create(sqlite3 *db, const char *region, const char *account_
     if (rv != OHSM_OK) {
         goto out;
     }
-    if (ohsm_vpc_prep(db, &st, "INSERT INTO vpc_sgs (id, region, vpc_id, name, owner)"
-                               " VALUES (?, ?, ?, ?, ?)",
+    if (ohsm_vpc_prep(db, &st,
+                      "INSERT INTO vpc_sgs (id, region, vpc_id, name, owner)"
+                      " VALUES (?, ?, ?, ?, ?)",
                       id, region, vpc_id, name, account_id, NULL) != OHSM_OK ||
         ohsm_vpc_run(st) != OHSM_OK) {
         rv = ohsm_vpc_internal(err, OHSM_DB);

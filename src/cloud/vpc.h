@@ -101,7 +101,7 @@ struct ohsm_vpc_eni {
 /* What ohsm_vpc_eni_create makes. All borrowed for the call. */
 struct ohsm_vpc_eni_req {
     const char *subnet_id;
-    const char *ip;          /* dotted quad, or NULL: the lowest free address after the 4 reserved */
+    const char *ip; /* dotted quad, or NULL: the lowest free address after the 4 reserved */
     const char *description; /* NULL: "" */
     const char *group_id;    /* NULL: none; else a security group of the subnet's VPC */
     bool requester_managed;  /* made by a service (CloudHSM): users cannot delete it */
@@ -174,6 +174,15 @@ OHSM_NODISCARD ohsm_rv ohsm_vpc_eni_create(struct sqlite3 *db, const char *regio
                                            const char *account_id,
                                            const struct ohsm_vpc_eni_req *req,
                                            struct ohsm_vpc_eni *out, struct ohsm_aws_err *err);
+/* ohsm_vpc_eni_create with EC2's ClientToken (NULL: none; else 1..64 printable ASCII, else
+ * InvalidParameterValue): a repeat with the same token and request returns the ENI the first
+ * call made (while it exists) and makes nothing; with another request,
+ * IdempotentParameterMismatch. */
+OHSM_NODISCARD ohsm_rv ohsm_vpc_eni_create_token(struct sqlite3 *db, const char *region,
+                                                 const char *account_id,
+                                                 const struct ohsm_vpc_eni_req *req,
+                                                 const char *client_token, struct ohsm_vpc_eni *out,
+                                                 struct ohsm_aws_err *err);
 /* The ENI id of region. InvalidNetworkInterfaceID.NotFound. */
 OHSM_NODISCARD ohsm_rv ohsm_vpc_eni_get(struct sqlite3 *db, const char *region, const char *id,
                                         struct ohsm_vpc_eni *out, struct ohsm_aws_err *err);
@@ -202,8 +211,8 @@ OHSM_NODISCARD ohsm_rv ohsm_vpc_sg_create(struct sqlite3 *db, const char *region
                                           const char *cluster_id, char *sg_id, size_t cap,
                                           struct ohsm_aws_err *err);
 /* Deletes a group no ENI uses. InvalidGroup.NotFound, DependencyViolation. */
-OHSM_NODISCARD ohsm_rv ohsm_vpc_sg_delete(struct sqlite3 *db, const char *region,
-                                          const char *sg_id, struct ohsm_aws_err *err);
+OHSM_NODISCARD ohsm_rv ohsm_vpc_sg_delete(struct sqlite3 *db, const char *region, const char *sg_id,
+                                          struct ohsm_aws_err *err);
 
 /* Is s prefix followed by exactly 17 lower-case hex characters? (ids we make) */
 bool ohsm_vpc_id_valid(const char *prefix, const char *s);

@@ -35,7 +35,6 @@ ohsm_rv ohsm_vpc_internal(struct ohsm_aws_err *e, ohsm_rv rv)
                          "An internal error has occurred");
 }
 
-
 ohsm_rv ohsm_vpc_make_id(const char *prefix, char *out, size_t cap, struct ohsm_aws_err *e)
 {
     static const char hex[] = "0123456789abcdef";
@@ -67,7 +66,6 @@ bool ohsm_vpc_account_valid(const char *s)
     }
     return true;
 }
-
 
 ohsm_rv ohsm_vpc_sp_begin(sqlite3 *db)
 {

@@ -210,11 +210,9 @@ static ohsm_rv lowest_free(sqlite3 *db, const struct ohsm_vpc_subnet *s, uint32_
     return OHSM_OK;
 }
 
-/* Checks the request's own fields (before the database is looked at). */
-static ohsm_rv req_check(const struct ohsm_vpc_eni_req *req, uint32_t *ip, bool *has_ip,
-                         struct ohsm_aws_err *err)
+/* A Description: at most 255 characters, no control characters. */
+static ohsm_rv desc_check(const char *d, struct ohsm_aws_err *err)
 {
-    const char *d = req->description != NULL ? req->description : "";
     if (strnlen(d, OHSM_VPC_DESC_MAX) >= OHSM_VPC_DESC_MAX) {
         return ohsm_vpc_fail(err, OHSM_ARGUMENTS_BAD, "InvalidParameterValue",
                              "Value for parameter description is too long (at most %d "
@@ -226,6 +224,16 @@ static ohsm_rv req_check(const struct ohsm_vpc_eni_req *req, uint32_t *ip, bool 
             return ohsm_vpc_fail(err, OHSM_ARGUMENTS_BAD, "InvalidParameterValue",
                                  "Value for parameter description contains a control character");
         }
+    }
+    return OHSM_OK;
+}
+
+/* Checks the request's own fields (before the database is looked at). */
+static ohsm_rv req_check(const struct ohsm_vpc_eni_req *req, uint32_t *ip, bool *has_ip,
+                         struct ohsm_aws_err *err)
+{
+    if (req->description != NULL) {
+        OHSM_TRY(desc_check(req->description, err));
     }
     *has_ip = req->ip != NULL;
     if (*has_ip && ohsm_cidr_ip_parse(req->ip, ip) != OHSM_OK) {
@@ -303,9 +311,73 @@ static ohsm_rv group_check(sqlite3 *db, const char *region, const struct ohsm_vp
     return OHSM_OK;
 }
 
+/* EC2's ClientToken: at most 64 printable ASCII characters. */
+static bool token_valid(const char *t)
+{
+    size_t n = strnlen(t, 65);
+    if (n == 0 || n > 64) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (t[i] < 0x21 || t[i] > 0x7e) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* A repeated ClientToken: *replayed with *out the ENI it made; not replayed when the token is new
+ * (or its ENI is gone, then the token is forgotten). IdempotentParameterMismatch when the
+ * request differs from the one that made the ENI. */
+static ohsm_rv token_replay(sqlite3 *db, const char *region, const struct ohsm_vpc_eni_req *req,
+                            const char *token, struct ohsm_vpc_eni *out, bool *replayed,
+                            struct ohsm_aws_err *err)
+{
+    char id[OHSM_VPC_ID_MAX];
+    sqlite3_stmt *st = NULL;
+    *replayed = false;
+    if (ohsm_vpc_prep(db, &st, "SELECT eni_id FROM vpc_eni_tokens WHERE region = ? AND token = ?",
+                      region, token, NULL) != OHSM_OK) {
+        return ohsm_vpc_internal(err, OHSM_DB);
+    }
+    int r = sqlite3_step(st);
+    bool found = r == SQLITE_ROW && ohsm_vpc_col_text(st, 0, id, sizeof(id));
+    sqlite3_finalize(st);
+    if (!found) {
+        return r == SQLITE_DONE ? OHSM_OK : ohsm_vpc_internal(err, OHSM_DB);
+    }
+    ohsm_rv rv = ohsm_vpc_eni_get(db, region, id, out, err);
+    if (rv == OHSM_ARGUMENTS_BAD) { /* deleted since: the token starts over */
+        if (ohsm_vpc_prep(db, &st, "DELETE FROM vpc_eni_tokens WHERE region = ? AND token = ?",
+                          region, token, NULL) != OHSM_OK ||
+            ohsm_vpc_run(st) != OHSM_OK) {
+            return ohsm_vpc_internal(err, OHSM_DB);
+        }
+        return OHSM_OK;
+    }
+    OHSM_TRY(rv);
+    const char *d = req->description != NULL ? req->description : "";
+    const char *g = req->group_id != NULL ? req->group_id : "";
+    if (strcmp(out->subnet_id, req->subnet_id) != 0 || strcmp(out->description, d) != 0 ||
+        strcmp(out->group_id, g) != 0 || out->requester_managed != req->requester_managed ||
+        (req->ip != NULL && strcmp(out->ip_text, req->ip) != 0)) {
+        return ohsm_vpc_fail(err, OHSM_ARGUMENTS_BAD, "IdempotentParameterMismatch",
+                             "The client token '%.64s' was used with different parameters.", token);
+    }
+    *replayed = true;
+    return OHSM_OK;
+}
+
 ohsm_rv ohsm_vpc_eni_create(sqlite3 *db, const char *region, const char *account_id,
                             const struct ohsm_vpc_eni_req *req, struct ohsm_vpc_eni *out,
                             struct ohsm_aws_err *err)
+{
+    return ohsm_vpc_eni_create_token(db, region, account_id, req, NULL, out, err);
+}
+
+ohsm_rv ohsm_vpc_eni_create_token(sqlite3 *db, const char *region, const char *account_id,
+                                  const struct ohsm_vpc_eni_req *req, const char *token,
+                                  struct ohsm_vpc_eni *out, struct ohsm_aws_err *err)
 {
     struct ohsm_vpc_subnet s;
     char id[OHSM_VPC_ID_MAX], mac[OHSM_VPC_MAC_MAX];
@@ -314,11 +386,27 @@ ohsm_rv ohsm_vpc_eni_create(sqlite3 *db, const char *region, const char *account
     bool has_ip = false;
     int64_t n = 0;
     ohsm_rv rv;
-    OHSM_ENSURE(db != NULL && ohsm_vpc_region_valid(region) &&
-                    ohsm_vpc_account_valid(account_id) && req != NULL && req->subnet_id != NULL,
+    OHSM_ENSURE(db != NULL && ohsm_vpc_region_valid(region) && ohsm_vpc_account_valid(account_id) &&
+                    req != NULL && req->subnet_id != NULL,
                 ohsm_vpc_internal(err, OHSM_ARGUMENTS_BAD));
     OHSM_TRY(req_check(req, &ip, &has_ip, err));
+    if (token != NULL && !token_valid(token)) {
+        return ohsm_vpc_fail(err, OHSM_ARGUMENTS_BAD, "InvalidParameterValue",
+                             "Value for parameter clientToken is invalid (1 to 64 printable "
+                             "ASCII characters).");
+    }
     OHSM_TRY(ohsm_vpc_sp_begin(db) == OHSM_OK ? OHSM_OK : ohsm_vpc_internal(err, OHSM_DB));
+    if (token != NULL) {
+        struct ohsm_vpc_eni prev;
+        bool replayed = false;
+        rv = token_replay(db, region, req, token, &prev, &replayed, err);
+        if (rv != OHSM_OK || replayed) {
+            if (rv == OHSM_OK && out != NULL) {
+                *out = prev;
+            }
+            goto out;
+        }
+    }
     rv = ohsm_vpc_subnet_get(db, region, req->subnet_id, &s, err);
     if (rv != OHSM_OK || (rv = group_check(db, region, &s, req->group_id, err)) != OHSM_OK) {
         goto out;
@@ -352,6 +440,14 @@ ohsm_rv ohsm_vpc_eni_create(sqlite3 *db, const char *region, const char *account
         goto out;
     }
     if (ohsm_vpc_run(st) != OHSM_OK) {
+        rv = ohsm_vpc_internal(err, OHSM_DB);
+        goto out;
+    }
+    if (token != NULL &&
+        (ohsm_vpc_prep(db, &st,
+                       "INSERT INTO vpc_eni_tokens (region, token, eni_id) VALUES (?, ?, ?)",
+                       region, token, id, NULL) != OHSM_OK ||
+         ohsm_vpc_run(st) != OHSM_OK)) {
         rv = ohsm_vpc_internal(err, OHSM_DB);
         goto out;
     }

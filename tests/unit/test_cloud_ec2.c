@@ -15,6 +15,7 @@
 #include <sqlite3.h>
 
 #include "cloud/ec2.h"
+#include "cloud/ec2_args.h"
 #include "cloud/vpc.h"
 #include "http/http.h"
 
@@ -220,9 +221,8 @@ static void test_ec2_defaults(void **state)
     elem(xml.buf, "cidrBlock", t, sizeof(t));
     assert_string_equal(t, "172.31.0.0/16");
     assert_non_null(strstr(xml.buf, "<cidrBlockState><state>associated</state></cidrBlockState>"));
-    assert_int_equal(call("DescribeSubnets", "Filter.1.Name=default-for-az",
-                          "Filter.1.Value.1=true", NULL),
-                     0);
+    assert_int_equal(
+        call("DescribeSubnets", "Filter.1.Name=default-for-az", "Filter.1.Value.1=true", NULL), 0);
     assert_int_equal(count_of(xml.buf, "<item><subnetId>"), 3);
     assert_non_null(strstr(xml.buf, "<availabilityZone>us-east-1b</availabilityZone>"));
     assert_non_null(strstr(xml.buf, "<availabilityZoneId>use1-az3</availabilityZoneId>"));
@@ -276,9 +276,9 @@ static void test_ec2_subnet_lifecycle(void **state)
     elem(xml.buf, "vpcId", vpc, sizeof(vpc));
     char vpc_arg[96];
     snprintf(vpc_arg, sizeof(vpc_arg), "VpcId=%s", vpc);
-    expect_err(call("CreateSubnet", vpc_arg, "CidrBlock=10.0.0.0/28",
-                    "AvailabilityZone=us-east-1z", NULL),
-               400, "InvalidParameterValue");
+    expect_err(
+        call("CreateSubnet", vpc_arg, "CidrBlock=10.0.0.0/28", "AvailabilityZone=us-east-1z", NULL),
+        400, "InvalidParameterValue");
     assert_string_equal(err.msg, "Value (us-east-1z) for parameter availabilityZone is invalid. "
                                  "Subnets can currently only be created in the following "
                                  "availability zones: us-east-1a, us-east-1b, us-east-1c.");
@@ -290,9 +290,9 @@ static void test_ec2_subnet_lifecycle(void **state)
     expect_err(call("CreateSubnet", vpc_arg, "CidrBlock=10.0.0.0/28", "DryRun=true", NULL), 412,
                "DryRunOperation");
     assert_int_equal(rows("vpc_subnets"), 3);
-    assert_int_equal(call("CreateSubnet", vpc_arg, "CidrBlock=10.0.0.0/28",
-                          "AvailabilityZoneId=use1-az2", NULL),
-                     0);
+    assert_int_equal(
+        call("CreateSubnet", vpc_arg, "CidrBlock=10.0.0.0/28", "AvailabilityZoneId=use1-az2", NULL),
+        0);
     elem(xml.buf, "subnetId", subnet, sizeof(subnet));
     elem(xml.buf, "availabilityZone", t, sizeof(t));
     assert_string_equal(t, "us-east-1b");
@@ -305,21 +305,23 @@ static void test_ec2_subnet_lifecycle(void **state)
 
     snprintf(arg, sizeof(arg), "SubnetId=%s", subnet);
     for (int i = 0; i < 11; i++) {
-        assert_int_equal(call("CreateNetworkInterface", arg, "Description=test eni",
-                              "ClientToken=abc", NULL),
-                         0);
+        char tok[32], want[64];
+        snprintf(tok, sizeof(tok), "ClientToken=abc%d", i);
+        assert_int_equal(call("CreateNetworkInterface", arg, "Description=test eni", tok, NULL), 0);
         elem(xml.buf, "networkInterfaceId", enis[i], sizeof(enis[i]));
-        char want[64];
         snprintf(want, sizeof(want), "<privateIpAddress>10.0.0.%d</privateIpAddress>", 4 + i);
         assert_non_null(strstr(xml.buf, want));
-        assert_non_null(strstr(xml.buf, "<clientToken>abc</clientToken>"));
+        snprintf(want, sizeof(want), "<clientToken>abc%d</clientToken>", i);
+        assert_non_null(strstr(xml.buf, want));
     }
-    expect_err(call("CreateNetworkInterface", arg, NULL), 400,
-               "InsufficientFreeAddressesInSubnet");
+    /* a retry with the same token gets the same ENI, not the 12th */
+    assert_int_equal(
+        call("CreateNetworkInterface", arg, "Description=test eni", "ClientToken=abc3", NULL), 0);
+    assert_non_null(strstr(xml.buf, enis[3]));
+    expect_err(call("CreateNetworkInterface", arg, NULL), 400, "InsufficientFreeAddressesInSubnet");
     expect_err(call("DeleteSubnet", arg, NULL), 400, "DependencyViolation");
     char want[128];
-    snprintf(want, sizeof(want), "The subnet '%s' has dependencies and cannot be deleted.",
-             subnet);
+    snprintf(want, sizeof(want), "The subnet '%s' has dependencies and cannot be deleted.", subnet);
     assert_string_equal(err.msg, want);
     /* the subnet's ENIs, by filter */
     assert_int_equal(call("DescribeNetworkInterfaces", "Filter.1.Name=subnet-id",
@@ -331,8 +333,7 @@ static void test_ec2_subnet_lifecycle(void **state)
         char id[128];
         assert_true((size_t)snprintf(id, sizeof(id), "NetworkInterfaceId=%s", enis[i]) <
                     sizeof(id));
-        expect_err(call("DeleteNetworkInterface", id, "DryRun=true", NULL), 412,
-                   "DryRunOperation");
+        expect_err(call("DeleteNetworkInterface", id, "DryRun=true", NULL), 412, "DryRunOperation");
         assert_int_equal(call("DeleteNetworkInterface", id, NULL), 0);
         assert_string_equal(xml.buf, "<return>true</return>");
         expect_err(call("DeleteNetworkInterface", id, NULL), 400,
@@ -370,19 +371,52 @@ static void test_ec2_filters(void **state)
                           "Filter.2.Value.1=*b", NULL),
                      0);
     assert_int_equal(count_of(xml.buf, "<item>"), 1);
-    assert_int_equal(call("DescribeSubnets", "Filter.1.Name=tag:Name", "Filter.1.Value.1=*",
-                          NULL),
+    assert_int_equal(call("DescribeSubnets", "Filter.1.Name=tag:Name", "Filter.1.Value.1=*", NULL),
                      0);
     assert_string_equal(xml.buf, "<subnetSet></subnetSet>");
-    assert_int_equal(call("DescribeVpcs", "Filter.1.Name=is-default", "Filter.1.Value.1=false",
-                          NULL),
-                     0);
+    assert_int_equal(
+        call("DescribeVpcs", "Filter.1.Name=is-default", "Filter.1.Value.1=false", NULL), 0);
     assert_string_equal(xml.buf, "<vpcSet></vpcSet>");
     expect_err(call("DescribeVpcs", "VpcId.1=vpc-00000000000000000", NULL), 400,
                "InvalidVpcID.NotFound");
     expect_err(call("DescribeNetworkInterfaces", "NetworkInterfaceId.1=eni-1", NULL), 400,
                "InvalidNetworkInterfaceID.NotFound");
     expect_err(call("DescribeSubnets", "SubnetId.01=subnet-1", NULL), 400, "UnknownParameter");
+    char longv[1100] = "Filter.1.Value.1=";
+    memset(longv + strlen(longv), '*', sizeof(longv) - strlen(longv) - 1);
+    longv[sizeof(longv) - 1] = '\0';
+    expect_err(call("DescribeSubnets", "Filter.1.Name=subnet-id", longv, NULL), 400,
+               "InvalidParameterValue");
+}
+
+/* AWS filter wildcards: * any run, ? one character, backslash escapes; whole-string match. */
+static void test_ec2_glob(void **state)
+{
+    (void)state;
+    assert_true(ohsm_ec2_glob("*", ""));
+    assert_true(ohsm_ec2_glob("*", "anything"));
+    assert_true(ohsm_ec2_glob("a?c", "abc"));
+    assert_false(ohsm_ec2_glob("a?c", "ac"));
+    assert_true(ohsm_ec2_glob("172.31.*", "172.31.16.0/20"));
+    assert_false(ohsm_ec2_glob("172.31.*", "10.172.31.0/24"));
+    assert_true(ohsm_ec2_glob("*b*", "abc"));
+    assert_false(ohsm_ec2_glob("*b*", "ac"));
+    assert_true(ohsm_ec2_glob("a*b*c", "aXbYbZc"));
+    assert_false(ohsm_ec2_glob("a*b*c", "aXbYbZ"));
+    assert_true(ohsm_ec2_glob("\\*", "*"));
+    assert_false(ohsm_ec2_glob("\\*", "x"));
+    assert_true(ohsm_ec2_glob("\\?", "?"));
+    assert_false(ohsm_ec2_glob("abc", "abcd"));
+    assert_false(ohsm_ec2_glob("", "a"));
+    assert_true(ohsm_ec2_glob("", ""));
+    /* many stars against a long miss: bounded work, no recursion */
+    char pat[1025], text[256];
+    memset(pat, '*', sizeof(pat) - 2);
+    pat[sizeof(pat) - 2] = 'x';
+    pat[sizeof(pat) - 1] = '\0';
+    memset(text, 'a', sizeof(text) - 1);
+    text[sizeof(text) - 1] = '\0';
+    assert_false(ohsm_ec2_glob(pat, text));
 }
 
 /* MaxResults pages with an opaque NextToken; out-of-range values and foreign tokens refused. */
@@ -425,7 +459,8 @@ static void test_ec2_eni_rules(void **state)
     assert_int_equal(call("CreateNetworkInterface", sa, "PrivateIpAddress=172.31.0.10", NULL), 0);
     elem(xml.buf, "networkInterfaceId", eni, sizeof(eni));
     assert_non_null(strstr(xml.buf, "<requesterManaged>false</requesterManaged>"));
-    assert_non_null(strstr(xml.buf, "<privateDnsName>ip-172-31-0-10.ec2.internal</privateDnsName>"));
+    assert_non_null(
+        strstr(xml.buf, "<privateDnsName>ip-172-31-0-10.ec2.internal</privateDnsName>"));
     expect_err(call("CreateNetworkInterface", sa, "PrivateIpAddress=172.31.0.10", NULL), 400,
                "InvalidIPAddress.InUse");
     expect_err(call("CreateNetworkInterface", sa, "PrivateIpAddress=172.31.0.1", NULL), 400,
@@ -458,6 +493,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ec2_create_vpc, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ec2_subnet_lifecycle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ec2_filters, setup, teardown),
+        cmocka_unit_test(test_ec2_glob),
         cmocka_unit_test_setup_teardown(test_ec2_paging, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ec2_eni_rules, setup, teardown),
     };

@@ -66,7 +66,7 @@ static int64_t count(const char *table)
 static void test_vpc_regions_and_azs(void **state)
 {
     (void)state;
-    static const char *const good[] = {"us-east-1", "eu-central-1", "ap-southeast-2",
+    static const char *const good[] = {"us-east-1",     "eu-central-1",   "ap-southeast-2",
                                        "us-gov-west-1", "ap-northeast-3", "sa-east-1"};
     static const char *const bad[] = {"",          "us-east",    "us-east-12", "US-east-1",
                                       "us-up-1",   "use-east-1", "us-east-1a", "us-gov-1",
@@ -91,9 +91,9 @@ static void test_vpc_regions_and_azs(void **state)
     };
     char name[OHSM_VPC_AZ_MAX], id[OHSM_VPC_AZ_ID_MAX];
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        assert_int_equal(ohsm_vpc_az(cases[i].region, cases[i].idx, name, sizeof(name), id,
-                                     sizeof(id)),
-                         OHSM_OK);
+        assert_int_equal(
+            ohsm_vpc_az(cases[i].region, cases[i].idx, name, sizeof(name), id, sizeof(id)),
+            OHSM_OK);
         assert_string_equal(name, cases[i].name);
         assert_string_equal(id, cases[i].id);
         assert_int_equal(ohsm_vpc_az_index(cases[i].region, cases[i].name), (int)cases[i].idx);
@@ -197,9 +197,9 @@ static void test_vpc_subnet_rules(void **state)
                      OHSM_ARGUMENTS_BAD);
     assert_string_equal(err.type, "InvalidSubnet.Range");
     c = cidr("10.0.2.0/24");
-    assert_int_equal(ohsm_vpc_subnet_create(db, R1, ACCT, "vpc-0123456789abcdef0", &c, 0, NULL,
-                                            &err),
-                     OHSM_ARGUMENTS_BAD);
+    assert_int_equal(
+        ohsm_vpc_subnet_create(db, R1, ACCT, "vpc-0123456789abcdef0", &c, 0, NULL, &err),
+        OHSM_ARGUMENTS_BAD);
     assert_string_equal(err.type, "InvalidVpcID.NotFound");
     assert_int_equal(count("vpc_subnets"), 1);
     /* no AZ given: the AZ with the fewest subnets of this VPC (a, since b has one) */
@@ -232,10 +232,10 @@ static void test_vpc_slash28_fills(void **state)
     assert_int_equal(ohsm_vpc_subnet_create(db, R1, ACCT, v.id, &c, 0, &s, &err), OHSM_OK);
     assert_int_equal(s.available, 11);
     struct ohsm_vpc_eni_req req = {.subnet_id = s.id, .description = "hsm"};
-    for (int i = 0; i < 11; i++) {
+    for (unsigned i = 0; i < 11; i++) {
         assert_int_equal(ohsm_vpc_eni_create(db, R1, ACCT, &req, &e[i], &err), OHSM_OK);
         char want[OHSM_CIDR_IP_MAX];
-        snprintf(want, sizeof(want), "10.0.5.%d", 20 + i);
+        snprintf(want, sizeof(want), "10.0.5.%u", (20 + i) & 0xffu);
         assert_string_equal(e[i].ip_text, want);
         assert_string_equal(e[i].vpc_id, v.id);
         assert_string_equal(e[i].az, "us-east-1a");
@@ -350,24 +350,26 @@ static void test_vpc_requester_managed_and_groups(void **state)
     assert_int_equal(ohsm_vpc_ensure_region(db, R1, ACCT, &err), OHSM_OK);
     assert_int_equal(ohsm_vpc_subnet_list(db, R1, &s, &n, &err), OHSM_OK);
     assert_int_equal(n, 3);
-    assert_int_equal(ohsm_vpc_sg_create(db, R1, ACCT, s[0].vpc_id, "cluster-abcdefghijk", sg,
-                                        sizeof(sg), &err),
-                     OHSM_OK);
+    assert_int_equal(
+        ohsm_vpc_sg_create(db, R1, ACCT, s[0].vpc_id, "cluster-abcdefghijk", sg, sizeof(sg), &err),
+        OHSM_OK);
     assert_true(ohsm_vpc_id_valid("sg-", sg));
     assert_int_equal(ohsm_vpc_sg_create(db, R1, ACCT, s[0].vpc_id, "cluster-abcdefghijk", sg2,
                                         sizeof(sg2), &err),
                      OHSM_ARGUMENTS_BAD);
     assert_string_equal(err.type, "InvalidGroup.Duplicate");
-    assert_int_equal(ohsm_vpc_sg_create(db, R1, ACCT, s[0].vpc_id, "Bad Id", sg2, sizeof(sg2),
-                                        &err),
-                     OHSM_ARGUMENTS_BAD);
+    assert_int_equal(
+        ohsm_vpc_sg_create(db, R1, ACCT, s[0].vpc_id, "Bad Id", sg2, sizeof(sg2), &err),
+        OHSM_ARGUMENTS_BAD);
     assert_int_equal(ohsm_vpc_sg_create(db, R1, ACCT, "vpc-0123456789abcdef0", "cluster-x", sg2,
                                         sizeof(sg2), &err),
                      OHSM_ARGUMENTS_BAD);
     assert_string_equal(err.type, "InvalidVpcID.NotFound");
 
-    struct ohsm_vpc_eni_req req = {.subnet_id = s[1].id, .description = "CloudHSM ENI",
-                                   .group_id = sg, .requester_managed = true};
+    struct ohsm_vpc_eni_req req = {.subnet_id = s[1].id,
+                                   .description = "CloudHSM ENI",
+                                   .group_id = sg,
+                                   .requester_managed = true};
     assert_int_equal(ohsm_vpc_eni_create(db, R1, ACCT, &req, &e, &err), OHSM_OK);
     assert_true(e.requester_managed);
     assert_string_equal(e.status, "in-use");
@@ -391,6 +393,47 @@ static void test_vpc_requester_managed_and_groups(void **state)
     assert_int_equal(ohsm_vpc_eni_create(db, R1, ACCT, &req, &e, &err), OHSM_ARGUMENTS_BAD);
     assert_string_equal(err.type, "InvalidGroup.NotFound");
     assert_int_equal(count("vpc_enis"), 0);
+    free(s);
+}
+
+/* ClientToken: a repeat returns the first ENI (no second address); another request with the
+ * same token is IdempotentParameterMismatch; once the ENI is deleted the token starts over. */
+static void test_vpc_client_token(void **state)
+{
+    (void)state;
+    struct ohsm_aws_err err;
+    struct ohsm_vpc_subnet *s = NULL;
+    struct ohsm_vpc_eni a, b;
+    size_t n = 0;
+    assert_int_equal(ohsm_vpc_ensure_region(db, R1, ACCT, &err), OHSM_OK);
+    assert_int_equal(ohsm_vpc_subnet_list(db, R1, &s, &n, &err), OHSM_OK);
+    struct ohsm_vpc_eni_req req = {.subnet_id = s[0].id, .description = "d"};
+    const char *tok = "t1";
+    assert_int_equal(ohsm_vpc_eni_create_token(db, R1, ACCT, &req, tok, &a, &err), OHSM_OK);
+    assert_int_equal(ohsm_vpc_eni_create_token(db, R1, ACCT, &req, tok, &b, &err), OHSM_OK);
+    assert_string_equal(a.id, b.id);
+    assert_string_equal(b.ip_text, "172.31.0.4");
+    assert_int_equal(count("vpc_enis"), 1);
+    req.description = "other";
+    assert_int_equal(ohsm_vpc_eni_create_token(db, R1, ACCT, &req, tok, &b, &err),
+                     OHSM_ARGUMENTS_BAD);
+    assert_string_equal(err.type, "IdempotentParameterMismatch");
+    req.description = "d";
+    req.subnet_id = s[1].id;
+    assert_int_equal(ohsm_vpc_eni_create_token(db, R1, ACCT, &req, tok, &b, &err),
+                     OHSM_ARGUMENTS_BAD);
+    assert_string_equal(err.type, "IdempotentParameterMismatch");
+    req.subnet_id = s[0].id;
+    tok = "bad token";
+    assert_int_equal(ohsm_vpc_eni_create_token(db, R1, ACCT, &req, tok, &b, &err),
+                     OHSM_ARGUMENTS_BAD);
+    assert_string_equal(err.type, "InvalidParameterValue");
+    tok = "t1";
+    assert_int_equal(ohsm_vpc_eni_delete(db, R1, a.id, false, &err), OHSM_OK);
+    assert_int_equal(ohsm_vpc_eni_create_token(db, R1, ACCT, &req, tok, &b, &err), OHSM_OK);
+    assert_string_not_equal(a.id, b.id);
+    assert_int_equal(count("vpc_enis"), 1);
+    assert_int_equal(count("vpc_eni_tokens"), 1);
     free(s);
 }
 
@@ -418,6 +461,9 @@ static void test_vpc_tampered_rows(void **state)
         "UPDATE vpc_subnets SET default_for_az = 7 WHERE az = 'us-east-1a'",
         "UPDATE vpc_subnets SET owner = '12' WHERE az = 'us-east-1a'",
         "UPDATE vpc_subnets SET cidr = 12 WHERE az = 'us-east-1a'",
+        "UPDATE vpc_subnets SET cidr = '10.0.0.0/20' WHERE az = 'us-east-1a'", /* outside VPC */
+        "UPDATE vpc_subnets SET vpc_id = 'vpc-00000000000000000' WHERE az = 'us-east-1a'",
+        "UPDATE vpc_vpcs SET region = 'eu-west-1'",
     };
     for (size_t i = 0; i < sizeof(breaks) / sizeof(breaks[0]); i++) {
         sql("SAVEPOINT t");
@@ -433,10 +479,10 @@ static void test_vpc_tampered_rows(void **state)
     assert_int_equal(ohsm_vpc_subnet_get(db, R1, s[0].id, &one, &err), OHSM_OK);
 
     static const char *const eni_breaks[] = {
-        "UPDATE vpc_enis SET ip = ip - 4",  /* the network address: reserved */
-        "UPDATE vpc_enis SET ip = 1",       /* outside the subnet */
-        "UPDATE vpc_enis SET ip = '10'",    /* text */
-        "UPDATE vpc_enis SET mac = 'zz'",   /* malformed */
+        "UPDATE vpc_enis SET ip = ip - 4", /* the network address: reserved */
+        "UPDATE vpc_enis SET ip = 1",      /* outside the subnet */
+        "UPDATE vpc_enis SET ip = '10'",   /* text */
+        "UPDATE vpc_enis SET mac = 'zz'",  /* malformed */
         "UPDATE vpc_enis SET group_id = 'sg-1'",
         "UPDATE vpc_enis SET requester_managed = 2",
         "DELETE FROM vpc_subnets WHERE az = 'us-east-1a'", /* ENI without its subnet */
@@ -490,6 +536,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_vpc_slash28_fills, setup, teardown),
         cmocka_unit_test_setup_teardown(test_vpc_eni_addresses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_vpc_requester_managed_and_groups, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_vpc_client_token, setup, teardown),
         cmocka_unit_test_setup_teardown(test_vpc_tampered_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_vpc_all_or_nothing, setup, teardown),
     };

@@ -142,9 +142,23 @@ ohsm_rv ohsm_cloud_bootstrap(struct ohsm_cloud *c, uint32_t n_hsms, char *cid_ou
     }
     ohsm_cloud_reconcile(c); /* HSMs started, the cluster INITIALIZED */
     struct ohsm_meta_cluster cl;
+    struct ohsm_meta_hsm *hs = NULL;
+    size_t nh = 0, up = 0;
     (void)pthread_mutex_lock(&c->lock);
     rv = ohsm_cp_find_cluster(c, NULL, cid, &cl);
+    if (rv == OHSM_OK) {
+        rv = ohsm_meta_hsm_list(c->meta, cid, &hs, &nh);
+    }
     (void)pthread_mutex_unlock(&c->lock);
+    for (size_t i = 0; i < nh; i++) {
+        up += hs[i].state == OHSM_HS_ACTIVE ? 1 : 0;
+    }
+    free(hs);
+    if (rv == OHSM_OK && up != n_hsms) {
+        (void)snprintf(err, cap, "%zu of its %u HSMs did not start", n_hsms - up, n_hsms);
+        rv = OHSM_DEVICE_ERROR;
+        goto out;
+    }
     if (rv != OHSM_OK || cl.state != OHSM_CS_INITIALIZED) {
         (void)snprintf(err, cap, "cluster %s did not come up (state %s)", cid,
                        rv == OHSM_OK ? ohsm_meta_cstate_name(cl.state) : "unknown");

@@ -767,6 +767,19 @@ ohsm_rv ohsm_sup_launch(struct ohsm_sup *s, const char *id)
             h->ready = true;
             break;
         }
+        int status = 0;
+        if (h->pid > 0 && waitpid(h->pid, &status, WNOHANG) == h->pid) {
+            /* Reaped here when no supervision loop runs yet (the first start) or before it
+             * looked: the same report as the loop's. */
+            char why[32];
+            describe_exit(status, why, sizeof(why));
+            h->pid = -1;
+            h->failed = true;
+            fprintf(s->cfg.err, "openhsmd: %s exited (%s) while starting on 127.0.0.1:%u\n", h->id,
+                    why, (unsigned)h->port);
+            print_tail(s, h);
+            (void)pthread_cond_broadcast(&s->cv);
+        }
         if (h->failed || h->held) {
             rv = OHSM_DEVICE_ERROR;
             break;

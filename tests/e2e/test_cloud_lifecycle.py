@@ -176,9 +176,11 @@ def test_lifecycle_initialize_backups_and_cluster_from_backup(cloud, tmp_path):
     assert set(listed) == {0, 1} and "alice" in listed[0] and listed[0] == listed[1]
     assert ctl(c.cluster, "stop-hsm", h1).returncode == 0  # only the new HSM answers now
     try:
+        assert state(c, cid) == "DEGRADED"
         assert find(api, "alice", "-l", "k1") == [k1]
     finally:
         assert ctl(c.cluster, "start-hsm", h1).returncode == 0
+    assert state(c, cid) == "ACTIVE"
     ready = [b for b in backups(c, cid, None, "--sort-ascending") if b["BackupState"] == "READY"]
     assert len(ready) >= 2, ready  # activation, and the one the new HSM was restored from
     b1 = ready[-1]

@@ -275,11 +275,15 @@ def test_fault_injection_stop_pause(cloud):
     assert hsm_state(cloud, cid, hid) == "DEGRADED"
     # The supervisor leaves it down: still down after its restart backoff would have passed.
     assert not listening(port)
-    # CMU sees one HSM of two (as in #3: the other server is reported unreachable).
-    out = subprocess.run([str(BIN / "openhsm-cmu"), cloud.cluster.config], input="listUsers\n",
-                         capture_output=True, text=True, timeout=60, env=cloud.cluster.env())
-    assert "Users on server 0" in out.stdout
-    assert "Users on server 1" not in out.stdout
+    # CMU reports the stopped server as it reports an HSM down (#3), and works with the other.
+    out = subprocess.run([str(BIN / "openhsm-cmu"), cloud.cluster.config],
+                         input="loginHSM PRECO admin password\nlistUsers\ninfo server 1\n",
+                         capture_output=True, text=True, timeout=60,
+                         env=cloud.cluster.env()).stdout
+    assert f"Failed to connect to server '127.0.0.1': hostname '127.0.0.1', port {port}" in out
+    assert "loginHSM success on server 0(127.0.0.1)" in out
+    assert "Users on server 0" in out and "Users on server 1" not in out
+    assert re.search(r"^1\s+127\.0\.0\.1\s+127\.0\.0\.1\s+\d+\s+Disconnected\s", out, re.M), out
     r = ctl(cloud.cluster, "start-hsm", hid)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["State"] == "ACTIVE"
@@ -375,5 +379,126 @@ def test_restart_finishes_half_done_work(tmp_path):
         assert e.code == "InvalidNetworkInterfaceID.NotFound"
         cfg = json.loads((c2.data / "clusters" / c2.cluster_id / "client.json").read_text())
         assert [h["id"] for h in cfg["hsms"]] == [h0]
+    finally:
+        c2.stop()
+
+
+def test_bad_requests_get_aws_errors_and_change_nothing(make_cluster, tmp_path):
+    """openhsmd with --credentials: unsigned, badly signed and unknown-key requests, unknown
+    targets, malformed or mistyped JSON and an oversized body each get AWS's exception name and
+    status, and the state is the same after them all."""
+    creds = tmp_path / "creds"
+    creds.write_text("[default]\naws_access_key_id = AKIDGOOD\n"
+                     "aws_secret_access_key = goodsecretgoodsecretgoodsecret\n")
+    creds.chmod(0o600)
+    c = make_cluster(hsms=1, extra=["--credentials", str(creds)])
+    cl = Cloud(c)
+    cl.env = dict(cl.env, AWS_ACCESS_KEY_ID="AKIDGOOD",
+                  AWS_SECRET_ACCESS_KEY="goodsecretgoodsecretgoodsecret")
+    good = dict(key_id="AKIDGOOD", secret="goodsecretgoodsecretgoodsecret")
+    before = cl.aws(CSV2, "describe-clusters")
+    assert before["Clusters"][0]["ClusterId"] == c.cluster_id
+    cid = c.cluster_id
+    body = {"ClusterId": cid}
+    # Signatures.
+    e = cl.aws(CSV2, "delete-cluster", "--cluster-id", cid, "--no-sign-request", check=False)
+    assert e.code == "MissingAuthenticationTokenException"
+    st, b = signed_call(cl, "BaldrApiService.DeleteCluster", body, key_id="AKIDGOOD",
+                        secret="wrong")
+    assert (st, b["__type"]) == (400, "InvalidSignatureException")
+    st, b = signed_call(cl, "BaldrApiService.DeleteCluster", body, key_id="AKIDNOPE",
+                        secret="whatever")
+    assert (st, b["__type"]) == (400, "UnrecognizedClientException")
+    st, b = signed_call(cl, "BaldrApiService.DeleteCluster", body, signing_name="kms", **good)
+    assert (st, b["__type"]) == (400, "InvalidSignatureException")
+    # Targets and bodies.
+    st, b = signed_call(cl, "BaldrApiService.Explode", body, **good)
+    assert (st, b["__type"]) == (400, "UnknownOperationException")
+    st, b = signed_call(cl, "NoSuchService.DescribeClusters", {}, **good)
+    assert (st, b["__type"]) == (400, "UnknownOperationException")
+    st, b = signed_call(cl, "BaldrApiService.DeleteCluster", None, raw=b'{"ClusterId": ', **good)
+    assert (st, b["__type"]) == (400, "SerializationException")
+    st, b = signed_call(cl, "BaldrApiService.DeleteCluster", None, raw=b"[1, 2]", **good)
+    assert (st, b["__type"]) == (400, "SerializationException")
+    st, b = signed_call(cl, "BaldrApiService.DeleteCluster", {"ClusterId": 5}, **good)
+    assert (st, b["__type"]) == (400, "CloudHsmInvalidRequestException"), b
+    st, b = signed_call(cl, "BaldrApiService.DeleteCluster", {"ClusterId": "cluster-!"}, **good)
+    assert (st, b["__type"]) == (400, "CloudHsmInvalidRequestException"), b
+    assert "failed to satisfy constraint" in b["message"]
+    st, b = signed_call(cl, "BaldrApiService.DeleteCluster", {}, **good)
+    assert (st, b["__type"]) == (400, "CloudHsmInvalidRequestException"), b
+    # A body over 1 MiB is refused from its Content-Length, before it is read.
+    host, port = cl.endpoint[len("http://"):].split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sk:
+        sk.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-amz-json-1.1\r\n"
+                   b"X-Amz-Target: BaldrApiService.DescribeClusters\r\n"
+                   b"Content-Length: 2000000\r\n\r\n{")
+        reply = b""
+        while b"\r\n\r\n" not in reply or not reply.rstrip().endswith(b"}"):
+            chunk = sk.recv(4096)
+            if not chunk:
+                break
+            reply += chunk
+    head, _, rbody = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413"), reply
+    assert json.loads(rbody)["__type"] == "CloudHsmInvalidRequestException"
+    # Unknown ids and the wrong state.
+    st, b = signed_call(cl, "BaldrApiService.DeleteCluster", {"ClusterId": "cluster-aaaaaaaaaaa"},
+                        **good)
+    assert (st, b["__type"]) == (400, "CloudHsmResourceNotFoundException")
+    st, b = signed_call(cl, "BaldrApiService.InitializeCluster",
+                        {"ClusterId": cid, "SignedCert": "x", "TrustAnchor": "y"}, **good)
+    assert (st, b["__type"]) == (400, "CloudHsmInvalidRequestException")  # INITIALIZED already
+    st, b = signed_call(cl, "BaldrApiService.DeleteCluster", body, **good)
+    assert (st, b["__type"]) == (400, "CloudHsmInvalidRequestException")  # it has an HSM
+    # EC2 with a bad signature.
+    e = cl.aws("ec2", "describe-vpcs", "--no-sign-request", check=False)
+    assert e.code == "MissingAuthenticationToken"
+    assert cl.aws(CSV2, "describe-clusters") == before
+
+
+def test_restart_after_a_backup_cut_short(tmp_path):
+    """kill -9 in the middle of a backup, set up at its two points: the row recorded and the file
+    whole (the backup becomes READY and restores), or the file partial with a temp file beside it
+    (the backup becomes DELETED, no file, no temp file left)."""
+    import sqlite3
+    c = Cluster(tmp_path / "data", hsms=1)
+    cl = Cloud(c)
+    ids = []
+    for _ in range(2):
+        st, body = signed_call(cl, "OpenHsmAdmin.CreateBackup", {"ClusterId": c.cluster_id})
+        assert st == 200, body
+        ids.append(body["BackupId"])
+    whole, partial = ids
+    c.stop()
+    bdir = c.data / "backups"
+    data = (bdir / f"{partial}.bak").read_bytes()
+    (bdir / f"{partial}.bak").write_bytes(data[: len(data) // 2])
+    (bdir / f"{partial}.bak.tmp-Ab3dE9").write_bytes(b"half written")
+    db = sqlite3.connect(c.data / "openhsmd.db")
+    db.execute("UPDATE backups SET state='CREATE_IN_PROGRESS' WHERE id IN (?, ?)", (whole, partial))
+    db.commit()
+    db.close()
+    c2 = Cluster(tmp_path / "data", hsms=1)
+    try:
+        cl = Cloud(c2)
+
+        def states():
+            got = {b["BackupId"]: b["BackupState"] for b in cl.aws(
+                CSV2, "describe-backups", "--filters", f"backupIds={whole},{partial}")["Backups"]}
+            return got if "CREATE_IN_PROGRESS" not in got.values() else None
+        got = wait_for(states, 30, "backups settled")
+        assert got == {whole: "READY", partial: "DELETED"}
+        assert not (bdir / f"{partial}.bak").exists()
+        assert not (bdir / f"{partial}.bak.tmp-Ab3dE9").exists()
+        # The READY one restores: a cluster from it comes up with an HSM.
+        subnet = default_subnets(cl)["us-east-1a"]
+        cid = cl.aws(CSV2, "create-cluster", "--hsm-type", "hsm1.medium", "--subnet-ids", subnet,
+                     "--source-backup-id", whole)["Cluster"]["ClusterId"]
+        wait_cluster_state(cl, cid, "UNINITIALIZED")
+        h = cl.aws(CSV2, "create-hsm", "--cluster-id", cid, "--availability-zone",
+                   "us-east-1a")["Hsm"]["HsmId"]
+        wait_hsm_state(cl, cid, h, "ACTIVE")
+        wait_cluster_state(cl, cid, "INITIALIZED")
     finally:
         c2.stop()

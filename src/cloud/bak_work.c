@@ -404,7 +404,7 @@ void ohsm_cp_running_hsm(struct ohsm_cloud *c, const char *cid, const char *skip
     free(hs);
 }
 
-/* Daily backups: an initialized cluster whose newest backup is a day old (on the cloud's clock)
+/* Daily backups: an activated cluster whose newest backup is a day old (on the cloud's clock)
  * gets a new one when its HSM's database changed since (on the real clock). */
 static void daily(struct ohsm_cloud *c)
 {
@@ -419,8 +419,9 @@ static void daily(struct ohsm_cloud *c)
         ohsm_meta_backup_list(c->meta, &bs, &nb) == OHSM_OK) {
         const int64_t now = ohsm_cloud_now(c);
         for (size_t i = 0; i < nc && nt < 64; i++) {
-            if (cs[i].state != OHSM_CS_ACTIVE && cs[i].state != OHSM_CS_DEGRADED &&
-                cs[i].state != OHSM_CS_INITIALIZED) {
+            /* An activated cluster (before activation it holds nothing but its two
+             * built-in users; activation itself takes the first backup). */
+            if (cs[i].state != OHSM_CS_ACTIVE && cs[i].state != OHSM_CS_DEGRADED) {
                 continue;
             }
             int64_t last = -1;

@@ -502,3 +502,53 @@ def test_restart_after_a_backup_cut_short(tmp_path):
         wait_cluster_state(cl, cid, "INITIALIZED")
     finally:
         c2.stop()
+
+
+def test_pagination_and_filters(cloud):
+    """DescribeClusters pages by MaxResults/NextToken (boto3's paginator and by hand) and filters
+    by state and VPC; a bad token or MaxResults is refused."""
+    subnets = default_subnets(cloud)
+    made = [cloud.aws(CSV2, "create-cluster", "--hsm-type", "hsm1.medium", "--subnet-ids",
+                      subnets["us-east-1a"])["Cluster"]["ClusterId"] for _ in range(3)]
+    for cid in made:
+        wait_cluster_state(cloud, cid, "UNINITIALIZED")
+    b = cloud.boto3(CSV2)
+    seen, token = [], None
+    while True:
+        kw = {"MaxResults": 1} | ({"NextToken": token} if token else {})
+        page = b.describe_clusters(**kw)
+        assert len(page["Clusters"]) == 1
+        seen += [c["ClusterId"] for c in page["Clusters"]]
+        token = page.get("NextToken")
+        if not token:
+            break
+    assert sorted(seen) == sorted(made + [cloud.cluster.cluster_id])
+    pages = list(b.get_paginator("describe_clusters").paginate(PaginationConfig={"PageSize": 2}))
+    assert [len(p["Clusters"]) for p in pages] == [2, 2]
+    uninit = b.describe_clusters(Filters={"states": ["UNINITIALIZED"]})["Clusters"]
+    assert sorted(c["ClusterId"] for c in uninit) == sorted(made)
+    vpc = b.describe_clusters()["Clusters"][0]["VpcId"]
+    assert len(b.describe_clusters(Filters={"vpcIds": [vpc]})["Clusters"]) == 4
+    assert b.describe_clusters(Filters={"vpcIds": ["vpc-00000000"]})["Clusters"] == []
+    e = cloud.aws(CSV2, "describe-clusters", "--starting-token", "garbage", check=False)
+    assert isinstance(e, AwsError)
+    st, body = signed_call(cloud, "BaldrApiService.DescribeClusters", {"NextToken": "99"})
+    assert (st, body["__type"]) == (400, "CloudHsmInvalidRequestException")
+    st, body = signed_call(cloud, "BaldrApiService.DescribeClusters", {"MaxResults": 26})
+    assert (st, body["__type"]) == (400, "CloudHsmInvalidRequestException")
+    # Backups: filters by state, cluster and neverExpires; sorted either way.
+    ids = []
+    for _ in range(2):
+        st, body = signed_call(cloud, "OpenHsmAdmin.CreateBackup",
+                               {"ClusterId": cloud.cluster.cluster_id})
+        ids.append(body["BackupId"])
+    cloud.aws(CSV2, "modify-backup-attributes", "--backup-id", ids[1], "--never-expires")
+    asc = b.describe_backups(SortAscending=True)["Backups"]
+    desc = b.describe_backups()["Backups"]
+    assert [x["BackupId"] for x in asc] == ids and [x["BackupId"] for x in desc] == ids[::-1]
+    ne = b.describe_backups(Filters={"neverExpires": ["true"]})["Backups"]
+    assert [x["BackupId"] for x in ne] == [ids[1]]
+    assert b.describe_backups(Filters={"clusterIds": [made[0]]})["Backups"] == []
+    assert b.describe_backups(Filters={"states": ["PENDING_DELETION"]})["Backups"] == []
+    page = b.describe_backups(MaxResults=1, SortAscending=True)
+    assert [x["BackupId"] for x in page["Backups"]] == [ids[0]] and page["NextToken"]

@@ -72,7 +72,6 @@ struct ohsm_cloud {
 #define OHSM_BA_SOURCE_BACKUP "source_backup"
 #define OHSM_BA_SOURCE_CLUSTER "source_cluster"
 #define OHSM_BA_TAKEN_REAL "taken_real" /* real Unix time it was taken (daily backups) */
-#define OHSM_BA_RESTORED "restored"
 /* HSM attributes */
 #define OHSM_HA_AZ "az"
 #define OHSM_HA_SUBNET "subnet"

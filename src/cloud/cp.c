@@ -205,6 +205,24 @@ void ohsm_cp_next_token(json_t *out, size_t to, size_t total)
     }
 }
 
+json_t *ohsm_cp_paged(json_t *in, json_t *all, const char *key, size_t max_default,
+                      struct ohsm_aws_err *err)
+{
+    size_t from = 0, to = 0;
+    if (ohsm_cp_page(in, json_array_size(all), max_default, &from, &to, err) != 0) {
+        return NULL;
+    }
+    json_t *page = json_array();
+    for (size_t i = from; i < to && page != NULL; i++) {
+        (void)json_array_append(page, json_array_get(all, i));
+    }
+    json_t *out = page != NULL ? json_pack("{s:o}", key, page) : NULL;
+    if (out != NULL) {
+        ohsm_cp_next_token(out, to, json_array_size(all));
+    }
+    return out;
+}
+
 /* Does the string array filter f (NULL: no filter) contain v? */
 bool ohsm_cp_filter_has(json_t *f, const char *v)
 {
@@ -267,7 +285,7 @@ static json_t *describe_clusters(void *ctx, const struct ohsm_http_call *call, j
     static const char *const names[] = {"clusterIds", "states", "vpcIds"};
     struct ohsm_cloud *c = ctx;
     struct ohsm_meta_cluster *cs = NULL;
-    size_t n = 0, from = 0, to = 0;
+    size_t n = 0;
     json_t *out = NULL, *all = json_array();
 
     if (all == NULL || ohsm_cp_filters(in, names, 3, err) != 0) {
@@ -295,17 +313,7 @@ static json_t *describe_clusters(void *ctx, const struct ohsm_http_call *call, j
         }
         (void)json_array_append_new(all, ohsm_cp_cluster_json(c, &cs[i]));
     }
-    if (ohsm_cp_page(in, json_array_size(all), 25, &from, &to, err) != 0) {
-        goto out;
-    }
-    json_t *page = json_array();
-    for (size_t i = from; i < to; i++) {
-        (void)json_array_append(page, json_array_get(all, i));
-    }
-    out = json_pack("{s:o}", "Clusters", page);
-    if (out != NULL) {
-        ohsm_cp_next_token(out, to, json_array_size(all));
-    }
+    out = ohsm_cp_paged(in, all, "Clusters", 25, err);
 out:
     (void)pthread_mutex_unlock(&c->lock);
     free(cs);

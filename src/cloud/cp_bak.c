@@ -149,7 +149,7 @@ static json_t *describe_backups(void *ctx, const struct ohsm_http_call *call, js
                                         "neverExpires"};
     struct ohsm_cloud *c = ctx;
     struct ohsm_meta_backup *bs = NULL;
-    size_t n = 0, from = 0, to = 0;
+    size_t n = 0;
     json_t *out = NULL, *all = json_array();
 
     if (all == NULL || ohsm_cp_filters(in, names, 5, err) != 0) {
@@ -183,17 +183,7 @@ static json_t *describe_backups(void *ctx, const struct ohsm_http_call *call, js
             (void)json_array_append_new(all, ohsm_cp_backup_json(c, &bs[i], call->account_id));
         }
     }
-    if (ohsm_cp_page(in, json_array_size(all), 50, &from, &to, err) != 0) {
-        goto out;
-    }
-    json_t *page = json_array();
-    for (size_t i = from; i < to; i++) {
-        (void)json_array_append(page, json_array_get(all, i));
-    }
-    out = json_pack("{s:o}", "Backups", page);
-    if (out != NULL) {
-        ohsm_cp_next_token(out, to, json_array_size(all));
-    }
+    out = ohsm_cp_paged(in, all, "Backups", 50, err);
 out:
     (void)pthread_mutex_unlock(&c->lock);
     free(bs);
@@ -225,10 +215,12 @@ static json_t *reply(struct ohsm_cloud *c, const struct ohsm_http_call *call, co
 
 /* ---- DeleteBackup / RestoreBackup / ModifyBackupAttributes ---- */
 
-static json_t *delete_backup(void *ctx, const struct ohsm_http_call *call, json_t *in,
-                             struct ohsm_aws_err *err)
+/* Moves the request's backup from state `from` to `to`: PENDING_DELETION records when (the 7 days
+ * count from then), READY forgets it. */
+static json_t *move(struct ohsm_cloud *c, const struct ohsm_http_call *call, json_t *in,
+                    enum ohsm_meta_bstate from, enum ohsm_meta_bstate to,
+                    struct ohsm_aws_err *err)
 {
-    struct ohsm_cloud *c = ctx;
     struct ohsm_meta_backup b;
     json_t *out = NULL;
     char ts[24];
@@ -236,15 +228,16 @@ static json_t *delete_backup(void *ctx, const struct ohsm_http_call *call, json_
     if (req_backup(c, call, in, &b, err) != 0) {
         goto out;
     }
-    if (b.state != OHSM_BS_READY) {
-        ohsm_aws_errf(err, 400, INVALID, "Backup %s is in state %s, not READY.", b.id,
-                      ohsm_meta_bstate_name(b.state));
+    if (b.state != from) {
+        ohsm_aws_errf(err, 400, INVALID, "Backup %s is in state %s, not %s.", b.id,
+                      ohsm_meta_bstate_name(b.state), ohsm_meta_bstate_name(from));
         goto out;
     }
     (void)snprintf(ts, sizeof(ts), "%lld", (long long)ohsm_cloud_now(c));
     if (ohsm_meta_begin(c->meta) != OHSM_OK ||
-        ohsm_meta_backup_set_state(c->meta, b.id, OHSM_BS_PENDING_DELETION) != OHSM_OK ||
-        ohsm_meta_attr_set(c->meta, b.id, OHSM_BA_DELETE_TS, ts) != OHSM_OK ||
+        ohsm_meta_backup_set_state(c->meta, b.id, to) != OHSM_OK ||
+        ohsm_meta_attr_set(c->meta, b.id, OHSM_BA_DELETE_TS,
+                           to == OHSM_BS_PENDING_DELETION ? ts : NULL) != OHSM_OK ||
         ohsm_meta_commit(c->meta) != OHSM_OK) {
         ohsm_meta_rollback(c->meta);
         ohsm_aws_errf(err, 500, INTERNAL, "Cannot record the change.");
@@ -256,35 +249,16 @@ out:
     return out;
 }
 
+static json_t *delete_backup(void *ctx, const struct ohsm_http_call *call, json_t *in,
+                             struct ohsm_aws_err *err)
+{
+    return move(ctx, call, in, OHSM_BS_READY, OHSM_BS_PENDING_DELETION, err);
+}
+
 static json_t *restore_backup(void *ctx, const struct ohsm_http_call *call, json_t *in,
                               struct ohsm_aws_err *err)
 {
-    struct ohsm_cloud *c = ctx;
-    struct ohsm_meta_backup b;
-    json_t *out = NULL;
-    (void)pthread_mutex_lock(&c->lock);
-    if (req_backup(c, call, in, &b, err) != 0) {
-        goto out;
-    }
-    if (b.state != OHSM_BS_PENDING_DELETION) {
-        ohsm_aws_errf(err, 400, INVALID, "Backup %s is in state %s, not PENDING_DELETION.", b.id,
-                      ohsm_meta_bstate_name(b.state));
-        goto out;
-    }
-    if (ohsm_meta_begin(c->meta) != OHSM_OK ||
-        ohsm_meta_backup_set_state(c->meta, b.id, OHSM_BS_READY) != OHSM_OK ||
-        ohsm_meta_attr_set(c->meta, b.id, OHSM_BA_DELETE_TS, NULL) != OHSM_OK ||
-        /* restored by hand: kept from retention until its time comes again */
-        ohsm_meta_attr_set(c->meta, b.id, OHSM_BA_RESTORED, "1") != OHSM_OK ||
-        ohsm_meta_commit(c->meta) != OHSM_OK) {
-        ohsm_meta_rollback(c->meta);
-        ohsm_aws_errf(err, 500, INTERNAL, "Cannot record the change.");
-        goto out;
-    }
-    out = reply(c, call, b.id);
-out:
-    (void)pthread_mutex_unlock(&c->lock);
-    return out;
+    return move(ctx, call, in, OHSM_BS_PENDING_DELETION, OHSM_BS_READY, err);
 }
 
 static json_t *modify_backup(void *ctx, const struct ohsm_http_call *call, json_t *in,

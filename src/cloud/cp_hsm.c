@@ -397,22 +397,11 @@ json_t *ohsm_cp_list_tags(void *ctx, const struct ohsm_http_call *call, json_t *
     struct ohsm_cloud *c = ctx;
     json_t *tags = NULL, *out = NULL;
     const char *id = json_string_value(json_object_get(in, "ResourceId"));
-    size_t from = 0, to = 0;
 
     (void)pthread_mutex_lock(&c->lock);
-    if (load_tags(c, call->region, id, &tags, err) != 0 ||
-        ohsm_cp_page(in, json_array_size(tags), 100, &from, &to, err) != 0) {
-        goto out;
+    if (load_tags(c, call->region, id, &tags, err) == 0) {
+        out = ohsm_cp_paged(in, tags, "TagList", 100, err);
     }
-    json_t *page = json_array();
-    for (size_t i = from; i < to; i++) {
-        (void)json_array_append(page, json_array_get(tags, i));
-    }
-    out = json_pack("{s:o}", "TagList", page);
-    if (out != NULL) {
-        ohsm_cp_next_token(out, to, json_array_size(tags));
-    }
-out:
     (void)pthread_mutex_unlock(&c->lock);
     json_decref(tags);
     return out;

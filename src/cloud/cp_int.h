@@ -30,6 +30,10 @@ int ohsm_cp_source_backup(struct ohsm_cloud *c, const char *region, const char *
 int ohsm_cp_page(json_t *in, size_t total, size_t max_default, size_t *from, size_t *to,
                  struct ohsm_aws_err *err);
 void ohsm_cp_next_token(json_t *out, size_t to, size_t total);
+/* {key: one page of the array all, NextToken when more follow} (new reference), or NULL with
+ * err on a bad token. */
+json_t *ohsm_cp_paged(json_t *in, json_t *all, const char *key, size_t max_default,
+                      struct ohsm_aws_err *err);
 /* Filters: only names allowed, each a list of strings. */
 int ohsm_cp_filters(json_t *in, const char *const *names, size_t n, struct ohsm_aws_err *err);
 bool ohsm_cp_filter_has(json_t *f, const char *v);

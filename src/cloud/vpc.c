@@ -250,42 +250,17 @@ ohsm_rv ohsm_vpc_get(sqlite3 *db, const char *region, const char *id, struct ohs
     return rv;
 }
 
+/* vpc_row for ohsm_vpc_collect: the row, which must be of region. */
+static bool vpc_row_in(sqlite3_stmt *st, void *out, const char *region)
+{
+    struct ohsm_vpc_vpc *x = out;
+    return vpc_row(st, x) && strcmp(x->region, region) == 0;
+}
+
 ohsm_rv ohsm_vpc_list(sqlite3 *db, const char *region, struct ohsm_vpc_vpc **out, size_t *n,
                       struct ohsm_aws_err *err)
 {
-    sqlite3_stmt *st = NULL;
-    struct ohsm_vpc_vpc *a = NULL;
-    size_t k = 0, cap = 0;
-    ohsm_rv rv = OHSM_OK;
-    int r;
-    OHSM_ENSURE(db != NULL && region != NULL && out != NULL && n != NULL,
-                ohsm_vpc_internal(err, OHSM_ARGUMENTS_BAD));
-    if (ohsm_vpc_prep(db, &st, "SELECT " VPC_COLS " FROM vpc_vpcs WHERE region = ? ORDER BY seq",
-                      region, NULL) != OHSM_OK) {
-        return ohsm_vpc_internal(err, OHSM_DB);
-    }
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        if (!ohsm_vpc_grow((void **)&a, sizeof(*a), &cap, k)) {
-            rv = ohsm_vpc_internal(err, OHSM_HOST_MEMORY);
-            goto out;
-        }
-        if (!vpc_row(st, &a[k]) || strcmp(a[k].region, region) != 0) {
-            rv = ohsm_vpc_internal(err, OHSM_DB);
-            goto out;
-        }
-        k++;
-    }
-    if (r != SQLITE_DONE) {
-        rv = ohsm_vpc_internal(err, OHSM_DB);
-        goto out;
-    }
-    *out = a;
-    *n = k;
-    a = NULL;
-out:
-    sqlite3_finalize(st);
-    free(a);
-    return rv;
+    return ohsm_vpc_collect(db, "SELECT " VPC_COLS " FROM vpc_vpcs WHERE region = ? ORDER BY seq", region, sizeof(**out), vpc_row_in, (void **)out, n, err);
 }
 
 static ohsm_rv count_where(sqlite3 *db, const char *sql, const char *a, const char *b, int64_t *n)
@@ -397,42 +372,17 @@ ohsm_rv ohsm_vpc_subnet_get(sqlite3 *db, const char *region, const char *id,
     return rv;
 }
 
+/* subnet_row for ohsm_vpc_collect: the row, which must be of region. */
+static bool subnet_row_in(sqlite3_stmt *st, void *out, const char *region)
+{
+    struct ohsm_vpc_subnet *x = out;
+    return subnet_row(st, x) && strcmp(x->region, region) == 0;
+}
+
 ohsm_rv ohsm_vpc_subnet_list(sqlite3 *db, const char *region, struct ohsm_vpc_subnet **out,
                              size_t *n, struct ohsm_aws_err *err)
 {
-    sqlite3_stmt *st = NULL;
-    struct ohsm_vpc_subnet *a = NULL;
-    size_t k = 0, cap = 0;
-    ohsm_rv rv = OHSM_OK;
-    int r;
-    OHSM_ENSURE(db != NULL && region != NULL && out != NULL && n != NULL,
-                ohsm_vpc_internal(err, OHSM_ARGUMENTS_BAD));
-    if (ohsm_vpc_prep(db, &st, SUBNET_SELECT "WHERE s.region = ? ORDER BY s.seq", region, NULL) !=
-        OHSM_OK) {
-        return ohsm_vpc_internal(err, OHSM_DB);
-    }
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        if (!ohsm_vpc_grow((void **)&a, sizeof(*a), &cap, k)) {
-            rv = ohsm_vpc_internal(err, OHSM_HOST_MEMORY);
-            goto out;
-        }
-        if (!subnet_row(st, &a[k]) || strcmp(a[k].region, region) != 0) {
-            rv = ohsm_vpc_internal(err, OHSM_DB);
-            goto out;
-        }
-        k++;
-    }
-    if (r != SQLITE_DONE) {
-        rv = ohsm_vpc_internal(err, OHSM_DB);
-        goto out;
-    }
-    *out = a;
-    *n = k;
-    a = NULL;
-out:
-    sqlite3_finalize(st);
-    free(a);
-    return rv;
+    return ohsm_vpc_collect(db, SUBNET_SELECT "WHERE s.region = ? ORDER BY s.seq", region, sizeof(**out), subnet_row_in, (void **)out, n, err);
 }
 
 static ohsm_rv subnet_insert(sqlite3 *db, const char *region, const char *account,

@@ -175,3 +175,41 @@ bool ohsm_vpc_grow(void **a, size_t size, size_t *cap, size_t used)
     *cap = nc;
     return true;
 }
+
+ohsm_rv ohsm_vpc_collect(sqlite3 *db, const char *sql, const char *region, size_t size,
+                         bool (*row)(sqlite3_stmt *st, void *out, const char *region),
+                         void **out, size_t *n, struct ohsm_aws_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    unsigned char *a = NULL;
+    size_t k = 0, cap = 0;
+    ohsm_rv rv = OHSM_OK;
+    int r;
+    OHSM_ENSURE(db != NULL && region != NULL && out != NULL && n != NULL,
+                ohsm_vpc_internal(err, OHSM_ARGUMENTS_BAD));
+    if (ohsm_vpc_prep(db, &st, sql, region, NULL) != OHSM_OK) {
+        return ohsm_vpc_internal(err, OHSM_DB);
+    }
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        if (!ohsm_vpc_grow((void **)&a, size, &cap, k)) {
+            rv = ohsm_vpc_internal(err, OHSM_HOST_MEMORY);
+            goto out;
+        }
+        if (!row(st, a + k * size, region)) {
+            rv = ohsm_vpc_internal(err, OHSM_DB);
+            goto out;
+        }
+        k++;
+    }
+    if (r != SQLITE_DONE) {
+        rv = ohsm_vpc_internal(err, OHSM_DB);
+        goto out;
+    }
+    *out = a;
+    *n = k;
+    a = NULL;
+out:
+    sqlite3_finalize(st);
+    free(a);
+    return rv;
+}

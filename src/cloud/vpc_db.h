@@ -45,5 +45,11 @@ ohsm_rv ohsm_vpc_count(sqlite3_stmt *st, int64_t *n);
 ohsm_rv ohsm_vpc_run(sqlite3_stmt *st);
 /* Makes room for one more element of size bytes in *a (capacity *cap, used elements used). */
 bool ohsm_vpc_grow(void **a, size_t size, size_t *cap, size_t used);
+/* Every row of sql (bound to region) read by row into an array of elements of size bytes;
+ * row checks the row (and that it is of region). *out malloc'd (caller frees; NULL when *n is
+ * 0). Errors (in err): OHSM_DB (query failed or a row refused), OHSM_HOST_MEMORY. */
+ohsm_rv ohsm_vpc_collect(sqlite3 *db, const char *sql, const char *region, size_t size,
+                         bool (*row)(sqlite3_stmt *st, void *out, const char *region),
+                         void **out, size_t *n, struct ohsm_aws_err *err);
 
 #endif

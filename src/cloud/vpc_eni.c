@@ -127,42 +127,17 @@ ohsm_rv ohsm_vpc_eni_find(sqlite3 *db, const char *region, const char *subnet_id
     return eni_one(st, region, out, ip, err);
 }
 
+/* eni_row for ohsm_vpc_collect: the row, which must be of region. */
+static bool eni_row_in(sqlite3_stmt *st, void *out, const char *region)
+{
+    struct ohsm_vpc_eni *x = out;
+    return eni_row(st, x) && strcmp(x->region, region) == 0;
+}
+
 ohsm_rv ohsm_vpc_eni_list(sqlite3 *db, const char *region, struct ohsm_vpc_eni **out, size_t *n,
                           struct ohsm_aws_err *err)
 {
-    sqlite3_stmt *st = NULL;
-    struct ohsm_vpc_eni *a = NULL;
-    size_t k = 0, cap = 0;
-    ohsm_rv rv = OHSM_OK;
-    int r;
-    OHSM_ENSURE(db != NULL && region != NULL && out != NULL && n != NULL,
-                ohsm_vpc_internal(err, OHSM_ARGUMENTS_BAD));
-    if (ohsm_vpc_prep(db, &st, ENI_SELECT "WHERE e.region = ? ORDER BY e.seq", region, NULL) !=
-        OHSM_OK) {
-        return ohsm_vpc_internal(err, OHSM_DB);
-    }
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        if (!ohsm_vpc_grow((void **)&a, sizeof(*a), &cap, k)) {
-            rv = ohsm_vpc_internal(err, OHSM_HOST_MEMORY);
-            goto out;
-        }
-        if (!eni_row(st, &a[k]) || strcmp(a[k].region, region) != 0) {
-            rv = ohsm_vpc_internal(err, OHSM_DB);
-            goto out;
-        }
-        k++;
-    }
-    if (r != SQLITE_DONE) {
-        rv = ohsm_vpc_internal(err, OHSM_DB);
-        goto out;
-    }
-    *out = a;
-    *n = k;
-    a = NULL;
-out:
-    sqlite3_finalize(st);
-    free(a);
-    return rv;
+    return ohsm_vpc_collect(db, ENI_SELECT "WHERE e.region = ? ORDER BY e.seq", region, sizeof(**out), eni_row_in, (void **)out, n, err);
 }
 
 /* Is address a of the subnet taken? */

@@ -219,7 +219,10 @@ static int load_clusters(struct ohsm_meta *m, struct ohsm_sup *sup, const char *
             fprintf(stderr, "openhsmd: %s\n", err);
             goto out;
         }
-        if (ohsm_provision_client_json(m, abs, cs[i].id, NULL, 0) != OHSM_OK) {
+        /* Tools get a client.json once the cluster has a trust anchor (InitializeCluster). */
+        bool anchored = cs[i].state != OHSM_CS_UNINITIALIZED &&
+                        cs[i].state != OHSM_CS_INITIALIZE_IN_PROGRESS;
+        if (anchored && ohsm_provision_client_json(m, abs, cs[i].id, NULL, 0) != OHSM_OK) {
             fprintf(stderr, "openhsmd: cannot write the client config of %s: %s\n", cs[i].id,
                     strerror(errno));
             goto out;

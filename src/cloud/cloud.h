@@ -18,6 +18,7 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -39,7 +40,7 @@ struct ohsm_cloud {
     pthread_mutex_t pass; /* one reconcile pass at a time (worker, admin requests) */
     pthread_t worker;
     bool worker_running;
-    bool stopping;
+    atomic_bool stopping; /* read without the lock by long passes, to stop early */
     bool kicked;
     pthread_cond_t kick;
     int64_t clock_offset; /* seconds added to the real clock (OpenHsmAdmin.AdvanceClock) */

@@ -507,6 +507,7 @@ ohsm_rv ohsm_cloud_init(struct ohsm_cloud *c, struct ohsm_meta *meta, struct ohs
     OHSM_ENSURE(strlen(data_dir) < sizeof(c->data_dir) && strlen(region) < sizeof(c->region) &&
                     strlen(account_id) < sizeof(c->account_id),
                 OHSM_ARGUMENTS_BAD);
+    atomic_init(&c->stopping, false);
     memcpy(c->data_dir, data_dir, strlen(data_dir) + 1);
     memcpy(c->region, region, strlen(region) + 1);
     memcpy(c->account_id, account_id, strlen(account_id) + 1);

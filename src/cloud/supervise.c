@@ -674,12 +674,36 @@ void ohsm_sup_stop(struct ohsm_sup *s)
 
 /* ---- changes from other threads (the control plane) ---- */
 
-/* Waits (s->mu held) until h's process is reaped or deadline (monotonic ms) passes. */
+/* Records (s->mu held) that h's process, reaped outside the main loop, exited with status; an
+ * exit while launching is the launch's failure, reported as the loop's reap reports it. */
+static void reaped_here(struct ohsm_sup *s, struct hsm *h, int status)
+{
+    h->pid = -1;
+    h->paused = false;
+    if (h->launching) {
+        char why[32];
+        describe_exit(status, why, sizeof(why));
+        h->failed = true;
+        fprintf(s->cfg.err, "openhsmd: %s exited (%s) while starting on 127.0.0.1:%u\n", h->id, why,
+                (unsigned)h->port);
+        print_tail(s, h);
+    }
+    (void)pthread_cond_broadcast(&s->cv);
+}
+
+/* Waits (s->mu held) until h's process is reaped or deadline (monotonic ms) passes. The main
+ * loop reaps it when it runs; before it runs (openhsmd's first start) nobody else would, so the
+ * process is also reaped here, by pid (never another child's status: only this pid's). */
 static bool wait_exit(struct ohsm_sup *s, const char *id, int64_t deadline)
 {
     for (;;) {
         struct hsm *h = by_id(s, id);
         if (h == NULL || h->pid < 0) {
+            return true;
+        }
+        int status = 0;
+        if (waitpid(h->pid, &status, WNOHANG) == h->pid) {
+            reaped_here(s, h, status);
             return true;
         }
         int64_t left = deadline - now_ms();
@@ -696,7 +720,7 @@ static bool wait_exit(struct ohsm_sup *s, const char *id, int64_t deadline)
 }
 
 /* Stops h's process for good (s->mu held): SIGTERM, then SIGKILL after stop_ms. The main loop
- * reaps it; without a main loop running (tests), it is reaped here. */
+ * or wait_exit reaps it, whichever looks first. */
 static void stop_one(struct ohsm_sup *s, const char *id)
 {
     struct hsm *h = by_id(s, id);
@@ -771,14 +795,7 @@ ohsm_rv ohsm_sup_launch(struct ohsm_sup *s, const char *id)
         if (h->pid > 0 && waitpid(h->pid, &status, WNOHANG) == h->pid) {
             /* Reaped here when no supervision loop runs yet (the first start) or before it
              * looked: the same report as the loop's. */
-            char why[32];
-            describe_exit(status, why, sizeof(why));
-            h->pid = -1;
-            h->failed = true;
-            fprintf(s->cfg.err, "openhsmd: %s exited (%s) while starting on 127.0.0.1:%u\n", h->id,
-                    why, (unsigned)h->port);
-            print_tail(s, h);
-            (void)pthread_cond_broadcast(&s->cv);
+            reaped_here(s, h, status);
         }
         if (h->failed || h->held) {
             rv = OHSM_DEVICE_ERROR;
@@ -821,8 +838,13 @@ ohsm_rv ohsm_sup_remove(struct ohsm_sup *s, const char *id)
 {
     OHSM_ENSURE(s != NULL && id != NULL, OHSM_ARGUMENTS_BAD);
     (void)pthread_mutex_lock(&s->mu);
-    stop_one(s, id);
     struct hsm *h = by_id(s, id);
+    if (h == NULL) {
+        (void)pthread_mutex_unlock(&s->mu);
+        return OHSM_ARGUMENTS_BAD; /* as the header says of every id call */
+    }
+    stop_one(s, id);
+    h = by_id(s, id);
     if (h != NULL && h->pid < 0) {
         size_t i = (size_t)(h - s->h);
         hsm_clear(h);

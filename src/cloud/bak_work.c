@@ -411,7 +411,7 @@ static void daily(struct ohsm_cloud *c)
     struct ohsm_meta_cluster *cs = NULL;
     struct ohsm_meta_backup *bs = NULL;
     size_t nc = 0, nb = 0;
-    char todo[64][OHSM_IDS_MAX], hsm[64][OHSM_IDS_MAX];
+    char due[64][OHSM_IDS_MAX], hsm[64][OHSM_IDS_MAX];
     size_t nt = 0;
 
     (void)pthread_mutex_lock(&c->lock);
@@ -463,7 +463,7 @@ static void daily(struct ohsm_cloud *c)
             if (taken >= 0 && mtime < taken) {
                 continue;
             }
-            memcpy(todo[nt], cs[i].id, sizeof(todo[nt]));
+            memcpy(due[nt], cs[i].id, sizeof(due[nt]));
             memcpy(hsm[nt], h, sizeof(hsm[nt]));
             nt++;
         }
@@ -473,7 +473,7 @@ static void daily(struct ohsm_cloud *c)
     free(bs);
     for (size_t i = 0; i < nt && !c->stopping; i++) {
         char bid[OHSM_IDS_MAX];
-        ohsm_rv rv = ohsm_cp_backup_take(c, todo[i], hsm[i], bid);
+        ohsm_rv rv = ohsm_cp_backup_take(c, due[i], hsm[i], bid);
         (void)rv; /* said on stderr; tried again next pass */
     }
 }

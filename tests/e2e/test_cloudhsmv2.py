@@ -552,3 +552,73 @@ def test_pagination_and_filters(cloud):
     assert b.describe_backups(Filters={"states": ["PENDING_DELETION"]})["Backups"] == []
     page = b.describe_backups(MaxResults=1, SortAscending=True)
     assert [x["BackupId"] for x in page["Backups"]] == [ids[0]] and page["NextToken"]
+
+
+def test_racing_requests_on_one_cluster(cloud):
+    """Many connections at once on one cluster: 8 CreateHsm into a subnet with 5 free addresses
+    give exactly 5 HSMs (distinct ids, addresses, ports and handle slots, all ACTIVE) and 3
+    AWS errors; 8 DeleteHsm of one HSM delete it once; 8 DeleteBackup of one backup leave it
+    PENDING_DELETION with 1 success. No request gets a 500."""
+    import sqlite3
+    import threading
+    vpc = [v for v in cloud.aws("ec2", "describe-vpcs")["Vpcs"] if v["IsDefault"]][0]["VpcId"]
+    sub = cloud.aws("ec2", "create-subnet", "--vpc-id", vpc, "--cidr-block", "172.31.110.0/28",
+                    "--availability-zone", "us-east-1b")["Subnet"]["SubnetId"]
+    for _ in range(6):
+        cloud.aws("ec2", "create-network-interface", "--subnet-id", sub)
+    cid = cloud.aws(CSV2, "create-cluster", "--hsm-type", "hsm1.medium", "--subnet-ids",
+                    sub)["Cluster"]["ClusterId"]
+    wait_cluster_state(cloud, cid, "UNINITIALIZED")
+
+    def race(fn, n=8):
+        results = [None] * n
+        start = threading.Barrier(n)
+
+        def one(i):
+            start.wait()
+            results[i] = fn(i)
+        ts = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(120)
+        return results
+
+    def create(i):
+        return signed_call(cloud, "BaldrApiService.CreateHsm",
+                           {"ClusterId": cid, "AvailabilityZone": "us-east-1b"})
+    got = race(create)
+    ok = [b["Hsm"] for st, b in got if st == 200]
+    bad = [b["__type"] for st, b in got if st != 200]
+    assert len(ok) == 5 and bad == ["CloudHsmInvalidRequestException"] * 3, got
+    assert len({h["HsmId"] for h in ok}) == 5 and len({h["EniIp"] for h in ok}) == 5
+    for h in ok:
+        wait_hsm_state(cloud, cid, h["HsmId"], "ACTIVE")
+    db = sqlite3.connect(f"file:{cloud.cluster.data / 'openhsmd.db'}?mode=ro", uri=True)
+    ids = [h["HsmId"] for h in ok]
+    q = ",".join("?" * len(ids))
+    ports = [r[0] for r in db.execute(f"SELECT port FROM hsms WHERE id IN ({q})", ids)]
+    slots = [r[0] for r in db.execute(f"SELECT v FROM attrs WHERE k='slot' AND id IN ({q})", ids)]
+    db.close()
+    assert len(set(ports)) == 5 and len(set(slots)) == 5, (ports, slots)
+    victim = ids[0]
+
+    def delete(i):
+        return signed_call(cloud, "BaldrApiService.DeleteHsm", {"ClusterId": cid, "HsmId": victim})
+    got = race(delete)
+    assert all(st in (200, 400) for st, _ in got), got
+    assert [b for st, b in got if st == 200][0] == {"HsmId": victim}
+    wait_for(lambda: hsm_state(cloud, cid, victim) is None or None, 60, "HSM deleted")
+    left = cloud.aws("ec2", "describe-subnets", "--subnet-ids", sub)["Subnets"][0]
+    assert left["AvailableIpAddressCount"] == 1  # 11 - 6 ENIs - 4 HSMs
+    st, body = signed_call(cloud, "OpenHsmAdmin.CreateBackup", {"ClusterId":
+                                                                 cloud.cluster.cluster_id})
+    bid = body["BackupId"]
+
+    def delete_backup(i):
+        return signed_call(cloud, "BaldrApiService.DeleteBackup", {"BackupId": bid})
+    got = race(delete_backup)
+    assert sorted(st for st, _ in got) == [200] + [400] * 7, got
+    assert {b["__type"] for st, b in got if st == 400} == {"CloudHsmInvalidRequestException"}
+    b = cloud.aws(CSV2, "describe-backups", "--filters", f"backupIds={bid}")["Backups"][0]
+    assert b["BackupState"] == "PENDING_DELETION"

@@ -244,6 +244,9 @@ def test_lifecycle_initialize_backups_and_cluster_from_backup(cloud, tmp_path):
         return got if got and got[0]["BackupState"] == "READY" else None
     (cp,) = wait_for(copied, 60, "copy READY")
     assert cp["SourceBackup"] == bid and cp["BackupId"] != bid
+    assert [x["BackupId"] for x in c.aws(CSV2, "describe-backups", "--filters",
+                                         f"sourceBackupIds={bid}", region="us-west-2")[
+        "Backups"]] == [cp["BackupId"]]
     assert bid not in [b["BackupId"] for b in backups(c, None, "us-west-2")]
     e = c.aws(CSV2, "copy-backup-to-region", "--destination-region", "us-east-1",
               "--backup-id", bid, check=False)

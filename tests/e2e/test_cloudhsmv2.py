@@ -227,8 +227,10 @@ def test_full_slash28_subnet_refuses_create_hsm(cloud):
     sub = cloud.aws("ec2", "create-subnet", "--vpc-id", vpc, "--cidr-block", "172.31.100.0/28",
                     "--availability-zone", "us-east-1a")["Subnet"]
     assert sub["AvailableIpAddressCount"] == 11
-    cid = cloud.aws(CSV2, "create-cluster", "--hsm-type", "hsm1.medium", "--subnet-ids",
-                    sub["SubnetId"])["Cluster"]["ClusterId"]
+    cl = cloud.aws(CSV2, "create-cluster", "--hsm-type", "hsm1.medium", "--subnet-ids",
+                   sub["SubnetId"], "--backup-retention-policy", "Type=DAYS,Value=30")["Cluster"]
+    assert cl["BackupRetentionPolicy"] == {"Type": "DAYS", "Value": "30"}
+    cid = cl["ClusterId"]
     wait_cluster_state(cloud, cid, "UNINITIALIZED")
     enis = [cloud.aws("ec2", "create-network-interface", "--subnet-id",
                       sub["SubnetId"])["NetworkInterface"]["NetworkInterfaceId"]
@@ -251,8 +253,13 @@ def test_full_slash28_subnet_refuses_create_hsm(cloud):
     # A subnet with ENIs cannot go; once empty it can, and the cluster can no longer reach it.
     e = cloud.aws("ec2", "delete-subnet", "--subnet-id", sub["SubnetId"], check=False)
     assert e.code == "DependencyViolation"
-    for hid in (h["HsmId"], h2["HsmId"]):
-        cloud.aws(CSV2, "delete-hsm", "--cluster-id", cid, "--hsm-id", hid)
+    e = cloud.aws(CSV2, "delete-hsm", "--cluster-id", cid, "--hsm-id", h["HsmId"], "--eni-id",
+                  h2["EniId"], check=False)
+    assert e.code == "CloudHsmInvalidRequestException"  # exactly one of the three
+    assert len(cloud.cluster_desc(cid)["Hsms"]) == 2
+    cloud.aws(CSV2, "delete-hsm", "--cluster-id", cid, "--hsm-id", h["HsmId"])
+    assert cloud.aws(CSV2, "delete-hsm", "--cluster-id", cid, "--eni-id",
+                     h2["EniId"]) == {"HsmId": h2["HsmId"]}
     wait_for(lambda: cloud.cluster_desc(cid)["Hsms"] == [] or None, 40, "HSMs deleted")
     for eni in enis[1:]:
         cloud.aws("ec2", "delete-network-interface", "--network-interface-id", eni)
@@ -552,6 +559,11 @@ def test_pagination_and_filters(cloud):
     assert b.describe_backups(Filters={"states": ["PENDING_DELETION"]})["Backups"] == []
     page = b.describe_backups(MaxResults=1, SortAscending=True)
     assert [x["BackupId"] for x in page["Backups"]] == [ids[0]] and page["NextToken"]
+    # Tags on a backup.
+    b.tag_resource(ResourceId=ids[0], TagList=[{"Key": "purpose", "Value": "drill"}])
+    assert b.list_tags(ResourceId=ids[0])["TagList"] == [{"Key": "purpose", "Value": "drill"}]
+    b.untag_resource(ResourceId=ids[0], TagKeyList=["purpose"])
+    assert b.list_tags(ResourceId=ids[0])["TagList"] == []
 
 
 def test_racing_requests_on_one_cluster(cloud):

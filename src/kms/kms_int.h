@@ -215,5 +215,18 @@ OHSM_KMS_HANDLER(ohsm_kms_op_disable_key_rotation);
 OHSM_KMS_HANDLER(ohsm_kms_op_get_key_rotation_status);
 OHSM_KMS_HANDLER(ohsm_kms_op_rotate_key_on_demand);
 OHSM_KMS_HANDLER(ohsm_kms_op_list_key_rotations);
+/* op_meta.c */
+OHSM_KMS_HANDLER(ohsm_kms_op_get_key_policy);
+OHSM_KMS_HANDLER(ohsm_kms_op_put_key_policy);
+OHSM_KMS_HANDLER(ohsm_kms_op_list_key_policies);
+OHSM_KMS_HANDLER(ohsm_kms_op_tag_resource);
+OHSM_KMS_HANDLER(ohsm_kms_op_untag_resource);
+OHSM_KMS_HANDLER(ohsm_kms_op_list_resource_tags);
+/* op_grant.c */
+OHSM_KMS_HANDLER(ohsm_kms_op_create_grant);
+OHSM_KMS_HANDLER(ohsm_kms_op_list_grants);
+OHSM_KMS_HANDLER(ohsm_kms_op_list_retirable_grants);
+OHSM_KMS_HANDLER(ohsm_kms_op_retire_grant);
+OHSM_KMS_HANDLER(ohsm_kms_op_revoke_grant);
 
 #endif

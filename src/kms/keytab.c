@@ -470,7 +470,7 @@ void ohsm_kms_mat_forget(struct ohsm_kms *k, const char *id)
 }
 
 ohsm_rv ohsm_kms_mat_store(struct ohsm_kms *k, const char *id, uint32_t version, uint32_t kind,
-                           const uint8_t *m, size_t len, char *material_id)
+                           const uint8_t *m, size_t len, const char *use_id, char *material_id)
 {
     struct ohsm_kms_material mat = {0};
     uint8_t aad[96], digest[32];
@@ -496,6 +496,9 @@ ohsm_rv ohsm_kms_mat_store(struct ohsm_kms *k, const char *id, uint32_t version,
         mat.material_id[2 * i + 1] = hex[digest[i] & 15];
     }
     mat.material_id[64] = '\0';
+    if (use_id != NULL) {
+        (void)snprintf(mat.material_id, sizeof(mat.material_id), "%s", use_id);
+    }
     memcpy(mat.key_id, id, OHSM_KMS_ID_LEN + 1);
     mat.version = version;
     mat.kind = kind;

@@ -166,11 +166,19 @@ uint32_t ohsm_kms_mat_version(const struct ohsm_kms_cached *c);
 void ohsm_kms_mat_release(struct ohsm_kms *k, struct ohsm_kms_cached *c);
 /* Drops (and wipes) every cached version of key id. */
 void ohsm_kms_mat_forget(struct ohsm_kms *k, const char *id);
-/* Seals material m as version `version` of key id and stores it (kind, created now). The new
- * material id goes to material_id (65 bytes; may be NULL). */
+/* Seals material m as version `version` of key id and stores it (kind, created now). Its
+ * material id is use_id when not NULL (imported material: ohsm_kms_import_id), else a fresh one
+ * derived from the sealed blob; it goes to material_id (65 bytes; may be NULL). */
 OHSM_NODISCARD ohsm_rv ohsm_kms_mat_store(struct ohsm_kms *k, const char *id, uint32_t version,
                                           uint32_t kind, const uint8_t *m, size_t len,
-                                          char *material_id);
+                                          const char *use_id, char *material_id);
+
+/* Encrypts pt under key's current material into a symmetric blob (blob.h) at blob (cap >=
+ * len + OHSM_KMS_BLOB_OVERHEAD); material_id (may be NULL) gets the material's id. Returns 0
+ * or -1 with err filled (op_crypto.c). */
+int ohsm_kms_sym_encrypt(struct ohsm_kms *k, const struct ohsm_kms_key *key, json_t *ctx,
+                         const uint8_t *pt, size_t len, uint8_t *blob, size_t *blob_len,
+                         char *material_id, struct ohsm_aws_err *err);
 
 /* The sealing additional data of (key id, version): "openhsm-kms:<id>:<version>". */
 size_t ohsm_kms_seal_aad(const char *id, uint32_t version, uint8_t *out, size_t cap);
@@ -228,5 +236,17 @@ OHSM_KMS_HANDLER(ohsm_kms_op_list_grants);
 OHSM_KMS_HANDLER(ohsm_kms_op_list_retirable_grants);
 OHSM_KMS_HANDLER(ohsm_kms_op_retire_grant);
 OHSM_KMS_HANDLER(ohsm_kms_op_revoke_grant);
+/* op_asym.c */
+OHSM_KMS_HANDLER(ohsm_kms_op_sign);
+OHSM_KMS_HANDLER(ohsm_kms_op_verify);
+OHSM_KMS_HANDLER(ohsm_kms_op_get_public_key);
+OHSM_KMS_HANDLER(ohsm_kms_op_generate_data_key_pair);
+OHSM_KMS_HANDLER(ohsm_kms_op_generate_data_key_pair_without_plaintext);
+OHSM_KMS_HANDLER(ohsm_kms_op_generate_mac);
+OHSM_KMS_HANDLER(ohsm_kms_op_verify_mac);
+/* op_import.c */
+OHSM_KMS_HANDLER(ohsm_kms_op_get_parameters_for_import);
+OHSM_KMS_HANDLER(ohsm_kms_op_import_key_material);
+OHSM_KMS_HANDLER(ohsm_kms_op_delete_imported_key_material);
 
 #endif

@@ -71,10 +71,9 @@ static ohsm_rv make_aad(const uint8_t hdr[OHSM_KMS_BLOB_HDR], json_t *ctx, uint8
     return OHSM_OK;
 }
 
-/* Encrypts pt under key's current material into blob (cap >= len + overhead). */
-static int sym_encrypt(struct ohsm_kms *k, const struct ohsm_kms_key *key, json_t *ctx,
-                       const uint8_t *pt, size_t len, uint8_t *blob, size_t *blob_len,
-                       char *material_id, struct ohsm_aws_err *err)
+int ohsm_kms_sym_encrypt(struct ohsm_kms *k, const struct ohsm_kms_key *key, json_t *ctx,
+                         const uint8_t *pt, size_t len, uint8_t *blob, size_t *blob_len,
+                         char *material_id, struct ohsm_aws_err *err)
 {
     struct ohsm_kms_cached *c = NULL;
     uint8_t *aad = NULL;
@@ -235,7 +234,7 @@ static int encrypt_any(struct ohsm_kms *k, const struct ohsm_kms_key *key, uint3
                           "constraint: Member must have length less than or equal to 4096");
             return -1;
         }
-        if (sym_encrypt(k, key, ctx, pt, len, blob, ct_len, NULL, err) != 0) {
+        if (ohsm_kms_sym_encrypt(k, key, ctx, pt, len, blob, ct_len, NULL, err) != 0) {
             free(blob);
             return -1;
         }
@@ -549,7 +548,7 @@ static json_t *data_key(struct ohsm_kms *k, const struct ohsm_http_call *call, j
         ohsm_kms_internal(err, "data key", OHSM_DEVICE_ERROR);
         goto done;
     }
-    if (sym_encrypt(k, &key, json_object_get(in, "EncryptionContext"), dk, n, blob, &blob_len,
+    if (ohsm_kms_sym_encrypt(k, &key, json_object_get(in, "EncryptionContext"), dk, n, blob, &blob_len,
                     material_id, err) != 0) {
         goto done;
     }

@@ -59,7 +59,7 @@ static ohsm_rv create_durable(struct ohsm_kms *k, struct ohsm_kms_key *key, cons
     OHSM_TRY(ohsm_kms_store_begin(k->store));
     rv = ohsm_kms_store_key_put(k->store, key);
     if (rv == OHSM_OK && mat != NULL) {
-        rv = ohsm_kms_mat_store(k, key->id, 1, OHSM_MKIND_CREATED, mat, mat_len, NULL);
+        rv = ohsm_kms_mat_store(k, key->id, 1, OHSM_MKIND_CREATED, mat, mat_len, NULL, NULL);
     }
     size_t i;
     json_t *t;

@@ -40,7 +40,7 @@ static ohsm_rv rotate(struct ohsm_kms *k, struct ohsm_kms_key *key, uint32_t kin
     next.cur_version = key->cur_version + 1;
     rv = ohsm_kms_store_begin(k->store);
     if (rv == OHSM_OK) {
-        rv = ohsm_kms_mat_store(k, key->id, next.cur_version, kind, mat, len, NULL);
+        rv = ohsm_kms_mat_store(k, key->id, next.cur_version, kind, mat, len, NULL, NULL);
         if (rv == OHSM_OK) {
             rv = ohsm_kms_store_key_put(k->store, &next);
         }

@@ -19,6 +19,7 @@
 #include <ftw.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -37,12 +38,14 @@
 
 static char bin_dir[4096];
 static char hsm_bin[4200];
-static struct ohsm_sup *sup;
 
 struct fx {
     char dir[64];
     char creds[256];
+    struct ohsm_sup *sup; /* one per test: a supervision loop ended by SIGTERM is not reused */
     struct ohsm_kms_root *root;
+    pthread_t loop;
+    bool loop_running;
 };
 
 static int64_t now_ms(void)
@@ -55,9 +58,7 @@ static int64_t now_ms(void)
 static int group_setup(void **state)
 {
     (void)state;
-    struct ohsm_sup_cfg cfg;
     char abs[PATH_MAX];
-    memset(&cfg, 0, sizeof(cfg));
     if (realpath(bin_dir, abs) == NULL ||
         ohsm_files_path(hsm_bin, sizeof(hsm_bin), "%s/openhsm-hsm", abs) != OHSM_OK ||
         access(hsm_bin, X_OK) != 0) {
@@ -65,19 +66,6 @@ static int group_setup(void **state)
                 bin_dir);
         return -1;
     }
-    cfg.hsm_bin = hsm_bin;
-    cfg.ready_ms = 10000;
-    cfg.stop_ms = 5000;
-    cfg.out = stderr;
-    cfg.err = stderr;
-    return ohsm_sup_new(&cfg, &sup) == OHSM_OK ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    ohsm_sup_free(sup);
-    sup = NULL;
     return 0;
 }
 
@@ -93,6 +81,12 @@ static int setup(void **state)
         return -1;
     }
     (void)snprintf(f->creds, sizeof(f->creds), "%s/private/kms/root.json", f->dir);
+    const struct ohsm_sup_cfg cfg = {
+        .hsm_bin = hsm_bin, .ready_ms = 10000, .stop_ms = 5000, .out = stderr, .err = stderr};
+    if (ohsm_sup_new(&cfg, &f->sup) != OHSM_OK) {
+        free(f);
+        return -1;
+    }
     *state = f;
     return 0;
 }
@@ -100,7 +94,12 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fx *f = *state;
+    if (f->loop_running) {
+        (void)kill(getpid(), SIGTERM);
+        (void)pthread_join(f->loop, NULL);
+    }
     ohsm_kms_root_close(f->root);
+    ohsm_sup_free(f->sup);
     ohsm_rv rv = ohsm_files_remove_tree(f->dir);
     (void)rv; /* best effort: a leftover temp dir fails nothing */
     free(f);
@@ -109,7 +108,7 @@ static int teardown(void **state)
 
 static ohsm_rv open_root(struct fx *f, char *err, size_t cap)
 {
-    const struct ohsm_kms_root_cfg cfg = {f->dir, sup};
+    const struct ohsm_kms_root_cfg cfg = {f->dir, f->sup};
     return ohsm_kms_root_open(&cfg, &f->root, err, cap);
 }
 
@@ -407,6 +406,66 @@ static void test_kms_root_damaged_credentials(void **state)
     free(good);
 }
 
+static void *loop_main(void *arg)
+{
+    struct fx *f = arg;
+    return (void *)(intptr_t)ohsm_sup_run(f->sup);
+}
+
+/* The root HSM killed (kill -9) is restarted by the supervision loop on the same port; the root's
+ * clients reconnect and log in again by themselves: an old blob unseals and a new one seals
+ * within the deadline, with exactly one restart. */
+static void test_kms_root_survives_hsm_restart(void **state)
+{
+    struct fx *f = *state;
+    uint8_t secret[32], out[32];
+    size_t len = 0, got = 0;
+    struct ohsm_sup_status st;
+
+    assert_int_equal(RAND_bytes(secret, (int)sizeof(secret)), 1);
+    open_ok(f);
+    uint8_t *blob = seal(f, "k#1", secret, sizeof(secret), &len);
+    json_t *j = json_load_file(f->creds, 0, NULL);
+    assert_non_null(j);
+    char hid[32];
+    (void)snprintf(hid, sizeof(hid), "%s", json_string_value(json_object_get(j, "hsm_id")));
+    json_decref(j);
+
+    assert_int_equal(pthread_create(&f->loop, NULL, loop_main, f), 0);
+    f->loop_running = true;
+    assert_int_equal(ohsm_sup_status(f->sup, hid, &st), OHSM_OK);
+    assert_true(st.running);
+    assert_int_equal(st.restarts, 0);
+    assert_int_equal(kill((pid_t)st.pid, SIGKILL), 0);
+
+    ohsm_rv rv = OHSM_DEVICE_ERROR;
+    const int64_t deadline = now_ms() + 20000;
+    while (now_ms() < deadline) {
+        rv = unseal(f, "k#1", blob, len, out, sizeof(out), &got);
+        if (rv == OHSM_OK) {
+            break;
+        }
+        const struct timespec pause_ts = {0, 100 * 1000 * 1000};
+        (void)nanosleep(&pause_ts, NULL); /* the HSM is coming back: poll again */
+    }
+    assert_int_equal(rv, OHSM_OK);
+    assert_memory_equal(out, secret, sizeof(secret));
+    size_t len2 = 0;
+    uint8_t *blob2 = seal(f, "k#2", secret, sizeof(secret), &len2);
+    assert_int_equal(unseal(f, "k#2", blob2, len2, out, sizeof(out), &got), OHSM_OK);
+    assert_int_equal(ohsm_sup_status(f->sup, hid, &st), OHSM_OK);
+    assert_int_equal(st.restarts, 1); /* the kill took: these ran against the restarted HSM */
+
+    void *ret = NULL;
+    assert_int_equal(kill(getpid(), SIGTERM), 0);
+    assert_int_equal(pthread_join(f->loop, &ret), 0);
+    f->loop_running = false;
+    assert_int_equal((int)(intptr_t)ret, OHSM_OK);
+    close_root(f);
+    free(blob);
+    free(blob2);
+}
+
 struct bench {
     struct fx *f;
     int64_t until;
@@ -483,7 +542,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_kms_root_open_seal_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kms_root_recovers_unfinished_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kms_root_damaged_credentials, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kms_root_survives_hsm_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kms_root_threads, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, group_setup, NULL);
 }

@@ -19,6 +19,10 @@
  * user directly, and a key that is then missing is OHSM_KEY_HANDLE_INVALID rather than made anew
  * (a new root key would orphan every sealed blob).
  *
+ * A sealed blob is version (1 byte, 1) || iv (12, made by the HSM) || ciphertext || tag (16):
+ * AES-256-GCM under the root key with the caller's aad. The version byte leaves room for another
+ * root key or algorithm later without guessing.
+ *
  * Trusts: root.json only when it is openhsmd's own secret file (owner, mode), and then parses it
  * strictly; the HSM through TLS against the hidden cluster's CA. Sealed blobs given to unseal are
  * untrusted: version byte and lengths are checked before the HSM sees them.
@@ -311,8 +315,8 @@ static ohsm_rv free_port(uint16_t *port)
 }
 
 /* cdir/client.json in the shape of ohsm_provision_client_json: the one HSM on port. */
-static ohsm_rv write_client_json(const char *cdir, const struct creds *c, uint16_t port,
-                                 char *path, size_t path_cap)
+static ohsm_rv write_client_json(const char *cdir, const struct creds *c, uint16_t port, char *path,
+                                 size_t path_cap)
 {
     ohsm_rv rv = OHSM_HOST_MEMORY;
     char *text = NULL;

@@ -58,8 +58,8 @@ static ohsm_rv mem_seal(void *ctx, const uint8_t *aad, size_t aad_len, const uin
     m.aad_len = aad_len;
     blob = malloc(MEM_IV_LEN + in_len + MEM_TAG_LEN);
     OHSM_ENSURE(blob != NULL, OHSM_HOST_MEMORY);
-    rv = ohsm_mech_encrypt(&k, &m, in, in_len, blob + MEM_IV_LEN, in_len + MEM_TAG_LEN, &ct_len,
-                           iv, sizeof(iv), &iv_len);
+    rv = ohsm_mech_encrypt(&k, &m, in, in_len, blob + MEM_IV_LEN, in_len + MEM_TAG_LEN, &ct_len, iv,
+                           sizeof(iv), &iv_len);
     if (rv == OHSM_OK && (iv_len != MEM_IV_LEN || ct_len != in_len + MEM_TAG_LEN)) {
         rv = OHSM_DEVICE_ERROR; /* not the GCM of the header: never hand out such a blob */
     }

@@ -486,8 +486,7 @@ static void *bench_thread(void *arg)
         size_t len = 0, got = 0;
         b->rv = s.seal(s.ctx, (const uint8_t *)"bench", 5, in, sizeof(in), &blob, &len);
         if (b->rv == OHSM_OK) {
-            b->rv = s.unseal(s.ctx, (const uint8_t *)"bench", 5, blob, len, out, sizeof(out),
-                             &got);
+            b->rv = s.unseal(s.ctx, (const uint8_t *)"bench", 5, blob, len, out, sizeof(out), &got);
         }
         free(blob);
         if (b->rv != OHSM_OK || got != sizeof(in) || memcmp(in, out, got) != 0) {

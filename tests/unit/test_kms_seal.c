@@ -59,8 +59,8 @@ static void test_kms_seal_round_trip(void **state)
         uint8_t *blob = seal(s, AAD, sizeof(AAD), in, n, &blob_len);
         assert_int_equal(blob_len, n + OVERHEAD);
         memset(out, 0, sizeof(out));
-        assert_int_equal(s->unseal(s->ctx, AAD, sizeof(AAD), blob, blob_len, out, sizeof(out), &got),
-                         OHSM_OK);
+        assert_int_equal(
+            s->unseal(s->ctx, AAD, sizeof(AAD), blob, blob_len, out, sizeof(out), &got), OHSM_OK);
         assert_int_equal(got, n);
         assert_memory_equal(out, in, n);
         free(blob);

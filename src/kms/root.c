@@ -36,6 +36,7 @@
 #include "kms/root.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -286,6 +287,30 @@ static ohsm_rv creds_new(struct creds *c)
 }
 
 /* ---- files of the hidden cluster ---- */
+
+/* Does rdir/clusters hold anything? root.json is written before any of it, so a hidden cluster
+ * without root.json is a damaged data directory: making a new root key then would orphan every
+ * blob sealed under the old one, so open refuses instead. */
+static bool has_cluster(const char *rdir, char *name, size_t cap)
+{
+    char path[4096];
+    bool found = false;
+    if (ohsm_files_path(path, sizeof(path), "%s/clusters", rdir) != OHSM_OK) {
+        return true; /* cannot tell: refuse rather than start over */
+    }
+    DIR *d = opendir(path);
+    if (d == NULL) {
+        return errno != ENOENT;
+    }
+    for (struct dirent *e = readdir(d); e != NULL && !found; e = readdir(d)) {
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+            found = true;
+            ohsm_errf(name, cap, "%s/%s", path, e->d_name);
+        }
+    }
+    (void)closedir(d);
+    return found;
+}
 
 static ohsm_rv mkdir_at(const char *path, char *err, size_t cap)
 {
@@ -643,7 +668,11 @@ ohsm_rv ohsm_kms_root_open(const struct ohsm_kms_root_cfg *cfg, struct ohsm_kms_
     atomic_init(&r->next, 0u);
 
     rv = creds_load(creds_path, &c, &found, err, cap);
-    if (rv == OHSM_OK && !found) {
+    if (rv == OHSM_OK && !found && has_cluster(rdir, path, sizeof(path))) {
+        ohsm_errf(err, cap, "%s is missing but the root HSM's cluster %s exists: restore it",
+                  creds_path, path);
+        rv = OHSM_IO;
+    } else if (rv == OHSM_OK && !found) {
         /* Everything the first start will use is on disk before the HSM exists. */
         rv = creds_new(&c);
         if (rv == OHSM_OK) {

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <dirent.h>
 #include <ftw.h>
 #include <limits.h>
 #include <pthread.h>
@@ -345,7 +346,7 @@ static void test_kms_root_recovers_unfinished_start(void **state)
     free(blob);
 }
 
-/* Writes text as root.json with mode; returns the file's content as written. */
+/* Writes text as root.json with mode. */
 static void put_creds(struct fx *f, const char *text, mode_t mode)
 {
     assert_int_equal(ohsm_files_write_atomic(f->creds, text, strlen(text), mode), OHSM_OK);
@@ -365,9 +366,22 @@ static void assert_refused(struct fx *f, ohsm_rv want, const char *err_has)
     free(after);
 }
 
+static int count_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int n = 0;
+    for (struct dirent *e = readdir(d); e != NULL; e = readdir(d)) {
+        n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+    }
+    closedir(d);
+    return n;
+}
+
 /* Damaged credentials: another crypto user password (OHSM_PIN_INCORRECT), a group-readable file,
- * not JSON, a missing field: refused with a clear error, root.json left as it was; the right
- * credentials put back still open. */
+ * not JSON, a missing field, no root.json beside an existing hidden cluster: refused with a clear
+ * error, root.json left as it was (or absent) and no new cluster made; the right credentials put
+ * back still open. */
 static void test_kms_root_damaged_credentials(void **state)
 {
     struct fx *f = *state;
@@ -399,6 +413,18 @@ static void test_kms_root_damaged_credentials(void **state)
 
     put_creds(f, good, 0640);
     assert_refused(f, OHSM_IO, "root.json");
+
+    /* root.json gone while the hidden cluster is there: refused, nothing made anew. */
+    char rdir[256], err[512] = "";
+    (void)snprintf(rdir, sizeof(rdir), "%s/kms/root/clusters", f->dir);
+    int before = count_entries(rdir);
+    assert_int_equal(before, 1);
+    assert_int_equal(unlink(f->creds), 0);
+    assert_int_equal(open_root(f, err, sizeof(err)), OHSM_IO);
+    assert_null(f->root);
+    assert_non_null(strstr(err, "root.json is missing"));
+    assert_int_equal(access(f->creds, F_OK), -1);
+    assert_int_equal(count_entries(rdir), before);
 
     put_creds(f, good, 0600);
     open_ok(f);

@@ -26,7 +26,7 @@ struct ohsm_kms_kmat {
     uint32_t spec;
     uint8_t *m; /* own copy of the material (secure heap), wiped on free */
     size_t m_len;
-    void *pkey; /* EVP_PKEY * of RSA/ECC keys; NULL otherwise */
+    void *pkey;      /* EVP_PKEY * of RSA/ECC keys; NULL otherwise */
     size_t pk_bytes; /* RSA: modulus bytes */
     struct ohsm_mech_cache *cache;
     struct ohsm_mech_key mk; /* borrows m / pkey / cache */

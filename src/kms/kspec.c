@@ -97,8 +97,7 @@ uint32_t ohsm_kms_wrap_alg_from(const char *s)
                          OHSM_KALG_RSASSA_PSS_SHA_384, OHSM_KALG_RSASSA_PSS_SHA_512},              \
            .max_plaintext = {(b) / 8 - 2 * 20 - 2, (b) / 8 - 2 * 32 - 2}}
 /* ECC: SIGN_VERIFY only here (KEY_AGREEMENT is out of this scope). */
-#define ECC_ROW(s, a)                                                                              \
-    [s] = {.spec = (s), .usages = {OHSM_KUSE_SIGN_VERIFY}, .sign_algs = {(a)}}
+#define ECC_ROW(s, a) [s] = {.spec = (s), .usages = {OHSM_KUSE_SIGN_VERIFY}, .sign_algs = {(a)}}
 #define HMAC_ROW(s, a)                                                                             \
     [s] = {.spec = (s), .usages = {OHSM_KUSE_GENERATE_VERIFY_MAC}, .mac_algs = {(a)}}
 
@@ -289,8 +288,7 @@ ohsm_rv ohsm_kms_material_check(uint32_t spec, const uint8_t *m, size_t len)
 
 /* ---- loaded keys ---- */
 
-ohsm_rv ohsm_kms_kmat_load(uint32_t spec, const uint8_t *m, size_t len,
-                           struct ohsm_kms_kmat **out)
+ohsm_rv ohsm_kms_kmat_load(uint32_t spec, const uint8_t *m, size_t len, struct ohsm_kms_kmat **out)
 {
     const struct ohsm_kms_spec_impl *im = ohsm_kms_spec_impl(spec);
     struct ohsm_kms_kmat *k = NULL;
@@ -299,8 +297,9 @@ ohsm_rv ohsm_kms_kmat_load(uint32_t spec, const uint8_t *m, size_t len,
     OHSM_ENSURE(im != NULL && out != NULL && (m != NULL || len == 0), OHSM_ARGUMENTS_BAD);
     /* Stored material was checked on entry; HMAC keys of any length up to the generic-secret
      * limit stay usable (RFC 2104 allows any length). */
-    OHSM_ENSURE(len > 0 && (is_pair(im) || (im->ktype == OHSM_KT_AES ? len == 32
-                                                                      : len <= OHSM_GENERIC_SECRET_MAX)),
+    OHSM_ENSURE(len > 0 &&
+                    (is_pair(im) ||
+                     (im->ktype == OHSM_KT_AES ? len == 32 : len <= OHSM_GENERIC_SECRET_MAX)),
                 OHSM_DATA_INVALID);
     k = calloc(1, sizeof(*k));
     OHSM_ENSURE(k != NULL, OHSM_HOST_MEMORY);

@@ -8,6 +8,7 @@
 #define OPENSSL_API_COMPAT 30000
 #define OPENSSL_NO_DEPRECATED
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -674,6 +675,72 @@ static void test_kms_kcrypto_material_check(void **state)
     assert_null(k);
 }
 
+/* One loaded key serves many threads at once (its context cache hands each its own context):
+ * signatures, verifications, OAEP decryptions and MACs all stay correct. */
+static void *worker(void *arg)
+{
+    const uint8_t *msg = arg;
+    for (int i = 0; i < 40; i++) {
+        uint8_t *sig = NULL;
+        uint8_t *ct = NULL;
+        uint8_t *pt = NULL;
+        uint8_t mac[64];
+        size_t sl = 0;
+        size_t cl = 0;
+        size_t pl = 0;
+        size_t ml = 0;
+        if (ohsm_kms_sign(km[5], OHSM_KALG_ECDSA_SHA_256, false, msg, 32, &sig, &sl) != OHSM_OK ||
+            ohsm_kms_verify(km[5], OHSM_KALG_ECDSA_SHA_256, false, msg, 32, sig, sl) != OHSM_OK) {
+            free(sig);
+            return (void *)1;
+        }
+        free(sig);
+        sig = NULL;
+        if (ohsm_kms_sign(km[2], OHSM_KALG_RSASSA_PSS_SHA_256, false, msg, 32, &sig, &sl) !=
+                OHSM_OK ||
+            ohsm_kms_verify(km[2], OHSM_KALG_RSASSA_PSS_SHA_256, false, msg, 32, sig, sl) !=
+                OHSM_OK) {
+            free(sig);
+            return (void *)2;
+        }
+        free(sig);
+        if (ohsm_kms_asym_encrypt(km[2], OHSM_KALG_RSAES_OAEP_SHA_256, msg, 32, &ct, &cl) !=
+                OHSM_OK ||
+            ohsm_kms_asym_decrypt(km[2], OHSM_KALG_RSAES_OAEP_SHA_256, ct, cl, &pt, &pl) !=
+                OHSM_OK ||
+            pl != 32 || memcmp(pt, msg, 32) != 0) {
+            free(ct);
+            ohsm_kms_bytes_free(pt, pl);
+            return (void *)3;
+        }
+        free(ct);
+        ohsm_kms_bytes_free(pt, pl);
+        if (ohsm_kms_mac(km[10], OHSM_KALG_HMAC_SHA_256, msg, 32, mac, sizeof(mac), &ml) !=
+                OHSM_OK ||
+            ohsm_kms_mac_verify(km[10], OHSM_KALG_HMAC_SHA_256, msg, 32, mac, ml) != OHSM_OK) {
+            return (void *)4;
+        }
+    }
+    return NULL;
+}
+
+static void test_kms_kcrypto_threads(void **state)
+{
+    (void)state;
+    enum { NT = 4 };
+    pthread_t t[NT];
+    uint8_t msgs[NT][32];
+    for (int i = 0; i < NT; i++) {
+        memset(msgs[i], 'a' + i, sizeof(msgs[i]));
+        assert_int_equal(pthread_create(&t[i], NULL, worker, msgs[i]), 0);
+    }
+    for (int i = 0; i < NT; i++) {
+        void *r = (void *)-1;
+        assert_int_equal(pthread_join(t[i], &r), 0);
+        assert_null(r);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -687,6 +754,7 @@ int main(void)
         cmocka_unit_test(test_kms_kcrypto_hmac),
         cmocka_unit_test(test_kms_kcrypto_data_key_pair),
         cmocka_unit_test(test_kms_kcrypto_material_check),
+        cmocka_unit_test(test_kms_kcrypto_threads),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -181,12 +181,8 @@ static int list(const char *path, const struct filters *f)
         fprintf(stderr, "openhsmd events: cannot read %s: %s\n", path, strerror(errno));
         return 1;
     }
-    char *line = malloc(EVENTS_LINE_MAX + 1);
-    if (line == NULL) {
-        fclose(in);
-        fprintf(stderr, "openhsmd events: out of memory\n");
-        return 1;
-    }
+    char *line = NULL;
+    size_t cap = 0;
     int status = 0;
     size_t lineno = 0;
     for (;;) {
@@ -194,17 +190,27 @@ static int list(const char *path, const struct filters *f)
         int c = EOF;
         bool too_long = false;
         while ((c = getc_unlocked(in)) != EOF && c != '\n') {
-            if (n < EVENTS_LINE_MAX) {
-                line[n++] = (char)c;
-            } else {
-                too_long = true;
+            if (n == EVENTS_LINE_MAX) {
+                too_long = true; /* read on to the newline, keep nothing more */
+                continue;
             }
+            if (n == cap) {
+                size_t ncap = cap == 0 ? 4096 : 2 * cap;
+                char *nl = realloc(line, ncap);
+                if (nl == NULL) {
+                    too_long = true;
+                    continue;
+                }
+                line = nl;
+                cap = ncap;
+            }
+            line[n++] = (char)c;
         }
         if (c == EOF && n == 0 && !too_long) {
             break;
         }
         lineno++;
-        json_t *ev = too_long ? NULL : json_loadb(line, n, JSON_REJECT_DUPLICATES, NULL);
+        json_t *ev = too_long || n == 0 ? NULL : json_loadb(line, n, JSON_REJECT_DUPLICATES, NULL);
         if (!json_is_object(ev)) {
             fprintf(stderr, "openhsmd events: %s line %zu: not a JSON event, skipped\n", path,
                     lineno);

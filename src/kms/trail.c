@@ -81,8 +81,9 @@ struct ohsm_kms_trail {
 
 /* ---- chain ---------------------------------------------------------------------------------- */
 
-static ohsm_rv chain_next(const uint8_t prev[CHAIN_LEN], const char *body, size_t len,
-                          uint8_t out[CHAIN_LEN])
+/* out = SHA-256(prev || a || b). */
+static ohsm_rv chain_next(const uint8_t prev[CHAIN_LEN], const char *a, size_t alen,
+                          const char *b, size_t blen, uint8_t out[CHAIN_LEN])
 {
     ohsm_rv rv = OHSM_DEVICE_ERROR;
     unsigned int n = 0;
@@ -91,8 +92,9 @@ static ohsm_rv chain_next(const uint8_t prev[CHAIN_LEN], const char *body, size_
         return OHSM_HOST_MEMORY;
     }
     if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
-        EVP_DigestUpdate(md, prev, CHAIN_LEN) == 1 && EVP_DigestUpdate(md, body, len) == 1 &&
-        EVP_DigestFinal_ex(md, out, &n) == 1 && n == CHAIN_LEN) {
+        EVP_DigestUpdate(md, prev, CHAIN_LEN) == 1 && EVP_DigestUpdate(md, a, alen) == 1 &&
+        EVP_DigestUpdate(md, b, blen) == 1 && EVP_DigestFinal_ex(md, out, &n) == 1 &&
+        n == CHAIN_LEN) {
         rv = OHSM_OK;
     }
     EVP_MD_CTX_free(md);
@@ -147,26 +149,6 @@ static ohsm_rv split_line(const char *line, size_t len, size_t *body_len,
         }
     }
     json_decref(obj);
-    return rv;
-}
-
-/* The chain a split line should carry after prev. */
-static ohsm_rv chain_of_line(const uint8_t prev[CHAIN_LEN], const char *line, size_t body_len,
-                             uint8_t out[CHAIN_LEN])
-{
-    ohsm_rv rv = OHSM_DEVICE_ERROR;
-    unsigned int n = 0;
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    if (md == NULL) {
-        return OHSM_HOST_MEMORY;
-    }
-    if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
-        EVP_DigestUpdate(md, prev, CHAIN_LEN) == 1 &&
-        EVP_DigestUpdate(md, line, body_len) == 1 && EVP_DigestUpdate(md, "}", 1) == 1 &&
-        EVP_DigestFinal_ex(md, out, &n) == 1 && n == CHAIN_LEN) {
-        rv = OHSM_OK;
-    }
-    EVP_MD_CTX_free(md);
     return rv;
 }
 
@@ -405,7 +387,7 @@ static ohsm_rv commit(struct ohsm_kms_trail *t, struct pending *batch, bool fail
     size_t off = 0;
     ohsm_rv rv = OHSM_OK;
     for (const struct pending *p = batch; p != NULL && rv == OHSM_OK; p = p->next) {
-        rv = chain_next(chain, p->body, p->len, chain);
+        rv = chain_next(chain, p->body, p->len, "", 0, chain);
         memcpy(buf + off, p->body, p->len - 1); /* all but the closing brace */
         off += p->len - 1;
         memcpy(buf + off, MEMBER_HEAD, MEMBER_HEAD_LEN);
@@ -669,7 +651,7 @@ ohsm_rv ohsm_kms_trail_verify(const char *path, size_t *n, size_t *bad_line, cha
         } else if (split_line(buf, len, &body_len, have) != OHSM_OK) {
             bad = "not a trail line (no valid openhsmChain, or not a JSON object)";
         } else {
-            rv = chain_of_line(prev, buf, body_len, want);
+            rv = chain_next(prev, buf, body_len, "}", 1, want);
             if (rv != OHSM_OK) {
                 break;
             }

@@ -13,7 +13,7 @@
 static int check_name(const char *name, struct ohsm_aws_err *err)
 {
     if (name == NULL || strncmp(name, "alias/", 6) != 0 || name[6] == '\0') {
-        ohsm_kms_fail(err, "InvalidAliasNameException", "Alias must start with the prefix \"alias/\".");
+        ohsm_kms_fail(err, "ValidationException", "Alias must start with the prefix \"alias/\".");
         return -1;
     }
     if (strncmp(name, "alias/aws/", 10) == 0) {

@@ -1070,7 +1070,12 @@ static void *worker_run(void *arg)
         char id[OHSM_KMS_ID_LEN + 1];
         snprintf(id, sizeof(id), "%08x-0000-4000-8000-%012x", (unsigned)w->n, (unsigned)i);
         struct ohsm_kms_key k = key(id, i), out;
-        struct ohsm_kms_material m = material(id, 1), mo;
+        struct ohsm_kms_material m, mo;
+        /* Not material(): it writes the shared sealed_bytes. */
+        memset(&m, 0, sizeof(m));
+        snprintf(m.key_id, sizeof(m.key_id), "%s", id);
+        m.version = 1;
+        snprintf(m.material_id, sizeof(m.material_id), "%s", MID1);
         m.sealed = malloc(16);
         if (m.sealed == NULL) {
             w->failures++;
@@ -1183,6 +1188,36 @@ static void test_kms_store_tx_holds_store(void **state)
     ohsm_kms_key_clear(&k);
 }
 
+static void *errstr_other(void *arg)
+{
+    struct ohsm_kms_key k;
+    const char **msg = arg;
+    /* This thread's failure... */
+    if (ohsm_kms_store_key_get((struct ohsm_kms_store *)msg[0], ID2, &k) ==
+        OHSM_KEY_HANDLE_INVALID) {
+        msg[1] = strstr(ohsm_kms_store_errstr((struct ohsm_kms_store *)msg[0]), ID2) != NULL
+                     ? "ok"
+                     : "bad";
+    }
+    return NULL;
+}
+
+/* errstr is the calling thread's last failure: another thread's failure does not replace it. */
+static void test_kms_store_errstr_per_thread(void **state)
+{
+    struct ohsm_kms_store *s = *state;
+    struct ohsm_kms_key k;
+    pthread_t th;
+    const char *msg[2] = {(const char *)s, NULL};
+    assert_int_equal(ohsm_kms_store_key_get(s, ID1, &k), OHSM_KEY_HANDLE_INVALID);
+    assert_int_equal(pthread_create(&th, NULL, errstr_other, msg), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_non_null(msg[1]);
+    assert_string_equal(msg[1], "ok");
+    assert_non_null(strstr(ohsm_kms_store_errstr(s), ID1));
+    assert_null(strstr(ohsm_kms_store_errstr(s), ID2));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1204,6 +1239,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_kms_store_tampered_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kms_store_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kms_store_tx_holds_store, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kms_store_errstr_per_thread, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -225,14 +225,11 @@ ohsm_rv ohsm_kst_bind_blob(struct ohsm_kms_store *s, sqlite3_stmt *st, int i, co
 /* Runs one of the cached transaction-control statements. */
 static ohsm_rv control(struct ohsm_kms_store *s, enum ohsm_kst_id id)
 {
+    /* BEGIN IMMEDIATE takes the write lock now: no SQLITE_BUSY in the middle of a transaction. */
     static const char *const sql[] = {
-        [OHSM_KST_BEGIN] =
-            "BEGIN IMMEDIATE", /* the write lock now: no SQLITE_BUSY mid-transaction */
-        [OHSM_KST_COMMIT] = "COMMIT",
-        [OHSM_KST_ROLLBACK] = "ROLLBACK",
-        [OHSM_KST_SAVEPOINT] = "SAVEPOINT kst",
-        [OHSM_KST_RELEASE] = "RELEASE kst",
-        [OHSM_KST_ROLLBACK_TO] = "ROLLBACK TO kst",
+        [OHSM_KST_BEGIN] = "BEGIN IMMEDIATE", [OHSM_KST_COMMIT] = "COMMIT",
+        [OHSM_KST_ROLLBACK] = "ROLLBACK",     [OHSM_KST_SAVEPOINT] = "SAVEPOINT kst",
+        [OHSM_KST_RELEASE] = "RELEASE kst",   [OHSM_KST_ROLLBACK_TO] = "ROLLBACK TO kst",
     };
     sqlite3_stmt *st = NULL;
     OHSM_TRY(ohsm_kst_prep(s, id, sql[id], &st));
@@ -623,9 +620,7 @@ void ohsm_kms_store_close(struct ohsm_kms_store *s)
     if (s == NULL) {
         return;
     }
-    if (s->in_tx) {
-        ohsm_kms_store_rollback(s); /* the caller's own unfinished transaction */
-    }
+    ohsm_kms_store_rollback(s); /* the caller's own unfinished transaction, if any */
     for (size_t i = 0; i < OHSM_KST_COUNT_; i++) {
         sqlite3_finalize(s->st[i]);
     }

@@ -16,7 +16,7 @@
     "id, region, account, created_ms, spec, usage, origin, state, saved_state, description, "      \
     "deletion_date, pending_window_days, expiration, valid_to, rotation_enabled, "                 \
     "rotation_period_days, next_rotation, on_demand_rotation_started, cur_version, "               \
-    "custom_key_store_id, cluster_id, backing_handle"
+    "custom_key_store_id, cluster_id, backing_handle, import_id"
 
 /* region / account as stored text: 1..cap-1 printable characters without spaces. */
 static bool word_ok(const char *s, size_t cap)
@@ -69,6 +69,9 @@ static const char *key_bad(const struct ohsm_kms_key *k)
         !ohsm_kst_text_ok(k->cluster_id, 0, sizeof(k->cluster_id) - 1)) {
         return "custom key store";
     }
+    if (k->import_id[0] != '\0' && !ohsm_kst_hex_ok(k->import_id, OHSM_KMS_MATERIAL_ID_LEN)) {
+        return "import_id";
+    }
     return NULL;
 }
 
@@ -90,14 +93,15 @@ ohsm_rv ohsm_kms_store_key_put(struct ohsm_kms_store *s, const struct ohsm_kms_k
     rv = ohsm_kst_prep(s, OHSM_KST_KEY_PUT,
                        "INSERT INTO keys (" KEY_COLS
                        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
-                       "?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22) "
+                       "?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23) "
                        "ON CONFLICT (id) DO UPDATE SET region = ?2, account = ?3, created_ms = ?4, "
                        "spec = ?5, usage = ?6, origin = ?7, state = ?8, saved_state = ?9, "
                        "description = ?10, deletion_date = ?11, pending_window_days = ?12, "
                        "expiration = ?13, valid_to = ?14, rotation_enabled = ?15, "
                        "rotation_period_days = ?16, next_rotation = ?17, "
                        "on_demand_rotation_started = ?18, cur_version = ?19, "
-                       "custom_key_store_id = ?20, cluster_id = ?21, backing_handle = ?22",
+                       "custom_key_store_id = ?20, cluster_id = ?21, backing_handle = ?22, "
+                       "import_id = ?23",
                        &st);
     const char *const txt[] = {k->id, k->region, k->account};
     for (int i = 0; rv == OHSM_OK && i < 3; i++) {
@@ -118,8 +122,9 @@ ohsm_rv ohsm_kms_store_key_put(struct ohsm_kms_store *s, const struct ohsm_kms_k
         rv = ohsm_kst_bind_int(s, st, i + 11, num2[i]);
     }
     if (rv == OHSM_OK && (rv = ohsm_kst_bind_text(s, st, 20, k->custom_key_store_id)) == OHSM_OK &&
-        (rv = ohsm_kst_bind_text(s, st, 21, k->cluster_id)) == OHSM_OK) {
-        rv = ohsm_kst_bind_int(s, st, 22, handle);
+        (rv = ohsm_kst_bind_text(s, st, 21, k->cluster_id)) == OHSM_OK &&
+        (rv = ohsm_kst_bind_int(s, st, 22, handle)) == OHSM_OK) {
+        rv = ohsm_kst_bind_text(s, st, 23, k->import_id);
     }
     if (rv == OHSM_OK) {
         rv = ohsm_kst_run(s, st, "key_put", NULL);
@@ -165,6 +170,9 @@ static const char *row_key(sqlite3_stmt *st, void *rec, const void *arg)
         !ohsm_kst_col_text(st, 20, k->cluster_id, sizeof(k->cluster_id)) ||
         !ohsm_kst_col_int(st, 21, INT64_MIN, INT64_MAX, &handle)) {
         return "custom key store fields";
+    }
+    if (!ohsm_kst_col_text(st, 22, k->import_id, sizeof(k->import_id))) {
+        return "import_id: not text of at most 64 bytes";
     }
     k->rotation_enabled = rot != 0;
     memcpy(&k->backing_handle, &handle, sizeof(handle));

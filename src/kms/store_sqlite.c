@@ -26,7 +26,7 @@
 
 /* PRAGMA user_version of the schema this code writes. A later issue adds a step to migrations[]
  * (custom key stores add a table) and bumps this; a newer database is refused, not misread. */
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 /* migrations[v] takes a database from user_version v to v + 1. */
 static const char *const migrations[SCHEMA_VERSION] = {
@@ -101,6 +101,8 @@ static const char *const migrations[SCHEMA_VERSION] = {
     " wrapping_spec INTEGER NOT NULL,"
     " sealed_private BLOB NOT NULL,"
     " expires INTEGER NOT NULL);",
+    /* 1 -> 2: the KeyMaterialId of a key's first imported material (types.h import_id). */
+    "ALTER TABLE keys ADD COLUMN import_id TEXT NOT NULL DEFAULT '';",
 };
 
 static _Thread_local struct {

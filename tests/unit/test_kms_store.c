@@ -82,6 +82,7 @@ static struct ohsm_kms_key key(const char *id, int64_t created_ms)
     snprintf(k.custom_key_store_id, sizeof(k.custom_key_store_id), "cks-1234567890abcdef0");
     snprintf(k.cluster_id, sizeof(k.cluster_id), "cluster-abcdefghijk");
     k.backing_handle = UINT64_MAX - 5;
+    snprintf(k.import_id, sizeof(k.import_id), "%s", MID1);
     return k;
 }
 
@@ -109,6 +110,7 @@ static void key_equal(const struct ohsm_kms_key *a, const struct ohsm_kms_key *b
     assert_string_equal(a->custom_key_store_id, b->custom_key_store_id);
     assert_string_equal(a->cluster_id, b->cluster_id);
     assert_true(a->backing_handle == b->backing_handle);
+    assert_string_equal(a->import_id, b->import_id);
 }
 
 static uint8_t sealed_bytes[48];
@@ -260,7 +262,7 @@ static void test_kms_store_file_mode_and_schema(void **state)
     assert_int_equal(stat(path, &sb), 0);
     assert_int_equal(sb.st_mode & 0777, 0600);
     ohsm_kms_store_close(s);
-    assert_int_equal(raw_count("PRAGMA user_version"), 1);
+    assert_int_equal(raw_count("PRAGMA user_version"), 2);
     sqlite3 *r = NULL;
     sqlite3_stmt *st = NULL;
     assert_int_equal(sqlite3_open(db, &r), SQLITE_OK);
@@ -276,11 +278,34 @@ static void test_kms_store_newer_schema(void **state)
 {
     struct ohsm_kms_store *s = *state;
     put_key(s, ID1, 1);
-    raw_sql("PRAGMA user_version = 2");
+    raw_sql("PRAGMA user_version = 3");
     struct ohsm_kms_store *t = NULL;
     assert_int_equal(ohsm_kms_store_open(db, &t), OHSM_DB);
     assert_null(t);
-    assert_non_null(strstr(ohsm_kms_store_errstr(NULL), "schema version 2"));
+    assert_non_null(strstr(ohsm_kms_store_errstr(NULL), "schema version 3"));
+}
+
+/* A version 1 database (before import_id) is migrated on open: its keys get import_id "". */
+static void test_kms_store_migrate_v1(void **state)
+{
+    struct ohsm_kms_store *s = *state;
+    struct ohsm_kms_key k;
+    put_key(s, ID1, 1);
+    ohsm_kms_store_close(s);
+    *state = NULL;
+    raw_sql("ALTER TABLE keys DROP COLUMN import_id; PRAGMA user_version = 1");
+    assert_int_equal(ohsm_kms_store_open(db, &s), OHSM_OK);
+    *state = s;
+    assert_int_equal(raw_count("PRAGMA user_version"), 2);
+    assert_int_equal(ohsm_kms_store_key_get(s, ID1, &k), OHSM_OK);
+    assert_string_equal(k.import_id, "");
+    assert_int_equal(k.spec, OHSM_KSPEC_RSA_3072);
+    ohsm_kms_key_clear(&k);
+    k = key(ID1, 1);
+    assert_int_equal(ohsm_kms_store_key_put(s, &k), OHSM_OK);
+    assert_int_equal(ohsm_kms_store_key_get(s, ID1, &k), OHSM_OK);
+    assert_string_equal(k.import_id, MID1);
+    ohsm_kms_key_clear(&k);
 }
 
 /* Every field of a key comes back as written; a put of an existing id replaces it in place
@@ -358,6 +383,12 @@ static void test_kms_store_key_bad_input(void **state)
     assert_int_equal(ohsm_kms_store_key_put(s, &k), OHSM_ARGUMENTS_BAD);
     k = key(ID1, 1);
     k.description = NULL;
+    assert_int_equal(ohsm_kms_store_key_put(s, &k), OHSM_ARGUMENTS_BAD);
+    k = key(ID1, 1);
+    k.import_id[10] = 'g';
+    assert_int_equal(ohsm_kms_store_key_put(s, &k), OHSM_ARGUMENTS_BAD);
+    k = key(ID1, 1);
+    k.import_id[63] = '\0';
     assert_int_equal(ohsm_kms_store_key_put(s, &k), OHSM_ARGUMENTS_BAD);
     k = key(ID1, 1);
     k.created_ms = -1;
@@ -1017,6 +1048,8 @@ static void test_kms_store_tampered_rows(void **state)
     expect_refused(s, K("cluster_id = 'cluster-0123456789012345678901234567'"),
                    K("cluster_id = ''"), read_key);
     expect_refused(s, K("cur_version = 4294967296"), K("cur_version = 1"), read_key);
+    expect_refused(s, K("import_id = 'abc'"), K("import_id = ''"), read_key);
+    expect_refused(s, K("import_id = '" MID1 "0'"), K("import_id = '" MID1 "'"), read_key);
     /* The id of another row, shortened: caught by the list. */
     expect_refused(s, "UPDATE keys SET id = '" ID2 "x' WHERE id = '" ID2 "'",
                    "UPDATE keys SET id = '" ID2 "' WHERE id = '" ID2 "x'", read_list_keys);
@@ -1224,6 +1257,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_kms_store_open_args, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kms_store_file_mode_and_schema, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kms_store_newer_schema, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kms_store_migrate_v1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kms_store_key_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kms_store_key_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kms_store_key_list_order, setup, teardown),

@@ -26,7 +26,7 @@
 
 /* PRAGMA user_version of the schema this code writes. A later issue adds a step to migrations[]
  * (custom key stores add a table) and bumps this; a newer database is refused, not misread. */
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 /* migrations[v] takes a database from user_version v to v + 1. */
 static const char *const migrations[SCHEMA_VERSION] = {
@@ -101,6 +101,8 @@ static const char *const migrations[SCHEMA_VERSION] = {
     " wrapping_spec INTEGER NOT NULL,"
     " sealed_private BLOB NOT NULL,"
     " expires INTEGER NOT NULL);",
+    /* 1 -> 2: the KeyMaterialId of a key's first imported material (types.h import_id). */
+    "ALTER TABLE keys ADD COLUMN import_id TEXT NOT NULL DEFAULT '';",
 };
 
 static _Thread_local struct {
@@ -108,7 +110,7 @@ static _Thread_local struct {
     char msg[256];
 } tl_err;
 
-ohsm_rv kst_err(const struct ohsm_kms_store *s, ohsm_rv rv, const char *fmt, ...)
+ohsm_rv ohsm_kst_err(const struct ohsm_kms_store *s, ohsm_rv rv, const char *fmt, ...)
 {
     va_list ap;
     int n = snprintf(tl_err.msg, sizeof(tl_err.msg), "kms store: ");
@@ -125,12 +127,13 @@ const char *ohsm_kms_store_errstr(const struct ohsm_kms_store *s)
     return tl_err.s == s && tl_err.msg[0] != '\0' ? tl_err.msg : "kms store: no error";
 }
 
-ohsm_rv kst_bad_row(struct ohsm_kms_store *s, const char *what, const char *why)
+ohsm_rv ohsm_kst_bad_row(struct ohsm_kms_store *s, const char *what, const char *why)
 {
-    return kst_err(s, OHSM_DB, "refusing a %s row that this code did not write: %s", what, why);
+    return ohsm_kst_err(s, OHSM_DB, "refusing a %s row that this code did not write: %s", what,
+                        why);
 }
 
-void kst_lock(struct ohsm_kms_store *s)
+void ohsm_kst_lock(struct ohsm_kms_store *s)
 {
     /* A recursive mutex fails only on misuse (too deep recursion, not initialised). */
     if (pthread_mutex_lock(&s->mu) != 0) {
@@ -138,24 +141,35 @@ void kst_lock(struct ohsm_kms_store *s)
     }
 }
 
-void kst_unlock(struct ohsm_kms_store *s)
+void ohsm_kst_unlock(struct ohsm_kms_store *s)
 {
     if (pthread_mutex_unlock(&s->mu) != 0) {
         abort();
     }
 }
 
-ohsm_rv kst_prep(struct ohsm_kms_store *s, enum kst_id id, const char *sql, sqlite3_stmt **st)
+ohsm_rv ohsm_kst_enter(struct ohsm_kms_store *s)
+{
+    ohsm_kst_lock(s);
+    if (s->in_tx && sqlite3_get_autocommit(s->db)) {
+        ohsm_kst_unlock(s);
+        return ohsm_kst_err(s, OHSM_DB, "the transaction was rolled back after an error");
+    }
+    return OHSM_OK;
+}
+
+ohsm_rv ohsm_kst_prep(struct ohsm_kms_store *s, enum ohsm_kst_id id, const char *sql,
+                      sqlite3_stmt **st)
 {
     if (s->st[id] == NULL && sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
                                                 &s->st[id], NULL) != SQLITE_OK) {
-        return kst_err(s, OHSM_DB, "prepare: %s", sqlite3_errmsg(s->db));
+        return ohsm_kst_err(s, OHSM_DB, "prepare: %s", sqlite3_errmsg(s->db));
     }
     *st = s->st[id];
     return OHSM_OK;
 }
 
-void kst_reset(sqlite3_stmt *st)
+void ohsm_kst_reset(sqlite3_stmt *st)
 {
     if (st != NULL) {
         (void)sqlite3_reset(st);
@@ -163,66 +177,65 @@ void kst_reset(sqlite3_stmt *st)
     }
 }
 
-ohsm_rv kst_fail(struct ohsm_kms_store *s, int rc, const char *what)
+ohsm_rv ohsm_kst_fail(struct ohsm_kms_store *s, int rc, const char *what)
 {
     switch (rc) {
     case SQLITE_CONSTRAINT_FOREIGNKEY:
-        return kst_err(s, OHSM_KEY_HANDLE_INVALID, "%s: no such key", what);
+        return ohsm_kst_err(s, OHSM_KEY_HANDLE_INVALID, "%s: no such key", what);
     case SQLITE_CONSTRAINT_PRIMARYKEY:
     case SQLITE_CONSTRAINT_UNIQUE:
-        return kst_err(s, OHSM_ATTRIBUTE_VALUE_INVALID, "%s: exists", what);
+        return ohsm_kst_err(s, OHSM_ATTRIBUTE_VALUE_INVALID, "%s: exists", what);
     case SQLITE_NOMEM:
-        return kst_err(s, OHSM_HOST_MEMORY, "%s: out of memory", what);
+        return ohsm_kst_err(s, OHSM_HOST_MEMORY, "%s: out of memory", what);
     default:
-        return kst_err(s, OHSM_DB, "%s: %s", what, sqlite3_errmsg(s->db));
+        return ohsm_kst_err(s, OHSM_DB, "%s: %s", what, sqlite3_errmsg(s->db));
     }
 }
 
-ohsm_rv kst_run(struct ohsm_kms_store *s, sqlite3_stmt *st, const char *what, int *changes)
+ohsm_rv ohsm_kst_run(struct ohsm_kms_store *s, sqlite3_stmt *st, const char *what, int *changes)
 {
     int rc = sqlite3_step(st);
-    ohsm_rv rv = rc == SQLITE_DONE ? OHSM_OK : kst_fail(s, sqlite3_extended_errcode(s->db), what);
+    ohsm_rv rv =
+        rc == SQLITE_DONE ? OHSM_OK : ohsm_kst_fail(s, sqlite3_extended_errcode(s->db), what);
     if (rv == OHSM_OK && changes != NULL) {
         *changes = sqlite3_changes(s->db);
     }
-    kst_reset(st);
+    ohsm_kst_reset(st);
     return rv;
 }
 
-ohsm_rv kst_bind_text(struct ohsm_kms_store *s, sqlite3_stmt *st, int i, const char *v)
+ohsm_rv ohsm_kst_bind_text(struct ohsm_kms_store *s, sqlite3_stmt *st, int i, const char *v)
 {
     int rc = sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
-    return rc == SQLITE_OK ? OHSM_OK : kst_fail(s, rc, "bind");
+    return rc == SQLITE_OK ? OHSM_OK : ohsm_kst_fail(s, rc, "bind");
 }
 
-ohsm_rv kst_bind_int(struct ohsm_kms_store *s, sqlite3_stmt *st, int i, int64_t v)
+ohsm_rv ohsm_kst_bind_int(struct ohsm_kms_store *s, sqlite3_stmt *st, int i, int64_t v)
 {
     int rc = sqlite3_bind_int64(st, i, v);
-    return rc == SQLITE_OK ? OHSM_OK : kst_fail(s, rc, "bind");
+    return rc == SQLITE_OK ? OHSM_OK : ohsm_kst_fail(s, rc, "bind");
 }
 
-ohsm_rv kst_bind_blob(struct ohsm_kms_store *s, sqlite3_stmt *st, int i, const uint8_t *v,
-                      size_t len)
+ohsm_rv ohsm_kst_bind_blob(struct ohsm_kms_store *s, sqlite3_stmt *st, int i, const uint8_t *v,
+                           size_t len)
 {
-    int rc = len <= KST_SEALED_MAX ? sqlite3_bind_blob(st, i, v, (int)len, SQLITE_STATIC)
-                                   : SQLITE_TOOBIG;
-    return rc == SQLITE_OK ? OHSM_OK : kst_fail(s, rc, "bind");
+    int rc = len <= OHSM_KST_SEALED_MAX ? sqlite3_bind_blob(st, i, v, (int)len, SQLITE_STATIC)
+                                        : SQLITE_TOOBIG;
+    return rc == SQLITE_OK ? OHSM_OK : ohsm_kst_fail(s, rc, "bind");
 }
 
 /* Runs one of the cached transaction-control statements. */
-static ohsm_rv control(struct ohsm_kms_store *s, enum kst_id id)
+static ohsm_rv control(struct ohsm_kms_store *s, enum ohsm_kst_id id)
 {
+    /* BEGIN IMMEDIATE takes the write lock now: no SQLITE_BUSY in the middle of a transaction. */
     static const char *const sql[] = {
-        [KST_BEGIN] = "BEGIN IMMEDIATE", /* the write lock now: no SQLITE_BUSY mid-transaction */
-        [KST_COMMIT] = "COMMIT",
-        [KST_ROLLBACK] = "ROLLBACK",
-        [KST_SAVEPOINT] = "SAVEPOINT kst",
-        [KST_RELEASE] = "RELEASE kst",
-        [KST_ROLLBACK_TO] = "ROLLBACK TO kst",
+        [OHSM_KST_BEGIN] = "BEGIN IMMEDIATE", [OHSM_KST_COMMIT] = "COMMIT",
+        [OHSM_KST_ROLLBACK] = "ROLLBACK",     [OHSM_KST_SAVEPOINT] = "SAVEPOINT kst",
+        [OHSM_KST_RELEASE] = "RELEASE kst",   [OHSM_KST_ROLLBACK_TO] = "ROLLBACK TO kst",
     };
     sqlite3_stmt *st = NULL;
-    OHSM_TRY(kst_prep(s, id, sql[id], &st));
-    return kst_run(s, st, sql[id], NULL);
+    OHSM_TRY(ohsm_kst_prep(s, id, sql[id], &st));
+    return ohsm_kst_run(s, st, sql[id], NULL);
 }
 
 /* Ends the transaction (own) or savepoint that SQLite may already have rolled back by itself
@@ -233,28 +246,28 @@ static void undo(struct ohsm_kms_store *s, bool own)
         return;
     }
     if (own) {
-        (void)control(s, KST_ROLLBACK);
+        (void)control(s, OHSM_KST_ROLLBACK);
     } else {
-        (void)control(s, KST_ROLLBACK_TO);
-        (void)control(s, KST_RELEASE);
+        (void)control(s, OHSM_KST_ROLLBACK_TO);
+        (void)control(s, OHSM_KST_RELEASE);
     }
 }
 
-ohsm_rv kst_wbegin(struct ohsm_kms_store *s, bool *own)
+ohsm_rv ohsm_kst_wbegin(struct ohsm_kms_store *s, bool *own)
 {
-    kst_lock(s);
+    OHSM_TRY(ohsm_kst_enter(s));
     *own = !s->in_tx;
-    ohsm_rv rv = control(s, *own ? KST_BEGIN : KST_SAVEPOINT);
+    ohsm_rv rv = control(s, *own ? OHSM_KST_BEGIN : OHSM_KST_SAVEPOINT);
     if (rv != OHSM_OK) {
-        kst_unlock(s);
+        ohsm_kst_unlock(s);
     }
     return rv;
 }
 
-ohsm_rv kst_wend(struct ohsm_kms_store *s, bool own, ohsm_rv rv)
+ohsm_rv ohsm_kst_wend(struct ohsm_kms_store *s, bool own, ohsm_rv rv)
 {
     if (rv == OHSM_OK) {
-        rv = control(s, own ? KST_COMMIT : KST_RELEASE);
+        rv = control(s, own ? OHSM_KST_COMMIT : OHSM_KST_RELEASE);
     }
     if (rv != OHSM_OK) {
         /* Keep the first failure's errstr: the undo's own errors say less. */
@@ -264,13 +277,13 @@ ohsm_rv kst_wend(struct ohsm_kms_store *s, bool own, ohsm_rv rv)
         memcpy(tl_err.msg, keep, sizeof(keep));
         tl_err.s = s;
     }
-    kst_unlock(s);
+    ohsm_kst_unlock(s);
     return rv;
 }
 
 /* ---- shapes and column readers ---- */
 
-bool kst_uuid_ok(const char *s)
+bool ohsm_kst_uuid_ok(const char *s)
 {
     if (s == NULL || strnlen(s, OHSM_KMS_ID_LEN + 1) != OHSM_KMS_ID_LEN) {
         return false;
@@ -285,7 +298,7 @@ bool kst_uuid_ok(const char *s)
     return true;
 }
 
-bool kst_hex_ok(const char *s, size_t len)
+bool ohsm_kst_hex_ok(const char *s, size_t len)
 {
     if (s == NULL || strnlen(s, len + 1) != len) {
         return false;
@@ -299,7 +312,7 @@ bool kst_hex_ok(const char *s, size_t len)
     return true;
 }
 
-bool kst_text_ok(const char *s, size_t min, size_t max)
+bool ohsm_kst_text_ok(const char *s, size_t min, size_t max)
 {
     if (s == NULL) {
         return false;
@@ -308,9 +321,9 @@ bool kst_text_ok(const char *s, size_t min, size_t max)
     return n >= min && n <= max;
 }
 
-bool kst_name_ok(const char *s, size_t min, size_t max)
+bool ohsm_kst_name_ok(const char *s, size_t min, size_t max)
 {
-    if (!kst_text_ok(s, min, max)) {
+    if (!ohsm_kst_text_ok(s, min, max)) {
         return false;
     }
     for (const char *p = s; *p != '\0'; p++) {
@@ -338,7 +351,7 @@ static const char *col_str(sqlite3_stmt *st, int i, size_t max, size_t *len)
     return t;
 }
 
-bool kst_col_text(sqlite3_stmt *st, int i, char *dst, size_t cap)
+bool ohsm_kst_col_text(sqlite3_stmt *st, int i, char *dst, size_t cap)
 {
     size_t n = 0;
     const char *t = col_str(st, i, cap - 1, &n);
@@ -349,7 +362,7 @@ bool kst_col_text(sqlite3_stmt *st, int i, char *dst, size_t cap)
     return true;
 }
 
-bool kst_col_dup(sqlite3_stmt *st, int i, size_t max, char **out)
+bool ohsm_kst_col_dup(sqlite3_stmt *st, int i, size_t max, char **out)
 {
     size_t n = 0;
     const char *t = col_str(st, i, max, &n);
@@ -361,7 +374,7 @@ bool kst_col_dup(sqlite3_stmt *st, int i, size_t max, char **out)
     return true;
 }
 
-bool kst_col_int(sqlite3_stmt *st, int i, int64_t lo, int64_t hi, int64_t *v)
+bool ohsm_kst_col_int(sqlite3_stmt *st, int i, int64_t lo, int64_t hi, int64_t *v)
 {
     if (sqlite3_column_type(st, i) != SQLITE_INTEGER) {
         return false;
@@ -370,17 +383,17 @@ bool kst_col_int(sqlite3_stmt *st, int i, int64_t lo, int64_t hi, int64_t *v)
     return *v >= lo && *v <= hi;
 }
 
-bool kst_col_u32(sqlite3_stmt *st, int i, uint32_t *v)
+bool ohsm_kst_col_u32(sqlite3_stmt *st, int i, uint32_t *v)
 {
     int64_t x = 0;
-    if (!kst_col_int(st, i, 0, UINT32_MAX, &x)) {
+    if (!ohsm_kst_col_int(st, i, 0, UINT32_MAX, &x)) {
         return false;
     }
     *v = (uint32_t)x;
     return true;
 }
 
-bool kst_col_blob(sqlite3_stmt *st, int i, size_t max, uint8_t **out, size_t *len)
+bool ohsm_kst_col_blob(sqlite3_stmt *st, int i, size_t max, uint8_t **out, size_t *len)
 {
     *out = NULL;
     if (sqlite3_column_type(st, i) != SQLITE_BLOB) {
@@ -400,8 +413,8 @@ bool kst_col_blob(sqlite3_stmt *st, int i, size_t max, uint8_t **out, size_t *le
     return true;
 }
 
-ohsm_rv kst_collect(struct ohsm_kms_store *s, sqlite3_stmt *st, const struct kst_rows *how,
-                    const void *arg, void **out, size_t *n)
+ohsm_rv ohsm_kst_collect(struct ohsm_kms_store *s, sqlite3_stmt *st,
+                         const struct ohsm_kst_rows *how, const void *arg, void **out, size_t *n)
 {
     unsigned char *arr = NULL;
     size_t cnt = 0, cap = 0;
@@ -416,7 +429,7 @@ ohsm_rv kst_collect(struct ohsm_kms_store *s, sqlite3_stmt *st, const struct kst
             unsigned char *na =
                 ncap <= SIZE_MAX / how->elem ? realloc(arr, ncap * how->elem) : NULL;
             if (na == NULL) {
-                rv = kst_err(s, OHSM_HOST_MEMORY, "%s: out of memory", how->table);
+                rv = ohsm_kst_err(s, OHSM_HOST_MEMORY, "%s: out of memory", how->table);
                 break;
             }
             arr = na;
@@ -425,15 +438,15 @@ ohsm_rv kst_collect(struct ohsm_kms_store *s, sqlite3_stmt *st, const struct kst
         const char *why = how->conv(st, arr + cnt * how->elem, arg);
         if (why != NULL) {
             how->clear(arr + cnt * how->elem);
-            rv = kst_bad_row(s, how->table, why);
+            rv = ohsm_kst_bad_row(s, how->table, why);
             break;
         }
         cnt++;
     }
     if (rv == OHSM_OK && rc != SQLITE_DONE) {
-        rv = kst_fail(s, sqlite3_extended_errcode(s->db), how->table);
+        rv = ohsm_kst_fail(s, sqlite3_extended_errcode(s->db), how->table);
     }
-    kst_reset(st);
+    ohsm_kst_reset(st);
     if (rv != OHSM_OK || cnt == 0) {
         for (size_t i = 0; i < cnt; i++) {
             how->clear(arr + i * how->elem);
@@ -446,23 +459,23 @@ ohsm_rv kst_collect(struct ohsm_kms_store *s, sqlite3_stmt *st, const struct kst
     return OHSM_OK;
 }
 
-ohsm_rv kst_one(struct ohsm_kms_store *s, sqlite3_stmt *st, const struct kst_rows *how,
-                const void *arg, void *rec, const char *absent)
+ohsm_rv ohsm_kst_one(struct ohsm_kms_store *s, sqlite3_stmt *st, const struct ohsm_kst_rows *how,
+                     const void *arg, void *rec, const char *absent)
 {
     ohsm_rv rv = OHSM_OK;
     int rc = sqlite3_step(st);
     if (rc == SQLITE_DONE) {
-        rv = kst_err(s, OHSM_KEY_HANDLE_INVALID, "%s", absent);
+        rv = ohsm_kst_err(s, OHSM_KEY_HANDLE_INVALID, "%s", absent);
     } else if (rc != SQLITE_ROW) {
-        rv = kst_fail(s, sqlite3_extended_errcode(s->db), how->table);
+        rv = ohsm_kst_fail(s, sqlite3_extended_errcode(s->db), how->table);
     } else {
         const char *why = how->conv(st, rec, arg);
         if (why != NULL) {
             how->clear(rec);
-            rv = kst_bad_row(s, how->table, why);
+            rv = ohsm_kst_bad_row(s, how->table, why);
         }
     }
-    kst_reset(st);
+    ohsm_kst_reset(st);
     return rv;
 }
 
@@ -475,13 +488,13 @@ static ohsm_rv create_private(const char *path)
     struct stat sb;
     int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
-        return kst_err(NULL, OHSM_DB, "open %s: %s", path, strerror(errno));
+        return ohsm_kst_err(NULL, OHSM_DB, "open %s: %s", path, strerror(errno));
     }
     ohsm_rv rv = OHSM_OK;
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        rv = kst_err(NULL, OHSM_DB, "%s: not a regular file", path);
+        rv = ohsm_kst_err(NULL, OHSM_DB, "%s: not a regular file", path);
     } else if ((sb.st_mode & 0077) != 0 && fchmod(fd, 0600) != 0) {
-        rv = kst_err(NULL, OHSM_DB, "chmod %s: %s", path, strerror(errno));
+        rv = ohsm_kst_err(NULL, OHSM_DB, "chmod %s: %s", path, strerror(errno));
     }
     (void)close(fd);
     return rv;
@@ -497,13 +510,13 @@ static ohsm_rv int_query(struct ohsm_kms_store *s, const char *sql, int64_t *v)
         rv = OHSM_OK;
     }
     sqlite3_finalize(st);
-    return rv != OHSM_OK ? kst_err(NULL, rv, "%s: %s", sql, sqlite3_errmsg(s->db)) : OHSM_OK;
+    return rv != OHSM_OK ? ohsm_kst_err(NULL, rv, "%s: %s", sql, sqlite3_errmsg(s->db)) : OHSM_OK;
 }
 
 static ohsm_rv exec(struct ohsm_kms_store *s, const char *sql)
 {
     if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
-        return kst_err(NULL, OHSM_DB, "%.40s: %s", sql, sqlite3_errmsg(s->db));
+        return ohsm_kst_err(NULL, OHSM_DB, "%.40s: %s", sql, sqlite3_errmsg(s->db));
     }
     return OHSM_OK;
 }
@@ -522,7 +535,7 @@ static ohsm_rv configure(struct ohsm_kms_store *s)
     }
     sqlite3_finalize(st);
     if (!wal) {
-        return kst_err(NULL, OHSM_DB, "cannot switch to WAL: %s", sqlite3_errmsg(s->db));
+        return ohsm_kst_err(NULL, OHSM_DB, "cannot switch to WAL: %s", sqlite3_errmsg(s->db));
     }
     return exec(s, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;");
 }
@@ -537,8 +550,8 @@ static ohsm_rv migrate(struct ohsm_kms_store *s)
     OHSM_TRY(exec(s, "BEGIN IMMEDIATE"));
     rv = int_query(s, "PRAGMA user_version", &v);
     if (rv == OHSM_OK && (v < 0 || v > SCHEMA_VERSION)) {
-        rv = kst_err(NULL, OHSM_DB, "schema version %lld is not one this code knows (<= %d)",
-                     (long long)v, SCHEMA_VERSION);
+        rv = ohsm_kst_err(NULL, OHSM_DB, "schema version %lld is not one this code knows (<= %d)",
+                          (long long)v, SCHEMA_VERSION);
     }
     for (; rv == OHSM_OK && v < SCHEMA_VERSION; v++) {
         rv = exec(s, migrations[v]);
@@ -556,7 +569,7 @@ static ohsm_rv migrate(struct ohsm_kms_store *s)
     /* PRAGMA foreign_keys is silently a no-op inside a transaction or without FK support: check
      * that cascades will happen. */
     if (rv == OHSM_OK && ((rv = int_query(s, "PRAGMA foreign_keys", &fk)) == OHSM_OK && fk != 1)) {
-        rv = kst_err(NULL, OHSM_DB, "foreign keys cannot be enabled");
+        rv = ohsm_kst_err(NULL, OHSM_DB, "foreign keys cannot be enabled");
     }
     return rv;
 }
@@ -590,8 +603,8 @@ ohsm_rv ohsm_kms_store_open(const char *path, struct ohsm_kms_store **out)
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW |
                             SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
-        rv = kst_err(NULL, OHSM_DB, "open %s: %s", path,
-                     s->db != NULL ? sqlite3_errmsg(s->db) : "out of memory");
+        rv = ohsm_kst_err(NULL, OHSM_DB, "open %s: %s", path,
+                          s->db != NULL ? sqlite3_errmsg(s->db) : "out of memory");
         goto out;
     }
     if ((rv = configure(s)) != OHSM_OK || (rv = migrate(s)) != OHSM_OK) {
@@ -609,10 +622,8 @@ void ohsm_kms_store_close(struct ohsm_kms_store *s)
     if (s == NULL) {
         return;
     }
-    if (s->in_tx) {
-        ohsm_kms_store_rollback(s); /* the caller's own unfinished transaction */
-    }
-    for (size_t i = 0; i < KST_COUNT_; i++) {
+    ohsm_kms_store_rollback(s); /* the caller's own unfinished transaction, if any */
+    for (size_t i = 0; i < OHSM_KST_COUNT_; i++) {
         sqlite3_finalize(s->st[i]);
     }
     /* The last connection's close checkpoints the WAL into the database file. */
@@ -624,14 +635,14 @@ void ohsm_kms_store_close(struct ohsm_kms_store *s)
 ohsm_rv ohsm_kms_store_begin(struct ohsm_kms_store *s)
 {
     OHSM_ENSURE(s != NULL, OHSM_ARGUMENTS_BAD);
-    kst_lock(s);
+    ohsm_kst_lock(s);
     if (s->in_tx) { /* ours: another thread's transaction would have made us wait */
-        kst_unlock(s);
-        return kst_err(s, OHSM_ARGUMENTS_BAD, "begin: a transaction is already open");
+        ohsm_kst_unlock(s);
+        return ohsm_kst_err(s, OHSM_ARGUMENTS_BAD, "begin: a transaction is already open");
     }
-    ohsm_rv rv = control(s, KST_BEGIN);
+    ohsm_rv rv = control(s, OHSM_KST_BEGIN);
     if (rv != OHSM_OK) {
-        kst_unlock(s);
+        ohsm_kst_unlock(s);
         return rv;
     }
     s->in_tx = true; /* mu stays held until commit / rollback */
@@ -641,20 +652,20 @@ ohsm_rv ohsm_kms_store_begin(struct ohsm_kms_store *s)
 ohsm_rv ohsm_kms_store_commit(struct ohsm_kms_store *s)
 {
     OHSM_ENSURE(s != NULL, OHSM_ARGUMENTS_BAD);
-    kst_lock(s);
+    ohsm_kst_lock(s);
     if (!s->in_tx) {
-        kst_unlock(s);
-        return kst_err(s, OHSM_ARGUMENTS_BAD, "commit: no transaction is open");
+        ohsm_kst_unlock(s);
+        return ohsm_kst_err(s, OHSM_ARGUMENTS_BAD, "commit: no transaction is open");
     }
     /* A failed commit rolls back: the transaction is over either way, and a later rollback
      * call is harmless. */
-    ohsm_rv rv = control(s, KST_COMMIT);
+    ohsm_rv rv = control(s, OHSM_KST_COMMIT);
     if (rv != OHSM_OK) {
         undo(s, true);
     }
     s->in_tx = false;
-    kst_unlock(s);
-    kst_unlock(s); /* begin's hold */
+    ohsm_kst_unlock(s);
+    ohsm_kst_unlock(s); /* begin's hold */
     return rv;
 }
 
@@ -663,11 +674,11 @@ void ohsm_kms_store_rollback(struct ohsm_kms_store *s)
     if (s == NULL) {
         return;
     }
-    kst_lock(s);
+    ohsm_kst_lock(s);
     if (s->in_tx) {
         undo(s, true);
         s->in_tx = false;
-        kst_unlock(s); /* begin's hold */
+        ohsm_kst_unlock(s); /* begin's hold */
     }
-    kst_unlock(s);
+    ohsm_kst_unlock(s);
 }

@@ -82,6 +82,7 @@ static struct ohsm_kms_key key(const char *id, int64_t created_ms)
     snprintf(k.custom_key_store_id, sizeof(k.custom_key_store_id), "cks-1234567890abcdef0");
     snprintf(k.cluster_id, sizeof(k.cluster_id), "cluster-abcdefghijk");
     k.backing_handle = UINT64_MAX - 5;
+    snprintf(k.import_id, sizeof(k.import_id), "%s", MID1);
     return k;
 }
 
@@ -109,6 +110,7 @@ static void key_equal(const struct ohsm_kms_key *a, const struct ohsm_kms_key *b
     assert_string_equal(a->custom_key_store_id, b->custom_key_store_id);
     assert_string_equal(a->cluster_id, b->cluster_id);
     assert_true(a->backing_handle == b->backing_handle);
+    assert_string_equal(a->import_id, b->import_id);
 }
 
 static uint8_t sealed_bytes[48];
@@ -260,7 +262,7 @@ static void test_kms_store_file_mode_and_schema(void **state)
     assert_int_equal(stat(path, &sb), 0);
     assert_int_equal(sb.st_mode & 0777, 0600);
     ohsm_kms_store_close(s);
-    assert_int_equal(raw_count("PRAGMA user_version"), 1);
+    assert_int_equal(raw_count("PRAGMA user_version"), 2);
     sqlite3 *r = NULL;
     sqlite3_stmt *st = NULL;
     assert_int_equal(sqlite3_open(db, &r), SQLITE_OK);
@@ -276,11 +278,34 @@ static void test_kms_store_newer_schema(void **state)
 {
     struct ohsm_kms_store *s = *state;
     put_key(s, ID1, 1);
-    raw_sql("PRAGMA user_version = 2");
+    raw_sql("PRAGMA user_version = 3");
     struct ohsm_kms_store *t = NULL;
     assert_int_equal(ohsm_kms_store_open(db, &t), OHSM_DB);
     assert_null(t);
-    assert_non_null(strstr(ohsm_kms_store_errstr(NULL), "schema version 2"));
+    assert_non_null(strstr(ohsm_kms_store_errstr(NULL), "schema version 3"));
+}
+
+/* A version 1 database (before import_id) is migrated on open: its keys get import_id "". */
+static void test_kms_store_migrate_v1(void **state)
+{
+    struct ohsm_kms_store *s = *state;
+    struct ohsm_kms_key k;
+    put_key(s, ID1, 1);
+    ohsm_kms_store_close(s);
+    *state = NULL;
+    raw_sql("ALTER TABLE keys DROP COLUMN import_id; PRAGMA user_version = 1");
+    assert_int_equal(ohsm_kms_store_open(db, &s), OHSM_OK);
+    *state = s;
+    assert_int_equal(raw_count("PRAGMA user_version"), 2);
+    assert_int_equal(ohsm_kms_store_key_get(s, ID1, &k), OHSM_OK);
+    assert_string_equal(k.import_id, "");
+    assert_int_equal(k.spec, OHSM_KSPEC_RSA_3072);
+    ohsm_kms_key_clear(&k);
+    k = key(ID1, 1);
+    assert_int_equal(ohsm_kms_store_key_put(s, &k), OHSM_OK);
+    assert_int_equal(ohsm_kms_store_key_get(s, ID1, &k), OHSM_OK);
+    assert_string_equal(k.import_id, MID1);
+    ohsm_kms_key_clear(&k);
 }
 
 /* Every field of a key comes back as written; a put of an existing id replaces it in place
@@ -358,6 +383,12 @@ static void test_kms_store_key_bad_input(void **state)
     assert_int_equal(ohsm_kms_store_key_put(s, &k), OHSM_ARGUMENTS_BAD);
     k = key(ID1, 1);
     k.description = NULL;
+    assert_int_equal(ohsm_kms_store_key_put(s, &k), OHSM_ARGUMENTS_BAD);
+    k = key(ID1, 1);
+    k.import_id[10] = 'g';
+    assert_int_equal(ohsm_kms_store_key_put(s, &k), OHSM_ARGUMENTS_BAD);
+    k = key(ID1, 1);
+    k.import_id[63] = '\0';
     assert_int_equal(ohsm_kms_store_key_put(s, &k), OHSM_ARGUMENTS_BAD);
     k = key(ID1, 1);
     k.created_ms = -1;
@@ -1017,6 +1048,8 @@ static void test_kms_store_tampered_rows(void **state)
     expect_refused(s, K("cluster_id = 'cluster-0123456789012345678901234567'"),
                    K("cluster_id = ''"), read_key);
     expect_refused(s, K("cur_version = 4294967296"), K("cur_version = 1"), read_key);
+    expect_refused(s, K("import_id = 'abc'"), K("import_id = ''"), read_key);
+    expect_refused(s, K("import_id = '" MID1 "0'"), K("import_id = '" MID1 "'"), read_key);
     /* The id of another row, shortened: caught by the list. */
     expect_refused(s, "UPDATE keys SET id = '" ID2 "x' WHERE id = '" ID2 "'",
                    "UPDATE keys SET id = '" ID2 "' WHERE id = '" ID2 "x'", read_list_keys);
@@ -1070,7 +1103,12 @@ static void *worker_run(void *arg)
         char id[OHSM_KMS_ID_LEN + 1];
         snprintf(id, sizeof(id), "%08x-0000-4000-8000-%012x", (unsigned)w->n, (unsigned)i);
         struct ohsm_kms_key k = key(id, i), out;
-        struct ohsm_kms_material m = material(id, 1), mo;
+        struct ohsm_kms_material m, mo;
+        /* Not material(): it writes the shared sealed_bytes. */
+        memset(&m, 0, sizeof(m));
+        snprintf(m.key_id, sizeof(m.key_id), "%s", id);
+        m.version = 1;
+        snprintf(m.material_id, sizeof(m.material_id), "%s", MID1);
         m.sealed = malloc(16);
         if (m.sealed == NULL) {
             w->failures++;
@@ -1183,12 +1221,43 @@ static void test_kms_store_tx_holds_store(void **state)
     ohsm_kms_key_clear(&k);
 }
 
+static void *errstr_other(void *arg)
+{
+    struct ohsm_kms_key k;
+    const char **msg = arg;
+    /* This thread's failure... */
+    if (ohsm_kms_store_key_get((struct ohsm_kms_store *)msg[0], ID2, &k) ==
+        OHSM_KEY_HANDLE_INVALID) {
+        msg[1] = strstr(ohsm_kms_store_errstr((struct ohsm_kms_store *)msg[0]), ID2) != NULL
+                     ? "ok"
+                     : "bad";
+    }
+    return NULL;
+}
+
+/* errstr is the calling thread's last failure: another thread's failure does not replace it. */
+static void test_kms_store_errstr_per_thread(void **state)
+{
+    struct ohsm_kms_store *s = *state;
+    struct ohsm_kms_key k;
+    pthread_t th;
+    const char *msg[2] = {(const char *)s, NULL};
+    assert_int_equal(ohsm_kms_store_key_get(s, ID1, &k), OHSM_KEY_HANDLE_INVALID);
+    assert_int_equal(pthread_create(&th, NULL, errstr_other, msg), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_non_null(msg[1]);
+    assert_string_equal(msg[1], "ok");
+    assert_non_null(strstr(ohsm_kms_store_errstr(s), ID1));
+    assert_null(strstr(ohsm_kms_store_errstr(s), ID2));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_kms_store_open_args, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kms_store_file_mode_and_schema, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kms_store_newer_schema, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kms_store_migrate_v1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kms_store_key_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kms_store_key_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kms_store_key_list_order, setup, teardown),
@@ -1204,6 +1273,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_kms_store_tampered_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kms_store_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kms_store_tx_holds_store, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kms_store_errstr_per_thread, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

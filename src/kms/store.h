@@ -136,8 +136,8 @@ OHSM_NODISCARD ohsm_rv ohsm_kms_store_grant_list(struct ohsm_kms_store *s, const
 /* ---- tags ---- */
 
 struct ohsm_kms_tag {
-    char key[129];   /* TagKey 1-128 */
-    char value[257]; /* TagValue 0-256 */
+    char key[513];    /* TagKey: 1-128 characters of UTF-8, so up to 512 bytes */
+    char value[1025]; /* TagValue: 0-256 characters, up to 1024 bytes */
 };
 /* Sets each tag (an existing tag key gets the new value). */
 OHSM_NODISCARD ohsm_rv ohsm_kms_store_tag_set(struct ohsm_kms_store *s, const char *key_id,

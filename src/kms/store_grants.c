@@ -439,10 +439,22 @@ ohsm_rv ohsm_kms_store_grant_list(struct ohsm_kms_store *s, const char *key_id,
 
 /* ---- tags ---- */
 
+/* Characters of UTF-8 text (bytes that do not continue a sequence): AWS counts tag lengths in
+ * characters (TagKeyType 1-128, TagValueType 0-256). */
+static size_t utf8_chars(const char *s)
+{
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+        n += (*p & 0xc0) != 0x80;
+    }
+    return n;
+}
+
 static bool tag_ok(const struct ohsm_kms_tag *t)
 {
     return ohsm_kst_text_ok(t->key, 1, sizeof(t->key) - 1) &&
-           ohsm_kst_text_ok(t->value, 0, sizeof(t->value) - 1);
+           ohsm_kst_text_ok(t->value, 0, sizeof(t->value) - 1) && utf8_chars(t->key) <= 128 &&
+           utf8_chars(t->value) <= 256;
 }
 
 ohsm_rv ohsm_kms_store_tag_set(struct ohsm_kms_store *s, const char *key_id,
@@ -486,7 +498,7 @@ ohsm_rv ohsm_kms_store_tag_remove(struct ohsm_kms_store *s, const char *key_id,
     OHSM_ENSURE(s != NULL && ohsm_kst_uuid_ok(key_id) && (keys != NULL || n == 0),
                 OHSM_ARGUMENTS_BAD);
     for (size_t i = 0; i < n; i++) {
-        if (!ohsm_kst_text_ok(keys[i], 1, 128)) {
+        if (!ohsm_kst_text_ok(keys[i], 1, 512) || utf8_chars(keys[i]) > 128) {
             return ohsm_kst_err(s, OHSM_ARGUMENTS_BAD, "tag_remove: bad tag key %zu", i);
         }
     }

@@ -74,7 +74,7 @@ enum ohsm_kms_mkind {
 #define OHSM_KMS_ID_LEN 36            /* a UUID, lower-case, with dashes */
 #define OHSM_KMS_DESC_MAX 8192        /* Description: 0-8192 characters (botocore) */
 #define OHSM_KMS_MATERIAL_ID_LEN 64   /* hex of 32 bytes */
-#define OHSM_KMS_CKS_ID_MAX 64
+#define OHSM_KMS_CKS_ID_MAX 65 /* CustomKeyStoreId: 1-64 characters, plus NUL */
 #define OHSM_KMS_CLUSTER_ID_MAX 32
 #define OHSM_KMS_ALIAS_MAX 256        /* AliasName: 1-256 */
 

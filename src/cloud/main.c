@@ -31,7 +31,7 @@
 #include "cloud/supervise.h"
 #include "http/http.h"
 #include "kms/kms.h"
-#include "kms/root.h"
+#include "kms/lazyroot.h"
 #include "kms/trail.h"
 
 #define HSM_BIN_NAME "openhsm-hsm"
@@ -300,23 +300,24 @@ static void kms_tick(void *ctx)
     ohsm_kms_tick(ctx);
 }
 
-/* KMS: the hidden cluster holding the service root key, then the service over it. */
+/* KMS: the service over the root key, whose hidden HSM starts when KMS first needs it (a run
+ * that never uses KMS never makes it). */
 static int start_kms(const struct ohsm_args *a, struct ohsm_sup *sup, const char *abs,
-                     struct ohsm_cloud *cloud, struct ohsm_kms_root **root, struct ohsm_kms **kms)
+                     struct ohsm_cloud *cloud, struct ohsm_kms_lazy_root **root,
+                     struct ohsm_kms **kms)
 {
     char err[512];
-    struct ohsm_kms_root_cfg rc = {abs, sup};
     struct ohsm_kms_cfg kc = {.data_dir = abs,
                               .region = a->region,
                               .account_id = a->account_id,
                               .now = kms_now,
                               .now_ctx = cloud};
 
-    if (ohsm_kms_root_open(&rc, root, err, sizeof(err)) != OHSM_OK) {
-        fprintf(stderr, "openhsmd: cannot start the KMS root key's HSM: %s\n", err);
+    if (ohsm_kms_lazy_root_new(abs, sup, stderr, root) != OHSM_OK) {
+        fprintf(stderr, "openhsmd: cannot set up the KMS root key\n");
         return -1;
     }
-    ohsm_kms_root_sealer(*root, &kc.sealer);
+    ohsm_kms_lazy_root_sealer(*root, &kc.sealer);
     if (ohsm_kms_open(&kc, kms, err, sizeof(err)) != OHSM_OK) {
         fprintf(stderr, "openhsmd: cannot open the KMS: %s\n", err);
         return -1;
@@ -328,8 +329,8 @@ static int start_kms(const struct ohsm_args *a, struct ohsm_sup *sup, const char
 
 static int start_cloud(const struct ohsm_args *a, struct ohsm_meta *m, struct ohsm_sup *sup,
                        const char *abs, bool fresh, struct ohsm_cloud *cloud, bool *cloud_up,
-                       struct ohsm_http **http, uint16_t *port, struct ohsm_kms_root **root,
-                       struct ohsm_kms **kms)
+                       struct ohsm_http **http, uint16_t *port,
+                       struct ohsm_kms_lazy_root **root, struct ohsm_kms **kms)
 {
     char cid[OHSM_IDS_MAX], err[512];
     static struct ohsm_ec2_ctx ec2;
@@ -409,7 +410,7 @@ int main(int argc, char **argv)
     struct ohsm_cloud cloud;
     bool cloud_up = false;
     struct ohsm_http *http = NULL;
-    struct ohsm_kms_root *kms_root = NULL;
+    struct ohsm_kms_lazy_root *kms_root = NULL;
     struct ohsm_kms *kms = NULL;
     uint16_t api_port = 0;
     bool stop_asked = false, fresh = false;
@@ -495,7 +496,7 @@ int main(int argc, char **argv)
     http = NULL;
     ohsm_kms_close(kms);
     kms = NULL;
-    ohsm_kms_root_close(kms_root);
+    ohsm_kms_lazy_root_free(kms_root);
     kms_root = NULL;
     ohsm_cloud_stop(&cloud);
     ohsm_sup_stop(sup);
@@ -505,7 +506,7 @@ int main(int argc, char **argv)
 out:
     ohsm_http_free(http);
     ohsm_kms_close(kms);
-    ohsm_kms_root_close(kms_root);
+    ohsm_kms_lazy_root_free(kms_root);
     if (cloud_up) {
         ohsm_cloud_destroy(&cloud);
     }

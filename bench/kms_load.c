@@ -221,9 +221,9 @@ static bool signer_for_day(struct worker *w, const char *day)
     if (hmac_raw(k0, 4 + slen, day, k) && hmac_raw(k, 32, c->region, k) &&
         hmac_raw(k, 32, w->cell->op->service, k) && hmac_raw(k, 32, "aws4_request", k)) {
         EVP_MAC *m = EVP_MAC_fetch(NULL, "HMAC", NULL);
-        OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
-                                                                (char *)"SHA256", 0),
-                               OSSL_PARAM_construct_end()};
+        OSSL_PARAM params[] = {
+            OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+            OSSL_PARAM_construct_end()};
         EVP_MAC_CTX_free(w->mac);
         w->mac = m != NULL ? EVP_MAC_CTX_new(m) : NULL;
         EVP_MAC_free(m);
@@ -250,8 +250,8 @@ static size_t build_request(struct worker *w, const char *body, char *out, size_
     time_t now = time(NULL);
     size_t blen = strlen(body);
 
-    if (gmtime_r(&now, &tm) == NULL || strftime(amz_date, sizeof(amz_date), "%Y%m%dT%H%M%SZ",
-                                                &tm) != 16) {
+    if (gmtime_r(&now, &tm) == NULL ||
+        strftime(amz_date, sizeof(amz_date), "%Y%m%dT%H%M%SZ", &tm) != 16) {
         return 0;
     }
     char day[9];
@@ -263,15 +263,16 @@ static size_t build_request(struct worker *w, const char *body, char *out, size_
     sha256_hex(body, blen, body_hash);
     /* Canonical request: method, URI, query, canonical headers (lowercase, sorted), a blank
      * line, the signed-header list, the payload hash. */
-    int n = snprintf(creq, sizeof(creq),
-                     "POST\n/\n\ncontent-type:%s\nhost:%s\nx-amz-date:%s\nx-amz-target:%s\n\n%s\n%s",
-                     ctype, c->host, amz_date, op->target, signed_hdrs, body_hash);
+    int n =
+        snprintf(creq, sizeof(creq),
+                 "POST\n/\n\ncontent-type:%s\nhost:%s\nx-amz-date:%s\nx-amz-target:%s\n\n%s\n%s",
+                 ctype, c->host, amz_date, op->target, signed_hdrs, body_hash);
     if (n < 0 || (size_t)n >= sizeof(creq)) {
         return 0;
     }
     sha256_hex(creq, (size_t)n, creq_hash);
-    n = snprintf(sts, sizeof(sts), "AWS4-HMAC-SHA256\n%s\n%s/%s/%s/aws4_request\n%s", amz_date,
-                 day, c->region, op->service, creq_hash);
+    n = snprintf(sts, sizeof(sts), "AWS4-HMAC-SHA256\n%s\n%s/%s/%s/aws4_request\n%s", amz_date, day,
+                 c->region, op->service, creq_hash);
     if (n < 0 || (size_t)n >= sizeof(sts)) {
         return 0;
     }
@@ -287,8 +288,8 @@ static size_t build_request(struct worker *w, const char *body, char *out, size_
                  "X-Amz-Target: %s\r\nContent-Length: %zu\r\n"
                  "Authorization: AWS4-HMAC-SHA256 Credential=%s/%s/%s/%s/aws4_request, "
                  "SignedHeaders=%s, Signature=%s\r\n\r\n",
-                 c->host, ctype, amz_date, op->target, blen, c->akid, day, c->region,
-                 op->service, signed_hdrs, sig_hex);
+                 c->host, ctype, amz_date, op->target, blen, c->akid, day, c->region, op->service,
+                 signed_hdrs, sig_hex);
     if (n < 0 || (size_t)n >= cap || cap - (size_t)n <= blen) {
         return 0;
     }
@@ -367,29 +368,25 @@ static bool fill(struct conn *k)
 }
 
 /* Reads one response: its status, its body (NUL-terminated, in a copy of cap bytes at most,
- * cut if longer) and whether the server will close the connection. Content-Length and chunked
- * framing; bytes of a next response stay in the buffer. False: the connection broke. */
+ * cut if longer) and whether the server will close the connection. Content-Length framing only
+ * (openhsmd answers from a buffer; chunked or close-delimited bodies are refused); bytes of a
+ * next response stay in the buffer. False: the connection broke or the framing is not that. */
 static bool read_response(struct conn *k, int *status, char *body, size_t cap, bool *closing)
 {
-    char *eoh;
+    char *eoh, *end = NULL;
     while ((eoh = strstr(k->buf, "\r\n\r\n")) == NULL) {
         if (!fill(k)) {
             return false;
         }
     }
-    size_t hlen = (size_t)(eoh - k->buf) + 4;
+    size_t hlen = (size_t)(eoh - k->buf) + 4, clen = 0;
     char *sp = memchr(k->buf, ' ', hlen);
-    if (strncmp(k->buf, "HTTP/1.", 7) != 0 || sp == NULL) {
-        return false;
-    }
-    char *end = NULL;
-    long st = strtol(sp + 1, &end, 10);
-    if (end == sp + 1 || st < 100 || st > 599) {
+    long st = sp != NULL ? strtol(sp + 1, &end, 10) : 0;
+    if (strncmp(k->buf, "HTTP/1.", 7) != 0 || sp == NULL || end == sp + 1 || st < 100 || st > 599) {
         return false;
     }
     *status = (int)st;
-    size_t clen = 0;
-    bool chunked = false, have_len = false;
+    bool have_len = false;
     *closing = strncmp(k->buf, "HTTP/1.0", 8) == 0;
     for (char *line = strstr(k->buf, "\r\n") + 2; line < eoh; line = strstr(line, "\r\n") + 2) {
         if (strncasecmp(line, "Content-Length:", 15) == 0) {
@@ -400,55 +397,22 @@ static bool read_response(struct conn *k, int *status, char *body, size_t cap, b
             clen = (size_t)v;
             have_len = true;
         } else if (strncasecmp(line, "Transfer-Encoding:", 18) == 0) {
-            const char *ch = strstr(line, "chunked");
-            chunked = ch != NULL && ch < strstr(line, "\r\n");
-        } else if (strncasecmp(line, "Connection:", 11) == 0) {
-            char *v = line + 11 + strspn(line + 11, " ");
-            if (strncasecmp(v, "close", 5) == 0) {
-                *closing = true;
-            }
+            return false;
+        } else if (strncasecmp(line, "Connection:", 11) == 0 &&
+                   strncasecmp(line + 11 + strspn(line + 11, " "), "close", 5) == 0) {
+            *closing = true;
         }
     }
-    size_t out = 0, pos = hlen;
-    if (chunked) {
-        for (unsigned chunks = 0;; chunks++) {
-            char *crlf;
-            while ((crlf = strstr(k->buf + pos, "\r\n")) == NULL) {
-                if (!fill(k)) {
-                    return false;
-                }
-            }
-            unsigned long sz = strtoul(k->buf + pos, &end, 16);
-            if (end == k->buf + pos || sz >= RESP_MAX || chunks > RESP_MAX) {
-                return false;
-            }
-            pos = (size_t)(crlf - k->buf) + 2;
-            while (k->have - pos < sz + 2) {
-                if (!fill(k)) {
-                    return false;
-                }
-            }
-            size_t take = sz < cap - 1 - out ? sz : cap - 1 - out;
-            memcpy(body + out, k->buf + pos, take);
-            out += take;
-            pos += sz + 2;
-            if (sz == 0) {
-                break; /* no trailers expected */
-            }
-        }
-    } else {
-        if (!have_len) {
-            return false; /* a body up to EOF: not what openhsmd sends */
-        }
-        while (k->have - hlen < clen) {
-            if (!fill(k)) {
-                return false;
-            }
-        }
-        out = clen < cap - 1 ? clen : cap - 1;
-        memcpy(body, k->buf + hlen, out);
-        pos = hlen + clen;
+    if (!have_len) {
+        return false;
     }
+    while (k->have - hlen < clen) {
+        if (!fill(k)) {
+            return false;
+        }
+    }
+    size_t out = clen < cap - 1 ? clen : cap - 1, pos = hlen + clen;
+    memcpy(body, k->buf + hlen, out);
     body[out] = '\0';
     memmove(k->buf, k->buf + pos, k->have - pos + 1);
     k->have -= pos;
@@ -457,8 +421,8 @@ static bool read_response(struct conn *k, int *status, char *body, size_t cap, b
 
 /* One request and its response; reconnects once if a kept-alive connection was closed by the
  * server before the request got there. */
-static bool round_trip(struct worker *w, struct conn *k, const char *body, int *status,
-                       char *resp, size_t cap)
+static bool round_trip(struct worker *w, struct conn *k, const char *body, int *status, char *resp,
+                       size_t cap)
 {
     char req[REQ_MAX];
     bool closing = false;
@@ -486,7 +450,7 @@ static bool round_trip(struct worker *w, struct conn *k, const char *body, int *
             w->reconnects++;
         }
     }
-    snprintf(resp, cap, "the connection broke (no complete response)");
+    snprintf(resp, cap, "the connection broke (no complete response with a Content-Length)");
     return false;
 }
 
@@ -652,8 +616,8 @@ static bool run_cell(const struct cfg *c, const struct op *op, unsigned clients)
     double mx = total ? (double)all[total - 1] / 1e3 : 0;
     printf("RESULT op=%s clients=%u reqs=%zu seconds=%.3f rate=%.1f p50_us=%.1f p99_us=%.1f "
            "max_us=%.1f connects=%u reconnects=%u\n",
-           op->name, clients, total, c->seconds, (double)total / c->seconds, p50, p99, mx,
-           connects, reconnects);
+           op->name, clients, total, c->seconds, (double)total / c->seconds, p50, p99, mx, connects,
+           reconnects);
     fflush(stdout);
     ok = true;
 out_barrier:
@@ -734,8 +698,9 @@ static bool kms_setup(struct cfg *c, bool need_blob)
             !call_once(c, op_named("decrypt"), body, &status, resp, FIELD_MAX * 2) ||
             status != 200 || !json_str(resp, "Plaintext", got, sizeof(got)) ||
             strcmp(got, c->plain_b64) != 0) {
-            fprintf(stderr, "kms_load: Decrypt of the blob did not give the plaintext: HTTP %d: "
-                            "%s\n",
+            fprintf(stderr,
+                    "kms_load: Decrypt of the blob did not give the plaintext: HTTP %d: "
+                    "%s\n",
                     status, resp);
             goto out;
         }
@@ -772,25 +737,40 @@ static bool parse_uint_list(const char *s, unsigned *out, size_t *n, unsigned ma
     return *s == '\0' && *n > 0;
 }
 
+/* "op,op" of OPS' names; false if one is unknown or there are none or more than MAX_LIST. */
+static bool parse_ops(const char *s, const struct op **out, size_t *n)
+{
+    *n = 0;
+    while (*s != '\0' && *n < MAX_LIST) {
+        size_t len = strcspn(s, ","), j = 0;
+        while (j < N_OPS && (strlen(OPS[j].name) != len || strncmp(OPS[j].name, s, len) != 0)) {
+            j++;
+        }
+        if (j == N_OPS) {
+            return false;
+        }
+        out[(*n)++] = &OPS[j];
+        s += len;
+        s += *s == ',';
+    }
+    return *s == '\0' && *n > 0;
+}
+
 static bool parse_seconds(const char *s, double *out, double min)
 {
     char *end = NULL;
     double v = strtod(s, &end);
-    if (end == s || *end != '\0' || !(v >= min && v <= 3600)) {
-        return false;
-    }
     *out = v;
-    return true;
+    return end != s && *end == '\0' && v >= min && v <= 3600;
 }
 
 static bool parse_endpoint(const char *ep, struct cfg *c)
 {
     char ip[32];
-    const char *p = ep;
-    if (strncmp(p, "http://", 7) != 0) {
+    if (strncmp(ep, "http://", 7) != 0) {
         return false;
     }
-    p += 7;
+    const char *p = ep + 7;
     size_t hl = strcspn(p, "/");
     const char *colon = memchr(p, ':', hl);
     if (colon == NULL || (size_t)(colon - p) >= sizeof(ip) || hl >= sizeof(c->host) ||
@@ -817,88 +797,53 @@ static bool parse_endpoint(const char *ep, struct cfg *c)
 
 int main(int argc, char **argv)
 {
-    struct cfg c = {.region = "us-east-1", .seconds = 3, .warmup = 0.5};
-    const char *endpoint = NULL, *ops_arg = "describe-clusters", *clients_arg = "1,4,16";
+    struct cfg c = {.region = "us-east-1"};
+    const char *endpoint = "", *ops_arg = "describe-clusters", *clients_arg = "1,4,16";
+    const char *seconds_arg = "3", *warmup_arg = "0.5", *key_arg = "";
+    const struct {
+        const char *name;
+        const char **dst;
+    } opts[] = {{"--endpoint", &endpoint},   {"--region", &c.region},   {"--access-key", &c.akid},
+                {"--secret-key", &c.secret}, {"--ops", &ops_arg},       {"--clients", &clients_arg},
+                {"--seconds", &seconds_arg}, {"--warmup", &warmup_arg}, {"--key-id", &key_arg}};
     const struct op *ops[MAX_LIST];
     unsigned clients[MAX_LIST];
-    size_t n_ops = 0, n_clients = 0;
+    size_t n_ops = 0, n_clients = 0, n_opts = sizeof(opts) / sizeof(opts[0]);
     uint8_t plain[PLAIN_LEN];
     int rc = 1;
 
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        bool ok = v != NULL;
-        if (ok && strcmp(a, "--endpoint") == 0) {
-            endpoint = v;
-        } else if (ok && strcmp(a, "--region") == 0) {
-            c.region = v;
-        } else if (ok && strcmp(a, "--access-key") == 0) {
-            c.akid = v;
-        } else if (ok && strcmp(a, "--secret-key") == 0) {
-            c.secret = v;
-        } else if (ok && strcmp(a, "--ops") == 0) {
-            ops_arg = v;
-        } else if (ok && strcmp(a, "--clients") == 0) {
-            clients_arg = v;
-        } else if (ok && strcmp(a, "--seconds") == 0) {
-            ok = parse_seconds(v, &c.seconds, 0.1);
-        } else if (ok && strcmp(a, "--warmup") == 0) {
-            ok = parse_seconds(v, &c.warmup, 0);
-        } else if (ok && strcmp(a, "--key-id") == 0) {
-            ok = strlen(v) < sizeof(c.key_id) && strcspn(v, "\"\\") == strlen(v);
-            if (ok) {
-                memcpy(c.key_id, v, strlen(v) + 1);
-            }
-        } else {
-            ok = false;
+    for (int i = 1; i < argc; i += 2) {
+        size_t j = 0;
+        while (j < n_opts && strcmp(argv[i], opts[j].name) != 0) {
+            j++;
         }
-        if (!ok) {
-            fprintf(stderr, "kms_load: bad or incomplete option '%s'\n", a);
+        if (j == n_opts || i + 1 == argc) {
+            fprintf(stderr, "kms_load: unknown option or no value: '%s'\n", argv[i]);
             usage();
             return 2;
         }
-        i++;
+        *opts[j].dst = argv[i + 1];
     }
-    if (endpoint == NULL || !parse_endpoint(endpoint, &c)) {
-        fprintf(stderr, "kms_load: --endpoint must be http://IPV4:PORT\n");
+    if (!parse_endpoint(endpoint, &c) || c.akid == NULL || c.secret == NULL || c.akid[0] == '\0' ||
+        strlen(c.secret) > 128 || strcspn(c.akid, "/ ,\r\n") != strlen(c.akid) ||
+        strcspn(c.region, "/ \r\n") != strlen(c.region) ||
+        !parse_uint_list(clients_arg, clients, &n_clients, MAX_CLIENTS) ||
+        !parse_ops(ops_arg, ops, &n_ops) || !parse_seconds(seconds_arg, &c.seconds, 0.1) ||
+        !parse_seconds(warmup_arg, &c.warmup, 0) || strlen(key_arg) >= sizeof(c.key_id) ||
+        strcspn(key_arg, "\"\\") != strlen(key_arg)) {
+        fprintf(stderr,
+                "kms_load: bad arguments: --endpoint http://IPV4:PORT, --access-key and "
+                "--secret-key (at most 128 characters) are required; --clients 1..%d each, "
+                "--seconds 0.1..3600, --warmup 0..3600\n",
+                MAX_CLIENTS);
         usage();
         return 2;
     }
-    if (c.akid == NULL || c.secret == NULL || c.akid[0] == '\0' || strlen(c.secret) > 128 ||
-        strcspn(c.akid, "/ ,\r\n") != strlen(c.akid) ||
-        strcspn(c.region, "/ \r\n") != strlen(c.region)) {
-        fprintf(stderr, "kms_load: --access-key, --secret-key (at most 128 characters) and a "
-                        "--region without '/' are required\n");
-        usage();
-        return 2;
-    }
-    if (!parse_uint_list(clients_arg, clients, &n_clients, MAX_CLIENTS)) {
-        fprintf(stderr, "kms_load: --clients must be a list of 1..%d, e.g. 1,4,16\n", MAX_CLIENTS);
-        return 2;
-    }
+    memcpy(c.key_id, key_arg, strlen(key_arg) + 1);
     bool need_key = false, need_blob = false;
-    for (const char *s = ops_arg; *s != '\0';) {
-        size_t len = strcspn(s, ",");
-        const struct op *op = NULL;
-        for (size_t j = 0; j < N_OPS; j++) {
-            if (strlen(OPS[j].name) == len && strncmp(OPS[j].name, s, len) == 0) {
-                op = &OPS[j];
-            }
-        }
-        if (op == NULL || n_ops == MAX_LIST) {
-            fprintf(stderr, "kms_load: unknown operation '%.*s' in --ops (or too many)\n",
-                    (int)len, s);
-            return 2;
-        }
-        ops[n_ops++] = op;
-        need_key |= strcmp(op->service, "kms") == 0;
-        need_blob |= strcmp(op->name, "decrypt") == 0;
-        s += len;
-        s += *s == ',';
-    }
-    if (n_ops == 0) {
-        fprintf(stderr, "kms_load: --ops is empty\n");
-        return 2;
+    for (size_t i = 0; i < n_ops; i++) {
+        need_key |= strcmp(ops[i]->service, "kms") == 0;
+        need_blob |= strcmp(ops[i]->name, "decrypt") == 0;
     }
     if (RAND_bytes(plain, sizeof(plain)) != 1 ||
         EVP_EncodeBlock((unsigned char *)c.plain_b64, plain, sizeof(plain)) <= 0) {
@@ -908,10 +853,6 @@ int main(int argc, char **argv)
     if (need_key && !kms_setup(&c, need_blob)) {
         goto out;
     }
-    printf("INFO endpoint=%s region=%s ops=%s clients=%s seconds=%.3f warmup=%.3f "
-           "plaintext_bytes=%d\n",
-           endpoint, c.region, ops_arg, clients_arg, c.seconds, c.warmup, PLAIN_LEN);
-    fflush(stdout);
     for (size_t i = 0; i < n_ops; i++) {
         for (size_t j = 0; j < n_clients; j++) {
             if (!run_cell(&c, ops[i], clients[j])) {

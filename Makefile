@@ -47,7 +47,7 @@ asan:
 	@cmake --build $(ASAN_BUILD) -j$(JOBS)
 	ctest --test-dir $(ASAN_BUILD) --output-on-failure
 
-FUZZERS ?= frame obj mask kmu tokfile approval userrec model http ec2 backup
+FUZZERS ?= frame obj mask kmu tokfile approval userrec model http ec2 backup kms_blob kms_trail
 
 fuzz:
 	@if command -v clang >/dev/null 2>&1; then \
@@ -55,7 +55,7 @@ fuzz:
 	  cmake --build $(FUZZ_BUILD) -j$(JOBS) --target $(addprefix fuzz_,$(FUZZERS)) && \
 	  for f in $(FUZZERS); do \
 	    mkdir -p $(FUZZ_BUILD)/corpus-$$f && \
-	    $(FUZZ_BUILD)/bin/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    $(FUZZ_BUILD)/bin/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -close_fd_mask=1 \
 	        $(FUZZ_BUILD)/corpus-$$f fuzz/corpus/$$f || exit 1; \
 	  done; \
 	else echo "fuzz: clang not found, skipped"; fi

@@ -162,6 +162,9 @@ static json_t *advance_clock(void *ctx, const struct ohsm_http_call *call, json_
     c->clock_offset += (int64_t)json_integer_value(s);
     (void)pthread_mutex_unlock(&c->lock);
     ohsm_cloud_reconcile(c);
+    if (c->on_clock != NULL) {
+        c->on_clock(c->on_clock_ctx);
+    }
     (void)pthread_mutex_lock(&c->lock);
     json_t *out = json_pack("{s:I}", "Now", (json_int_t)ohsm_cloud_now(c));
     (void)pthread_mutex_unlock(&c->lock);

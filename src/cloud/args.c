@@ -25,6 +25,8 @@ enum opt_id {
     O_REGION,
     O_ACCOUNT,
     O_CREDENTIALS,
+    O_CLOCK_OFFSET,
+    O_SEED,
     O_HELP
 };
 
@@ -54,6 +56,8 @@ static const struct opt opts[] = {
                                          "(default 111122223333)"},
     {"credentials", "FILE", O_CREDENTIALS, 0, 0,
      "verify SigV4 signatures with these keys (AWS credentials file format); default: any key"},
+    {"clock-offset", "SECONDS", O_CLOCK_OFFSET, 0, 10ull * 366 * 86400,
+     "start the service clock this far ahead (key deletion, rotation, backups; tests)"},
     {"help", NULL, O_HELP, 0, 0, "print this help and exit"},
 };
 #define N_OPTS (sizeof(opts) / sizeof(opts[0]))
@@ -148,6 +152,12 @@ static bool apply(const struct opt *o, const char *val, struct ohsm_args *a, cha
         break;
     case O_CREDENTIALS:
         a->credentials = val;
+        break;
+    case O_CLOCK_OFFSET:
+        a->clock_offset = (int64_t)v;
+        break;
+    case O_SEED:
+        a->seed = val;
         break;
     case O_HELP:
         break;

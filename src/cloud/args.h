@@ -35,6 +35,8 @@ struct ohsm_args {
     const char *region;      /* default region */
     const char *account_id;  /* 12 digits */
     const char *credentials; /* NULL: signatures are not checked */
+    int64_t clock_offset;    /* seconds added to the service clock at start */
+    const char *seed;        /* KMS seed file; NULL: none */
 };
 
 enum ohsm_args_result {

@@ -43,7 +43,12 @@ struct ohsm_cloud {
     atomic_bool stopping; /* read without the lock by long passes, to stop early */
     bool kicked;
     pthread_cond_t kick;
-    int64_t clock_offset; /* seconds added to the real clock (OpenHsmAdmin.AdvanceClock) */
+    _Atomic int64_t clock_offset; /* seconds added to the real clock (--clock-offset,
+                                     OpenHsmAdmin.AdvanceClock); read without the lock */
+    /* Called (without c->lock) after AdvanceClock moved the clock, so services driven by it
+     * (the KMS scheduler) act before the call returns. NULL: none. */
+    void (*on_clock)(void *ctx);
+    void *on_clock_ctx;
 };
 
 /* Cluster attributes kept in the metadata (ohsm_meta_attr_*). */

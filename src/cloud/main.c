@@ -30,6 +30,9 @@
 #include "cloud/provision.h"
 #include "cloud/supervise.h"
 #include "http/http.h"
+#include "kms/kms.h"
+#include "kms/root.h"
+#include "kms/trail.h"
 
 #define HSM_BIN_NAME "openhsm-hsm"
 
@@ -275,7 +278,8 @@ static void print_banner(struct ohsm_meta *m, const char *abs, uint16_t api_port
         }
     }
     free(cs);
-    printf("openhsmd: endpoint http://127.0.0.1:%u (CloudHSM v2, EC2 VPC subset; region %s)\n",
+    printf("openhsmd: endpoint http://127.0.0.1:%u (CloudHSM v2, KMS, EC2 VPC subset; "
+           "region %s)\n",
            (unsigned)api_port, a->region);
     printf("  try:          aws --endpoint-url http://127.0.0.1:%u --region %s cloudhsmv2 "
            "describe-clusters\n",
@@ -286,9 +290,46 @@ static void print_banner(struct ohsm_meta *m, const char *abs, uint16_t api_port
 
 /* The control plane and its front door: the shared state, the worker, and the HTTP server with
  * its services. On failure it has said why on stderr. */
+static int64_t kms_now(void *ctx)
+{
+    return ohsm_cloud_now(ctx);
+}
+
+static void kms_tick(void *ctx)
+{
+    ohsm_kms_tick(ctx);
+}
+
+/* KMS: the hidden cluster holding the service root key, then the service over it. */
+static int start_kms(const struct ohsm_args *a, struct ohsm_sup *sup, const char *abs,
+                     struct ohsm_cloud *cloud, struct ohsm_kms_root **root, struct ohsm_kms **kms)
+{
+    char err[512];
+    struct ohsm_kms_root_cfg rc = {abs, sup};
+    struct ohsm_kms_cfg kc = {.data_dir = abs,
+                              .region = a->region,
+                              .account_id = a->account_id,
+                              .now = kms_now,
+                              .now_ctx = cloud};
+
+    if (ohsm_kms_root_open(&rc, root, err, sizeof(err)) != OHSM_OK) {
+        fprintf(stderr, "openhsmd: cannot start the KMS root key's HSM: %s\n", err);
+        return -1;
+    }
+    ohsm_kms_root_sealer(*root, &kc.sealer);
+    if (ohsm_kms_open(&kc, kms, err, sizeof(err)) != OHSM_OK) {
+        fprintf(stderr, "openhsmd: cannot open the KMS: %s\n", err);
+        return -1;
+    }
+    cloud->on_clock = kms_tick;
+    cloud->on_clock_ctx = *kms;
+    return 0;
+}
+
 static int start_cloud(const struct ohsm_args *a, struct ohsm_meta *m, struct ohsm_sup *sup,
                        const char *abs, bool fresh, struct ohsm_cloud *cloud, bool *cloud_up,
-                       struct ohsm_http **http, uint16_t *port)
+                       struct ohsm_http **http, uint16_t *port, struct ohsm_kms_root **root,
+                       struct ohsm_kms **kms)
 {
     char cid[OHSM_IDS_MAX], err[512];
     static struct ohsm_ec2_ctx ec2;
@@ -303,6 +344,7 @@ static int start_cloud(const struct ohsm_args *a, struct ohsm_meta *m, struct oh
         return -1;
     }
     *cloud_up = true;
+    cloud->clock_offset = a->clock_offset;
     (void)pthread_mutex_lock(&cloud->lock);
     rv = ohsm_cp_adopt(cloud);
     (void)pthread_mutex_unlock(&cloud->lock);
@@ -318,6 +360,9 @@ static int start_cloud(const struct ohsm_args *a, struct ohsm_meta *m, struct oh
         }
         printf("openhsmd: created cluster %s in %s\n", cid, abs);
     }
+    if (start_kms(a, sup, abs, cloud, root, kms) != 0) {
+        return -1;
+    }
     ec2.db = ohsm_meta_sqlite(m);
     ec2.lock = &cloud->lock;
     ec2.account_id = a->account_id;
@@ -332,7 +377,8 @@ static int start_cloud(const struct ohsm_args *a, struct ohsm_meta *m, struct oh
     }
     if (ohsm_http_add_json(*http, ohsm_cp_service(cloud)) != OHSM_OK ||
         ohsm_http_add_json(*http, ohsm_admin_service(cloud)) != OHSM_OK ||
-        ohsm_http_add_query(*http, &ec2_svc) != OHSM_OK) {
+        ohsm_http_add_query(*http, &ec2_svc) != OHSM_OK ||
+        ohsm_http_add_json(*http, ohsm_kms_service(*kms)) != OHSM_OK) {
         fprintf(stderr, "openhsmd: cannot register the API services\n");
         return -1;
     }
@@ -343,6 +389,10 @@ static int start_cloud(const struct ohsm_args *a, struct ohsm_meta *m, struct oh
     }
     if (ohsm_cloud_start(cloud) != OHSM_OK) {
         fprintf(stderr, "openhsmd: cannot start the control plane's worker\n");
+        return -1;
+    }
+    if (ohsm_kms_start(*kms) != OHSM_OK) {
+        fprintf(stderr, "openhsmd: cannot start the KMS scheduler\n");
         return -1;
     }
     return 0;
@@ -359,6 +409,8 @@ int main(int argc, char **argv)
     struct ohsm_cloud cloud;
     bool cloud_up = false;
     struct ohsm_http *http = NULL;
+    struct ohsm_kms_root *kms_root = NULL;
+    struct ohsm_kms *kms = NULL;
     uint16_t api_port = 0;
     bool stop_asked = false, fresh = false;
     int lock_fd = -1;
@@ -368,6 +420,9 @@ int main(int argc, char **argv)
 
     if (argc >= 2 && strcmp(argv[1], "ctl") == 0) {
         return ohsm_ctl_main(argc, argv);
+    }
+    if (argc >= 2 && strcmp(argv[1], "events") == 0) {
+        return ohsm_kms_events_main(argc, argv);
     }
     /* The daemon holds CA keys and a password: none of it may reach a core file. */
     (void)setrlimit(RLIMIT_CORE, &nocore);
@@ -423,7 +478,8 @@ int main(int argc, char **argv)
         goto out;
     }
     if (!stop_asked) {
-        if (start_cloud(&a, m, sup, abs, fresh, &cloud, &cloud_up, &http, &api_port) != 0) {
+        if (start_cloud(&a, m, sup, abs, fresh, &cloud, &cloud_up, &http, &api_port,
+                        &kms_root, &kms) != 0) {
             goto out;
         }
         (void)pthread_mutex_lock(&cloud.lock);
@@ -437,6 +493,10 @@ int main(int argc, char **argv)
     /* In order: no new requests, no worker pass, then the HSMs. */
     ohsm_http_free(http);
     http = NULL;
+    ohsm_kms_close(kms);
+    kms = NULL;
+    ohsm_kms_root_close(kms_root);
+    kms_root = NULL;
     ohsm_cloud_stop(&cloud);
     ohsm_sup_stop(sup);
     printf("openhsmd: stopped\n");
@@ -444,6 +504,8 @@ int main(int argc, char **argv)
     status = 0;
 out:
     ohsm_http_free(http);
+    ohsm_kms_close(kms);
+    ohsm_kms_root_close(kms_root);
     if (cloud_up) {
         ohsm_cloud_destroy(&cloud);
     }

@@ -99,6 +99,9 @@ struct ohsm_kms_key {
     /* imported material (origin EXTERNAL) */
     uint32_t expiration; /* enum ohsm_kms_expiration */
     int64_t valid_to;    /* KEY_MATERIAL_EXPIRES: when the material expires; else 0 */
+    /* The KeyMaterialId of the material first imported ("" before any import): derived from the
+     * key id and the material, so a reimport of other material is refused (AWS's rule). */
+    char import_id[OHSM_KMS_MATERIAL_ID_LEN + 1];
     /* rotation (AWS_KMS symmetric encryption keys) */
     bool rotation_enabled;
     uint32_t rotation_period_days; /* 90-2560 when enabled; 365 by default */

@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * The KMS scheduler's pass (ohsm_kms_tick): what happens to keys with time alone, at the service
+ * clock (so tests advance days in seconds with --clock-offset / OpenHsmAdmin.AdvanceClock):
+ *   - a key PendingDeletion whose DeletionDate has come is deleted with everything it owns
+ *     (service event DeleteKey);
+ *   - imported material whose ValidTo has come is deleted and the key turns PendingImport
+ *     (service event DeleteExpiredKeyMaterial);
+ *   - automatic rotation (rotate.c) for keys whose next rotation date has come.
+ * Each step is one store change, so a crash between steps is finished by the next pass.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kms/kms_int.h"
+
+static void delete_key(struct ohsm_kms *k, const struct ohsm_kms_key *key)
+{
+    json_t *add = json_pack("{s:s}", "keyId", key->id);
+    ohsm_rv rv = ohsm_kms_tab_delete(k, key->id);
+    if (rv != OHSM_OK) {
+        fprintf(stderr, "openhsmd: kms: cannot delete key %s: %s\n", key->id, ohsm_rv_str(rv));
+    } else {
+        ohsm_kms_service_event(k, key, "DeleteKey", add);
+    }
+    json_decref(add);
+}
+
+static void expire_material(struct ohsm_kms *k, struct ohsm_kms_key *key)
+{
+    ohsm_rv rv;
+
+    rv = ohsm_kms_store_material_delete_all(k->store, key->id);
+    if (rv == OHSM_OK) {
+        ohsm_kms_mat_forget(k, key->id);
+        if (key->state != OHSM_KSTATE_PENDING_DELETION) {
+            key->state = OHSM_KSTATE_PENDING_IMPORT;
+        }
+        key->saved_state = OHSM_KSTATE_PENDING_IMPORT;
+        key->valid_to = 0;
+        key->cur_version = 0;
+        rv = ohsm_kms_tab_put(k, key);
+    }
+    if (rv != OHSM_OK) {
+        fprintf(stderr, "openhsmd: kms: cannot expire the material of %s: %s\n", key->id,
+                ohsm_rv_str(rv));
+        return;
+    }
+    ohsm_kms_service_event(k, key, "DeleteExpiredKeyMaterial", NULL);
+}
+
+void ohsm_kms_tick(struct ohsm_kms *k)
+{
+    struct ohsm_kms_key *keys = NULL;
+    size_t n = 0;
+    int64_t now = ohsm_kms_now(k);
+
+    if (ohsm_kms_tab_list(k, NULL, &keys, &n) != OHSM_OK) {
+        return;
+    }
+    (void)pthread_mutex_lock(&k->write_lock);
+    for (size_t i = 0; i < n; i++) {
+        /* Re-read under the write lock: a request may have changed the key meanwhile. */
+        struct ohsm_kms_key cur;
+        if (ohsm_kms_tab_get(k, keys[i].id, &cur) != OHSM_OK) {
+            continue;
+        }
+        if (cur.state == OHSM_KSTATE_PENDING_DELETION && cur.deletion_date <= now) {
+            delete_key(k, &cur);
+        } else if (cur.expiration == OHSM_KEXP_EXPIRES && cur.valid_to != 0 &&
+                   cur.valid_to <= now && cur.cur_version != 0) {
+            expire_material(k, &cur);
+        } else {
+            ohsm_kms_rotate_due(k, &cur, now);
+        }
+        ohsm_kms_key_clear(&cur);
+    }
+    (void)pthread_mutex_unlock(&k->write_lock);
+    for (size_t i = 0; i < n; i++) {
+        ohsm_kms_key_clear(&keys[i]);
+    }
+    free(keys);
+}

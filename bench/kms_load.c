@@ -17,8 +17,8 @@
  * Operations: encrypt (TrentService.Encrypt of 1 KiB), decrypt (TrentService.Decrypt of one blob
  * made at the start, checked once to give back the plaintext), gdk (TrentService.GenerateDataKey,
  * KeySpec AES_256), all signed for "kms"; describe-clusters (BaldrApiService.DescribeClusters,
- * signed for "cloudhsm"), which needs no key. Without --key-id, the KMS operations use a key made
- * by one CreateKey at the start. The client side of SigV4 is written here from the AWS General
+ * signed for "cloudhsm"), which needs no key. Default: encrypt,decrypt,gdk. Without --key-id,
+ * the KMS operations use a key made by one CreateKey at the start. The client side of SigV4 is written here from the AWS General
  * Reference, independent of the server's src/http/sigv4.c, so one cannot hide the other's bug.
  *
  * Trusts its command line as the operator's; the secret key given there is never printed. Parses
@@ -798,7 +798,7 @@ static bool parse_endpoint(const char *ep, struct cfg *c)
 int main(int argc, char **argv)
 {
     struct cfg c = {.region = "us-east-1"};
-    const char *endpoint = "", *ops_arg = "describe-clusters", *clients_arg = "1,4,16";
+    const char *endpoint = "", *ops_arg = "encrypt,decrypt,gdk", *clients_arg = "1,4,16";
     const char *seconds_arg = "3", *warmup_arg = "0.5", *key_arg = "";
     const struct {
         const char *name;

@@ -18,8 +18,9 @@
  * made at the start, checked once to give back the plaintext), gdk (TrentService.GenerateDataKey,
  * KeySpec AES_256), all signed for "kms"; describe-clusters (BaldrApiService.DescribeClusters,
  * signed for "cloudhsm"), which needs no key. Default: encrypt,decrypt,gdk. Without --key-id,
- * the KMS operations use a key made by one CreateKey at the start. The client side of SigV4 is written here from the AWS General
- * Reference, independent of the server's src/http/sigv4.c, so one cannot hide the other's bug.
+ * the KMS operations use a key made by one CreateKey at the start. The client side of SigV4 is
+ * written here from the AWS General Reference, independent of the server's src/http/sigv4.c, so one
+ * cannot hide the other's bug.
  *
  * Trusts its command line as the operator's; the secret key given there is never printed. Parses
  * responses only as far as it needs (status line, Content-Length or chunked framing, a few JSON

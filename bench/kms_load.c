@@ -23,8 +23,8 @@
  * cannot hide the other's bug.
  *
  * Trusts its command line as the operator's; the secret key given there is never printed. Parses
- * responses only as far as it needs (status line, Content-Length or chunked framing, a few JSON
- * string fields), bounded by RESP_MAX.
+ * responses only as far as it needs (status line, Content-Length framing, a few JSON string
+ * fields), bounded by RESP_MAX.
  */
 #include <arpa/inet.h>
 #include <errno.h>

@@ -321,10 +321,6 @@ static int start_kms(const struct ohsm_args *a, struct ohsm_sup *sup, const char
         fprintf(stderr, "openhsmd: cannot open the KMS: %s\n", err);
         return -1;
     }
-    if (a->seed != NULL && ohsm_kms_seed(*kms, a->seed, err, sizeof(err)) != OHSM_OK) {
-        fprintf(stderr, "openhsmd: --seed %s: %s\n", a->seed, err);
-        return -1;
-    }
     cloud->on_clock = kms_tick;
     cloud->on_clock_ctx = *kms;
     return 0;
@@ -426,7 +422,7 @@ int main(int argc, char **argv)
         return ohsm_ctl_main(argc, argv);
     }
     if (argc >= 2 && strcmp(argv[1], "events") == 0) {
-        return ohsm_kms_events_main(argc - 1, argv + 1);
+        return ohsm_kms_events_main(argc, argv);
     }
     /* The daemon holds CA keys and a password: none of it may reach a core file. */
     (void)setrlimit(RLIMIT_CORE, &nocore);

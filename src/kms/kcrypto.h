@@ -8,7 +8,8 @@
  * mechanisms (openhsm/mech.h), OpenSSL 3 only. Pure: no I/O, no store.
  *
  * Material formats: SYMMETRIC_DEFAULT 32 raw bytes; HMAC_n raw bytes (n/8 by default; imported
- * HMAC keys may be 16..64 bytes as AWS allows); RSA/ECC the private key as DER PKCS#8.
+ * HMAC keys from the hash length to its block size: HMAC_224 28..64, HMAC_256 32..64, HMAC_384
+ * 48..128, HMAC_512 64..128 bytes); RSA/ECC the private key as DER PKCS#8.
  *
  * Secret outputs are wiped by the callee on every error path; successful ones are the caller's.
  * Thread-safe: a loaded key (struct ohsm_kms_kmat) may be used by many threads at once.
@@ -76,8 +77,8 @@ bool ohsm_kms_spec_allows(uint32_t spec, uint32_t usage);
 
 /* New material for spec into a new secure buffer *out (free with ohsm_kms_bytes_free). */
 OHSM_NODISCARD ohsm_rv ohsm_kms_material_gen(uint32_t spec, uint8_t **out, size_t *out_len);
-/* Checks imported material against spec (AES: exactly 32 bytes; HMAC_n: 16..64 bytes; RSA/ECC:
- * PKCS#8 of that size/curve). Errors: OHSM_DATA_INVALID -> IncorrectKeyMaterialException. */
+/* Checks imported material against spec (AES: exactly 32 bytes; HMAC_n: the ranges above; RSA/ECC:
+ * PKCS#8 of that size/curve, halves consistent). Errors: OHSM_DATA_INVALID -> IncorrectKeyMaterialException. */
 OHSM_NODISCARD ohsm_rv ohsm_kms_material_check(uint32_t spec, const uint8_t *m, size_t len);
 void ohsm_kms_bytes_free(uint8_t *p, size_t len); /* wipes, frees; NULL ok */
 

@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * Test-only hooks of the KMS audit trail (trail.c). Not for the daemon: unit tests and the fuzz
+ * target use them to observe group commit and to inject a failed write.
+ */
+#ifndef OHSM_KMS_TRAIL_TEST_H
+#define OHSM_KMS_TRAIL_TEST_H
+
+#include <stdint.h>
+
+struct ohsm_kms_trail;
+
+/* The number of fdatasync calls made so far (one per committed batch). */
+uint64_t ohsm_kms_trail_test_syncs(struct ohsm_kms_trail *t);
+
+/* The next batch fails as if write(2) had failed (nothing is written): every append of that batch
+ * gets OHSM_IO and the trail refuses further appends. */
+void ohsm_kms_trail_test_fail_next(struct ohsm_kms_trail *t);
+
+#endif

@@ -58,7 +58,6 @@ static void say(char *err, size_t cap, const char *fmt, ...)
     va_end(ap);
 }
 
-
 /* ---- applying a plan ---- */
 
 /* The file, read whole into a buffer the caller wipes and frees (it holds key material). */
@@ -122,10 +121,9 @@ static char *default_policy(const char *account)
     json_t *doc;
 
     (void)snprintf(root, sizeof(root), "arn:aws:iam::%s:root", account);
-    doc = json_pack("{s:s, s:s, s:[{s:s, s:s, s:{s:s}, s:s, s:s}]}", "Version", "2012-10-17",
-                    "Id", "key-default-1", "Statement", "Sid", "Enable IAM User Permissions",
-                    "Effect", "Allow", "Principal", "AWS", root, "Action", "kms:*", "Resource",
-                    "*");
+    doc = json_pack("{s:s, s:s, s:[{s:s, s:s, s:{s:s}, s:s, s:s}]}", "Version", "2012-10-17", "Id",
+                    "key-default-1", "Statement", "Sid", "Enable IAM User Permissions", "Effect",
+                    "Allow", "Principal", "AWS", root, "Action", "kms:*", "Resource", "*");
     if (doc == NULL) {
         return NULL;
     }
@@ -168,8 +166,9 @@ static int plan_against_store(struct ohsm_kms *k, const struct ohsm_kms_seed_pla
                 ohsm_kms_key_clear(&cur);
             }
             if (!here) {
-                say(err, cap, "Aliases[%zu] (%s): TargetKeyId %s is neither in the file nor a key "
-                              "of account %s in %s",
+                say(err, cap,
+                    "Aliases[%zu] (%s): TargetKeyId %s is neither in the file nor a key "
+                    "of account %s in %s",
                     i, sa->name, sa->target, k->account, k->region);
                 return -1;
             }

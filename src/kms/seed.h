@@ -27,8 +27,8 @@ struct ohsm_kms_seed_key {
     uint32_t spec;                /* enum ohsm_kms_spec */
     uint32_t usage;               /* enum ohsm_kms_usage */
     bool enabled;
-    const char *description;      /* borrowed from the tree; "" when absent */
-    json_t *tags;                 /* borrowed array of {TagKey, TagValue}; NULL when absent */
+    const char *description; /* borrowed from the tree; "" when absent */
+    json_t *tags;            /* borrowed array of {TagKey, TagValue}; NULL when absent */
     /* Material, oldest version first (BackingKeys), or one DER PKCS#8 (PrivateKeyPem); none:
      * fresh material is generated when the key is created. Secure buffers, wiped on free. */
     uint8_t *mats[OHSM_KMS_SEED_VERSIONS_MAX];
@@ -64,8 +64,8 @@ void ohsm_kms_seed_tree_free(json_t *tree);
  * file are left for ohsm_kms_seed to look up. Caller frees with ohsm_kms_seed_plan_free.
  * Errors: OHSM_CONFIG with err naming the entry (index and key id) and the problem;
  * OHSM_HOST_MEMORY. */
-OHSM_NODISCARD ohsm_rv ohsm_kms_seed_check(json_t *tree, struct ohsm_kms_seed_plan **out,
-                                           char *err, size_t cap);
+OHSM_NODISCARD ohsm_rv ohsm_kms_seed_check(json_t *tree, struct ohsm_kms_seed_plan **out, char *err,
+                                           size_t cap);
 void ohsm_kms_seed_plan_free(struct ohsm_kms_seed_plan *p); /* wipes material; NULL ok */
 
 #endif

@@ -32,7 +32,6 @@ static void say(char *err, size_t cap, const char *fmt, ...)
     va_end(ap);
 }
 
-
 /* ---- checking the tree into a plan ---- */
 
 void ohsm_kms_seed_plan_free(struct ohsm_kms_seed_plan *p)
@@ -107,10 +106,24 @@ static int canon_id(const char *s, char out[OHSM_KMS_ID_LEN + 1])
 
 static int hexval(char c)
 {
-    return c >= '0' && c <= '9' ? c - '0'
+    return c >= '0' && c <= '9'   ? c - '0'
            : c >= 'a' && c <= 'f' ? c - 'a' + 10
            : c >= 'A' && c <= 'F' ? c - 'A' + 10
                                   : -1;
+}
+
+/* The material lengths kcrypto takes for a symmetric or HMAC spec (its table decides; asked
+ * rather than repeated here so the message cannot drift from the check). */
+static void lengths(uint32_t spec, size_t *lo, size_t *hi)
+{
+    static const uint8_t zero[256];
+    *lo = *hi = 0;
+    for (size_t n = 1; n <= sizeof(zero); n++) {
+        if (ohsm_kms_material_check(spec, zero, n) == OHSM_OK) {
+            *lo = *lo == 0 ? n : *lo;
+            *hi = n;
+        }
+    }
 }
 
 /* BackingKeys[i] (hex) into a secure buffer; never says what the value was. */
@@ -139,8 +152,7 @@ static int backing_key(struct ohsm_kms_seed_key *key, json_t *v, size_t i, const
         int hi = hexval(s[2 * j]), lo = hexval(s[2 * j + 1]);
         if (hi < 0 || lo < 0) {
             OPENSSL_secure_clear_free(m, n / 2);
-            say(err, cap, "%s: BackingKeys[%zu] has a character that is not a hex digit", where,
-                i);
+            say(err, cap, "%s: BackingKeys[%zu] has a character that is not a hex digit", where, i);
             return -1;
         }
         m[j] = (uint8_t)(hi << 4 | lo);
@@ -149,9 +161,15 @@ static int backing_key(struct ohsm_kms_seed_key *key, json_t *v, size_t i, const
     key->mat_lens[key->n_mats] = n / 2;
     key->n_mats++;
     if (ohsm_kms_material_check(key->spec, m, n / 2) != OHSM_OK) {
-        say(err, cap, "%s: BackingKeys[%zu] is %zu bytes; %s material is %s", where, i, n / 2,
-            ohsm_kms_spec_name(key->spec),
-            key->spec == OHSM_KSPEC_SYMMETRIC_DEFAULT ? "32 bytes" : "16 to 64 bytes");
+        size_t lo = 0, hi = 0;
+        lengths(key->spec, &lo, &hi);
+        if (lo == hi) {
+            say(err, cap, "%s: BackingKeys[%zu] is %zu bytes; %s material is %zu bytes", where, i,
+                n / 2, ohsm_kms_spec_name(key->spec), lo);
+        } else {
+            say(err, cap, "%s: BackingKeys[%zu] is %zu bytes; %s material is %zu to %zu bytes",
+                where, i, n / 2, ohsm_kms_spec_name(key->spec), lo, hi);
+        }
         return -1;
     }
     return 0;
@@ -249,9 +267,9 @@ static int check_tags(json_t *tags, const char *where, char *err, size_t cap)
 
 static int check_key(json_t *e, size_t idx, struct ohsm_kms_seed_key *key, char *err, size_t cap)
 {
-    static const char *const fields[] = {"KeyId",       "KeySpec",       "KeyUsage", "Description",
-                                         "Enabled",     "BackingKeys",   "PrivateKeyPem",
-                                         "Tags",        NULL};
+    static const char *const fields[] = {"KeyId",         "KeySpec", "KeyUsage",
+                                         "Description",   "Enabled", "BackingKeys",
+                                         "PrivateKeyPem", "Tags",    NULL};
     char where[96];
     const char *id, *spec, *usage, *desc, *pem;
     json_t *en, *bk;
@@ -324,8 +342,10 @@ static int check_key(json_t *e, size_t idx, struct ohsm_kms_seed_key *key, char 
     }
     if (bk != NULL) {
         if (is_pair_spec(key->spec)) {
-            say(err, cap, "%s: BackingKeys is for SYMMETRIC_DEFAULT and HMAC keys; give the %s "
-                          "key as PrivateKeyPem", where, ohsm_kms_spec_name(key->spec));
+            say(err, cap,
+                "%s: BackingKeys is for SYMMETRIC_DEFAULT and HMAC keys; give the %s "
+                "key as PrivateKeyPem",
+                where, ohsm_kms_spec_name(key->spec));
             return -1;
         }
         if (!json_is_array(bk) || json_array_size(bk) == 0 ||
@@ -343,8 +363,10 @@ static int check_key(json_t *e, size_t idx, struct ohsm_kms_seed_key *key, char 
     }
     if (pem != NULL) {
         if (!is_pair_spec(key->spec)) {
-            say(err, cap, "%s: PrivateKeyPem is for RSA and ECC keys; give %s material as "
-                          "BackingKeys", where, ohsm_kms_spec_name(key->spec));
+            say(err, cap,
+                "%s: PrivateKeyPem is for RSA and ECC keys; give %s material as "
+                "BackingKeys",
+                where, ohsm_kms_spec_name(key->spec));
             return -1;
         }
         return private_key_pem(key, pem, where, err, cap);
@@ -375,8 +397,7 @@ static int check_alias_name(const char *name, const char *where, char *err, size
     return 0;
 }
 
-static int check_alias(json_t *e, size_t idx, struct ohsm_kms_seed_alias *a, char *err,
-                       size_t cap)
+static int check_alias(json_t *e, size_t idx, struct ohsm_kms_seed_alias *a, char *err, size_t cap)
 {
     static const char *const fields[] = {"AliasName", "TargetKeyId", NULL};
     char where[320];
@@ -451,8 +472,8 @@ ohsm_rv ohsm_kms_seed_check(json_t *tree, struct ohsm_kms_seed_plan **out, char 
         }
         for (j = 0; j < i; j++) {
             if (strcmp(p->keys[j].id, p->keys[i].id) == 0) {
-                say(err, cap, "Keys[%zu] (KeyId %s): the same KeyId as Keys[%zu]", i,
-                    p->keys[i].id, j);
+                say(err, cap, "Keys[%zu] (KeyId %s): the same KeyId as Keys[%zu]", i, p->keys[i].id,
+                    j);
                 goto out;
             }
         }

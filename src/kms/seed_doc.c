@@ -30,7 +30,6 @@ static void say(char *err, size_t cap, const char *fmt, ...)
     va_end(ap);
 }
 
-
 /* ---- the document: YAML or JSON into a tree ---- */
 
 static void tree_wipe(json_t *j)

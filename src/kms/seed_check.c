@@ -16,6 +16,7 @@
 #include "kms/blob.h"
 #include "kms/kcrypto.h"
 #include "kms/seed.h"
+#include "kms/store.h"
 #include "openhsm/mech.h"
 #include "openhsm/obj.h"
 
@@ -48,6 +49,16 @@ void ohsm_kms_seed_plan_free(struct ohsm_kms_seed_plan *p)
     free(p->aliases);
     ohsm_kms_seed_tree_free(p->tree);
     free(p);
+}
+
+/* Characters of UTF-8 s (the tree's strings are valid UTF-8): AWS counts lengths in those. */
+static size_t chars(const char *s)
+{
+    size_t n = 0;
+    for (; *s != '\0'; s++) {
+        n += ((unsigned char)*s & 0xc0) != 0x80;
+    }
+    return n;
 }
 
 /* The string member name of obj, or NULL. */
@@ -246,7 +257,10 @@ static int check_tags(json_t *tags, const char *where, char *err, size_t cap)
             say(err, cap, "%s: Tags[%zu] must be {TagKey: string, TagValue: string}", where, i);
             return -1;
         }
-        if (tk[0] == '\0' || strlen(tk) > 128 || strlen(tv) > 256) {
+        struct ohsm_kms_tag tag;
+        size_t kc = chars(tk), vc = chars(tv);
+        if (kc == 0 || kc > 128 || vc > 256 || strlen(tk) >= sizeof(tag.key) ||
+            strlen(tv) >= sizeof(tag.value)) {
             say(err, cap, "%s: Tags[%zu]: TagKey is 1-128 characters, TagValue 0-256", where, i);
             return -1;
         }
@@ -318,7 +332,7 @@ static int check_key(json_t *e, size_t idx, struct ohsm_kms_seed_key *key, char 
         return -1;
     }
     key->description = desc != NULL ? desc : "";
-    if (strlen(key->description) > OHSM_KMS_DESC_MAX) {
+    if (chars(key->description) > OHSM_KMS_DESC_MAX) {
         say(err, cap, "%s: Description is longer than %d characters", where, OHSM_KMS_DESC_MAX);
         return -1;
     }

@@ -212,6 +212,17 @@ static void test_kms_seed_check_plan(void **state)
     assert_string_equal(p->aliases[0].name, "alias/dev");
     assert_string_equal(p->aliases[0].target, ID1);
     ohsm_kms_seed_plan_free(p);
+    /* Lengths are in characters: as many two-byte characters as the store's tag (and AWS's 128)
+     * hold make a valid TagKey. */
+    struct ohsm_kms_tag tag;
+    int most = (int)(sizeof(tag.key) - 1) / 2 < 128 ? (int)(sizeof(tag.key) - 1) / 2 : 128;
+    char doc[1024];
+    size_t n = (size_t)snprintf(doc, sizeof(doc), "Keys: [{KeyId: " ID1 ", Tags: [{TagKey: ");
+    for (int i = 0; i < most; i++) {
+        n += (size_t)snprintf(doc + n, sizeof(doc) - n, "\xc3\xa9");
+    }
+    (void)snprintf(doc + n, sizeof(doc) - n, ", TagValue: v}]}]\n");
+    ohsm_kms_seed_plan_free(check_ok(doc));
     p = check_ok("{}");
     assert_int_equal(p->n_keys + p->n_aliases, 0);
     ohsm_kms_seed_plan_free(p);
@@ -260,6 +271,8 @@ static void test_kms_seed_check_refused(void **state)
               "PrivateKeyPem is not an unencrypted PEM");
     check_bad("Keys: [{KeyId: " ID1 ", Tags: [{TagKey: a}]}]\n", "Tags[0] must be");
     check_bad("Keys: [{KeyId: " ID1 ", Tags: [{TagKey: aws:x, TagValue: b}]}]\n", "reserved");
+    check_bad("Keys: [{KeyId: " ID1 ", Tags: [{TagKey: '', TagValue: b}]}]\n",
+              "Tags[0]: TagKey is 1-128 characters");
     check_bad("Keys: [{KeyId: " ID1
               ", Tags: [{TagKey: a, TagValue: b}, {TagKey: a, TagValue: c}]}]\n",
               "Tags[1]: duplicate TagKey a");

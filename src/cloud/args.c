@@ -58,6 +58,8 @@ static const struct opt opts[] = {
      "verify SigV4 signatures with these keys (AWS credentials file format); default: any key"},
     {"clock-offset", "SECONDS", O_CLOCK_OFFSET, 0, 10ull * 366 * 86400,
      "start the service clock this far ahead (key deletion, rotation, backups; tests)"},
+    {"seed", "FILE", O_SEED, 0, 0,
+     "create the KMS keys, aliases and material of FILE (JSON or YAML) once"},
     {"help", NULL, O_HELP, 0, 0, "print this help and exit"},
 };
 #define N_OPTS (sizeof(opts) / sizeof(opts[0]))

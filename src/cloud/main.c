@@ -322,6 +322,10 @@ static int start_kms(const struct ohsm_args *a, struct ohsm_sup *sup, const char
         fprintf(stderr, "openhsmd: cannot open the KMS: %s\n", err);
         return -1;
     }
+    if (a->seed != NULL && ohsm_kms_seed(*kms, a->seed, err, sizeof(err)) != OHSM_OK) {
+        fprintf(stderr, "openhsmd: --seed %s: %s\n", a->seed, err);
+        return -1;
+    }
     cloud->on_clock = kms_tick;
     cloud->on_clock_ctx = *kms;
     return 0;

@@ -323,7 +323,7 @@ static int start_kms(const struct ohsm_args *a, struct ohsm_sup *sup, const char
         return -1;
     }
     if (a->seed != NULL && ohsm_kms_seed(*kms, a->seed, err, sizeof(err)) != OHSM_OK) {
-        fprintf(stderr, "openhsmd: --seed %s: %s\n", a->seed, err);
+        fprintf(stderr, "openhsmd: --seed: %s\n", err);
         return -1;
     }
     cloud->on_clock = kms_tick;

@@ -115,6 +115,10 @@ int ohsm_kms_b64_get(json_t *in, const char *name, bool secret, uint8_t **out, s
 /* Sets member name of obj to base64 of p. Returns 0 or -1 (memory). */
 int ohsm_kms_b64_set(json_t *obj, const char *name, const uint8_t *p, size_t len);
 
+/* AWS's default key policy (the account's root principal may do everything: kms:*), as CreateKey
+ * stores it when given none; malloc'd JSON text (NULL: out of memory). */
+char *ohsm_kms_default_policy(const char *account);
+
 /* KeyMetadata of key (DescribeKey, CreateKey). */
 json_t *ohsm_kms_key_metadata(struct ohsm_kms *k, const struct ohsm_kms_key *key);
 

@@ -16,27 +16,6 @@
 
 #define DAY 86400
 
-/* AWS's default key policy: the account's root principal may do everything (kms:*). */
-static char *default_policy(const char *account)
-{
-    char *p = NULL;
-    json_t *doc = json_pack(
-        "{s:s, s:s, s:[{s:s, s:s, s:{s:s}, s:s, s:s}]}", "Version", "2012-10-17", "Id",
-        "key-default-1", "Statement", "Sid", "Enable IAM User Permissions", "Effect", "Allow",
-        "Principal", "AWS", "", "Action", "kms:*", "Resource", "*");
-    if (doc == NULL) {
-        return NULL;
-    }
-    char root[64];
-    (void)snprintf(root, sizeof(root), "arn:aws:iam::%s:root", account);
-    json_object_set_new(json_object_get(json_array_get(json_object_get(doc, "Statement"), 0),
-                                        "Principal"),
-                        "AWS", json_string(root));
-    p = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    json_decref(doc);
-    return p;
-}
-
 static json_t *with_metadata(struct ohsm_kms *k, const struct ohsm_kms_key *key)
 {
     json_t *out = json_object();
@@ -199,7 +178,7 @@ OHSM_KMS_HANDLER(ohsm_kms_op_create_key)
                                  "in the future.");
         }
     } else {
-        def_policy = default_policy(call->account_id);
+        def_policy = ohsm_kms_default_policy(call->account_id);
         if (def_policy == NULL) {
             return ohsm_kms_internal(err, "default policy", OHSM_HOST_MEMORY);
         }

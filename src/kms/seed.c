@@ -112,26 +112,6 @@ static ohsm_rv read_seed(const char *path, char **out, size_t *len, char *err, s
     return OHSM_CONFIG;
 }
 
-/* AWS's default key policy, as CreateKey stores it (op_keys.c): the account's root may do
- * everything. */
-static char *default_policy(const char *account)
-{
-    char root[64];
-    char *p;
-    json_t *doc;
-
-    (void)snprintf(root, sizeof(root), "arn:aws:iam::%s:root", account);
-    doc = json_pack("{s:s, s:s, s:[{s:s, s:s, s:{s:s}, s:s, s:s}]}", "Version", "2012-10-17", "Id",
-                    "key-default-1", "Statement", "Sid", "Enable IAM User Permissions", "Effect",
-                    "Allow", "Principal", "AWS", root, "Action", "kms:*", "Resource", "*");
-    if (doc == NULL) {
-        return NULL;
-    }
-    p = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    json_decref(doc);
-    return p;
-}
-
 /* Which entries of the plan are new; aliases of the store checked against the file. k->write_lock
  * held. */
 static int plan_against_store(struct ohsm_kms *k, const struct ohsm_kms_seed_plan *p, bool *key_new,
@@ -258,7 +238,7 @@ static ohsm_rv apply(struct ohsm_kms *k, const struct ohsm_kms_seed_plan *p, con
     ohsm_rv rv;
 
     recs = calloc(p->n_keys > 0 ? p->n_keys : 1, sizeof(*recs));
-    policy = default_policy(k->account);
+    policy = ohsm_kms_default_policy(k->account);
     if (recs == NULL || policy == NULL) {
         free(recs);
         free(policy);

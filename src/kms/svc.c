@@ -353,6 +353,24 @@ json_t *ohsm_kms_key_metadata(struct ohsm_kms *k, const struct ohsm_kms_key *key
     return m;
 }
 
+char *ohsm_kms_default_policy(const char *account)
+{
+    char root[64];
+    char *p;
+    json_t *doc;
+
+    (void)snprintf(root, sizeof(root), "arn:aws:iam::%s:root", account);
+    doc = json_pack("{s:s, s:s, s:[{s:s, s:s, s:{s:s}, s:s, s:s}]}", "Version", "2012-10-17", "Id",
+                    "key-default-1", "Statement", "Sid", "Enable IAM User Permissions", "Effect",
+                    "Allow", "Principal", "AWS", root, "Action", "kms:*", "Resource", "*");
+    if (doc == NULL) {
+        return NULL;
+    }
+    p = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(doc);
+    return p;
+}
+
 /* ---- pagination ---- */
 
 int ohsm_kms_page(json_t *in, size_t *limit, size_t *offset, struct ohsm_aws_err *err)

@@ -219,7 +219,7 @@ def test_seed_bad_file_exits_and_applies_nothing(make_cluster, tmp_path, doc, wa
     f.write_text(doc)
     rc, out = run_openhsmd(tmp_path / "data", f)
     assert rc != 0, out
-    assert f"openhsmd: --seed {f}: {f}: {want}" in out, out
+    assert f"openhsmd: --seed: {f}: {want}" in out, out
     assert SYM_V1[:31].hex() not in out and SYM_V1.hex()[:-1] not in out
     assert "openhsmd: ready" not in out
     c = make_cluster(hsms=1)  # same data dir, no seed

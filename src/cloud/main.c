@@ -339,7 +339,7 @@ static int start_cloud(const struct ohsm_args *a, struct ohsm_meta *m, struct oh
     char cid[OHSM_IDS_MAX], err[512];
     static struct ohsm_ec2_ctx ec2;
     static struct ohsm_query_service ec2_svc;
-    struct ohsm_http_cfg hc = {a->listen, 4, 0, a->region, a->account_id, a->credentials, 0,
+    struct ohsm_http_cfg hc = {a->listen, 16, 0, a->region, a->account_id, a->credentials, 0,
                                NULL};
     ohsm_rv rv;
 

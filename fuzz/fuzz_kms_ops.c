@@ -34,6 +34,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static struct ohsm_kms *kms;
 static const struct ohsm_json_service *svc;
 static struct ohsm_kms_sealer sealer;
+static char dir[] = "/dev/shm/ohsm-fuzz-kms-XXXXXX";
+
+/* Closes the KMS and removes its files (the only ones it makes), so runs leave nothing behind. */
+static void cleanup(void)
+{
+    static const char *const files[] = {"kms/kms.db", "kms/kms.db-wal", "kms/kms.db-shm",
+                                        "kms/trail.jsonl", "kms"};
+    char path[sizeof(dir) + 32];
+
+    ohsm_kms_close(kms);
+    kms = NULL;
+    ohsm_kms_sealer_mem_free(&sealer);
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        (void)snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+        (void)remove(path);
+    }
+    (void)remove(dir);
+}
 
 static int64_t now(void *ctx)
 {
@@ -55,7 +73,6 @@ static json_t *call(const char *op, json_t *in, struct ohsm_aws_err *err)
 
 static void setup(void)
 {
-    char dir[] = "/dev/shm/ohsm-fuzz-kms-XXXXXX";
     char err[256];
     struct ohsm_kms_cfg cfg = {0};
     struct ohsm_aws_err e;
@@ -63,7 +80,7 @@ static void setup(void)
     if (mkdtemp(dir) == NULL || ohsm_kms_sealer_mem(&sealer) != OHSM_OK) {
         abort();
     }
-    cfg.data_dir = strdup(dir);
+    cfg.data_dir = dir;
     cfg.region = "us-east-1";
     cfg.account_id = "111122223333";
     cfg.sealer = sealer;
@@ -73,6 +90,7 @@ static void setup(void)
         abort();
     }
     svc = ohsm_kms_service(kms);
+    (void)atexit(cleanup);
     /* A few keys to act on; their ids are random, so seeds name them by alias. */
     static const char *const keys[][3] = {
         {"SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT", "alias/sym"},

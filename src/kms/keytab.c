@@ -27,7 +27,8 @@ struct ohsm_kms_cached {
     struct ohsm_kms_kmat *kmat;
     unsigned refs;
     bool dead; /* forgotten while held: freed on the last release */
-    struct ohsm_kms_cached *prev, *next;
+    struct ohsm_kms_cached *prev, *next; /* LRU list */
+    struct ohsm_kms_cached *hnext;       /* hash chain (k->cbuckets) */
 };
 
 static size_t hash_id(const char *id)
@@ -119,6 +120,13 @@ ohsm_rv ohsm_kms_tab_load(struct ohsm_kms *k)
     size_t n = 0;
     ohsm_rv rv;
 
+    k->n_cbuckets = 64;
+    while (k->n_cbuckets < k->cache_max && k->n_cbuckets < ((size_t)1 << 20)) {
+        k->n_cbuckets *= 2;
+    }
+    k->cbuckets = calloc(k->n_cbuckets, sizeof(*k->cbuckets));
+    OHSM_ENSURE(k->cbuckets != NULL, OHSM_HOST_MEMORY);
+
     OHSM_TRY(ohsm_kms_store_key_list(k->store, &keys, &n));
     (void)pthread_rwlock_wrlock(&k->lock);
     rv = OHSM_OK;
@@ -162,6 +170,8 @@ void ohsm_kms_tab_free(struct ohsm_kms *k)
     }
     k->lru_head = k->lru_tail = NULL;
     k->cache_n = 0;
+    free(k->cbuckets);
+    k->cbuckets = NULL;
 }
 
 ohsm_rv ohsm_kms_tab_get(struct ohsm_kms *k, const char *id, struct ohsm_kms_key *out)
@@ -299,9 +309,34 @@ static void lru_push(struct ohsm_kms *k, struct ohsm_kms_cached *c)
     }
 }
 
+static size_t cache_slot(const struct ohsm_kms *k, const char *id, uint32_t version)
+{
+    return (hash_id(id) ^ (size_t)version * 0x9e3779b97f4a7c15u) % k->n_cbuckets;
+}
+
+static void hash_add(struct ohsm_kms *k, struct ohsm_kms_cached *c)
+{
+    size_t h = cache_slot(k, c->id, c->version);
+    c->hnext = k->cbuckets[h];
+    k->cbuckets[h] = c;
+}
+
+static void hash_del(struct ohsm_kms *k, struct ohsm_kms_cached *c)
+{
+    struct ohsm_kms_cached **pp = &k->cbuckets[cache_slot(k, c->id, c->version)];
+    while (*pp != NULL && *pp != c) {
+        pp = &(*pp)->hnext;
+    }
+    if (*pp == c) {
+        *pp = c->hnext;
+    }
+    c->hnext = NULL;
+}
+
 static struct ohsm_kms_cached *cache_find(struct ohsm_kms *k, const char *id, uint32_t version)
 {
-    for (struct ohsm_kms_cached *c = k->lru_head; c != NULL; c = c->next) {
+    for (struct ohsm_kms_cached *c = k->cbuckets[cache_slot(k, id, version)]; c != NULL;
+         c = c->hnext) {
         if (c->version == version && strcmp(c->id, id) == 0) {
             return c;
         }
@@ -318,6 +353,7 @@ static void cache_trim(struct ohsm_kms *k)
         struct ohsm_kms_cached *prev = c->prev;
         if (c->refs == 0) {
             lru_unlink(k, c);
+            hash_del(k, c);
             k->cache_n--;
             cached_free(c);
         }
@@ -339,9 +375,7 @@ ohsm_rv ohsm_kms_mat_get(struct ohsm_kms *k, const struct ohsm_kms_key *key, uin
         version = key->cur_version;
     }
     OHSM_ENSURE(version != 0, OHSM_KEY_HANDLE_INVALID);
-    /* The common case is a hit near the head: a linear walk over a short list. The cache bound
-     * keeps the worst case in check. */
-    (void)pthread_mutex_lock(&k->cache_lock);
+        (void)pthread_mutex_lock(&k->cache_lock);
     found = cache_find(k, key->id, version);
     if (found != NULL) {
         found->refs++;
@@ -392,6 +426,7 @@ ohsm_rv ohsm_kms_mat_get(struct ohsm_kms *k, const struct ohsm_kms_key *key, uin
     }
     c->refs = 1;
     lru_push(k, c);
+    hash_add(k, c);
     k->cache_n++;
     cache_trim(k);
     (void)pthread_mutex_unlock(&k->cache_lock);
@@ -457,6 +492,7 @@ void ohsm_kms_mat_forget(struct ohsm_kms *k, const char *id)
         struct ohsm_kms_cached *next = c->next;
         if (strcmp(c->id, id) == 0) {
             lru_unlink(k, c);
+            hash_del(k, c);
             k->cache_n--;
             if (c->refs == 0) {
                 cached_free(c);

@@ -56,6 +56,8 @@ struct ohsm_kms {
     pthread_mutex_t cache_lock;
     struct ohsm_kms_cached *lru_head; /* most recently used */
     struct ohsm_kms_cached *lru_tail;
+    struct ohsm_kms_cached **cbuckets; /* hash index of the cache: (key id, version) */
+    size_t n_cbuckets;
     size_t cache_n;
     size_t cache_max;
     /* one writer at a time for changes that read-modify-write a key (keeps store and table in

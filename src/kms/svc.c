@@ -304,7 +304,6 @@ json_t *ohsm_kms_key_metadata(struct ohsm_kms *k, const struct ohsm_kms_key *key
     const struct ohsm_kms_spec_info *si = ohsm_kms_spec_info(key->spec);
     json_t *m = json_object();
 
-    (void)k;
     if (m == NULL) {
         return NULL;
     }
@@ -350,6 +349,13 @@ json_t *ohsm_kms_key_metadata(struct ohsm_kms *k, const struct ohsm_kms_key *key
         }
     }
     json_object_set_new(m, "MultiRegion", json_false());
+    if (key->cur_version != 0 && key->origin != OHSM_KORIGIN_AWS_CLOUDHSM) {
+        struct ohsm_kms_material mat = {0};
+        if (ohsm_kms_store_material_get(k->store, key->id, key->cur_version, &mat) == OHSM_OK) {
+            json_object_set_new(m, "CurrentKeyMaterialId", json_string(mat.material_id));
+        }
+        ohsm_kms_material_clear(&mat);
+    }
     return m;
 }
 

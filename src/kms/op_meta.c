@@ -131,8 +131,17 @@ OHSM_KMS_HANDLER(ohsm_kms_op_tag_resource)
             ohsm_kms_fail(err, "TagException", "Tag keys beginning with aws: are reserved.");
             goto done;
         }
-        (void)snprintf(set[i].key, sizeof(set[i].key), "%s", tk);
-        (void)snprintf(set[i].value, sizeof(set[i].value), "%s", tv);
+        /* The model counted characters; the store keeps bytes (store.h). Refuse what would
+         * be cut (a cut tag would be stored wrong, even as broken UTF-8) instead of storing it. */
+        if (strlen(tk) >= sizeof(set[i].key) || strlen(tv) >= sizeof(set[i].value)) {
+            ohsm_kms_fail(err, "ValidationException",
+                          "openhsm stores a TagKey of at most %zu bytes and a TagValue of at most "
+                          "%zu bytes of UTF-8.",
+                          sizeof(set[i].key) - 1, sizeof(set[i].value) - 1);
+            goto done;
+        }
+        memcpy(set[i].key, tk, strlen(tk) + 1);
+        memcpy(set[i].value, tv, strlen(tv) + 1);
     }
     rv = ohsm_kms_store_tag_list(k->store, key.id, &cur, &ncur);
     if (rv != OHSM_OK) {

@@ -176,3 +176,58 @@ def test_edited_trail_is_detected(tmp_path, edit):
     trail.write_bytes(b"".join(lines))
     rc, out = verify(data)
     assert rc == 1 and f"trail broken at line {bad}: {why}" in out, out
+
+
+def test_rotations_and_import_state_survive_kill9(tmp_path):
+    """What rotation and import changed is on disk once answered: after kill -9 and a restart,
+    every material version still decrypts its ciphertexts, ListKeyRotations is unchanged, a key
+    whose imported material was deleted is PendingImport, and reimporting the same material
+    brings its ciphertexts back. (RotateKeyOnDemand/ListKeyRotations: signed_call, newer than
+    Debian's boto3.)"""
+    from test_kms_life import call, do_import
+
+    data = tmp_path / "data"
+    first = Cluster(data, hsms=1)
+    try:
+        cloud = Cloud(first)
+        kc = kms_client(cloud)
+        rk = kc.create_key()["KeyMetadata"]["KeyId"]
+        blobs = []
+        for i in range(3):
+            blobs.append(kc.encrypt(KeyId=rk, Plaintext=b"v%d" % i)["CiphertextBlob"])
+            call(cloud, "RotateKeyOnDemand", {"KeyId": rk})
+        rotations = call(cloud, "ListKeyRotations", {"KeyId": rk,
+                                                     "IncludeKeyMaterial": "ALL_KEY_MATERIAL"})
+        xk = kc.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+        material = os.urandom(32)
+        do_import(kc, xk, material)
+        xblob = kc.encrypt(KeyId=xk, Plaintext=b"imported")["CiphertextBlob"]
+        kc.delete_imported_key_material(KeyId=xk)
+        pid = first.proc.pid
+        kids = children(pid)
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: first.proc.poll() is not None, 20, "openhsmd killed")
+        for k in kids:
+            wait_for(lambda k=k: gone(k), 30, f"child {k} of the killed openhsmd gone")
+    finally:
+        first.stop()
+    second = Cluster(data, hsms=1)
+    try:
+        cloud = Cloud(second)
+        kc = kms_client(cloud)
+        for i, blob in enumerate(blobs):
+            assert kc.decrypt(CiphertextBlob=blob)["Plaintext"] == b"v%d" % i
+        assert call(cloud, "ListKeyRotations", {"KeyId": rk,
+                                                "IncludeKeyMaterial": "ALL_KEY_MATERIAL"}) == \
+            rotations
+        m = kc.describe_key(KeyId=xk)["KeyMetadata"]
+        assert m["KeyState"] == "PendingImport", m
+        with pytest.raises(ClientError) as ei:
+            kc.decrypt(CiphertextBlob=xblob)
+        assert ei.value.response["Error"]["Code"] == "KMSInvalidStateException"
+        do_import(kc, xk, material)
+        assert kc.decrypt(CiphertextBlob=xblob)["Plaintext"] == b"imported"
+        rc, out = verify(data)
+        assert rc == 0, out
+    finally:
+        second.stop()

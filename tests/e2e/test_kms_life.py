@@ -654,6 +654,15 @@ def test_grants(kms):
     assert [g["GrantId"] for g in out["Grants"]] == [g1["GrantId"]]
     ret = kc.list_retirable_grants(RetiringPrincipal="arn:aws:iam::111122223333:role/retirer")
     assert [g["GrantId"] for g in ret["Grants"]] == [g1["GrantId"]]
+    # Another region's grants with the same retiring principal are not listed here.
+    west = c.boto3("kms", region="us-west-2")
+    wk = west.create_key()["KeyMetadata"]["KeyId"]
+    wg = west.create_grant(KeyId=wk, GranteePrincipal=GRANTEE, Operations=["Decrypt"],
+                           RetiringPrincipal="arn:aws:iam::111122223333:role/retirer")
+    ret = kc.list_retirable_grants(RetiringPrincipal="arn:aws:iam::111122223333:role/retirer")
+    assert [g["GrantId"] for g in ret["Grants"]] == [g1["GrantId"]]
+    ret = west.list_retirable_grants(RetiringPrincipal="arn:aws:iam::111122223333:role/retirer")
+    assert [g["GrantId"] for g in ret["Grants"]] == [wg["GrantId"]]
     # Grant tokens are accepted on Encrypt.
     blob = kc.encrypt(KeyId=kid, Plaintext=b"g", GrantTokens=[g1["GrantToken"]])
     assert kc.decrypt(CiphertextBlob=blob["CiphertextBlob"],
@@ -740,6 +749,18 @@ def test_tags_and_description(kms):
     assert sorted(seen) == sorted(tags) and len(seen) == 50
     code, _ = fails(kc.list_resource_tags, KeyId=kid, Marker="not-a-marker")
     assert code == "InvalidMarkerException"
+    # A tag whose UTF-8 is longer than the store keeps is refused whole (it used to be cut,
+    # even inside a character, and then vanished from ListResourceTags); 2-byte characters fit.
+    k2 = kc.create_key()["KeyMetadata"]["KeyId"]
+    kc.tag_resource(KeyId=k2, Tags=[{"TagKey": "\u00e9" * 64, "TagValue": "\u00e9" * 128}])
+    code, msg = fails(kc.tag_resource, KeyId=k2, Tags=[{"TagKey": "ok", "TagValue": "v"},
+                                                       {"TagKey": "\u20ac" * 128,
+                                                        "TagValue": "v"}])
+    assert code == "ValidationException" and "bytes" in msg, msg
+    code, _ = fails(kc.tag_resource, KeyId=k2, Tags=[{"TagKey": "e", "TagValue": "\u20ac" * 256}])
+    assert code == "ValidationException"
+    assert kc.list_resource_tags(KeyId=k2)["Tags"] == [{"TagKey": "\u00e9" * 64,
+                                                        "TagValue": "\u00e9" * 128}]
     # UpdateKeyDescription.
     kc.update_key_description(KeyId=kid, Description="described")
     assert meta(kc, kid)["Description"] == "described"

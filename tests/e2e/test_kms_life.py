@@ -705,9 +705,18 @@ def test_policies(kms):
          "Resource": "*"}]}
     kc.put_key_policy(KeyId=kid, PolicyName="default", Policy=json.dumps(new))
     assert json.loads(kc.get_key_policy(KeyId=kid, PolicyName="default")["Policy"]) == new
-    for bad in ("not json", "[]", json.dumps({"Version": "2012-10-17"})):
+    for bad in ("not json", "[]", json.dumps({"Version": "2012-10-17"}),
+                json.dumps({"Version": "2012-10-17", "Statement": []}),
+                json.dumps({"Version": "2012-10-17", "Statement": ["x"]}),
+                '{"Version": "2012-10-17", "Statement": [], "Statement": []}'):
         code, _ = fails(kc.put_key_policy, KeyId=kid, PolicyName="default", Policy=bad)
         assert code == "MalformedPolicyDocumentException", bad
+    assert json.loads(kc.get_key_policy(KeyId=kid, PolicyName="default")["Policy"]) == new
+    # The IAM grammar lets Statement be a single statement.
+    single = {"Version": "2012-10-17", "Statement": new["Statement"][0]}
+    kc.put_key_policy(KeyId=kid, PolicyName="default", Policy=json.dumps(single))
+    assert json.loads(kc.get_key_policy(KeyId=kid, PolicyName="default")["Policy"]) == single
+    kc.put_key_policy(KeyId=kid, PolicyName="default", Policy=json.dumps(new))
     code, _ = fails(kc.get_key_policy, KeyId=kid, PolicyName="other")
     assert code == "NotFoundException"
     assert json.loads(kc.get_key_policy(KeyId=kid, PolicyName="default")["Policy"]) == new

@@ -190,8 +190,25 @@ unlock:
     return out;
 }
 
-static json_t *list(struct ohsm_kms *k, json_t *in, const char *key_id, const char *retiring,
-                    const char *grant_id, const char *grantee, struct ohsm_aws_err *err)
+/* True when grant g's key is in the caller's region and account (ListRetirableGrants lists
+ * across keys, never another region's). */
+static bool grant_here(struct ohsm_kms *k, const struct ohsm_http_call *call,
+                       const struct ohsm_kms_grant *g)
+{
+    struct ohsm_kms_key key;
+    bool here;
+
+    if (ohsm_kms_tab_get(k, g->key_id, &key) != OHSM_OK) {
+        return false;
+    }
+    here = strcmp(key.region, call->region) == 0 && strcmp(key.account, call->account_id) == 0;
+    ohsm_kms_key_clear(&key);
+    return here;
+}
+
+static json_t *list(struct ohsm_kms *k, const struct ohsm_http_call *call, json_t *in,
+                    const char *key_id, const char *retiring, const char *grant_id,
+                    const char *grantee, struct ohsm_aws_err *err)
 {
     struct ohsm_kms_grant *gs = NULL;
     size_t n = 0, limit, off, m = 0;
@@ -208,7 +225,8 @@ static json_t *list(struct ohsm_kms *k, json_t *in, const char *key_id, const ch
     /* Filters first, then the page over what matches. */
     for (size_t i = 0; i < n; i++) {
         bool keep = (grant_id == NULL || strcmp(gs[i].grant_id, grant_id) == 0) &&
-                    (grantee == NULL || strcmp(gs[i].grantee, grantee) == 0);
+                    (grantee == NULL || strcmp(gs[i].grantee, grantee) == 0) &&
+                    (key_id != NULL || grant_here(k, call, &gs[i]));
         if (keep) {
             if (m != i) {
                 struct ohsm_kms_grant tmp = gs[m];
@@ -265,15 +283,15 @@ OHSM_KMS_HANDLER(ohsm_kms_op_list_grants)
     if (ohsm_kms_use(k, call, ohsm_kms_str(in, "KeyId"), OHSM_KOP_LIST_READ, &key, x, err) != 0) {
         return NULL;
     }
-    out = list(k, in, key.id, NULL, gid, ohsm_kms_str(in, "GranteePrincipal"), err);
+    out = list(k, call, in, key.id, NULL, gid, ohsm_kms_str(in, "GranteePrincipal"), err);
     ohsm_kms_key_clear(&key);
     return out;
 }
 
 OHSM_KMS_HANDLER(ohsm_kms_op_list_retirable_grants)
 {
-    (void)call, (void)x;
-    return list(k, in, NULL, ohsm_kms_str(in, "RetiringPrincipal"), NULL, NULL, err);
+    (void)x;
+    return list(k, call, in, NULL, ohsm_kms_str(in, "RetiringPrincipal"), NULL, NULL, err);
 }
 
 /* Deletes grant g (found by id or token) of key. */

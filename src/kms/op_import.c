@@ -327,16 +327,30 @@ OHSM_KMS_HANDLER(ohsm_kms_op_delete_imported_key_material)
         goto done;
     }
     if (key.cur_version != 0) {
-        rv = ohsm_kms_store_material_delete_all(k->store, key.id);
+        /* The material and the key record change in one transaction: a crash between them
+         * must not leave a key that names material it no longer has. */
+        key.cur_version = 0;
+        key.valid_to = 0;
+        if (key.state != OHSM_KSTATE_PENDING_DELETION) {
+            key.state = OHSM_KSTATE_PENDING_IMPORT;
+        }
+        key.saved_state = OHSM_KSTATE_PENDING_IMPORT;
+        rv = ohsm_kms_store_begin(k->store);
         if (rv == OHSM_OK) {
-            ohsm_kms_mat_forget(k, key.id);
-            key.cur_version = 0;
-            key.valid_to = 0;
-            if (key.state != OHSM_KSTATE_PENDING_DELETION) {
-                key.state = OHSM_KSTATE_PENDING_IMPORT;
+            rv = ohsm_kms_store_material_delete_all(k->store, key.id);
+            if (rv == OHSM_OK) {
+                rv = ohsm_kms_store_key_put(k->store, &key);
             }
-            key.saved_state = OHSM_KSTATE_PENDING_IMPORT;
-            rv = ohsm_kms_tab_put(k, &key);
+            if (rv == OHSM_OK) {
+                rv = ohsm_kms_store_commit(k->store);
+            } else {
+                ohsm_kms_store_rollback(k->store);
+            }
+        }
+        if (rv == OHSM_OK) {
+            /* The table first (new callers see PendingImport), then the cached material. */
+            rv = ohsm_kms_tab_remember(k, &key);
+            ohsm_kms_mat_forget(k, key.id);
         }
         if (rv != OHSM_OK) {
             ohsm_kms_internal(err, "deleting the key material", rv);

@@ -46,6 +46,31 @@ OHSM_KMS_HANDLER(ohsm_kms_op_get_key_policy)
     return out;
 }
 
+/* A policy document: an object whose Statement is one statement (an object) or a non-empty
+ * list of statements, as the IAM policy grammar allows. */
+static bool statements_ok(json_t *doc)
+{
+    json_t *st = json_object_get(doc, "Statement"), *e;
+    size_t i;
+
+    if (!json_is_object(doc)) {
+        return false;
+    }
+    if (json_is_object(st)) {
+        return true;
+    }
+    if (!json_is_array(st) || json_array_size(st) == 0) {
+        return false;
+    }
+    json_array_foreach(st, i, e)
+    {
+        if (!json_is_object(e)) {
+            return false;
+        }
+    }
+    return true;
+}
+
 OHSM_KMS_HANDLER(ohsm_kms_op_put_key_policy)
 {
     struct ohsm_kms_key key;
@@ -62,9 +87,10 @@ OHSM_KMS_HANDLER(ohsm_kms_op_put_key_policy)
         return NULL;
     }
     doc = policy != NULL ? json_loads(policy, JSON_REJECT_DUPLICATES, &je) : NULL;
-    if (!json_is_object(doc) || !json_is_array(json_object_get(doc, "Statement"))) {
+    if (!statements_ok(doc)) {
         ohsm_kms_fail(err, "MalformedPolicyDocumentException",
-                      "The key policy is not a JSON policy document with a Statement list.");
+                      "The key policy is not a JSON policy document whose Statement is a "
+                      "statement or a list of statements.");
         goto done;
     }
     rv = ohsm_kms_store_policy_put(k->store, key.id, "default", policy);
@@ -131,8 +157,17 @@ OHSM_KMS_HANDLER(ohsm_kms_op_tag_resource)
             ohsm_kms_fail(err, "TagException", "Tag keys beginning with aws: are reserved.");
             goto done;
         }
-        (void)snprintf(set[i].key, sizeof(set[i].key), "%s", tk);
-        (void)snprintf(set[i].value, sizeof(set[i].value), "%s", tv);
+        /* The model counted characters; the store keeps bytes (store.h). Refuse what would
+         * be cut (a cut tag would be stored wrong, even as broken UTF-8) instead of storing it. */
+        if (strlen(tk) >= sizeof(set[i].key) || strlen(tv) >= sizeof(set[i].value)) {
+            ohsm_kms_fail(err, "ValidationException",
+                          "openhsm stores a TagKey of at most %zu bytes and a TagValue of at most "
+                          "%zu bytes of UTF-8.",
+                          sizeof(set[i].key) - 1, sizeof(set[i].value) - 1);
+            goto done;
+        }
+        memcpy(set[i].key, tk, strlen(tk) + 1);
+        memcpy(set[i].value, tv, strlen(tv) + 1);
     }
     rv = ohsm_kms_store_tag_list(k->store, key.id, &cur, &ncur);
     if (rv != OHSM_OK) {

@@ -27,20 +27,33 @@ static void delete_key(struct ohsm_kms *k, const struct ohsm_kms_key *key)
     json_decref(add);
 }
 
+/* The material goes and the key turns PendingImport in one store transaction, so a crash cannot
+ * leave a key naming material that is gone; the table, then the cache, follow the commit. */
 static void expire_material(struct ohsm_kms *k, struct ohsm_kms_key *key)
 {
     ohsm_rv rv;
 
-    rv = ohsm_kms_store_material_delete_all(k->store, key->id);
+    if (key->state != OHSM_KSTATE_PENDING_DELETION) {
+        key->state = OHSM_KSTATE_PENDING_IMPORT;
+    }
+    key->saved_state = OHSM_KSTATE_PENDING_IMPORT;
+    key->valid_to = 0;
+    key->cur_version = 0;
+    rv = ohsm_kms_store_begin(k->store);
     if (rv == OHSM_OK) {
-        ohsm_kms_mat_forget(k, key->id);
-        if (key->state != OHSM_KSTATE_PENDING_DELETION) {
-            key->state = OHSM_KSTATE_PENDING_IMPORT;
+        rv = ohsm_kms_store_material_delete_all(k->store, key->id);
+        if (rv == OHSM_OK) {
+            rv = ohsm_kms_store_key_put(k->store, key);
         }
-        key->saved_state = OHSM_KSTATE_PENDING_IMPORT;
-        key->valid_to = 0;
-        key->cur_version = 0;
-        rv = ohsm_kms_tab_put(k, key);
+        if (rv == OHSM_OK) {
+            rv = ohsm_kms_store_commit(k->store);
+        } else {
+            ohsm_kms_store_rollback(k->store);
+        }
+    }
+    if (rv == OHSM_OK) {
+        rv = ohsm_kms_tab_remember(k, key);
+        ohsm_kms_mat_forget(k, key->id);
     }
     if (rv != OHSM_OK) {
         fprintf(stderr, "openhsmd: kms: cannot expire the material of %s: %s\n", key->id,

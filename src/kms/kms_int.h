@@ -121,6 +121,10 @@ int ohsm_kms_b64_set(json_t *obj, const char *name, const uint8_t *p, size_t len
  * stores it when given none; malloc'd JSON text (NULL: out of memory). */
 char *ohsm_kms_default_policy(const char *account);
 
+/* A key policy document as KMS takes one: a JSON object whose Statement is one statement object
+ * or a non-empty list of them (op_meta.c; CreateKey and PutKeyPolicy). */
+bool ohsm_kms_policy_ok(json_t *doc);
+
 /* KeyMetadata of key (DescribeKey, CreateKey). */
 json_t *ohsm_kms_key_metadata(struct ohsm_kms *k, const struct ohsm_kms_key *key);
 

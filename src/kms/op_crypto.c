@@ -215,7 +215,7 @@ static int no_context_for_asym(json_t *in, const char *field, struct ohsm_aws_er
 /* Encrypts pt with key (symmetric or RSA) into a new malloc'd *ct. */
 static int encrypt_any(struct ohsm_kms *k, const struct ohsm_kms_key *key, uint32_t alg,
                        json_t *ctx, const uint8_t *pt, size_t len, uint8_t **ct, size_t *ct_len,
-                       struct ohsm_aws_err *err)
+                       char *material_id, struct ohsm_aws_err *err)
 {
     char arn[OHSM_KMS_ARN_MAX];
     const struct ohsm_kms_spec_info *si = ohsm_kms_spec_info(key->spec);
@@ -234,7 +234,7 @@ static int encrypt_any(struct ohsm_kms *k, const struct ohsm_kms_key *key, uint3
                           "constraint: Member must have length less than or equal to 4096");
             return -1;
         }
-        if (ohsm_kms_sym_encrypt(k, key, ctx, pt, len, blob, ct_len, NULL, err) != 0) {
+        if (ohsm_kms_sym_encrypt(k, key, ctx, pt, len, blob, ct_len, material_id, err) != 0) {
             free(blob);
             return -1;
         }
@@ -290,7 +290,7 @@ OHSM_KMS_HANDLER(ohsm_kms_op_encrypt)
         goto done;
     }
     if (encrypt_any(k, &key, alg, json_object_get(in, "EncryptionContext"), pt, pt_len, &ct,
-                    &ct_len, err) != 0) {
+                    &ct_len, NULL, err) != 0) {
         goto done;
     }
     out = json_object();
@@ -447,7 +447,8 @@ OHSM_KMS_HANDLER(ohsm_kms_op_re_encrypt)
     uint8_t *ct = NULL, *pt = NULL, *nct = NULL;
     size_t ct_len = 0, pt_len = 0, nct_len = 0;
     uint32_t salg = 0, dalg = 0;
-    char smat[OHSM_KMS_MATERIAL_ID_LEN + 1], src_arn[OHSM_KMS_ARN_MAX];
+    char smat[OHSM_KMS_MATERIAL_ID_LEN + 1], dmat[OHSM_KMS_MATERIAL_ID_LEN + 1];
+    char src_arn[OHSM_KMS_ARN_MAX];
     json_t *out = NULL;
 
     if (ohsm_kms_b64_get(in, "CiphertextBlob", false, &ct, &ct_len, err) != 0) {
@@ -474,8 +475,9 @@ OHSM_KMS_HANDLER(ohsm_kms_op_re_encrypt)
     if (dry_run(in, err) != 0) {
         goto done;
     }
+    dmat[0] = '\0';
     if (encrypt_any(k, &dst, dalg, json_object_get(in, "DestinationEncryptionContext"), pt,
-                    pt_len, &nct, &nct_len, err) != 0) {
+                    pt_len, &nct, &nct_len, dmat, err) != 0) {
         goto done;
     }
     out = json_object();
@@ -487,6 +489,9 @@ OHSM_KMS_HANDLER(ohsm_kms_op_re_encrypt)
                         json_string(ohsm_kms_alg_name(dalg)));
     if (smat[0] != '\0') {
         json_object_set_new(out, "SourceKeyMaterialId", json_string(smat));
+    }
+    if (dmat[0] != '\0') {
+        json_object_set_new(out, "DestinationKeyMaterialId", json_string(dmat));
     }
 done:
     ohsm_kms_key_clear(&src);

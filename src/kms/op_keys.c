@@ -170,12 +170,12 @@ OHSM_KMS_HANDLER(ohsm_kms_op_create_key)
     if (policy != NULL) {
         json_error_t je;
         json_t *doc = json_loads(policy, JSON_REJECT_DUPLICATES, &je);
-        bool ok = json_is_object(doc);
+        bool ok = ohsm_kms_policy_ok(doc);
         json_decref(doc);
         if (!ok) {
             return ohsm_kms_fail(err, "MalformedPolicyDocumentException",
-                                 "The new key policy will not allow you to update the key policy "
-                                 "in the future.");
+                                 "The key policy is not a JSON policy document whose Statement is "
+                                 "a statement or a non-empty list of statements.");
         }
     } else {
         def_policy = ohsm_kms_default_policy(call->account_id);

@@ -48,7 +48,7 @@ OHSM_KMS_HANDLER(ohsm_kms_op_get_key_policy)
 
 /* A policy document: an object whose Statement is one statement (an object) or a non-empty
  * list of statements, as the IAM policy grammar allows. */
-static bool statements_ok(json_t *doc)
+bool ohsm_kms_policy_ok(json_t *doc)
 {
     json_t *st = json_object_get(doc, "Statement"), *e;
     size_t i;
@@ -87,7 +87,7 @@ OHSM_KMS_HANDLER(ohsm_kms_op_put_key_policy)
         return NULL;
     }
     doc = policy != NULL ? json_loads(policy, JSON_REJECT_DUPLICATES, &je) : NULL;
-    if (!statements_ok(doc)) {
+    if (!ohsm_kms_policy_ok(doc)) {
         ohsm_kms_fail(err, "MalformedPolicyDocumentException",
                       "The key policy is not a JSON policy document whose Statement is a "
                       "statement or a list of statements.");

@@ -21,17 +21,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const uint8_t key[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+    static const uint8_t key[32] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16,
                                     17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
     struct ohsm_kms_blob b;
     uint8_t out[OHSM_KMS_PLAINTEXT_MAX + OHSM_KMS_BLOB_TAG];
     size_t n = 0;
 
     if (ohsm_kms_blob_parse(data, size, &b) == OHSM_OK) {
-        struct ohsm_mech_key mk = {.cls = OHSM_CLASS_SECRET, .ktype = OHSM_KT_AES,
-                                   .raw = key, .raw_len = sizeof(key)};
-        struct ohsm_mech_params p = {.mech = OHSM_M_AES_GCM, .iv = b.iv,
-                                     .iv_len = OHSM_KMS_BLOB_IV, .aad = b.hdr,
+        struct ohsm_mech_key mk = {
+            .cls = OHSM_CLASS_SECRET, .ktype = OHSM_KT_AES, .raw = key, .raw_len = sizeof(key)};
+        struct ohsm_mech_params p = {.mech = OHSM_M_AES_GCM,
+                                     .iv = b.iv,
+                                     .iv_len = OHSM_KMS_BLOB_IV,
+                                     .aad = b.hdr,
                                      .aad_len = OHSM_KMS_BLOB_HDR};
         if (b.ct_len > sizeof(out) || b.version == 0) {
             __builtin_trap();

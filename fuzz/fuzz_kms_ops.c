@@ -145,24 +145,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (strcmp(op->name, "ScheduleKeyDeletion") == 0) {
         return 0;
     }
-    json_t *in = json_loadb((const char *)data + 1, size - 1,
-                            JSON_REJECT_DUPLICATES, &je);
+    json_t *in = json_loadb((const char *)data + 1, size - 1, JSON_REJECT_DUPLICATES, &je);
     if (!json_is_object(in) || ohsm_model_kms_validate(op->name, in, msg, sizeof(msg)) != 0) {
         json_decref(in);
         return 0;
     }
     memset(&err, 0, sizeof(err));
-    json_t *out = op->fn(svc->ctx, &(struct ohsm_http_call){"r", "AKIDFUZZ", "us-east-1",
-                                                          "111122223333"},
-                         in, &err);
+    json_t *out = op->fn(
+        svc->ctx, &(struct ohsm_http_call){"r", "AKIDFUZZ", "us-east-1", "111122223333"}, in, &err);
     if (out != NULL) {
         if (!json_is_object(out)) {
             abort();
         }
     } else if (err.type[0] == '\0' || err.status < 400 || err.status > 599 ||
                strcmp(err.type, "KMSInternalException") == 0) {
-        fprintf(stderr, "fuzz_kms_ops: %s -> %u %s: %s\n", op->name, err.status, err.type,
-                err.msg);
+        fprintf(stderr, "fuzz_kms_ops: %s -> %u %s: %s\n", op->name, err.status, err.type, err.msg);
         abort();
     }
     json_decref(out);

@@ -50,10 +50,12 @@ static const struct opt opts[] = {
     {"hsm-bin", "PATH", O_HSM_BIN, 0, 0, "HSM executable (default: openhsm-hsm next to openhsmd)"},
     {"listen", "ADDR:PORT", O_LISTEN, 0, 0,
      "the AWS API endpoint (default 127.0.0.1:4599; port 0 picks a free one)"},
-    {"region", "REGION", O_REGION, 0, 0, "region of unsigned requests and the first cluster "
-                                         "(default us-east-1)"},
-    {"account-id", "ID", O_ACCOUNT, 0, 0, "the account id in ARNs and owner ids, 12 digits "
-                                         "(default 111122223333)"},
+    {"region", "REGION", O_REGION, 0, 0,
+     "region of unsigned requests and the first cluster "
+     "(default us-east-1)"},
+    {"account-id", "ID", O_ACCOUNT, 0, 0,
+     "the account id in ARNs and owner ids, 12 digits "
+     "(default 111122223333)"},
     {"credentials", "FILE", O_CREDENTIALS, 0, 0,
      "verify SigV4 signatures with these keys (AWS credentials file format); default: any key"},
     {"clock-offset", "SECONDS", O_CLOCK_OFFSET, 0, 10ull * 366 * 86400,
@@ -93,8 +95,8 @@ static const struct opt *find_opt(const char *name, size_t len)
 static bool region_ok(const char *r)
 {
     size_t n = strlen(r);
-    if (n < 6 || n > 23 || strspn(r, "abcdefghijklmnopqrstuvwxyz0123456789-") != n ||
-        r[2] != '-' || r[n - 2] != '-' || r[n - 1] < '0' || r[n - 1] > '9') {
+    if (n < 6 || n > 23 || strspn(r, "abcdefghijklmnopqrstuvwxyz0123456789-") != n || r[2] != '-' ||
+        r[n - 2] != '-' || r[n - 1] < '0' || r[n - 1] > '9') {
         return false;
     }
     return r[0] >= 'a' && r[0] <= 'z' && r[1] >= 'a' && r[1] <= 'z';
@@ -107,7 +109,7 @@ static bool apply(const struct opt *o, const char *val, struct ohsm_args *a, cha
 
     if (o->hi != 0 && ohsm_args_uint(val, o->lo, o->hi, &v) != OHSM_OK) {
         ohsm_errf(err, cap, "--%s must be a whole number from %llu to %llu (got '%s')", o->name,
-               (unsigned long long)o->lo, (unsigned long long)o->hi, val);
+                  (unsigned long long)o->lo, (unsigned long long)o->hi, val);
         return false;
     }
     if (o->value != NULL && val[0] == '\0') {

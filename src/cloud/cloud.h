@@ -60,7 +60,8 @@ struct ohsm_cloud {
 #define OHSM_CA_TAGS "tags" /* JSON array of {Key, Value} */
 #define OHSM_CA_SOURCE_BACKUP "source_backup"
 #define OHSM_CA_MESSAGE "state_message"
-#define OHSM_CA_PKI "pki" /* "csr": made through the API (CSR, InitializeCluster); absent: local CA */
+#define OHSM_CA_PKI                                                                                \
+    "pki" /* "csr": made through the API (CSR, InitializeCluster); absent: local CA */
 #define OHSM_CA_CSR "csr"
 #define OHSM_CA_HSM_CERT "hsm_cert"
 #define OHSM_CA_AWS_HW_CERT "aws_hw_cert"

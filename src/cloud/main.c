@@ -7,10 +7,10 @@
  * the data directory is the operator's and is read back through meta.c's validation.
  */
 #include <errno.h>
-#include <pthread.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -184,10 +184,8 @@ static int add_cluster_hsms(struct ohsm_meta *m, struct ohsm_sup *sup, const cha
                     strerror(errno));
             goto out;
         }
-        struct ohsm_sup_hsm h = {hs[i].id,   c->id,
-                                 hdir,       cdir,
-                                 hs[i].port, c->lockout_attempts,
-                                 slot_of(m, &hs[i])};
+        struct ohsm_sup_hsm h = {
+            hs[i].id, c->id, hdir, cdir, hs[i].port, c->lockout_attempts, slot_of(m, &hs[i])};
         if (ohsm_sup_add(sup, &h) != OHSM_OK) {
             fprintf(stderr, "openhsmd: cannot register %s\n", hs[i].id);
             goto out;
@@ -223,8 +221,8 @@ static int load_clusters(struct ohsm_meta *m, struct ohsm_sup *sup, const char *
             goto out;
         }
         /* Tools get a client.json once the cluster has a trust anchor (InitializeCluster). */
-        bool anchored = cs[i].state != OHSM_CS_UNINITIALIZED &&
-                        cs[i].state != OHSM_CS_INITIALIZE_IN_PROGRESS;
+        bool anchored =
+            cs[i].state != OHSM_CS_UNINITIALIZED && cs[i].state != OHSM_CS_INITIALIZE_IN_PROGRESS;
         if (anchored && ohsm_provision_client_json(m, abs, cs[i].id, NULL, 0) != OHSM_OK) {
             fprintf(stderr, "openhsmd: cannot write the client config of %s: %s\n", cs[i].id,
                     strerror(errno));
@@ -333,14 +331,13 @@ static int start_kms(const struct ohsm_args *a, struct ohsm_sup *sup, const char
 
 static int start_cloud(const struct ohsm_args *a, struct ohsm_meta *m, struct ohsm_sup *sup,
                        const char *abs, bool fresh, struct ohsm_cloud *cloud, bool *cloud_up,
-                       struct ohsm_http **http, uint16_t *port,
-                       struct ohsm_kms_lazy_root **root, struct ohsm_kms **kms)
+                       struct ohsm_http **http, uint16_t *port, struct ohsm_kms_lazy_root **root,
+                       struct ohsm_kms **kms)
 {
     char cid[OHSM_IDS_MAX], err[512];
     static struct ohsm_ec2_ctx ec2;
     static struct ohsm_query_service ec2_svc;
-    struct ohsm_http_cfg hc = {a->listen, 16, 0, a->region, a->account_id, a->credentials, 0,
-                               NULL};
+    struct ohsm_http_cfg hc = {a->listen, 16, 0, a->region, a->account_id, a->credentials, 0, NULL};
     ohsm_rv rv;
 
     if (ohsm_cloud_init(cloud, m, sup, abs, a->region, a->account_id, a->lockout) != OHSM_OK) {
@@ -483,8 +480,8 @@ int main(int argc, char **argv)
         goto out;
     }
     if (!stop_asked) {
-        if (start_cloud(&a, m, sup, abs, fresh, &cloud, &cloud_up, &http, &api_port,
-                        &kms_root, &kms) != 0) {
+        if (start_cloud(&a, m, sup, abs, fresh, &cloud, &cloud_up, &http, &api_port, &kms_root,
+                        &kms) != 0) {
             goto out;
         }
         (void)pthread_mutex_lock(&cloud.lock);

@@ -93,13 +93,13 @@ ohsm_rv ohsm_kms_blob_header(const char *key_id, uint32_t version, uint8_t hdr[O
 ohsm_rv ohsm_kms_blob_parse(const uint8_t *in, size_t len, struct ohsm_kms_blob *out)
 {
     if (in == NULL || out == NULL || len < OHSM_KMS_BLOB_OVERHEAD + 1 ||
-        len - OHSM_KMS_BLOB_OVERHEAD > OHSM_KMS_PLAINTEXT_MAX ||
-        in[0] != OHSM_KMS_BLOB_FORMAT || in[1] != OHSM_KMS_BLOB_VERSION) {
+        len - OHSM_KMS_BLOB_OVERHEAD > OHSM_KMS_PLAINTEXT_MAX || in[0] != OHSM_KMS_BLOB_FORMAT ||
+        in[1] != OHSM_KMS_BLOB_VERSION) {
         return OHSM_ENCRYPTED_DATA_INVALID;
     }
     ohsm_kms_uuid_format(in + 2, out->key_id);
-    out->version = (uint32_t)in[18] << 24 | (uint32_t)in[19] << 16 | (uint32_t)in[20] << 8 |
-                   (uint32_t)in[21];
+    out->version =
+        (uint32_t)in[18] << 24 | (uint32_t)in[19] << 16 | (uint32_t)in[20] << 8 | (uint32_t)in[21];
     if (out->version == 0) {
         return OHSM_ENCRYPTED_DATA_INVALID;
     }

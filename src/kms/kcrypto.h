@@ -64,11 +64,11 @@ uint32_t ohsm_kms_wrap_alg_from(const char *s); /* AlgorithmSpec (import) */
 /* What a key spec allows. */
 struct ohsm_kms_spec_info {
     uint32_t spec;
-    uint32_t usages[3];       /* allowed KeyUsage values, 0-terminated; usages[0] is the default */
-    uint32_t enc_algs[3];     /* EncryptionAlgorithms of an ENCRYPT_DECRYPT key, 0-terminated */
-    uint32_t sign_algs[7];    /* SigningAlgorithms of a SIGN_VERIFY key, 0-terminated */
-    uint32_t mac_algs[2];     /* MacAlgorithms of a GENERATE_VERIFY_MAC key, 0-terminated */
-    size_t max_plaintext[2];  /* Encrypt plaintext limit for enc_algs[0], [1] (REFERENCE-KMS §3) */
+    uint32_t usages[3];      /* allowed KeyUsage values, 0-terminated; usages[0] is the default */
+    uint32_t enc_algs[3];    /* EncryptionAlgorithms of an ENCRYPT_DECRYPT key, 0-terminated */
+    uint32_t sign_algs[7];   /* SigningAlgorithms of a SIGN_VERIFY key, 0-terminated */
+    uint32_t mac_algs[2];    /* MacAlgorithms of a GENERATE_VERIFY_MAC key, 0-terminated */
+    size_t max_plaintext[2]; /* Encrypt plaintext limit for enc_algs[0], [1] (REFERENCE-KMS §3) */
 };
 /* NULL for OHSM_KSPEC_NONE and values out of range. */
 const struct ohsm_kms_spec_info *ohsm_kms_spec_info(uint32_t spec);
@@ -78,7 +78,8 @@ bool ohsm_kms_spec_allows(uint32_t spec, uint32_t usage);
 /* New material for spec into a new secure buffer *out (free with ohsm_kms_bytes_free). */
 OHSM_NODISCARD ohsm_rv ohsm_kms_material_gen(uint32_t spec, uint8_t **out, size_t *out_len);
 /* Checks imported material against spec (AES: exactly 32 bytes; HMAC_n: the ranges above; RSA/ECC:
- * PKCS#8 of that size/curve, halves consistent). Errors: OHSM_DATA_INVALID -> IncorrectKeyMaterialException. */
+ * PKCS#8 of that size/curve, halves consistent). Errors: OHSM_DATA_INVALID ->
+ * IncorrectKeyMaterialException. */
 OHSM_NODISCARD ohsm_rv ohsm_kms_material_check(uint32_t spec, const uint8_t *m, size_t len);
 void ohsm_kms_bytes_free(uint8_t *p, size_t len); /* wipes, frees; NULL ok */
 
@@ -120,9 +121,8 @@ OHSM_NODISCARD ohsm_rv ohsm_kms_verify(const struct ohsm_kms_kmat *k, uint32_t a
                                        size_t sig_len);
 
 /* HMAC (RFC 2104). mac: cap >= 64; verify compares in constant time (OHSM_SIGNATURE_INVALID). */
-OHSM_NODISCARD ohsm_rv ohsm_kms_mac(const struct ohsm_kms_kmat *k, uint32_t alg,
-                                    const uint8_t *msg, size_t len, uint8_t *mac, size_t cap,
-                                    size_t *mac_len);
+OHSM_NODISCARD ohsm_rv ohsm_kms_mac(const struct ohsm_kms_kmat *k, uint32_t alg, const uint8_t *msg,
+                                    size_t len, uint8_t *mac, size_t cap, size_t *mac_len);
 OHSM_NODISCARD ohsm_rv ohsm_kms_mac_verify(const struct ohsm_kms_kmat *k, uint32_t alg,
                                            const uint8_t *msg, size_t len, const uint8_t *mac,
                                            size_t mac_len);

@@ -26,7 +26,7 @@ struct ohsm_kms_cached {
     char material_id[OHSM_KMS_MATERIAL_ID_LEN + 1];
     struct ohsm_kms_kmat *kmat;
     unsigned refs;
-    bool dead; /* forgotten while held: freed on the last release */
+    bool dead;                           /* forgotten while held: freed on the last release */
     struct ohsm_kms_cached *prev, *next; /* LRU list */
     struct ohsm_kms_cached *hnext;       /* hash chain (k->cbuckets) */
 };
@@ -247,8 +247,7 @@ ohsm_rv ohsm_kms_tab_list(struct ohsm_kms *k, const char *region, struct ohsm_km
         }
     }
     for (size_t i = 0; rv == OHSM_OK && i < k->n_buckets; i++) {
-        for (struct ohsm_kms_tabent *e = k->buckets[i]; e != NULL && rv == OHSM_OK;
-             e = e->next) {
+        for (struct ohsm_kms_tabent *e = k->buckets[i]; e != NULL && rv == OHSM_OK; e = e->next) {
             if (region == NULL || strcmp(e->key.region, region) == 0) {
                 rv = key_copy(&e->key, &v[m]);
                 if (rv == OHSM_OK) {
@@ -375,7 +374,7 @@ ohsm_rv ohsm_kms_mat_get(struct ohsm_kms *k, const struct ohsm_kms_key *key, uin
         version = key->cur_version;
     }
     OHSM_ENSURE(version != 0, OHSM_KEY_HANDLE_INVALID);
-        (void)pthread_mutex_lock(&k->cache_lock);
+    (void)pthread_mutex_lock(&k->cache_lock);
     found = cache_find(k, key->id, version);
     if (found != NULL) {
         found->refs++;
@@ -399,8 +398,8 @@ ohsm_rv ohsm_kms_mat_get(struct ohsm_kms *k, const struct ohsm_kms_key *key, uin
         rv = OHSM_HOST_MEMORY;
         goto out;
     }
-    rv = k->sealer.unseal(k->sealer.ctx, aad, aad_len, m.sealed, m.sealed_len, plain,
-                          m.sealed_len, &plain_len);
+    rv = k->sealer.unseal(k->sealer.ctx, aad, aad_len, m.sealed, m.sealed_len, plain, m.sealed_len,
+                          &plain_len);
     if (rv != OHSM_OK) {
         goto out;
     }

@@ -35,8 +35,8 @@
 
 #define OHSM_KMS_ARN_MAX 160
 
-struct ohsm_kms_tabent;   /* keytab.c */
-struct ohsm_kms_cached;   /* keytab.c */
+struct ohsm_kms_tabent; /* keytab.c */
+struct ohsm_kms_cached; /* keytab.c */
 
 struct ohsm_kms {
     char data_dir[4096];
@@ -84,8 +84,8 @@ typedef json_t *(*ohsm_kms_fn)(struct ohsm_kms *k, const struct ohsm_http_call *
 
 /* ---- svc.c ---- */
 
-int64_t ohsm_kms_now(struct ohsm_kms *k);        /* seconds */
-int64_t ohsm_kms_now_ms(struct ohsm_kms *k);     /* milliseconds */
+int64_t ohsm_kms_now(struct ohsm_kms *k);    /* seconds */
+int64_t ohsm_kms_now_ms(struct ohsm_kms *k); /* milliseconds */
 /* "arn:aws:kms:REGION:ACCOUNT:key/ID" */
 void ohsm_kms_key_arn(const struct ohsm_kms_key *key, char *out, size_t cap);
 
@@ -103,8 +103,7 @@ int ohsm_kms_use(struct ohsm_kms *k, const struct ohsm_http_call *call, const ch
 /* The key-state check alone, for a key already in hand. */
 int ohsm_kms_check(const struct ohsm_kms_key *key, uint32_t op, struct ohsm_aws_err *err);
 /* InvalidKeyUsageException unless key has usage (message as AWS's). */
-int ohsm_kms_need_usage(const struct ohsm_kms_key *key, uint32_t usage,
-                        struct ohsm_aws_err *err);
+int ohsm_kms_need_usage(const struct ohsm_kms_key *key, uint32_t usage, struct ohsm_aws_err *err);
 
 /* Field readers: the value of an optional member (NULL when absent). Types were checked by the
  * model already; these trust that. */
@@ -202,8 +201,8 @@ void ohsm_kms_rotate_due(struct ohsm_kms *k, struct ohsm_kms_key *key, int64_t n
 
 /* ---- handlers ---- */
 
-#define OHSM_KMS_HANDLER(name)                                                                    \
-    json_t *name(struct ohsm_kms *k, const struct ohsm_http_call *call, json_t *in,               \
+#define OHSM_KMS_HANDLER(name)                                                                     \
+    json_t *name(struct ohsm_kms *k, const struct ohsm_http_call *call, json_t *in,                \
                  struct ohsm_kms_ctx *x, struct ohsm_aws_err *err)
 
 /* op_keys.c */

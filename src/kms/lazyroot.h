@@ -16,8 +16,8 @@ struct ohsm_kms_lazy_root;
 
 /* data_dir is copied; sup and log (failures of an open, may be NULL) are borrowed. Caller
  * frees. Errors: OHSM_ARGUMENTS_BAD, OHSM_HOST_MEMORY. */
-OHSM_NODISCARD ohsm_rv ohsm_kms_lazy_root_new(const char *data_dir, struct ohsm_sup *sup,
-                                              FILE *log, struct ohsm_kms_lazy_root **out);
+OHSM_NODISCARD ohsm_rv ohsm_kms_lazy_root_new(const char *data_dir, struct ohsm_sup *sup, FILE *log,
+                                              struct ohsm_kms_lazy_root **out);
 /* The sealer (valid while l lives). Its calls open the root first when needed: they fail with
  * the open's error while it cannot be opened. */
 void ohsm_kms_lazy_root_sealer(struct ohsm_kms_lazy_root *l, struct ohsm_kms_sealer *out);

@@ -202,8 +202,8 @@ OHSM_KMS_HANDLER(ohsm_kms_op_list_aliases)
             return NULL;
         }
     }
-    rv = ohsm_kms_store_alias_list(k->store, call->region, key_ref != NULL ? key.id : NULL, &as,
-                                   &n);
+    rv =
+        ohsm_kms_store_alias_list(k->store, call->region, key_ref != NULL ? key.id : NULL, &as, &n);
     if (key_ref != NULL) {
         ohsm_kms_key_clear(&key);
     }
@@ -219,10 +219,10 @@ OHSM_KMS_HANDLER(ohsm_kms_op_list_aliases)
     size_t end = off + limit < n ? off + limit : n;
     for (size_t i = off; i < end; i++) {
         alias_arn(call, as[i].name, arn, sizeof(arn));
-        json_array_append_new(
-            arr, json_pack("{s:s, s:s, s:s, s:I, s:I}", "AliasName", as[i].name, "AliasArn", arn,
-                           "TargetKeyId", as[i].key_id, "CreationDate", (json_int_t)as[i].created,
-                           "LastUpdatedDate", (json_int_t)as[i].updated));
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:I, s:I}", "AliasName", as[i].name,
+                                             "AliasArn", arn, "TargetKeyId", as[i].key_id,
+                                             "CreationDate", (json_int_t)as[i].created,
+                                             "LastUpdatedDate", (json_int_t)as[i].updated));
     }
     json_object_set_new(out, "Aliases", arr);
     ohsm_kms_page_end(out, end, n);

@@ -86,8 +86,8 @@ OHSM_KMS_HANDLER(ohsm_kms_op_sign)
     }
     rv = ohsm_kms_sign(ohsm_kms_mat_kmat(c), alg, digest, msg, msg_len, &sig, &sig_len);
     if (rv == OHSM_DATA_LEN_RANGE) {
-        ohsm_kms_fail(err, "ValidationException",
-                      "Digest is invalid length for algorithm %s.", ohsm_kms_alg_name(alg));
+        ohsm_kms_fail(err, "ValidationException", "Digest is invalid length for algorithm %s.",
+                      ohsm_kms_alg_name(alg));
         goto done;
     }
     if (rv != OHSM_OK) {
@@ -132,8 +132,8 @@ OHSM_KMS_HANDLER(ohsm_kms_op_verify)
     }
     rv = ohsm_kms_verify(ohsm_kms_mat_kmat(c), alg, digest, msg, msg_len, sig, sig_len);
     if (rv == OHSM_DATA_LEN_RANGE) {
-        ohsm_kms_fail(err, "ValidationException",
-                      "Digest is invalid length for algorithm %s.", ohsm_kms_alg_name(alg));
+        ohsm_kms_fail(err, "ValidationException", "Digest is invalid length for algorithm %s.",
+                      ohsm_kms_alg_name(alg));
         goto done;
     }
     if (rv != OHSM_OK) {
@@ -177,9 +177,8 @@ OHSM_KMS_HANDLER(ohsm_kms_op_get_public_key)
     const struct ohsm_kms_spec_info *si = ohsm_kms_spec_info(key.spec);
     if (key.spec == OHSM_KSPEC_SYMMETRIC_DEFAULT || key.usage == OHSM_KUSE_GENERATE_VERIFY_MAC ||
         si == NULL) {
-        ohsm_kms_fail(err, "UnsupportedOperationException",
-                      "%s key spec %s has no public key.", x->key_arn,
-                      ohsm_kms_spec_name(key.spec));
+        ohsm_kms_fail(err, "UnsupportedOperationException", "%s key spec %s has no public key.",
+                      x->key_arn, ohsm_kms_spec_name(key.spec));
         goto done;
     }
     rv = ohsm_kms_mat_get(k, &key, 0, &c);
@@ -286,8 +285,8 @@ OHSM_KMS_HANDLER(ohsm_kms_op_generate_data_key_pair_without_plaintext)
     return data_key_pair(k, call, in, x, err, false);
 }
 
-static int mac_setup(struct ohsm_kms *k, const struct ohsm_http_call *call, json_t *in,
-                     uint32_t op, struct ohsm_kms_key *key, uint32_t *alg, struct ohsm_kms_ctx *x,
+static int mac_setup(struct ohsm_kms *k, const struct ohsm_http_call *call, json_t *in, uint32_t op,
+                     struct ohsm_kms_key *key, uint32_t *alg, struct ohsm_kms_ctx *x,
                      struct ohsm_aws_err *err)
 {
     const char *alg_s = ohsm_kms_str(in, "MacAlgorithm");

@@ -158,8 +158,8 @@ static int sym_decrypt(struct ohsm_kms *k, const struct ohsm_kms_key *key,
                                  .iv_len = OHSM_KMS_BLOB_IV,
                                  .aad = aad,
                                  .aad_len = aad_len};
-    rv = ohsm_mech_decrypt(ohsm_kms_kmat_mech(ohsm_kms_mat_kmat(c)), &p, b->ct, b->ct_len, out,
-                           cap, &n);
+    rv = ohsm_mech_decrypt(ohsm_kms_kmat_mech(ohsm_kms_mat_kmat(c)), &p, b->ct, b->ct_len, out, cap,
+                           &n);
     if (rv != OHSM_OK) {
         invalid_ciphertext(err);
         goto out;
@@ -205,8 +205,8 @@ static int no_context_for_asym(json_t *in, const char *field, struct ohsm_aws_er
 {
     json_t *c = json_object_get(in, field);
     if (json_is_object(c) && json_object_size(c) > 0) {
-        ohsm_kms_fail(err, "ValidationException",
-                      "%s is not supported with asymmetric KMS keys.", field);
+        ohsm_kms_fail(err, "ValidationException", "%s is not supported with asymmetric KMS keys.",
+                      field);
         return -1;
     }
     return 0;
@@ -245,8 +245,8 @@ static int encrypt_any(struct ohsm_kms *k, const struct ohsm_kms_key *key, uint3
     if (len > limit) {
         ohsm_kms_key_arn(key, arn, sizeof(arn));
         ohsm_kms_fail(err, "ValidationException",
-                      "Plaintext of %zu bytes is too long for %s with %s (at most %zu bytes).",
-                      len, arn, ohsm_kms_alg_name(alg), limit);
+                      "Plaintext of %zu bytes is too long for %s with %s (at most %zu bytes).", len,
+                      arn, ohsm_kms_alg_name(alg), limit);
         return -1;
     }
     struct ohsm_kms_cached *c = NULL;
@@ -353,8 +353,7 @@ static int decrypt_any(struct ohsm_kms *k, const struct ohsm_http_call *call, co
             ohsm_kms_key_clear(key);
             return -1;
         }
-        if (key->spec != OHSM_KSPEC_SYMMETRIC_DEFAULT ||
-            key->usage != OHSM_KUSE_ENCRYPT_DECRYPT) {
+        if (key->spec != OHSM_KSPEC_SYMMETRIC_DEFAULT || key->usage != OHSM_KUSE_ENCRYPT_DECRYPT) {
             ohsm_kms_key_clear(key);
             invalid_ciphertext(err);
             return -1;
@@ -368,10 +367,11 @@ static int decrypt_any(struct ohsm_kms *k, const struct ohsm_http_call *call, co
     }
     /* Asymmetric: the caller names the key and the algorithm. */
     if (key_ref == NULL) {
-        ohsm_kms_fail(err, "ValidationException",
-                      "KeyId is required to decrypt with an asymmetric KMS key (EncryptionAlgorithm "
-                      "%s).",
-                      alg_name);
+        ohsm_kms_fail(
+            err, "ValidationException",
+            "KeyId is required to decrypt with an asymmetric KMS key (EncryptionAlgorithm "
+            "%s).",
+            alg_name);
         return -1;
     }
     if (ohsm_kms_resolve(k, call, key_ref, key, err) != 0) {
@@ -419,8 +419,7 @@ OHSM_KMS_HANDLER(ohsm_kms_op_decrypt)
     }
     if (decrypt_any(k, call, ohsm_kms_str(in, "KeyId"), ohsm_kms_str(in, "EncryptionAlgorithm"),
                     json_object_get(in, "EncryptionContext"), ct, ct_len, OHSM_KOP_DECRYPT, &key,
-                    &alg, &pt, &pt_len, material_id, x->key_arn, sizeof(x->key_arn),
-                    err) != 0) {
+                    &alg, &pt, &pt_len, material_id, x->key_arn, sizeof(x->key_arn), err) != 0) {
         goto done_nokey;
     }
     if (dry_run(in, err) != 0) {
@@ -467,17 +466,16 @@ OHSM_KMS_HANDLER(ohsm_kms_op_re_encrypt)
     }
     if (decrypt_any(k, call, ohsm_kms_str(in, "SourceKeyId"),
                     ohsm_kms_str(in, "SourceEncryptionAlgorithm"),
-                    json_object_get(in, "SourceEncryptionContext"), ct, ct_len,
-                    OHSM_KOP_RE_ENCRYPT, &src, &salg, &pt, &pt_len, smat, src_arn,
-                    sizeof(src_arn), err) != 0) {
+                    json_object_get(in, "SourceEncryptionContext"), ct, ct_len, OHSM_KOP_RE_ENCRYPT,
+                    &src, &salg, &pt, &pt_len, smat, src_arn, sizeof(src_arn), err) != 0) {
         goto done_dst;
     }
     if (dry_run(in, err) != 0) {
         goto done;
     }
     dmat[0] = '\0';
-    if (encrypt_any(k, &dst, dalg, json_object_get(in, "DestinationEncryptionContext"), pt,
-                    pt_len, &nct, &nct_len, dmat, err) != 0) {
+    if (encrypt_any(k, &dst, dalg, json_object_get(in, "DestinationEncryptionContext"), pt, pt_len,
+                    &nct, &nct_len, dmat, err) != 0) {
         goto done;
     }
     out = json_object();
@@ -553,8 +551,8 @@ static json_t *data_key(struct ohsm_kms *k, const struct ohsm_http_call *call, j
         ohsm_kms_internal(err, "data key", OHSM_DEVICE_ERROR);
         goto done;
     }
-    if (ohsm_kms_sym_encrypt(k, &key, json_object_get(in, "EncryptionContext"), dk, n, blob, &blob_len,
-                    material_id, err) != 0) {
+    if (ohsm_kms_sym_encrypt(k, &key, json_object_get(in, "EncryptionContext"), dk, n, blob,
+                             &blob_len, material_id, err) != 0) {
         goto done;
     }
     out = json_object();

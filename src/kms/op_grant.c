@@ -19,9 +19,13 @@ static const char hex[] = "0123456789abcdef";
 static bool op_fits(const struct ohsm_kms_key *key, const char *op)
 {
     static const char *const common[] = {"DescribeKey", "CreateGrant", "RetireGrant"};
-    static const char *const sym[] = {"Decrypt", "Encrypt", "GenerateDataKey",
-                                      "GenerateDataKeyWithoutPlaintext", "ReEncryptFrom",
-                                      "ReEncryptTo", "GenerateDataKeyPair",
+    static const char *const sym[] = {"Decrypt",
+                                      "Encrypt",
+                                      "GenerateDataKey",
+                                      "GenerateDataKeyWithoutPlaintext",
+                                      "ReEncryptFrom",
+                                      "ReEncryptTo",
+                                      "GenerateDataKeyPair",
                                       "GenerateDataKeyPairWithoutPlaintext"};
     static const char *const asym_enc[] = {"Decrypt", "Encrypt", "ReEncryptFrom", "ReEncryptTo",
                                            "GetPublicKey"};
@@ -139,15 +143,13 @@ OHSM_KMS_HANDLER(ohsm_kms_op_create_grant)
     }
     /* AWS: a CreateGrant with a Name and the same grantee, retiring principal, operations and
      * constraints as an existing grant of the key returns that grant. */
-    if (name != NULL &&
-        ohsm_kms_store_grant_list(k->store, key.id, NULL, &gs, &n) == OHSM_OK) {
+    if (name != NULL && ohsm_kms_store_grant_list(k->store, key.id, NULL, &gs, &n) == OHSM_OK) {
         for (i = 0; i < n; i++) {
             if (strcmp(gs[i].name, g.name) == 0 && strcmp(gs[i].grantee, g.grantee) == 0 &&
                 strcmp(gs[i].retiring, g.retiring) == 0 &&
                 strcmp(gs[i].operations_json, g.operations_json) == 0 &&
                 strcmp(gs[i].constraints_json, g.constraints_json) == 0) {
-                out = json_pack("{s:s, s:s}", "GrantToken", gs[i].token, "GrantId",
-                                gs[i].grant_id);
+                out = json_pack("{s:s, s:s}", "GrantToken", gs[i].token, "GrantId", gs[i].grant_id);
                 goto done;
             }
         }

@@ -22,8 +22,8 @@
 #include "kms/kms_int.h"
 
 #define TOKEN_LEN (4 + 1 + 16 + 32)
-#define PARAMS_TTL 86400              /* import parameters are valid for 24 hours */
-#define VALID_TO_MAX (365LL * 86400)  /* ValidTo at most 365 days ahead */
+#define PARAMS_TTL 86400             /* import parameters are valid for 24 hours */
+#define VALID_TO_MAX (365LL * 86400) /* ValidTo at most 365 days ahead */
 
 static const char hex[] = "0123456789abcdef";
 
@@ -77,7 +77,7 @@ OHSM_KMS_HANDLER(ohsm_kms_op_get_parameters_for_import)
 
     memset(&p, 0, sizeof(p));
     alg = ohsm_kms_wrap_alg_from(alg_s);
-    bits = spec_s == NULL                      ? 0
+    bits = spec_s == NULL                    ? 0
            : strcmp(spec_s, "RSA_2048") == 0 ? 2048
            : strcmp(spec_s, "RSA_3072") == 0 ? 3072
            : strcmp(spec_s, "RSA_4096") == 0 ? 4096
@@ -178,14 +178,13 @@ static int unwrap(struct ohsm_kms *k, const struct ohsm_kms_key *key, json_t *in
         goto out;
     }
     size_t aad_len = import_aad(key->id, p.token_id, aad, sizeof(aad));
-    rv = k->sealer.unseal(k->sealer.ctx, aad, aad_len, p.sealed_private, p.sealed_private_len,
-                          priv, p.sealed_private_len, &priv_len);
+    rv = k->sealer.unseal(k->sealer.ctx, aad, aad_len, p.sealed_private, p.sealed_private_len, priv,
+                          p.sealed_private_len, &priv_len);
     if (rv != OHSM_OK) {
         ohsm_kms_internal(err, "the wrapping key could not be unsealed", rv);
         goto out;
     }
-    rv = ohsm_kms_import_unwrap(priv, priv_len, p.wrapping_alg, wrapped, wrapped_len, mat,
-                                mat_len);
+    rv = ohsm_kms_import_unwrap(priv, priv_len, p.wrapping_alg, wrapped, wrapped_len, mat, mat_len);
     if (rv != OHSM_OK) {
         ohsm_kms_fail(err, "InvalidCiphertextException",
                       "The encrypted key material could not be decrypted with the wrapping key "

@@ -112,8 +112,9 @@ OHSM_KMS_HANDLER(ohsm_kms_op_create_key)
                              "You cannot specify KeySpec and CustomerMasterKeySpec in the same "
                              "request. CustomerMasterKeySpec is deprecated.");
     }
-    key.spec = ohsm_kms_spec_from(spec_s != NULL ? spec_s : cmk_s != NULL ? cmk_s
-                                                                           : "SYMMETRIC_DEFAULT");
+    key.spec = ohsm_kms_spec_from(spec_s != NULL  ? spec_s
+                                  : cmk_s != NULL ? cmk_s
+                                                  : "SYMMETRIC_DEFAULT");
     if (key.spec == OHSM_KSPEC_NONE) {
         return ohsm_kms_fail(err, "UnsupportedOperationException",
                              "KeySpec %s is not supported by openhsm.",
@@ -281,8 +282,8 @@ done:
 
 /* Runs change(key) on the current record of the key named by KeyId under the write lock, after
  * the key-state check for op, and stores the result. */
-typedef int (*key_change_fn)(struct ohsm_kms *k, struct ohsm_kms_key *key, json_t *in,
-                             json_t *out, struct ohsm_aws_err *err);
+typedef int (*key_change_fn)(struct ohsm_kms *k, struct ohsm_kms_key *key, json_t *in, json_t *out,
+                             struct ohsm_aws_err *err);
 
 static json_t *change_key(struct ohsm_kms *k, const struct ohsm_http_call *call, json_t *in,
                           struct ohsm_kms_ctx *x, struct ohsm_aws_err *err, uint32_t op,

@@ -30,9 +30,8 @@ OHSM_KMS_HANDLER(ohsm_kms_op_get_key_policy)
     json_t *out = NULL;
     ohsm_rv rv;
 
-    if (policy_name(in, err) != 0 ||
-        ohsm_kms_use(k, call, ohsm_kms_str(in, "KeyId"), OHSM_KOP_GET_KEY_POLICY, &key, x, err) !=
-            0) {
+    if (policy_name(in, err) != 0 || ohsm_kms_use(k, call, ohsm_kms_str(in, "KeyId"),
+                                                  OHSM_KOP_GET_KEY_POLICY, &key, x, err) != 0) {
         return NULL;
     }
     rv = ohsm_kms_store_policy_get(k->store, key.id, "default", &policy);
@@ -272,9 +271,8 @@ OHSM_KMS_HANDLER(ohsm_kms_op_list_resource_tags)
     arr = json_array();
     size_t end = off + limit < n ? off + limit : n;
     for (size_t i = off; i < end; i++) {
-        json_array_append_new(arr,
-                              json_pack("{s:s, s:s}", "TagKey", tags[i].key, "TagValue",
-                                        tags[i].value));
+        json_array_append_new(
+            arr, json_pack("{s:s, s:s}", "TagKey", tags[i].key, "TagValue", tags[i].value));
     }
     json_object_set_new(out, "Tags", arr);
     ohsm_kms_page_end(out, end, n);

@@ -135,8 +135,8 @@ OHSM_KMS_HANDLER(ohsm_kms_op_get_key_rotation_status)
     struct ohsm_kms_key key;
     json_t *out = NULL;
 
-    if (ohsm_kms_use(k, call, ohsm_kms_str(in, "KeyId"), OHSM_KOP_GET_KEY_ROTATION_STATUS, &key,
-                     x, err) != 0) {
+    if (ohsm_kms_use(k, call, ohsm_kms_str(in, "KeyId"), OHSM_KOP_GET_KEY_ROTATION_STATUS, &key, x,
+                     err) != 0) {
         return NULL;
     }
     if (rotatable(&key, x->key_arn, err) != 0) {
@@ -217,8 +217,8 @@ OHSM_KMS_HANDLER(ohsm_kms_op_list_key_rotations)
         return NULL;
     }
     if (key.spec != OHSM_KSPEC_SYMMETRIC_DEFAULT || key.origin == OHSM_KORIGIN_AWS_CLOUDHSM) {
-        ohsm_kms_fail(err, "UnsupportedOperationException",
-                      "%s does not support key rotation.", x->key_arn);
+        ohsm_kms_fail(err, "UnsupportedOperationException", "%s does not support key rotation.",
+                      x->key_arn);
         goto done;
     }
     rv = ohsm_kms_store_material_list(k->store, key.id, &ms, &n);
@@ -246,9 +246,9 @@ OHSM_KMS_HANDLER(ohsm_kms_op_list_key_rotations)
             json_string(ms[i].version == key.cur_version ? "CURRENT" : "NON_CURRENT"));
         if (ms[i].kind == OHSM_MKIND_AUTOMATIC || ms[i].kind == OHSM_MKIND_ON_DEMAND) {
             json_object_set_new(e, "RotationDate", json_integer(ms[i].created));
-            json_object_set_new(e, "RotationType", json_string(ms[i].kind == OHSM_MKIND_AUTOMATIC
-                                                                   ? "AUTOMATIC"
-                                                                   : "ON_DEMAND"));
+            json_object_set_new(
+                e, "RotationType",
+                json_string(ms[i].kind == OHSM_MKIND_AUTOMATIC ? "AUTOMATIC" : "ON_DEMAND"));
         }
         json_array_append_new(arr, e);
         shown++;

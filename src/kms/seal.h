@@ -22,8 +22,8 @@
 struct ohsm_kms_sealer {
     /* Seals in (a secret) into a new malloc'd blob *out (not secret). Errors: OHSM_DEVICE_ERROR
      * and the HSM's errors (the root HSM unreachable: OHSM_IO / OHSM_TIMEOUT). */
-    ohsm_rv (*seal)(void *ctx, const uint8_t *aad, size_t aad_len, const uint8_t *in,
-                    size_t in_len, uint8_t **out, size_t *out_len);
+    ohsm_rv (*seal)(void *ctx, const uint8_t *aad, size_t aad_len, const uint8_t *in, size_t in_len,
+                    uint8_t **out, size_t *out_len);
     /* Unseals into out (cap bytes; a secret: the caller wipes it). Errors:
      * OHSM_ENCRYPTED_DATA_INVALID (tampered blob or wrong aad), OHSM_BUFFER_TOO_SMALL, and as
      * seal. */

@@ -87,8 +87,8 @@ enum ohsm_kms_verdict ohsm_kms_state_check(uint32_t op, uint32_t state, uint32_t
     return (enum ohsm_kms_verdict)table[op][state - 1];
 }
 
-void ohsm_kms_state_error(enum ohsm_kms_verdict v, const char *key_arn, char *type,
-                          size_t type_cap, char *msg, size_t msg_cap)
+void ohsm_kms_state_error(enum ohsm_kms_verdict v, const char *key_arn, char *type, size_t type_cap,
+                          char *msg, size_t msg_cap)
 {
     const char *t = "KMSInvalidStateException";
     const char *what = "";

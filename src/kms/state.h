@@ -32,8 +32,8 @@ enum ohsm_kms_op {
     OHSM_KOP_GET_PARAMETERS_FOR_IMPORT,
     OHSM_KOP_GET_PUBLIC_KEY,
     OHSM_KOP_IMPORT_KEY_MATERIAL,
-    OHSM_KOP_LIST_READ,   /* ListAliases, ListGrants, ListKeyPolicies, ListResourceTags,
-                             ListKeyRotations */
+    OHSM_KOP_LIST_READ, /* ListAliases, ListGrants, ListKeyPolicies, ListResourceTags,
+                           ListKeyRotations */
     OHSM_KOP_PUT_KEY_POLICY,
     OHSM_KOP_RE_ENCRYPT,
     OHSM_KOP_RETIRE_REVOKE_GRANT,
@@ -51,13 +51,13 @@ enum ohsm_kms_op {
 /* What the table says for one cell. */
 enum ohsm_kms_verdict {
     OHSM_KV_OK = 0,
-    OHSM_KV_DISABLED,          /* DisabledException: "<arn> is disabled." */
-    OHSM_KV_PENDING_DELETION,  /* KMSInvalidStateException: "<arn> is pending deletion." */
-    OHSM_KV_NOT_PENDING,       /* KMSInvalidStateException: "<arn> is not pending deletion." */
-    OHSM_KV_PENDING_IMPORT,    /* KMSInvalidStateException: "<arn> is pending import." */
-    OHSM_KV_UNAVAILABLE,       /* KMSInvalidStateException: "<arn> is unavailable." */
-    OHSM_KV_EXTERNAL,          /* UnsupportedOperationException: origin is EXTERNAL ... */
-    OHSM_KV_UNSUPPORTED,       /* UnsupportedOperationException (origin/custom key store) */
+    OHSM_KV_DISABLED,         /* DisabledException: "<arn> is disabled." */
+    OHSM_KV_PENDING_DELETION, /* KMSInvalidStateException: "<arn> is pending deletion." */
+    OHSM_KV_NOT_PENDING,      /* KMSInvalidStateException: "<arn> is not pending deletion." */
+    OHSM_KV_PENDING_IMPORT,   /* KMSInvalidStateException: "<arn> is pending import." */
+    OHSM_KV_UNAVAILABLE,      /* KMSInvalidStateException: "<arn> is unavailable." */
+    OHSM_KV_EXTERNAL,         /* UnsupportedOperationException: origin is EXTERNAL ... */
+    OHSM_KV_UNSUPPORTED,      /* UnsupportedOperationException (origin/custom key store) */
 };
 
 /* The verdict for op on a key in state (enum ohsm_kms_state) of origin (enum ohsm_kms_origin).
@@ -66,7 +66,7 @@ enum ohsm_kms_verdict {
 enum ohsm_kms_verdict ohsm_kms_state_check(uint32_t op, uint32_t state, uint32_t origin);
 
 /* The exception name and message of a verdict for key_arn into type/msg. */
-void ohsm_kms_state_error(enum ohsm_kms_verdict v, const char *key_arn, char *type,
-                          size_t type_cap, char *msg, size_t msg_cap);
+void ohsm_kms_state_error(enum ohsm_kms_verdict v, const char *key_arn, char *type, size_t type_cap,
+                          char *msg, size_t msg_cap);
 
 #endif

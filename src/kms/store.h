@@ -65,8 +65,7 @@ OHSM_NODISCARD ohsm_rv ohsm_kms_store_material_put(struct ohsm_kms_store *s,
                                                    const struct ohsm_kms_material *m);
 /* Errors: OHSM_KEY_HANDLE_INVALID (no such version). out filled (caller clears). */
 OHSM_NODISCARD ohsm_rv ohsm_kms_store_material_get(struct ohsm_kms_store *s, const char *key_id,
-                                                   uint32_t version,
-                                                   struct ohsm_kms_material *out);
+                                                   uint32_t version, struct ohsm_kms_material *out);
 /* A key's versions in version order (sealed bytes included). *out malloc'd (caller clears each
  * and frees); NULL when *n is 0. */
 OHSM_NODISCARD ohsm_rv ohsm_kms_store_material_list(struct ohsm_kms_store *s, const char *key_id,
@@ -105,15 +104,15 @@ OHSM_NODISCARD ohsm_rv ohsm_kms_store_alias_list(struct ohsm_kms_store *s, const
 /* ---- grants ---- */
 
 struct ohsm_kms_grant {
-    char grant_id[65];            /* 64 hex characters */
+    char grant_id[65]; /* 64 hex characters */
     char key_id[OHSM_KMS_ID_LEN + 1];
-    char *token;                  /* malloc'd grant token; freed by ohsm_kms_grant_clear */
-    char *name;                   /* malloc'd; "" when none */
-    char *grantee;                /* malloc'd principal */
-    char *retiring;               /* malloc'd principal; "" when none */
-    char *issuing_account;        /* malloc'd "arn:aws:iam::ACCOUNT:root" */
-    char *operations_json;        /* malloc'd JSON array of operation names */
-    char *constraints_json;       /* malloc'd JSON object, "" when none */
+    char *token;            /* malloc'd grant token; freed by ohsm_kms_grant_clear */
+    char *name;             /* malloc'd; "" when none */
+    char *grantee;          /* malloc'd principal */
+    char *retiring;         /* malloc'd principal; "" when none */
+    char *issuing_account;  /* malloc'd "arn:aws:iam::ACCOUNT:root" */
+    char *operations_json;  /* malloc'd JSON array of operation names */
+    char *constraints_json; /* malloc'd JSON object, "" when none */
     int64_t created;
 };
 void ohsm_kms_grant_clear(struct ohsm_kms_grant *g); /* NULL ok */
@@ -130,8 +129,8 @@ OHSM_NODISCARD ohsm_rv ohsm_kms_store_grant_delete(struct ohsm_kms_store *s, con
 /* Grants of one key (key_id), or whose retiring principal is retiring (key_id NULL), in creation
  * order. *out malloc'd (caller clears each and frees). */
 OHSM_NODISCARD ohsm_rv ohsm_kms_store_grant_list(struct ohsm_kms_store *s, const char *key_id,
-                                                 const char *retiring,
-                                                 struct ohsm_kms_grant **out, size_t *n);
+                                                 const char *retiring, struct ohsm_kms_grant **out,
+                                                 size_t *n);
 
 /* ---- tags ---- */
 
@@ -162,12 +161,12 @@ OHSM_NODISCARD ohsm_rv ohsm_kms_store_policy_get(struct ohsm_kms_store *s, const
 
 struct ohsm_kms_import {
     char key_id[OHSM_KMS_ID_LEN + 1];
-    char token_id[65];          /* hex id carried in the import token */
-    uint32_t wrapping_alg;      /* the caller's enum (op_import.c) */
-    uint32_t wrapping_spec;     /* RSA bits */
-    uint8_t *sealed_private;    /* the wrapping private key (PKCS#8), sealed; malloc'd */
+    char token_id[65];       /* hex id carried in the import token */
+    uint32_t wrapping_alg;   /* the caller's enum (op_import.c) */
+    uint32_t wrapping_spec;  /* RSA bits */
+    uint8_t *sealed_private; /* the wrapping private key (PKCS#8), sealed; malloc'd */
     size_t sealed_private_len;
-    int64_t expires;            /* seconds: ParametersValidTo */
+    int64_t expires; /* seconds: ParametersValidTo */
 };
 void ohsm_kms_import_clear(struct ohsm_kms_import *p); /* NULL ok */
 /* Replaces the key's import parameters (one set per key: a new call invalidates the last). */

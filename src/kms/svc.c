@@ -18,8 +18,8 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
-#include "kms/kms_int.h"
 #include "kms/blob.h"
+#include "kms/kms_int.h"
 #include "model/model.h"
 
 /* ---- clock ---- */
@@ -47,11 +47,11 @@ json_t *ohsm_kms_fail(struct ohsm_aws_err *err, const char *type, const char *fm
 {
     va_list ap;
 
-    err->status = strcmp(type, "KMSInternalException") == 0 ||
-                          strcmp(type, "KeyUnavailableException") == 0
-                      ? 500
-                  : strcmp(type, "DependencyTimeoutException") == 0 ? 503
-                                                                     : 400;
+    err->status =
+        strcmp(type, "KMSInternalException") == 0 || strcmp(type, "KeyUnavailableException") == 0
+            ? 500
+        : strcmp(type, "DependencyTimeoutException") == 0 ? 503
+                                                          : 400;
     (void)snprintf(err->type, sizeof(err->type), "%s", type);
     va_start(ap, fmt);
     (void)vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
@@ -196,8 +196,7 @@ int ohsm_kms_resolve(struct ohsm_kms *k, const struct ohsm_http_call *call, cons
             p = c + 1;
         }
         if (fl[0] != 3 || strncmp(f[0], "aws", 3) != 0 || fl[1] != 3 ||
-            strncmp(f[1], "kms", 3) != 0 || fl[2] == 0 || fl[2] >= sizeof(region) ||
-            fl[3] != 12) {
+            strncmp(f[1], "kms", 3) != 0 || fl[2] == 0 || fl[2] >= sizeof(region) || fl[3] != 12) {
             ohsm_kms_fail(err, "InvalidArnException", "Invalid arn %s", ref);
             return -1;
         }
@@ -419,10 +418,22 @@ void ohsm_kms_page_end(json_t *out, size_t end, size_t total)
 
 /* Members never written to the trail: secrets and bulk data. */
 static const char *const redacted[] = {
-    "Plaintext",       "CiphertextBlob",  "CiphertextForRecipient", "PrivateKeyPlaintext",
-    "PrivateKeyCiphertextBlob", "EncryptedKeyMaterial", "ImportToken", "Message", "Signature",
-    "Mac",             "PublicKey",       "GrantToken",             "GrantTokens",
-    "KeyStorePassword", "Recipient",      "KeyMaterial",
+    "Plaintext",
+    "CiphertextBlob",
+    "CiphertextForRecipient",
+    "PrivateKeyPlaintext",
+    "PrivateKeyCiphertextBlob",
+    "EncryptedKeyMaterial",
+    "ImportToken",
+    "Message",
+    "Signature",
+    "Mac",
+    "PublicKey",
+    "GrantToken",
+    "GrantTokens",
+    "KeyStorePassword",
+    "Recipient",
+    "KeyMaterial",
 };
 
 /* A copy of obj for the trail: top-level names in CloudTrail's lower camel case, secrets out. */
@@ -520,11 +531,11 @@ void ohsm_kms_service_event(struct ohsm_kms *k, const struct ohsm_kms_key *key, 
     }
 }
 
-#define OP(name, fn, ro)                                                                         \
-    static json_t *w_##fn(void *ctx, const struct ohsm_http_call *call, json_t *in,               \
-                          struct ohsm_aws_err *err)                                               \
-    {                                                                                             \
-        return dispatch(ctx, call, in, err, fn, name, ro);                                        \
+#define OP(name, fn, ro)                                                                           \
+    static json_t *w_##fn(void *ctx, const struct ohsm_http_call *call, json_t *in,                \
+                          struct ohsm_aws_err *err)                                                \
+    {                                                                                              \
+        return dispatch(ctx, call, in, err, fn, name, ro);                                         \
     }
 #include "kms/ops_list.h"
 #undef OP
@@ -579,14 +590,12 @@ ohsm_rv ohsm_kms_open(const struct ohsm_kms_cfg *cfg, struct ohsm_kms **out, cha
     (void)snprintf(path, sizeof(path), "%s/trail.jsonl", dir);
     rv = ohsm_kms_trail_open(path, &k->trail);
     if (rv != OHSM_OK) {
-        (void)snprintf(err, cap, "cannot open the KMS audit trail %s: %s", path,
-                       ohsm_rv_str(rv));
+        (void)snprintf(err, cap, "cannot open the KMS audit trail %s: %s", path, ohsm_rv_str(rv));
         goto fail;
     }
     rv = ohsm_kms_tab_load(k);
     if (rv != OHSM_OK) {
-        (void)snprintf(err, cap, "cannot load the KMS keys: %s",
-                       ohsm_kms_store_errstr(k->store));
+        (void)snprintf(err, cap, "cannot load the KMS keys: %s", ohsm_kms_store_errstr(k->store));
         goto fail;
     }
     k->svc = (struct ohsm_json_service){

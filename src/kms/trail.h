@@ -36,21 +36,21 @@ struct ohsm_kms_trail;
 
 /* One event. Everything borrowed for the call. */
 struct ohsm_kms_event {
-    const char *name;           /* eventName: "Encrypt", "DeleteKey", "RotateKey", ... */
-    int64_t time_ms;            /* eventTime (service clock), printed as ISO 8601 "...Z" */
-    const char *region;         /* awsRegion */
-    const char *account;        /* recipientAccountId and userIdentity's account */
-    const char *access_key_id;  /* caller's access key ("" unsigned); NULL for service events */
-    const char *request_id;     /* requestID; NULL for service events */
-    const char *source_ip;      /* NULL: "kms.amazonaws.com" for service events, else "" */
-    const char *user_agent;     /* may be NULL */
-    json_t *request;            /* requestParameters (object or NULL) */
-    json_t *response;           /* responseElements (object or NULL) */
-    json_t *additional;         /* additionalEventData (object or NULL) */
-    const char *key_arn;        /* resources: [{accountId, type "AWS::KMS::Key", ARN}] or none */
+    const char *name;          /* eventName: "Encrypt", "DeleteKey", "RotateKey", ... */
+    int64_t time_ms;           /* eventTime (service clock), printed as ISO 8601 "...Z" */
+    const char *region;        /* awsRegion */
+    const char *account;       /* recipientAccountId and userIdentity's account */
+    const char *access_key_id; /* caller's access key ("" unsigned); NULL for service events */
+    const char *request_id;    /* requestID; NULL for service events */
+    const char *source_ip;     /* NULL: "kms.amazonaws.com" for service events, else "" */
+    const char *user_agent;    /* may be NULL */
+    json_t *request;           /* requestParameters (object or NULL) */
+    json_t *response;          /* responseElements (object or NULL) */
+    json_t *additional;        /* additionalEventData (object or NULL) */
+    const char *key_arn;       /* resources: [{accountId, type "AWS::KMS::Key", ARN}] or none */
     bool read_only;
-    bool service_event;         /* eventType AwsServiceEvent (deletion, rotation, expiry) */
-    const char *error_code;     /* the exception name when the call failed; else NULL */
+    bool service_event;     /* eventType AwsServiceEvent (deletion, rotation, expiry) */
+    const char *error_code; /* the exception name when the call failed; else NULL */
     const char *error_message;
 };
 

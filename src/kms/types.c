@@ -9,16 +9,25 @@
 #include <string.h>
 
 static const char *const spec_names[] = {
-    NULL,           "SYMMETRIC_DEFAULT", "RSA_2048",      "RSA_3072",
-    "RSA_4096",     "ECC_NIST_P256",     "ECC_NIST_P384", "ECC_NIST_P521",
-    "ECC_SECG_P256K1", "HMAC_224",       "HMAC_256",      "HMAC_384",
+    NULL,
+    "SYMMETRIC_DEFAULT",
+    "RSA_2048",
+    "RSA_3072",
+    "RSA_4096",
+    "ECC_NIST_P256",
+    "ECC_NIST_P384",
+    "ECC_NIST_P521",
+    "ECC_SECG_P256K1",
+    "HMAC_224",
+    "HMAC_256",
+    "HMAC_384",
     "HMAC_512",
 };
 static const char *const usage_names[] = {NULL, "ENCRYPT_DECRYPT", "SIGN_VERIFY",
                                           "GENERATE_VERIFY_MAC"};
 static const char *const origin_names[] = {NULL, "AWS_KMS", "EXTERNAL", "AWS_CLOUDHSM"};
-static const char *const state_names[] = {NULL,           "Enabled",       "Disabled",
-                                          "PendingDeletion", "PendingImport", "Unavailable"};
+static const char *const state_names[] = {
+    NULL, "Enabled", "Disabled", "PendingDeletion", "PendingImport", "Unavailable"};
 
 #define NAMES(a) (sizeof(a) / sizeof((a)[0]))
 

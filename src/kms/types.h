@@ -65,18 +65,18 @@ enum ohsm_kms_expiration {
 
 /* How a version of key material came to be (ListKeyRotations' RotationType for versions > 1). */
 enum ohsm_kms_mkind {
-    OHSM_MKIND_CREATED = 0,    /* made with the key (CreateKey, AWS_KMS) */
-    OHSM_MKIND_IMPORTED = 1,   /* ImportKeyMaterial */
-    OHSM_MKIND_AUTOMATIC = 2,  /* scheduled rotation */
-    OHSM_MKIND_ON_DEMAND = 3,  /* RotateKeyOnDemand */
+    OHSM_MKIND_CREATED = 0,   /* made with the key (CreateKey, AWS_KMS) */
+    OHSM_MKIND_IMPORTED = 1,  /* ImportKeyMaterial */
+    OHSM_MKIND_AUTOMATIC = 2, /* scheduled rotation */
+    OHSM_MKIND_ON_DEMAND = 3, /* RotateKeyOnDemand */
 };
 
-#define OHSM_KMS_ID_LEN 36            /* a UUID, lower-case, with dashes */
-#define OHSM_KMS_DESC_MAX 8192        /* Description: 0-8192 characters (botocore) */
-#define OHSM_KMS_MATERIAL_ID_LEN 64   /* hex of 32 bytes */
-#define OHSM_KMS_CKS_ID_MAX 65 /* CustomKeyStoreId: 1-64 characters, plus NUL */
+#define OHSM_KMS_ID_LEN 36          /* a UUID, lower-case, with dashes */
+#define OHSM_KMS_DESC_MAX 8192      /* Description: 0-8192 characters (botocore) */
+#define OHSM_KMS_MATERIAL_ID_LEN 64 /* hex of 32 bytes */
+#define OHSM_KMS_CKS_ID_MAX 65      /* CustomKeyStoreId: 1-64 characters, plus NUL */
 #define OHSM_KMS_CLUSTER_ID_MAX 32
-#define OHSM_KMS_ALIAS_MAX 256        /* AliasName: 1-256 */
+#define OHSM_KMS_ALIAS_MAX 256 /* AliasName: 1-256 */
 
 /* A key's metadata (everything DescribeKey shows, and what the model needs to run it). Times are
  * Unix seconds of the service's clock (real time + clock offset); creation in milliseconds. */
@@ -93,7 +93,7 @@ struct ohsm_kms_key {
      * Enabled/Disabled after Unavailable (custom key stores), kept through EnableKey/DisableKey
      * while Unavailable ([12] of the key-state table). */
     uint32_t saved_state;
-    char *description; /* malloc'd, NUL-terminated (may be ""); freed by ohsm_kms_key_clear */
+    char *description;     /* malloc'd, NUL-terminated (may be ""); freed by ohsm_kms_key_clear */
     int64_t deletion_date; /* PendingDeletion: when the key is deleted; else 0 */
     uint32_t pending_window_days;
     /* imported material (origin EXTERNAL) */
@@ -104,8 +104,8 @@ struct ohsm_kms_key {
     char import_id[OHSM_KMS_MATERIAL_ID_LEN + 1];
     /* rotation (AWS_KMS symmetric encryption keys) */
     bool rotation_enabled;
-    uint32_t rotation_period_days; /* 90-2560 when enabled; 365 by default */
-    int64_t next_rotation;         /* when rotation_enabled; else 0 */
+    uint32_t rotation_period_days;      /* 90-2560 when enabled; 365 by default */
+    int64_t next_rotation;              /* when rotation_enabled; else 0 */
     int64_t on_demand_rotation_started; /* RotateKeyOnDemand in progress since; else 0 */
     uint32_t cur_version;               /* the material version new ciphertexts use; 0: none */
     /* custom key stores (AWS_CLOUDHSM) */
@@ -119,9 +119,9 @@ struct ohsm_kms_material {
     char key_id[OHSM_KMS_ID_LEN + 1];
     uint32_t version; /* 1, 2, ... in creation order */
     char material_id[OHSM_KMS_MATERIAL_ID_LEN + 1];
-    uint32_t kind;    /* enum ohsm_kms_mkind */
-    int64_t created;  /* seconds */
-    uint8_t *sealed;  /* malloc'd; freed by ohsm_kms_material_clear */
+    uint32_t kind;   /* enum ohsm_kms_mkind */
+    int64_t created; /* seconds */
+    uint8_t *sealed; /* malloc'd; freed by ohsm_kms_material_clear */
     size_t sealed_len;
 };
 

@@ -31,9 +31,13 @@ static void test_kms_blob_uuid(void **state)
     assert_int_equal(ohsm_kms_uuid_parse("0D5C1A1E-1111-4A4A-8B8B-123456789ABC", b), OHSM_OK);
     ohsm_kms_uuid_format(b, s);
     assert_string_equal(s, ID);
-    const char *bad[] = {"", "0d5c1a1e", "0d5c1a1e-1111-4a4a-8b8b-123456789abcd",
-                         "0d5c1a1e-1111-4a4a-8b8b-123456789ab", "0d5c1a1ex1111-4a4a-8b8b-123456789abc",
-                         "0d5c1a1e-1111-4a4a-8b8b-12345678zabc", NULL};
+    const char *bad[] = {"",
+                         "0d5c1a1e",
+                         "0d5c1a1e-1111-4a4a-8b8b-123456789abcd",
+                         "0d5c1a1e-1111-4a4a-8b8b-123456789ab",
+                         "0d5c1a1ex1111-4a4a-8b8b-123456789abc",
+                         "0d5c1a1e-1111-4a4a-8b8b-12345678zabc",
+                         NULL};
     for (size_t i = 0; bad[i] != NULL; i++) {
         assert_int_equal(ohsm_kms_uuid_parse(bad[i], b), OHSM_ARGUMENTS_BAD);
     }
@@ -140,42 +144,41 @@ static void test_kms_blob_state_table(void **state)
                      OHSM_KV_PENDING_DELETION);
     assert_int_equal(ohsm_kms_state_check(OHSM_KOP_DECRYPT, OHSM_KSTATE_PENDING_IMPORT, EXT),
                      OHSM_KV_PENDING_IMPORT);
-    assert_int_equal(ohsm_kms_state_check(OHSM_KOP_ENCRYPT, OHSM_KSTATE_UNAVAILABLE,
-                                          OHSM_KORIGIN_AWS_CLOUDHSM),
-                     OHSM_KV_UNAVAILABLE);
+    assert_int_equal(
+        ohsm_kms_state_check(OHSM_KOP_ENCRYPT, OHSM_KSTATE_UNAVAILABLE, OHSM_KORIGIN_AWS_CLOUDHSM),
+        OHSM_KV_UNAVAILABLE);
     assert_int_equal(ohsm_kms_state_check(OHSM_KOP_CANCEL_KEY_DELETION, OHSM_KSTATE_ENABLED, AWS),
                      OHSM_KV_NOT_PENDING);
     assert_int_equal(
         ohsm_kms_state_check(OHSM_KOP_CANCEL_KEY_DELETION, OHSM_KSTATE_PENDING_DELETION, AWS),
         OHSM_KV_OK);
-    assert_int_equal(ohsm_kms_state_check(OHSM_KOP_DESCRIBE_KEY, OHSM_KSTATE_PENDING_DELETION,
-                                          AWS),
+    assert_int_equal(ohsm_kms_state_check(OHSM_KOP_DESCRIBE_KEY, OHSM_KSTATE_PENDING_DELETION, AWS),
                      OHSM_KV_OK);
-    assert_int_equal(ohsm_kms_state_check(OHSM_KOP_SCHEDULE_KEY_DELETION,
-                                          OHSM_KSTATE_PENDING_DELETION, AWS),
-                     OHSM_KV_PENDING_DELETION);
+    assert_int_equal(
+        ohsm_kms_state_check(OHSM_KOP_SCHEDULE_KEY_DELETION, OHSM_KSTATE_PENDING_DELETION, AWS),
+        OHSM_KV_PENDING_DELETION);
     assert_int_equal(ohsm_kms_state_check(OHSM_KOP_ENABLE_KEY, OHSM_KSTATE_PENDING_IMPORT, EXT),
                      OHSM_KV_PENDING_IMPORT);
     /* rotation: not for imported material ([6]/[7]), fine when pending deletion for status */
     assert_int_equal(ohsm_kms_state_check(OHSM_KOP_ENABLE_KEY_ROTATION, OHSM_KSTATE_ENABLED, EXT),
                      OHSM_KV_UNSUPPORTED);
-    assert_int_equal(ohsm_kms_state_check(OHSM_KOP_GET_KEY_ROTATION_STATUS,
-                                          OHSM_KSTATE_PENDING_IMPORT, EXT),
-                     OHSM_KV_EXTERNAL);
-    assert_int_equal(ohsm_kms_state_check(OHSM_KOP_GET_KEY_ROTATION_STATUS,
-                                          OHSM_KSTATE_PENDING_DELETION, AWS),
-                     OHSM_KV_OK);
+    assert_int_equal(
+        ohsm_kms_state_check(OHSM_KOP_GET_KEY_ROTATION_STATUS, OHSM_KSTATE_PENDING_IMPORT, EXT),
+        OHSM_KV_EXTERNAL);
+    assert_int_equal(
+        ohsm_kms_state_check(OHSM_KOP_GET_KEY_ROTATION_STATUS, OHSM_KSTATE_PENDING_DELETION, AWS),
+        OHSM_KV_OK);
     assert_int_equal(ohsm_kms_state_check(OHSM_KOP_ENABLE_KEY_ROTATION, OHSM_KSTATE_DISABLED, AWS),
                      OHSM_KV_DISABLED);
     /* import: only EXTERNAL keys ([9]) */
     assert_int_equal(ohsm_kms_state_check(OHSM_KOP_IMPORT_KEY_MATERIAL, OHSM_KSTATE_ENABLED, AWS),
                      OHSM_KV_UNSUPPORTED);
-    assert_int_equal(ohsm_kms_state_check(OHSM_KOP_IMPORT_KEY_MATERIAL,
-                                          OHSM_KSTATE_PENDING_IMPORT, EXT),
-                     OHSM_KV_OK);
-    assert_int_equal(ohsm_kms_state_check(OHSM_KOP_IMPORT_KEY_MATERIAL,
-                                          OHSM_KSTATE_PENDING_DELETION, EXT),
-                     OHSM_KV_PENDING_DELETION);
+    assert_int_equal(
+        ohsm_kms_state_check(OHSM_KOP_IMPORT_KEY_MATERIAL, OHSM_KSTATE_PENDING_IMPORT, EXT),
+        OHSM_KV_OK);
+    assert_int_equal(
+        ohsm_kms_state_check(OHSM_KOP_IMPORT_KEY_MATERIAL, OHSM_KSTATE_PENDING_DELETION, EXT),
+        OHSM_KV_PENDING_DELETION);
     /* out of range */
     assert_int_equal(ohsm_kms_state_check(OHSM_KOP_COUNT_, OHSM_KSTATE_ENABLED, AWS),
                      OHSM_KV_UNSUPPORTED);

@@ -35,9 +35,12 @@ struct fx {
 static struct ohsm_kms *open_kms(struct fx *f, size_t cache_max)
 {
     char err[256];
-    struct ohsm_kms_cfg cfg = {.data_dir = f->dir, .region = "us-east-1",
-                               .account_id = "111122223333", .sealer = f->sealer,
-                               .now = fake_now, .cache_max = cache_max};
+    struct ohsm_kms_cfg cfg = {.data_dir = f->dir,
+                               .region = "us-east-1",
+                               .account_id = "111122223333",
+                               .sealer = f->sealer,
+                               .now = fake_now,
+                               .cache_max = cache_max};
     struct ohsm_kms *k = NULL;
     assert_int_equal(ohsm_kms_open(&cfg, &k, err, sizeof(err)), OHSM_OK);
     return k;
@@ -87,8 +90,8 @@ static char *create(struct ohsm_kms *k)
     struct ohsm_aws_err e;
     json_t *out = call(k, "CreateKey", json_object(), &e);
     assert_non_null(out);
-    char *id = strdup(json_string_value(
-        json_object_get(json_object_get(out, "KeyMetadata"), "KeyId")));
+    char *id =
+        strdup(json_string_value(json_object_get(json_object_get(out, "KeyMetadata"), "KeyId")));
     json_decref(out);
     return id;
 }
@@ -96,8 +99,8 @@ static char *create(struct ohsm_kms *k)
 static char *encrypt(struct ohsm_kms *k, const char *key, const char *pt_b64)
 {
     struct ohsm_aws_err e;
-    json_t *out = call(k, "Encrypt", json_pack("{s:s, s:s}", "KeyId", key, "Plaintext", pt_b64),
-                       &e);
+    json_t *out =
+        call(k, "Encrypt", json_pack("{s:s, s:s}", "KeyId", key, "Plaintext", pt_b64), &e);
     assert_non_null(out);
     char *ct = strdup(json_string_value(json_object_get(out, "CiphertextBlob")));
     json_decref(out);
@@ -154,8 +157,8 @@ static void test_kms_svc_resolve(void **state)
     struct ohsm_http_call c = {"req", "AKID", "us-east-1", "111122223333"};
     f->k = open_kms(f, 0);
     char *id = create(f->k);
-    json_decref(call(f->k, "CreateAlias", json_pack("{s:s, s:s}", "AliasName", "alias/x",
-                                                    "TargetKeyId", id), &e));
+    json_decref(call(f->k, "CreateAlias",
+                     json_pack("{s:s, s:s}", "AliasName", "alias/x", "TargetKeyId", id), &e));
     (void)snprintf(arn, sizeof(arn), "arn:aws:kms:us-east-1:111122223333:key/%s", id);
     for (size_t i = 0; i < strlen(id) + 1; i++) {
         upper[i] = (char)(id[i] >= 'a' && id[i] <= 'f' ? id[i] - 32 : id[i]);
@@ -168,7 +171,8 @@ static void test_kms_svc_resolve(void **state)
     }
     char other[160];
     (void)snprintf(other, sizeof(other), "arn:aws:kms:us-west-2:111122223333:key/%s", id);
-    const char *missing[] = {"alias/y", "alias/", other, "x", "arn:aws:kms:us-east-1:111122223333:alias/y"};
+    const char *missing[] = {"alias/y", "alias/", other, "x",
+                             "arn:aws:kms:us-east-1:111122223333:alias/y"};
     for (size_t i = 0; i < 5; i++) {
         assert_int_equal(ohsm_kms_resolve(f->k, &c, missing[i], &key, &e), -1);
         assert_string_equal(e.type, "NotFoundException");

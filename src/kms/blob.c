@@ -10,19 +10,7 @@
 
 #include <openssl/rand.h>
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
+#include "core/hex.h"
 
 ohsm_rv ohsm_kms_uuid_parse(const char *s, uint8_t out[16])
 {
@@ -39,8 +27,8 @@ ohsm_rv ohsm_kms_uuid_parse(const char *s, uint8_t out[16])
             i++;
             continue;
         }
-        int hi = hexval(s[i]);
-        int lo = hexval(s[i + 1]);
+        int hi = ohsm_hex_digit(s[i]);
+        int lo = ohsm_hex_digit(s[i + 1]);
         if (hi < 0 || lo < 0 || j >= 16) {
             return OHSM_ARGUMENTS_BAD;
         }

@@ -130,6 +130,11 @@ json_t *ohsm_kms_key_metadata(struct ohsm_kms *k, const struct ohsm_kms_key *key
 /* Error helpers: fill err and return NULL (for `return ohsm_kms_fail(...)` in handlers). */
 json_t *ohsm_kms_fail(struct ohsm_aws_err *err, const char *type, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* DryRun: -1 with DryRunOperationException (HTTP 412, Smithy's status) when the request asks
+ * for a dry run, after the handler has checked everything; else 0. */
+int ohsm_kms_dry_run(json_t *in, struct ohsm_aws_err *err);
+/* -1 with UnsupportedOperationException when the request has a Recipient (Nitro Enclaves). */
+int ohsm_kms_no_recipient(json_t *in, struct ohsm_aws_err *err);
 /* KMSInternalException for an unexpected rv (logged on stderr without secrets). */
 json_t *ohsm_kms_internal(struct ohsm_aws_err *err, const char *what, ohsm_rv rv);
 

@@ -12,17 +12,6 @@
 #include "kms/blob.h"
 #include "kms/kms_int.h"
 
-static int dry_run(json_t *in, struct ohsm_aws_err *err)
-{
-    if (json_is_true(json_object_get(in, "DryRun"))) {
-        ohsm_kms_fail(err, "DryRunOperationException",
-                      "The request would have succeeded, but the DryRun flag is set.");
-        err->status = 412;
-        return -1;
-    }
-    return 0;
-}
-
 static bool alg_in(const uint32_t *algs, size_t n, uint32_t alg)
 {
     for (size_t i = 0; i < n && algs[i] != 0; i++) {
@@ -76,7 +65,7 @@ OHSM_KMS_HANDLER(ohsm_kms_op_sign)
     if (sign_setup(k, call, in, OHSM_KOP_SIGN, &key, &alg, &digest, x, err) != 0) {
         return NULL;
     }
-    if (ohsm_kms_b64_get(in, "Message", false, &msg, &msg_len, err) != 0 || dry_run(in, err) != 0) {
+    if (ohsm_kms_b64_get(in, "Message", false, &msg, &msg_len, err) != 0 || ohsm_kms_dry_run(in, err) != 0) {
         goto done;
     }
     rv = ohsm_kms_mat_get(k, &key, 0, &c);
@@ -122,7 +111,7 @@ OHSM_KMS_HANDLER(ohsm_kms_op_verify)
     }
     if (ohsm_kms_b64_get(in, "Message", false, &msg, &msg_len, err) != 0 ||
         ohsm_kms_b64_get(in, "Signature", false, &sig, &sig_len, err) != 0 ||
-        dry_run(in, err) != 0) {
+        ohsm_kms_dry_run(in, err) != 0) {
         goto done;
     }
     rv = ohsm_kms_mat_get(k, &key, 0, &c);
@@ -219,10 +208,8 @@ static json_t *data_key_pair(struct ohsm_kms *k, const struct ohsm_http_call *ca
     json_t *out = NULL;
     ohsm_rv rv;
 
-    if (json_object_get(in, "Recipient") != NULL) {
-        return ohsm_kms_fail(err, "UnsupportedOperationException",
-                             "Recipient (AWS Nitro Enclaves attestation) is not supported by "
-                             "openhsm.");
+    if (ohsm_kms_no_recipient(in, err) != 0) {
+        return NULL;
     }
     if (ohsm_kms_use(k, call, ohsm_kms_str(in, "KeyId"), OHSM_KOP_GENERATE_DATA_KEY_PAIR, &key, x,
                      err) != 0) {
@@ -241,7 +228,7 @@ static json_t *data_key_pair(struct ohsm_kms *k, const struct ohsm_http_call *ca
                       "KeyPairSpec %s is not supported by openhsm.", spec_s != NULL ? spec_s : "");
         goto done;
     }
-    if (dry_run(in, err) != 0) {
+    if (ohsm_kms_dry_run(in, err) != 0) {
         goto done;
     }
     rv = ohsm_kms_data_key_pair(spec, &priv, &priv_len, &pub, &pub_len);
@@ -323,7 +310,7 @@ OHSM_KMS_HANDLER(ohsm_kms_op_generate_mac)
     if (mac_setup(k, call, in, OHSM_KOP_GENERATE_MAC, &key, &alg, x, err) != 0) {
         return NULL;
     }
-    if (ohsm_kms_b64_get(in, "Message", false, &msg, &msg_len, err) != 0 || dry_run(in, err) != 0) {
+    if (ohsm_kms_b64_get(in, "Message", false, &msg, &msg_len, err) != 0 || ohsm_kms_dry_run(in, err) != 0) {
         goto done;
     }
     rv = ohsm_kms_mat_get(k, &key, 0, &c);
@@ -359,7 +346,7 @@ OHSM_KMS_HANDLER(ohsm_kms_op_verify_mac)
         return NULL;
     }
     if (ohsm_kms_b64_get(in, "Message", false, &msg, &msg_len, err) != 0 ||
-        ohsm_kms_b64_get(in, "Mac", false, &mac, &mac_len, err) != 0 || dry_run(in, err) != 0) {
+        ohsm_kms_b64_get(in, "Mac", false, &mac, &mac_len, err) != 0 || ohsm_kms_dry_run(in, err) != 0) {
         goto done;
     }
     rv = ohsm_kms_mat_get(k, &key, 0, &c);

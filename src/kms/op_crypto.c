@@ -26,28 +26,6 @@ static void secret_free(uint8_t *p, size_t len)
     ohsm_kms_bytes_free(p, len);
 }
 
-/* DryRun: everything was checked; say so instead of doing it. Returns -1 when it is a dry run. */
-static int dry_run(json_t *in, struct ohsm_aws_err *err)
-{
-    if (json_is_true(json_object_get(in, "DryRun"))) {
-        ohsm_kms_fail(err, "DryRunOperationException",
-                      "The request would have succeeded, but the DryRun flag is set.");
-        err->status = 412;
-        return -1;
-    }
-    return 0;
-}
-
-static int check_recipient(json_t *in, struct ohsm_aws_err *err)
-{
-    if (json_object_get(in, "Recipient") != NULL) {
-        ohsm_kms_fail(err, "UnsupportedOperationException",
-                      "Recipient (AWS Nitro Enclaves attestation) is not supported by openhsm.");
-        return -1;
-    }
-    return 0;
-}
-
 /* The additional data of a symmetric blob: header || canonical context. *aad malloc'd. */
 static ohsm_rv make_aad(const uint8_t hdr[OHSM_KMS_BLOB_HDR], json_t *ctx, uint8_t **aad,
                         size_t *aad_len)
@@ -286,7 +264,7 @@ OHSM_KMS_HANDLER(ohsm_kms_op_encrypt)
                       "constraint: Member must have length greater than or equal to 1");
         goto done;
     }
-    if (dry_run(in, err) != 0) {
+    if (ohsm_kms_dry_run(in, err) != 0) {
         goto done;
     }
     if (encrypt_any(k, &key, alg, json_object_get(in, "EncryptionContext"), pt, pt_len, &ct,
@@ -413,7 +391,7 @@ OHSM_KMS_HANDLER(ohsm_kms_op_decrypt)
     char material_id[OHSM_KMS_MATERIAL_ID_LEN + 1];
     json_t *out = NULL;
 
-    if (check_recipient(in, err) != 0 ||
+    if (ohsm_kms_no_recipient(in, err) != 0 ||
         ohsm_kms_b64_get(in, "CiphertextBlob", false, &ct, &ct_len, err) != 0) {
         return NULL;
     }
@@ -422,7 +400,7 @@ OHSM_KMS_HANDLER(ohsm_kms_op_decrypt)
                     &alg, &pt, &pt_len, material_id, x->key_arn, sizeof(x->key_arn), err) != 0) {
         goto done_nokey;
     }
-    if (dry_run(in, err) != 0) {
+    if (ohsm_kms_dry_run(in, err) != 0) {
         goto done;
     }
     out = json_object();
@@ -470,7 +448,7 @@ OHSM_KMS_HANDLER(ohsm_kms_op_re_encrypt)
                     &src, &salg, &pt, &pt_len, smat, src_arn, sizeof(src_arn), err) != 0) {
         goto done_dst;
     }
-    if (dry_run(in, err) != 0) {
+    if (ohsm_kms_dry_run(in, err) != 0) {
         goto done;
     }
     dmat[0] = '\0';
@@ -512,7 +490,7 @@ static json_t *data_key(struct ohsm_kms *k, const struct ohsm_http_call *call, j
     char material_id[OHSM_KMS_MATERIAL_ID_LEN + 1];
     json_t *out = NULL;
 
-    if (check_recipient(in, err) != 0) {
+    if (ohsm_kms_no_recipient(in, err) != 0) {
         return NULL;
     }
     if (ohsm_kms_use(k, call, ohsm_kms_str(in, "KeyId"), OHSM_KOP_GENERATE_DATA_KEY, &key, x,
@@ -543,7 +521,7 @@ static json_t *data_key(struct ohsm_kms *k, const struct ohsm_http_call *call, j
                       "constraint: Member must have value between 1 and 1024");
         goto done;
     }
-    if (dry_run(in, err) != 0) {
+    if (ohsm_kms_dry_run(in, err) != 0) {
         goto done;
     }
     dk = OPENSSL_secure_malloc(n);
@@ -588,7 +566,7 @@ OHSM_KMS_HANDLER(ohsm_kms_op_generate_random)
     json_t *out;
 
     (void)k, (void)call, (void)x;
-    if (check_recipient(in, err) != 0) {
+    if (ohsm_kms_no_recipient(in, err) != 0) {
         return NULL;
     }
     if (cks != NULL) {

@@ -121,10 +121,7 @@ OHSM_KMS_HANDLER(ohsm_kms_op_create_grant)
                       "Grant constraints apply only to symmetric encryption KMS keys.");
         goto done;
     }
-    if (json_is_true(json_object_get(in, "DryRun"))) {
-        ohsm_kms_fail(err, "DryRunOperationException",
-                      "The request would have succeeded, but the DryRun flag is set.");
-        err->status = 412;
+    if (ohsm_kms_dry_run(in, err) != 0) {
         goto done;
     }
     (void)snprintf(account, sizeof(account), "arn:aws:iam::%s:root", call->account_id);
@@ -305,10 +302,7 @@ static json_t *remove_grant(struct ohsm_kms *k, const struct ohsm_kms_grant *g,
         ohsm_kms_key_arn(&key, x->key_arn, sizeof(x->key_arn));
         ohsm_kms_key_clear(&key);
     }
-    if (json_is_true(json_object_get(in, "DryRun"))) {
-        ohsm_kms_fail(err, "DryRunOperationException",
-                      "The request would have succeeded, but the DryRun flag is set.");
-        err->status = 412;
+    if (ohsm_kms_dry_run(in, err) != 0) {
         return NULL;
     }
     ohsm_rv rv = ohsm_kms_store_grant_delete(k->store, g->grant_id);

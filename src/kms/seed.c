@@ -42,21 +42,10 @@
 
 #include <openssl/crypto.h>
 
+#include "core/errf.h"
 #include "kms/kms_int.h"
 #include "kms/seed.h"
 
-static void say(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void say(char *err, size_t cap, const char *fmt, ...)
-{
-    va_list ap;
-    if (err == NULL || cap == 0) {
-        return;
-    }
-    va_start(ap, fmt);
-    (void)vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
-}
 
 /* ---- applying a plan ---- */
 
@@ -70,11 +59,11 @@ static ohsm_rv read_seed(const char *path, char **out, size_t *len, char *err, s
     int fd = open(path, O_RDONLY | O_CLOEXEC);
 
     if (fd < 0) {
-        say(err, cap, "cannot open: %s", strerror(errno));
+        ohsm_errf(err, cap, "cannot open: %s", strerror(errno));
         return OHSM_CONFIG;
     }
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        say(err, cap, "not a regular file");
+        ohsm_errf(err, cap, "not a regular file");
         (void)close(fd);
         return OHSM_CONFIG;
     }
@@ -90,7 +79,7 @@ static ohsm_rv read_seed(const char *path, char **out, size_t *len, char *err, s
             continue;
         }
         if (r < 0) {
-            say(err, cap, "cannot read: %s", strerror(errno));
+            ohsm_errf(err, cap, "cannot read: %s", strerror(errno));
             failed = true;
             break;
         }
@@ -101,7 +90,7 @@ static ohsm_rv read_seed(const char *path, char **out, size_t *len, char *err, s
     }
     (void)close(fd);
     if (n > OHSM_KMS_SEED_FILE_MAX) {
-        say(err, cap, "larger than %u bytes", OHSM_KMS_SEED_FILE_MAX);
+        ohsm_errf(err, cap, "larger than %u bytes", OHSM_KMS_SEED_FILE_MAX);
     } else if (!failed) {
         *out = buf;
         *len = n;
@@ -127,7 +116,7 @@ static int plan_against_store(struct ohsm_kms *k, const struct ohsm_kms_seed_pla
         if (rv == OHSM_OK) {
             ohsm_kms_key_clear(&cur);
         } else if (!key_new[i]) {
-            say(err, cap, "Keys[%zu] (KeyId %s): cannot look the key up: %s", i, p->keys[i].id,
+            ohsm_errf(err, cap, "Keys[%zu] (KeyId %s): cannot look the key up: %s", i, p->keys[i].id,
                 ohsm_rv_str(rv));
             return -1;
         }
@@ -146,7 +135,7 @@ static int plan_against_store(struct ohsm_kms *k, const struct ohsm_kms_seed_pla
                 ohsm_kms_key_clear(&cur);
             }
             if (!here) {
-                say(err, cap,
+                ohsm_errf(err, cap,
                     "Aliases[%zu] (%s): TargetKeyId %s is neither in the file nor a key "
                     "of account %s in %s",
                     i, sa->name, sa->target, k->account, k->region);
@@ -156,12 +145,12 @@ static int plan_against_store(struct ohsm_kms *k, const struct ohsm_kms_seed_pla
         rv = ohsm_kms_store_alias_get(k->store, k->region, sa->name, &a);
         alias_new[i] = rv == OHSM_KEY_HANDLE_INVALID;
         if (rv == OHSM_OK && strcmp(a.key_id, sa->target) != 0) {
-            say(err, cap, "Aliases[%zu] (%s): the alias exists and points at another key (%s)", i,
+            ohsm_errf(err, cap, "Aliases[%zu] (%s): the alias exists and points at another key (%s)", i,
                 sa->name, a.key_id);
             return -1;
         }
         if (rv != OHSM_OK && !alias_new[i]) {
-            say(err, cap, "Aliases[%zu] (%s): cannot look the alias up: %s", i, sa->name,
+            ohsm_errf(err, cap, "Aliases[%zu] (%s): cannot look the alias up: %s", i, sa->name,
                 ohsm_rv_str(rv));
             return -1;
         }
@@ -256,7 +245,7 @@ static ohsm_rv apply(struct ohsm_kms *k, const struct ohsm_kms_seed_plan *p, con
             rv = write_key(k, sk, &recs[made - 1], policy);
         }
         if (rv != OHSM_OK) {
-            say(err, cap, "Keys[%zu] (KeyId %s): cannot store the key: %s", i, sk->id,
+            ohsm_errf(err, cap, "Keys[%zu] (KeyId %s): cannot store the key: %s", i, sk->id,
                 ohsm_rv_str(rv));
         }
     }
@@ -272,14 +261,14 @@ static ohsm_rv apply(struct ohsm_kms *k, const struct ohsm_kms_seed_plan *p, con
         a.created = a.updated = ohsm_kms_now(k);
         rv = ohsm_kms_store_alias_add(k->store, &a);
         if (rv != OHSM_OK) {
-            say(err, cap, "Aliases[%zu] (%s): cannot store the alias: %s", i, a.name,
+            ohsm_errf(err, cap, "Aliases[%zu] (%s): cannot store the alias: %s", i, a.name,
                 ohsm_rv_str(rv));
         }
     }
     if (rv == OHSM_OK) {
         rv = ohsm_kms_store_commit(k->store);
         if (rv != OHSM_OK) {
-            say(err, cap, "cannot commit: %s", ohsm_kms_store_errstr(k->store));
+            ohsm_errf(err, cap, "cannot commit: %s", ohsm_kms_store_errstr(k->store));
         }
     } else {
         ohsm_kms_store_rollback(k->store);
@@ -337,7 +326,7 @@ ohsm_rv ohsm_kms_seed(struct ohsm_kms *k, const char *path, char *err, size_t ca
     (void)pthread_mutex_unlock(&k->write_lock);
 out:
     if (rv != OHSM_OK) {
-        say(err, cap, "%s: %s", path, msg[0] != '\0' ? msg : ohsm_rv_str(rv));
+        ohsm_errf(err, cap, "%s: %s", path, msg[0] != '\0' ? msg : ohsm_rv_str(rv));
     }
     free(key_new);
     free(alias_new);

@@ -13,6 +13,7 @@
 
 #include <openssl/crypto.h>
 
+#include "core/errf.h"
 #include "kms/blob.h"
 #include "kms/kcrypto.h"
 #include "kms/seed.h"
@@ -20,18 +21,6 @@
 #include "openhsm/mech.h"
 #include "openhsm/obj.h"
 
-static void say(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void say(char *err, size_t cap, const char *fmt, ...)
-{
-    va_list ap;
-    if (err == NULL || cap == 0) {
-        return;
-    }
-    va_start(ap, fmt);
-    (void)vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
-}
 
 /* ---- checking the tree into a plan ---- */
 
@@ -81,7 +70,7 @@ static int only(json_t *obj, const char *const *names, const char *where, char *
             i++;
         }
         if (names[i] == NULL) {
-            say(err, cap, "%s: unknown field %.64s", where, name);
+            ohsm_errf(err, cap, "%s: unknown field %.64s", where, name);
             return -1;
         }
     }
@@ -98,7 +87,7 @@ static int opt_str(json_t *obj, const char *name, const char **out, const char *
         return 0;
     }
     if (!json_is_string(v)) {
-        say(err, cap, "%s: %s must be a string", where, name);
+        ohsm_errf(err, cap, "%s: %s must be a string", where, name);
         return -1;
     }
     *out = json_string_value(v);
@@ -146,24 +135,24 @@ static int backing_key(struct ohsm_kms_seed_key *key, json_t *v, size_t i, const
     uint8_t *m;
 
     if (s == NULL) {
-        say(err, cap, "%s: BackingKeys[%zu] must be a hex string", where, i);
+        ohsm_errf(err, cap, "%s: BackingKeys[%zu] must be a hex string", where, i);
         return -1;
     }
     if (n == 0 || n % 2 != 0 || n > 2 * 1024) {
-        say(err, cap, "%s: BackingKeys[%zu] is not an even number of hex digits (1 to 1024 bytes)",
+        ohsm_errf(err, cap, "%s: BackingKeys[%zu] is not an even number of hex digits (1 to 1024 bytes)",
             where, i);
         return -1;
     }
     m = OPENSSL_secure_malloc(n / 2);
     if (m == NULL) {
-        say(err, cap, "out of memory");
+        ohsm_errf(err, cap, "out of memory");
         return -1;
     }
     for (size_t j = 0; j < n / 2; j++) {
         int hi = hexval(s[2 * j]), lo = hexval(s[2 * j + 1]);
         if (hi < 0 || lo < 0) {
             OPENSSL_secure_clear_free(m, n / 2);
-            say(err, cap, "%s: BackingKeys[%zu] has a character that is not a hex digit", where, i);
+            ohsm_errf(err, cap, "%s: BackingKeys[%zu] has a character that is not a hex digit", where, i);
             return -1;
         }
         m[j] = (uint8_t)(hi << 4 | lo);
@@ -175,10 +164,10 @@ static int backing_key(struct ohsm_kms_seed_key *key, json_t *v, size_t i, const
         size_t lo = 0, hi = 0;
         lengths(key->spec, &lo, &hi);
         if (lo == hi) {
-            say(err, cap, "%s: BackingKeys[%zu] is %zu bytes; %s material is %zu bytes", where, i,
+            ohsm_errf(err, cap, "%s: BackingKeys[%zu] is %zu bytes; %s material is %zu bytes", where, i,
                 n / 2, ohsm_kms_spec_name(key->spec), lo);
         } else {
-            say(err, cap, "%s: BackingKeys[%zu] is %zu bytes; %s material is %zu to %zu bytes",
+            ohsm_errf(err, cap, "%s: BackingKeys[%zu] is %zu bytes; %s material is %zu to %zu bytes",
                 where, i, n / 2, ohsm_kms_spec_name(key->spec), lo, hi);
         }
         return -1;
@@ -200,7 +189,7 @@ static int private_key_pem(struct ohsm_kms_seed_key *key, const char *pem, const
     size_t der_len = 0;
 
     if (ohsm_mech_pem_to_der(pem, strlen(pem), &cls, &kt, &der, &der_len) != OHSM_OK) {
-        say(err, cap,
+        ohsm_errf(err, cap,
             "%s: PrivateKeyPem is not an unencrypted PEM RSA or EC key (PRIVATE KEY, RSA PRIVATE "
             "KEY or EC PRIVATE KEY)",
             where);
@@ -208,12 +197,12 @@ static int private_key_pem(struct ohsm_kms_seed_key *key, const char *pem, const
     }
     if (cls != OHSM_CLASS_PRIVATE) {
         ohsm_mech_der_free(der, der_len);
-        say(err, cap, "%s: PrivateKeyPem holds a public key; it needs the private key", where);
+        ohsm_errf(err, cap, "%s: PrivateKeyPem holds a public key; it needs the private key", where);
         return -1;
     }
     if ((kt == OHSM_KT_RSA) != rsa) {
         ohsm_mech_der_free(der, der_len);
-        say(err, cap, "%s: PrivateKeyPem holds an %s key; KeySpec %s needs an %s key", where,
+        ohsm_errf(err, cap, "%s: PrivateKeyPem holds an %s key; KeySpec %s needs an %s key", where,
             kt == OHSM_KT_RSA ? "RSA" : "EC", ohsm_kms_spec_name(key->spec), rsa ? "RSA" : "EC");
         return -1;
     }
@@ -223,14 +212,14 @@ static int private_key_pem(struct ohsm_kms_seed_key *key, const char *pem, const
     }
     ohsm_mech_der_free(der, der_len);
     if (m == NULL) {
-        say(err, cap, "out of memory");
+        ohsm_errf(err, cap, "out of memory");
         return -1;
     }
     key->mats[0] = m;
     key->mat_lens[0] = der_len;
     key->n_mats = 1;
     if (ohsm_kms_material_check(key->spec, m, der_len) != OHSM_OK) {
-        say(err, cap, "%s: PrivateKeyPem is not a %s key (%s)", where,
+        ohsm_errf(err, cap, "%s: PrivateKeyPem is not a %s key (%s)", where,
             ohsm_kms_spec_name(key->spec),
             rsa ? "another modulus size" : "another curve, or a broken key");
         return -1;
@@ -245,7 +234,7 @@ static int check_tags(json_t *tags, const char *where, char *err, size_t cap)
     json_t *t, *u;
 
     if (!json_is_array(tags)) {
-        say(err, cap, "%s: Tags must be a list of {TagKey, TagValue}", where);
+        ohsm_errf(err, cap, "%s: Tags must be a list of {TagKey, TagValue}", where);
         return -1;
     }
     json_array_foreach(tags, i, t)
@@ -254,24 +243,24 @@ static int check_tags(json_t *tags, const char *where, char *err, size_t cap)
         const char *tv = sval(t, "TagValue");
         if (!json_is_object(t) || only(t, tag_fields, where, err, cap) != 0 || tk == NULL ||
             tv == NULL) {
-            say(err, cap, "%s: Tags[%zu] must be {TagKey: string, TagValue: string}", where, i);
+            ohsm_errf(err, cap, "%s: Tags[%zu] must be {TagKey: string, TagValue: string}", where, i);
             return -1;
         }
         struct ohsm_kms_tag tag;
         size_t kc = chars(tk), vc = chars(tv);
         if (kc == 0 || kc > 128 || vc > 256 || strlen(tk) >= sizeof(tag.key) ||
             strlen(tv) >= sizeof(tag.value)) {
-            say(err, cap, "%s: Tags[%zu]: TagKey is 1-128 characters, TagValue 0-256", where, i);
+            ohsm_errf(err, cap, "%s: Tags[%zu]: TagKey is 1-128 characters, TagValue 0-256", where, i);
             return -1;
         }
         if (strncmp(tk, "aws:", 4) == 0) {
-            say(err, cap, "%s: Tags[%zu]: tag keys beginning with aws: are reserved", where, i);
+            ohsm_errf(err, cap, "%s: Tags[%zu]: tag keys beginning with aws: are reserved", where, i);
             return -1;
         }
         json_array_foreach(tags, j, u)
         {
             if (j < i && strcmp(tk, sval(u, "TagKey")) == 0) {
-                say(err, cap, "%s: Tags[%zu]: duplicate TagKey %.128s", where, i, tk);
+                ohsm_errf(err, cap, "%s: Tags[%zu]: duplicate TagKey %.128s", where, i, tk);
                 return -1;
             }
         }
@@ -292,18 +281,18 @@ static int check_key(json_t *e, size_t idx, struct ohsm_kms_seed_key *key, char 
 
     (void)snprintf(where, sizeof(where), "Keys[%zu]", idx);
     if (!json_is_object(e)) {
-        say(err, cap, "%s must be a mapping", where);
+        ohsm_errf(err, cap, "%s must be a mapping", where);
         return -1;
     }
     if (opt_str(e, "KeyId", &id, where, err, cap) != 0) {
         return -1;
     }
     if (id == NULL) {
-        say(err, cap, "%s: KeyId is required", where);
+        ohsm_errf(err, cap, "%s: KeyId is required", where);
         return -1;
     }
     if (canon_id(id, key->id) != 0) {
-        say(err, cap, "%s: KeyId %.64s is not a UUID (like 0d5c1a1e-1111-4a4a-8b8b-123456789abc)",
+        ohsm_errf(err, cap, "%s: KeyId %.64s is not a UUID (like 0d5c1a1e-1111-4a4a-8b8b-123456789abc)",
             where, id);
         return -1;
     }
@@ -317,23 +306,23 @@ static int check_key(json_t *e, size_t idx, struct ohsm_kms_seed_key *key, char 
     }
     key->spec = ohsm_kms_spec_from(spec != NULL ? spec : "SYMMETRIC_DEFAULT");
     if (key->spec == OHSM_KSPEC_NONE || ohsm_kms_spec_info(key->spec) == NULL) {
-        say(err, cap, "%s: unknown KeySpec %.64s", where, spec);
+        ohsm_errf(err, cap, "%s: unknown KeySpec %.64s", where, spec);
         return -1;
     }
     key->usage = ohsm_kms_usage_from(usage != NULL ? usage : "ENCRYPT_DECRYPT");
     if (key->usage == OHSM_KUSE_NONE) {
-        say(err, cap, "%s: unknown KeyUsage %.64s", where, usage);
+        ohsm_errf(err, cap, "%s: unknown KeyUsage %.64s", where, usage);
         return -1;
     }
     if (!ohsm_kms_spec_allows(key->spec, key->usage)) {
-        say(err, cap, "%s: KeyUsage %s is not allowed for KeySpec %s%s", where,
+        ohsm_errf(err, cap, "%s: KeyUsage %s is not allowed for KeySpec %s%s", where,
             ohsm_kms_usage_name(key->usage), ohsm_kms_spec_name(key->spec),
             usage == NULL ? " (KeyUsage is required for this KeySpec)" : "");
         return -1;
     }
     key->description = desc != NULL ? desc : "";
     if (chars(key->description) > OHSM_KMS_DESC_MAX) {
-        say(err, cap, "%s: Description is longer than %d characters", where, OHSM_KMS_DESC_MAX);
+        ohsm_errf(err, cap, "%s: Description is longer than %d characters", where, OHSM_KMS_DESC_MAX);
         return -1;
     }
     en = json_object_get(e, "Enabled");
@@ -342,7 +331,7 @@ static int check_key(json_t *e, size_t idx, struct ohsm_kms_seed_key *key, char 
         key->enabled = false;
     } else if (en != NULL && !json_is_true(en) &&
                !(json_is_string(en) && strcmp(json_string_value(en), "true") == 0)) {
-        say(err, cap, "%s: Enabled must be true or false", where);
+        ohsm_errf(err, cap, "%s: Enabled must be true or false", where);
         return -1;
     }
     key->tags = json_object_get(e, "Tags");
@@ -351,12 +340,12 @@ static int check_key(json_t *e, size_t idx, struct ohsm_kms_seed_key *key, char 
     }
     bk = json_object_get(e, "BackingKeys");
     if (bk != NULL && pem != NULL) {
-        say(err, cap, "%s: give BackingKeys or PrivateKeyPem, not both", where);
+        ohsm_errf(err, cap, "%s: give BackingKeys or PrivateKeyPem, not both", where);
         return -1;
     }
     if (bk != NULL) {
         if (is_pair_spec(key->spec)) {
-            say(err, cap,
+            ohsm_errf(err, cap,
                 "%s: BackingKeys is for SYMMETRIC_DEFAULT and HMAC keys; give the %s "
                 "key as PrivateKeyPem",
                 where, ohsm_kms_spec_name(key->spec));
@@ -364,7 +353,7 @@ static int check_key(json_t *e, size_t idx, struct ohsm_kms_seed_key *key, char 
         }
         if (!json_is_array(bk) || json_array_size(bk) == 0 ||
             json_array_size(bk) > OHSM_KMS_SEED_VERSIONS_MAX) {
-            say(err, cap, "%s: BackingKeys must be a list of 1 to %d hex strings", where,
+            ohsm_errf(err, cap, "%s: BackingKeys must be a list of 1 to %d hex strings", where,
                 OHSM_KMS_SEED_VERSIONS_MAX);
             return -1;
         }
@@ -377,7 +366,7 @@ static int check_key(json_t *e, size_t idx, struct ohsm_kms_seed_key *key, char 
     }
     if (pem != NULL) {
         if (!is_pair_spec(key->spec)) {
-            say(err, cap,
+            ohsm_errf(err, cap,
                 "%s: PrivateKeyPem is for RSA and ECC keys; give %s material as "
                 "BackingKeys",
                 where, ohsm_kms_spec_name(key->spec));
@@ -392,19 +381,19 @@ static int check_alias_name(const char *name, const char *where, char *err, size
 {
     if (name == NULL || strncmp(name, "alias/", 6) != 0 || name[6] == '\0' ||
         strlen(name) > OHSM_KMS_ALIAS_MAX) {
-        say(err, cap, "%s: AliasName must be alias/NAME (at most %d characters)", where,
+        ohsm_errf(err, cap, "%s: AliasName must be alias/NAME (at most %d characters)", where,
             OHSM_KMS_ALIAS_MAX);
         return -1;
     }
     if (strncmp(name, "alias/aws/", 10) == 0) {
-        say(err, cap, "%s: alias/aws/ is reserved for AWS managed keys", where);
+        ohsm_errf(err, cap, "%s: alias/aws/ is reserved for AWS managed keys", where);
         return -1;
     }
     for (const char *p = name + 6; *p != '\0'; p++) {
         char c = *p;
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
               c == '/' || c == '_' || c == '-')) {
-            say(err, cap, "%s: AliasName may hold only letters, digits, /, _ and -", where);
+            ohsm_errf(err, cap, "%s: AliasName may hold only letters, digits, /, _ and -", where);
             return -1;
         }
     }
@@ -419,7 +408,7 @@ static int check_alias(json_t *e, size_t idx, struct ohsm_kms_seed_alias *a, cha
 
     (void)snprintf(where, sizeof(where), "Aliases[%zu]", idx);
     if (!json_is_object(e)) {
-        say(err, cap, "%s must be a mapping", where);
+        ohsm_errf(err, cap, "%s must be a mapping", where);
         return -1;
     }
     if (opt_str(e, "AliasName", &a->name, where, err, cap) != 0 ||
@@ -432,7 +421,7 @@ static int check_alias(json_t *e, size_t idx, struct ohsm_kms_seed_alias *a, cha
         return -1;
     }
     if (canon_id(target, a->target) != 0) {
-        say(err, cap, "%s: TargetKeyId must be a key id (a UUID)", where);
+        ohsm_errf(err, cap, "%s: TargetKeyId must be a key id (a UUID)", where);
         return -1;
     }
     return 0;
@@ -455,7 +444,7 @@ ohsm_rv ohsm_kms_seed_check(json_t *tree, struct ohsm_kms_seed_plan **out, char 
     }
     p->tree = tree;
     if (!json_is_object(tree)) {
-        say(err, cap, "the document must be a mapping with Keys and Aliases");
+        ohsm_errf(err, cap, "the document must be a mapping with Keys and Aliases");
         goto out;
     }
     if (only(tree, fields, "the document", err, cap) != 0) {
@@ -464,7 +453,7 @@ ohsm_rv ohsm_kms_seed_check(json_t *tree, struct ohsm_kms_seed_plan **out, char 
     keys = json_object_get(tree, "Keys");
     aliases = json_object_get(tree, "Aliases");
     if ((keys != NULL && !json_is_array(keys)) || (aliases != NULL && !json_is_array(aliases))) {
-        say(err, cap, "Keys and Aliases must be lists");
+        ohsm_errf(err, cap, "Keys and Aliases must be lists");
         goto out;
     }
     if (json_array_size(keys) > 0) {
@@ -486,7 +475,7 @@ ohsm_rv ohsm_kms_seed_check(json_t *tree, struct ohsm_kms_seed_plan **out, char 
         }
         for (j = 0; j < i; j++) {
             if (strcmp(p->keys[j].id, p->keys[i].id) == 0) {
-                say(err, cap, "Keys[%zu] (KeyId %s): the same KeyId as Keys[%zu]", i, p->keys[i].id,
+                ohsm_errf(err, cap, "Keys[%zu] (KeyId %s): the same KeyId as Keys[%zu]", i, p->keys[i].id,
                     j);
                 goto out;
             }
@@ -500,7 +489,7 @@ ohsm_rv ohsm_kms_seed_check(json_t *tree, struct ohsm_kms_seed_plan **out, char 
         }
         for (j = 0; j < i; j++) {
             if (strcmp(p->aliases[j].name, p->aliases[i].name) == 0) {
-                say(err, cap, "Aliases[%zu] (%s): the same AliasName as Aliases[%zu]", i,
+                ohsm_errf(err, cap, "Aliases[%zu] (%s): the same AliasName as Aliases[%zu]", i,
                     p->aliases[i].name, j);
                 goto out;
             }

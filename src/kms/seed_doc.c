@@ -15,20 +15,9 @@
 #include <openssl/crypto.h>
 #include <yaml.h>
 
+#include "core/errf.h"
 #include "kms/seed.h"
 
-static void say(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void say(char *err, size_t cap, const char *fmt, ...)
-{
-    va_list ap;
-    if (err == NULL || cap == 0) {
-        return;
-    }
-    va_start(ap, fmt);
-    (void)vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
-}
 
 /* ---- the document: YAML or JSON into a tree ---- */
 
@@ -103,7 +92,7 @@ static int yplace(struct ybuild *b, json_t *v, bool scalar, size_t line, char *e
 {
     if (b->depth == 0) {
         if (b->root != NULL) {
-            say(err, cap, "line %zu: more than one document", line);
+            ohsm_errf(err, cap, "line %zu: more than one document", line);
             return -1;
         }
         b->root = json_incref(v);
@@ -111,24 +100,24 @@ static int yplace(struct ybuild *b, json_t *v, bool scalar, size_t line, char *e
     }
     struct yframe *f = &b->st[b->depth - 1];
     if (json_is_array(f->node)) {
-        return json_array_append(f->node, v) == 0 ? 0 : (say(err, cap, "out of memory"), -1);
+        return json_array_append(f->node, v) == 0 ? 0 : (ohsm_errf(err, cap, "out of memory"), -1);
     }
     if (f->key == NULL) {
         if (!scalar) {
-            say(err, cap, "line %zu: a mapping key must be a plain string", line);
+            ohsm_errf(err, cap, "line %zu: a mapping key must be a plain string", line);
             return -1;
         }
         f->key = strdup(json_string_value(v));
-        return f->key != NULL ? 0 : (say(err, cap, "out of memory"), -1);
+        return f->key != NULL ? 0 : (ohsm_errf(err, cap, "out of memory"), -1);
     }
     if (json_object_get(f->node, f->key) != NULL) {
-        say(err, cap, "line %zu: duplicate key %.64s", line, f->key);
+        ohsm_errf(err, cap, "line %zu: duplicate key %.64s", line, f->key);
         return -1;
     }
     int r = json_object_set(f->node, f->key, v);
     free(f->key);
     f->key = NULL;
-    return r == 0 ? 0 : (say(err, cap, "out of memory"), -1);
+    return r == 0 ? 0 : (ohsm_errf(err, cap, "out of memory"), -1);
 }
 
 /* One libyaml event into the tree. Returns 1 at the end of the stream, 0 to go on, -1 on error. */
@@ -148,16 +137,16 @@ static int yevent(struct ybuild *b, yaml_event_t *ev, char *err, size_t cap)
     case YAML_DOCUMENT_START_EVENT:
         if (ev->data.document_start.tag_directives.start !=
             ev->data.document_start.tag_directives.end) {
-            say(err, cap, "line %zu: YAML tags (%%TAG) are not supported", line);
+            ohsm_errf(err, cap, "line %zu: YAML tags (%%TAG) are not supported", line);
             return -1;
         }
         if (b->root != NULL) {
-            say(err, cap, "line %zu: more than one document", line);
+            ohsm_errf(err, cap, "line %zu: more than one document", line);
             return -1;
         }
         return 0;
     case YAML_ALIAS_EVENT:
-        say(err, cap, "line %zu: YAML anchors and aliases (*name) are not supported", line);
+        ohsm_errf(err, cap, "line %zu: YAML anchors and aliases (*name) are not supported", line);
         return -1;
     case YAML_SCALAR_EVENT:
         anchor = ev->data.scalar.anchor;
@@ -174,7 +163,7 @@ static int yevent(struct ybuild *b, yaml_event_t *ev, char *err, size_t cap)
     case YAML_SEQUENCE_END_EVENT:
     case YAML_MAPPING_END_EVENT:
         if (b->depth == 0) {
-            say(err, cap, "line %zu: unbalanced YAML", line);
+            ohsm_errf(err, cap, "line %zu: unbalanced YAML", line);
             return -1;
         }
         b->depth--;
@@ -184,27 +173,27 @@ static int yevent(struct ybuild *b, yaml_event_t *ev, char *err, size_t cap)
         b->st[b->depth].key = NULL;
         return 0;
     default:
-        say(err, cap, "line %zu: unexpected YAML", line);
+        ohsm_errf(err, cap, "line %zu: unexpected YAML", line);
         return -1;
     }
     if (anchor != NULL) {
-        say(err, cap, "line %zu: YAML anchors and aliases (&name) are not supported", line);
+        ohsm_errf(err, cap, "line %zu: YAML anchors and aliases (&name) are not supported", line);
         return -1;
     }
     if (tag != NULL) {
-        say(err, cap, "line %zu: YAML tags (!tag) are not supported", line);
+        ohsm_errf(err, cap, "line %zu: YAML tags (!tag) are not supported", line);
         return -1;
     }
     if (ev->type == YAML_SCALAR_EVENT) {
         const char *s = (const char *)ev->data.scalar.value;
         size_t n = ev->data.scalar.length;
         if (memchr(s, '\0', n) != NULL) {
-            say(err, cap, "line %zu: a NUL character in a string", line);
+            ohsm_errf(err, cap, "line %zu: a NUL character in a string", line);
             return -1;
         }
         v = json_stringn(s, n);
         if (v == NULL) {
-            say(err, cap, "line %zu: a string that is not UTF-8", line);
+            ohsm_errf(err, cap, "line %zu: a string that is not UTF-8", line);
             return -1;
         }
         r = yplace(b, v, true, line, err, cap);
@@ -215,12 +204,12 @@ static int yevent(struct ybuild *b, yaml_event_t *ev, char *err, size_t cap)
         return r;
     }
     if (b->depth == OHSM_KMS_SEED_DEPTH_MAX) {
-        say(err, cap, "line %zu: nested deeper than %d levels", line, OHSM_KMS_SEED_DEPTH_MAX);
+        ohsm_errf(err, cap, "line %zu: nested deeper than %d levels", line, OHSM_KMS_SEED_DEPTH_MAX);
         return -1;
     }
     v = ev->type == YAML_MAPPING_START_EVENT ? json_object() : json_array();
     if (v == NULL) {
-        say(err, cap, "out of memory");
+        ohsm_errf(err, cap, "out of memory");
         return -1;
     }
     r = yplace(b, v, false, line, err, cap);
@@ -268,7 +257,7 @@ static ohsm_rv parse_yaml(const char *buf, size_t len, json_t **out, char *err, 
      * or the first error (libyaml always makes progress or fails). */
     while (r == 0) {
         if (yaml_parser_parse(&p, &ev) == 0) {
-            say(err, cap, "line %zu: %s%s%s", p.problem_mark.line + 1,
+            ohsm_errf(err, cap, "line %zu: %s%s%s", p.problem_mark.line + 1,
                 p.problem != NULL ? p.problem : "bad YAML", p.context != NULL ? " " : "",
                 p.context != NULL ? p.context : "");
             r = -1;
@@ -282,7 +271,7 @@ static ohsm_rv parse_yaml(const char *buf, size_t len, json_t **out, char *err, 
     }
     if (r == 1) {
         if (b.root == NULL) {
-            say(err, cap, "the file is empty");
+            ohsm_errf(err, cap, "the file is empty");
         } else {
             *out = b.root;
             b.root = NULL;
@@ -309,7 +298,7 @@ ohsm_rv ohsm_kms_seed_parse(const char *buf, size_t len, json_t **out, char *err
     OHSM_ENSURE(buf != NULL && out != NULL, OHSM_ARGUMENTS_BAD);
     *out = NULL;
     if (len > OHSM_KMS_SEED_FILE_MAX) {
-        say(err, cap, "larger than %u bytes", OHSM_KMS_SEED_FILE_MAX);
+        ohsm_errf(err, cap, "larger than %u bytes", OHSM_KMS_SEED_FILE_MAX);
         return OHSM_CONFIG;
     }
     while (i < len && (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\r' || buf[i] == '\n')) {
@@ -321,12 +310,12 @@ ohsm_rv ohsm_kms_seed_parse(const char *buf, size_t len, json_t **out, char *err
     t = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
     if (t == NULL) {
         /* je.text may quote the input: say only where and what kind of error. */
-        say(err, cap, "line %d: not valid JSON", je.line);
+        ohsm_errf(err, cap, "line %d: not valid JSON", je.line);
         return OHSM_CONFIG;
     }
     if (tree_depth(t) > OHSM_KMS_SEED_DEPTH_MAX) {
         ohsm_kms_seed_tree_free(t);
-        say(err, cap, "nested deeper than %d levels", OHSM_KMS_SEED_DEPTH_MAX);
+        ohsm_errf(err, cap, "nested deeper than %d levels", OHSM_KMS_SEED_DEPTH_MAX);
         return OHSM_CONFIG;
     }
     *out = t;

@@ -66,6 +66,27 @@ json_t *ohsm_kms_internal(struct ohsm_aws_err *err, const char *what, ohsm_rv rv
                          what);
 }
 
+int ohsm_kms_dry_run(json_t *in, struct ohsm_aws_err *err)
+{
+    if (json_is_true(json_object_get(in, "DryRun"))) {
+        ohsm_kms_fail(err, "DryRunOperationException",
+                      "The request would have succeeded, but the DryRun flag is set.");
+        err->status = 412;
+        return -1;
+    }
+    return 0;
+}
+
+int ohsm_kms_no_recipient(json_t *in, struct ohsm_aws_err *err)
+{
+    if (json_object_get(in, "Recipient") != NULL) {
+        ohsm_kms_fail(err, "UnsupportedOperationException",
+                      "Recipient (AWS Nitro Enclaves attestation) is not supported by openhsm.");
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- fields ---- */
 
 const char *ohsm_kms_str(json_t *in, const char *name)

@@ -65,7 +65,8 @@ OHSM_KMS_HANDLER(ohsm_kms_op_sign)
     if (sign_setup(k, call, in, OHSM_KOP_SIGN, &key, &alg, &digest, x, err) != 0) {
         return NULL;
     }
-    if (ohsm_kms_b64_get(in, "Message", false, &msg, &msg_len, err) != 0 || ohsm_kms_dry_run(in, err) != 0) {
+    if (ohsm_kms_b64_get(in, "Message", false, &msg, &msg_len, err) != 0 ||
+        ohsm_kms_dry_run(in, err) != 0) {
         goto done;
     }
     rv = ohsm_kms_mat_get(k, &key, 0, &c);
@@ -310,7 +311,8 @@ OHSM_KMS_HANDLER(ohsm_kms_op_generate_mac)
     if (mac_setup(k, call, in, OHSM_KOP_GENERATE_MAC, &key, &alg, x, err) != 0) {
         return NULL;
     }
-    if (ohsm_kms_b64_get(in, "Message", false, &msg, &msg_len, err) != 0 || ohsm_kms_dry_run(in, err) != 0) {
+    if (ohsm_kms_b64_get(in, "Message", false, &msg, &msg_len, err) != 0 ||
+        ohsm_kms_dry_run(in, err) != 0) {
         goto done;
     }
     rv = ohsm_kms_mat_get(k, &key, 0, &c);
@@ -346,7 +348,8 @@ OHSM_KMS_HANDLER(ohsm_kms_op_verify_mac)
         return NULL;
     }
     if (ohsm_kms_b64_get(in, "Message", false, &msg, &msg_len, err) != 0 ||
-        ohsm_kms_b64_get(in, "Mac", false, &mac, &mac_len, err) != 0 || ohsm_kms_dry_run(in, err) != 0) {
+        ohsm_kms_b64_get(in, "Mac", false, &mac, &mac_len, err) != 0 ||
+        ohsm_kms_dry_run(in, err) != 0) {
         goto done;
     }
     rv = ohsm_kms_mat_get(k, &key, 0, &c);

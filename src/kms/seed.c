@@ -46,7 +46,6 @@
 #include "kms/kms_int.h"
 #include "kms/seed.h"
 
-
 /* ---- applying a plan ---- */
 
 /* The file, read whole into a buffer the caller wipes and frees (it holds key material). */
@@ -116,8 +115,8 @@ static int plan_against_store(struct ohsm_kms *k, const struct ohsm_kms_seed_pla
         if (rv == OHSM_OK) {
             ohsm_kms_key_clear(&cur);
         } else if (!key_new[i]) {
-            ohsm_errf(err, cap, "Keys[%zu] (KeyId %s): cannot look the key up: %s", i, p->keys[i].id,
-                ohsm_rv_str(rv));
+            ohsm_errf(err, cap, "Keys[%zu] (KeyId %s): cannot look the key up: %s", i,
+                      p->keys[i].id, ohsm_rv_str(rv));
             return -1;
         }
     }
@@ -136,22 +135,23 @@ static int plan_against_store(struct ohsm_kms *k, const struct ohsm_kms_seed_pla
             }
             if (!here) {
                 ohsm_errf(err, cap,
-                    "Aliases[%zu] (%s): TargetKeyId %s is neither in the file nor a key "
-                    "of account %s in %s",
-                    i, sa->name, sa->target, k->account, k->region);
+                          "Aliases[%zu] (%s): TargetKeyId %s is neither in the file nor a key "
+                          "of account %s in %s",
+                          i, sa->name, sa->target, k->account, k->region);
                 return -1;
             }
         }
         rv = ohsm_kms_store_alias_get(k->store, k->region, sa->name, &a);
         alias_new[i] = rv == OHSM_KEY_HANDLE_INVALID;
         if (rv == OHSM_OK && strcmp(a.key_id, sa->target) != 0) {
-            ohsm_errf(err, cap, "Aliases[%zu] (%s): the alias exists and points at another key (%s)", i,
-                sa->name, a.key_id);
+            ohsm_errf(err, cap,
+                      "Aliases[%zu] (%s): the alias exists and points at another key (%s)", i,
+                      sa->name, a.key_id);
             return -1;
         }
         if (rv != OHSM_OK && !alias_new[i]) {
             ohsm_errf(err, cap, "Aliases[%zu] (%s): cannot look the alias up: %s", i, sa->name,
-                ohsm_rv_str(rv));
+                      ohsm_rv_str(rv));
             return -1;
         }
     }
@@ -246,7 +246,7 @@ static ohsm_rv apply(struct ohsm_kms *k, const struct ohsm_kms_seed_plan *p, con
         }
         if (rv != OHSM_OK) {
             ohsm_errf(err, cap, "Keys[%zu] (KeyId %s): cannot store the key: %s", i, sk->id,
-                ohsm_rv_str(rv));
+                      ohsm_rv_str(rv));
         }
     }
     for (i = 0; rv == OHSM_OK && i < p->n_aliases; i++) {
@@ -262,7 +262,7 @@ static ohsm_rv apply(struct ohsm_kms *k, const struct ohsm_kms_seed_plan *p, con
         rv = ohsm_kms_store_alias_add(k->store, &a);
         if (rv != OHSM_OK) {
             ohsm_errf(err, cap, "Aliases[%zu] (%s): cannot store the alias: %s", i, a.name,
-                ohsm_rv_str(rv));
+                      ohsm_rv_str(rv));
         }
     }
     if (rv == OHSM_OK) {

@@ -21,7 +21,6 @@
 #include "openhsm/mech.h"
 #include "openhsm/obj.h"
 
-
 /* ---- checking the tree into a plan ---- */
 
 void ohsm_kms_seed_plan_free(struct ohsm_kms_seed_plan *p)
@@ -139,8 +138,9 @@ static int backing_key(struct ohsm_kms_seed_key *key, json_t *v, size_t i, const
         return -1;
     }
     if (n == 0 || n % 2 != 0 || n > 2 * 1024) {
-        ohsm_errf(err, cap, "%s: BackingKeys[%zu] is not an even number of hex digits (1 to 1024 bytes)",
-            where, i);
+        ohsm_errf(err, cap,
+                  "%s: BackingKeys[%zu] is not an even number of hex digits (1 to 1024 bytes)",
+                  where, i);
         return -1;
     }
     m = OPENSSL_secure_malloc(n / 2);
@@ -152,7 +152,8 @@ static int backing_key(struct ohsm_kms_seed_key *key, json_t *v, size_t i, const
         int hi = hexval(s[2 * j]), lo = hexval(s[2 * j + 1]);
         if (hi < 0 || lo < 0) {
             OPENSSL_secure_clear_free(m, n / 2);
-            ohsm_errf(err, cap, "%s: BackingKeys[%zu] has a character that is not a hex digit", where, i);
+            ohsm_errf(err, cap, "%s: BackingKeys[%zu] has a character that is not a hex digit",
+                      where, i);
             return -1;
         }
         m[j] = (uint8_t)(hi << 4 | lo);
@@ -164,11 +165,12 @@ static int backing_key(struct ohsm_kms_seed_key *key, json_t *v, size_t i, const
         size_t lo = 0, hi = 0;
         lengths(key->spec, &lo, &hi);
         if (lo == hi) {
-            ohsm_errf(err, cap, "%s: BackingKeys[%zu] is %zu bytes; %s material is %zu bytes", where, i,
-                n / 2, ohsm_kms_spec_name(key->spec), lo);
+            ohsm_errf(err, cap, "%s: BackingKeys[%zu] is %zu bytes; %s material is %zu bytes",
+                      where, i, n / 2, ohsm_kms_spec_name(key->spec), lo);
         } else {
-            ohsm_errf(err, cap, "%s: BackingKeys[%zu] is %zu bytes; %s material is %zu to %zu bytes",
-                where, i, n / 2, ohsm_kms_spec_name(key->spec), lo, hi);
+            ohsm_errf(err, cap,
+                      "%s: BackingKeys[%zu] is %zu bytes; %s material is %zu to %zu bytes", where,
+                      i, n / 2, ohsm_kms_spec_name(key->spec), lo, hi);
         }
         return -1;
     }
@@ -189,7 +191,8 @@ static int private_key_pem(struct ohsm_kms_seed_key *key, const char *pem, const
     size_t der_len = 0;
 
     if (ohsm_mech_pem_to_der(pem, strlen(pem), &cls, &kt, &der, &der_len) != OHSM_OK) {
-        ohsm_errf(err, cap,
+        ohsm_errf(
+            err, cap,
             "%s: PrivateKeyPem is not an unencrypted PEM RSA or EC key (PRIVATE KEY, RSA PRIVATE "
             "KEY or EC PRIVATE KEY)",
             where);
@@ -197,13 +200,15 @@ static int private_key_pem(struct ohsm_kms_seed_key *key, const char *pem, const
     }
     if (cls != OHSM_CLASS_PRIVATE) {
         ohsm_mech_der_free(der, der_len);
-        ohsm_errf(err, cap, "%s: PrivateKeyPem holds a public key; it needs the private key", where);
+        ohsm_errf(err, cap, "%s: PrivateKeyPem holds a public key; it needs the private key",
+                  where);
         return -1;
     }
     if ((kt == OHSM_KT_RSA) != rsa) {
         ohsm_mech_der_free(der, der_len);
         ohsm_errf(err, cap, "%s: PrivateKeyPem holds an %s key; KeySpec %s needs an %s key", where,
-            kt == OHSM_KT_RSA ? "RSA" : "EC", ohsm_kms_spec_name(key->spec), rsa ? "RSA" : "EC");
+                  kt == OHSM_KT_RSA ? "RSA" : "EC", ohsm_kms_spec_name(key->spec),
+                  rsa ? "RSA" : "EC");
         return -1;
     }
     m = OPENSSL_secure_malloc(der_len);
@@ -220,8 +225,8 @@ static int private_key_pem(struct ohsm_kms_seed_key *key, const char *pem, const
     key->n_mats = 1;
     if (ohsm_kms_material_check(key->spec, m, der_len) != OHSM_OK) {
         ohsm_errf(err, cap, "%s: PrivateKeyPem is not a %s key (%s)", where,
-            ohsm_kms_spec_name(key->spec),
-            rsa ? "another modulus size" : "another curve, or a broken key");
+                  ohsm_kms_spec_name(key->spec),
+                  rsa ? "another modulus size" : "another curve, or a broken key");
         return -1;
     }
     return 0;
@@ -243,18 +248,21 @@ static int check_tags(json_t *tags, const char *where, char *err, size_t cap)
         const char *tv = sval(t, "TagValue");
         if (!json_is_object(t) || only(t, tag_fields, where, err, cap) != 0 || tk == NULL ||
             tv == NULL) {
-            ohsm_errf(err, cap, "%s: Tags[%zu] must be {TagKey: string, TagValue: string}", where, i);
+            ohsm_errf(err, cap, "%s: Tags[%zu] must be {TagKey: string, TagValue: string}", where,
+                      i);
             return -1;
         }
         struct ohsm_kms_tag tag;
         size_t kc = chars(tk), vc = chars(tv);
         if (kc == 0 || kc > 128 || vc > 256 || strlen(tk) >= sizeof(tag.key) ||
             strlen(tv) >= sizeof(tag.value)) {
-            ohsm_errf(err, cap, "%s: Tags[%zu]: TagKey is 1-128 characters, TagValue 0-256", where, i);
+            ohsm_errf(err, cap, "%s: Tags[%zu]: TagKey is 1-128 characters, TagValue 0-256", where,
+                      i);
             return -1;
         }
         if (strncmp(tk, "aws:", 4) == 0) {
-            ohsm_errf(err, cap, "%s: Tags[%zu]: tag keys beginning with aws: are reserved", where, i);
+            ohsm_errf(err, cap, "%s: Tags[%zu]: tag keys beginning with aws: are reserved", where,
+                      i);
             return -1;
         }
         json_array_foreach(tags, j, u)
@@ -292,8 +300,9 @@ static int check_key(json_t *e, size_t idx, struct ohsm_kms_seed_key *key, char 
         return -1;
     }
     if (canon_id(id, key->id) != 0) {
-        ohsm_errf(err, cap, "%s: KeyId %.64s is not a UUID (like 0d5c1a1e-1111-4a4a-8b8b-123456789abc)",
-            where, id);
+        ohsm_errf(err, cap,
+                  "%s: KeyId %.64s is not a UUID (like 0d5c1a1e-1111-4a4a-8b8b-123456789abc)",
+                  where, id);
         return -1;
     }
     (void)snprintf(where, sizeof(where), "Keys[%zu] (KeyId %s)", idx, key->id);
@@ -316,13 +325,14 @@ static int check_key(json_t *e, size_t idx, struct ohsm_kms_seed_key *key, char 
     }
     if (!ohsm_kms_spec_allows(key->spec, key->usage)) {
         ohsm_errf(err, cap, "%s: KeyUsage %s is not allowed for KeySpec %s%s", where,
-            ohsm_kms_usage_name(key->usage), ohsm_kms_spec_name(key->spec),
-            usage == NULL ? " (KeyUsage is required for this KeySpec)" : "");
+                  ohsm_kms_usage_name(key->usage), ohsm_kms_spec_name(key->spec),
+                  usage == NULL ? " (KeyUsage is required for this KeySpec)" : "");
         return -1;
     }
     key->description = desc != NULL ? desc : "";
     if (chars(key->description) > OHSM_KMS_DESC_MAX) {
-        ohsm_errf(err, cap, "%s: Description is longer than %d characters", where, OHSM_KMS_DESC_MAX);
+        ohsm_errf(err, cap, "%s: Description is longer than %d characters", where,
+                  OHSM_KMS_DESC_MAX);
         return -1;
     }
     en = json_object_get(e, "Enabled");
@@ -346,15 +356,15 @@ static int check_key(json_t *e, size_t idx, struct ohsm_kms_seed_key *key, char 
     if (bk != NULL) {
         if (is_pair_spec(key->spec)) {
             ohsm_errf(err, cap,
-                "%s: BackingKeys is for SYMMETRIC_DEFAULT and HMAC keys; give the %s "
-                "key as PrivateKeyPem",
-                where, ohsm_kms_spec_name(key->spec));
+                      "%s: BackingKeys is for SYMMETRIC_DEFAULT and HMAC keys; give the %s "
+                      "key as PrivateKeyPem",
+                      where, ohsm_kms_spec_name(key->spec));
             return -1;
         }
         if (!json_is_array(bk) || json_array_size(bk) == 0 ||
             json_array_size(bk) > OHSM_KMS_SEED_VERSIONS_MAX) {
             ohsm_errf(err, cap, "%s: BackingKeys must be a list of 1 to %d hex strings", where,
-                OHSM_KMS_SEED_VERSIONS_MAX);
+                      OHSM_KMS_SEED_VERSIONS_MAX);
             return -1;
         }
         json_array_foreach(bk, i, v)
@@ -367,9 +377,9 @@ static int check_key(json_t *e, size_t idx, struct ohsm_kms_seed_key *key, char 
     if (pem != NULL) {
         if (!is_pair_spec(key->spec)) {
             ohsm_errf(err, cap,
-                "%s: PrivateKeyPem is for RSA and ECC keys; give %s material as "
-                "BackingKeys",
-                where, ohsm_kms_spec_name(key->spec));
+                      "%s: PrivateKeyPem is for RSA and ECC keys; give %s material as "
+                      "BackingKeys",
+                      where, ohsm_kms_spec_name(key->spec));
             return -1;
         }
         return private_key_pem(key, pem, where, err, cap);
@@ -382,7 +392,7 @@ static int check_alias_name(const char *name, const char *where, char *err, size
     if (name == NULL || strncmp(name, "alias/", 6) != 0 || name[6] == '\0' ||
         strlen(name) > OHSM_KMS_ALIAS_MAX) {
         ohsm_errf(err, cap, "%s: AliasName must be alias/NAME (at most %d characters)", where,
-            OHSM_KMS_ALIAS_MAX);
+                  OHSM_KMS_ALIAS_MAX);
         return -1;
     }
     if (strncmp(name, "alias/aws/", 10) == 0) {
@@ -475,8 +485,8 @@ ohsm_rv ohsm_kms_seed_check(json_t *tree, struct ohsm_kms_seed_plan **out, char 
         }
         for (j = 0; j < i; j++) {
             if (strcmp(p->keys[j].id, p->keys[i].id) == 0) {
-                ohsm_errf(err, cap, "Keys[%zu] (KeyId %s): the same KeyId as Keys[%zu]", i, p->keys[i].id,
-                    j);
+                ohsm_errf(err, cap, "Keys[%zu] (KeyId %s): the same KeyId as Keys[%zu]", i,
+                          p->keys[i].id, j);
                 goto out;
             }
         }
@@ -490,7 +500,7 @@ ohsm_rv ohsm_kms_seed_check(json_t *tree, struct ohsm_kms_seed_plan **out, char 
         for (j = 0; j < i; j++) {
             if (strcmp(p->aliases[j].name, p->aliases[i].name) == 0) {
                 ohsm_errf(err, cap, "Aliases[%zu] (%s): the same AliasName as Aliases[%zu]", i,
-                    p->aliases[i].name, j);
+                          p->aliases[i].name, j);
                 goto out;
             }
         }

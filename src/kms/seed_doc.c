@@ -18,7 +18,6 @@
 #include "core/errf.h"
 #include "kms/seed.h"
 
-
 /* ---- the document: YAML or JSON into a tree ---- */
 
 static void tree_wipe(json_t *j)
@@ -204,7 +203,8 @@ static int yevent(struct ybuild *b, yaml_event_t *ev, char *err, size_t cap)
         return r;
     }
     if (b->depth == OHSM_KMS_SEED_DEPTH_MAX) {
-        ohsm_errf(err, cap, "line %zu: nested deeper than %d levels", line, OHSM_KMS_SEED_DEPTH_MAX);
+        ohsm_errf(err, cap, "line %zu: nested deeper than %d levels", line,
+                  OHSM_KMS_SEED_DEPTH_MAX);
         return -1;
     }
     v = ev->type == YAML_MAPPING_START_EVENT ? json_object() : json_array();
@@ -258,8 +258,8 @@ static ohsm_rv parse_yaml(const char *buf, size_t len, json_t **out, char *err, 
     while (r == 0) {
         if (yaml_parser_parse(&p, &ev) == 0) {
             ohsm_errf(err, cap, "line %zu: %s%s%s", p.problem_mark.line + 1,
-                p.problem != NULL ? p.problem : "bad YAML", p.context != NULL ? " " : "",
-                p.context != NULL ? p.context : "");
+                      p.problem != NULL ? p.problem : "bad YAML", p.context != NULL ? " " : "",
+                      p.context != NULL ? p.context : "");
             r = -1;
             break;
         }

@@ -30,6 +30,7 @@
 #include "cloud/provision.h"
 #include "cloud/supervise.h"
 #include "http/http.h"
+#include "kms/jalloc.h"
 #include "kms/kms.h"
 #include "kms/lazyroot.h"
 #include "kms/trail.h"
@@ -282,6 +283,8 @@ static void print_banner(struct ohsm_meta *m, const char *abs, uint16_t api_port
     printf("  try:          aws --endpoint-url http://127.0.0.1:%u --region %s cloudhsmv2 "
            "describe-clusters\n",
            (unsigned)api_port, a->region);
+    printf("                aws --endpoint-url http://127.0.0.1:%u --region %s kms create-key\n",
+           (unsigned)api_port, a->region);
     printf("openhsmd: ready\n");
     fflush(stdout);
 }
@@ -426,6 +429,9 @@ int main(int argc, char **argv)
     if (argc >= 2 && strcmp(argv[1], "events") == 0) {
         return ohsm_kms_events_main(argc, argv);
     }
+    /* Plaintexts and data keys pass through jansson's strings: wipe them when freed. Before
+     * any JSON is made (ctl and events above make their own and hold no secrets). */
+    ohsm_kms_json_wipe_on_free();
     /* The daemon holds CA keys and a password: none of it may reach a core file. */
     (void)setrlimit(RLIMIT_CORE, &nocore);
     umask(077);

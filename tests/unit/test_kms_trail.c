@@ -34,7 +34,7 @@ static int setup(void **state)
 {
     struct fixture *fx = calloc(1, sizeof(*fx));
     assert_non_null(fx);
-    strcpy(fx->dir, "/tmp/ohsm-trail-XXXXXX");
+    (void)snprintf(fx->dir, sizeof(fx->dir), "%s", "/tmp/ohsm-trail-XXXXXX");
     assert_non_null(mkdtemp(fx->dir));
     snprintf(fx->kmsdir, sizeof(fx->kmsdir), "%s/kms", fx->dir);
     assert_int_equal(mkdir(fx->kmsdir, 0700), 0);

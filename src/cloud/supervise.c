@@ -5,6 +5,13 @@
  * on time without busy waiting. Between fork and execv the child calls only async-signal-safe
  * functions (POSIX.1-2017 §2.4.3): its argv and messages are built before fork. Inputs are the
  * operator's paths and ids from our metadata; the HSM's log is only ever copied to stderr.
+ *
+ * Who forks. PR_SET_PDEATHSIG fires when the *thread* that forked the child exits, not the
+ * process (prctl(2)). HSMs are started from the main thread, from the supervision loop and from
+ * control-plane and KMS requests, which run on HTTP connection threads that come and go; a child
+ * forked on one of those would get SIGTERM when its connection closed. So every fork happens on
+ * one spawner thread that lives as long as the struct ohsm_sup: callers hand it the prepared child
+ * (argv, descriptors) and wait for the pid.
  */
 #include "cloud/supervise.h"
 
@@ -61,7 +68,20 @@ struct ohsm_sup {
     struct hsm *h;
     size_t n;
     char exec_fail_msg[256]; /* written by a child whose execv failed */
+    /* The spawner thread and its one request slot (under fork_mu). */
+    pthread_t forker;
+    bool forker_up;
+    pthread_mutex_t fork_mu;
+    pthread_cond_t fork_cv;
+    const struct hsm *fork_h; /* the request; NULL: none */
+    int fork_null_fd, fork_log_fd;
+    bool fork_done;
+    bool fork_quit;
+    pid_t fork_pid;
+    int fork_errno;
 };
+
+static void *forker_main(void *arg);
 
 static int64_t now_ms(void)
 {
@@ -122,6 +142,14 @@ ohsm_rv ohsm_sup_new(const struct ohsm_sup_cfg *cfg, struct ohsm_sup **out)
     }
     (void)pthread_mutex_init(&s->mu, NULL);
     (void)pthread_cond_init(&s->cv, NULL);
+    (void)pthread_mutex_init(&s->fork_mu, NULL);
+    (void)pthread_cond_init(&s->fork_cv, NULL);
+    /* Created after SIGCHLD/SIGINT/SIGTERM are blocked, so it inherits that mask. */
+    if (pthread_create(&s->forker, NULL, forker_main, s) != 0) {
+        ohsm_sup_free(s);
+        return OHSM_IO;
+    }
+    s->forker_up = true;
     *out = s;
     return OHSM_OK;
 }
@@ -148,8 +176,17 @@ void ohsm_sup_free(struct ohsm_sup *s)
         hsm_clear(&s->h[i]);
     }
     free(s->h);
+    if (s->forker_up) {
+        (void)pthread_mutex_lock(&s->fork_mu);
+        s->fork_quit = true;
+        (void)pthread_cond_broadcast(&s->fork_cv);
+        (void)pthread_mutex_unlock(&s->fork_mu);
+        (void)pthread_join(s->forker, NULL);
+    }
     close(s->sfd);
     close(s->wake_fd);
+    (void)pthread_cond_destroy(&s->fork_cv);
+    (void)pthread_mutex_destroy(&s->fork_mu);
     (void)pthread_cond_destroy(&s->cv);
     (void)pthread_mutex_destroy(&s->mu);
     (void)sigprocmask(SIG_SETMASK, &s->old_mask, NULL);
@@ -289,6 +326,63 @@ __attribute__((noreturn)) static void child(const struct ohsm_sup *s, const stru
     _exit(127);
 }
 
+/* The spawner thread: forks each requested child, so that every HSM's parent thread is this one
+ * (see "Who forks" at the top). */
+static void *forker_main(void *arg)
+{
+    struct ohsm_sup *s = arg;
+    (void)pthread_mutex_lock(&s->fork_mu);
+    for (;;) {
+        while (s->fork_h == NULL && !s->fork_quit) {
+            (void)pthread_cond_wait(&s->fork_cv, &s->fork_mu);
+        }
+        if (s->fork_h == NULL) { /* quit, nothing pending */
+            break;
+        }
+        pid_t parent = getpid();
+        pid_t pid = fork();
+        if (pid == 0) {
+            child(s, s->fork_h, parent, s->fork_null_fd, s->fork_log_fd);
+        }
+        s->fork_errno = pid < 0 ? errno : 0;
+        s->fork_pid = pid;
+        s->fork_h = NULL;
+        s->fork_done = true;
+        (void)pthread_cond_broadcast(&s->fork_cv);
+    }
+    (void)pthread_mutex_unlock(&s->fork_mu);
+    return NULL;
+}
+
+/* Has the spawner thread fork h with these descriptors for its stdin and stdout+stderr; returns
+ * the pid, or -1 with errno set. One request at a time. */
+static pid_t fork_on_spawner(struct ohsm_sup *s, const struct hsm *h, int null_fd, int log_fd)
+{
+    (void)pthread_mutex_lock(&s->fork_mu);
+    while (s->fork_h != NULL || s->fork_done) { /* another caller's request or unread result */
+        (void)pthread_cond_wait(&s->fork_cv, &s->fork_mu);
+    }
+    if (s->fork_quit) {
+        (void)pthread_mutex_unlock(&s->fork_mu);
+        errno = ESHUTDOWN;
+        return -1;
+    }
+    s->fork_h = h;
+    s->fork_null_fd = null_fd;
+    s->fork_log_fd = log_fd;
+    (void)pthread_cond_broadcast(&s->fork_cv);
+    while (!s->fork_done) {
+        (void)pthread_cond_wait(&s->fork_cv, &s->fork_mu);
+    }
+    pid_t pid = s->fork_pid;
+    int err = s->fork_errno;
+    s->fork_done = false;
+    (void)pthread_cond_broadcast(&s->fork_cv); /* the slot is free */
+    (void)pthread_mutex_unlock(&s->fork_mu);
+    errno = err;
+    return pid;
+}
+
 static void write_pidfile(const struct ohsm_sup *s, const struct hsm *h)
 {
     char text[32];
@@ -305,7 +399,6 @@ static ohsm_rv spawn(struct ohsm_sup *s, struct hsm *h)
     ohsm_rv rv = OHSM_IO;
     int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     int log_fd = open(h->logfile, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
-    pid_t parent = getpid();
 
     if (null_fd < 0 || log_fd < 0) {
         fprintf(s->cfg.err, "openhsmd: %s: cannot open %s: %s\n", h->id,
@@ -314,10 +407,7 @@ static ohsm_rv spawn(struct ohsm_sup *s, struct hsm *h)
     }
     fflush(s->cfg.out); /* nothing buffered may be written twice by the child */
     fflush(s->cfg.err);
-    pid_t pid = fork();
-    if (pid == 0) {
-        child(s, h, parent, null_fd, log_fd);
-    }
+    pid_t pid = fork_on_spawner(s, h, null_fd, log_fd);
     if (pid < 0) {
         fprintf(s->cfg.err, "openhsmd: %s: fork: %s\n", h->id, strerror(errno));
         goto out;

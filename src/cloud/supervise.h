@@ -7,7 +7,9 @@
  * handler. Children get an empty signal mask, their own process group (so a terminal's Ctrl-C
  * reaches only openhsmd, which then stops them in order), PR_SET_PDEATHSIG(SIGTERM), stdin from
  * /dev/null and stdout+stderr appended to hsm.log; each child's pid is written to hsm.pid
- * atomically right after fork.
+ * atomically right after fork. Every fork runs on a thread of the supervisor's own that lives as
+ * long as the struct ohsm_sup, whichever thread asked for it: PDEATHSIG follows the forking
+ * thread, so an HSM started from a short-lived request thread would otherwise die with it.
  *
  * One struct ohsm_sup per process (it owns SIGCHLD). ohsm_sup_new/start/run/stop/free belong to
  * the main thread; the functions at the end may be called from any thread while it runs.

@@ -337,6 +337,33 @@ static void test_sup_dyn_launch(void **state)
     assert_int_equal(status(f, ID_LIVE).pid, pid);
 }
 
+static void *launch_main(void *arg)
+{
+    struct fx *f = arg;
+    return (void *)(intptr_t)ohsm_sup_launch(f->sup, ID_LIVE);
+}
+
+/* An HSM launched from a thread that then ends (an HTTP connection's thread in openhsmd) keeps
+ * running: PR_SET_PDEATHSIG follows the forking thread, so the supervisor must not fork on the
+ * caller's. Without the loop nothing would reap or restart it, so a SIGTERM on the thread's exit
+ * would leave it a zombie. Nothing is expected to happen, so this waits a fixed 300 ms. */
+static void test_sup_dyn_launch_thread_exits(void **state)
+{
+    struct fx *f = *state;
+    pthread_t t;
+    void *ret = NULL;
+    add(f, ID_LIVE, 0);
+    assert_int_equal(pthread_create(&t, NULL, launch_main, f), 0);
+    assert_int_equal(pthread_join(t, &ret), 0);
+    assert_int_equal((int)(intptr_t)ret, OHSM_OK);
+    long pid = status(f, ID_LIVE).pid;
+    assert_true(pid > 0);
+    sleep_ms(300);
+    char st = proc_state(pid);
+    assert_true(st != 'Z' && st != '?');
+    assert_true(port_accepts(f->port[0]));
+}
+
 /* A program that exits at once: OHSM_DEVICE_ERROR, the HSM left held and not running, and the
  * failure reported with the tail of its log. */
 static void test_sup_dyn_launch_exits(void **state)
@@ -562,6 +589,7 @@ int main(int argc, char **argv)
     self[n] = '\0';
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_sup_dyn_launch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sup_dyn_launch_thread_exits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sup_dyn_launch_exits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sup_dyn_launch_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sup_dyn_hold_no_loop, setup, teardown),

@@ -340,7 +340,10 @@ static int start_cloud(const struct ohsm_args *a, struct ohsm_meta *m, struct oh
     char cid[OHSM_IDS_MAX], err[512];
     static struct ohsm_ec2_ctx ec2;
     static struct ohsm_query_service ec2_svc;
-    struct ohsm_http_cfg hc = {a->listen, 16, 0, a->region, a->account_id, a->credentials, 0, NULL};
+    struct ohsm_http_cfg hc = {.listen = a->listen,
+                               .region = a->region,
+                               .account_id = a->account_id,
+                               .credentials_file = a->credentials};
     ohsm_rv rv;
 
     if (ohsm_cloud_init(cloud, m, sup, abs, a->region, a->account_id, a->lockout) != OHSM_OK) {

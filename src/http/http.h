@@ -127,7 +127,6 @@ struct ohsm_query_service {
 struct ohsm_http_cfg {
     const char *listen;           /* "ADDR:PORT" (IPv4); NULL: OHSM_HTTP_LISTEN_DEFAULT; port 0
                                      picks a free one */
-    unsigned threads;             /* 0: 4 */
     size_t max_body;              /* 0: OHSM_HTTP_MAX_BODY_DEFAULT */
     const char *region;           /* default region for unsigned requests, e.g. "us-east-1" */
     const char *account_id;       /* 12 digits */

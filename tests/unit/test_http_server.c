@@ -78,7 +78,6 @@ static void test_server_roundtrips(void **state)
     FILE *log = open_memstream(&logbuf, &loglen);
     assert_non_null(log);
     struct ohsm_http_cfg cfg = {.listen = "127.0.0.1:0",
-                                .threads = 2,
                                 .max_body = 64,
                                 .region = "us-east-1",
                                 .account_id = "111122223333",

@@ -12,6 +12,7 @@
  *   - `openhsmd events` lists, filters and verifies the file without crashing.
  * Run with -close_fd_mask=1 to silence the listed events (stdout).
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,11 +21,13 @@
 #include <unistd.h>
 
 #include "kms/trail.h"
+#include "kms/trail_test.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char dir[64];
 static char path[128];
+static char wal[128];
 
 static void check(bool ok)
 {
@@ -38,6 +41,7 @@ static void cleanup(void)
     char kms[96];
     snprintf(kms, sizeof(kms), "%s/kms", dir);
     unlink(path);
+    unlink(wal);
     rmdir(kms);
     rmdir(dir);
 }
@@ -49,13 +53,15 @@ static void setup(void)
     }
     /* tmpfs when there is one: every open and append fsyncs. */
     struct stat st;
-    strcpy(dir, stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) ? "/dev/shm/ohsm-fuzz-trail-XXXXXX"
-                                                                  : "/tmp/ohsm-fuzz-trail-XXXXXX");
+    strcpy(dir, stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode)
+                    ? "/dev/shm/ohsm-fuzz-trail-XXXXXX"
+                    : "/tmp/ohsm-fuzz-trail-XXXXXX");
     check(mkdtemp(dir) != NULL);
     char kms[96];
     snprintf(kms, sizeof(kms), "%s/kms", dir);
     check(mkdir(kms, 0700) == 0);
     snprintf(path, sizeof(path), "%s/trail.jsonl", kms);
+    snprintf(wal, sizeof(wal), "%s/trail.wal", kms);
     check(atexit(cleanup) == 0);
 }
 
@@ -103,8 +109,8 @@ static struct result verify(void)
 
 static void events(const char *a, const char *b, const char *c, const char *d)
 {
-    char *argv[] = {"openhsmd", "events", "--data-dir", dir, (char *)a, (char *)b, (char *)c,
-                    (char *)d, NULL};
+    char *argv[] = {"openhsmd", "events",  "--data-dir", dir, (char *)a,
+                    (char *)b,  (char *)c, (char *)d,    NULL};
     int argc = 4;
     while (argv[argc] != NULL) {
         argc++;
@@ -143,15 +149,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct result torn_free = verify();
     put_file(data, size);
     struct ohsm_kms_trail *t = NULL;
-    ohsm_rv rv = ohsm_kms_trail_open(path, &t);
+    /* A fresh, small write-ahead log each time: fuzz_kms_wal covers replay. */
+    check(unlink(wal) == 0 || errno == ENOENT);
+    ohsm_rv rv = ohsm_kms_trail_test_open_sized(path, 4096, &t);
     check(size_of() == (off_t)tlen);
     if (rv != OHSM_OK) {
         check(rv == OHSM_DATA_INVALID && t == NULL && torn_free.rv != OHSM_OK);
         return 0;
     }
-    struct ohsm_kms_event e = {.name = "Encrypt", .time_ms = 1796583600000LL,
-                               .region = "us-east-1", .account = "111122223333",
-                               .access_key_id = "AKIAIOSFODNN7EXAMPLE", .request_id = "fuzz"};
+    struct ohsm_kms_event e = {.name = "Encrypt",
+                               .time_ms = 1796583600000LL,
+                               .region = "us-east-1",
+                               .account = "111122223333",
+                               .access_key_id = "AKIAIOSFODNN7EXAMPLE",
+                               .request_id = "fuzz"};
     check(ohsm_kms_trail_record(t, &e) == OHSM_OK);
     ohsm_kms_trail_close(t);
     struct result after = verify();

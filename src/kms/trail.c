@@ -21,8 +21,10 @@
  *
  * Group commit. An appender builds its line without the lock, queues it and waits. Whoever finds
  * the queue non-empty and no batch in flight becomes the leader: it takes the whole queue, chains
- * the lines in queue order, writes them with one write (looping over short writes) and one
- * fdatasync, then marks the batch done and wakes everyone. Lines queued meanwhile form the next
+ * the lines in queue order, writes them to trail.jsonl with one write (looping over short writes)
+ * and makes them durable with one record of the write-ahead log and its fdatasync (trail_wal.h:
+ * an overwrite of a preallocated file, which syncs without touching an inode), then marks the
+ * batch done and wakes everyone. Lines queued meanwhile form the next
  * batch, led by one of their own appenders. A leader among the waiters (rather than a writer
  * thread) costs a lone appender no thread hand-off and leaves nothing to start or stop at close.
  * A failed write or fdatasync fails the batch and everything queued behind it with OHSM_IO, and
@@ -48,6 +50,7 @@
 #include <openssl/rand.h>
 
 #include "kms/trail_test.h"
+#include "kms/trail_wal.h"
 
 #define CHAIN_LEN 32
 #define CHAIN_HEX (2 * CHAIN_LEN)
@@ -65,25 +68,27 @@ struct pending {
     size_t len;
     ohsm_rv rv;
     bool done;
+    pthread_cond_t cv; /* its appender waits here: woken when done, or to lead the queue */
 };
 
 struct ohsm_kms_trail {
     int fd;
     pthread_mutex_t mu;
-    pthread_cond_t cv;
     struct pending *head, *tail; /* queued, not yet taken by a leader (mu) */
     bool writing;                /* a leader has a batch in flight (mu) */
     bool failed;                 /* a write or fdatasync failed: refuse appends (mu) */
     bool fail_next;              /* test hook (mu) */
     uint64_t syncs;              /* fdatasync calls (mu) */
     uint8_t chain[CHAIN_LEN];    /* the last line's chain: touched only by the leader */
+    uint64_t end;                /* the trail's size: touched only by the leader */
+    struct ohsm_kms_wal *wal;    /* touched only by the leader */
 };
 
 /* ---- chain ---------------------------------------------------------------------------------- */
 
 /* out = SHA-256(prev || a || b). */
-static ohsm_rv chain_next(const uint8_t prev[CHAIN_LEN], const char *a, size_t alen,
-                          const char *b, size_t blen, uint8_t out[CHAIN_LEN])
+static ohsm_rv chain_next(const uint8_t prev[CHAIN_LEN], const char *a, size_t alen, const char *b,
+                          size_t blen, uint8_t out[CHAIN_LEN])
 {
     ohsm_rv rv = OHSM_DEVICE_ERROR;
     unsigned int n = 0;
@@ -124,8 +129,7 @@ static int hex_val(char c)
 /* Splits a line (no newline) into its body B and its chain. The line must end with the member
  * and parse as a JSON object whose openhsmChain is that same string. *body_len excludes the
  * closing brace, which the caller hashes separately (B = line[0, body_len) || "}"). */
-static ohsm_rv split_line(const char *line, size_t len, size_t *body_len,
-                          uint8_t chain[CHAIN_LEN])
+static ohsm_rv split_line(const char *line, size_t len, size_t *body_len, uint8_t chain[CHAIN_LEN])
 {
     ohsm_rv rv = OHSM_DATA_INVALID;
     json_t *obj = NULL;
@@ -295,12 +299,11 @@ static ohsm_rv build_body(const struct ohsm_kms_event *e, char **out, size_t *le
     OHSM_ENSURE(e->name != NULL && e->region != NULL && e->account != NULL, OHSM_ARGUMENTS_BAD);
     OHSM_ENSURE(e->name[0] != '\0', OHSM_ARGUMENTS_BAD);
     OHSM_ENSURE(utf8_ok(e->name) && utf8_ok(e->region) && utf8_ok(e->account) &&
-                    utf8_ok(e->access_key_id) && utf8_ok(e->request_id) &&
-                    utf8_ok(e->source_ip) && utf8_ok(e->user_agent) && utf8_ok(e->key_arn) &&
-                    utf8_ok(e->error_code) && utf8_ok(e->error_message),
+                    utf8_ok(e->access_key_id) && utf8_ok(e->request_id) && utf8_ok(e->source_ip) &&
+                    utf8_ok(e->user_agent) && utf8_ok(e->key_arn) && utf8_ok(e->error_code) &&
+                    utf8_ok(e->error_message),
                 OHSM_ARGUMENTS_BAD);
-    OHSM_ENSURE(obj_or_null(e->request) && obj_or_null(e->response) &&
-                    obj_or_null(e->additional),
+    OHSM_ENSURE(obj_or_null(e->request) && obj_or_null(e->response) && obj_or_null(e->additional),
                 OHSM_ARGUMENTS_BAD);
     OHSM_ENSURE(format_time(e->time_ms, when), OHSM_ARGUMENTS_BAD);
     OHSM_ENSURE(new_uuid(event_id), OHSM_DEVICE_ERROR);
@@ -336,7 +339,8 @@ static ohsm_rv build_body(const struct ohsm_kms_event *e, char **out, size_t *le
     if (e->key_arn != NULL) {
         ok = ok && put(o, "resources", resources(e));
     }
-    ok = ok && put(o, "eventType", json_string(e->service_event ? "AwsServiceEvent" : "AwsApiCall"));
+    ok =
+        ok && put(o, "eventType", json_string(e->service_event ? "AwsServiceEvent" : "AwsApiCall"));
     ok = ok && put(o, "managementEvent", json_true());
     ok = ok && put(o, "recipientAccountId", json_string(e->account));
     ok = ok && put(o, "eventCategory", json_string("Management"));
@@ -355,11 +359,11 @@ static ohsm_rv build_body(const struct ohsm_kms_event *e, char **out, size_t *le
 
 /* ---- group commit --------------------------------------------------------------------------- */
 
-static ohsm_rv write_all(int fd, const char *buf, size_t len)
+static ohsm_rv pwrite_all(int fd, const char *buf, size_t len, uint64_t at)
 {
     size_t off = 0;
     while (off < len) {
-        ssize_t n = write(fd, buf + off, len - off);
+        ssize_t n = pwrite(fd, buf + off, len - off, (off_t)(at + off));
         if (n < 0 && errno == EINTR) {
             continue;
         }
@@ -371,7 +375,8 @@ static ohsm_rv write_all(int fd, const char *buf, size_t len)
     return OHSM_OK;
 }
 
-/* Leader, without the lock: chains, writes and syncs batch. On success t->chain moves on. */
+/* Leader, without the lock: chains and writes batch to the trail and makes it durable through
+ * the write-ahead log. On success t->chain and t->end move on. */
 static ohsm_rv commit(struct ohsm_kms_trail *t, struct pending *batch, bool fail, bool *synced)
 {
     size_t total = 0;
@@ -398,17 +403,32 @@ static ohsm_rv commit(struct ohsm_kms_trail *t, struct pending *batch, bool fail
         off += 3;
     }
     if (rv == OHSM_OK) {
-        rv = fail ? OHSM_IO : write_all(t->fd, buf, total);
+        rv = fail ? OHSM_IO : pwrite_all(t->fd, buf, total, t->end);
     }
     if (rv == OHSM_OK) {
         *synced = true;
-        rv = fdatasync(t->fd) == 0 ? OHSM_OK : OHSM_IO;
+        rv = ohsm_kms_wal_append(t->wal, t->fd, t->end, buf, total);
+        rv = rv == OHSM_HOST_MEMORY ? OHSM_IO : rv; /* the line is written: no retry */
     }
     if (rv == OHSM_OK) {
         memcpy(t->chain, chain, CHAIN_LEN);
+        t->end += total;
     }
     free(buf);
     return rv;
+}
+
+/* Under mu: answers every item of list with rv and wakes its appender. Each item's waiter frees
+ * it once it sees done, which it can only do after mu is let go. */
+static void answer(struct pending *list, ohsm_rv rv)
+{
+    for (struct pending *p = list; p != NULL;) {
+        struct pending *next = p->next;
+        p->rv = rv;
+        p->done = true;
+        pthread_cond_signal(&p->cv);
+        p = next;
+    }
 }
 
 ohsm_rv ohsm_kms_trail_record(struct ohsm_kms_trail *t, const struct ohsm_kms_event *e)
@@ -419,9 +439,14 @@ ohsm_rv ohsm_kms_trail_record(struct ohsm_kms_trail *t, const struct ohsm_kms_ev
     OHSM_TRY(build_body(e, &body, &len));
 
     struct pending me = {.next = NULL, .body = body, .len = len, .rv = OHSM_OK, .done = false};
+    if (pthread_cond_init(&me.cv, NULL) != 0) {
+        free(body);
+        return OHSM_HOST_MEMORY;
+    }
     pthread_mutex_lock(&t->mu);
     if (t->failed) {
         pthread_mutex_unlock(&t->mu);
+        pthread_cond_destroy(&me.cv);
         free(body);
         return OHSM_IO;
     }
@@ -433,7 +458,7 @@ ohsm_rv ohsm_kms_trail_record(struct ohsm_kms_trail *t, const struct ohsm_kms_ev
     t->tail = &me;
     while (!me.done) {
         if (t->writing) {
-            pthread_cond_wait(&t->cv, &t->mu);
+            pthread_cond_wait(&me.cv, &t->mu);
             continue;
         }
         /* Not done and no batch in flight: me is still queued, so lead the whole queue. */
@@ -447,26 +472,19 @@ ohsm_rv ohsm_kms_trail_record(struct ohsm_kms_trail *t, const struct ohsm_kms_ev
         ohsm_rv rv = commit(t, batch, fail, &synced);
         pthread_mutex_lock(&t->mu);
         t->syncs += synced ? 1u : 0u;
-        for (struct pending *p = batch; p != NULL;) {
-            struct pending *next = p->next; /* p may be freed once done is seen */
-            p->rv = rv;
-            p->done = true;
-            p = next;
-        }
+        answer(batch, rv);
         if (rv == OHSM_IO) {
             t->failed = true;
-            for (struct pending *p = t->head; p != NULL;) {
-                struct pending *next = p->next;
-                p->rv = OHSM_IO;
-                p->done = true;
-                p = next;
-            }
+            answer(t->head, OHSM_IO);
             t->head = t->tail = NULL;
         }
         t->writing = false;
-        pthread_cond_broadcast(&t->cv);
+        if (t->head != NULL) {
+            pthread_cond_signal(&t->head->cv); /* the next batch's leader */
+        }
     }
     pthread_mutex_unlock(&t->mu);
+    pthread_cond_destroy(&me.cv);
     free(body);
     return me.rv;
 }
@@ -529,27 +547,56 @@ static ohsm_rv read_tail(int fd, const char *path, uint8_t chain[CHAIN_LEN])
     return rv;
 }
 
-ohsm_rv ohsm_kms_trail_open(const char *path, struct ohsm_kms_trail **out)
+/* The write-ahead log's path: trail.jsonl -> trail.wal (else path + ".wal"). */
+static ohsm_rv wal_path(const char *path, char *out, size_t cap)
 {
+    size_t len = strlen(path);
+    const size_t ext = sizeof(".jsonl") - 1;
+    if (len > ext && strcmp(path + len - ext, ".jsonl") == 0) {
+        len -= ext;
+    }
+    int n = snprintf(out, cap, "%.*s.wal", (int)len, path);
+    return n > 0 && (size_t)n < cap ? OHSM_OK : OHSM_ARGUMENTS_BAD;
+}
+
+ohsm_rv ohsm_kms_trail_test_open_sized(const char *path, size_t wal_size,
+                                       struct ohsm_kms_trail **out)
+{
+    char wpath[4096];
+    struct stat st;
     OHSM_ENSURE(path != NULL && out != NULL, OHSM_ARGUMENTS_BAD);
     *out = NULL;
+    OHSM_TRY(wal_path(path, wpath, sizeof(wpath)));
     struct ohsm_kms_trail *t = calloc(1, sizeof(*t));
     OHSM_ENSURE(t != NULL, OHSM_HOST_MEMORY);
     ohsm_rv rv = OHSM_IO;
     bool mu = false;
-    bool cv = false;
-    t->fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    /* Not O_APPEND: Linux's pwrite appends regardless of the offset on such a descriptor, and
+     * the log's replay writes at offsets. */
+    t->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (t->fd < 0) {
+        goto out;
+    }
+    rv = ohsm_kms_wal_open(wpath, t->fd, path, wal_size, &t->wal);
+    if (rv != OHSM_OK) {
         goto out;
     }
     rv = read_tail(t->fd, path, t->chain);
     if (rv != OHSM_OK) {
         goto out;
     }
+    rv = OHSM_IO;
+    if (fstat(t->fd, &st) != 0 || st.st_size < 0) {
+        goto out;
+    }
+    t->end = (uint64_t)st.st_size;
+    rv = ohsm_kms_wal_checkpoint(t->wal, t->fd, t->end);
+    if (rv != OHSM_OK) {
+        goto out;
+    }
     rv = OHSM_HOST_MEMORY;
     mu = pthread_mutex_init(&t->mu, NULL) == 0;
-    cv = mu && pthread_cond_init(&t->cv, NULL) == 0;
-    if (!cv) {
+    if (!mu) {
         goto out;
     }
     *out = t;
@@ -560,6 +607,7 @@ out:
         if (mu) {
             pthread_mutex_destroy(&t->mu);
         }
+        ohsm_kms_wal_close(t->wal);
         if (t->fd >= 0) {
             close(t->fd);
         }
@@ -568,15 +616,43 @@ out:
     return rv;
 }
 
+ohsm_rv ohsm_kms_trail_open(const char *path, struct ohsm_kms_trail **out)
+{
+    return ohsm_kms_trail_test_open_sized(path, 0, out);
+}
+
+static void trail_free(struct ohsm_kms_trail *t)
+{
+    ohsm_kms_wal_close(t->wal);
+    close(t->fd);
+    pthread_mutex_destroy(&t->mu);
+    free(t);
+}
+
 void ohsm_kms_trail_close(struct ohsm_kms_trail *t)
 {
     if (t == NULL) {
         return;
     }
-    close(t->fd);
-    pthread_cond_destroy(&t->cv);
-    pthread_mutex_destroy(&t->mu);
-    free(t);
+    /* A last checkpoint leaves trail.jsonl synced and nothing to replay. After a failure the
+     * log keeps what it has for the next open. */
+    if (!t->failed && ohsm_kms_wal_checkpoint(t->wal, t->fd, t->end) != OHSM_OK) {
+        fprintf(stderr, "openhsmd: kms: the audit trail's last checkpoint failed; the next start "
+                        "replays its write-ahead log\n");
+    }
+    trail_free(t);
+}
+
+void ohsm_kms_trail_test_crash(struct ohsm_kms_trail *t)
+{
+    if (t != NULL) {
+        trail_free(t);
+    }
+}
+
+uint64_t ohsm_kms_trail_test_checkpoints(struct ohsm_kms_trail *t)
+{
+    return ohsm_kms_wal_checkpoints(t->wal);
 }
 
 /* ---- verify --------------------------------------------------------------------------------- */

@@ -13,8 +13,11 @@
  * line's bytes with the openhsmChain member removed). Lines are compact JSON.
  *
  * Durability by group commit: appenders queue their line and wait; one of them writes every queued
- * line with one write and one fdatasync, then wakes all of them. A crash can leave a torn last
- * line that no caller was told about: opening drops it (and says so on stderr).
+ * line with one write to trail.jsonl and makes them durable with one record and one fdatasync of
+ * the trail's write-ahead log (DIR/kms/trail.wal, trail_wal.h), then wakes all of them.
+ * trail.jsonl itself is synced at the log's checkpoints (when it fills, at open and at close);
+ * opening after a crash first writes back from the log what the trail lost. A crash can leave a
+ * torn last line that no caller was told about: opening drops it (and says so on stderr).
  *
  * What the caller passes must already be free of secrets (plaintext, data keys, passwords,
  * key material): the trail writes what it is given.

@@ -178,6 +178,58 @@ def test_edited_trail_is_detected(tmp_path, edit):
     assert rc == 1 and f"trail broken at line {bad}: {why}" in out, out
 
 
+def test_lost_trail_writes_come_back_from_the_write_ahead_log(tmp_path):
+    """trail.jsonl is synced only at the write-ahead log's checkpoints (a clean stop is one); what
+    a call needs on disk before its reply is its record in DIR/kms/trail.wal. Simulate what an OS
+    crash can do after kill -9: trail.jsonl loses everything written since the last checkpoint.
+    The next openhsmd writes it all back before it serves: every answered Encrypt's event is in
+    the trail again, and the chain verifies."""
+    data = tmp_path / "data"
+    c = Cluster(data, hsms=1)
+    try:
+        kc = kms_client(Cloud(c))
+        kid = kc.create_key()["KeyMetadata"]["KeyId"]
+        kc.encrypt(KeyId=kid, Plaintext=b"before")
+    finally:
+        c.stop()
+    trail = data / "kms" / "trail.jsonl"
+    synced = trail.stat().st_size
+    rc, out = verify(data)
+    assert rc == 0, out
+    before = int(out.split()[2])
+
+    c = Cluster(data, hsms=1)
+    try:
+        kc = kms_client(Cloud(c))
+        ids = [kc.encrypt(KeyId=kid, Plaintext=b"p%d" % i)["ResponseMetadata"]["RequestId"]
+               for i in range(20)]
+        pid = c.proc.pid
+        kids = children(pid)
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: c.proc.poll() is not None, 20, "openhsmd killed")
+        for k in kids:
+            wait_for(lambda k=k: gone(k), 30, f"child {k} of the killed openhsmd gone")
+    finally:
+        c.stop()
+    assert trail.stat().st_size > synced
+    os.truncate(trail, synced)
+    rc, out = verify(data)
+    assert rc == 0 and int(out.split()[2]) == before, out
+
+    c = Cluster(data, hsms=1)
+    try:
+        kms_client(Cloud(c)).list_keys()
+    finally:
+        c.stop()
+    rc, out = verify(data)
+    assert rc == 0, out
+    assert int(out.split()[2]) >= before + 20 + 1, out
+    r = subprocess.run([str(BIN / "openhsmd"), "events", "--data-dir", str(data), "--name",
+                        "Encrypt"], capture_output=True, text=True, timeout=60, check=True)
+    for rid in ids:
+        assert f'"requestID":"{rid}"' in r.stdout, rid
+
+
 def test_rotations_and_import_state_survive_kill9(tmp_path):
     """What rotation and import changed is on disk once answered: after kill -9 and a restart,
     every material version still decrypts its ciphertexts, ListKeyRotations is unchanged, a key

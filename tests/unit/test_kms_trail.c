@@ -28,6 +28,7 @@ struct fixture {
     char dir[64];
     char kmsdir[96];
     char path[128];
+    char wal[128];
 };
 
 static int setup(void **state)
@@ -39,6 +40,7 @@ static int setup(void **state)
     snprintf(fx->kmsdir, sizeof(fx->kmsdir), "%s/kms", fx->dir);
     assert_int_equal(mkdir(fx->kmsdir, 0700), 0);
     snprintf(fx->path, sizeof(fx->path), "%s/trail.jsonl", fx->kmsdir);
+    snprintf(fx->wal, sizeof(fx->wal), "%s/trail.wal", fx->kmsdir);
     *state = fx;
     return 0;
 }
@@ -47,6 +49,7 @@ static int teardown(void **state)
 {
     struct fixture *fx = *state;
     unlink(fx->path);
+    unlink(fx->wal);
     rmdir(fx->kmsdir);
     rmdir(fx->dir);
     free(fx);
@@ -137,7 +140,8 @@ static void assert_members(json_t *obj, const char *const *want)
     const char *key;
     json_t *v;
     size_t i = 0;
-    json_object_foreach(obj, key, v) {
+    json_object_foreach(obj, key, v)
+    {
         assert_non_null(want[i]);
         assert_string_equal(key, want[i]);
         i++;
@@ -194,16 +198,32 @@ static void test_kms_trail_shape_api(void **state)
     ohsm_kms_trail_close(t);
 
     json_t *o = only_line(fx->path);
-    static const char *const members[] = {
-        "eventVersion", "userIdentity", "eventTime", "eventSource", "eventName", "awsRegion",
-        "sourceIPAddress", "userAgent", "requestParameters", "responseElements",
-        "additionalEventData", "requestID", "eventID", "readOnly", "resources", "eventType",
-        "managementEvent", "recipientAccountId", "eventCategory", "openhsmChain", NULL};
+    static const char *const members[] = {"eventVersion",
+                                          "userIdentity",
+                                          "eventTime",
+                                          "eventSource",
+                                          "eventName",
+                                          "awsRegion",
+                                          "sourceIPAddress",
+                                          "userAgent",
+                                          "requestParameters",
+                                          "responseElements",
+                                          "additionalEventData",
+                                          "requestID",
+                                          "eventID",
+                                          "readOnly",
+                                          "resources",
+                                          "eventType",
+                                          "managementEvent",
+                                          "recipientAccountId",
+                                          "eventCategory",
+                                          "openhsmChain",
+                                          NULL};
     assert_members(o, members);
     assert_string_equal(str(o, "eventVersion"), "1.08");
     json_t *u = json_object_get(o, "userIdentity");
-    static const char *const umembers[] = {"type", "principalId", "arn", "accountId",
-                                           "accessKeyId", NULL};
+    static const char *const umembers[] = {"type",      "principalId", "arn",
+                                           "accountId", "accessKeyId", NULL};
     assert_members(u, umembers);
     assert_string_equal(str(u, "type"), "IAMUser");
     assert_string_equal(str(u, "principalId"), "AKIAIOSFODNN7EXAMPLE");
@@ -245,8 +265,11 @@ static void test_kms_trail_shape_service(void **state)
     struct fixture *fx = *state;
     struct ohsm_kms_trail *t = NULL;
     assert_int_equal(ohsm_kms_trail_open(fx->path, &t), OHSM_OK);
-    struct ohsm_kms_event e = {.name = "DeleteKey", .time_ms = T0, .region = "us-east-1",
-                               .account = "111122223333", .key_arn = ARN1,
+    struct ohsm_kms_event e = {.name = "DeleteKey",
+                               .time_ms = T0,
+                               .region = "us-east-1",
+                               .account = "111122223333",
+                               .key_arn = ARN1,
                                .service_event = true};
     e.response = json_pack("{s:s}", "keyId", ARN1);
     assert_int_equal(ohsm_kms_trail_record(t, &e), OHSM_OK);
@@ -254,11 +277,25 @@ static void test_kms_trail_shape_service(void **state)
     ohsm_kms_trail_close(t);
 
     json_t *o = only_line(fx->path);
-    static const char *const members[] = {
-        "eventVersion", "userIdentity", "eventTime", "eventSource", "eventName", "awsRegion",
-        "sourceIPAddress", "userAgent", "requestParameters", "responseElements", "eventID",
-        "readOnly", "resources", "eventType", "managementEvent", "recipientAccountId",
-        "eventCategory", "openhsmChain", NULL};
+    static const char *const members[] = {"eventVersion",
+                                          "userIdentity",
+                                          "eventTime",
+                                          "eventSource",
+                                          "eventName",
+                                          "awsRegion",
+                                          "sourceIPAddress",
+                                          "userAgent",
+                                          "requestParameters",
+                                          "responseElements",
+                                          "eventID",
+                                          "readOnly",
+                                          "resources",
+                                          "eventType",
+                                          "managementEvent",
+                                          "recipientAccountId",
+                                          "eventCategory",
+                                          "openhsmChain",
+                                          NULL};
     assert_members(o, members);
     json_t *u = json_object_get(o, "userIdentity");
     static const char *const umembers[] = {"type", "accountId", "invokedBy", NULL};
@@ -290,10 +327,13 @@ static void test_kms_trail_shape_error(void **state)
 
     json_t *o = only_line(fx->path);
     static const char *const members[] = {
-        "eventVersion", "userIdentity", "eventTime", "eventSource", "eventName", "awsRegion",
-        "sourceIPAddress", "userAgent", "errorCode", "errorMessage", "requestParameters",
-        "responseElements", "requestID", "eventID", "readOnly", "eventType", "managementEvent",
-        "recipientAccountId", "eventCategory", "openhsmChain", NULL};
+        "eventVersion",    "userIdentity",      "eventTime",
+        "eventSource",     "eventName",         "awsRegion",
+        "sourceIPAddress", "userAgent",         "errorCode",
+        "errorMessage",    "requestParameters", "responseElements",
+        "requestID",       "eventID",           "readOnly",
+        "eventType",       "managementEvent",   "recipientAccountId",
+        "eventCategory",   "openhsmChain",      NULL};
     assert_members(o, members);
     assert_string_equal(str(o, "errorCode"), "NotFoundException");
     assert_string_equal(str(o, "errorMessage"), "Key 'alias/none' does not exist");
@@ -362,8 +402,7 @@ static void assert_broken(const char *path, char **lines, const size_t *order, s
     size_t bad = 0;
     char why[256];
     write_lines(path, lines, order, n);
-    assert_int_equal(ohsm_kms_trail_verify(path, &good, &bad, why, sizeof(why)),
-                     OHSM_DATA_INVALID);
+    assert_int_equal(ohsm_kms_trail_verify(path, &good, &bad, why, sizeof(why)), OHSM_DATA_INVALID);
     assert_int_equal(bad, want_bad);
     assert_int_equal(good, want_bad - 1);
     char head[32];
@@ -387,13 +426,13 @@ static void test_kms_trail_verify_tamper(void **state)
     size_t cnt = 0;
     char **lines = read_lines(fx->path, &cnt);
     assert_int_equal(cnt, 6);
-    static const size_t removed[] = {0, 1, 3, 4, 5};     /* line 3 gone */
+    static const size_t removed[] = {0, 1, 3, 4, 5}; /* line 3 gone */
     assert_broken(fx->path, lines, removed, 5, 3);
-    static const size_t swapped[] = {0, 2, 1, 3, 4, 5};  /* lines 2 and 3 swapped */
+    static const size_t swapped[] = {0, 2, 1, 3, 4, 5}; /* lines 2 and 3 swapped */
     assert_broken(fx->path, lines, swapped, 6, 2);
     static const size_t inserted[] = {0, 1, 2, 4, 3, 4, 5}; /* a copy of line 5 after line 3 */
     assert_broken(fx->path, lines, inserted, 7, 4);
-    static const size_t first_gone[] = {1, 2, 3, 4, 5};  /* the first line removed */
+    static const size_t first_gone[] = {1, 2, 3, 4, 5}; /* the first line removed */
     assert_broken(fx->path, lines, first_gone, 5, 1);
     static const size_t all[] = {0, 1, 2, 3, 4, 5};
     /* One byte edited in line 2's eventName. */
@@ -427,8 +466,7 @@ static void test_kms_trail_verify_tamper(void **state)
     assert_int_equal(n, 6);
     free_lines(lines, cnt);
     /* A missing file is an I/O error, an empty one a good trail of 0 events. */
-    assert_int_equal(ohsm_kms_trail_verify("/nonexistent/trail.jsonl", &n, &bad, why, 8),
-                     OHSM_IO);
+    assert_int_equal(ohsm_kms_trail_verify("/nonexistent/trail.jsonl", &n, &bad, why, 8), OHSM_IO);
     f = fopen(fx->path, "w");
     fclose(f);
     assert_int_equal(ohsm_kms_trail_verify(fx->path, &n, &bad, why, sizeof(why)), OHSM_OK);
@@ -589,7 +627,8 @@ static void test_kms_trail_write_failure(void **state)
     ohsm_kms_trail_close(t);
 
     /* Under concurrency: arm the failure while 8 threads append. */
-    assert_int_equal(unlink(fx->path), 0);
+    assert_int_equal(unlink(fx->path), 0); /* the trail and its log are one: both go */
+    assert_int_equal(unlink(fx->wal), 0);
     assert_int_equal(ohsm_kms_trail_open(fx->path, &t), OHSM_OK);
     pthread_t th[THREADS];
     struct worker w[THREADS];
@@ -702,8 +741,8 @@ static void test_kms_trail_events_filters(void **state)
     const char *a5[] = {"--data-dir", d, "--since", "2026-12-06T19:03:00Z"};
     assert_int_equal(run_events(4, a5), 0);
     assert_string_equal(printed_ids(), "req-4 req-5 req-6");
-    const char *a6[] = {"--data-dir", d, "--since", "1796583780", "--name", "Decrypt", "--key",
-                        ARN2};
+    const char *a6[] = {"--data-dir", d,         "--since", "1796583780",
+                        "--name",     "Decrypt", "--key",   ARN2};
     assert_int_equal(run_events(8, a6), 0);
     assert_string_equal(printed_ids(), "req-6");
     const char *a7[] = {"--data-dir", d, "--since", "2026-12-07"};
@@ -787,8 +826,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_kms_trail_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kms_trail_write_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kms_trail_events_filters, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_kms_trail_events_verify_and_errors, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_kms_trail_events_verify_and_errors, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -130,11 +130,11 @@ static bool parse(const uint8_t *log, size_t size, size_t pos, struct rec *r)
     return digest(h, r->payload, r->len, d) && memcmp(d, h + DIGEST_AT, 32) == 0;
 }
 
-static ohsm_rv pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
+/* pwrite or pread of all len bytes at off, through short transfers and EINTR. */
+static ohsm_rv transfer_all(int fd, uint8_t *p, size_t len, uint64_t off, bool write)
 {
-    const uint8_t *p = buf;
     while (len > 0) {
-        ssize_t n = pwrite(fd, p, len, (off_t)off);
+        ssize_t n = write ? pwrite(fd, p, len, (off_t)off) : pread(fd, p, len, (off_t)off);
         if (n < 0 && errno == EINTR) {
             continue;
         }
@@ -148,22 +148,14 @@ static ohsm_rv pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
     return OHSM_OK;
 }
 
+static ohsm_rv pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
+{
+    return transfer_all(fd, (uint8_t *)(uintptr_t)buf, len, off, true);
+}
+
 static ohsm_rv pread_all(int fd, void *buf, size_t len, uint64_t off)
 {
-    uint8_t *p = buf;
-    while (len > 0) {
-        ssize_t n = pread(fd, p, len, (off_t)off);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            return OHSM_IO;
-        }
-        p += n;
-        len -= (size_t)n;
-        off += (uint64_t)n;
-    }
-    return OHSM_OK;
+    return transfer_all(fd, buf, len, off, false);
 }
 
 /* Writes size zero bytes from offset 0 and syncs them. */

@@ -494,3 +494,49 @@ def test_slow_and_hostile_clients_do_not_hold_the_server(plain):
     finally:
         for s in socks:
             s.close()
+
+
+def _threads(pid):
+    return len(os.listdir(f"/proc/{pid}/task"))
+
+
+def _closed_by_server(s):
+    """True once the server has closed s (a non-blocking socket): recv gives EOF or a reset."""
+    try:
+        return s.recv(1) == b""
+    except BlockingIOError:
+        return False
+    except ConnectionResetError:
+        return True
+
+
+def test_connection_flood_is_bounded(plain):
+    """The server runs a thread per connection: 80 silent connections from one address get at
+    most 64 (the per-address limit) and so at most 64 threads; the server closes the rest at once,
+    and when the flood ends its threads end with it and the server answers again."""
+    pid = plain.proc.pid
+    c = client(plain, "cloudhsmv2")
+    assert c.describe_clusters()["Clusters"] == []
+    base = _threads(pid)
+    socks = []
+    try:
+        for _ in range(80):
+            s = socket.create_connection(("127.0.0.1", plain.port), timeout=10)
+            s.sendall(b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Amz-Target: BaldrApi")
+            s.setblocking(False)
+            socks.append(s)
+        deadline = time.monotonic() + 20
+        while sum(_closed_by_server(s) for s in socks) < 16:
+            assert time.monotonic() < deadline, "the server kept more than 64 connections"
+            time.sleep(0.05)
+        # The rest stay open (boto3's kept-alive connection may hold one of the 64).
+        assert sum(not _closed_by_server(s) for s in socks) >= 63
+        assert _threads(pid) <= base + 64
+    finally:
+        for s in socks:
+            s.close()
+    deadline = time.monotonic() + 30
+    while _threads(pid) > base:
+        assert time.monotonic() < deadline, f"{_threads(pid) - base} connection threads left"
+        time.sleep(0.05)
+    assert c.describe_clusters()["Clusters"] == []

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kms/cks.h"
 #include "kms/seal.h"
 #include "openhsm/rv.h"
 
@@ -30,6 +31,9 @@ struct ohsm_kms_cfg {
     int64_t (*now)(void *ctx);
     void *now_ctx;
     size_t cache_max; /* unsealed key materials kept in memory; 0: 4096 */
+    /* openhsmd's clusters as CloudHSM key stores see them (cks.h); view NULL: every
+     * CustomKeyStore operation finds no cluster. */
+    struct ohsm_kms_clusters clusters;
 };
 
 /* Opens the store and the trail under DIR/kms (made 0700 when missing) and loads the keys.
@@ -40,7 +44,8 @@ OHSM_NODISCARD ohsm_rv ohsm_kms_open(const struct ohsm_kms_cfg *cfg, struct ohsm
 /* The TrentService service for ohsm_http_add_json (ctx is k). */
 const struct ohsm_json_service *ohsm_kms_service(struct ohsm_kms *k);
 /* Starts the scheduler thread (key deletion after its window, automatic rotation, expiry of
- * imported material), which runs ohsm_kms_tick every second. Errors: OHSM_HOST_MEMORY. */
+ * imported material), which runs ohsm_kms_tick every second, and the connection worker of the
+ * CloudHSM key stores (cks.h). Errors: OHSM_HOST_MEMORY. */
 OHSM_NODISCARD ohsm_rv ohsm_kms_start(struct ohsm_kms *k);
 /* One scheduler pass at the service clock's now (also run by OpenHsmAdmin.AdvanceClock so a test
  * sees its effect when the call returns). */

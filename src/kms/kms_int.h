@@ -25,6 +25,7 @@
 #include <jansson.h>
 
 #include "http/http.h"
+#include "kms/cks.h"
 #include "kms/kcrypto.h"
 #include "kms/kms.h"
 #include "kms/seal.h"
@@ -70,6 +71,11 @@ struct ohsm_kms {
     pthread_mutex_t sched_lock;
     pthread_cond_t sched_cond;
     struct ohsm_json_service svc;
+    /* CloudHSM key stores (cks.h): cks_lock serialises every check-and-change of a store record
+     * (taken before write_lock when both are needed; never held across HSM or network work) */
+    pthread_mutex_t cks_lock;
+    struct ohsm_kms_clusters clusters;
+    struct ohsm_kms_cksm *cksm;
 };
 
 /* What a handler tells the dispatcher about the call, for the audit trail. */

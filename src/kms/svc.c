@@ -594,6 +594,8 @@ ohsm_rv ohsm_kms_open(const struct ohsm_kms_cfg *cfg, struct ohsm_kms **out, cha
     (void)pthread_rwlock_init(&k->lock, NULL);
     (void)pthread_mutex_init(&k->cache_lock, NULL);
     (void)pthread_mutex_init(&k->write_lock, NULL);
+    (void)pthread_mutex_init(&k->cks_lock, NULL);
+    k->clusters = cfg->clusters;
     (void)pthread_mutex_init(&k->sched_lock, NULL);
     (void)pthread_cond_init(&k->sched_cond, NULL);
     (void)snprintf(dir, sizeof(dir), "%s/kms", cfg->data_dir);
@@ -617,6 +619,11 @@ ohsm_rv ohsm_kms_open(const struct ohsm_kms_cfg *cfg, struct ohsm_kms **out, cha
     rv = ohsm_kms_tab_load(k);
     if (rv != OHSM_OK) {
         (void)snprintf(err, cap, "cannot load the KMS keys: %s", ohsm_kms_store_errstr(k->store));
+        goto fail;
+    }
+    rv = ohsm_kms_cksm_new(k, &k->cksm);
+    if (rv != OHSM_OK) {
+        (void)snprintf(err, cap, "cannot set up the CloudHSM key stores: %s", ohsm_rv_str(rv));
         goto fail;
     }
     k->svc = (struct ohsm_json_service){
@@ -666,7 +673,7 @@ ohsm_rv ohsm_kms_start(struct ohsm_kms *k)
 {
     OHSM_ENSURE(pthread_create(&k->sched, NULL, sched_main, k) == 0, OHSM_HOST_MEMORY);
     k->sched_running = true;
-    return OHSM_OK;
+    return ohsm_kms_cksm_start(k->cksm);
 }
 
 void ohsm_kms_close(struct ohsm_kms *k)
@@ -681,12 +688,14 @@ void ohsm_kms_close(struct ohsm_kms *k)
         (void)pthread_mutex_unlock(&k->sched_lock);
         (void)pthread_join(k->sched, NULL);
     }
+    ohsm_kms_cksm_free(k->cksm);
     ohsm_kms_tab_free(k);
     ohsm_kms_trail_close(k->trail);
     ohsm_kms_store_close(k->store);
     (void)pthread_rwlock_destroy(&k->lock);
     (void)pthread_mutex_destroy(&k->cache_lock);
     (void)pthread_mutex_destroy(&k->write_lock);
+    (void)pthread_mutex_destroy(&k->cks_lock);
     (void)pthread_mutex_destroy(&k->sched_lock);
     (void)pthread_cond_destroy(&k->sched_cond);
     free(k);

@@ -221,4 +221,51 @@ OHSM_NODISCARD ohsm_rv ohsm_kms_cksm_disconnect(struct ohsm_kms *k, const struct
  * cannot tell (out of memory). */
 size_t ohsm_kms_cks_key_count(struct ohsm_kms *k, const char *id);
 
+/* ---- the keys of a store, in its cluster (cks_conn.c) ----
+ * Each KMS key of a store has one backing key in the cluster: AES-256, token, owned by kmsuser,
+ * never extractable, encrypt/decrypt only, labelled with the KMS key's ARN, its CKA_ID the
+ * backing key id (ohsm_kms_cks_backing_id). At connect the handles are found again by label and
+ * id, so a cluster restored from a backup (other handles) serves the same keys.
+ *
+ * The functions below return 0, or -1 with err filled with what KMS answers:
+ *   store not connected, or no live connection -> KMSInvalidStateException "KMS cannot
+ *   communicate with your CloudHSM cluster..." (after a restart, while it reconnects) or
+ *   CustomKeyStoreInvalidStateException (CreateKey / GenerateRandom: the store is not CONNECTED);
+ *   HSMs unreachable -> KMSInvalidStateException "KMS cannot communicate with your CloudHSM
+ *   cluster"; an HSM without free sessions -> KMSInternalException naming the sessions
+ *   (retryable); the backing key gone -> KMSInvalidStateException; a ciphertext that does not
+ *   open -> InvalidCiphertextException. */
+
+/* Store id as the call sees it (its region and account): CustomKeyStoreNotFoundException when
+ * there is none; with connected, CustomKeyStoreInvalidStateException unless it is CONNECTED.
+ * out (may be NULL) gets the record (caller clears). */
+int ohsm_kms_cks_find(struct ohsm_kms *k, const char *region, const char *account, const char *id,
+                      bool connected, struct ohsm_kms_cks *out, struct ohsm_aws_err *err);
+
+/* 64 hex characters (+ NUL) derived from the KMS key id: SHA-256("openhsm-kms-backing:" || id). */
+void ohsm_kms_cks_backing_id(const char *key_id, char out[65]);
+
+/* Generates key's backing key in its store's cluster (key->custom_key_store_id, key->id, ARN);
+ * the handle goes to *handle. CustomKeyStoreInvalidStateException when the store is not
+ * CONNECTED; CloudHsmClusterInvalidConfigurationException when fewer than two active HSMs in
+ * different AZs hold it. */
+int ohsm_kms_cks_key_create(struct ohsm_kms *k, const struct ohsm_kms_key *key, uint64_t *handle,
+                            struct ohsm_aws_err *err);
+/* AES-256-GCM in the cluster with the backing key: out gets iv (12) || ciphertext || tag (16);
+ * cap >= len + 28. */
+int ohsm_kms_cks_encrypt(struct ohsm_kms *k, const struct ohsm_kms_key *key, const uint8_t *aad,
+                         size_t aad_len, const uint8_t *pt, size_t len, uint8_t *out,
+                         size_t *out_len, struct ohsm_aws_err *err);
+/* The inverse: in is iv || ciphertext || tag; the plaintext goes to out (cap >= in_len - 28). */
+int ohsm_kms_cks_decrypt(struct ohsm_kms *k, const struct ohsm_kms_key *key, const uint8_t *aad,
+                         size_t aad_len, const uint8_t *in, size_t in_len, uint8_t *out,
+                         size_t *out_len, struct ohsm_aws_err *err);
+/* n random bytes from the store's cluster (GenerateRandom with CustomKeyStoreId). */
+int ohsm_kms_cks_random(struct ohsm_kms *k, const char *cks_id, uint8_t *out, size_t n,
+                        struct ohsm_aws_err *err);
+/* Best effort, after a key's waiting period: deletes its backing key from the cluster. Returns
+ * true when it is gone from every HSM; *handle gets the handle tried (0: none known). */
+bool ohsm_kms_cks_key_destroy(struct ohsm_kms *k, const struct ohsm_kms_key *key,
+                              uint64_t *handle);
+
 #endif

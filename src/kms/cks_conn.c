@@ -1,49 +1,835 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
- * The connections of the CloudHSM key stores (cks.h). First cut: the manager's shape, so the
- * operations can be built against it; the worker comes next.
+ * The connections of the CloudHSM key stores (cks.h): the worker that carries stores from
+ * CONNECTING to CONNECTED or FAILED and from DISCONNECTING to DISCONNECTED, the live connections
+ * (a pool of libopenhsm clients logged in as kmsuser on every HSM of the cluster), and the keys'
+ * cryptography over them.
+ *
+ * Connect, in the order AWS KMS's troubleshooting guide implies: the cluster (CLUSTER_NOT_FOUND),
+ * an active HSM (INSUFFICIENT_CLOUDHSM_HSMS), the network (security group and ENIs:
+ * SUBNET_NOT_FOUND, INSUFFICIENT_FREE_ADDRESSES_IN_SUBNET), the HSMs answering (NETWORK_ERRORS),
+ * kmsuser's login (USER_NOT_FOUND, USER_LOCKED_OUT, INVALID_CREDENTIALS), the password rotation
+ * (USER_LOGGED_IN when kmsuser has a session elsewhere: the HSMs refuse a password change then),
+ * the backing keys found again by label and id. Anything else is INTERNAL_ERROR.
+ *
+ * Rotation is crash-safe: the new password is sealed into the record as next_sealed and made
+ * durable before any HSM changes it; only when every HSM reachable took it does it become
+ * pw_sealed. A connect after a crash in between tries the current password, then the next one.
+ *
+ * Locks: m->rw guards the list of live connections (crypto holds it shared for the length of
+ * one HSM call; a disconnect takes it exclusive to unlink, then logs out without it); it prefers
+ * writers so a busy store can still be disconnected. k->cks_lock is taken for every record write
+ * (before k->write_lock for the keys' states); never across HSM or network work.
  */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 
 #include "kms/kms_int.h"
+#include "openhsm/client.h"
+#include "openhsm/mech.h"
+#include "openhsm/obj.h"
+#include "openhsm/user.h"
+
+#define POOL 4
+#define GCM_IV 12
+#define GCM_TAG 16
+#define TICK_MS 500 /* the worker's pass when nothing wakes it */
+
+struct conn {
+    struct conn *next;
+    char id[OHSM_KMS_CKS_ID_MAX];
+    char region[32];
+    char cluster_id[OHSM_KMS_CLUSTER_ID_MAX];
+    char hsms[OHSM_KMS_CV_HSMS][32]; /* the HSM ids the configuration lists */
+    size_t n_hsms;
+    struct ohsm_cfg *cfg;
+    struct ohsm_client *pool[POOL];
+    atomic_uint rr;
+    char pw[OHSM_KMS_CKS_PW_MAX + 1]; /* kmsuser's, for a pool rebuilt when the HSMs change */
+};
 
 struct ohsm_kms_cksm {
     struct ohsm_kms *k;
+    pthread_rwlock_t rw; /* conns */
+    struct conn *conns;
+    pthread_mutex_t mu; /* the worker's flags */
+    pthread_cond_t cond;
+    pthread_t worker;
+    bool running;
+    bool stopping;
+    bool kicked;
 };
+
+/* ---- helpers ---- */
+
+void ohsm_kms_cks_backing_id(const char *key_id, char out[65])
+{
+    static const char hex[] = "0123456789abcdef";
+    static const char tag[] = "openhsm-kms-backing:";
+    uint8_t d[32];
+    unsigned dl = 0;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    bool ok = c != NULL && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 &&
+              EVP_DigestUpdate(c, tag, strlen(tag)) == 1 &&
+              EVP_DigestUpdate(c, key_id, strlen(key_id)) == 1 &&
+              EVP_DigestFinal_ex(c, d, &dl) == 1 && dl == sizeof(d);
+    EVP_MD_CTX_free(c);
+    if (!ok) {
+        memset(d, 0, sizeof(d)); /* never reached in practice; a fixed id still finds nothing */
+    }
+    for (size_t i = 0; i < sizeof(d); i++) {
+        out[2 * i] = hex[d[i] >> 4];
+        out[2 * i + 1] = hex[d[i] & 15];
+    }
+    out[64] = '\0';
+}
+
+/* 32 characters of [A-Za-z0-9], uniform (rejection sampling). */
+static ohsm_rv make_password(char out[OHSM_KMS_CKS_PW_MAX + 1])
+{
+    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    uint8_t r[64];
+    size_t n = 0;
+
+    while (n < OHSM_KMS_CKS_PW_MAX) {
+        if (RAND_priv_bytes(r, (int)sizeof(r)) != 1) {
+            OPENSSL_cleanse(out, OHSM_KMS_CKS_PW_MAX + 1);
+            OPENSSL_cleanse(r, sizeof(r));
+            return OHSM_DEVICE_ERROR;
+        }
+        for (size_t i = 0; i < sizeof(r) && n < OHSM_KMS_CKS_PW_MAX; i++) {
+            if (r[i] < 248) { /* 4 * 62 */
+                out[n++] = abc[r[i] % 62];
+            }
+        }
+    }
+    out[n] = '\0';
+    OPENSSL_cleanse(r, sizeof(r));
+    return OHSM_OK;
+}
+
+static bool transport(ohsm_rv rv)
+{
+    return rv == OHSM_NOT_CONNECTED || rv == OHSM_TIMEOUT || rv == OHSM_IO || rv == OHSM_TLS ||
+           rv == OHSM_PROTOCOL;
+}
+
+static void key_arn(const struct ohsm_kms_key *key, char *out, size_t cap)
+{
+    ohsm_kms_key_arn(key, out, cap);
+}
+
+static void conn_free(struct conn *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < POOL; i++) {
+        if (c->pool[i] != NULL) {
+            struct ohsm_result res[OHSM_KMS_CV_HSMS];
+            ohsm_rv rv = ohsm_client_logout(c->pool[i], res);
+            (void)rv; /* best effort: the connection closes next */
+            ohsm_client_free(c->pool[i]);
+        }
+    }
+    ohsm_cfg_free(c->cfg);
+    OPENSSL_cleanse(c, sizeof(*c));
+    free(c);
+}
+
+static void kick(struct ohsm_kms_cksm *m)
+{
+    (void)pthread_mutex_lock(&m->mu);
+    m->kicked = true;
+    (void)pthread_cond_signal(&m->cond);
+    (void)pthread_mutex_unlock(&m->mu);
+}
+
+/* ---- records and the keys' states ---- */
+
+/* The keys of store id become Unavailable (not connected) or get their previous state back.
+ * PendingDeletion stays. k->cks_lock held; takes write_lock. */
+static ohsm_rv keys_available(struct ohsm_kms *k, const char *id, bool available)
+{
+    struct ohsm_kms_key *keys = NULL;
+    size_t n = 0;
+    ohsm_rv rv = ohsm_kms_tab_list(k, NULL, &keys, &n);
+
+    (void)pthread_mutex_lock(&k->write_lock);
+    for (size_t i = 0; rv == OHSM_OK && i < n; i++) {
+        struct ohsm_kms_key *key = &keys[i];
+        if (strcmp(key->custom_key_store_id, id) != 0) {
+            continue;
+        }
+        if (available && key->state == OHSM_KSTATE_UNAVAILABLE) {
+            key->state = key->saved_state == OHSM_KSTATE_DISABLED ? OHSM_KSTATE_DISABLED
+                                                                  : OHSM_KSTATE_ENABLED;
+            key->saved_state = key->state;
+            rv = ohsm_kms_tab_put(k, key);
+        } else if (!available && key->state != OHSM_KSTATE_UNAVAILABLE &&
+                   key->state != OHSM_KSTATE_PENDING_DELETION) {
+            key->saved_state = key->state;
+            key->state = OHSM_KSTATE_UNAVAILABLE;
+            rv = ohsm_kms_tab_put(k, key);
+        }
+    }
+    (void)pthread_mutex_unlock(&k->write_lock);
+    for (size_t i = 0; i < n; i++) {
+        ohsm_kms_key_clear(&keys[i]);
+    }
+    free(keys);
+    return rv;
+}
+
+/* Sets the state of store id when it is still `from` (a Disconnect may have come in between);
+ * *changed says whether it was. Keys follow: available only when CONNECTED. */
+static ohsm_rv set_state(struct ohsm_kms *k, const char *id, uint32_t from, uint32_t to,
+                         uint32_t error, bool *changed)
+{
+    struct ohsm_kms_cks s;
+    ohsm_rv rv;
+
+    memset(&s, 0, sizeof(s));
+    *changed = false;
+    (void)pthread_mutex_lock(&k->cks_lock);
+    rv = ohsm_kms_store_cks_get(k->store, id, &s);
+    if (rv == OHSM_OK && s.state == from) {
+        s.state = to;
+        s.error = to == OHSM_CKS_FAILED ? error : OHSM_CKSE_NONE;
+        rv = ohsm_kms_store_cks_put(k->store, &s);
+        if (rv == OHSM_OK) {
+            *changed = true;
+            rv = keys_available(k, id, to == OHSM_CKS_CONNECTED);
+        }
+    }
+    (void)pthread_mutex_unlock(&k->cks_lock);
+    ohsm_kms_cks_clear(&s);
+    return rv;
+}
+
+/* Writes the sealed passwords of store id (pw may be NULL: unchanged; next NULL: none). */
+static ohsm_rv save_pw(struct ohsm_kms *k, const char *id, const char *pw, const char *next)
+{
+    struct ohsm_kms_cks s;
+    uint8_t *a = NULL, *b = NULL;
+    size_t al = 0, bl = 0;
+    ohsm_rv rv = OHSM_OK;
+
+    memset(&s, 0, sizeof(s));
+    if (pw != NULL) {
+        rv = ohsm_kms_cks_seal_pw(k, id, "pw", pw, &a, &al);
+    }
+    if (rv == OHSM_OK && next != NULL) {
+        rv = ohsm_kms_cks_seal_pw(k, id, "next", next, &b, &bl);
+    }
+    if (rv != OHSM_OK) {
+        free(a);
+        free(b);
+        return rv;
+    }
+    (void)pthread_mutex_lock(&k->cks_lock);
+    rv = ohsm_kms_store_cks_get(k->store, id, &s);
+    if (rv == OHSM_OK) {
+        if (a != NULL) {
+            free(s.pw_sealed);
+            s.pw_sealed = a;
+            s.pw_sealed_len = al;
+            a = NULL;
+        }
+        free(s.next_sealed);
+        s.next_sealed = b;
+        s.next_sealed_len = bl;
+        b = NULL;
+        rv = ohsm_kms_store_cks_put(k->store, &s);
+    }
+    (void)pthread_mutex_unlock(&k->cks_lock);
+    ohsm_kms_cks_clear(&s);
+    free(a);
+    free(b);
+    return rv;
+}
+
+/* ---- connect ---- */
+
+/* The code for a failed kmsuser login on some HSM (the first non-transport failure decides;
+ * only transport failures: NETWORK_ERRORS). */
+static uint32_t login_code(const struct ohsm_result *res, size_t n, ohsm_rv rv)
+{
+    bool any_transport = false;
+    for (size_t i = 0; i < n; i++) {
+        ohsm_rv r = res[i].rv;
+        if (r == OHSM_OK || r == OHSM_USER_ALREADY_LOGGED_IN) {
+            continue;
+        }
+        if (transport(r)) {
+            any_transport = true;
+            continue;
+        }
+        switch (r) {
+        case OHSM_PIN_INCORRECT:
+            return OHSM_CKSE_INVALID_CREDENTIALS;
+        case OHSM_PIN_LOCKED:
+            return OHSM_CKSE_USER_LOCKED_OUT;
+        case OHSM_USER_NOT_FOUND:
+        case OHSM_USER_TYPE_INVALID: /* "kmsuser" exists but is not a crypto user */
+            return OHSM_CKSE_USER_NOT_FOUND;
+        case OHSM_MFA_REQUIRED: /* KMS cannot log in as a user with 2FA */
+            return OHSM_CKSE_INVALID_CREDENTIALS;
+        default:
+            return OHSM_CKSE_INTERNAL_ERROR;
+        }
+    }
+    if (any_transport || transport(rv)) {
+        return OHSM_CKSE_NETWORK_ERRORS;
+    }
+    return OHSM_CKSE_INTERNAL_ERROR;
+}
+
+/* Logs pool client cl in as kmsuser. At least one HSM must accept and none may refuse for any
+ * reason but an unreachable HSM (the client logs in there when it comes back). */
+static ohsm_rv login(struct ohsm_client *cl, const char *pw, uint32_t *code)
+{
+    struct ohsm_result res[OHSM_KMS_CV_HSMS];
+    size_t n = ohsm_client_hsm_count(cl);
+    bool any = false;
+
+    memset(res, 0, sizeof(res));
+    ohsm_rv rv = ohsm_client_login(cl, OHSM_UT_CU, OHSM_KMS_KMSUSER, pw, res, NULL);
+    for (size_t i = 0; i < n && i < OHSM_KMS_CV_HSMS; i++) {
+        if (res[i].rv == OHSM_OK || res[i].rv == OHSM_USER_ALREADY_LOGGED_IN) {
+            any = true;
+        } else if (!transport(res[i].rv)) {
+            *code = login_code(res, n, rv);
+            return OHSM_PIN_INCORRECT;
+        }
+    }
+    if (!any) {
+        *code = login_code(res, n, rv);
+        return OHSM_NOT_CONNECTED;
+    }
+    return OHSM_OK;
+}
+
+static struct conn *conn_new(const struct ohsm_kms_cks *s, const struct ohsm_kms_cv *v,
+                             ohsm_rv *why)
+{
+    struct conn *c = calloc(1, sizeof(*c));
+    char err[256];
+
+    *why = OHSM_HOST_MEMORY;
+    if (c == NULL) {
+        return NULL;
+    }
+    (void)snprintf(c->id, sizeof(c->id), "%s", s->id);
+    (void)snprintf(c->region, sizeof(c->region), "%s", s->region);
+    (void)snprintf(c->cluster_id, sizeof(c->cluster_id), "%s", s->cluster_id);
+    for (size_t i = 0; i < v->n_hsms && i < OHSM_KMS_CV_HSMS; i++) {
+        (void)snprintf(c->hsms[i], sizeof(c->hsms[i]), "%s", v->hsms[i].id);
+    }
+    c->n_hsms = v->n_hsms;
+    *why = ohsm_cfg_load(v->client_json, &c->cfg, err, sizeof(err));
+    for (size_t i = 0; *why == OHSM_OK && i < POOL; i++) {
+        *why = ohsm_client_new(c->cfg, &c->pool[i]);
+    }
+    if (*why != OHSM_OK) {
+        conn_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* Finds the backing keys of the store's KMS keys again (by label and id) and records handles
+ * that moved (a cluster restored from a backup). A key whose backing key is missing keeps its
+ * handle: its cryptography then fails, as AWS's failing keys do. */
+static void rebind_keys(struct ohsm_kms *k, struct conn *c)
+{
+    struct ohsm_kms_key *keys = NULL;
+    size_t n = 0;
+
+    if (ohsm_kms_tab_list(k, NULL, &keys, &n) != OHSM_OK) {
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct ohsm_kms_key *key = &keys[i];
+        char arn[OHSM_KMS_ARN_MAX], bid[65];
+        struct ohsm_tmpl_buf t;
+        struct ohsm_obj *objs = NULL;
+        size_t no = 0;
+
+        if (strcmp(key->custom_key_store_id, c->id) != 0) {
+            continue;
+        }
+        key_arn(key, arn, sizeof(arn));
+        ohsm_kms_cks_backing_id(key->id, bid);
+        ohsm_tmpl_init(&t);
+        ohsm_tmpl_put_u32(&t, OHSM_A_CLASS, OHSM_CLASS_SECRET);
+        ohsm_tmpl_put_bytes(&t, OHSM_A_LABEL, arn, strlen(arn));
+        ohsm_tmpl_put_bytes(&t, OHSM_A_ID, bid, 64);
+        if (!t.overflow && ohsm_client_key_find(c->pool[0], t.buf, t.len, &objs, &no) == OHSM_OK &&
+            no > 0 && objs[0].handle != key->backing_handle) {
+            (void)pthread_mutex_lock(&k->write_lock);
+            struct ohsm_kms_key cur;
+            memset(&cur, 0, sizeof(cur));
+            if (ohsm_kms_tab_get(k, key->id, &cur) == OHSM_OK) {
+                cur.backing_handle = objs[0].handle;
+                if (ohsm_kms_tab_put(k, &cur) != OHSM_OK) {
+                    fprintf(stderr, "openhsmd: kms: cannot record the backing key of %s\n",
+                            cur.id);
+                }
+            }
+            ohsm_kms_key_clear(&cur);
+            (void)pthread_mutex_unlock(&k->write_lock);
+        }
+        free(objs);
+    }
+    for (size_t i = 0; i < n; i++) {
+        ohsm_kms_key_clear(&keys[i]);
+    }
+    free(keys);
+}
+
+/* Changes kmsuser's password from old to new on every HSM through cl (logged in as kmsuser).
+ * When some HSM refused (kmsuser logged in elsewhere), the HSMs that took it are set back to
+ * old, so the cluster keeps one password. */
+static uint32_t rotate(struct ohsm_client *cl, const char *old, const char *nw)
+{
+    struct ohsm_result res[OHSM_KMS_CV_HSMS];
+    size_t n = ohsm_client_hsm_count(cl);
+    bool refused = false, any = false;
+
+    memset(res, 0, sizeof(res));
+    ohsm_rv rv =
+        ohsm_client_change_password(cl, OHSM_UT_CU, OHSM_KMS_KMSUSER, nw, res, NULL);
+    uint32_t code = OHSM_CKSE_NONE;
+    for (size_t i = 0; i < n && i < OHSM_KMS_CV_HSMS; i++) {
+        if (res[i].rv == OHSM_OK) {
+            any = true;
+        } else if (!transport(res[i].rv)) {
+            refused = true;
+            if (code == OHSM_CKSE_NONE) {
+                code = res[i].rv == OHSM_USER_LOGGED_IN ? OHSM_CKSE_USER_LOGGED_IN
+                                                         : OHSM_CKSE_INTERNAL_ERROR;
+            }
+        }
+    }
+    if (!refused && any) {
+        return OHSM_CKSE_NONE;
+    }
+    if (any) {
+        struct ohsm_result back[OHSM_KMS_CV_HSMS];
+        ohsm_rv brv =
+            ohsm_client_change_password(cl, OHSM_UT_CU, OHSM_KMS_KMSUSER, old, back, NULL);
+        (void)brv; /* where this fails too, the old password was never replaced */
+    }
+    if (code == OHSM_CKSE_NONE) {
+        code = transport(rv) ? OHSM_CKSE_NETWORK_ERRORS : OHSM_CKSE_INTERNAL_ERROR;
+    }
+    return code;
+}
+
+/* Everything a connect does; 0 and *out (the live connection) or the error code. */
+static uint32_t connect_store(struct ohsm_kms *k, const struct ohsm_kms_cks *s, struct conn **out)
+{
+    struct ohsm_kms_cv v;
+    struct conn *c = NULL;
+    char pw[OHSM_KMS_CKS_PW_MAX + 1], nw[OHSM_KMS_CKS_PW_MAX + 1];
+    uint32_t code = OHSM_CKSE_INTERNAL_ERROR;
+    bool net = false;
+    ohsm_rv rv;
+
+    memset(&v, 0, sizeof(v));
+    memset(pw, 0, sizeof(pw));
+    memset(nw, 0, sizeof(nw));
+    *out = NULL;
+    if (k->clusters.view == NULL || k->clusters.view(k->clusters.ctx, s->region, s->cluster_id,
+                                                     &v) != OHSM_OK) {
+        goto out;
+    }
+    if (!v.exists) {
+        code = OHSM_CKSE_CLUSTER_NOT_FOUND;
+        goto out;
+    }
+    size_t active = 0;
+    for (size_t i = 0; i < v.n_hsms; i++) {
+        active += strcmp(v.hsms[i].state, "ACTIVE") == 0;
+    }
+    if (active == 0 || v.client_json[0] == '\0') {
+        code = OHSM_CKSE_INSUFFICIENT_CLOUDHSM_HSMS;
+        goto out;
+    }
+    if (k->clusters.net_up == NULL ||
+        k->clusters.net_up(k->clusters.ctx, s->region, s->cluster_id, s->id, &code) != OHSM_OK) {
+        if (code == OHSM_CKSE_NONE) {
+            code = OHSM_CKSE_INTERNAL_ERROR;
+        }
+        goto out;
+    }
+    net = true;
+    code = OHSM_CKSE_INTERNAL_ERROR;
+    c = conn_new(s, &v, &rv);
+    if (c == NULL) {
+        goto out;
+    }
+    if (ohsm_client_reconnect(c->pool[0]) != OHSM_OK) {
+        bool any = false;
+        for (size_t i = 0; i < ohsm_client_hsm_count(c->pool[0]); i++) {
+            struct ohsm_hsm_status st;
+            any |= ohsm_client_hsm_status(c->pool[0], i, &st) == OHSM_OK && st.connected;
+        }
+        if (!any) {
+            code = OHSM_CKSE_NETWORK_ERRORS;
+            goto out;
+        }
+    }
+    /* kmsuser's password as KMS knows it; after an interrupted rotation, the next one */
+    if (s->pw_sealed == NULL ||
+        ohsm_kms_cks_unseal_pw(k, s->id, "pw", s->pw_sealed, s->pw_sealed_len, pw) != OHSM_OK) {
+        goto out;
+    }
+    rv = login(c->pool[0], pw, &code);
+    if (rv == OHSM_PIN_INCORRECT && code == OHSM_CKSE_INVALID_CREDENTIALS &&
+        s->next_sealed != NULL &&
+        ohsm_kms_cks_unseal_pw(k, s->id, "next", s->next_sealed, s->next_sealed_len, nw) ==
+            OHSM_OK) {
+        rv = login(c->pool[0], nw, &code);
+        if (rv == OHSM_OK) {
+            memcpy(pw, nw, sizeof(pw));
+        }
+    }
+    if (rv != OHSM_OK) {
+        goto out;
+    }
+    /* the rotation: durable first, then on the HSMs, then the record */
+    code = OHSM_CKSE_INTERNAL_ERROR;
+    if (make_password(nw) != OHSM_OK || save_pw(k, s->id, pw, nw) != OHSM_OK) {
+        goto out;
+    }
+    code = rotate(c->pool[0], pw, nw);
+    if (code != OHSM_CKSE_NONE) {
+        (void)save_pw(k, s->id, pw, NULL);
+        goto out;
+    }
+    code = OHSM_CKSE_INTERNAL_ERROR;
+    if (save_pw(k, s->id, nw, NULL) != OHSM_OK) {
+        goto out; /* next_sealed still holds it: the next connect logs in with it */
+    }
+    memcpy(c->pw, nw, sizeof(c->pw));
+    for (size_t i = 1; i < POOL; i++) {
+        if (login(c->pool[i], nw, &code) != OHSM_OK) {
+            goto out;
+        }
+    }
+    rebind_keys(k, c);
+    *out = c;
+    c = NULL;
+    code = OHSM_CKSE_NONE;
+out:
+    if (c != NULL) {
+        conn_free(c);
+    }
+    if (code != OHSM_CKSE_NONE && net) {
+        k->clusters.net_down(k->clusters.ctx, s->region, s->id);
+    }
+    OPENSSL_cleanse(pw, sizeof(pw));
+    OPENSSL_cleanse(nw, sizeof(nw));
+    ohsm_kms_cv_clear(&v);
+    return code;
+}
+
+static struct conn *unlink_conn(struct ohsm_kms_cksm *m, const char *id)
+{
+    struct conn *found = NULL;
+    (void)pthread_rwlock_wrlock(&m->rw);
+    for (struct conn **p = &m->conns; *p != NULL; p = &(*p)->next) {
+        if (strcmp((*p)->id, id) == 0) {
+            found = *p;
+            *p = found->next;
+            break;
+        }
+    }
+    (void)pthread_rwlock_unlock(&m->rw);
+    return found;
+}
+
+static bool has_conn(struct ohsm_kms_cksm *m, const char *id)
+{
+    bool yes = false;
+    (void)pthread_rwlock_rdlock(&m->rw);
+    for (struct conn *c = m->conns; c != NULL && !yes; c = c->next) {
+        yes = strcmp(c->id, id) == 0;
+    }
+    (void)pthread_rwlock_unlock(&m->rw);
+    return yes;
+}
+
+static void do_connect(struct ohsm_kms_cksm *m, const struct ohsm_kms_cks *s)
+{
+    struct ohsm_kms *k = m->k;
+    struct conn *c = NULL;
+    bool changed = false;
+    uint32_t code = connect_store(k, s, &c);
+
+    if (code != OHSM_CKSE_NONE) {
+        /* CONNECTING -> FAILED; a store found CONNECTED at start that cannot reconnect too */
+        if (set_state(k, s->id, s->state, OHSM_CKS_FAILED, code, &changed) != OHSM_OK) {
+            fprintf(stderr, "openhsmd: kms: cannot record the state of %s\n", s->id);
+        }
+        fprintf(stderr, "openhsmd: kms: custom key store %s failed to connect: %s\n", s->id,
+                ohsm_kms_cks_error_name(code));
+        return;
+    }
+    (void)pthread_rwlock_wrlock(&m->rw);
+    c->next = m->conns;
+    m->conns = c;
+    (void)pthread_rwlock_unlock(&m->rw);
+    if (s->state == OHSM_CKS_CONNECTING) {
+        (void)set_state(k, s->id, OHSM_CKS_CONNECTING, OHSM_CKS_CONNECTED, OHSM_CKSE_NONE,
+                        &changed);
+    } else {
+        changed = true; /* it was CONNECTED: a reconnect after a restart */
+        (void)pthread_mutex_lock(&k->cks_lock);
+        (void)keys_available(k, s->id, true);
+        (void)pthread_mutex_unlock(&k->cks_lock);
+    }
+    if (!changed) { /* disconnected meanwhile: the next pass takes it down */
+        kick(m);
+    }
+}
+
+static void do_disconnect(struct ohsm_kms_cksm *m, const struct ohsm_kms_cks *s)
+{
+    struct ohsm_kms *k = m->k;
+    bool changed = false;
+
+    conn_free(unlink_conn(m, s->id));
+    if (k->clusters.net_down != NULL) {
+        k->clusters.net_down(k->clusters.ctx, s->region, s->id);
+    }
+    if (set_state(k, s->id, OHSM_CKS_DISCONNECTING, OHSM_CKS_DISCONNECTED, OHSM_CKSE_NONE,
+                  &changed) != OHSM_OK) {
+        fprintf(stderr, "openhsmd: kms: cannot record the state of %s\n", s->id);
+    }
+}
+
+/* A connected store whose cluster gained or lost HSMs gets a pool over the new configuration,
+ * logged in with the password it holds (no rotation: nobody else can have changed it while
+ * KMS is logged in). HSMs that are down are not a change: the clients reconnect by themselves. */
+static void follow(struct ohsm_kms_cksm *m, const struct ohsm_kms_cks *s)
+{
+    struct ohsm_kms *k = m->k;
+    struct ohsm_kms_cv v;
+    bool same = true;
+    struct conn *nc = NULL;
+    ohsm_rv rv;
+
+    memset(&v, 0, sizeof(v));
+    if (k->clusters.view(k->clusters.ctx, s->region, s->cluster_id, &v) != OHSM_OK ||
+        !v.exists || v.client_json[0] == '\0') {
+        ohsm_kms_cv_clear(&v);
+        return; /* crypto reports it ("cannot communicate"); the store stays CONNECTED */
+    }
+    (void)pthread_rwlock_rdlock(&m->rw);
+    for (struct conn *c = m->conns; c != NULL; c = c->next) {
+        if (strcmp(c->id, s->id) != 0) {
+            continue;
+        }
+        same = c->n_hsms == v.n_hsms;
+        for (size_t i = 0; same && i < v.n_hsms; i++) {
+            same = strcmp(c->hsms[i], v.hsms[i].id) == 0;
+        }
+        if (!same) {
+            nc = conn_new(s, &v, &rv);
+            if (nc != NULL) {
+                memcpy(nc->pw, c->pw, sizeof(nc->pw));
+            }
+        }
+        break;
+    }
+    (void)pthread_rwlock_unlock(&m->rw);
+    ohsm_kms_cv_clear(&v);
+    if (nc == NULL) {
+        return;
+    }
+    uint32_t code = OHSM_CKSE_NONE;
+    for (size_t i = 0; i < POOL; i++) {
+        if (login(nc->pool[i], nc->pw, &code) != OHSM_OK) {
+            conn_free(nc);
+            return; /* tried again at the next pass */
+        }
+    }
+    rebind_keys(k, nc);
+    struct conn *old = unlink_conn(m, s->id);
+    (void)pthread_rwlock_wrlock(&m->rw);
+    nc->next = m->conns;
+    m->conns = nc;
+    (void)pthread_rwlock_unlock(&m->rw);
+    conn_free(old);
+}
+
+static void pass(struct ohsm_kms_cksm *m)
+{
+    struct ohsm_kms_cks *v = NULL;
+    size_t n = 0;
+
+    if (ohsm_kms_store_cks_list(m->k->store, &v, &n) != OHSM_OK) {
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct ohsm_kms_cks *s = &v[i];
+        bool live = has_conn(m, s->id);
+        switch (s->state) {
+        case OHSM_CKS_CONNECTING:
+            if (!live) {
+                do_connect(m, s);
+            }
+            break;
+        case OHSM_CKS_CONNECTED:
+            if (!live) {
+                do_connect(m, s); /* after a restart */
+            } else {
+                follow(m, s);
+            }
+            break;
+        case OHSM_CKS_DISCONNECTING:
+            do_disconnect(m, s);
+            break;
+        default:
+            if (live) { /* FAILED or DISCONNECTED with a live connection: never kept */
+                conn_free(unlink_conn(m, s->id));
+            }
+            break;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        ohsm_kms_cks_clear(&v[i]);
+    }
+    free(v);
+}
+
+static void *worker_main(void *arg)
+{
+    struct ohsm_kms_cksm *m = arg;
+
+    (void)pthread_mutex_lock(&m->mu);
+    while (!m->stopping) {
+        if (!m->kicked) {
+            struct timespec ts;
+            (void)clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += (long)TICK_MS * 1000000L;
+            ts.tv_sec += ts.tv_nsec / 1000000000L;
+            ts.tv_nsec %= 1000000000L;
+            (void)pthread_cond_timedwait(&m->cond, &m->mu, &ts);
+        }
+        if (m->stopping) {
+            break;
+        }
+        m->kicked = false;
+        (void)pthread_mutex_unlock(&m->mu);
+        pass(m);
+        (void)pthread_mutex_lock(&m->mu);
+    }
+    (void)pthread_mutex_unlock(&m->mu);
+    return NULL;
+}
+
+/* ---- life ---- */
 
 ohsm_rv ohsm_kms_cksm_new(struct ohsm_kms *k, struct ohsm_kms_cksm **out)
 {
     struct ohsm_kms_cksm *m = calloc(1, sizeof(*m));
+    pthread_rwlockattr_t a;
+
     OHSM_ENSURE(m != NULL, OHSM_HOST_MEMORY);
     m->k = k;
+    (void)pthread_rwlockattr_init(&a);
+    (void)pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    (void)pthread_rwlock_init(&m->rw, &a);
+    (void)pthread_rwlockattr_destroy(&a);
+    (void)pthread_mutex_init(&m->mu, NULL);
+    (void)pthread_cond_init(&m->cond, NULL);
     *out = m;
     return OHSM_OK;
 }
 
 ohsm_rv ohsm_kms_cksm_start(struct ohsm_kms_cksm *m)
 {
-    (void)m;
+    if (m->k->clusters.view == NULL) {
+        return OHSM_OK; /* no clusters: nothing can connect */
+    }
+    OHSM_ENSURE(pthread_create(&m->worker, NULL, worker_main, m) == 0, OHSM_HOST_MEMORY);
+    m->running = true;
+    kick(m);
     return OHSM_OK;
 }
 
 void ohsm_kms_cksm_free(struct ohsm_kms_cksm *m)
 {
+    if (m == NULL) {
+        return;
+    }
+    if (m->running) {
+        (void)pthread_mutex_lock(&m->mu);
+        m->stopping = true;
+        (void)pthread_cond_broadcast(&m->cond);
+        (void)pthread_mutex_unlock(&m->mu);
+        (void)pthread_join(m->worker, NULL);
+    }
+    while (m->conns != NULL) {
+        struct conn *c = m->conns;
+        m->conns = c->next;
+        conn_free(c);
+    }
+    (void)pthread_rwlock_destroy(&m->rw);
+    (void)pthread_mutex_destroy(&m->mu);
+    (void)pthread_cond_destroy(&m->cond);
     free(m);
 }
 
 ohsm_rv ohsm_kms_cksm_connect(struct ohsm_kms *k, const struct ohsm_kms_cks *s)
 {
-    (void)k;
-    (void)s;
-    return OHSM_DEVICE_ERROR; /* not yet */
+    struct ohsm_kms_cks cur;
+
+    if (s->state != OHSM_CKS_DISCONNECTED) {
+        return OHSM_OK; /* CONNECTED or CONNECTING: already on its way */
+    }
+    memset(&cur, 0, sizeof(cur));
+    OHSM_TRY(ohsm_kms_store_cks_get(k->store, s->id, &cur));
+    cur.state = OHSM_CKS_CONNECTING;
+    cur.error = OHSM_CKSE_NONE;
+    ohsm_rv rv = ohsm_kms_store_cks_put(k->store, &cur);
+    ohsm_kms_cks_clear(&cur);
+    if (rv == OHSM_OK && k->cksm != NULL && k->cksm->running) {
+        kick(k->cksm);
+    }
+    return rv;
 }
 
 ohsm_rv ohsm_kms_cksm_disconnect(struct ohsm_kms *k, const struct ohsm_kms_cks *s)
 {
-    (void)k;
-    (void)s;
-    return OHSM_DEVICE_ERROR; /* not yet */
+    struct ohsm_kms_cks cur;
+    bool worker = k->cksm != NULL && k->cksm->running;
+
+    memset(&cur, 0, sizeof(cur));
+    OHSM_TRY(ohsm_kms_store_cks_get(k->store, s->id, &cur));
+    /* without a worker (openhsmd gave no clusters) nothing is connected: done at once */
+    cur.state = worker ? OHSM_CKS_DISCONNECTING : OHSM_CKS_DISCONNECTED;
+    cur.error = OHSM_CKSE_NONE;
+    ohsm_rv rv = ohsm_kms_store_cks_put(k->store, &cur);
+    ohsm_kms_cks_clear(&cur);
+    if (rv == OHSM_OK && worker) {
+        kick(k->cksm);
+    } else if (rv == OHSM_OK) {
+        rv = keys_available(k, s->id, false);
+    }
+    return rv;
 }
 
 size_t ohsm_kms_cks_key_count(struct ohsm_kms *k, const char *id)
@@ -63,4 +849,347 @@ size_t ohsm_kms_cks_key_count(struct ohsm_kms *k, const char *id)
     }
     free(keys);
     return count;
+}
+
+/* ---- cryptography ---- */
+
+static json_t *no_comm(struct ohsm_aws_err *err)
+{
+    return ohsm_kms_fail(err, "KMSInvalidStateException",
+                         "KMS cannot communicate with your CloudHSM cluster. This might be a "
+                         "transient network issue. If you see this error repeatedly, verify that "
+                         "the cluster's HSMs are active and reachable.");
+}
+
+/* The AWS answer for an HSM call that failed on key (NULL: no key). */
+static int hsm_fail(const struct ohsm_kms_key *key, ohsm_rv rv, struct ohsm_aws_err *err)
+{
+    char arn[OHSM_KMS_ARN_MAX] = "";
+    if (key != NULL) {
+        key_arn(key, arn, sizeof(arn));
+    }
+    if (transport(rv) || rv == OHSM_USER_NOT_LOGGED_IN) {
+        no_comm(err);
+    } else if (rv == OHSM_SESSION_COUNT) {
+        ohsm_kms_fail(err, "KMSInternalException",
+                      "The AWS CloudHSM cluster has no free sessions for KMS (every HSM is at its "
+                      "session limit). Retry the request.");
+    } else if (rv == OHSM_KEY_HANDLE_INVALID || rv == OHSM_KEY_NOT_OWNER) {
+        ohsm_kms_fail(err, "KMSInvalidStateException",
+                      "%s is not usable: its key material is not in the AWS CloudHSM cluster "
+                      "associated with its custom key store.",
+                      arn);
+    } else if (rv == OHSM_ENCRYPTED_DATA_INVALID || rv == OHSM_ENCRYPTED_DATA_LEN_RANGE) {
+        ohsm_kms_fail(err, "InvalidCiphertextException", "%s", "");
+    } else {
+        ohsm_kms_internal(err, "the CloudHSM cluster", rv);
+    }
+    return -1;
+}
+
+/* Runs fn on a pool client of store id's live connection, with m->rw held shared. */
+typedef ohsm_rv (*with_fn)(struct ohsm_client *cl, void *arg);
+
+static int with_conn(struct ohsm_kms *k, const char *id, with_fn fn, void *arg, ohsm_rv *rv)
+{
+    struct ohsm_kms_cksm *m = k->cksm;
+    int ret = -1;
+
+    (void)pthread_rwlock_rdlock(&m->rw);
+    for (struct conn *c = m->conns; c != NULL; c = c->next) {
+        if (strcmp(c->id, id) == 0) {
+            unsigned i = atomic_fetch_add_explicit(&c->rr, 1u, memory_order_relaxed);
+            struct ohsm_client *cl = c->pool[i % POOL];
+            *rv = fn(cl, arg);
+            if (*rv == OHSM_USER_NOT_LOGGED_IN) { /* an HSM came back logged out */
+                uint32_t code = 0;
+                if (login(cl, c->pw, &code) == OHSM_OK) {
+                    *rv = fn(cl, arg);
+                }
+            }
+            ret = 0;
+            break;
+        }
+    }
+    (void)pthread_rwlock_unlock(&m->rw);
+    return ret;
+}
+
+struct gcm_arg {
+    uint64_t handle;
+    const uint8_t *aad;
+    size_t aad_len;
+    const uint8_t *in;
+    size_t in_len;
+    uint8_t *out; /* malloc'd by the client */
+    size_t out_len;
+    uint8_t iv[16];
+    size_t iv_len;
+    bool decrypt;
+};
+
+static ohsm_rv gcm_fn(struct ohsm_client *cl, void *arg)
+{
+    struct gcm_arg *g = arg;
+    struct ohsm_mech_params p;
+
+    memset(&p, 0, sizeof(p));
+    p.mech = OHSM_M_AES_GCM;
+    p.aad = g->aad;
+    p.aad_len = g->aad_len;
+    if (g->decrypt) {
+        p.iv = g->in;
+        p.iv_len = GCM_IV;
+        return ohsm_client_decrypt(cl, g->handle, &p, g->in + GCM_IV, g->in_len - GCM_IV,
+                                   &g->out, &g->out_len);
+    }
+    return ohsm_client_encrypt(cl, g->handle, &p, g->in, g->in_len, &g->out, &g->out_len, g->iv,
+                               &g->iv_len);
+}
+
+int ohsm_kms_cks_encrypt(struct ohsm_kms *k, const struct ohsm_kms_key *key, const uint8_t *aad,
+                         size_t aad_len, const uint8_t *pt, size_t len, uint8_t *out,
+                         size_t *out_len, struct ohsm_aws_err *err)
+{
+    struct gcm_arg g;
+    ohsm_rv rv = OHSM_OK;
+    int ret = -1;
+
+    memset(&g, 0, sizeof(g));
+    g.handle = key->backing_handle;
+    g.aad = aad;
+    g.aad_len = aad_len;
+    g.in = pt;
+    g.in_len = len;
+    if (with_conn(k, key->custom_key_store_id, gcm_fn, &g, &rv) != 0) {
+        no_comm(err);
+        goto out;
+    }
+    if (rv != OHSM_OK) {
+        hsm_fail(key, rv, err);
+        goto out;
+    }
+    if (g.iv_len != GCM_IV || g.out_len != len + GCM_TAG) {
+        ohsm_kms_internal(err, "the CloudHSM cluster's AES-GCM", OHSM_DEVICE_ERROR);
+        goto out;
+    }
+    memcpy(out, g.iv, GCM_IV);
+    memcpy(out + GCM_IV, g.out, g.out_len);
+    *out_len = GCM_IV + g.out_len;
+    ret = 0;
+out:
+    free(g.out); /* ciphertext */
+    return ret;
+}
+
+int ohsm_kms_cks_decrypt(struct ohsm_kms *k, const struct ohsm_kms_key *key, const uint8_t *aad,
+                         size_t aad_len, const uint8_t *in, size_t in_len, uint8_t *out,
+                         size_t *out_len, struct ohsm_aws_err *err)
+{
+    struct gcm_arg g;
+    ohsm_rv rv = OHSM_OK;
+    int ret = -1;
+
+    if (in_len < GCM_IV + GCM_TAG) {
+        ohsm_kms_fail(err, "InvalidCiphertextException", "%s", "");
+        return -1;
+    }
+    memset(&g, 0, sizeof(g));
+    g.handle = key->backing_handle;
+    g.aad = aad;
+    g.aad_len = aad_len;
+    g.in = in;
+    g.in_len = in_len;
+    g.decrypt = true;
+    if (with_conn(k, key->custom_key_store_id, gcm_fn, &g, &rv) != 0) {
+        no_comm(err);
+        goto out;
+    }
+    if (rv == OHSM_OK && g.out_len != in_len - GCM_IV - GCM_TAG) {
+        rv = OHSM_DEVICE_ERROR;
+    }
+    if (rv != OHSM_OK) {
+        hsm_fail(key, rv, err);
+        goto out;
+    }
+    if (g.out_len > 0) {
+        memcpy(out, g.out, g.out_len);
+    }
+    *out_len = g.out_len;
+    ret = 0;
+out:
+    if (g.out != NULL) {
+        OPENSSL_cleanse(g.out, g.out_len);
+        free(g.out);
+    }
+    return ret;
+}
+
+struct rand_arg {
+    uint8_t *out;
+    size_t n;
+};
+
+static ohsm_rv rand_fn(struct ohsm_client *cl, void *arg)
+{
+    struct rand_arg *r = arg;
+    return ohsm_client_random(cl, r->out, r->n);
+}
+
+int ohsm_kms_cks_find(struct ohsm_kms *k, const char *region, const char *account, const char *id,
+                      bool connected, struct ohsm_kms_cks *out, struct ohsm_aws_err *err)
+{
+    struct ohsm_kms_cks s;
+    int ret = -1;
+
+    memset(&s, 0, sizeof(s));
+    ohsm_rv rv = ohsm_kms_store_cks_get(k->store, id, &s);
+    if (rv == OHSM_KEY_HANDLE_INVALID ||
+        (rv == OHSM_OK && (region != NULL && strcmp(s.region, region) != 0)) ||
+        (rv == OHSM_OK && (account != NULL && strcmp(s.account, account) != 0))) {
+        ohsm_kms_fail(err, "CustomKeyStoreNotFoundException",
+                      "Custom key store ID %s does not exist.", id);
+    } else if (rv != OHSM_OK) {
+        ohsm_kms_internal(err, "custom key store", rv);
+    } else if (connected && s.state != OHSM_CKS_CONNECTED) {
+        ohsm_kms_fail(err, "CustomKeyStoreInvalidStateException",
+                      "Custom key store %s has ConnectionState %s. This operation requires a "
+                      "custom key store with ConnectionState CONNECTED.",
+                      id, ohsm_kms_cks_state_name(s.state));
+    } else {
+        ret = 0;
+    }
+    if (ret == 0 && out != NULL) {
+        *out = s;
+    } else {
+        ohsm_kms_cks_clear(&s);
+    }
+    return ret;
+}
+
+static int need_connected(struct ohsm_kms *k, const char *cks_id, struct ohsm_aws_err *err)
+{
+    return ohsm_kms_cks_find(k, NULL, NULL, cks_id, true, NULL, err);
+}
+
+int ohsm_kms_cks_random(struct ohsm_kms *k, const char *cks_id, uint8_t *out, size_t n,
+                        struct ohsm_aws_err *err)
+{
+    struct rand_arg r = {out, n};
+    ohsm_rv rv = OHSM_OK;
+
+    if (need_connected(k, cks_id, err) != 0) {
+        return -1;
+    }
+    if (with_conn(k, cks_id, rand_fn, &r, &rv) != 0) {
+        no_comm(err);
+        return -1;
+    }
+    return rv == OHSM_OK ? 0 : hsm_fail(NULL, rv, err);
+}
+
+struct gen_arg {
+    const struct ohsm_kms_key *key;
+    uint64_t handle;
+    size_t placed; /* HSMs that hold it */
+};
+
+static ohsm_rv gen_fn(struct ohsm_client *cl, void *arg)
+{
+    struct gen_arg *a = arg;
+    char arn[OHSM_KMS_ARN_MAX], bid[65];
+    struct ohsm_tmpl_buf t;
+    struct ohsm_keygen g;
+    struct ohsm_obj made[2];
+    struct ohsm_result res[OHSM_KMS_CV_HSMS];
+    size_t nobj = 0;
+
+    key_arn(a->key, arn, sizeof(arn));
+    ohsm_kms_cks_backing_id(a->key->id, bid);
+    ohsm_tmpl_init(&t);
+    ohsm_tmpl_put_bytes(&t, OHSM_A_LABEL, arn, strlen(arn));
+    ohsm_tmpl_put_bytes(&t, OHSM_A_ID, bid, 64);
+    ohsm_tmpl_put_bool(&t, OHSM_A_TOKEN, true);
+    ohsm_tmpl_put_bool(&t, OHSM_A_EXTRACTABLE, false);
+    ohsm_tmpl_put_bool(&t, OHSM_A_ENCRYPT, true);
+    ohsm_tmpl_put_bool(&t, OHSM_A_DECRYPT, true);
+    ohsm_tmpl_put_bool(&t, OHSM_A_SIGN, false);
+    ohsm_tmpl_put_bool(&t, OHSM_A_VERIFY, false);
+    ohsm_tmpl_put_bool(&t, OHSM_A_WRAP, false);
+    ohsm_tmpl_put_bool(&t, OHSM_A_UNWRAP, false);
+    OHSM_ENSURE(!t.overflow, OHSM_DEVICE_ERROR);
+    memset(&g, 0, sizeof(g));
+    memset(res, 0, sizeof(res));
+    g.ktype = OHSM_KT_AES;
+    g.length = 32;
+    g.tmpl = t.buf;
+    g.tmpl_len = t.len;
+    ohsm_rv rv = ohsm_client_key_generate(cl, &g, made, &nobj, res);
+    for (size_t i = 0; i < ohsm_client_hsm_count(cl) && i < OHSM_KMS_CV_HSMS; i++) {
+        a->placed += res[i].rv == OHSM_OK;
+    }
+    if (nobj >= 1) {
+        a->handle = made[0].handle;
+    }
+    return rv;
+}
+
+struct del_arg {
+    uint64_t handle;
+};
+
+static ohsm_rv del_fn(struct ohsm_client *cl, void *arg)
+{
+    struct del_arg *d = arg;
+    struct ohsm_result res[OHSM_KMS_CV_HSMS];
+    memset(res, 0, sizeof(res));
+    return ohsm_client_key_delete(cl, d->handle, res);
+}
+
+int ohsm_kms_cks_key_create(struct ohsm_kms *k, const struct ohsm_kms_key *key, uint64_t *handle,
+                            struct ohsm_aws_err *err)
+{
+    struct gen_arg a = {key, 0, 0};
+    ohsm_rv rv = OHSM_OK;
+
+    if (need_connected(k, key->custom_key_store_id, err) != 0) {
+        return -1;
+    }
+    if (with_conn(k, key->custom_key_store_id, gen_fn, &a, &rv) != 0) {
+        no_comm(err);
+        return -1;
+    }
+    if (a.handle != 0 && (rv != OHSM_OK || a.placed < 2)) {
+        /* on fewer than two HSMs: not durable as AWS requires; take it back */
+        struct del_arg d = {a.handle};
+        ohsm_rv drv = OHSM_OK;
+        (void)with_conn(k, key->custom_key_store_id, del_fn, &d, &drv);
+        if (rv == OHSM_OK) {
+            ohsm_kms_fail(err, "CloudHsmClusterInvalidConfigurationException",
+                          "The AWS CloudHSM cluster must have at least two active HSMs, each in "
+                          "a different Availability Zone, to create a KMS key.");
+            return -1;
+        }
+    }
+    if (rv != OHSM_OK) {
+        return hsm_fail(key, rv, err);
+    }
+    *handle = a.handle;
+    return 0;
+}
+
+bool ohsm_kms_cks_key_destroy(struct ohsm_kms *k, const struct ohsm_kms_key *key,
+                              uint64_t *handle)
+{
+    struct del_arg d = {key->backing_handle};
+    ohsm_rv rv = OHSM_OK;
+
+    *handle = key->backing_handle;
+    if (key->backing_handle == 0) {
+        return false;
+    }
+    if (with_conn(k, key->custom_key_store_id, del_fn, &d, &rv) != 0) {
+        return false;
+    }
+    return rv == OHSM_OK;
 }

@@ -223,6 +223,13 @@ static json_t *data_key_pair(struct ohsm_kms *k, const struct ohsm_http_call *ca
                       x->key_arn, ohsm_kms_spec_name(key.spec));
         goto done;
     }
+    if (key.origin == OHSM_KORIGIN_AWS_CLOUDHSM) {
+        ohsm_kms_fail(err, "UnsupportedOperationException",
+                      "%s is in a custom key store: KMS keys in a custom key store cannot "
+                      "generate data key pairs.",
+                      x->key_arn);
+        goto done;
+    }
     if (spec == OHSM_KSPEC_NONE || spec == OHSM_KSPEC_SYMMETRIC_DEFAULT ||
         spec >= OHSM_KSPEC_HMAC_224) {
         ohsm_kms_fail(err, "UnsupportedOperationException",

@@ -60,6 +60,24 @@ int ohsm_kms_sym_encrypt(struct ohsm_kms *k, const struct ohsm_kms_key *key, jso
     int ret = -1;
     ohsm_rv rv;
 
+    if (key->origin == OHSM_KORIGIN_AWS_CLOUDHSM) {
+        /* the backing key in the store's cluster: the HSM makes the iv */
+        if (ohsm_kms_blob_header(key->id, 1, blob) != OHSM_OK ||
+            make_aad(blob, ctx, &aad, &aad_len) != OHSM_OK) {
+            ohsm_kms_internal(err, "blob header", OHSM_HOST_MEMORY);
+            goto out;
+        }
+        if (ohsm_kms_cks_encrypt(k, key, aad, aad_len, pt, len, blob + OHSM_KMS_BLOB_HDR, &n,
+                                 err) != 0) {
+            goto out;
+        }
+        *blob_len = OHSM_KMS_BLOB_HDR + n;
+        if (material_id != NULL) {
+            material_id[0] = '\0'; /* no KeyMaterialId for AWS_CLOUDHSM keys */
+        }
+        ret = 0;
+        goto out;
+    }
     rv = ohsm_kms_mat_get(k, key, 0, &c);
     if (rv != OHSM_OK) {
         ohsm_kms_internal(err, "the key material could not be loaded", rv);
@@ -111,6 +129,30 @@ static int sym_decrypt(struct ohsm_kms *k, const struct ohsm_kms_key *key,
     *pt_len = 0;
     if (b->version > key->cur_version) {
         invalid_ciphertext(err);
+        goto out;
+    }
+    if (key->origin == OHSM_KORIGIN_AWS_CLOUDHSM) {
+        if (make_aad(b->hdr, ctx, &aad, &aad_len) != OHSM_OK) {
+            ohsm_kms_internal(err, "aad", OHSM_HOST_MEMORY);
+            goto out;
+        }
+        out = OPENSSL_secure_malloc(cap);
+        if (out == NULL) {
+            ohsm_kms_internal(err, "plaintext buffer", OHSM_HOST_MEMORY);
+            goto out;
+        }
+        /* the blob holds iv || ciphertext || tag contiguously from b->iv */
+        if (ohsm_kms_cks_decrypt(k, key, aad, aad_len, b->iv, OHSM_KMS_BLOB_IV + b->ct_len, out,
+                                 &n, err) != 0) {
+            goto out;
+        }
+        if (material_id != NULL) {
+            material_id[0] = '\0';
+        }
+        *pt = out;
+        *pt_len = n;
+        out = NULL;
+        ret = 0;
         goto out;
     }
     rv = ohsm_kms_mat_get(k, key, b->version, &c);
@@ -539,7 +581,9 @@ static json_t *data_key(struct ohsm_kms *k, const struct ohsm_http_call *call, j
         ohsm_kms_b64_set(out, "Plaintext", dk, n);
     }
     json_object_set_new(out, "KeyId", json_string(x->key_arn));
-    json_object_set_new(out, "KeyMaterialId", json_string(material_id));
+    if (material_id[0] != '\0') {
+        json_object_set_new(out, "KeyMaterialId", json_string(material_id));
+    }
 done:
     if (dk != NULL) {
         OPENSSL_secure_clear_free(dk, n);
@@ -565,13 +609,9 @@ OHSM_KMS_HANDLER(ohsm_kms_op_generate_random)
     uint8_t buf[1024];
     json_t *out;
 
-    (void)k, (void)call, (void)x;
+    (void)x;
     if (ohsm_kms_no_recipient(in, err) != 0) {
         return NULL;
-    }
-    if (cks != NULL) {
-        return ohsm_kms_fail(err, "CustomKeyStoreNotFoundException",
-                             "Custom key store ID %s does not exist.", cks);
     }
     json_int_t n = json_is_integer(nb) ? json_integer_value(nb) : 0;
     if (n < 1 || n > 1024) {
@@ -579,7 +619,14 @@ OHSM_KMS_HANDLER(ohsm_kms_op_generate_random)
                              "1 validation error detected: Value at 'numberOfBytes' failed to "
                              "satisfy constraint: Member must have value between 1 and 1024");
     }
-    if (RAND_bytes(buf, (int)n) != 1) {
+    if (cks != NULL) {
+        /* the bytes come from the store's cluster */
+        if (ohsm_kms_cks_find(k, call->region, call->account_id, cks, true, NULL, err) != 0 ||
+            ohsm_kms_cks_random(k, cks, buf, (size_t)n, err) != 0) {
+            OPENSSL_cleanse(buf, sizeof(buf));
+            return NULL;
+        }
+    } else if (RAND_bytes(buf, (int)n) != 1) {
         return ohsm_kms_internal(err, "random", OHSM_DEVICE_ERROR);
     }
     out = json_object();

@@ -103,10 +103,13 @@ OHSM_KMS_HANDLER(ohsm_kms_op_create_key)
     uint8_t *mat = NULL;
     size_t mat_len = 0;
     char *def_policy = NULL;
+    struct ohsm_kms_cks cks;
+    bool backing = false;
     json_t *out = NULL;
     ohsm_rv rv;
 
     memset(&key, 0, sizeof(key));
+    memset(&cks, 0, sizeof(cks));
     if (spec_s != NULL && cmk_s != NULL) {
         return ohsm_kms_fail(err, "ValidationException",
                              "You cannot specify KeySpec and CustomerMasterKeySpec in the same "
@@ -144,14 +147,31 @@ OHSM_KMS_HANDLER(ohsm_kms_op_create_key)
                              ohsm_kms_spec_name(key.spec));
     }
     key.origin = ohsm_kms_origin_from(origin_s != NULL ? origin_s : "AWS_KMS");
-    if (key.origin == OHSM_KORIGIN_AWS_CLOUDHSM || ohsm_kms_str(in, "CustomKeyStoreId") != NULL) {
-        const char *cks = ohsm_kms_str(in, "CustomKeyStoreId");
-        if (cks == NULL) {
+    const char *cks_id = ohsm_kms_str(in, "CustomKeyStoreId");
+    if (key.origin == OHSM_KORIGIN_AWS_CLOUDHSM || cks_id != NULL) {
+        if (cks_id == NULL) {
             return ohsm_kms_fail(err, "ValidationException",
                                  "A CustomKeyStoreId is required when Origin is AWS_CLOUDHSM.");
         }
-        return ohsm_kms_fail(err, "CustomKeyStoreNotFoundException",
-                             "Custom key store ID %s does not exist.", cks);
+        if (key.origin != OHSM_KORIGIN_AWS_CLOUDHSM) {
+            return ohsm_kms_fail(err, "ValidationException",
+                                 "To create a KMS key in an AWS CloudHSM key store, Origin must "
+                                 "be AWS_CLOUDHSM.");
+        }
+        if (ohsm_kms_cks_find(k, call->region, call->account_id, cks_id, false, &cks, err) !=
+            0) {
+            return NULL;
+        }
+        if (key.spec != OHSM_KSPEC_SYMMETRIC_DEFAULT || key.usage != OHSM_KUSE_ENCRYPT_DECRYPT) {
+            ohsm_kms_cks_clear(&cks);
+            return ohsm_kms_fail(err, "UnsupportedOperationException",
+                                 "KMS keys in an AWS CloudHSM key store must be symmetric "
+                                 "encryption keys: KeySpec SYMMETRIC_DEFAULT, KeyUsage "
+                                 "ENCRYPT_DECRYPT.");
+        }
+        (void)snprintf(key.custom_key_store_id, sizeof(key.custom_key_store_id), "%s", cks.id);
+        (void)snprintf(key.cluster_id, sizeof(key.cluster_id), "%s", cks.cluster_id);
+        ohsm_kms_cks_clear(&cks);
     }
     if (key.origin == OHSM_KORIGIN_NONE) {
         return ohsm_kms_fail(err, "UnsupportedOperationException",
@@ -202,6 +222,18 @@ OHSM_KMS_HANDLER(ohsm_kms_op_create_key)
     if (key.origin == OHSM_KORIGIN_EXTERNAL) {
         key.state = OHSM_KSTATE_PENDING_IMPORT;
         key.expiration = OHSM_KEXP_NONE;
+    } else if (key.origin == OHSM_KORIGIN_AWS_CLOUDHSM) {
+        /* the store CONNECTED, two active HSMs in two AZs, then the backing key in them */
+        key.state = OHSM_KSTATE_ENABLED;
+        key.cur_version = 1;
+        if (ohsm_kms_cks_find(k, call->region, call->account_id, key.custom_key_store_id, true,
+                              NULL, err) != 0 ||
+            ohsm_kms_cks_check_cluster(k, call->region, key.cluster_id, OHSM_CKS_NEED_TWO_HSMS,
+                                       NULL, err) != 0 ||
+            ohsm_kms_cks_key_create(k, &key, &key.backing_handle, err) != 0) {
+            goto done;
+        }
+        backing = true;
     } else {
         key.state = OHSM_KSTATE_ENABLED;
         key.cur_version = 1;
@@ -217,9 +249,21 @@ OHSM_KMS_HANDLER(ohsm_kms_op_create_key)
         out = ohsm_kms_internal(err, "storing the new key", rv);
         goto done;
     }
+    backing = false; /* the key owns it now */
     ohsm_kms_key_arn(&key, x->key_arn, sizeof(x->key_arn));
+    if (key.origin == OHSM_KORIGIN_AWS_CLOUDHSM) {
+        char bid[65], handle[24];
+        ohsm_kms_cks_backing_id(key.id, bid);
+        (void)snprintf(handle, sizeof(handle), "%llu", (unsigned long long)key.backing_handle);
+        x->additional = json_pack("{s:{s:s, s:s}}", "backingKey", "keyHandle", handle,
+                                  "backingKeyId", bid);
+    }
     out = with_metadata(k, &key);
 done:
+    if (backing) { /* made in the cluster but not recorded: take it back */
+        uint64_t h = 0;
+        (void)ohsm_kms_cks_key_destroy(k, &key, &h);
+    }
     ohsm_kms_bytes_free(mat, mat_len);
     free(def_policy);
     ohsm_kms_key_clear(&key);

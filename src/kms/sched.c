@@ -15,6 +15,33 @@
 
 #include "kms/kms_int.h"
 
+/* additionalEventData of a key of a CloudHSM key store: the store, the cluster and the backing
+ * key with the outcome of its deletion, as AWS writes them (the lists as JSON text). */
+static void backing_event(json_t *add, const struct ohsm_kms_key *key, uint64_t handle, bool ok)
+{
+    char bid[65], h[24];
+    ohsm_kms_cks_backing_id(key->id, bid);
+    (void)snprintf(h, sizeof(h), "%llu", (unsigned long long)handle);
+    json_t *keys = json_pack("[{s:s, s:s}]", "keyHandle", h, "backingKeyId", bid);
+    json_t *st = json_pack("[{s:s, s:s, s:s}]", "keyHandle", h, "backingKeyId", bid,
+                           "deletionStatus", ok ? "SUCCESS" : "FAILURE");
+    char *ks = keys != NULL ? json_dumps(keys, JSON_COMPACT) : NULL;
+    char *ss = st != NULL ? json_dumps(st, JSON_COMPACT) : NULL;
+    json_object_set_new(add, "customKeyStoreId", json_string(key->custom_key_store_id));
+    json_object_set_new(add, "clusterId", json_string(key->cluster_id));
+    if (ks != NULL && ss != NULL) {
+        json_object_set_new(add, "backingKeys", json_string(ks));
+        json_object_set_new(add, "backingKeysDeletionStatus", json_string(ss));
+    }
+    free(ks);
+    free(ss);
+    json_decref(keys);
+    json_decref(st);
+}
+
+/* The metadata goes first; then, for a key of a CloudHSM key store, KMS makes a best effort to
+ * delete its backing key from the cluster (a store that is not connected, or a kmsuser whose
+ * password was changed, leaves it there: orphaned key material, reported as FAILURE). */
 static void delete_key(struct ohsm_kms *k, const struct ohsm_kms_key *key)
 {
     json_t *add = json_pack("{s:s}", "keyId", key->id);
@@ -22,6 +49,11 @@ static void delete_key(struct ohsm_kms *k, const struct ohsm_kms_key *key)
     if (rv != OHSM_OK) {
         fprintf(stderr, "openhsmd: kms: cannot delete key %s: %s\n", key->id, ohsm_rv_str(rv));
     } else {
+        if (key->origin == OHSM_KORIGIN_AWS_CLOUDHSM && add != NULL) {
+            uint64_t handle = 0;
+            bool ok = ohsm_kms_cks_key_destroy(k, key, &handle);
+            backing_event(add, key, handle, ok);
+        }
         ohsm_kms_service_event(k, key, "DeleteKey", add);
     }
     json_decref(add);

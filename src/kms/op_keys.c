@@ -400,8 +400,8 @@ static int do_schedule(struct ohsm_kms *k, struct ohsm_kms_key *key, json_t *in,
                       (long long)days);
         return -1;
     }
-    if (key->state != OHSM_KSTATE_PENDING_DELETION) {
-        key->saved_state = key->state;
+    if (key->state != OHSM_KSTATE_PENDING_DELETION && key->state != OHSM_KSTATE_UNAVAILABLE) {
+        key->saved_state = key->state; /* (Unavailable keeps the state it returns to) */
     }
     key->state = OHSM_KSTATE_PENDING_DELETION;
     key->pending_window_days = (uint32_t)days;
@@ -419,13 +419,20 @@ static int do_cancel(struct ohsm_kms *k, struct ohsm_kms_key *key, json_t *in, j
 {
     char arn[OHSM_KMS_ARN_MAX];
 
-    (void)k, (void)in, (void)err;
+    (void)in;
     /* AWS: a key whose deletion is cancelled is Disabled (PendingImport when it has no
      * material). */
     key->state = key->cur_version == 0 && key->origin == OHSM_KORIGIN_EXTERNAL
                      ? OHSM_KSTATE_PENDING_IMPORT
                      : OHSM_KSTATE_DISABLED;
     key->saved_state = key->state;
+    if (key->origin == OHSM_KORIGIN_AWS_CLOUDHSM &&
+        ohsm_kms_cks_find(k, key->region, key->account, key->custom_key_store_id, true, NULL,
+                          err) != 0) {
+        /* its store is not connected: Disabled once it is, Unavailable until then */
+        memset(err, 0, sizeof(*err));
+        key->state = OHSM_KSTATE_UNAVAILABLE;
+    }
     key->deletion_date = 0;
     key->pending_window_days = 0;
     ohsm_kms_key_arn(key, arn, sizeof(arn));

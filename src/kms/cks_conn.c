@@ -294,7 +294,9 @@ static uint32_t login_code(const struct ohsm_result *res, size_t n, ohsm_rv rv)
 }
 
 /* Logs pool client cl in as kmsuser. At least one HSM must accept and none may refuse for any
- * reason but an unreachable HSM (the client logs in there when it comes back). */
+ * reason but an unreachable HSM (the client logs in there when it comes back). Returns OHSM_OK,
+ * the first refusal's rv (OHSM_PIN_INCORRECT, OHSM_SESSION_COUNT, ...) or OHSM_NOT_CONNECTED;
+ * *code gets the ConnectionErrorCode it means. */
 static ohsm_rv login(struct ohsm_client *cl, const char *pw, uint32_t *code)
 {
     struct ohsm_result res[OHSM_KMS_CV_HSMS];
@@ -308,7 +310,7 @@ static ohsm_rv login(struct ohsm_client *cl, const char *pw, uint32_t *code)
             any = true;
         } else if (!transport(res[i].rv)) {
             *code = login_code(res, n, rv);
-            return OHSM_PIN_INCORRECT;
+            return res[i].rv;
         }
     }
     if (!any) {
@@ -495,7 +497,7 @@ static uint32_t connect_store(struct ohsm_kms *k, const struct ohsm_kms_cks *s, 
         goto out;
     }
     rv = login(c->pool[0], pw, &code);
-    if (rv == OHSM_PIN_INCORRECT && code == OHSM_CKSE_INVALID_CREDENTIALS &&
+    if (rv != OHSM_OK && code == OHSM_CKSE_INVALID_CREDENTIALS &&
         s->next_sealed != NULL &&
         ohsm_kms_cks_unseal_pw(k, s->id, "next", s->next_sealed, s->next_sealed_len, nw) ==
             OHSM_OK) {
@@ -903,9 +905,8 @@ static int with_conn(struct ohsm_kms *k, const char *id, with_fn fn, void *arg, 
             *rv = fn(cl, arg);
             if (*rv == OHSM_USER_NOT_LOGGED_IN) { /* an HSM came back logged out */
                 uint32_t code = 0;
-                if (login(cl, c->pw, &code) == OHSM_OK) {
-                    *rv = fn(cl, arg);
-                }
+                ohsm_rv lrv = login(cl, c->pw, &code);
+                *rv = lrv == OHSM_OK ? fn(cl, arg) : lrv == OHSM_SESSION_COUNT ? lrv : *rv;
             }
             ret = 0;
             break;

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
- * Internals shared by the SQLite KMS store's two modules (store_sqlite.c: connection, schema,
- * transactions, keys, key material; store_grants.c: aliases, grants, tags, policies, import
- * parameters). Not for use outside these two files.
+ * Internals shared by the SQLite KMS store's modules (store_sqlite.c: connection, schema,
+ * transactions; store_keys.c: keys, key material; store_grants.c: aliases, grants, tags,
+ * policies, import parameters; store_cks.c: CloudHSM key stores). Not for use outside them.
  *
  * Locking: s->mu is a recursive mutex. Every public function holds it for its whole run;
  * ohsm_kms_store_begin takes it once more and keeps it until commit/rollback, so the calling
@@ -55,6 +55,11 @@ enum ohsm_kst_id {
     OHSM_KST_IMPORT_PUT,
     OHSM_KST_IMPORT_GET,
     OHSM_KST_IMPORT_DELETE,
+    OHSM_KST_CKS_ADD,
+    OHSM_KST_CKS_PUT,
+    OHSM_KST_CKS_GET,
+    OHSM_KST_CKS_LIST,
+    OHSM_KST_CKS_DELETE,
     OHSM_KST_COUNT_
 };
 

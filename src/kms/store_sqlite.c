@@ -25,8 +25,8 @@
 #include <openssl/crypto.h>
 
 /* PRAGMA user_version of the schema this code writes. A later issue adds a step to migrations[]
- * (custom key stores add a table) and bumps this; a newer database is refused, not misread. */
-#define SCHEMA_VERSION 2
+ * and bumps this; a newer database is refused, not misread. */
+#define SCHEMA_VERSION 3
 
 /* migrations[v] takes a database from user_version v to v + 1. */
 static const char *const migrations[SCHEMA_VERSION] = {
@@ -103,6 +103,22 @@ static const char *const migrations[SCHEMA_VERSION] = {
     " expires INTEGER NOT NULL);",
     /* 1 -> 2: the KeyMaterialId of a key's first imported material (types.h import_id). */
     "ALTER TABLE keys ADD COLUMN import_id TEXT NOT NULL DEFAULT '';",
+    /* 2 -> 3 (issue 14): CloudHSM key stores (cks.h, store_cks.c). state and error hold cks.h
+     * values; next_sealed is NULL when no rotation is pending. A name is unique per account and
+     * region by the rule of the handlers (op_cks.c), not by the table. */
+    "CREATE TABLE custom_key_stores ("
+    " id TEXT PRIMARY KEY NOT NULL,"
+    " region TEXT NOT NULL,"
+    " account TEXT NOT NULL,"
+    " name TEXT NOT NULL,"
+    " cluster_id TEXT NOT NULL,"
+    " trust_anchor TEXT NOT NULL,"
+    " created_ms INTEGER NOT NULL,"
+    " state INTEGER NOT NULL,"
+    " error INTEGER NOT NULL,"
+    " pw_sealed BLOB NOT NULL,"
+    " next_sealed BLOB);"
+    "CREATE INDEX custom_key_stores_created ON custom_key_stores (created_ms, id);",
 };
 
 static _Thread_local struct {

@@ -238,7 +238,7 @@ static void test_kms_store_open_args(void **state)
     assert_string_equal(ohsm_kms_store_errstr(s), "kms store: no error");
 }
 
-/* The file is created 0600 whatever the umask, WAL files too; the schema is version 1 in WAL. */
+/* The file is created 0600 whatever the umask, WAL files too; the schema is the current version, in WAL. */
 static void test_kms_store_file_mode_and_schema(void **state)
 {
     (void)state;
@@ -262,7 +262,7 @@ static void test_kms_store_file_mode_and_schema(void **state)
     assert_int_equal(stat(path, &sb), 0);
     assert_int_equal(sb.st_mode & 0777, 0600);
     ohsm_kms_store_close(s);
-    assert_int_equal(raw_count("PRAGMA user_version"), 2);
+    assert_int_equal(raw_count("PRAGMA user_version"), 3);
     sqlite3 *r = NULL;
     sqlite3_stmt *st = NULL;
     assert_int_equal(sqlite3_open(db, &r), SQLITE_OK);
@@ -278,11 +278,11 @@ static void test_kms_store_newer_schema(void **state)
 {
     struct ohsm_kms_store *s = *state;
     put_key(s, ID1, 1);
-    raw_sql("PRAGMA user_version = 3");
+    raw_sql("PRAGMA user_version = 4");
     struct ohsm_kms_store *t = NULL;
     assert_int_equal(ohsm_kms_store_open(db, &t), OHSM_DB);
     assert_null(t);
-    assert_non_null(strstr(ohsm_kms_store_errstr(NULL), "schema version 3"));
+    assert_non_null(strstr(ohsm_kms_store_errstr(NULL), "schema version 4"));
 }
 
 /* A version 1 database (before import_id) is migrated on open: its keys get import_id "". */
@@ -293,10 +293,11 @@ static void test_kms_store_migrate_v1(void **state)
     put_key(s, ID1, 1);
     ohsm_kms_store_close(s);
     *state = NULL;
-    raw_sql("ALTER TABLE keys DROP COLUMN import_id; PRAGMA user_version = 1");
+    raw_sql("ALTER TABLE keys DROP COLUMN import_id; DROP TABLE custom_key_stores; "
+            "PRAGMA user_version = 1");
     assert_int_equal(ohsm_kms_store_open(db, &s), OHSM_OK);
     *state = s;
-    assert_int_equal(raw_count("PRAGMA user_version"), 2);
+    assert_int_equal(raw_count("PRAGMA user_version"), 3);
     assert_int_equal(ohsm_kms_store_key_get(s, ID1, &k), OHSM_OK);
     assert_string_equal(k.import_id, "");
     assert_int_equal(k.spec, OHSM_KSPEC_RSA_3072);

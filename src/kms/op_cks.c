@@ -153,6 +153,21 @@ static int password_ok(json_t *in, struct ohsm_aws_err *err)
     return 0;
 }
 
+/* A text member with an embedded NUL (JSON's \u0000), which the C string would cut short. */
+static int nul_inside(json_t *in, const char *field, const char *wire, struct ohsm_aws_err *err)
+{
+    json_t *v = json_object_get(in, field);
+    const char *s = json_string_value(v);
+    if (s != NULL && strlen(s) != json_string_length(v)) {
+        ohsm_kms_fail(err, "ValidationException",
+                      "1 validation error detected: Value at '%s' failed to satisfy constraint: "
+                      "Member must not contain the NUL character",
+                      wire);
+        return -1;
+    }
+    return 0;
+}
+
 static bool has_xks(json_t *in)
 {
     const char *name;
@@ -229,7 +244,10 @@ static int create_fields(json_t *in, struct create_in *c, struct ohsm_aws_err *e
                       c->name[0] == '\0' ? "customKeyStoreName" : "trustAnchorCertificate");
         return -1;
     }
-    if (too_long(err, "customKeyStoreName", c->name, OHSM_KMS_CKS_NAME_MAX - 1) != 0 ||
+    if (nul_inside(in, "CustomKeyStoreName", "customKeyStoreName", err) != 0 ||
+        nul_inside(in, "TrustAnchorCertificate", "trustAnchorCertificate", err) != 0 ||
+        nul_inside(in, "CloudHsmClusterId", "cloudHsmClusterId", err) != 0 ||
+        too_long(err, "customKeyStoreName", c->name, OHSM_KMS_CKS_NAME_MAX - 1) != 0 ||
         too_long(err, "trustAnchorCertificate", c->anchor, OHSM_KMS_CKS_ANCHOR_MAX) != 0 ||
         too_long(err, "cloudHsmClusterId", c->cluster_id, OHSM_KMS_CLUSTER_ID_MAX - 1) != 0 ||
         password_ok(in, err) != 0) {
@@ -626,16 +644,17 @@ OHSM_KMS_HANDLER(ohsm_kms_op_update_custom_key_store)
 
     (void)x;
     memset(&s, 0, sizeof(s));
-    if ((name != NULL && name[0] == '\0') ||
+    if (name != NULL && name[0] == '\0') {
+        return ohsm_kms_fail(err, "ValidationException",
+                             "1 validation error detected: Value at 'newCustomKeyStoreName' "
+                             "failed to satisfy constraint: Member must have length greater than "
+                             "or equal to 1");
+    }
+    if (nul_inside(in, "NewCustomKeyStoreName", "newCustomKeyStoreName", err) != 0 ||
+        nul_inside(in, "CloudHsmClusterId", "cloudHsmClusterId", err) != 0 ||
         too_long(err, "newCustomKeyStoreName", name, OHSM_KMS_CKS_NAME_MAX - 1) != 0 ||
         too_long(err, "cloudHsmClusterId", cluster, OHSM_KMS_CLUSTER_ID_MAX - 1) != 0 ||
         password_ok(in, err) != 0) {
-        if (name != NULL && name[0] == '\0') {
-            ohsm_kms_fail(err, "ValidationException",
-                          "1 validation error detected: Value at 'newCustomKeyStoreName' failed "
-                          "to satisfy constraint: Member must have length greater than or equal "
-                          "to 1");
-        }
         return NULL;
     }
     if (pw != NULL && id != NULL) {

@@ -210,6 +210,27 @@ size_t ohsm_kms_seal_aad(const char *id, uint32_t version, uint8_t *out, size_t 
  * recorded. Nothing to do otherwise. */
 void ohsm_kms_rotate_due(struct ohsm_kms *k, struct ohsm_kms_key *key, int64_t now);
 
+/* ---- cks_cluster.c: the cluster side of the CloudHSM key stores' rules (op_cks.c) ---- */
+
+/* openhsmd's view of cluster_id of region into v (caller clears); k->clusters.view NULL: a
+ * cluster that does not exist. Errors: the view's (v then empty). */
+OHSM_NODISCARD ohsm_rv ohsm_kms_cks_view(struct ohsm_kms *k, const char *region,
+                                         const char *cluster_id, struct ohsm_kms_cv *v);
+/* Whether PEM texts a and b hold the same certificate (DER compared); false when either holds
+ * none. */
+bool ohsm_kms_cks_same_cert(const char *a, const char *b);
+/* Whether cluster_id, or a cluster with the cluster certificate new_cert (may be NULL), is the
+ * cluster of one of stores[0..n) other than except_id (may be NULL). Returns 0 (free), 1 (in
+ * use), or -1 with KMSInternalException. */
+int ohsm_kms_cks_in_use(struct ohsm_kms *k, const char *region, const struct ohsm_kms_cks *stores,
+                        size_t n, const char *except_id, const char *cluster_id,
+                        const char *new_cert, struct ohsm_aws_err *err);
+/* Whether cluster_id (its view nv) may replace the cluster of store s (UpdateCustomKeyStore):
+ * *rel. Returns 0, or -1 with KMSInternalException. */
+int ohsm_kms_cks_related(struct ohsm_kms *k, const char *region, const struct ohsm_kms_cks *s,
+                         const char *cluster_id, const struct ohsm_kms_cv *nv, bool *rel,
+                         struct ohsm_aws_err *err);
+
 /* ---- handlers ---- */
 
 #define OHSM_KMS_HANDLER(name)                                                                     \
@@ -268,5 +289,12 @@ OHSM_KMS_HANDLER(ohsm_kms_op_verify_mac);
 OHSM_KMS_HANDLER(ohsm_kms_op_get_parameters_for_import);
 OHSM_KMS_HANDLER(ohsm_kms_op_import_key_material);
 OHSM_KMS_HANDLER(ohsm_kms_op_delete_imported_key_material);
+/* op_cks.c */
+OHSM_KMS_HANDLER(ohsm_kms_op_create_custom_key_store);
+OHSM_KMS_HANDLER(ohsm_kms_op_describe_custom_key_stores);
+OHSM_KMS_HANDLER(ohsm_kms_op_connect_custom_key_store);
+OHSM_KMS_HANDLER(ohsm_kms_op_disconnect_custom_key_store);
+OHSM_KMS_HANDLER(ohsm_kms_op_update_custom_key_store);
+OHSM_KMS_HANDLER(ohsm_kms_op_delete_custom_key_store);
 
 #endif

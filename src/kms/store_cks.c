@@ -110,8 +110,8 @@ static const char *cks_bad(const struct ohsm_kms_cks *s)
 static ohsm_rv bind_cks(struct ohsm_kms_store *st_, sqlite3_stmt *st, const struct ohsm_kms_cks *s)
 {
     ohsm_rv rv = OHSM_OK;
-    const char *const txt[] = {s->id,         s->region,      s->account,
-                               s->name,       s->cluster_id,  s->trust_anchor};
+    const char *const txt[] = {s->id,   s->region,     s->account,
+                               s->name, s->cluster_id, s->trust_anchor};
     for (int i = 0; rv == OHSM_OK && i < 6; i++) {
         rv = ohsm_kst_bind_text(st_, st, i + 1, txt[i]);
     }
@@ -138,8 +138,7 @@ static ohsm_rv write_cks(struct ohsm_kms_store *st_, const struct ohsm_kms_cks *
 
     OHSM_ENSURE(st_ != NULL && s != NULL, OHSM_ARGUMENTS_BAD);
     if ((bad = cks_bad(s)) != NULL) {
-        return ohsm_kst_err(st_, OHSM_ARGUMENTS_BAD, "cks_%s: bad %s", insert ? "add" : "put",
-                            bad);
+        return ohsm_kst_err(st_, OHSM_ARGUMENTS_BAD, "cks_%s: bad %s", insert ? "add" : "put", bad);
     }
     OHSM_TRY(ohsm_kst_enter(st_));
     if (insert) {
@@ -217,8 +216,7 @@ static void clear_cks(void *rec)
 static const struct ohsm_kst_rows cks_rows = {"custom_key_stores", sizeof(struct ohsm_kms_cks),
                                               row_cks, clear_cks};
 
-ohsm_rv ohsm_kms_store_cks_get(struct ohsm_kms_store *st_, const char *id,
-                               struct ohsm_kms_cks *out)
+ohsm_rv ohsm_kms_store_cks_get(struct ohsm_kms_store *st_, const char *id, struct ohsm_kms_cks *out)
 {
     sqlite3_stmt *st = NULL;
     char absent[96];
@@ -272,8 +270,8 @@ ohsm_rv ohsm_kms_store_cks_delete(struct ohsm_kms_store *st_, const char *id)
         return ohsm_kst_err(st_, OHSM_KEY_HANDLE_INVALID, "cks_delete: no custom key store");
     }
     OHSM_TRY(ohsm_kst_enter(st_));
-    rv = ohsm_kst_prep(st_, OHSM_KST_CKS_DELETE, "DELETE FROM custom_key_stores WHERE id = ?1",
-                       &st);
+    rv =
+        ohsm_kst_prep(st_, OHSM_KST_CKS_DELETE, "DELETE FROM custom_key_stores WHERE id = ?1", &st);
     if (rv == OHSM_OK && (rv = ohsm_kst_bind_text(st_, st, 1, id)) == OHSM_OK) {
         rv = ohsm_kst_run(st_, st, "cks_delete", &changed);
     }
@@ -290,15 +288,16 @@ ohsm_rv ohsm_kms_store_cks_delete(struct ohsm_kms_store *st_, const char *id)
 /* "openhsm-kms-cks:<id>:<which>" into aad; 0 when id or which is not one we seal for. */
 static size_t pw_aad(const char *id, const char *which, uint8_t *aad, size_t cap)
 {
-    if (!cks_id_ok(id) || which == NULL || (strcmp(which, "pw") != 0 && strcmp(which, "next") != 0)) {
+    if (!cks_id_ok(id) || which == NULL ||
+        (strcmp(which, "pw") != 0 && strcmp(which, "next") != 0)) {
         return 0;
     }
     int n = snprintf((char *)aad, cap, "openhsm-kms-cks:%s:%s", id, which);
     return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }
 
-ohsm_rv ohsm_kms_cks_seal_pw(struct ohsm_kms *k, const char *id, const char *which,
-                             const char *pw, uint8_t **out, size_t *out_len)
+ohsm_rv ohsm_kms_cks_seal_pw(struct ohsm_kms *k, const char *id, const char *which, const char *pw,
+                             uint8_t **out, size_t *out_len)
 {
     uint8_t aad[64];
     size_t aad_len, n;
@@ -326,8 +325,8 @@ ohsm_rv ohsm_kms_cks_unseal_pw(struct ohsm_kms *k, const char *id, const char *w
     OHSM_ENSURE(aad_len != 0 && blob != NULL && len != 0, OHSM_ARGUMENTS_BAD);
     rv = k->sealer.unseal(k->sealer.ctx, aad, aad_len, blob, len, (uint8_t *)pw,
                           OHSM_KMS_CKS_PW_MAX, &n);
-    if (rv == OHSM_OK && (n < OHSM_KMS_CKS_PW_MIN || n > OHSM_KMS_CKS_PW_MAX ||
-                          memchr(pw, '\0', n) != NULL)) {
+    if (rv == OHSM_OK &&
+        (n < OHSM_KMS_CKS_PW_MIN || n > OHSM_KMS_CKS_PW_MAX || memchr(pw, '\0', n) != NULL)) {
         rv = OHSM_ENCRYPTED_DATA_INVALID; /* authentic but not a password we sealed */
     }
     if (rv != OHSM_OK) {

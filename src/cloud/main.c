@@ -26,6 +26,7 @@
 #include "cloud/ctl.h"
 #include "cloud/ec2.h"
 #include "cloud/files.h"
+#include "cloud/kms_clusters.h"
 #include "cloud/meta.h"
 #include "cloud/provision.h"
 #include "cloud/supervise.h"
@@ -313,6 +314,10 @@ static int start_kms(const struct ohsm_args *a, struct ohsm_sup *sup, const char
                               .account_id = a->account_id,
                               .now = kms_now,
                               .now_ctx = cloud};
+
+    /* The cloud is set up (start_cloud) before KMS opens, and KMS is closed before the cloud is
+     * destroyed (main), so the view outlives every KMS thread that uses it. */
+    ohsm_cloud_kms_clusters(cloud, &kc.clusters);
 
     if (ohsm_kms_lazy_root_new(abs, sup, stderr, root) != OHSM_OK) {
         fprintf(stderr, "openhsmd: cannot set up the KMS root key\n");

@@ -561,29 +561,43 @@ out:
 
 /* ---- security groups ---- */
 
-ohsm_rv ohsm_vpc_sg_create(sqlite3 *db, const char *region, const char *account_id,
-                           const char *vpc_id, const char *cluster_id, char *sg_id, size_t cap,
-                           struct ohsm_aws_err *err)
+bool ohsm_vpc_sg_name_valid(const char *name)
+{
+    static const char extra[] = " ._-:/()#,@[]+=&;{}!$*";
+    if (name == NULL) {
+        return false;
+    }
+    size_t n = strnlen(name, OHSM_VPC_SG_NAME_MAX);
+    if (n == 0 || n >= OHSM_VPC_SG_NAME_MAX || strncmp(name, "sg-", 3) == 0) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char ch = name[i];
+        bool alnum =
+            (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+        if (!alnum && strchr(extra, ch) == NULL) {
+            return false;
+        }
+    }
+    return true;
+}
+
+ohsm_rv ohsm_vpc_sg_create_named(sqlite3 *db, const char *region, const char *account_id,
+                                 const char *vpc_id, const char *name, char *sg_id, size_t cap,
+                                 struct ohsm_aws_err *err)
 {
     struct ohsm_vpc_vpc vpc;
-    char name[OHSM_VPC_SG_NAME_MAX], id[OHSM_VPC_ID_MAX];
+    char id[OHSM_VPC_ID_MAX];
     sqlite3_stmt *st = NULL;
     int64_t n = 0;
     ohsm_rv rv;
     OHSM_ENSURE(db != NULL && ohsm_vpc_region_valid(region) && ohsm_vpc_account_valid(account_id) &&
-                    vpc_id != NULL && cluster_id != NULL && sg_id != NULL && cap >= OHSM_VPC_ID_MAX,
+                    vpc_id != NULL && sg_id != NULL && cap >= OHSM_VPC_ID_MAX,
                 ohsm_vpc_internal(err, OHSM_ARGUMENTS_BAD));
-    size_t cl = strnlen(cluster_id, 65);
-    bool ok = cl >= 1 && cl <= 64;
-    for (size_t i = 0; ok && i < cl; i++) {
-        char ch = cluster_id[i];
-        ok = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-';
-    }
-    if (!ok) {
+    if (!ohsm_vpc_sg_name_valid(name)) {
         return ohsm_vpc_fail(err, OHSM_ARGUMENTS_BAD, "InvalidParameterValue",
-                             "Invalid cluster id for a security group name");
+                             "Invalid value for parameter GroupName");
     }
-    snprintf(name, sizeof(name), "cloudhsm-%s-sg", cluster_id);
     OHSM_TRY(ohsm_vpc_sp_begin(db) == OHSM_OK ? OHSM_OK : ohsm_vpc_internal(err, OHSM_DB));
     rv = ohsm_vpc_get(db, region, vpc_id, &vpc, err);
     if (rv != OHSM_OK) {
@@ -614,6 +628,50 @@ ohsm_rv ohsm_vpc_sg_create(sqlite3 *db, const char *region, const char *account_
     snprintf(sg_id, cap, "%s", id);
 out:
     return ohsm_vpc_sp_end(db, rv);
+}
+
+ohsm_rv ohsm_vpc_sg_create(sqlite3 *db, const char *region, const char *account_id,
+                           const char *vpc_id, const char *cluster_id, char *sg_id, size_t cap,
+                           struct ohsm_aws_err *err)
+{
+    char name[OHSM_VPC_SG_NAME_MAX];
+    OHSM_ENSURE(cluster_id != NULL, ohsm_vpc_internal(err, OHSM_ARGUMENTS_BAD));
+    size_t cl = strnlen(cluster_id, 65);
+    bool ok = cl >= 1 && cl <= 64;
+    for (size_t i = 0; ok && i < cl; i++) {
+        char ch = cluster_id[i];
+        ok = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-';
+    }
+    if (!ok) {
+        return ohsm_vpc_fail(err, OHSM_ARGUMENTS_BAD, "InvalidParameterValue",
+                             "Invalid cluster id for a security group name");
+    }
+    snprintf(name, sizeof(name), "cloudhsm-%s-sg", cluster_id);
+    return ohsm_vpc_sg_create_named(db, region, account_id, vpc_id, name, sg_id, cap, err);
+}
+
+/* A group row, checked (ids, region, name, owner), which must be of region. */
+static bool sg_row_in(sqlite3_stmt *st, void *out, const char *region)
+{
+    struct ohsm_vpc_sg *g = out;
+    memset(g, 0, sizeof(*g));
+    return ohsm_vpc_col_int(st, 0, 1, INT64_MAX, &g->seq) &&
+           ohsm_vpc_col_text(st, 1, g->id, sizeof(g->id)) && ohsm_vpc_id_valid("sg-", g->id) &&
+           ohsm_vpc_col_text(st, 2, g->region, sizeof(g->region)) &&
+           strcmp(g->region, region) == 0 &&
+           ohsm_vpc_col_text(st, 3, g->vpc_id, sizeof(g->vpc_id)) &&
+           ohsm_vpc_id_valid("vpc-", g->vpc_id) &&
+           ohsm_vpc_col_text(st, 4, g->name, sizeof(g->name)) && ohsm_vpc_sg_name_valid(g->name) &&
+           ohsm_vpc_col_text(st, 5, g->owner, sizeof(g->owner)) && ohsm_vpc_account_valid(g->owner);
+}
+
+ohsm_rv ohsm_vpc_sg_list(sqlite3 *db, const char *region, struct ohsm_vpc_sg **out, size_t *n,
+                         struct ohsm_aws_err *err)
+{
+    return ohsm_vpc_collect(db,
+                            "SELECT seq, id, region, vpc_id, name, owner FROM vpc_sgs"
+                            " WHERE region = ? ORDER BY seq",
+                            region, sizeof(**out), sg_row_in, (void **)out, n, err);
 }
 
 ohsm_rv ohsm_vpc_sg_delete(sqlite3 *db, const char *region, const char *sg_id,

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
  * The VPC subset of EC2 behind openhsmd: VPCs, subnets, network interfaces (ENIs) and the
- * security groups of CloudHSM clusters, per region, in openhsmd's SQLite database (tables vpc_*).
+ * security groups services make (CloudHSM clusters', KMS connections'), per region, in openhsmd's
+ * SQLite database (tables vpc_*).
  * This is the model (moto's models.py): it knows AWS's rules and error codes, nothing of HTTP or
  * XML. The EC2 handlers (ec2.c) and the CloudHSM control plane both call it.
  *
@@ -12,7 +13,8 @@
  *    other subnet of that VPC;
  *  - a subnet keeps 5 addresses (the first four and the last), so a /28 holds 11 ENIs;
  *  - a subnet with ENIs cannot be deleted (DependencyViolation); an ENI a service manages
- *    (requester_managed, e.g. an HSM's) is deleted only by that service.
+ *    (requester_managed, e.g. an HSM's or a KMS connection's) is deleted only by that service;
+ *  - a security group name is unique within its VPC; a group an ENI uses cannot be deleted.
  *
  * Errors: every fallible call returns OHSM_OK, or an ohsm_rv with *err filled with the EC2 error
  * (HTTP status, Code such as "InvalidSubnetID.NotFound", message): OHSM_ARGUMENTS_BAD for a
@@ -201,11 +203,36 @@ OHSM_NODISCARD ohsm_rv ohsm_vpc_eni_list(struct sqlite3 *db, const char *region,
 OHSM_NODISCARD ohsm_rv ohsm_vpc_eni_delete(struct sqlite3 *db, const char *region, const char *id,
                                            bool as_service, struct ohsm_aws_err *err);
 
-/* ---- security groups of CloudHSM clusters ---- */
+/* ---- security groups ---- */
 
-/* Creates the group "cloudhsm-cluster-<cluster_id>-sg" in vpc_id and writes its id (sg-<17 hex>)
- * into sg_id (cap >= OHSM_VPC_ID_MAX). InvalidVpcID.NotFound, InvalidGroup.Duplicate,
- * InvalidParameterValue (cluster_id not [a-z0-9-], 1..64 characters). */
+struct ohsm_vpc_sg {
+    char id[OHSM_VPC_ID_MAX]; /* sg-<17 hex> */
+    char region[OHSM_VPC_REGION_MAX];
+    char vpc_id[OHSM_VPC_ID_MAX];
+    char name[OHSM_VPC_SG_NAME_MAX];
+    char owner[OHSM_VPC_ACCOUNT_MAX];
+    int64_t seq;
+};
+
+/* Is name a GroupName EC2 accepts: 1..255 characters of a-z A-Z 0-9, space and
+ * ._-:/()#,@[]+=&;{}!$*, not starting with "sg-"? */
+bool ohsm_vpc_sg_name_valid(const char *name);
+/* Creates the group name in vpc_id (as a service makes one: KMS's "kms-<store id>") and writes
+ * its id (sg-<17 hex>) into sg_id (cap >= OHSM_VPC_ID_MAX). InvalidParameterValue (name not
+ * ohsm_vpc_sg_name_valid), InvalidVpcID.NotFound, InvalidGroup.Duplicate (the VPC has a group of
+ * that name). */
+OHSM_NODISCARD ohsm_rv ohsm_vpc_sg_create_named(struct sqlite3 *db, const char *region,
+                                                const char *account_id, const char *vpc_id,
+                                                const char *name, char *sg_id, size_t cap,
+                                                struct ohsm_aws_err *err);
+/* All security groups of region in creation order; ownership as ohsm_vpc_list. */
+OHSM_NODISCARD ohsm_rv ohsm_vpc_sg_list(struct sqlite3 *db, const char *region,
+                                        struct ohsm_vpc_sg **out, size_t *n,
+                                        struct ohsm_aws_err *err);
+
+/* Creates the group of a CloudHSM cluster, "cloudhsm-cluster-<cluster_id>-sg", in vpc_id and writes
+ * its id (sg-<17 hex>) into sg_id (cap >= OHSM_VPC_ID_MAX). InvalidVpcID.NotFound,
+ * InvalidGroup.Duplicate, InvalidParameterValue (cluster_id not [a-z0-9-], 1..64 characters). */
 OHSM_NODISCARD ohsm_rv ohsm_vpc_sg_create(struct sqlite3 *db, const char *region,
                                           const char *account_id, const char *vpc_id,
                                           const char *cluster_id, char *sg_id, size_t cap,

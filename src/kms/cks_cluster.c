@@ -14,6 +14,7 @@
 
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
@@ -39,6 +40,9 @@ static int pem_der(const char *pem, unsigned char **der)
     }
     if (x != NULL) {
         n = i2d_X509(x, der);
+    }
+    if (n <= 0) {
+        ERR_clear_error(); /* not a certificate: an answer, not an error to leave queued */
     }
     X509_free(x);
     BIO_free(b);

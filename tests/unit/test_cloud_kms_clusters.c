@@ -634,6 +634,54 @@ static void test_kc_net_down(void **state)
     cv_free(&v);
 }
 
+/* Threads racing net_up of one store and view of its cluster (KMS's handler threads and its
+ * connection worker) end with exactly one group and one ENI per subnet, and every view whole. */
+struct racer {
+    struct fx *f;
+    int fails;
+};
+
+static void *race(void *arg)
+{
+    struct racer *r = arg;
+    for (int i = 0; i < 10; i++) {
+        struct ohsm_kms_cv v;
+        uint32_t code = 99;
+        if (r->f->kc.net_up(r->f->kc.ctx, REGION, CID, CKS, &code) != OHSM_OK ||
+            code != OHSM_CKSE_NONE) {
+            r->fails++;
+        }
+        if (view(r->f, REGION, CID, &v) != OHSM_OK || !v.exists || v.n_subnets != 2 ||
+            v.n_hsms != 2 || v.trust_anchor == NULL) {
+            r->fails++;
+        }
+        cv_free(&v);
+    }
+    return NULL;
+}
+
+static void test_kc_net_up_races(void **state)
+{
+    struct fx *f = *state;
+    pthread_t t[4];
+    struct racer r[4];
+    char ids[4][OHSM_VPC_ID_MAX];
+    struct ohsm_vpc_eni es[8];
+    for (int i = 0; i < 4; i++) {
+        r[i].f = f;
+        r[i].fails = 0;
+        assert_int_equal(pthread_create(&t[i], NULL, race, &r[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+        assert_int_equal(r[i].fails, 0);
+    }
+    assert_int_equal(groups_named(f, "kms-" CKS, ids), 1);
+    assert_int_equal(enis_of(f, ids[0], es), 2);
+    assert_string_equal(es[0].subnet_id, f->sub[0]);
+    assert_string_equal(es[1].subnet_id, f->sub[1]);
+}
+
 /* ---- the VPC model's named groups ---- */
 
 /* EC2's GroupName rules; a name is unique per VPC, not per region; the list is in creation
@@ -732,6 +780,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_kc_net_up_failures, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kc_net_up_failure_removes_earlier, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kc_net_down, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kc_net_up_races, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kc_vpc_named_groups, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

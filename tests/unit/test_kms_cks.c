@@ -728,6 +728,18 @@ static void test_kms_cks_update(void **state)
     ohsm_kms_cks_clear(&s);
     /* back to A (same lineage) */
     json_decref(ok(f->k, "UpdateCustomKeyStore", upd(id, "CloudHsmClusterId", CL_A)));
+    /* the store's cluster deleted: still related by its cluster certificate while the control
+     * plane knows it, else by the store's trust anchor */
+    struct fake_cluster *a = cluster(&f->cp, CL_A);
+    a->exists = false;
+    fails(f->k, "UpdateCustomKeyStore", upd(id, "CloudHsmClusterId", "cluster-ddddddddddd"),
+          "CloudHsmClusterNotRelatedException"); /* CA2's D, C's lineage */
+    json_decref(ok(f->k, "UpdateCustomKeyStore", upd(id, "CloudHsmClusterId", CL_B)));
+    (void)snprintf(b->id, sizeof(b->id), "cluster-gonegonegone"); /* B unknown now */
+    fails(f->k, "UpdateCustomKeyStore", upd(id, "CloudHsmClusterId", "cluster-ddddddddddd"),
+          "CloudHsmClusterNotRelatedException");
+    a->exists = true; /* A has the store's trust anchor */
+    json_decref(ok(f->k, "UpdateCustomKeyStore", upd(id, "CloudHsmClusterId", CL_A)));
     /* a related cluster used by another store (put in the table directly) is in use */
     record(f->k, &s, ID2, 1);
     (void)snprintf(s.cluster_id, sizeof(s.cluster_id), "cluster-ddddddddddd");

@@ -188,7 +188,11 @@ struct ohsm_kms_clusters {
 enum {
     OHSM_CKS_NEED_ACTIVE = 1u << 0,  /* cluster ACTIVE: else CloudHsmClusterNotActiveException */
     OHSM_CKS_NEED_TWO_AZ = 1u << 1,  /* subnets in >= 2 AZs: else ...InvalidConfiguration... */
-    OHSM_CKS_NEED_TWO_HSMS = 1u << 2 /* >= 2 ACTIVE HSMs in different AZs: else the same */
+    OHSM_CKS_NEED_TWO_HSMS = 1u << 2, /* >= 2 ACTIVE HSMs in different AZs: else the same */
+    /* with NEED_ACTIVE: a DEGRADED cluster (initialized and activated, some HSM unhealthy) is
+     * accepted too: ConnectCustomKeyStore then finds out in the background what fails
+     * (NETWORK_ERRORS when no HSM answers) */
+    OHSM_CKS_ALLOW_DEGRADED = 1u << 3
 };
 
 /* Checks cluster_id of the call's region against need: CloudHsmClusterNotFoundException (no such

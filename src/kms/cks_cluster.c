@@ -122,7 +122,8 @@ int ohsm_kms_cks_check_cluster(struct ohsm_kms *k, const char *region, const cha
     if (!v.exists) {
         ohsm_kms_fail(err, "CloudHsmClusterNotFoundException",
                       "AWS KMS cannot find the AWS CloudHSM cluster %s.", cluster_id);
-    } else if ((need & OHSM_CKS_NEED_ACTIVE) != 0 && strcmp(v.state, "ACTIVE") != 0) {
+    } else if ((need & OHSM_CKS_NEED_ACTIVE) != 0 && strcmp(v.state, "ACTIVE") != 0 &&
+               !((need & OHSM_CKS_ALLOW_DEGRADED) != 0 && strcmp(v.state, "DEGRADED") == 0)) {
         ohsm_kms_fail(err, "CloudHsmClusterNotActiveException",
                       "The AWS CloudHSM cluster %s is not active (its state is %s). Initialize "
                       "and activate the cluster and try again.",

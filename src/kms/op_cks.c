@@ -525,7 +525,9 @@ OHSM_KMS_HANDLER(ohsm_kms_op_connect_custom_key_store)
     if (s.state == OHSM_CKS_DISCONNECTED) {
         /* The quick configuration checks; a missing cluster is the worker's CLUSTER_NOT_FOUND. */
         if (ohsm_kms_cks_check_cluster(k, call->region, s.cluster_id,
-                                       OHSM_CKS_NEED_ACTIVE | OHSM_CKS_NEED_TWO_AZ, NULL,
+                                       OHSM_CKS_NEED_ACTIVE | OHSM_CKS_ALLOW_DEGRADED |
+                                           OHSM_CKS_NEED_TWO_AZ,
+                                       NULL,
                                        err) != 0 &&
             strcmp(err->type, "CloudHsmClusterNotFoundException") != 0) {
             goto done;

@@ -836,6 +836,16 @@ static void test_kms_cks_connect_disconnect(void **state)
     (void)snprintf(a->state, sizeof(a->state), "UNINITIALIZED");
     fails(f->k, "ConnectCustomKeyStore", by_id(id), "CloudHsmClusterNotActiveException");
     assert_int_equal(get_state(f->k, id), OHSM_CKS_DISCONNECTED);
+    /* DEGRADED (activated, an HSM unhealthy) is not a quick failure: the worker finds out */
+    (void)snprintf(a->state, sizeof(a->state), "DEGRADED");
+    {
+        struct ohsm_aws_err e2;
+        json_t *out = call(f->k, "ConnectCustomKeyStore", by_id(id), &e2);
+        assert_true(out != NULL || strcmp(e2.type, "KMSInternalException") == 0);
+        assert_true(out == NULL || get_state(f->k, id) == OHSM_CKS_CONNECTING);
+        json_decref(out);
+    }
+    set_state(f->k, id, OHSM_CKS_DISCONNECTED, 0);
     (void)snprintf(a->state, sizeof(a->state), "ACTIVE");
     a->n_subnets = 1;
     fails(f->k, "ConnectCustomKeyStore", by_id(id), "CloudHsmClusterInvalidConfigurationException");

@@ -459,9 +459,12 @@ static uint32_t connect_store(struct ohsm_kms *k, const struct ohsm_kms_cks *s, 
         code = OHSM_CKSE_CLUSTER_NOT_FOUND;
         goto out;
     }
+    /* HSMs that exist: ACTIVE, or DEGRADED (there but unhealthy: whether they answer is
+     * NETWORK_ERRORS' question); ones being created or deleted do not count */
     size_t active = 0;
     for (size_t i = 0; i < v.n_hsms; i++) {
-        active += strcmp(v.hsms[i].state, "ACTIVE") == 0;
+        active += strcmp(v.hsms[i].state, "ACTIVE") == 0 ||
+                  strcmp(v.hsms[i].state, "DEGRADED") == 0;
     }
     if (active == 0 || v.client_json[0] == '\0') {
         code = OHSM_CKSE_INSUFFICIENT_CLOUDHSM_HSMS;

@@ -301,8 +301,30 @@ def test_internal_error_sessions_and_kill9(tmp_path):
         assert got["Plaintext"] == b"s"
         s2.disconnect()
         s2.connect()  # the password openhsmd rotated to is still known
+        # kill -9 while CONNECTING: the HSMs hang (SIGSTOP), so the connection waits on them.
+        s2.disconnect()
+        c2.pause_hsm(0)
+        c2.pause_hsm(1)
+        s2.kms.connect_custom_key_store(CustomKeyStoreId=s2.sid)
+        assert s2.state() == ("CONNECTING", None)
+        kids = [c2.hsm_pid(0), c2.hsm_pid(1)]
+        os.kill(c2.proc.pid, signal.SIGKILL)
+        wait_for(lambda: c2.proc.poll() is not None, 20, "openhsmd killed")
+        c2.resume_hsm(0)  # their SIGTERM (the parent died) is delivered now
+        c2.resume_hsm(1)
+        for k in kids:
+            wait_for(lambda k=k: gone(k), 30, "HSM gone")
     finally:
         c2.stop()
+    c3 = Cluster(data, hsms=2, extra=["--max-sessions", "6"])
+    try:
+        s3 = Store(c3)
+        s3.sid = s.sid
+        s3.wait("CONNECTED", timeout=90)  # the restarted openhsmd carried the connect on
+        got = wait_for(lambda: _ok(lambda: s3.kms.decrypt(CiphertextBlob=ct)), 60, "decrypt")
+        assert got["Plaintext"] == b"s"
+    finally:
+        c3.stop()
 
 
 def _ok(fn):

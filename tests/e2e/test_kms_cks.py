@@ -2,14 +2,10 @@
 all six commands) and boto3, on clusters made as the guide's prerequisites say (ckslib). Create,
 describe (id, name, all, pages), update (name, password, a cluster of the same backup lineage),
 delete; every refusal with AWS's exception and nothing changed (describe shows the same after);
-the password in no response and not in the audit trail; Connect's quick failures leave the store
-DISCONNECTED.
+the password in no response and not in the audit trail. Connections are test_kms_cks_conn.py's.
 
 Bounds the client checks itself (KeyStorePassword 7-32, the cluster id pattern, ...) go raw
 through botocore's signer (cloud.signed_call) so the server's own checks are what is tested.
-
-The tests that need clusters skip, saying so, while openhsmd gives KMS no view of its clusters
-(src/cloud/kms_clusters.c not yet in the build): every cluster is then unknown to KMS.
 """
 import json
 import subprocess
@@ -18,7 +14,7 @@ import pytest
 
 from ckslib import (KMSUSER_PW, cks_cloud, cluster_from_backup,  # noqa: F401 (fixtures)
                     make_ready_cluster, ready)
-from cloud import AwsError, signed_call
+from cloud import signed_call
 from conftest import BIN, wait_for
 
 NOBODY = "cks-11111111111111111"
@@ -64,16 +60,8 @@ def anchor_file(r):
 
 
 @pytest.fixture(scope="module")
-def with_view(cks_cloud, ready):
-    """ready's cluster as KMS sees it; skips while openhsmd gives KMS no cluster view."""
-    e = cks_cloud.aws("kms", *create_args("probe", ready.cluster_id, anchor_file(ready)),
-                      check=False)
-    if isinstance(e, AwsError):
-        if e.code == "CloudHsmClusterNotFoundException":
-            pytest.skip("openhsmd gives KMS no view of its clusters yet "
-                        "(src/cloud/kms_clusters.c)")
-        raise e
-    cks_cloud.aws("kms", "delete-custom-key-store", "--custom-key-store-id", e["CustomKeyStoreId"])
+def with_view(ready):
+    """ready's cluster (the name says KMS sees it through openhsmd's control plane)."""
     return ready
 
 

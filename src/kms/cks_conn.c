@@ -32,6 +32,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "kms/cks_int.h"
 #include "kms/kms_int.h"
 #include "openhsm/client.h"
 #include "openhsm/mech.h"
@@ -92,8 +93,7 @@ void ohsm_kms_cks_backing_id(const char *key_id, char out[65])
     out[64] = '\0';
 }
 
-/* 32 characters of [A-Za-z0-9], uniform (rejection sampling). */
-static ohsm_rv make_password(char out[OHSM_KMS_CKS_PW_MAX + 1])
+ohsm_rv ohsm_kms_cks_make_password(char out[OHSM_KMS_CKS_PW_MAX + 1])
 {
     static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     uint8_t r[64];
@@ -259,9 +259,7 @@ static ohsm_rv save_pw(struct ohsm_kms *k, const char *id, const char *pw, const
 
 /* ---- connect ---- */
 
-/* The code for a failed kmsuser login on some HSM (the first non-transport failure decides;
- * only transport failures: NETWORK_ERRORS). */
-static uint32_t login_code(const struct ohsm_result *res, size_t n, ohsm_rv rv)
+uint32_t ohsm_kms_cks_login_code(const struct ohsm_result *res, size_t n, ohsm_rv rv)
 {
     bool any_transport = false;
     for (size_t i = 0; i < n; i++) {
@@ -309,12 +307,12 @@ static ohsm_rv login(struct ohsm_client *cl, const char *pw, uint32_t *code)
         if (res[i].rv == OHSM_OK || res[i].rv == OHSM_USER_ALREADY_LOGGED_IN) {
             any = true;
         } else if (!transport(res[i].rv)) {
-            *code = login_code(res, n, rv);
+            *code = ohsm_kms_cks_login_code(res, n, rv);
             return res[i].rv;
         }
     }
     if (!any) {
-        *code = login_code(res, n, rv);
+        *code = ohsm_kms_cks_login_code(res, n, rv);
         return OHSM_NOT_CONNECTED;
     }
     return OHSM_OK;
@@ -437,6 +435,38 @@ static uint32_t rotate(struct ohsm_client *cl, const char *old, const char *nw)
     return code;
 }
 
+/* An HSM answers a login of an unknown user as it answers a wrong password (it does not say
+ * which users exist); KMS tells them apart as AWS KMS does, from the user list, which needs no
+ * login: no crypto user kmsuser on some HSM is USER_NOT_FOUND, a locked one USER_LOCKED_OUT. */
+static uint32_t refine(struct ohsm_client *cl, uint32_t code)
+{
+    if (code != OHSM_CKSE_INVALID_CREDENTIALS) {
+        return code;
+    }
+    for (size_t i = 0; i < ohsm_client_hsm_count(cl); i++) {
+        struct ohsm_user_info *u = NULL;
+        size_t n = 0;
+        bool found = false, locked = false;
+        if (ohsm_client_list_users(cl, i, &u, &n) != OHSM_OK) {
+            continue; /* not answering: another HSM decides */
+        }
+        for (size_t j = 0; j < n; j++) {
+            if (strcmp(u[j].username, OHSM_KMS_KMSUSER) == 0 && u[j].type == OHSM_UT_CU) {
+                found = true;
+                locked = u[j].locked;
+            }
+        }
+        free(u);
+        if (!found) {
+            return OHSM_CKSE_USER_NOT_FOUND;
+        }
+        if (locked) {
+            return OHSM_CKSE_USER_LOCKED_OUT;
+        }
+    }
+    return code;
+}
+
 /* Everything a connect does; 0 and *out (the live connection) or the error code. */
 static uint32_t connect_store(struct ohsm_kms *k, const struct ohsm_kms_cks *s, struct conn **out)
 {
@@ -510,11 +540,12 @@ static uint32_t connect_store(struct ohsm_kms *k, const struct ohsm_kms_cks *s, 
         }
     }
     if (rv != OHSM_OK) {
+        code = refine(c->pool[0], code);
         goto out;
     }
     /* the rotation: durable first, then on the HSMs, then the record */
     code = OHSM_CKSE_INTERNAL_ERROR;
-    if (make_password(nw) != OHSM_OK || save_pw(k, s->id, pw, nw) != OHSM_OK) {
+    if (ohsm_kms_cks_make_password(nw) != OHSM_OK || save_pw(k, s->id, pw, nw) != OHSM_OK) {
         goto out;
     }
     code = rotate(c->pool[0], pw, nw);

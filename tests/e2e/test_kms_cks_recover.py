@@ -52,13 +52,17 @@ def delete_events(data, kid):
             e.get("eventType") == "AwsServiceEvent" and kid in json.dumps(e)]
 
 
+def cmu_env(env, script):
+    p = subprocess.run([str(KMU).replace("openhsm-kmu", "openhsm-cmu")], input=script,
+                       capture_output=True, text=True, timeout=120, env=env)
+    return p.stdout + p.stderr
+
+
 def co_set_password(env, pw, n_hsms):
-    p = subprocess.run([str(KMU).replace("openhsm-kmu", "openhsm-cmu")],
-                       input=login_as("admin", ADMIN_PW) + f"changePswd CU kmsuser {pw}\ny\n"
-                       "logoutHSM\nquit\n", capture_output=True, text=True, timeout=120,
-                       env=env)
-    out = p.stdout + p.stderr
-    assert out.count("changePswd success on server") == n_hsms, out
+    out = cmu_env(env, login_as("admin", ADMIN_PW) + f"changePswd CU kmsuser {pw}\ny\n"
+                  "logoutHSM\nquit\n")
+    assert out.count("changePswd success on server") == n_hsms, \
+        out + cmu_env(env, "listUsers\nquit\n")
 
 
 @pytest.fixture
@@ -93,12 +97,13 @@ def test_orphaned_material_failing_keys_and_recovery(ks):
     k_orphan = s.kms.create_key(Origin="AWS_CLOUDHSM", CustomKeyStoreId=s.sid)["KeyMetadata"]
     # A backup made while every key exists: deleting an HSM leaves one (then add it back).
     h2 = s.c.cfg["hsms"][1]["id"]
-    n = len(backups(s.cloud, s.cid))
+    before = {b["BackupId"] for b in backups(s.cloud, s.cid)}
     s.cloud.aws(CSV2, "delete-hsm", "--cluster-id", s.cid, "--hsm-id", h2)
-    wait_for(lambda: len(backups(s.cloud, s.cid)) > n or None, 60, "the HSM's backup")
-    bid = backups(s.cloud, s.cid)[-1]["BackupId"]
-    wait_for(lambda: backups(s.cloud, s.cid)[-1]["BackupState"] == "READY" or None, 60,
-             "backup READY")
+
+    def new_backup():
+        got = [b for b in backups(s.cloud, s.cid) if b["BackupId"] not in before]
+        return got[0] if got and got[0]["BackupState"] == "READY" else None
+    bid = wait_for(new_backup, 60, "the deleted HSM's backup READY")["BackupId"]
     new_h = s.cloud.aws(CSV2, "create-hsm", "--cluster-id", s.cid, "--availability-zone",
                         "us-east-1b")["Hsm"]["HsmId"]
     wait_hsm(s.cloud, s.cid, new_h)

@@ -347,8 +347,9 @@ static struct conn *conn_new(const struct ohsm_kms_cks *s, const struct ohsm_kms
 }
 
 /* Finds the backing keys of the store's KMS keys again (by label and id) and records handles
- * that moved (a cluster restored from a backup). A key whose backing key is missing keeps its
- * handle: its cryptography then fails, as AWS's failing keys do. */
+ * that moved (a cluster restored from a backup) and the store's cluster (CloudHsmClusterId of
+ * DescribeKey). A key whose backing key is missing keeps its handle: its cryptography then
+ * fails, as AWS's failing keys do. */
 static void rebind_keys(struct ohsm_kms *k, struct conn *c)
 {
     struct ohsm_kms_key *keys = NULL;
@@ -373,13 +374,20 @@ static void rebind_keys(struct ohsm_kms *k, struct conn *c)
         ohsm_tmpl_put_u32(&t, OHSM_A_CLASS, OHSM_CLASS_SECRET);
         ohsm_tmpl_put_bytes(&t, OHSM_A_LABEL, arn, strlen(arn));
         ohsm_tmpl_put_bytes(&t, OHSM_A_ID, bid, 64);
-        if (!t.overflow && ohsm_client_key_find(c->pool[0], t.buf, t.len, &objs, &no) == OHSM_OK &&
-            no > 0 && objs[0].handle != key->backing_handle) {
+        bool found = !t.overflow &&
+                     ohsm_client_key_find(c->pool[0], t.buf, t.len, &objs, &no) == OHSM_OK &&
+                     no > 0;
+        if ((found && objs[0].handle != key->backing_handle) ||
+            strcmp(key->cluster_id, c->cluster_id) != 0) {
             (void)pthread_mutex_lock(&k->write_lock);
             struct ohsm_kms_key cur;
             memset(&cur, 0, sizeof(cur));
             if (ohsm_kms_tab_get(k, key->id, &cur) == OHSM_OK) {
-                cur.backing_handle = objs[0].handle;
+                if (found) {
+                    cur.backing_handle = objs[0].handle;
+                }
+                /* the store's cluster now (UpdateCustomKeyStore moved it to a related one) */
+                (void)snprintf(cur.cluster_id, sizeof(cur.cluster_id), "%s", c->cluster_id);
                 if (ohsm_kms_tab_put(k, &cur) != OHSM_OK) {
                     fprintf(stderr, "openhsmd: kms: cannot record the backing key of %s\n",
                             cur.id);

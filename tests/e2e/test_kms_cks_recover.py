@@ -207,8 +207,10 @@ def test_orphaned_material_failing_keys_and_recovery(ks):
     described = s.kms.describe_key(KeyId=k_gone["KeyId"])["KeyMetadata"]
     assert described["CloudHsmClusterId"] == cid2 and described["KeyState"] == "Enabled"
     # KMS's network for the connection: the group kms-<store id> and one ENI per subnet.
-    groups = s.cloud.aws("ec2", "describe-security-groups")["SecurityGroups"]
-    assert f"kms-{s.sid}" in [g["GroupName"] for g in groups]
+    enis = [e for e in s.cloud.aws("ec2", "describe-network-interfaces")["NetworkInterfaces"]
+            if e["Description"] == f"KMS managed ENI for cluster {cid2}"]
+    assert sorted(e["SubnetId"] for e in enis) == sorted([sa, sb]), enis
+    assert all([g["GroupName"] for g in e["Groups"]] == [f"kms-{s.sid}"] for e in enis), enis
 
     # No HSM left: INSUFFICIENT_CLOUDHSM_HSMS (and, while connected, keys fail).
     for h in hs:

@@ -29,8 +29,6 @@
 #include <time.h>
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/rand.h>
 
 #include "kms/cks_int.h"
 #include "kms/kms_int.h"
@@ -39,92 +37,14 @@
 #include "openhsm/obj.h"
 #include "openhsm/user.h"
 
-#define POOL 4
-#define GCM_IV 12
-#define GCM_TAG 16
 #define TICK_MS 500 /* the worker's pass when nothing wakes it */
-
-struct conn {
-    struct conn *next;
-    char id[OHSM_KMS_CKS_ID_MAX];
-    char region[32];
-    char cluster_id[OHSM_KMS_CLUSTER_ID_MAX];
-    char hsms[OHSM_KMS_CV_HSMS][32]; /* the HSM ids the configuration lists */
-    size_t n_hsms;
-    struct ohsm_cfg *cfg;
-    struct ohsm_client *pool[POOL];
-    atomic_uint rr;
-    char pw[OHSM_KMS_CKS_PW_MAX + 1]; /* kmsuser's, for a pool rebuilt when the HSMs change */
-};
-
-struct ohsm_kms_cksm {
-    struct ohsm_kms *k;
-    pthread_rwlock_t rw; /* conns */
-    struct conn *conns;
-    pthread_mutex_t mu; /* the worker's flags */
-    pthread_cond_t cond;
-    pthread_t worker;
-    bool running;
-    bool stopping;
-    bool kicked;
-};
 
 /* ---- helpers ---- */
 
-void ohsm_kms_cks_backing_id(const char *key_id, char out[65])
-{
-    static const char hex[] = "0123456789abcdef";
-    static const char tag[] = "openhsm-kms-backing:";
-    uint8_t d[32];
-    unsigned dl = 0;
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
-    bool ok = c != NULL && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 &&
-              EVP_DigestUpdate(c, tag, strlen(tag)) == 1 &&
-              EVP_DigestUpdate(c, key_id, strlen(key_id)) == 1 &&
-              EVP_DigestFinal_ex(c, d, &dl) == 1 && dl == sizeof(d);
-    EVP_MD_CTX_free(c);
-    if (!ok) {
-        memset(d, 0, sizeof(d)); /* never reached in practice; a fixed id still finds nothing */
-    }
-    for (size_t i = 0; i < sizeof(d); i++) {
-        out[2 * i] = hex[d[i] >> 4];
-        out[2 * i + 1] = hex[d[i] & 15];
-    }
-    out[64] = '\0';
-}
-
-ohsm_rv ohsm_kms_cks_make_password(char out[OHSM_KMS_CKS_PW_MAX + 1])
-{
-    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    uint8_t r[64];
-    size_t n = 0;
-
-    while (n < OHSM_KMS_CKS_PW_MAX) {
-        if (RAND_priv_bytes(r, (int)sizeof(r)) != 1) {
-            OPENSSL_cleanse(out, OHSM_KMS_CKS_PW_MAX + 1);
-            OPENSSL_cleanse(r, sizeof(r));
-            return OHSM_DEVICE_ERROR;
-        }
-        for (size_t i = 0; i < sizeof(r) && n < OHSM_KMS_CKS_PW_MAX; i++) {
-            if (r[i] < 248) { /* 4 * 62 */
-                out[n++] = abc[r[i] % 62];
-            }
-        }
-    }
-    out[n] = '\0';
-    OPENSSL_cleanse(r, sizeof(r));
-    return OHSM_OK;
-}
-
-static bool transport(ohsm_rv rv)
+bool ohsm_kms_cks_transport(ohsm_rv rv)
 {
     return rv == OHSM_NOT_CONNECTED || rv == OHSM_TIMEOUT || rv == OHSM_IO || rv == OHSM_TLS ||
            rv == OHSM_PROTOCOL;
-}
-
-static void key_arn(const struct ohsm_kms_key *key, char *out, size_t cap)
-{
-    ohsm_kms_key_arn(key, out, cap);
 }
 
 static void conn_free(struct conn *c)
@@ -132,7 +52,7 @@ static void conn_free(struct conn *c)
     if (c == NULL) {
         return;
     }
-    for (size_t i = 0; i < POOL; i++) {
+    for (size_t i = 0; i < OHSM_KMS_CKS_POOL; i++) {
         if (c->pool[i] != NULL) {
             struct ohsm_result res[OHSM_KMS_CV_HSMS];
             ohsm_rv rv = ohsm_client_logout(c->pool[i], res);
@@ -267,7 +187,7 @@ uint32_t ohsm_kms_cks_login_code(const struct ohsm_result *res, size_t n, ohsm_r
         if (r == OHSM_OK || r == OHSM_USER_ALREADY_LOGGED_IN) {
             continue;
         }
-        if (transport(r)) {
+        if (ohsm_kms_cks_transport(r)) {
             any_transport = true;
             continue;
         }
@@ -285,17 +205,14 @@ uint32_t ohsm_kms_cks_login_code(const struct ohsm_result *res, size_t n, ohsm_r
             return OHSM_CKSE_INTERNAL_ERROR;
         }
     }
-    if (any_transport || transport(rv)) {
+    if (any_transport || ohsm_kms_cks_transport(rv)) {
         return OHSM_CKSE_NETWORK_ERRORS;
     }
     return OHSM_CKSE_INTERNAL_ERROR;
 }
 
-/* Logs pool client cl in as kmsuser. At least one HSM must accept and none may refuse for any
- * reason but an unreachable HSM (the client logs in there when it comes back). Returns OHSM_OK,
- * the first refusal's rv (OHSM_PIN_INCORRECT, OHSM_SESSION_COUNT, ...) or OHSM_NOT_CONNECTED;
- * *code gets the ConnectionErrorCode it means. */
-static ohsm_rv login(struct ohsm_client *cl, const char *pw, uint32_t *code)
+/* (cks_int.h) */
+ohsm_rv ohsm_kms_cks_login(struct ohsm_client *cl, const char *pw, uint32_t *code)
 {
     struct ohsm_result res[OHSM_KMS_CV_HSMS];
     size_t n = ohsm_client_hsm_count(cl);
@@ -306,7 +223,7 @@ static ohsm_rv login(struct ohsm_client *cl, const char *pw, uint32_t *code)
     for (size_t i = 0; i < n && i < OHSM_KMS_CV_HSMS; i++) {
         if (res[i].rv == OHSM_OK || res[i].rv == OHSM_USER_ALREADY_LOGGED_IN) {
             any = true;
-        } else if (!transport(res[i].rv)) {
+        } else if (!ohsm_kms_cks_transport(res[i].rv)) {
             *code = ohsm_kms_cks_login_code(res, n, rv);
             return res[i].rv;
         }
@@ -336,7 +253,7 @@ static struct conn *conn_new(const struct ohsm_kms_cks *s, const struct ohsm_kms
     }
     c->n_hsms = v->n_hsms;
     *why = ohsm_cfg_load(v->client_json, &c->cfg, err, sizeof(err));
-    for (size_t i = 0; *why == OHSM_OK && i < POOL; i++) {
+    for (size_t i = 0; *why == OHSM_OK && i < OHSM_KMS_CKS_POOL; i++) {
         *why = ohsm_client_new(c->cfg, &c->pool[i]);
     }
     if (*why != OHSM_OK) {
@@ -368,7 +285,7 @@ static void rebind_keys(struct ohsm_kms *k, struct conn *c)
         if (strcmp(key->custom_key_store_id, c->id) != 0) {
             continue;
         }
-        key_arn(key, arn, sizeof(arn));
+        ohsm_kms_key_arn(key, arn, sizeof(arn));
         ohsm_kms_cks_backing_id(key->id, bid);
         ohsm_tmpl_init(&t);
         ohsm_tmpl_put_u32(&t, OHSM_A_CLASS, OHSM_CLASS_SECRET);
@@ -420,7 +337,7 @@ static uint32_t rotate(struct ohsm_client *cl, const char *old, const char *nw)
     for (size_t i = 0; i < n && i < OHSM_KMS_CV_HSMS; i++) {
         if (res[i].rv == OHSM_OK) {
             any = true;
-        } else if (!transport(res[i].rv)) {
+        } else if (!ohsm_kms_cks_transport(res[i].rv)) {
             refused = true;
             if (code == OHSM_CKSE_NONE) {
                 code = res[i].rv == OHSM_USER_LOGGED_IN ? OHSM_CKSE_USER_LOGGED_IN
@@ -438,7 +355,7 @@ static uint32_t rotate(struct ohsm_client *cl, const char *old, const char *nw)
         (void)brv; /* where this fails too, the old password was never replaced */
     }
     if (code == OHSM_CKSE_NONE) {
-        code = transport(rv) ? OHSM_CKSE_NETWORK_ERRORS : OHSM_CKSE_INTERNAL_ERROR;
+        code = ohsm_kms_cks_transport(rv) ? OHSM_CKSE_NETWORK_ERRORS : OHSM_CKSE_INTERNAL_ERROR;
     }
     return code;
 }
@@ -537,12 +454,12 @@ static uint32_t connect_store(struct ohsm_kms *k, const struct ohsm_kms_cks *s, 
         ohsm_kms_cks_unseal_pw(k, s->id, "pw", s->pw_sealed, s->pw_sealed_len, pw) != OHSM_OK) {
         goto out;
     }
-    rv = login(c->pool[0], pw, &code);
+    rv = ohsm_kms_cks_login(c->pool[0], pw, &code);
     if (rv != OHSM_OK && code == OHSM_CKSE_INVALID_CREDENTIALS &&
         s->next_sealed != NULL &&
         ohsm_kms_cks_unseal_pw(k, s->id, "next", s->next_sealed, s->next_sealed_len, nw) ==
             OHSM_OK) {
-        rv = login(c->pool[0], nw, &code);
+        rv = ohsm_kms_cks_login(c->pool[0], nw, &code);
         if (rv == OHSM_OK) {
             memcpy(pw, nw, sizeof(pw));
         }
@@ -566,8 +483,8 @@ static uint32_t connect_store(struct ohsm_kms *k, const struct ohsm_kms_cks *s, 
         goto out; /* next_sealed still holds it: the next connect logs in with it */
     }
     memcpy(c->pw, nw, sizeof(c->pw));
-    for (size_t i = 1; i < POOL; i++) {
-        if (login(c->pool[i], nw, &code) != OHSM_OK) {
+    for (size_t i = 1; i < OHSM_KMS_CKS_POOL; i++) {
+        if (ohsm_kms_cks_login(c->pool[i], nw, &code) != OHSM_OK) {
             goto out;
         }
     }
@@ -703,8 +620,8 @@ static void follow(struct ohsm_kms_cksm *m, const struct ohsm_kms_cks *s)
         return;
     }
     uint32_t code = OHSM_CKSE_NONE;
-    for (size_t i = 0; i < POOL; i++) {
-        if (login(nc->pool[i], nc->pw, &code) != OHSM_OK) {
+    for (size_t i = 0; i < OHSM_KMS_CKS_POOL; i++) {
+        if (ohsm_kms_cks_login(nc->pool[i], nc->pw, &code) != OHSM_OK) {
             conn_free(nc);
             return; /* tried again at the next pass */
         }
@@ -893,346 +810,4 @@ size_t ohsm_kms_cks_key_count(struct ohsm_kms *k, const char *id)
     }
     free(keys);
     return count;
-}
-
-/* ---- cryptography ---- */
-
-static json_t *no_comm(struct ohsm_aws_err *err)
-{
-    return ohsm_kms_fail(err, "KMSInvalidStateException",
-                         "KMS cannot communicate with your CloudHSM cluster. This might be a "
-                         "transient network issue. If you see this error repeatedly, verify that "
-                         "the cluster's HSMs are active and reachable.");
-}
-
-/* The AWS answer for an HSM call that failed on key (NULL: no key). */
-static int hsm_fail(const struct ohsm_kms_key *key, ohsm_rv rv, struct ohsm_aws_err *err)
-{
-    char arn[OHSM_KMS_ARN_MAX] = "";
-    if (key != NULL) {
-        key_arn(key, arn, sizeof(arn));
-    }
-    if (transport(rv) || rv == OHSM_USER_NOT_LOGGED_IN) {
-        no_comm(err);
-    } else if (rv == OHSM_SESSION_COUNT) {
-        ohsm_kms_fail(err, "KMSInternalException",
-                      "The AWS CloudHSM cluster has no free sessions for KMS (every HSM is at its "
-                      "session limit). Retry the request.");
-    } else if (rv == OHSM_KEY_HANDLE_INVALID || rv == OHSM_KEY_NOT_OWNER) {
-        ohsm_kms_fail(err, "KMSInvalidStateException",
-                      "%s is not usable: its key material is not in the AWS CloudHSM cluster "
-                      "associated with its custom key store.",
-                      arn);
-    } else if (rv == OHSM_ENCRYPTED_DATA_INVALID || rv == OHSM_ENCRYPTED_DATA_LEN_RANGE) {
-        ohsm_kms_fail(err, "InvalidCiphertextException", "%s", "");
-    } else {
-        ohsm_kms_internal(err, "the CloudHSM cluster", rv);
-    }
-    return -1;
-}
-
-/* Runs fn on a pool client of store id's live connection, with m->rw held shared. */
-typedef ohsm_rv (*with_fn)(struct ohsm_client *cl, void *arg);
-
-static int with_conn(struct ohsm_kms *k, const char *id, with_fn fn, void *arg, ohsm_rv *rv)
-{
-    struct ohsm_kms_cksm *m = k->cksm;
-    int ret = -1;
-
-    (void)pthread_rwlock_rdlock(&m->rw);
-    for (struct conn *c = m->conns; c != NULL; c = c->next) {
-        if (strcmp(c->id, id) == 0) {
-            unsigned i = atomic_fetch_add_explicit(&c->rr, 1u, memory_order_relaxed);
-            struct ohsm_client *cl = c->pool[i % POOL];
-            *rv = fn(cl, arg);
-            if (*rv == OHSM_USER_NOT_LOGGED_IN) { /* an HSM came back logged out */
-                uint32_t code = 0;
-                ohsm_rv lrv = login(cl, c->pw, &code);
-                *rv = lrv == OHSM_OK ? fn(cl, arg) : lrv == OHSM_SESSION_COUNT ? lrv : *rv;
-            }
-            ret = 0;
-            break;
-        }
-    }
-    (void)pthread_rwlock_unlock(&m->rw);
-    return ret;
-}
-
-struct gcm_arg {
-    uint64_t handle;
-    const uint8_t *aad;
-    size_t aad_len;
-    const uint8_t *in;
-    size_t in_len;
-    uint8_t *out; /* malloc'd by the client */
-    size_t out_len;
-    uint8_t iv[16];
-    size_t iv_len;
-    bool decrypt;
-};
-
-static ohsm_rv gcm_fn(struct ohsm_client *cl, void *arg)
-{
-    struct gcm_arg *g = arg;
-    struct ohsm_mech_params p;
-
-    memset(&p, 0, sizeof(p));
-    p.mech = OHSM_M_AES_GCM;
-    p.aad = g->aad;
-    p.aad_len = g->aad_len;
-    if (g->decrypt) {
-        p.iv = g->in;
-        p.iv_len = GCM_IV;
-        return ohsm_client_decrypt(cl, g->handle, &p, g->in + GCM_IV, g->in_len - GCM_IV,
-                                   &g->out, &g->out_len);
-    }
-    return ohsm_client_encrypt(cl, g->handle, &p, g->in, g->in_len, &g->out, &g->out_len, g->iv,
-                               &g->iv_len);
-}
-
-int ohsm_kms_cks_encrypt(struct ohsm_kms *k, const struct ohsm_kms_key *key, const uint8_t *aad,
-                         size_t aad_len, const uint8_t *pt, size_t len, uint8_t *out,
-                         size_t *out_len, struct ohsm_aws_err *err)
-{
-    struct gcm_arg g;
-    ohsm_rv rv = OHSM_OK;
-    int ret = -1;
-
-    memset(&g, 0, sizeof(g));
-    g.handle = key->backing_handle;
-    g.aad = aad;
-    g.aad_len = aad_len;
-    g.in = pt;
-    g.in_len = len;
-    if (with_conn(k, key->custom_key_store_id, gcm_fn, &g, &rv) != 0) {
-        no_comm(err);
-        goto out;
-    }
-    if (rv != OHSM_OK) {
-        hsm_fail(key, rv, err);
-        goto out;
-    }
-    if (g.iv_len != GCM_IV || g.out_len != len + GCM_TAG) {
-        ohsm_kms_internal(err, "the CloudHSM cluster's AES-GCM", OHSM_DEVICE_ERROR);
-        goto out;
-    }
-    memcpy(out, g.iv, GCM_IV);
-    memcpy(out + GCM_IV, g.out, g.out_len);
-    *out_len = GCM_IV + g.out_len;
-    ret = 0;
-out:
-    free(g.out); /* ciphertext */
-    return ret;
-}
-
-int ohsm_kms_cks_decrypt(struct ohsm_kms *k, const struct ohsm_kms_key *key, const uint8_t *aad,
-                         size_t aad_len, const uint8_t *in, size_t in_len, uint8_t *out,
-                         size_t *out_len, struct ohsm_aws_err *err)
-{
-    struct gcm_arg g;
-    ohsm_rv rv = OHSM_OK;
-    int ret = -1;
-
-    if (in_len < GCM_IV + GCM_TAG) {
-        ohsm_kms_fail(err, "InvalidCiphertextException", "%s", "");
-        return -1;
-    }
-    memset(&g, 0, sizeof(g));
-    g.handle = key->backing_handle;
-    g.aad = aad;
-    g.aad_len = aad_len;
-    g.in = in;
-    g.in_len = in_len;
-    g.decrypt = true;
-    if (with_conn(k, key->custom_key_store_id, gcm_fn, &g, &rv) != 0) {
-        no_comm(err);
-        goto out;
-    }
-    if (rv == OHSM_OK && g.out_len != in_len - GCM_IV - GCM_TAG) {
-        rv = OHSM_DEVICE_ERROR;
-    }
-    if (rv != OHSM_OK) {
-        hsm_fail(key, rv, err);
-        goto out;
-    }
-    if (g.out_len > 0) {
-        memcpy(out, g.out, g.out_len);
-    }
-    *out_len = g.out_len;
-    ret = 0;
-out:
-    if (g.out != NULL) {
-        OPENSSL_cleanse(g.out, g.out_len);
-        free(g.out);
-    }
-    return ret;
-}
-
-struct rand_arg {
-    uint8_t *out;
-    size_t n;
-};
-
-static ohsm_rv rand_fn(struct ohsm_client *cl, void *arg)
-{
-    struct rand_arg *r = arg;
-    return ohsm_client_random(cl, r->out, r->n);
-}
-
-int ohsm_kms_cks_find(struct ohsm_kms *k, const char *region, const char *account, const char *id,
-                      bool connected, struct ohsm_kms_cks *out, struct ohsm_aws_err *err)
-{
-    struct ohsm_kms_cks s;
-    int ret = -1;
-
-    memset(&s, 0, sizeof(s));
-    ohsm_rv rv = ohsm_kms_store_cks_get(k->store, id, &s);
-    if (rv == OHSM_KEY_HANDLE_INVALID ||
-        (rv == OHSM_OK && (region != NULL && strcmp(s.region, region) != 0)) ||
-        (rv == OHSM_OK && (account != NULL && strcmp(s.account, account) != 0))) {
-        ohsm_kms_fail(err, "CustomKeyStoreNotFoundException",
-                      "Custom key store ID %s does not exist.", id);
-    } else if (rv != OHSM_OK) {
-        ohsm_kms_internal(err, "custom key store", rv);
-    } else if (connected && s.state != OHSM_CKS_CONNECTED) {
-        ohsm_kms_fail(err, "CustomKeyStoreInvalidStateException",
-                      "Custom key store %s has ConnectionState %s. This operation requires a "
-                      "custom key store with ConnectionState CONNECTED.",
-                      id, ohsm_kms_cks_state_name(s.state));
-    } else {
-        ret = 0;
-    }
-    if (ret == 0 && out != NULL) {
-        *out = s;
-    } else {
-        ohsm_kms_cks_clear(&s);
-    }
-    return ret;
-}
-
-static int need_connected(struct ohsm_kms *k, const char *cks_id, struct ohsm_aws_err *err)
-{
-    return ohsm_kms_cks_find(k, NULL, NULL, cks_id, true, NULL, err);
-}
-
-int ohsm_kms_cks_random(struct ohsm_kms *k, const char *cks_id, uint8_t *out, size_t n,
-                        struct ohsm_aws_err *err)
-{
-    struct rand_arg r = {out, n};
-    ohsm_rv rv = OHSM_OK;
-
-    if (need_connected(k, cks_id, err) != 0) {
-        return -1;
-    }
-    if (with_conn(k, cks_id, rand_fn, &r, &rv) != 0) {
-        no_comm(err);
-        return -1;
-    }
-    return rv == OHSM_OK ? 0 : hsm_fail(NULL, rv, err);
-}
-
-struct gen_arg {
-    const struct ohsm_kms_key *key;
-    uint64_t handle;
-    size_t placed; /* HSMs that hold it */
-};
-
-static ohsm_rv gen_fn(struct ohsm_client *cl, void *arg)
-{
-    struct gen_arg *a = arg;
-    char arn[OHSM_KMS_ARN_MAX], bid[65];
-    struct ohsm_tmpl_buf t;
-    struct ohsm_keygen g;
-    struct ohsm_obj made[2];
-    struct ohsm_result res[OHSM_KMS_CV_HSMS];
-    size_t nobj = 0;
-
-    key_arn(a->key, arn, sizeof(arn));
-    ohsm_kms_cks_backing_id(a->key->id, bid);
-    ohsm_tmpl_init(&t);
-    ohsm_tmpl_put_bytes(&t, OHSM_A_LABEL, arn, strlen(arn));
-    ohsm_tmpl_put_bytes(&t, OHSM_A_ID, bid, 64);
-    ohsm_tmpl_put_bool(&t, OHSM_A_TOKEN, true);
-    ohsm_tmpl_put_bool(&t, OHSM_A_EXTRACTABLE, false);
-    ohsm_tmpl_put_bool(&t, OHSM_A_ENCRYPT, true);
-    ohsm_tmpl_put_bool(&t, OHSM_A_DECRYPT, true);
-    ohsm_tmpl_put_bool(&t, OHSM_A_SIGN, false);
-    ohsm_tmpl_put_bool(&t, OHSM_A_VERIFY, false);
-    ohsm_tmpl_put_bool(&t, OHSM_A_WRAP, false);
-    ohsm_tmpl_put_bool(&t, OHSM_A_UNWRAP, false);
-    OHSM_ENSURE(!t.overflow, OHSM_DEVICE_ERROR);
-    memset(&g, 0, sizeof(g));
-    memset(res, 0, sizeof(res));
-    g.ktype = OHSM_KT_AES;
-    g.length = 32;
-    g.tmpl = t.buf;
-    g.tmpl_len = t.len;
-    ohsm_rv rv = ohsm_client_key_generate(cl, &g, made, &nobj, res);
-    for (size_t i = 0; i < ohsm_client_hsm_count(cl) && i < OHSM_KMS_CV_HSMS; i++) {
-        a->placed += res[i].rv == OHSM_OK;
-    }
-    if (nobj >= 1) {
-        a->handle = made[0].handle;
-    }
-    return rv;
-}
-
-struct del_arg {
-    uint64_t handle;
-};
-
-static ohsm_rv del_fn(struct ohsm_client *cl, void *arg)
-{
-    struct del_arg *d = arg;
-    struct ohsm_result res[OHSM_KMS_CV_HSMS];
-    memset(res, 0, sizeof(res));
-    return ohsm_client_key_delete(cl, d->handle, res);
-}
-
-int ohsm_kms_cks_key_create(struct ohsm_kms *k, const struct ohsm_kms_key *key, uint64_t *handle,
-                            struct ohsm_aws_err *err)
-{
-    struct gen_arg a = {key, 0, 0};
-    ohsm_rv rv = OHSM_OK;
-
-    if (need_connected(k, key->custom_key_store_id, err) != 0) {
-        return -1;
-    }
-    if (with_conn(k, key->custom_key_store_id, gen_fn, &a, &rv) != 0) {
-        no_comm(err);
-        return -1;
-    }
-    if (a.handle != 0 && (rv != OHSM_OK || a.placed < 2)) {
-        /* on fewer than two HSMs: not durable as AWS requires; take it back */
-        struct del_arg d = {a.handle};
-        ohsm_rv drv = OHSM_OK;
-        (void)with_conn(k, key->custom_key_store_id, del_fn, &d, &drv);
-        if (rv == OHSM_OK) {
-            ohsm_kms_fail(err, "CloudHsmClusterInvalidConfigurationException",
-                          "The AWS CloudHSM cluster must have at least two active HSMs, each in "
-                          "a different Availability Zone, to create a KMS key.");
-            return -1;
-        }
-    }
-    if (rv != OHSM_OK) {
-        return hsm_fail(key, rv, err);
-    }
-    *handle = a.handle;
-    return 0;
-}
-
-bool ohsm_kms_cks_key_destroy(struct ohsm_kms *k, const struct ohsm_kms_key *key,
-                              uint64_t *handle)
-{
-    struct del_arg d = {key->backing_handle};
-    ohsm_rv rv = OHSM_OK;
-
-    *handle = key->backing_handle;
-    if (key->backing_handle == 0) {
-        return false;
-    }
-    if (with_conn(k, key->custom_key_store_id, del_fn, &d, &rv) != 0) {
-        return false;
-    }
-    return rv == OHSM_OK;
 }

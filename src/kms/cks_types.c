@@ -1,10 +1,19 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
- * Names and record helpers of the CloudHSM key stores (cks.h).
+ * Names and record helpers of the CloudHSM key stores (cks.h), backing key ids and kmsuser's
+ * generated passwords.
  */
 #include "kms/cks.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "kms/cks_int.h"
 
 static const char *const state_names[OHSM_CKS_STATE_COUNT_] = {
     "DISCONNECTED", "CONNECTING", "CONNECTED", "DISCONNECTING", "FAILED"};
@@ -57,4 +66,49 @@ void ohsm_kms_cv_clear(struct ohsm_kms_cv *v)
     v->trust_anchor = NULL;
     free(v->cluster_cert);
     v->cluster_cert = NULL;
+}
+
+void ohsm_kms_cks_backing_id(const char *key_id, char out[65])
+{
+    static const char hex[] = "0123456789abcdef";
+    static const char tag[] = "openhsm-kms-backing:";
+    uint8_t d[32];
+    unsigned dl = 0;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    bool ok = c != NULL && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 &&
+              EVP_DigestUpdate(c, tag, strlen(tag)) == 1 &&
+              EVP_DigestUpdate(c, key_id, strlen(key_id)) == 1 &&
+              EVP_DigestFinal_ex(c, d, &dl) == 1 && dl == sizeof(d);
+    EVP_MD_CTX_free(c);
+    if (!ok) {
+        memset(d, 0, sizeof(d)); /* never reached in practice; a fixed id still finds nothing */
+    }
+    for (size_t i = 0; i < sizeof(d); i++) {
+        out[2 * i] = hex[d[i] >> 4];
+        out[2 * i + 1] = hex[d[i] & 15];
+    }
+    out[64] = '\0';
+}
+
+ohsm_rv ohsm_kms_cks_make_password(char out[OHSM_KMS_CKS_PW_MAX + 1])
+{
+    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    uint8_t r[64];
+    size_t n = 0;
+
+    while (n < OHSM_KMS_CKS_PW_MAX) {
+        if (RAND_priv_bytes(r, (int)sizeof(r)) != 1) {
+            OPENSSL_cleanse(out, OHSM_KMS_CKS_PW_MAX + 1);
+            OPENSSL_cleanse(r, sizeof(r));
+            return OHSM_DEVICE_ERROR;
+        }
+        for (size_t i = 0; i < sizeof(r) && n < OHSM_KMS_CKS_PW_MAX; i++) {
+            if (r[i] < 248) { /* 4 * 62 */
+                out[n++] = abc[r[i] % 62];
+            }
+        }
+    }
+    out[n] = '\0';
+    OPENSSL_cleanse(r, sizeof(r));
+    return OHSM_OK;
 }

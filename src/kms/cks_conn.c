@@ -31,6 +31,7 @@
 #include <openssl/crypto.h>
 
 #include "kms/cks_int.h"
+#include "kms/kcrypto.h"
 #include "kms/kms_int.h"
 #include "openhsm/client.h"
 #include "openhsm/mech.h"
@@ -470,7 +471,7 @@ static uint32_t connect_store(struct ohsm_kms *k, const struct ohsm_kms_cks *s, 
     }
     /* the rotation: durable first, then on the HSMs, then the record */
     code = OHSM_CKSE_INTERNAL_ERROR;
-    if (ohsm_kms_cks_make_password(nw) != OHSM_OK || save_pw(k, s->id, pw, nw) != OHSM_OK) {
+    if (ohsm_kms_random_password(nw) != OHSM_OK || save_pw(k, s->id, pw, nw) != OHSM_OK) {
         goto out;
     }
     code = rotate(c->pool[0], pw, nw);

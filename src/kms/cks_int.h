@@ -53,9 +53,6 @@ bool ohsm_kms_cks_transport(ohsm_rv rv);
  * *code gets the ConnectionErrorCode it means. */
 OHSM_NODISCARD ohsm_rv ohsm_kms_cks_login(struct ohsm_client *cl, const char *pw, uint32_t *code);
 
-/* kmsuser's new password: 32 characters of [A-Za-z0-9], each uniform over the 62 (rejection
- * sampling from RAND_priv_bytes), NUL-terminated. Errors: OHSM_DEVICE_ERROR (out wiped). */
-OHSM_NODISCARD ohsm_rv ohsm_kms_cks_make_password(char out[OHSM_KMS_CKS_PW_MAX + 1]);
 
 /* The ConnectionErrorCode of a refused kmsuser login from the per-HSM results res[0..n) and the
  * call's rv: the first refusal that is not a lost connection decides (wrong password ->

@@ -11,7 +11,6 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 
 #include "kms/cks_int.h"
 
@@ -88,27 +87,4 @@ void ohsm_kms_cks_backing_id(const char *key_id, char out[65])
         out[2 * i + 1] = hex[d[i] & 15];
     }
     out[64] = '\0';
-}
-
-ohsm_rv ohsm_kms_cks_make_password(char out[OHSM_KMS_CKS_PW_MAX + 1])
-{
-    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    uint8_t r[64];
-    size_t n = 0;
-
-    while (n < OHSM_KMS_CKS_PW_MAX) {
-        if (RAND_priv_bytes(r, (int)sizeof(r)) != 1) {
-            OPENSSL_cleanse(out, OHSM_KMS_CKS_PW_MAX + 1);
-            OPENSSL_cleanse(r, sizeof(r));
-            return OHSM_DEVICE_ERROR;
-        }
-        for (size_t i = 0; i < sizeof(r) && n < OHSM_KMS_CKS_PW_MAX; i++) {
-            if (r[i] < 248) { /* 4 * 62 */
-                out[n++] = abc[r[i] % 62];
-            }
-        }
-    }
-    out[n] = '\0';
-    OPENSSL_cleanse(r, sizeof(r));
-    return OHSM_OK;
 }

@@ -17,6 +17,7 @@
 
 #include <openssl/bn.h>
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 
@@ -278,4 +279,27 @@ ohsm_rv ohsm_kms_mac_verify(const struct ohsm_kms_kmat *k, uint32_t alg, const u
                 OHSM_ARGUMENTS_BAD);
     OHSM_TRY(alg_of_key(k, FAM_MAC, alg, &p, NULL));
     return ohsm_mech_verify(&k->mk, &p, msg, len, mac, mac_len); /* CRYPTO_memcmp */
+}
+
+ohsm_rv ohsm_kms_random_password(char out[OHSM_KMS_PASSWORD_LEN + 1])
+{
+    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    uint8_t r[64];
+    size_t n = 0;
+
+    while (n < OHSM_KMS_PASSWORD_LEN) {
+        if (RAND_priv_bytes(r, (int)sizeof(r)) != 1) {
+            OPENSSL_cleanse(out, OHSM_KMS_PASSWORD_LEN + 1);
+            OPENSSL_cleanse(r, sizeof(r));
+            return OHSM_DEVICE_ERROR;
+        }
+        for (size_t i = 0; i < sizeof(r) && n < OHSM_KMS_PASSWORD_LEN; i++) {
+            if (r[i] < 248) { /* 4 * 62 */
+                out[n++] = abc[r[i] % 62];
+            }
+        }
+    }
+    out[n] = '\0';
+    OPENSSL_cleanse(r, sizeof(r));
+    return OHSM_OK;
 }

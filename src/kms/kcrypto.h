@@ -76,6 +76,13 @@ const struct ohsm_kms_spec_info *ohsm_kms_spec_info(uint32_t spec);
 bool ohsm_kms_spec_allows(uint32_t spec, uint32_t usage);
 
 /* New material for spec into a new secure buffer *out (free with ohsm_kms_bytes_free). */
+#define OHSM_KMS_PASSWORD_LEN 32
+
+/* A password only openhsmd knows (the KMS root HSM's users, kmsuser of CloudHSM key stores):
+ * 32 characters of [A-Za-z0-9], each uniform over the 62 (rejection sampling from
+ * RAND_priv_bytes), NUL-terminated. Errors: OHSM_DEVICE_ERROR (out wiped). */
+OHSM_NODISCARD ohsm_rv ohsm_kms_random_password(char out[OHSM_KMS_PASSWORD_LEN + 1]);
+
 OHSM_NODISCARD ohsm_rv ohsm_kms_material_gen(uint32_t spec, uint8_t **out, size_t *out_len);
 /* Checks imported material against spec (AES: exactly 32 bytes; HMAC_n: the ranges above; RSA/ECC:
  * PKCS#8 of that size/curve, halves consistent). Errors: OHSM_DATA_INVALID ->

@@ -59,6 +59,7 @@
 #include "cloud/provision.h"
 #include "cloud/supervise.h"
 #include "core/errf.h"
+#include "kms/kcrypto.h"
 #include "openhsm/client.h"
 #include "openhsm/mech.h"
 #include "openhsm/obj.h"
@@ -100,32 +101,7 @@ struct ohsm_kms_root {
 
 /* ---- credentials file ---- */
 
-/* 32 characters of [A-Za-z0-9], each uniform over the 62 (rejection sampling), and a NUL. */
-static ohsm_rv make_password(char out[ROOT_PW_LEN + 1])
-{
-    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    uint8_t r[64];
-    size_t n = 0;
-    ohsm_rv rv = OHSM_OK;
-
-    while (n < ROOT_PW_LEN) {
-        if (RAND_priv_bytes(r, (int)sizeof(r)) != 1) {
-            rv = OHSM_DEVICE_ERROR;
-            break;
-        }
-        for (size_t i = 0; i < sizeof(r) && n < ROOT_PW_LEN; i++) {
-            if (r[i] < 248) { /* 248 = 4 * 62: no bias */
-                out[n++] = abc[r[i] % 62];
-            }
-        }
-    }
-    out[n] = '\0';
-    OPENSSL_cleanse(r, sizeof(r));
-    if (rv != OHSM_OK) {
-        OPENSSL_cleanse(out, ROOT_PW_LEN + 1);
-    }
-    return rv;
-}
+_Static_assert(ROOT_PW_LEN == OHSM_KMS_PASSWORD_LEN, "root passwords are KMS passwords");
 
 static bool password_ok(const char *s)
 {
@@ -280,7 +256,7 @@ static ohsm_rv creds_new(struct creds *c)
     memset(c, 0, sizeof(*c));
     if ((rv = ohsm_ids_make(OHSM_IDS_CLUSTER_PREFIX, c->cid, sizeof(c->cid))) != OHSM_OK ||
         (rv = ohsm_ids_make(OHSM_IDS_HSM_PREFIX, c->hid, sizeof(c->hid))) != OHSM_OK ||
-        (rv = make_password(c->co_pw)) != OHSM_OK || (rv = make_password(c->cu_pw)) != OHSM_OK) {
+        (rv = ohsm_kms_random_password(c->co_pw)) != OHSM_OK || (rv = ohsm_kms_random_password(c->cu_pw)) != OHSM_OK) {
         OPENSSL_cleanse(c, sizeof(*c));
     }
     return rv;

@@ -3,7 +3,8 @@
  * The KMS scheduler's pass (ohsm_kms_tick): what happens to keys with time alone, at the service
  * clock (so tests advance days in seconds with --clock-offset / OpenHsmAdmin.AdvanceClock):
  *   - a key PendingDeletion whose DeletionDate has come is deleted with everything it owns
- *     (service event DeleteKey);
+ *     (service event DeleteKey; for a key of a CloudHSM key store, after the best-effort
+ *     deletion of its backing key, made without the write lock);
  *   - imported material whose ValidTo has come is deleted and the key turns PendingImport
  *     (service event DeleteExpiredKeyMaterial);
  *   - automatic rotation (rotate.c) for keys whose next rotation date has come.
@@ -39,23 +40,37 @@ static void backing_event(json_t *add, const struct ohsm_kms_key *key, uint64_t 
     json_decref(st);
 }
 
-/* The metadata goes first; then, for a key of a CloudHSM key store, KMS makes a best effort to
- * delete its backing key from the cluster (a store that is not connected, or a kmsuser whose
- * password was changed, leaves it there: orphaned key material, reported as FAILURE). */
-static void delete_key(struct ohsm_kms *k, const struct ohsm_kms_key *key)
+/* The metadata goes first. Returns true when the key was deleted and is of a CloudHSM key store:
+ * then the caller, without k->write_lock (an HSM call may take a network timeout), makes KMS's
+ * best effort to delete its backing key from the cluster and writes the event
+ * (cks_deleted); other keys get their event here. */
+static bool delete_key(struct ohsm_kms *k, const struct ohsm_kms_key *key)
 {
-    json_t *add = json_pack("{s:s}", "keyId", key->id);
     ohsm_rv rv = ohsm_kms_tab_delete(k, key->id);
     if (rv != OHSM_OK) {
         fprintf(stderr, "openhsmd: kms: cannot delete key %s: %s\n", key->id, ohsm_rv_str(rv));
-    } else {
-        if (key->origin == OHSM_KORIGIN_AWS_CLOUDHSM && add != NULL) {
-            uint64_t handle = 0;
-            bool ok = ohsm_kms_cks_key_destroy(k, key, &handle);
-            backing_event(add, key, handle, ok);
-        }
-        ohsm_kms_service_event(k, key, "DeleteKey", add);
+        return false;
     }
+    if (key->origin == OHSM_KORIGIN_AWS_CLOUDHSM) {
+        return true;
+    }
+    json_t *add = json_pack("{s:s}", "keyId", key->id);
+    ohsm_kms_service_event(k, key, "DeleteKey", add);
+    json_decref(add);
+    return false;
+}
+
+/* A store that is not connected, or a kmsuser whose password was changed, leaves the backing key
+ * in the cluster: orphaned key material, reported as FAILURE. */
+static void cks_deleted(struct ohsm_kms *k, const struct ohsm_kms_key *key)
+{
+    json_t *add = json_pack("{s:s}", "keyId", key->id);
+    uint64_t handle = 0;
+    bool ok = ohsm_kms_cks_key_destroy(k, key, &handle);
+    if (add != NULL) {
+        backing_event(add, key, handle, ok);
+    }
+    ohsm_kms_service_event(k, key, "DeleteKey", add);
     json_decref(add);
 }
 
@@ -101,8 +116,18 @@ void ohsm_kms_tick(struct ohsm_kms *k)
     size_t n = 0;
     int64_t now = ohsm_kms_now(k);
 
+    struct ohsm_kms_key *later = NULL; /* deleted keys of CloudHSM key stores */
+    size_t n_later = 0;
+
     if (ohsm_kms_tab_list(k, NULL, &keys, &n) != OHSM_OK) {
         return;
+    }
+    if (n > 0 && (later = calloc(n, sizeof(*later))) == NULL) {
+        for (size_t i = 0; i < n; i++) {
+            ohsm_kms_key_clear(&keys[i]);
+        }
+        free(keys);
+        return; /* the next pass tries again */
     }
     (void)pthread_mutex_lock(&k->write_lock);
     for (size_t i = 0; i < n; i++) {
@@ -112,7 +137,10 @@ void ohsm_kms_tick(struct ohsm_kms *k)
             continue;
         }
         if (cur.state == OHSM_KSTATE_PENDING_DELETION && cur.deletion_date <= now) {
-            delete_key(k, &cur);
+            if (delete_key(k, &cur)) {
+                later[n_later++] = cur; /* taken: cleared after its backing key */
+                continue;
+            }
         } else if (cur.expiration == OHSM_KEXP_EXPIRES && cur.valid_to != 0 &&
                    cur.valid_to <= now && cur.cur_version != 0) {
             expire_material(k, &cur);
@@ -122,6 +150,11 @@ void ohsm_kms_tick(struct ohsm_kms *k)
         ohsm_kms_key_clear(&cur);
     }
     (void)pthread_mutex_unlock(&k->write_lock);
+    for (size_t i = 0; i < n_later; i++) {
+        cks_deleted(k, &later[i]);
+        ohsm_kms_key_clear(&later[i]);
+    }
+    free(later);
     for (size_t i = 0; i < n; i++) {
         ohsm_kms_key_clear(&keys[i]);
     }

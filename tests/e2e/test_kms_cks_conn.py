@@ -332,3 +332,53 @@ def _try(fn):
         return fn()
     except ClientError:
         return None
+
+
+def test_racing_connect_disconnect_and_crypto(store):
+    """A hostile caller with many connections: 6 threads race Connect, Disconnect, a name-only
+    Update and Encrypt on one store for a bounded number of rounds. Every answer is one AWS
+    gives (the call's own exceptions, nothing internal), and afterwards the store settles in one
+    state, reconnects, and the key works with the password KMS holds."""
+    s = store
+    s.connect()
+    kid = s.kms.create_key(Origin="AWS_CLOUDHSM", CustomKeyStoreId=s.sid)["KeyMetadata"]["KeyId"]
+    allowed = {"CustomKeyStoreInvalidStateException", "KMSInvalidStateException",
+               "CustomKeyStoreNameInUseException"}
+    bad = []
+    lock = threading.Lock()
+
+    def worker(i):
+        kms = s.cloud.boto3("kms")
+        for r in range(12):
+            try:
+                op = (i + r) % 4
+                if op == 0:
+                    kms.connect_custom_key_store(CustomKeyStoreId=s.sid)
+                elif op == 1:
+                    kms.disconnect_custom_key_store(CustomKeyStoreId=s.sid)
+                elif op == 2:
+                    kms.update_custom_key_store(CustomKeyStoreId=s.sid,
+                                                NewCustomKeyStoreName="guide-store")
+                else:
+                    kms.encrypt(KeyId=kid, Plaintext=b"race")
+            except ClientError as e:
+                code = e.response["Error"]["Code"]
+                if code not in allowed:
+                    with lock:
+                        bad.append((op, code, e.response["Error"]["Message"]))
+    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+        assert not t.is_alive(), "a racing client did not finish"
+    assert bad == [], bad[:5]
+    # It settles: no transient state stays, and FAILED is not one a race may cause.
+    got = wait_for(lambda: s.state() if s.state()[0] in ("CONNECTED", "DISCONNECTED") else None,
+                   60, "a settled state")
+    assert got[1] is None, got
+    s.disconnect()
+    s.connect()
+    ct = s.kms.encrypt(KeyId=kid, Plaintext=b"after")["CiphertextBlob"]
+    assert s.kms.decrypt(CiphertextBlob=ct)["Plaintext"] == b"after"
+    s.kms.schedule_key_deletion(KeyId=kid, PendingWindowInDays=7)

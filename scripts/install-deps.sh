@@ -5,10 +5,11 @@
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config libssl-dev openssl libsqlite3-dev libprotobuf-c-dev
-      protobuf-c-compiler libjansson-dev libmicrohttpd-dev libedit-dev libyaml-dev)
+      protobuf-c-compiler libjansson-dev libmicrohttpd-dev libedit-dev libyaml-dev libp11-kit-dev)
 if [ "${1:-}" = "--test" ]; then
     pkgs+=(libcmocka-dev python3 python3-pytest python3-pexpect clang libclang-rt-14-dev
-           python3-cryptography awscli python3-boto3 python3-botocore)
+           python3-cryptography awscli python3-boto3 python3-botocore
+           python3-pykcs11 opensc softhsm2 gnutls-bin libengine-pkcs11-openssl)
 fi
 
 missing=()

@@ -1,0 +1,336 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * The pool of libopenhsm clients shared by every session of the application (see p11.h). Each
+ * client holds one TLS connection per HSM and is logged in as the PKCS#11 user; a call borrows one
+ * for its duration. The pool grows on demand up to its limit, so N threads working at once use N
+ * connections to each HSM (each served by its own HSM thread) and idle sessions cost nothing.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "p11.h"
+
+bool p11_rv_transport(ohsm_rv rv)
+{
+    return rv == OHSM_TIMEOUT || rv == OHSM_NOT_CONNECTED || rv == OHSM_TLS || rv == OHSM_IO ||
+           rv == OHSM_PROTOCOL;
+}
+
+CK_RV p11_rv(ohsm_rv rv, enum p11_ckr_ctx ctx)
+{
+    if (rv == OHSM_OK) {
+        return CKR_OK;
+    }
+    if (p11_rv_transport(rv)) {
+        return CKR_DEVICE_ERROR;
+    }
+    CK_RV r = p11_ckr(rv, ctx);
+    return r == CKR_OK ? CKR_GENERAL_ERROR : r;
+}
+
+CK_RV p11_pool_init(struct p11_pool *p, const struct ohsm_cfg *cfg, size_t max)
+{
+    memset(p, 0, sizeof *p);
+    p->cfg = cfg;
+    p->max = max < 1 ? 1 : max > P11_POOL_MAX_LIMIT ? P11_POOL_MAX_LIMIT : max;
+    if (pthread_mutex_init(&p->mu, NULL) != 0) {
+        return CKR_HOST_MEMORY;
+    }
+    if (pthread_cond_init(&p->cv, NULL) != 0) {
+        pthread_mutex_destroy(&p->mu);
+        return CKR_HOST_MEMORY;
+    }
+    /* The first connection set now, as CloudHSM's library connects at C_Initialize: HSMs that
+     * cannot be reached are not an error (libopenhsm retries them on use). */
+    struct p11_conn *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        goto fail;
+    }
+    if (ohsm_client_new(cfg, &c->c) != OHSM_OK) {
+        free(c);
+        goto fail;
+    }
+    p->conn[0] = c;
+    p->n = 1;
+    return CKR_OK;
+fail:
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->mu);
+    return CKR_HOST_MEMORY;
+}
+
+void p11_pool_fini(struct p11_pool *p)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        if (p->conn[i] != NULL) {
+            if (p->logged_in) {
+                size_t nh = ohsm_client_hsm_count(p->conn[i]->c);
+                struct ohsm_result *res = calloc(nh ? nh : 1, sizeof *res);
+                if (res != NULL) {
+                    (void)ohsm_client_logout(p->conn[i]->c, res);
+                    free(res);
+                }
+            }
+            ohsm_client_free(p->conn[i]->c);
+            free(p->conn[i]);
+        }
+    }
+    ohsm_secret_free(p->pw);
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->mu);
+    memset(p, 0, sizeof *p);
+}
+
+/* Brings c into the pool's login state (caller owns c, not p->mu). */
+static CK_RV sync_login(struct p11_pool *p, struct p11_conn *c)
+{
+    pthread_mutex_lock(&p->mu);
+    unsigned gen = p->login_gen;
+    bool want = p->logged_in;
+    char user[OHSM_USERNAME_MAX + 1];
+    memcpy(user, p->username, sizeof user);
+    size_t pw_len = want && p->pw != NULL ? ohsm_secret_len(p->pw) : 0;
+    char *pw = NULL;
+    if (want) {
+        pw = OPENSSL_secure_malloc(pw_len + 1);
+        if (pw == NULL) {
+            pthread_mutex_unlock(&p->mu);
+            return CKR_HOST_MEMORY;
+        }
+        memcpy(pw, ohsm_secret_data(p->pw), pw_len);
+        pw[pw_len] = '\0';
+    }
+    pthread_mutex_unlock(&p->mu);
+
+    size_t nh = ohsm_client_hsm_count(c->c);
+    struct ohsm_result *res = calloc(nh ? nh : 1, sizeof *res);
+    CK_RV rv = CKR_OK;
+    if (res == NULL) {
+        rv = CKR_HOST_MEMORY;
+        goto out;
+    }
+    (void)ohsm_client_logout(c->c, res);
+    if (want) {
+        ohsm_rv orv = ohsm_client_login(c->c, OHSM_UT_CU, user, pw, res, NULL);
+        bool some = false;
+        for (size_t i = 0; i < nh; i++) {
+            some = some || res[i].rv == OHSM_OK;
+        }
+        if (orv != OHSM_OK && !some) {
+            p11_log(P11_LOG_WARN, "a new connection set could not log in as %s: %s", user,
+                    ohsm_rv_str(orv));
+            rv = p11_rv(orv, P11_CTX_LOGIN);
+            goto out;
+        }
+    }
+    c->login_gen = gen;
+out:
+    free(res);
+    if (pw != NULL) {
+        OPENSSL_secure_clear_free(pw, pw_len + 1);
+    }
+    return rv;
+}
+
+/* Takes a free client (pin's, or any), or reserves a slot for a new one (*fresh). p->mu held. */
+static struct p11_conn *take(struct p11_pool *p, size_t pin, bool *fresh, size_t *slot)
+{
+    *fresh = false;
+    if (pin != P11_ANY) {
+        return p->conn[pin] != NULL && !p->conn[pin]->busy ? p->conn[pin] : NULL;
+    }
+    for (size_t i = 0; i < p->n; i++) {
+        if (p->conn[i] != NULL && !p->conn[i]->busy) {
+            return p->conn[i];
+        }
+    }
+    if (p->n < p->max) {
+        *fresh = true;
+        *slot = p->n++;
+    }
+    return NULL;
+}
+
+CK_RV p11_pool_get(struct p11_pool *p, size_t pin, struct p11_conn **out)
+{
+    *out = NULL;
+    struct p11_conn *c = NULL;
+    bool fresh = false;
+    size_t slot = 0;
+    pthread_mutex_lock(&p->mu);
+    if (pin != P11_ANY && (pin >= p->n || p->conn[pin] == NULL)) {
+        pthread_mutex_unlock(&p->mu);
+        return CKR_OBJECT_HANDLE_INVALID;
+    }
+    while ((c = take(p, pin, &fresh, &slot)) == NULL && !fresh) {
+        pthread_cond_wait(&p->cv, &p->mu);
+    }
+    if (c != NULL) {
+        c->busy = true;
+    }
+    pthread_mutex_unlock(&p->mu);
+
+    if (fresh) {
+        /* A new connection set, opened outside the lock (its slot is reserved, NULL meanwhile). */
+        c = calloc(1, sizeof *c);
+        ohsm_rv orv = c != NULL ? ohsm_client_new(p->cfg, &c->c) : OHSM_HOST_MEMORY;
+        pthread_mutex_lock(&p->mu);
+        if (orv != OHSM_OK) {
+            free(c);
+            if (slot + 1 == p->n) {
+                p->n--; /* else the slot stays a hole, skipped by take() */
+            }
+            pthread_cond_broadcast(&p->cv);
+            pthread_mutex_unlock(&p->mu);
+            return p11_rv(orv, P11_CTX_CRYPTO);
+        }
+        c->idx = slot;
+        c->busy = true;
+        c->login_gen = p->login_gen - 1u; /* in no login state yet */
+        p->conn[slot] = c;
+        pthread_mutex_unlock(&p->mu);
+        p11_log(P11_LOG_DEBUG, "opened connection set %zu", slot);
+    }
+
+    pthread_mutex_lock(&p->mu);
+    bool stale = c->login_gen != p->login_gen;
+    pthread_mutex_unlock(&p->mu);
+    if (stale) {
+        CK_RV rv = sync_login(p, c);
+        if (rv != CKR_OK) {
+            p11_pool_put(p, c);
+            return rv;
+        }
+    }
+    *out = c;
+    return CKR_OK;
+}
+
+void p11_pool_put(struct p11_pool *p, struct p11_conn *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&p->mu);
+    c->busy = false;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+bool p11_pool_logged_in(struct p11_pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    bool v = p->logged_in;
+    pthread_mutex_unlock(&p->mu);
+    return v;
+}
+
+/* The login's verdict over every HSM: an HSM's refusal of the credentials decides (it counted the
+ * failure toward that HSM's lockout); HSMs that could not be reached do not block a login that
+ * others accepted (the client logs in there when they are back, as CloudHSM's does). */
+static CK_RV login_verdict(ohsm_rv orv, const struct ohsm_result *res, size_t nh, bool *some_ok)
+{
+    *some_ok = false;
+    ohsm_rv refused = OHSM_OK, transport = OHSM_OK;
+    for (size_t i = 0; i < nh; i++) {
+        if (res[i].rv == OHSM_OK) {
+            *some_ok = true;
+        } else if (p11_rv_transport(res[i].rv)) {
+            transport = transport == OHSM_OK ? res[i].rv : transport;
+        } else if (refused == OHSM_OK) {
+            refused = res[i].rv;
+        }
+    }
+    if (refused != OHSM_OK) {
+        return p11_rv(refused, P11_CTX_LOGIN);
+    }
+    if (!*some_ok) {
+        return orv == OHSM_OK ? CKR_DEVICE_ERROR
+                              : p11_rv_transport(orv) ? CKR_DEVICE_REMOVED : p11_rv(orv, P11_CTX_LOGIN);
+    }
+    return CKR_OK;
+}
+
+CK_RV p11_pool_login(struct p11_pool *p, const char *user, const char *pw, size_t pw_len)
+{
+    struct p11_conn *c = NULL;
+    CK_RV rv = p11_pool_get(p, P11_ANY, &c);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    size_t nh = ohsm_client_hsm_count(c->c);
+    struct ohsm_result *res = calloc(nh ? nh : 1, sizeof *res);
+    struct ohsm_secret *sec = NULL;
+    if (res == NULL || ohsm_secret_new(pw, pw_len, &sec) != OHSM_OK) {
+        rv = CKR_HOST_MEMORY;
+        goto out;
+    }
+    enum ohsm_utype actual = OHSM_UT_CU;
+    ohsm_rv orv = ohsm_client_login(c->c, OHSM_UT_CU, user, pw, res, &actual);
+    bool some_ok = false;
+    rv = login_verdict(orv, res, nh, &some_ok);
+    if (rv == CKR_OK && actual != OHSM_UT_CU) {
+        rv = CKR_USER_TYPE_INVALID;
+    }
+    if (orv == OHSM_MFA_REQUIRED || (rv != CKR_OK && nh > 0 && res[0].rv == OHSM_MFA_REQUIRED)) {
+        p11_log(P11_LOG_ERROR, "C_Login: user %s has MFA (token-sign) registered; the PKCS#11 "
+                               "library cannot sign a login token: use a crypto user without MFA",
+                user);
+    }
+    if (rv != CKR_OK) {
+        if (some_ok) {
+            (void)ohsm_client_logout(c->c, res); /* undo the HSMs that accepted */
+        }
+        goto out;
+    }
+    pthread_mutex_lock(&p->mu);
+    ohsm_secret_free(p->pw);
+    p->pw = sec;
+    sec = NULL;
+    snprintf(p->username, sizeof p->username, "%s", user);
+    p->logged_in = true;
+    p->login_gen++;
+    c->login_gen = p->login_gen;
+    pthread_mutex_unlock(&p->mu);
+    p11_log(P11_LOG_INFO, "logged in as crypto user %s", user);
+out:
+    ohsm_secret_free(sec);
+    free(res);
+    p11_pool_put(p, c);
+    return rv;
+}
+
+CK_RV p11_pool_logout(struct p11_pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    p->logged_in = false;
+    p->login_gen++;
+    ohsm_secret_free(p->pw);
+    p->pw = NULL;
+    p->username[0] = '\0';
+    unsigned gen = p->login_gen;
+    /* Idle clients log out now; busy ones when they are next borrowed. */
+    struct p11_conn *idle[P11_POOL_MAX_LIMIT];
+    size_t n = 0;
+    for (size_t i = 0; i < p->n; i++) {
+        if (p->conn[i] != NULL && !p->conn[i]->busy) {
+            p->conn[i]->busy = true;
+            idle[n++] = p->conn[i];
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    for (size_t i = 0; i < n; i++) {
+        size_t nh = ohsm_client_hsm_count(idle[i]->c);
+        struct ohsm_result *res = calloc(nh ? nh : 1, sizeof *res);
+        if (res != NULL) {
+            (void)ohsm_client_logout(idle[i]->c, res);
+            free(res);
+        }
+        idle[i]->login_gen = gen;
+        p11_pool_put(p, idle[i]);
+    }
+    return CKR_OK;
+}

@@ -1,0 +1,478 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * p11_driver: drives a PKCS#11 module (loaded by path with dlopen) the way C applications do, for
+ * the e2e tests of what Python bindings cannot show: real threads, fork(), the application's own
+ * mutex functions, the C_Initialize rules and the v3.0 interface list. Prints one JSON object.
+ *
+ *   p11_driver MODULE init
+ *   p11_driver MODULE iface
+ *   p11_driver MODULE threads PIN LABEL NTHREADS STOPFILE   sign until STOPFILE exists (max 120 s)
+ *   p11_driver MODULE fork PIN LABEL
+ *   p11_driver MODULE mutexes PIN LABEL
+ *
+ * LABEL names a private signing key (RSA: CKM_SHA256_RSA_PKCS, EC: CKM_ECDSA_SHA256); every
+ * signature is checked with C_Verify on the public key of the same label.
+ */
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pkcs11/ck.h"
+
+static CK_FUNCTION_LIST_PTR F;
+static void *G_MOD;
+
+static void load(const char *path)
+{
+    G_MOD = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (G_MOD == NULL) {
+        printf("{\"error\": \"dlopen: %s\"}\n", dlerror());
+        exit(2);
+    }
+    CK_C_GetFunctionList gfl = NULL;
+    *(void **)&gfl = dlsym(G_MOD, "C_GetFunctionList"); /* POSIX: how a function is fetched */
+    if (gfl == NULL || gfl(&F) != CKR_OK) {
+        printf("{\"error\": \"C_GetFunctionList\"}\n");
+        exit(2);
+    }
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static CK_SLOT_ID first_slot(void)
+{
+    CK_SLOT_ID s[4];
+    CK_ULONG n = 4;
+    if (F->C_GetSlotList(CK_TRUE, s, &n) != CKR_OK || n == 0) {
+        printf("{\"error\": \"no slot\"}\n");
+        exit(2);
+    }
+    return s[0];
+}
+
+static CK_RV login(CK_SESSION_HANDLE s, const char *pin)
+{
+    return F->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin));
+}
+
+static CK_OBJECT_HANDLE find_key(CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls, const char *label)
+{
+    CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof cls},
+                        {CKA_LABEL, (void *)label, strlen(label)}};
+    CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
+    CK_ULONG n = 0;
+    if (F->C_FindObjectsInit(s, t, 2) != CKR_OK) {
+        return CK_INVALID_HANDLE;
+    }
+    if (F->C_FindObjects(s, &h, 1, &n) != CKR_OK || n != 1) {
+        h = CK_INVALID_HANDLE;
+    }
+    (void)F->C_FindObjectsFinal(s);
+    return h;
+}
+
+static CK_MECHANISM_TYPE sign_mech(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv)
+{
+    CK_KEY_TYPE kt = 0;
+    CK_ATTRIBUTE a = {CKA_KEY_TYPE, &kt, sizeof kt};
+    if (F->C_GetAttributeValue(s, priv, &a, 1) != CKR_OK) {
+        return CKM_VENDOR_DEFINED;
+    }
+    return kt == CKK_EC ? CKM_ECDSA_SHA256 : CKM_SHA256_RSA_PKCS;
+}
+
+/* One signature of msg and its verification; returns the first failing CK_RV. */
+static CK_RV sign_verify(CK_SESSION_HANDLE s, CK_MECHANISM_TYPE mt, CK_OBJECT_HANDLE priv,
+                         CK_OBJECT_HANDLE pub, unsigned long n)
+{
+    char msg[64];
+    int ml = snprintf(msg, sizeof msg, "message %lu", n);
+    CK_MECHANISM m = {mt, NULL, 0};
+    CK_BYTE sig[1024];
+    CK_ULONG sl = sizeof sig;
+    CK_RV rv = F->C_SignInit(s, &m, priv);
+    if (rv == CKR_OK) {
+        rv = F->C_Sign(s, (CK_BYTE_PTR)msg, (CK_ULONG)ml, sig, &sl);
+    }
+    if (rv == CKR_OK) {
+        rv = F->C_VerifyInit(s, &m, pub);
+    }
+    if (rv == CKR_OK) {
+        rv = F->C_Verify(s, (CK_BYTE_PTR)msg, (CK_ULONG)ml, sig, sl);
+    }
+    return rv;
+}
+
+/* ---- init: the C_Initialize / C_Finalize rules ---- */
+
+static CK_RV dummy_create(CK_VOID_PTR_PTR m)
+{
+    *m = NULL;
+    return CKR_OK;
+}
+
+static int mode_init(void)
+{
+    CK_C_INITIALIZE_ARGS a;
+    memset(&a, 0, sizeof a);
+    CK_RV before = F->C_GetSlotList(CK_TRUE, NULL, &(CK_ULONG){0});
+    a.CreateMutex = dummy_create; /* only one of the four */
+    CK_RV partial = F->C_Initialize(&a);
+    memset(&a, 0, sizeof a);
+    a.pReserved = &a;
+    CK_RV reserved = F->C_Initialize(&a);
+    memset(&a, 0, sizeof a);
+    a.flags = CKF_LIBRARY_CANT_CREATE_OS_THREADS;
+    CK_RV nothreads = F->C_Initialize(&a);
+    memset(&a, 0, sizeof a);
+    a.flags = CKF_OS_LOCKING_OK;
+    CK_RV first = F->C_Initialize(&a);
+    CK_RV again = F->C_Initialize(NULL);
+    CK_RV fin_arg = F->C_Finalize(&a);
+    CK_RV fin = F->C_Finalize(NULL);
+    CK_RV fin2 = F->C_Finalize(NULL);
+    CK_RV reinit = F->C_Initialize(NULL);
+    CK_RV fin3 = F->C_Finalize(NULL);
+    printf("{\"before\": %lu, \"partial\": %lu, \"reserved\": %lu, \"nothreads\": %lu, "
+           "\"first\": %lu, \"again\": %lu, \"fin_arg\": %lu, \"fin\": %lu, \"fin2\": %lu, "
+           "\"reinit\": %lu, \"fin3\": %lu}\n",
+           before, partial, reserved, nothreads, first, again, fin_arg, fin, fin2, reinit, fin3);
+    return 0;
+}
+
+/* ---- iface: the v3.0 interface list ---- */
+
+typedef CK_RV (*get_iface_list_fn)(CK_INTERFACE_PTR, CK_ULONG_PTR);
+typedef CK_RV (*get_iface_fn)(CK_UTF8CHAR_PTR, CK_VERSION_PTR, CK_INTERFACE_PTR_PTR, CK_FLAGS);
+
+static int mode_iface(void)
+{
+    get_iface_list_fn gl = NULL;
+    *(void **)&gl = dlsym(G_MOD, "C_GetInterfaceList");
+    get_iface_fn gi = NULL;
+    *(void **)&gi = dlsym(G_MOD, "C_GetInterface");
+    if (gl == NULL || gi == NULL) {
+        printf("{\"error\": \"no C_GetInterfaceList/C_GetInterface\"}\n");
+        return 1;
+    }
+    CK_ULONG n = 0;
+    CK_RV count = gl(NULL, &n);
+    CK_INTERFACE list[8];
+    CK_ULONG cap = 8;
+    CK_RV got = gl(list, &cap);
+    CK_INTERFACE_PTR def = NULL, v30 = NULL, v240 = NULL;
+    CK_VERSION want30 = {3, 0}, want240 = {2, 40}, want99 = {9, 9};
+    CK_RV r_def = gi(NULL, NULL, &def, 0);
+    CK_RV r_30 = gi((CK_UTF8CHAR_PTR) "PKCS 11", &want30, &v30, 0);
+    CK_RV r_240 = gi((CK_UTF8CHAR_PTR) "PKCS 11", &want240, &v240, 0);
+    CK_INTERFACE_PTR none = NULL;
+    CK_RV r_99 = gi(NULL, &want99, &none, 0);
+    CK_RV r_other = gi((CK_UTF8CHAR_PTR) "Vendor X", NULL, &none, 0);
+    /* Use the 3.0 list for a whole session. */
+    CK_FUNCTION_LIST_3_0 *f3 = v30 != NULL ? v30->pFunctionList : NULL;
+    CK_RV init = f3 != NULL ? f3->C_Initialize(NULL) : CKR_GENERAL_ERROR;
+    CK_INFO info;
+    CK_RV inf = f3 != NULL ? f3->C_GetInfo(&info) : CKR_GENERAL_ERROR;
+    CK_RV login_user =
+        f3 != NULL ? f3->C_LoginUser(1, CKU_USER, NULL, 0, NULL, 0) : CKR_GENERAL_ERROR;
+    CK_RV fin = f3 != NULL ? f3->C_Finalize(NULL) : CKR_GENERAL_ERROR;
+    printf("{\"count\": %lu, \"n\": %lu, \"list\": %lu, \"names\": [\"%s\", \"%s\"], "
+           "\"versions\": [\"%u.%u\", \"%u.%u\"], \"default\": %lu, \"default_version\": "
+           "\"%u.%u\", \"v30\": %lu, \"v240\": %lu, \"v99\": %lu, \"other\": %lu, "
+           "\"init\": %lu, \"info\": %lu, \"info_version\": \"%u.%u\", \"login_user\": %lu, "
+           "\"fin\": %lu, \"fork_safe\": %lu}\n",
+           count, n, got, cap > 0 ? (char *)list[0].pInterfaceName : "",
+           cap > 1 ? (char *)list[1].pInterfaceName : "",
+           cap > 0 ? ((CK_VERSION *)list[0].pFunctionList)->major : 0,
+           cap > 0 ? ((CK_VERSION *)list[0].pFunctionList)->minor : 0,
+           cap > 1 ? ((CK_VERSION *)list[1].pFunctionList)->major : 0,
+           cap > 1 ? ((CK_VERSION *)list[1].pFunctionList)->minor : 0, r_def,
+           def != NULL ? ((CK_VERSION *)def->pFunctionList)->major : 0,
+           def != NULL ? ((CK_VERSION *)def->pFunctionList)->minor : 0, r_30, r_240, r_99,
+           r_other, init, inf, inf == CKR_OK ? info.cryptokiVersion.major : 0,
+           inf == CKR_OK ? info.cryptokiVersion.minor : 0, login_user, fin,
+           v30 != NULL ? v30->flags : 0);
+    return 0;
+}
+
+/* ---- threads: signing from many threads, each with its own session ---- */
+
+struct worker {
+    pthread_t t;
+    const char *pin, *label, *stop;
+    unsigned long ok, fail;
+    CK_RV first_err;
+    atomic_int *started;
+};
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    CK_SESSION_HANDLE s;
+    CK_RV rv = F->C_OpenSession(first_slot(), CKF_SERIAL_SESSION, NULL, NULL, &s);
+    if (rv != CKR_OK) {
+        w->first_err = rv;
+        w->fail++;
+        atomic_fetch_add(w->started, 1);
+        return NULL;
+    }
+    CK_OBJECT_HANDLE priv = find_key(s, CKO_PRIVATE_KEY, w->label);
+    CK_OBJECT_HANDLE pub = find_key(s, CKO_PUBLIC_KEY, w->label);
+    CK_MECHANISM_TYPE mt = sign_mech(s, priv);
+    bool counted = false;
+    double end = now() + 120.0;
+    for (unsigned long i = 0; now() < end; i++) {
+        rv = sign_verify(s, mt, priv, pub, i);
+        if (rv == CKR_OK) {
+            w->ok++;
+        } else {
+            if (w->first_err == CKR_OK) {
+                w->first_err = rv;
+            }
+            w->fail++;
+        }
+        if (!counted) {
+            counted = true;
+            atomic_fetch_add(w->started, 1);
+        }
+        struct stat sb;
+        if (w->stop != NULL && stat(w->stop, &sb) == 0) {
+            break;
+        }
+    }
+    (void)F->C_CloseSession(s);
+    return NULL;
+}
+
+static int run_threads(const char *pin, const char *label, int n, const char *stop)
+{
+    CK_SESSION_HANDLE s0;
+    CK_RV rv = F->C_OpenSession(first_slot(), CKF_SERIAL_SESSION, NULL, NULL, &s0);
+    if (rv == CKR_OK) {
+        rv = login(s0, pin);
+    }
+    if (rv != CKR_OK) {
+        printf("{\"error\": \"login\", \"rv\": %lu}\n", rv);
+        return 1;
+    }
+    atomic_int started = 0;
+    struct worker *w = calloc((size_t)n, sizeof *w);
+    for (int i = 0; i < n; i++) {
+        w[i] = (struct worker){.pin = pin, .label = label, .stop = stop, .started = &started};
+        pthread_create(&w[i].t, NULL, worker_main, &w[i]);
+    }
+    double t0 = now();
+    while (atomic_load(&started) < n && now() - t0 < 60) {
+        usleep(1000);
+    }
+    printf("started\n");
+    fflush(stdout);
+    unsigned long ok = 0, fail = 0;
+    CK_RV first = CKR_OK;
+    for (int i = 0; i < n; i++) {
+        pthread_join(w[i].t, NULL);
+        ok += w[i].ok;
+        fail += w[i].fail;
+        if (first == CKR_OK) {
+            first = w[i].first_err;
+        }
+    }
+    printf("{\"threads\": %d, \"ok\": %lu, \"fail\": %lu, \"first_error\": %lu, \"per_thread\": [",
+           n, ok, fail, first);
+    for (int i = 0; i < n; i++) {
+        printf("%s%lu", i ? ", " : "", w[i].ok);
+    }
+    printf("]}\n");
+    free(w);
+    (void)F->C_CloseSession(s0);
+    return 0;
+}
+
+static int mode_threads(const char *pin, const char *label, int n, const char *stop)
+{
+    CK_C_INITIALIZE_ARGS a;
+    memset(&a, 0, sizeof a);
+    a.flags = CKF_OS_LOCKING_OK;
+    if (F->C_Initialize(&a) != CKR_OK) {
+        printf("{\"error\": \"C_Initialize\"}\n");
+        return 1;
+    }
+    int r = run_threads(pin, label, n, stop);
+    (void)F->C_Finalize(NULL);
+    return r;
+}
+
+/* ---- fork ---- */
+
+static CK_RV one_signature(const char *pin, const char *label, bool do_login)
+{
+    CK_SESSION_HANDLE s;
+    CK_RV rv = F->C_OpenSession(first_slot(), CKF_SERIAL_SESSION, NULL, NULL, &s);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    if (do_login && (rv = login(s, pin)) != CKR_OK) {
+        return rv;
+    }
+    CK_OBJECT_HANDLE priv = find_key(s, CKO_PRIVATE_KEY, label);
+    CK_OBJECT_HANDLE pub = find_key(s, CKO_PUBLIC_KEY, label);
+    rv = sign_verify(s, sign_mech(s, priv), priv, pub, 7);
+    (void)F->C_CloseSession(s);
+    return rv;
+}
+
+static int mode_fork(const char *pin, const char *label)
+{
+    CK_RV init = F->C_Initialize(NULL);
+    CK_SESSION_HANDLE keep;
+    CK_RV rv = F->C_OpenSession(first_slot(), CKF_SERIAL_SESSION, NULL, NULL, &keep);
+    CK_RV parent_before = rv == CKR_OK ? login(keep, pin) : rv;
+    if (parent_before == CKR_OK) {
+        parent_before = one_signature(pin, label, false);
+    }
+    int pfd[2];
+    if (pipe(pfd) != 0) {
+        return 2;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(pfd[0]);
+        CK_ULONG n = 0;
+        CK_RV no_init = F->C_GetSlotList(CK_TRUE, NULL, &n);
+        CK_RV no_init_sess = F->C_OpenSession(1, CKF_SERIAL_SESSION, NULL, NULL, &(CK_ULONG){0});
+        CK_RV child_init = F->C_Initialize(NULL);
+        CK_RV child_sign = child_init == CKR_OK ? one_signature(pin, label, true) : child_init;
+        CK_RV child_fin = F->C_Finalize(NULL);
+        char buf[256];
+        int l = snprintf(buf, sizeof buf,
+                         "\"child_no_init\": %lu, \"child_no_init_session\": %lu, "
+                         "\"child_init\": %lu, \"child_sign\": %lu, \"child_fin\": %lu",
+                         no_init, no_init_sess, child_init, child_sign, child_fin);
+        if (write(pfd[1], buf, (size_t)l) != l) {
+            _exit(3);
+        }
+        _exit(0);
+    }
+    close(pfd[1]);
+    char cbuf[256] = "";
+    ssize_t got = read(pfd[0], cbuf, sizeof cbuf - 1);
+    cbuf[got > 0 ? got : 0] = '\0';
+    int status = 0;
+    waitpid(pid, &status, 0);
+    /* The parent's sessions and login are untouched by the child. */
+    CK_RV parent_after = one_signature(pin, label, false);
+    (void)F->C_Finalize(NULL);
+    printf("{\"init\": %lu, \"parent_before\": %lu, %s, \"child_exit\": %d, "
+           "\"parent_after\": %lu}\n",
+           init, parent_before, cbuf, WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+           parent_after);
+    return 0;
+}
+
+/* ---- mutexes: the application's locking functions ---- */
+
+static atomic_long n_create, n_destroy, n_lock, n_unlock;
+
+static CK_RV app_create(CK_VOID_PTR_PTR m)
+{
+    pthread_mutex_t *mu = malloc(sizeof *mu);
+    if (mu == NULL) {
+        return CKR_HOST_MEMORY;
+    }
+    pthread_mutex_init(mu, NULL);
+    *m = mu;
+    atomic_fetch_add(&n_create, 1);
+    return CKR_OK;
+}
+static CK_RV app_destroy(CK_VOID_PTR m)
+{
+    pthread_mutex_destroy(m);
+    free(m);
+    atomic_fetch_add(&n_destroy, 1);
+    return CKR_OK;
+}
+static CK_RV app_lock(CK_VOID_PTR m)
+{
+    atomic_fetch_add(&n_lock, 1);
+    return pthread_mutex_lock(m) == 0 ? CKR_OK : CKR_MUTEX_BAD;
+}
+static CK_RV app_unlock(CK_VOID_PTR m)
+{
+    atomic_fetch_add(&n_unlock, 1);
+    return pthread_mutex_unlock(m) == 0 ? CKR_OK : CKR_MUTEX_NOT_LOCKED;
+}
+
+static int mode_mutexes(const char *pin, const char *label)
+{
+    CK_C_INITIALIZE_ARGS a;
+    memset(&a, 0, sizeof a);
+    a.CreateMutex = app_create;
+    a.DestroyMutex = app_destroy;
+    a.LockMutex = app_lock;
+    a.UnlockMutex = app_unlock;
+    CK_RV init = F->C_Initialize(&a);
+    if (init != CKR_OK) {
+        printf("{\"init\": %lu}\n", init);
+        return 1;
+    }
+    /* A few sessions' worth of work; what matters is that the library locked with these. */
+    CK_SESSION_HANDLE s0;
+    CK_RV rv = F->C_OpenSession(first_slot(), CKF_SERIAL_SESSION, NULL, NULL, &s0);
+    rv = rv == CKR_OK ? login(s0, pin) : rv;
+    unsigned long ok = 0;
+    for (int i = 0; i < 20 && rv == CKR_OK; i++) {
+        CK_OBJECT_HANDLE priv = find_key(s0, CKO_PRIVATE_KEY, label);
+        CK_OBJECT_HANDLE pub = find_key(s0, CKO_PUBLIC_KEY, label);
+        rv = sign_verify(s0, sign_mech(s0, priv), priv, pub, (unsigned long)i);
+        ok += rv == CKR_OK;
+    }
+    long created = atomic_load(&n_create);
+    (void)F->C_CloseSession(s0);
+    CK_RV fin = F->C_Finalize(NULL);
+    printf("{\"init\": %lu, \"rv\": %lu, \"ok\": %lu, \"created\": %ld, \"destroyed\": %ld, "
+           "\"locks\": %ld, \"unlocks\": %ld, \"fin\": %lu}\n",
+           init, rv, ok, created, atomic_load(&n_destroy), atomic_load(&n_lock),
+           atomic_load(&n_unlock), fin);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 3) {
+        fprintf(stderr, "usage: p11_driver MODULE init|iface|threads|fork|mutexes ...\n");
+        return 2;
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    load(argv[1]);
+    const char *mode = argv[2];
+    if (strcmp(mode, "init") == 0) {
+        return mode_init();
+    }
+    if (strcmp(mode, "iface") == 0) {
+        return mode_iface();
+    }
+    if (strcmp(mode, "threads") == 0 && argc == 7) {
+        return mode_threads(argv[3], argv[4], atoi(argv[5]), argv[6]);
+    }
+    if (strcmp(mode, "fork") == 0 && argc == 5) {
+        return mode_fork(argv[3], argv[4]);
+    }
+    if (strcmp(mode, "mutexes") == 0 && argc == 5) {
+        return mode_mutexes(argv[3], argv[4]);
+    }
+    fprintf(stderr, "p11_driver: bad arguments\n");
+    return 2;
+}

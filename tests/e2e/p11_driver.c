@@ -6,7 +6,9 @@
  *
  *   p11_driver MODULE init
  *   p11_driver MODULE iface
- *   p11_driver MODULE threads PIN LABEL NTHREADS STOPFILE   sign until STOPFILE exists (max 120 s)
+ *   p11_driver MODULE threads PIN LABEL NTHREADS OPS STOPFILE
+ *       each thread signs (and verifies) at least OPS times and until STOPFILE exists (at most
+ *       120 s); prints "started" once every thread has done one
  *   p11_driver MODULE fork PIN LABEL
  *   p11_driver MODULE mutexes PIN LABEL
  *
@@ -213,6 +215,7 @@ static int mode_iface(void)
 struct worker {
     pthread_t t;
     const char *pin, *label, *stop;
+    unsigned long ops;
     unsigned long ok, fail;
     CK_RV first_err;
     atomic_int *started;
@@ -249,7 +252,7 @@ static void *worker_main(void *arg)
             atomic_fetch_add(w->started, 1);
         }
         struct stat sb;
-        if (w->stop != NULL && stat(w->stop, &sb) == 0) {
+        if (i + 1 >= w->ops && stat(w->stop, &sb) == 0) {
             break;
         }
     }
@@ -257,7 +260,8 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-static int run_threads(const char *pin, const char *label, int n, const char *stop)
+static int run_threads(const char *pin, const char *label, int n, unsigned long ops,
+                       const char *stop)
 {
     CK_SESSION_HANDLE s0;
     CK_RV rv = F->C_OpenSession(first_slot(), CKF_SERIAL_SESSION, NULL, NULL, &s0);
@@ -271,7 +275,8 @@ static int run_threads(const char *pin, const char *label, int n, const char *st
     atomic_int started = 0;
     struct worker *w = calloc((size_t)n, sizeof *w);
     for (int i = 0; i < n; i++) {
-        w[i] = (struct worker){.pin = pin, .label = label, .stop = stop, .started = &started};
+        w[i] = (struct worker){
+            .pin = pin, .label = label, .stop = stop, .ops = ops, .started = &started};
         pthread_create(&w[i].t, NULL, worker_main, &w[i]);
     }
     double t0 = now();
@@ -301,7 +306,8 @@ static int run_threads(const char *pin, const char *label, int n, const char *st
     return 0;
 }
 
-static int mode_threads(const char *pin, const char *label, int n, const char *stop)
+static int mode_threads(const char *pin, const char *label, int n, unsigned long ops,
+                        const char *stop)
 {
     CK_C_INITIALIZE_ARGS a;
     memset(&a, 0, sizeof a);
@@ -310,7 +316,7 @@ static int mode_threads(const char *pin, const char *label, int n, const char *s
         printf("{\"error\": \"C_Initialize\"}\n");
         return 1;
     }
-    int r = run_threads(pin, label, n, stop);
+    int r = run_threads(pin, label, n, ops, stop);
     (void)F->C_Finalize(NULL);
     return r;
 }
@@ -464,8 +470,9 @@ int main(int argc, char **argv)
     if (strcmp(mode, "iface") == 0) {
         return mode_iface();
     }
-    if (strcmp(mode, "threads") == 0 && argc == 7) {
-        return mode_threads(argv[3], argv[4], atoi(argv[5]), argv[6]);
+    if (strcmp(mode, "threads") == 0 && argc == 8) {
+        return mode_threads(argv[3], argv[4], atoi(argv[5]), strtoul(argv[6], NULL, 10),
+                            argv[7]);
     }
     if (strcmp(mode, "fork") == 0 && argc == 5) {
         return mode_fork(argv[3], argv[4]);

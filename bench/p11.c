@@ -7,14 +7,14 @@
  *   bench_p11 --module PATH [--seconds S] [--threads 1,2,8] [--ops LIST] [--gcm-iv caller|module]
  *             [--pingpong]
  *
- * C_GetFunctionList through dlsym; C_Initialize with CKF_OS_LOCKING_OK; the first slot whose token
- * is initialized (C_GetSlotList(CK_TRUE, ...)); C_Login(CKU_USER) once with the PIN from
- * OHSM_BENCH_PIN (for openhsm "user:password"); one session, kept open to the end (it holds the
- * login and the keys), makes the keys once as session objects: an RSA-2048 pair, an EC P-256 pair
- * and an AES-256 key. A check follows: each signature verifies (and one over a changed message
- * does not), a GCM ciphertext decrypts to its plaintext. Then for each operation and each thread
- * count, each thread with a session of its own, calls for S seconds, counting successful calls;
- * any failed call aborts the run with its CKR. One line per figure:
+ * C_GetFunctionList through dlsym; C_Initialize with CKF_OS_LOCKING_OK; the first slot with a token
+ * (C_GetSlotList(CK_TRUE, ...)), an initialized one if there is one; C_Login(CKU_USER) once with
+ * the PIN from OHSM_BENCH_PIN (for openhsm "user:password"); one session, kept open to the end (it
+ * holds the login and the keys), makes the keys once as session objects: an RSA-2048 pair, an EC
+ * P-256 pair and an AES-256 key. A check follows: each signature verifies (and one over a changed
+ * message does not), a GCM ciphertext decrypts to its plaintext. Then for each operation and each
+ * thread count, each thread with a session of its own, calls for S seconds, counting successful
+ * calls; any failed call aborts the run with its CKR. One line per figure:
  *
  *   RESULT op=rsa2048 threads=2 ops=12345 seconds=3.001 rate=4113.6 lat_us=486.1
  *
@@ -570,13 +570,14 @@ static void text(char *dst, size_t cap, const CK_UTF8CHAR *src, size_t n)
     dst[n] = '\0';
 }
 
-/* The first slot with an initialized token; prints what it found. */
+/* The first slot with a token, preferring an initialized one (SoftHSM2 also lists a free token);
+ * prints what it found. */
 static CK_SLOT_ID pick_slot(void)
 {
     CK_SLOT_ID slots[MAX_SLOTS];
-    CK_ULONG n = MAX_SLOTS;
+    CK_ULONG n = MAX_SLOTS, pick = MAX_SLOTS;
     CK_INFO info;
-    CK_TOKEN_INFO ti;
+    CK_TOKEN_INFO ti, picked;
     char man[40], lib[40], label[40];
 
     CK_RV rv = P->C_GetInfo(&info);
@@ -589,20 +590,27 @@ static CK_SLOT_ID pick_slot(void)
     }
     for (CK_ULONG i = 0; i < n; i++) {
         rv = P->C_GetTokenInfo(slots[i], &ti);
-        if (rv == CKR_OK && (ti.flags & CKF_TOKEN_INITIALIZED) != 0) {
-            text(man, sizeof(man), info.manufacturerID, sizeof(info.manufacturerID));
-            text(lib, sizeof(lib), info.libraryDescription, sizeof(info.libraryDescription));
-            text(label, sizeof(label), ti.label, sizeof(ti.label));
-            (void)printf("MODULE manufacturer=\"%s\" library=\"%s\" version=%u.%u slot=%lu "
-                         "token=\"%s\"\n",
-                         man, lib, info.libraryVersion.major, info.libraryVersion.minor,
-                         (unsigned long)slots[i], label);
-            (void)fflush(stdout);
-            return slots[i];
+        if (rv != CKR_OK) {
+            fail("C_GetTokenInfo", NULL, rv);
+        }
+        if (pick == MAX_SLOTS || ((ti.flags & CKF_TOKEN_INITIALIZED) != 0 &&
+                                  (picked.flags & CKF_TOKEN_INITIALIZED) == 0)) {
+            pick = i;
+            picked = ti;
         }
     }
-    die("no slot with an initialized token");
-    return 0;
+    if (pick == MAX_SLOTS) {
+        die("C_GetSlotList: no slot with a token");
+    }
+    text(man, sizeof(man), info.manufacturerID, sizeof(info.manufacturerID));
+    text(lib, sizeof(lib), info.libraryDescription, sizeof(info.libraryDescription));
+    text(label, sizeof(label), picked.label, sizeof(picked.label));
+    (void)printf(
+        "MODULE manufacturer=\"%s\" library=\"%s\" version=%u.%u slot=%lu token=\"%s\"%s\n", man,
+        lib, info.libraryVersion.major, info.libraryVersion.minor, (unsigned long)slots[pick],
+        label, (picked.flags & CKF_TOKEN_INITIALIZED) != 0 ? "" : " (not initialized)");
+    (void)fflush(stdout);
+    return slots[pick];
 }
 
 /* ---- command line ---- */

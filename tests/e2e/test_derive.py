@@ -6,11 +6,12 @@ A crypto user generates an EC key pair with derive=true; the HSM derives an AES-
 private key and a peer point made in Python (ECDH + ANSI X9.63 KDF, SHA-256, shared info) and
 encrypts with it (AES-GCM); the test derives the same key itself and decrypts: they agree. The
 derived token key has one handle on both HSMs; a raw (no KDF) session secret lives on one HSM and
-MACs as Python's HMAC with the raw shared secret. always-sensitive / never-extractable follow
-PKCS#11 (base key and template). A user the base key is shared with may derive (using a key is
-what sharing grants; taking it out is not). Refused, with nothing created: derive=false, the public
-half, a point off the curve or of another curve, a length not given or not an AES size, another
-class, shared info without a KDF, an unknown mechanism.
+MACs as Python's HMAC with the raw shared secret; a session base key derives on its own HSM.
+always-sensitive / never-extractable follow PKCS#11 (base key and template). A user the base key
+is shared with may derive (using a key is what sharing grants; taking it out is not). Refused,
+with nothing created: derive=false, the public half, a point off the curve or of another curve, a
+length not given or not an AES size, another class, shared info without a KDF, an unknown
+mechanism.
 """
 import ctypes
 import hmac
@@ -112,8 +113,9 @@ class Client:
         self.libc.free(p)
         return data
 
-    def gen_ec(self, tmpl=b""):
-        g = KeyGen(ktype=KT_EC, curve=CURVE_P256, tmpl=tmpl, tmpl_len=len(tmpl))
+    def gen_ec(self, tmpl=b"", pub_tmpl=b""):
+        g = KeyGen(ktype=KT_EC, curve=CURVE_P256, tmpl=tmpl, tmpl_len=len(tmpl),
+                   pub_tmpl=pub_tmpl, pub_tmpl_len=len(pub_tmpl))
         objs, n, res = (Obj * 2)(), ctypes.c_size_t(), self.res()
         assert self.lib.ohsm_client_key_generate(self.c, ctypes.byref(g), objs, ctypes.byref(n),
                                                  res) == 0, list(res)
@@ -260,6 +262,18 @@ def test_derive_ecdh_agrees_with_the_peer_on_every_hsm(cluster):
         assert rv == 0
         assert a.hmac_sha256(raw20.handle, b"m") == hmac.new(shared[:20], b"m",
                                                              hashlib.sha256).digest()
+
+        # A session base key lives on one HSM: the derivation runs there (twice, so round-robin
+        # would have picked the other HSM once), and the token keys it makes reach both HSMs.
+        spriv, spub = a.gen_ec(wire.attrs((A_DERIVE, True), (wire.A_TOKEN, False)),
+                               wire.attrs((wire.A_TOKEN, False)))
+        sshared = mine.exchange(ec.ECDH(), a.public_key(spub))
+        for _ in range(2):
+            rv, res, sk = a.derive(spriv, point, tmpl=aes_tmpl())
+            assert (rv, res) == (0, [0, 0]) and sk.flags & F_TOKEN
+            assert [a.get_on(i, sk.handle)[0] for i in range(2)] == [0, 0]
+            iv, ct = a.encrypt_gcm(sk.handle, b"s")
+            assert AESGCM(x963(sshared)).decrypt(iv, ct, None) == b"s"
 
         # Shared, not owned: bob may derive from alice's key; the new key is bob's.
         assert b.derive(priv, point, tmpl=aes_tmpl())[0] == RV["KEY_HANDLE_INVALID"]

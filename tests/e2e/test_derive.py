@@ -11,7 +11,7 @@ always-sensitive / never-extractable follow PKCS#11 (base key and template). A u
 is shared with may derive (using a key is what sharing grants; taking it out is not). Refused,
 with nothing created: derive=false, the public half, a point off the curve or of another curve, a
 length not given or not an AES size, another class, shared info without a KDF, an unknown
-mechanism.
+mechanism, a base key under a key quorum (a derive request carries no approval).
 """
 import ctypes
 import hmac
@@ -32,10 +32,11 @@ CU, KT_EC, KT_GENERIC, CURVE_P256 = 3, 3, 16, 1
 M_AES_GCM, M_HMAC, M_ECDH = 1, 14, 60
 H_NONE, H_SHA256 = 0, 3
 A_SENSITIVE, A_DERIVE, A_EXTRACTABLE = 0x103, 0x10C, 0x162
+A_QUORUM_MANAGE, A_QUORUM_USE = 0x80000007, 0x80000008
 F_TOKEN, F_LOCAL, F_ALWAYS_SENSITIVE, F_NEVER_EXTRACTABLE = 1, 1 << 15, 1 << 16, 1 << 17
 RV = dict(OK=0, KEY_HANDLE_INVALID=20, KEY_FUNCTION_NOT_PERMITTED=34, KEY_SIZE_RANGE=36,
           MECHANISM_INVALID=37, MECHANISM_PARAM_INVALID=38, KEY_TYPE_INCONSISTENT=41,
-          TEMPLATE_INCONSISTENT=46)
+          TEMPLATE_INCONSISTENT=46, QUORUM_REQUIRED=57)
 INFO = b"openhsm e2e: ecdh"
 
 
@@ -113,9 +114,12 @@ class Client:
         self.libc.free(p)
         return data
 
-    def gen_ec(self, tmpl=b"", pub_tmpl=b""):
+    def gen_ec(self, tmpl=b"", pub_tmpl=b"", share=()):
+        names = (ctypes.c_char_p * max(1, len(share)))(*[u.encode() for u in share])
         g = KeyGen(ktype=KT_EC, curve=CURVE_P256, tmpl=tmpl, tmpl_len=len(tmpl),
-                   pub_tmpl=pub_tmpl, pub_tmpl_len=len(pub_tmpl))
+                   pub_tmpl=pub_tmpl, pub_tmpl_len=len(pub_tmpl),
+                   share=ctypes.cast(names, ctypes.c_void_p) if share else None,
+                   nshare=len(share))
         objs, n, res = (Obj * 2)(), ctypes.c_size_t(), self.res()
         assert self.lib.ohsm_client_key_generate(self.c, ctypes.byref(g), objs, ctypes.byref(n),
                                                  res) == 0, list(res)
@@ -289,18 +293,21 @@ def test_derive_ecdh_agrees_with_the_peer_on_every_hsm(cluster):
 
 
 def test_derive_refusals_create_nothing(cluster):
-    users(cluster, "alice")
+    users(cluster, "alice", "bob")
     a = Client(cluster, "alice", "alice-pass1")
     try:
         priv, pub = a.gen_ec(wire.attrs((A_DERIVE, True)))
         nod_priv, _ = a.gen_ec()  # derive=false (the default)
+        # Under a key quorum (2 of alice and bob): a derive request carries no approval.
+        qm_priv, _ = a.gen_ec(wire.attrs((A_DERIVE, True), (A_QUORUM_MANAGE, 2)), share=["bob"])
+        qu_priv, _ = a.gen_ec(wire.attrs((A_DERIVE, True), (A_QUORUM_USE, 2)), share=["bob"])
         _, point = peer()
         other = ec.generate_private_key(ec.SECP384R1()).public_key().public_bytes(
             serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
         off = bytearray(point)
         off[-1] ^= 1
         before = a.handles()
-        assert len(before) == 4
+        assert len(before) == 8
         cases = [
             (dict(base=nod_priv, point=point), "KEY_FUNCTION_NOT_PERMITTED"),
             (dict(base=pub, point=point), "KEY_TYPE_INCONSISTENT"),
@@ -321,6 +328,8 @@ def test_derive_refusals_create_nothing(cluster):
             (dict(base=priv, point=point, tmpl=wire.attrs((wire.A_VALUE_LEN, 33)), kdf=H_NONE,
                   info=b"", ktype=KT_GENERIC), "KEY_SIZE_RANGE"),
             (dict(base=priv + (1 << 40), point=point), "KEY_HANDLE_INVALID"),
+            (dict(base=qm_priv, point=point), "QUORUM_REQUIRED"),
+            (dict(base=qu_priv, point=point), "QUORUM_REQUIRED"),
         ]
         for kw, want in cases:
             kw.setdefault("tmpl", aes_tmpl())
@@ -328,7 +337,7 @@ def test_derive_refusals_create_nothing(cluster):
             assert rv == RV[want], (kw, want, rv, res)
             assert obj.handle == 0
         assert a.handles() == before
-        # Both HSMs agree they hold just those four keys.
+        # Both HSMs hold every one of them still.
         for i in range(2):
             for h in before:
                 assert a.get_on(i, h)[0] == 0

@@ -24,19 +24,20 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.x963kdf import X963KDF
 
 from conftest import BIN
-from test_cli import activate, as_admin, cli
+from test_cli import ADMIN_PW, activate, as_admin, cli
 import wire
 
 LIB = BIN.parent / "lib" / "libopenhsm.so"
 CU, KT_EC, KT_GENERIC, CURVE_P256 = 3, 3, 16, 1
 M_AES_GCM, M_HMAC, M_ECDH = 1, 14, 60
+DERIVE = 50  # Request oneof field of DeriveReq (proto/hsm.proto)
 H_NONE, H_SHA256 = 0, 3
 A_SENSITIVE, A_DERIVE, A_EXTRACTABLE = 0x103, 0x10C, 0x162
 A_QUORUM_MANAGE, A_QUORUM_USE = 0x80000007, 0x80000008
 F_TOKEN, F_LOCAL, F_ALWAYS_SENSITIVE, F_NEVER_EXTRACTABLE = 1, 1 << 15, 1 << 16, 1 << 17
 RV = dict(OK=0, KEY_HANDLE_INVALID=20, KEY_FUNCTION_NOT_PERMITTED=34, KEY_SIZE_RANGE=36,
           MECHANISM_INVALID=37, MECHANISM_PARAM_INVALID=38, KEY_TYPE_INCONSISTENT=41,
-          TEMPLATE_INCONSISTENT=46, QUORUM_REQUIRED=57)
+          TEMPLATE_INCONSISTENT=46, QUORUM_REQUIRED=57, USER_NOT_LOGGED_IN=10, ACCESS_DENIED=15)
 INFO = b"openhsm e2e: ecdh"
 
 
@@ -341,5 +342,20 @@ def test_derive_refusals_create_nothing(cluster):
         for i in range(2):
             for h in before:
                 assert a.get_on(i, h)[0] == 0
+
+        # Crypto users only (the permission table's key-management row), on the raw wire: a
+        # session not logged in and an admin are refused before any key is looked at.
+        body = (wire.field(1, priv) + wire.field(2, M_ECDH) + wire.field(3, H_SHA256) +
+                wire.field(4, point) + wire.field(6, wire.CLS_SECRET) +
+                wire.field(7, wire.KT_AES) + wire.field(8, aes_tmpl()))
+        with wire.connect(cluster, 0) as s:
+            assert wire.call(s, 1, DERIVE, body).get(2, 0) == RV["USER_NOT_LOGGED_IN"]
+        with wire.login(cluster, 1, wire.UT_CO, "admin", ADMIN_PW) as s:
+            assert wire.call(s, 2, DERIVE, body).get(2, 0) == RV["ACCESS_DENIED"]
+        with wire.login(cluster, 1, wire.UT_CU, "alice", "alice-pass1") as s:
+            # The same request from the owner works on the raw wire too (a token key, answered
+            # with its record and masked object: field 20, KeyResp).
+            r = wire.call(s, 3, DERIVE, body)
+            assert r.get(2, 0) == 0 and len(wire.repeated(r[20], 2)) == 1
     finally:
         a.close()

@@ -237,9 +237,8 @@ static CK_RV one(struct mk *m, const struct p11_adef *d, const CK_ATTRIBUTE *a)
         /* PKCS#11 v2.40 §4.8: only the SO sets trusted; CloudHSM: an admin, after creation. */
         return p11_attr_bool(a) ? CKR_ATTRIBUTE_READ_ONLY : CKR_OK;
     }
-    if (a->type == CKA_DERIVE && m->cb == P11C_PUB && p11_attr_bool(a)) {
-        return CKR_ATTRIBUTE_VALUE_INVALID; /* CloudHSM: must be false for public keys */
-    }
+    /* CKA_DERIVE=true on a public key is kept (CloudHSM's table wants it false, but pkcs11-tool's
+     * default EC key pair template sets it on both halves, and the HSM stores it harmlessly). */
     if (a->type == CKA_LABEL) {
         if (!p11_label_ok(a)) {
             return CKR_ATTRIBUTE_VALUE_INVALID;

@@ -436,7 +436,7 @@ static void test_p11_attr_pair_errors(void **state)
          CKR_ATTRIBUTE_READ_ONLY},
         {P11_MAKE_PAIR_PUBLIC, CKK_RSA, BOOL(CKA_SIGN, false), CKR_TEMPLATE_INCONSISTENT},
         {P11_MAKE_PAIR_PUBLIC, CKK_RSA, BOOL(CKA_SENSITIVE, true), CKR_TEMPLATE_INCONSISTENT},
-        {P11_MAKE_PAIR_PUBLIC, CKK_RSA, BOOL(CKA_DERIVE, true), CKR_ATTRIBUTE_VALUE_INVALID},
+        {P11_MAKE_PAIR_PUBLIC, CKK_RSA, BOOL(CKA_DERIVE, true), CKR_OK},
         {P11_MAKE_PAIR_PUBLIC, CKK_RSA, BYTES(CKA_PUBLIC_EXPONENT, e9, 9),
          CKR_ATTRIBUTE_VALUE_INVALID},
         {P11_MAKE_PAIR_PUBLIC, CKK_RSA, BYTES(CKA_PUBLIC_EXPONENT, e0, 2),
@@ -502,8 +502,9 @@ static void test_p11_attr_pair_ec(void **state)
 {
     (void)state;
     uint8_t named[] = {0x13, 0x0a, 'p', 'r', 'i', 'm', 'e', '2', '5', '6', 'v', '1'};
+    /* pkcs11-tool --keypairgen --key-type EC:prime256v1: derive on both halves by default. */
     CK_ATTRIBUTE pt[] = {BYTES(CKA_EC_PARAMS, named, sizeof(named)), BOOL(CKA_VERIFY, true),
-                         ULONG(CKA_KEY_TYPE, k_ec)};
+                         ULONG(CKA_KEY_TYPE, k_ec), BOOL(CKA_DERIVE, true)};
     CK_ATTRIBUTE vt[] = {BOOL(CKA_SIGN, true), BOOL(CKA_DERIVE, true),
                          BOOL(CKA_EXTRACTABLE, false)};
     struct p11_make_out po, vo;
@@ -531,6 +532,7 @@ static void test_p11_attr_pair_ec(void **state)
     get_bytes(&priv, CKA_EC_PARAMS, p256, sizeof(p256));
     assert_int_equal(get_ulong(&priv, CKA_KEY_GEN_MECHANISM), CKM_EC_KEY_PAIR_GEN);
     assert_true(get_bool(&priv, CKA_DERIVE));
+    assert_true(get_bool(&pub, CKA_DERIVE));
     assert_false(get_bool(&priv, CKA_EXTRACTABLE));
     assert_true(get_bool(&priv, CKA_NEVER_EXTRACTABLE));
     assert_int_equal(get_code(&priv, CKA_VALUE, &len), CKR_ATTRIBUTE_SENSITIVE);

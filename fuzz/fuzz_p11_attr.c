@@ -27,25 +27,62 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define MAX_ATTRS 64
 
 static const CK_ATTRIBUTE_TYPE types[] = {
-    CKA_CLASS,          CKA_TOKEN,         CKA_PRIVATE,          CKA_LABEL,
-    CKA_MODIFIABLE,     CKA_COPYABLE,      CKA_DESTROYABLE,      CKA_KEY_TYPE,
-    CKA_ID,             CKA_START_DATE,    CKA_END_DATE,         CKA_DERIVE,
-    CKA_LOCAL,          CKA_KEY_GEN_MECHANISM, CKA_CHECK_VALUE,  CKA_SUBJECT,
-    CKA_PUBLIC_KEY_INFO, CKA_ENCRYPT,      CKA_VERIFY,           CKA_VERIFY_RECOVER,
-    CKA_WRAP,           CKA_TRUSTED,       CKA_SENSITIVE,        CKA_DECRYPT,
-    CKA_SIGN,           CKA_SIGN_RECOVER,  CKA_UNWRAP,           CKA_EXTRACTABLE,
-    CKA_ALWAYS_SENSITIVE, CKA_NEVER_EXTRACTABLE, CKA_WRAP_WITH_TRUSTED, CKA_ALWAYS_AUTHENTICATE,
-    CKA_VALUE,          CKA_VALUE_LEN,     CKA_MODULUS,          CKA_MODULUS_BITS,
-    CKA_PUBLIC_EXPONENT, CKA_PRIVATE_EXPONENT, CKA_PRIME_1,      CKA_PRIME_2,
-    CKA_EXPONENT_1,     CKA_EXPONENT_2,    CKA_COEFFICIENT,      CKA_EC_PARAMS,
-    CKA_EC_POINT,       CKA_APPLICATION,   CKA_ALLOWED_MECHANISMS, CKA_VENDOR_DEFINED,
+    CKA_CLASS,
+    CKA_TOKEN,
+    CKA_PRIVATE,
+    CKA_LABEL,
+    CKA_MODIFIABLE,
+    CKA_COPYABLE,
+    CKA_DESTROYABLE,
+    CKA_KEY_TYPE,
+    CKA_ID,
+    CKA_START_DATE,
+    CKA_END_DATE,
+    CKA_DERIVE,
+    CKA_LOCAL,
+    CKA_KEY_GEN_MECHANISM,
+    CKA_CHECK_VALUE,
+    CKA_SUBJECT,
+    CKA_PUBLIC_KEY_INFO,
+    CKA_ENCRYPT,
+    CKA_VERIFY,
+    CKA_VERIFY_RECOVER,
+    CKA_WRAP,
+    CKA_TRUSTED,
+    CKA_SENSITIVE,
+    CKA_DECRYPT,
+    CKA_SIGN,
+    CKA_SIGN_RECOVER,
+    CKA_UNWRAP,
+    CKA_EXTRACTABLE,
+    CKA_ALWAYS_SENSITIVE,
+    CKA_NEVER_EXTRACTABLE,
+    CKA_WRAP_WITH_TRUSTED,
+    CKA_ALWAYS_AUTHENTICATE,
+    CKA_VALUE,
+    CKA_VALUE_LEN,
+    CKA_MODULUS,
+    CKA_MODULUS_BITS,
+    CKA_PUBLIC_EXPONENT,
+    CKA_PRIVATE_EXPONENT,
+    CKA_PRIME_1,
+    CKA_PRIME_2,
+    CKA_EXPONENT_1,
+    CKA_EXPONENT_2,
+    CKA_COEFFICIENT,
+    CKA_EC_PARAMS,
+    CKA_EC_POINT,
+    CKA_APPLICATION,
+    CKA_ALLOWED_MECHANISMS,
+    CKA_VENDOR_DEFINED,
 };
 #define NTYPES (sizeof(types) / sizeof(types[0]))
 
 static const CK_ULONG classes[] = {CKO_SECRET_KEY, CKO_PUBLIC_KEY, CKO_PRIVATE_KEY,
                                    CK_UNAVAILABLE_INFORMATION};
-static const CK_ULONG ktypes[] = {CKK_AES, CKK_RSA, CKK_EC, CKK_GENERIC_SECRET, CKK_DES3,
-                                  CK_UNAVAILABLE_INFORMATION, CKK_DSA, CKK_AES};
+static const CK_ULONG ktypes[] = {
+    CKK_AES, CKK_RSA, CKK_EC, CKK_GENERIC_SECRET, CKK_DES3, CK_UNAVAILABLE_INFORMATION,
+    CKK_DSA, CKK_AES};
 
 /* The fixed objects: an AES key and both halves of an EC P-256 pair from a fixed scalar. */
 static struct ohsm_obj objs[3];
@@ -53,10 +90,9 @@ static bool have_objs;
 
 static void make_objects(void)
 {
-    static const uint8_t d[32] = {0x1f, 0x2e, 0x3d, 0x4c, 0x5b, 0x6a, 0x79, 0x88,
-                                  0x97, 0xa6, 0xb5, 0xc4, 0xd3, 0xe2, 0xf1, 0x01,
-                                  0x12, 0x23, 0x34, 0x45, 0x56, 0x67, 0x78, 0x89,
-                                  0x9a, 0xab, 0xbc, 0xcd, 0xde, 0xef, 0xf0, 0x07};
+    static const uint8_t d[32] = {0x1f, 0x2e, 0x3d, 0x4c, 0x5b, 0x6a, 0x79, 0x88, 0x97, 0xa6, 0xb5,
+                                  0xc4, 0xd3, 0xe2, 0xf1, 0x01, 0x12, 0x23, 0x34, 0x45, 0x56, 0x67,
+                                  0x78, 0x89, 0x9a, 0xab, 0xbc, 0xcd, 0xde, 0xef, 0xf0, 0x07};
     CK_OBJECT_CLASS priv = CKO_PRIVATE_KEY;
     CK_KEY_TYPE ec = CKK_EC;
     size_t pl = 0;
@@ -105,8 +141,8 @@ static CK_ULONG decode(const uint8_t *p, size_t n, uint8_t *buf, CK_ATTRIBUTE *t
             if (n - off < 4) {
                 break;
             }
-            type = (CK_ULONG)p[off] << 24 | (CK_ULONG)p[off + 1] << 16 |
-                   (CK_ULONG)p[off + 2] << 8 | p[off + 3];
+            type = (CK_ULONG)p[off] << 24 | (CK_ULONG)p[off + 1] << 16 | (CK_ULONG)p[off + 2] << 8 |
+                   p[off + 3];
             if (idx & 1) {
                 type |= CKA_VENDOR_DEFINED;
             }

@@ -350,7 +350,8 @@ CK_RV p11_attr_set_parse(const CK_ATTRIBUTE *t, CK_ULONG n, struct ohsm_tmpl_buf
             bool sign = s != NULL && p11_attr_shape(s, &sd) == CKR_OK && p11_attr_bool(s);
             bool verify = v != NULL && p11_attr_shape(v, &sd) == CKR_OK && p11_attr_bool(v);
             if ((a->type == CKA_SIGN_RECOVER && s == NULL) ||
-                (a->type == CKA_VERIFY_RECOVER && v == NULL) || !p11_attr_fixed_ok(a, sign, verify)) {
+                (a->type == CKA_VERIFY_RECOVER && v == NULL) ||
+                !p11_attr_fixed_ok(a, sign, verify)) {
                 rv = CKR_ATTRIBUTE_VALUE_INVALID;
             }
             break;

@@ -34,10 +34,10 @@ enum p11_make {
 };
 
 struct p11_make_out {
-    CK_OBJECT_CLASS cls;   /* from the template, else the implied class */
-    CK_KEY_TYPE ktype;     /* from the template, else the implied type */
+    CK_OBJECT_CLASS cls; /* from the template, else the implied class */
+    CK_KEY_TYPE ktype;   /* from the template, else the implied type */
     bool has_value_len;
-    CK_ULONG value_len;    /* CKA_VALUE_LEN (bytes) */
+    CK_ULONG value_len; /* CKA_VALUE_LEN (bytes) */
     bool has_modulus_bits;
     CK_ULONG modulus_bits;
     uint64_t public_exponent; /* CKA_PUBLIC_EXPONENT (big-endian bytes, <= 8 of them); 0 = absent */
@@ -61,14 +61,15 @@ struct p11_make_out {
  * dates and subject, *_RECOVER equal to SIGN/VERIFY, always-authenticate false, trusted false)
  * are accepted with those values only (else CKR_ATTRIBUTE_VALUE_INVALID) and not put.
  *
- * Errors: CKR_ARGUMENTS_BAD (out NULL, t NULL with n > 0), CKR_ATTRIBUTE_TYPE_INVALID (unknown
- * type), CKR_ATTRIBUTE_VALUE_INVALID (bad size, NULL value with a length, unsupported class or key
- * type, malformed number or DER, a value the model cannot honour), CKR_CURVE_NOT_SUPPORTED (a
- * named curve the HSM lacks), CKR_ATTRIBUTE_READ_ONLY (an attribute no template of this kind may
- * set), CKR_TEMPLATE_INCOMPLETE (class/key type, modulus bits, EC params, key components
- * missing), CKR_TEMPLATE_INCONSISTENT (duplicates with different values, contradictions, an
- * attribute not of this class or key type), CKR_HOST_MEMORY, CKR_FUNCTION_FAILED (OpenSSL).
- * On error *out is cleared (nothing to free). */
+ * Errors: CKR_ARGUMENTS_BAD (out NULL, t NULL with n > 0, an unknown kind, an implied class or
+ * key type the HSM does not hold), CKR_ATTRIBUTE_TYPE_INVALID (unknown type),
+ * CKR_ATTRIBUTE_VALUE_INVALID (bad size, NULL value with a length, unsupported class or key type,
+ * malformed number or DER, key components that do not make a key, a value the model cannot
+ * honour), CKR_CURVE_NOT_SUPPORTED (a named curve the HSM lacks), CKR_ATTRIBUTE_READ_ONLY (an
+ * attribute no template of this kind may set), CKR_TEMPLATE_INCOMPLETE (class/key type, modulus
+ * bits, EC params, AES/generic value length, key components missing), CKR_TEMPLATE_INCONSISTENT
+ * (duplicates with different values, contradictions, an attribute not of this class or key type),
+ * CKR_HOST_MEMORY, CKR_FUNCTION_FAILED (OpenSSL). On error *out is cleared (nothing to free). */
 CK_RV p11_make_parse(enum p11_make kind, const CK_ATTRIBUTE *t, CK_ULONG n,
                      CK_OBJECT_CLASS implied_cls, CK_KEY_TYPE implied_ktype,
                      struct p11_make_out *out);
@@ -88,10 +89,11 @@ CK_ULONG p11_attr_size(const struct ohsm_obj *o);
 /* C_SetAttributeValue / C_CopyObject: the template as an HSM template (what
  * ohsm_client_key_set_attrs takes); out is initialised here. Shape checks only (the HSM applies
  * the rules): unknown type -> CKR_ATTRIBUTE_TYPE_INVALID, bad size or a value the model cannot
- * honour -> CKR_ATTRIBUTE_VALUE_INVALID, attributes that can never change -> CKR_ATTRIBUTE_READ_ONLY,
- * the same attribute twice with different values -> CKR_TEMPLATE_INCONSISTENT. *token_set /
- * *token_val report CKA_TOKEN (not put into out). Attributes fixed by the model given their fixed
- * value (copyable true, empty dates ...) are accepted and not put. */
+ * honour -> CKR_ATTRIBUTE_VALUE_INVALID, attributes that can never change ->
+ * CKR_ATTRIBUTE_READ_ONLY, the same attribute twice with different values ->
+ * CKR_TEMPLATE_INCONSISTENT. *token_set / *token_val report CKA_TOKEN (not put into out).
+ * Attributes fixed by the model given their fixed value (copyable true, empty dates ...) are
+ * accepted and not put. */
 CK_RV p11_attr_set_parse(const CK_ATTRIBUTE *t, CK_ULONG n, struct ohsm_tmpl_buf *out,
                          bool *token_set, bool *token_val);
 
@@ -138,7 +140,7 @@ struct p11_adef {
     uint8_t classes; /* P11C_ bits of the keys that have it */
     uint8_t ktypes;  /* P11T_ bits, 0 = any */
     enum p11_role role;
-    uint32_t ohsm;   /* the HSM attribute id, or UINT32_MAX when the HSM has none */
+    uint32_t ohsm; /* the HSM attribute id, or UINT32_MAX when the HSM has none */
 };
 
 /* The definition of type, NULL when unknown. */

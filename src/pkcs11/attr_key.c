@@ -224,8 +224,7 @@ static CK_RV ec(const CK_ATTRIBUTE *t, CK_ULONG n, uint32_t curve, bool priv, ui
         }
     }
     rv = CKR_HOST_MEMORY;
-    if (OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, OBJ_nid2sn(nid), 0) !=
-            1 ||
+    if (OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, OBJ_nid2sn(nid), 0) != 1 ||
         OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pt, pt_len) != 1) {
         goto out;
     }

@@ -146,8 +146,8 @@ static CK_RV curve_of(const CK_ATTRIBUTE *a, uint32_t *curve)
     if (*curve != OHSM_CURVE_NONE) {
         return CKR_OK;
     }
-    bool oid = a->ulValueLen >= 3 && a->ulValueLen < 130 && p[0] == 0x06 &&
-               p[1] == a->ulValueLen - 2;
+    bool oid =
+        a->ulValueLen >= 3 && a->ulValueLen < 130 && p[0] == 0x06 && p[1] == a->ulValueLen - 2;
     return oid ? CKR_CURVE_NOT_SUPPORTED : CKR_ATTRIBUTE_VALUE_INVALID;
 }
 
@@ -188,9 +188,9 @@ static CK_RV one(struct mk *m, const struct p11_adef *d, const CK_ATTRIBUTE *a)
     }
     switch (d->role) {
     case P11R_READONLY:
-        /* A check value given with the value is checked against it (attr_key's caller). */
+        /* A check value given with a secret's value is checked against it (material()). */
         return create && a->type == CKA_CHECK_VALUE && m->cb == P11C_SEC ? CKR_OK
-                                                                          : CKR_ATTRIBUTE_READ_ONLY;
+                                                                         : CKR_ATTRIBUTE_READ_ONLY;
     case P11R_FIXED:
         return p11_attr_fixed_ok(a, flag(m, CKA_SIGN, false), flag(m, CKA_VERIFY, false))
                    ? CKR_OK
@@ -306,8 +306,8 @@ static CK_RV material(struct mk *m, const CK_ATTRIBUTE *t, CK_ULONG n)
                 OHSM_OK) {
                 return CKR_ATTRIBUTE_VALUE_INVALID;
             }
-            if (kcv->ulValueLen > 3 || (kcv->ulValueLen > 0 &&
-                                        memcmp(kcv->pValue, mine, kcv->ulValueLen) != 0)) {
+            if (kcv->ulValueLen > 3 ||
+                (kcv->ulValueLen > 0 && memcmp(kcv->pValue, mine, kcv->ulValueLen) != 0)) {
                 return CKR_ATTRIBUTE_VALUE_INVALID;
             }
         }

@@ -35,10 +35,22 @@ static uint8_t e65537[] = {0x01, 0x00, 0x01};
 static uint8_t p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
 #define UNAV CK_UNAVAILABLE_INFORMATION
 
-#define BOOL(t, v) {(t), (v) ? &yes : &no, sizeof(CK_BBOOL)}
-#define ULONG(t, var) {(t), &(var), sizeof(CK_ULONG)}
-#define BYTES(t, p, n) {(t), (void *)(p), (n)}
-#define STR(t, s) {(t), (void *)(s), sizeof(s) - 1}
+#define BOOL(t, v)                                                                                 \
+    {                                                                                              \
+        (t), (v) ? &yes : &no, sizeof(CK_BBOOL)                                                    \
+    }
+#define ULONG(t, var)                                                                              \
+    {                                                                                              \
+        (t), &(var), sizeof(CK_ULONG)                                                              \
+    }
+#define BYTES(t, p, n)                                                                             \
+    {                                                                                              \
+        (t), (void *)(p), (n)                                                                      \
+    }
+#define STR(t, s)                                                                                  \
+    {                                                                                              \
+        (t), (void *)(s), sizeof(s) - 1                                                            \
+    }
 #define N(a) ((CK_ULONG)(sizeof(a) / sizeof((a)[0])))
 
 /* The HSM template of out, parsed as the HSM parses it. */
@@ -104,8 +116,7 @@ static CK_RV get_code(const struct ohsm_obj *o, CK_ATTRIBUTE_TYPE type, CK_ULONG
     return rv;
 }
 
-static void get_bytes(const struct ohsm_obj *o, CK_ATTRIBUTE_TYPE type, const void *want,
-                      size_t n)
+static void get_bytes(const struct ohsm_obj *o, CK_ATTRIBUTE_TYPE type, const void *want, size_t n)
 {
     uint8_t buf[2048];
     CK_ATTRIBUTE a = {type, buf, sizeof(buf)};
@@ -160,8 +171,8 @@ static CK_ATTRIBUTE label_k[] = {STR(CKA_LABEL, "k")};
 static void test_p11_attr_generate_defaults(void **state)
 {
     (void)state;
-    CK_ATTRIBUTE t[] = {ULONG(CKA_VALUE_LEN, len32), STR(CKA_LABEL, "k"),
-                        BOOL(CKA_ENCRYPT, true), BOOL(CKA_TOKEN, true), BYTES(CKA_ID, "\x01\x02", 2)};
+    CK_ATTRIBUTE t[] = {ULONG(CKA_VALUE_LEN, len32), STR(CKA_LABEL, "k"), BOOL(CKA_ENCRYPT, true),
+                        BOOL(CKA_TOKEN, true), BYTES(CKA_ID, "\x01\x02", 2)};
     struct p11_make_out out;
     uint8_t key[32] = {1, 2, 3};
 
@@ -174,14 +185,24 @@ static void test_p11_attr_generate_defaults(void **state)
     assert_true(out.token);
     assert_null(out.material);
     struct ohsm_tmpl ht = tmpl_of(&out);
-    const uint32_t stored[] = {OHSM_A_TOKEN,   OHSM_A_PRIVATE, OHSM_A_MODIFIABLE, OHSM_A_DESTROYABLE,
-                               OHSM_A_ENCRYPT, OHSM_A_DECRYPT, OHSM_A_SIGN,       OHSM_A_VERIFY,
-                               OHSM_A_WRAP,    OHSM_A_UNWRAP,  OHSM_A_DERIVE,     OHSM_A_EXTRACTABLE,
-                               OHSM_A_WRAP_WITH_TRUSTED,       OHSM_A_SENSITIVE};
+    const uint32_t stored[] = {OHSM_A_TOKEN,
+                               OHSM_A_PRIVATE,
+                               OHSM_A_MODIFIABLE,
+                               OHSM_A_DESTROYABLE,
+                               OHSM_A_ENCRYPT,
+                               OHSM_A_DECRYPT,
+                               OHSM_A_SIGN,
+                               OHSM_A_VERIFY,
+                               OHSM_A_WRAP,
+                               OHSM_A_UNWRAP,
+                               OHSM_A_DERIVE,
+                               OHSM_A_EXTRACTABLE,
+                               OHSM_A_WRAP_WITH_TRUSTED,
+                               OHSM_A_SENSITIVE};
     for (size_t i = 0; i < sizeof(stored) / sizeof(stored[0]); i++) {
         assert_non_null(tmpl_find(&ht, stored[i]));
     }
-    assert_null(tmpl_find(&ht, OHSM_A_TRUSTED)); /* the HSM refuses it at creation */
+    assert_null(tmpl_find(&ht, OHSM_A_TRUSTED));              /* the HSM refuses it at creation */
     assert_int_equal(tmpl_find(&ht, OHSM_A_SIGN)->val[0], 0); /* over the HSM's sign=true */
 
     struct ohsm_obj o = hsm_secret(&out, OHSM_KT_AES, true, key, sizeof(key));
@@ -200,8 +221,8 @@ static void test_p11_attr_generate_defaults(void **state)
     assert_true(get_bool(&o, CKA_LOCAL));
     assert_true(get_bool(&o, CKA_ALWAYS_SENSITIVE));
     assert_false(get_bool(&o, CKA_NEVER_EXTRACTABLE));
-    const CK_ATTRIBUTE_TYPE off[] = {CKA_DECRYPT, CKA_SIGN,    CKA_VERIFY,  CKA_WRAP,
-                                     CKA_UNWRAP,  CKA_DERIVE,  CKA_TRUSTED, CKA_WRAP_WITH_TRUSTED};
+    const CK_ATTRIBUTE_TYPE off[] = {CKA_DECRYPT, CKA_SIGN,   CKA_VERIFY,  CKA_WRAP,
+                                     CKA_UNWRAP,  CKA_DERIVE, CKA_TRUSTED, CKA_WRAP_WITH_TRUSTED};
     for (size_t i = 0; i < sizeof(off) / sizeof(off[0]); i++) {
         assert_false(get_bool(&o, off[i]));
     }
@@ -310,13 +331,18 @@ static void test_p11_attr_generate_errors(void **state)
 static void test_p11_attr_pair_rsa(void **state)
 {
     (void)state;
-    CK_ATTRIBUTE pt[] = {ULONG(CKA_CLASS, c_pub),         BOOL(CKA_TOKEN, true),
-                         BOOL(CKA_PRIVATE, false),         ULONG(CKA_MODULUS_BITS, bits2048),
-                         BYTES(CKA_PUBLIC_EXPONENT, e65537, 3), BOOL(CKA_ENCRYPT, true),
-                         BOOL(CKA_VERIFY, true),           BOOL(CKA_VERIFY_RECOVER, true),
-                         BOOL(CKA_WRAP, true),             STR(CKA_LABEL, "My Public Key"),
+    CK_ATTRIBUTE pt[] = {ULONG(CKA_CLASS, c_pub),
+                         BOOL(CKA_TOKEN, true),
+                         BOOL(CKA_PRIVATE, false),
+                         ULONG(CKA_MODULUS_BITS, bits2048),
+                         BYTES(CKA_PUBLIC_EXPONENT, e65537, 3),
+                         BOOL(CKA_ENCRYPT, true),
+                         BOOL(CKA_VERIFY, true),
+                         BOOL(CKA_VERIFY_RECOVER, true),
+                         BOOL(CKA_WRAP, true),
+                         STR(CKA_LABEL, "My Public Key"),
                          BYTES(CKA_ID, "\x22", 1)};
-    CK_ATTRIBUTE vt[] = {ULONG(CKA_CLASS, c_priv),    BOOL(CKA_TOKEN, true),
+    CK_ATTRIBUTE vt[] = {ULONG(CKA_CLASS, c_priv),     BOOL(CKA_TOKEN, true),
                          BOOL(CKA_PRIVATE, true),      BOOL(CKA_SENSITIVE, true),
                          BOOL(CKA_DECRYPT, true),      BOOL(CKA_SIGN, true),
                          BOOL(CKA_SIGN_RECOVER, true), BOOL(CKA_UNWRAP, true),
@@ -372,9 +398,9 @@ static void test_p11_attr_pair_rsa(void **state)
     assert_false(get_bool(&priv, CKA_WRAP_WITH_TRUSTED));
     /* Attributes of the other class, or none of RSA's. */
     CK_ULONG len = 0;
-    const CK_ATTRIBUTE_TYPE not_pub[] = {CKA_SENSITIVE, CKA_SIGN, CKA_DECRYPT, CKA_UNWRAP,
-                                         CKA_EXTRACTABLE, CKA_VALUE, CKA_VALUE_LEN, CKA_EC_POINT,
-                                         CKA_PRIVATE_EXPONENT, 0x7777};
+    const CK_ATTRIBUTE_TYPE not_pub[] = {
+        CKA_SENSITIVE, CKA_SIGN,      CKA_DECRYPT,  CKA_UNWRAP,           CKA_EXTRACTABLE,
+        CKA_VALUE,     CKA_VALUE_LEN, CKA_EC_POINT, CKA_PRIVATE_EXPONENT, 0x7777};
     for (size_t i = 0; i < sizeof(not_pub) / sizeof(not_pub[0]); i++) {
         assert_int_equal(get_code(&pub, not_pub[i], &len), CKR_ATTRIBUTE_TYPE_INVALID);
         assert_int_equal(len, UNAV);
@@ -515,8 +541,8 @@ static void test_p11_attr_pair_ec(void **state)
 
     assert_int_equal(p11_make_parse(P11_MAKE_PAIR_PUBLIC, pt, N(pt), CKO_PUBLIC_KEY, CKK_EC, &po),
                      CKR_OK);
-    assert_int_equal(
-        p11_make_parse(P11_MAKE_PAIR_PRIVATE, vt, N(vt), CKO_PRIVATE_KEY, CKK_EC, &vo), CKR_OK);
+    assert_int_equal(p11_make_parse(P11_MAKE_PAIR_PRIVATE, vt, N(vt), CKO_PRIVATE_KEY, CKK_EC, &vo),
+                     CKR_OK);
     assert_int_equal(po.curve, OHSM_CURVE_P256);
     assert_int_equal(ohsm_mech_gen_ec(po.curve, &pkey), OHSM_OK);
     struct ohsm_obj pub = hsm_half(&po, OHSM_CLASS_PUBLIC, OHSM_KT_EC, pkey, true);
@@ -549,8 +575,8 @@ static void test_p11_attr_pair_ec(void **state)
 static void test_p11_attr_curves(void **state)
 {
     (void)state;
-    const uint32_t all[] = {OHSM_CURVE_P256, OHSM_CURVE_P384, OHSM_CURVE_P521,
-                            OHSM_CURVE_SECP256K1, OHSM_CURVE_P224};
+    const uint32_t all[] = {OHSM_CURVE_P256, OHSM_CURVE_P384, OHSM_CURVE_P521, OHSM_CURVE_SECP256K1,
+                            OHSM_CURVE_P224};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
         size_t n = 0;
         const uint8_t *p = p11_curve_params(all[i], &n);
@@ -566,7 +592,10 @@ static void test_p11_attr_curves(void **state)
                      OHSM_CURVE_P521);
     assert_int_equal(p11_curve_from_params((const uint8_t *)"\x13\x05P-999", 7), OHSM_CURVE_NONE);
     assert_int_equal(p11_curve_from_params((const uint8_t *)"\x13\x06P-384", 7), OHSM_CURVE_NONE);
-    assert_int_equal(p11_curve_from_params((const uint8_t *)"\x13\x03P\0" "4", 5), OHSM_CURVE_NONE);
+    assert_int_equal(p11_curve_from_params((const uint8_t *)"\x13\x03P\0"
+                                                            "4",
+                                           5),
+                     OHSM_CURVE_NONE);
     assert_int_equal(p11_curve_from_params((const uint8_t *)"\x13\x00", 2), OHSM_CURVE_NONE);
 }
 
@@ -581,8 +610,8 @@ static void test_p11_attr_create_secret(void **state)
         key[i] = (uint8_t)(i * 7 + 1);
     }
     assert_int_equal(ohsm_mech_kcv(OHSM_KT_AES, key, sizeof(key), kcv), OHSM_OK);
-    CK_ATTRIBUTE t[] = {ULONG(CKA_CLASS, c_sec),  ULONG(CKA_KEY_TYPE, k_aes),
-                        BYTES(CKA_VALUE, key, 32), BOOL(CKA_SENSITIVE, false),
+    CK_ATTRIBUTE t[] = {ULONG(CKA_CLASS, c_sec),     ULONG(CKA_KEY_TYPE, k_aes),
+                        BYTES(CKA_VALUE, key, 32),   BOOL(CKA_SENSITIVE, false),
                         ULONG(CKA_VALUE_LEN, len32), BYTES(CKA_CHECK_VALUE, kcv, 3)};
     struct p11_make_out out;
 
@@ -633,10 +662,9 @@ static void test_p11_attr_create_rsa(void **state)
                                   OSSL_PKEY_PARAM_RSA_D,         OSSL_PKEY_PARAM_RSA_FACTOR1,
                                   OSSL_PKEY_PARAM_RSA_FACTOR2,   OSSL_PKEY_PARAM_RSA_EXPONENT1,
                                   OSSL_PKEY_PARAM_RSA_EXPONENT2, OSSL_PKEY_PARAM_RSA_COEFFICIENT1};
-    static const CK_ATTRIBUTE_TYPE types[] = {CKA_MODULUS,    CKA_PUBLIC_EXPONENT,
-                                              CKA_PRIVATE_EXPONENT, CKA_PRIME_1,
-                                              CKA_PRIME_2,    CKA_EXPONENT_1,
-                                              CKA_EXPONENT_2, CKA_COEFFICIENT};
+    static const CK_ATTRIBUTE_TYPE types[] = {
+        CKA_MODULUS, CKA_PUBLIC_EXPONENT, CKA_PRIVATE_EXPONENT, CKA_PRIME_1,
+        CKA_PRIME_2, CKA_EXPONENT_1,      CKA_EXPONENT_2,       CKA_COEFFICIENT};
     uint8_t comp[8][512], got[512];
     CK_ATTRIBUTE t[10];
     void *pkey = NULL, *loaded = NULL;
@@ -723,7 +751,8 @@ static void test_p11_attr_create_ec(void **state)
     der_pt[1] = (uint8_t)raw_len;
     memcpy(der_pt + 2, raw, raw_len);
     CK_ATTRIBUTE pt[] = {ULONG(CKA_CLASS, c_pub), ULONG(CKA_KEY_TYPE, k_ec),
-                         BYTES(CKA_EC_PARAMS, params, pl), BYTES(CKA_EC_POINT, der_pt, raw_len + 2)};
+                         BYTES(CKA_EC_PARAMS, params, pl),
+                         BYTES(CKA_EC_POINT, der_pt, raw_len + 2)};
     assert_int_equal(p11_make_parse(P11_MAKE_CREATE, pt, N(pt), UNAV, UNAV, &out), CKR_OK);
     assert_true(out.material_len <= sizeof(pub1));
     memcpy(pub1, out.material, out.material_len);
@@ -817,9 +846,9 @@ static void test_p11_attr_get_rules(void **state)
     uint8_t lbl[3] = {0}, val[32], kcv[3];
     CK_ULONG cls = 0;
     CK_ATTRIBUTE q[] = {
-        {CKA_LABEL, lbl, sizeof(lbl)}, /* too small */
-        {CKA_VALUE, val, sizeof(val)}, /* sensitive */
-        {0x7777, val, sizeof(val)},    /* unknown */
+        {CKA_LABEL, lbl, sizeof(lbl)},   /* too small */
+        {CKA_VALUE, val, sizeof(val)},   /* sensitive */
+        {0x7777, val, sizeof(val)},      /* unknown */
         {CKA_MODULUS, val, sizeof(val)}, /* not of this key */
         {CKA_CLASS, &cls, sizeof(cls)},
         {CKA_CHECK_VALUE, NULL, 0}, /* length query */
@@ -881,9 +910,9 @@ static void test_p11_attr_set_parse(void **state)
     struct ohsm_tmpl_buf out;
     struct ohsm_tmpl ht;
     bool ts = true, tv = true;
-    CK_ATTRIBUTE t[] = {STR(CKA_LABEL, "new"),        BOOL(CKA_SIGN, true),
-                        BOOL(CKA_TOKEN, true),        BOOL(CKA_COPYABLE, true),
-                        BOOL(CKA_SIGN, true),         BOOL(CKA_SIGN_RECOVER, true),
+    CK_ATTRIBUTE t[] = {STR(CKA_LABEL, "new"),          BOOL(CKA_SIGN, true),
+                        BOOL(CKA_TOKEN, true),          BOOL(CKA_COPYABLE, true),
+                        BOOL(CKA_SIGN, true),           BOOL(CKA_SIGN_RECOVER, true),
                         BYTES(CKA_START_DATE, NULL, 0), BOOL(CKA_TRUSTED, true)};
 
     assert_int_equal(p11_attr_set_parse(t, N(t), &out, &ts, &tv), CKR_OK);

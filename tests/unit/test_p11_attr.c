@@ -153,6 +153,26 @@ static struct ohsm_obj hsm_half(const struct p11_make_out *out, uint32_t cls, ui
     return o;
 }
 
+/* As the HSM imports C_CreateObject material (src/hsm/keycore.c load_material + template):
+ * the material loads, gives the public facts and the key length, and the template applies. */
+static struct ohsm_obj hsm_import(const struct p11_make_out *out)
+{
+    struct ohsm_obj o;
+    struct ohsm_tmpl t = tmpl_of(out);
+    void *pkey = NULL;
+    uint32_t cls = (uint32_t)out->cls, kt = (uint32_t)out->ktype;
+    ohsm_obj_defaults(&o, cls, kt, false);
+    assert_int_equal(ohsm_mech_pkey_load(cls, kt, out->material, out->material_len, &pkey),
+                     OHSM_OK);
+    assert_int_equal(ohsm_mech_fill_public(&o, pkey), OHSM_OK);
+    assert_int_equal(ohsm_obj_set_key_len(&o, out->material_len), OHSM_OK);
+    assert_int_equal(ohsm_obj_apply_template(&o, &t), OHSM_OK);
+    /* Material from outside was never guaranteed sensitive (ohsm_hsm_import). */
+    o.flags &= ~(uint32_t)(OHSM_F_ALWAYS_SENSITIVE | OHSM_F_NEVER_EXTRACTABLE | OHSM_F_LOCAL);
+    ohsm_mech_pkey_free(pkey);
+    return o;
+}
+
 static size_t bn_bytes(void *pkey, const char *name, uint8_t *out, size_t cap)
 {
     BIGNUM *bn = NULL;
@@ -688,6 +708,14 @@ static void test_p11_attr_create_rsa(void **state)
         assert_memory_equal(got, comp[i], n);
     }
     ohsm_mech_pkey_free(loaded);
+    struct ohsm_obj priv = hsm_import(&out);
+    get_bytes(&priv, CKA_MODULUS, comp[0], t[2].ulValueLen);
+    get_bytes(&priv, CKA_PUBLIC_EXPONENT, comp[1], t[3].ulValueLen);
+    assert_false(get_bool(&priv, CKA_LOCAL));
+    assert_false(get_bool(&priv, CKA_ALWAYS_SENSITIVE)); /* imported: never guaranteed */
+    assert_int_equal(get_ulong(&priv, CKA_KEY_GEN_MECHANISM), UNAV);
+    CK_ULONG len = 0;
+    assert_int_equal(get_code(&priv, CKA_PRIME_1, &len), CKR_ATTRIBUTE_SENSITIVE);
     p11_make_clear(&out);
 
     /* The public half from modulus and exponent; modulus bits must agree if given. */
@@ -699,6 +727,9 @@ static void test_p11_attr_create_rsa(void **state)
                      OHSM_OK);
     assert_int_equal(EVP_PKEY_eq(loaded, pkey), 1);
     ohsm_mech_pkey_free(loaded);
+    struct ohsm_obj pub = hsm_import(&out);
+    assert_int_equal(get_ulong(&pub, CKA_MODULUS_BITS), 2048);
+    get_bytes(&pub, CKA_MODULUS, comp[0], t[2].ulValueLen);
     p11_make_clear(&out);
     CK_ULONG bits1024 = 1024;
     pt[4].pValue = &bits1024;
@@ -745,6 +776,10 @@ static void test_p11_attr_create_ec(void **state)
                      OHSM_OK);
     assert_int_equal(EVP_PKEY_eq(loaded, pkey), 1); /* same public point */
     ohsm_mech_pkey_free(loaded);
+    struct ohsm_obj priv = hsm_import(&out);
+    get_bytes(&priv, CKA_EC_PARAMS, params, pl);
+    CK_ULONG len = 0;
+    assert_int_equal(get_code(&priv, CKA_VALUE, &len), CKR_ATTRIBUTE_SENSITIVE);
     p11_make_clear(&out);
 
     der_pt[0] = 0x04;
@@ -769,6 +804,12 @@ static void test_p11_attr_create_ec(void **state)
                      OHSM_OK);
     assert_int_equal(EVP_PKEY_eq(loaded, pkey), 1);
     ohsm_mech_pkey_free(loaded);
+    /* The HSM imports it; the point comes back in PKCS#11's form whichever form was given. */
+    assert_int_equal(p11_make_parse(P11_MAKE_CREATE, pt, N(pt), UNAV, UNAV, &out), CKR_OK);
+    struct ohsm_obj pub = hsm_import(&out);
+    p11_make_clear(&out);
+    get_bytes(&pub, CKA_EC_POINT, der_pt, raw_len + 2);
+    get_bytes(&pub, CKA_PUBLIC_KEY_INFO, pub1, l1);
 
     /* A point off the curve, a malformed point, scalars out of range, parts missing. */
     raw[raw_len - 1] ^= 1;
@@ -787,6 +828,43 @@ static void test_p11_attr_create_ec(void **state)
     assert_int_equal(make(P11_MAKE_CREATE, vt, 3, UNAV, UNAV), CKR_TEMPLATE_INCOMPLETE);
     CK_ATTRIBUTE ec_pt_priv[] = {vt[0], vt[1], vt[2], BYTES(CKA_EC_POINT, der_pt, raw_len + 2)};
     assert_int_equal(make(P11_MAKE_CREATE, ec_pt_priv, 4, UNAV, UNAV), CKR_TEMPLATE_INCONSISTENT);
+    ohsm_mech_pkey_free(pkey);
+}
+
+/* P-521 points (133 bytes) come in a DER OCTET STRING with a long-form length (04 81 85). */
+static void test_p11_attr_create_ec_p521(void **state)
+{
+    (void)state;
+    void *pkey = NULL, *loaded = NULL;
+    uint8_t raw[160], der_pt[170];
+    size_t raw_len = 0, pl = 0;
+    struct p11_make_out out;
+
+    assert_int_equal(ohsm_mech_gen_ec(OHSM_CURVE_P521, &pkey), OHSM_OK);
+    assert_int_equal(EVP_PKEY_get_octet_string_param(pkey, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, raw,
+                                                     sizeof(raw), &raw_len),
+                     1);
+    assert_int_equal(raw_len, 133);
+    der_pt[0] = 0x04;
+    der_pt[1] = 0x81;
+    der_pt[2] = (uint8_t)raw_len;
+    memcpy(der_pt + 3, raw, raw_len);
+    const uint8_t *params = p11_curve_params(OHSM_CURVE_P521, &pl);
+    CK_ATTRIBUTE pt[] = {ULONG(CKA_CLASS, c_pub), ULONG(CKA_KEY_TYPE, k_ec),
+                         BYTES(CKA_EC_PARAMS, params, pl),
+                         BYTES(CKA_EC_POINT, der_pt, raw_len + 3)};
+    assert_int_equal(p11_make_parse(P11_MAKE_CREATE, pt, N(pt), UNAV, UNAV, &out), CKR_OK);
+    assert_int_equal(
+        ohsm_mech_pkey_load(OHSM_CLASS_PUBLIC, OHSM_KT_EC, out.material, out.material_len, &loaded),
+        OHSM_OK);
+    assert_int_equal(EVP_PKEY_eq(loaded, pkey), 1);
+    ohsm_mech_pkey_free(loaded);
+    struct ohsm_obj pub = hsm_import(&out);
+    p11_make_clear(&out);
+    get_bytes(&pub, CKA_EC_POINT, der_pt, raw_len + 3);
+    /* A short-form header over a long point, or a long-form one that lies, is refused. */
+    der_pt[2] = (uint8_t)(raw_len - 1);
+    assert_int_equal(make(P11_MAKE_CREATE, pt, N(pt), UNAV, UNAV), CKR_ATTRIBUTE_VALUE_INVALID);
     ohsm_mech_pkey_free(pkey);
 }
 
@@ -1058,6 +1136,7 @@ int main(void)
         cmocka_unit_test(test_p11_attr_create_secret),
         cmocka_unit_test(test_p11_attr_create_rsa),
         cmocka_unit_test(test_p11_attr_create_ec),
+        cmocka_unit_test(test_p11_attr_create_ec_p521),
         cmocka_unit_test(test_p11_attr_unwrap_derive),
         cmocka_unit_test(test_p11_attr_get_rules),
         cmocka_unit_test(test_p11_attr_size),

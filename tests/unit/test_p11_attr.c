@@ -1123,6 +1123,130 @@ static void test_p11_attr_find(void **state)
     ohsm_mech_pkey_free(pkey);
 }
 
+/* ---- get, match and find agree ---- */
+
+/* For every attribute type on every kind of key: get gives OK, TYPE_INVALID or SENSITIVE; a value
+ * it gives has its kind's size, matches the object, and its prefilter lets the object through. */
+static void test_p11_attr_get_match_find_agree(void **state)
+{
+    (void)state;
+    static const CK_ATTRIBUTE_TYPE all[] = {CKA_CLASS,
+                                            CKA_TOKEN,
+                                            CKA_PRIVATE,
+                                            CKA_LABEL,
+                                            CKA_MODIFIABLE,
+                                            CKA_COPYABLE,
+                                            CKA_DESTROYABLE,
+                                            CKA_KEY_TYPE,
+                                            CKA_ID,
+                                            CKA_START_DATE,
+                                            CKA_END_DATE,
+                                            CKA_DERIVE,
+                                            CKA_LOCAL,
+                                            CKA_KEY_GEN_MECHANISM,
+                                            CKA_CHECK_VALUE,
+                                            CKA_SUBJECT,
+                                            CKA_PUBLIC_KEY_INFO,
+                                            CKA_ENCRYPT,
+                                            CKA_VERIFY,
+                                            CKA_VERIFY_RECOVER,
+                                            CKA_WRAP,
+                                            CKA_TRUSTED,
+                                            CKA_SENSITIVE,
+                                            CKA_DECRYPT,
+                                            CKA_SIGN,
+                                            CKA_SIGN_RECOVER,
+                                            CKA_UNWRAP,
+                                            CKA_EXTRACTABLE,
+                                            CKA_ALWAYS_SENSITIVE,
+                                            CKA_NEVER_EXTRACTABLE,
+                                            CKA_WRAP_WITH_TRUSTED,
+                                            CKA_ALWAYS_AUTHENTICATE,
+                                            CKA_VALUE,
+                                            CKA_VALUE_LEN,
+                                            CKA_MODULUS,
+                                            CKA_MODULUS_BITS,
+                                            CKA_PUBLIC_EXPONENT,
+                                            CKA_PRIVATE_EXPONENT,
+                                            CKA_PRIME_1,
+                                            CKA_PRIME_2,
+                                            CKA_EXPONENT_1,
+                                            CKA_EXPONENT_2,
+                                            CKA_COEFFICIENT,
+                                            CKA_EC_PARAMS,
+                                            CKA_EC_POINT,
+                                            CKA_APPLICATION,
+                                            CKA_ALLOWED_MECHANISMS,
+                                            CKA_VENDOR_DEFINED,
+                                            0x7777};
+    struct ohsm_obj objs[5];
+    void *rsa = NULL, *ec = NULL;
+    struct p11_make_out out;
+    CK_ATTRIBUTE lbl[] = {STR(CKA_LABEL, "agree"), BYTES(CKA_ID, "\x07", 1),
+                          ULONG(CKA_VALUE_LEN, len32)};
+    uint8_t key[32] = {5};
+
+    assert_int_equal(p11_make_parse(P11_MAKE_GENERATE, lbl, 3, CKO_SECRET_KEY, CKK_AES, &out),
+                     CKR_OK);
+    objs[0] = hsm_secret(&out, OHSM_KT_AES, true, key, sizeof(key));
+    p11_make_clear(&out);
+    assert_int_equal(ohsm_mech_gen_rsa(2048, 0, &rsa), OHSM_OK);
+    assert_int_equal(ohsm_mech_gen_ec(OHSM_CURVE_P256, &ec), OHSM_OK);
+    CK_ATTRIBUTE rsa_pub[] = {lbl[0], lbl[1], ULONG(CKA_MODULUS_BITS, bits2048)};
+    CK_ATTRIBUTE ec_pub[] = {lbl[0], lbl[1], BYTES(CKA_EC_PARAMS, p256, sizeof(p256))};
+    struct {
+        CK_ATTRIBUTE *t;
+        CK_ULONG n;
+        enum p11_make kind;
+        uint32_t cls, kt;
+        void *pkey;
+    } pairs[] = {
+        {rsa_pub, 3, P11_MAKE_PAIR_PUBLIC, OHSM_CLASS_PUBLIC, OHSM_KT_RSA, rsa},
+        {lbl, 2, P11_MAKE_PAIR_PRIVATE, OHSM_CLASS_PRIVATE, OHSM_KT_RSA, rsa},
+        {ec_pub, 3, P11_MAKE_PAIR_PUBLIC, OHSM_CLASS_PUBLIC, OHSM_KT_EC, ec},
+        {lbl, 2, P11_MAKE_PAIR_PRIVATE, OHSM_CLASS_PRIVATE, OHSM_KT_EC, ec},
+    };
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(
+            p11_make_parse(pairs[i].kind, pairs[i].t, pairs[i].n, pairs[i].cls, pairs[i].kt, &out),
+            CKR_OK);
+        objs[1 + i] = hsm_half(&out, pairs[i].cls, pairs[i].kt, pairs[i].pkey, true);
+        p11_make_clear(&out);
+    }
+    for (size_t k = 0; k < 5; k++) {
+        size_t ok = 0;
+        for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+            uint8_t v[2048];
+            CK_ATTRIBUTE a = {all[i], v, sizeof(v)};
+            CK_RV rv = p11_attr_get(&objs[k], &a, 1);
+            if (rv != CKR_OK) {
+                assert_true(rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_SENSITIVE);
+                assert_int_equal(a.ulValueLen, UNAV);
+                a.ulValueLen = 1;
+                assert_false(p11_attr_match(&objs[k], &a, 1));
+                continue;
+            }
+            ok++;
+            const struct p11_adef *d = p11_attr_def(all[i]);
+            assert_non_null(d);
+            if (d->kind == P11K_BOOL) {
+                assert_int_equal(a.ulValueLen, 1);
+            } else if (d->kind == P11K_ULONG) {
+                assert_int_equal(a.ulValueLen, sizeof(CK_ULONG));
+            }
+            struct ohsm_tmpl_buf pre;
+            struct ohsm_tmpl ht;
+            assert_true(p11_attr_match(&objs[k], &a, 1));
+            assert_int_equal(p11_attr_find_parse(&a, 1, &pre), CKR_OK);
+            assert_int_equal(ohsm_tmpl_parse(pre.buf, pre.len, &ht), OHSM_OK);
+            assert_true(ohsm_obj_match(&objs[k], &ht));
+        }
+        assert_true(ok >= 20); /* the common and class attributes */
+    }
+    ohsm_mech_pkey_free(rsa);
+    ohsm_mech_pkey_free(ec);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1142,6 +1266,7 @@ int main(void)
         cmocka_unit_test(test_p11_attr_size),
         cmocka_unit_test(test_p11_attr_set_parse),
         cmocka_unit_test(test_p11_attr_find),
+        cmocka_unit_test(test_p11_attr_get_match_find_agree),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

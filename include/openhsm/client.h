@@ -491,4 +491,35 @@ OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_key_share_q(struct ohsm_client *c, u
                                                         const struct ohsm_approval *ap,
                                                         struct ohsm_result *res);
 
+/* ---- key derivation (issue 15) ---- */
+
+/* How to derive: the mechanism and its parameters (borrowed). OHSM_M_ECDH (PKCS#11
+ * CKM_ECDH1_DERIVE): peer_point is the other party's X9.62 uncompressed point on the base key's
+ * curve; kdf_hash an enum ohsm_hash (OHSM_H_NONE: the raw shared secret's leading bytes, PKCS#11
+ * CKD_NULL, with no shared info; else the ANSI X9.63 KDF, CKD_SHAx_KDF, over shared_info). */
+struct ohsm_derive {
+    uint32_t mech;     /* OHSM_M_ECDH */
+    uint32_t kdf_hash; /* enum ohsm_hash; OHSM_H_NONE = raw secret */
+    const uint8_t *peer_point;
+    size_t peer_point_len;
+    const uint8_t *shared_info;
+    size_t shared_info_len;
+};
+
+/* Derives a new secret key (cls OHSM_CLASS_SECRET; ktype OHSM_KT_AES or OHSM_KT_GENERIC_SECRET)
+ * from key base in the HSM: base is an EC private key with derive=true that the user owns or is
+ * shared; tmpl must give the length (value-len, bytes) and may give the other attributes. Made on
+ * one HSM (the base key's own HSM when base is a session key) and replicated like an unwrapped key
+ * (obj gets the record; res per HSM as for ohsm_client_key_generate). Errors:
+ * OHSM_KEY_FUNCTION_NOT_PERMITTED (derive=false), OHSM_KEY_TYPE_INCONSISTENT (not an EC private
+ * key), OHSM_MECHANISM_INVALID, OHSM_MECHANISM_PARAM_INVALID (bad point or KDF parameters),
+ * OHSM_TEMPLATE_INCONSISTENT (another class or type, no value-len), OHSM_KEY_SIZE_RANGE,
+ * OHSM_QUORUM_REQUIRED (base under a key quorum), OHSM_KEY_HANDLE_INVALID, ... */
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_key_derive(struct ohsm_client *c, uint64_t base,
+                                                       const struct ohsm_derive *d, uint32_t cls,
+                                                       uint32_t ktype, const uint8_t *tmpl,
+                                                       size_t tmpl_len, const char *const *share,
+                                                       size_t nshare, struct ohsm_obj *obj,
+                                                       struct ohsm_result *res);
+
 #endif

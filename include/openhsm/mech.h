@@ -64,6 +64,10 @@ enum ohsm_mech {
      * wrapped with it by RFC 5649: blob = OAEP(aes key) (modulus length) || KWP(material). Wrap
      * takes an RSA public (or private) key, unwrap the private key. No iv/aad. */
     OHSM_M_RSA_AES_KW = 50,
+    /* Elliptic-curve Diffie-Hellman key derivation (PKCS#11 CKM_ECDH1_DERIVE), derive only: an EC
+     * private key and the peer's public point give a shared secret, optionally through the ANSI
+     * X9.63 KDF (ohsm_mech_ecdh). */
+    OHSM_M_ECDH = 60,
 };
 
 enum ohsm_hash {
@@ -214,6 +218,25 @@ OHSM_NODISCARD OHSM_API ohsm_rv ohsm_mech_unwrap(const struct ohsm_mech_key *k,
  * longer than 7 bytes, DER that does not fit). */
 OHSM_NODISCARD OHSM_API ohsm_rv ohsm_mech_zero_unpad(uint32_t cls, uint32_t value_len,
                                                      const uint8_t *p, size_t *len);
+/* ---- key derivation ---- */
+
+/* ECDH (SEC 1 v2 §3.3.1; PKCS#11 3.0 §2.3.16 CKM_ECDH1_DERIVE) with EC private key k and the
+ * peer's public point (X9.62 uncompressed, 0x04 || x || y, on k's curve: checked), then:
+ *   kdf_hash OHSM_H_NONE (PKCS#11 CKD_NULL): out gets the leading out_len bytes of the shared
+ *     secret Z (the x coordinate, field-size bytes); out_len <= field size; no shared info;
+ *   kdf_hash a hash (CKD_SHA1_KDF ... CKD_SHA512_KDF): out gets out_len bytes of the ANSI X9.63
+ *     KDF (SEC 1 v2 §3.6.1) of Z with that hash and shared_info (may be empty);
+ *     out_len <= OHSM_GENERIC_SECRET_MAX (the largest key there is to make).
+ * Z is wiped before returning; after an error out holds nothing of it. Pure and thread-safe.
+ * Errors: OHSM_ARGUMENTS_BAD (NULL k, out, or a pointer with a length), OHSM_KEY_TYPE_INCONSISTENT
+ * (k is not an EC private key), OHSM_MECHANISM_PARAM_INVALID (point of the wrong length or form,
+ * not on the curve; unknown kdf_hash; shared info without a KDF), OHSM_KEY_SIZE_RANGE (out_len 0
+ * or too long). */
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_mech_ecdh(const struct ohsm_mech_key *k,
+                                               const uint8_t *peer_point, size_t peer_len,
+                                               uint32_t kdf_hash, const uint8_t *shared_info,
+                                               size_t shared_len, uint8_t *out, size_t out_len);
+
 OHSM_NODISCARD OHSM_API ohsm_rv ohsm_mech_digest(uint32_t hash, const uint8_t *in, size_t in_len,
                                                  uint8_t *out, size_t cap, size_t *out_len);
 

@@ -88,7 +88,7 @@ static ohsm_rv replicate(struct ohsm_client *c, const Ohsm__KeyResp *kr,
     return rv;
 }
 
-/* Creation (generate, import, unwrap): q goes to one HSM (pin, or round-robin with fail-over),
+/* Creation (generate, import, unwrap, derive): q goes to one HSM (pin, or round-robin with fail-over),
  * the records come back into objs, session objects are remembered, token objects replicated.
  * *ran (may be NULL) gets the HSM that accepted q, else OHSM_ALL. */
 static ohsm_rv create(struct ohsm_client *c, Ohsm__Request *q, size_t pin, bool handle_retry,
@@ -269,6 +269,48 @@ ohsm_rv ohsm_client_key_unwrap(struct ohsm_client *c, uint64_t unwrapping,
 {
     return ohsm_client_key_unwrap_q(c, unwrapping, mp, wrapped, wrapped_len, cls, ktype, tmpl,
                                     tmpl_len, share, nshare, NULL, obj, res);
+}
+
+ohsm_rv ohsm_client_key_derive(struct ohsm_client *c, uint64_t base, const struct ohsm_derive *d,
+                               uint32_t cls, uint32_t ktype, const uint8_t *tmpl, size_t tmpl_len,
+                               const char *const *share, size_t nshare, struct ohsm_obj *obj,
+                               struct ohsm_result *res)
+{
+    Ohsm__Request q = OHSM__REQUEST__INIT;
+    Ohsm__DeriveReq m = OHSM__DERIVE_REQ__INIT;
+    struct ohsm_result *tmp;
+    size_t nobj = 0;
+
+    OHSM_ENSURE(c != NULL && d != NULL && obj != NULL, OHSM_ARGUMENTS_BAD);
+    OHSM_ENSURE((d->peer_point != NULL || d->peer_point_len == 0) &&
+                    (d->shared_info != NULL || d->shared_info_len == 0) &&
+                    (tmpl != NULL || tmpl_len == 0) && (share != NULL || nshare == 0),
+                OHSM_ARGUMENTS_BAD);
+    res = res_or_tmp(c, res, &tmp);
+    OHSM_ENSURE(res != NULL, OHSM_HOST_MEMORY);
+    m.base_key = base;
+    m.mech = d->mech;
+    m.kdf_hash = d->kdf_hash;
+    m.peer_point.data = (uint8_t *)d->peer_point;
+    m.peer_point.len = d->peer_point_len;
+    m.shared_info.data = (uint8_t *)d->shared_info;
+    m.shared_info.len = d->shared_info_len;
+    m.cls = cls;
+    m.ktype = ktype;
+    m.template_.data = (uint8_t *)tmpl;
+    m.template_.len = tmpl_len;
+    m.share = (char **)share;
+    m.n_share = nshare;
+    q.op_case = OHSM__REQUEST__OP_DERIVE;
+    q.derive = &m;
+    enter(c);
+    /* As unwrap: on the base key's HSM when it is a session key, else any (the new key goes to
+     * the others as a masked object). */
+    size_t pin = ohsm_route_sess_find(c, base);
+    ohsm_rv rv = create(c, &q, pin, pin == OHSM_ALL, obj, 1, &nobj, res, NULL);
+    leave(c);
+    free(tmp);
+    return rv;
 }
 
 /* A change to one key on every HSM (or only on the HSM of a session key). obj (may be NULL) gets

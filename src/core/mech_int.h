@@ -126,4 +126,14 @@ OHSM_NODISCARD ohsm_rv ohsm_mech_pk_verify(const struct ohsm_mech_key *k,
                                            const struct ohsm_mech_params *m, const uint8_t *in,
                                            size_t in_len, const uint8_t *sig, size_t sig_len);
 
+/* ---- mech_ecdh.c ---- */
+
+/* The ANSI X9.63 KDF (SEC 1 v2 §3.6.1) through OpenSSL's EVP_KDF "X963KDF": out_len bytes from
+ * secret z and shared info (may be empty) with hash (not OHSM_H_NONE). Separate from
+ * ohsm_mech_ecdh so the unit tests can check it against NIST's vectors. Errors:
+ * OHSM_MECHANISM_PARAM_INVALID (hash), OHSM_DEVICE_ERROR (out wiped). */
+OHSM_NODISCARD ohsm_rv ohsm_mech_x963_kdf(uint32_t hash, const uint8_t *z, size_t z_len,
+                                          const uint8_t *info, size_t info_len, uint8_t *out,
+                                          size_t out_len);
+
 #endif

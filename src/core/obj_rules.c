@@ -617,7 +617,9 @@ static bool use_fits(const struct ohsm_obj *o, enum ohsm_use u)
         return (pub && (u == OHSM_USE_ENCRYPT || u == OHSM_USE_VERIFY || u == OHSM_USE_WRAP)) ||
                (priv && (u == OHSM_USE_DECRYPT || u == OHSM_USE_SIGN || u == OHSM_USE_UNWRAP));
     case OHSM_KT_EC:
-        return (pub && u == OHSM_USE_VERIFY) || (priv && u == OHSM_USE_SIGN);
+        /* derive: ECDH with the private key (PKCS#11 CKM_ECDH1_DERIVE, issue 15) */
+        return (pub && u == OHSM_USE_VERIFY) ||
+               (priv && (u == OHSM_USE_SIGN || u == OHSM_USE_DERIVE));
     default:
         return false;
     }

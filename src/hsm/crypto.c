@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
  * Cryptography handlers: encrypt, decrypt, sign, verify (signatures and HMAC), digest, random,
- * wrap and unwrap. Crypto users only (permission table), with a key they own or are shared, whose
- * attributes allow the use (src/core/obj.c). This is the hot path: the session's user type comes
- * from its cache, the key is an object-table entry with its EVP_PKEY already loaded, taken by
- * reference under a short read lock; no SQL, no key derivation, no parsing of key material.
- * Plaintext outputs live in reply storage, which is wiped when the reply is cleared. Key quorum
- * (issue 5): signing with a key whose use-key-quorum-value is above 1, wrapping a key out or
- * with a key, and unwrapping with a key whose manage-key-quorum-value is above 1 need approvals
- * (auth.c's key guard; no lock and no SQL when the value is 0 or 1), used up on success.
+ * wrap, unwrap and derive (issue 15: ECDH in the HSM; the EC private key never leaves it). Crypto
+ * users only (permission table), with a key they own or are shared, whose attributes allow the
+ * use (src/core/obj.c). This is the hot path: the session's user type comes from its cache, the
+ * key is an object-table entry with its EVP_PKEY already loaded, taken by reference under a short
+ * read lock; no SQL, no password hashing, no parsing of key material. Plaintext outputs live in
+ * reply storage, which is wiped when the reply is cleared. Key quorum (issue 5): signing with a
+ * key whose use-key-quorum-value is above 1, wrapping a key out or with a key, and unwrapping with
+ * a key whose manage-key-quorum-value is above 1 need approvals (auth.c's key guard; no lock and
+ * no SQL when the value is 0 or 1), used up on success; deriving from a key with either value
+ * above 1 is refused (a derive request carries no approval).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -247,19 +249,26 @@ ohsm_rv ohsm_hsm_wrap(struct ohsm_hsm *h, struct ohsm_session *s, const Ohsm__Wr
     return rv;
 }
 
+/* The template's key-length-bytes (value-len); 0 when it has none. */
+static uint32_t tmpl_value_len(const struct ohsm_tmpl *t)
+{
+    uint32_t value_len = 0;
+    for (size_t i = 0; i < t->n; i++) {
+        if (t->a[i].id == OHSM_A_VALUE_LEN && t->a[i].len == 4) {
+            const uint8_t *v = t->a[i].val;
+            value_len = (uint32_t)v[0] << 24 | (uint32_t)v[1] << 16 | (uint32_t)v[2] << 8 | v[3];
+        }
+    }
+    return value_len;
+}
+
 /* AES-KW with zero padding cannot tell padding from key bytes: the key's length comes from the
  * template (key-length-bytes) for secret keys, from the DER for private and public keys. */
 static ohsm_rv zero_unpad(const Ohsm__UnwrapReq *q, const uint8_t *plain, size_t *len)
 {
     struct ohsm_tmpl t;
-    uint32_t value_len = 0;
     OHSM_TRY(ohsm_hsm_tmpl(&q->template_, &t));
-    for (size_t i = 0; i < t.n; i++) {
-        if (t.a[i].id == OHSM_A_VALUE_LEN && t.a[i].len == 4) {
-            const uint8_t *v = t.a[i].val;
-            value_len = (uint32_t)v[0] << 24 | (uint32_t)v[1] << 16 | (uint32_t)v[2] << 8 | v[3];
-        }
-    }
+    uint32_t value_len = tmpl_value_len(&t);
     OHSM_ENSURE(q->cls != OHSM_CLASS_SECRET || value_len != 0, OHSM_TEMPLATE_INCONSISTENT);
     return ohsm_mech_zero_unpad(q->cls, value_len, plain, len);
 }
@@ -310,5 +319,90 @@ ohsm_rv ohsm_hsm_unwrap(struct ohsm_hsm *h, struct ohsm_session *s, const Ohsm__
     if (plain != NULL) {
         OPENSSL_secure_clear_free(plain, UNWRAP_MAX);
     }
+    return rv;
+}
+
+/* The derived key's record: a secret key of the template's length and attributes, not local, with
+ * its check value. PKCS#11 3.0 §5.14 (C_DeriveKey): always-sensitive and never-extractable hold
+ * only if they held for the base key and the new key's sensitive / extractable keep them. */
+static ohsm_rv derived_record(const Ohsm__DeriveReq *q, const struct ohsm_tmpl *t,
+                              uint32_t base_flags, const uint8_t *key, uint32_t len,
+                              struct ohsm_obj *o)
+{
+    ohsm_obj_defaults(o, OHSM_CLASS_SECRET, q->ktype, false);
+    o->value_len = len;
+    OHSM_TRY(ohsm_mech_kcv(q->ktype, key, len, o->kcv));
+    o->has_kcv = true;
+    OHSM_TRY(ohsm_obj_apply_template(o, t));
+    if ((base_flags & OHSM_F_ALWAYS_SENSITIVE) == 0) {
+        o->flags &= ~(uint32_t)OHSM_F_ALWAYS_SENSITIVE;
+    }
+    if ((base_flags & OHSM_F_NEVER_EXTRACTABLE) == 0) {
+        o->flags &= ~(uint32_t)OHSM_F_NEVER_EXTRACTABLE;
+    }
+    return OHSM_OK;
+}
+
+/* Checks of the request alone: mechanism, the new key's class and type (AES or generic secret),
+ * its length from the template (required: PKCS#11 CKM_ECDH1_DERIVE takes CKA_VALUE_LEN). */
+static ohsm_rv derive_request(const Ohsm__DeriveReq *q, struct ohsm_tmpl *t, uint32_t *len)
+{
+    OHSM_ENSURE(q->n_share <= OHSM_SHARE_MAX, OHSM_DATA_LEN_RANGE);
+    OHSM_ENSURE(q->mech == OHSM_M_ECDH, OHSM_MECHANISM_INVALID);
+    OHSM_TRY(ohsm_hsm_tmpl(&q->template_, t));
+    OHSM_ENSURE(q->cls == OHSM_CLASS_SECRET &&
+                    (q->ktype == OHSM_KT_AES || q->ktype == OHSM_KT_GENERIC_SECRET),
+                OHSM_TEMPLATE_INCONSISTENT);
+    *len = tmpl_value_len(t);
+    OHSM_ENSURE(*len != 0, OHSM_TEMPLATE_INCONSISTENT);
+    return ohsm_mech_check_size(q->ktype, *len, 0);
+}
+
+ohsm_rv ohsm_hsm_derive(struct ohsm_hsm *h, struct ohsm_session *s, const Ohsm__DeriveReq *q,
+                        struct ohsm_reply *r)
+{
+    struct ohsm_objent *e = NULL;
+    struct ohsm_newkey nk;
+    struct ohsm_mech_key k;
+    struct ohsm_tmpl t;
+    enum ohsm_utype ut;
+    uint8_t key[OHSM_GENERIC_SECRET_MAX]; /* the largest secret key: a generic secret */
+    uint32_t len = 0;
+    uint64_t tm = 0;
+    uint64_t tu = 0;
+    ohsm_rv rv;
+
+    OHSM_TRY(ohsm_hsm_check(h, s, OHSM_OP_KEY_MGMT, &ut));
+    OHSM_TRY(derive_request(q, &t, &len));
+    /* The base key is used, not taken out: its owner or a user it is shared with may derive. */
+    OHSM_TRY(ohsm_hsm_key_usable(h, s, ut, q->base_key, &e));
+    memset(&nk, 0, sizeof(nk));
+    rv = ohsm_obj_check_use(&e->rec, OHSM_USE_DERIVE);
+    /* DeriveReq carries no approval: a base key under a key quorum (either value above 1) is
+     * refused with OHSM_QUORUM_REQUIRED rather than derived from unapproved. */
+    if (rv == OHSM_OK) {
+        rv = ohsm_hsm_quorum_guard_key(h, s, OHSM_QS_KEY_MGMT, &e->rec, NULL, &tm);
+    }
+    if (rv == OHSM_OK) {
+        rv = ohsm_hsm_quorum_guard_key(h, s, OHSM_QS_KEY_USAGE, &e->rec, NULL, &tu);
+    }
+    if (rv == OHSM_OK) {
+        mech_key(e, &k);
+        rv = ohsm_mech_ecdh(&k, q->peer_point.data, q->peer_point.len, q->kdf_hash,
+                            q->shared_info.data, q->shared_info.len, key, len);
+    }
+    if (rv == OHSM_OK) {
+        rv = derived_record(q, &t, e->rec.flags, key, len, &nk.o);
+    }
+    ohsm_objent_put(e);
+    if (rv == OHSM_OK) {
+        nk.material = key;
+        nk.len = len;
+        rv = ohsm_hsm_create(h, s, &nk, 1, q->share, q->n_share, r);
+    }
+    ohsm_hsm_quorum_end(h, tm, rv == OHSM_OK);
+    ohsm_hsm_quorum_end(h, tu, rv == OHSM_OK);
+    OPENSSL_cleanse(key, sizeof(key));
+    OPENSSL_cleanse(&nk, sizeof(nk));
     return rv;
 }

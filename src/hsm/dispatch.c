@@ -61,6 +61,8 @@ static ohsm_rv dispatch_keys(struct ohsm_hsm *h, struct ohsm_session *s, const O
         return ohsm_hsm_wrap(h, s, q->wrap, r);
     case OHSM__REQUEST__OP_UNWRAP:
         return ohsm_hsm_unwrap(h, s, q->unwrap, r);
+    case OHSM__REQUEST__OP_DERIVE:
+        return ohsm_hsm_derive(h, s, q->derive, r);
     case OHSM__REQUEST__OP_CRYPTO:
         return ohsm_hsm_crypto(h, s, q->crypto, r);
     case OHSM__REQUEST__OP_RANDOM:

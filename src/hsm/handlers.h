@@ -244,6 +244,10 @@ OHSM_NODISCARD ohsm_rv ohsm_hsm_wrap(struct ohsm_hsm *h, struct ohsm_session *s,
                                      const Ohsm__WrapReq *q, struct ohsm_reply *r);
 OHSM_NODISCARD ohsm_rv ohsm_hsm_unwrap(struct ohsm_hsm *h, struct ohsm_session *s,
                                        const Ohsm__UnwrapReq *q, struct ohsm_reply *r);
+/* Issue 15: derives a new secret key from a usable base key with derive=true (ECDH: an EC
+ * private key and the peer's point), made like an unwrapped key (ohsm_hsm_create). */
+OHSM_NODISCARD ohsm_rv ohsm_hsm_derive(struct ohsm_hsm *h, struct ohsm_session *s,
+                                       const Ohsm__DeriveReq *q, struct ohsm_reply *r);
 OHSM_NODISCARD ohsm_rv ohsm_hsm_crypto(struct ohsm_hsm *h, struct ohsm_session *s,
                                        const Ohsm__CryptoReq *q, struct ohsm_reply *r);
 OHSM_NODISCARD ohsm_rv ohsm_hsm_random(struct ohsm_hsm *h, struct ohsm_session *s,

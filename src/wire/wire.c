@@ -169,6 +169,14 @@ static bool unwrap_ok(const Ohsm__UnwrapReq *u)
            names_ok(u->n_share, u->share, OHSM_SHARE_MAX) && approval_ok(u->approval);
 }
 
+static bool derive_ok(const Ohsm__DeriveReq *d)
+{
+    return d != NULL && bytes_ok(&d->peer_point, OHSM_WIRE_POINT_MAX) &&
+           bytes_ok(&d->shared_info, OHSM_WIRE_SHARED_INFO_MAX) &&
+           bytes_ok(&d->template_, OHSM_OBJ_ENC_MAX) &&
+           names_ok(d->n_share, d->share, OHSM_SHARE_MAX);
+}
+
 static bool crypto_ok(const Ohsm__CryptoReq *c)
 {
     /* proto3 enums are open: an unknown op arrives as its number. */
@@ -308,6 +316,8 @@ static bool req_valid(const Ohsm__Request *q)
                approval_ok(q->wrap->payload_approval) && approval_ok(q->wrap->wrapping_approval);
     case OHSM__REQUEST__OP_UNWRAP:
         return unwrap_ok(q->unwrap);
+    case OHSM__REQUEST__OP_DERIVE:
+        return derive_ok(q->derive);
     case OHSM__REQUEST__OP_CRYPTO:
         return crypto_ok(q->crypto);
     case OHSM__REQUEST__OP_RANDOM: /* the length is the HSM's to check */

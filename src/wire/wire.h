@@ -43,6 +43,10 @@
 #define OHSM_WIRE_APPROVAL_MAX (OHSM_APPROVAL_REC_LEN * OHSM_APPROVAL_MAX_RECS)
 #define OHSM_WIRE_TOKEN_MAX 128    /* TokenResp.token: an MFA token or approval record */
 #define OHSM_WIRE_QTOKENS_MAX 1024 /* tokens in one QuorumListResp */
+/* Issue 15, DeriveReq: the peer's point (X9.62 uncompressed on P-521: 1 + 2 * 66 bytes) and the
+ * KDF's shared info (PKCS#11 sets no bound; 1 KiB is far above any protocol's use). */
+#define OHSM_WIRE_POINT_MAX 133
+#define OHSM_WIRE_SHARED_INFO_MAX 1024
 
 /* Reads one whole frame; *buf is malloc'd (caller frees; wipe it if it held secrets).
  * Errors: OHSM_IO (peer closed or connection error), OHSM_TIMEOUT (socket timeout),

@@ -935,7 +935,7 @@ static void test_obj_check_use(void **state)
         {OHSM_CLASS_PUBLIC, OHSM_KT_RSA, {E, X, X, E, E, X, X}},
         {OHSM_CLASS_PRIVATE, OHSM_KT_RSA, {X, E, E, X, X, E, X}},
         {OHSM_CLASS_PUBLIC, OHSM_KT_EC, {X, X, X, E, X, X, X}},
-        {OHSM_CLASS_PRIVATE, OHSM_KT_EC, {X, X, E, X, X, X, X}},
+        {OHSM_CLASS_PRIVATE, OHSM_KT_EC, {X, X, E, X, X, X, E}},
     };
     for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
         struct ohsm_obj o;

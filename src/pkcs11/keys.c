@@ -348,6 +348,13 @@ P11_API CK_RV C_DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanis
         rv = CKR_SESSION_READ_ONLY;
         goto out;
     }
+    if (!mo.has_value_len) {
+        rv = CKR_TEMPLATE_INCOMPLETE; /* the derived key's length (CKA_VALUE_LEN) */
+        goto out;
+    }
+    if (mo.ktype == CK_UNAVAILABLE_INFORMATION) {
+        mo.ktype = CKK_GENERIC_SECRET; /* PKCS#11's default for derived secret keys */
+    }
     if ((rv = mk_conn(st, &k, p11_obj_pin(st, hBaseKey))) != CKR_OK) {
         goto out;
     }

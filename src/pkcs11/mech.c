@@ -56,17 +56,37 @@ struct row {
     bool local;    /* sign/verify: the library hashes, the HSM signs the digest */
 };
 
-#define GEN(t, k, lo, hi, f) {t, OHSM_M_NONE, OHSM_H_NONE, f, lo, hi, k, KT_NONE, PK_NONE, 0, false, false}
-#define AES(t, m, f, p, b, mu) {t, m, OHSM_H_NONE, f, 16, 32, CKK_AES, KT_NONE, p, b, mu, false}
-#define DES3(t, m, p) {t, m, OHSM_H_NONE, F_ED, 24, 24, CKK_DES3, KT_NONE, p, 8, true, false}
-#define RSA(t, m, h, f, p, mu) {t, m, h, f, RSA_MIN, RSA_MAX, CKK_RSA, KT_NONE, p, 0, mu, mu}
-#define ECDSA(t, h, mu) {t, OHSM_M_ECDSA, h, F_SV | F_EC, EC_MIN, EC_MAX, CKK_EC, KT_NONE, PK_NONE, 0, mu, mu}
-#define DIGEST(t, h) {t, OHSM_M_DIGEST, h, CKF_DIGEST, 0, 0, KT_NONE, KT_NONE, PK_NONE, 0, true, false}
+#define GEN(t, k, lo, hi, f)                                                                       \
+    {                                                                                              \
+        t, OHSM_M_NONE, OHSM_H_NONE, f, lo, hi, k, KT_NONE, PK_NONE, 0, false, false               \
+    }
+#define AES(t, m, f, p, b, mu)                                                                     \
+    {                                                                                              \
+        t, m, OHSM_H_NONE, f, 16, 32, CKK_AES, KT_NONE, p, b, mu, false                            \
+    }
+#define DES3(t, m, p)                                                                              \
+    {                                                                                              \
+        t, m, OHSM_H_NONE, F_ED, 24, 24, CKK_DES3, KT_NONE, p, 8, true, false                      \
+    }
+#define RSA(t, m, h, f, p, mu)                                                                     \
+    {                                                                                              \
+        t, m, h, f, RSA_MIN, RSA_MAX, CKK_RSA, KT_NONE, p, 0, mu, mu                               \
+    }
+#define ECDSA(t, h, mu)                                                                            \
+    {                                                                                              \
+        t, OHSM_M_ECDSA, h, F_SV | F_EC, EC_MIN, EC_MAX, CKK_EC, KT_NONE, PK_NONE, 0, mu, mu       \
+    }
+#define DIGEST(t, h)                                                                               \
+    {                                                                                              \
+        t, OHSM_M_DIGEST, h, CKF_DIGEST, 0, 0, KT_NONE, KT_NONE, PK_NONE, 0, true, false           \
+    }
 /* HMAC keys: generic secrets (1..3583 bytes) and AES keys (16..32), as the HSM takes them. The
  * data goes to the HSM whole: multi-part HMAC is buffered by the caller (P11_STREAM_MAX). */
 #define HMAC(t, h)                                                                                 \
-    {t, OHSM_M_HMAC, h, F_SV, 1, OHSM_GENERIC_SECRET_MAX, CKK_GENERIC_SECRET, CKK_AES, PK_NONE, 0, \
-     true, false}
+    {                                                                                              \
+        t, OHSM_M_HMAC, h, F_SV, 1, OHSM_GENERIC_SECRET_MAX, CKK_GENERIC_SECRET, CKK_AES, PK_NONE, \
+            0, true, false                                                                         \
+    }
 
 /* C_GetMechanismList order. CKM_AES_KEY_WRAP_PAD (0x210A) is RFC 5649 here, as SoftHSM2 and
  * p11-kit users expect it; PKCS#11 v3.0 names that CKM_AES_KEY_WRAP_KWP (also listed). The HSM's
@@ -129,22 +149,54 @@ static const CK_MECHANISM_TYPE *list_of_rows(void)
     /* The rows' types in the rows' order (a C array cannot be initialised from another
      * array's members); the unit test checks that the two agree. */
     static const CK_MECHANISM_TYPE list[] = {
-        CKM_AES_KEY_GEN,         CKM_DES3_KEY_GEN,        CKM_GENERIC_SECRET_KEY_GEN,
-        CKM_RSA_PKCS_KEY_PAIR_GEN, CKM_RSA_X9_31_KEY_PAIR_GEN, CKM_EC_KEY_PAIR_GEN,
-        CKM_AES_ECB,             CKM_AES_CBC,             CKM_AES_CBC_PAD,
-        CKM_AES_CTR,             CKM_AES_GCM,             CKM_DES3_ECB,
-        CKM_DES3_CBC,            CKM_DES3_CBC_PAD,        CKM_RSA_PKCS,
-        CKM_RSA_PKCS_OAEP,       CKM_RSA_PKCS_PSS,        CKM_SHA1_RSA_PKCS,
-        CKM_SHA224_RSA_PKCS,     CKM_SHA256_RSA_PKCS,     CKM_SHA384_RSA_PKCS,
-        CKM_SHA512_RSA_PKCS,     CKM_SHA1_RSA_PKCS_PSS,   CKM_SHA224_RSA_PKCS_PSS,
-        CKM_SHA256_RSA_PKCS_PSS, CKM_SHA384_RSA_PKCS_PSS, CKM_SHA512_RSA_PKCS_PSS,
-        CKM_ECDSA,               CKM_ECDSA_SHA1,          CKM_ECDSA_SHA224,
-        CKM_ECDSA_SHA256,        CKM_ECDSA_SHA384,        CKM_ECDSA_SHA512,
-        CKM_SHA_1,               CKM_SHA224,              CKM_SHA256,
-        CKM_SHA384,              CKM_SHA512,              CKM_SHA_1_HMAC,
-        CKM_SHA224_HMAC,         CKM_SHA256_HMAC,         CKM_SHA384_HMAC,
-        CKM_SHA512_HMAC,         CKM_AES_KEY_WRAP,        CKM_AES_KEY_WRAP_PAD,
-        CKM_AES_KEY_WRAP_KWP,    CKM_RSA_AES_KEY_WRAP,    CKM_ECDH1_DERIVE,
+        CKM_AES_KEY_GEN,
+        CKM_DES3_KEY_GEN,
+        CKM_GENERIC_SECRET_KEY_GEN,
+        CKM_RSA_PKCS_KEY_PAIR_GEN,
+        CKM_RSA_X9_31_KEY_PAIR_GEN,
+        CKM_EC_KEY_PAIR_GEN,
+        CKM_AES_ECB,
+        CKM_AES_CBC,
+        CKM_AES_CBC_PAD,
+        CKM_AES_CTR,
+        CKM_AES_GCM,
+        CKM_DES3_ECB,
+        CKM_DES3_CBC,
+        CKM_DES3_CBC_PAD,
+        CKM_RSA_PKCS,
+        CKM_RSA_PKCS_OAEP,
+        CKM_RSA_PKCS_PSS,
+        CKM_SHA1_RSA_PKCS,
+        CKM_SHA224_RSA_PKCS,
+        CKM_SHA256_RSA_PKCS,
+        CKM_SHA384_RSA_PKCS,
+        CKM_SHA512_RSA_PKCS,
+        CKM_SHA1_RSA_PKCS_PSS,
+        CKM_SHA224_RSA_PKCS_PSS,
+        CKM_SHA256_RSA_PKCS_PSS,
+        CKM_SHA384_RSA_PKCS_PSS,
+        CKM_SHA512_RSA_PKCS_PSS,
+        CKM_ECDSA,
+        CKM_ECDSA_SHA1,
+        CKM_ECDSA_SHA224,
+        CKM_ECDSA_SHA256,
+        CKM_ECDSA_SHA384,
+        CKM_ECDSA_SHA512,
+        CKM_SHA_1,
+        CKM_SHA224,
+        CKM_SHA256,
+        CKM_SHA384,
+        CKM_SHA512,
+        CKM_SHA_1_HMAC,
+        CKM_SHA224_HMAC,
+        CKM_SHA256_HMAC,
+        CKM_SHA384_HMAC,
+        CKM_SHA512_HMAC,
+        CKM_AES_KEY_WRAP,
+        CKM_AES_KEY_WRAP_PAD,
+        CKM_AES_KEY_WRAP_KWP,
+        CKM_RSA_AES_KEY_WRAP,
+        CKM_ECDH1_DERIVE,
     };
     _Static_assert(sizeof(list) / sizeof(list[0]) == ROW_COUNT, "list and rows differ");
     return list;
@@ -463,9 +515,10 @@ static CK_RV take_ecdh(const CK_MECHANISM *m, struct p11_mech *out)
         return CKR_MECHANISM_PARAM_INVALID;
     }
     uint32_t h = hash_of_kdf(p->kdf);
-    if ((p->kdf != CKD_NULL && h == OHSM_H_NONE) || (p->kdf == CKD_NULL && p->ulSharedDataLen > 0) ||
-        (p->ulSharedDataLen > 0 && p->pSharedData == NULL) ||
-        p->ulSharedDataLen > P11_STREAM_MAX || p->pPublicData == NULL ||
+    if ((p->kdf != CKD_NULL && h == OHSM_H_NONE) ||
+        (p->kdf == CKD_NULL && p->ulSharedDataLen > 0) ||
+        (p->ulSharedDataLen > 0 && p->pSharedData == NULL) || p->ulSharedDataLen > P11_STREAM_MAX ||
+        p->pPublicData == NULL ||
         !take_point(p->pPublicData, p->ulPublicDataLen, &out->ecdh.pub, &out->ecdh.pub_len)) {
         return CKR_MECHANISM_PARAM_INVALID;
     }

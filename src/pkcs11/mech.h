@@ -59,8 +59,8 @@ const CK_MECHANISM_TYPE *p11_mech_list(CK_ULONG *n);
  * (not listed), CKR_ARGUMENTS_BAD (out NULL). */
 CK_RV p11_mech_info(CK_MECHANISM_TYPE t, CK_MECHANISM_INFO *out);
 
-struct p11_ecdh {      /* CKM_ECDH1_DERIVE parameters */
-    uint32_t kdf_hash; /* enum ohsm_hash of the X9.63 KDF (CKD_SHA*_KDF); OHSM_H_NONE = CKD_NULL */
+struct p11_ecdh {       /* CKM_ECDH1_DERIVE parameters */
+    uint32_t kdf_hash;  /* enum ohsm_hash of the X9.63 KDF (CKD_SHA*_KDF); OHSM_H_NONE = CKD_NULL */
     const uint8_t *pub; /* the peer's public point, X9.62 uncompressed, raw (a DER OCTET STRING
                          * wrapper, which some tools send, is removed); borrowed */
     size_t pub_len;

@@ -30,7 +30,7 @@ enum kind {
 struct p11_stream {
     struct p11_mech m; /* the caller's, with prm.aad / prm.label pointing at the copies below */
     bool enc;
-    bool over;       /* an error or Final ended the operation */
+    bool over; /* an error or Final ended the operation */
     enum kind kind;
     uint32_t hsm_mech; /* chained modes: the unpadded mode each HSM call runs */
     size_t block;

@@ -5,9 +5,9 @@
  * length queries and too-small buffers between the calls, must give exactly the one-shot result,
  * for every mode and both directions; plus CBC_PAD's padding errors, CTR counter wrap, chunking
  * of large parts, GCM and RSA buffering, and the argument errors. */
+#include "ckr.h"
 #include "mech.h"
 #include "stream.h"
-#include "ckr.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -300,8 +300,9 @@ static void test_p11_stream_ctr_wrap(void **state)
                 want[off + i] = in[off + i] ^ ks[i];
             }
             /* increment the low `bits` bits */
-            uint32_t low = bits == 12 ? (uint32_t)((c[14] & 0x0F) << 8 | c[15])
-                                      : bits == 1 ? (uint32_t)(c[15] & 1) : c[15];
+            uint32_t low = bits == 12  ? (uint32_t)((c[14] & 0x0F) << 8 | c[15])
+                           : bits == 1 ? (uint32_t)(c[15] & 1)
+                                       : c[15];
             uint32_t mask = (1u << bits) - 1u;
             low = (low + 1) & mask;
             if (bits == 12) {
@@ -620,8 +621,7 @@ static void test_p11_stream_args(void **state)
     /* The HSM refuses (the key is now of the wrong type): the operation is over. */
     h.key.ktype = OHSM_KT_DES3;
     n = sizeof(buf);
-    assert_int_equal(p11_stream_update(s, hsm_fn, &h, buf, 32, buf, &n),
-                     CKR_KEY_TYPE_INCONSISTENT);
+    assert_int_equal(p11_stream_update(s, hsm_fn, &h, buf, 32, buf, &n), CKR_KEY_TYPE_INCONSISTENT);
     n = sizeof(buf);
     assert_int_equal(p11_stream_update(s, hsm_fn, &h, buf, 32, buf, &n),
                      CKR_OPERATION_NOT_INITIALIZED);

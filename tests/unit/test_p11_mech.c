@@ -451,12 +451,692 @@ static void test_p11_mech_listed_ones_run(void **state)
     }
 }
 
+/* ---- parse results ---- */
+
+/* What each parameterless mechanism becomes: the HSM mechanism and hash, who hashes, whether
+ * Update/Final is allowed, the block of the multi-part engine. */
+static void test_p11_mech_parse_results(void **state)
+{
+    (void)state;
+    static const struct {
+        CK_MECHANISM_TYPE t;
+        enum p11_op op;
+        CK_KEY_TYPE kt;
+        uint32_t mech;
+        uint32_t hash;
+        bool prehashed;
+        uint32_t local;
+        bool multi;
+        size_t block;
+    } r[] = {
+        {CKM_AES_ECB, P11_OP_ENCRYPT, CKK_AES, OHSM_M_AES_ECB, 0, false, 0, true, 16},
+        {CKM_DES3_ECB, P11_OP_DECRYPT, CKK_DES3, OHSM_M_DES3_ECB, 0, false, 0, true, 8},
+        {CKM_RSA_PKCS, P11_OP_ENCRYPT, CKK_RSA, OHSM_M_RSA_PKCS, 0, false, 0, false, 0},
+        {CKM_RSA_PKCS, P11_OP_SIGN, CKK_RSA, OHSM_M_RSA_PKCS, 0, false, 0, false, 0},
+        {CKM_RSA_PKCS, P11_OP_UNWRAP, CKK_RSA, OHSM_M_RSA_PKCS, 0, false, 0, false, 0},
+        {CKM_SHA1_RSA_PKCS, P11_OP_SIGN, CKK_RSA, OHSM_M_RSA_PKCS, OHSM_H_SHA1, true, OHSM_H_SHA1,
+         true, 0},
+        {CKM_SHA224_RSA_PKCS, P11_OP_VERIFY, CKK_RSA, OHSM_M_RSA_PKCS, OHSM_H_SHA224, true,
+         OHSM_H_SHA224, true, 0},
+        {CKM_SHA256_RSA_PKCS, P11_OP_SIGN, CKK_RSA, OHSM_M_RSA_PKCS, OHSM_H_SHA256, true,
+         OHSM_H_SHA256, true, 0},
+        {CKM_SHA384_RSA_PKCS, P11_OP_SIGN, CKK_RSA, OHSM_M_RSA_PKCS, OHSM_H_SHA384, true,
+         OHSM_H_SHA384, true, 0},
+        {CKM_SHA512_RSA_PKCS, P11_OP_VERIFY, CKK_RSA, OHSM_M_RSA_PKCS, OHSM_H_SHA512, true,
+         OHSM_H_SHA512, true, 0},
+        {CKM_ECDSA, P11_OP_SIGN, CKK_EC, OHSM_M_ECDSA, 0, false, 0, false, 0},
+        {CKM_ECDSA_SHA1, P11_OP_SIGN, CKK_EC, OHSM_M_ECDSA, OHSM_H_SHA1, true, OHSM_H_SHA1, true,
+         0},
+        {CKM_ECDSA_SHA224, P11_OP_VERIFY, CKK_EC, OHSM_M_ECDSA, OHSM_H_SHA224, true, OHSM_H_SHA224,
+         true, 0},
+        {CKM_ECDSA_SHA256, P11_OP_SIGN, CKK_EC, OHSM_M_ECDSA, OHSM_H_SHA256, true, OHSM_H_SHA256,
+         true, 0},
+        {CKM_ECDSA_SHA384, P11_OP_SIGN, CKK_EC, OHSM_M_ECDSA, OHSM_H_SHA384, true, OHSM_H_SHA384,
+         true, 0},
+        {CKM_ECDSA_SHA512, P11_OP_VERIFY, CKK_EC, OHSM_M_ECDSA, OHSM_H_SHA512, true, OHSM_H_SHA512,
+         true, 0},
+        {CKM_SHA_1, P11_OP_DIGEST, NONE, OHSM_M_DIGEST, OHSM_H_SHA1, false, 0, true, 0},
+        {CKM_SHA224, P11_OP_DIGEST, NONE, OHSM_M_DIGEST, OHSM_H_SHA224, false, 0, true, 0},
+        {CKM_SHA256, P11_OP_DIGEST, NONE, OHSM_M_DIGEST, OHSM_H_SHA256, false, 0, true, 0},
+        {CKM_SHA384, P11_OP_DIGEST, NONE, OHSM_M_DIGEST, OHSM_H_SHA384, false, 0, true, 0},
+        {CKM_SHA512, P11_OP_DIGEST, NONE, OHSM_M_DIGEST, OHSM_H_SHA512, false, 0, true, 0},
+        {CKM_SHA_1_HMAC, P11_OP_SIGN, CKK_GENERIC_SECRET, OHSM_M_HMAC, OHSM_H_SHA1, false, 0, true,
+         0},
+        {CKM_SHA224_HMAC, P11_OP_VERIFY, CKK_AES, OHSM_M_HMAC, OHSM_H_SHA224, false, 0, true, 0},
+        {CKM_SHA256_HMAC, P11_OP_SIGN, CKK_GENERIC_SECRET, OHSM_M_HMAC, OHSM_H_SHA256, false, 0,
+         true, 0},
+        {CKM_SHA384_HMAC, P11_OP_SIGN, CKK_AES, OHSM_M_HMAC, OHSM_H_SHA384, false, 0, true, 0},
+        {CKM_SHA512_HMAC, P11_OP_VERIFY, CKK_GENERIC_SECRET, OHSM_M_HMAC, OHSM_H_SHA512, false, 0,
+         true, 0},
+        {CKM_AES_KEY_WRAP, P11_OP_WRAP, CKK_AES, OHSM_M_AES_KW, 0, false, 0, false, 0},
+        {CKM_AES_KEY_WRAP_PAD, P11_OP_UNWRAP, CKK_AES, OHSM_M_AES_KWP, 0, false, 0, false, 0},
+        {CKM_AES_KEY_WRAP_KWP, P11_OP_WRAP, CKK_AES, OHSM_M_AES_KWP, 0, false, 0, false, 0},
+    };
+    for (size_t i = 0; i < sizeof(r) / sizeof(r[0]); i++) {
+        struct p11_mech pm;
+        assert_int_equal(parse(r[i].t, NULL, 0, r[i].op, r[i].kt, &pm), CKR_OK);
+        assert_int_equal(pm.type, r[i].t);
+        assert_int_equal(pm.op, r[i].op);
+        assert_int_equal(pm.prm.mech, r[i].mech);
+        assert_int_equal(pm.prm.hash, r[i].hash);
+        assert_int_equal(pm.prm.prehashed, r[i].prehashed);
+        assert_int_equal(pm.local_hash, r[i].local);
+        assert_int_equal(pm.multipart, r[i].multi);
+        assert_int_equal(pm.block, r[i].block);
+        assert_int_equal(pm.prm.iv_len, 0);
+        assert_null(pm.prm.iv);
+        assert_null(pm.gcm_iv_out);
+        assert_int_equal(pm.gen_ktype, NONE);
+    }
+    /* Key generation: the key type made; a template's type must be that one. */
+    static const struct {
+        CK_MECHANISM_TYPE t;
+        enum p11_op op;
+        CK_KEY_TYPE kt;
+    } g[] = {
+        {CKM_AES_KEY_GEN, P11_OP_GENKEY, CKK_AES},
+        {CKM_DES3_KEY_GEN, P11_OP_GENKEY, CKK_DES3},
+        {CKM_GENERIC_SECRET_KEY_GEN, P11_OP_GENKEY, CKK_GENERIC_SECRET},
+        {CKM_RSA_PKCS_KEY_PAIR_GEN, P11_OP_GENPAIR, CKK_RSA},
+        {CKM_RSA_X9_31_KEY_PAIR_GEN, P11_OP_GENPAIR, CKK_RSA},
+        {CKM_EC_KEY_PAIR_GEN, P11_OP_GENPAIR, CKK_EC},
+    };
+    for (size_t i = 0; i < sizeof(g) / sizeof(g[0]); i++) {
+        struct p11_mech pm;
+        assert_int_equal(parse(g[i].t, NULL, 0, g[i].op, NONE, &pm), CKR_OK);
+        assert_int_equal(pm.gen_ktype, g[i].kt);
+        assert_int_equal(pm.prm.mech, OHSM_M_NONE);
+        assert_false(pm.multipart);
+        assert_int_equal(parse(g[i].t, NULL, 0, g[i].op, g[i].kt, &pm), CKR_OK);
+        CK_KEY_TYPE other = g[i].kt == CKK_AES ? CKK_DES3 : CKK_AES;
+        assert_int_equal(parse1(g[i].t, NULL, 0, g[i].op, other), CKR_TEMPLATE_INCONSISTENT);
+        /* the other generation operation is not this mechanism's */
+        enum p11_op wrong = g[i].op == P11_OP_GENKEY ? P11_OP_GENPAIR : P11_OP_GENKEY;
+        assert_int_equal(parse1(g[i].t, NULL, 0, wrong, NONE), CKR_MECHANISM_INVALID);
+        assert_int_equal(parse1(g[i].t, &other, sizeof(other), g[i].op, NONE),
+                         CKR_MECHANISM_PARAM_INVALID);
+    }
+    /* A digest takes no key type but the absent one (or the template's, see above). */
+    assert_int_equal(parse1(CKM_SHA256, NULL, 0, P11_OP_DIGEST, CKK_AES),
+                     CKR_TEMPLATE_INCONSISTENT);
+}
+
+/* Arguments, operations and key types a mechanism is not for. */
+static void test_p11_mech_parse_refusals(void **state)
+{
+    (void)state;
+    struct p11_mech pm;
+    CK_MECHANISM m = {CKM_AES_ECB, NULL, 0};
+    uint8_t iv[16] = {0};
+
+    assert_int_equal(p11_mech_parse(NULL, P11_OP_ENCRYPT, CKK_AES, &pm), CKR_ARGUMENTS_BAD);
+    assert_int_equal(p11_mech_parse(&m, P11_OP_ENCRYPT, CKK_AES, NULL), CKR_ARGUMENTS_BAD);
+    assert_int_equal(p11_mech_parse(&m, (enum p11_op)0, CKK_AES, &pm), CKR_MECHANISM_INVALID);
+    assert_int_equal(p11_mech_parse(&m, (enum p11_op)99, CKK_AES, &pm), CKR_MECHANISM_INVALID);
+    /* not for the operation */
+    assert_int_equal(parse1(CKM_SHA256, NULL, 0, P11_OP_SIGN, CKK_RSA), CKR_MECHANISM_INVALID);
+    assert_int_equal(parse1(CKM_AES_CBC_PAD, iv, 16, P11_OP_WRAP, CKK_AES), CKR_MECHANISM_INVALID);
+    assert_int_equal(parse1(CKM_AES_ECB, NULL, 0, P11_OP_SIGN, CKK_AES), CKR_MECHANISM_INVALID);
+    assert_int_equal(parse1(CKM_ECDSA, NULL, 0, P11_OP_ENCRYPT, CKK_EC), CKR_MECHANISM_INVALID);
+    assert_int_equal(parse1(CKM_RSA_PKCS_PSS, NULL, 0, P11_OP_ENCRYPT, CKK_RSA),
+                     CKR_MECHANISM_INVALID);
+    assert_int_equal(parse1(CKM_RSA_PKCS_OAEP, NULL, 0, P11_OP_SIGN, CKK_RSA),
+                     CKR_MECHANISM_INVALID);
+    assert_int_equal(parse1(CKM_AES_KEY_GEN, NULL, 0, P11_OP_ENCRYPT, CKK_AES),
+                     CKR_MECHANISM_INVALID);
+    assert_int_equal(parse1(CKM_AES_KEY_WRAP, NULL, 0, P11_OP_ENCRYPT, CKK_AES),
+                     CKR_MECHANISM_INVALID);
+    assert_int_equal(parse1(CKM_SHA256_HMAC, NULL, 0, P11_OP_ENCRYPT, CKK_AES),
+                     CKR_MECHANISM_INVALID);
+    assert_int_equal(parse1(CKM_ECDH1_DERIVE, NULL, 0, P11_OP_SIGN, CKK_EC), CKR_MECHANISM_INVALID);
+    assert_int_equal(parse1(CKM_DES3_CBC, iv, 8, P11_OP_DERIVE, CKK_DES3), CKR_MECHANISM_INVALID);
+    /* not for the key type */
+    assert_int_equal(parse1(CKM_AES_ECB, NULL, 0, P11_OP_ENCRYPT, CKK_DES3),
+                     CKR_KEY_TYPE_INCONSISTENT);
+    assert_int_equal(parse1(CKM_DES3_ECB, NULL, 0, P11_OP_ENCRYPT, CKK_AES),
+                     CKR_KEY_TYPE_INCONSISTENT);
+    assert_int_equal(parse1(CKM_AES_ECB, NULL, 0, P11_OP_ENCRYPT, NONE), CKR_KEY_TYPE_INCONSISTENT);
+    assert_int_equal(parse1(CKM_RSA_PKCS, NULL, 0, P11_OP_SIGN, CKK_EC), CKR_KEY_TYPE_INCONSISTENT);
+    assert_int_equal(parse1(CKM_ECDSA_SHA256, NULL, 0, P11_OP_SIGN, CKK_RSA),
+                     CKR_KEY_TYPE_INCONSISTENT);
+    assert_int_equal(parse1(CKM_SHA256_HMAC, NULL, 0, P11_OP_SIGN, CKK_RSA),
+                     CKR_KEY_TYPE_INCONSISTENT);
+    assert_int_equal(parse1(CKM_SHA256_HMAC, NULL, 0, P11_OP_SIGN, CKK_DES3),
+                     CKR_KEY_TYPE_INCONSISTENT);
+    assert_int_equal(parse1(CKM_AES_KEY_WRAP, NULL, 0, P11_OP_WRAP, CKK_RSA),
+                     CKR_KEY_TYPE_INCONSISTENT);
+    assert_int_equal(parse1(CKM_RSA_PKCS, NULL, 0, P11_OP_WRAP, CKK_AES),
+                     CKR_KEY_TYPE_INCONSISTENT);
+    /* a parameter where none is taken; a length without a pointer */
+    assert_int_equal(parse1(CKM_AES_ECB, iv, 16, P11_OP_ENCRYPT, CKK_AES),
+                     CKR_MECHANISM_PARAM_INVALID);
+    assert_int_equal(parse1(CKM_SHA256, iv, 1, P11_OP_DIGEST, NONE), CKR_MECHANISM_PARAM_INVALID);
+    assert_int_equal(parse1(CKM_SHA256_RSA_PKCS, iv, 4, P11_OP_SIGN, CKK_RSA),
+                     CKR_MECHANISM_PARAM_INVALID);
+    assert_int_equal(parse1(CKM_ECDSA, iv, 8, P11_OP_SIGN, CKK_EC), CKR_MECHANISM_PARAM_INVALID);
+    assert_int_equal(parse1(CKM_SHA256_HMAC, iv, 16, P11_OP_SIGN, CKK_GENERIC_SECRET),
+                     CKR_MECHANISM_PARAM_INVALID);
+    assert_int_equal(parse1(CKM_RSA_PKCS, iv, 1, P11_OP_ENCRYPT, CKK_RSA),
+                     CKR_MECHANISM_PARAM_INVALID);
+    assert_int_equal(parse1(CKM_AES_CBC, NULL, 16, P11_OP_ENCRYPT, CKK_AES),
+                     CKR_MECHANISM_PARAM_INVALID);
+    /* a pointer with a zero length is no parameter */
+    assert_int_equal(parse1(CKM_AES_ECB, iv, 0, P11_OP_ENCRYPT, CKK_AES), CKR_OK);
+}
+
+/* IVs: exactly the block, copied (the application's memory may change after init). */
+static void test_p11_mech_parse_iv(void **state)
+{
+    (void)state;
+    struct p11_mech pm;
+    uint8_t iv[17];
+    for (size_t i = 0; i < sizeof(iv); i++) {
+        iv[i] = (uint8_t)(i + 1);
+    }
+    assert_int_equal(parse(CKM_AES_CBC, iv, 16, P11_OP_ENCRYPT, CKK_AES, &pm), CKR_OK);
+    assert_int_equal(pm.iv_len, 16);
+    assert_int_equal(pm.prm.iv_len, 16);
+    assert_ptr_equal(pm.prm.iv, pm.iv);
+    assert_memory_equal(pm.iv, iv, 16);
+    assert_int_equal(pm.block, 16);
+    assert_true(pm.multipart);
+    assert_int_equal(pm.prm.mech, OHSM_M_AES_CBC);
+    assert_int_equal(parse(CKM_AES_CBC_PAD, iv, 16, P11_OP_DECRYPT, CKK_AES, &pm), CKR_OK);
+    assert_int_equal(pm.prm.mech, OHSM_M_AES_CBC_PAD);
+    assert_int_equal(parse(CKM_DES3_CBC_PAD, iv, 8, P11_OP_ENCRYPT, CKK_DES3, &pm), CKR_OK);
+    assert_int_equal(pm.prm.mech, OHSM_M_DES3_CBC_PAD);
+    assert_int_equal(pm.iv_len, 8);
+    assert_int_equal(pm.block, 8);
+    assert_int_equal(parse(CKM_DES3_CBC, iv, 8, P11_OP_DECRYPT, CKK_DES3, &pm), CKR_OK);
+    assert_int_equal(pm.prm.mech, OHSM_M_DES3_CBC);
+    static const size_t bad16[] = {0, 8, 15, 17};
+    for (size_t i = 0; i < sizeof(bad16) / sizeof(bad16[0]); i++) {
+        assert_int_equal(parse1(CKM_AES_CBC, iv, bad16[i], P11_OP_ENCRYPT, CKK_AES),
+                         CKR_MECHANISM_PARAM_INVALID);
+        assert_int_equal(parse1(CKM_AES_CBC_PAD, iv, bad16[i], P11_OP_DECRYPT, CKK_AES),
+                         CKR_MECHANISM_PARAM_INVALID);
+    }
+    static const size_t bad8[] = {0, 7, 9, 16};
+    for (size_t i = 0; i < sizeof(bad8) / sizeof(bad8[0]); i++) {
+        assert_int_equal(parse1(CKM_DES3_CBC, iv, bad8[i], P11_OP_ENCRYPT, CKK_DES3),
+                         CKR_MECHANISM_PARAM_INVALID);
+        assert_int_equal(parse1(CKM_DES3_CBC_PAD, iv, bad8[i], P11_OP_DECRYPT, CKK_DES3),
+                         CKR_MECHANISM_PARAM_INVALID);
+    }
+    /* A copy of the struct points at its own IV once rebound. */
+    assert_int_equal(parse(CKM_AES_CBC, iv, 16, P11_OP_ENCRYPT, CKK_AES, &pm), CKR_OK);
+    struct p11_mech copy = pm;
+    memset(&pm, 0, sizeof(pm));
+    p11_mech_rebind(&copy);
+    assert_ptr_equal(copy.prm.iv, copy.iv);
+    assert_memory_equal(copy.prm.iv, iv, 16);
+    p11_mech_rebind(NULL);
+}
+
+/* CTR: CK_AES_CTR_PARAMS, counter bits 1..128. */
+static void test_p11_mech_parse_ctr(void **state)
+{
+    (void)state;
+    struct p11_mech pm;
+    CK_AES_CTR_PARAMS c;
+    memset(c.cb, 0xC3, sizeof(c.cb));
+    static const CK_ULONG ok[] = {1, 32, 64, 128};
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        c.ulCounterBits = ok[i];
+        assert_int_equal(parse(CKM_AES_CTR, &c, sizeof(c), P11_OP_ENCRYPT, CKK_AES, &pm), CKR_OK);
+        assert_int_equal(pm.ctr_bits, ok[i]);
+        assert_int_equal(pm.prm.mech, OHSM_M_AES_CTR);
+        assert_int_equal(pm.prm.iv_len, 16);
+        assert_memory_equal(pm.iv, c.cb, 16);
+        assert_int_equal(pm.block, 16);
+        assert_true(pm.multipart);
+    }
+    static const CK_ULONG bad[] = {0, 129, 256, (CK_ULONG)-1};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        c.ulCounterBits = bad[i];
+        assert_int_equal(parse1(CKM_AES_CTR, &c, sizeof(c), P11_OP_ENCRYPT, CKK_AES),
+                         CKR_MECHANISM_PARAM_INVALID);
+    }
+    c.ulCounterBits = 64;
+    assert_int_equal(parse1(CKM_AES_CTR, &c, sizeof(c) - 1, P11_OP_ENCRYPT, CKK_AES),
+                     CKR_MECHANISM_PARAM_INVALID);
+    assert_int_equal(parse1(CKM_AES_CTR, c.cb, 16, P11_OP_DECRYPT, CKK_AES),
+                     CKR_MECHANISM_PARAM_INVALID);
+    assert_int_equal(parse1(CKM_AES_CTR, NULL, 0, P11_OP_DECRYPT, CKK_AES),
+                     CKR_MECHANISM_PARAM_INVALID);
+}
+
+/* GCM: 12-byte IV (a zeroed buffer that receives the HSM's IV when encrypting or wrapping), tag
+ * bits 96..128 in steps of 8, AAD borrowed. */
+static void test_p11_mech_parse_gcm(void **state)
+{
+    (void)state;
+    struct p11_mech pm;
+    uint8_t iv[16] = {0};
+    uint8_t aad[5] = {1, 2, 3, 4, 5};
+    CK_GCM_PARAMS g = {iv, 12, 96, aad, 5, 128};
+
+    assert_int_equal(parse(CKM_AES_GCM, &g, sizeof(g), P11_OP_ENCRYPT, CKK_AES, &pm), CKR_OK);
+    assert_int_equal(pm.prm.mech, OHSM_M_AES_GCM);
+    assert_ptr_equal(pm.gcm_iv_out, iv);
+    assert_int_equal(pm.prm.iv_len, 0); /* the HSM makes the IV */
+    assert_ptr_equal(pm.prm.aad, aad);
+    assert_int_equal(pm.prm.aad_len, 5);
+    assert_int_equal(pm.prm.tag_bits, 128);
+    assert_int_equal(pm.block, 0);
+    assert_true(pm.multipart);
+    assert_int_equal(parse(CKM_AES_GCM, &g, sizeof(g), P11_OP_WRAP, CKK_AES, &pm), CKR_OK);
+    assert_ptr_equal(pm.gcm_iv_out, iv);
+    assert_int_equal(pm.prm.iv_len, 0);
+    assert_false(pm.multipart);
+    /* unwrap with the zeroed buffer: the IV comes from the blob */
+    assert_int_equal(parse(CKM_AES_GCM, &g, sizeof(g), P11_OP_UNWRAP, CKK_AES, &pm), CKR_OK);
+    assert_int_equal(pm.prm.iv_len, 0);
+    assert_null(pm.gcm_iv_out);
+    /* a decryption with the zeroed IV is still that IV */
+    assert_int_equal(parse(CKM_AES_GCM, &g, sizeof(g), P11_OP_DECRYPT, CKK_AES, &pm), CKR_OK);
+    assert_int_equal(pm.prm.iv_len, 12);
+    iv[3] = 9;
+    assert_int_equal(parse(CKM_AES_GCM, &g, sizeof(g), P11_OP_DECRYPT, CKK_AES, &pm), CKR_OK);
+    assert_int_equal(pm.prm.iv_len, 12);
+    assert_ptr_equal(pm.prm.iv, pm.iv);
+    assert_memory_equal(pm.iv, iv, 12);
+    assert_null(pm.gcm_iv_out);
+    assert_int_equal(parse(CKM_AES_GCM, &g, sizeof(g), P11_OP_UNWRAP, CKK_AES, &pm), CKR_OK);
+    assert_int_equal(pm.prm.iv_len, 12);
+    /* an IV chosen by the application cannot be used to encrypt or wrap (CloudHSM's rule) */
+    assert_int_equal(parse1(CKM_AES_GCM, &g, sizeof(g), P11_OP_ENCRYPT, CKK_AES),
+                     CKR_MECHANISM_PARAM_INVALID);
+    assert_int_equal(parse1(CKM_AES_GCM, &g, sizeof(g), P11_OP_WRAP, CKK_AES),
+                     CKR_MECHANISM_PARAM_INVALID);
+    iv[3] = 0;
+    /* tag lengths */
+    static const CK_ULONG tags_ok[] = {96, 104, 112, 120, 128};
+    for (size_t i = 0; i < sizeof(tags_ok) / sizeof(tags_ok[0]); i++) {
+        g.ulTagBits = tags_ok[i];
+        assert_int_equal(parse(CKM_AES_GCM, &g, sizeof(g), P11_OP_ENCRYPT, CKK_AES, &pm), CKR_OK);
+        assert_int_equal(pm.prm.tag_bits, tags_ok[i]);
+    }
+    static const CK_ULONG tags_bad[] = {0, 32, 64, 88, 100, 127, 136, 256};
+    for (size_t i = 0; i < sizeof(tags_bad) / sizeof(tags_bad[0]); i++) {
+        g.ulTagBits = tags_bad[i];
+        assert_int_equal(parse1(CKM_AES_GCM, &g, sizeof(g), P11_OP_ENCRYPT, CKK_AES),
+                         CKR_MECHANISM_PARAM_INVALID);
+    }
+    g.ulTagBits = 128;
+    /* IV length and bits; AAD without a pointer; sizes */
+    static const CK_ULONG ivl_bad[] = {0, 8, 11, 13, 16};
+    for (size_t i = 0; i < sizeof(ivl_bad) / sizeof(ivl_bad[0]); i++) {
+        g.ulIvLen = ivl_bad[i];
+        assert_int_equal(parse1(CKM_AES_GCM, &g, sizeof(g), P11_OP_DECRYPT, CKK_AES),
+                         CKR_MECHANISM_PARAM_INVALID);
+    }
+    g.ulIvLen = 12;
+    g.ulIvBits = 0;
+    assert_int_equal(parse1(CKM_AES_GCM, &g, sizeof(g), P11_OP_ENCRYPT, CKK_AES), CKR_OK);
+    g.ulIvBits = 64;
+    assert_int_equal(parse1(CKM_AES_GCM, &g, sizeof(g), P11_OP_ENCRYPT, CKK_AES),
+                     CKR_MECHANISM_PARAM_INVALID);
+    g.ulIvBits = 96;
+    g.pIv = NULL;
+    assert_int_equal(parse1(CKM_AES_GCM, &g, sizeof(g), P11_OP_ENCRYPT, CKK_AES),
+                     CKR_MECHANISM_PARAM_INVALID);
+    g.pIv = iv;
+    g.pAAD = NULL;
+    assert_int_equal(parse1(CKM_AES_GCM, &g, sizeof(g), P11_OP_ENCRYPT, CKK_AES),
+                     CKR_MECHANISM_PARAM_INVALID);
+    g.ulAADLen = 0;
+    assert_int_equal(parse(CKM_AES_GCM, &g, sizeof(g), P11_OP_ENCRYPT, CKK_AES, &pm), CKR_OK);
+    assert_null(pm.prm.aad);
+    g.pAAD = aad;
+    g.ulAADLen = P11_STREAM_MAX + 1;
+    assert_int_equal(parse1(CKM_AES_GCM, &g, sizeof(g), P11_OP_ENCRYPT, CKK_AES),
+                     CKR_MECHANISM_PARAM_INVALID);
+    g.ulAADLen = 5;
+    assert_int_equal(parse1(CKM_AES_GCM, &g, sizeof(g) - 8, P11_OP_ENCRYPT, CKK_AES),
+                     CKR_MECHANISM_PARAM_INVALID);
+    assert_int_equal(parse1(CKM_AES_GCM, iv, 12, P11_OP_DECRYPT, CKK_AES),
+                     CKR_MECHANISM_PARAM_INVALID);
+    assert_int_equal(parse1(CKM_AES_GCM, NULL, 0, P11_OP_ENCRYPT, CKK_AES),
+                     CKR_MECHANISM_PARAM_INVALID);
+}
+
+/* OAEP: SHA-1..SHA-512 hash and MGF1, CKZ_DATA_SPECIFIED label (or source 0, no label). */
+static void test_p11_mech_parse_oaep(void **state)
+{
+    (void)state;
+    struct p11_mech pm;
+    uint8_t label[3] = {'a', 'b', 'c'};
+    CK_RSA_PKCS_OAEP_PARAMS o = {CKM_SHA384, CKG_MGF1_SHA1, CKZ_DATA_SPECIFIED, label, 3};
+
+    assert_int_equal(parse(CKM_RSA_PKCS_OAEP, &o, sizeof(o), P11_OP_DECRYPT, CKK_RSA, &pm), CKR_OK);
+    assert_int_equal(pm.prm.mech, OHSM_M_RSA_OAEP);
+    assert_int_equal(pm.prm.hash, OHSM_H_SHA384);
+    assert_int_equal(pm.prm.mgf_hash, OHSM_H_SHA1);
+    assert_ptr_equal(pm.prm.label, label);
+    assert_int_equal(pm.prm.label_len, 3);
+    assert_false(pm.multipart);
+    static const struct {
+        CK_MECHANISM_TYPE h;
+        CK_RSA_PKCS_MGF_TYPE g;
+        uint32_t oh;
+    } hs[] = {
+        {CKM_SHA_1, CKG_MGF1_SHA1, OHSM_H_SHA1},      {CKM_SHA224, CKG_MGF1_SHA224, OHSM_H_SHA224},
+        {CKM_SHA256, CKG_MGF1_SHA256, OHSM_H_SHA256}, {CKM_SHA384, CKG_MGF1_SHA384, OHSM_H_SHA384},
+        {CKM_SHA512, CKG_MGF1_SHA512, OHSM_H_SHA512},
+    };
+    for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++) {
+        o.hashAlg = hs[i].h;
+        o.mgf = hs[i].g;
+        assert_int_equal(parse(CKM_RSA_PKCS_OAEP, &o, sizeof(o), P11_OP_WRAP, CKK_RSA, &pm),
+                         CKR_OK);
+        assert_int_equal(pm.prm.hash, hs[i].oh);
+        assert_int_equal(pm.prm.mgf_hash, hs[i].oh);
+    }
+    o.hashAlg = CKM_MD5;
+    assert_int_equal(parse1(CKM_RSA_PKCS_OAEP, &o, sizeof(o), P11_OP_ENCRYPT, CKK_RSA),
+                     CKR_MECHANISM_PARAM_INVALID);
+    o.hashAlg = CKM_SHA256_HMAC;
+    assert_int_equal(parse1(CKM_RSA_PKCS_OAEP, &o, sizeof(o), P11_OP_ENCRYPT, CKK_RSA),
+                     CKR_MECHANISM_PARAM_INVALID);
+    o.hashAlg = CKM_SHA256;
+    o.mgf = 0;
+    assert_int_equal(parse1(CKM_RSA_PKCS_OAEP, &o, sizeof(o), P11_OP_ENCRYPT, CKK_RSA),
+                     CKR_MECHANISM_PARAM_INVALID);
+    o.mgf = 6;
+    assert_int_equal(parse1(CKM_RSA_PKCS_OAEP, &o, sizeof(o), P11_OP_ENCRYPT, CKK_RSA),
+                     CKR_MECHANISM_PARAM_INVALID);
+    o.mgf = CKG_MGF1_SHA256;
+    /* sources */
+    o.source = 0;
+    assert_int_equal(parse1(CKM_RSA_PKCS_OAEP, &o, sizeof(o), P11_OP_ENCRYPT, CKK_RSA),
+                     CKR_MECHANISM_PARAM_INVALID); /* data without CKZ_DATA_SPECIFIED */
+    o.ulSourceDataLen = 0;
+    assert_int_equal(parse(CKM_RSA_PKCS_OAEP, &o, sizeof(o), P11_OP_ENCRYPT, CKK_RSA, &pm), CKR_OK);
+    assert_null(pm.prm.label);
+    o.source = 2;
+    assert_int_equal(parse1(CKM_RSA_PKCS_OAEP, &o, sizeof(o), P11_OP_ENCRYPT, CKK_RSA),
+                     CKR_MECHANISM_PARAM_INVALID);
+    o.source = CKZ_DATA_SPECIFIED;
+    o.pSourceData = NULL;
+    assert_int_equal(parse(CKM_RSA_PKCS_OAEP, &o, sizeof(o), P11_OP_ENCRYPT, CKK_RSA, &pm),
+                     CKR_OK); /* an empty label */
+    assert_null(pm.prm.label);
+    o.ulSourceDataLen = 3;
+    assert_int_equal(parse1(CKM_RSA_PKCS_OAEP, &o, sizeof(o), P11_OP_ENCRYPT, CKK_RSA),
+                     CKR_MECHANISM_PARAM_INVALID);
+    o.pSourceData = label;
+    o.ulSourceDataLen = P11_STREAM_MAX + 1;
+    assert_int_equal(parse1(CKM_RSA_PKCS_OAEP, &o, sizeof(o), P11_OP_ENCRYPT, CKK_RSA),
+                     CKR_MECHANISM_PARAM_INVALID);
+    o.ulSourceDataLen = 3;
+    assert_int_equal(parse1(CKM_RSA_PKCS_OAEP, &o, sizeof(o) + 1, P11_OP_ENCRYPT, CKK_RSA),
+                     CKR_MECHANISM_PARAM_INVALID);
+    assert_int_equal(parse1(CKM_RSA_PKCS_OAEP, NULL, 0, P11_OP_ENCRYPT, CKK_RSA),
+                     CKR_MECHANISM_PARAM_INVALID);
+}
+
+/* PSS: the mechanism's hash must be hashAlg's; sLen up to the largest modulus. */
+static void test_p11_mech_parse_pss(void **state)
+{
+    (void)state;
+    struct p11_mech pm;
+    CK_RSA_PKCS_PSS_PARAMS p = {CKM_SHA384, CKG_MGF1_SHA256, 20};
+
+    /* the raw mechanism signs the application's digest of hashAlg */
+    assert_int_equal(parse(CKM_RSA_PKCS_PSS, &p, sizeof(p), P11_OP_SIGN, CKK_RSA, &pm), CKR_OK);
+    assert_int_equal(pm.prm.mech, OHSM_M_RSA_PSS);
+    assert_int_equal(pm.prm.hash, OHSM_H_SHA384);
+    assert_int_equal(pm.prm.mgf_hash, OHSM_H_SHA256);
+    assert_int_equal(pm.prm.salt_len, 20);
+    assert_true(pm.prm.prehashed);
+    assert_int_equal(pm.local_hash, 0);
+    assert_false(pm.multipart);
+    /* the hashing ones: the library hashes */
+    static const struct {
+        CK_MECHANISM_TYPE t;
+        CK_MECHANISM_TYPE h;
+        uint32_t oh;
+    } hs[] = {
+        {CKM_SHA1_RSA_PKCS_PSS, CKM_SHA_1, OHSM_H_SHA1},
+        {CKM_SHA224_RSA_PKCS_PSS, CKM_SHA224, OHSM_H_SHA224},
+        {CKM_SHA256_RSA_PKCS_PSS, CKM_SHA256, OHSM_H_SHA256},
+        {CKM_SHA384_RSA_PKCS_PSS, CKM_SHA384, OHSM_H_SHA384},
+        {CKM_SHA512_RSA_PKCS_PSS, CKM_SHA512, OHSM_H_SHA512},
+    };
+    for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++) {
+        p.hashAlg = hs[i].h;
+        p.sLen = 0;
+        assert_int_equal(parse(hs[i].t, &p, sizeof(p), P11_OP_VERIFY, CKK_RSA, &pm), CKR_OK);
+        assert_int_equal(pm.prm.hash, hs[i].oh);
+        assert_int_equal(pm.local_hash, hs[i].oh);
+        assert_int_equal(pm.prm.salt_len, 0);
+        assert_true(pm.prm.prehashed);
+        assert_true(pm.multipart);
+        /* another hash than the mechanism's */
+        p.hashAlg = hs[(i + 1) % 5].h;
+        assert_int_equal(parse1(hs[i].t, &p, sizeof(p), P11_OP_SIGN, CKK_RSA),
+                         CKR_MECHANISM_PARAM_INVALID);
+    }
+    p.hashAlg = CKM_SHA256;
+    p.sLen = 512;
+    assert_int_equal(parse1(CKM_SHA256_RSA_PKCS_PSS, &p, sizeof(p), P11_OP_SIGN, CKK_RSA), CKR_OK);
+    p.sLen = 513;
+    assert_int_equal(parse1(CKM_SHA256_RSA_PKCS_PSS, &p, sizeof(p), P11_OP_SIGN, CKK_RSA),
+                     CKR_MECHANISM_PARAM_INVALID);
+    p.sLen = 32;
+    p.mgf = 0;
+    assert_int_equal(parse1(CKM_RSA_PKCS_PSS, &p, sizeof(p), P11_OP_SIGN, CKK_RSA),
+                     CKR_MECHANISM_PARAM_INVALID);
+    p.mgf = CKG_MGF1_SHA256;
+    p.hashAlg = CKM_MD5;
+    assert_int_equal(parse1(CKM_RSA_PKCS_PSS, &p, sizeof(p), P11_OP_SIGN, CKK_RSA),
+                     CKR_MECHANISM_PARAM_INVALID);
+    p.hashAlg = CKM_SHA256;
+    assert_int_equal(parse1(CKM_RSA_PKCS_PSS, &p, sizeof(p) - 1, P11_OP_SIGN, CKK_RSA),
+                     CKR_MECHANISM_PARAM_INVALID);
+    assert_int_equal(parse1(CKM_RSA_PKCS_PSS, NULL, 0, P11_OP_SIGN, CKK_RSA),
+                     CKR_MECHANISM_PARAM_INVALID);
+    assert_int_equal(parse1(CKM_SHA256_RSA_PKCS_PSS, NULL, 0, P11_OP_SIGN, CKK_RSA),
+                     CKR_MECHANISM_PARAM_INVALID);
+}
+
+/* AES key wrap: only the RFCs' default IVs may be named; RSA-AES: AES-256 and OAEP params. */
+static void test_p11_mech_parse_wrap(void **state)
+{
+    (void)state;
+    struct p11_mech pm;
+    uint8_t kw[8] = {0xA6, 0xA6, 0xA6, 0xA6, 0xA6, 0xA6, 0xA6, 0xA6};
+    uint8_t kwp[4] = {0xA6, 0x59, 0x59, 0xA6};
+
+    assert_int_equal(parse(CKM_AES_KEY_WRAP, kw, 8, P11_OP_WRAP, CKK_AES, &pm), CKR_OK);
+    assert_int_equal(pm.prm.iv_len, 0);
+    assert_int_equal(pm.prm.mech, OHSM_M_AES_KW);
+    assert_int_equal(parse1(CKM_AES_KEY_WRAP, kwp, 4, P11_OP_WRAP, CKK_AES),
+                     CKR_MECHANISM_PARAM_INVALID);
+    assert_int_equal(parse1(CKM_AES_KEY_WRAP, kw, 7, P11_OP_WRAP, CKK_AES),
+                     CKR_MECHANISM_PARAM_INVALID);
+    kw[7] = 0xA7;
+    assert_int_equal(parse1(CKM_AES_KEY_WRAP, kw, 8, P11_OP_UNWRAP, CKK_AES),
+                     CKR_MECHANISM_PARAM_INVALID);
+    assert_int_equal(parse(CKM_AES_KEY_WRAP_PAD, kwp, 4, P11_OP_WRAP, CKK_AES, &pm), CKR_OK);
+    assert_int_equal(pm.prm.mech, OHSM_M_AES_KWP);
+    assert_int_equal(parse(CKM_AES_KEY_WRAP_KWP, kwp, 4, P11_OP_UNWRAP, CKK_AES, &pm), CKR_OK);
+    assert_int_equal(pm.prm.mech, OHSM_M_AES_KWP);
+    kwp[0] = 0;
+    assert_int_equal(parse1(CKM_AES_KEY_WRAP_KWP, kwp, 4, P11_OP_UNWRAP, CKK_AES),
+                     CKR_MECHANISM_PARAM_INVALID);
+    assert_int_equal(parse1(CKM_AES_KEY_WRAP_PAD, kw, 8, P11_OP_UNWRAP, CKK_AES),
+                     CKR_MECHANISM_PARAM_INVALID);
+
+    uint8_t label[2] = {1, 2};
+    CK_RSA_PKCS_OAEP_PARAMS o = {CKM_SHA256, CKG_MGF1_SHA256, CKZ_DATA_SPECIFIED, label, 2};
+    CK_RSA_AES_KEY_WRAP_PARAMS ra = {256, &o};
+    assert_int_equal(parse(CKM_RSA_AES_KEY_WRAP, &ra, sizeof(ra), P11_OP_WRAP, CKK_RSA, &pm),
+                     CKR_OK);
+    assert_int_equal(pm.prm.mech, OHSM_M_RSA_AES_KW);
+    assert_int_equal(pm.prm.hash, OHSM_H_SHA256);
+    assert_int_equal(pm.prm.mgf_hash, OHSM_H_SHA256);
+    assert_ptr_equal(pm.prm.label, label);
+    static const CK_ULONG bits_bad[] = {0, 128, 192, 512};
+    for (size_t i = 0; i < sizeof(bits_bad) / sizeof(bits_bad[0]); i++) {
+        ra.ulAESKeyBits = bits_bad[i];
+        assert_int_equal(parse1(CKM_RSA_AES_KEY_WRAP, &ra, sizeof(ra), P11_OP_WRAP, CKK_RSA),
+                         CKR_MECHANISM_PARAM_INVALID);
+    }
+    ra.ulAESKeyBits = 256;
+    ra.pOAEPParams = NULL;
+    assert_int_equal(parse1(CKM_RSA_AES_KEY_WRAP, &ra, sizeof(ra), P11_OP_UNWRAP, CKK_RSA),
+                     CKR_MECHANISM_PARAM_INVALID);
+    ra.pOAEPParams = &o;
+    o.mgf = 0;
+    assert_int_equal(parse1(CKM_RSA_AES_KEY_WRAP, &ra, sizeof(ra), P11_OP_UNWRAP, CKK_RSA),
+                     CKR_MECHANISM_PARAM_INVALID);
+    o.mgf = CKG_MGF1_SHA256;
+    assert_int_equal(parse1(CKM_RSA_AES_KEY_WRAP, &ra, sizeof(ra) - 1, P11_OP_UNWRAP, CKK_RSA),
+                     CKR_MECHANISM_PARAM_INVALID);
+    assert_int_equal(parse1(CKM_RSA_AES_KEY_WRAP, NULL, 0, P11_OP_UNWRAP, CKK_RSA),
+                     CKR_MECHANISM_PARAM_INVALID);
+    assert_int_equal(parse1(CKM_RSA_AES_KEY_WRAP, &ra, sizeof(ra), P11_OP_ENCRYPT, CKK_RSA),
+                     CKR_MECHANISM_INVALID);
+}
+
+/* ECDH1: KDF CKD_NULL (no shared data) or CKD_SHAx_KDF; the peer's uncompressed point, raw or in
+ * a DER OCTET STRING. */
+static void test_p11_mech_parse_ecdh(void **state)
+{
+    (void)state;
+    struct p11_mech pm;
+    uint8_t pt[140];
+    uint8_t der[140];
+    uint8_t shared[4] = {9, 9, 9, 9};
+    CK_ECDH1_DERIVE_PARAMS e = {CKD_NULL, 0, NULL, 65, pt};
+
+    memset(pt, 0x11, sizeof(pt));
+    pt[0] = 0x04;
+    assert_int_equal(parse(CKM_ECDH1_DERIVE, &e, sizeof(e), P11_OP_DERIVE, CKK_EC, &pm), CKR_OK);
+    assert_int_equal(pm.prm.mech, P11_OHSM_M_ECDH);
+    assert_int_equal(pm.ecdh.kdf_hash, OHSM_H_NONE);
+    assert_ptr_equal(pm.ecdh.pub, pt);
+    assert_int_equal(pm.ecdh.pub_len, 65);
+    assert_null(pm.ecdh.shared);
+    assert_int_equal(pm.gen_ktype, NONE);
+    /* every supported curve's raw length */
+    static const size_t lens[] = {57, 65, 97, 133};
+    for (size_t i = 0; i < 4; i++) {
+        e.ulPublicDataLen = lens[i];
+        assert_int_equal(parse(CKM_ECDH1_DERIVE, &e, sizeof(e), P11_OP_DERIVE, CKK_EC, &pm),
+                         CKR_OK);
+        assert_int_equal(pm.ecdh.pub_len, lens[i]);
+        /* and wrapped in an OCTET STRING */
+        size_t h = lens[i] < 0x80 ? 2 : 3;
+        der[0] = 0x04;
+        if (h == 3) {
+            der[1] = 0x81;
+            der[2] = (uint8_t)lens[i];
+        } else {
+            der[1] = (uint8_t)lens[i];
+        }
+        memcpy(der + h, pt, lens[i]);
+        CK_ECDH1_DERIVE_PARAMS w = {CKD_SHA256_KDF, 4, shared, h + lens[i], der};
+        assert_int_equal(parse(CKM_ECDH1_DERIVE, &w, sizeof(w), P11_OP_DERIVE, CKK_EC, &pm),
+                         CKR_OK);
+        assert_ptr_equal(pm.ecdh.pub, der + h);
+        assert_int_equal(pm.ecdh.pub_len, lens[i]);
+        assert_int_equal(pm.ecdh.kdf_hash, OHSM_H_SHA256);
+        assert_int_equal(pm.prm.hash, OHSM_H_SHA256);
+        assert_ptr_equal(pm.ecdh.shared, shared);
+        assert_int_equal(pm.ecdh.shared_len, 4);
+        /* a DER length that does not match, or an inner value that is not a point */
+        w.ulPublicDataLen = h + lens[i] - 1;
+        assert_int_equal(parse1(CKM_ECDH1_DERIVE, &w, sizeof(w), P11_OP_DERIVE, CKK_EC),
+                         CKR_MECHANISM_PARAM_INVALID);
+        w.ulPublicDataLen = h + lens[i];
+        der[h] = 0x02;
+        assert_int_equal(parse1(CKM_ECDH1_DERIVE, &w, sizeof(w), P11_OP_DERIVE, CKK_EC),
+                         CKR_MECHANISM_PARAM_INVALID);
+    }
+    /* the KDFs */
+    static const struct {
+        ck_ec_kdf_t k;
+        uint32_t h;
+    } kdfs[] = {{CKD_SHA1_KDF, OHSM_H_SHA1},
+                {CKD_SHA224_KDF, OHSM_H_SHA224},
+                {CKD_SHA256_KDF, OHSM_H_SHA256},
+                {CKD_SHA384_KDF, OHSM_H_SHA384},
+                {CKD_SHA512_KDF, OHSM_H_SHA512}};
+    e.ulPublicDataLen = 65;
+    for (size_t i = 0; i < 5; i++) {
+        e.kdf = kdfs[i].k;
+        assert_int_equal(parse(CKM_ECDH1_DERIVE, &e, sizeof(e), P11_OP_DERIVE, CKK_EC, &pm),
+                         CKR_OK);
+        assert_int_equal(pm.ecdh.kdf_hash, kdfs[i].h);
+    }
+    static const ck_ec_kdf_t kdf_bad[] = {0, CKD_SHA1_KDF_ASN1, CKD_SHA1_KDF_CONCATENATE,
+                                          CKD_CPDIVERSIFY_KDF, 0x99};
+    for (size_t i = 0; i < sizeof(kdf_bad) / sizeof(kdf_bad[0]); i++) {
+        e.kdf = kdf_bad[i];
+        assert_int_equal(parse1(CKM_ECDH1_DERIVE, &e, sizeof(e), P11_OP_DERIVE, CKK_EC),
+                         CKR_MECHANISM_PARAM_INVALID);
+    }
+    /* shared data: not with CKD_NULL; not a length without a pointer */
+    e.kdf = CKD_NULL;
+    e.ulSharedDataLen = 4;
+    e.pSharedData = shared;
+    assert_int_equal(parse1(CKM_ECDH1_DERIVE, &e, sizeof(e), P11_OP_DERIVE, CKK_EC),
+                     CKR_MECHANISM_PARAM_INVALID);
+    e.kdf = CKD_SHA1_KDF;
+    e.pSharedData = NULL;
+    assert_int_equal(parse1(CKM_ECDH1_DERIVE, &e, sizeof(e), P11_OP_DERIVE, CKK_EC),
+                     CKR_MECHANISM_PARAM_INVALID);
+    e.ulSharedDataLen = 0;
+    /* points of the wrong shape */
+    static const size_t bad_len[] = {0, 1, 33, 64, 66, 96, 132, 134};
+    for (size_t i = 0; i < sizeof(bad_len) / sizeof(bad_len[0]); i++) {
+        e.ulPublicDataLen = bad_len[i];
+        assert_int_equal(parse1(CKM_ECDH1_DERIVE, &e, sizeof(e), P11_OP_DERIVE, CKK_EC),
+                         CKR_MECHANISM_PARAM_INVALID);
+    }
+    e.ulPublicDataLen = 65;
+    pt[0] = 0x02; /* compressed */
+    assert_int_equal(parse1(CKM_ECDH1_DERIVE, &e, sizeof(e), P11_OP_DERIVE, CKK_EC),
+                     CKR_MECHANISM_PARAM_INVALID);
+    pt[0] = 0x04;
+    e.pPublicData = NULL;
+    assert_int_equal(parse1(CKM_ECDH1_DERIVE, &e, sizeof(e), P11_OP_DERIVE, CKK_EC),
+                     CKR_MECHANISM_PARAM_INVALID);
+    e.pPublicData = pt;
+    /* a long-form DER length that is not the shortest */
+    der[0] = 0x04;
+    der[1] = 0x81;
+    der[2] = 65;
+    memcpy(der + 3, pt, 65);
+    CK_ECDH1_DERIVE_PARAMS w = {CKD_NULL, 0, NULL, 68, der};
+    assert_int_equal(parse1(CKM_ECDH1_DERIVE, &w, sizeof(w), P11_OP_DERIVE, CKK_EC),
+                     CKR_MECHANISM_PARAM_INVALID);
+    assert_int_equal(parse1(CKM_ECDH1_DERIVE, &e, sizeof(e) - 1, P11_OP_DERIVE, CKK_EC),
+                     CKR_MECHANISM_PARAM_INVALID);
+    assert_int_equal(parse1(CKM_ECDH1_DERIVE, NULL, 0, P11_OP_DERIVE, CKK_EC),
+                     CKR_MECHANISM_PARAM_INVALID);
+    assert_int_equal(parse1(CKM_ECDH1_DERIVE, &e, sizeof(e), P11_OP_DERIVE, CKK_RSA),
+                     CKR_KEY_TYPE_INCONSISTENT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_p11_mech_list_and_info),
         cmocka_unit_test(test_p11_mech_unknown),
         cmocka_unit_test(test_p11_mech_listed_ones_run),
+        cmocka_unit_test(test_p11_mech_parse_results),
+        cmocka_unit_test(test_p11_mech_parse_refusals),
+        cmocka_unit_test(test_p11_mech_parse_iv),
+        cmocka_unit_test(test_p11_mech_parse_ctr),
+        cmocka_unit_test(test_p11_mech_parse_gcm),
+        cmocka_unit_test(test_p11_mech_parse_oaep),
+        cmocka_unit_test(test_p11_mech_parse_pss),
+        cmocka_unit_test(test_p11_mech_parse_wrap),
+        cmocka_unit_test(test_p11_mech_parse_ecdh),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

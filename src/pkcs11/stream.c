@@ -423,20 +423,20 @@ static CK_RV buffer_final(struct p11_stream *s, p11_crypt_fn fn, void *ctx, CK_B
     }
     if (gcm) {
         need = s->enc ? s->buf_len + tag : s->buf_len - tag;
-    } else {
-        /* The size depends on the key (RSA): the HSM's side says. */
+        if (out == NULL || *out_len < need) {
+            rv = out == NULL ? CKR_OK : CKR_BUFFER_TOO_SMALL;
+            *out_len = need;
+            return rv;
+        }
+    } else if (out == NULL) {
+        /* The size depends on the key (RSA): the HSM's side says. A buffer given is tried at
+         * once (one HSM call, not a size query first): too small is the HSM's answer. */
         rv = fn(ctx, s->enc, &s->m.prm, s->buf, s->buf_len, NULL, 0, &need, iv_out, &iv_len);
         if (rv != CKR_OK && rv != CKR_BUFFER_TOO_SMALL) {
             return rv;
         }
-    }
-    if (out == NULL) {
         *out_len = need;
         return CKR_OK;
-    }
-    if (*out_len < need) {
-        *out_len = need;
-        return CKR_BUFFER_TOO_SMALL;
     }
     rv = fn(ctx, s->enc, &s->m.prm, s->buf, s->buf_len, out, *out_len, &got, iv_out, &iv_len);
     if (rv == CKR_OK && gcm && s->enc) {

@@ -88,126 +88,82 @@ struct row {
             0, true, false                                                                         \
     }
 
+#define ECDH(t, p)                                                                                 \
+    {                                                                                              \
+        t, P11_OHSM_M_ECDH, OHSM_H_NONE, CKF_DERIVE | F_EC, EC_MIN, EC_MAX, CKK_EC, KT_NONE, p, 0, \
+            false, false                                                                           \
+    }
+
 /* C_GetMechanismList order. CKM_AES_KEY_WRAP_PAD (0x210A) is RFC 5649 here, as SoftHSM2 and
  * p11-kit users expect it; PKCS#11 v3.0 names that CKM_AES_KEY_WRAP_KWP (also listed). The HSM's
  * wrap does not take CBC_PAD (src/core/mech.c ohsm_mech_wrap): AES_CBC_PAD has no CKF_WRAP. */
-static const struct row rows[] = {
-    GEN(CKM_AES_KEY_GEN, CKK_AES, 16, 32, CKF_GENERATE),
-    GEN(CKM_DES3_KEY_GEN, CKK_DES3, 24, 24, CKF_GENERATE),
-    GEN(CKM_GENERIC_SECRET_KEY_GEN, CKK_GENERIC_SECRET, 1, OHSM_GENERIC_SECRET_MAX, CKF_GENERATE),
-    GEN(CKM_RSA_PKCS_KEY_PAIR_GEN, CKK_RSA, RSA_MIN, RSA_MAX, CKF_GENERATE_KEY_PAIR),
-    GEN(CKM_RSA_X9_31_KEY_PAIR_GEN, CKK_RSA, RSA_MIN, RSA_MAX, CKF_GENERATE_KEY_PAIR),
-    GEN(CKM_EC_KEY_PAIR_GEN, CKK_EC, EC_MIN, EC_MAX, CKF_GENERATE_KEY_PAIR | F_EC),
-    AES(CKM_AES_ECB, OHSM_M_AES_ECB, F_ED, PK_NONE, 16, true),
-    AES(CKM_AES_CBC, OHSM_M_AES_CBC, F_ED, PK_IV16, 16, true),
-    AES(CKM_AES_CBC_PAD, OHSM_M_AES_CBC_PAD, F_ED, PK_IV16, 16, true),
-    AES(CKM_AES_CTR, OHSM_M_AES_CTR, F_ED, PK_CTR, 16, true),
-    AES(CKM_AES_GCM, OHSM_M_AES_GCM, F_ED | F_WU, PK_GCM, 0, true),
-    DES3(CKM_DES3_ECB, OHSM_M_DES3_ECB, PK_NONE),
-    DES3(CKM_DES3_CBC, OHSM_M_DES3_CBC, PK_IV8),
-    DES3(CKM_DES3_CBC_PAD, OHSM_M_DES3_CBC_PAD, PK_IV8),
-    RSA(CKM_RSA_PKCS, OHSM_M_RSA_PKCS, OHSM_H_NONE, F_ED | F_SV | F_WU, PK_NONE, false),
-    RSA(CKM_RSA_PKCS_OAEP, OHSM_M_RSA_OAEP, OHSM_H_NONE, F_ED | F_WU, PK_OAEP, false),
-    RSA(CKM_RSA_PKCS_PSS, OHSM_M_RSA_PSS, OHSM_H_NONE, F_SV, PK_PSS, false),
-    RSA(CKM_SHA1_RSA_PKCS, OHSM_M_RSA_PKCS, OHSM_H_SHA1, F_SV, PK_NONE, true),
-    RSA(CKM_SHA224_RSA_PKCS, OHSM_M_RSA_PKCS, OHSM_H_SHA224, F_SV, PK_NONE, true),
-    RSA(CKM_SHA256_RSA_PKCS, OHSM_M_RSA_PKCS, OHSM_H_SHA256, F_SV, PK_NONE, true),
-    RSA(CKM_SHA384_RSA_PKCS, OHSM_M_RSA_PKCS, OHSM_H_SHA384, F_SV, PK_NONE, true),
-    RSA(CKM_SHA512_RSA_PKCS, OHSM_M_RSA_PKCS, OHSM_H_SHA512, F_SV, PK_NONE, true),
-    RSA(CKM_SHA1_RSA_PKCS_PSS, OHSM_M_RSA_PSS, OHSM_H_SHA1, F_SV, PK_PSS, true),
-    RSA(CKM_SHA224_RSA_PKCS_PSS, OHSM_M_RSA_PSS, OHSM_H_SHA224, F_SV, PK_PSS, true),
-    RSA(CKM_SHA256_RSA_PKCS_PSS, OHSM_M_RSA_PSS, OHSM_H_SHA256, F_SV, PK_PSS, true),
-    RSA(CKM_SHA384_RSA_PKCS_PSS, OHSM_M_RSA_PSS, OHSM_H_SHA384, F_SV, PK_PSS, true),
-    RSA(CKM_SHA512_RSA_PKCS_PSS, OHSM_M_RSA_PSS, OHSM_H_SHA512, F_SV, PK_PSS, true),
-    ECDSA(CKM_ECDSA, OHSM_H_NONE, false),
-    ECDSA(CKM_ECDSA_SHA1, OHSM_H_SHA1, true),
-    ECDSA(CKM_ECDSA_SHA224, OHSM_H_SHA224, true),
-    ECDSA(CKM_ECDSA_SHA256, OHSM_H_SHA256, true),
-    ECDSA(CKM_ECDSA_SHA384, OHSM_H_SHA384, true),
-    ECDSA(CKM_ECDSA_SHA512, OHSM_H_SHA512, true),
-    DIGEST(CKM_SHA_1, OHSM_H_SHA1),
-    DIGEST(CKM_SHA224, OHSM_H_SHA224),
-    DIGEST(CKM_SHA256, OHSM_H_SHA256),
-    DIGEST(CKM_SHA384, OHSM_H_SHA384),
-    DIGEST(CKM_SHA512, OHSM_H_SHA512),
-    HMAC(CKM_SHA_1_HMAC, OHSM_H_SHA1),
-    HMAC(CKM_SHA224_HMAC, OHSM_H_SHA224),
-    HMAC(CKM_SHA256_HMAC, OHSM_H_SHA256),
-    HMAC(CKM_SHA384_HMAC, OHSM_H_SHA384),
-    HMAC(CKM_SHA512_HMAC, OHSM_H_SHA512),
-    AES(CKM_AES_KEY_WRAP, OHSM_M_AES_KW, F_WU, PK_KW, 0, false),
-    AES(CKM_AES_KEY_WRAP_PAD, OHSM_M_AES_KWP, F_WU, PK_KWP, 0, false),
-    AES(CKM_AES_KEY_WRAP_KWP, OHSM_M_AES_KWP, F_WU, PK_KWP, 0, false),
-    RSA(CKM_RSA_AES_KEY_WRAP, OHSM_M_RSA_AES_KW, OHSM_H_NONE, F_WU, PK_RSA_AES, false),
-    {CKM_ECDH1_DERIVE, P11_OHSM_M_ECDH, OHSM_H_NONE, CKF_DERIVE | F_EC, EC_MIN, EC_MAX, CKK_EC,
-     KT_NONE, PK_ECDH, 0, false, false},
-};
+#define MECH_TABLE(X)                                                                              \
+    X(GEN, CKM_AES_KEY_GEN, CKK_AES, 16, 32, CKF_GENERATE)                                         \
+    X(GEN, CKM_DES3_KEY_GEN, CKK_DES3, 24, 24, CKF_GENERATE)                                       \
+    X(GEN, CKM_GENERIC_SECRET_KEY_GEN, CKK_GENERIC_SECRET, 1, OHSM_GENERIC_SECRET_MAX,             \
+      CKF_GENERATE)                                                                                \
+    X(GEN, CKM_RSA_PKCS_KEY_PAIR_GEN, CKK_RSA, RSA_MIN, RSA_MAX, CKF_GENERATE_KEY_PAIR)            \
+    X(GEN, CKM_RSA_X9_31_KEY_PAIR_GEN, CKK_RSA, RSA_MIN, RSA_MAX, CKF_GENERATE_KEY_PAIR)           \
+    X(GEN, CKM_EC_KEY_PAIR_GEN, CKK_EC, EC_MIN, EC_MAX, CKF_GENERATE_KEY_PAIR | F_EC)              \
+    X(AES, CKM_AES_ECB, OHSM_M_AES_ECB, F_ED, PK_NONE, 16, true)                                   \
+    X(AES, CKM_AES_CBC, OHSM_M_AES_CBC, F_ED, PK_IV16, 16, true)                                   \
+    X(AES, CKM_AES_CBC_PAD, OHSM_M_AES_CBC_PAD, F_ED, PK_IV16, 16, true)                           \
+    X(AES, CKM_AES_CTR, OHSM_M_AES_CTR, F_ED, PK_CTR, 16, true)                                    \
+    X(AES, CKM_AES_GCM, OHSM_M_AES_GCM, F_ED | F_WU, PK_GCM, 0, true)                              \
+    X(DES3, CKM_DES3_ECB, OHSM_M_DES3_ECB, PK_NONE)                                                \
+    X(DES3, CKM_DES3_CBC, OHSM_M_DES3_CBC, PK_IV8)                                                 \
+    X(DES3, CKM_DES3_CBC_PAD, OHSM_M_DES3_CBC_PAD, PK_IV8)                                         \
+    X(RSA, CKM_RSA_PKCS, OHSM_M_RSA_PKCS, OHSM_H_NONE, F_ED | F_SV | F_WU, PK_NONE, false)         \
+    X(RSA, CKM_RSA_PKCS_OAEP, OHSM_M_RSA_OAEP, OHSM_H_NONE, F_ED | F_WU, PK_OAEP, false)           \
+    X(RSA, CKM_RSA_PKCS_PSS, OHSM_M_RSA_PSS, OHSM_H_NONE, F_SV, PK_PSS, false)                     \
+    X(RSA, CKM_SHA1_RSA_PKCS, OHSM_M_RSA_PKCS, OHSM_H_SHA1, F_SV, PK_NONE, true)                   \
+    X(RSA, CKM_SHA224_RSA_PKCS, OHSM_M_RSA_PKCS, OHSM_H_SHA224, F_SV, PK_NONE, true)               \
+    X(RSA, CKM_SHA256_RSA_PKCS, OHSM_M_RSA_PKCS, OHSM_H_SHA256, F_SV, PK_NONE, true)               \
+    X(RSA, CKM_SHA384_RSA_PKCS, OHSM_M_RSA_PKCS, OHSM_H_SHA384, F_SV, PK_NONE, true)               \
+    X(RSA, CKM_SHA512_RSA_PKCS, OHSM_M_RSA_PKCS, OHSM_H_SHA512, F_SV, PK_NONE, true)               \
+    X(RSA, CKM_SHA1_RSA_PKCS_PSS, OHSM_M_RSA_PSS, OHSM_H_SHA1, F_SV, PK_PSS, true)                 \
+    X(RSA, CKM_SHA224_RSA_PKCS_PSS, OHSM_M_RSA_PSS, OHSM_H_SHA224, F_SV, PK_PSS, true)             \
+    X(RSA, CKM_SHA256_RSA_PKCS_PSS, OHSM_M_RSA_PSS, OHSM_H_SHA256, F_SV, PK_PSS, true)             \
+    X(RSA, CKM_SHA384_RSA_PKCS_PSS, OHSM_M_RSA_PSS, OHSM_H_SHA384, F_SV, PK_PSS, true)             \
+    X(RSA, CKM_SHA512_RSA_PKCS_PSS, OHSM_M_RSA_PSS, OHSM_H_SHA512, F_SV, PK_PSS, true)             \
+    X(ECDSA, CKM_ECDSA, OHSM_H_NONE, false)                                                        \
+    X(ECDSA, CKM_ECDSA_SHA1, OHSM_H_SHA1, true)                                                    \
+    X(ECDSA, CKM_ECDSA_SHA224, OHSM_H_SHA224, true)                                                \
+    X(ECDSA, CKM_ECDSA_SHA256, OHSM_H_SHA256, true)                                                \
+    X(ECDSA, CKM_ECDSA_SHA384, OHSM_H_SHA384, true)                                                \
+    X(ECDSA, CKM_ECDSA_SHA512, OHSM_H_SHA512, true)                                                \
+    X(DIGEST, CKM_SHA_1, OHSM_H_SHA1)                                                              \
+    X(DIGEST, CKM_SHA224, OHSM_H_SHA224)                                                           \
+    X(DIGEST, CKM_SHA256, OHSM_H_SHA256)                                                           \
+    X(DIGEST, CKM_SHA384, OHSM_H_SHA384)                                                           \
+    X(DIGEST, CKM_SHA512, OHSM_H_SHA512)                                                           \
+    X(HMAC, CKM_SHA_1_HMAC, OHSM_H_SHA1)                                                           \
+    X(HMAC, CKM_SHA224_HMAC, OHSM_H_SHA224)                                                        \
+    X(HMAC, CKM_SHA256_HMAC, OHSM_H_SHA256)                                                        \
+    X(HMAC, CKM_SHA384_HMAC, OHSM_H_SHA384)                                                        \
+    X(HMAC, CKM_SHA512_HMAC, OHSM_H_SHA512)                                                        \
+    X(AES, CKM_AES_KEY_WRAP, OHSM_M_AES_KW, F_WU, PK_KW, 0, false)                                 \
+    X(AES, CKM_AES_KEY_WRAP_PAD, OHSM_M_AES_KWP, F_WU, PK_KWP, 0, false)                           \
+    X(AES, CKM_AES_KEY_WRAP_KWP, OHSM_M_AES_KWP, F_WU, PK_KWP, 0, false)                           \
+    X(RSA, CKM_RSA_AES_KEY_WRAP, OHSM_M_RSA_AES_KW, OHSM_H_NONE, F_WU, PK_RSA_AES, false)          \
+    X(ECDH, CKM_ECDH1_DERIVE, PK_ECDH)
+
+#define AS_ROW(kind, ...) kind(__VA_ARGS__),
+#define AS_TYPE(kind, t, ...) t,
+
+static const struct row rows[] = {MECH_TABLE(AS_ROW)};
 #define ROW_COUNT (sizeof(rows) / sizeof(rows[0]))
 
-static const CK_MECHANISM_TYPE *list_of_rows(void)
-{
-    /* The rows' types in the rows' order (a C array cannot be initialised from another
-     * array's members); the unit test checks that the two agree. */
-    static const CK_MECHANISM_TYPE list[] = {
-        CKM_AES_KEY_GEN,
-        CKM_DES3_KEY_GEN,
-        CKM_GENERIC_SECRET_KEY_GEN,
-        CKM_RSA_PKCS_KEY_PAIR_GEN,
-        CKM_RSA_X9_31_KEY_PAIR_GEN,
-        CKM_EC_KEY_PAIR_GEN,
-        CKM_AES_ECB,
-        CKM_AES_CBC,
-        CKM_AES_CBC_PAD,
-        CKM_AES_CTR,
-        CKM_AES_GCM,
-        CKM_DES3_ECB,
-        CKM_DES3_CBC,
-        CKM_DES3_CBC_PAD,
-        CKM_RSA_PKCS,
-        CKM_RSA_PKCS_OAEP,
-        CKM_RSA_PKCS_PSS,
-        CKM_SHA1_RSA_PKCS,
-        CKM_SHA224_RSA_PKCS,
-        CKM_SHA256_RSA_PKCS,
-        CKM_SHA384_RSA_PKCS,
-        CKM_SHA512_RSA_PKCS,
-        CKM_SHA1_RSA_PKCS_PSS,
-        CKM_SHA224_RSA_PKCS_PSS,
-        CKM_SHA256_RSA_PKCS_PSS,
-        CKM_SHA384_RSA_PKCS_PSS,
-        CKM_SHA512_RSA_PKCS_PSS,
-        CKM_ECDSA,
-        CKM_ECDSA_SHA1,
-        CKM_ECDSA_SHA224,
-        CKM_ECDSA_SHA256,
-        CKM_ECDSA_SHA384,
-        CKM_ECDSA_SHA512,
-        CKM_SHA_1,
-        CKM_SHA224,
-        CKM_SHA256,
-        CKM_SHA384,
-        CKM_SHA512,
-        CKM_SHA_1_HMAC,
-        CKM_SHA224_HMAC,
-        CKM_SHA256_HMAC,
-        CKM_SHA384_HMAC,
-        CKM_SHA512_HMAC,
-        CKM_AES_KEY_WRAP,
-        CKM_AES_KEY_WRAP_PAD,
-        CKM_AES_KEY_WRAP_KWP,
-        CKM_RSA_AES_KEY_WRAP,
-        CKM_ECDH1_DERIVE,
-    };
-    _Static_assert(sizeof(list) / sizeof(list[0]) == ROW_COUNT, "list and rows differ");
-    return list;
-}
+/* The rows' types, in the same order: both come from MECH_TABLE. */
+static const CK_MECHANISM_TYPE list[] = {MECH_TABLE(AS_TYPE)};
+_Static_assert(sizeof(list) / sizeof(list[0]) == ROW_COUNT, "list and rows differ");
 
 const CK_MECHANISM_TYPE *p11_mech_list(CK_ULONG *n)
 {
     if (n != NULL) {
         *n = ROW_COUNT;
     }
-    return list_of_rows();
+    return list;
 }
 
 static const struct row *find(CK_MECHANISM_TYPE t)

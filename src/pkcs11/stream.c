@@ -37,7 +37,8 @@ struct p11_stream {
     uint8_t iv[16];   /* chained modes: the IV / counter block of the next call */
     uint8_t part[16]; /* input held back */
     size_t part_len;
-    uint8_t *buf; /* K_BUFFER: the input so far */
+    uint64_t ctr_used; /* K_CTR: counter blocks used so far */
+    uint8_t *buf;      /* K_BUFFER: the input so far */
     size_t buf_len;
     size_t buf_cap;
     uint8_t *aad; /* copies of the borrowed parameter data */
@@ -178,6 +179,18 @@ static size_t ctr_room(const uint8_t cb[16], CK_ULONG bits)
     return room > SIZE_MAX ? SIZE_MAX : (size_t)room;
 }
 
+/* Would n more blocks bring the counter back to its first value? Then a keystream block would
+ * repeat under the key, and the plaintexts' XOR would show: refused, as NSS refuses it. Counters
+ * of 64 bits and more never get there. */
+static bool ctr_fits(const struct p11_stream *s, uint64_t n)
+{
+    if (s->m.ctr_bits >= 64) {
+        return true;
+    }
+    uint64_t lim = (uint64_t)1 << s->m.ctr_bits;
+    return s->ctr_used <= lim && n <= lim - s->ctr_used;
+}
+
 /* ---- chained modes ---- */
 
 /* n bytes at offset pos of the input as this call sees it: the held-back bytes, then in. */
@@ -232,6 +245,7 @@ static CK_RV run_chunk(struct p11_stream *s, p11_crypt_fn fn, void *ctx, const u
     }
     if (s->kind == K_CTR) {
         ctr_add(s->iv, (n + s->block - 1) / s->block, s->m.ctr_bits);
+        s->ctr_used += (n + s->block - 1) / s->block;
     } else if (s->kind != K_ECB && n >= s->block) {
         memcpy(s->iv, s->enc ? out + n - s->block : next, s->block);
     }
@@ -249,6 +263,9 @@ static CK_RV chained_update(struct p11_stream *s, p11_crypt_fn fn, void *ctx, co
     size_t done = 0;
     CK_RV rv = CKR_OK;
 
+    if (s->kind == K_CTR && !ctr_fits(s, (total + s->block - 1) / s->block)) {
+        return s->enc ? CKR_DATA_LEN_RANGE : CKR_ENCRYPTED_DATA_LEN_RANGE;
+    }
     if (out == NULL) {
         *out_len = need;
         return CKR_OK;

@@ -9,7 +9,9 @@
  * strips; CBC_PAD encryption pads at Final). Memory per operation is bounded: a block or two,
  * plus one chunk while an Update runs. GCM and the one-shot mechanisms (RSA) buffer the input up
  * to P11_STREAM_MAX (beyond: CKR_DATA_LEN_RANGE / CKR_ENCRYPTED_DATA_LEN_RANGE) and run at Final,
- * so GCM plaintext is released only after its tag verified.
+ * so GCM plaintext is released only after its tag verified. A CTR operation may use
+ * at most 2^counter-bits blocks (more would repeat the keystream: CKR_DATA_LEN_RANGE /
+ * CKR_ENCRYPTED_DATA_LEN_RANGE).
  *
  * Length rules (PKCS#11 v2.40 §5.2): a NULL output asks the length and changes nothing; a buffer
  * too small is CKR_BUFFER_TOO_SMALL with the length needed, and nothing changes, so the call can

@@ -271,7 +271,7 @@ static void ecb_block(const uint8_t in[16], uint8_t out[16])
 static void test_p11_stream_ctr_wrap(void **state)
 {
     (void)state;
-    static const CK_ULONG bits_list[] = {8, 12, 1};
+    static const CK_ULONG bits_list[] = {8, 12, 3};
     for (size_t b = 0; b < sizeof(bits_list) / sizeof(bits_list[0]); b++) {
         CK_ULONG bits = bits_list[b];
         uint8_t cb[16];
@@ -286,7 +286,7 @@ static void test_p11_stream_ctr_wrap(void **state)
         assert_int_equal(RAND_bytes(cb, sizeof(cb)), 1);
         assert_int_equal(RAND_bytes(in, sizeof(in)), 1);
         /* The counter two blocks short of wrapping. */
-        cb[15] = bits == 12 ? 0xFE : bits == 1 ? (uint8_t)(cb[15] | 1) : 0xFE;
+        cb[15] = bits == 3 ? (uint8_t)((cb[15] & 0xF8) | 6) : 0xFE;
         if (bits == 12) {
             cb[14] = (uint8_t)(cb[14] | 0x0F);
         }
@@ -300,18 +300,14 @@ static void test_p11_stream_ctr_wrap(void **state)
                 want[off + i] = in[off + i] ^ ks[i];
             }
             /* increment the low `bits` bits */
-            uint32_t low = bits == 12  ? (uint32_t)((c[14] & 0x0F) << 8 | c[15])
-                           : bits == 1 ? (uint32_t)(c[15] & 1)
-                                       : c[15];
             uint32_t mask = (1u << bits) - 1u;
+            uint32_t low = bits == 12 ? (uint32_t)((c[14] & 0x0F) << 8 | c[15]) : (c[15] & mask);
             low = (low + 1) & mask;
             if (bits == 12) {
                 c[14] = (uint8_t)((c[14] & 0xF0) | (low >> 8));
                 c[15] = (uint8_t)low;
-            } else if (bits == 1) {
-                c[15] = (uint8_t)((c[15] & 0xFE) | low);
             } else {
-                c[15] = (uint8_t)low;
+                c[15] = (uint8_t)((c[15] & ~mask) | low);
             }
         }
         prm.ulCounterBits = bits;
@@ -327,6 +323,51 @@ static void test_p11_stream_ctr_wrap(void **state)
                              sizeof(in));
             assert_memory_equal(got, in, sizeof(in));
         }
+    }
+}
+
+/* CTR: an operation that would bring the counter back to its first value (a repeated keystream)
+ * is refused before anything of it is encrypted: 2^bits blocks at most. */
+static void test_p11_stream_ctr_exhausted(void **state)
+{
+    (void)state;
+    uint8_t in[5 * 16];
+    uint8_t out[5 * 16];
+    CK_AES_CTR_PARAMS prm = {2, {0}};
+    CK_MECHANISM m = {CKM_AES_CTR, &prm, sizeof(prm)};
+    struct p11_mech pm;
+    struct p11_stream *s = NULL;
+    struct hsm h;
+    CK_ULONG n = 0;
+
+    memset(in, 0x61, sizeof(in));
+    prm.cb[15] = 3; /* the counter starts anywhere: four blocks are 3, 0, 1, 2 */
+    hsm_init(&h, CKK_AES);
+    for (int enc = 1; enc >= 0; enc--) {
+        enum p11_op op = enc ? P11_OP_ENCRYPT : P11_OP_DECRYPT;
+        CK_RV over = enc ? CKR_DATA_LEN_RANGE : CKR_ENCRYPTED_DATA_LEN_RANGE;
+        /* four blocks: all the counter has */
+        assert_int_equal(p11_mech_parse(&m, op, CKK_AES, &pm), CKR_OK);
+        assert_int_equal(run_stream(&pm, enc, &h, in, 64, 2, out, sizeof(out)), 64);
+        /* a fifth, in the same part or a later one */
+        assert_int_equal(p11_stream_new(&pm, enc, &s), CKR_OK);
+        n = sizeof(out);
+        assert_int_equal(p11_stream_update(s, hsm_fn, &h, in, 65, out, &n), over);
+        p11_stream_free(s);
+        assert_int_equal(p11_stream_new(&pm, enc, &s), CKR_OK);
+        n = sizeof(out);
+        assert_int_equal(p11_stream_update(s, hsm_fn, &h, in, 60, out, &n), CKR_OK);
+        assert_int_equal(n, 48);
+        n = sizeof(out);
+        assert_int_equal(p11_stream_update(s, hsm_fn, &h, in, 4, out, &n), CKR_OK);
+        assert_int_equal(n, 16);
+        size_t calls = h.calls;
+        n = sizeof(out);
+        assert_int_equal(p11_stream_update(s, hsm_fn, &h, in, 1, out, &n), over);
+        assert_int_equal(h.calls, calls);
+        n = sizeof(out);
+        assert_int_equal(p11_stream_final(s, hsm_fn, &h, out, &n), CKR_OPERATION_NOT_INITIALIZED);
+        p11_stream_free(s);
     }
 }
 
@@ -664,6 +705,7 @@ int main(void)
         cmocka_unit_test(test_p11_stream_every_split),
         cmocka_unit_test(test_p11_stream_chunks),
         cmocka_unit_test(test_p11_stream_ctr_wrap),
+        cmocka_unit_test(test_p11_stream_ctr_exhausted),
         cmocka_unit_test(test_p11_stream_bad_padding),
         cmocka_unit_test(test_p11_stream_pad_final_exact),
         cmocka_unit_test(test_p11_stream_gcm),

@@ -505,3 +505,108 @@ CK_RV p11_stream_final(struct p11_stream *s, p11_crypt_fn fn, void *ctx, CK_BYTE
     s->over = true;
     return rv;
 }
+
+/* ---- single-part ---- */
+
+/* The output of len more bytes as the last part of a chained operation (Update then Final): exact,
+ * except CBC_PAD decryption's, which is an upper bound until the padding is seen. */
+static CK_RV chained_total(const struct p11_stream *s, size_t len, size_t *need)
+{
+    size_t total = s->part_len + len;
+    size_t upd = blocks_now(s, total) * s->block;
+    size_t rem = total - upd;
+    CK_RV bad = s->enc ? CKR_DATA_LEN_RANGE : CKR_ENCRYPTED_DATA_LEN_RANGE;
+
+    switch (s->kind) {
+    case K_ECB:
+    case K_CBC:
+        *need = upd;
+        return rem == 0 ? CKR_OK : bad;
+    case K_CTR:
+        *need = total;
+        return ctr_fits(s, (total + s->block - 1) / s->block) ? CKR_OK : bad;
+    default: /* K_CBC_PAD */
+        if (s->enc) {
+            *need = upd + s->block;
+            return CKR_OK;
+        }
+        *need = upd + s->block - 1;
+        return rem == s->block ? CKR_OK : bad;
+    }
+}
+
+static CK_RV oneshot(struct p11_stream *s, p11_crypt_fn fn, void *ctx, const uint8_t *in,
+                     size_t len, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
+{
+    static uint8_t none[1]; /* an output for parts that give none: buffered Updates */
+    struct p11_stream saved;
+    size_t saved_len = s->buf_len;
+    size_t need = 0;
+    CK_ULONG u = 0;
+    CK_ULONG f = 0;
+    CK_RV rv;
+
+    if (s->kind != K_BUFFER) {
+        rv = chained_total(s, len, &need);
+        if (rv != CKR_OK) {
+            return rv;
+        }
+        bool exact = s->kind != K_CBC_PAD || s->enc;
+        if (out == NULL || (exact && *out_len < need)) {
+            rv = out == NULL ? CKR_OK : CKR_BUFFER_TOO_SMALL;
+            *out_len = need;
+            return rv;
+        }
+        /* Only CBC_PAD decryption can be too small from here: at Update (room for less than
+         * the whole blocks: the bound is the answer) or at Final (the exact size). */
+        saved = *s;
+        u = *out_len;
+        rv = chained_update(s, fn, ctx, in, len, out, &u);
+        bool at_final = rv == CKR_OK;
+        if (at_final) {
+            f = *out_len - u;
+            rv = chained_final(s, fn, ctx, out + u, &f);
+        }
+        if (rv == CKR_BUFFER_TOO_SMALL) {
+            *s = saved; /* as if nothing happened: the call may be repeated */
+            *out_len = at_final ? u + f : need;
+        } else if (rv == CKR_OK) {
+            *out_len = u + f;
+        }
+        OPENSSL_cleanse(&saved, sizeof(saved));
+        return rv;
+    }
+    /* Buffered: the data goes in, Final runs (or sizes); a size query or a buffer too small
+     * takes the data out again. */
+    rv = buffer_update(s, in, len, none, &u);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    f = out == NULL ? 0 : *out_len;
+    rv = buffer_final(s, fn, ctx, out, &f);
+    if (out == NULL || rv == CKR_BUFFER_TOO_SMALL) {
+        OPENSSL_cleanse(s->buf + saved_len, s->buf_len - saved_len);
+        s->buf_len = saved_len;
+    }
+    if (rv == CKR_OK || rv == CKR_BUFFER_TOO_SMALL) {
+        *out_len = f;
+    }
+    return rv;
+}
+
+CK_RV p11_stream_oneshot(struct p11_stream *s, p11_crypt_fn fn, void *ctx, const uint8_t *in,
+                         size_t len, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
+{
+    if (s == NULL || fn == NULL || out_len == NULL || (in == NULL && len > 0)) {
+        return CKR_ARGUMENTS_BAD;
+    }
+    if (s->over) {
+        return CKR_OPERATION_NOT_INITIALIZED;
+    }
+    CK_RV rv = oneshot(s, fn, ctx, in, len, out, out_len);
+    if (rv == CKR_BUFFER_TOO_SMALL || (rv == CKR_OK && out == NULL)) {
+        return rv;
+    }
+    s->over = true;
+    return rv;
+}

@@ -631,6 +631,137 @@ static void test_p11_stream_rsa_oaep(void **state)
     ohsm_mech_pkey_free(pk);
 }
 
+/* Single-part (C_Encrypt / C_Decrypt): every mode and direction gives the one-shot result; a
+ * length query and a buffer too small change nothing; a wrong input length is refused before any
+ * HSM call. */
+static void test_p11_stream_oneshot(void **state)
+{
+    (void)state;
+    static const size_t lens[] = {0, 5, 16, 24, 40, 48, 1000};
+    uint8_t in[1000];
+    uint8_t ct[1100];
+    uint8_t got[1100];
+    uint8_t iv[16];
+    CK_AES_CTR_PARAMS ctr;
+    CK_MECHANISM m;
+    struct p11_mech pm;
+    struct p11_stream *s = NULL;
+    struct hsm h;
+
+    assert_int_equal(RAND_bytes(in, sizeof(in)), 1);
+    assert_int_equal(RAND_bytes(iv, sizeof(iv)), 1);
+    for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+        const struct mode *md = &modes[i];
+        const uint8_t *key = md->kt == CKK_AES ? aes_key : des3_key;
+        hsm_init(&h, md->kt);
+        mech_of(md, iv, &ctr, 128, &m);
+        for (size_t l = 0; l < sizeof(lens) / sizeof(lens[0]); l++) {
+            size_t len = lens[l];
+            if (len % md->block != 0) {
+                /* refused whole, before any HSM call (none is empty: nothing, nothing out) */
+                assert_int_equal(p11_mech_parse(&m, P11_OP_ENCRYPT, md->kt, &pm), CKR_OK);
+                assert_int_equal(p11_stream_new(&pm, true, &s), CKR_OK);
+                CK_ULONG n = sizeof(got);
+                size_t calls = h.calls;
+                assert_int_equal(p11_stream_oneshot(s, hsm_fn, &h, in, len, got, &n),
+                                 CKR_DATA_LEN_RANGE);
+                assert_int_equal(h.calls, calls);
+                p11_stream_free(s);
+                continue;
+            }
+            size_t ct_len = ref_crypt(md->cipher(), key, iv, md->pad, true, in, len, ct);
+            for (int enc = 1; enc >= 0; enc--) {
+                const uint8_t *src = enc ? in : ct;
+                size_t src_len = enc ? len : ct_len;
+                const uint8_t *res = enc ? ct : in;
+                size_t res_len = enc ? ct_len : len;
+                bool bound = !enc && md->pad == 1;
+                assert_int_equal(
+                    p11_mech_parse(&m, enc ? P11_OP_ENCRYPT : P11_OP_DECRYPT, md->kt, &pm), CKR_OK);
+                assert_int_equal(p11_stream_new(&pm, enc, &s), CKR_OK);
+                CK_ULONG n = 0;
+                assert_int_equal(p11_stream_oneshot(s, hsm_fn, &h, src, src_len, NULL, &n), CKR_OK);
+                assert_int_equal(n, bound ? src_len - 1 : res_len);
+                if (res_len > 0) {
+                    n = res_len - 1;
+                    assert_int_equal(p11_stream_oneshot(s, hsm_fn, &h, src, src_len, got, &n),
+                                     CKR_BUFFER_TOO_SMALL);
+                    /* exact, or the bound when even the whole blocks did not fit */
+                    assert_true(n == res_len || (bound && n == src_len - 1));
+                }
+                n = res_len; /* exactly the result's size is enough */
+                assert_int_equal(p11_stream_oneshot(s, hsm_fn, &h, src, src_len, got, &n), CKR_OK);
+                assert_int_equal(n, res_len);
+                assert_memory_equal(got, res, res_len);
+                n = sizeof(got);
+                assert_int_equal(p11_stream_oneshot(s, hsm_fn, &h, src, src_len, got, &n),
+                                 CKR_OPERATION_NOT_INITIALIZED);
+                p11_stream_free(s);
+            }
+        }
+    }
+}
+
+/* Single-part GCM and its errors: a size query takes no data in; a bad tag ends it. */
+static void test_p11_stream_oneshot_gcm(void **state)
+{
+    (void)state;
+    uint8_t in[100];
+    uint8_t iv[12] = {0};
+    uint8_t ct[200];
+    uint8_t pt[200];
+    CK_GCM_PARAMS g = {iv, 12, 96, NULL, 0, 96};
+    CK_MECHANISM m = {CKM_AES_GCM, &g, sizeof(g)};
+    struct p11_mech pm;
+    struct p11_stream *s = NULL;
+    struct hsm h;
+    CK_ULONG n = 0;
+
+    assert_int_equal(RAND_bytes(in, sizeof(in)), 1);
+    hsm_init(&h, CKK_AES);
+    assert_int_equal(p11_mech_parse(&m, P11_OP_ENCRYPT, CKK_AES, &pm), CKR_OK);
+    assert_int_equal(p11_stream_new(&pm, true, &s), CKR_OK);
+    for (int i = 0; i < 2; i++) { /* asked twice: the data is not taken in twice */
+        n = 0;
+        assert_int_equal(p11_stream_oneshot(s, hsm_fn, &h, in, sizeof(in), NULL, &n), CKR_OK);
+        assert_int_equal(n, sizeof(in) + 12);
+    }
+    n = sizeof(in) + 11;
+    assert_int_equal(p11_stream_oneshot(s, hsm_fn, &h, in, sizeof(in), ct, &n),
+                     CKR_BUFFER_TOO_SMALL);
+    assert_int_equal(n, sizeof(in) + 12);
+    assert_int_equal(p11_stream_oneshot(s, hsm_fn, &h, in, sizeof(in), ct, &n), CKR_OK);
+    assert_int_equal(n, sizeof(in) + 12);
+    p11_stream_free(s);
+    assert_int_equal(p11_mech_parse(&m, P11_OP_DECRYPT, CKK_AES, &pm), CKR_OK);
+    assert_int_equal(p11_stream_new(&pm, false, &s), CKR_OK);
+    n = sizeof(in);
+    assert_int_equal(p11_stream_oneshot(s, hsm_fn, &h, ct, sizeof(in) + 12, pt, &n), CKR_OK);
+    assert_int_equal(n, sizeof(in));
+    assert_memory_equal(pt, in, sizeof(in));
+    p11_stream_free(s);
+    ct[0] ^= 1;
+    assert_int_equal(p11_stream_new(&pm, false, &s), CKR_OK);
+    n = sizeof(pt);
+    assert_int_equal(p11_stream_oneshot(s, hsm_fn, &h, ct, sizeof(in) + 12, pt, &n),
+                     CKR_ENCRYPTED_DATA_INVALID);
+    n = sizeof(pt);
+    assert_int_equal(p11_stream_oneshot(s, hsm_fn, &h, ct, sizeof(in) + 12, pt, &n),
+                     CKR_OPERATION_NOT_INITIALIZED);
+    p11_stream_free(s);
+    /* too long to buffer */
+    uint8_t *big = calloc(1, P11_STREAM_MAX + 1);
+    assert_non_null(big);
+    memset(iv, 0, sizeof(iv));
+    assert_int_equal(p11_mech_parse(&m, P11_OP_ENCRYPT, CKK_AES, &pm), CKR_OK);
+    assert_int_equal(p11_stream_new(&pm, true, &s), CKR_OK);
+    n = 0;
+    assert_int_equal(p11_stream_oneshot(s, hsm_fn, &h, big, P11_STREAM_MAX + 1, NULL, &n),
+                     CKR_DATA_LEN_RANGE);
+    p11_stream_free(s);
+    free(big);
+}
+
 /* Bad arguments: NULLs, a mechanism parsed for the other direction; an HSM error in an Update
  * ends the operation. */
 static void test_p11_stream_args(void **state)
@@ -657,6 +788,10 @@ static void test_p11_stream_args(void **state)
     assert_int_equal(p11_stream_update(s, hsm_fn, &h, buf, 16, buf, NULL), CKR_ARGUMENTS_BAD);
     assert_int_equal(p11_stream_final(s, hsm_fn, &h, buf, NULL), CKR_ARGUMENTS_BAD);
     assert_int_equal(p11_stream_final(NULL, hsm_fn, &h, buf, &n), CKR_ARGUMENTS_BAD);
+    assert_int_equal(p11_stream_oneshot(NULL, hsm_fn, &h, buf, 16, buf, &n), CKR_ARGUMENTS_BAD);
+    assert_int_equal(p11_stream_oneshot(s, NULL, &h, buf, 16, buf, &n), CKR_ARGUMENTS_BAD);
+    assert_int_equal(p11_stream_oneshot(s, hsm_fn, &h, NULL, 16, buf, &n), CKR_ARGUMENTS_BAD);
+    assert_int_equal(p11_stream_oneshot(s, hsm_fn, &h, buf, 16, buf, NULL), CKR_ARGUMENTS_BAD);
     /* An empty part is fine and gives nothing. */
     n = sizeof(buf);
     assert_int_equal(p11_stream_update(s, hsm_fn, &h, NULL, 0, buf, &n), CKR_OK);
@@ -710,6 +845,8 @@ int main(void)
         cmocka_unit_test(test_p11_stream_pad_final_exact),
         cmocka_unit_test(test_p11_stream_gcm),
         cmocka_unit_test(test_p11_stream_rsa_oaep),
+        cmocka_unit_test(test_p11_stream_oneshot),
+        cmocka_unit_test(test_p11_stream_oneshot_gcm),
         cmocka_unit_test(test_p11_stream_args),
         cmocka_unit_test(test_p11_stream_in_place),
     };

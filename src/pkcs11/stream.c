@@ -193,19 +193,39 @@ static bool ctr_fits(const struct p11_stream *s, uint64_t n)
 
 /* ---- chained modes ---- */
 
-/* n bytes at offset pos of the input as this call sees it: the held-back bytes, then in. */
-static void virt_copy(const struct p11_stream *s, const uint8_t *in, size_t pos, size_t n,
-                      uint8_t *dst)
+/* The input as an Update sees it: the held-back bytes, then the new part. Bytes are taken in
+ * order; a look-ahead of up to one block moves into carry early, so that an application that
+ * encrypts in place (out == in) cannot overwrite input before it is read: the output of a chunk
+ * ends at most one block past where the unread input starts. */
+struct vin {
+    uint8_t carry[16];
+    size_t carry_len;
+    const uint8_t *in;
+    size_t len;
+    size_t off; /* in's bytes taken (into carry or out) */
+};
+
+static void vin_take(struct vin *v, size_t n, uint8_t *dst)
 {
-    if (pos < s->part_len) {
-        size_t k = s->part_len - pos < n ? s->part_len - pos : n;
-        memcpy(dst, s->part + pos, k);
-        dst += k;
-        n -= k;
-        pos = s->part_len;
+    size_t k = n < v->carry_len ? n : v->carry_len;
+    memcpy(dst, v->carry, k);
+    memmove(v->carry, v->carry + k, v->carry_len - k);
+    v->carry_len -= k;
+    if (n > k) {
+        memcpy(dst + k, v->in + v->off, n - k);
+        v->off += n - k;
     }
-    if (n > 0) {
-        memcpy(dst, in + (pos - s->part_len), n);
+}
+
+static void vin_look_ahead(struct vin *v, size_t want)
+{
+    if (v->carry_len < want) {
+        size_t k = want - v->carry_len < v->len - v->off ? want - v->carry_len : v->len - v->off;
+        if (k > 0) {
+            memcpy(v->carry + v->carry_len, v->in + v->off, k);
+            v->carry_len += k;
+            v->off += k;
+        }
     }
 }
 
@@ -280,6 +300,8 @@ static CK_RV chained_update(struct p11_stream *s, p11_crypt_fn fn, void *ctx, co
             return CKR_HOST_MEMORY;
         }
     }
+    struct vin v = {.carry_len = s->part_len, .in = in, .len = len};
+    memcpy(v.carry, s->part, s->part_len);
     while (done < need) {
         size_t blocks = (need - done < CHUNK ? need - done : CHUNK) / s->block;
         if (s->kind == K_CTR) {
@@ -287,7 +309,8 @@ static CK_RV chained_update(struct p11_stream *s, p11_crypt_fn fn, void *ctx, co
             blocks = blocks < room ? blocks : room;
         }
         size_t n = blocks * s->block;
-        virt_copy(s, in, done, n, scratch);
+        vin_take(&v, n, scratch);
+        vin_look_ahead(&v, s->block);
         rv = run_chunk(s, fn, ctx, scratch, n, out + done, n);
         OPENSSL_cleanse(scratch, n);
         if (rv != CKR_OK) {
@@ -296,11 +319,12 @@ static CK_RV chained_update(struct p11_stream *s, p11_crypt_fn fn, void *ctx, co
         done += n;
     }
     /* What is left (less than a block, or CBC_PAD decryption's last block) is held. */
-    virt_copy(s, in, need, total - need, rest);
+    vin_take(&v, total - need, rest);
     memcpy(s->part, rest, total - need);
     s->part_len = total - need;
     *out_len = need;
 out:
+    OPENSSL_cleanse(&v, sizeof(v));
     OPENSSL_cleanse(rest, sizeof(rest));
     free(scratch);
     return rv;

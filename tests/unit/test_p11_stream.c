@@ -834,6 +834,73 @@ static void test_p11_stream_in_place(void **state)
     p11_stream_free(s);
 }
 
+/* In place (out == in), as a program that reads a file into one buffer and encrypts it there
+ * does: parts that are not whole blocks (so bytes are held between them), one of them larger
+ * than an HSM call takes, give the one-shot result, for every mode and direction. */
+static void test_p11_stream_in_place_chunks(void **state)
+{
+    (void)state;
+    static const size_t parts[] = {5, 1000, 2 * P11_STREAM_MAX + 77, 3, 1000};
+    size_t len = 0;
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+        len += parts[i];
+    }
+    uint8_t *in = malloc(len);
+    uint8_t *want = malloc(len + 16);
+    uint8_t *got = malloc(len + 16);
+    uint8_t *buf = malloc(2 * P11_STREAM_MAX + 100);
+    uint8_t iv[16] = {3, 1, 4, 1, 5, 9, 2, 6};
+    CK_AES_CTR_PARAMS ctr;
+    CK_MECHANISM m;
+    struct p11_mech pm;
+    struct p11_stream *s = NULL;
+    struct hsm h;
+
+    assert_non_null(in);
+    assert_non_null(want);
+    assert_non_null(got);
+    assert_non_null(buf);
+    assert_int_equal(RAND_bytes(in, (int)len), 1);
+    for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+        const struct mode *md = &modes[i];
+        const uint8_t *key = md->kt == CKK_AES ? aes_key : des3_key;
+        size_t total = len / md->block * md->block; /* unpadded block modes: whole blocks */
+        hsm_init(&h, md->kt);
+        mech_of(md, iv, &ctr, 128, &m);
+        size_t wl = ref_crypt(md->cipher(), key, iv, md->pad, true, in, total, want);
+        for (int enc = 1; enc >= 0; enc--) {
+            const uint8_t *src = enc ? in : want;
+            size_t src_len = enc ? total : wl;
+            assert_int_equal(p11_mech_parse(&m, enc ? P11_OP_ENCRYPT : P11_OP_DECRYPT, md->kt, &pm),
+                             CKR_OK);
+            assert_int_equal(p11_stream_new(&pm, enc, &s), CKR_OK);
+            size_t pos = 0;
+            size_t done = 0;
+            for (size_t k = 0; pos < src_len; k++) {
+                size_t n = k < sizeof(parts) / sizeof(parts[0]) ? parts[k] : src_len - pos;
+                n = n < src_len - pos ? n : src_len - pos;
+                memcpy(buf, src + pos, n);
+                CK_ULONG o = n + 16;
+                assert_int_equal(p11_stream_update(s, hsm_fn, &h, buf, n, buf, &o), CKR_OK);
+                memcpy(got + done, buf, o);
+                done += o;
+                pos += n;
+            }
+            CK_ULONG o = 16;
+            assert_int_equal(p11_stream_final(s, hsm_fn, &h, buf, &o), CKR_OK);
+            memcpy(got + done, buf, o);
+            done += o;
+            assert_int_equal(done, enc ? wl : total);
+            assert_memory_equal(got, enc ? want : in, done);
+            p11_stream_free(s);
+        }
+    }
+    free(in);
+    free(want);
+    free(got);
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -849,6 +916,7 @@ int main(void)
         cmocka_unit_test(test_p11_stream_oneshot_gcm),
         cmocka_unit_test(test_p11_stream_args),
         cmocka_unit_test(test_p11_stream_in_place),
+        cmocka_unit_test(test_p11_stream_in_place_chunks),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -229,6 +229,15 @@ static void vin_look_ahead(struct vin *v, size_t want)
     }
 }
 
+/* n bytes at offset pos of the input an Update would see (the held bytes, then in). */
+static void virt_read(const struct p11_stream *s, const uint8_t *in, size_t pos, size_t n,
+                      uint8_t *dst)
+{
+    for (size_t i = 0; i < n; i++, pos++) {
+        dst[i] = pos < s->part_len ? s->part[pos] : in[pos - s->part_len];
+    }
+}
+
 /* Whole blocks an Update with total bytes of input (held + new) sends now. CBC_PAD decryption
  * keeps its last whole block for Final, where the padding is. */
 static size_t blocks_now(const struct p11_stream *s, size_t total)
@@ -559,11 +568,50 @@ static CK_RV chained_total(const struct p11_stream *s, size_t len, size_t *need)
     }
 }
 
+/* CBC_PAD decryption's exact output when len more bytes are the last part: the blocks before the
+ * last, and what the last holds once its padding is off. One HSM call on that block alone, with
+ * its IV (the block before it); nothing is written for the application, nothing changes here. */
+static CK_RV cbc_pad_exact(const struct p11_stream *s, p11_crypt_fn fn, void *ctx,
+                           const uint8_t *in, size_t len, size_t *need)
+{
+    size_t bl = s->block;
+    size_t total = s->part_len + len; /* whole blocks, at least one: chained_total checked */
+    struct ohsm_mech_params prm = s->m.prm;
+    uint8_t two[32]; /* the IV, then the last block */
+    uint8_t b[16];
+    uint8_t iv_out[16];
+    size_t iv_len = 0;
+    size_t got = 0;
+    size_t pad = 0;
+
+    if (total >= 2 * bl) {
+        virt_read(s, in, total - 2 * bl, 2 * bl, two);
+    } else {
+        memcpy(two, s->iv, bl);
+        virt_read(s, in, total - bl, bl, two + bl);
+    }
+    prm.mech = s->hsm_mech;
+    prm.iv = two;
+    prm.iv_len = bl;
+    CK_RV rv = fn(ctx, false, &prm, two + bl, bl, b, bl, &got, iv_out, &iv_len);
+    if (rv == CKR_OK && got != bl) {
+        rv = CKR_DEVICE_ERROR;
+    }
+    if (rv == CKR_OK && !pad_ok(b, bl, &pad)) {
+        rv = CKR_ENCRYPTED_DATA_INVALID;
+    }
+    if (rv == CKR_OK) {
+        *need = total - pad;
+    }
+    OPENSSL_cleanse(b, sizeof(b));
+    OPENSSL_cleanse(two, sizeof(two));
+    return rv;
+}
+
 static CK_RV oneshot(struct p11_stream *s, p11_crypt_fn fn, void *ctx, const uint8_t *in,
                      size_t len, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
 {
     static uint8_t none[1]; /* an output for parts that give none: buffered Updates */
-    struct p11_stream saved;
     size_t saved_len = s->buf_len;
     size_t need = 0;
     CK_ULONG u = 0;
@@ -571,34 +619,28 @@ static CK_RV oneshot(struct p11_stream *s, p11_crypt_fn fn, void *ctx, const uin
     CK_RV rv;
 
     if (s->kind != K_BUFFER) {
+        /* The size first, so that nothing is written (the input may be the output: in place)
+         * unless all of it fits. */
         rv = chained_total(s, len, &need);
-        if (rv != CKR_OK) {
+        if (rv == CKR_OK && out != NULL && *out_len < need && s->kind == K_CBC_PAD && !s->enc) {
+            rv = cbc_pad_exact(s, fn, ctx, in, len, &need); /* the bound was too much */
+        }
+        if (rv != CKR_OK || out == NULL || *out_len < need) {
+            rv = rv != CKR_OK ? rv : out == NULL ? CKR_OK : CKR_BUFFER_TOO_SMALL;
+            *out_len = rv == CKR_OK || rv == CKR_BUFFER_TOO_SMALL ? need : *out_len;
             return rv;
         }
-        bool exact = s->kind != K_CBC_PAD || s->enc;
-        if (out == NULL || (exact && *out_len < need)) {
-            rv = out == NULL ? CKR_OK : CKR_BUFFER_TOO_SMALL;
-            *out_len = need;
-            return rv;
-        }
-        /* Only CBC_PAD decryption can be too small from here: at Update (room for less than
-         * the whole blocks: the bound is the answer) or at Final (the exact size). */
-        saved = *s;
         u = *out_len;
         rv = chained_update(s, fn, ctx, in, len, out, &u);
-        bool at_final = rv == CKR_OK;
-        if (at_final) {
+        if (rv == CKR_OK) {
             f = *out_len - u;
             rv = chained_final(s, fn, ctx, out + u, &f);
         }
-        if (rv == CKR_BUFFER_TOO_SMALL) {
-            *s = saved; /* as if nothing happened: the call may be repeated */
-            *out_len = at_final ? u + f : need;
-        } else if (rv == CKR_OK) {
+        if (rv == CKR_OK) {
             *out_len = u + f;
         }
-        OPENSSL_cleanse(&saved, sizeof(saved));
-        return rv;
+        /* It all fit: too small now would be the HSM's fault, and the input may be gone. */
+        return rv == CKR_BUFFER_TOO_SMALL ? CKR_DEVICE_ERROR : rv;
     }
     /* Buffered: the data goes in, Final runs (or sizes); a size query or a buffer too small
      * takes the data out again. */

@@ -63,9 +63,11 @@ CK_RV p11_stream_final(struct p11_stream *s, p11_crypt_fn fn, void *ctx, CK_BYTE
 
 /* C_Encrypt / C_Decrypt: in as the only part (Update then Final in one call) with the
  * single-part length rules: a NULL out asks the whole output's length (exact, but for CBC_PAD
- * decryption an upper bound: in's length - 1) and changes nothing, nor does a buffer too small
- * (CKR_BUFFER_TOO_SMALL with the length needed; a wrong length of input is refused before any
- * HSM call). Errors: those of update and final. */
+ * decryption an upper bound: in's length - 1) and changes nothing; a buffer too small is
+ * CKR_BUFFER_TOO_SMALL with the exact length (CBC_PAD decryption: found by decrypting the last
+ * block alone) and changes nothing either, and nothing is written to out unless all of the output
+ * fits, so out may be in (in place). A wrong length of input is refused before any HSM call.
+ * Errors: those of update and final. */
 CK_RV p11_stream_oneshot(struct p11_stream *s, p11_crypt_fn fn, void *ctx, const uint8_t *in,
                          size_t len, CK_BYTE_PTR out, CK_ULONG_PTR out_len);
 

@@ -686,8 +686,7 @@ static void test_p11_stream_oneshot(void **state)
                     n = res_len - 1;
                     assert_int_equal(p11_stream_oneshot(s, hsm_fn, &h, src, src_len, got, &n),
                                      CKR_BUFFER_TOO_SMALL);
-                    /* exact, or the bound when even the whole blocks did not fit */
-                    assert_true(n == res_len || (bound && n == src_len - 1));
+                    assert_int_equal(n, res_len); /* exact */
                 }
                 n = res_len; /* exactly the result's size is enough */
                 assert_int_equal(p11_stream_oneshot(s, hsm_fn, &h, src, src_len, got, &n), CKR_OK);
@@ -760,6 +759,53 @@ static void test_p11_stream_oneshot_gcm(void **state)
                      CKR_DATA_LEN_RANGE);
     p11_stream_free(s);
     free(big);
+}
+
+/* Single-part CBC_PAD decryption in place: a buffer too small is told the exact size and keeps
+ * the ciphertext, so the retry decrypts it; bad padding is refused. */
+static void test_p11_stream_oneshot_in_place(void **state)
+{
+    (void)state;
+    uint8_t iv[16] = {8};
+    uint8_t pt[40];
+    uint8_t ct[48];
+    uint8_t buf[48];
+    CK_MECHANISM m = {CKM_AES_CBC_PAD, iv, 16};
+    struct p11_mech pm;
+    struct p11_stream *s = NULL;
+    struct hsm h;
+
+    assert_int_equal(RAND_bytes(pt, sizeof(pt)), 1);
+    assert_int_equal(ref_crypt(EVP_aes_256_cbc(), aes_key, iv, 1, true, pt, 40, ct), 48);
+    hsm_init(&h, CKK_AES);
+    assert_int_equal(p11_mech_parse(&m, P11_OP_DECRYPT, CKK_AES, &pm), CKR_OK);
+    assert_int_equal(p11_stream_new(&pm, false, &s), CKR_OK);
+    memcpy(buf, ct, 48);
+    static const CK_ULONG small[] = {0, 10, 39};
+    for (size_t i = 0; i < sizeof(small) / sizeof(small[0]); i++) {
+        CK_ULONG n = small[i];
+        assert_int_equal(p11_stream_oneshot(s, hsm_fn, &h, buf, 48, buf, &n), CKR_BUFFER_TOO_SMALL);
+        assert_int_equal(n, 40);
+        assert_memory_equal(buf, ct, 48);
+    }
+    CK_ULONG n = 48;
+    assert_int_equal(p11_stream_oneshot(s, hsm_fn, &h, buf, 48, buf, &n), CKR_OK);
+    assert_int_equal(n, 40);
+    assert_memory_equal(buf, pt, 40);
+    p11_stream_free(s);
+
+    /* bad padding: refused whether the size is probed or not */
+    uint8_t raw[32];
+    memset(raw, 0x07, sizeof(raw));
+    raw[31] = 0x00;
+    assert_int_equal(ref_crypt(EVP_aes_256_cbc(), aes_key, iv, 0, true, raw, 32, ct), 32);
+    for (int probe = 0; probe < 2; probe++) {
+        assert_int_equal(p11_stream_new(&pm, false, &s), CKR_OK);
+        n = probe ? 1 : sizeof(buf);
+        assert_int_equal(p11_stream_oneshot(s, hsm_fn, &h, ct, 32, buf, &n),
+                         CKR_ENCRYPTED_DATA_INVALID);
+        p11_stream_free(s);
+    }
 }
 
 /* Bad arguments: NULLs, a mechanism parsed for the other direction; an HSM error in an Update
@@ -914,6 +960,7 @@ int main(void)
         cmocka_unit_test(test_p11_stream_rsa_oaep),
         cmocka_unit_test(test_p11_stream_oneshot),
         cmocka_unit_test(test_p11_stream_oneshot_gcm),
+        cmocka_unit_test(test_p11_stream_oneshot_in_place),
         cmocka_unit_test(test_p11_stream_args),
         cmocka_unit_test(test_p11_stream_in_place),
         cmocka_unit_test(test_p11_stream_in_place_chunks),

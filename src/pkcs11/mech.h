@@ -84,19 +84,23 @@ struct p11_mech {
     size_t iv_len;
     /* CKM_AES_GCM encryption (and wrapping): the application's pIv, which receives the HSM's
      * 12-byte IV (CloudHSM: pIv must point to a zeroed buffer of 12; anything else is
-     * CKR_MECHANISM_PARAM_INVALID). NULL otherwise. */
+     * CKR_MECHANISM_PARAM_INVALID). Encryption: p11_stream_final writes it; wrapping: the HSM's
+     * blob is IV || ciphertext || tag, and the caller copies the IV. NULL otherwise. */
     CK_BYTE_PTR gcm_iv_out;
-    size_t block;          /* multi-part: cipher block (16 AES, 8 DES3), 0 for stream/one-shot */
-    CK_ULONG ctr_bits;     /* CKM_AES_CTR counter bits (1..128) */
-    bool multipart;        /* the mechanism allows Update/Final for op */
+    size_t block;      /* multi-part: cipher block (16 AES incl. CTR, 8 DES3), 0 buffered/one-shot */
+    CK_ULONG ctr_bits; /* CKM_AES_CTR counter bits (1..128) */
+    /* The mechanism allows Update/Final for op. Encryption: p11_stream; sign/verify with
+     * local_hash: the library hashes the parts; HMAC (the HSM holds the key): the caller buffers
+     * the parts up to P11_STREAM_MAX and sends them whole at Final. */
+    bool multipart;
     CK_KEY_TYPE gen_ktype; /* GENKEY/GENPAIR: the key type it makes (CKK_AES, CKK_RSA, ...) */
     struct p11_ecdh ecdh;  /* DERIVE */
 };
 
 /* Checks that mechanism m does op with a key of type key_type (CK_UNAVAILABLE_INFORMATION: no
- * key, e.g. digest, generate) and fills out. For DIGEST/GENKEY/GENPAIR a key_type other than
+ * key, e.g. digest, generate) and fills out. For GENKEY/GENPAIR a key_type other than
  * CK_UNAVAILABLE_INFORMATION is the template's CKA_KEY_TYPE and must be the type the mechanism
- * makes (CKR_TEMPLATE_INCONSISTENT otherwise). Errors: CKR_MECHANISM_INVALID (unknown, or not for
+ * makes (a digest makes none): CKR_TEMPLATE_INCONSISTENT otherwise. Errors: CKR_MECHANISM_INVALID (unknown, or not for
  * op), CKR_MECHANISM_PARAM_INVALID (parameter of the wrong size/shape/value: IV length, GCM tag
  * bits 96..128 step 8 as the HSM takes, OAEP hash/MGF and source, PSS hash and salt, CTR counter
  * bits 1..128, ECDH KDF, data and point, a parameter given to a mechanism that takes none),

@@ -87,7 +87,7 @@ struct p11_mech {
      * CKR_MECHANISM_PARAM_INVALID). Encryption: p11_stream_final writes it; wrapping: the HSM's
      * blob is IV || ciphertext || tag, and the caller copies the IV. NULL otherwise. */
     CK_BYTE_PTR gcm_iv_out;
-    size_t block;      /* multi-part: cipher block (16 AES incl. CTR, 8 DES3), 0 buffered/one-shot */
+    size_t block; /* multi-part: cipher block (16 AES incl. CTR, 8 DES3), 0 buffered/one-shot */
     CK_ULONG ctr_bits; /* CKM_AES_CTR counter bits (1..128) */
     /* The mechanism allows Update/Final for op. Encryption: p11_stream; sign/verify with
      * local_hash: the library hashes the parts; HMAC (the HSM holds the key): the caller buffers
@@ -100,12 +100,12 @@ struct p11_mech {
 /* Checks that mechanism m does op with a key of type key_type (CK_UNAVAILABLE_INFORMATION: no
  * key, e.g. digest, generate) and fills out. For GENKEY/GENPAIR a key_type other than
  * CK_UNAVAILABLE_INFORMATION is the template's CKA_KEY_TYPE and must be the type the mechanism
- * makes (a digest makes none): CKR_TEMPLATE_INCONSISTENT otherwise. Errors: CKR_MECHANISM_INVALID (unknown, or not for
- * op), CKR_MECHANISM_PARAM_INVALID (parameter of the wrong size/shape/value: IV length, GCM tag
- * bits 96..128 step 8 as the HSM takes, OAEP hash/MGF and source, PSS hash and salt, CTR counter
- * bits 1..128, ECDH KDF, data and point, a parameter given to a mechanism that takes none),
- * CKR_KEY_TYPE_INCONSISTENT (key type not for this mechanism), CKR_ARGUMENTS_BAD (m or out NULL).
- * On error *out is zeroed. */
+ * makes (a digest makes none): CKR_TEMPLATE_INCONSISTENT otherwise. Errors: CKR_MECHANISM_INVALID
+ * (unknown, or not for op), CKR_MECHANISM_PARAM_INVALID (parameter of the wrong size/shape/value:
+ * IV length, GCM tag bits 96..128 step 8 as the HSM takes, OAEP hash/MGF and source, PSS hash and
+ * salt, CTR counter bits 1..128, ECDH KDF, data and point, a parameter given to a mechanism that
+ * takes none), CKR_KEY_TYPE_INCONSISTENT (key type not for this mechanism), CKR_ARGUMENTS_BAD (m or
+ * out NULL). On error *out is zeroed. */
 CK_RV p11_mech_parse(const CK_MECHANISM *m, enum p11_op op, CK_KEY_TYPE key_type,
                      struct p11_mech *out);
 

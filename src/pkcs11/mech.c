@@ -90,7 +90,7 @@ struct row {
 
 #define ECDH(t, p)                                                                                 \
     {                                                                                              \
-        t, P11_OHSM_M_ECDH, OHSM_H_NONE, CKF_DERIVE | F_EC, EC_MIN, EC_MAX, CKK_EC, KT_NONE, p, 0, \
+        t, OHSM_M_ECDH, OHSM_H_NONE, CKF_DERIVE | F_EC, EC_MIN, EC_MAX, CKK_EC, KT_NONE, p, 0, \
             false, false                                                                           \
     }
 

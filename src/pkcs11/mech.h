@@ -31,7 +31,6 @@ typedef struct CK_RSA_AES_KEY_WRAP_PARAMS {
 
 /* The HSM's ECDH mechanism (enum ohsm_mech OHSM_M_ECDH = 60, added to include/openhsm/mech.h by
  * the derive work of issue 15; the value travels on the wire and never changes). */
-#define P11_OHSM_M_ECDH 60u
 
 /* The buffering limit of the operations the HSM runs whole (see stream.h). */
 #define P11_STREAM_MAX (256u * 1024u)

@@ -71,7 +71,7 @@ static void delete_on(struct p11_state *st, CK_OBJECT_HANDLE h, size_t conn)
     size_t nh = ohsm_client_hsm_count(c->c);
     struct ohsm_result *res = calloc(nh ? nh : 1, sizeof *res);
     if (res != NULL) {
-        (void)ohsm_client_key_delete(c->c, h, res);
+        P11_BEST_EFFORT(ohsm_client_key_delete(c->c, h, res));
         free(res);
     }
     p11_pool_put(&st->pool, c);
@@ -368,7 +368,7 @@ P11_API CK_RV C_CopyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
         rv = p11_fanout_rv(orv, res, nh, P11_CTX_OBJECT);
         if (rv != CKR_OK) {
             /* The copy as asked could not be made: do not leave a half-made one. */
-            (void)ohsm_client_key_delete(c->c, obj.handle, res);
+            P11_BEST_EFFORT(ohsm_client_key_delete(c->c, obj.handle, res));
             goto out;
         }
     }

@@ -40,6 +40,13 @@
 /* Entry points exported from the module. */
 #define P11_API __attribute__((visibility("default")))
 
+/* Runs a libopenhsm call whose result does not matter (a best-effort logout or clean-up). */
+#define P11_BEST_EFFORT(expr)                                                                      \
+    do {                                                                                           \
+        ohsm_rv p11_be_ = (expr);                                                                  \
+        (void)p11_be_;                                                                             \
+    } while (0)
+
 #define P11_SLOT_ID 1UL
 #define P11_MAX_SESSIONS 1024 /* CloudHSM: PKCS#11 sessions per application */
 #define P11_POOL_MAX_DEFAULT 8

@@ -70,7 +70,7 @@ void p11_pool_fini(struct p11_pool *p)
                 size_t nh = ohsm_client_hsm_count(p->conn[i]->c);
                 struct ohsm_result *res = calloc(nh ? nh : 1, sizeof *res);
                 if (res != NULL) {
-                    (void)ohsm_client_logout(p->conn[i]->c, res);
+                    P11_BEST_EFFORT(ohsm_client_logout(p->conn[i]->c, res));
                     free(res);
                 }
             }
@@ -112,7 +112,7 @@ static CK_RV sync_login(struct p11_pool *p, struct p11_conn *c)
         rv = CKR_HOST_MEMORY;
         goto out;
     }
-    (void)ohsm_client_logout(c->c, res);
+    P11_BEST_EFFORT(ohsm_client_logout(c->c, res));
     if (want) {
         ohsm_rv orv = ohsm_client_login(c->c, OHSM_UT_CU, user, pw, res, NULL);
         bool some = false;
@@ -282,7 +282,7 @@ CK_RV p11_pool_login(struct p11_pool *p, const char *user, const char *pw, size_
     }
     if (rv != CKR_OK) {
         if (some_ok) {
-            (void)ohsm_client_logout(c->c, res); /* undo the HSMs that accepted */
+            P11_BEST_EFFORT(ohsm_client_logout(c->c, res)); /* undo the HSMs that accepted */
         }
         goto out;
     }
@@ -326,7 +326,7 @@ CK_RV p11_pool_logout(struct p11_pool *p)
         size_t nh = ohsm_client_hsm_count(idle[i]->c);
         struct ohsm_result *res = calloc(nh ? nh : 1, sizeof *res);
         if (res != NULL) {
-            (void)ohsm_client_logout(idle[i]->c, res);
+            P11_BEST_EFFORT(ohsm_client_logout(idle[i]->c, res));
             free(res);
         }
         idle[i]->login_gen = gen;

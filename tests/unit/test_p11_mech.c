@@ -1015,7 +1015,7 @@ static void test_p11_mech_parse_ecdh(void **state)
     memset(pt, 0x11, sizeof(pt));
     pt[0] = 0x04;
     assert_int_equal(parse(CKM_ECDH1_DERIVE, &e, sizeof(e), P11_OP_DERIVE, CKK_EC, &pm), CKR_OK);
-    assert_int_equal(pm.prm.mech, P11_OHSM_M_ECDH);
+    assert_int_equal(pm.prm.mech, OHSM_M_ECDH);
     assert_int_equal(pm.ecdh.kdf_hash, OHSM_H_NONE);
     assert_ptr_equal(pm.ecdh.pub, pt);
     assert_int_equal(pm.ecdh.pub_len, 65);

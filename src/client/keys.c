@@ -97,7 +97,11 @@ static ohsm_rv create(struct ohsm_client *c, Ohsm__Request *q, size_t pin, bool 
 {
     Ohsm__Response *r = NULL;
     size_t made = 0;
-    ohsm_rv rv = ohsm_route_one(c, q, pin, OHSM_ALL,
+    /* A client's session objects stay together on one HSM (its first one's), so they can be used
+     * with each other: wrap one with another, unwrap or derive with one into another. Token objects
+     * start there too then (they are replicated to every HSM anyway); crypto stays balanced. */
+    size_t prefer = c->nsess > 0 ? c->sess[0].hsm : OHSM_ALL;
+    ohsm_rv rv = ohsm_route_one(c, q, pin, prefer,
                                 OHSM_ROUTE_CREATES | (handle_retry ? OHSM_ROUTE_HANDLE_RETRY : 0u),
                                 &r, &made);
     const Ohsm__KeyResp *kr = key_body(r);

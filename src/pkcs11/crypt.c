@@ -32,7 +32,7 @@ void p11_op_end(struct p11_opst *op)
     p11_stream_free(op->stream);
     EVP_MD_CTX_free(op->md);
     if (op->param_copy != NULL) {
-        OPENSSL_cleanse(op->param_copy, op->m.prm.iv_len + 64);
+        OPENSSL_cleanse(op->param_copy, op->param_len);
     }
     free(op->param_copy);
     free(op->aad);
@@ -120,6 +120,7 @@ CK_RV p11_op_mech(struct p11_opst *op, const CK_MECHANISM *m, enum p11_op which,
     if (op->param_copy == NULL) {
         return CKR_HOST_MEMORY;
     }
+    op->param_len = m->ulParameterLen;
     CK_MECHANISM mc = {m->mechanism, m->pParameter != NULL ? op->param_copy : NULL,
                        m->ulParameterLen};
     CK_RV rv = p11_mech_parse(&mc, which, kt, &op->m);

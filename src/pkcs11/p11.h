@@ -117,6 +117,7 @@ struct p11_opst {
     enum p11_opkind kind;
     struct p11_mech m;        /* parsed mechanism; pointers own copies (param_copy, aad, label) */
     uint8_t *param_copy;      /* the application's parameter block, copied */
+    size_t param_len;
     uint8_t *aad, *label;     /* owned copies of prm.aad / prm.label */
     CK_OBJECT_HANDLE key;
     size_t pin;               /* the key's client (session objects), else P11_ANY */

@@ -306,6 +306,6 @@ def test_key_generation_kinds_and_defaults(p11):
 
 
 def test_random(p11):
-    s = p11.session(login=False)
+    s = p11.session()  # as every HSM call, after a login
     a, c = b(s.generateRandom(100_000)), b(s.generateRandom(100_000))
     assert len(a) == len(c) == 100_000 and a != c

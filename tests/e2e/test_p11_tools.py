@@ -115,7 +115,7 @@ def test_cli_and_pkcs11_see_the_same_keys(p11, p11cluster):
     s = p11.session()
     priv = s.findObjects([(CKA_CLASS, CKO_PRIVATE_KEY), (CKA_LABEL, "from-cli")])
     pub = s.findObjects([(CKA_CLASS, CKO_PUBLIC_KEY), (CKA_LABEL, "from-cli")])
-    assert [int(x) for x in priv] == [priv_ref] and [int(x) for x in pub] == [pub_ref]
+    assert [x.value() for x in priv] == [priv_ref] and [x.value() for x in pub] == [pub_ref]
     sig = s.sign(priv[0], b"both ways", Mechanism(PyKCS11.CKM_ECDSA_SHA256))
     assert s.verify(pub[0], b"both ways", sig, Mechanism(PyKCS11.CKM_ECDSA_SHA256))
     # A token key made through PKCS#11 is in the CLI's list with the same handle.
@@ -129,4 +129,4 @@ def test_cli_and_pkcs11_see_the_same_keys(p11, p11cluster):
                           **CU_ENV)
     assert code == 0, text
     refs = sorted(int(k["key-reference"], 16) for k in out["data"]["matched_keys"])
-    assert refs == sorted([int(pubh), int(privh)]), (refs, int(pubh), int(privh))
+    assert refs == sorted([pubh.value(), privh.value()]), (refs, pubh.value(), privh.value())

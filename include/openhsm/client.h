@@ -45,6 +45,13 @@ OHSM_API size_t ohsm_cfg_hsm_count(const struct ohsm_cfg *cfg);
 OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_new(const struct ohsm_cfg *cfg,
                                                 struct ohsm_client **out);
 OHSM_API void ohsm_client_free(struct ohsm_client *c); /* NULL ok; closes connections */
+/* ohsm_client_new with flags. OHSM_CLIENT_NO_THREADS: the client starts no threads of its own.
+ * By default it opens the connections to several HSMs at once, one thread each, so that hung HSMs
+ * cost one timeout together; an application that forbids threads (PKCS#11's
+ * CKF_LIBRARY_CANT_CREATE_OS_THREADS) gets them opened one after the other. */
+#define OHSM_CLIENT_NO_THREADS 1u
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_new_flags(const struct ohsm_cfg *cfg, unsigned flags,
+                                                      struct ohsm_client **out);
 
 struct ohsm_result {
     ohsm_rv rv;

@@ -20,6 +20,12 @@
 
 ohsm_rv ohsm_client_new(const struct ohsm_cfg *cfg, struct ohsm_client **out)
 {
+    return ohsm_client_new_flags(cfg, 0, out);
+}
+
+ohsm_rv ohsm_client_new_flags(const struct ohsm_cfg *cfg, unsigned flags,
+                              struct ohsm_client **out)
+{
     struct ohsm_client *c = NULL;
     ohsm_rv rv;
 
@@ -28,6 +34,7 @@ ohsm_rv ohsm_client_new(const struct ohsm_cfg *cfg, struct ohsm_client **out)
     OHSM_ENSURE(c != NULL, OHSM_HOST_MEMORY);
     c->cfg = cfg;
     c->n = cfg->n;
+    c->no_threads = (flags & OHSM_CLIENT_NO_THREADS) != 0;
     /* OPENHSM_AUTO_REPAIR=0 turns automatic repair off for a whole process (tools, tests that
      * want to see HSMs drift); the API can still switch it per client. */
     const char *ar = getenv(OHSM_AUTO_REPAIR_ENV);

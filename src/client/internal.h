@@ -116,6 +116,7 @@ struct ohsm_client {
     enum ohsm_utype cred_type;
     char cred_user[OHSM_USERNAME_MAX + 1];
     bool auto_repair;
+    bool no_threads; /* the application forbids threads of ours (PKCS#11 C_Initialize flag) */
     bool in_repair; /* repair's own requests never trigger repair */
     struct sess_obj *sess;
     size_t nsess, sess_cap;

@@ -164,12 +164,13 @@ void ohsm_route_connect(struct ohsm_client *c, const bool *use)
     }
     /* Several: one thread each, so that hung or trickling HSMs cost one timeout together, not
      * one each. ohsm_conn_open touches nothing shared but the SSL_CTX (thread-safe). */
-    struct opener *o = calloc(c->n, sizeof(*o));
+    struct opener *o = c->no_threads ? NULL : calloc(c->n, sizeof(*o));
     for (size_t i = 0; i < c->n; i++) {
         if (!((use == NULL || use[i]) && may_connect(&c->hsm[i], now))) {
             continue;
         }
-        if (o == NULL) { /* no memory for the bookkeeping: one after the other */
+        if (o == NULL) { /* no threads allowed, or no memory for the bookkeeping: one after the
+                          * other */
             struct ohsm_conn *conn = NULL;
             ohsm_rv rv = ohsm_conn_open(c->tls, c->hsm[i].cfg, c->cfg->timeout_ms, &conn);
             connected(c, i, rv, conn);

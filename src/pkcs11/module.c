@@ -245,9 +245,10 @@ static void log_close(void)
 
 /* ---- C_Initialize / C_Finalize ---- */
 
-static CK_RV check_args(const CK_C_INITIALIZE_ARGS *a, bool *app_locks)
+static CK_RV check_args(const CK_C_INITIALIZE_ARGS *a, bool *app_locks, bool *no_threads)
 {
     *app_locks = false;
+    *no_threads = false;
     if (a == NULL) {
         return CKR_OK;
     }
@@ -259,12 +260,9 @@ static CK_RV check_args(const CK_C_INITIALIZE_ARGS *a, bool *app_locks)
     if (given != 0 && given != 4) {
         return CKR_ARGUMENTS_BAD;
     }
-    if ((a->flags & CKF_LIBRARY_CANT_CREATE_OS_THREADS) != 0) {
-        /* libopenhsm opens the connections to several HSMs at once on threads of its own. */
-        p11_log(P11_LOG_ERROR, "C_Initialize: the library needs threads of its own "
-                               "(CKF_LIBRARY_CANT_CREATE_OS_THREADS)");
-        return CKR_NEED_TO_CREATE_THREADS;
-    }
+    /* CKF_LIBRARY_CANT_CREATE_OS_THREADS (p11-kit sets it): libopenhsm then opens the connections
+     * to the HSMs one after the other instead of on threads of its own. */
+    *no_threads = (a->flags & CKF_LIBRARY_CANT_CREATE_OS_THREADS) != 0;
     /* With the application's functions and no CKF_OS_LOCKING_OK, PKCS#11 says the library must
      * lock with those functions: ours do (state and sessions); libopenhsm's own connection locks
      * stay pthread mutexes. */
@@ -290,8 +288,8 @@ static void state_free(struct p11_state *st)
 P11_API CK_RV C_Initialize(CK_VOID_PTR pInitArgs)
 {
     const CK_C_INITIALIZE_ARGS *a = pInitArgs;
-    bool app_locks = false;
-    CK_RV rv = check_args(a, &app_locks);
+    bool app_locks = false, no_threads = false;
+    CK_RV rv = check_args(a, &app_locks, &no_threads);
     if (rv != CKR_OK) {
         return rv;
     }
@@ -349,7 +347,8 @@ P11_API CK_RV C_Initialize(CK_VOID_PTR pInitArgs)
         pthread_mutex_unlock(&g_init_mu);
         return orv == OHSM_HOST_MEMORY ? CKR_HOST_MEMORY : CKR_GENERAL_ERROR;
     }
-    rv = p11_pool_init(&st->pool, st->cfg, conf.connections);
+    rv = p11_pool_init(&st->pool, st->cfg, conf.connections,
+                       no_threads ? OHSM_CLIENT_NO_THREADS : 0u);
     if (rv != CKR_OK) {
         ohsm_cfg_free(st->cfg);
         p11_lock_destroy(&st->lock);

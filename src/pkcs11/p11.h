@@ -83,6 +83,7 @@ struct p11_pool {
     const struct ohsm_cfg *cfg;
     struct p11_conn *conn[P11_POOL_MAX_LIMIT];
     size_t n, max;
+    unsigned client_flags; /* ohsm_client_new_flags */
     /* The login every client must be in: generation bumped by each C_Login / C_Logout. */
     unsigned login_gen;
     bool logged_in;
@@ -90,7 +91,8 @@ struct p11_pool {
     struct ohsm_secret *pw;
 };
 
-CK_RV p11_pool_init(struct p11_pool *p, const struct ohsm_cfg *cfg, size_t max);
+CK_RV p11_pool_init(struct p11_pool *p, const struct ohsm_cfg *cfg, size_t max,
+                    unsigned client_flags);
 /* Frees every client (logged out); no client may be borrowed. */
 void p11_pool_fini(struct p11_pool *p);
 /* Borrows a client: conn `pin` (a session object's) or any free one, opening a new client when all

@@ -31,10 +31,12 @@ CK_RV p11_rv(ohsm_rv rv, enum p11_ckr_ctx ctx)
     return r == CKR_OK ? CKR_GENERAL_ERROR : r;
 }
 
-CK_RV p11_pool_init(struct p11_pool *p, const struct ohsm_cfg *cfg, size_t max)
+CK_RV p11_pool_init(struct p11_pool *p, const struct ohsm_cfg *cfg, size_t max,
+                    unsigned client_flags)
 {
     memset(p, 0, sizeof *p);
     p->cfg = cfg;
+    p->client_flags = client_flags;
     p->max = max < 1 ? 1 : max > P11_POOL_MAX_LIMIT ? P11_POOL_MAX_LIMIT : max;
     if (pthread_mutex_init(&p->mu, NULL) != 0) {
         return CKR_HOST_MEMORY;
@@ -49,7 +51,7 @@ CK_RV p11_pool_init(struct p11_pool *p, const struct ohsm_cfg *cfg, size_t max)
     if (c == NULL) {
         goto fail;
     }
-    if (ohsm_client_new(cfg, &c->c) != OHSM_OK) {
+    if (ohsm_client_new_flags(cfg, client_flags, &c->c) != OHSM_OK) {
         free(c);
         goto fail;
     }
@@ -176,7 +178,8 @@ CK_RV p11_pool_get(struct p11_pool *p, size_t pin, struct p11_conn **out)
     if (fresh) {
         /* A new connection set, opened outside the lock (its slot is reserved, NULL meanwhile). */
         c = calloc(1, sizeof *c);
-        ohsm_rv orv = c != NULL ? ohsm_client_new(p->cfg, &c->c) : OHSM_HOST_MEMORY;
+        ohsm_rv orv = c != NULL ? ohsm_client_new_flags(p->cfg, p->client_flags, &c->c)
+                                 : OHSM_HOST_MEMORY;
         pthread_mutex_lock(&p->mu);
         if (orv != OHSM_OK) {
             free(c);

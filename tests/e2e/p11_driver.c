@@ -137,8 +137,9 @@ static int mode_init(void)
     a.pReserved = &a;
     CK_RV reserved = F->C_Initialize(&a);
     memset(&a, 0, sizeof a);
-    a.flags = CKF_LIBRARY_CANT_CREATE_OS_THREADS;
+    a.flags = CKF_LIBRARY_CANT_CREATE_OS_THREADS; /* fine: the library then starts no thread */
     CK_RV nothreads = F->C_Initialize(&a);
+    CK_RV nothreads_fin = F->C_Finalize(NULL);
     memset(&a, 0, sizeof a);
     a.flags = CKF_OS_LOCKING_OK;
     CK_RV first = F->C_Initialize(&a);
@@ -149,9 +150,9 @@ static int mode_init(void)
     CK_RV reinit = F->C_Initialize(NULL);
     CK_RV fin3 = F->C_Finalize(NULL);
     printf("{\"before\": %lu, \"partial\": %lu, \"reserved\": %lu, \"nothreads\": %lu, "
-           "\"first\": %lu, \"again\": %lu, \"fin_arg\": %lu, \"fin\": %lu, \"fin2\": %lu, "
+           "\"nothreads_fin\": %lu, \"first\": %lu, \"again\": %lu, \"fin_arg\": %lu, \"fin\": %lu, \"fin2\": %lu, "
            "\"reinit\": %lu, \"fin3\": %lu}\n",
-           before, partial, reserved, nothreads, first, again, fin_arg, fin, fin2, reinit, fin3);
+           before, partial, reserved, nothreads, nothreads_fin, first, again, fin_arg, fin, fin2, reinit, fin3);
     return 0;
 }
 

@@ -82,9 +82,12 @@ init = 0
     uri = f"pkcs11:object=engine-rsa;type=private;pin-value={PIN}"
     run(p11cluster, "openssl", "dgst", "-sha256", "-engine", "pkcs11", "-keyform", "engine",
         "-sign", uri, "-out", str(sig), str(data), env=env)
+    der = tmp_path / "pub.der"
+    tool(p11cluster, "-l", "--pin", PIN, "--read-object", "--type", "pubkey", "--id", "b2",
+         "-o", str(der))
     pub = tmp_path / "pub.pem"
-    run(p11cluster, "openssl", "rsa", "-engine", "pkcs11", "-inform", "engine", "-pubout",
-        "-in", f"pkcs11:object=engine-rsa;type=public", "-out", str(pub), env=env)
+    run(p11cluster, "openssl", "pkey", "-pubin", "-inform", "DER", "-in", str(der), "-out",
+        str(pub))
     p = run(p11cluster, "openssl", "dgst", "-sha256", "-verify", str(pub), "-signature", str(sig),
             str(data))
     assert "Verified OK" in p.stdout

@@ -31,8 +31,19 @@ def tool(cluster, *args, **kw):
 
 
 def test_pkcs11_tool_self_test(p11cluster):
+    # Keys for its signature, verification and decryption tests (it tests RSA ones).
+    tool(p11cluster, "-l", "--pin", PIN, "--keypairgen", "--key-type", "rsa:2048", "--label",
+         "selftest-rsa", "--id", "f1", "--usage-sign", "--usage-decrypt")
+    tool(p11cluster, "-l", "--pin", PIN, "--keypairgen", "--key-type", "EC:prime256v1",
+         "--label", "selftest-ec", "--id", "f2")
     p = tool(p11cluster, "--login", "--pin", PIN, "--test", check=False)
-    assert p.returncode == 0 and "No errors" in p.stdout + p.stderr, p.stdout + p.stderr
+    out = p.stdout + p.stderr
+    assert p.returncode == 0 and "No errors" in out, out
+    for line in ("all 4 digest functions seem to work", "testing key 0 (selftest-rsa)",
+                 "all 4 signature functions seem to work", "SHA256-RSA-PKCS: OK"):
+        assert line in out, (line, out)
+    # Decryption with PKCS#1 v1.5 and OAEP (the tool encrypts with the public key itself).
+    assert out.count("RSA-PKCS-OAEP") >= 2 and "Decryption" in out, out
 
 
 def test_pkcs11_tool_keys_sign_list_delete(p11cluster, tmp_path):

@@ -83,6 +83,35 @@ def test_an_hsm_killed_while_eight_threads_sign(p11, p11cluster, tmp_path):
     assert all(n >= 100 for n in r["per_thread"]), r
 
 
+def test_an_hsm_stopped_and_hung_while_eight_threads_sign(p11, p11cluster, tmp_path):
+    """HSM 1 is stopped (openhsmd ctl stop-hsm: its port closes) and, once back, frozen (SIGSTOP:
+    it keeps its port but answers nothing, so calls there wait out the client's timeout) while
+    eight threads sign; then it comes back. No call fails."""
+    from cloud import ctl
+    ec_token_key(p11, "mt-hung")
+    hid = p11cluster.cfg["hsms"][1]["id"]
+    stop = tmp_path / "stop"
+    p = subprocess.Popen([str(DRIVER), str(MODULE), "threads", PIN, "mt-hung", "8", "50",
+                          str(stop)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=p11cluster.env())
+    try:
+        assert p.stdout.readline().strip() == "started"
+        assert ctl(p11cluster, "stop-hsm", hid).returncode == 0
+        assert ctl(p11cluster, "start-hsm", hid).returncode == 0
+        p11cluster.hsm_process(1)
+        p11cluster.pause_hsm(1)
+        p11cluster.resume_hsm(1)
+        stop.touch()
+        out, err = p.communicate(timeout=180)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    r = json.loads(out.strip().splitlines()[-1])
+    assert r["fail"] == 0 and r["first_error"] == 0, (r, err)
+    assert all(n >= 50 for n in r["per_thread"]), r
+
+
 def test_fork(p11, p11cluster):
     ec_token_key(p11, "fork-key")
     r = drive(p11cluster, "fork", PIN, "fork-key")

@@ -324,7 +324,9 @@ enum ohsm_use {
  * OHSM_KEY_TYPE_INCONSISTENT (e.g. signing with a public key, encrypting with an EC key). */
 OHSM_NODISCARD OHSM_API ohsm_rv ohsm_obj_check_use(const struct ohsm_obj *o, enum ohsm_use u);
 /* May payload be wrapped by wrapping? payload extractable (OHSM_KEY_UNEXTRACTABLE), wrapping key
- * has wrap, and when payload has wrap-with-trusted the wrapping key must be trusted. */
+ * has wrap, and when payload has wrap-with-trusted the wrapping key must be trusted. A sensitive
+ * payload with a role class (issue 15) only by a key of OHSM_ROLE_WRAPPING
+ * (OHSM_KEY_FUNCTION_NOT_PERMITTED): never by a key without a class, which may also decrypt. */
 OHSM_NODISCARD OHSM_API ohsm_rv ohsm_obj_check_wrap(const struct ohsm_obj *payload,
                                                     const struct ohsm_obj *wrapping);
 

@@ -699,5 +699,11 @@ ohsm_rv ohsm_obj_check_wrap(const struct ohsm_obj *payload, const struct ohsm_ob
     if (ohsm_obj_has(payload, OHSM_F_WRAP_WITH_TRUSTED)) {
         OHSM_ENSURE(ohsm_obj_has(wrapping, OHSM_F_TRUSTED), OHSM_KEY_FUNCTION_NOT_PERMITTED);
     }
+    /* Issue 15: a sensitive key made with a role class leaves only under a wrapping-class key,
+     * which can never decrypt the blob: else any key without a class (which anyone may make with
+     * wrap and decrypt, on the raw wire or with the CLI) would take it out in clear. */
+    if (payload->role_class != OHSM_ROLE_NONE && ohsm_obj_has(payload, OHSM_F_SENSITIVE)) {
+        OHSM_ENSURE(wrapping->role_class == OHSM_ROLE_WRAPPING, OHSM_KEY_FUNCTION_NOT_PERMITTED);
+    }
     return OHSM_OK;
 }

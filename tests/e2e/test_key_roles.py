@@ -10,6 +10,8 @@ each HSM of a 2-HSM cluster, not through a front end:
   decrypt the blob it wrapped;
 - creation with a role outside the class (an AES key, an RSA pair's private half) or an unknown
   class is refused and creates nothing on either HSM; the class itself cannot be set;
+- a sensitive key with a class is wrapped only by a wrapping-class key, never by a key without a
+  class that may also decrypt (the wrap/decrypt attack with a key made on the wire);
 - a key made without a class (as key_mgmt_util's genSymKey makes them: encrypt, decrypt, wrap and
   unwrap all true) behaves exactly as before: its record has no role-class attribute, and all four
   uses and every set-attribute work on both HSMs.
@@ -26,6 +28,7 @@ from test_cli import ADMIN_PW, activate, as_admin, cli
 
 RV = dict(wire.RV, ATTRIBUTE_VALUE_INVALID=32, ATTRIBUTE_READ_ONLY=33, TEMPLATE_INCONSISTENT=46)
 A_ROLE_CLASS = 0x8000000B
+A_SENSITIVE = 0x103
 DATA, WRAPPING = 1, 2
 KEY_SET_ATTR, CRYPTO = 25, 29
 ENCRYPT, DECRYPT = 1, 2
@@ -263,3 +266,25 @@ def test_key_without_a_class_behaves_as_before(hsms):
         rec = record(hsms, i, k)
         assert all(flag(rec, aid) for aid, _ in four)
         assert A_ROLE_CLASS not in rec
+
+
+def test_sensitive_key_with_a_class_leaves_only_under_a_wrapping_key(hsms):
+    # Tookan's wrap/decrypt attack with a key of no class: anyone may make one with wrap and
+    # decrypt (on the wire, as here, or with key_mgmt_util); it may not wrap a sensitive key that
+    # has a class, on either HSM. A wrapping-class key may, and cannot decrypt what it wrapped.
+    rv, (d,) = gen(hsms, [(wire.A_LABEL, "sensitive-data"), (A_ROLE_CLASS, DATA),
+                          (wire.A_ENCRYPT, True), (wire.A_DECRYPT, True),
+                          (wire.A_EXTRACTABLE, True)])
+    assert rv == RV["OK"]
+    assert all(flag(record(hsms, i, d), A_SENSITIVE) for i in (0, 1))
+    rv, (k,) = gen(hsms, [(wire.A_LABEL, "no-class"), (wire.A_ENCRYPT, True),
+                          (wire.A_DECRYPT, True), (wire.A_WRAP, True), (wire.A_UNWRAP, True)])
+    assert rv == RV["OK"]
+    rv, (w,) = gen(hsms, [(wire.A_LABEL, "wrapping-2"), (A_ROLE_CLASS, WRAPPING),
+                          (wire.A_WRAP, True), (wire.A_UNWRAP, True)])
+    assert rv == RV["OK"]
+    for i in (0, 1):
+        assert wrap(hsms, i, k, d) == (RV["KEY_FUNCTION_NOT_PERMITTED"], b"")
+        rv, blob = wrap(hsms, i, w, d)
+        assert rv == RV["OK"] and len(blob) == 40
+        assert crypto(hsms, i, DECRYPT, w, blob[:32])[0] == RV["KEY_FUNCTION_NOT_PERMITTED"]

@@ -3,7 +3,7 @@
  * row, the record codec (old records' bytes unchanged, hostile records refused), creation with a
  * class (data: never wrap/unwrap; wrapping: never encrypt/decrypt), set-attribute against the
  * immutable class whatever the key's other flags are (the flip sequences), the class itself read
- * only, and the use check.
+ * only, the use check, and a sensitive key with a class wrapped only by a wrapping-class key.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -480,6 +480,32 @@ static void test_obj_roles_use_and_get(void **state)
     assert_int_equal(v[3], 0);
 }
 
+/* A sensitive key with a class leaves only under a wrapping-class key: not under a key without a
+ * class (which may decrypt too, as key_mgmt_util makes them), nor a data key. Keys without a
+ * class, and non-sensitive ones, are wrapped as before. */
+static void test_obj_roles_wrap_payload(void **state)
+{
+    (void)state;
+    struct ohsm_obj none = made(OHSM_ROLE_NONE, 1, 1, 1, 1);
+    struct ohsm_obj wrapping = made(OHSM_ROLE_WRAPPING, -1, -1, 1, 1);
+    struct ohsm_obj data = made(OHSM_ROLE_DATA, 1, 1, -1, -1);
+    struct ohsm_obj data2 = made(OHSM_ROLE_DATA, 1, 1, -1, -1);
+    assert_true(data.flags & OHSM_F_SENSITIVE);
+    assert_int_equal(ohsm_obj_check_wrap(&data, &none), OHSM_KEY_FUNCTION_NOT_PERMITTED);
+    assert_int_equal(ohsm_obj_check_wrap(&data, &wrapping), OHSM_OK);
+    assert_int_equal(ohsm_obj_check_wrap(&wrapping, &wrapping), OHSM_OK);
+    assert_int_equal(ohsm_obj_check_wrap(&wrapping, &none), OHSM_KEY_FUNCTION_NOT_PERMITTED);
+    data2.flags |= OHSM_F_WRAP; /* forged: a data key never wraps */
+    assert_int_equal(ohsm_obj_check_wrap(&data, &data2), OHSM_KEY_FUNCTION_NOT_PERMITTED);
+    /* Without a class: as before, whoever wraps. */
+    struct ohsm_obj plain = aes_key();
+    assert_int_equal(ohsm_obj_check_wrap(&plain, &none), OHSM_OK);
+    assert_int_equal(ohsm_obj_check_wrap(&plain, &wrapping), OHSM_OK);
+    /* Not sensitive: its value is not protected by the HSM anyway. */
+    data.flags &= ~(uint32_t)OHSM_F_SENSITIVE;
+    assert_int_equal(ohsm_obj_check_wrap(&data, &none), OHSM_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -493,6 +519,7 @@ int main(void)
         cmocka_unit_test(test_obj_roles_set_diverged),
         cmocka_unit_test(test_obj_roles_set_class),
         cmocka_unit_test(test_obj_roles_use_and_get),
+        cmocka_unit_test(test_obj_roles_wrap_payload),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

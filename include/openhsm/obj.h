@@ -325,10 +325,17 @@ enum ohsm_use {
 OHSM_NODISCARD OHSM_API ohsm_rv ohsm_obj_check_use(const struct ohsm_obj *o, enum ohsm_use u);
 /* May payload be wrapped by wrapping? payload extractable (OHSM_KEY_UNEXTRACTABLE), wrapping key
  * has wrap, and when payload has wrap-with-trusted the wrapping key must be trusted. A sensitive
- * payload with a role class (issue 15) only by a key of OHSM_ROLE_WRAPPING
- * (OHSM_KEY_FUNCTION_NOT_PERMITTED): never by a key without a class, which may also decrypt. */
+ * payload with a role class (issue 15) only by a key of OHSM_ROLE_WRAPPING that is local
+ * (generated in the HSM) or trusted (OHSM_KEY_FUNCTION_NOT_PERMITTED): never by a key without a
+ * class, which may also decrypt, nor by a wrapping key whose value may be known outside. */
 OHSM_NODISCARD OHSM_API ohsm_rv ohsm_obj_check_wrap(const struct ohsm_obj *payload,
                                                     const struct ohsm_obj *wrapping);
+/* Issue 15: may a key be unwrapped by `unwrapping` with creation template t? When unwrapping has
+ * a role class, t must give the new key a role class (1 or 2) and may not make it non-sensitive:
+ * what it unwraps may be a sensitive key with a class, whose copy must stay as protected.
+ * Keys without a class unwrap as before. Errors: OHSM_TEMPLATE_INCONSISTENT, OHSM_ARGUMENTS_BAD. */
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_obj_check_unwrap(const struct ohsm_obj *unwrapping,
+                                                      const struct ohsm_tmpl *t);
 
 /* Full record (all attributes including ours) <-> bytes. Decoding is for untrusted input.
  * Encode errors: OHSM_BUFFER_TOO_SMALL. Decode errors: OHSM_PROTOCOL.

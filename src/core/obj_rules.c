@@ -701,9 +701,38 @@ ohsm_rv ohsm_obj_check_wrap(const struct ohsm_obj *payload, const struct ohsm_ob
     }
     /* Issue 15: a sensitive key made with a role class leaves only under a wrapping-class key,
      * which can never decrypt the blob: else any key without a class (which anyone may make with
-     * wrap and decrypt, on the raw wire or with the CLI) would take it out in clear. */
+     * wrap and decrypt, on the raw wire or with the CLI) would take it out in clear. And only
+     * under one whose value nobody outside knows: generated in the HSM (local), or vouched for by
+     * an admin (trusted, PKCS#11 §4.8). An imported or unwrapped wrapping key may have a value of
+     * the caller's choosing, who would unwrap the blob outside. */
     if (payload->role_class != OHSM_ROLE_NONE && ohsm_obj_has(payload, OHSM_F_SENSITIVE)) {
-        OHSM_ENSURE(wrapping->role_class == OHSM_ROLE_WRAPPING, OHSM_KEY_FUNCTION_NOT_PERMITTED);
+        OHSM_ENSURE(wrapping->role_class == OHSM_ROLE_WRAPPING &&
+                        ohsm_obj_has(wrapping, OHSM_F_LOCAL | OHSM_F_TRUSTED),
+                    OHSM_KEY_FUNCTION_NOT_PERMITTED);
     }
+    return OHSM_OK;
+}
+
+ohsm_rv ohsm_obj_check_unwrap(const struct ohsm_obj *unwrapping, const struct ohsm_tmpl *t)
+{
+    bool classed = false;
+
+    OHSM_ENSURE(unwrapping != NULL && t != NULL && t->n <= OHSM_TMPL_MAX, OHSM_ARGUMENTS_BAD);
+    if (unwrapping->role_class == OHSM_ROLE_NONE) {
+        return OHSM_OK; /* as before issue 15 */
+    }
+    /* What a wrapping-class key wrapped was a sensitive key with a class (or may have been): its
+     * copy gets a class and stays sensitive, so only ohsm_obj_check_wrap's keys take it out again.
+     * Without this, unwrapping it as a key of no class, or not sensitive, would launder it. */
+    for (size_t i = 0; i < t->n; i++) {
+        const struct ohsm_tmpl_attr *a = &t->a[i];
+        OHSM_ENSURE(a->val != NULL || a->len == 0, OHSM_ARGUMENTS_BAD);
+        if (a->id == OHSM_A_ROLE_CLASS && a->len == 4) {
+            classed = be32v(a->val) != OHSM_ROLE_NONE;
+        }
+        OHSM_ENSURE(!(a->id == OHSM_A_SENSITIVE && a->len == 1 && a->val[0] == 0),
+                    OHSM_TEMPLATE_INCONSISTENT);
+    }
+    OHSM_ENSURE(classed, OHSM_TEMPLATE_INCONSISTENT);
     return OHSM_OK;
 }

@@ -3,7 +3,8 @@
  * row, the record codec (old records' bytes unchanged, hostile records refused), creation with a
  * class (data: never wrap/unwrap; wrapping: never encrypt/decrypt), set-attribute against the
  * immutable class whatever the key's other flags are (the flip sequences), the class itself read
- * only, the use check, and a sensitive key with a class wrapped only by a wrapping-class key.
+ * only, the use check, a sensitive key with a class wrapped only by a local or trusted
+ * wrapping-class key, and what a key with a class unwraps keeping a class and sensitivity.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -501,9 +502,58 @@ static void test_obj_roles_wrap_payload(void **state)
     struct ohsm_obj plain = aes_key();
     assert_int_equal(ohsm_obj_check_wrap(&plain, &none), OHSM_OK);
     assert_int_equal(ohsm_obj_check_wrap(&plain, &wrapping), OHSM_OK);
+    /* A wrapping key not generated here (imported, unwrapped: a value maybe known outside) only
+     * once an admin trusts it. */
+    assert_true(wrapping.flags & OHSM_F_LOCAL);
+    wrapping.flags &= ~(uint32_t)OHSM_F_LOCAL;
+    assert_int_equal(ohsm_obj_check_wrap(&data, &wrapping), OHSM_KEY_FUNCTION_NOT_PERMITTED);
+    assert_int_equal(ohsm_obj_check_wrap(&plain, &wrapping), OHSM_OK); /* no class: as before */
+    wrapping.flags |= OHSM_F_TRUSTED;
+    assert_int_equal(ohsm_obj_check_wrap(&data, &wrapping), OHSM_OK);
+    none.flags |= OHSM_F_TRUSTED; /* trusted, but may decrypt */
+    assert_int_equal(ohsm_obj_check_wrap(&data, &none), OHSM_KEY_FUNCTION_NOT_PERMITTED);
     /* Not sensitive: its value is not protected by the HSM anyway. */
     data.flags &= ~(uint32_t)OHSM_F_SENSITIVE;
     assert_int_equal(ohsm_obj_check_wrap(&data, &none), OHSM_OK);
+}
+
+/* What a key with a class unwraps gets a class and stays sensitive (no laundering into a key of
+ * no class, or a readable one); keys without a class unwrap anything as before. */
+static void test_obj_roles_unwrap(void **state)
+{
+    (void)state;
+    static struct ohsm_tmpl_buf b;
+    struct ohsm_tmpl t;
+    struct ohsm_obj w = made(OHSM_ROLE_WRAPPING, -1, -1, 1, 1);
+    struct ohsm_obj none = made(OHSM_ROLE_NONE, 1, 1, 1, 1);
+    struct {
+        int role, sensitive;
+        ohsm_rv rv;
+    } cases[] = {
+        {-1, -1, OHSM_TEMPLATE_INCONSISTENT},
+        {OHSM_ROLE_NONE, -1, OHSM_TEMPLATE_INCONSISTENT},
+        {OHSM_ROLE_DATA, 0, OHSM_TEMPLATE_INCONSISTENT},
+        {OHSM_ROLE_WRAPPING, 0, OHSM_TEMPLATE_INCONSISTENT},
+        {-1, 1, OHSM_TEMPLATE_INCONSISTENT},
+        {OHSM_ROLE_DATA, -1, OHSM_OK},
+        {OHSM_ROLE_DATA, 1, OHSM_OK},
+        {OHSM_ROLE_WRAPPING, -1, OHSM_OK},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ohsm_tmpl_init(&b);
+        ohsm_tmpl_put_bytes(&b, OHSM_A_LABEL, "u", 1);
+        if (cases[i].sensitive >= 0) {
+            ohsm_tmpl_put_bool(&b, OHSM_A_SENSITIVE, cases[i].sensitive != 0);
+        }
+        if (cases[i].role >= 0) {
+            ohsm_tmpl_put_u32(&b, OHSM_A_ROLE_CLASS, (uint32_t)cases[i].role);
+        }
+        assert_int_equal(ohsm_tmpl_parse(b.buf, b.len, &t), OHSM_OK);
+        assert_int_equal(ohsm_obj_check_unwrap(&w, &t), cases[i].rv);
+        assert_int_equal(ohsm_obj_check_unwrap(&none, &t), OHSM_OK);
+    }
+    assert_int_equal(ohsm_obj_check_unwrap(NULL, &t), OHSM_ARGUMENTS_BAD);
+    assert_int_equal(ohsm_obj_check_unwrap(&w, NULL), OHSM_ARGUMENTS_BAD);
 }
 
 int main(void)
@@ -520,6 +570,7 @@ int main(void)
         cmocka_unit_test(test_obj_roles_set_class),
         cmocka_unit_test(test_obj_roles_use_and_get),
         cmocka_unit_test(test_obj_roles_wrap_payload),
+        cmocka_unit_test(test_obj_roles_unwrap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,7 +11,9 @@ each HSM of a 2-HSM cluster, not through a front end:
 - creation with a role outside the class (an AES key, an RSA pair's private half) or an unknown
   class is refused and creates nothing on either HSM; the class itself cannot be set;
 - a sensitive key with a class is wrapped only by a wrapping-class key, never by a key without a
-  class that may also decrypt (the wrap/decrypt attack with a key made on the wire);
+  class that may also decrypt (the wrap/decrypt attack with a key made on the wire), nor by one
+  imported with a value the caller knows, unless an admin trusts it;
+- what a wrapping-class key unwraps gets a class and stays sensitive (no laundering);
 - a key made without a class (as key_mgmt_util's genSymKey makes them: encrypt, decrypt, wrap and
   unwrap all true) behaves exactly as before: its record has no role-class attribute, and all four
   uses and every set-attribute work on both HSMs.
@@ -28,7 +30,7 @@ from test_cli import ADMIN_PW, activate, as_admin, cli
 
 RV = dict(wire.RV, ATTRIBUTE_VALUE_INVALID=32, ATTRIBUTE_READ_ONLY=33, TEMPLATE_INCONSISTENT=46)
 A_ROLE_CLASS = 0x8000000B
-A_SENSITIVE = 0x103
+A_SENSITIVE, A_TRUSTED = 0x103, 0x86
 DATA, WRAPPING = 1, 2
 KEY_SET_ATTR, CRYPTO = 25, 29
 ENCRYPT, DECRYPT = 1, 2
@@ -288,3 +290,56 @@ def test_sensitive_key_with_a_class_leaves_only_under_a_wrapping_key(hsms):
         rv, blob = wrap(hsms, i, w, d)
         assert rv == RV["OK"] and len(blob) == 40
         assert crypto(hsms, i, DECRYPT, w, blob[:32])[0] == RV["KEY_FUNCTION_NOT_PERMITTED"]
+
+
+def test_wrapping_key_of_a_known_value_needs_an_admins_trust(hsms):
+    # Tookan's import attack: a wrapping key whose value the caller chose (imported in clear) would
+    # wrap a sensitive key into a blob the caller unwraps outside. Only keys generated in the HSM,
+    # or trusted by an admin, wrap a sensitive key with a class.
+    x = bytes(range(32))
+    body = wire.field(1, wire.CLS_SECRET) + wire.field(2, wire.KT_AES) + wire.field(3, x) + \
+        wire.field(4, wire.attrs((wire.A_LABEL, "known"), (wire.A_TOKEN, True),
+                                 (A_ROLE_CLASS, WRAPPING), (wire.A_WRAP, True)))
+    with cu(hsms, 0) as s:
+        r = wire.call(s, 2, wire.KEY_IMPORT, body)
+        assert r.get(2, 0) == RV["OK"], r
+        known = wire.record_handle(key_resp(r)[0][0])
+    rv, (d,) = gen(hsms, [(wire.A_LABEL, "target"), (A_ROLE_CLASS, DATA), (wire.A_ENCRYPT, True),
+                          (wire.A_DECRYPT, True)])
+    assert rv == RV["OK"]
+    assert wrap(hsms, 0, known, d) == (RV["KEY_FUNCTION_NOT_PERMITTED"], b"")
+    # A key without a class is wrapped by it as before.
+    p = payload(hsms)
+    assert wrap(hsms, 0, known, p)[0] == RV["OK"]
+    # An admin vouches for the key (PKCS#11's CKA_TRUSTED): then it may.
+    with wire.login(hsms, 0, wire.UT_CO, "admin", ADMIN_PW) as s:
+        r = wire.call(s, 5, KEY_SET_ATTR, wire.field(1, known) +
+                      wire.field(2, wire.attrs((A_TRUSTED, True))))
+        assert r.get(2, 0) == RV["OK"], r
+    rv, blob = wrap(hsms, 0, known, d)
+    assert rv == RV["OK"] and len(blob) == 40
+
+
+def test_what_a_wrapping_key_unwraps_keeps_a_class_and_stays_sensitive(hsms):
+    # Laundering: unwrap a sensitive key with a class, wrapped by a wrapping-class key, as a key
+    # of no class (which a key of no class would then wrap) or as a non-sensitive one: refused,
+    # nothing created. With a class and sensitive, the copy is the same key.
+    rv, (w,) = gen(hsms, [(wire.A_LABEL, "w3"), (A_ROLE_CLASS, WRAPPING), (wire.A_WRAP, True),
+                          (wire.A_UNWRAP, True)])
+    assert rv == RV["OK"]
+    rv, (d,) = gen(hsms, [(wire.A_LABEL, "d3"), (A_ROLE_CLASS, DATA), (wire.A_ENCRYPT, True),
+                          (wire.A_DECRYPT, True)])
+    assert rv == RV["OK"]
+    rv, blob = wrap(hsms, 1, w, d)
+    assert rv == RV["OK"]
+    for i in (0, 1):
+        before = everything(hsms, i)
+        for tmpl in ([], [(A_ROLE_CLASS, 0)], [(A_ROLE_CLASS, DATA), (A_SENSITIVE, False)],
+                     [(A_SENSITIVE, False), (wire.A_EXTRACTABLE, True)]):
+            assert unwrap(hsms, i, w, blob, tmpl) == (RV["TEMPLATE_INCONSISTENT"], [])
+        assert everything(hsms, i) == before
+    rv, recs = unwrap(hsms, 0, w, blob, [(A_ROLE_CLASS, DATA), (wire.A_DECRYPT, True)])
+    assert rv == RV["OK"] and len(recs) == 1
+    copy = wire.parse_attrs(recs[0])
+    assert role(copy) == DATA and flag(copy, A_SENSITIVE)
+    assert copy[wire.A_KCV] == record(hsms, 0, d)[wire.A_KCV]

@@ -98,6 +98,19 @@ enum ohsm_attr {
  * user of a deleted user's name inherits nothing. Records made before carry names only. */
 #define OHSM_A_OWNER_ID 0x80000009u   /* u32 */
 #define OHSM_A_SHARED_IDS 0x8000000Au /* u32 per share, in the order of the OHSM_A_SHARED names */
+/* Issue 15: the key's role class (u32 enum ohsm_role_class), against the wrap/decrypt and
+ * encrypt/unwrap attacks of Tookan (Bortolozzo et al., CCS 2010). Given at creation only, never
+ * changed, not shown by the CLI or key_mgmt_util; libopenhsm-pkcs11.so gives it to every key it
+ * makes. 0 in records made without it (every key of the CLI, KMU and CMU). */
+#define OHSM_A_ROLE_CLASS 0x8000000Bu
+
+/* What a key with a role class may ever do (ohsm_obj_apply_template, ohsm_obj_set_check). A key
+ * is data or wrapping for its whole life, whatever attribute changes follow, on every HSM. */
+enum ohsm_role_class {
+    OHSM_ROLE_NONE = 0,     /* no rule: encrypt, decrypt, wrap, unwrap as the flags say */
+    OHSM_ROLE_DATA = 1,     /* may encrypt/decrypt, never wrap/unwrap */
+    OHSM_ROLE_WRAPPING = 2, /* may wrap/unwrap, never encrypt/decrypt */
+};
 
 /* Boolean attributes as bits of struct ohsm_obj.flags. */
 enum ohsm_flag {
@@ -159,6 +172,7 @@ struct ohsm_obj {
     uint8_t spki[OHSM_SPKI_MAX];
     uint32_t quorum_manage; /* OHSM_A_QUORUM_MANAGE (issue 5) */
     uint32_t quorum_use;    /* OHSM_A_QUORUM_USE */
+    uint32_t role_class;    /* OHSM_A_ROLE_CLASS: enum ohsm_role_class (issue 15) */
 };
 
 /* ---- the attribute table: names for front ends, kinds and rules for the HSM ---- */
@@ -179,6 +193,7 @@ struct ohsm_attr_def {
  * `cli` or `kmu` is NULL when that tool has no name for the attribute: `curve` (OHSM_A_CURVE, our
  * id, but user-visible: templates and filters may use it) has no key_mgmt_util name, and
  * `OBJ_ATTR_EC_PARAMS` (CKA_EC_PARAMS, for PKCS#11; last in the table) is not printed by the CLI.
+ * The role class (OHSM_A_ROLE_CLASS) has neither name: only PKCS#11 gives it.
  * Front ends skip rows whose name is NULL. */
 OHSM_API const struct ohsm_attr_def *ohsm_attr_table(size_t *n);
 OHSM_API const struct ohsm_attr_def *ohsm_attr_by_id(uint32_t id);
@@ -239,9 +254,12 @@ OHSM_API void ohsm_obj_defaults(struct ohsm_obj *o, uint32_t cls, uint32_t ktype
  * values that contradict the object (class/type/size given but different).
  * Keeps always-sensitive / never-extractable consistent. Call it after class, type, sizes, curve
  * and (when known) the SPKI are set: those are what the template is checked against.
+ * Role class (issue 15): with OHSM_ROLE_DATA the resulting key may not have wrap or unwrap, with
+ * OHSM_ROLE_WRAPPING not encrypt or decrypt (OHSM_TEMPLATE_INCONSISTENT); an unknown class is
+ * OHSM_ATTRIBUTE_VALUE_INVALID.
  * Errors: OHSM_ATTRIBUTE_TYPE_INVALID, OHSM_ATTRIBUTE_VALUE_INVALID, OHSM_ATTRIBUTE_READ_ONLY (not
  * settable at creation, e.g. local, trusted), OHSM_TEMPLATE_INCONSISTENT (contradicts the object;
- * sensitive=true on a public key). On error o is unchanged. */
+ * sensitive=true on a public key; a role outside the role class). On error o is unchanged. */
 OHSM_NODISCARD OHSM_API ohsm_rv ohsm_obj_apply_template(struct ohsm_obj *o,
                                                         const struct ohsm_tmpl *t);
 /* Does o have every attribute of t with the same value? (find/filter). Derived attributes
@@ -252,8 +270,12 @@ OHSM_API bool ohsm_obj_match(const struct ohsm_obj *o, const struct ohsm_tmpl *t
  * Rules: o must be modifiable (except `trusted`, admin only, and the owner may always turn
  * modifiable true->false); one-way attributes (sensitive false->true, modifiable true->false,
  * wrap-with-trusted false->true, extractable never); read-only attributes never; admins only
- * `trusted`; CUs only as owner. Errors: OHSM_ATTRIBUTE_READ_ONLY, OHSM_ATTRIBUTE_TYPE_INVALID,
- * OHSM_ATTRIBUTE_VALUE_INVALID, OHSM_KEY_NOT_OWNER, OHSM_ACCESS_DENIED. */
+ * `trusted`; CUs only as owner; a role outside the key's role class (issue 15) never turns on,
+ * whatever the key's other attributes are now (OHSM_TEMPLATE_INCONSISTENT; turning one off is
+ * fine); the role class itself never changes (OHSM_ATTRIBUTE_READ_ONLY).
+ * Errors: OHSM_ATTRIBUTE_READ_ONLY, OHSM_ATTRIBUTE_TYPE_INVALID,
+ * OHSM_ATTRIBUTE_VALUE_INVALID, OHSM_KEY_NOT_OWNER, OHSM_ACCESS_DENIED,
+ * OHSM_TEMPLATE_INCONSISTENT. */
 OHSM_NODISCARD OHSM_API ohsm_rv ohsm_obj_set_check(const struct ohsm_obj *o,
                                                    const struct ohsm_tmpl_attr *a,
                                                    enum ohsm_utype t, bool is_owner);
@@ -298,20 +320,31 @@ enum ohsm_use {
     OHSM_USE_UNWRAP,
     OHSM_USE_DERIVE,
 };
-/* Errors: OHSM_KEY_FUNCTION_NOT_PERMITTED (flag false), OHSM_KEY_TYPE_INCONSISTENT (e.g. signing
- * with a public key, encrypting with an EC key). */
+/* Errors: OHSM_KEY_FUNCTION_NOT_PERMITTED (flag false, or a use outside the key's role class),
+ * OHSM_KEY_TYPE_INCONSISTENT (e.g. signing with a public key, encrypting with an EC key). */
 OHSM_NODISCARD OHSM_API ohsm_rv ohsm_obj_check_use(const struct ohsm_obj *o, enum ohsm_use u);
 /* May payload be wrapped by wrapping? payload extractable (OHSM_KEY_UNEXTRACTABLE), wrapping key
- * has wrap, and when payload has wrap-with-trusted the wrapping key must be trusted. */
+ * has wrap, and when payload has wrap-with-trusted the wrapping key must be trusted. A sensitive
+ * payload with a role class (issue 15) only by a key of OHSM_ROLE_WRAPPING that is local
+ * (generated in the HSM) or trusted (OHSM_KEY_FUNCTION_NOT_PERMITTED): never by a key without a
+ * class, which may also decrypt, nor by a wrapping key whose value may be known outside. */
 OHSM_NODISCARD OHSM_API ohsm_rv ohsm_obj_check_wrap(const struct ohsm_obj *payload,
                                                     const struct ohsm_obj *wrapping);
+/* Issue 15: may a key be unwrapped by `unwrapping` with creation template t? When unwrapping has
+ * a role class, t must give the new key a role class (1 or 2) and may not make it non-sensitive:
+ * what it unwraps may be a sensitive key with a class, whose copy must stay as protected.
+ * Keys without a class unwrap as before. Errors: OHSM_TEMPLATE_INCONSISTENT, OHSM_ARGUMENTS_BAD. */
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_obj_check_unwrap(const struct ohsm_obj *unwrapping,
+                                                      const struct ohsm_tmpl *t);
 
 /* Full record (all attributes including ours) <-> bytes. Decoding is for untrusted input.
  * Encode errors: OHSM_BUFFER_TOO_SMALL. Decode errors: OHSM_PROTOCOL.
  * The encoding is canonical and the decoder accepts only canonical bytes (fixed order, every
- * attribute present except check-value and SPKI when absent and the quorum values when 0, shares
- * sorted), so equal objects have equal encodings and sync digests over them agree. Records made
- * before issue 5 (no quorum values) decode with quorum_manage = quorum_use = 0. */
+ * attribute present except check-value and SPKI when absent and the quorum values and role class
+ * when 0, shares sorted), so equal objects have equal encodings and sync digests over them agree.
+ * Records made before issue 5 (no quorum values) decode with quorum_manage = quorum_use = 0, and
+ * before issue 15 with role_class = 0. A record whose role class is unknown, or whose flags hold a
+ * role outside its role class, is refused. */
 OHSM_NODISCARD OHSM_API ohsm_rv ohsm_obj_encode(const struct ohsm_obj *o, uint8_t *out,
                                                 size_t cap, size_t *out_len);
 OHSM_NODISCARD OHSM_API ohsm_rv ohsm_obj_decode(const uint8_t *p, size_t n, struct ohsm_obj *o);

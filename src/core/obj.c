@@ -59,6 +59,8 @@ static const struct ohsm_attr_def table[] = {
     /* Issue 5: given at creation only; the CLI prints them apart, under key-quorum-values. */
     {OHSM_A_QUORUM_MANAGE, "manage-key-quorum-value", NULL, OHSM_AK_U32, 0, Y, N},
     {OHSM_A_QUORUM_USE, "use-key-quorum-value", NULL, OHSM_AK_U32, 0, Y, N},
+    /* Issue 15: given at creation only (by libopenhsm-pkcs11.so); no tool shows it. */
+    {OHSM_A_ROLE_CLASS, NULL, NULL, OHSM_AK_U32, 0, Y, N},
     {OHSM_A_EC_PARAMS, NULL, "OBJ_ATTR_EC_PARAMS", OHSM_AK_BYTES, 0, Y, N},
 };
 #undef Y
@@ -263,6 +265,9 @@ bool ohsm_obj_value_ok(const struct ohsm_attr_def *d, uint32_t len, const uint8_
         }
         if (is_quorum(d->id)) {
             return be32(v) <= OHSM_QUORUM_MAX;
+        }
+        if (d->id == OHSM_A_ROLE_CLASS) {
+            return be32(v) <= OHSM_ROLE_WRAPPING;
         }
         return true;
     case OHSM_AK_STR:
@@ -554,6 +559,11 @@ static ohsm_rv encode_to(const struct ohsm_obj *o, uint8_t *out, size_t cap, siz
         ohsm_obj_put32(v, o->quorum_use);
         wr_put(out, cap, &n, &ovf, OHSM_A_QUORUM_USE, v, 4);
     }
+    /* Issue 15's role class likewise: keys made without one keep their bytes. */
+    if (o->role_class != 0) {
+        ohsm_obj_put32(v, o->role_class);
+        wr_put(out, cap, &n, &ovf, OHSM_A_ROLE_CLASS, v, 4);
+    }
     OHSM_ENSURE(!ovf, OHSM_BUFFER_TOO_SMALL);
     *out_len = n;
     return OHSM_OK;
@@ -660,6 +670,11 @@ static ohsm_rv decode_attr(struct ohsm_obj *o, uint32_t id, uint32_t len, const 
         OHSM_ENSURE(be32(v) <= OHSM_QUORUM_MAX, OHSM_PROTOCOL);
         *(id == OHSM_A_QUORUM_MANAGE ? &o->quorum_manage : &o->quorum_use) = be32(v);
         break;
+    case OHSM_A_ROLE_CLASS:
+        o->role_class = be32(v);
+        OHSM_ENSURE(o->role_class >= OHSM_ROLE_DATA && o->role_class <= OHSM_ROLE_WRAPPING,
+                    OHSM_PROTOCOL);
+        break;
     case OHSM_A_OWNER:
         OHSM_ENSURE(len == 0 || canon_name(v, len, o->owner), OHSM_PROTOCOL);
         break;
@@ -760,7 +775,7 @@ ohsm_rv ohsm_obj_decode(const uint8_t *p, size_t n, struct ohsm_obj *out)
             goto out;
         }
     }
-    if (ohsm_rd_done(&r) != OHSM_OK || !shape_ok(o)) {
+    if (ohsm_rd_done(&r) != OHSM_OK || !shape_ok(o) || !ohsm_obj_roles_ok(o)) {
         goto out;
     }
     for (uint32_t i = 0; i < o->nshared; i++) {

@@ -23,4 +23,7 @@ bool ohsm_obj_has(const struct ohsm_obj *o, uint32_t f);
  * must be known ones; strings and byte strings must fit their attribute's maximum. */
 bool ohsm_obj_value_ok(const struct ohsm_attr_def *d, uint32_t len, const uint8_t *v);
 
+/* Issue 15: is o's role class known, and are its flags within it (obj_rules.c)? */
+bool ohsm_obj_roles_ok(const struct ohsm_obj *o);
+
 #endif

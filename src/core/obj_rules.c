@@ -20,6 +20,36 @@
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
+/* ---- role classes (issue 15) ---- */
+
+/* The flags a key of this role class may never have. Tookan's attacks (Bortolozzo, Centenaro,
+ * Focardi, Steel, CCS 2010) need one key with both roles: wrap a sensitive key, then decrypt the
+ * blob; or encrypt a value of one's choosing, then unwrap it as a key. Unknown classes forbid
+ * everything: a record or template that carries one is refused before it gets here. */
+static uint32_t role_forbidden(uint32_t role)
+{
+    switch (role) {
+    case OHSM_ROLE_NONE:
+        return 0;
+    case OHSM_ROLE_DATA:
+        return OHSM_F_WRAP | OHSM_F_UNWRAP;
+    case OHSM_ROLE_WRAPPING:
+        return OHSM_F_ENCRYPT | OHSM_F_DECRYPT;
+    default:
+        return UINT32_MAX;
+    }
+}
+
+bool ohsm_obj_roles_ok(const struct ohsm_obj *o)
+{
+    return (o->flags & role_forbidden(o->role_class)) == 0;
+}
+
+static uint32_t be32v(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
 /* ---- creation defaults ---- */
 
 void ohsm_obj_defaults(struct ohsm_obj *o, uint32_t cls, uint32_t ktype, bool local)
@@ -262,6 +292,9 @@ ohsm_rv ohsm_obj_attr_get(const struct ohsm_obj *o, uint32_t id, uint8_t *out, s
     case OHSM_A_QUORUM_USE:
         ohsm_obj_put32(v, o->quorum_use);
         return give(v, 4, out, cap, out_len);
+    case OHSM_A_ROLE_CLASS:
+        ohsm_obj_put32(v, o->role_class);
+        return give(v, 4, out, cap, out_len);
     case OHSM_A_HANDLE:
         ohsm_obj_put64(v, o->handle);
         return give(v, 8, out, cap, out_len);
@@ -347,9 +380,9 @@ static void set_value(struct ohsm_obj *o, const struct ohsm_attr_def *d,
         }
         o->id_len = a->len;
     } else if (d->id == OHSM_A_QUORUM_MANAGE || d->id == OHSM_A_QUORUM_USE) {
-        const uint8_t *p = a->val;
-        uint32_t x = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-        *(d->id == OHSM_A_QUORUM_MANAGE ? &o->quorum_manage : &o->quorum_use) = x;
+        *(d->id == OHSM_A_QUORUM_MANAGE ? &o->quorum_manage : &o->quorum_use) = be32v(a->val);
+    } else if (d->id == OHSM_A_ROLE_CLASS) {
+        o->role_class = be32v(a->val);
     }
 }
 
@@ -380,8 +413,14 @@ ohsm_rv ohsm_obj_apply_template(struct ohsm_obj *o, const struct ohsm_tmpl *t)
         /* PKCS#11 §4.8: public keys have no sensitive attribute to turn on. */
         OHSM_ENSURE(!(a->id == OHSM_A_SENSITIVE && a->val[0] && o->cls == OHSM_CLASS_PUBLIC),
                     OHSM_TEMPLATE_INCONSISTENT);
+        /* A role class is given once, when the key is made. */
+        OHSM_ENSURE(a->id != OHSM_A_ROLE_CLASS || o->role_class == OHSM_ROLE_NONE ||
+                        o->role_class == be32v(a->val),
+                    OHSM_TEMPLATE_INCONSISTENT);
         set_value(&c, d, a);
     }
+    /* Checked on the result, so the template's order does not matter. */
+    OHSM_ENSURE(ohsm_obj_roles_ok(&c), OHSM_TEMPLATE_INCONSISTENT);
     c.flags &= ~(uint32_t)(OHSM_F_ALWAYS_SENSITIVE | OHSM_F_NEVER_EXTRACTABLE);
     if (ohsm_obj_has(&c, OHSM_F_SENSITIVE)) {
         c.flags |= OHSM_F_ALWAYS_SENSITIVE;
@@ -415,6 +454,10 @@ ohsm_rv ohsm_obj_set_check(const struct ohsm_obj *o, const struct ohsm_tmpl_attr
         return OHSM_OK;
     }
     OHSM_ENSURE(ohsm_obj_has(o, OHSM_F_MODIFIABLE), OHSM_ATTRIBUTE_READ_ONLY);
+    /* Issue 15: the immutable role class decides, not the key's other flags now (which may differ
+     * between HSMs that got a set-attribute each): one key never gets both roles anywhere. */
+    OHSM_ENSURE(!want || (d->flag & role_forbidden(o->role_class)) == 0,
+                OHSM_TEMPLATE_INCONSISTENT);
     switch (a->id) {
     case OHSM_A_SENSITIVE:
         OHSM_ENSURE(o->cls != OHSM_CLASS_PUBLIC, OHSM_ATTRIBUTE_READ_ONLY);
@@ -440,9 +483,13 @@ ohsm_rv ohsm_obj_set_apply(struct ohsm_obj *o, const struct ohsm_tmpl_attr *a)
     OHSM_ENSURE(d != NULL, OHSM_ATTRIBUTE_TYPE_INVALID);
     OHSM_ENSURE(d->settable, OHSM_ATTRIBUTE_READ_ONLY);
     OHSM_ENSURE(ohsm_obj_value_ok(d, a->len, a->val), OHSM_ATTRIBUTE_VALUE_INVALID);
-    set_value(o, d, a);
+    struct ohsm_obj c = *o;
+    set_value(&c, d, a);
+    /* ohsm_obj_set_check refuses this first; kept here too so no caller can skip it. */
+    OHSM_ENSURE(ohsm_obj_roles_ok(&c), OHSM_TEMPLATE_INCONSISTENT);
     /* always-sensitive stays as it was: a key made sensitive later was not always so. */
-    o->version++;
+    c.version++;
+    *o = c;
     return OHSM_OK;
 }
 
@@ -637,6 +684,10 @@ ohsm_rv ohsm_obj_check_use(const struct ohsm_obj *o, enum ohsm_use u)
     OHSM_ENSURE(o != NULL && (unsigned)u < COUNT(use_flag), OHSM_ARGUMENTS_BAD);
     OHSM_ENSURE(use_fits(o, u), OHSM_KEY_TYPE_INCONSISTENT);
     OHSM_ENSURE(ohsm_obj_has(o, use_flag[u]), OHSM_KEY_FUNCTION_NOT_PERMITTED);
+    /* No record holds a flag outside its role class (creation, set-attribute and decode refuse
+     * one); checked again where the key is used. */
+    OHSM_ENSURE((use_flag[u] & role_forbidden(o->role_class)) == 0,
+                OHSM_KEY_FUNCTION_NOT_PERMITTED);
     return OHSM_OK;
 }
 
@@ -650,5 +701,40 @@ ohsm_rv ohsm_obj_check_wrap(const struct ohsm_obj *payload, const struct ohsm_ob
     if (ohsm_obj_has(payload, OHSM_F_WRAP_WITH_TRUSTED)) {
         OHSM_ENSURE(ohsm_obj_has(wrapping, OHSM_F_TRUSTED), OHSM_KEY_FUNCTION_NOT_PERMITTED);
     }
+    /* Issue 15: a sensitive key made with a role class leaves only under a wrapping-class key,
+     * which can never decrypt the blob: else any key without a class (which anyone may make with
+     * wrap and decrypt, on the raw wire or with the CLI) would take it out in clear. And only
+     * under one whose value nobody outside knows: generated in the HSM (local), or vouched for by
+     * an admin (trusted, PKCS#11 §4.8). An imported or unwrapped wrapping key may have a value of
+     * the caller's choosing, who would unwrap the blob outside. */
+    if (payload->role_class != OHSM_ROLE_NONE && ohsm_obj_has(payload, OHSM_F_SENSITIVE)) {
+        OHSM_ENSURE(wrapping->role_class == OHSM_ROLE_WRAPPING &&
+                        ohsm_obj_has(wrapping, OHSM_F_LOCAL | OHSM_F_TRUSTED),
+                    OHSM_KEY_FUNCTION_NOT_PERMITTED);
+    }
+    return OHSM_OK;
+}
+
+ohsm_rv ohsm_obj_check_unwrap(const struct ohsm_obj *unwrapping, const struct ohsm_tmpl *t)
+{
+    bool classed = false;
+
+    OHSM_ENSURE(unwrapping != NULL && t != NULL && t->n <= OHSM_TMPL_MAX, OHSM_ARGUMENTS_BAD);
+    if (unwrapping->role_class == OHSM_ROLE_NONE) {
+        return OHSM_OK; /* as before issue 15 */
+    }
+    /* What a wrapping-class key wrapped was a sensitive key with a class (or may have been): its
+     * copy gets a class and stays sensitive, so only ohsm_obj_check_wrap's keys take it out again.
+     * Without this, unwrapping it as a key of no class, or not sensitive, would launder it. */
+    for (size_t i = 0; i < t->n; i++) {
+        const struct ohsm_tmpl_attr *a = &t->a[i];
+        OHSM_ENSURE(a->val != NULL || a->len == 0, OHSM_ARGUMENTS_BAD);
+        if (a->id == OHSM_A_ROLE_CLASS && a->len == 4) {
+            classed = be32v(a->val) != OHSM_ROLE_NONE;
+        }
+        OHSM_ENSURE(!(a->id == OHSM_A_SENSITIVE && a->len == 1 && a->val[0] == 0),
+                    OHSM_TEMPLATE_INCONSISTENT);
+    }
+    OHSM_ENSURE(classed, OHSM_TEMPLATE_INCONSISTENT);
     return OHSM_OK;
 }

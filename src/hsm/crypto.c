@@ -282,6 +282,7 @@ ohsm_rv ohsm_hsm_unwrap(struct ohsm_hsm *h, struct ohsm_session *s, const Ohsm__
     struct ohsm_objent *e = NULL;
     struct ohsm_mech_params m;
     struct ohsm_mech_key k;
+    struct ohsm_tmpl tmpl;
     enum ohsm_utype t;
     uint8_t *plain = NULL;
     size_t len = 0;
@@ -292,6 +293,12 @@ ohsm_rv ohsm_hsm_unwrap(struct ohsm_hsm *h, struct ohsm_session *s, const Ohsm__
     OHSM_ENSURE(q->n_share <= OHSM_SHARE_MAX, OHSM_DATA_LEN_RANGE);
     OHSM_TRY(ohsm_hsm_key_usable(h, s, t, q->unwrapping, &e));
     rv = ohsm_obj_check_use(&e->rec, OHSM_USE_UNWRAP);
+    if (rv == OHSM_OK) {
+        rv = ohsm_hsm_tmpl(&q->template_, &tmpl); /* issue 15: what may come out of this key */
+    }
+    if (rv == OHSM_OK) {
+        rv = ohsm_obj_check_unwrap(&e->rec, &tmpl);
+    }
     if (rv == OHSM_OK) {
         rv = ohsm_hsm_quorum_guard_key(h, s, OHSM_QS_KEY_MGMT, &e->rec, q->approval, &ticket);
     }

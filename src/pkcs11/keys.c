@@ -77,6 +77,48 @@ static CK_RV base_key(struct p11_state *st, CK_OBJECT_HANDLE h, enum p11_ckr_ctx
     return p11_key_facts(st, h, ctx, kf, NULL, NULL);
 }
 
+/* ---- role classes ---- */
+
+/* Which of the four roles the encoded template turns on (bit 0 encrypt/decrypt, bit 1
+ * wrap/unwrap). */
+static unsigned roles_of(const struct ohsm_tmpl_buf *b)
+{
+    struct ohsm_tmpl t;
+    unsigned r = 0;
+    if (b == NULL || ohsm_tmpl_parse(b->buf, b->len, &t) != OHSM_OK) {
+        return 0;
+    }
+    for (size_t i = 0; i < t.n; i++) {
+        bool on = t.a[i].len == 1 && t.a[i].val[0] != 0;
+        if (on && (t.a[i].id == OHSM_A_ENCRYPT || t.a[i].id == OHSM_A_DECRYPT)) {
+            r |= 1u;
+        }
+        if (on && (t.a[i].id == OHSM_A_WRAP || t.a[i].id == OHSM_A_UNWRAP)) {
+            r |= 2u;
+        }
+    }
+    return r;
+}
+
+uint32_t p11_role_class(const struct ohsm_tmpl_buf *a, const struct ohsm_tmpl_buf *b)
+{
+    unsigned r = roles_of(a) | roles_of(b);
+    if (r == 3u) {
+        p11_log(P11_LOG_INFO, "a key made with both data (encrypt/decrypt) and wrapping "
+                              "(wrap/unwrap) roles gets no role class: the HSM does not keep it "
+                              "from being used both ways");
+        return OHSM_ROLE_NONE;
+    }
+    return r == 2u ? OHSM_ROLE_WRAPPING : OHSM_ROLE_DATA;
+}
+
+void p11_role_put(struct ohsm_tmpl_buf *t, uint32_t role)
+{
+    if (role != OHSM_ROLE_NONE) {
+        ohsm_tmpl_put_u32(t, OHSM_A_ROLE_CLASS, role);
+    }
+}
+
 /* ---- generation ---- */
 
 P11_API CK_RV C_GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
@@ -112,6 +154,7 @@ P11_API CK_RV C_GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechan
     } else {
         g.length = (uint32_t)mo.value_len;
     }
+    p11_role_put(&mo.tmpl, p11_role_class(&mo.tmpl, NULL));
     g.tmpl = mo.tmpl.buf;
     g.tmpl_len = mo.tmpl.len;
     if ((rv = mk_conn(st, &k, P11_ANY)) != CKR_OK) {
@@ -181,6 +224,9 @@ P11_API CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMe
         }
         g.curve = pub.curve;
     }
+    uint32_t role = p11_role_class(&pub.tmpl, &priv.tmpl); /* one class for both halves */
+    p11_role_put(&pub.tmpl, role);
+    p11_role_put(&priv.tmpl, role);
     g.tmpl = priv.tmpl.buf;
     g.tmpl_len = priv.tmpl.len;
     g.pub_tmpl = pub.tmpl.buf;
@@ -293,6 +339,7 @@ P11_API CK_RV C_UnwrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanis
         rv = CKR_SESSION_READ_ONLY;
         goto out;
     }
+    p11_role_put(&mo.tmpl, p11_role_class(&mo.tmpl, NULL));
     if ((rv = mk_conn(st, &k, p11_obj_pin(st, hUnwrappingKey))) != CKR_OK) {
         goto out;
     }
@@ -355,6 +402,7 @@ P11_API CK_RV C_DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanis
     if (mo.ktype == CK_UNAVAILABLE_INFORMATION) {
         mo.ktype = CKK_GENERIC_SECRET; /* PKCS#11's default for derived secret keys */
     }
+    p11_role_put(&mo.tmpl, p11_role_class(&mo.tmpl, NULL));
     if ((rv = mk_conn(st, &k, p11_obj_pin(st, hBaseKey))) != CKR_OK) {
         goto out;
     }

@@ -260,6 +260,7 @@ P11_API CK_RV C_CreateObject(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTempl
         rv = CKR_SESSION_READ_ONLY;
         goto out;
     }
+    p11_role_put(&mk.tmpl, p11_role_class(&mk.tmpl, NULL));
     if ((rv = p11_pool_get(&st->pool, P11_ANY, &c)) != CKR_OK) {
         goto out;
     }

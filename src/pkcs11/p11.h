@@ -229,6 +229,18 @@ CK_RV p11_fanout_rv(ohsm_rv orv, const struct ohsm_result *res, size_t nh, enum 
 CK_RV p11_obj_read(struct p11_state *st, CK_OBJECT_HANDLE h, enum p11_ckr_ctx ctx,
                    struct ohsm_obj *out);
 
+/* ---- role classes (keys.c) ----
+ * Every key this library makes carries a role class (obj.h, OHSM_A_ROLE_CLASS), which the HSM
+ * holds it to for life, so no sequence of calls gives one key (or one key pair) both the data
+ * roles (encrypt, decrypt) and the wrapping roles (wrap, unwrap): the Tookan wrap/decrypt and
+ * encrypt/unwrap attacks. A template with wrap or unwrap is a wrapping key, one with neither a data
+ * key; one that asks for both gets no class and is refused nothing (CloudHSM's behaviour, needed by
+ * tools such as pkcs11-tool whose RSA key pairs ask for all four), with a log line. b may be NULL
+ * (the other half of a pair). */
+uint32_t p11_role_class(const struct ohsm_tmpl_buf *a, const struct ohsm_tmpl_buf *b);
+/* Appends the class to t (nothing for OHSM_ROLE_NONE). */
+void p11_role_put(struct ohsm_tmpl_buf *t, uint32_t role);
+
 /* ---- results ---- */
 /* The CK_RV of a libopenhsm call's result, with the transport failures of every HSM mapped to
  * CKR_DEVICE_ERROR (some HSM answered) or CKR_DEVICE_REMOVED (none did). */

@@ -231,7 +231,10 @@ def test_aes_key_wrap_matches_rfc3394_and_5649(p11):
     kek = os.urandom(32)
     w = secret(s, CKK_AES, kek, "kek", wrap=True, unwrap=True)
     payload_value = os.urandom(16)
-    p = secret(s, CKK_AES, payload_value, "payload", extractable=True, encrypt=True)
+    # Not sensitive: a sensitive key leaves only under a wrapping key made in the HSM (the KEK
+    # here has a value the test knows; see test_p11_tookan.py).
+    p = secret(s, CKK_AES, payload_value, "payload", extractable=True, encrypt=True,
+               sensitive=False)
     wrapped = b(s.wrapKey(w, p, Mechanism(PyKCS11.CKM_AES_KEY_WRAP)))
     assert wrapped == keywrap.aes_key_wrap(kek, payload_value)
     wrapped = b(s.wrapKey(w, p, Mechanism(PyKCS11.CKM_AES_KEY_WRAP_PAD)))
@@ -257,7 +260,7 @@ def test_rsa_oaep_wrap_opens_with_the_private_key(p11):
                            (CKA_MODULUS, n.n.to_bytes(256, "big")),
                            (CKA_PUBLIC_EXPONENT, n.e.to_bytes(3, "big"))])
     value = os.urandom(32)
-    p = secret(s, CKK_AES, value, "oaep-payload", extractable=True)
+    p = secret(s, CKK_AES, value, "oaep-payload", extractable=True, sensitive=False)
     mech = PyKCS11.RSAOAEPMechanism(PyKCS11.CKM_SHA256, PyKCS11.CKG_MGF1_SHA256)
     wrapped = b(s.wrapKey(pubh, p, mech))
     assert priv_outside.decrypt(wrapped, padding.OAEP(padding.MGF1(hashes.SHA256()),

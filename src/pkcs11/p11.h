@@ -75,11 +75,15 @@ struct p11_conn {
     size_t idx;
     bool busy;
     unsigned login_gen; /* the login generation this client is in (see p11_pool) */
+    /* Threads waiting for this very client (its session objects'): woken one at a time. */
+    pthread_cond_t cv;
+    unsigned waiters;
 };
 
 struct p11_pool {
     pthread_mutex_t mu;
-    pthread_cond_t cv;
+    pthread_cond_t cv; /* threads waiting for any client (any_waiters of them) */
+    unsigned any_waiters;
     const struct ohsm_cfg *cfg;
     struct p11_conn *conn[P11_POOL_MAX_LIMIT];
     size_t n, max;

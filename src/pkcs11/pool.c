@@ -31,6 +31,57 @@ CK_RV p11_rv(ohsm_rv rv, enum p11_ckr_ctx ctx)
     return r == CKR_OK ? CKR_GENERAL_ERROR : r;
 }
 
+/* A new pool entry with its client (NULL: out of memory, or *orv the client's error). */
+static struct p11_conn *conn_new(struct p11_pool *p, ohsm_rv *orv)
+{
+    struct p11_conn *c = calloc(1, sizeof *c);
+    *orv = OHSM_HOST_MEMORY;
+    if (c == NULL) {
+        return NULL;
+    }
+    if (pthread_cond_init(&c->cv, NULL) != 0) {
+        free(c);
+        return NULL;
+    }
+    *orv = ohsm_client_new_flags(p->cfg, p->client_flags, &c->c);
+    if (*orv != OHSM_OK) {
+        pthread_cond_destroy(&c->cv);
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+static void conn_free(struct p11_conn *c)
+{
+    ohsm_client_free(c->c);
+    pthread_cond_destroy(&c->cv);
+    free(c);
+}
+
+/* Wakes one thread that may take c, now free (p->mu held): one waiting for c itself first, else
+ * one waiting for any client. A woken thread that finds c taken waits again; whoever took c wakes
+ * the next one when giving it back, so no waiter is forgotten. */
+static void wake_one(struct p11_pool *p, struct p11_conn *c)
+{
+    if (c->waiters > 0) {
+        pthread_cond_signal(&c->cv);
+    } else if (p->any_waiters > 0) {
+        pthread_cond_signal(&p->cv);
+    }
+}
+
+/* Wakes every waiter (a slot changed: a new client failed, the pool shrank). p->mu held. */
+static void wake_all(struct p11_pool *p)
+{
+    pthread_cond_broadcast(&p->cv);
+    for (size_t i = 0; i < p->n; i++) {
+        if (p->conn[i] != NULL) {
+            pthread_cond_broadcast(&p->conn[i]->cv);
+        }
+    }
+}
+
 CK_RV p11_pool_init(struct p11_pool *p, const struct ohsm_cfg *cfg, size_t max,
                     unsigned client_flags)
 {
@@ -47,12 +98,9 @@ CK_RV p11_pool_init(struct p11_pool *p, const struct ohsm_cfg *cfg, size_t max,
     }
     /* The first connection set now, as CloudHSM's library connects at C_Initialize: HSMs that
      * cannot be reached are not an error (libopenhsm retries them on use). */
-    struct p11_conn *c = calloc(1, sizeof *c);
+    ohsm_rv orv;
+    struct p11_conn *c = conn_new(p, &orv);
     if (c == NULL) {
-        goto fail;
-    }
-    if (ohsm_client_new_flags(cfg, client_flags, &c->c) != OHSM_OK) {
-        free(c);
         goto fail;
     }
     p->conn[0] = c;
@@ -76,8 +124,7 @@ void p11_pool_fini(struct p11_pool *p)
                     free(res);
                 }
             }
-            ohsm_client_free(p->conn[i]->c);
-            free(p->conn[i]);
+            conn_free(p->conn[i]);
         }
     }
     ohsm_secret_free(p->pw);
@@ -168,7 +215,16 @@ CK_RV p11_pool_get(struct p11_pool *p, size_t pin, struct p11_conn **out)
         return CKR_OBJECT_HANDLE_INVALID;
     }
     while ((c = take(p, pin, &fresh, &slot)) == NULL && !fresh) {
-        pthread_cond_wait(&p->cv, &p->mu);
+        if (pin != P11_ANY) {
+            struct p11_conn *want = p->conn[pin];
+            want->waiters++;
+            pthread_cond_wait(&want->cv, &p->mu);
+            want->waiters--;
+        } else {
+            p->any_waiters++;
+            pthread_cond_wait(&p->cv, &p->mu);
+            p->any_waiters--;
+        }
     }
     if (c != NULL) {
         c->busy = true;
@@ -177,16 +233,14 @@ CK_RV p11_pool_get(struct p11_pool *p, size_t pin, struct p11_conn **out)
 
     if (fresh) {
         /* A new connection set, opened outside the lock (its slot is reserved, NULL meanwhile). */
-        c = calloc(1, sizeof *c);
-        ohsm_rv orv = c != NULL ? ohsm_client_new_flags(p->cfg, p->client_flags, &c->c)
-                                 : OHSM_HOST_MEMORY;
+        ohsm_rv orv;
+        c = conn_new(p, &orv);
         pthread_mutex_lock(&p->mu);
-        if (orv != OHSM_OK) {
-            free(c);
+        if (c == NULL) {
             if (slot + 1 == p->n) {
                 p->n--; /* else the slot stays a hole, skipped by take() */
             }
-            pthread_cond_broadcast(&p->cv);
+            wake_all(p); /* a waiter for any client may open one itself now */
             pthread_mutex_unlock(&p->mu);
             return p11_rv(orv, P11_CTX_CRYPTO);
         }
@@ -219,7 +273,7 @@ void p11_pool_put(struct p11_pool *p, struct p11_conn *c)
     }
     pthread_mutex_lock(&p->mu);
     c->busy = false;
-    pthread_cond_broadcast(&p->cv);
+    wake_one(p, c);
     pthread_mutex_unlock(&p->mu);
 }
 

@@ -268,8 +268,6 @@ static ohsm_rv seal_store(struct ohsm_hsm *h, const struct ohsm_obj *o, const ui
  * transaction: a session key costs no store write (and no fsync), and no object of this HSM ever
  * shares a handle with another. A handle of the block that an object took meanwhile (one of this
  * HSM's handles repaired back from another HSM after a restore) is skipped. Caller holds the lock. */
-#define SESS_HANDLE_BLOCK 1024u
-
 static ohsm_rv sess_handle_locked(struct ohsm_hsm *h, uint64_t *handle)
 {
     for (uint32_t refills = 0; refills < 4; refills++) {
@@ -286,15 +284,14 @@ static ohsm_rv sess_handle_locked(struct ohsm_hsm *h, uint64_t *handle)
         if (rv == OHSM_OK) {
             rv = ohsm_store_handle_next(h->store, h->slot, &first);
             if (rv == OHSM_OK) {
-                uint64_t seq = first >> OHSM_HANDLE_SLOT_BITS;
-                rv = ohsm_store_handle_seen(h->store,
-                                            ohsm_handle_make(h->slot, seq + SESS_HANDLE_BLOCK - 1u));
+                uint64_t last = (first >> OHSM_HANDLE_SLOT_BITS) + OHSM_HSM_SESS_HANDLE_BLOCK - 1u;
+                rv = ohsm_store_handle_seen(h->store, ohsm_handle_make(h->slot, last));
             }
             rv = ohsm_hsm_tx_end(h, rv);
         }
         OHSM_TRY(rv);
         h->sess_next = first >> OHSM_HANDLE_SLOT_BITS;
-        h->sess_end = h->sess_next + SESS_HANDLE_BLOCK;
+        h->sess_end = h->sess_next + OHSM_HSM_SESS_HANDLE_BLOCK;
     }
     return OHSM_OBJECT_TOO_MANY;
 }

@@ -267,7 +267,8 @@ static ohsm_rv seal_store(struct ohsm_hsm *h, const struct ohsm_obj *o, const ui
 /* Session objects take their handles from a block reserved in the store's counter by one
  * transaction: a session key costs no store write (and no fsync), and no object of this HSM ever
  * shares a handle with another. A handle of the block that an object took meanwhile (one of this
- * HSM's handles repaired back from another HSM after a restore) is skipped. Caller holds the lock. */
+ * HSM's handles repaired back from another HSM after a restore) is skipped. Caller holds the
+ * lock. */
 static ohsm_rv sess_handle_locked(struct ohsm_hsm *h, uint64_t *handle)
 {
     for (uint32_t refills = 0; refills < 4; refills++) {

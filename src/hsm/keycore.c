@@ -237,6 +237,12 @@ ohsm_rv ohsm_hsm_tx_end(struct ohsm_hsm *h, ohsm_rv rv)
  * before its permission check. Caller holds the lock. */
 static ohsm_rv owner_alive_locked(struct ohsm_hsm *h, const struct ohsm_session *s)
 {
+    /* Every user change bumps h->user_gen after its store change, under this lock: a session
+     * whose user was read at the current generation (read before the user was) still has that
+     * user, of the type and name it cached, and the store need not be asked again. */
+    if (s->logged_in && s->type == OHSM_UT_CU && s->gen == atomic_load(&h->user_gen)) {
+        return OHSM_OK;
+    }
     struct ohsm_store_user u;
     ohsm_rv rv = ohsm_store_user_by_id(h->store, s->uid, &u);
     if (rv == OHSM_USER_NOT_FOUND ||

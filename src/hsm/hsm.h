@@ -52,6 +52,8 @@ struct ohsm_qtok {
     uint8_t rec[OHSM_APPROVAL_REC_LEN]; /* the approval record it was issued as */
 };
 
+#define OHSM_HSM_SESS_HANDLE_BLOCK 1024u
+
 struct ohsm_hsm {
     struct ohsm_store *store; /* guarded by lock */
     pthread_mutex_t lock;
@@ -67,6 +69,10 @@ struct ohsm_hsm {
     uint32_t slot;            /* 0..31: the low bits of the handles this HSM allocates */
     atomic_uint user_gen;     /* bumped by every user change: sessions re-read their user */
     atomic_uint_fast64_t next_serial; /* session serials (session objects belong to one) */
+    /* Handle counter values reserved in the store for session objects, [sess_next, sess_end),
+     * OHSM_HSM_SESS_HANDLE_BLOCK at a time: taken without a store transaction (see keycore.c);
+     * guarded by lock. */
+    uint64_t sess_next, sess_end;
     /* issue 5 */
     uint32_t token_lifetime; /* seconds (MFA and quorum tokens); 0: OHSM_TOKEN_LIFETIME_DEFAULT */
     uint64_t (*now)(void);   /* the clock in unix seconds; NULL: time(NULL) (tests inject one) */

@@ -237,6 +237,12 @@ ohsm_rv ohsm_hsm_tx_end(struct ohsm_hsm *h, ohsm_rv rv)
  * before its permission check. Caller holds the lock. */
 static ohsm_rv owner_alive_locked(struct ohsm_hsm *h, const struct ohsm_session *s)
 {
+    /* Every user change bumps h->user_gen after its store change, under this lock: a session
+     * whose user was read at the current generation (read before the user was) still has that
+     * user, of the type and name it cached, and the store need not be asked again. */
+    if (s->logged_in && s->type == OHSM_UT_CU && s->gen == atomic_load(&h->user_gen)) {
+        return OHSM_OK;
+    }
     struct ohsm_store_user u;
     ohsm_rv rv = ohsm_store_user_by_id(h->store, s->uid, &u);
     if (rv == OHSM_USER_NOT_FOUND ||
@@ -262,6 +268,39 @@ static ohsm_rv seal_store(struct ohsm_hsm *h, const struct ohsm_obj *o, const ui
     }
     free(blob); /* sealed: not secret */
     return rv;
+}
+
+/* Session objects take their handles from a block reserved in the store's counter by one
+ * transaction: a session key costs no store write (and no fsync), and no object of this HSM ever
+ * shares a handle with another. A handle of the block that an object took meanwhile (one of this
+ * HSM's handles repaired back from another HSM after a restore) is skipped. Caller holds the
+ * lock. */
+static ohsm_rv sess_handle_locked(struct ohsm_hsm *h, uint64_t *handle)
+{
+    for (uint32_t refills = 0; refills < 4; refills++) {
+        while (h->sess_next < h->sess_end) {
+            uint64_t cand = ohsm_handle_make(h->slot, h->sess_next++);
+            if (ohsm_objtab_get(h->objs, cand) == NULL) {
+                *handle = cand;
+                return OHSM_OK;
+            }
+        }
+        /* Refill: the counter's next free handle, then the counter moved past the block. */
+        uint64_t first = 0;
+        ohsm_rv rv = ohsm_store_begin(h->store);
+        if (rv == OHSM_OK) {
+            rv = ohsm_store_handle_next(h->store, h->slot, &first);
+            if (rv == OHSM_OK) {
+                uint64_t last = (first >> OHSM_HANDLE_SLOT_BITS) + OHSM_HSM_SESS_HANDLE_BLOCK - 1u;
+                rv = ohsm_store_handle_seen(h->store, ohsm_handle_make(h->slot, last));
+            }
+            rv = ohsm_hsm_tx_end(h, rv);
+        }
+        OHSM_TRY(rv);
+        h->sess_next = first >> OHSM_HANDLE_SLOT_BITS;
+        h->sess_end = h->sess_next + OHSM_HSM_SESS_HANDLE_BLOCK;
+    }
+    return OHSM_OBJECT_TOO_MANY;
 }
 
 ohsm_rv ohsm_hsm_create(struct ohsm_hsm *h, struct ohsm_session *s, struct ohsm_newkey *k, size_t n,
@@ -305,14 +344,17 @@ ohsm_rv ohsm_hsm_create(struct ohsm_hsm *h, struct ohsm_session *s, struct ohsm_
         goto unlock;
     }
     /* Handles come from the store's counter even for session keys, so no two objects of this
-     * HSM ever share one. One transaction: allocate, seal, store. */
-    rv = ohsm_store_begin(h->store);
+     * HSM ever share one. Token keys: one transaction: allocate, seal, store. Session keys (both
+     * halves of a pair are, or neither is): a handle of the reserved block, no transaction. */
+    bool session = (k[0].o.flags & OHSM_F_TOKEN) == 0;
+    rv = session ? OHSM_OK : ohsm_store_begin(h->store);
     if (rv != OHSM_OK) {
         goto unlock;
     }
     for (size_t i = 0; i < n && rv == OHSM_OK; i++) {
         bool token = (k[i].o.flags & OHSM_F_TOKEN) != 0;
-        rv = ohsm_store_handle_next(h->store, h->slot, &k[i].o.handle);
+        rv = token ? ohsm_store_handle_next(h->store, h->slot, &k[i].o.handle)
+                   : sess_handle_locked(h, &k[i].o.handle);
         if (rv == OHSM_OK && token) {
             rv = seal_store(h, &k[i].o, k[i].material, k[i].len, r, &r->masks[nmasked]);
             nmasked++;
@@ -325,7 +367,7 @@ ohsm_rv ohsm_hsm_create(struct ohsm_hsm *h, struct ohsm_session *s, struct ohsm_
             rv = ohsm_hsm_put_record(r, &k[i].o, &r->recs[i]);
         }
     }
-    rv = ohsm_hsm_tx_end(h, rv);
+    rv = session ? rv : ohsm_hsm_tx_end(h, rv);
     if (rv != OHSM_OK) {
         goto unlock;
     }

@@ -263,36 +263,30 @@ static CK_RV crypt_cb(void *vctx, bool enc, const struct ohsm_mech_params *prm, 
                       size_t *iv_len)
 {
     struct run_ctx *rc = vctx;
-    struct p11_conn *c = NULL;
-    CK_RV rv = p11_pool_get(&rc->st->pool, rc->op->pin, &c);
+    struct ohsm_cop cop = {.kind = enc ? OHSM_COP_ENCRYPT : OHSM_COP_DECRYPT,
+                           .handle = rc->op->key,
+                           .m = prm,
+                           .in = in,
+                           .in_len = len,
+                           .out = out,
+                           .out_cap = cap};
+    CK_RV rv = p11_pool_cop(&rc->st->pool, rc->op->pin, &cop);
     if (rv != CKR_OK) {
         return rv == CKR_OBJECT_HANDLE_INVALID ? CKR_KEY_HANDLE_INVALID : rv;
     }
-    uint8_t *o = NULL;
-    size_t olen = 0, ivl = 0;
-    uint8_t iv[16];
-    ohsm_rv orv = enc ? ohsm_client_encrypt(c->c, rc->op->key, prm, in, len, &o, &olen, iv, &ivl)
-                      : ohsm_client_decrypt(c->c, rc->op->key, prm, in, len, &o, &olen);
-    p11_pool_put(&rc->st->pool, c);
-    if (orv != OHSM_OK) {
-        return p11_rv(orv, P11_CTX_CRYPTO);
+    if (cop.rv == OHSM_BUFFER_TOO_SMALL) {
+        *out_len = cop.out_len;
+        return CKR_BUFFER_TOO_SMALL;
     }
-    if (olen > cap) {
-        *out_len = olen;
-        rv = CKR_BUFFER_TOO_SMALL;
-    } else {
-        if (olen > 0) {
-            memcpy(out, o, olen);
-        }
-        *out_len = olen;
-        if (iv_out != NULL && iv_len != NULL) {
-            memcpy(iv_out, iv, ivl);
-            *iv_len = ivl;
-        }
+    if (cop.rv != OHSM_OK) {
+        return p11_rv(cop.rv, P11_CTX_CRYPTO);
     }
-    OPENSSL_cleanse(o, olen);
-    free(o);
-    return rv;
+    *out_len = cop.out_len;
+    if (iv_out != NULL && iv_len != NULL) {
+        memcpy(iv_out, cop.iv, cop.iv_len);
+        *iv_len = cop.iv_len;
+    }
+    return CKR_OK;
 }
 
 /* Hands a computed result to the application, holding it when the buffer is too small. Takes
@@ -553,19 +547,33 @@ static CK_RV sign_run(struct p11_state *st, struct p11_opst *op, CK_BYTE_PTR sig
     if ((rv = hsm_input(op, dig, &in, &len)) != CKR_OK) {
         return rv;
     }
-    struct p11_conn *c = NULL;
-    if ((rv = p11_pool_get(&st->pool, op->pin, &c)) != CKR_OK) {
-        return rv == CKR_OBJECT_HANDLE_INVALID ? CKR_KEY_HANDLE_INVALID : rv;
+    /* A signature or MAC is at most out_max (Init's bound) and 1024 bytes (RSA-8192). */
+    size_t cap = (size_t)op->out_max + 1024;
+    uint8_t *o = malloc(cap);
+    if (o == NULL) {
+        OPENSSL_cleanse(dig, sizeof dig);
+        return CKR_HOST_MEMORY;
     }
-    uint8_t *o = NULL;
-    size_t olen = 0;
-    ohsm_rv orv = ohsm_client_sign(c->c, op->key, &op->m.prm, in, len, &o, &olen);
-    p11_pool_put(&st->pool, c);
+    struct ohsm_cop cop = {.kind = OHSM_COP_SIGN,
+                           .handle = op->key,
+                           .m = &op->m.prm,
+                           .in = in,
+                           .in_len = len,
+                           .out = o,
+                           .out_cap = cap};
+    rv = p11_pool_cop(&st->pool, op->pin, &cop);
     OPENSSL_cleanse(dig, sizeof dig);
-    if (orv != OHSM_OK) {
-        return p11_rv(orv, P11_CTX_CRYPTO);
+    if (rv == CKR_OK && cop.rv != OHSM_OK) {
+        rv = p11_rv(cop.rv, P11_CTX_CRYPTO);
+    } else if (rv == CKR_OBJECT_HANDLE_INVALID) {
+        rv = CKR_KEY_HANDLE_INVALID;
     }
-    return give_result(op, o, olen, sig, sig_len, done);
+    if (rv != CKR_OK) {
+        OPENSSL_cleanse(o, cap);
+        free(o);
+        return rv;
+    }
+    return give_result(op, o, cop.out_len, sig, sig_len, done);
 }
 
 static CK_RV verify_run(struct p11_state *st, struct p11_opst *op, const uint8_t *sig, size_t n)
@@ -580,13 +588,19 @@ static CK_RV verify_run(struct p11_state *st, struct p11_opst *op, const uint8_t
     if (rv != CKR_OK) {
         return rv;
     }
-    struct p11_conn *c = NULL;
-    if ((rv = p11_pool_get(&st->pool, op->pin, &c)) != CKR_OK) {
+    struct ohsm_cop cop = {.kind = OHSM_COP_VERIFY,
+                           .handle = op->key,
+                           .m = &op->m.prm,
+                           .in = in,
+                           .in_len = len,
+                           .sig = sig,
+                           .sig_len = n};
+    rv = p11_pool_cop(&st->pool, op->pin, &cop);
+    OPENSSL_cleanse(dig, sizeof dig);
+    if (rv != CKR_OK) {
         return rv == CKR_OBJECT_HANDLE_INVALID ? CKR_KEY_HANDLE_INVALID : rv;
     }
-    ohsm_rv orv = ohsm_client_verify(c->c, op->key, &op->m.prm, in, len, sig, n);
-    p11_pool_put(&st->pool, c);
-    return p11_rv(orv, P11_CTX_CRYPTO);
+    return p11_rv(cop.rv, P11_CTX_CRYPTO);
 }
 
 /* stage: 0 single-part, 1 update, 2 final. */

@@ -18,7 +18,8 @@
  * PKCS#11 user), shared by all sessions: a call borrows a free client for its duration, a new one
  * is opened (up to a limit) when all are busy. An HSM serves each connection on one thread, so
  * several connections let many application threads use every core of every HSM. Session objects
- * live on the HSM session of the client that made them: calls on them borrow that client.
+ * live on the HSM session of the client that made them: calls on them borrow that client, and
+ * crypto operations that find it busy queue on it, run pipelined by its holder (p11_pool_cop).
  */
 #ifndef OHSM_P11_H
 #define OHSM_P11_H
@@ -70,16 +71,26 @@ void p11_lock(struct p11_lock *l);
 void p11_unlock(struct p11_lock *l);
 
 /* ---- the pool of clients (pool.c) ---- */
+struct p11_waiter;
 struct p11_conn {
     struct ohsm_client *c;
     size_t idx;
     bool busy;
     unsigned login_gen; /* the login generation this client is in (see p11_pool) */
+    /* Threads waiting for this very client (its session objects'): woken one at a time. */
+    pthread_cond_t cv;
+    unsigned waiters;
+    /* Crypto operations of other threads waiting for this client (p11_pool_cop): its holder
+     * runs them with its own, pipelined. */
+    struct p11_waiter *qhead, *qtail;
+    size_t qlen;
+    bool handed; /* the last give-back handed the client to the queue (fairness, see pool.c) */
 };
 
 struct p11_pool {
     pthread_mutex_t mu;
-    pthread_cond_t cv;
+    pthread_cond_t cv; /* threads waiting for any client (any_waiters of them) */
+    unsigned any_waiters;
     const struct ohsm_cfg *cfg;
     struct p11_conn *conn[P11_POOL_MAX_LIMIT];
     size_t n, max;
@@ -100,6 +111,14 @@ void p11_pool_fini(struct p11_pool *p);
  * state first (a failure there is returned and the client given back). */
 CK_RV p11_pool_get(struct p11_pool *p, size_t pin, struct p11_conn **out);
 void p11_pool_put(struct p11_pool *p, struct p11_conn *c);
+/* One crypto operation (op->kind encrypt, decrypt, sign or verify; the caller's buffers) through
+ * client `pin` (a session object's) or any client. When no client is free, the operation joins
+ * the queue of the client it needs (of the least queued one for any) and that client's holder runs
+ * it together with its own and the others queued, as one pipelined ohsm_client_batch (several
+ * requests in flight on one connection instead of one thread at a time); a thread alone runs it as
+ * the plain call. Returns a pool error (the operation did not run) or CKR_OK with op->rv its
+ * result (OHSM_BUFFER_TOO_SMALL: op->out_len is the size needed). */
+CK_RV p11_pool_cop(struct p11_pool *p, size_t pin, struct ohsm_cop *op);
 /* C_Login / C_Logout on every client (the first does the real check on every HSM). */
 CK_RV p11_pool_login(struct p11_pool *p, const char *user, const char *pw, size_t pw_len);
 CK_RV p11_pool_logout(struct p11_pool *p);

@@ -13,6 +13,15 @@
 
 #include "p11.h"
 
+/* A thread whose operation waits in a client's queue (on its stack). */
+struct p11_waiter {
+    struct ohsm_cop *op;
+    struct p11_waiter *next;
+    pthread_cond_t cv;
+    bool done; /* op ran (op->rv is its result) */
+    bool own;  /* the client was handed to this thread: it runs the queue now */
+};
+
 bool p11_rv_transport(ohsm_rv rv)
 {
     return rv == OHSM_TIMEOUT || rv == OHSM_NOT_CONNECTED || rv == OHSM_TLS || rv == OHSM_IO ||
@@ -31,6 +40,57 @@ CK_RV p11_rv(ohsm_rv rv, enum p11_ckr_ctx ctx)
     return r == CKR_OK ? CKR_GENERAL_ERROR : r;
 }
 
+/* A new pool entry with its client (NULL: out of memory, or *orv the client's error). */
+static struct p11_conn *conn_new(struct p11_pool *p, ohsm_rv *orv)
+{
+    struct p11_conn *c = calloc(1, sizeof *c);
+    *orv = OHSM_HOST_MEMORY;
+    if (c == NULL) {
+        return NULL;
+    }
+    if (pthread_cond_init(&c->cv, NULL) != 0) {
+        free(c);
+        return NULL;
+    }
+    *orv = ohsm_client_new_flags(p->cfg, p->client_flags, &c->c);
+    if (*orv != OHSM_OK) {
+        pthread_cond_destroy(&c->cv);
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+static void conn_free(struct p11_conn *c)
+{
+    ohsm_client_free(c->c);
+    pthread_cond_destroy(&c->cv);
+    free(c);
+}
+
+/* Wakes one thread that may take c, now free (p->mu held): one waiting for c itself first, else
+ * one waiting for any client. A woken thread that finds c taken waits again; whoever took c wakes
+ * the next one when giving it back, so no waiter is forgotten. */
+static void wake_one(struct p11_pool *p, struct p11_conn *c)
+{
+    if (c->waiters > 0) {
+        pthread_cond_signal(&c->cv);
+    } else if (p->any_waiters > 0) {
+        pthread_cond_signal(&p->cv);
+    }
+}
+
+/* Wakes every waiter (a slot changed: a new client failed, the pool shrank). p->mu held. */
+static void wake_all(struct p11_pool *p)
+{
+    pthread_cond_broadcast(&p->cv);
+    for (size_t i = 0; i < p->n; i++) {
+        if (p->conn[i] != NULL) {
+            pthread_cond_broadcast(&p->conn[i]->cv);
+        }
+    }
+}
+
 CK_RV p11_pool_init(struct p11_pool *p, const struct ohsm_cfg *cfg, size_t max,
                     unsigned client_flags)
 {
@@ -47,12 +107,9 @@ CK_RV p11_pool_init(struct p11_pool *p, const struct ohsm_cfg *cfg, size_t max,
     }
     /* The first connection set now, as CloudHSM's library connects at C_Initialize: HSMs that
      * cannot be reached are not an error (libopenhsm retries them on use). */
-    struct p11_conn *c = calloc(1, sizeof *c);
+    ohsm_rv orv;
+    struct p11_conn *c = conn_new(p, &orv);
     if (c == NULL) {
-        goto fail;
-    }
-    if (ohsm_client_new_flags(cfg, client_flags, &c->c) != OHSM_OK) {
-        free(c);
         goto fail;
     }
     p->conn[0] = c;
@@ -76,8 +133,7 @@ void p11_pool_fini(struct p11_pool *p)
                     free(res);
                 }
             }
-            ohsm_client_free(p->conn[i]->c);
-            free(p->conn[i]);
+            conn_free(p->conn[i]);
         }
     }
     ohsm_secret_free(p->pw);
@@ -137,6 +193,22 @@ out:
     return rv;
 }
 
+/* A client just borrowed is brought into the pool's login state; on failure it is given back. */
+static CK_RV ready(struct p11_pool *p, struct p11_conn *c)
+{
+    pthread_mutex_lock(&p->mu);
+    bool stale = c->login_gen != p->login_gen;
+    pthread_mutex_unlock(&p->mu);
+    if (stale) {
+        CK_RV rv = sync_login(p, c);
+        if (rv != CKR_OK) {
+            p11_pool_put(p, c);
+            return rv;
+        }
+    }
+    return CKR_OK;
+}
+
 /* Takes a free client (pin's, or any), or reserves a slot for a new one (*fresh). p->mu held. */
 static struct p11_conn *take(struct p11_pool *p, size_t pin, bool *fresh, size_t *slot)
 {
@@ -168,7 +240,16 @@ CK_RV p11_pool_get(struct p11_pool *p, size_t pin, struct p11_conn **out)
         return CKR_OBJECT_HANDLE_INVALID;
     }
     while ((c = take(p, pin, &fresh, &slot)) == NULL && !fresh) {
-        pthread_cond_wait(&p->cv, &p->mu);
+        if (pin != P11_ANY) {
+            struct p11_conn *want = p->conn[pin];
+            want->waiters++;
+            pthread_cond_wait(&want->cv, &p->mu);
+            want->waiters--;
+        } else {
+            p->any_waiters++;
+            pthread_cond_wait(&p->cv, &p->mu);
+            p->any_waiters--;
+        }
     }
     if (c != NULL) {
         c->busy = true;
@@ -177,16 +258,14 @@ CK_RV p11_pool_get(struct p11_pool *p, size_t pin, struct p11_conn **out)
 
     if (fresh) {
         /* A new connection set, opened outside the lock (its slot is reserved, NULL meanwhile). */
-        c = calloc(1, sizeof *c);
-        ohsm_rv orv = c != NULL ? ohsm_client_new_flags(p->cfg, p->client_flags, &c->c)
-                                 : OHSM_HOST_MEMORY;
+        ohsm_rv orv;
+        c = conn_new(p, &orv);
         pthread_mutex_lock(&p->mu);
-        if (orv != OHSM_OK) {
-            free(c);
+        if (c == NULL) {
             if (slot + 1 == p->n) {
                 p->n--; /* else the slot stays a hole, skipped by take() */
             }
-            pthread_cond_broadcast(&p->cv);
+            wake_all(p); /* a waiter for any client may open one itself now */
             pthread_mutex_unlock(&p->mu);
             return p11_rv(orv, P11_CTX_CRYPTO);
         }
@@ -198,15 +277,9 @@ CK_RV p11_pool_get(struct p11_pool *p, size_t pin, struct p11_conn **out)
         p11_log(P11_LOG_DEBUG, "opened connection set %zu", slot);
     }
 
-    pthread_mutex_lock(&p->mu);
-    bool stale = c->login_gen != p->login_gen;
-    pthread_mutex_unlock(&p->mu);
-    if (stale) {
-        CK_RV rv = sync_login(p, c);
-        if (rv != CKR_OK) {
-            p11_pool_put(p, c);
-            return rv;
-        }
+    CK_RV rv = ready(p, c);
+    if (rv != CKR_OK) {
+        return rv;
     }
     *out = c;
     return CKR_OK;
@@ -218,9 +291,192 @@ void p11_pool_put(struct p11_pool *p, struct p11_conn *c)
         return;
     }
     pthread_mutex_lock(&p->mu);
-    c->busy = false;
-    pthread_cond_broadcast(&p->cv);
+    /* Queued crypto operations take the client first (their threads sleep until their turn),
+     * but not twice in a row while threads wait to borrow it or any client (p11_pool_get),
+     * which would starve them under a steady stream of operations. */
+    struct p11_waiter *w = c->qhead;
+    if (w != NULL && !(c->handed && (c->waiters > 0 || p->any_waiters > 0))) {
+        c->qhead = w->next;
+        if (c->qhead == NULL) {
+            c->qtail = NULL;
+        }
+        c->qlen--;
+        c->handed = true;
+        w->own = true; /* c stays busy: w's thread holds it now */
+        pthread_cond_signal(&w->cv);
+    } else {
+        c->handed = false;
+        c->busy = false;
+        wake_one(p, c);
+    }
     pthread_mutex_unlock(&p->mu);
+}
+
+/* ---- crypto operations, combined when clients are busy ---- */
+
+/* Operations one holder runs at once: its own and up to COMBINE_MAX - 1 queued ones. */
+#define COMBINE_MAX 64
+
+/* op as the plain libopenhsm call (a thread alone: same requests and results as before). */
+static void run_single(struct ohsm_client *cl, struct ohsm_cop *op)
+{
+    uint8_t *o = NULL;
+    size_t olen = 0;
+    op->out_len = 0;
+    op->iv_len = 0;
+    switch (op->kind) {
+    case OHSM_COP_ENCRYPT:
+        op->rv = ohsm_client_encrypt(cl, op->handle, op->m, op->in, op->in_len, &o, &olen, op->iv,
+                                     &op->iv_len);
+        break;
+    case OHSM_COP_DECRYPT:
+        op->rv = ohsm_client_decrypt(cl, op->handle, op->m, op->in, op->in_len, &o, &olen);
+        break;
+    case OHSM_COP_SIGN:
+        op->rv = ohsm_client_sign(cl, op->handle, op->m, op->in, op->in_len, &o, &olen);
+        break;
+    case OHSM_COP_VERIFY:
+        op->rv =
+            ohsm_client_verify(cl, op->handle, op->m, op->in, op->in_len, op->sig, op->sig_len);
+        break;
+    default:
+        op->rv = OHSM_ARGUMENTS_BAD;
+        break;
+    }
+    if (op->rv == OHSM_OK && o != NULL) {
+        op->out_len = olen;
+        if (olen > op->out_cap || (op->out == NULL && olen > 0)) {
+            op->rv = OHSM_BUFFER_TOO_SMALL;
+        } else if (olen > 0) {
+            memcpy(op->out, o, olen);
+        }
+    }
+    if (o != NULL) {
+        OPENSSL_cleanse(o, olen);
+        free(o);
+    }
+}
+
+/* The holder of c runs its operation and those queued on c, then gives c back. */
+static void run_held(struct p11_pool *p, struct p11_conn *c, struct ohsm_cop *mine)
+{
+    struct p11_waiter *ws[COMBINE_MAX - 1];
+    size_t nw = 0;
+    pthread_mutex_lock(&p->mu);
+    while (c->qhead != NULL && nw < COMBINE_MAX - 1) {
+        ws[nw++] = c->qhead;
+        c->qhead = c->qhead->next;
+        c->qlen--;
+    }
+    if (c->qhead == NULL) {
+        c->qtail = NULL;
+    }
+    pthread_mutex_unlock(&p->mu);
+
+    if (nw == 0) {
+        run_single(c->c, mine);
+    } else {
+        struct ohsm_cop ops[COMBINE_MAX];
+        ops[0] = *mine;
+        for (size_t i = 0; i < nw; i++) {
+            ops[i + 1] = *ws[i]->op;
+        }
+        /* Each op gets its own rv (the call returns the first failure's), unless the call failed
+         * before or beside them: then every op gets that error, never an empty success. */
+        for (size_t i = 0; i < nw + 1; i++) {
+            ops[i].rv = OHSM_DEVICE_ERROR;
+        }
+        ohsm_rv brv = ohsm_client_batch(c->c, ops, nw + 1, nw + 1, SIZE_MAX);
+        bool op_failed = false;
+        for (size_t i = 0; i < nw + 1; i++) {
+            op_failed = op_failed || ops[i].rv != OHSM_OK;
+        }
+        for (size_t i = 0; brv != OHSM_OK && !op_failed && i < nw + 1; i++) {
+            ops[i].rv = brv;
+        }
+        *mine = ops[0];
+        for (size_t i = 0; i < nw; i++) {
+            *ws[i]->op = ops[i + 1];
+        }
+        OPENSSL_cleanse(ops, sizeof ops); /* IVs and buffer pointers only, but cheap */
+    }
+    pthread_mutex_lock(&p->mu);
+    for (size_t i = 0; i < nw; i++) {
+        ws[i]->done = true;
+        pthread_cond_signal(&ws[i]->cv);
+    }
+    pthread_mutex_unlock(&p->mu);
+    p11_pool_put(p, c);
+}
+
+/* The busy client an operation for any client queues on: the least queued one. p->mu held. */
+static struct p11_conn *least_queued(struct p11_pool *p)
+{
+    struct p11_conn *best = NULL;
+    for (size_t i = 0; i < p->n; i++) {
+        struct p11_conn *c = p->conn[i];
+        if (c != NULL && (best == NULL || c->qlen < best->qlen)) {
+            best = c;
+        }
+    }
+    return best;
+}
+
+CK_RV p11_pool_cop(struct p11_pool *p, size_t pin, struct ohsm_cop *op)
+{
+    struct p11_conn *c = NULL;
+    struct p11_conn *target = NULL;
+    pthread_mutex_lock(&p->mu);
+    if (pin != P11_ANY && (pin >= p->n || p->conn[pin] == NULL)) {
+        pthread_mutex_unlock(&p->mu);
+        return CKR_OBJECT_HANDLE_INVALID;
+    }
+    if (p->logged_in) {
+        if (pin != P11_ANY) {
+            target = p->conn[pin]->busy ? p->conn[pin] : NULL;
+        } else if (p->n >= p->max) {
+            bool any_free = false;
+            for (size_t i = 0; i < p->n && !any_free; i++) {
+                any_free = p->conn[i] != NULL && !p->conn[i]->busy;
+            }
+            target = any_free ? NULL : least_queued(p);
+        }
+    }
+    if (target == NULL) {
+        pthread_mutex_unlock(&p->mu);
+        CK_RV rv = p11_pool_get(p, pin, &c);
+        if (rv != CKR_OK) {
+            return rv;
+        }
+        run_held(p, c, op);
+        return CKR_OK;
+    }
+    struct p11_waiter w = {.op = op};
+    if (pthread_cond_init(&w.cv, NULL) != 0) {
+        pthread_mutex_unlock(&p->mu);
+        return CKR_HOST_MEMORY;
+    }
+    if (target->qtail != NULL) {
+        target->qtail->next = &w;
+    } else {
+        target->qhead = &w;
+    }
+    target->qtail = &w;
+    target->qlen++;
+    while (!w.done && !w.own) {
+        pthread_cond_wait(&w.cv, &p->mu);
+    }
+    pthread_mutex_unlock(&p->mu);
+    pthread_cond_destroy(&w.cv);
+    if (w.done) {
+        return CKR_OK;
+    }
+    CK_RV rv = ready(p, target); /* handed over: this thread holds target now */
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    run_held(p, target, op);
+    return CKR_OK;
 }
 
 bool p11_pool_logged_in(struct p11_pool *p)

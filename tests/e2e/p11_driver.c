@@ -220,7 +220,57 @@ struct worker {
     unsigned long ok, fail;
     CK_RV first_err;
     atomic_int *started;
+    /* label "@session": session keys of the logging-in session, shared by every thread */
+    CK_OBJECT_HANDLE spriv, spub, saes;
 };
+
+/* An AES-GCM encryption (the module draws the IV) and its decryption, compared with msg. */
+static CK_RV gcm_round_trip(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE aes, unsigned long n)
+{
+    CK_BYTE msg[300], ct[400], pt[400], iv[12] = {0};
+    for (size_t i = 0; i < sizeof msg; i++) {
+        msg[i] = (CK_BYTE)(n * 31u + i);
+    }
+    CK_GCM_PARAMS g = {iv, sizeof iv, 96, NULL, 0, 128};
+    CK_MECHANISM m = {CKM_AES_GCM, &g, sizeof g};
+    CK_ULONG cl = sizeof ct, pl = sizeof pt;
+    CK_RV rv = F->C_EncryptInit(s, &m, aes);
+    if (rv == CKR_OK) {
+        rv = F->C_Encrypt(s, msg, sizeof msg, ct, &cl);
+    }
+    if (rv == CKR_OK) {
+        rv = F->C_DecryptInit(s, &m, aes);
+    }
+    if (rv == CKR_OK) {
+        rv = F->C_Decrypt(s, ct, cl, pt, &pl);
+    }
+    if (rv == CKR_OK && (pl != sizeof msg || memcmp(pt, msg, pl) != 0)) {
+        rv = CKR_GENERAL_ERROR; /* a plaintext that is not the message: someone else's answer */
+    }
+    return rv;
+}
+
+/* An EC P-256 pair and an AES-256 key, all session objects of s. */
+static CK_RV session_keys(CK_SESSION_HANDLE s, struct worker *tmpl)
+{
+    static CK_BYTE p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+    CK_BBOOL no = CK_FALSE, yes = CK_TRUE;
+    CK_ULONG len = 32;
+    CK_ATTRIBUTE pub[] = {{CKA_TOKEN, &no, sizeof no},
+                          {CKA_EC_PARAMS, p256, sizeof p256},
+                          {CKA_VERIFY, &yes, sizeof yes}};
+    CK_ATTRIBUTE priv[] = {{CKA_TOKEN, &no, sizeof no}, {CKA_SIGN, &yes, sizeof yes}};
+    CK_ATTRIBUTE aes[] = {{CKA_TOKEN, &no, sizeof no},
+                          {CKA_VALUE_LEN, &len, sizeof len},
+                          {CKA_ENCRYPT, &yes, sizeof yes},
+                          {CKA_DECRYPT, &yes, sizeof yes}};
+    CK_MECHANISM ec = {CKM_EC_KEY_PAIR_GEN, NULL, 0}, ak = {CKM_AES_KEY_GEN, NULL, 0};
+    CK_RV rv = F->C_GenerateKeyPair(s, &ec, pub, 3, priv, 2, &tmpl->spub, &tmpl->spriv);
+    if (rv == CKR_OK) {
+        rv = F->C_GenerateKey(s, &ak, aes, 4, &tmpl->saes);
+    }
+    return rv;
+}
 
 static void *worker_main(void *arg)
 {
@@ -233,13 +283,16 @@ static void *worker_main(void *arg)
         atomic_fetch_add(w->started, 1);
         return NULL;
     }
-    CK_OBJECT_HANDLE priv = find_key(s, CKO_PRIVATE_KEY, w->label);
-    CK_OBJECT_HANDLE pub = find_key(s, CKO_PUBLIC_KEY, w->label);
+    CK_OBJECT_HANDLE priv = w->spriv != 0 ? w->spriv : find_key(s, CKO_PRIVATE_KEY, w->label);
+    CK_OBJECT_HANDLE pub = w->spub != 0 ? w->spub : find_key(s, CKO_PUBLIC_KEY, w->label);
     CK_MECHANISM_TYPE mt = sign_mech(s, priv);
     bool counted = false;
     double end = now() + 120.0;
     for (unsigned long i = 0; now() < end; i++) {
         rv = sign_verify(s, mt, priv, pub, i);
+        if (rv == CKR_OK && w->saes != 0) {
+            rv = gcm_round_trip(s, w->saes, i);
+        }
         if (rv == CKR_OK) {
             w->ok++;
         } else {
@@ -273,11 +326,22 @@ static int run_threads(const char *pin, const char *label, int n, unsigned long 
         printf("{\"error\": \"login\", \"rv\": %lu}\n", rv);
         return 1;
     }
+    struct worker keys = {0};
+    if (strcmp(label, "@session") == 0 && (rv = session_keys(s0, &keys)) != CKR_OK) {
+        printf("{\"error\": \"session keys\", \"rv\": %lu}\n", rv);
+        return 1;
+    }
     atomic_int started = 0;
     struct worker *w = calloc((size_t)n, sizeof *w);
     for (int i = 0; i < n; i++) {
-        w[i] = (struct worker){
-            .pin = pin, .label = label, .stop = stop, .ops = ops, .started = &started};
+        w[i] = (struct worker){.pin = pin,
+                               .label = label,
+                               .stop = stop,
+                               .ops = ops,
+                               .started = &started,
+                               .spriv = keys.spriv,
+                               .spub = keys.spub,
+                               .saes = keys.saes};
         pthread_create(&w[i].t, NULL, worker_main, &w[i]);
     }
     double t0 = now();

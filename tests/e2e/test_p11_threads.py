@@ -63,6 +63,18 @@ def test_eight_threads_sign_at_once(p11, p11cluster, tmp_path):
     assert r["ok"] >= 8 * 50 and all(n >= 50 for n in r["per_thread"]), r
 
 
+def test_eight_threads_share_one_sessions_keys(p11cluster, tmp_path):
+    """Session keys of the logging-in session live on its connection set: 8 threads using them at
+    once have their requests pipelined there (one thread runs the others' queued operations
+    with its own). Every signature verifies and every GCM decryption gives its own plaintext
+    back (an answer handed to the wrong thread would not)."""
+    stop = tmp_path / "stop"
+    stop.touch()
+    r = drive(p11cluster, "threads", PIN, "@session", "8", "60", str(stop))
+    assert r["fail"] == 0 and r["first_error"] == 0, r
+    assert r["ok"] >= 8 * 60 and all(n >= 60 for n in r["per_thread"]), r
+
+
 def test_an_hsm_killed_while_eight_threads_sign(p11, p11cluster, tmp_path):
     ec_token_key(p11, "mt-failover")
     stop = tmp_path / "stop"

@@ -1678,7 +1678,10 @@ static void test_dispatch_restart(void **state)
     assert_memory_equal(o1, o2, 32);
     assert_int_equal(gcm_encrypt(&f->b.h, &cu, k.o[0].handle), OHSM_OK);
     struct made k2 = aes_key(&f->b.h, &cu, true);
-    assert_int_equal(k2.o[0].handle, ohsm_handle_make(7, 3));
+    /* The token key took seq 1; the session key seq 2, from a block of session handles that
+     * reserved seq 2 .. 2 + OHSM_HSM_SESS_HANDLE_BLOCK - 1 in the counter. */
+    assert_int_equal(s.o[0].handle, ohsm_handle_make(7, 2));
+    assert_int_equal(k2.o[0].handle, ohsm_handle_make(7, 2 + OHSM_HSM_SESS_HANDLE_BLOCK));
     made_free(&k);
     made_free(&s);
     made_free(&k2);

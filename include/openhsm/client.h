@@ -53,6 +53,27 @@ OHSM_API void ohsm_client_free(struct ohsm_client *c); /* NULL ok; closes connec
 OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_new_flags(const struct ohsm_cfg *cfg, unsigned flags,
                                                       struct ohsm_client **out);
 
+/* Session-object sharing among the clients of one process. A group made by ohsm_sgroup_new names
+ * itself to every HSM at each login of a client put in it (a random 16-byte value, sent only over
+ * the clients' TLS connections), and the HSMs give all those logins, when they are of one user,
+ * one set of session objects: any client of the group uses the session objects another made,
+ * which live until the last of the group's sessions on that HSM ends. Without a group a client's
+ * session objects are its own and die with its sessions. A PKCS#11 library keeps one group for
+ * its pool of clients, so work on session objects spreads over all its connections. */
+#define OHSM_SGROUP_TOKEN_LEN 16
+struct ohsm_sgroup;
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_sgroup_new(struct ohsm_sgroup **out);
+/* Drops the caller's reference (each client in the group holds one of its own). NULL ok. */
+OHSM_API void ohsm_sgroup_free(struct ohsm_sgroup *g);
+/* A new scope: logins from now on start a fresh set of session objects (the old set dies with
+ * the sessions still in it), and the session objects known to the group are forgotten. Call it
+ * when the user logs out or another logs in. */
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_sgroup_renew(struct ohsm_sgroup *g);
+/* Puts c in group g (NULL: a group of its own) for its next logins; call it while c is logged
+ * out. */
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_set_sgroup(struct ohsm_client *c,
+                                                       struct ohsm_sgroup *g);
+
 struct ohsm_result {
     ohsm_rv rv;
 };

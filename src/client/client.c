@@ -40,6 +40,10 @@ ohsm_rv ohsm_client_new_flags(const struct ohsm_cfg *cfg, unsigned flags,
     const char *ar = getenv(OHSM_AUTO_REPAIR_ENV);
     c->auto_repair = !(ar != NULL && strcmp(ar, "0") == 0);
     (void)pthread_mutex_init(&c->lock, NULL);
+    rv = ohsm_sgroup_private(&c->sg);
+    if (rv != OHSM_OK) {
+        goto fail;
+    }
     c->hsm = calloc(c->n, sizeof(*c->hsm));
     if (c->hsm == NULL) {
         rv = OHSM_HOST_MEMORY;
@@ -86,7 +90,7 @@ void ohsm_client_free(struct ohsm_client *c)
         ohsm_client_forget_credentials(c);
     }
     free(c->hsm);
-    free(c->sess);
+    ohsm_sgroup_free(c->sg);
     SSL_CTX_free(c->tls);
     (void)pthread_mutex_destroy(&c->lock);
     free(c);
@@ -242,8 +246,14 @@ ohsm_rv ohsm_client_login(struct ohsm_client *c, enum ohsm_utype type, const cha
     l.password.len = pw_len(password);
     q.op_case = OHSM__REQUEST__OP_LOGIN;
     q.login = &l;
+    uint8_t group[OHSM_SGROUP_TOKEN_LEN];
     (void)pthread_mutex_lock(&c->lock);
+    if (ohsm_sgroup_token(c->sg, group)) {
+        l.group.data = group;
+        l.group.len = sizeof(group);
+    }
     ohsm_rv rv = ohsm_client_run_locked(c, &q, ALL, false, res, ohsm_client_on_login, &a);
+    OPENSSL_cleanse(group, sizeof(group));
     if (a.got) {
         save_credentials(c, type, username, password);
         for (size_t i = 0; i < c->n; i++) {
@@ -297,7 +307,9 @@ ohsm_rv ohsm_client_logout(struct ohsm_client *c, struct ohsm_result *res)
     /* Whatever the HSMs said, this client no longer acts for the user. */
     ohsm_client_forget_credentials(c);
     forget_pending(c);
-    c->nsess = 0;
+    if (!ohsm_sgroup_is_shared(c->sg)) {
+        ohsm_route_sess_drop(c, OHSM_ALL); /* a shared group's end with the group's sessions */
+    }
     (void)pthread_mutex_unlock(&c->lock);
     free(tmp);
     return rv;

@@ -118,8 +118,7 @@ struct ohsm_client {
     bool auto_repair;
     bool no_threads; /* the application forbids threads of ours (PKCS#11 C_Initialize flag) */
     bool in_repair; /* repair's own requests never trigger repair */
-    struct sess_obj *sess;
-    size_t nsess, sess_cap;
+    struct ohsm_sgroup *sg; /* the session objects it knows of (sgroup.c): its own, or shared */
 };
 
 /* ---- engine (route.c); caller holds c->lock ---- */
@@ -175,6 +174,18 @@ size_t ohsm_route_order(struct ohsm_client *c, size_t prefer, size_t *order);
 size_t ohsm_route_sess_find(const struct ohsm_client *c, uint64_t handle);
 OHSM_NODISCARD ohsm_rv ohsm_route_sess_add(struct ohsm_client *c, uint64_t handle, size_t hsm);
 void ohsm_route_sess_del(struct ohsm_client *c, uint64_t handle);
+/* Forgets the session objects on HSM hsm (OHSM_ALL: all). */
+void ohsm_route_sess_drop(struct ohsm_client *c, size_t hsm);
+/* The HSM of the first known session object (OHSM_ALL: none). */
+size_t ohsm_route_sess_home(const struct ohsm_client *c);
+/* Whether a known session object lives on HSM hsm (OHSM_ALL: on any). */
+bool ohsm_route_sess_on(const struct ohsm_client *c, size_t hsm);
+/* Groups (sgroup.c): a client's own (its token never sent), a reference more, the login token
+ * (false: own group, no token). */
+OHSM_NODISCARD ohsm_rv ohsm_sgroup_private(struct ohsm_sgroup **out);
+void ohsm_sgroup_hold(struct ohsm_sgroup *g);
+bool ohsm_sgroup_token(struct ohsm_sgroup *g, uint8_t out[OHSM_SGROUP_TOKEN_LEN]);
+bool ohsm_sgroup_is_shared(const struct ohsm_sgroup *g);
 /* Marks HSMs that failed a change that succeeded on at least one other HSM (auto repair). */
 void ohsm_route_note_missed(struct ohsm_client *c, const struct ohsm_result *res, const bool *use);
 

@@ -100,7 +100,7 @@ static ohsm_rv create(struct ohsm_client *c, Ohsm__Request *q, size_t pin, bool 
     /* A client's session objects stay together on one HSM (its first one's), so they can be used
      * with each other: wrap one with another, unwrap or derive with one into another. Token objects
      * start there too then (they are replicated to every HSM anyway); crypto stays balanced. */
-    size_t prefer = c->nsess > 0 ? c->sess[0].hsm : OHSM_ALL;
+    size_t prefer = ohsm_route_sess_home(c);
     ohsm_rv rv = ohsm_route_one(c, q, pin, prefer,
                                 OHSM_ROUTE_CREATES | (handle_retry ? OHSM_ROUTE_HANDLE_RETRY : 0u),
                                 &r, &made);
@@ -523,11 +523,7 @@ static ohsm_rv merge_session(struct ohsm_client *c, size_t used, const uint8_t *
                              size_t tmpl_len, struct objvec *o)
 {
     for (size_t i = 0; i < c->n; i++) {
-        bool has = false;
-        for (size_t s = 0; s < c->nsess && !has; s++) {
-            has = c->sess[s].hsm == i;
-        }
-        if (i == used || !has) {
+        if (i == used || !ohsm_route_sess_on(c, i)) {
             continue;
         }
         struct objvec more = {NULL, 0, 0};
@@ -567,7 +563,7 @@ static ohsm_rv find(struct ohsm_client *c, size_t pin, const uint8_t *tmpl, size
     OHSM_ENSURE(pin == OHSM_ALL || pin < c->n, OHSM_ARGUMENTS_BAD);
     enter(c);
     ohsm_rv rv = find_all(c, pin, tmpl, tmpl_len, &o, &used);
-    if (rv == OHSM_OK && pin == OHSM_ALL && c->nsess > 0) {
+    if (rv == OHSM_OK && pin == OHSM_ALL && ohsm_route_sess_on(c, OHSM_ALL)) {
         rv = merge_session(c, used, tmpl, tmpl_len, &o);
     }
     leave(c);

@@ -42,14 +42,11 @@ void ohsm_route_drop(struct ohsm_client *c, size_t i, ohsm_rv why)
     h->conn = NULL;
     h->logged_in = false;
     note_failure(h, why);
-    /* Session objects die with the session (PKCS#11 v2.40 §6.7.1). */
-    size_t w = 0;
-    for (size_t r = 0; r < c->nsess; r++) {
-        if (c->sess[r].hsm != i) {
-            c->sess[w++] = c->sess[r];
-        }
+    /* Session objects die with the session (PKCS#11 v2.40 §6.7.1); a shared group's live on
+     * while another client's session of the group does (the HSM knows). */
+    if (!ohsm_sgroup_is_shared(c->sg)) {
+        ohsm_route_sess_drop(c, i);
     }
-    c->nsess = w;
 }
 
 /* One request, one answer on HSM i's live connection, both within one timeout. Transport
@@ -91,9 +88,16 @@ static ohsm_rv relogin(struct ohsm_client *c, size_t i)
     l.username = c->cred_user;
     l.password.data = (uint8_t *)ohsm_secret_data(c->cred_pw);
     l.password.len = ohsm_secret_len(c->cred_pw);
+    uint8_t group[OHSM_SGROUP_TOKEN_LEN];
+    if (ohsm_sgroup_token(c->sg, group)) {
+        l.group.data = group;
+        l.group.len = sizeof(group);
+    }
     q.op_case = OHSM__REQUEST__OP_LOGIN;
     q.login = &l;
-    OHSM_TRY(exchange(c, i, &q, &r));
+    ohsm_rv xrv = exchange(c, i, &q, &r);
+    OPENSSL_cleanse(group, sizeof(group));
+    OHSM_TRY(xrv);
     ohsm_rv rv = (ohsm_rv)r->rv;
     if (rv == OHSM_OK && r->body_case == OHSM__RESPONSE__BODY_LOGIN) {
         h->logged_in = true;
@@ -452,44 +456,6 @@ ohsm_rv ohsm_route_one(struct ohsm_client *c, Ohsm__Request *q, size_t pin, size
         return OHSM_KEY_HANDLE_INVALID;
     }
     return last;
-}
-
-size_t ohsm_route_sess_find(const struct ohsm_client *c, uint64_t handle)
-{
-    for (size_t i = 0; i < c->nsess; i++) {
-        if (c->sess[i].handle == handle) {
-            return c->sess[i].hsm;
-        }
-    }
-    return OHSM_ALL;
-}
-
-ohsm_rv ohsm_route_sess_add(struct ohsm_client *c, uint64_t handle, size_t hsm)
-{
-    if (ohsm_route_sess_find(c, handle) != OHSM_ALL) {
-        return OHSM_OK;
-    }
-    if (c->nsess == c->sess_cap) {
-        size_t cap = c->sess_cap == 0 ? 16 : c->sess_cap * 2;
-        struct sess_obj *p = realloc(c->sess, cap * sizeof(*p));
-        OHSM_ENSURE(p != NULL, OHSM_HOST_MEMORY);
-        c->sess = p;
-        c->sess_cap = cap;
-    }
-    c->sess[c->nsess].handle = handle;
-    c->sess[c->nsess].hsm = hsm;
-    c->nsess++;
-    return OHSM_OK;
-}
-
-void ohsm_route_sess_del(struct ohsm_client *c, uint64_t handle)
-{
-    for (size_t i = 0; i < c->nsess; i++) {
-        if (c->sess[i].handle == handle) {
-            c->sess[i] = c->sess[--c->nsess];
-            return;
-        }
-    }
 }
 
 void ohsm_route_note_missed(struct ohsm_client *c, const struct ohsm_result *res, const bool *use)

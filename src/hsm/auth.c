@@ -299,7 +299,7 @@ ohsm_rv ohsm_hsm_mfa_finish(struct ohsm_hsm *h, struct ohsm_session *s, const Oh
         ohsm_hsm_lock(h);
         rv = ohsm_store_fail_reset(h->store, u.id);
         if (rv == OHSM_OK) {
-            rv = ohsm_hsm_session_login(h, s, &u, gen_before, r);
+            rv = ohsm_hsm_session_login(h, s, &u, gen_before, NULL, r);
         }
         ohsm_hsm_unlock(h);
     }

@@ -98,11 +98,15 @@ OHSM_NODISCARD ohsm_rv ohsm_hsm_tx_end(struct ohsm_hsm *h, ohsm_rv rv);
 OHSM_NODISCARD ohsm_rv ohsm_hsm_wire_type(uint32_t t, enum ohsm_utype *out);
 /* Logs the session in as u (a user just authenticated), gen_before being h->user_gen as read
  * before u was; fills r->login. The session takes one of h->max_sessions slots (released when it
- * logs out or ends) and counts as u's live session. Caller holds h->lock. Errors:
- * OHSM_SESSION_COUNT (all slots taken; nothing changed). */
+ * logs out or ends) and counts as u's live session. group (NULL or empty: a group of its own)
+ * names the session-object group to join or make (sgroup.h). Caller holds h->lock. Errors:
+ * OHSM_SESSION_COUNT (all slots taken, or the group table full; nothing changed),
+ * OHSM_ARGUMENTS_BAD (the group is another user's). */
 OHSM_NODISCARD ohsm_rv ohsm_hsm_session_login(struct ohsm_hsm *h, struct ohsm_session *s,
                                               const struct ohsm_store_user *u,
-                                              unsigned gen_before, struct ohsm_reply *r);
+                                              unsigned gen_before,
+                                              const ProtobufCBinaryData *group,
+                                              struct ohsm_reply *r);
 /* The logged-in-user rule (CloudHSM CLI: a user's password cannot be changed while that user is
  * logged in): OHSM_USER_LOGGED_IN when uid has a live session on this HSM other than session s.
  * Caller holds h->lock, and keeps it until the change is stored. */

@@ -16,6 +16,7 @@
 
 #include "hsm.pb-c.h"
 #include "hsm/objtab.h"
+#include "hsm/sgroup.h"
 #include "hsm/ustate.h"
 #include "openhsm/mask.h"
 #include "openhsm/rv.h"
@@ -68,7 +69,7 @@ struct ohsm_hsm {
     struct ohsm_objtab *objs; /* token objects (all) and session objects; own lock */
     uint32_t slot;            /* 0..31: the low bits of the handles this HSM allocates */
     atomic_uint user_gen;     /* bumped by every user change: sessions re-read their user */
-    atomic_uint_fast64_t next_serial; /* session serials (session objects belong to one) */
+    atomic_uint_fast64_t next_serial; /* session serials and session-object group ids */
     /* Handle counter values reserved in the store for session objects, [sess_next, sess_end),
      * OHSM_HSM_SESS_HANDLE_BLOCK at a time: taken without a store transaction (see keycore.c);
      * guarded by lock. */
@@ -80,6 +81,7 @@ struct ohsm_hsm {
     struct ohsm_qtok qtok[OHSM_HSM_QTOKENS_MAX]; /* guarded by lock */
     /* issue 10: live sessions and login attempts in flight per user */
     struct ohsm_ustate ustate; /* guarded by lock */
+    struct ohsm_sgroups sgroups; /* shared session-object groups; guarded by lock */
     uint32_t uid_reserved;     /* highest user id handed out by this process; guarded by lock */
     /* issue 10: connections without a login (server.c); set up by ohsm_hsm_serve */
     uint32_t unauth_max;        /* in total; 0: OHSM_HSM_DEFAULT_UNAUTH */
@@ -104,7 +106,11 @@ struct ohsm_mfa_pending {
 struct ohsm_session {
     bool logged_in;
     uint32_t uid;
-    uint64_t serial;      /* unique per session of this HSM process; tags its session objects */
+    uint64_t serial;      /* unique per session of this HSM process (quorum and MFA tokens) */
+    /* The tag of the session objects this login sees and makes: a fresh id per login, shared
+     * with the other sessions of its group when the login named one (sgroup.h). */
+    uint64_t group;
+    bool group_shared; /* group is an entry of h->sgroups */
     enum ohsm_utype type; /* cached: valid while gen == h->user_gen */
     unsigned gen;
     char user[OHSM_USERNAME_MAX + 1];

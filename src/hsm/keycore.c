@@ -18,7 +18,7 @@
 bool ohsm_hsm_sees(const struct ohsm_session *s, enum ohsm_utype t, const struct ohsm_objent *e)
 {
     if (e->session != 0) {
-        return e->session == s->serial && ohsm_obj_owned_by(&e->rec, s->uid, s->user);
+        return e->session == s->group && ohsm_obj_owned_by(&e->rec, s->uid, s->user);
     }
     switch (t) {
     case OHSM_UT_CO:
@@ -360,7 +360,7 @@ ohsm_rv ohsm_hsm_create(struct ohsm_hsm *h, struct ohsm_session *s, struct ohsm_
             nmasked++;
         }
         if (rv == OHSM_OK) {
-            rv = ohsm_objent_new(h->mk, &k[i].o, k[i].material, k[i].len, token ? 0 : s->serial,
+            rv = ohsm_objent_new(h->mk, &k[i].o, k[i].material, k[i].len, token ? 0 : s->group,
                                  &e[i]);
         }
         if (rv == OHSM_OK) {

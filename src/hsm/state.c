@@ -135,6 +135,13 @@ void ohsm_session_logout(struct ohsm_hsm *h, struct ohsm_session *s, bool locked
     if (s->logged_in) {
         ohsm_ustate_session_del(&h->ustate, s->uid);
     }
+    /* Its session objects die with the login, or with the last login of its group. */
+    uint64_t dead = s->group;
+    if (s->group_shared && !ohsm_sgroups_leave(&h->sgroups, s->group)) {
+        dead = 0;
+    }
+    s->group = 0;
+    s->group_shared = false;
     if (!locked) {
         unlock(h);
     }
@@ -145,8 +152,8 @@ void ohsm_session_logout(struct ohsm_hsm *h, struct ohsm_session *s, bool locked
     s->uid = 0;
     s->type = OHSM_UT_NONE;
     memset(s->user, 0, sizeof(s->user));
-    if (h->objs != NULL) {
-        ohsm_objtab_end_session(h->objs, s->serial); /* session objects die with the login */
+    if (h->objs != NULL && dead != 0) {
+        ohsm_objtab_end_session(h->objs, dead);
     }
 }
 
@@ -217,7 +224,7 @@ ohsm_rv ohsm_hsm_wire_type(uint32_t t, enum ohsm_utype *out)
 
 ohsm_rv ohsm_hsm_session_login(struct ohsm_hsm *h, struct ohsm_session *s,
                                const struct ohsm_store_user *u, unsigned gen_before,
-                               struct ohsm_reply *r)
+                               const ProtobufCBinaryData *group, struct ohsm_reply *r)
 {
     /* Only logged-in sessions count against max_sessions (server.c bounds the others). Compare
      * and increment, so that racing logins never take more than max_sessions slots. */
@@ -225,11 +232,21 @@ ohsm_rv ohsm_hsm_session_login(struct ohsm_hsm *h, struct ohsm_session *s,
     do {
         OHSM_ENSURE(n < h->max_sessions, OHSM_SESSION_COUNT);
     } while (!atomic_compare_exchange_weak(&h->sessions, &n, n + 1));
-    ohsm_rv urv = ohsm_ustate_session_add(&h->ustate, u->id);
+    uint64_t id = atomic_fetch_add(&h->next_serial, 1) + 1, gid = id;
+    bool shared = group != NULL && group->len == OHSM_SGROUP_TOKEN_LEN;
+    ohsm_rv urv = shared ? ohsm_sgroups_join(&h->sgroups, group->data, u->id, id, &gid) : OHSM_OK;
+    if (urv == OHSM_OK) {
+        urv = ohsm_ustate_session_add(&h->ustate, u->id);
+        if (urv != OHSM_OK && shared) {
+            (void)ohsm_sgroups_leave(&h->sgroups, gid); /* a group just made has no objects yet */
+        }
+    }
     if (urv != OHSM_OK) {
         atomic_fetch_sub(&h->sessions, 1);
         return urv;
     }
+    s->group = gid;
+    s->group_shared = shared;
     s->logged_in = true;
     s->uid = u->id;
     s->type = u->type;

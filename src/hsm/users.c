@@ -134,7 +134,7 @@ ohsm_rv ohsm_hsm_login(struct ohsm_hsm *h, struct ohsm_session *s, const Ohsm__L
         rv = ohsm_hsm_login_recheck_locked(h, &u);
         if (rv == OHSM_OK) {
             /* The slot first: a login refused for want of one changes nothing. */
-            rv = ohsm_hsm_session_login(h, s, &u, gen_before, r);
+            rv = ohsm_hsm_session_login(h, s, &u, gen_before, &q->group, r);
         }
         if (rv == OHSM_OK && u.fail_count != 0) {
             rv = ohsm_store_fail_reset(h->store, u.id);

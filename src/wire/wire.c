@@ -258,7 +258,9 @@ static bool req_user_valid(const Ohsm__Request *q)
         return q->hello != NULL;
     case OHSM__REQUEST__OP_LOGIN:
         return q->login != NULL && str_ok(q->login->username, OHSM_WIRE_NAME_MAX) &&
-               bytes_ok(&q->login->password, OHSM_WIRE_SECRET_MAX);
+               bytes_ok(&q->login->password, OHSM_WIRE_SECRET_MAX) &&
+               (q->login->group.len == 0 ||
+                (q->login->group.len == OHSM_WIRE_GROUP_LEN && q->login->group.data != NULL));
     case OHSM__REQUEST__OP_LOGOUT:
         return q->logout != NULL;
     case OHSM__REQUEST__OP_LIST_USERS:
@@ -351,6 +353,7 @@ void ohsm_wire_req_free(Ohsm__Request *req)
     case OHSM__REQUEST__OP_LOGIN:
         if (req->login != NULL) {
             wipe_bytes(&req->login->password);
+            wipe_bytes(&req->login->group);
         }
         break;
     case OHSM__REQUEST__OP_CREATE_USER:

@@ -34,6 +34,7 @@
 #define OHSM_WIRE_FIND_MAX 4096  /* records in one KeyFindResp */
 #define OHSM_WIRE_SYNC_MAX 65536 /* objects, and users, in one SyncStatusResp */
 #define OHSM_WIRE_DIGEST_LEN 32  /* sync digests: exactly this long, or empty */
+#define OHSM_WIRE_GROUP_LEN 16   /* LoginReq.group: exactly this long, or empty */
 /* Issue 5 (MFA and quorum; include/openhsm/token.h): usernames in the new messages are at most
  * OHSM_USERNAME_MAX (31) bytes, signatures OHSM_TOKEN_SIG_MAX, public keys OHSM_TOKEN_PUBKEY_MAX,
  * an Approval at most OHSM_APPROVAL_SIGS_MAX signatures. Approval.data,

@@ -105,6 +105,8 @@ struct fake {
     pthread_mutex_t mu;
     char password[64];
     int logins;       /* login attempts */
+    uint8_t group[OHSM_SGROUP_TOKEN_LEN]; /* the last login's LoginReq.group */
+    size_t group_len;
     int served;       /* verify requests answered */
     size_t max_batch; /* most requests read before answering */
     int fds[MAXCONN];
@@ -601,6 +603,10 @@ static void answer(struct fake *f, struct fsess *s, const Ohsm__Request *q, uint
         break;
     case OHSM__REQUEST__OP_LOGIN:
         f->logins++;
+        f->group_len = q->login->group.len;
+        if (q->login->group.len == OHSM_SGROUP_TOKEN_LEN) {
+            memcpy(f->group, q->login->group.data, OHSM_SGROUP_TOKEN_LEN);
+        }
         if (f->x.mfa_user) {
             r.rv = OHSM_MFA_REQUIRED;
             break;
@@ -1324,7 +1330,7 @@ static void test_client_fake_engine_bookkeeping(void **state)
     assert_int_equal(ohsm_route_sess_find(c, 65), OHSM_ALL);
     assert_int_equal(ohsm_route_sess_find(c, 97), 0);
     ohsm_route_sess_del(c, 97);
-    assert_int_equal(c->nsess, 0);
+    assert_false(ohsm_route_sess_on(c, OHSM_ALL));
     struct ohsm_result r[NFAKE] = {{OHSM_OK}, {OHSM_TIMEOUT}};
     ohsm_route_note_missed(c, r, NULL);
     assert_false(c->hsm[0].missed);
@@ -1342,6 +1348,54 @@ static void test_client_fake_engine_bookkeeping(void **state)
     assert_int_equal(ohsm_route_order(c, 1, order), 1);
     (void)pthread_mutex_unlock(&c->lock);
     ohsm_client_free(c);
+}
+
+/* A shared group: its clients send its token at login (a private client sends none), see each
+ * other's session objects, keep them when one of them loses a connection (the HSM's group lives
+ * on through the others), and a renewed group sends a new token and forgets them. */
+static void test_client_fake_shared_sgroup(void **state)
+{
+    (void)state;
+    struct ohsm_result res[NFAKE];
+    struct ohsm_client *solo = fresh();
+    assert_int_equal(fakes[0].group_len, 0);
+    ohsm_client_free(solo);
+
+    struct ohsm_sgroup *g = NULL;
+    struct ohsm_client *a = NULL, *b = NULL;
+    assert_int_equal(ohsm_sgroup_new(&g), OHSM_OK);
+    assert_int_equal(ohsm_client_new(&cfg, &a), OHSM_OK);
+    assert_int_equal(ohsm_client_new(&cfg, &b), OHSM_OK);
+    assert_int_equal(ohsm_client_set_sgroup(a, g), OHSM_OK);
+    assert_int_equal(ohsm_client_set_sgroup(b, g), OHSM_OK);
+    ohsm_sgroup_free(g); /* the clients hold it */
+    uint8_t first[OHSM_SGROUP_TOKEN_LEN];
+    assert_int_equal(ohsm_client_login(a, OHSM_UT_CU, "alice", "secret-pw1", res, NULL), OHSM_OK);
+    assert_int_equal(fakes[0].group_len, OHSM_SGROUP_TOKEN_LEN);
+    memcpy(first, fakes[0].group, sizeof(first));
+    assert_int_equal(ohsm_client_login(b, OHSM_UT_CU, "alice", "secret-pw1", res, NULL), OHSM_OK);
+    assert_memory_equal(fakes[0].group, first, sizeof(first));
+    assert_memory_equal(fakes[1].group, first, sizeof(first));
+
+    (void)pthread_mutex_lock(&a->lock);
+    assert_int_equal(ohsm_route_sess_add(a, 65, 1), OHSM_OK);
+    ohsm_route_drop(a, 1, OHSM_NOT_CONNECTED);
+    (void)pthread_mutex_unlock(&a->lock);
+    (void)pthread_mutex_lock(&b->lock);
+    assert_int_equal(ohsm_route_sess_find(b, 65), 1);
+    (void)pthread_mutex_unlock(&b->lock);
+
+    assert_int_equal(ohsm_sgroup_renew(b->sg), OHSM_OK);
+    assert_int_equal(ohsm_route_sess_find(b, 65), OHSM_ALL);
+    assert_int_equal(ohsm_client_logout(b, res), OHSM_OK);
+    assert_int_equal(ohsm_client_login(b, OHSM_UT_CU, "alice", "secret-pw1", res, NULL), OHSM_OK);
+    assert_int_equal(fakes[0].group_len, OHSM_SGROUP_TOKEN_LEN);
+    assert_memory_not_equal(fakes[0].group, first, sizeof(first));
+    /* A private group cannot be renewed (it has no token). */
+    assert_int_equal(ohsm_client_set_sgroup(b, NULL), OHSM_OK);
+    assert_int_equal(ohsm_sgroup_renew(b->sg), OHSM_ARGUMENTS_BAD);
+    ohsm_client_free(a);
+    ohsm_client_free(b);
 }
 
 /* Mechanism parameters map field by field; records that do not decode are a protocol error. */
@@ -2420,6 +2474,7 @@ int main(void)
         cmocka_unit_test(test_client_fake_trickle_costs_one_timeout),
         cmocka_unit_test(test_client_fake_tricklers_cost_one_timeout),
         cmocka_unit_test(test_client_fake_engine_bookkeeping),
+        cmocka_unit_test(test_client_fake_shared_sgroup),
         cmocka_unit_test(test_client_fake_conversions),
         cmocka_unit_test(test_client_fake_bad_arguments),
         cmocka_unit_test(test_client_fake_generate_replicates),

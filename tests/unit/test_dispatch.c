@@ -849,6 +849,73 @@ static void test_dispatch_session_objects(void **state)
     ohsm_reply_clear(&r);
 }
 
+static ohsm_rv glogin(struct ohsm_hsm *h, struct ohsm_session *s, const char *u, const char *pw,
+                      const uint8_t *group)
+{
+    Ohsm__Request q = OHSM__REQUEST__INIT;
+    Ohsm__LoginReq m = OHSM__LOGIN_REQ__INIT;
+    struct ohsm_reply r;
+    m.user_type = OHSM_UT_CU;
+    m.username = (char *)u;
+    m.password.data = (uint8_t *)pw;
+    m.password.len = strlen(pw);
+    m.group.data = (uint8_t *)group;
+    m.group.len = OHSM_SGROUP_TOKEN_LEN;
+    q.op_case = OHSM__REQUEST__OP_LOGIN;
+    q.login = &m;
+    ohsm_rv rv = run(h, s, &q, &r);
+    ohsm_reply_clear(&r);
+    return rv;
+}
+
+/* Sessions of one user that name the same group share their session objects, which live until
+ * the group's last session ends; another user naming the group is refused (and changes nothing);
+ * a session outside the group sees nothing; a group made again after its end starts empty. */
+static void test_dispatch_session_groups(void **state)
+{
+    struct fx *f = *state;
+    struct who w;
+    struct ohsm_session a, b, c, thief;
+    struct ohsm_tmpl_buf t;
+    struct made m;
+    const uint8_t g[OHSM_SGROUP_TOKEN_LEN] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    people(&f->h, &w);
+    ohsm_session_init(&f->h, &a);
+    ohsm_session_init(&f->h, &b);
+    ohsm_session_init(&f->h, &c);
+    ohsm_session_init(&f->h, &thief);
+    assert_int_equal(glogin(&f->h, &a, "cu1", "cu1pass1", g), OHSM_OK);
+    assert_int_equal(glogin(&f->h, &b, "cu1", "cu1pass1", g), OHSM_OK);
+    assert_int_equal(hlogin(&f->h, &c, OHSM_UT_CU, "cu1", "cu1pass1"), OHSM_OK);
+    unsigned sessions = atomic_load(&f->h.sessions);
+    assert_int_equal(glogin(&f->h, &thief, "cu2", "cu2pass1", g), OHSM_ARGUMENTS_BAD);
+    assert_false(thief.logged_in);
+    assert_int_equal(atomic_load(&f->h.sessions), sessions);
+    assert_int_equal(ohsm_sgroups_count(&f->h.sgroups), 1);
+
+    ohsm_tmpl_init(&t);
+    ohsm_tmpl_put_bool(&t, OHSM_A_TOKEN, false);
+    ohsm_tmpl_put_bool(&t, OHSM_A_ENCRYPT, true);
+    assert_int_equal(gen(&f->h, &a, OHSM_KT_AES, 16, 0, &t, NULL, &m), OHSM_OK);
+    uint64_t hd = m.o[0].handle;
+    assert_int_equal(gcm_encrypt(&f->h, &b, hd), OHSM_OK);
+    assert_int_equal(gcm_encrypt(&f->h, &c, hd), OHSM_KEY_HANDLE_INVALID);
+    assert_int_equal(gcm_encrypt(&f->h, &w.cu1, hd), OHSM_KEY_HANDLE_INVALID);
+    size_t before = ohsm_objtab_count(f->h.objs);
+    ohsm_session_end(&f->h, &a); /* the maker leaves: b keeps the key alive */
+    assert_int_equal(ohsm_objtab_count(f->h.objs), before);
+    assert_int_equal(gcm_encrypt(&f->h, &b, hd), OHSM_OK);
+    assert_int_equal(hlogout(&f->h, &b), OHSM_OK); /* the last one: the key dies */
+    assert_int_equal(ohsm_objtab_count(f->h.objs), before - 1);
+    assert_int_equal(ohsm_sgroups_count(&f->h.sgroups), 0);
+    /* The same name later is a new, empty group, and may be another user's now. */
+    assert_int_equal(glogin(&f->h, &thief, "cu2", "cu2pass1", g), OHSM_OK);
+    assert_int_equal(gcm_encrypt(&f->h, &thief, hd), OHSM_KEY_HANDLE_INVALID);
+    ohsm_session_end(&f->h, &thief);
+    ohsm_session_end(&f->h, &c);
+    assert_int_equal(ohsm_sgroups_count(&f->h.sgroups), 0);
+}
+
 /* A key made on A is inserted into B with the same handle; a tampered or foreign masked object
  * is refused and changes nothing; inserting twice is refused. */
 static void test_dispatch_masked_insert(void **state)
@@ -1910,6 +1977,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dispatch_admin_cannot_use_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dispatch_sharing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dispatch_session_objects, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dispatch_session_groups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dispatch_masked_insert, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dispatch_masked_new_live_shares, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dispatch_tombstone, setup, teardown),

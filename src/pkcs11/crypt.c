@@ -230,7 +230,6 @@ static CK_RV op_init(struct p11_state *st, CK_SESSION_HANDLE hs, enum p11_opkind
             goto fail;
         }
         op->key = key;
-        op->pin = p11_obj_pin(st, key);
         op->out_max = out_bound(op, &kf, 0);
     }
     if (op->m.local_hash != 0 || kind == P11_DIGEST) {
@@ -270,7 +269,7 @@ static CK_RV crypt_cb(void *vctx, bool enc, const struct ohsm_mech_params *prm, 
                            .in_len = len,
                            .out = out,
                            .out_cap = cap};
-    CK_RV rv = p11_pool_cop(&rc->st->pool, rc->op->pin, &cop);
+    CK_RV rv = p11_pool_cop(&rc->st->pool, &cop);
     if (rv != CKR_OK) {
         return rv == CKR_OBJECT_HANDLE_INVALID ? CKR_KEY_HANDLE_INVALID : rv;
     }
@@ -561,7 +560,7 @@ static CK_RV sign_run(struct p11_state *st, struct p11_opst *op, CK_BYTE_PTR sig
                            .in_len = len,
                            .out = o,
                            .out_cap = cap};
-    rv = p11_pool_cop(&st->pool, op->pin, &cop);
+    rv = p11_pool_cop(&st->pool, &cop);
     OPENSSL_cleanse(dig, sizeof dig);
     if (rv == CKR_OK && cop.rv != OHSM_OK) {
         rv = p11_rv(cop.rv, P11_CTX_CRYPTO);
@@ -595,7 +594,7 @@ static CK_RV verify_run(struct p11_state *st, struct p11_opst *op, const uint8_t
                            .in_len = len,
                            .sig = sig,
                            .sig_len = n};
-    rv = p11_pool_cop(&st->pool, op->pin, &cop);
+    rv = p11_pool_cop(&st->pool, &cop);
     OPENSSL_cleanse(dig, sizeof dig);
     if (rv != CKR_OK) {
         return rv == CKR_OBJECT_HANDLE_INVALID ? CKR_KEY_HANDLE_INVALID : rv;

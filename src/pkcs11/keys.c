@@ -39,12 +39,12 @@ static CK_RV mk_begin(struct p11_state *st, CK_SESSION_HANDLE hs, const CK_MECHA
     return p11_op_mech(&k->op, m, which, kt);
 }
 
-/* Borrows the client (pin's, or any) and a result array for it. */
-static CK_RV mk_conn(struct p11_state *st, struct mk *k, size_t pin)
+/* Borrows a client and a result array for it. */
+static CK_RV mk_conn(struct p11_state *st, struct mk *k)
 {
-    CK_RV rv = p11_pool_get(&st->pool, pin, &k->c);
+    CK_RV rv = p11_pool_get(&st->pool, &k->c);
     if (rv != CKR_OK) {
-        return rv == CKR_OBJECT_HANDLE_INVALID ? CKR_KEY_HANDLE_INVALID : rv;
+        return rv;
     }
     k->nh = ohsm_client_hsm_count(k->c->c);
     k->res = calloc(k->nh ? k->nh : 1, sizeof *k->res);
@@ -61,13 +61,13 @@ static void mk_end(struct p11_state *st, struct mk *k)
     }
 }
 
-/* Records a new key: a session object is tied to the client that made it. */
+/* Records a new key: a session object belongs to the PKCS#11 session that made it. */
 static CK_RV mk_record(struct p11_state *st, struct mk *k, const struct ohsm_obj *o)
 {
     if ((o->flags & OHSM_F_TOKEN) != 0) {
         return CKR_OK;
     }
-    return p11_sobj_add(st, o->handle, k->c->idx, k->s->h);
+    return p11_sobj_add(st, o->handle, k->s->h);
 }
 
 /* The base key of a call: its facts, and the client it needs. */
@@ -157,7 +157,7 @@ P11_API CK_RV C_GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechan
     p11_role_put(&mo.tmpl, p11_role_class(&mo.tmpl, NULL));
     g.tmpl = mo.tmpl.buf;
     g.tmpl_len = mo.tmpl.len;
-    if ((rv = mk_conn(st, &k, P11_ANY)) != CKR_OK) {
+    if ((rv = mk_conn(st, &k)) != CKR_OK) {
         goto out;
     }
     struct ohsm_obj objs[2];
@@ -231,7 +231,7 @@ P11_API CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMe
     g.tmpl_len = priv.tmpl.len;
     g.pub_tmpl = pub.tmpl.buf;
     g.pub_tmpl_len = pub.tmpl.len;
-    if ((rv = mk_conn(st, &k, P11_ANY)) != CKR_OK) {
+    if ((rv = mk_conn(st, &k)) != CKR_OK) {
         goto out;
     }
     struct ohsm_obj objs[2];
@@ -284,11 +284,7 @@ P11_API CK_RV C_WrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
     if ((rv = p11_op_mech(&k.op, pMechanism, P11_OP_WRAP, kf.ktype)) != CKR_OK) {
         goto out;
     }
-    size_t pin = p11_obj_pin(st, hWrappingKey);
-    if (pin == P11_ANY) {
-        pin = p11_obj_pin(st, hKey);
-    }
-    if ((rv = mk_conn(st, &k, pin)) != CKR_OK) {
+    if ((rv = mk_conn(st, &k)) != CKR_OK) {
         goto out;
     }
     /* The wrapped length is known once it is made: a length query wraps and keeps only the
@@ -340,7 +336,7 @@ P11_API CK_RV C_UnwrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanis
         goto out;
     }
     p11_role_put(&mo.tmpl, p11_role_class(&mo.tmpl, NULL));
-    if ((rv = mk_conn(st, &k, p11_obj_pin(st, hUnwrappingKey))) != CKR_OK) {
+    if ((rv = mk_conn(st, &k)) != CKR_OK) {
         goto out;
     }
     struct ohsm_obj obj;
@@ -403,7 +399,7 @@ P11_API CK_RV C_DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanis
         mo.ktype = CKK_GENERIC_SECRET; /* PKCS#11's default for derived secret keys */
     }
     p11_role_put(&mo.tmpl, p11_role_class(&mo.tmpl, NULL));
-    if ((rv = mk_conn(st, &k, p11_obj_pin(st, hBaseKey))) != CKR_OK) {
+    if ((rv = mk_conn(st, &k)) != CKR_OK) {
         goto out;
     }
     /* The mechanism's buffers are the application's: they are read during this call only. */
@@ -452,7 +448,7 @@ P11_API CK_RV C_GenerateRandom(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pRandomDa
     size_t done = 0;
     while (rv == CKR_OK && done < ulRandomLen) {
         size_t n = ulRandomLen - done < P11_RANDOM_CHUNK ? ulRandomLen - done : P11_RANDOM_CHUNK;
-        if ((rv = p11_pool_get(&st->pool, P11_ANY, &c)) != CKR_OK) {
+        if ((rv = p11_pool_get(&st->pool, &c)) != CKR_OK) {
             break;
         }
         ohsm_rv orv = ohsm_client_random(c->c, pRandomData + done, n);

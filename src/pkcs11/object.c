@@ -17,22 +17,21 @@
 #include "p11.h"
 
 /* ---- session objects ---- */
+/* They live on the HSM sessions of the pool's session-object group (p11.h): any client reaches
+ * them; this table only says which PKCS#11 session made each. */
 
-size_t p11_obj_pin(struct p11_state *st, CK_OBJECT_HANDLE h)
+bool p11_obj_is_session(struct p11_state *st, CK_OBJECT_HANDLE h)
 {
-    size_t pin = P11_ANY;
+    bool found = false;
     p11_lock(&st->lock);
-    for (size_t i = 0; i < st->nsobj; i++) {
-        if (st->sobj[i].h == h) {
-            pin = st->sobj[i].conn;
-            break;
-        }
+    for (size_t i = 0; i < st->nsobj && !found; i++) {
+        found = st->sobj[i].h == h;
     }
     p11_unlock(&st->lock);
-    return pin;
+    return found;
 }
 
-CK_RV p11_sobj_add(struct p11_state *st, CK_OBJECT_HANDLE h, size_t conn, CK_SESSION_HANDLE s)
+CK_RV p11_sobj_add(struct p11_state *st, CK_OBJECT_HANDLE h, CK_SESSION_HANDLE s)
 {
     p11_lock(&st->lock);
     if (st->nsobj == st->sobj_cap) {
@@ -45,7 +44,7 @@ CK_RV p11_sobj_add(struct p11_state *st, CK_OBJECT_HANDLE h, size_t conn, CK_SES
         st->sobj = n;
         st->sobj_cap = cap;
     }
-    st->sobj[st->nsobj++] = (struct p11_sobj){.h = h, .conn = conn, .owner = s};
+    st->sobj[st->nsobj++] = (struct p11_sobj){.h = h, .owner = s};
     p11_unlock(&st->lock);
     return CKR_OK;
 }
@@ -62,10 +61,10 @@ void p11_sobj_del(struct p11_state *st, CK_OBJECT_HANDLE h)
     p11_unlock(&st->lock);
 }
 
-static void delete_on(struct p11_state *st, CK_OBJECT_HANDLE h, size_t conn)
+static void delete_on(struct p11_state *st, CK_OBJECT_HANDLE h)
 {
     struct p11_conn *c = NULL;
-    if (p11_pool_get(&st->pool, conn, &c) != CKR_OK) {
+    if (p11_pool_get(&st->pool, &c) != CKR_OK) {
         return;
     }
     size_t nh = ohsm_client_hsm_count(c->c);
@@ -96,7 +95,7 @@ void p11_sobj_destroy_of(struct p11_state *st, CK_SESSION_HANDLE s)
             return;
         }
         p11_key_facts_forget(st, victim.h);
-        delete_on(st, victim.h, victim.conn);
+        delete_on(st, victim.h);
     }
 }
 
@@ -161,12 +160,10 @@ void p11_key_facts_forget(struct p11_state *st, CK_OBJECT_HANDLE h)
 CK_RV p11_obj_read(struct p11_state *st, CK_OBJECT_HANDLE h, enum p11_ckr_ctx ctx,
                    struct ohsm_obj *out)
 {
-    size_t pin = p11_obj_pin(st, h);
     struct p11_conn *c = NULL;
-    CK_RV rv = p11_pool_get(&st->pool, pin, &c);
+    CK_RV rv = p11_pool_get(&st->pool, &c);
     if (rv != CKR_OK) {
-        return rv == CKR_OBJECT_HANDLE_INVALID && ctx != P11_CTX_OBJECT ? CKR_KEY_HANDLE_INVALID
-                                                                        : rv;
+        return rv;
     }
     ohsm_rv orv = ohsm_client_key_get(c->c, h, out);
     p11_pool_put(&st->pool, c);
@@ -261,7 +258,7 @@ P11_API CK_RV C_CreateObject(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTempl
         goto out;
     }
     p11_role_put(&mk.tmpl, p11_role_class(&mk.tmpl, NULL));
-    if ((rv = p11_pool_get(&st->pool, P11_ANY, &c)) != CKR_OK) {
+    if ((rv = p11_pool_get(&st->pool, &c)) != CKR_OK) {
         goto out;
     }
     size_t nh = ohsm_client_hsm_count(c->c);
@@ -280,7 +277,7 @@ P11_API CK_RV C_CreateObject(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTempl
         rv = CKR_DEVICE_ERROR;
     }
     if (rv == CKR_OK && !mk.token) {
-        rv = p11_sobj_add(st, obj.handle, c->idx, s->h);
+        rv = p11_sobj_add(st, obj.handle, s->h);
     }
     if (rv == CKR_OK) {
         *phObject = obj.handle;
@@ -328,7 +325,7 @@ P11_API CK_RV C_CopyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
     if ((rv = p11_attr_set_parse(pTemplate, ulCount, tb, &token_set, &token_val)) != CKR_OK) {
         goto out;
     }
-    if (p11_obj_pin(st, hObject) != P11_ANY || (token_set && !token_val)) {
+    if (p11_obj_is_session(st, hObject) || (token_set && !token_val)) {
         p11_log(P11_LOG_WARN, "C_CopyObject: copies are token objects (CKA_TOKEN true) of token "
                               "objects");
         rv = CKR_TEMPLATE_INCONSISTENT;
@@ -338,7 +335,7 @@ P11_API CK_RV C_CopyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
         rv = CKR_SESSION_READ_ONLY;
         goto out;
     }
-    if ((rv = p11_pool_get(&st->pool, P11_ANY, &c)) != CKR_OK) {
+    if ((rv = p11_pool_get(&st->pool, &c)) != CKR_OK) {
         goto out;
     }
     size_t nh = ohsm_client_hsm_count(c->c);
@@ -401,12 +398,11 @@ P11_API CK_RV C_DestroyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObje
     if ((rv = need_login(st)) != CKR_OK) {
         goto out;
     }
-    size_t pin = p11_obj_pin(st, hObject);
-    if (pin == P11_ANY && (s->flags & CKF_RW_SESSION) == 0) {
+    if (!p11_obj_is_session(st, hObject) && (s->flags & CKF_RW_SESSION) == 0) {
         rv = CKR_SESSION_READ_ONLY; /* a token object */
         goto out;
     }
-    if ((rv = p11_pool_get(&st->pool, pin, &c)) != CKR_OK) {
+    if ((rv = p11_pool_get(&st->pool, &c)) != CKR_OK) {
         goto out;
     }
     size_t nh = ohsm_client_hsm_count(c->c);
@@ -499,8 +495,8 @@ P11_API CK_RV C_SetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE h
     if ((rv = need_login(st)) != CKR_OK) {
         goto out;
     }
-    size_t pin = p11_obj_pin(st, hObject);
-    if (pin == P11_ANY && (s->flags & CKF_RW_SESSION) == 0) {
+    bool session_obj = p11_obj_is_session(st, hObject);
+    if (!session_obj && (s->flags & CKF_RW_SESSION) == 0) {
         rv = CKR_SESSION_READ_ONLY;
         goto out;
     }
@@ -509,14 +505,14 @@ P11_API CK_RV C_SetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE h
     if ((rv = p11_attr_set_parse(pTemplate, ulCount, tb, &token_set, &token_val)) != CKR_OK) {
         goto out;
     }
-    if (token_set && token_val != (pin == P11_ANY)) {
+    if (token_set && token_val == session_obj) {
         rv = CKR_ATTRIBUTE_READ_ONLY; /* an object stays a token or a session object */
         goto out;
     }
     if (tb->len == 0) {
         goto out; /* nothing to change (CKA_TOKEN as it is) */
     }
-    if ((rv = p11_pool_get(&st->pool, pin, &c)) != CKR_OK) {
+    if ((rv = p11_pool_get(&st->pool, &c)) != CKR_OK) {
         goto out;
     }
     size_t nh = ohsm_client_hsm_count(c->c);
@@ -565,7 +561,7 @@ static CK_RV find_collect(struct p11_state *st, struct p11_session *s, CK_ATTRIB
 {
     size_t cap = 0;
     struct p11_conn *c = NULL;
-    CK_RV rv = p11_pool_get(&st->pool, P11_ANY, &c);
+    CK_RV rv = p11_pool_get(&st->pool, &c);
     if (rv != CKR_OK) {
         return rv;
     }

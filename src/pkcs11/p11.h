@@ -17,9 +17,11 @@
  * Connections: a pool of libopenhsm clients (each one TLS connection per HSM, logged in as the
  * PKCS#11 user), shared by all sessions: a call borrows a free client for its duration, a new one
  * is opened (up to a limit) when all are busy. An HSM serves each connection on one thread, so
- * several connections let many application threads use every core of every HSM. Session objects
- * live on the HSM session of the client that made them: calls on them borrow that client, and
- * crypto operations that find it busy queue on it, run pipelined by its holder (p11_pool_cop).
+ * several connections let many application threads use every core of every HSM. All the clients
+ * are in one libopenhsm session-object group (struct ohsm_sgroup), so the HSMs give their sessions
+ * one set of session objects: any client uses any session object, and work on one key spreads
+ * over every connection. Crypto operations that find every client busy queue on the least queued
+ * one and run pipelined by its holder (p11_pool_cop).
  */
 #ifndef OHSM_P11_H
 #define OHSM_P11_H
@@ -53,7 +55,6 @@
 #define P11_POOL_MAX_DEFAULT 8
 #define P11_POOL_MAX_LIMIT 64
 #define P11_BUF_MAX (256u * 1024u) /* data buffered by multi-part one-shot mechanisms */
-#define P11_ANY SIZE_MAX
 
 /* ---- logging (module.c) ---- */
 enum p11_log_level { P11_LOG_ERROR = 0, P11_LOG_WARN = 1, P11_LOG_INFO = 2, P11_LOG_DEBUG = 3 };
@@ -74,12 +75,8 @@ void p11_unlock(struct p11_lock *l);
 struct p11_waiter;
 struct p11_conn {
     struct ohsm_client *c;
-    size_t idx;
     bool busy;
     unsigned login_gen; /* the login generation this client is in (see p11_pool) */
-    /* Threads waiting for this very client (its session objects'): woken one at a time. */
-    pthread_cond_t cv;
-    unsigned waiters;
     /* Crypto operations of other threads waiting for this client (p11_pool_cop): its holder
      * runs them with its own, pipelined. */
     struct p11_waiter *qhead, *qtail;
@@ -92,6 +89,7 @@ struct p11_pool {
     pthread_cond_t cv; /* threads waiting for any client (any_waiters of them) */
     unsigned any_waiters;
     const struct ohsm_cfg *cfg;
+    struct ohsm_sgroup *group; /* every client's: one set of session objects per HSM */
     struct p11_conn *conn[P11_POOL_MAX_LIMIT];
     size_t n, max;
     unsigned client_flags; /* ohsm_client_new_flags */
@@ -106,19 +104,19 @@ CK_RV p11_pool_init(struct p11_pool *p, const struct ohsm_cfg *cfg, size_t max,
                     unsigned client_flags);
 /* Frees every client (logged out); no client may be borrowed. */
 void p11_pool_fini(struct p11_pool *p);
-/* Borrows a client: conn `pin` (a session object's) or any free one, opening a new client when all
- * are busy and the pool is not full, else waiting. The client is brought into the pool's login
- * state first (a failure there is returned and the client given back). */
-CK_RV p11_pool_get(struct p11_pool *p, size_t pin, struct p11_conn **out);
+/* Borrows a free client, opening a new one when all are busy and the pool is not full, else
+ * waiting. The client is brought into the pool's login state first (a failure there is returned
+ * and the client given back). */
+CK_RV p11_pool_get(struct p11_pool *p, struct p11_conn **out);
 void p11_pool_put(struct p11_pool *p, struct p11_conn *c);
 /* One crypto operation (op->kind encrypt, decrypt, sign or verify; the caller's buffers) through
- * client `pin` (a session object's) or any client. When no client is free, the operation joins
- * the queue of the client it needs (of the least queued one for any) and that client's holder runs
+ * any client. When no client is free and the pool is full, the operation joins the queue of the
+ * least queued client and that client's holder runs
  * it together with its own and the others queued, as one pipelined ohsm_client_batch (several
  * requests in flight on one connection instead of one thread at a time); a thread alone runs it as
  * the plain call. Returns a pool error (the operation did not run) or CKR_OK with op->rv its
  * result (OHSM_BUFFER_TOO_SMALL: op->out_len is the size needed). */
-CK_RV p11_pool_cop(struct p11_pool *p, size_t pin, struct ohsm_cop *op);
+CK_RV p11_pool_cop(struct p11_pool *p, struct ohsm_cop *op);
 /* C_Login / C_Logout on every client (the first does the real check on every HSM). */
 CK_RV p11_pool_login(struct p11_pool *p, const char *user, const char *pw, size_t pw_len);
 CK_RV p11_pool_logout(struct p11_pool *p);
@@ -141,7 +139,6 @@ struct p11_opst {
     size_t param_len;
     uint8_t *aad, *label;     /* owned copies of prm.aad / prm.label */
     CK_OBJECT_HANDLE key;
-    size_t pin;               /* the key's client (session objects), else P11_ANY */
     CK_ULONG out_max;         /* upper bound of a single-part output (length queries) */
     bool multi;               /* Update was called: only Update/Final from now on */
     struct p11_stream *stream;
@@ -167,10 +164,9 @@ struct p11_session {
     size_t nfound, found_pos;
 };
 
-/* A session object: which client's HSM session holds it, and which session made it. */
+/* A session object and the session that made it. */
 struct p11_sobj {
     CK_OBJECT_HANDLE h;
-    size_t conn;
     CK_SESSION_HANDLE owner;
 };
 
@@ -229,9 +225,9 @@ void p11_sessions_close_all(struct p11_state *st, bool destroy);
 CK_STATE p11_session_state(struct p11_state *st, const struct p11_session *s);
 
 /* ---- objects (object.c) ---- */
-/* The client to use for object h: its session-object client, or P11_ANY. */
-size_t p11_obj_pin(struct p11_state *st, CK_OBJECT_HANDLE h);
-CK_RV p11_sobj_add(struct p11_state *st, CK_OBJECT_HANDLE h, size_t conn, CK_SESSION_HANDLE s);
+/* Whether h is a session object of this application (made by one of its sessions). */
+bool p11_obj_is_session(struct p11_state *st, CK_OBJECT_HANDLE h);
+CK_RV p11_sobj_add(struct p11_state *st, CK_OBJECT_HANDLE h, CK_SESSION_HANDLE s);
 void p11_sobj_del(struct p11_state *st, CK_OBJECT_HANDLE h);
 /* Destroys the session objects of session s (all when s is 0) on their HSMs. */
 void p11_sobj_destroy_of(struct p11_state *st, CK_SESSION_HANDLE s);

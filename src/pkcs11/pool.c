@@ -4,6 +4,8 @@
  * client holds one TLS connection per HSM and is logged in as the PKCS#11 user; a call borrows one
  * for its duration. The pool grows on demand up to its limit, so N threads working at once use N
  * connections to each HSM (each served by its own HSM thread) and idle sessions cost nothing.
+ * The clients share one session-object group, renewed at every login and logout, so a login's
+ * session objects are visible through every client and die with the login.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,13 +50,12 @@ static struct p11_conn *conn_new(struct p11_pool *p, ohsm_rv *orv)
     if (c == NULL) {
         return NULL;
     }
-    if (pthread_cond_init(&c->cv, NULL) != 0) {
-        free(c);
-        return NULL;
-    }
     *orv = ohsm_client_new_flags(p->cfg, p->client_flags, &c->c);
+    if (*orv == OHSM_OK) {
+        *orv = ohsm_client_set_sgroup(c->c, p->group);
+    }
     if (*orv != OHSM_OK) {
-        pthread_cond_destroy(&c->cv);
+        ohsm_client_free(c->c);
         free(c);
         return NULL;
     }
@@ -64,31 +65,23 @@ static struct p11_conn *conn_new(struct p11_pool *p, ohsm_rv *orv)
 static void conn_free(struct p11_conn *c)
 {
     ohsm_client_free(c->c);
-    pthread_cond_destroy(&c->cv);
     free(c);
 }
 
-/* Wakes one thread that may take c, now free (p->mu held): one waiting for c itself first, else
- * one waiting for any client. A woken thread that finds c taken waits again; whoever took c wakes
- * the next one when giving it back, so no waiter is forgotten. */
-static void wake_one(struct p11_pool *p, struct p11_conn *c)
+/* Wakes one thread waiting for a client, one being free now (p->mu held). A woken thread that
+ * finds it taken waits again; whoever took it wakes the next one when giving it back, so no
+ * waiter is forgotten. */
+static void wake_one(struct p11_pool *p)
 {
-    if (c->waiters > 0) {
-        pthread_cond_signal(&c->cv);
-    } else if (p->any_waiters > 0) {
+    if (p->any_waiters > 0) {
         pthread_cond_signal(&p->cv);
     }
 }
 
-/* Wakes every waiter (a slot changed: a new client failed, the pool shrank). p->mu held. */
+/* Wakes every waiter (a slot changed: a new client failed). p->mu held. */
 static void wake_all(struct p11_pool *p)
 {
     pthread_cond_broadcast(&p->cv);
-    for (size_t i = 0; i < p->n; i++) {
-        if (p->conn[i] != NULL) {
-            pthread_cond_broadcast(&p->conn[i]->cv);
-        }
-    }
 }
 
 CK_RV p11_pool_init(struct p11_pool *p, const struct ohsm_cfg *cfg, size_t max,
@@ -105,6 +98,9 @@ CK_RV p11_pool_init(struct p11_pool *p, const struct ohsm_cfg *cfg, size_t max,
         pthread_mutex_destroy(&p->mu);
         return CKR_HOST_MEMORY;
     }
+    if (ohsm_sgroup_new(&p->group) != OHSM_OK) {
+        goto fail;
+    }
     /* The first connection set now, as CloudHSM's library connects at C_Initialize: HSMs that
      * cannot be reached are not an error (libopenhsm retries them on use). */
     ohsm_rv orv;
@@ -116,6 +112,7 @@ CK_RV p11_pool_init(struct p11_pool *p, const struct ohsm_cfg *cfg, size_t max,
     p->n = 1;
     return CKR_OK;
 fail:
+    ohsm_sgroup_free(p->group);
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);
     return CKR_HOST_MEMORY;
@@ -137,6 +134,7 @@ void p11_pool_fini(struct p11_pool *p)
         }
     }
     ohsm_secret_free(p->pw);
+    ohsm_sgroup_free(p->group);
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);
     memset(p, 0, sizeof *p);
@@ -209,13 +207,10 @@ static CK_RV ready(struct p11_pool *p, struct p11_conn *c)
     return CKR_OK;
 }
 
-/* Takes a free client (pin's, or any), or reserves a slot for a new one (*fresh). p->mu held. */
-static struct p11_conn *take(struct p11_pool *p, size_t pin, bool *fresh, size_t *slot)
+/* Takes a free client, or reserves a slot for a new one (*fresh). p->mu held. */
+static struct p11_conn *take(struct p11_pool *p, bool *fresh, size_t *slot)
 {
     *fresh = false;
-    if (pin != P11_ANY) {
-        return p->conn[pin] != NULL && !p->conn[pin]->busy ? p->conn[pin] : NULL;
-    }
     for (size_t i = 0; i < p->n; i++) {
         if (p->conn[i] != NULL && !p->conn[i]->busy) {
             return p->conn[i];
@@ -228,28 +223,17 @@ static struct p11_conn *take(struct p11_pool *p, size_t pin, bool *fresh, size_t
     return NULL;
 }
 
-CK_RV p11_pool_get(struct p11_pool *p, size_t pin, struct p11_conn **out)
+CK_RV p11_pool_get(struct p11_pool *p, struct p11_conn **out)
 {
     *out = NULL;
     struct p11_conn *c = NULL;
     bool fresh = false;
     size_t slot = 0;
     pthread_mutex_lock(&p->mu);
-    if (pin != P11_ANY && (pin >= p->n || p->conn[pin] == NULL)) {
-        pthread_mutex_unlock(&p->mu);
-        return CKR_OBJECT_HANDLE_INVALID;
-    }
-    while ((c = take(p, pin, &fresh, &slot)) == NULL && !fresh) {
-        if (pin != P11_ANY) {
-            struct p11_conn *want = p->conn[pin];
-            want->waiters++;
-            pthread_cond_wait(&want->cv, &p->mu);
-            want->waiters--;
-        } else {
-            p->any_waiters++;
-            pthread_cond_wait(&p->cv, &p->mu);
-            p->any_waiters--;
-        }
+    while ((c = take(p, &fresh, &slot)) == NULL && !fresh) {
+        p->any_waiters++;
+        pthread_cond_wait(&p->cv, &p->mu);
+        p->any_waiters--;
     }
     if (c != NULL) {
         c->busy = true;
@@ -269,7 +253,6 @@ CK_RV p11_pool_get(struct p11_pool *p, size_t pin, struct p11_conn **out)
             pthread_mutex_unlock(&p->mu);
             return p11_rv(orv, P11_CTX_CRYPTO);
         }
-        c->idx = slot;
         c->busy = true;
         c->login_gen = p->login_gen - 1u; /* in no login state yet */
         p->conn[slot] = c;
@@ -292,10 +275,10 @@ void p11_pool_put(struct p11_pool *p, struct p11_conn *c)
     }
     pthread_mutex_lock(&p->mu);
     /* Queued crypto operations take the client first (their threads sleep until their turn),
-     * but not twice in a row while threads wait to borrow it or any client (p11_pool_get),
-     * which would starve them under a steady stream of operations. */
+     * but not twice in a row while threads wait to borrow a client (p11_pool_get), which would
+     * starve them under a steady stream of operations. */
     struct p11_waiter *w = c->qhead;
-    if (w != NULL && !(c->handed && (c->waiters > 0 || p->any_waiters > 0))) {
+    if (w != NULL && !(c->handed && p->any_waiters > 0)) {
         c->qhead = w->next;
         if (c->qhead == NULL) {
             c->qtail = NULL;
@@ -307,7 +290,7 @@ void p11_pool_put(struct p11_pool *p, struct p11_conn *c)
     } else {
         c->handed = false;
         c->busy = false;
-        wake_one(p, c);
+        wake_one(p);
     }
     pthread_mutex_unlock(&p->mu);
 }
@@ -422,19 +405,13 @@ static struct p11_conn *least_queued(struct p11_pool *p)
     return best;
 }
 
-CK_RV p11_pool_cop(struct p11_pool *p, size_t pin, struct ohsm_cop *op)
+CK_RV p11_pool_cop(struct p11_pool *p, struct ohsm_cop *op)
 {
     struct p11_conn *c = NULL;
     struct p11_conn *target = NULL;
     pthread_mutex_lock(&p->mu);
-    if (pin != P11_ANY && (pin >= p->n || p->conn[pin] == NULL)) {
-        pthread_mutex_unlock(&p->mu);
-        return CKR_OBJECT_HANDLE_INVALID;
-    }
     if (p->logged_in) {
-        if (pin != P11_ANY) {
-            target = p->conn[pin]->busy ? p->conn[pin] : NULL;
-        } else if (p->n >= p->max) {
+        if (p->n >= p->max) {
             bool any_free = false;
             for (size_t i = 0; i < p->n && !any_free; i++) {
                 any_free = p->conn[i] != NULL && !p->conn[i]->busy;
@@ -444,7 +421,7 @@ CK_RV p11_pool_cop(struct p11_pool *p, size_t pin, struct ohsm_cop *op)
     }
     if (target == NULL) {
         pthread_mutex_unlock(&p->mu);
-        CK_RV rv = p11_pool_get(p, pin, &c);
+        CK_RV rv = p11_pool_get(p, &c);
         if (rv != CKR_OK) {
             return rv;
         }
@@ -516,9 +493,14 @@ static CK_RV login_verdict(ohsm_rv orv, const struct ohsm_result *res, size_t nh
 CK_RV p11_pool_login(struct p11_pool *p, const char *user, const char *pw, size_t pw_len)
 {
     struct p11_conn *c = NULL;
-    CK_RV rv = p11_pool_get(p, P11_ANY, &c);
+    CK_RV rv = p11_pool_get(p, &c);
     if (rv != CKR_OK) {
         return rv;
+    }
+    /* A new set of session objects for this login (the clients join it as they log in). */
+    if (ohsm_sgroup_renew(p->group) != OHSM_OK) {
+        p11_pool_put(p, c);
+        return CKR_DEVICE_ERROR;
     }
     size_t nh = ohsm_client_hsm_count(c->c);
     struct ohsm_result *res = calloc(nh ? nh : 1, sizeof *res);
@@ -571,6 +553,9 @@ CK_RV p11_pool_logout(struct p11_pool *p)
     p->pw = NULL;
     p->username[0] = '\0';
     unsigned gen = p->login_gen;
+    /* The logged-out clients' session objects die with their sessions; a client still busy
+     * logs out later and must not keep the group alive for a later login. */
+    P11_BEST_EFFORT(ohsm_sgroup_renew(p->group));
     /* Idle clients log out now; busy ones when they are next borrowed. */
     struct p11_conn *idle[P11_POOL_MAX_LIMIT];
     size_t n = 0;

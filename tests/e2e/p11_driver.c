@@ -9,6 +9,10 @@
  *   p11_driver MODULE threads PIN LABEL NTHREADS OPS STOPFILE
  *       each thread signs (and verifies) at least OPS times and until STOPFILE exists (at most
  *       120 s); prints "started" once every thread has done one
+ *   p11_driver MODULE crosswrap PIN NTHREADS
+ *       NTHREADS threads, each in a session of its own, make a session AES key at the same moment
+ *       (so on different connection sets of the pool); then each wraps the next thread's key with
+ *       its own, unwraps it again and checks the copy decrypts what the original encrypted
  *   p11_driver MODULE fork PIN LABEL
  *   p11_driver MODULE mutexes PIN LABEL
  *
@@ -386,6 +390,128 @@ static int mode_threads(const char *pin, const char *label, int n, unsigned long
     return r;
 }
 
+/* ---- crosswrap: session keys made at once by many threads, used with each other ---- */
+
+struct xw {
+    pthread_t t;
+    CK_SESSION_HANDLE s;
+    CK_OBJECT_HANDLE key;
+    CK_RV rv;
+    pthread_barrier_t *bar;
+    struct xw *next;
+    unsigned long ok;
+};
+
+static CK_RV xw_gen(struct xw *w)
+{
+    CK_BBOOL no = CK_FALSE, yes = CK_TRUE;
+    CK_ULONG len = 32;
+    CK_ATTRIBUTE t[] = {{CKA_TOKEN, &no, sizeof no},        {CKA_VALUE_LEN, &len, sizeof len},
+                        {CKA_WRAP, &yes, sizeof yes},       {CKA_UNWRAP, &yes, sizeof yes},
+                        {CKA_EXTRACTABLE, &yes, sizeof yes}, {CKA_SENSITIVE, &no, sizeof no}};
+    CK_MECHANISM m = {CKM_AES_KEY_GEN, NULL, 0};
+    return F->C_GenerateKey(w->s, &m, t, sizeof t / sizeof t[0], &w->key);
+}
+
+/* Wraps `what` with `by` (RFC 3394): wrapping-class keys cannot encrypt, so keys are compared by
+ * what they wrap. */
+static CK_RV xw_wrap(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE by, CK_OBJECT_HANDLE what,
+                     CK_BYTE *out, CK_ULONG *len)
+{
+    CK_MECHANISM m = {CKM_AES_KEY_WRAP, NULL, 0};
+    return F->C_WrapKey(s, &m, by, what, out, len);
+}
+
+static void *xw_main(void *arg)
+{
+    struct xw *w = arg;
+    w->rv = F->C_OpenSession(first_slot(), CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &w->s);
+    pthread_barrier_wait(w->bar);
+    if (w->rv == CKR_OK) {
+        w->rv = xw_gen(w);
+    }
+    pthread_barrier_wait(w->bar); /* every key made */
+    CK_BYTE a[64], b[64];
+    CK_ULONG la = sizeof a, lb = sizeof b;
+    CK_OBJECT_HANDLE copy = 0;
+    CK_BBOOL no = CK_FALSE, yes = CK_TRUE; /* an unwrapped copy stays sensitive (Tookan rules) */
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_KEY_TYPE kt = CKK_AES;
+    CK_ATTRIBUTE ut[] = {{CKA_CLASS, &cls, sizeof cls},      {CKA_KEY_TYPE, &kt, sizeof kt},
+                         {CKA_TOKEN, &no, sizeof no},        {CKA_WRAP, &yes, sizeof yes},
+                         {CKA_EXTRACTABLE, &yes, sizeof yes}, {CKA_SENSITIVE, &yes, sizeof yes}};
+    CK_MECHANISM m = {CKM_AES_KEY_WRAP, NULL, 0};
+    for (int i = 0; i < 20 && w->rv == CKR_OK && w->next->rv == CKR_OK; i++) {
+        /* my key wraps the next thread's; the unwrapped copy must wrap my key to the same bytes
+         * as the next thread's key does */
+        la = sizeof a;
+        lb = sizeof b;
+        w->rv = xw_wrap(w->s, w->key, w->next->key, a, &la);
+        if (w->rv == CKR_OK) {
+            w->rv = F->C_UnwrapKey(w->s, &m, w->key, a, la, ut, sizeof ut / sizeof ut[0], &copy);
+        }
+        if (w->rv == CKR_OK) {
+            la = sizeof a;
+            w->rv = xw_wrap(w->s, copy, w->key, a, &la);
+        }
+        if (w->rv == CKR_OK) {
+            w->rv = xw_wrap(w->s, w->next->key, w->key, b, &lb);
+        }
+        if (w->rv == CKR_OK && (la != lb || memcmp(a, b, la) != 0)) {
+            w->rv = CKR_GENERAL_ERROR; /* the copy is not the same key */
+        }
+        if (copy != 0) {
+            CK_RV d = F->C_DestroyObject(w->s, copy);
+            w->rv = w->rv == CKR_OK ? d : w->rv;
+            copy = 0;
+        }
+        w->ok += w->rv == CKR_OK;
+    }
+    pthread_barrier_wait(w->bar); /* nobody closes a session whose key another still uses */
+    return NULL;
+}
+
+static int mode_crosswrap(const char *pin, int n)
+{
+    if (n < 2 || n > 64 || F->C_Initialize(NULL) != CKR_OK) {
+        printf("{\"error\": \"C_Initialize or thread count\"}\n");
+        return 1;
+    }
+    CK_SESSION_HANDLE s0;
+    CK_RV rv = F->C_OpenSession(first_slot(), CKF_SERIAL_SESSION, NULL, NULL, &s0);
+    rv = rv == CKR_OK ? login(s0, pin) : rv;
+    if (rv != CKR_OK) {
+        printf("{\"error\": \"login\", \"rv\": %lu}\n", rv);
+        return 1;
+    }
+    pthread_barrier_t bar;
+    pthread_barrier_init(&bar, NULL, (unsigned)n);
+    struct xw *w = calloc((size_t)n, sizeof *w);
+    for (int i = 0; i < n; i++) {
+        w[i].bar = &bar;
+        w[i].next = &w[(i + 1) % n];
+    }
+    for (int i = 0; i < n; i++) {
+        pthread_create(&w[i].t, NULL, xw_main, &w[i]);
+    }
+    CK_RV first = CKR_OK;
+    unsigned long ok = 0;
+    for (int i = 0; i < n; i++) {
+        pthread_join(w[i].t, NULL);
+        first = first == CKR_OK ? w[i].rv : first;
+        ok += w[i].ok;
+    }
+    for (int i = 0; i < n; i++) {
+        (void)F->C_CloseSession(w[i].s);
+    }
+    pthread_barrier_destroy(&bar);
+    free(w);
+    (void)F->C_CloseSession(s0);
+    (void)F->C_Finalize(NULL);
+    printf("{\"threads\": %d, \"ok\": %lu, \"first_error\": %lu}\n", n, ok, first);
+    return 0;
+}
+
 /* ---- fork ---- */
 
 static CK_RV one_signature(const char *pin, const char *label, bool do_login)
@@ -523,7 +649,7 @@ static int mode_mutexes(const char *pin, const char *label)
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: p11_driver MODULE init|iface|threads|fork|mutexes ...\n");
+        fprintf(stderr, "usage: p11_driver MODULE init|iface|threads|crosswrap|fork|mutexes ...\n");
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -538,6 +664,9 @@ int main(int argc, char **argv)
     if (strcmp(mode, "threads") == 0 && argc == 8) {
         return mode_threads(argv[3], argv[4], atoi(argv[5]), strtoul(argv[6], NULL, 10),
                             argv[7]);
+    }
+    if (strcmp(mode, "crosswrap") == 0 && argc == 5) {
+        return mode_crosswrap(argv[3], atoi(argv[4]));
     }
     if (strcmp(mode, "fork") == 0 && argc == 5) {
         return mode_fork(argv[3], argv[4]);

@@ -64,15 +64,26 @@ def test_eight_threads_sign_at_once(p11, p11cluster, tmp_path):
 
 
 def test_eight_threads_share_one_sessions_keys(p11cluster, tmp_path):
-    """Session keys of the logging-in session live on its connection set: 8 threads using them at
-    once have their requests pipelined there (one thread runs the others' queued operations
-    with its own). Every signature verifies and every GCM decryption gives its own plaintext
-    back (an answer handed to the wrong thread would not)."""
+    """Session keys of the logging-in session, used by 8 threads at once over every connection
+    set of the pool (they share the session objects), with requests pipelined when all are busy
+    (one thread runs the others' queued operations with its own). Every signature verifies and
+    every GCM decryption gives its own plaintext back (an answer handed to the wrong thread would
+    not)."""
     stop = tmp_path / "stop"
     stop.touch()
     r = drive(p11cluster, "threads", PIN, "@session", "8", "60", str(stop))
     assert r["fail"] == 0 and r["first_error"] == 0, r
     assert r["ok"] >= 8 * 60 and all(n >= 60 for n in r["per_thread"]), r
+
+
+def test_session_keys_made_at_once_on_eight_threads_work_together(p11cluster):
+    """Eight threads make session AES keys at the same moment, so the pool serves them on
+    different connection sets; every thread then wraps the next thread's key with its own,
+    unwraps it and checks the copy is the same key. The connection sets share one set of session
+    objects on the HSMs (a session-object group): before that, keys made on different
+    connection sets could not meet (CKR_KEY_HANDLE_INVALID)."""
+    r = drive(p11cluster, "crosswrap", PIN, "8")
+    assert r["first_error"] == 0 and r["ok"] == 8 * 20, r
 
 
 def test_an_hsm_killed_while_eight_threads_sign(p11, p11cluster, tmp_path):

@@ -9,6 +9,9 @@
  * again only when the time left drops below it), so an answer costs one recv (with read-ahead it
  * takes the whole answer) instead of a poll and a read, and a trickling peer still costs at most
  * the timeout: a recv that times out early goes back to polling against the deadline.
+ * A lone caller first spins briefly for its answer (spin_wait) instead of sleeping in recv: on a
+ * fast operation the answer comes within microseconds, and a sleep and wake-up cost more than the
+ * operation itself.
  * Requests can be queued and written together (one SSL_write for many frames: pipelining); the
  * write buffer and every received frame are wiped, as they carry plaintexts, key material and
  * passwords. Responses are untrusted and validated by the wire decoder.
@@ -20,11 +23,13 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -49,6 +54,9 @@ struct ohsm_conn {
     BIO_METHOD *bio_method; /* outlives the SSL's BIO */
     uint8_t *wbuf;
     size_t wlen, wcap;
+    /* spin_wait: answers this connection waits for without spinning (after spins that found
+     * nothing: slow operations such as RSA do not burn a core), and the next such back-off. */
+    uint32_t nospin, nospin_next;
 };
 
 /* The HSM's name is checked against the host of client.json when its certificate names hosts
@@ -142,6 +150,65 @@ static bool may_block(struct ohsm_conn *c, int fd)
     return true;
 }
 
+/* Spin-then-block. Threads of this process waiting for an answer now, and whether one spins. */
+static atomic_int g_waiting;
+static atomic_bool g_spinning;
+#define SPIN_NS 50000L            /* how long a lone caller polls for its answer */
+#define NOSPIN_MAX 64u            /* longest back-off (answers) after fruitless spins */
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000L + ts.tv_nsec;
+}
+
+static bool several_cpus(void)
+{
+    static atomic_int n; /* 0: not asked yet */
+    int v = atomic_load(&n);
+    if (v == 0) {
+        long c = sysconf(_SC_NPROCESSORS_ONLN);
+        v = c > 1 ? 2 : 1;
+        atomic_store(&n, v);
+    }
+    return v > 1;
+}
+
+/* Before a blocking recv: when this thread is the only one of the process waiting for an answer,
+ * no other spins and the machine has a core for the HSM, polls the socket (MSG_DONTWAIT) for up
+ * to SPIN_NS. Returns recv's result when data (or an error) came, else -2 (block as usual). A
+ * connection whose spin found nothing skips spinning for a growing number of answers. */
+static ssize_t spin_wait(struct ohsm_conn *c, int fd, char *buf, int len)
+{
+    if (c->nospin > 0) {
+        c->nospin--;
+        return -2;
+    }
+    bool f = false;
+    if (atomic_load(&g_waiting) != 1 || !several_cpus() ||
+        !atomic_compare_exchange_strong(&g_spinning, &f, true)) {
+        return -2;
+    }
+    int64_t end = mono_ns() + SPIN_NS;
+    ssize_t n = -2;
+    do {
+        ssize_t r = recv(fd, buf, (size_t)len, MSG_DONTWAIT);
+        if (r >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+            n = r;
+            break;
+        }
+    } while (mono_ns() < end && atomic_load(&g_waiting) == 1);
+    atomic_store(&g_spinning, false);
+    if (n == -2) {
+        c->nospin_next = c->nospin_next == 0 ? 1 : c->nospin_next * 2;
+        c->nospin = c->nospin_next = c->nospin_next > NOSPIN_MAX ? NOSPIN_MAX : c->nospin_next;
+    } else {
+        c->nospin_next = 0;
+    }
+    return n;
+}
+
 /* The socket BIO's read, as recv(2): blocking (bounded, see may_block) while read_all reads this
  * connection's answer, else MSG_DONTWAIT. End of stream sets BIO_FLAGS_IN_EOF as OpenSSL's own
  * socket BIO does. */
@@ -156,7 +223,11 @@ static int dl_read(BIO *b, char *buf, int len)
     }
     int flags = may_block(tl_reading, fd) ? 0 : MSG_DONTWAIT;
     errno = 0;
-    ssize_t n = recv(fd, buf, (size_t)len, flags);
+    ssize_t n = flags == 0 ? spin_wait(tl_reading, fd, buf, len) : -2;
+    if (n == -2) {
+        errno = 0;
+        n = recv(fd, buf, (size_t)len, flags);
+    }
     BIO_clear_retry_flags(b);
     if (n <= 0) {
         if (BIO_sock_should_retry((int)n)) {
@@ -457,7 +528,9 @@ static ohsm_rv read_all(struct ohsm_conn *c, uint8_t *p, size_t n, int64_t deadl
         size_t got = 0;
         c->rd_deadline = deadline;
         tl_reading = c;
+        atomic_fetch_add(&g_waiting, 1);
         int ret = SSL_read_ex(c->ssl, p, n, &got);
+        atomic_fetch_sub(&g_waiting, 1);
         tl_reading = NULL;
         if (ret == 1) {
             p += got;

@@ -44,7 +44,8 @@ static void test_wire_login_roundtrip(void **state)
     ohsm_wire_req_free(d);
 }
 
-/* Requests with id 0, no operation, or over-long names/passwords are refused. */
+/* Requests with id 0, no operation, over-long names/passwords or a group of the wrong size are
+ * refused. */
 static void test_wire_request_refusals(void **state)
 {
     (void)state;
@@ -84,6 +85,20 @@ static void test_wire_request_refusals(void **state)
     n = pack_req(&q, buf, sizeof(buf));
     assert_int_equal(ohsm_wire_req_decode(buf, n, &d), OHSM_OK);
     ohsm_wire_req_free(d);
+
+    /* A session-object group is absent or exactly 16 bytes. */
+    uint8_t group[OHSM_WIRE_GROUP_LEN + 1] = {7};
+    l.group.data = group;
+    for (size_t len = 1; len <= sizeof(group); len++) {
+        l.group.len = len;
+        n = pack_req(&q, buf, sizeof(buf));
+        assert_int_equal(ohsm_wire_req_decode(buf, n, &d),
+                         len == OHSM_WIRE_GROUP_LEN ? OHSM_OK : OHSM_PROTOCOL);
+        if (len == OHSM_WIRE_GROUP_LEN) {
+            assert_int_equal(d->login->group.len, OHSM_WIRE_GROUP_LEN);
+            ohsm_wire_req_free(d);
+        }
+    }
 }
 
 /* Garbage and truncated encodings do not decode. */

@@ -6,8 +6,9 @@ under both of its numbers (CKM_AES_KEY_WRAP_PAD, CKM_AES_KEY_WRAP_KWP), CKM_RSA_
 RFC 5649) and CKM_RSA_X9_31_KEY_PAIR_GEN.
 
 Each is used through PyKCS11 as an application would and its result checked with OpenSSL outside
-(the `cryptography` package): ciphertexts equal OpenSSL's, wrapped keys unwrap outside to the key
-that went in and keys wrapped outside unwrap inside, signatures of generated keys verify. The
+(the `cryptography` package, the openssl command): ciphertexts equal OpenSSL's, wrapped keys
+unwrap outside to the key that went in (a private key as PKCS#8) and keys wrapped outside unwrap
+inside, under OAEP with SHA-1/256/512 and a label, signatures of generated keys verify. The
 block modes' multi-part calls (C_*Update / C_*Final) give what the single-part calls give. One bad
 input per mechanism gets its exact CKR and changes nothing: no object appears, the key still
 works, and the session takes the next operation."""
@@ -26,7 +27,8 @@ import pytest
 from cryptography.hazmat.primitives import hashes, keywrap
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.hazmat.primitives.serialization import (Encoding, PublicFormat,
+                                                          load_der_private_key)
 
 from p11lib import p11, p11cluster, raises_ckr  # noqa: F401 (fixtures)
 
@@ -135,30 +137,41 @@ class _RsaAes(ctypes.Structure):
     _fields_ = [("ulAESKeyBits", ctypes.c_ulong), ("pOAEPParams", ctypes.POINTER(_Oaep))]
 
 
-class RsaAesMechanism(Mechanism):
-    """CKM_RSA_AES_KEY_WRAP with OAEP over SHA-256 (hash and MGF1), no label. The parameter holds
-    a pointer to the OAEP parameters, which this object keeps alive."""
+HASHES = {"sha1": hashes.SHA1, "sha256": hashes.SHA256, "sha384": hashes.SHA384,
+          "sha512": hashes.SHA512}
 
-    def __init__(self, aes_bits=256, hash_alg=PyKCS11.CKM_SHA256, mgf=PyKCS11.CKG_MGF1_SHA256):
-        self._oaep = _Oaep(hash_alg, mgf, PyKCS11.CKZ_DATA_SPECIFIED, None, 0)
+
+class RsaAesMechanism(Mechanism):
+    """CKM_RSA_AES_KEY_WRAP with OAEP over one hash (hash and MGF1) and an optional label. The
+    parameter holds pointers to the OAEP parameters and the label, which this object keeps
+    alive."""
+
+    def __init__(self, aes_bits=256, hname="sha256", label=b""):
+        hash_alg = getattr(PyKCS11, "CKM_SHA_1" if hname == "sha1" else "CKM_" + hname.upper())
+        mgf = getattr(PyKCS11, "CKG_MGF1_" + hname.upper())
+        self._label = ctypes.create_string_buffer(label, max(len(label), 1))
+        data = ctypes.cast(self._label, ctypes.c_void_p) if label else None
+        self._oaep = _Oaep(hash_alg, mgf, PyKCS11.CKZ_DATA_SPECIFIED, data, len(label))
         prm = _RsaAes(aes_bits, ctypes.pointer(self._oaep))
         super().__init__(PyKCS11.CKM_RSA_AES_KEY_WRAP, ctypes.string_at(ctypes.addressof(prm),
                                                                         ctypes.sizeof(prm)))
 
 
-OAEP256 = padding.OAEP(padding.MGF1(hashes.SHA256()), hashes.SHA256(), None)
+def oaep(hname="sha256", label=b""):
+    h = HASHES[hname]
+    return padding.OAEP(padding.MGF1(h()), h(), label or None)
 
 
-def rsa_aes_unwrap_outside(priv, blob):
+def rsa_aes_unwrap_outside(priv, blob, hname="sha256", label=b""):
     n = priv.key_size // 8
-    aes = priv.decrypt(blob[:n], OAEP256)
+    aes = priv.decrypt(blob[:n], oaep(hname, label))
     assert len(aes) == 32, len(aes)  # ulAESKeyBits 256
     return keywrap.aes_key_unwrap_with_padding(aes, blob[n:])
 
 
-def rsa_aes_wrap_outside(pub, material):
+def rsa_aes_wrap_outside(pub, material, hname="sha256", label=b""):
     aes = os.urandom(32)
-    return pub.encrypt(aes, OAEP256) + keywrap.aes_key_wrap_with_padding(aes, material)
+    return pub.encrypt(aes, oaep(hname, label)) + keywrap.aes_key_wrap_with_padding(aes, material)
 
 
 def rsa_public(s, pubh):
@@ -337,7 +350,11 @@ def test_aes_kwp_matches_rfc5649_both_ways(p11, name):
 
 # ---- CKM_RSA_AES_KEY_WRAP ----
 
-def test_rsa_aes_wrap_opens_outside(p11):
+OAEP_CASES = [("sha1", b""), ("sha256", b""), ("sha512", b"a label")]
+
+
+@pytest.mark.parametrize("hname,label", OAEP_CASES, ids=[c[0] for c in OAEP_CASES])
+def test_rsa_aes_wrap_opens_outside(p11, hname, label):
     need(p11, "CKM_RSA_AES_KEY_WRAP")
     s = p11.session()
     priv = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -349,10 +366,10 @@ def test_rsa_aes_wrap_opens_outside(p11):
     for kt, value in ((CKK_AES, os.urandom(32)), (CKK_DES3, des3_value()),
                       (CKK_GENERIC_SECRET, os.urandom(41))):
         p = secret(s, kt, value, "rsa-aes-payload", extractable=True, sensitive=False)
-        blob = b(s.wrapKey(pubh, p, RsaAesMechanism()))
+        blob = b(s.wrapKey(pubh, p, RsaAesMechanism(hname=hname, label=label)))
         pad = -len(value) % 8
         assert len(blob) == 256 + 8 + len(value) + pad, (kt, len(blob))
-        assert rsa_aes_unwrap_outside(priv, blob) == value, kt
+        assert rsa_aes_unwrap_outside(priv, blob, hname, label) == value, kt
     # Only an AES-256 ephemeral key is made: any other ulAESKeyBits is refused.
     raises_ckr(PyKCS11.CKR_MECHANISM_PARAM_INVALID, s.wrapKey, pubh, p, RsaAesMechanism(128))
 
@@ -370,6 +387,11 @@ def test_rsa_aes_wrapped_outside_unwraps_inside(p11):
     blob = rsa_aes_wrap_outside(pk, value)
     tmpl = [(CKA_CLASS, CKO_SECRET_KEY), (CKA_KEY_TYPE, CKK_AES), (CKA_TOKEN, False),
             (CKA_LABEL, "rsa-aes-in"), (CKA_ENCRYPT, True)]
+    # Other OAEP hashes and a label, as the wrapper outside chose them.
+    for hname, label in OAEP_CASES:
+        other = rsa_aes_wrap_outside(pk, value, hname, label)
+        mech = RsaAesMechanism(hname=hname, label=label)
+        aes_ecb_matches(s, s.unwrapKey(privh, other, tmpl, mech), value)
     aes_ecb_matches(s, s.unwrapKey(privh, blob, tmpl, RsaAesMechanism()), value)
     # Tampered in the OAEP block or in the RFC 5649 part: refused, and nothing appears.
     before = count(s)
@@ -384,6 +406,30 @@ def test_rsa_aes_wrapped_outside_unwraps_inside(p11):
                RsaAesMechanism())
     assert count(s) == before
     aes_ecb_matches(s, s.unwrapKey(privh, blob, tmpl, RsaAesMechanism()), value)
+
+
+def test_rsa_aes_wraps_a_private_key_as_pkcs8(p11):
+    """CloudHSM's use of RSA-AES: taking a private key out of the HSM. What opens outside is the
+    key's PKCS#8 PrivateKeyInfo, whose public half is the HSM's public key."""
+    need(p11, "CKM_RSA_AES_KEY_WRAP")
+    s = p11.session()
+    priv = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    n = priv.public_key().public_numbers()
+    wrap_pub = s.createObject([(CKA_CLASS, CKO_PUBLIC_KEY), (CKA_KEY_TYPE, CKK_RSA),
+                               (CKA_TOKEN, False), (CKA_LABEL, "rsa-aes-kek"), (CKA_WRAP, True),
+                               (CKA_MODULUS, n.n.to_bytes(256, "big")),
+                               (CKA_PUBLIC_EXPONENT, n.e.to_bytes(3, "big"))])
+    pubh, privh = s.generateKeyPair(
+        [(CKA_TOKEN, False), (CKA_LABEL, "rsa-aes-out"), (CKA_MODULUS_BITS, 2048),
+         (CKA_PUBLIC_EXPONENT, (1, 0, 1)), (CKA_VERIFY, True)],
+        [(CKA_TOKEN, False), (CKA_LABEL, "rsa-aes-out"), (CKA_SIGN, True),
+         (CKA_EXTRACTABLE, True), (CKA_SENSITIVE, False)],
+        mecha=PyKCS11.MechanismRSAGENERATEKEYPAIR)
+    der = rsa_aes_unwrap_outside(priv, b(s.wrapKey(wrap_pub, privh, RsaAesMechanism())))
+    got = load_der_private_key(der, None)
+    assert got.public_key().public_numbers() == rsa_public(s, pubh).public_numbers()
+    sig = got.sign(b"m", padding.PKCS1v15(), hashes.SHA256())
+    assert s.verify(pubh, b"m", sig, Mechanism(PyKCS11.CKM_SHA256_RSA_PKCS))
 
 
 # ---- CKM_RSA_X9_31_KEY_PAIR_GEN ----

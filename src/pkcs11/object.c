@@ -34,16 +34,12 @@ bool p11_obj_is_session(struct p11_state *st, CK_OBJECT_HANDLE h)
 CK_RV p11_sobj_add(struct p11_state *st, CK_OBJECT_HANDLE h, CK_SESSION_HANDLE s)
 {
     p11_lock(&st->lock);
-    if (st->nsobj == st->sobj_cap) {
-        size_t cap = st->sobj_cap ? st->sobj_cap * 2 : 16;
-        struct p11_sobj *n = realloc(st->sobj, cap * sizeof *n);
-        if (n == NULL) {
-            p11_unlock(&st->lock);
-            return CKR_HOST_MEMORY;
-        }
-        st->sobj = n;
-        st->sobj_cap = cap;
+    struct p11_sobj *n = p11_grow(st->sobj, &st->sobj_cap, st->nsobj, sizeof *n, 16);
+    if (n == NULL) {
+        p11_unlock(&st->lock);
+        return CKR_HOST_MEMORY;
     }
+    st->sobj = n;
     st->sobj[st->nsobj++] = (struct p11_sobj){.h = h, .owner = s};
     p11_unlock(&st->lock);
     return CKR_OK;
@@ -101,6 +97,8 @@ void p11_sobj_destroy_of(struct p11_state *st, CK_SESSION_HANDLE s)
 
 /* ---- key facts ---- */
 
+#define P11_FACTS_MAX 65536u /* cached keys at most: the cache starts over when full */
+
 static bool facts_find(struct p11_state *st, CK_OBJECT_HANDLE h, struct p11_keyfacts *out)
 {
     bool found = false;
@@ -126,21 +124,15 @@ static void facts_put(struct p11_state *st, const struct p11_keyfacts *f)
             return;
         }
     }
-    if (st->nfacts == st->facts_cap) {
-        size_t cap = st->facts_cap ? st->facts_cap * 2 : 64;
-        if (cap > 65536) {
-            st->nfacts = 0; /* a bounded cache: start over */
-            cap = st->facts_cap;
-        } else {
-            struct p11_keyfacts *n = realloc(st->facts, cap * sizeof *n);
-            if (n == NULL) {
-                p11_unlock(&st->lock);
-                return;
-            }
-            st->facts = n;
-            st->facts_cap = cap;
-        }
+    if (st->nfacts == st->facts_cap && st->facts_cap > P11_FACTS_MAX / 2) {
+        st->nfacts = 0; /* a bounded cache: start over */
     }
+    struct p11_keyfacts *n = p11_grow(st->facts, &st->facts_cap, st->nfacts, sizeof *n, 64);
+    if (n == NULL) {
+        p11_unlock(&st->lock);
+        return;
+    }
+    st->facts = n;
     st->facts[st->nfacts++] = *f;
     p11_unlock(&st->lock);
 }
@@ -541,15 +533,11 @@ static CK_RV found_add(struct p11_session *s, size_t *cap, CK_OBJECT_HANDLE h)
             return CKR_OK;
         }
     }
-    if (s->nfound == *cap) {
-        size_t nc = *cap ? *cap * 2 : 32;
-        CK_OBJECT_HANDLE *n = realloc(s->found, nc * sizeof *n);
-        if (n == NULL) {
-            return CKR_HOST_MEMORY;
-        }
-        s->found = n;
-        *cap = nc;
+    CK_OBJECT_HANDLE *n = p11_grow(s->found, cap, s->nfound, sizeof *n, 32);
+    if (n == NULL) {
+        return CKR_HOST_MEMORY;
     }
+    s->found = n;
     s->found[s->nfound++] = h;
     return CKR_OK;
 }

@@ -267,6 +267,12 @@ bool p11_rv_transport(ohsm_rv rv);
  * CKR_BUFFER_TOO_SMALL with *out_len = len; else copies. */
 CK_RV p11_give(const uint8_t *data, size_t len, CK_BYTE_PTR out, CK_ULONG_PTR out_len);
 
+/* ---- growable arrays (util.c) ---- */
+/* Room for element n of array v (cap elements of elem bytes, n <= cap): v itself while n < *cap,
+ * else v reallocated to twice *cap (first when *cap is 0) with *cap updated. NULL when memory runs
+ * out or the size would overflow: v is then unchanged and still the caller's. */
+void *p11_grow(void *v, size_t *cap, size_t n, size_t elem, size_t first);
+
 /* Blank-padded copies for CK_*_INFO text fields. */
 void p11_pad(CK_UTF8CHAR *dst, size_t n, const char *src);
 

@@ -281,17 +281,13 @@ P11_API CK_RV C_OpenSession(CK_SLOT_ID slotID, CK_FLAGS flags, CK_VOID_PTR pAppl
         session_free(s);
         return CKR_SESSION_COUNT;
     }
-    if (st->nsess == st->sess_cap) {
-        size_t cap = st->sess_cap ? st->sess_cap * 2 : 16;
-        struct p11_session **n = realloc(st->sess, cap * sizeof *n);
-        if (n == NULL) {
-            p11_unlock(&st->lock);
-            session_free(s);
-            return CKR_HOST_MEMORY;
-        }
-        st->sess = n;
-        st->sess_cap = cap;
+    struct p11_session **n = p11_grow(st->sess, &st->sess_cap, st->nsess, sizeof *n, 16);
+    if (n == NULL) {
+        p11_unlock(&st->lock);
+        session_free(s);
+        return CKR_HOST_MEMORY;
     }
+    st->sess = n;
     s->h = st->next_sess++;
     st->sess[st->nsess++] = s;
     if ((s->flags & CKF_RW_SESSION) != 0) {

@@ -213,6 +213,9 @@ struct p11_state *p11_state_get(void);
 /* Finds and locks session h (CKR_SESSION_HANDLE_INVALID); p11_session_release unlocks it. */
 CK_RV p11_session_acquire(struct p11_state *st, CK_SESSION_HANDLE h, struct p11_session **out);
 void p11_session_release(struct p11_state *st, struct p11_session *s);
+/* Whether session h exists (else CKR_SESSION_HANDLE_INVALID), for the calls that need nothing
+ * more of it: acquires and releases it at once. */
+CK_RV p11_session_check(struct p11_state *st, CK_SESSION_HANDLE h);
 /* Copies mechanism m (its parameter block and the buffers it points to, except the GCM IV output,
  * which stays the application's) into op and parses it for `which` with a key of type kt. */
 CK_RV p11_op_mech(struct p11_opst *op, const CK_MECHANISM *m, enum p11_op which, CK_KEY_TYPE kt);

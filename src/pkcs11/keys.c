@@ -57,13 +57,7 @@ static CK_RV mk_begin(struct p11_state *st, CK_SESSION_HANDLE hs, bool args_ok,
 /* Borrows a client and a result array for it. */
 static CK_RV mk_conn(struct p11_state *st, struct mk *k)
 {
-    CK_RV rv = p11_pool_get(&st->pool, &k->c);
-    if (rv != CKR_OK) {
-        return rv;
-    }
-    k->nh = ohsm_client_hsm_count(k->c->c);
-    k->res = calloc(k->nh ? k->nh : 1, sizeof *k->res);
-    return k->res == NULL ? CKR_HOST_MEMORY : CKR_OK;
+    return p11_fanout_get(st, &k->c, &k->res, &k->nh);
 }
 
 static void mk_end(struct p11_state *st, struct mk *k)

@@ -60,15 +60,12 @@ void p11_sobj_del(struct p11_state *st, CK_OBJECT_HANDLE h)
 static void delete_on(struct p11_state *st, CK_OBJECT_HANDLE h)
 {
     struct p11_conn *c = NULL;
-    if (p11_pool_get(&st->pool, &c) != CKR_OK) {
-        return;
-    }
-    size_t nh = ohsm_client_hsm_count(c->c);
-    struct ohsm_result *res = calloc(nh ? nh : 1, sizeof *res);
-    if (res != NULL) {
+    struct ohsm_result *res = NULL;
+    size_t nh = 0;
+    if (p11_fanout_get(st, &c, &res, &nh) == CKR_OK) {
         P11_BEST_EFFORT(ohsm_client_key_delete(c->c, h, res));
-        free(res);
     }
+    free(res);
     p11_pool_put(&st->pool, c);
 }
 
@@ -187,7 +184,20 @@ CK_RV p11_key_facts(struct p11_state *st, CK_OBJECT_HANDLE h, enum p11_ckr_ctx c
     return CKR_OK;
 }
 
-/* ---- results of calls that change every HSM ---- */
+/* ---- calls that change every HSM ---- */
+
+CK_RV p11_fanout_get(struct p11_state *st, struct p11_conn **c, struct ohsm_result **res,
+                     size_t *nh)
+{
+    *res = NULL;
+    CK_RV rv = p11_pool_get(&st->pool, c);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    *nh = ohsm_client_hsm_count((*c)->c);
+    *res = calloc(*nh ? *nh : 1, sizeof **res);
+    return *res == NULL ? CKR_HOST_MEMORY : CKR_OK;
+}
 
 /* A change made on some HSMs while the others could not be reached stands (libopenhsm brings
  * those HSMs up to date when they are back); a refusal by any HSM is the answer. */
@@ -250,13 +260,8 @@ P11_API CK_RV C_CreateObject(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTempl
         goto out;
     }
     p11_role_put(&mk.tmpl, p11_role_class(&mk.tmpl, NULL));
-    if ((rv = p11_pool_get(&st->pool, &c)) != CKR_OK) {
-        goto out;
-    }
-    size_t nh = ohsm_client_hsm_count(c->c);
-    res = calloc(nh ? nh : 1, sizeof *res);
-    if (res == NULL) {
-        rv = CKR_HOST_MEMORY;
+    size_t nh = 0;
+    if ((rv = p11_fanout_get(st, &c, &res, &nh)) != CKR_OK) {
         goto out;
     }
     struct ohsm_obj obj;
@@ -327,13 +332,8 @@ P11_API CK_RV C_CopyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
         rv = CKR_SESSION_READ_ONLY;
         goto out;
     }
-    if ((rv = p11_pool_get(&st->pool, &c)) != CKR_OK) {
-        goto out;
-    }
-    size_t nh = ohsm_client_hsm_count(c->c);
-    res = calloc(nh ? nh : 1, sizeof *res);
-    if (res == NULL) {
-        rv = CKR_HOST_MEMORY;
+    size_t nh = 0;
+    if ((rv = p11_fanout_get(st, &c, &res, &nh)) != CKR_OK) {
         goto out;
     }
     ohsm_rv orv = OHSM_NOT_CONNECTED;
@@ -394,13 +394,8 @@ P11_API CK_RV C_DestroyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObje
         rv = CKR_SESSION_READ_ONLY; /* a token object */
         goto out;
     }
-    if ((rv = p11_pool_get(&st->pool, &c)) != CKR_OK) {
-        goto out;
-    }
-    size_t nh = ohsm_client_hsm_count(c->c);
-    res = calloc(nh ? nh : 1, sizeof *res);
-    if (res == NULL) {
-        rv = CKR_HOST_MEMORY;
+    size_t nh = 0;
+    if ((rv = p11_fanout_get(st, &c, &res, &nh)) != CKR_OK) {
         goto out;
     }
     ohsm_rv orv = ohsm_client_key_delete(c->c, hObject, res);
@@ -504,13 +499,8 @@ P11_API CK_RV C_SetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE h
     if (tb->len == 0) {
         goto out; /* nothing to change (CKA_TOKEN as it is) */
     }
-    if ((rv = p11_pool_get(&st->pool, &c)) != CKR_OK) {
-        goto out;
-    }
-    size_t nh = ohsm_client_hsm_count(c->c);
-    res = calloc(nh ? nh : 1, sizeof *res);
-    if (res == NULL) {
-        rv = CKR_HOST_MEMORY;
+    size_t nh = 0;
+    if ((rv = p11_fanout_get(st, &c, &res, &nh)) != CKR_OK) {
         goto out;
     }
     ohsm_rv orv = ohsm_client_key_set_attrs(c->c, hObject, tb->buf, tb->len, NULL, res);

@@ -240,6 +240,11 @@ void p11_sobj_destroy_of(struct p11_state *st, CK_SESSION_HANDLE s);
 CK_RV p11_key_facts(struct p11_state *st, CK_OBJECT_HANDLE h, enum p11_ckr_ctx ctx,
                     struct p11_keyfacts *out, struct ohsm_obj *rec, bool *have_rec);
 void p11_key_facts_forget(struct p11_state *st, CK_OBJECT_HANDLE h);
+/* Borrows a client (*c) and a result array of one entry per HSM (*res, *nh of them) for a change
+ * sent to every HSM. The caller gives both back (free(*res), p11_pool_put(*c)) whatever this
+ * returns: each is NULL when it was not had. */
+CK_RV p11_fanout_get(struct p11_state *st, struct p11_conn **c, struct ohsm_result **res,
+                     size_t *nh);
 /* The CK_RV of a change sent to every HSM (p11_fanout_rv in object.c): a change made on some HSMs
  * while the others could not be reached stands; a refusal by any HSM is the answer. */
 CK_RV p11_fanout_rv(ohsm_rv orv, const struct ohsm_result *res, size_t nh, enum p11_ckr_ctx ctx);

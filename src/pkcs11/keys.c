@@ -158,8 +158,7 @@ P11_API CK_RV C_GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechan
     if (rv != CKR_OK) {
         goto out;
     }
-    if (mo.token && (k.s->flags & CKF_RW_SESSION) == 0) {
-        rv = CKR_SESSION_READ_ONLY;
+    if ((rv = p11_session_writes(k.s, mo.token)) != CKR_OK) {
         goto out;
     }
     struct ohsm_keygen g = {.ktype = (uint32_t)mo.ktype};
@@ -217,8 +216,7 @@ P11_API CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMe
                              ulPrivateKeyAttributeCount, CKO_PRIVATE_KEY, kt, &priv)) != CKR_OK) {
         goto out;
     }
-    if ((pub.token || priv.token) && (k.s->flags & CKF_RW_SESSION) == 0) {
-        rv = CKR_SESSION_READ_ONLY;
+    if ((rv = p11_session_writes(k.s, pub.token || priv.token)) != CKR_OK) {
         goto out;
     }
     struct ohsm_keygen g = {.ktype = (uint32_t)kt};
@@ -317,8 +315,7 @@ P11_API CK_RV C_UnwrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanis
             CKR_OK) {
         goto out;
     }
-    if (mo.token && (k.s->flags & CKF_RW_SESSION) == 0) {
-        rv = CKR_SESSION_READ_ONLY;
+    if ((rv = p11_session_writes(k.s, mo.token)) != CKR_OK) {
         goto out;
     }
     p11_role_put(&mo.tmpl, p11_role_class(&mo.tmpl, NULL));
@@ -355,8 +352,7 @@ P11_API CK_RV C_DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanis
                              CK_UNAVAILABLE_INFORMATION, &mo)) != CKR_OK) {
         goto out;
     }
-    if (mo.token && (k.s->flags & CKF_RW_SESSION) == 0) {
-        rv = CKR_SESSION_READ_ONLY;
+    if ((rv = p11_session_writes(k.s, mo.token)) != CKR_OK) {
         goto out;
     }
     if (!mo.has_value_len) {

@@ -255,8 +255,7 @@ P11_API CK_RV C_CreateObject(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTempl
     if (rv != CKR_OK) {
         goto out;
     }
-    if (mk.token && (s->flags & CKF_RW_SESSION) == 0) {
-        rv = CKR_SESSION_READ_ONLY;
+    if ((rv = p11_session_writes(s, mk.token)) != CKR_OK) {
         goto out;
     }
     p11_role_put(&mk.tmpl, p11_role_class(&mk.tmpl, NULL));
@@ -328,8 +327,7 @@ P11_API CK_RV C_CopyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
         rv = CKR_TEMPLATE_INCONSISTENT;
         goto out;
     }
-    if ((s->flags & CKF_RW_SESSION) == 0) {
-        rv = CKR_SESSION_READ_ONLY;
+    if ((rv = p11_session_writes(s, true)) != CKR_OK) {
         goto out;
     }
     size_t nh = 0;
@@ -390,8 +388,7 @@ P11_API CK_RV C_DestroyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObje
     if ((rv = need_login(st)) != CKR_OK) {
         goto out;
     }
-    if (!p11_obj_is_session(st, hObject) && (s->flags & CKF_RW_SESSION) == 0) {
-        rv = CKR_SESSION_READ_ONLY; /* a token object */
+    if ((rv = p11_session_writes(s, !p11_obj_is_session(st, hObject))) != CKR_OK) {
         goto out;
     }
     size_t nh = 0;
@@ -483,8 +480,7 @@ P11_API CK_RV C_SetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE h
         goto out;
     }
     bool session_obj = p11_obj_is_session(st, hObject);
-    if (!session_obj && (s->flags & CKF_RW_SESSION) == 0) {
-        rv = CKR_SESSION_READ_ONLY;
+    if ((rv = p11_session_writes(s, !session_obj)) != CKR_OK) {
         goto out;
     }
     bool token_set = false, token_val = false;

@@ -224,6 +224,9 @@ void p11_op_end(struct p11_opst *op);
 /* Closes every session (C_Finalize, C_CloseAllSessions); destroys their session objects when
  * destroy is set. */
 void p11_sessions_close_all(struct p11_state *st, bool destroy);
+/* Whether s may make, change or destroy an object: a token object (token set) only through a R/W
+ * session (else CKR_SESSION_READ_ONLY), a session object through any. */
+CK_RV p11_session_writes(const struct p11_session *s, bool token);
 /* The session state the application sees. */
 CK_STATE p11_session_state(struct p11_state *st, const struct p11_session *s);
 

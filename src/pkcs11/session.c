@@ -244,6 +244,11 @@ CK_RV p11_session_check(struct p11_state *st, CK_SESSION_HANDLE h)
     return rv;
 }
 
+CK_RV p11_session_writes(const struct p11_session *s, bool token)
+{
+    return token && (s->flags & CKF_RW_SESSION) == 0 ? CKR_SESSION_READ_ONLY : CKR_OK;
+}
+
 CK_STATE p11_session_state(struct p11_state *st, const struct p11_session *s)
 {
     bool user = p11_pool_logged_in(&st->pool);

@@ -309,10 +309,9 @@ P11_API CK_RV C_UnwrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanis
         phKey != NULL && pWrappedKey != NULL && (pTemplate != NULL || ulAttributeCount == 0);
     CK_RV rv = mk_begin(st, hSession, args_ok, pMechanism, P11_OP_UNWRAP, &hUnwrappingKey,
                         P11_CTX_UNWRAP, &k);
-    if (rv != CKR_OK ||
-        (rv = p11_make_parse(P11_MAKE_UNWRAP, pTemplate, ulAttributeCount,
-                             CK_UNAVAILABLE_INFORMATION, CK_UNAVAILABLE_INFORMATION, &mo)) !=
-            CKR_OK) {
+    if (rv != CKR_OK || (rv = p11_make_parse(P11_MAKE_UNWRAP, pTemplate, ulAttributeCount,
+                                             CK_UNAVAILABLE_INFORMATION, CK_UNAVAILABLE_INFORMATION,
+                                             &mo)) != CKR_OK) {
         goto out;
     }
     if ((rv = p11_session_writes(k.s, mo.token)) != CKR_OK) {
@@ -345,8 +344,8 @@ P11_API CK_RV C_DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanis
     struct p11_make_out mo;
     memset(&mo, 0, sizeof mo);
     bool args_ok = phKey != NULL && (pTemplate != NULL || ulAttributeCount == 0);
-    CK_RV rv = mk_begin(st, hSession, args_ok, pMechanism, P11_OP_DERIVE, &hBaseKey,
-                        P11_CTX_CRYPTO, &k);
+    CK_RV rv =
+        mk_begin(st, hSession, args_ok, pMechanism, P11_OP_DERIVE, &hBaseKey, P11_CTX_CRYPTO, &k);
     if (rv != CKR_OK ||
         (rv = p11_make_parse(P11_MAKE_DERIVE, pTemplate, ulAttributeCount, CKO_SECRET_KEY,
                              CK_UNAVAILABLE_INFORMATION, &mo)) != CKR_OK) {

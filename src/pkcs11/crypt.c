@@ -183,9 +183,11 @@ static CK_ULONG out_bound(const struct p11_opst *op, const struct p11_keyfacts *
     }
 }
 
-static CK_RV op_init(struct p11_state *st, CK_SESSION_HANDLE hs, enum p11_opkind kind,
-                     CK_MECHANISM_PTR m, CK_OBJECT_HANDLE key)
+/* C_*Init of every kind (key: none for P11_DIGEST). */
+static CK_RV op_init(CK_SESSION_HANDLE hs, enum p11_opkind kind, CK_MECHANISM_PTR m,
+                     CK_OBJECT_HANDLE key)
 {
+    P11_ENTER(st);
     struct p11_session *s = NULL;
     CK_RV rv = p11_session_acquire(st, hs, &s);
     if (rv != CKR_OK) {
@@ -249,12 +251,42 @@ out:
     return rv;
 }
 
+/* The session of a call that goes on with an operation of this kind: acquired (the caller
+ * releases it with op_leave), else CKR_OPERATION_NOT_INITIALIZED and nothing held. */
+static CK_RV op_acquire(struct p11_state *st, CK_SESSION_HANDLE hs, enum p11_opkind kind,
+                        struct p11_session **s)
+{
+    CK_RV rv = p11_session_acquire(st, hs, s);
+    if (rv == CKR_OK && (*s)->op[0].kind != kind) {
+        p11_session_release(st, *s);
+        rv = CKR_OPERATION_NOT_INITIALIZED;
+    }
+    return rv;
+}
+
+/* Releases the session of such a call, ending its operation first when done; returns rv. */
+static CK_RV op_leave(struct p11_state *st, struct p11_session *s, bool done, CK_RV rv)
+{
+    if (done) {
+        p11_op_end(&s->op[0]);
+    }
+    p11_session_release(st, s);
+    return rv;
+}
+
 /* ---- running one operation in the HSM ---- */
 
 struct run_ctx {
     struct p11_state *st;
     struct p11_opst *op;
 };
+
+/* One operation through the pool; the pool's handle error is the key's. */
+static CK_RV cop_run(struct p11_state *st, struct ohsm_cop *cop)
+{
+    CK_RV rv = p11_pool_cop(&st->pool, cop);
+    return rv == CKR_OBJECT_HANDLE_INVALID ? CKR_KEY_HANDLE_INVALID : rv;
+}
 
 /* p11_crypt_fn: one encryption or decryption through the key's client. */
 static CK_RV crypt_cb(void *vctx, bool enc, const struct ohsm_mech_params *prm, const uint8_t *in,
@@ -269,9 +301,9 @@ static CK_RV crypt_cb(void *vctx, bool enc, const struct ohsm_mech_params *prm, 
                            .in_len = len,
                            .out = out,
                            .out_cap = cap};
-    CK_RV rv = p11_pool_cop(&rc->st->pool, &cop);
+    CK_RV rv = cop_run(rc->st, &cop);
     if (rv != CKR_OK) {
-        return rv == CKR_OBJECT_HANDLE_INVALID ? CKR_KEY_HANDLE_INVALID : rv;
+        return rv;
     }
     if (cop.rv == OHSM_BUFFER_TOO_SMALL) {
         *out_len = cop.out_len;
@@ -390,16 +422,12 @@ static CK_RV crypt_call(CK_SESSION_HANDLE hs, enum p11_opkind kind, CK_BYTE_PTR 
 {
     P11_ENTER(st);
     struct p11_session *s = NULL;
-    CK_RV rv = p11_session_acquire(st, hs, &s);
+    CK_RV rv = op_acquire(st, hs, kind, &s);
     if (rv != CKR_OK) {
         return rv;
     }
     struct p11_opst *op = &s->op[0];
     bool done = false;
-    if (op->kind != kind) {
-        rv = CKR_OPERATION_NOT_INITIALIZED;
-        goto out;
-    }
     if (out_len == NULL || (in == NULL && len > 0 && stage != 2)) {
         rv = CKR_ARGUMENTS_BAD;
         done = true;
@@ -430,17 +458,12 @@ static CK_RV crypt_call(CK_SESSION_HANDLE hs, enum p11_opkind kind, CK_BYTE_PTR 
         done = (rv == CKR_OK && out != NULL) || (rv != CKR_OK && rv != CKR_BUFFER_TOO_SMALL);
     }
 out:
-    if (done) {
-        p11_op_end(op);
-    }
-    p11_session_release(st, s);
-    return rv;
+    return op_leave(st, s, done, rv);
 }
 
 P11_API CK_RV C_EncryptInit(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k)
 {
-    P11_ENTER(st);
-    return op_init(st, h, P11_ENCRYPT, m, k);
+    return op_init(h, P11_ENCRYPT, m, k);
 }
 P11_API CK_RV C_Encrypt(CK_SESSION_HANDLE h, CK_BYTE_PTR in, CK_ULONG n, CK_BYTE_PTR out,
                         CK_ULONG_PTR on)
@@ -458,8 +481,7 @@ P11_API CK_RV C_EncryptFinal(CK_SESSION_HANDLE h, CK_BYTE_PTR out, CK_ULONG_PTR 
 }
 P11_API CK_RV C_DecryptInit(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k)
 {
-    P11_ENTER(st);
-    return op_init(st, h, P11_DECRYPT, m, k);
+    return op_init(h, P11_DECRYPT, m, k);
 }
 P11_API CK_RV C_Decrypt(CK_SESSION_HANDLE h, CK_BYTE_PTR in, CK_ULONG n, CK_BYTE_PTR out,
                         CK_ULONG_PTR on)
@@ -560,12 +582,10 @@ static CK_RV sign_run(struct p11_state *st, struct p11_opst *op, CK_BYTE_PTR sig
                            .in_len = len,
                            .out = o,
                            .out_cap = cap};
-    rv = p11_pool_cop(&st->pool, &cop);
+    rv = cop_run(st, &cop);
     OPENSSL_cleanse(dig, sizeof dig);
     if (rv == CKR_OK && cop.rv != OHSM_OK) {
         rv = p11_rv(cop.rv, P11_CTX_CRYPTO);
-    } else if (rv == CKR_OBJECT_HANDLE_INVALID) {
-        rv = CKR_KEY_HANDLE_INVALID;
     }
     if (rv != CKR_OK) {
         OPENSSL_cleanse(o, cap);
@@ -594,10 +614,10 @@ static CK_RV verify_run(struct p11_state *st, struct p11_opst *op, const uint8_t
                            .in_len = len,
                            .sig = sig,
                            .sig_len = n};
-    rv = p11_pool_cop(&st->pool, &cop);
+    rv = cop_run(st, &cop);
     OPENSSL_cleanse(dig, sizeof dig);
     if (rv != CKR_OK) {
-        return rv == CKR_OBJECT_HANDLE_INVALID ? CKR_KEY_HANDLE_INVALID : rv;
+        return rv;
     }
     return p11_rv(cop.rv, P11_CTX_CRYPTO);
 }
@@ -608,17 +628,12 @@ static CK_RV sv_call(CK_SESSION_HANDLE hs, enum p11_opkind kind, CK_BYTE_PTR dat
 {
     P11_ENTER(st);
     struct p11_session *s = NULL;
-    CK_RV rv = p11_session_acquire(st, hs, &s);
+    CK_RV rv = op_acquire(st, hs, kind, &s);
     if (rv != CKR_OK) {
         return rv;
     }
     struct p11_opst *op = &s->op[0];
     bool done = true;
-    if (op->kind != kind) {
-        rv = CKR_OPERATION_NOT_INITIALIZED;
-        done = false;
-        goto out;
-    }
     if ((data == NULL && len > 0) || (kind == P11_SIGN && stage != 1 && sig_len == NULL) ||
         (kind == P11_VERIFY && stage != 1 && sig == NULL)) {
         rv = CKR_ARGUMENTS_BAD;
@@ -653,17 +668,12 @@ static CK_RV sv_call(CK_SESSION_HANDLE hs, enum p11_opkind kind, CK_BYTE_PTR dat
         break;
     }
 out:
-    if (done) {
-        p11_op_end(op);
-    }
-    p11_session_release(st, s);
-    return rv;
+    return op_leave(st, s, done, rv);
 }
 
 P11_API CK_RV C_SignInit(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k)
 {
-    P11_ENTER(st);
-    return op_init(st, h, P11_SIGN, m, k);
+    return op_init(h, P11_SIGN, m, k);
 }
 P11_API CK_RV C_Sign(CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG n, CK_BYTE_PTR s,
                      CK_ULONG_PTR sn)
@@ -680,8 +690,7 @@ P11_API CK_RV C_SignFinal(CK_SESSION_HANDLE h, CK_BYTE_PTR s, CK_ULONG_PTR sn)
 }
 P11_API CK_RV C_VerifyInit(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k)
 {
-    P11_ENTER(st);
-    return op_init(st, h, P11_VERIFY, m, k);
+    return op_init(h, P11_VERIFY, m, k);
 }
 P11_API CK_RV C_Verify(CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG n, CK_BYTE_PTR s, CK_ULONG sn)
 {
@@ -700,8 +709,7 @@ P11_API CK_RV C_VerifyFinal(CK_SESSION_HANDLE h, CK_BYTE_PTR s, CK_ULONG sn)
 
 P11_API CK_RV C_DigestInit(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m)
 {
-    P11_ENTER(st);
-    return op_init(st, h, P11_DIGEST, m, CK_INVALID_HANDLE);
+    return op_init(h, P11_DIGEST, m, CK_INVALID_HANDLE);
 }
 
 static CK_RV digest_call(CK_SESSION_HANDLE hs, CK_BYTE_PTR data, CK_ULONG len, CK_BYTE_PTR out,
@@ -709,17 +717,12 @@ static CK_RV digest_call(CK_SESSION_HANDLE hs, CK_BYTE_PTR data, CK_ULONG len, C
 {
     P11_ENTER(st);
     struct p11_session *s = NULL;
-    CK_RV rv = p11_session_acquire(st, hs, &s);
+    CK_RV rv = op_acquire(st, hs, P11_DIGEST, &s);
     if (rv != CKR_OK) {
         return rv;
     }
     struct p11_opst *op = &s->op[0];
     bool done = true;
-    if (op->kind != P11_DIGEST) {
-        rv = CKR_OPERATION_NOT_INITIALIZED;
-        done = false;
-        goto out;
-    }
     if ((data == NULL && len > 0) || (stage != 1 && out_len == NULL)) {
         rv = CKR_ARGUMENTS_BAD;
         goto out;
@@ -750,11 +753,7 @@ static CK_RV digest_call(CK_SESSION_HANDLE hs, CK_BYTE_PTR data, CK_ULONG len, C
     rv = EVP_DigestFinal_ex(op->md, out, &n) == 1 ? CKR_OK : CKR_GENERAL_ERROR;
     *out_len = n;
 out:
-    if (done) {
-        p11_op_end(op);
-    }
-    p11_session_release(st, s);
-    return rv;
+    return op_leave(st, s, done, rv);
 }
 
 P11_API CK_RV C_Digest(CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG n, CK_BYTE_PTR o,
@@ -777,17 +776,9 @@ P11_API CK_RV C_DigestKey(CK_SESSION_HANDLE hs, CK_OBJECT_HANDLE k)
     (void)k;
     P11_ENTER(st);
     struct p11_session *s = NULL;
-    CK_RV rv = p11_session_acquire(st, hs, &s);
+    CK_RV rv = op_acquire(st, hs, P11_DIGEST, &s);
     if (rv != CKR_OK) {
         return rv;
     }
-    struct p11_opst *op = &s->op[0];
-    if (op->kind != P11_DIGEST) {
-        rv = CKR_OPERATION_NOT_INITIALIZED;
-    } else {
-        rv = CKR_KEY_INDIGESTIBLE;
-        p11_op_end(op);
-    }
-    p11_session_release(st, s);
-    return rv;
+    return op_leave(st, s, true, CKR_KEY_INDIGESTIBLE);
 }

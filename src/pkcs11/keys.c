@@ -25,16 +25,31 @@ struct mk {
     size_t nh;
 };
 
-static CK_RV mk_begin(struct p11_state *st, CK_SESSION_HANDLE hs, const CK_MECHANISM *m,
-                      enum p11_op which, CK_KEY_TYPE kt, struct mk *k)
+/* In this order: the session, the caller's argument check (args_ok false: CKR_ARGUMENTS_BAD), the
+ * login, the base key's facts (base NULL: the call has none; errors per ctx), the mechanism parsed
+ * for `which` with the base key's type. mk_end ends k whatever this returns. */
+static CK_RV mk_begin(struct p11_state *st, CK_SESSION_HANDLE hs, bool args_ok,
+                      const CK_MECHANISM *m, enum p11_op which, const CK_OBJECT_HANDLE *base,
+                      enum p11_ckr_ctx ctx, struct mk *k)
 {
     memset(k, 0, sizeof *k);
     CK_RV rv = p11_session_acquire(st, hs, &k->s);
     if (rv != CKR_OK) {
         return rv;
     }
+    if (!args_ok) {
+        return CKR_ARGUMENTS_BAD;
+    }
     if (!p11_pool_logged_in(&st->pool)) {
         return CKR_USER_NOT_LOGGED_IN;
+    }
+    CK_KEY_TYPE kt = CK_UNAVAILABLE_INFORMATION;
+    if (base != NULL) {
+        struct p11_keyfacts kf;
+        if ((rv = p11_key_facts(st, *base, ctx, &kf, NULL, NULL)) != CKR_OK) {
+            return rv;
+        }
+        kt = kf.ktype;
     }
     return p11_op_mech(&k->op, m, which, kt);
 }
@@ -42,13 +57,7 @@ static CK_RV mk_begin(struct p11_state *st, CK_SESSION_HANDLE hs, const CK_MECHA
 /* Borrows a client and a result array for it. */
 static CK_RV mk_conn(struct p11_state *st, struct mk *k)
 {
-    CK_RV rv = p11_pool_get(&st->pool, &k->c);
-    if (rv != CKR_OK) {
-        return rv;
-    }
-    k->nh = ohsm_client_hsm_count(k->c->c);
-    k->res = calloc(k->nh ? k->nh : 1, sizeof *k->res);
-    return k->res == NULL ? CKR_HOST_MEMORY : CKR_OK;
+    return p11_fanout_get(st, &k->c, &k->res, &k->nh);
 }
 
 static void mk_end(struct p11_state *st, struct mk *k)
@@ -70,11 +79,19 @@ static CK_RV mk_record(struct p11_state *st, struct mk *k, const struct ohsm_obj
     return p11_sobj_add(st, o->handle, k->s->h);
 }
 
-/* The base key of a call: its facts, and the client it needs. */
-static CK_RV base_key(struct p11_state *st, CK_OBJECT_HANDLE h, enum p11_ckr_ctx ctx,
-                      struct p11_keyfacts *kf)
+/* The end of a call that made one key o: the answer of every HSM (per ctx), then the key recorded
+ * and its handle given to the application. */
+static CK_RV mk_finish(struct p11_state *st, struct mk *k, ohsm_rv orv, enum p11_ckr_ctx ctx,
+                       const struct ohsm_obj *o, CK_OBJECT_HANDLE_PTR ph)
 {
-    return p11_key_facts(st, h, ctx, kf, NULL, NULL);
+    CK_RV rv = p11_fanout_rv(orv, k->res, k->nh, ctx);
+    if (rv == CKR_OK && o->handle == 0) {
+        rv = CKR_DEVICE_ERROR;
+    }
+    if (rv == CKR_OK && (rv = mk_record(st, k, o)) == CKR_OK) {
+        *ph = o->handle;
+    }
+    return rv;
 }
 
 /* ---- role classes ---- */
@@ -128,7 +145,7 @@ P11_API CK_RV C_GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechan
     struct mk k;
     struct p11_make_out mo;
     memset(&mo, 0, sizeof mo);
-    CK_RV rv = mk_begin(st, hSession, pMechanism, P11_OP_GENKEY, CK_UNAVAILABLE_INFORMATION, &k);
+    CK_RV rv = mk_begin(st, hSession, true, pMechanism, P11_OP_GENKEY, NULL, P11_CTX_GENERATE, &k);
     if (rv != CKR_OK) {
         goto out;
     }
@@ -141,8 +158,7 @@ P11_API CK_RV C_GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechan
     if (rv != CKR_OK) {
         goto out;
     }
-    if (mo.token && (k.s->flags & CKF_RW_SESSION) == 0) {
-        rv = CKR_SESSION_READ_ONLY;
+    if ((rv = p11_session_writes(k.s, mo.token)) != CKR_OK) {
         goto out;
     }
     struct ohsm_keygen g = {.ktype = (uint32_t)mo.ktype};
@@ -164,13 +180,8 @@ P11_API CK_RV C_GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechan
     size_t nobj = 0;
     memset(objs, 0, sizeof objs);
     ohsm_rv orv = ohsm_client_key_generate(k.c->c, &g, objs, &nobj, k.res);
-    rv = p11_fanout_rv(orv, k.res, k.nh, P11_CTX_GENERATE);
-    if (rv == CKR_OK && (nobj < 1 || objs[0].handle == 0)) {
-        rv = CKR_DEVICE_ERROR;
-    }
-    if (rv == CKR_OK && (rv = mk_record(st, &k, &objs[0])) == CKR_OK) {
-        *phKey = objs[0].handle;
-    }
+    static const struct ohsm_obj none; /* no key returned: handle 0, CKR_DEVICE_ERROR */
+    rv = mk_finish(st, &k, orv, P11_CTX_GENERATE, nobj >= 1 ? &objs[0] : &none, phKey);
 out:
     p11_make_clear(&mo);
     mk_end(st, &k);
@@ -188,7 +199,7 @@ P11_API CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMe
     struct p11_make_out pub, priv;
     memset(&pub, 0, sizeof pub);
     memset(&priv, 0, sizeof priv);
-    CK_RV rv = mk_begin(st, hSession, pMechanism, P11_OP_GENPAIR, CK_UNAVAILABLE_INFORMATION, &k);
+    CK_RV rv = mk_begin(st, hSession, true, pMechanism, P11_OP_GENPAIR, NULL, P11_CTX_GENERATE, &k);
     if (rv != CKR_OK) {
         goto out;
     }
@@ -205,8 +216,7 @@ P11_API CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMe
                              ulPrivateKeyAttributeCount, CKO_PRIVATE_KEY, kt, &priv)) != CKR_OK) {
         goto out;
     }
-    if ((pub.token || priv.token) && (k.s->flags & CKF_RW_SESSION) == 0) {
-        rv = CKR_SESSION_READ_ONLY;
+    if ((rv = p11_session_writes(k.s, pub.token || priv.token)) != CKR_OK) {
         goto out;
     }
     struct ohsm_keygen g = {.ktype = (uint32_t)kt};
@@ -262,26 +272,11 @@ P11_API CK_RV C_WrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
 {
     P11_ENTER(st);
     struct mk k;
-    memset(&k, 0, sizeof k);
-    struct p11_keyfacts kf;
     uint8_t *w = NULL;
     size_t wlen = 0;
-    CK_RV rv = p11_session_acquire(st, hSession, &k.s);
+    CK_RV rv = mk_begin(st, hSession, pulWrappedKeyLen != NULL, pMechanism, P11_OP_WRAP,
+                        &hWrappingKey, P11_CTX_WRAP, &k);
     if (rv != CKR_OK) {
-        return rv;
-    }
-    if (pulWrappedKeyLen == NULL) {
-        rv = CKR_ARGUMENTS_BAD;
-        goto out;
-    }
-    if (!p11_pool_logged_in(&st->pool)) {
-        rv = CKR_USER_NOT_LOGGED_IN;
-        goto out;
-    }
-    if ((rv = base_key(st, hWrappingKey, P11_CTX_WRAP, &kf)) != CKR_OK) {
-        goto out;
-    }
-    if ((rv = p11_op_mech(&k.op, pMechanism, P11_OP_WRAP, kf.ktype)) != CKR_OK) {
         goto out;
     }
     if ((rv = mk_conn(st, &k)) != CKR_OK) {
@@ -308,31 +303,18 @@ P11_API CK_RV C_UnwrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanis
 {
     P11_ENTER(st);
     struct mk k;
-    memset(&k, 0, sizeof k);
     struct p11_make_out mo;
     memset(&mo, 0, sizeof mo);
-    struct p11_keyfacts kf;
-    CK_RV rv = p11_session_acquire(st, hSession, &k.s);
-    if (rv != CKR_OK) {
-        return rv;
-    }
-    if (phKey == NULL || pWrappedKey == NULL || (pTemplate == NULL && ulAttributeCount > 0)) {
-        rv = CKR_ARGUMENTS_BAD;
+    bool args_ok =
+        phKey != NULL && pWrappedKey != NULL && (pTemplate != NULL || ulAttributeCount == 0);
+    CK_RV rv = mk_begin(st, hSession, args_ok, pMechanism, P11_OP_UNWRAP, &hUnwrappingKey,
+                        P11_CTX_UNWRAP, &k);
+    if (rv != CKR_OK || (rv = p11_make_parse(P11_MAKE_UNWRAP, pTemplate, ulAttributeCount,
+                                             CK_UNAVAILABLE_INFORMATION, CK_UNAVAILABLE_INFORMATION,
+                                             &mo)) != CKR_OK) {
         goto out;
     }
-    if (!p11_pool_logged_in(&st->pool)) {
-        rv = CKR_USER_NOT_LOGGED_IN;
-        goto out;
-    }
-    if ((rv = base_key(st, hUnwrappingKey, P11_CTX_UNWRAP, &kf)) != CKR_OK ||
-        (rv = p11_op_mech(&k.op, pMechanism, P11_OP_UNWRAP, kf.ktype)) != CKR_OK ||
-        (rv = p11_make_parse(P11_MAKE_UNWRAP, pTemplate, ulAttributeCount,
-                             CK_UNAVAILABLE_INFORMATION, CK_UNAVAILABLE_INFORMATION, &mo)) !=
-            CKR_OK) {
-        goto out;
-    }
-    if (mo.token && (k.s->flags & CKF_RW_SESSION) == 0) {
-        rv = CKR_SESSION_READ_ONLY;
+    if ((rv = p11_session_writes(k.s, mo.token)) != CKR_OK) {
         goto out;
     }
     p11_role_put(&mo.tmpl, p11_role_class(&mo.tmpl, NULL));
@@ -344,13 +326,7 @@ P11_API CK_RV C_UnwrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanis
     ohsm_rv orv = ohsm_client_key_unwrap(k.c->c, hUnwrappingKey, &k.op.m.prm, pWrappedKey,
                                          ulWrappedKeyLen, (uint32_t)mo.cls, (uint32_t)mo.ktype,
                                          mo.tmpl.buf, mo.tmpl.len, NULL, 0, &obj, k.res);
-    rv = p11_fanout_rv(orv, k.res, k.nh, P11_CTX_UNWRAP);
-    if (rv == CKR_OK && obj.handle == 0) {
-        rv = CKR_DEVICE_ERROR;
-    }
-    if (rv == CKR_OK && (rv = mk_record(st, &k, &obj)) == CKR_OK) {
-        *phKey = obj.handle;
-    }
+    rv = mk_finish(st, &k, orv, P11_CTX_UNWRAP, &obj, phKey);
 out:
     p11_make_clear(&mo);
     mk_end(st, &k);
@@ -365,30 +341,17 @@ P11_API CK_RV C_DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanis
 {
     P11_ENTER(st);
     struct mk k;
-    memset(&k, 0, sizeof k);
     struct p11_make_out mo;
     memset(&mo, 0, sizeof mo);
-    struct p11_keyfacts kf;
-    CK_RV rv = p11_session_acquire(st, hSession, &k.s);
-    if (rv != CKR_OK) {
-        return rv;
-    }
-    if (phKey == NULL || (pTemplate == NULL && ulAttributeCount > 0)) {
-        rv = CKR_ARGUMENTS_BAD;
-        goto out;
-    }
-    if (!p11_pool_logged_in(&st->pool)) {
-        rv = CKR_USER_NOT_LOGGED_IN;
-        goto out;
-    }
-    if ((rv = base_key(st, hBaseKey, P11_CTX_CRYPTO, &kf)) != CKR_OK ||
-        (rv = p11_op_mech(&k.op, pMechanism, P11_OP_DERIVE, kf.ktype)) != CKR_OK ||
+    bool args_ok = phKey != NULL && (pTemplate != NULL || ulAttributeCount == 0);
+    CK_RV rv =
+        mk_begin(st, hSession, args_ok, pMechanism, P11_OP_DERIVE, &hBaseKey, P11_CTX_CRYPTO, &k);
+    if (rv != CKR_OK ||
         (rv = p11_make_parse(P11_MAKE_DERIVE, pTemplate, ulAttributeCount, CKO_SECRET_KEY,
                              CK_UNAVAILABLE_INFORMATION, &mo)) != CKR_OK) {
         goto out;
     }
-    if (mo.token && (k.s->flags & CKF_RW_SESSION) == 0) {
-        rv = CKR_SESSION_READ_ONLY;
+    if ((rv = p11_session_writes(k.s, mo.token)) != CKR_OK) {
         goto out;
     }
     if (!mo.has_value_len) {
@@ -414,13 +377,7 @@ P11_API CK_RV C_DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanis
     ohsm_rv orv = ohsm_client_key_derive(k.c->c, hBaseKey, &d, (uint32_t)mo.cls,
                                          (uint32_t)mo.ktype, mo.tmpl.buf, mo.tmpl.len, NULL, 0,
                                          &obj, k.res);
-    rv = p11_fanout_rv(orv, k.res, k.nh, P11_CTX_GENERATE);
-    if (rv == CKR_OK && obj.handle == 0) {
-        rv = CKR_DEVICE_ERROR;
-    }
-    if (rv == CKR_OK && (rv = mk_record(st, &k, &obj)) == CKR_OK) {
-        *phKey = obj.handle;
-    }
+    rv = mk_finish(st, &k, orv, P11_CTX_GENERATE, &obj, phKey);
 out:
     p11_make_clear(&mo);
     mk_end(st, &k);
@@ -463,12 +420,10 @@ P11_API CK_RV C_GenerateRandom(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pRandomDa
 P11_API CK_RV C_SeedRandom(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSeed, CK_ULONG ulSeedLen)
 {
     P11_ENTER(st);
-    struct p11_session *s = NULL;
-    CK_RV rv = p11_session_acquire(st, hSession, &s);
+    CK_RV rv = p11_session_check(st, hSession);
     if (rv != CKR_OK) {
         return rv;
     }
-    p11_session_release(st, s);
     if (pSeed == NULL && ulSeedLen > 0) {
         return CKR_ARGUMENTS_BAD;
     }

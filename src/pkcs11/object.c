@@ -34,16 +34,12 @@ bool p11_obj_is_session(struct p11_state *st, CK_OBJECT_HANDLE h)
 CK_RV p11_sobj_add(struct p11_state *st, CK_OBJECT_HANDLE h, CK_SESSION_HANDLE s)
 {
     p11_lock(&st->lock);
-    if (st->nsobj == st->sobj_cap) {
-        size_t cap = st->sobj_cap ? st->sobj_cap * 2 : 16;
-        struct p11_sobj *n = realloc(st->sobj, cap * sizeof *n);
-        if (n == NULL) {
-            p11_unlock(&st->lock);
-            return CKR_HOST_MEMORY;
-        }
-        st->sobj = n;
-        st->sobj_cap = cap;
+    struct p11_sobj *n = p11_grow(st->sobj, &st->sobj_cap, st->nsobj, sizeof *n, 16);
+    if (n == NULL) {
+        p11_unlock(&st->lock);
+        return CKR_HOST_MEMORY;
     }
+    st->sobj = n;
     st->sobj[st->nsobj++] = (struct p11_sobj){.h = h, .owner = s};
     p11_unlock(&st->lock);
     return CKR_OK;
@@ -64,15 +60,12 @@ void p11_sobj_del(struct p11_state *st, CK_OBJECT_HANDLE h)
 static void delete_on(struct p11_state *st, CK_OBJECT_HANDLE h)
 {
     struct p11_conn *c = NULL;
-    if (p11_pool_get(&st->pool, &c) != CKR_OK) {
-        return;
-    }
-    size_t nh = ohsm_client_hsm_count(c->c);
-    struct ohsm_result *res = calloc(nh ? nh : 1, sizeof *res);
-    if (res != NULL) {
+    struct ohsm_result *res = NULL;
+    size_t nh = 0;
+    if (p11_fanout_get(st, &c, &res, &nh) == CKR_OK) {
         P11_BEST_EFFORT(ohsm_client_key_delete(c->c, h, res));
-        free(res);
     }
+    free(res);
     p11_pool_put(&st->pool, c);
 }
 
@@ -101,6 +94,8 @@ void p11_sobj_destroy_of(struct p11_state *st, CK_SESSION_HANDLE s)
 
 /* ---- key facts ---- */
 
+#define P11_FACTS_MAX 65536u /* cached keys at most: the cache starts over when full */
+
 static bool facts_find(struct p11_state *st, CK_OBJECT_HANDLE h, struct p11_keyfacts *out)
 {
     bool found = false;
@@ -126,21 +121,15 @@ static void facts_put(struct p11_state *st, const struct p11_keyfacts *f)
             return;
         }
     }
-    if (st->nfacts == st->facts_cap) {
-        size_t cap = st->facts_cap ? st->facts_cap * 2 : 64;
-        if (cap > 65536) {
-            st->nfacts = 0; /* a bounded cache: start over */
-            cap = st->facts_cap;
-        } else {
-            struct p11_keyfacts *n = realloc(st->facts, cap * sizeof *n);
-            if (n == NULL) {
-                p11_unlock(&st->lock);
-                return;
-            }
-            st->facts = n;
-            st->facts_cap = cap;
-        }
+    if (st->nfacts == st->facts_cap && st->facts_cap > P11_FACTS_MAX / 2) {
+        st->nfacts = 0; /* a bounded cache: start over */
     }
+    struct p11_keyfacts *n = p11_grow(st->facts, &st->facts_cap, st->nfacts, sizeof *n, 64);
+    if (n == NULL) {
+        p11_unlock(&st->lock);
+        return;
+    }
+    st->facts = n;
     st->facts[st->nfacts++] = *f;
     p11_unlock(&st->lock);
 }
@@ -195,7 +184,20 @@ CK_RV p11_key_facts(struct p11_state *st, CK_OBJECT_HANDLE h, enum p11_ckr_ctx c
     return CKR_OK;
 }
 
-/* ---- results of calls that change every HSM ---- */
+/* ---- calls that change every HSM ---- */
+
+CK_RV p11_fanout_get(struct p11_state *st, struct p11_conn **c, struct ohsm_result **res,
+                     size_t *nh)
+{
+    *res = NULL;
+    CK_RV rv = p11_pool_get(&st->pool, c);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    *nh = ohsm_client_hsm_count((*c)->c);
+    *res = calloc(*nh ? *nh : 1, sizeof **res);
+    return *res == NULL ? CKR_HOST_MEMORY : CKR_OK;
+}
 
 /* A change made on some HSMs while the others could not be reached stands (libopenhsm brings
  * those HSMs up to date when they are back); a refusal by any HSM is the answer. */
@@ -253,18 +255,12 @@ P11_API CK_RV C_CreateObject(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTempl
     if (rv != CKR_OK) {
         goto out;
     }
-    if (mk.token && (s->flags & CKF_RW_SESSION) == 0) {
-        rv = CKR_SESSION_READ_ONLY;
+    if ((rv = p11_session_writes(s, mk.token)) != CKR_OK) {
         goto out;
     }
     p11_role_put(&mk.tmpl, p11_role_class(&mk.tmpl, NULL));
-    if ((rv = p11_pool_get(&st->pool, &c)) != CKR_OK) {
-        goto out;
-    }
-    size_t nh = ohsm_client_hsm_count(c->c);
-    res = calloc(nh ? nh : 1, sizeof *res);
-    if (res == NULL) {
-        rv = CKR_HOST_MEMORY;
+    size_t nh = 0;
+    if ((rv = p11_fanout_get(st, &c, &res, &nh)) != CKR_OK) {
         goto out;
     }
     struct ohsm_obj obj;
@@ -331,17 +327,11 @@ P11_API CK_RV C_CopyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
         rv = CKR_TEMPLATE_INCONSISTENT;
         goto out;
     }
-    if ((s->flags & CKF_RW_SESSION) == 0) {
-        rv = CKR_SESSION_READ_ONLY;
+    if ((rv = p11_session_writes(s, true)) != CKR_OK) {
         goto out;
     }
-    if ((rv = p11_pool_get(&st->pool, &c)) != CKR_OK) {
-        goto out;
-    }
-    size_t nh = ohsm_client_hsm_count(c->c);
-    res = calloc(nh ? nh : 1, sizeof *res);
-    if (res == NULL) {
-        rv = CKR_HOST_MEMORY;
+    size_t nh = 0;
+    if ((rv = p11_fanout_get(st, &c, &res, &nh)) != CKR_OK) {
         goto out;
     }
     ohsm_rv orv = OHSM_NOT_CONNECTED;
@@ -398,17 +388,11 @@ P11_API CK_RV C_DestroyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObje
     if ((rv = need_login(st)) != CKR_OK) {
         goto out;
     }
-    if (!p11_obj_is_session(st, hObject) && (s->flags & CKF_RW_SESSION) == 0) {
-        rv = CKR_SESSION_READ_ONLY; /* a token object */
+    if ((rv = p11_session_writes(s, !p11_obj_is_session(st, hObject))) != CKR_OK) {
         goto out;
     }
-    if ((rv = p11_pool_get(&st->pool, &c)) != CKR_OK) {
-        goto out;
-    }
-    size_t nh = ohsm_client_hsm_count(c->c);
-    res = calloc(nh ? nh : 1, sizeof *res);
-    if (res == NULL) {
-        rv = CKR_HOST_MEMORY;
+    size_t nh = 0;
+    if ((rv = p11_fanout_get(st, &c, &res, &nh)) != CKR_OK) {
         goto out;
     }
     ohsm_rv orv = ohsm_client_key_delete(c->c, hObject, res);
@@ -496,8 +480,7 @@ P11_API CK_RV C_SetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE h
         goto out;
     }
     bool session_obj = p11_obj_is_session(st, hObject);
-    if (!session_obj && (s->flags & CKF_RW_SESSION) == 0) {
-        rv = CKR_SESSION_READ_ONLY;
+    if ((rv = p11_session_writes(s, !session_obj)) != CKR_OK) {
         goto out;
     }
     bool token_set = false, token_val = false;
@@ -512,13 +495,8 @@ P11_API CK_RV C_SetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE h
     if (tb->len == 0) {
         goto out; /* nothing to change (CKA_TOKEN as it is) */
     }
-    if ((rv = p11_pool_get(&st->pool, &c)) != CKR_OK) {
-        goto out;
-    }
-    size_t nh = ohsm_client_hsm_count(c->c);
-    res = calloc(nh ? nh : 1, sizeof *res);
-    if (res == NULL) {
-        rv = CKR_HOST_MEMORY;
+    size_t nh = 0;
+    if ((rv = p11_fanout_get(st, &c, &res, &nh)) != CKR_OK) {
         goto out;
     }
     ohsm_rv orv = ohsm_client_key_set_attrs(c->c, hObject, tb->buf, tb->len, NULL, res);
@@ -541,15 +519,11 @@ static CK_RV found_add(struct p11_session *s, size_t *cap, CK_OBJECT_HANDLE h)
             return CKR_OK;
         }
     }
-    if (s->nfound == *cap) {
-        size_t nc = *cap ? *cap * 2 : 32;
-        CK_OBJECT_HANDLE *n = realloc(s->found, nc * sizeof *n);
-        if (n == NULL) {
-            return CKR_HOST_MEMORY;
-        }
-        s->found = n;
-        *cap = nc;
+    CK_OBJECT_HANDLE *n = p11_grow(s->found, cap, s->nfound, sizeof *n, 32);
+    if (n == NULL) {
+        return CKR_HOST_MEMORY;
     }
+    s->found = n;
     s->found[s->nfound++] = h;
     return CKR_OK;
 }

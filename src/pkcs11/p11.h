@@ -213,6 +213,9 @@ struct p11_state *p11_state_get(void);
 /* Finds and locks session h (CKR_SESSION_HANDLE_INVALID); p11_session_release unlocks it. */
 CK_RV p11_session_acquire(struct p11_state *st, CK_SESSION_HANDLE h, struct p11_session **out);
 void p11_session_release(struct p11_state *st, struct p11_session *s);
+/* Whether session h exists (else CKR_SESSION_HANDLE_INVALID), for the calls that need nothing
+ * more of it: acquires and releases it at once. */
+CK_RV p11_session_check(struct p11_state *st, CK_SESSION_HANDLE h);
 /* Copies mechanism m (its parameter block and the buffers it points to, except the GCM IV output,
  * which stays the application's) into op and parses it for `which` with a key of type kt. */
 CK_RV p11_op_mech(struct p11_opst *op, const CK_MECHANISM *m, enum p11_op which, CK_KEY_TYPE kt);
@@ -221,6 +224,9 @@ void p11_op_end(struct p11_opst *op);
 /* Closes every session (C_Finalize, C_CloseAllSessions); destroys their session objects when
  * destroy is set. */
 void p11_sessions_close_all(struct p11_state *st, bool destroy);
+/* Whether s may make, change or destroy an object: a token object (token set) only through a R/W
+ * session (else CKR_SESSION_READ_ONLY), a session object through any. */
+CK_RV p11_session_writes(const struct p11_session *s, bool token);
 /* The session state the application sees. */
 CK_STATE p11_session_state(struct p11_state *st, const struct p11_session *s);
 
@@ -237,6 +243,11 @@ void p11_sobj_destroy_of(struct p11_state *st, CK_SESSION_HANDLE s);
 CK_RV p11_key_facts(struct p11_state *st, CK_OBJECT_HANDLE h, enum p11_ckr_ctx ctx,
                     struct p11_keyfacts *out, struct ohsm_obj *rec, bool *have_rec);
 void p11_key_facts_forget(struct p11_state *st, CK_OBJECT_HANDLE h);
+/* Borrows a client (*c) and a result array of one entry per HSM (*res, *nh of them) for a change
+ * sent to every HSM. The caller gives both back (free(*res), p11_pool_put(*c)) whatever this
+ * returns: each is NULL when it was not had. */
+CK_RV p11_fanout_get(struct p11_state *st, struct p11_conn **c, struct ohsm_result **res,
+                     size_t *nh);
 /* The CK_RV of a change sent to every HSM (p11_fanout_rv in object.c): a change made on some HSMs
  * while the others could not be reached stands; a refusal by any HSM is the answer. */
 CK_RV p11_fanout_rv(ohsm_rv orv, const struct ohsm_result *res, size_t nh, enum p11_ckr_ctx ctx);
@@ -266,6 +277,12 @@ bool p11_rv_transport(ohsm_rv rv);
  * out NULL -> *out_len = len, CKR_OK (the caller keeps the operation); *out_len < len ->
  * CKR_BUFFER_TOO_SMALL with *out_len = len; else copies. */
 CK_RV p11_give(const uint8_t *data, size_t len, CK_BYTE_PTR out, CK_ULONG_PTR out_len);
+
+/* ---- growable arrays (util.c) ---- */
+/* Room for element n of array v (cap elements of elem bytes, n <= cap): v itself while n < *cap,
+ * else v reallocated to twice *cap (first when *cap is 0) with *cap updated. NULL when memory runs
+ * out or the size would overflow: v is then unchanged and still the caller's. */
+void *p11_grow(void *v, size_t *cap, size_t n, size_t elem, size_t first);
 
 /* Blank-padded copies for CK_*_INFO text fields. */
 void p11_pad(CK_UTF8CHAR *dst, size_t n, const char *src);

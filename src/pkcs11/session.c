@@ -18,6 +18,24 @@
 
 /* ---- slot and token ---- */
 
+/* The checks of a call on the slot: its ID, then its required argument (args_ok false: NULL). */
+static CK_RV slot_check(CK_SLOT_ID id, bool args_ok)
+{
+    if (id != P11_SLOT_ID) {
+        return CKR_SLOT_ID_INVALID;
+    }
+    return args_ok ? CKR_OK : CKR_ARGUMENTS_BAD;
+}
+
+/* The hardware and firmware versions both CK_SLOT_INFO and CK_TOKEN_INFO carry. */
+static void put_versions(CK_VERSION *hw, CK_VERSION *fw)
+{
+    hw->major = 0;
+    hw->minor = 1;
+    fw->major = 0;
+    fw->minor = 1;
+}
+
 P11_API CK_RV C_GetSlotList(CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulCount)
 {
     (void)tokenPresent; /* the token is always present */
@@ -42,11 +60,9 @@ P11_API CK_RV C_GetSlotList(CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList, CK_
 P11_API CK_RV C_GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo)
 {
     P11_ENTER(st);
-    if (slotID != P11_SLOT_ID) {
-        return CKR_SLOT_ID_INVALID;
-    }
-    if (pInfo == NULL) {
-        return CKR_ARGUMENTS_BAD;
+    CK_RV rv = slot_check(slotID, pInfo != NULL);
+    if (rv != CKR_OK) {
+        return rv;
     }
     memset(pInfo, 0, sizeof *pInfo);
     char d[80];
@@ -54,21 +70,16 @@ P11_API CK_RV C_GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo)
     p11_pad(pInfo->slotDescription, sizeof pInfo->slotDescription, d);
     p11_pad(pInfo->manufacturerID, sizeof pInfo->manufacturerID, "openhsm");
     pInfo->flags = CKF_TOKEN_PRESENT | CKF_HW_SLOT;
-    pInfo->hardwareVersion.major = 0;
-    pInfo->hardwareVersion.minor = 1;
-    pInfo->firmwareVersion.major = 0;
-    pInfo->firmwareVersion.minor = 1;
+    put_versions(&pInfo->hardwareVersion, &pInfo->firmwareVersion);
     return CKR_OK;
 }
 
 P11_API CK_RV C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
 {
     P11_ENTER(st);
-    if (slotID != P11_SLOT_ID) {
-        return CKR_SLOT_ID_INVALID;
-    }
-    if (pInfo == NULL) {
-        return CKR_ARGUMENTS_BAD;
+    CK_RV rv = slot_check(slotID, pInfo != NULL);
+    if (rv != CKR_OK) {
+        return rv;
     }
     memset(pInfo, 0, sizeof *pInfo);
     /* CloudHSM's library names the token of its first cluster "hsm1". */
@@ -94,10 +105,7 @@ P11_API CK_RV C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
     pInfo->ulFreePublicMemory = CK_UNAVAILABLE_INFORMATION;
     pInfo->ulTotalPrivateMemory = CK_UNAVAILABLE_INFORMATION;
     pInfo->ulFreePrivateMemory = CK_UNAVAILABLE_INFORMATION;
-    pInfo->hardwareVersion.major = 0;
-    pInfo->hardwareVersion.minor = 1;
-    pInfo->firmwareVersion.major = 0;
-    pInfo->firmwareVersion.minor = 1;
+    put_versions(&pInfo->hardwareVersion, &pInfo->firmwareVersion);
     memset(pInfo->utcTime, ' ', sizeof pInfo->utcTime); /* no CKF_CLOCK_ON_TOKEN */
     return CKR_OK;
 }
@@ -107,11 +115,9 @@ P11_API CK_RV C_GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pList,
 {
     P11_ENTER(st);
     (void)st;
-    if (slotID != P11_SLOT_ID) {
-        return CKR_SLOT_ID_INVALID;
-    }
-    if (pulCount == NULL) {
-        return CKR_ARGUMENTS_BAD;
+    CK_RV rv = slot_check(slotID, pulCount != NULL);
+    if (rv != CKR_OK) {
+        return rv;
     }
     CK_ULONG n = 0;
     const CK_MECHANISM_TYPE *l = p11_mech_list(&n);
@@ -133,11 +139,9 @@ P11_API CK_RV C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type,
 {
     P11_ENTER(st);
     (void)st;
-    if (slotID != P11_SLOT_ID) {
-        return CKR_SLOT_ID_INVALID;
-    }
-    if (pInfo == NULL) {
-        return CKR_ARGUMENTS_BAD;
+    CK_RV rv = slot_check(slotID, pInfo != NULL);
+    if (rv != CKR_OK) {
+        return rv;
     }
     return p11_mech_info(type, pInfo);
 }
@@ -150,23 +154,16 @@ P11_API CK_RV C_InitToken(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPi
     (void)pPin, (void)ulPinLen, (void)pLabel;
     P11_ENTER(st);
     (void)st;
-    if (slotID != P11_SLOT_ID) {
-        return CKR_SLOT_ID_INVALID;
-    }
-    return CKR_FUNCTION_NOT_SUPPORTED;
+    CK_RV rv = slot_check(slotID, true);
+    return rv != CKR_OK ? rv : CKR_FUNCTION_NOT_SUPPORTED;
 }
 
 P11_API CK_RV C_InitPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen)
 {
     (void)pPin, (void)ulPinLen;
     P11_ENTER(st);
-    struct p11_session *s = NULL;
-    CK_RV rv = p11_session_acquire(st, hSession, &s);
-    if (rv != CKR_OK) {
-        return rv;
-    }
-    p11_session_release(st, s);
-    return CKR_FUNCTION_NOT_SUPPORTED;
+    CK_RV rv = p11_session_check(st, hSession);
+    return rv != CKR_OK ? rv : CKR_FUNCTION_NOT_SUPPORTED;
 }
 
 P11_API CK_RV C_SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin, CK_ULONG ulOldLen,
@@ -174,13 +171,8 @@ P11_API CK_RV C_SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin, CK_U
 {
     (void)pOldPin, (void)ulOldLen, (void)pNewPin, (void)ulNewLen;
     P11_ENTER(st);
-    struct p11_session *s = NULL;
-    CK_RV rv = p11_session_acquire(st, hSession, &s);
-    if (rv != CKR_OK) {
-        return rv;
-    }
-    p11_session_release(st, s);
-    return CKR_FUNCTION_NOT_SUPPORTED;
+    CK_RV rv = p11_session_check(st, hSession);
+    return rv != CKR_OK ? rv : CKR_FUNCTION_NOT_SUPPORTED;
 }
 
 /* ---- sessions ---- */
@@ -242,6 +234,21 @@ void p11_session_release(struct p11_state *st, struct p11_session *s)
     p11_unlock(&st->lock);
 }
 
+CK_RV p11_session_check(struct p11_state *st, CK_SESSION_HANDLE h)
+{
+    struct p11_session *s = NULL;
+    CK_RV rv = p11_session_acquire(st, h, &s);
+    if (rv == CKR_OK) {
+        p11_session_release(st, s);
+    }
+    return rv;
+}
+
+CK_RV p11_session_writes(const struct p11_session *s, bool token)
+{
+    return token && (s->flags & CKF_RW_SESSION) == 0 ? CKR_SESSION_READ_ONLY : CKR_OK;
+}
+
 CK_STATE p11_session_state(struct p11_state *st, const struct p11_session *s)
 {
     bool user = p11_pool_logged_in(&st->pool);
@@ -256,11 +263,9 @@ P11_API CK_RV C_OpenSession(CK_SLOT_ID slotID, CK_FLAGS flags, CK_VOID_PTR pAppl
 {
     (void)pApplication, (void)Notify; /* no callbacks: nothing here waits for the user */
     P11_ENTER(st);
-    if (slotID != P11_SLOT_ID) {
-        return CKR_SLOT_ID_INVALID;
-    }
-    if (phSession == NULL) {
-        return CKR_ARGUMENTS_BAD;
+    CK_RV rv = slot_check(slotID, phSession != NULL);
+    if (rv != CKR_OK) {
+        return rv;
     }
     if ((flags & CKF_SERIAL_SESSION) == 0) {
         return CKR_SESSION_PARALLEL_NOT_SUPPORTED;
@@ -270,7 +275,7 @@ P11_API CK_RV C_OpenSession(CK_SLOT_ID slotID, CK_FLAGS flags, CK_VOID_PTR pAppl
         return CKR_HOST_MEMORY;
     }
     s->flags = flags & (CKF_SERIAL_SESSION | CKF_RW_SESSION);
-    CK_RV rv = p11_lock_init(&s->lock);
+    rv = p11_lock_init(&s->lock);
     if (rv != CKR_OK) {
         free(s);
         return rv;
@@ -281,17 +286,13 @@ P11_API CK_RV C_OpenSession(CK_SLOT_ID slotID, CK_FLAGS flags, CK_VOID_PTR pAppl
         session_free(s);
         return CKR_SESSION_COUNT;
     }
-    if (st->nsess == st->sess_cap) {
-        size_t cap = st->sess_cap ? st->sess_cap * 2 : 16;
-        struct p11_session **n = realloc(st->sess, cap * sizeof *n);
-        if (n == NULL) {
-            p11_unlock(&st->lock);
-            session_free(s);
-            return CKR_HOST_MEMORY;
-        }
-        st->sess = n;
-        st->sess_cap = cap;
+    struct p11_session **n = p11_grow(st->sess, &st->sess_cap, st->nsess, sizeof *n, 16);
+    if (n == NULL) {
+        p11_unlock(&st->lock);
+        session_free(s);
+        return CKR_HOST_MEMORY;
     }
+    st->sess = n;
     s->h = st->next_sess++;
     st->sess[st->nsess++] = s;
     if ((s->flags & CKF_RW_SESSION) != 0) {
@@ -386,8 +387,9 @@ void p11_sessions_close_all(struct p11_state *st, bool destroy)
 P11_API CK_RV C_CloseAllSessions(CK_SLOT_ID slotID)
 {
     P11_ENTER(st);
-    if (slotID != P11_SLOT_ID) {
-        return CKR_SLOT_ID_INVALID;
+    CK_RV rv = slot_check(slotID, true);
+    if (rv != CKR_OK) {
+        return rv;
     }
     p11_sessions_close_all(st, true);
     return CKR_OK;
@@ -420,14 +422,12 @@ P11_API CK_RV C_Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8
                       CK_ULONG ulPinLen)
 {
     P11_ENTER(st);
-    struct p11_session *s = NULL;
-    CK_RV rv = p11_session_acquire(st, hSession, &s);
+    /* The session lock is not needed for a login (it is the application's): let go of it so a
+     * login that waits on the network does not hold the session. */
+    CK_RV rv = p11_session_check(st, hSession);
     if (rv != CKR_OK) {
         return rv;
     }
-    /* The session lock is not needed for a login (it is the application's): let go of it so a
-     * login that waits on the network does not hold the session. */
-    p11_session_release(st, s);
     if (userType == CKU_CONTEXT_SPECIFIC) {
         return CKR_OPERATION_NOT_INITIALIZED; /* no operation here needs it */
     }
@@ -476,12 +476,10 @@ P11_API CK_RV C_Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8
 P11_API CK_RV C_Logout(CK_SESSION_HANDLE hSession)
 {
     P11_ENTER(st);
-    struct p11_session *s = NULL;
-    CK_RV rv = p11_session_acquire(st, hSession, &s);
+    CK_RV rv = p11_session_check(st, hSession);
     if (rv != CKR_OK) {
         return rv;
     }
-    p11_session_release(st, s);
     if (!p11_pool_logged_in(&st->pool)) {
         return CKR_USER_NOT_LOGGED_IN;
     }

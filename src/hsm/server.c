@@ -40,9 +40,11 @@
  * write.
  *
  * Lone clients: after answering, a connection thread would sleep in read(2) until the next
- * request, and on a virtual machine the wake-up costs more than a fast operation. When no other
- * connection thread is working on a request, one thread at a time polls its socket for up to
- * SPIN_US before it blocks (spin_for_next); one whose spins find nothing backs off.
+ * request, and on a virtual machine the wake-up costs more than a fast operation. When its
+ * connection is the only one in use (no other served a request between its last two requests or
+ * since, none works on one now), the thread polls its socket for up to SPIN_US before it blocks (spin_for_next); one
+ * whose spins find nothing backs off. With several busy connections nobody spins: the cores are
+ * better spent on their requests.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -85,9 +87,12 @@
 #define SPIN_US 50
 #define NOSPIN_MAX 64u
 
-/* Connection threads working on a request now (this process is one HSM), and whether one spins. */
+/* Connection threads working on a request now (this process is one HSM), whether one spins, and
+ * requests served (all connections): a connection whose last request was the last one served is
+ * the only one in use. */
 static atomic_int g_working;
 static atomic_bool g_spinning;
+static atomic_uint_fast64_t g_served;
 
 struct conn {
     struct ohsm_hsm *h;
@@ -266,6 +271,8 @@ static ohsm_rv out_flush(SSL *ssl, struct outbuf *o)
 
 struct spin {
     uint32_t skip, next; /* requests to wait for without spinning; the next back-off */
+    uint64_t mine;       /* g_served after this connection's last request */
+    bool lone;           /* no other connection served a request between its last two */
 };
 
 static bool several_cpus(void)
@@ -293,7 +300,8 @@ static void spin_for_next(struct conn *c, SSL *ssl, struct spin *sp)
         return;
     }
     bool f = false;
-    if (atomic_load(&g_working) != 0 || !several_cpus() ||
+    if (!sp->lone || atomic_load(&g_served) != sp->mine || atomic_load(&g_working) != 0 ||
+        !several_cpus() ||
         !atomic_compare_exchange_strong(&g_spinning, &f, true)) {
         return;
     }
@@ -326,7 +334,7 @@ static void serve_session(struct conn *c, SSL *ssl)
     struct ohsm_session s;
     struct outbuf out = {NULL, 0, 0};
     uint64_t held_since = 0; /* when the oldest response in out was held back; 0: none */
-    struct spin sp = {0, 0};
+    struct spin sp = {0, 0, 0, false};
 
     ohsm_session_init(h, &s);
     for (;;) {
@@ -394,6 +402,9 @@ static void serve_session(struct conn *c, SSL *ssl)
                 held_since = 0;
             }
         }
+        uint64_t served = atomic_fetch_add(&g_served, 1) + 1;
+        sp.lone = served == sp.mine + 1;
+        sp.mine = served;
         atomic_fetch_sub(&g_working, 1);
         if (rv != OHSM_OK || atomic_load(&h->stopping)) {
             break;

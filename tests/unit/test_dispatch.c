@@ -358,8 +358,9 @@ static ohsm_rv run(struct ohsm_hsm *h, struct ohsm_session *s, Ohsm__Request *q,
     return (ohsm_rv)r->resp.rv;
 }
 
-static ohsm_rv hlogin(struct ohsm_hsm *h, struct ohsm_session *s, enum ohsm_utype t, const char *u,
-                      const char *pw)
+/* A login; group (NULL: none) names a session-object group of OHSM_SGROUP_TOKEN_LEN bytes. */
+static ohsm_rv login_group(struct ohsm_hsm *h, struct ohsm_session *s, enum ohsm_utype t,
+                           const char *u, const char *pw, const uint8_t *group)
 {
     Ohsm__Request q = OHSM__REQUEST__INIT;
     Ohsm__LoginReq m = OHSM__LOGIN_REQ__INIT;
@@ -368,11 +369,21 @@ static ohsm_rv hlogin(struct ohsm_hsm *h, struct ohsm_session *s, enum ohsm_utyp
     m.username = (char *)u;
     m.password.data = (uint8_t *)pw;
     m.password.len = strlen(pw);
+    if (group != NULL) {
+        m.group.data = (uint8_t *)group;
+        m.group.len = OHSM_SGROUP_TOKEN_LEN;
+    }
     q.op_case = OHSM__REQUEST__OP_LOGIN;
     q.login = &m;
     ohsm_rv rv = run(h, s, &q, &r);
     ohsm_reply_clear(&r);
     return rv;
+}
+
+static ohsm_rv hlogin(struct ohsm_hsm *h, struct ohsm_session *s, enum ohsm_utype t, const char *u,
+                      const char *pw)
+{
+    return login_group(h, s, t, u, pw, NULL);
 }
 
 static ohsm_rv hcreate(struct ohsm_hsm *h, struct ohsm_session *s, enum ohsm_utype t, const char *u,
@@ -852,20 +863,7 @@ static void test_dispatch_session_objects(void **state)
 static ohsm_rv glogin(struct ohsm_hsm *h, struct ohsm_session *s, const char *u, const char *pw,
                       const uint8_t *group)
 {
-    Ohsm__Request q = OHSM__REQUEST__INIT;
-    Ohsm__LoginReq m = OHSM__LOGIN_REQ__INIT;
-    struct ohsm_reply r;
-    m.user_type = OHSM_UT_CU;
-    m.username = (char *)u;
-    m.password.data = (uint8_t *)pw;
-    m.password.len = strlen(pw);
-    m.group.data = (uint8_t *)group;
-    m.group.len = OHSM_SGROUP_TOKEN_LEN;
-    q.op_case = OHSM__REQUEST__OP_LOGIN;
-    q.login = &m;
-    ohsm_rv rv = run(h, s, &q, &r);
-    ohsm_reply_clear(&r);
-    return rv;
+    return login_group(h, s, OHSM_UT_CU, u, pw, group);
 }
 
 /* Sessions of one user that name the same group share their session objects, which live until

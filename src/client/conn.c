@@ -59,6 +59,26 @@ struct ohsm_conn {
     uint32_t nospin, nospin_next;
 };
 
+/* Spin-then-block. Threads of this process waiting for an answer now, and whether one spins. */
+static atomic_int g_waiting;
+static atomic_bool g_spinning;
+#define SPIN_NS 50000L /* how long a lone caller polls for its answer */
+#define NOSPIN_MAX 64u /* longest back-off (answers) after fruitless spins */
+
+/* A forked child has only the thread that forked, which was waiting for no answer. */
+static void spin_atfork_child(void)
+{
+    atomic_store(&g_waiting, 0);
+    atomic_store(&g_spinning, false);
+}
+
+static pthread_once_t spin_once = PTHREAD_ONCE_INIT;
+
+static void spin_setup(void)
+{
+    (void)pthread_atfork(NULL, NULL, spin_atfork_child);
+}
+
 /* The HSM's name is checked against the host of client.json when its certificate names hosts
  * (subjectAltName): the certificates of openhsmd's own local CA do. A cluster initialized with
  * its owner's CA presents the cluster certificate the owner signed from the cluster's CSR, as
@@ -86,6 +106,7 @@ static int verify_cb(int ok, X509_STORE_CTX *st)
 
 ohsm_rv ohsm_conn_ctx(const char *trust_anchor, SSL_CTX **out)
 {
+    (void)pthread_once(&spin_once, spin_setup);
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
     if (ctx == NULL || SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) != 1 ||
         SSL_CTX_load_verify_locations(ctx, trust_anchor, NULL) != 1) {
@@ -149,12 +170,6 @@ static bool may_block(struct ohsm_conn *c, int fd)
     }
     return true;
 }
-
-/* Spin-then-block. Threads of this process waiting for an answer now, and whether one spins. */
-static atomic_int g_waiting;
-static atomic_bool g_spinning;
-#define SPIN_NS 50000L            /* how long a lone caller polls for its answer */
-#define NOSPIN_MAX 64u            /* longest back-off (answers) after fruitless spins */
 
 static int64_t mono_ns(void)
 {

@@ -80,9 +80,9 @@ struct ohsm_hsm {
     uint64_t qtok_next;      /* guarded by lock */
     struct ohsm_qtok qtok[OHSM_HSM_QTOKENS_MAX]; /* guarded by lock */
     /* issue 10: live sessions and login attempts in flight per user */
-    struct ohsm_ustate ustate; /* guarded by lock */
+    struct ohsm_ustate ustate;   /* guarded by lock */
     struct ohsm_sgroups sgroups; /* shared session-object groups; guarded by lock */
-    uint32_t uid_reserved;     /* highest user id handed out by this process; guarded by lock */
+    uint32_t uid_reserved;       /* highest user id handed out by this process; guarded by lock */
     /* issue 10: connections without a login (server.c); set up by ohsm_hsm_serve */
     uint32_t unauth_max;        /* in total; 0: OHSM_HSM_DEFAULT_UNAUTH */
     uint32_t unauth_per_source; /* of one address; 0: OHSM_HSM_DEFAULT_UNAUTH_PER_SOURCE */
@@ -106,11 +106,11 @@ struct ohsm_mfa_pending {
 struct ohsm_session {
     bool logged_in;
     uint32_t uid;
-    uint64_t serial;      /* unique per session of this HSM process (quorum and MFA tokens) */
+    uint64_t serial; /* unique per session of this HSM process (quorum and MFA tokens) */
     /* The tag of the session objects this login sees and makes: a fresh id per login, shared
      * with the other sessions of its group when the login named one (sgroup.h). */
     uint64_t group;
-    bool group_shared; /* group is an entry of h->sgroups */
+    bool group_shared;    /* group is an entry of h->sgroups */
     enum ohsm_utype type; /* cached: valid while gen == h->user_gen */
     unsigned gen;
     char user[OHSM_USERNAME_MAX + 1];

@@ -42,9 +42,9 @@
  * Lone clients: after answering, a connection thread would sleep in read(2) until the next
  * request, and on a virtual machine the wake-up costs more than a fast operation. When its
  * connection is the only one in use (no other served a request between its last two requests or
- * since, none works on one now), the thread polls its socket for up to SPIN_US before it blocks (spin_for_next); one
- * whose spins find nothing backs off. With several busy connections nobody spins: the cores are
- * better spent on their requests.
+ * since, none works on one now), the thread polls its socket for up to SPIN_US before it blocks
+ * (spin_for_next); one whose spins find nothing backs off. With several busy connections nobody
+ * spins: the cores are better spent on their requests.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -301,8 +301,7 @@ static void spin_for_next(struct conn *c, SSL *ssl, struct spin *sp)
     }
     bool f = false;
     if (!sp->lone || atomic_load(&g_served) != sp->mine || atomic_load(&g_working) != 0 ||
-        !several_cpus() ||
-        !atomic_compare_exchange_strong(&g_spinning, &f, true)) {
+        !several_cpus() || !atomic_compare_exchange_strong(&g_spinning, &f, true)) {
         return;
     }
     uint64_t end = now_us() + SPIN_US;

@@ -76,8 +76,7 @@ static CK_RV login(CK_SESSION_HANDLE s, const char *pin)
 
 static CK_OBJECT_HANDLE find_key(CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls, const char *label)
 {
-    CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof cls},
-                        {CKA_LABEL, (void *)label, strlen(label)}};
+    CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_LABEL, (void *)label, strlen(label)}};
     CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
     CK_ULONG n = 0;
     if (F->C_FindObjectsInit(s, t, 2) != CKR_OK) {
@@ -154,9 +153,11 @@ static int mode_init(void)
     CK_RV reinit = F->C_Initialize(NULL);
     CK_RV fin3 = F->C_Finalize(NULL);
     printf("{\"before\": %lu, \"partial\": %lu, \"reserved\": %lu, \"nothreads\": %lu, "
-           "\"nothreads_fin\": %lu, \"first\": %lu, \"again\": %lu, \"fin_arg\": %lu, \"fin\": %lu, \"fin2\": %lu, "
+           "\"nothreads_fin\": %lu, \"first\": %lu, \"again\": %lu, \"fin_arg\": %lu, \"fin\": "
+           "%lu, \"fin2\": %lu, "
            "\"reinit\": %lu, \"fin3\": %lu}\n",
-           before, partial, reserved, nothreads, nothreads_fin, first, again, fin_arg, fin, fin2, reinit, fin3);
+           before, partial, reserved, nothreads, nothreads_fin, first, again, fin_arg, fin, fin2,
+           reinit, fin3);
     return 0;
 }
 
@@ -208,8 +209,8 @@ static int mode_iface(void)
            cap > 1 ? ((CK_VERSION *)list[1].pFunctionList)->major : 0,
            cap > 1 ? ((CK_VERSION *)list[1].pFunctionList)->minor : 0, r_def,
            def != NULL ? ((CK_VERSION *)def->pFunctionList)->major : 0,
-           def != NULL ? ((CK_VERSION *)def->pFunctionList)->minor : 0, r_30, r_240, r_99,
-           r_other, init, inf, inf == CKR_OK ? info.cryptokiVersion.major : 0,
+           def != NULL ? ((CK_VERSION *)def->pFunctionList)->minor : 0, r_30, r_240, r_99, r_other,
+           init, inf, inf == CKR_OK ? info.cryptokiVersion.major : 0,
            inf == CKR_OK ? info.cryptokiVersion.minor : 0, login_user, fin,
            v30 != NULL ? v30->flags : 0);
     return 0;
@@ -406,8 +407,8 @@ static CK_RV xw_gen(struct xw *w)
 {
     CK_BBOOL no = CK_FALSE, yes = CK_TRUE;
     CK_ULONG len = 32;
-    CK_ATTRIBUTE t[] = {{CKA_TOKEN, &no, sizeof no},        {CKA_VALUE_LEN, &len, sizeof len},
-                        {CKA_WRAP, &yes, sizeof yes},       {CKA_UNWRAP, &yes, sizeof yes},
+    CK_ATTRIBUTE t[] = {{CKA_TOKEN, &no, sizeof no},         {CKA_VALUE_LEN, &len, sizeof len},
+                        {CKA_WRAP, &yes, sizeof yes},        {CKA_UNWRAP, &yes, sizeof yes},
                         {CKA_EXTRACTABLE, &yes, sizeof yes}, {CKA_SENSITIVE, &no, sizeof no}};
     CK_MECHANISM m = {CKM_AES_KEY_GEN, NULL, 0};
     return F->C_GenerateKey(w->s, &m, t, sizeof t / sizeof t[0], &w->key);
@@ -415,8 +416,8 @@ static CK_RV xw_gen(struct xw *w)
 
 /* Wraps `what` with `by` (RFC 3394): wrapping-class keys cannot encrypt, so keys are compared by
  * what they wrap. */
-static CK_RV xw_wrap(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE by, CK_OBJECT_HANDLE what,
-                     CK_BYTE *out, CK_ULONG *len)
+static CK_RV xw_wrap(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE by, CK_OBJECT_HANDLE what, CK_BYTE *out,
+                     CK_ULONG *len)
 {
     CK_MECHANISM m = {CKM_AES_KEY_WRAP, NULL, 0};
     return F->C_WrapKey(s, &m, by, what, out, len);
@@ -437,8 +438,8 @@ static void *xw_main(void *arg)
     CK_BBOOL no = CK_FALSE, yes = CK_TRUE; /* an unwrapped copy stays sensitive (Tookan rules) */
     CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
     CK_KEY_TYPE kt = CKK_AES;
-    CK_ATTRIBUTE ut[] = {{CKA_CLASS, &cls, sizeof cls},      {CKA_KEY_TYPE, &kt, sizeof kt},
-                         {CKA_TOKEN, &no, sizeof no},        {CKA_WRAP, &yes, sizeof yes},
+    CK_ATTRIBUTE ut[] = {{CKA_CLASS, &cls, sizeof cls},       {CKA_KEY_TYPE, &kt, sizeof kt},
+                         {CKA_TOKEN, &no, sizeof no},         {CKA_WRAP, &yes, sizeof yes},
                          {CKA_EXTRACTABLE, &yes, sizeof yes}, {CKA_SENSITIVE, &yes, sizeof yes}};
     CK_MECHANISM m = {CKM_AES_KEY_WRAP, NULL, 0};
     for (int i = 0; i < 20 && w->rv == CKR_OK && w->next->rv == CKR_OK; i++) {
@@ -574,8 +575,7 @@ static int mode_fork(const char *pin, const char *label)
     (void)F->C_Finalize(NULL);
     printf("{\"init\": %lu, \"parent_before\": %lu, %s, \"child_exit\": %d, "
            "\"parent_after\": %lu}\n",
-           init, parent_before, cbuf, WIFEXITED(status) ? WEXITSTATUS(status) : -1,
-           parent_after);
+           init, parent_before, cbuf, WIFEXITED(status) ? WEXITSTATUS(status) : -1, parent_after);
     return 0;
 }
 
@@ -662,8 +662,7 @@ int main(int argc, char **argv)
         return mode_iface();
     }
     if (strcmp(mode, "threads") == 0 && argc == 8) {
-        return mode_threads(argv[3], argv[4], atoi(argv[5]), strtoul(argv[6], NULL, 10),
-                            argv[7]);
+        return mode_threads(argv[3], argv[4], atoi(argv[5]), strtoul(argv[6], NULL, 10), argv[7]);
     }
     if (strcmp(mode, "crosswrap") == 0 && argc == 5) {
         return mode_crosswrap(argv[3], atoi(argv[4]));

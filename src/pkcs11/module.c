@@ -30,7 +30,21 @@
 /* The library's one piece of global data: the state of the process that initialized it. */
 static pthread_mutex_t g_init_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct p11_state *g_state;
-static pid_t g_pid;
+/* Forks seen by this process's copy of the library: a child's atfork handler counts one. A state
+ * made before the last fork belongs to the parent. Asking the kernel (getpid) on every call cost
+ * a system call per call, two per crypto call, which on a virtual machine is a microsecond each. */
+static unsigned g_forks;
+static pthread_once_t g_fork_once = PTHREAD_ONCE_INIT;
+
+static void fork_child(void)
+{
+    __atomic_add_fetch(&g_forks, 1u, __ATOMIC_RELAXED);
+}
+
+static void fork_watch(void)
+{
+    (void)pthread_atfork(NULL, NULL, fork_child);
+}
 
 /* Log destination (set at C_Initialize; stderr by default). */
 static FILE *g_log;
@@ -40,7 +54,7 @@ static pthread_mutex_t g_log_mu = PTHREAD_MUTEX_INITIALIZER;
 struct p11_state *p11_state_get(void)
 {
     struct p11_state *st = __atomic_load_n(&g_state, __ATOMIC_ACQUIRE);
-    if (st == NULL || st->pid != getpid()) {
+    if (st == NULL || st->forks != __atomic_load_n(&g_forks, __ATOMIC_RELAXED)) {
         return NULL;
     }
     return st;
@@ -179,6 +193,24 @@ static bool conf_file(const char *path, bool required, struct p11_conf *c)
     return ok;
 }
 
+/* A count 1..P11_POOL_MAX_LIMIT from the environment variable name, when it is set. */
+static bool env_count(const char *name, size_t *out)
+{
+    const char *e = getenv(name);
+    if (e == NULL) {
+        return true;
+    }
+    char *end = NULL;
+    errno = 0;
+    unsigned long v = strtoul(e, &end, 10);
+    if (errno != 0 || end == e || *end != '\0' || v < 1 || v > P11_POOL_MAX_LIMIT) {
+        p11_log(P11_LOG_ERROR, "%s must be 1..%d", name, P11_POOL_MAX_LIMIT);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
 static CK_RV conf_load(struct p11_conf *c)
 {
     memset(c, 0, sizeof *c);
@@ -196,17 +228,8 @@ static CK_RV conf_load(struct p11_conf *c)
     if (lg != NULL) {
         snprintf(c->log_file, sizeof c->log_file, "%s", lg);
     }
-    const char *cn = getenv("OPENHSM_PKCS11_CONNECTIONS");
-    if (cn != NULL) {
-        char *end = NULL;
-        errno = 0;
-        unsigned long v = strtoul(cn, &end, 10);
-        if (errno != 0 || end == cn || *end != '\0' || v < 1 || v > P11_POOL_MAX_LIMIT) {
-            p11_log(P11_LOG_ERROR, "OPENHSM_PKCS11_CONNECTIONS must be 1..%d",
-                    P11_POOL_MAX_LIMIT);
-            return CKR_GENERAL_ERROR;
-        }
-        c->connections = v;
+    if (!env_count("OPENHSM_PKCS11_CONNECTIONS", &c->connections)) {
+        return CKR_GENERAL_ERROR;
     }
     if (c->cluster[0] == '\0') {
         p11_log(P11_LOG_ERROR, "no cluster configuration: set %s to the cluster's client config "
@@ -293,8 +316,9 @@ P11_API CK_RV C_Initialize(CK_VOID_PTR pInitArgs)
     if (rv != CKR_OK) {
         return rv;
     }
+    (void)pthread_once(&g_fork_once, fork_watch);
     pthread_mutex_lock(&g_init_mu);
-    if (g_state != NULL && g_pid == getpid()) {
+    if (g_state != NULL && g_state->forks == __atomic_load_n(&g_forks, __ATOMIC_RELAXED)) {
         pthread_mutex_unlock(&g_init_mu);
         return CKR_CRYPTOKI_ALREADY_INITIALIZED;
     }
@@ -318,7 +342,7 @@ P11_API CK_RV C_Initialize(CK_VOID_PTR pInitArgs)
         pthread_mutex_unlock(&g_init_mu);
         return CKR_HOST_MEMORY;
     }
-    st->pid = getpid();
+    st->forks = __atomic_load_n(&g_forks, __ATOMIC_RELAXED);
     st->next_sess = 1;
     st->app_locks = app_locks;
     if (app_locks) {
@@ -360,7 +384,6 @@ P11_API CK_RV C_Initialize(CK_VOID_PTR pInitArgs)
     }
     p11_log(P11_LOG_INFO, "initialized: cluster %s, %zu HSM(s), up to %zu connection sets",
             ohsm_cfg_cluster_id(st->cfg), ohsm_cfg_hsm_count(st->cfg), conf.connections);
-    g_pid = st->pid;
     __atomic_store_n(&g_state, st, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&g_init_mu);
     return CKR_OK;

@@ -180,7 +180,7 @@ struct p11_keyfacts {
 };
 
 struct p11_state {
-    pid_t pid;
+    unsigned forks; /* the process's fork count when it was made (module.c) */
     bool app_locks; /* mutex functions of the application in use */
     CK_CREATEMUTEX create_mutex;
     CK_DESTROYMUTEX destroy_mutex;

@@ -35,7 +35,9 @@
  * before the module is loaded. With 1 and 2 threads the calls then run in PAIRED_ROUNDS slices that
  * alternate with ping-pong slices (together S seconds each), and the line gets the ping-pong's time
  * per round trip in those slices (rtt_us=29.85): this machine drifts, and a floor measured a
- * minute earlier says little about the calls of now.
+ * minute earlier says little about the calls of now. With 2 threads each round also has a slice of
+ * two ping-pongs at once (a second peer), as two callers meet each other on the machine's cores:
+ * rtt2_us is their mean time per round trip, reported beside the target, which keeps rtt_us.
  *
  * Trusts its command line and environment as the operator's; prints no secret.
  */
@@ -225,6 +227,12 @@ static void pp_open(struct pingpong *pp)
     }
     if (pp->pid == 0) {
         uint8_t m[PINGPONG_LEN];
+        /* Not an earlier peer's connection: its peer must see its close (pp_close). */
+        for (int o = 3; o < 256; o++) {
+            if (o != lfd) {
+                (void)close(o);
+            }
+        }
         int fd = accept(lfd, NULL, NULL);
         if (fd >= 0) {
             nodelay(fd);
@@ -265,6 +273,34 @@ static void pp_slice(struct pingpong *pp, double seconds, uint64_t *ops, double 
         t = now_s();
     }
     *elapsed += t - t0;
+}
+
+/* Two ping-pongs at once for `seconds` (pp[1] on a thread of its own): adds both pairs' round
+ * trips and times. */
+struct pp_job {
+    struct pingpong *pp;
+    double seconds, elapsed;
+    uint64_t ops;
+};
+
+static void *pp_job_run(void *arg)
+{
+    struct pp_job *j = arg;
+    pp_slice(j->pp, j->seconds, &j->ops, &j->elapsed);
+    return NULL;
+}
+
+static void pp_slice2(struct pingpong pp[2], double seconds, uint64_t *ops, double *elapsed)
+{
+    struct pp_job j = {&pp[1], seconds, 0, 0};
+    pthread_t t;
+    if (pthread_create(&t, NULL, pp_job_run, &j) != 0) {
+        die("pthread_create failed");
+    }
+    pp_slice(&pp[0], seconds, ops, elapsed);
+    (void)pthread_join(t, NULL);
+    *ops += j.ops;
+    *elapsed += j.elapsed;
 }
 
 /* ---- one run: an operation with a number of threads ---- */
@@ -400,12 +436,13 @@ static void *work(void *arg)
     return NULL;
 }
 
-static void run_one(struct run *r, size_t nthreads, struct pingpong *pp)
+static void run_one(struct run *r, size_t nthreads, struct pingpong pp[2])
 {
     static struct worker w[MAX_THREADS];
-    uint64_t ops = 0, pp_ops = 0;
-    double elapsed = 0, busy = 0, in_gen = 0, in_destroy = 0, pp_elapsed = 0;
-    bool paired = pp != NULL && pp->fd >= 0 && nthreads <= 2;
+    uint64_t ops = 0, pp_ops = 0, pp2_ops = 0;
+    double elapsed = 0, busy = 0, in_gen = 0, in_destroy = 0, pp_elapsed = 0, pp2_elapsed = 0;
+    bool paired = pp != NULL && pp[0].fd >= 0 && nthreads <= 2;
+    bool paired2 = paired && nthreads == 2 && pp[1].fd >= 0;
 
     r->rounds = paired ? PAIRED_ROUNDS : 1;
     memset(w, 0, sizeof(w));
@@ -422,7 +459,10 @@ static void run_one(struct run *r, size_t nthreads, struct pingpong *pp)
     (void)pthread_barrier_wait(&r->bar); /* the workers' warm-up is over */
     for (int i = 0; i < r->rounds; i++) {
         if (paired) {
-            pp_slice(pp, r->seconds / r->rounds, &pp_ops, &pp_elapsed);
+            pp_slice(&pp[0], r->seconds / r->rounds, &pp_ops, &pp_elapsed);
+        }
+        if (paired2) {
+            pp_slice2(pp, r->seconds / r->rounds, &pp2_ops, &pp2_elapsed);
         }
         (void)pthread_barrier_wait(&r->bar); /* the calls' slice starts */
         (void)pthread_barrier_wait(&r->bar); /* and is over */
@@ -445,6 +485,9 @@ static void run_one(struct run *r, size_t nthreads, struct pingpong *pp)
     }
     if (paired && pp_ops > 0) {
         (void)printf(" rtt_us=%.2f", pp_elapsed * 1e6 / (double)pp_ops);
+    }
+    if (paired2 && pp2_ops > 0) {
+        (void)printf(" rtt2_us=%.2f", pp2_elapsed * 1e6 / (double)pp2_ops);
     }
     (void)printf("\n");
     (void)fflush(stdout);
@@ -724,7 +767,7 @@ static bool parse_args(int argc, char **argv, struct opts *o)
 int main(int argc, char **argv)
 {
     struct opts o;
-    struct pingpong pp = {-1, -1};
+    struct pingpong pp[2] = {{-1, -1}, {-1, -1}};
     char pin[256];
     const char *env = getenv(PIN_ENV);
     CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
@@ -741,7 +784,9 @@ int main(int argc, char **argv)
     (void)snprintf(pin, sizeof(pin), "%s", env);
     (void)prctl(PR_SET_PDEATHSIG, SIGTERM); /* the runner's end is this run's */
     if (o.pingpong) {
-        pp_open(&pp); /* before the module is loaded: the child inherits nothing of it */
+        /* Before the module is loaded: the children inherit nothing of it. */
+        pp_open(&pp[0]);
+        pp_open(&pp[1]);
     }
 
     void *lib = dlopen(o.module, RTLD_NOW | RTLD_LOCAL);
@@ -793,10 +838,11 @@ int main(int argc, char **argv)
             r.seconds = o.seconds;
             r.keys = &k;
             r.slot = slot;
-            run_one(&r, o.threads[t], &pp);
+            run_one(&r, o.threads[t], pp);
         }
     }
-    pp_close(&pp);
+    pp_close(&pp[0]);
+    pp_close(&pp[1]);
 
     const CK_OBJECT_HANDLE hs[] = {k.rsa_priv, k.rsa_pub, k.ec_priv, k.ec_pub, k.aes};
     for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++) {

@@ -11,7 +11,8 @@
  * the timeout: a recv that times out early goes back to polling against the deadline.
  * A lone caller first spins briefly for its answer (spin_wait) instead of sleeping in recv: on a
  * fast operation the answer comes within microseconds, and a sleep and wake-up cost more than the
- * operation itself.
+ * operation itself. Not when the HSM thread answering runs on the caller's own CPU (an HSM on
+ * this host keeps a busy client's thread and its own on one CPU): the spin would keep it off.
  * Requests can be queued and written together (one SSL_write for many frames: pipelining); the
  * write buffer and every received frame are wiped, as they carry plaintexts, key material and
  * passwords. Responses are untrusted and validated by the wire decoder.
@@ -23,6 +24,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -190,6 +192,17 @@ static bool several_cpus(void)
     return v > 1;
 }
 
+/* Does the HSM thread answering on fd run on this thread's CPU? On loopback the CPU that
+ * received its last answer is the one its HSM thread ran on; spinning there would keep it from
+ * the CPU it needs to answer. */
+static bool server_here(int fd)
+{
+    int cpu = -1;
+    socklen_t l = sizeof(cpu);
+    return getsockopt(fd, SOL_SOCKET, SO_INCOMING_CPU, &cpu, &l) == 0 && cpu >= 0 &&
+           cpu == sched_getcpu();
+}
+
 /* Before a blocking recv: when this thread is the only one of the process waiting for an answer,
  * no other spins and the machine has a core for the HSM, polls the socket (MSG_DONTWAIT) for up
  * to SPIN_NS. Returns recv's result when data (or an error) came, else -2 (block as usual). A
@@ -201,7 +214,7 @@ static ssize_t spin_wait(struct ohsm_conn *c, int fd, char *buf, int len)
         return -2;
     }
     bool f = false;
-    if (atomic_load(&g_waiting) != 1 || !several_cpus() ||
+    if (atomic_load(&g_waiting) != 1 || !several_cpus() || server_here(fd) ||
         !atomic_compare_exchange_strong(&g_spinning, &f, true)) {
         return -2;
     }

@@ -45,6 +45,10 @@
  * since, none works on one now), the thread polls its socket for up to SPIN_US before it blocks
  * (spin_for_next); one whose spins find nothing backs off. With several busy connections nobody
  * spins: the cores are better spent on their requests.
+ *
+ * Busy clients on this host: a connection thread serving a loopback peer alongside other busy
+ * connections runs on the CPU its requests arrive on, so each client thread and its HSM thread
+ * wake each other on one CPU (affinity.h); it is unpinned again when its connection is lone.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -61,6 +65,7 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 
+#include "hsm/affinity.h"
 #include "hsm/conntab.h"
 #include "hsm/handlers.h"
 #include "hsm/hsm.h"
@@ -329,6 +334,8 @@ static bool more_input(SSL *ssl)
 
 static void serve_session(struct conn *c, SSL *ssl)
 {
+    struct ohsm_affinity aff;
+    ohsm_affinity_init(&aff, c->src);
     struct ohsm_hsm *h = c->h;
     struct ohsm_session s;
     struct outbuf out = {NULL, 0, 0};
@@ -341,11 +348,15 @@ static void serve_session(struct conn *c, SSL *ssl)
         size_t len = 0;
         Ohsm__Request *q = NULL;
         struct ohsm_reply r;
-        if (s.logged_in) {
+        if (s.logged_in && aff.pinned < 0) {
             spin_for_next(c, ssl, &sp);
         }
         ohsm_rv rv = ohsm_wire_read(ssl, &buf, &len);
-        atomic_fetch_add(&g_working, 1);
+        int working = atomic_fetch_add(&g_working, 1) + 1;
+        if (rv == OHSM_OK) {
+            /* A session logged out is no busy client's: unpinned like a lone one. */
+            ohsm_affinity_follow(&aff, c->fd, sp.lone || !s.logged_in, working);
+        }
 
         if (rv == OHSM_DATA_LEN_RANGE) {
             atomic_fetch_sub(&g_working, 1);

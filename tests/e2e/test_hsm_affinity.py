@@ -1,0 +1,96 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Issue 15: an HSM keeps a busy local client's thread and the HSM thread serving it on one CPU
+(src/hsm/affinity.h), spoken on the raw wire from this (loopback) host:
+
+- two logged-in connections used in turn, so neither is alone: the HSM threads serving them are
+  each pinned to a single CPU, one the HSM process may use;
+- one of them closed and the other going on alone: its thread gets the process's whole CPU set
+  back (a lone connection's thread spins for its next request instead);
+- the HSM's main (accept) thread is never pinned.
+
+Every wait is a condition with a deadline. Needs two CPUs or more (skips otherwise).
+"""
+import os
+
+import pytest
+
+import wire
+from conftest import Cluster, wait_for
+from test_cli import activate, as_admin, cli
+from test_session_groups import encrypt, login, session_key
+
+PW = "pinned-pass1"
+
+
+@pytest.fixture(scope="module")
+def hsm(tmp_path_factory):
+    c = Cluster(tmp_path_factory.mktemp("affinity") / "data", hsms=1)
+    try:
+        activate(c)
+        code, _out, text = cli(c, "user", "create", "--username", "alice", "--role",
+                               "crypto-user", "--password", PW, **as_admin())
+        assert code == 0, text
+        yield c
+    finally:
+        c.stop()
+
+
+def cpus(pid, tid):
+    """The CPUs thread tid of pid may run on (a set of ints), or None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/task/{tid}/status") as f:
+            line = next(x for x in f if x.startswith("Cpus_allowed_list:"))
+    except (FileNotFoundError, ProcessLookupError, StopIteration):
+        return None
+    out = set()
+    for part in line.split(":", 1)[1].strip().split(","):
+        lo, _, hi = part.partition("-")
+        out.update(range(int(lo), int(hi or lo) + 1))
+    return out
+
+
+def threads(pid):
+    """{tid: CPU set} of pid's threads now."""
+    got = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        c = cpus(pid, tid)
+        if c is not None:
+            got[int(tid)] = c
+    return got
+
+
+def test_busy_local_connections_pin_their_threads_and_a_lone_one_is_unpinned(hsm):
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one CPU: nothing to pin to")
+    pid = hsm.hsm_process(0)
+    whole = cpus(pid, pid)
+    assert whole is not None and len(whole) >= 2, whole
+    a, rv = login(hsm, "alice", PW, None)
+    assert rv == 0
+    b, rv = login(hsm, "alice", PW, None)
+    assert rv == 0
+    ka, kb = session_key(a, 2), session_key(b, 2)
+    ids = iter(range(10, 10**9))
+
+    def pinned_pair():
+        for _ in range(20):  # in turn: neither connection is alone
+            assert encrypt(a, ka, next(ids)) == 0
+            assert encrypt(b, kb, next(ids)) == 0
+        one = {t: c for t, c in threads(pid).items() if len(c) == 1}
+        return one if len(one) >= 2 else None
+
+    one = wait_for(pinned_pair, 20.0, "two HSM threads pinned to one CPU each")
+    assert pid not in one, "the accept thread was pinned"
+    assert all(c <= whole for c in one.values()), (one, whole)
+
+    b.close()  # its thread ends; a goes on alone
+
+    def unpinned():
+        for _ in range(10):
+            assert encrypt(a, ka, next(ids)) == 0
+        now = threads(pid)
+        return now if all(c == whole for c in now.values()) else None
+
+    wait_for(unpinned, 20.0, "every HSM thread back on the process's CPUs")
+    assert wire.call(a, next(ids), wire.LOGOUT).get(2, 0) == 0
+    a.close()

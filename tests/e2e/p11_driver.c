@@ -216,6 +216,77 @@ static int mode_iface(void)
     return 0;
 }
 
+/* ---- the functions the module does not offer: each answers its documented code ---- */
+
+static int mode_unoffered(void)
+{
+    get_iface_fn gi = NULL;
+    *(void **)&gi = dlsym(G_MOD, "C_GetInterface");
+    CK_VERSION want30 = {3, 0};
+    CK_INTERFACE_PTR v30 = NULL;
+    if (gi == NULL || gi((CK_UTF8CHAR_PTR) "PKCS 11", &want30, &v30, 0) != CKR_OK) {
+        printf("{\"error\": \"no 3.0 interface\"}\n");
+        return 1;
+    }
+    CK_FUNCTION_LIST_3_0 *f = v30->pFunctionList;
+    CK_BYTE b[64] = {0};
+    CK_ULONG n = sizeof b;
+    CK_SLOT_ID slot = 0;
+    CK_SESSION_HANDLE s = 0;
+    CK_RV before = f->C_GetOperationState(1, b, &n);
+    CK_RV init = f->C_Initialize(NULL);
+    CK_ULONG ns = 1;
+    CK_RV sl = f->C_GetSlotList(CK_TRUE, &slot, &ns);
+    CK_RV os = f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s);
+    CK_MECHANISM m = {CKM_RSA_PKCS, NULL, 0};
+    printf("{\"before\": %lu, \"init\": %lu, \"slots\": %lu, \"open\": %lu", before, init,
+           sl, os);
+#define RV(name, call) printf(", \"%s\": %lu", name, (unsigned long)(call))
+    RV("GetOperationState", f->C_GetOperationState(s, b, &n));
+    RV("SetOperationState", f->C_SetOperationState(s, b, sizeof b, 0, 0));
+    RV("SignRecoverInit", f->C_SignRecoverInit(s, &m, 1));
+    RV("SignRecover", f->C_SignRecover(s, b, 8, b, &n));
+    RV("VerifyRecoverInit", f->C_VerifyRecoverInit(s, &m, 1));
+    RV("VerifyRecover", f->C_VerifyRecover(s, b, 8, b, &n));
+    RV("DigestEncryptUpdate", f->C_DigestEncryptUpdate(s, b, 8, b, &n));
+    RV("DecryptDigestUpdate", f->C_DecryptDigestUpdate(s, b, 8, b, &n));
+    RV("SignEncryptUpdate", f->C_SignEncryptUpdate(s, b, 8, b, &n));
+    RV("DecryptVerifyUpdate", f->C_DecryptVerifyUpdate(s, b, 8, b, &n));
+    RV("WaitForSlotEvent", f->C_WaitForSlotEvent(CKF_DONT_BLOCK, &slot, NULL));
+    RV("SeedRandom", f->C_SeedRandom(s, b, 8));
+    RV("GetFunctionStatus", f->C_GetFunctionStatus(s));
+    RV("CancelFunction", f->C_CancelFunction(s));
+    RV("LoginUser", f->C_LoginUser(s, CKU_USER, (CK_UTF8CHAR_PTR) "x", 1,
+                                   (CK_UTF8CHAR_PTR) "u", 1));
+    RV("SessionCancel", f->C_SessionCancel(s, 0));
+    RV("MessageEncryptInit", f->C_MessageEncryptInit(s, &m, 1));
+    RV("EncryptMessage", f->C_EncryptMessage(s, b, 8, b, 8, b, 8, b, &n));
+    RV("EncryptMessageBegin", f->C_EncryptMessageBegin(s, b, 8, b, 8));
+    RV("EncryptMessageNext", f->C_EncryptMessageNext(s, b, 8, b, 8, b, &n, 0));
+    RV("MessageEncryptFinal", f->C_MessageEncryptFinal(s));
+    RV("MessageDecryptInit", f->C_MessageDecryptInit(s, &m, 1));
+    RV("DecryptMessage", f->C_DecryptMessage(s, b, 8, b, 8, b, 8, b, &n));
+    RV("DecryptMessageBegin", f->C_DecryptMessageBegin(s, b, 8, b, 8));
+    RV("DecryptMessageNext", f->C_DecryptMessageNext(s, b, 8, b, 8, b, &n, 0));
+    RV("MessageDecryptFinal", f->C_MessageDecryptFinal(s));
+    RV("MessageSignInit", f->C_MessageSignInit(s, &m, 1));
+    RV("SignMessage", f->C_SignMessage(s, b, 8, b, 8, b, &n));
+    RV("SignMessageBegin", f->C_SignMessageBegin(s, b, 8));
+    RV("SignMessageNext", f->C_SignMessageNext(s, b, 8, b, 8, b, &n));
+    RV("MessageSignFinal", f->C_MessageSignFinal(s));
+    RV("MessageVerifyInit", f->C_MessageVerifyInit(s, &m, 1));
+    RV("VerifyMessage", f->C_VerifyMessage(s, b, 8, b, 8, b, 8));
+    RV("VerifyMessageBegin", f->C_VerifyMessageBegin(s, b, 8));
+    RV("VerifyMessageNext", f->C_VerifyMessageNext(s, b, 8, b, 8, b, 8));
+    RV("MessageVerifyFinal", f->C_MessageVerifyFinal(s));
+#undef RV
+    CK_SESSION_INFO si;
+    CK_RV still = f->C_GetSessionInfo(s, &si);
+    CK_RV fin = f->C_Finalize(NULL);
+    printf(", \"session_after\": %lu, \"fin\": %lu}\n", still, fin);
+    return 0;
+}
+
 /* ---- threads: signing from many threads, each with its own session ---- */
 
 struct worker {
@@ -649,7 +720,7 @@ static int mode_mutexes(const char *pin, const char *label)
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: p11_driver MODULE init|iface|threads|crosswrap|fork|mutexes ...\n");
+        fprintf(stderr, "usage: p11_driver MODULE init|iface|unoffered|threads|crosswrap|fork|mutexes ...\n");
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -660,6 +731,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(mode, "iface") == 0) {
         return mode_iface();
+    }
+    if (strcmp(mode, "unoffered") == 0) {
+        return mode_unoffered();
     }
     if (strcmp(mode, "threads") == 0 && argc == 8) {
         return mode_threads(argv[3], argv[4], atoi(argv[5]), strtoul(argv[6], NULL, 10), argv[7]);

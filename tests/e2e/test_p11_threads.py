@@ -43,6 +43,21 @@ def test_init_rules(p11cluster):
                  "fin2": PyKCS11.CKR_CRYPTOKI_NOT_INITIALIZED, "reinit": 0, "fin3": 0}, r
 
 
+def test_functions_not_offered_answer_their_codes_and_change_nothing(p11cluster):
+    """Every function the module lists but does not offer answers as the README says (and as
+    PKCS#11 allows), after the not-initialized check; the session is unharmed."""
+    r = drive(p11cluster, "unoffered")
+    assert r.pop("before") == PyKCS11.CKR_CRYPTOKI_NOT_INITIALIZED, r
+    assert r.pop("init") == 0 and r.pop("slots") == 0 and r.pop("open") == 0, r
+    assert r.pop("SeedRandom") == PyKCS11.CKR_RANDOM_SEED_NOT_SUPPORTED, r
+    assert r.pop("GetFunctionStatus") == PyKCS11.CKR_FUNCTION_NOT_PARALLEL, r
+    assert r.pop("CancelFunction") == PyKCS11.CKR_FUNCTION_NOT_PARALLEL, r
+    assert r.pop("session_after") == 0 and r.pop("fin") == 0, r
+    assert len(r) == 33, sorted(r)
+    bad = {k: v for k, v in r.items() if v != PyKCS11.CKR_FUNCTION_NOT_SUPPORTED}
+    assert not bad, bad
+
+
 def test_interfaces_v3(p11cluster):
     r = drive(p11cluster, "iface")
     assert r["count"] == 0 and r["n"] == 2 and r["list"] == 0, r

@@ -4,6 +4,7 @@ terminal with prompts, the interactive shell, single-command mode with CLOUDHSM_
 user management across two HSMs, lockout, one HSM not answering, and bad input that must change
 nothing. Every command prints one JSON object; errors have error_code 1 and exit non-zero.
 """
+import contextlib
 import io
 import json
 import subprocess
@@ -87,6 +88,23 @@ def users(cluster):
 def activate(cluster):
     code, out, text = cli(cluster, "cluster", "activate", "--password", ADMIN_PW)
     assert code == 0 and out == {"error_code": 0, "data": "Cluster activation successful"}, text
+
+
+@contextlib.contextmanager
+def cluster_with_users(data, hsms, *users):
+    """A started Cluster in data, activated, with a crypto user for each (name, password);
+    stopped on leaving the with block."""
+    from conftest import Cluster
+    c = Cluster(data, hsms=hsms)
+    try:
+        activate(c)
+        for name, pw in users:
+            code, _out, text = cli(c, "user", "create", "--username", name, "--role",
+                                   "crypto-user", "--password", pw, **as_admin())
+            assert code == 0, text
+        yield c
+    finally:
+        c.stop()
 
 
 def test_activate_through_terminal(cluster):

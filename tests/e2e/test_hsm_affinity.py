@@ -15,8 +15,8 @@ import os
 import pytest
 
 import wire
-from conftest import Cluster, wait_for
-from test_cli import activate, as_admin, cli
+from conftest import wait_for
+from test_cli import cluster_with_users
 from test_session_groups import encrypt, login, session_key
 
 PW = "pinned-pass1"
@@ -24,15 +24,8 @@ PW = "pinned-pass1"
 
 @pytest.fixture(scope="module")
 def hsm(tmp_path_factory):
-    c = Cluster(tmp_path_factory.mktemp("affinity") / "data", hsms=1)
-    try:
-        activate(c)
-        code, _out, text = cli(c, "user", "create", "--username", "alice", "--role",
-                               "crypto-user", "--password", PW, **as_admin())
-        assert code == 0, text
+    with cluster_with_users(tmp_path_factory.mktemp("affinity") / "data", 1, ("alice", PW)) as c:
         yield c
-    finally:
-        c.stop()
 
 
 def cpus(pid, tid):

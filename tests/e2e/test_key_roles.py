@@ -25,8 +25,7 @@ import struct
 import pytest
 
 import wire
-from conftest import Cluster
-from test_cli import ADMIN_PW, activate, as_admin, cli
+from test_cli import ADMIN_PW, cluster_with_users
 
 RV = dict(wire.RV, ATTRIBUTE_VALUE_INVALID=32, ATTRIBUTE_READ_ONLY=33, TEMPLATE_INCONSISTENT=46)
 A_ROLE_CLASS = 0x8000000B
@@ -42,15 +41,8 @@ PW = "alice-pass1"
 
 @pytest.fixture(scope="module")
 def hsms(tmp_path_factory):
-    c = Cluster(tmp_path_factory.mktemp("roles") / "data", hsms=2)
-    try:
-        activate(c)
-        code, out, text = cli(c, "user", "create", "--username", "alice", "--role",
-                              "crypto-user", "--password", PW, **as_admin())
-        assert code == 0, text
+    with cluster_with_users(tmp_path_factory.mktemp("roles") / "data", 2, ("alice", PW)) as c:
         yield c
-    finally:
-        c.stop()
 
 
 def cu(c, i):

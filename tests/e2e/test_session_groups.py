@@ -17,8 +17,7 @@ import threading
 import pytest
 
 import wire
-from conftest import Cluster
-from test_cli import activate, as_admin, cli
+from test_cli import cluster_with_users
 
 PW_A, PW_B = "alice-pass1", "bobby-pass1"
 CRYPTO, ENCRYPT = 29, 1
@@ -27,16 +26,9 @@ AES_ECB = wire.field(1, 4)
 
 @pytest.fixture(scope="module")
 def hsm(tmp_path_factory):
-    c = Cluster(tmp_path_factory.mktemp("groups") / "data", hsms=1)
-    try:
-        activate(c)
-        for name, pw in (("alice", PW_A), ("bobby", PW_B)):
-            code, out, text = cli(c, "user", "create", "--username", name, "--role",
-                                  "crypto-user", "--password", pw, **as_admin())
-            assert code == 0, text
+    with cluster_with_users(tmp_path_factory.mktemp("groups") / "data", 1, ("alice", PW_A),
+                            ("bobby", PW_B)) as c:
         yield c
-    finally:
-        c.stop()
 
 
 def login(c, name, pw, group):

@@ -6,11 +6,14 @@
   each pinned to a single CPU, one the HSM process may use;
 - one of them closed and the other going on alone: its thread gets the process's whole CPU set
   back (a lone connection's thread spins for its next request instead);
-- the HSM's main (accept) thread is never pinned.
+- the HSM's main (accept) thread is never pinned;
+- twelve connections racing in and out on twelve client threads while their HSM threads are
+  pinned and moved: every operation works, and afterwards nothing stays pinned.
 
 Every wait is a condition with a deadline. Needs two CPUs or more (skips otherwise).
 """
 import os
+import threading
 
 import pytest
 
@@ -86,4 +89,49 @@ def test_busy_local_connections_pin_their_threads_and_a_lone_one_is_unpinned(hsm
 
     wait_for(unpinned, 20.0, "every HSM thread back on the process's CPUs")
     assert wire.call(a, next(ids), wire.LOGOUT).get(2, 0) == 0
+    a.close()
+
+
+def test_many_connections_racing_in_and_out_while_threads_move(hsm):
+    """Twelve logged-in connections on twelve client threads encrypt at once, half of them
+    closing and logging in again midway, while their HSM threads are pinned, moved and unpinned:
+    every operation succeeds, and afterwards one connection alone leaves no thread pinned."""
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one CPU: nothing to pin to")
+    pid = hsm.hsm_process(0)
+    whole = cpus(pid, pid)
+    errors = []
+
+    def worker(n):
+        try:
+            for round_ in range(2 if n % 2 else 1):
+                s, rv = login(hsm, "alice", PW, None)
+                assert rv == 0, rv
+                k = session_key(s, 2)
+                for i in range(150):
+                    got = encrypt(s, k, 10 + i)
+                    assert got == 0, (n, round_, i, got)
+                s.close()
+        except Exception as e:  # reported below, with the others
+            errors.append(repr(e))
+
+    ts = [threading.Thread(target=worker, args=(n,)) for n in range(12)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(120)
+    assert not any(t.is_alive() for t in ts), "a client thread hung"
+    assert not errors, errors
+    a, rv = login(hsm, "alice", PW, None)
+    assert rv == 0
+    ka = session_key(a, 2)
+    ids = iter(range(10, 10**9))
+
+    def settled():
+        for _ in range(5):
+            assert encrypt(a, ka, next(ids)) == 0
+        now = threads(pid)
+        return now if all(c == whole for c in now.values()) else None
+
+    wait_for(settled, 20.0, "every HSM thread back on the process's CPUs")
     a.close()

@@ -254,6 +254,12 @@ static int mode_unoffered(void)
     RV("DecryptVerifyUpdate", f->C_DecryptVerifyUpdate(s, b, 8, b, &n));
     RV("WaitForSlotEvent", f->C_WaitForSlotEvent(CKF_DONT_BLOCK, &slot, NULL));
     RV("SeedRandom", f->C_SeedRandom(s, b, 8));
+    RV("InitToken", f->C_InitToken(slot, (CK_UTF8CHAR_PTR) "so:pin", 6, b));
+    RV("InitToken_badslot", f->C_InitToken(slot + 999, (CK_UTF8CHAR_PTR) "so:pin", 6, b));
+    RV("InitPIN", f->C_InitPIN(s, (CK_UTF8CHAR_PTR) "u:p", 3));
+    RV("SetPIN", f->C_SetPIN(s, (CK_UTF8CHAR_PTR) "u:p", 3, (CK_UTF8CHAR_PTR) "u:q", 3));
+    RV("SetPIN_badsession", f->C_SetPIN(s + 999, (CK_UTF8CHAR_PTR) "u:p", 3,
+                                         (CK_UTF8CHAR_PTR) "u:q", 3));
     RV("GetFunctionStatus", f->C_GetFunctionStatus(s));
     RV("CancelFunction", f->C_CancelFunction(s));
     RV("LoginUser", f->C_LoginUser(s, CKU_USER, (CK_UTF8CHAR_PTR) "x", 1,

@@ -208,6 +208,16 @@ OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_key_unwrap(
     struct ohsm_obj *obj, struct ohsm_result *res);
 OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_key_delete(struct ohsm_client *c, uint64_t handle,
                                                        struct ohsm_result *res);
+/* As ohsm_client_key_delete, without a round trip of its own when handle is a session object this
+ * client's group knows (its HSM session up and logged in): the delete is queued on that HSM's
+ * connection and written with the connection's next request, OHSM_OK is returned at once, and from
+ * now on no call of any client of the group may name the handle (OHSM_KEY_HANDLE_INVALID). The
+ * answer is read by a later call on the connection, which then forgets the object. If the
+ * connection ends first (client freed, HSM lost), the handle stays invalid here and the HSM frees
+ * the key with the group's sessions. Any other handle gets the plain delete. */
+OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_key_delete_later(struct ohsm_client *c,
+                                                             uint64_t handle,
+                                                             struct ohsm_result *res);
 /* Sets attributes (encoded template of one or more). obj (may be NULL) gets the new record. */
 OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_key_set_attrs(struct ohsm_client *c, uint64_t handle,
                                                           const uint8_t *tmpl, size_t tmpl_len,

@@ -403,7 +403,11 @@ static ohsm_rv setup(struct batch *b, size_t only)
             finish(b, i, OHSM_ARGUMENTS_BAD);
             continue;
         }
-        size_t pin = o->kind == OHSM_COP_DIGEST ? OHSM_ALL : ohsm_route_sess_find(c, o->handle);
+        size_t pin = OHSM_ALL;
+        if (o->kind != OHSM_COP_DIGEST && ohsm_route_sess_pin(c, o->handle, &pin) != OHSM_OK) {
+            finish(b, i, OHSM_KEY_HANDLE_INVALID); /* a session key being deleted */
+            continue;
+        }
         if (pin == OHSM_ALL && only != OHSM_ALL) {
             pin = only;
         }

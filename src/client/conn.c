@@ -59,6 +59,14 @@ struct ohsm_conn {
     /* spin_wait: answers this connection waits for without spinning (after spins that found
      * nothing: slow operations such as RSA do not burn a core), and the next such back-off. */
     uint32_t nospin, nospin_next;
+    /* Deferred requests (ohsm_conn_queue_deferred): queued or sent, their answers not read yet,
+     * oldest first in a ring; each answer goes to on_deferred when a later read meets it. */
+    struct {
+        uint64_t id, tag;
+    } dq[OHSM_CONN_DEFERRED_MAX];
+    size_t dq_head, dq_n;
+    ohsm_conn_deferred_fn on_deferred;
+    void *on_deferred_arg;
 };
 
 /* Spin-then-block. Threads of this process waiting for an answer now, and whether one spins. */
@@ -96,8 +104,8 @@ static int verify_cb(int ok, X509_STORE_CTX *st)
     }
     X509 *leaf = X509_STORE_CTX_get_current_cert(st);
     int crit = 0;
-    GENERAL_NAMES *san = leaf != NULL ? X509_get_ext_d2i(leaf, NID_subject_alt_name, &crit, NULL)
-                                      : NULL;
+    GENERAL_NAMES *san =
+        leaf != NULL ? X509_get_ext_d2i(leaf, NID_subject_alt_name, &crit, NULL) : NULL;
     if (san != NULL) {
         GENERAL_NAMES_free(san);
         return 0;
@@ -429,10 +437,24 @@ out:
     return rv;
 }
 
+/* Hands the oldest deferred request's outcome to the callback and forgets it. */
+static void deferred_pop(struct ohsm_conn *c, ohsm_rv rv)
+{
+    uint64_t tag = c->dq[c->dq_head].tag;
+    c->dq_head = (c->dq_head + 1) % OHSM_CONN_DEFERRED_MAX;
+    c->dq_n--;
+    if (c->on_deferred != NULL) {
+        c->on_deferred(c->on_deferred_arg, tag, rv);
+    }
+}
+
 void ohsm_conn_free(struct ohsm_conn *c)
 {
     if (c == NULL) {
         return;
+    }
+    while (c->dq_n > 0) {
+        deferred_pop(c, OHSM_NOT_CONNECTED); /* no answer will come: the outcome is unknown */
     }
     if (c->ssl != NULL) {
         SSL_free(c->ssl);
@@ -536,6 +558,29 @@ ohsm_rv ohsm_conn_send(struct ohsm_conn *c, const Ohsm__Request *q, int64_t dead
     return ohsm_conn_flush(c, deadline);
 }
 
+void ohsm_conn_on_deferred(struct ohsm_conn *c, ohsm_conn_deferred_fn fn, void *arg)
+{
+    c->on_deferred = fn;
+    c->on_deferred_arg = arg;
+}
+
+size_t ohsm_conn_deferred(const struct ohsm_conn *c)
+{
+    return c->dq_n;
+}
+
+ohsm_rv ohsm_conn_queue_deferred(struct ohsm_conn *c, const Ohsm__Request *q, uint64_t tag,
+                                 int64_t deadline)
+{
+    OHSM_ENSURE(c->dq_n < OHSM_CONN_DEFERRED_MAX, OHSM_BUFFER_TOO_SMALL);
+    OHSM_TRY(ohsm_conn_queue(c, q, deadline));
+    size_t at = (c->dq_head + c->dq_n) % OHSM_CONN_DEFERRED_MAX;
+    c->dq[at].id = q->id;
+    c->dq[at].tag = tag;
+    c->dq_n++;
+    return OHSM_OK;
+}
+
 bool ohsm_conn_readable(struct ohsm_conn *c)
 {
     if (SSL_has_pending(c->ssl)) {
@@ -592,20 +637,30 @@ static ohsm_rv read_frame(struct ohsm_conn *c, int64_t deadline, uint8_t **buf, 
 
 ohsm_rv ohsm_conn_recv(struct ohsm_conn *c, uint64_t id, int64_t deadline, Ohsm__Response **out)
 {
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    Ohsm__Response *r = NULL;
-    ohsm_rv rv = read_frame(c, deadline, &buf, &len);
+    for (;;) {
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        Ohsm__Response *r = NULL;
+        ohsm_rv rv = read_frame(c, deadline, &buf, &len);
 
-    OHSM_TRY(rv);
-    rv = ohsm_wire_resp_decode(buf, len, &r);
-    OPENSSL_clear_free(buf, len);
-    OHSM_TRY(rv);
-    /* id 0: the HSM refused the connection itself (e.g. no sessions available). */
-    if (r->id != id && !(r->id == 0 && r->rv != OHSM_OK)) {
-        ohsm__response__free_unpacked(r, NULL);
-        return OHSM_PROTOCOL;
+        OHSM_TRY(rv);
+        rv = ohsm_wire_resp_decode(buf, len, &r);
+        OPENSSL_clear_free(buf, len);
+        OHSM_TRY(rv);
+        /* Answers come in request order: those of deferred requests sent before this one come
+         * first, and go to their callback. */
+        if (c->dq_n > 0 && r->id != 0 && r->id == c->dq[c->dq_head].id && r->id != id) {
+            ohsm_rv drv = (ohsm_rv)r->rv;
+            ohsm_wire_resp_free(r);
+            deferred_pop(c, drv);
+            continue;
+        }
+        /* id 0: the HSM refused the connection itself (e.g. no sessions available). */
+        if (r->id != id && !(r->id == 0 && r->rv != OHSM_OK)) {
+            ohsm__response__free_unpacked(r, NULL);
+            return OHSM_PROTOCOL;
+        }
+        *out = r;
+        return OHSM_OK;
     }
-    *out = r;
-    return OHSM_OK;
 }

@@ -44,10 +44,13 @@ static ohsm_rv crypto_call(struct ohsm_client *c, Ohsm__CryptoOp op, uint64_t ha
     q.crypto = &m;
     (void)pthread_mutex_lock(&c->lock);
     ohsm_sync_auto(c, false);
-    size_t pin = handle != 0 ? ohsm_route_sess_find(c, handle) : OHSM_ALL;
-    ohsm_rv rv =
-        ohsm_route_one(c, &q, pin, OHSM_ALL,
-                       handle != 0 && pin == OHSM_ALL ? OHSM_ROUTE_HANDLE_RETRY : 0u, r, &used);
+    size_t pin = OHSM_ALL;
+    ohsm_rv rv = handle != 0 ? ohsm_route_sess_pin(c, handle, &pin) : OHSM_OK;
+    if (rv == OHSM_OK) {
+        rv =
+            ohsm_route_one(c, &q, pin, OHSM_ALL,
+                           handle != 0 && pin == OHSM_ALL ? OHSM_ROUTE_HANDLE_RETRY : 0u, r, &used);
+    }
     if (rv == OHSM_OK && ap != NULL) {
         ohsm_client_quorum_drop_locked(c, used, &ap, 1);
     }

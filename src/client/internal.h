@@ -66,6 +66,20 @@ size_t ohsm_conn_queued(const struct ohsm_conn *c);
  * Errors: OHSM_TIMEOUT, OHSM_NOT_CONNECTED, OHSM_TLS, OHSM_PROTOCOL, OHSM_DATA_LEN_RANGE. */
 OHSM_NODISCARD ohsm_rv ohsm_conn_recv(struct ohsm_conn *c, uint64_t id, int64_t deadline,
                                       Ohsm__Response **out);
+/* Deferred requests: queued now and written with the connection's next request (the next
+ * flush), their answers read by whichever later ohsm_conn_recv meets them (answers come in
+ * request order), which hands each to the connection's callback with the request's tag and the
+ * answer's rv; ohsm_conn_free hands the unanswered ones over with OHSM_NOT_CONNECTED (outcome
+ * unknown: perhaps never sent). At most OHSM_CONN_DEFERRED_MAX at a time: else
+ * OHSM_BUFFER_TOO_SMALL, nothing queued. A failed implied flush (a big queue) fails the
+ * connection. */
+#define OHSM_CONN_DEFERRED_MAX 8
+typedef void (*ohsm_conn_deferred_fn)(void *arg, uint64_t tag, ohsm_rv rv);
+void ohsm_conn_on_deferred(struct ohsm_conn *c, ohsm_conn_deferred_fn fn, void *arg);
+OHSM_NODISCARD ohsm_rv ohsm_conn_queue_deferred(struct ohsm_conn *c, const Ohsm__Request *q,
+                                                uint64_t tag, int64_t deadline);
+/* Deferred requests whose answers have not been read. */
+size_t ohsm_conn_deferred(const struct ohsm_conn *c);
 /* Is a response (or part of one) readable without blocking? */
 bool ohsm_conn_readable(struct ohsm_conn *c);
 int ohsm_conn_fd(const struct ohsm_conn *c);
@@ -102,6 +116,7 @@ struct hsm_slot {
 struct sess_obj {
     uint64_t handle;
     size_t hsm;
+    bool dying; /* a deferred delete was sent (ohsm_client_key_delete_later), not answered yet */
 };
 
 struct ohsm_client {
@@ -117,7 +132,7 @@ struct ohsm_client {
     char cred_user[OHSM_USERNAME_MAX + 1];
     bool auto_repair;
     bool no_threads; /* the application forbids threads of ours (PKCS#11 C_Initialize flag) */
-    bool in_repair; /* repair's own requests never trigger repair */
+    bool in_repair;  /* repair's own requests never trigger repair */
     struct ohsm_sgroup *sg; /* the session objects it knows of (sgroup.c): its own, or shared */
 };
 
@@ -170,8 +185,21 @@ OHSM_NODISCARD ohsm_rv ohsm_route_one(struct ohsm_client *c, Ohsm__Request *q, s
 /* Indices of the HSMs to try for a balanced operation (logged-in first); returns the count. */
 size_t ohsm_route_order(struct ohsm_client *c, size_t prefer, size_t *order);
 
-/* Session objects: where a handle lives (OHSM_ALL for token objects or unknown handles). */
-size_t ohsm_route_sess_find(const struct ohsm_client *c, uint64_t handle);
+/* Session objects: where a handle lives (OHSM_ALL for token objects or unknown handles), in *pin;
+ * OHSM_KEY_HANDLE_INVALID for a session object being deleted (its delete sent, not answered):
+ * no request may name it any more, on any client of the group. */
+OHSM_NODISCARD ohsm_rv ohsm_route_sess_pin(const struct ohsm_client *c, uint64_t handle,
+                                           size_t *pin);
+/* The answer to a deferred delete of session object `tag` (an ohsm_conn_deferred_fn, arg the
+ * client): an OK (or the HSM not knowing the handle) forgets the object; any other outcome keeps
+ * it dying, so its handle stays invalid here while the HSM may still hold it (the HSM frees it
+ * with the group's sessions). */
+void ohsm_route_deferred_answer(void *arg, uint64_t tag, ohsm_rv rv);
+/* Marks a live session object dying (*hsm: where it lives); false when handle is no live session
+ * object (unknown, a token object's, or dying already). */
+bool ohsm_route_sess_doom(struct ohsm_client *c, uint64_t handle, size_t *hsm);
+/* Makes a dying session object live again (its delete was not sent). */
+void ohsm_route_sess_undoom(struct ohsm_client *c, uint64_t handle);
 OHSM_NODISCARD ohsm_rv ohsm_route_sess_add(struct ohsm_client *c, uint64_t handle, size_t hsm);
 void ohsm_route_sess_del(struct ohsm_client *c, uint64_t handle);
 /* Forgets the session objects on HSM hsm (OHSM_ALL: all). */

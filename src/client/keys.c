@@ -15,6 +15,7 @@
 
 #include <openssl/crypto.h>
 
+#include "client/deadline.h"
 #include "client/internal.h"
 
 /* key_find refuses to hold more records than this (each is a few KiB). */
@@ -88,9 +89,9 @@ static ohsm_rv replicate(struct ohsm_client *c, const Ohsm__KeyResp *kr,
     return rv;
 }
 
-/* Creation (generate, import, unwrap, derive): q goes to one HSM (pin, or round-robin with fail-over),
- * the records come back into objs, session objects are remembered, token objects replicated.
- * *ran (may be NULL) gets the HSM that accepted q, else OHSM_ALL. */
+/* Creation (generate, import, unwrap, derive): q goes to one HSM (pin, or round-robin with
+ * fail-over), the records come back into objs, session objects are remembered, token objects
+ * replicated. *ran (may be NULL) gets the HSM that accepted q, else OHSM_ALL. */
 static ohsm_rv create(struct ohsm_client *c, Ohsm__Request *q, size_t pin, bool handle_retry,
                       struct ohsm_obj *objs, size_t cap, size_t *nobj, struct ohsm_result *res,
                       size_t *ran)
@@ -253,8 +254,13 @@ ohsm_rv ohsm_client_key_unwrap_q(struct ohsm_client *c, uint64_t unwrapping,
     q.op_case = OHSM__REQUEST__OP_UNWRAP;
     q.unwrap = &m;
     enter(c);
-    size_t pin = ohsm_route_sess_find(c, unwrapping);
-    ohsm_rv rv = create(c, &q, pin, pin == OHSM_ALL, obj, 1, &nobj, res, &ran);
+    size_t pin = OHSM_ALL;
+    ohsm_rv rv = ohsm_route_sess_pin(c, unwrapping, &pin);
+    if (rv == OHSM_OK) {
+        rv = create(c, &q, pin, pin == OHSM_ALL, obj, 1, &nobj, res, &ran);
+    } else {
+        res_fill(c, res, rv);
+    }
     /* The unwrap ran on one HSM (the others got the new key as a masked object): the approval
      * was spent there only. */
     if (ap != NULL && ran != OHSM_ALL) {
@@ -310,8 +316,13 @@ ohsm_rv ohsm_client_key_derive(struct ohsm_client *c, uint64_t base, const struc
     enter(c);
     /* As unwrap: on the base key's HSM when it is a session key, else any (the new key goes to
      * the others as a masked object). */
-    size_t pin = ohsm_route_sess_find(c, base);
-    ohsm_rv rv = create(c, &q, pin, pin == OHSM_ALL, obj, 1, &nobj, res, NULL);
+    size_t pin = OHSM_ALL;
+    ohsm_rv rv = ohsm_route_sess_pin(c, base, &pin);
+    if (rv == OHSM_OK) {
+        rv = create(c, &q, pin, pin == OHSM_ALL, obj, 1, &nobj, res, NULL);
+    } else {
+        res_fill(c, res, rv);
+    }
     leave(c);
     free(tmp);
     return rv;
@@ -331,7 +342,12 @@ static ohsm_rv change(struct ohsm_client *c, uint64_t handle, Ohsm__Request *q,
         res_fill(c, res, rv);
         goto out;
     }
-    size_t pin = ohsm_route_sess_find(c, handle);
+    size_t pin = OHSM_ALL;
+    rv = ohsm_route_sess_pin(c, handle, &pin);
+    if (rv != OHSM_OK) {
+        res_fill(c, res, rv);
+        goto out;
+    }
     for (size_t i = 0; i < c->n; i++) {
         use[i] = pin == OHSM_ALL || i == pin;
         res[i].rv = OHSM_OK;
@@ -371,6 +387,53 @@ ohsm_rv ohsm_client_key_delete(struct ohsm_client *c, uint64_t handle, struct oh
     ohsm_rv rv = change(c, handle, &q, NULL, res);
     if (rv == OHSM_OK) {
         ohsm_route_sess_del(c, handle);
+    }
+    leave(c);
+    free(tmp);
+    return rv;
+}
+
+ohsm_rv ohsm_client_key_delete_later(struct ohsm_client *c, uint64_t handle,
+                                     struct ohsm_result *res)
+{
+    Ohsm__Request q = OHSM__REQUEST__INIT;
+    Ohsm__KeyDeleteReq m = OHSM__KEY_DELETE_REQ__INIT;
+    struct ohsm_result *tmp;
+
+    OHSM_ENSURE(c != NULL, OHSM_ARGUMENTS_BAD);
+    res = res_or_tmp(c, res, &tmp);
+    OHSM_ENSURE(res != NULL, OHSM_HOST_MEMORY);
+    m.handle = handle;
+    q.op_case = OHSM__REQUEST__OP_KEY_DELETE;
+    q.key_delete = &m;
+    enter(c);
+    ohsm_rv rv = OHSM_BUFFER_TOO_SMALL; /* not deferred (yet) */
+    size_t i = OHSM_ALL;
+    /* Deferred only for a live session object whose HSM session is up and logged in on this
+     * client, with room for one more deferred request: else the plain delete below. */
+    if (ohsm_route_sess_doom(c, handle, &i)) {
+        struct hsm_slot *h = &c->hsm[i];
+        if (h->conn != NULL && h->logged_in &&
+            ohsm_conn_deferred(h->conn) < OHSM_CONN_DEFERRED_MAX &&
+            ohsm_route_ensure(c, i, true) == OHSM_OK && h->conn != NULL && h->logged_in) {
+            q.id = ohsm_conn_next_id(h->conn);
+            rv =
+                ohsm_conn_queue_deferred(h->conn, &q, handle, ohsm_deadline_in(c->cfg->timeout_ms));
+            if (ohsm_rv_is_transport(rv)) {
+                ohsm_route_drop(c, i, rv);
+            }
+        }
+        if (rv != OHSM_OK) {
+            ohsm_route_sess_undoom(c, handle); /* nothing was sent: the plain delete decides */
+        }
+    }
+    if (rv == OHSM_OK) {
+        res_fill(c, res, OHSM_OK);
+    } else {
+        rv = change(c, handle, &q, NULL, res);
+        if (rv == OHSM_OK) {
+            ohsm_route_sess_del(c, handle);
+        }
     }
     leave(c);
     free(tmp);
@@ -606,11 +669,11 @@ static ohsm_rv get(struct ohsm_client *c, size_t pin, uint64_t handle, struct oh
     q.op_case = OHSM__REQUEST__OP_KEY_GET;
     q.key_get = &m;
     enter(c);
-    if (pin == OHSM_ALL) {
-        pin = ohsm_route_sess_find(c, handle);
+    ohsm_rv rv = pin == OHSM_ALL ? ohsm_route_sess_pin(c, handle, &pin) : OHSM_OK;
+    if (rv == OHSM_OK) {
+        rv = ohsm_route_one(c, &q, pin, OHSM_ALL, pin == OHSM_ALL ? OHSM_ROUTE_HANDLE_RETRY : 0u,
+                            &r, NULL);
     }
-    ohsm_rv rv = ohsm_route_one(c, &q, pin, OHSM_ALL,
-                                pin == OHSM_ALL ? OHSM_ROUTE_HANDLE_RETRY : 0u, &r, NULL);
     leave(c);
     const Ohsm__KeyResp *kr = key_body(r);
     if (rv == OHSM_OK) {
@@ -665,8 +728,11 @@ ohsm_rv ohsm_client_key_export_public(struct ohsm_client *c, uint64_t handle, ui
     q.op_case = OHSM__REQUEST__OP_KEY_EXPORT;
     q.key_export = &m;
     enter(c);
-    size_t pin = ohsm_route_sess_find(c, handle);
-    ohsm_rv rv = data_call(c, &q, pin, pin == OHSM_ALL, out, out_len, NULL);
+    size_t pin = OHSM_ALL;
+    ohsm_rv rv = ohsm_route_sess_pin(c, handle, &pin);
+    if (rv == OHSM_OK) {
+        rv = data_call(c, &q, pin, pin == OHSM_ALL, out, out_len, NULL);
+    }
     leave(c);
     return rv;
 }
@@ -692,10 +758,15 @@ ohsm_rv ohsm_client_key_wrap_q(struct ohsm_client *c, uint64_t wrapping, uint64_
     q.op_case = OHSM__REQUEST__OP_WRAP;
     q.wrap = &m;
     enter(c);
-    size_t a = ohsm_route_sess_find(c, wrapping);
-    size_t b = ohsm_route_sess_find(c, payload);
-    ohsm_rv rv = OHSM_KEY_HANDLE_INVALID; /* two session keys on different HSMs never meet */
-    if (a == OHSM_ALL || b == OHSM_ALL || a == b) {
+    size_t a = OHSM_ALL, b = OHSM_ALL;
+    ohsm_rv rv = ohsm_route_sess_pin(c, wrapping, &a);
+    if (rv == OHSM_OK) {
+        rv = ohsm_route_sess_pin(c, payload, &b);
+    }
+    if (rv == OHSM_OK && a != OHSM_ALL && b != OHSM_ALL && a != b) {
+        rv = OHSM_KEY_HANDLE_INVALID; /* two session keys on different HSMs never meet */
+    }
+    if (rv == OHSM_OK) {
         size_t pin = a != OHSM_ALL ? a : b;
         size_t ran = OHSM_ALL;
         rv = data_call(c, &q, pin, pin == OHSM_ALL, out, out_len, &ran);

@@ -110,14 +110,49 @@ static size_t find_locked(const struct ohsm_sgroup *g, uint64_t handle)
     return OHSM_ALL;
 }
 
-size_t ohsm_route_sess_find(const struct ohsm_client *c, uint64_t handle)
+ohsm_rv ohsm_route_sess_pin(const struct ohsm_client *c, uint64_t handle, size_t *pin)
 {
     struct ohsm_sgroup *g = c->sg;
     (void)pthread_mutex_lock(&g->mu);
     size_t i = find_locked(g, handle);
-    size_t hsm = i == OHSM_ALL ? OHSM_ALL : g->v[i].hsm;
+    bool dying = i != OHSM_ALL && g->v[i].dying;
+    *pin = i == OHSM_ALL ? OHSM_ALL : g->v[i].hsm;
     (void)pthread_mutex_unlock(&g->mu);
-    return hsm;
+    return dying ? OHSM_KEY_HANDLE_INVALID : OHSM_OK;
+}
+
+/* Marks a live session object dying; false when it is not one (unknown, or dying already). */
+bool ohsm_route_sess_doom(struct ohsm_client *c, uint64_t handle, size_t *hsm)
+{
+    struct ohsm_sgroup *g = c->sg;
+    (void)pthread_mutex_lock(&g->mu);
+    size_t i = find_locked(g, handle);
+    bool ok = i != OHSM_ALL && !g->v[i].dying;
+    if (ok) {
+        g->v[i].dying = true;
+        *hsm = g->v[i].hsm;
+    }
+    (void)pthread_mutex_unlock(&g->mu);
+    return ok;
+}
+
+/* Brings a dying session object back (its delete was never sent). */
+void ohsm_route_sess_undoom(struct ohsm_client *c, uint64_t handle)
+{
+    struct ohsm_sgroup *g = c->sg;
+    (void)pthread_mutex_lock(&g->mu);
+    size_t i = find_locked(g, handle);
+    if (i != OHSM_ALL) {
+        g->v[i].dying = false;
+    }
+    (void)pthread_mutex_unlock(&g->mu);
+}
+
+void ohsm_route_deferred_answer(void *arg, uint64_t tag, ohsm_rv rv)
+{
+    if (rv == OHSM_OK || rv == OHSM_KEY_HANDLE_INVALID) {
+        ohsm_route_sess_del(arg, tag);
+    }
 }
 
 ohsm_rv ohsm_route_sess_add(struct ohsm_client *c, uint64_t handle, size_t hsm)
@@ -138,6 +173,7 @@ ohsm_rv ohsm_route_sess_add(struct ohsm_client *c, uint64_t handle, size_t hsm)
         }
         g->v[g->n].handle = handle;
         g->v[g->n].hsm = hsm;
+        g->v[g->n].dying = false;
         g->n++;
     }
 out:

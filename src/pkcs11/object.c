@@ -395,7 +395,11 @@ P11_API CK_RV C_DestroyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObje
     if ((rv = p11_fanout_get(st, &c, &res, &nh)) != CKR_OK) {
         goto out;
     }
-    ohsm_rv orv = ohsm_client_key_delete(c->c, hObject, res);
+    /* A session object's delete costs no round trip: libopenhsm marks the handle dead for every
+     * client at once and writes the delete with the connection's next request. */
+    ohsm_rv orv = p11_obj_is_session(st, hObject)
+                      ? ohsm_client_key_delete_later(c->c, hObject, res)
+                      : ohsm_client_key_delete(c->c, hObject, res);
     rv = p11_fanout_rv(orv, res, nh, P11_CTX_OBJECT);
     if (rv == CKR_OK) {
         p11_sobj_del(st, hObject);

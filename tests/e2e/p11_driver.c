@@ -13,6 +13,11 @@
  *       NTHREADS threads, each in a session of its own, make a session AES key at the same moment
  *       (so on different connection sets of the pool); then each wraps the next thread's key with
  *       its own, unwraps it again and checks the copy decrypts what the original encrypted
+ *   p11_driver MODULE destroyrace PIN NTHREADS ROUNDS
+ *       NTHREADS threads, each in a session of its own, ROUNDS times: make a session AES key,
+ *       encrypt with it, destroy it, and at once name it in every call that takes a handle, and
+ *       name the key another thread destroyed last: each such call must fail with the handle's
+ *       CKR, and a search must not find it
  *   p11_driver MODULE fork PIN LABEL
  *   p11_driver MODULE mutexes PIN LABEL
  *
@@ -590,6 +595,142 @@ static int mode_crosswrap(const char *pin, int n)
     return 0;
 }
 
+/* ---- destroyrace: a destroyed session key is dead at once, for every session ---- */
+
+#define DR_MAX 32
+
+struct dr {
+    pthread_t t;
+    int id, rounds;
+    CK_SESSION_HANDLE s;
+    unsigned long ok, bad;
+    char first_bad[160];
+};
+
+static _Atomic CK_OBJECT_HANDLE dr_last[DR_MAX]; /* each thread's last destroyed key */
+static int dr_n;
+
+static void dr_expect(struct dr *w, const char *what, CK_RV got, CK_RV want)
+{
+    if (got != want) {
+        if (w->bad++ == 0) {
+            snprintf(w->first_bad, sizeof w->first_bad, "thread %d: %s gave 0x%lx, not 0x%lx",
+                     w->id, what, got, want);
+        }
+    }
+}
+
+static CK_RV dr_encrypt(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE k)
+{
+    CK_MECHANISM m = {CKM_AES_ECB, NULL, 0};
+    CK_BYTE in[16] = {1}, out[16];
+    CK_ULONG ol = sizeof out;
+    CK_RV rv = F->C_EncryptInit(s, &m, k);
+    return rv == CKR_OK ? F->C_Encrypt(s, in, sizeof in, out, &ol) : rv;
+}
+
+static void *dr_main(void *arg)
+{
+    struct dr *w = arg;
+    char label[32];
+    snprintf(label, sizeof label, "destroyrace-%d", w->id);
+    CK_BBOOL no = CK_FALSE, yes = CK_TRUE;
+    CK_ULONG len = 32;
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_ATTRIBUTE t[] = {{CKA_TOKEN, &no, sizeof no},     {CKA_VALUE_LEN, &len, sizeof len},
+                        {CKA_ENCRYPT, &yes, sizeof yes}, {CKA_DECRYPT, &yes, sizeof yes},
+                        {CKA_LABEL, label, strlen(label)}};
+    CK_ATTRIBUTE ft[] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_LABEL, label, strlen(label)}};
+    CK_MECHANISM gm = {CKM_AES_KEY_GEN, NULL, 0};
+    for (int r = 0; r < w->rounds; r++) {
+        CK_OBJECT_HANDLE k = CK_INVALID_HANDLE, copy = CK_INVALID_HANDLE;
+        CK_RV rv = F->C_GenerateKey(w->s, &gm, t, sizeof t / sizeof t[0], &k);
+        dr_expect(w, "C_GenerateKey", rv, CKR_OK);
+        dr_expect(w, "C_Encrypt before the destroy", dr_encrypt(w->s, k), CKR_OK);
+        dr_expect(w, "C_DestroyObject", F->C_DestroyObject(w->s, k), CKR_OK);
+        if (rv != CKR_OK) {
+            break;
+        }
+        /* Dead at once, in this session and in the next thread's. */
+        dr_expect(w, "C_EncryptInit after the destroy", dr_encrypt(w->s, k),
+                  CKR_KEY_HANDLE_INVALID);
+        CK_ATTRIBUTE a = {CKA_VALUE_LEN, &len, sizeof len};
+        dr_expect(w, "C_GetAttributeValue after the destroy", F->C_GetAttributeValue(w->s, k, &a, 1),
+                  CKR_OBJECT_HANDLE_INVALID);
+        CK_ATTRIBUTE ca[] = {{CKA_LABEL, "copy", 4}};
+        dr_expect(w, "C_CopyObject after the destroy", F->C_CopyObject(w->s, k, ca, 1, &copy),
+                  CKR_OBJECT_HANDLE_INVALID);
+        dr_expect(w, "C_DestroyObject again", F->C_DestroyObject(w->s, k),
+                  CKR_OBJECT_HANDLE_INVALID);
+        CK_OBJECT_HANDLE found[4];
+        CK_ULONG nf = 0;
+        rv = F->C_FindObjectsInit(w->s, ft, 2);
+        if (rv == CKR_OK) {
+            rv = F->C_FindObjects(w->s, found, 4, &nf);
+            (void)F->C_FindObjectsFinal(w->s);
+        }
+        dr_expect(w, "C_FindObjects", rv, CKR_OK);
+        dr_expect(w, "keys found by label after the destroy", nf, 0);
+        atomic_store(&dr_last[w->id], k);
+        /* Another thread's last destroyed key, through this session (another connection set). */
+        CK_OBJECT_HANDLE o = atomic_load(&dr_last[(w->id + 1 + r) % dr_n]);
+        if (o != CK_INVALID_HANDLE) {
+            dr_expect(w, "C_EncryptInit of another thread's destroyed key", dr_encrypt(w->s, o),
+                      CKR_KEY_HANDLE_INVALID);
+        }
+        w->ok++;
+    }
+    return NULL;
+}
+
+static int mode_destroyrace(const char *pin, int n, int rounds)
+{
+    if (n < 1 || n > DR_MAX || rounds < 1 || F->C_Initialize(NULL) != CKR_OK) {
+        printf("{\"error\": \"C_Initialize or arguments\"}\n");
+        return 1;
+    }
+    dr_n = n;
+    CK_SESSION_HANDLE s0;
+    CK_RV rv = F->C_OpenSession(first_slot(), CKF_SERIAL_SESSION, NULL, NULL, &s0);
+    rv = rv == CKR_OK ? login(s0, pin) : rv;
+    if (rv != CKR_OK) {
+        printf("{\"error\": \"login\", \"rv\": %lu}\n", rv);
+        return 1;
+    }
+    struct dr *w = calloc((size_t)n, sizeof *w);
+    for (int i = 0; i < n; i++) {
+        w[i].id = i;
+        w[i].rounds = rounds;
+        if (F->C_OpenSession(first_slot(), CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL,
+                             &w[i].s) != CKR_OK) {
+            printf("{\"error\": \"C_OpenSession\"}\n");
+            return 1;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        pthread_create(&w[i].t, NULL, dr_main, &w[i]);
+    }
+    unsigned long ok = 0, bad = 0;
+    const char *first = "";
+    for (int i = 0; i < n; i++) {
+        pthread_join(w[i].t, NULL);
+        ok += w[i].ok;
+        bad += w[i].bad;
+        if (*first == '\0') {
+            first = w[i].first_bad;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        (void)F->C_CloseSession(w[i].s);
+    }
+    (void)F->C_CloseSession(s0);
+    CK_RV fin = F->C_Finalize(NULL);
+    printf("{\"threads\": %d, \"ok\": %lu, \"bad\": %lu, \"first_bad\": \"%s\", \"fin\": %lu}\n",
+           n, ok, bad, first, fin);
+    free(w);
+    return 0;
+}
+
 /* ---- fork ---- */
 
 static CK_RV one_signature(const char *pin, const char *label, bool do_login)
@@ -726,7 +867,7 @@ static int mode_mutexes(const char *pin, const char *label)
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: p11_driver MODULE init|iface|unoffered|threads|crosswrap|fork|mutexes ...\n");
+        fprintf(stderr, "usage: p11_driver MODULE init|iface|unoffered|threads|crosswrap|destroyrace|fork|mutexes ...\n");
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -746,6 +887,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(mode, "crosswrap") == 0 && argc == 5) {
         return mode_crosswrap(argv[3], atoi(argv[4]));
+    }
+    if (strcmp(mode, "destroyrace") == 0 && argc == 6) {
+        return mode_destroyrace(argv[3], atoi(argv[4]), atoi(argv[5]));
     }
     if (strcmp(mode, "fork") == 0 && argc == 5) {
         return mode_fork(argv[3], argv[4]);

@@ -106,6 +106,18 @@ def test_session_keys_made_at_once_on_eight_threads_work_together(p11cluster):
     assert r["first_error"] == 0 and r["ok"] == 8 * 20, r
 
 
+def test_destroyed_session_keys_are_dead_at_once_for_every_session(p11cluster):
+    """A session key's C_DestroyObject costs no round trip of its own (the delete goes out with
+    the connection's next request), yet the handle is dead the moment it returns: eight threads
+    on eight sessions (so on several connection sets) make, use and destroy keys, and at once
+    every call naming the key (in the same session, and another thread's destroyed key in this
+    one) fails with the handle's CKR, a search by label finds nothing, a second destroy is
+    refused."""
+    r = drive(p11cluster, "destroyrace", PIN, "8", "60")
+    assert r["bad"] == 0 and r["first_bad"] == "", r
+    assert r["ok"] == 8 * 60 and r["fin"] == 0, r
+
+
 def test_an_hsm_killed_while_eight_threads_sign(p11, p11cluster, tmp_path):
     ec_token_key(p11, "mt-failover")
     stop = tmp_path / "stop"

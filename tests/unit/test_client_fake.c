@@ -58,10 +58,10 @@ struct fake_approval {
 };
 
 struct fake5 {
-    bool mfa_user;     /* plain LOGIN answers OHSM_MFA_REQUIRED */
-    ohsm_rv begin_rv;  /* MFA_BEGIN and MFA_REG_BEGIN fail with this when set */
-    bool short_record; /* QUORUM_GEN answers a record one byte short */
-    uint32_t tok_seq;  /* tokens issued */
+    bool mfa_user;      /* plain LOGIN answers OHSM_MFA_REQUIRED */
+    ohsm_rv begin_rv;   /* MFA_BEGIN and MFA_REG_BEGIN fail with this when set */
+    bool short_record;  /* QUORUM_GEN answers a record one byte short */
+    uint32_t tok_seq;   /* tokens issued */
     uint32_t create_id; /* the user_id of the last CREATE_USER */
     int mfa_begins, mfa_finishes, reg_begins, reg_finishes, qgens, user_ops, qsets, qdeletes,
         qregisters;
@@ -104,7 +104,7 @@ struct fake {
     pthread_t thr;
     pthread_mutex_t mu;
     char password[64];
-    int logins;       /* login attempts */
+    int logins;                           /* login attempts */
     uint8_t group[OHSM_SGROUP_TOKEN_LEN]; /* the last login's LoginReq.group */
     size_t group_len;
     int served;       /* verify requests answered */
@@ -1324,11 +1324,35 @@ static void test_client_fake_engine_bookkeeping(void **state)
     (void)pthread_mutex_lock(&c->lock);
     assert_int_equal(ohsm_route_sess_add(c, 65, 1), OHSM_OK);
     assert_int_equal(ohsm_route_sess_add(c, 97, 0), OHSM_OK);
-    assert_int_equal(ohsm_route_sess_find(c, 65), 1);
-    assert_int_equal(ohsm_route_sess_find(c, 33), OHSM_ALL);
+    size_t pin = 9;
+    assert_int_equal(ohsm_route_sess_pin(c, 65, &pin), OHSM_OK);
+    assert_int_equal(pin, 1);
+    assert_int_equal(ohsm_route_sess_pin(c, 33, &pin), OHSM_OK);
+    assert_int_equal(pin, OHSM_ALL);
     ohsm_route_drop(c, 1, OHSM_NOT_CONNECTED);
-    assert_int_equal(ohsm_route_sess_find(c, 65), OHSM_ALL);
-    assert_int_equal(ohsm_route_sess_find(c, 97), 0);
+    assert_int_equal(ohsm_route_sess_pin(c, 65, &pin), OHSM_OK);
+    assert_int_equal(pin, OHSM_ALL);
+    assert_int_equal(ohsm_route_sess_pin(c, 97, &pin), OHSM_OK);
+    assert_int_equal(pin, 0);
+    /* A dying session object (deferred delete sent) is named by no call; an unknown or token
+     * handle cannot be doomed, nor a dying one twice. */
+    size_t at = 9;
+    assert_false(ohsm_route_sess_doom(c, 33, &at));
+    assert_true(ohsm_route_sess_doom(c, 97, &at));
+    assert_int_equal(at, 0);
+    assert_false(ohsm_route_sess_doom(c, 97, &at));
+    assert_int_equal(ohsm_route_sess_pin(c, 97, &pin), OHSM_KEY_HANDLE_INVALID);
+    ohsm_route_sess_undoom(c, 97); /* its delete was never sent */
+    assert_int_equal(ohsm_route_sess_pin(c, 97, &pin), OHSM_OK);
+    /* The answer: a refusal other than "no such key" keeps it dying; OK forgets it. */
+    assert_true(ohsm_route_sess_doom(c, 97, &at));
+    ohsm_route_deferred_answer(c, 97, OHSM_NOT_CONNECTED);
+    assert_int_equal(ohsm_route_sess_pin(c, 97, &pin), OHSM_KEY_HANDLE_INVALID);
+    assert_true(ohsm_route_sess_on(c, OHSM_ALL));
+    ohsm_route_deferred_answer(c, 97, OHSM_OK);
+    assert_int_equal(ohsm_route_sess_pin(c, 97, &pin), OHSM_OK);
+    assert_int_equal(pin, OHSM_ALL);
+    assert_int_equal(ohsm_route_sess_add(c, 97, 0), OHSM_OK);
     ohsm_route_sess_del(c, 97);
     assert_false(ohsm_route_sess_on(c, OHSM_ALL));
     struct ohsm_result r[NFAKE] = {{OHSM_OK}, {OHSM_TIMEOUT}};
@@ -1382,11 +1406,14 @@ static void test_client_fake_shared_sgroup(void **state)
     ohsm_route_drop(a, 1, OHSM_NOT_CONNECTED);
     (void)pthread_mutex_unlock(&a->lock);
     (void)pthread_mutex_lock(&b->lock);
-    assert_int_equal(ohsm_route_sess_find(b, 65), 1);
+    size_t pin = 9;
+    assert_int_equal(ohsm_route_sess_pin(b, 65, &pin), OHSM_OK);
+    assert_int_equal(pin, 1);
     (void)pthread_mutex_unlock(&b->lock);
 
     assert_int_equal(ohsm_sgroup_renew(b->sg), OHSM_OK);
-    assert_int_equal(ohsm_route_sess_find(b, 65), OHSM_ALL);
+    assert_int_equal(ohsm_route_sess_pin(b, 65, &pin), OHSM_OK);
+    assert_int_equal(pin, OHSM_ALL);
     assert_int_equal(ohsm_client_logout(b, res), OHSM_OK);
     assert_int_equal(ohsm_client_login(b, OHSM_UT_CU, "alice", "secret-pw1", res, NULL), OHSM_OK);
     assert_int_equal(fakes[0].group_len, OHSM_SGROUP_TOKEN_LEN);
@@ -1584,6 +1611,116 @@ static void test_client_fake_repair_applies_tombstone(void **state)
     uint64_t h2 = generate(c, res, OHSM_OK);
     assert_int_equal(ohsm_client_sync_key(c, h2, 0, 1), OHSM_OBJECT_EXISTS);
     ohsm_client_free(c);
+}
+
+static bool dying(struct ohsm_client *c, uint64_t h)
+{
+    size_t pin = 0;
+    return ohsm_route_sess_pin(c, h, &pin) == OHSM_KEY_HANDLE_INVALID;
+}
+
+/* Any call that reads HSM 0's connection (the answer itself does not matter). */
+static void touch_hsm0(struct ohsm_client *c)
+{
+    struct ohsm_obj o;
+    ohsm_rv rv = ohsm_client_key_get_on(c, 0, 4242, &o);
+    (void)rv;
+}
+
+/* A deferred delete of a session object: OK at once, the handle dead for every call from then
+ * on, the answer read by the connection's next call (which forgets the object); a refusal keeps
+ * the handle dead; past OHSM_CONN_DEFERRED_MAX the delete is the plain one, which reads the
+ * earlier answers first; token objects always get the plain delete. */
+static void test_client_fake_delete_later(void **state)
+{
+    (void)state;
+    struct ohsm_client *c = fresh();
+    struct ohsm_result res[NFAKE];
+    /* Made first: a generation reads both connections. */
+    uint64_t h[OHSM_CONN_DEFERRED_MAX + 3];
+    for (size_t k = 0; k < OHSM_CONN_DEFERRED_MAX + 3; k++) {
+        h[k] = generate(c, res, OHSM_OK);
+        (void)pthread_mutex_lock(&c->lock);
+        assert_int_equal(ohsm_route_sess_add(c, h[k], 0), OHSM_OK); /* as if a session key */
+        (void)pthread_mutex_unlock(&c->lock);
+    }
+    int served = fakes[0].served + fakes[1].served;
+    assert_int_equal(ohsm_client_key_delete_later(c, h[0], res), OHSM_OK);
+    assert_int_equal(res[0].rv, OHSM_OK);
+    assert_true(dying(c, h[0]));
+    assert_int_equal(ohsm_conn_deferred(c->hsm[0].conn), 1);
+    /* Dead for every call, which sends nothing; a second delete is refused. */
+    assert_int_equal(
+        ohsm_client_verify(c, h[0], &mech, msg, sizeof(msg), good_sig, sizeof(good_sig)),
+        OHSM_KEY_HANDLE_INVALID);
+    assert_int_equal(fakes[0].served + fakes[1].served, served);
+    assert_int_equal(ohsm_client_key_delete_later(c, h[0], res), OHSM_KEY_HANDLE_INVALID);
+    assert_int_equal(ohsm_client_key_delete(c, h[0], res), OHSM_KEY_HANDLE_INVALID);
+    struct ohsm_obj o;
+    assert_int_equal(ohsm_client_key_get(c, h[0], &o), OHSM_KEY_HANDLE_INVALID);
+    /* The next call on HSM 0 reads the answer: the HSM deleted it, the client forgets it. */
+    touch_hsm0(c);
+    assert_int_equal(ohsm_conn_deferred(c->hsm[0].conn), 0);
+    assert_false(dying(c, h[0]));
+    assert_false(has_alive(0, h[0]));
+    assert_true(has_alive(1, h[0])); /* a session object lives on its HSM only */
+    /* Refused by the HSM: the handle stays dead here. */
+    fakes[0].refuse_changes = true;
+    assert_int_equal(ohsm_client_key_delete_later(c, h[1], res), OHSM_OK);
+    touch_hsm0(c);
+    fakes[0].refuse_changes = false;
+    assert_true(dying(c, h[1]));
+    assert_true(has_alive(0, h[1]));
+    /* Up to the limit deferred, the one past it plain (reading the others' answers first). */
+    for (size_t k = 2; k < OHSM_CONN_DEFERRED_MAX + 1; k++) {
+        assert_int_equal(ohsm_client_key_delete_later(c, h[k], res), OHSM_OK);
+    }
+    assert_int_equal(ohsm_conn_deferred(c->hsm[0].conn), OHSM_CONN_DEFERRED_MAX - 1);
+    uint64_t last = h[OHSM_CONN_DEFERRED_MAX + 1], past = h[OHSM_CONN_DEFERRED_MAX + 2];
+    assert_int_equal(ohsm_client_key_delete_later(c, last, res), OHSM_OK);
+    assert_int_equal(ohsm_conn_deferred(c->hsm[0].conn), OHSM_CONN_DEFERRED_MAX);
+    assert_int_equal(ohsm_client_key_delete_later(c, past, res), OHSM_OK);
+    assert_int_equal(ohsm_conn_deferred(c->hsm[0].conn), 0);
+    for (size_t k = 2; k < OHSM_CONN_DEFERRED_MAX + 1; k++) {
+        assert_false(dying(c, h[k]));
+        assert_false(has_alive(0, h[k]));
+    }
+    assert_false(has_alive(0, last) || has_alive(0, past));
+    /* A token object: the plain delete on every HSM, answered before the call returns. */
+    uint64_t tok = generate(c, res, OHSM_OK);
+    assert_int_equal(ohsm_client_key_delete_later(c, tok, res), OHSM_OK);
+    assert_int_equal(ohsm_conn_deferred(c->hsm[0].conn), 0);
+    assert_false(has_alive(0, tok) || has_alive(1, tok));
+    ohsm_client_free(c);
+}
+
+/* A deferred delete whose connection breaks before the answer: the handle stays dead (the
+ * shared group's object may live on at the HSM), and freeing the client is clean. */
+static void test_client_fake_delete_later_connection_lost(void **state)
+{
+    (void)state;
+    struct ohsm_sgroup *g = NULL;
+    assert_int_equal(ohsm_sgroup_new(&g), OHSM_OK);
+    struct ohsm_client *c = fresh();
+    assert_int_equal(ohsm_client_set_sgroup(c, g), OHSM_OK);
+    ohsm_sgroup_free(g);
+    struct ohsm_result res[NFAKE];
+    uint64_t h = generate(c, res, OHSM_OK);
+    (void)pthread_mutex_lock(&c->lock);
+    assert_int_equal(ohsm_route_sess_add(c, h, 0), OHSM_OK);
+    (void)pthread_mutex_unlock(&c->lock);
+    assert_int_equal(ohsm_client_key_delete_later(c, h, res), OHSM_OK);
+    (void)pthread_mutex_lock(&c->lock);
+    ohsm_route_drop(c, 0, OHSM_NOT_CONNECTED);
+    (void)pthread_mutex_unlock(&c->lock);
+    assert_true(dying(c, h));
+    assert_int_equal(ohsm_client_key_delete_later(c, h, res), OHSM_KEY_HANDLE_INVALID);
+    uint64_t h2 = generate(c, res, OHSM_OK);
+    (void)pthread_mutex_lock(&c->lock);
+    assert_int_equal(ohsm_route_sess_add(c, h2, 1), OHSM_OK);
+    (void)pthread_mutex_unlock(&c->lock);
+    assert_int_equal(ohsm_client_key_delete_later(c, h2, res), OHSM_OK);
+    ohsm_client_free(c); /* one answer unread: handed over, nothing leaks (ASan) */
 }
 
 /* A key generation that times out is not repeated on another HSM (it may still complete). */
@@ -2480,6 +2617,8 @@ int main(void)
         cmocka_unit_test(test_client_fake_generate_replicates),
         cmocka_unit_test(test_client_fake_missed_key_repaired_automatically),
         cmocka_unit_test(test_client_fake_repair_applies_tombstone),
+        cmocka_unit_test(test_client_fake_delete_later),
+        cmocka_unit_test(test_client_fake_delete_later_connection_lost),
         cmocka_unit_test(test_client_fake_generate_timeout_not_repeated),
         cmocka_unit_test(test_client_fake_mfa_login_per_hsm),
         cmocka_unit_test(test_client_fake_mfa_begin_failure_not_finished),

@@ -204,12 +204,11 @@ ohsm_rv ohsm_route_ensure(struct ohsm_client *c, size_t i, bool want_login)
     struct hsm_slot *h = &c->hsm[i];
     int64_t now = ohsm_deadline_now();
 
-    /* Between calls nothing is in flight but deferred requests: anything readable on an idle
-     * connection without them is the HSM's close (or junk). Reconnect now instead of failing this
-     * call on a dead connection. (One with deferred requests is read past their answers by the
-     * call's own read, which reports a close as well.) */
-    if (h->conn != NULL && now - h->used_ms >= IDLE_CHECK_MS && ohsm_conn_deferred(h->conn) == 0 &&
-        ohsm_conn_readable(h->conn)) {
+    /* Between calls nothing is in flight: anything readable on an idle connection is the HSM's
+     * close (or junk). Reconnect now instead of failing this call on a dead connection. (Deferred
+     * requests still waiting are unsent: the call that writes them reads their answers before its
+     * own.) */
+    if (h->conn != NULL && now - h->used_ms >= IDLE_CHECK_MS && ohsm_conn_readable(h->conn)) {
         ohsm_route_drop(c, i, OHSM_NOT_CONNECTED);
     }
     h->used_ms = now;

@@ -1716,10 +1716,27 @@ static void test_client_fake_delete_later_connection_lost(void **state)
     assert_true(dying(c, h));
     assert_int_equal(ohsm_client_key_delete_later(c, h, res), OHSM_KEY_HANDLE_INVALID);
     uint64_t h2 = generate(c, res, OHSM_OK);
+    uint64_t tok = generate(c, res, OHSM_OK);
     (void)pthread_mutex_lock(&c->lock);
     assert_int_equal(ohsm_route_sess_add(c, h2, 1), OHSM_OK);
     (void)pthread_mutex_unlock(&c->lock);
     assert_int_equal(ohsm_client_key_delete_later(c, h2, res), OHSM_OK);
+    /* The HSM closes the idle connection with the delete still queued: the next change on every
+     * HSM reconnects (the idle check sees the close) instead of failing on the dead connection;
+     * the handle stays dead. */
+    cut(1);
+    (void)pthread_mutex_lock(&c->lock);
+    c->hsm[1].used_ms = 0;
+    (void)pthread_mutex_unlock(&c->lock);
+    assert_int_equal(ohsm_client_key_delete(c, tok, res), OHSM_OK);
+    assert_false(has_alive(0, tok) || has_alive(1, tok));
+    assert_true(dying(c, h2));
+    assert_int_equal(ohsm_conn_deferred(c->hsm[1].conn), 0);
+    uint64_t h3 = generate(c, res, OHSM_OK);
+    (void)pthread_mutex_lock(&c->lock);
+    assert_int_equal(ohsm_route_sess_add(c, h3, 1), OHSM_OK);
+    (void)pthread_mutex_unlock(&c->lock);
+    assert_int_equal(ohsm_client_key_delete_later(c, h3, res), OHSM_OK);
     ohsm_client_free(c); /* one answer unread: handed over, nothing leaks (ASan) */
 }
 

@@ -371,30 +371,36 @@ out:
     return rv;
 }
 
-ohsm_rv ohsm_client_key_delete(struct ohsm_client *c, uint64_t handle, struct ohsm_result *res)
+/* Queues a delete of session object `handle` on its HSM's connection (ohsm_client_key_delete_later)
+ * and marks it dying; OHSM_OK when queued, else an error and nothing changed. */
+static ohsm_rv delete_deferred(struct ohsm_client *c, uint64_t handle, Ohsm__Request *q)
 {
-    Ohsm__Request q = OHSM__REQUEST__INIT;
-    Ohsm__KeyDeleteReq m = OHSM__KEY_DELETE_REQ__INIT;
-    struct ohsm_result *tmp;
-
-    OHSM_ENSURE(c != NULL, OHSM_ARGUMENTS_BAD);
-    res = res_or_tmp(c, res, &tmp);
-    OHSM_ENSURE(res != NULL, OHSM_HOST_MEMORY);
-    m.handle = handle;
-    q.op_case = OHSM__REQUEST__OP_KEY_DELETE;
-    q.key_delete = &m;
-    enter(c);
-    ohsm_rv rv = change(c, handle, &q, NULL, res);
-    if (rv == OHSM_OK) {
-        ohsm_route_sess_del(c, handle);
+    ohsm_rv rv = OHSM_BUFFER_TOO_SMALL; /* not deferred */
+    size_t i = OHSM_ALL;
+    /* Only a live session object whose HSM session is up and logged in on this client, with room
+     * for one more deferred request. */
+    if (!ohsm_route_sess_doom(c, handle, &i)) {
+        return rv;
     }
-    leave(c);
-    free(tmp);
+    struct hsm_slot *h = &c->hsm[i];
+    if (h->conn != NULL && h->logged_in && ohsm_conn_deferred(h->conn) < OHSM_CONN_DEFERRED_MAX &&
+        ohsm_route_ensure(c, i, true) == OHSM_OK && h->conn != NULL && h->logged_in) {
+        q->id = ohsm_conn_next_id(h->conn);
+        rv = ohsm_conn_queue_deferred(h->conn, q, handle, ohsm_deadline_in(c->cfg->timeout_ms));
+        if (ohsm_rv_is_transport(rv)) {
+            ohsm_route_drop(c, i, rv);
+        }
+    }
+    if (rv != OHSM_OK) {
+        ohsm_route_sess_undoom(c, handle); /* nothing was queued */
+    }
     return rv;
 }
 
-ohsm_rv ohsm_client_key_delete_later(struct ohsm_client *c, uint64_t handle,
-                                     struct ohsm_result *res)
+/* ohsm_client_key_delete, and with `later` ohsm_client_key_delete_later: the plain delete when
+ * the deferred one does not apply. */
+static ohsm_rv key_delete(struct ohsm_client *c, uint64_t handle, struct ohsm_result *res,
+                          bool later)
 {
     Ohsm__Request q = OHSM__REQUEST__INIT;
     Ohsm__KeyDeleteReq m = OHSM__KEY_DELETE_REQ__INIT;
@@ -407,26 +413,7 @@ ohsm_rv ohsm_client_key_delete_later(struct ohsm_client *c, uint64_t handle,
     q.op_case = OHSM__REQUEST__OP_KEY_DELETE;
     q.key_delete = &m;
     enter(c);
-    ohsm_rv rv = OHSM_BUFFER_TOO_SMALL; /* not deferred (yet) */
-    size_t i = OHSM_ALL;
-    /* Deferred only for a live session object whose HSM session is up and logged in on this
-     * client, with room for one more deferred request: else the plain delete below. */
-    if (ohsm_route_sess_doom(c, handle, &i)) {
-        struct hsm_slot *h = &c->hsm[i];
-        if (h->conn != NULL && h->logged_in &&
-            ohsm_conn_deferred(h->conn) < OHSM_CONN_DEFERRED_MAX &&
-            ohsm_route_ensure(c, i, true) == OHSM_OK && h->conn != NULL && h->logged_in) {
-            q.id = ohsm_conn_next_id(h->conn);
-            rv =
-                ohsm_conn_queue_deferred(h->conn, &q, handle, ohsm_deadline_in(c->cfg->timeout_ms));
-            if (ohsm_rv_is_transport(rv)) {
-                ohsm_route_drop(c, i, rv);
-            }
-        }
-        if (rv != OHSM_OK) {
-            ohsm_route_sess_undoom(c, handle); /* nothing was sent: the plain delete decides */
-        }
-    }
+    ohsm_rv rv = later ? delete_deferred(c, handle, &q) : OHSM_BUFFER_TOO_SMALL;
     if (rv == OHSM_OK) {
         res_fill(c, res, OHSM_OK);
     } else {
@@ -438,6 +425,17 @@ ohsm_rv ohsm_client_key_delete_later(struct ohsm_client *c, uint64_t handle,
     leave(c);
     free(tmp);
     return rv;
+}
+
+ohsm_rv ohsm_client_key_delete(struct ohsm_client *c, uint64_t handle, struct ohsm_result *res)
+{
+    return key_delete(c, handle, res, false);
+}
+
+ohsm_rv ohsm_client_key_delete_later(struct ohsm_client *c, uint64_t handle,
+                                     struct ohsm_result *res)
+{
+    return key_delete(c, handle, res, true);
 }
 
 ohsm_rv ohsm_client_key_set_attrs_q(struct ohsm_client *c, uint64_t handle, const uint8_t *tmpl,

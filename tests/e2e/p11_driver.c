@@ -554,17 +554,27 @@ static void *xw_main(void *arg)
     return NULL;
 }
 
-static int mode_crosswrap(const char *pin, int n)
+/* C_Initialize and a login in a session of its own (*s0) when the arguments are good; prints the
+ * error and returns false otherwise. */
+static bool init_login(bool args_ok, const char *pin, CK_SESSION_HANDLE *s0)
 {
-    if (n < 2 || n > 64 || F->C_Initialize(NULL) != CKR_OK) {
-        printf("{\"error\": \"C_Initialize or thread count\"}\n");
-        return 1;
+    if (!args_ok || F->C_Initialize(NULL) != CKR_OK) {
+        printf("{\"error\": \"C_Initialize or arguments\"}\n");
+        return false;
     }
-    CK_SESSION_HANDLE s0;
-    CK_RV rv = F->C_OpenSession(first_slot(), CKF_SERIAL_SESSION, NULL, NULL, &s0);
-    rv = rv == CKR_OK ? login(s0, pin) : rv;
+    CK_RV rv = F->C_OpenSession(first_slot(), CKF_SERIAL_SESSION, NULL, NULL, s0);
+    rv = rv == CKR_OK ? login(*s0, pin) : rv;
     if (rv != CKR_OK) {
         printf("{\"error\": \"login\", \"rv\": %lu}\n", rv);
+        return false;
+    }
+    return true;
+}
+
+static int mode_crosswrap(const char *pin, int n)
+{
+    CK_SESSION_HANDLE s0;
+    if (!init_login(n >= 2 && n <= 64, pin, &s0)) {
         return 1;
     }
     pthread_barrier_t bar;
@@ -685,18 +695,11 @@ static void *dr_main(void *arg)
 
 static int mode_destroyrace(const char *pin, int n, int rounds)
 {
-    if (n < 1 || n > DR_MAX || rounds < 1 || F->C_Initialize(NULL) != CKR_OK) {
-        printf("{\"error\": \"C_Initialize or arguments\"}\n");
+    CK_SESSION_HANDLE s0;
+    if (!init_login(n >= 1 && n <= DR_MAX && rounds >= 1, pin, &s0)) {
         return 1;
     }
     dr_n = n;
-    CK_SESSION_HANDLE s0;
-    CK_RV rv = F->C_OpenSession(first_slot(), CKF_SERIAL_SESSION, NULL, NULL, &s0);
-    rv = rv == CKR_OK ? login(s0, pin) : rv;
-    if (rv != CKR_OK) {
-        printf("{\"error\": \"login\", \"rv\": %lu}\n", rv);
-        return 1;
-    }
     struct dr *w = calloc((size_t)n, sizeof *w);
     for (int i = 0; i < n; i++) {
         w[i].id = i;

@@ -351,9 +351,13 @@ static void serve_session(struct conn *c, SSL *ssl)
         if (s.logged_in && aff.pinned < 0) {
             spin_for_next(c, ssl, &sp);
         }
+        /* A request already read with the one before it (the rest of a pipelined burst) came
+         * from the same CPU and says nothing about other connections: only a request this thread
+         * waited for moves the affinity or the lone test. */
+        bool waited = !more_input(ssl);
         ohsm_rv rv = ohsm_wire_read(ssl, &buf, &len);
         int working = atomic_fetch_add(&g_working, 1) + 1;
-        if (rv == OHSM_OK) {
+        if (rv == OHSM_OK && waited) {
             /* A session logged out is no busy client's: unpinned like a lone one. */
             ohsm_affinity_follow(&aff, c->fd, sp.lone || !s.logged_in, working);
         }
@@ -413,7 +417,9 @@ static void serve_session(struct conn *c, SSL *ssl)
             }
         }
         uint64_t served = atomic_fetch_add(&g_served, 1) + 1;
-        sp.lone = served == sp.mine + 1;
+        if (waited) {
+            sp.lone = served == sp.mine + 1;
+        }
         sp.mine = served;
         atomic_fetch_sub(&g_working, 1);
         if (rv != OHSM_OK || atomic_load(&h->stopping)) {

@@ -213,8 +213,11 @@ OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_key_delete(struct ohsm_client *c, ui
  * connection and written with the connection's next request, OHSM_OK is returned at once, and from
  * now on no call of any client of the group may name the handle (OHSM_KEY_HANDLE_INVALID). The
  * answer is read by a later call on the connection, which then forgets the object. If the
- * connection ends first (client freed, HSM lost), the handle stays invalid here and the HSM frees
- * the key with the group's sessions. Any other handle gets the plain delete. */
+ * connection ends first (HSM closed it, HSM lost), the handle stays invalid and the delete goes
+ * out again with the next call of any client of a shared group that logs a connection to that HSM
+ * in (a second delete of an object already gone is answered "no such key", which forgets it as
+ * well); until then, or if the client is freed first, the HSM frees the key at the latest with the
+ * group's sessions. Any other handle gets the plain delete. */
 OHSM_NODISCARD OHSM_API ohsm_rv ohsm_client_key_delete_later(struct ohsm_client *c,
                                                              uint64_t handle,
                                                              struct ohsm_result *res);

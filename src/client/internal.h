@@ -116,7 +116,8 @@ struct hsm_slot {
 struct sess_obj {
     uint64_t handle;
     size_t hsm;
-    bool dying; /* a deferred delete was sent (ohsm_client_key_delete_later), not answered yet */
+    bool dying;  /* a deferred delete was sent (ohsm_client_key_delete_later), not answered yet */
+    bool resend; /* dying, and that delete's connection ended unanswered: to be sent again */
 };
 
 struct ohsm_client {
@@ -191,10 +192,17 @@ size_t ohsm_route_order(struct ohsm_client *c, size_t prefer, size_t *order);
 OHSM_NODISCARD ohsm_rv ohsm_route_sess_pin(const struct ohsm_client *c, uint64_t handle,
                                            size_t *pin);
 /* The answer to a deferred delete of session object `tag` (an ohsm_conn_deferred_fn, arg the
- * client): an OK (or the HSM not knowing the handle) forgets the object; any other outcome keeps
- * it dying, so its handle stays invalid here while the HSM may still hold it (the HSM frees it
- * with the group's sessions). */
+ * client): an OK (or the HSM not knowing the handle) forgets the object; OHSM_NOT_CONNECTED (the
+ * connection ended first: sent or not, unknown) marks it for sending again, on the next
+ * connection to its HSM that any client of the group logs in (ohsm_route_ensure); any other
+ * outcome keeps it dying, so its handle stays invalid here while the HSM may still hold it (the
+ * HSM frees it with the group's sessions). */
 void ohsm_route_deferred_answer(void *arg, uint64_t tag, ohsm_rv rv);
+/* Up to max session objects of HSM hsm marked for sending their delete again, into out, their
+ * marks cleared; returns how many (no lock taken while none is marked anywhere). */
+size_t ohsm_route_sess_resend_take(struct ohsm_client *c, size_t hsm, uint64_t *out, size_t max);
+/* Marks them again (their deletes could not be queued). */
+void ohsm_route_sess_resend_put(struct ohsm_client *c, const uint64_t *handles, size_t n);
 /* Marks a live session object dying (*hsm: where it lives); false when handle is no live session
  * object (unknown, a token object's, or dying already). */
 bool ohsm_route_sess_doom(struct ohsm_client *c, uint64_t handle, size_t *hsm);

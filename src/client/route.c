@@ -199,6 +199,30 @@ void ohsm_route_connect(struct ohsm_client *c, const bool *use)
     free(o);
 }
 
+/* Queues again, on HSM i's logged-in connection, the deferred deletes of session objects whose
+ * connection ended before their answer (ohsm_route_deferred_answer): they go out with this call's
+ * request. Sent twice, a delete is answered "no such key", which forgets the handle as well. */
+static void resend_deletes(struct ohsm_client *c, size_t i)
+{
+    struct hsm_slot *h = &c->hsm[i];
+    uint64_t handles[OHSM_CONN_DEFERRED_MAX];
+    size_t n = ohsm_route_sess_resend_take(c, i, handles,
+                                           OHSM_CONN_DEFERRED_MAX - ohsm_conn_deferred(h->conn));
+    const int64_t deadline = ohsm_deadline_in(c->cfg->timeout_ms);
+    for (size_t k = 0; k < n; k++) {
+        Ohsm__Request q = OHSM__REQUEST__INIT;
+        Ohsm__KeyDeleteReq m = OHSM__KEY_DELETE_REQ__INIT;
+        m.handle = handles[k];
+        q.op_case = OHSM__REQUEST__OP_KEY_DELETE;
+        q.key_delete = &m;
+        q.id = ohsm_conn_next_id(h->conn);
+        if (ohsm_conn_queue_deferred(h->conn, &q, handles[k], deadline) != OHSM_OK) {
+            ohsm_route_sess_resend_put(c, handles + k, n - k); /* the next call tries again */
+            break;
+        }
+    }
+}
+
 ohsm_rv ohsm_route_ensure(struct ohsm_client *c, size_t i, bool want_login)
 {
     struct hsm_slot *h = &c->hsm[i];
@@ -223,10 +247,14 @@ ohsm_rv ohsm_route_ensure(struct ohsm_client *c, size_t i, bool want_login)
             return rv;
         }
     }
+    ohsm_rv rv = OHSM_OK;
     if (want_login && !h->logged_in && c->cred_pw != NULL && !h->relogin_failed) {
-        return relogin(c, i);
+        rv = relogin(c, i);
     }
-    return OHSM_OK;
+    if (rv == OHSM_OK && h->logged_in) {
+        resend_deletes(c, i);
+    }
+    return rv;
 }
 
 void ohsm_route_free_resps(Ohsm__Response **resp, size_t n)

@@ -23,6 +23,7 @@ struct ohsm_sgroup {
     uint8_t token[OHSM_SGROUP_TOKEN_LEN];
     struct sess_obj *v;
     size_t n, cap;
+    atomic_bool resend; /* some entry may be marked resend (a hint: cleared by a scan) */
 };
 
 static ohsm_rv group_new(bool shared, struct ohsm_sgroup **out)
@@ -34,6 +35,7 @@ static ohsm_rv group_new(bool shared, struct ohsm_sgroup **out)
         return OHSM_HOST_MEMORY;
     }
     atomic_init(&g->refs, 1);
+    atomic_init(&g->resend, false);
     g->shared = shared;
     if (shared && RAND_bytes(g->token, sizeof(g->token)) != 1) {
         (void)pthread_mutex_destroy(&g->mu);
@@ -152,7 +154,46 @@ void ohsm_route_deferred_answer(void *arg, uint64_t tag, ohsm_rv rv)
 {
     if (rv == OHSM_OK || rv == OHSM_KEY_HANDLE_INVALID) {
         ohsm_route_sess_del(arg, tag);
+    } else if (rv == OHSM_NOT_CONNECTED) {
+        ohsm_route_sess_resend_put(arg, &tag, 1);
     }
+}
+
+size_t ohsm_route_sess_resend_take(struct ohsm_client *c, size_t hsm, uint64_t *out, size_t max)
+{
+    struct ohsm_sgroup *g = c->sg;
+    if (max == 0 || !atomic_load(&g->resend)) {
+        return 0;
+    }
+    size_t n = 0;
+    bool left = false;
+    (void)pthread_mutex_lock(&g->mu);
+    for (size_t i = 0; i < g->n; i++) {
+        struct sess_obj *o = &g->v[i];
+        if (o->resend && o->hsm == hsm && n < max) {
+            o->resend = false;
+            out[n++] = o->handle;
+        } else {
+            left = left || o->resend;
+        }
+    }
+    atomic_store(&g->resend, left);
+    (void)pthread_mutex_unlock(&g->mu);
+    return n;
+}
+
+void ohsm_route_sess_resend_put(struct ohsm_client *c, const uint64_t *handles, size_t n)
+{
+    struct ohsm_sgroup *g = c->sg;
+    (void)pthread_mutex_lock(&g->mu);
+    for (size_t k = 0; k < n; k++) {
+        size_t i = find_locked(g, handles[k]);
+        if (i != OHSM_ALL && g->v[i].dying) {
+            g->v[i].resend = true;
+            atomic_store(&g->resend, true);
+        }
+    }
+    (void)pthread_mutex_unlock(&g->mu);
 }
 
 ohsm_rv ohsm_route_sess_add(struct ohsm_client *c, uint64_t handle, size_t hsm)
@@ -174,6 +215,7 @@ ohsm_rv ohsm_route_sess_add(struct ohsm_client *c, uint64_t handle, size_t hsm)
         g->v[g->n].handle = handle;
         g->v[g->n].hsm = hsm;
         g->v[g->n].dying = false;
+        g->v[g->n].resend = false;
         g->n++;
     }
 out:

@@ -1346,7 +1346,22 @@ static void test_client_fake_engine_bookkeeping(void **state)
     assert_int_equal(ohsm_route_sess_pin(c, 97, &pin), OHSM_OK);
     /* The answer: a refusal other than "no such key" keeps it dying; OK forgets it. */
     assert_true(ohsm_route_sess_doom(c, 97, &at));
+    ohsm_route_deferred_answer(c, 97, OHSM_DEVICE_ERROR);
+    assert_int_equal(ohsm_route_sess_pin(c, 97, &pin), OHSM_KEY_HANDLE_INVALID);
+    uint64_t again[4];
+    assert_int_equal(ohsm_route_sess_resend_take(c, 0, again, 4), 0); /* refused: not resent */
+    /* The connection ended unanswered: marked to be sent again on its HSM, once, and only as
+     * many as asked for; put back, it is taken again. */
     ohsm_route_deferred_answer(c, 97, OHSM_NOT_CONNECTED);
+    assert_int_equal(ohsm_route_sess_pin(c, 97, &pin), OHSM_KEY_HANDLE_INVALID);
+    assert_int_equal(ohsm_route_sess_resend_take(c, 1, again, 4), 0);
+    assert_int_equal(ohsm_route_sess_resend_take(c, 0, again, 0), 0);
+    assert_int_equal(ohsm_route_sess_resend_take(c, 0, again, 4), 1);
+    assert_int_equal(again[0], 97);
+    assert_int_equal(ohsm_route_sess_resend_take(c, 0, again, 4), 0);
+    ohsm_route_sess_resend_put(c, again, 1);
+    ohsm_route_sess_resend_put(c, (const uint64_t[]){33}, 1); /* unknown: nothing */
+    assert_int_equal(ohsm_route_sess_resend_take(c, 0, again, 4), 1);
     assert_int_equal(ohsm_route_sess_pin(c, 97, &pin), OHSM_KEY_HANDLE_INVALID);
     assert_true(ohsm_route_sess_on(c, OHSM_ALL));
     ohsm_route_deferred_answer(c, 97, OHSM_OK);
@@ -1694,8 +1709,10 @@ static void test_client_fake_delete_later(void **state)
     ohsm_client_free(c);
 }
 
-/* A deferred delete whose connection breaks before the answer: the handle stays dead (the
- * shared group's object may live on at the HSM), and freeing the client is clean. */
+/* A deferred delete whose connection ends before the answer: the handle stays dead, and the
+ * delete goes out again with the next call that logs a connection to its HSM in (the shared
+ * group's object lives on at the HSM until then); a private group's objects die with the
+ * connection, so nothing is sent again. Freeing the client with an answer unread is clean. */
 static void test_client_fake_delete_later_connection_lost(void **state)
 {
     (void)state;
@@ -1714,23 +1731,29 @@ static void test_client_fake_delete_later_connection_lost(void **state)
     ohsm_route_drop(c, 0, OHSM_NOT_CONNECTED);
     (void)pthread_mutex_unlock(&c->lock);
     assert_true(dying(c, h));
+    assert_true(has_alive(0, h));
     assert_int_equal(ohsm_client_key_delete_later(c, h, res), OHSM_KEY_HANDLE_INVALID);
+    /* The next call on HSM 0 reconnects, logs in and carries the delete again. */
     uint64_t h2 = generate(c, res, OHSM_OK);
+    assert_false(dying(c, h));
+    assert_false(has_alive(0, h));
+    assert_true(has_alive(1, h)); /* a session object lives on its HSM only */
     uint64_t tok = generate(c, res, OHSM_OK);
     (void)pthread_mutex_lock(&c->lock);
     assert_int_equal(ohsm_route_sess_add(c, h2, 1), OHSM_OK);
     (void)pthread_mutex_unlock(&c->lock);
     assert_int_equal(ohsm_client_key_delete_later(c, h2, res), OHSM_OK);
     /* The HSM closes the idle connection with the delete still queued: the next change on every
-     * HSM reconnects (the idle check sees the close) instead of failing on the dead connection;
-     * the handle stays dead. */
+     * HSM reconnects (the idle check sees the close) instead of failing on the dead connection,
+     * and sends the delete again before its own request. */
     cut(1);
     (void)pthread_mutex_lock(&c->lock);
     c->hsm[1].used_ms = 0;
     (void)pthread_mutex_unlock(&c->lock);
     assert_int_equal(ohsm_client_key_delete(c, tok, res), OHSM_OK);
     assert_false(has_alive(0, tok) || has_alive(1, tok));
-    assert_true(dying(c, h2));
+    assert_false(dying(c, h2));
+    assert_false(has_alive(1, h2));
     assert_int_equal(ohsm_conn_deferred(c->hsm[1].conn), 0);
     uint64_t h3 = generate(c, res, OHSM_OK);
     (void)pthread_mutex_lock(&c->lock);
@@ -1738,6 +1761,24 @@ static void test_client_fake_delete_later_connection_lost(void **state)
     (void)pthread_mutex_unlock(&c->lock);
     assert_int_equal(ohsm_client_key_delete_later(c, h3, res), OHSM_OK);
     ohsm_client_free(c); /* one answer unread: handed over, nothing leaks (ASan) */
+
+    /* A client's own group: the connection's end is its objects' end; nothing is sent again. */
+    c = fresh();
+    uint64_t h4 = generate(c, res, OHSM_OK);
+    (void)pthread_mutex_lock(&c->lock);
+    assert_int_equal(ohsm_route_sess_add(c, h4, 0), OHSM_OK);
+    (void)pthread_mutex_unlock(&c->lock);
+    assert_int_equal(ohsm_client_key_delete_later(c, h4, res), OHSM_OK);
+    (void)pthread_mutex_lock(&c->lock);
+    ohsm_route_drop(c, 0, OHSM_NOT_CONNECTED);
+    (void)pthread_mutex_unlock(&c->lock);
+    size_t pin = 0;
+    assert_int_equal(ohsm_route_sess_pin(c, h4, &pin), OHSM_OK);
+    assert_int_equal(pin, OHSM_ALL); /* forgotten */
+    uint64_t h5 = generate(c, res, OHSM_OK);
+    (void)h5;
+    assert_true(has_alive(0, h4)); /* the fake keeps it: no delete went out */
+    ohsm_client_free(c);
 }
 
 /* A key generation that times out is not repeated on another HSM (it may still complete). */

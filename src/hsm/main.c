@@ -63,12 +63,12 @@ static void usage(FILE *f)
             "                   [--max-unauth N] [--max-unauth-per-source N]\n"
             "  --token-lifetime  lifetime of MFA and quorum tokens, 1..%u seconds (default %u;\n"
             "                    else from the environment variable OPENHSM_TOKEN_LIFETIME)\n"
-            "  --max-sessions    logged-in sessions, 1..4096 (default %u)\n"
+            "  --max-sessions    logged-in sessions, 1..%u (default %u)\n"
             "  --max-unauth      connections without a login, 1..%u (default %u); past it, or\n"
             "                    past --max-unauth-per-source from one address (default %u), the\n"
             "                    least recently active of them is closed for the newcomer\n",
-            OHSM_TOKEN_LIFETIME_MAX, OHSM_TOKEN_LIFETIME_DEFAULT, OHSM_HSM_DEFAULT_SESSIONS,
-            UNAUTH_MAX, OHSM_HSM_DEFAULT_UNAUTH, OHSM_HSM_DEFAULT_UNAUTH_PER_SOURCE);
+            OHSM_TOKEN_LIFETIME_MAX, OHSM_TOKEN_LIFETIME_DEFAULT, OHSM_HSM_MAX_SESSIONS,
+            OHSM_HSM_DEFAULT_SESSIONS, UNAUTH_MAX, OHSM_HSM_DEFAULT_UNAUTH, OHSM_HSM_DEFAULT_UNAUTH_PER_SOURCE);
 }
 
 static int parse_u32(const char *s, unsigned long long lo, unsigned long long hi, uint32_t *out)
@@ -161,8 +161,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
             }
             break;
         case 's':
-            if (parse_u32(optarg, 1, 4096, &o->max_sessions) != 0) {
-                fprintf(stderr, "openhsm-hsm: --max-sessions must be 1..4096\n");
+            if (parse_u32(optarg, 1, OHSM_HSM_MAX_SESSIONS, &o->max_sessions) != 0) {
+                fprintf(stderr, "openhsm-hsm: --max-sessions must be 1..%u\n",
+                        OHSM_HSM_MAX_SESSIONS);
                 return -1;
             }
             break;

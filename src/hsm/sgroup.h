@@ -18,8 +18,9 @@
 #include "openhsm/rv.h"
 
 #define OHSM_SGROUP_TOKEN_LEN 16
-/* Shared groups live at once: one per client process using sharing, per HSM. */
-#define OHSM_SGROUPS_MAX 1024
+/* Shared groups live at once (one per client process using sharing, per HSM): as many as an
+ * HSM's most logged-in sessions (hsm.h), since each group has one at least. */
+#define OHSM_SGROUPS_MAX 4096
 
 struct ohsm_sgroup {
     uint64_t id; /* the tag of its session objects; 0: free */

@@ -32,7 +32,8 @@
 #define OHSM_HSM_MAX_SESSIONS 4096 /* the most --max-sessions takes */
 /* A shared session-object group lives only while a logged-in session is in it, and a login takes
  * its session slot before it joins a group: the group table never fills before the sessions do. */
-_Static_assert(OHSM_SGROUPS_MAX >= OHSM_HSM_MAX_SESSIONS, "a group table smaller than the sessions");
+_Static_assert(OHSM_SGROUPS_MAX >= OHSM_HSM_MAX_SESSIONS,
+               "a group table smaller than the sessions");
 #define OHSM_HSM_QTOKENS_MAX 256     /* live quorum tokens one HSM keeps */
 #define OHSM_HSM_QTOKENS_USER_MAX 32 /* live key-service tokens of one user and service */
 

@@ -68,7 +68,8 @@ static void usage(FILE *f)
             "                    past --max-unauth-per-source from one address (default %u), the\n"
             "                    least recently active of them is closed for the newcomer\n",
             OHSM_TOKEN_LIFETIME_MAX, OHSM_TOKEN_LIFETIME_DEFAULT, OHSM_HSM_MAX_SESSIONS,
-            OHSM_HSM_DEFAULT_SESSIONS, UNAUTH_MAX, OHSM_HSM_DEFAULT_UNAUTH, OHSM_HSM_DEFAULT_UNAUTH_PER_SOURCE);
+            OHSM_HSM_DEFAULT_SESSIONS, UNAUTH_MAX, OHSM_HSM_DEFAULT_UNAUTH,
+            OHSM_HSM_DEFAULT_UNAUTH_PER_SOURCE);
 }
 
 static int parse_u32(const char *s, unsigned long long lo, unsigned long long hi, uint32_t *out)

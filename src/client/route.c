@@ -208,6 +208,9 @@ static void resend_deletes(struct ohsm_client *c, size_t i)
     uint64_t handles[OHSM_CONN_DEFERRED_MAX];
     size_t n = ohsm_route_sess_resend_take(c, i, handles,
                                            OHSM_CONN_DEFERRED_MAX - ohsm_conn_deferred(h->conn));
+    if (n == 0) {
+        return; /* every call but the few after a lost connection: one atomic load */
+    }
     const int64_t deadline = ohsm_deadline_in(c->cfg->timeout_ms);
     for (size_t k = 0; k < n; k++) {
         Ohsm__Request q = OHSM__REQUEST__INIT;

@@ -23,6 +23,7 @@
 
 #include "cloud/args.h"
 #include "cloud/cloud.h"
+#include "cloud/audit_cmd.h"
 #include "cloud/ctl.h"
 #include "cloud/ec2.h"
 #include "cloud/files.h"
@@ -433,6 +434,9 @@ int main(int argc, char **argv)
 
     if (argc >= 2 && strcmp(argv[1], "ctl") == 0) {
         return ohsm_ctl_main(argc, argv);
+    }
+    if (argc >= 2 && strcmp(argv[1], "audit") == 0) {
+        return ohsm_audit_cmd_main(argc, argv);
     }
     if (argc >= 2 && strcmp(argv[1], "events") == 0) {
         return ohsm_kms_events_main(argc, argv);

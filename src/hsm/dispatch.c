@@ -5,6 +5,7 @@
  * info, quorum values), keys.c, crypto.c, masked.c, userrec.c (user records between HSMs) and
  * auth.c (MFA and quorum tokens).
  */
+#include "hsm/auditlog.h"
 #include "hsm/handlers.h"
 
 static ohsm_rv dispatch_auth(struct ohsm_hsm *h, struct ohsm_session *s, const Ohsm__Request *q,
@@ -100,6 +101,14 @@ void ohsm_dispatch(struct ohsm_hsm *h, struct ohsm_session *s, const Ohsm__Reque
     ohsm__token_resp__init(&r->token);
     ohsm__quorum_list_resp__init(&r->qtokens);
     ohsm__quorum_values_resp__init(&r->qvalues);
+    struct ohsm_audit_pre pre;
+    ohsm_hsm_audit_before(s, q, &pre);
+    if (ohsm_auditlog_broken(h->audit) && ohsm_hsm_audit_needed(q)) {
+        /* Fail closed: a command that needs a record does not run without one. */
+        r->resp.body_case = OHSM__RESPONSE__BODY__NOT_SET;
+        r->resp.rv = (uint32_t)OHSM_DEVICE_ERROR;
+        return;
+    }
     switch (q->op_case) {
     case OHSM__REQUEST__OP_HELLO:
         r->hello.version = 1;
@@ -136,6 +145,7 @@ void ohsm_dispatch(struct ohsm_hsm *h, struct ohsm_session *s, const Ohsm__Reque
         rv = dispatch_keys(h, s, q, r);
         break;
     }
+    rv = ohsm_hsm_audit_after(h, s, q, r, rv, &pre);
     if (rv != OHSM_OK) {
         r->resp.body_case = OHSM__RESPONSE__BODY__NOT_SET;
     }

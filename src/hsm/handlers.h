@@ -268,4 +268,24 @@ OHSM_NODISCARD ohsm_rv ohsm_hsm_user_extract(struct ohsm_hsm *h, struct ohsm_ses
 OHSM_NODISCARD ohsm_rv ohsm_hsm_user_insert(struct ohsm_hsm *h, struct ohsm_session *s,
                                             const Ohsm__UserInsertReq *q, struct ohsm_reply *r);
 
+/* ---- issue 16: audit records (auditrec.c) ---- */
+
+/* What a record needs from the session as it was before the request ran. */
+struct ohsm_audit_pre {
+    bool logged_in;
+    enum ohsm_utype type;
+    char user[OHSM_USERNAME_MAX + 1];
+};
+/* Does q make an audit record (refused while the log is broken)? */
+bool ohsm_hsm_audit_needed(const Ohsm__Request *q);
+void ohsm_hsm_audit_before(const struct ohsm_session *s, const Ohsm__Request *q,
+                           struct ohsm_audit_pre *pre);
+/* Writes q's record (if it makes one) before its answer goes out; returns the rv to answer with:
+ * rv, or OHSM_DEVICE_ERROR when the record could not be written. */
+OHSM_NODISCARD ohsm_rv ohsm_hsm_audit_after(struct ohsm_hsm *h, struct ohsm_session *s,
+                                            const Ohsm__Request *q, const struct ohsm_reply *r,
+                                            ohsm_rv rv, const struct ohsm_audit_pre *pre);
+/* A logged-in session ends without a logout (CN_APP_FINALIZE). */
+void ohsm_hsm_audit_session_end(struct ohsm_hsm *h, const struct ohsm_session *s);
+
 #endif

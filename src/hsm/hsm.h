@@ -41,7 +41,8 @@ _Static_assert(OHSM_SGROUPS_MAX >= OHSM_HSM_MAX_SESSIONS,
 #define OHSM_HSM_DEFAULT_UNAUTH 256
 #define OHSM_HSM_DEFAULT_UNAUTH_PER_SOURCE 128
 
-struct ohsm_conntab; /* hsm/conntab.h */
+struct ohsm_conntab;  /* hsm/conntab.h */
+struct ohsm_auditlog; /* hsm/auditlog.h */
 
 /* A live quorum (or registration) token: in memory only; it dies with the session that made it,
  * on deletion, on expiry, and when an operation it approved succeeded. */
@@ -94,6 +95,8 @@ struct ohsm_hsm {
     pthread_mutex_t conn_lock;  /* guards conns; taken alone (never with lock) */
     struct ohsm_conntab *conns; /* guarded by conn_lock */
     atomic_uint threads;        /* live connection threads */
+    /* issue 16: the audit log (auditlog.h); NULL: none (unit tests of the handlers) */
+    struct ohsm_auditlog *audit;
 };
 
 /* Per-connection state: who is logged in on this session. The user's name and type are cached

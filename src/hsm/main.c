@@ -32,6 +32,7 @@
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 
+#include "hsm/auditlog.h"
 #include "hsm/hsm.h"
 #include "openhsm/token.h"
 #include "openhsm/user.h"
@@ -296,6 +297,29 @@ static ohsm_rv mask_load(const char *path, struct ohsm_mask_key **out)
     return rv;
 }
 
+/* Opens the audit log next to the database ("<db>.audit") in a new boot (the store's reboot
+ * counter, one more than at the last start). */
+static ohsm_rv audit_setup(struct ohsm_hsm *h, const struct opts *o)
+{
+    char path[4096];
+    uint32_t reboot = 0;
+    int n = snprintf(path, sizeof(path), "%s.audit", o->db);
+    if (n < 0 || (size_t)n >= sizeof(path)) {
+        fprintf(stderr, "openhsm-hsm: database path too long\n");
+        return OHSM_CONFIG;
+    }
+    ohsm_rv rv = ohsm_store_reboot_next(h->store, &reboot);
+    if (rv != OHSM_OK) {
+        fprintf(stderr, "openhsm-hsm: cannot count this start in %s: %s\n", o->db, ohsm_rv_str(rv));
+        return rv;
+    }
+    rv = ohsm_auditlog_open(path, h->meta.hsm_id, reboot, &h->audit);
+    if (rv != OHSM_OK) {
+        fprintf(stderr, "openhsm-hsm: cannot open audit log %s: %s\n", path, ohsm_rv_str(rv));
+    }
+    return rv;
+}
+
 /* Loads (or, without --masking-key, creates on first start) the masking key, and checks it is the
  * key this HSM's objects were sealed with: its fingerprint is recorded at first start. */
 static ohsm_rv mask_setup(struct ohsm_hsm *h, const struct opts *o)
@@ -457,6 +481,9 @@ int main(int argc, char **argv)
     }
     if (skipped > 0) {
         fprintf(stderr, "openhsm-hsm: %zu stored objects do not open and were skipped\n", skipped);
+    }
+    if (audit_setup(&h, &o) != OHSM_OK) {
+        goto out;
     }
     h.tls = tls_ctx(o.cert, o.key);
     if (h.tls == NULL) {

@@ -430,6 +430,7 @@ static void serve_session(struct conn *c, SSL *ssl)
     if (out.p != NULL) {
         OPENSSL_clear_free(out.p, out.cap);
     }
+    ohsm_hsm_audit_session_end(h, &s);
     ohsm_session_end(h, &s);
 }
 

@@ -6,6 +6,7 @@
  * are checked here, contents by whoever opens them. Handles are u64 kept in SQLite's signed
  * INTEGER by a two's-complement cast.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,6 +70,26 @@ ohsm_rv ohsm_store_set_mask_fp(struct ohsm_store *s, const uint8_t fp[8])
         (void)snprintf(hex + 2 * i, 3, "%02x", fp[i]);
     }
     return ohsm_store_meta_put(s, "mask_fp", hex);
+}
+
+ohsm_rv ohsm_store_reboot_next(struct ohsm_store *s, uint32_t *out)
+{
+    char v[24];
+    bool present = false;
+    uint64_t n = 0;
+    OHSM_TRY(meta_opt(s, "reboots", v, sizeof(v), &present));
+    if (present) {
+        char *end = NULL;
+        errno = 0;
+        n = strtoull(v, &end, 10);
+        OHSM_ENSURE(errno == 0 && end != v && *end == '\0' && n < UINT32_MAX, OHSM_DB);
+        n++;
+    }
+    char buf[24];
+    (void)snprintf(buf, sizeof(buf), "%llu", (unsigned long long)n);
+    OHSM_TRY(ohsm_store_meta_put(s, "reboots", buf));
+    *out = (uint32_t)n;
+    return OHSM_OK;
 }
 
 ohsm_rv ohsm_store_begin(struct ohsm_store *s)

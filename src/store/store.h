@@ -162,6 +162,8 @@ OHSM_NODISCARD ohsm_rv ohsm_store_set_mask_fp(struct ohsm_store *s, const uint8_
 
 /* Explicit transactions, so that a caller can allocate a handle, seal and insert (or delete and
  * leave a tombstone) atomically. Functions below join an open transaction. */
+/* Issue 16: the HSM's reboot counter, one more than at the last start (0 at the first), stored. */
+OHSM_NODISCARD ohsm_rv ohsm_store_reboot_next(struct ohsm_store *s, uint32_t *out);
 OHSM_NODISCARD ohsm_rv ohsm_store_begin(struct ohsm_store *s);
 OHSM_NODISCARD ohsm_rv ohsm_store_commit(struct ohsm_store *s);
 void ohsm_store_rollback(struct ohsm_store *s);

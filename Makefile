@@ -47,7 +47,7 @@ asan:
 	@cmake --build $(ASAN_BUILD) -j$(JOBS)
 	ctest --test-dir $(ASAN_BUILD) --output-on-failure
 
-FUZZERS ?= frame obj mask kmu tokfile approval userrec model http ec2 backup kms_blob kms_trail kms_wal kms_ops p11_attr p11_mech
+FUZZERS ?= frame obj mask audit kmu tokfile approval userrec model http ec2 backup kms_blob kms_trail kms_wal kms_ops p11_attr p11_mech
 
 fuzz:
 	@if command -v clang >/dev/null 2>&1; then \

@@ -246,6 +246,26 @@ ohsm_rv ohsm_hsm_audit_after(struct ohsm_hsm *h, struct ohsm_session *s, const O
         /* The change may have been made, but it is not in the log: never acknowledge it. */
         return OHSM_DEVICE_ERROR;
     }
+    /* A new token key leaves with its answer as masked objects, for the client to put into the
+     * other HSMs: CloudHSM records that extraction (CN_EXTRACT_MASKED_OBJECT_USER) too. */
+    bool creation = q->op_case != OHSM__REQUEST__OP_KEY_DELETE &&
+                    (q->op_case != OHSM__REQUEST__OP_MASKED_INSERT || q->masked_insert->as_new);
+    uint64_t handles[2] = {rec.key, rec.pub_key};
+    for (size_t i = 0;
+         creation && rv == OHSM_OK && d->log_type == OHSM_AUDIT_KEY_DETAILS &&
+         r->resp.body_case == OHSM__RESPONSE__BODY_KEY && i < r->key.n_masked && i < 2;
+         i++) {
+        if (r->key.masked[i].len == 0 || handles[i] == 0) {
+            continue;
+        }
+        struct ohsm_audit_rec x = {.op = OHSM_AUDIT_EXTRACT_MASKED_OBJECT,
+                                   .session = s->serial,
+                                   .response = OHSM_OK,
+                                   .key = handles[i]};
+        if (ohsm_auditlog_append(h->audit, &x, durable) != OHSM_OK) {
+            return OHSM_DEVICE_ERROR;
+        }
+    }
     return rv;
 }
 

@@ -7,7 +7,8 @@
  * Each HSM's log (<DIR>/clusters/<cluster>/hsms/<hsm>/hsm.db.audit) is checked against its
  * HSM's hash chain and numbering (core/audit.h). One line per HSM: "ok" with the record count and
  * the last record's reboot counter and sequence number, or the first break: the line, its reboot
- * counter and sequence number when they can be read, and what is wrong. Exit status 0 when every
+ * counter and sequence number when they can be read, and what is wrong. Logs of any size are read
+ * a chunk at a time. Exit status 0 when every
  * log checks out, 1 when one does not (or cannot be read), 2 for a bad command line. Reads only;
  * works with openhsmd running or not.
  */
@@ -25,63 +26,79 @@
 #include "cloud/ids.h"
 #include "core/audit.h"
 
-#define LOG_MAX (256u * 1024u * 1024u)
-
 static void usage(FILE *f)
 {
     fprintf(f, "usage: openhsmd audit verify --data DIR [--cluster CLUSTER_ID]\n");
 }
 
-/* Reads path whole (at most LOG_MAX); *buf malloc'd. -1: cannot. */
-static int slurp(const char *path, char **buf, size_t *len)
+/* Checks the log at path a chunk at a time (any size). -1: cannot read it. */
+static int check_file(const char *path, const char *hsm, struct ohsm_audit_verdict *v)
 {
+    enum { CHUNK = 64 * 1024, CARRY = 2 * OHSM_AUDIT_LINE_MAX };
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     struct stat st;
-    *buf = NULL;
-    *len = 0;
-    if (fd < 0) {
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        if (fd >= 0) {
+            close(fd);
+        }
         return -1;
     }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > LOG_MAX) {
+    char *buf = malloc(CARRY + CHUNK);
+    if (buf == NULL) {
         close(fd);
         return -1;
     }
-    size_t n = (size_t)st.st_size, got = 0;
-    char *p = malloc(n + 1);
-    while (p != NULL && got < n) {
-        ssize_t k = read(fd, p + got, n - got);
+    ohsm_audit_verify_begin(v, hsm);
+    size_t have = 0; /* bytes of a line not ended yet, at buf[0..have) */
+    int rc = 0;
+    while (v->ok) {
+        ssize_t k = read(fd, buf + have, CHUNK);
         if (k < 0 && errno == EINTR) {
             continue;
         }
-        if (k <= 0) {
+        if (k < 0) {
+            rc = -1;
             break;
         }
-        got += (size_t)k;
+        if (k == 0) {
+            if (have > 0) {
+                ohsm_audit_verify_torn(v, buf, have);
+            }
+            break;
+        }
+        size_t end = have + (size_t)k, at = 0;
+        for (;;) {
+            char *nl = memchr(buf + at, '\n', end - at);
+            if (nl == NULL) {
+                break;
+            }
+            size_t n = (size_t)(nl - (buf + at));
+            if (!ohsm_audit_verify_line(v, buf + at, n)) {
+                break;
+            }
+            at += n + 1;
+        }
+        if (!v->ok) {
+            break;
+        }
+        have = end - at;
+        if (have > OHSM_AUDIT_LINE_MAX) {
+            (void)ohsm_audit_verify_line(v, buf + at, have); /* too long for a record */
+            break;
+        }
+        memmove(buf, buf + at, have);
     }
+    free(buf);
     close(fd);
-    if (p == NULL || got != n) {
-        free(p);
-        return -1;
-    }
-    *buf = p;
-    *len = n;
-    return 0;
+    return rc;
 }
 
 /* Checks one HSM's log and prints its line; 0 ok, 1 not. */
 static int check_hsm(const char *cluster, const char *hsm, const char *path)
 {
-    char *buf = NULL;
-    size_t len = 0;
     struct ohsm_audit_verdict v;
-    if (slurp(path, &buf, &len) != 0) {
+    if (check_file(path, hsm, &v) != 0) {
         printf("%s %s: cannot read %s: %s\n", cluster, hsm, path, strerror(errno));
-        return 1;
-    }
-    ohsm_rv rv = ohsm_audit_verify(buf, len, hsm, &v);
-    free(buf);
-    if (rv != OHSM_OK) {
-        printf("%s %s: cannot check %s\n", cluster, hsm, path);
         return 1;
     }
     if (v.ok) {

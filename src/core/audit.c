@@ -258,63 +258,84 @@ static void fail(struct ohsm_audit_verdict *v, uint64_t line, const char *why)
     v->reason = why;
 }
 
+void ohsm_audit_verify_begin(struct ohsm_audit_verdict *v, const char *hsm_id)
+{
+    memset(v, 0, sizeof(*v));
+    v->ok = true;
+    ohsm_audit_genesis(hsm_id, v->last);
+}
+
+bool ohsm_audit_verify_line(struct ohsm_audit_verdict *v, const char *p, size_t n)
+{
+    if (!v->ok) {
+        return false;
+    }
+    uint64_t line = v->records + 1;
+    uint32_t reboot = 0;
+    uint64_t seq = 0;
+    v->have_position = position(p, n, &reboot, &seq);
+    v->reboot = reboot;
+    v->seq = seq;
+    uint8_t want[OHSM_AUDIT_HASH_LEN], got[OHSM_AUDIT_HASH_LEN];
+    size_t body = 0;
+    if (!v->have_position || !stored_hash(p, n, want, &body)) {
+        fail(v, line, "not an audit record");
+        return false;
+    }
+    line_hash(v->last, p, body, got);
+    bool in_order = !v->any ? seq == 0
+                            : (reboot == v->last_reboot && seq == v->last_seq + 1) ||
+                                  (reboot > v->last_reboot && seq == 0);
+    if (!in_order || CRYPTO_memcmp(got, want, sizeof(got)) != 0) {
+        /* What the numbering says of the break: a gap is a removal, a step back a move. */
+        v->want_known = !v->any || reboot == v->last_reboot;
+        v->want_seq = v->any ? v->last_seq + 1 : 0;
+        const char *why = "hash chain broken: this record was changed";
+        if (v->want_known && seq > v->want_seq) {
+            why = "hash chain broken: records before this one are missing or were moved";
+        } else if (!in_order) {
+            why = "hash chain broken: records were moved (out of order)";
+        }
+        fail(v, line, why);
+        return false;
+    }
+    memcpy(v->last, got, sizeof(got));
+    v->last_reboot = reboot;
+    v->last_seq = seq;
+    v->any = true;
+    v->records++;
+    v->have_position = false;
+    v->reboot = 0;
+    v->seq = 0;
+    return true;
+}
+
+void ohsm_audit_verify_torn(struct ohsm_audit_verdict *v, const char *p, size_t n)
+{
+    if (!v->ok) {
+        return;
+    }
+    v->have_position = position(p, n, &v->reboot, &v->seq);
+    fail(v, v->records + 1, "the last line is cut short (no end of line)");
+    v->torn = true;
+}
+
 ohsm_rv ohsm_audit_verify(const char *buf, size_t len, const char *hsm_id,
                           struct ohsm_audit_verdict *v)
 {
     OHSM_ENSURE(v != NULL && (buf != NULL || len == 0), OHSM_ARGUMENTS_BAD);
-    memset(v, 0, sizeof(*v));
-    v->ok = true;
-    ohsm_audit_genesis(hsm_id, v->last);
+    ohsm_audit_verify_begin(v, hsm_id);
     size_t at = 0;
-    uint64_t line = 0;
-    while (at < len) {
-        line++;
+    while (at < len && v->ok) {
         const char *p = buf + at;
         const char *nl = memchr(p, '\n', len - at);
         if (nl == NULL) {
-            v->have_position = position(p, len - at, &v->reboot, &v->seq);
-            fail(v, line, "the last line is cut short (no end of line)");
-            v->torn = true;
-            return OHSM_OK;
+            ohsm_audit_verify_torn(v, p, len - at);
+            break;
         }
         size_t n = (size_t)(nl - p);
         at += n + 1;
-        uint32_t reboot = 0;
-        uint64_t seq = 0;
-        v->have_position = position(p, n, &reboot, &seq);
-        v->reboot = reboot;
-        v->seq = seq;
-        uint8_t want[OHSM_AUDIT_HASH_LEN], got[OHSM_AUDIT_HASH_LEN];
-        size_t body = 0;
-        if (!v->have_position || !stored_hash(p, n, want, &body)) {
-            fail(v, line, "not an audit record");
-            return OHSM_OK;
-        }
-        line_hash(v->last, p, body, got);
-        bool in_order = !v->any ? seq == 0
-                                : (reboot == v->last_reboot && seq == v->last_seq + 1) ||
-                                      (reboot > v->last_reboot && seq == 0);
-        if (!in_order || CRYPTO_memcmp(got, want, sizeof(got)) != 0) {
-            /* What the numbering says of the break: a gap is a removal, a step back a move. */
-            v->want_known = !v->any || reboot == v->last_reboot;
-            v->want_seq = v->any ? v->last_seq + 1 : 0;
-            const char *why = "hash chain broken: this record was changed";
-            if (v->want_known && seq > v->want_seq) {
-                why = "hash chain broken: records before this one are missing or were moved";
-            } else if (!in_order) {
-                why = "hash chain broken: records were moved (out of order)";
-            }
-            fail(v, line, why);
-            return OHSM_OK;
-        }
-        memcpy(v->last, got, sizeof(got));
-        v->last_reboot = reboot;
-        v->last_seq = seq;
-        v->any = true;
-        v->records++;
+        (void)ohsm_audit_verify_line(v, p, n);
     }
-    v->have_position = false;
-    v->reboot = 0;
-    v->seq = 0;
     return OHSM_OK;
 }

@@ -124,6 +124,12 @@ struct ohsm_audit_verdict {
     bool any;
 };
 
+/* The same, a line at a time (logs of any size): begin, then each line without its '\n' (false
+ * once the verdict is a break: stop there), then _torn for bytes after the last '\n', if any. */
+void ohsm_audit_verify_begin(struct ohsm_audit_verdict *v, const char *hsm_id);
+bool ohsm_audit_verify_line(struct ohsm_audit_verdict *v, const char *p, size_t n);
+void ohsm_audit_verify_torn(struct ohsm_audit_verdict *v, const char *p, size_t n);
+
 /* Checks a whole log (untrusted bytes; a torn last line without '\n' counts as a break) against
  * hsm_id's chain: every hash, and the numbering (seq 0, 1, 2 .. within a boot; a new boot has a
  * larger reboot counter and starts again at 0). Fills v; OHSM_OK when it could check, whatever

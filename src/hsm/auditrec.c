@@ -10,10 +10,9 @@
  */
 #include <string.h>
 
-#include <openssl/crypto.h>
-
 #include "hsm/auditlog.h"
 #include "hsm/handlers.h"
+#include "openhsm/rd.h"
 
 /* The opcode a request makes, or -1 for requests that are not recorded. */
 static int op_of(const Ohsm__Request *q)
@@ -101,23 +100,42 @@ static void named(uint32_t wire_type, const char *name, struct ohsm_audit_rec *r
     rec->user = name;
 }
 
+/* A record's handle and token attribute, read straight from its attribute list (records come
+ * from this HSM's own handlers; still bounds-checked), without a full decode: this runs for every
+ * session key made and destroyed. */
+static void rec_peek(const ProtobufCBinaryData *b, uint64_t *handle, bool *token)
+{
+    struct ohsm_rd r;
+    ohsm_rd_init(&r, b->data, b->len);
+    while (r.off < r.len) {
+        uint32_t id = 0, len = 0;
+        const uint8_t *v = NULL;
+        if (ohsm_rd_u32(&r, &id) != OHSM_OK || ohsm_rd_u32(&r, &len) != OHSM_OK ||
+            ohsm_rd_bytes(&r, len, &v) != OHSM_OK) {
+            return;
+        }
+        if (id == OHSM_A_HANDLE && len == 8) {
+            uint64_t h = 0;
+            for (size_t i = 0; i < 8; i++) {
+                h = h << 8 | v[i];
+            }
+            *handle = h;
+        } else if (id == OHSM_A_TOKEN && len == 1) {
+            *token = v[0] != 0;
+        }
+    }
+}
+
 /* Handles (and token-ness) of the records a key reply carries. */
 static void reply_keys(const struct ohsm_reply *r, struct ohsm_audit_rec *rec, bool *token)
 {
-    struct ohsm_obj o;
     for (size_t i = 0; i < r->key.n_records && i < 2; i++) {
-        const ProtobufCBinaryData *b = &r->key.records[i];
-        if (ohsm_obj_decode(b->data, b->len, &o) != OHSM_OK) {
-            continue;
-        }
+        bool t = false;
+        rec_peek(&r->key.records[i], i == 0 ? &rec->key : &rec->pub_key, &t);
         if (i == 0) {
-            rec->key = o.handle;
-            *token = (o.flags & OHSM_F_TOKEN) != 0;
-        } else {
-            rec->pub_key = o.handle;
+            *token = t;
         }
     }
-    OPENSSL_cleanse(&o, sizeof(o));
 }
 
 /* Fills the key details; false when the request makes no record this time. */

@@ -519,6 +519,7 @@ out:
     }
     /* Session threads are detached; holding the lock means none is inside the store. */
     (void)pthread_mutex_lock(&h.lock);
+    ohsm_auditlog_flush(h.audit); /* records waiting in memory (session keys) */
     ohsm_store_close(h.store);
     SSL_CTX_free(h.tls);
     /* The object table and masking key are not freed: detached session threads may still hold

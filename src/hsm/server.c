@@ -66,6 +66,7 @@
 #include <openssl/err.h>
 
 #include "hsm/affinity.h"
+#include "hsm/auditlog.h"
 #include "hsm/conntab.h"
 #include "hsm/handlers.h"
 #include "hsm/hsm.h"
@@ -585,6 +586,7 @@ ohsm_rv ohsm_hsm_serve(struct ohsm_hsm *h, int lfd, int stop_fd)
         uint64_t now = now_ms();
         if (now >= next_reap) {
             reap(h);
+            ohsm_auditlog_flush_due(h->audit); /* records of session keys reach the file */
             next_reap = now + REAP_MS;
         }
         if (n > 0 && (p[1].revents & POLLIN) != 0) {

@@ -422,6 +422,55 @@ static void test_auditlog_failed_write_fails_closed(void **state)
     unlink(path);
 }
 
+static size_t file_size(const char *path)
+{
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    return (size_t)st.st_size;
+}
+
+/* Records that need not be durable wait in memory, in order, until a durable one, the flusher
+ * (after FLUSH_MS) or the stop writes them. */
+static void test_auditlog_buffered_records_keep_order(void **state)
+{
+    (void)state;
+    static char buf[16 * OHSM_AUDIT_LINE_MAX];
+    struct ohsm_audit_verdict v;
+    char path[256];
+    (void)snprintf(path, sizeof(path), "%s", tmp_path("buffered.audit"));
+    struct ohsm_auditlog *a = NULL;
+    assert_int_equal(ohsm_auditlog_open(path, HSM, 0, &a), OHSM_OK);
+    struct ohsm_audit_rec gen = {.op = OHSM_AUDIT_GENERATE_KEY, .key = 64};
+    assert_int_equal(ohsm_auditlog_append(a, &gen, false), OHSM_OK);
+    assert_int_equal(file_size(path), 0); /* waiting in memory */
+    ohsm_auditlog_flush_due(a);
+    assert_int_equal(file_size(path), 0); /* not due yet */
+    struct ohsm_audit_rec del = {.op = OHSM_AUDIT_DESTROY_OBJECT, .key = 64};
+    assert_int_equal(ohsm_auditlog_append(a, &del, false), OHSM_OK);
+    struct ohsm_audit_rec user = {
+        .op = OHSM_AUDIT_CREATE_USER, .user = "dave", .user_type = OHSM_UT_CU};
+    assert_int_equal(ohsm_auditlog_append(a, &user, true), OHSM_OK); /* writes all three */
+    size_t n = read_all(path, buf, sizeof(buf));
+    assert_int_equal(ohsm_audit_verify(buf, n, HSM, &v), OHSM_OK);
+    assert_true(v.ok);
+    assert_int_equal(v.records, 3);
+    assert_true(strstr(buf, "CN_GENERATE_KEY") < strstr(buf, "CN_DESTROY_OBJECT"));
+    assert_true(strstr(buf, "CN_DESTROY_OBJECT") < strstr(buf, "CN_CREATE_USER"));
+
+    assert_int_equal(ohsm_auditlog_append(a, &gen, false), OHSM_OK);
+    assert_int_equal(file_size(path), n);
+    usleep(150 * 1000);
+    ohsm_auditlog_flush_due(a); /* the flusher: due now */
+    assert_true(file_size(path) > n);
+    assert_int_equal(ohsm_auditlog_append(a, &del, false), OHSM_OK);
+    ohsm_auditlog_free(a); /* the stop writes the rest */
+    n = read_all(path, buf, sizeof(buf));
+    assert_int_equal(ohsm_audit_verify(buf, n, HSM, &v), OHSM_OK);
+    assert_true(v.ok);
+    assert_int_equal(v.records, 5);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -431,6 +480,7 @@ int main(void)
         cmocka_unit_test(test_auditlog_file_boots_and_torn_tail),
         cmocka_unit_test(test_auditlog_threads_no_gap),
         cmocka_unit_test(test_auditlog_failed_write_fails_closed),
+        cmocka_unit_test(test_auditlog_buffered_records_keep_order),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     if (dir[sizeof(dir) - 2] != 'X') {

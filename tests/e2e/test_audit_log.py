@@ -193,6 +193,9 @@ def test_audit_kill_during_user_creation(cluster):
     finally:
         stop.set()
         t.join(300)
+    # One more session on every HSM: its end is the last record each log gets.
+    out = cmu(cluster, login_as("admin", ADMIN_PW) + "quit\n", check=False)
+    assert re.search(r"loginHSM success on server 0\(", out), out
     settled(cluster)
     recs = records(cluster, 0)
     created = {r["user"] for r in find(recs, "CN_CREATE_USER", response=0)}

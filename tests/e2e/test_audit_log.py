@@ -13,12 +13,17 @@ verify` checks them.
   line's sequence number; the untouched HSM stays ok.
 - kill -9 of an HSM while users are being created: every creation the HSM acknowledged has its
   record in that HSM's log afterwards.
+- A hostile caller on the raw wire: 16 connections racing wrong logins for one user each leave
+  exactly one record, numbered without a gap; user names built to break the line (quotes, a
+  newline, a backslash, control bytes, a forged JSON tail) are escaped inside their one record.
 """
+import concurrent.futures
 import json
 import re
 import subprocess
 import threading
-import time
+
+import wire
 
 from conftest import BIN, wait_for
 from test_cmu import ADMIN_PW, cmu, create, login_as
@@ -189,7 +194,6 @@ def test_audit_kill_during_user_creation(cluster):
         wait_for(lambda: len(acked) >= 3, 120, "three users created")
         before = records(cluster, 0)
         cluster.kill_hsm(0)
-        time.sleep(0.5)
     finally:
         stop.set()
         t.join(300)
@@ -205,5 +209,48 @@ def test_audit_kill_during_user_creation(cluster):
     assert len(boots) >= 2 and boots[-1] > before[-1]["reboot"], boots
     first = next(r for r in recs if r["reboot"] == boots[-1])
     assert first["seq"] == 0
+    rc, out = verify(cluster)
+    assert rc == 0, out
+
+
+def test_audit_raw_wire_races_and_crafted_names(cluster):
+    prepare(cluster, "alice")
+    settled(cluster)
+    before = len(records(cluster, 0))
+
+    def guess(k):
+        s = wire.connect(cluster, 0)
+        try:
+            r = wire.call(s, 1, wire.LOGIN, wire.login_body(wire.UT_CU, "alice", f"Wrong-{k:02d}x"))
+            return r.get(2, 0)
+        finally:
+            s.close()
+
+    with concurrent.futures.ThreadPoolExecutor(16) as ex:
+        rvs = list(ex.map(guess, range(16)))
+    assert all(rv != 0 for rv in rvs), rvs
+
+    crafted = ['a"}\n{"opcode":"CN_FAKE', "b\\\"x", "c\x01\x1f\x7f", 'd","user":"admin']
+    for name in crafted:
+        s = wire.connect(cluster, 0)
+        try:
+            r = wire.call(s, 1, wire.LOGIN, wire.login_body(wire.UT_CU, name, "Whatever-1"))
+            assert r.get(2, 0) != 0, r
+        finally:
+            s.close()
+
+    def logged():
+        recs = records(cluster, 0)
+        return recs if len(recs) >= before + 16 + len(crafted) else None
+    recs = wait_for(logged, 20, "the failed logins recorded")
+    new = recs[before:]
+    failed = [r for r in new if r["opcode"] == "CN_LOGIN" and r["response"] != 0]
+    assert len([r for r in failed if r["user"] == "alice"]) == 16, new
+    for name in crafted:
+        assert [r for r in failed if r["user"] == name], (name, new)
+    assert not [r for r in recs if r["opcode"] == "CN_FAKE"]
+    assert [r["seq"] for r in recs] == list(range(len(recs)))
+    text = log_path(cluster, 0).read_text()
+    assert "Whatever-1" not in text and "Wrong-" not in text
     rc, out = verify(cluster)
     assert rc == 0, out
